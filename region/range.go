@@ -1,0 +1,272 @@
+package region
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"strconv"
+	"strings"
+)
+
+const (
+	// PageSize is the x86-64 base page size.
+	PageSize uint64 = 4096
+	// UserEnd is the first address past user space (TASK_SIZE on x86-64
+	// with 4-level page tables). No mapping reaches it.
+	UserEnd uint64 = 0x7ffffffff000
+	// HugePageSize is the size of a transparent huge page; the kernel
+	// aligns anonymous mappings of at least this size to it.
+	HugePageSize uint64 = 2 << 20
+)
+
+// Range is a half-open interval [Start, End) of addresses. A valid Range
+// is page-aligned at both ends, and End <= UserEnd. A Range with
+// Start == End is empty.
+type Range struct {
+	Start, End uint64
+}
+
+// Errors returned when a range is malformed; ParseRange and New wrap
+// them in a *RangeError that names the offending input.
+var (
+	ErrUnaligned  = errors.New("not page-aligned (must be a multiple of 0x1000)")
+	ErrEmpty      = errors.New("empty range")
+	ErrReversed   = errors.New("end is below start")
+	ErrBeyondUser = errors.New("beyond the user address space (ends above 0x7ffffffff000)")
+	ErrOverflow   = errors.New("address arithmetic overflows 64 bits")
+	ErrSyntax     = errors.New("syntax")
+)
+
+// RangeError describes why a range (or size) was refused.
+type RangeError struct {
+	Input string // the text given, or a formatted start/end
+	Err   error  // one of the Err* sentinels, possibly wrapped
+}
+
+// Error names the input and the rule it broke.
+func (e *RangeError) Error() string {
+	return fmt.Sprintf("range %q: %v", e.Input, e.Err)
+}
+
+// Unwrap returns the underlying sentinel so errors.Is works.
+func (e *RangeError) Unwrap() error { return e.Err }
+
+// New returns the range [start, end), checking that it is page-aligned,
+// non-empty, ordered and inside user space.
+func New(start, end uint64) (Range, error) {
+	in := fmt.Sprintf("%#x-%#x", start, end)
+	r := Range{start, end}
+	if err := r.check(); err != nil {
+		return Range{}, &RangeError{in, err}
+	}
+	return r, nil
+}
+
+// Must is New for constants known to be valid; it panics otherwise.
+func Must(start, end uint64) Range {
+	r, err := New(start, end)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+func (r Range) check() error {
+	switch {
+	case r.End < r.Start:
+		return ErrReversed
+	case r.Start == r.End:
+		return ErrEmpty
+	case r.Start%PageSize != 0 || r.End%PageSize != 0:
+		return ErrUnaligned
+	case r.End > UserEnd:
+		return ErrBeyondUser
+	}
+	return nil
+}
+
+// Span returns [start, start+length) without checking alignment; ok is
+// false if start+length overflows 64 bits.
+func Span(start, length uint64) (r Range, ok bool) {
+	end, carry := bits.Add64(start, length, 0)
+	if carry != 0 {
+		return Range{}, false
+	}
+	return Range{start, end}, true
+}
+
+// PageUp rounds x up to a page boundary; ok is false on overflow.
+func PageUp(x uint64) (uint64, bool) {
+	y, carry := bits.Add64(x, PageSize-1, 0)
+	if carry != 0 {
+		return 0, false
+	}
+	return y &^ (PageSize - 1), true
+}
+
+// PageDown rounds x down to a page boundary.
+func PageDown(x uint64) uint64 { return x &^ (PageSize - 1) }
+
+// Len is the number of bytes in r.
+func (r Range) Len() uint64 {
+	if r.End <= r.Start {
+		return 0
+	}
+	return r.End - r.Start
+}
+
+// Empty reports whether r contains no address.
+func (r Range) Empty() bool { return r.End <= r.Start }
+
+// Contains reports whether addr lies in r.
+func (r Range) Contains(addr uint64) bool { return r.Start <= addr && addr < r.End }
+
+// ContainsRange reports whether o lies entirely inside r. An empty o is
+// contained in any r.
+func (r Range) ContainsRange(o Range) bool {
+	return o.Empty() || (r.Start <= o.Start && o.End <= r.End)
+}
+
+// Overlaps reports whether r and o share at least one address.
+func (r Range) Overlaps(o Range) bool {
+	return !r.Empty() && !o.Empty() && r.Start < o.End && o.Start < r.End
+}
+
+// Intersect returns the addresses r and o share (empty if none).
+func (r Range) Intersect(o Range) Range {
+	s, e := max(r.Start, o.Start), min(r.End, o.End)
+	if s >= e {
+		return Range{}
+	}
+	return Range{s, e}
+}
+
+// String formats r the way /proc/PID/maps and --protect do: 0x10000-0x80000000.
+func (r Range) String() string {
+	return fmt.Sprintf("%#x-%#x", r.Start, r.End)
+}
+
+// ParseRange parses the two forms a user writes on the command line:
+//
+//	0x10000-0x80000000   start-end, end exclusive
+//	0x10000+2G           start+size
+//
+// Numbers are hexadecimal with 0x, octal with 0o, binary with 0b, or
+// decimal (a leading zero does not make a number octal: 0100 is one
+// hundred); sizes (and only sizes) may carry a K, M, G or T suffix (powers
+// of 1024). Spaces around the numbers are ignored. The result must be
+// page-aligned, non-empty and inside user space; the error wraps the
+// sentinel for the rule that was broken (ErrSyntax, ErrOverflow,
+// ErrUnaligned, ErrEmpty, ErrReversed or ErrBeyondUser).
+func ParseRange(s string) (Range, error) {
+	in := strings.TrimSpace(s)
+	fail := func(err error) (Range, error) { return Range{}, &RangeError{s, err} }
+	if i := strings.IndexByte(in, '+'); i >= 0 {
+		start, err := parseNumber(in[:i], false)
+		if err != nil {
+			return fail(fmt.Errorf("start: %w", err))
+		}
+		size, err := parseNumber(in[i+1:], true)
+		if err != nil {
+			return fail(fmt.Errorf("size: %w", err))
+		}
+		r, ok := Span(start, size)
+		if !ok {
+			return fail(ErrOverflow)
+		}
+		if err := r.check(); err != nil {
+			return fail(err)
+		}
+		return r, nil
+	}
+	i := strings.IndexByte(in, '-')
+	if i < 0 {
+		return fail(fmt.Errorf("%w: want START-END or START+SIZE, e.g. 0x10000-0x80000000 or 0x10000+2G", ErrSyntax))
+	}
+	start, err := parseNumber(in[:i], false)
+	if err != nil {
+		return fail(fmt.Errorf("start: %w", err))
+	}
+	end, err := parseNumber(in[i+1:], false)
+	if err != nil {
+		return fail(fmt.Errorf("end: %w", err))
+	}
+	r := Range{start, end}
+	if err := r.check(); err != nil {
+		return fail(err)
+	}
+	return r, nil
+}
+
+// ParseSize parses a byte count: a number (as for ParseRange) optionally
+// followed by K, M, G or T, case-insensitive, optionally with B or iB
+// after it: 64K, 2MiB and 1GB all mean powers of 1024.
+func ParseSize(s string) (uint64, error) {
+	n, err := parseNumber(s, true)
+	if err != nil {
+		return 0, &RangeError{s, err}
+	}
+	return n, nil
+}
+
+// sizeSuffixes are matched at the end of a lower-cased size. None of the
+// letters k, m, g, t is a hexadecimal digit, so the suffixes are never
+// confused with the digits of a 0x number.
+var sizeSuffixes = []struct {
+	s     string
+	shift uint
+}{
+	{"kib", 10}, {"mib", 20}, {"gib", 30}, {"tib", 40},
+	{"kb", 10}, {"mb", 20}, {"gb", 30}, {"tb", 40},
+	{"k", 10}, {"m", 20}, {"g", 30}, {"t", 40},
+}
+
+func parseNumber(s string, suffixOK bool) (uint64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	if t == "" {
+		return 0, fmt.Errorf("%w: missing number", ErrSyntax)
+	}
+	shift := uint(0)
+	if suffixOK {
+		for _, sfx := range sizeSuffixes {
+			if strings.HasSuffix(t, sfx.s) {
+				t, shift = strings.TrimSpace(strings.TrimSuffix(t, sfx.s)), sfx.shift
+				break
+			}
+		}
+	}
+	base := 0
+	if len(t) > 1 && t[0] == '0' && t[1] >= '0' && t[1] <= '9' {
+		// strconv would read 0100 as octal; people mean decimal.
+		base = 10
+	}
+	n, err := strconv.ParseUint(t, base, 64)
+	if err != nil {
+		var ne *strconv.NumError
+		if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
+			return 0, ErrOverflow
+		}
+		return 0, fmt.Errorf("%w: %q is not a number", ErrSyntax, strings.TrimSpace(s))
+	}
+	if shift != 0 {
+		if n > (^uint64(0))>>shift {
+			return 0, ErrOverflow
+		}
+		n <<= shift
+	}
+	return n, nil
+}
+
+// FormatSize renders n with the largest binary suffix that divides it
+// exactly (2G, 64K), or as a plain number of bytes.
+func FormatSize(n uint64) string {
+	for _, u := range []struct {
+		shift uint
+		s     string
+	}{{40, "T"}, {30, "G"}, {20, "M"}, {10, "K"}} {
+		if n != 0 && n%(1<<u.shift) == 0 {
+			return strconv.FormatUint(n>>u.shift, 10) + u.s
+		}
+	}
+	return strconv.FormatUint(n, 10)
+}
