@@ -1,0 +1,187 @@
+package rewrite
+
+import "fmt"
+
+// ABI is the system-call convention a call was made with.
+type ABI uint8
+
+const (
+	// ABI64 is the native x86-64 convention (syscall instruction).
+	ABI64 ABI = iota
+	// ABI32 is the i386 convention (int $0x80 or sysenter from a 64-bit
+	// or 32-bit process): other numbers, and only the low 32 bits of each
+	// argument register count.
+	ABI32
+)
+
+func (a ABI) String() string {
+	switch a {
+	case ABI64:
+		return "x86_64"
+	case ABI32:
+		return "i386"
+	}
+	return fmt.Sprintf("abi(%d)", uint8(a))
+}
+
+// Op is the kind of mapping call, independent of ABI.
+type Op uint8
+
+// The mapping calls a Guard decides on. OpOther is anything else: it is
+// allowed.
+const (
+	OpOther        Op = iota
+	OpMmap            // mmap (x86-64) and mmap2 (i386, offset in pages)
+	OpOldMmap         // i386 old_mmap: the six arguments are in memory
+	OpMunmap          //
+	OpMremap          //
+	OpMprotect        //
+	OpPkeyMprotect    //
+	OpMadvise         //
+	OpMlock           // mlock, mlock2, munlock
+	OpMseal           //
+	OpBrk             //
+	OpShmat           // shmat, and i386 ipc(SHMAT, ...)
+	OpIPC             // i386 ipc multiplexer, any other sub-call
+	OpClone           //
+	OpClone3          //
+)
+
+var opNames = [...]string{
+	OpOther: "other", OpMmap: "mmap", OpOldMmap: "old_mmap", OpMunmap: "munmap",
+	OpMremap: "mremap", OpMprotect: "mprotect", OpPkeyMprotect: "pkey_mprotect",
+	OpMadvise: "madvise", OpMlock: "mlock", OpMseal: "mseal", OpBrk: "brk",
+	OpShmat: "shmat", OpIPC: "ipc", OpClone: "clone", OpClone3: "clone3",
+}
+
+func (o Op) String() string {
+	if int(o) < len(opNames) {
+		return opNames[o]
+	}
+	return fmt.Sprintf("op(%d)", uint8(o))
+}
+
+// Syscall numbers, from the kernel's arch/x86/entry/syscalls tables.
+const (
+	sysMmap64         = 9
+	sysMprotect64     = 10
+	sysMunmap64       = 11
+	sysBrk64          = 12
+	sysMremap64       = 25
+	sysMadvise64      = 28
+	sysShmat64        = 30
+	sysClone64        = 56
+	sysMlock64        = 149
+	sysMunlock64      = 150
+	sysMlock2_64      = 325
+	sysPkeyMprotect64 = 329
+	sysClone3_64      = 435
+	sysMseal64        = 462
+
+	sysBrk32          = 45
+	sysOldMmap32      = 90
+	sysMunmap32       = 91
+	sysIPC32          = 117
+	sysClone32        = 120
+	sysMprotect32     = 125
+	sysMlock32        = 150
+	sysMunlock32      = 151
+	sysMremap32       = 163
+	sysMmap2_32       = 192
+	sysMadvise32      = 219
+	sysMlock2_32      = 376
+	sysPkeyMprotect32 = 380
+	sysShmat32        = 397
+	sysClone3_32      = 435
+	sysMseal32        = 462
+
+	// ipcSHMAT is the ipc(2) multiplexer's sub-call for shmat.
+	ipcSHMAT = 21
+)
+
+var ops64 = map[uint64]Op{
+	sysMmap64: OpMmap, sysMprotect64: OpMprotect, sysMunmap64: OpMunmap,
+	sysBrk64: OpBrk, sysMremap64: OpMremap, sysMadvise64: OpMadvise,
+	sysShmat64: OpShmat, sysClone64: OpClone, sysMlock64: OpMlock,
+	sysMunlock64: OpMlock, sysMlock2_64: OpMlock, sysPkeyMprotect64: OpPkeyMprotect,
+	sysClone3_64: OpClone3, sysMseal64: OpMseal,
+}
+
+var ops32 = map[uint64]Op{
+	sysBrk32: OpBrk, sysOldMmap32: OpOldMmap, sysMunmap32: OpMunmap,
+	sysIPC32: OpIPC, sysClone32: OpClone, sysMprotect32: OpMprotect,
+	sysMlock32: OpMlock, sysMunlock32: OpMlock, sysMremap32: OpMremap,
+	sysMmap2_32: OpMmap, sysMadvise32: OpMadvise, sysMlock2_32: OpMlock,
+	sysPkeyMprotect32: OpPkeyMprotect, sysShmat32: OpShmat, sysClone3_32: OpClone3,
+	sysMseal32: OpMseal,
+}
+
+// Classify names the mapping call that number nr is in the given ABI.
+func Classify(abi ABI, nr uint64) Op {
+	var op Op
+	switch abi {
+	case ABI64:
+		op = ops64[nr]
+	case ABI32:
+		op = ops32[nr]
+	}
+	return op
+}
+
+// Mapping-related constants from the kernel's uapi headers (x86).
+const (
+	ProtNone  = 0x0
+	ProtRead  = 0x1
+	ProtWrite = 0x2
+	ProtExec  = 0x4
+
+	MapShared         = 0x01
+	MapPrivate        = 0x02
+	MapFixed          = 0x10
+	MapAnonymous      = 0x20
+	Map32Bit          = 0x40
+	MapGrowsDown      = 0x100
+	MapNoReserve      = 0x4000
+	MapFixedNoReplace = 0x100000
+
+	MremapMayMove   = 1
+	MremapFixed     = 2
+	MremapDontUnmap = 4
+
+	ShmRnd   = 0o20000
+	ShmRemap = 0o40000
+
+	CloneUntraced = 0x00800000
+
+	MadvDontFork   = 10
+	MadvDoFork     = 11
+	MadvWipeOnFork = 18
+)
+
+// Errno values the guard answers with (x86, asm-generic).
+const (
+	EPERM  = 1
+	EBADF  = 9
+	ENOMEM = 12
+	EFAULT = 14
+	EEXIST = 17
+	EINVAL = 22
+	ENOSYS = 38
+)
+
+// Err encodes -errno the way a syscall returns it in a 64-bit register.
+func Err(errno int) uint64 { return uint64(-int64(errno)) }
+
+// Failed reports whether a raw return value is an error, and which errno.
+// Values in [-4095, -1] are errors, as in the kernel's IS_ERR_VALUE.
+// For ABI32 only the low 32 bits are looked at.
+func Failed(abi ABI, ret uint64) (errno int, failed bool) {
+	v := int64(ret)
+	if abi == ABI32 {
+		v = int64(int32(uint32(ret)))
+	}
+	if v < 0 && v >= -4095 {
+		return int(-v), true
+	}
+	return 0, false
+}

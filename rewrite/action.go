@@ -1,0 +1,185 @@
+package rewrite
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Call is one system call: as the program made it, or as the guard wants
+// it made.
+type Call struct {
+	ABI  ABI
+	Nr   uint64
+	Args [6]uint64
+
+	// Mem holds arguments that live in the program's memory, read by the
+	// tracer: old_mmap's six-word struct. HaveMem is false if the tracer
+	// could not read them.
+	Mem     [6]uint64
+	HaveMem bool
+	// ShmSize is the size of the segment a shmat attaches, looked up by
+	// the tracer (IPC_STAT); 0 when unknown.
+	ShmSize uint64
+}
+
+// Op classifies the call.
+func (c Call) Op() Op { return Classify(c.ABI, c.Nr) }
+
+func (c Call) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v(", c.Op())
+	if c.Op() == OpOther {
+		fmt.Fprintf(&b, "nr=%d", c.Nr)
+	} else {
+		for i, a := range c.Args[:argCount(c)] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%#x", a)
+		}
+	}
+	b.WriteByte(')')
+	if c.ABI != ABI64 {
+		fmt.Fprintf(&b, " [%v]", c.ABI)
+	}
+	return b.String()
+}
+
+func argCount(c Call) int {
+	switch c.Op() {
+	case OpMmap, OpIPC:
+		return 6
+	case OpMremap, OpClone:
+		return 5
+	case OpPkeyMprotect:
+		return 4
+	case OpMprotect, OpMadvise, OpShmat:
+		return 3
+	case OpMunmap, OpMseal, OpMlock, OpClone3:
+		return 2
+	}
+	return 1
+}
+
+// Caller says who made a call. The tracer fills it in; only Owner
+// matters to the decision.
+type Caller struct {
+	// Owner is true when the calling code is allowed to use protected
+	// ranges freely (an owner rule matched it).
+	Owner bool
+}
+
+// Verdict is the kind of Action.
+type Verdict uint8
+
+const (
+	// Allow runs the call unchanged.
+	Allow Verdict = iota
+	// Run runs Action.Steps instead of the call.
+	Run
+	// Return skips the call; the program sees Action.Ret.
+	Return
+	// Kill ends the process: no answer keeps the guarantee.
+	Kill
+)
+
+func (v Verdict) String() string {
+	return [...]string{"allow", "run", "return", "kill"}[v]
+}
+
+// Outcome classifies a decision for counting and logs.
+type Outcome uint8
+
+const (
+	Allowed   Outcome = iota // left alone
+	Rewritten                // changed (hint dropped, flags adjusted, split)
+	Rerouted                 // moved into the pool
+	Emulated                 // answered as the kernel would, without the call
+	Denied                   // refused by policy (EPERM, ENOSYS)
+	Killed                   // no safe answer
+	numOutcomes
+)
+
+func (o Outcome) String() string {
+	return [...]string{"allowed", "rewritten", "rerouted", "emulated", "denied", "killed"}[o]
+}
+
+// Step is one call in a Run action. The tracer runs the steps in order.
+// If a step fails and Tolerate is false, the tracer runs the Undo calls
+// of the steps already done (last first), skips the rest, and the program
+// sees the failed step's result.
+type Step struct {
+	Call     Call
+	Undo     []Call
+	Tolerate bool
+}
+
+// Action is the guard's answer for one call.
+type Action struct {
+	Verdict Verdict
+	Outcome Outcome
+	// Steps are the calls to run, for Run.
+	Steps []Step
+	// Ret is the program's result: for Return always; for Run when all
+	// steps succeeded and FixRet is set (otherwise the last step's result
+	// is passed through).
+	Ret    uint64
+	FixRet bool
+	// Exit asks the tracer to report the result through Guard.Complete.
+	Exit bool
+	// Why says in a few words why this action was chosen.
+	Why string
+
+	call    Call     // the call as made (normalised)
+	pending *pending // model changes to roll back if the call fails
+}
+
+// Call returns the call the action answers, normalised: i386 arguments
+// masked to 32 bits.
+func (a *Action) Call() Call { return a.call }
+
+func (a *Action) String() string {
+	var b strings.Builder
+	b.WriteString(a.Outcome.String())
+	switch a.Verdict {
+	case Run:
+		b.WriteString(": ")
+		for i, s := range a.Steps {
+			if i > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(s.Call.String())
+		}
+		if a.FixRet {
+			fmt.Fprintf(&b, " = %s", retString(a.call.ABI, a.Ret))
+		}
+	case Return:
+		fmt.Fprintf(&b, " = %s", retString(a.call.ABI, a.Ret))
+	}
+	if a.Why != "" {
+		fmt.Fprintf(&b, " (%s)", a.Why)
+	}
+	return b.String()
+}
+
+func retString(abi ABI, ret uint64) string {
+	if e, ok := Failed(abi, ret); ok {
+		if n, ok := errnoNames[e]; ok {
+			return "-" + n
+		}
+		return fmt.Sprintf("-%d", e)
+	}
+	return fmt.Sprintf("%#x", ret)
+}
+
+var errnoNames = map[int]string{
+	EPERM: "EPERM", EBADF: "EBADF", ENOMEM: "ENOMEM", EFAULT: "EFAULT",
+	EEXIST: "EEXIST", EINVAL: "EINVAL", ENOSYS: "ENOSYS",
+}
+
+// Fix is what Complete asks of the tracer once a call's result is known.
+type Fix struct {
+	// After are calls to inject now (putting reservations back); their
+	// results go to Guard.Injected.
+	After []Call
+}

@@ -1,0 +1,96 @@
+package rewrite
+
+import (
+	"testing"
+
+	"github.com/mmapguard/mmapguard/region"
+)
+
+// benchGuard is a guard over a process at the kernel's vm.max_map_count:
+// 65,530 mappings, half of them inside the protected range with gaps
+// between them, so the model holds ~32k program mappings and as many
+// reservations.
+func benchGuard(b *testing.B, o opts) *Guard {
+	b.Helper()
+	p, err := NewPolicy([]region.Range{{Start: pLo, End: pHi}}, region.Range{Start: poolLo, End: poolHi}, o.poolAll, o.strict)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := NewGuard(p)
+	const n = 65530
+	maps := make([]region.Mapping, 0, n)
+	for i := range uint64(n / 2) {
+		start := uint64(0x1000000) + i*3*page
+		maps = append(maps, region.Mapping{Range: region.Range{Start: start, End: start + page}, Perms: "rw-p"})
+	}
+	for i := range uint64(n - n/2) {
+		start := uint64(0x7e0000000000) + i*2*page
+		maps = append(maps, region.Mapping{Range: region.Range{Start: start, End: start + page}, Perms: "r--p", Path: "/usr/lib/libx.so"})
+	}
+	calls, _ := g.Reserve(ABI64, maps)
+	for _, c := range calls {
+		g.Injected(c, c.Args[0])
+	}
+	if g.mapped.Len() < n/2 || g.reserved.Len() < n/2 {
+		b.Fatalf("model too small: %d mapped, %d reserved", g.mapped.Len(), g.reserved.Len())
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	return g
+}
+
+// BenchmarkDecideAllow is a call that needs no change: an mprotect of a
+// program mapping inside the protected range.
+func BenchmarkDecideAllow(b *testing.B) {
+	g := benchGuard(b, opts{})
+	c := call64(sysMprotect64, 0x1000000+3000*3*page, page, protRW)
+	for b.Loop() {
+		if a := g.Decide(c, Caller{}); a.Verdict != Allow {
+			b.Fatal(a)
+		}
+	}
+}
+
+// BenchmarkDecideDenyReservation is an mprotect aimed at a reservation.
+func BenchmarkDecideDenyReservation(b *testing.B) {
+	g := benchGuard(b, opts{})
+	c := call64(sysMprotect64, 0x1000000+3000*3*page+page, page, protRW)
+	for b.Loop() {
+		if a := g.Decide(c, Caller{}); a.Verdict != Return {
+			b.Fatal(a)
+		}
+	}
+}
+
+// BenchmarkDecideReroute is a hint into the protected range moved to the
+// pool, completed, and unmapped again (two decisions per iteration).
+func BenchmarkDecideReroute(b *testing.B) {
+	g := benchGuard(b, opts{})
+	c := mmap(0x20000000, 16*page, protRW, anonPriv, ^uint64(0), 0)
+	for b.Loop() {
+		a := g.Decide(c, Caller{})
+		if a.Verdict != Run || a.Outcome != Rerouted {
+			b.Fatal(a)
+		}
+		addr := a.Steps[0].Call.Args[0]
+		g.Complete(a, addr)
+		if u := g.Decide(call64(sysMunmap64, addr, 16*page), Caller{}); u.Verdict != Run {
+			b.Fatal(u)
+		}
+	}
+}
+
+// BenchmarkDecideFixed is an explicit MAP_FIXED into the protected range,
+// completed, then unmapped (two decisions per iteration).
+func BenchmarkDecideFixed(b *testing.B) {
+	g := benchGuard(b, opts{})
+	addr := uint64(0x1000000 + 5000*3*page + page) // a reservation between two mappings
+	c := mmap(addr, 2*page, protRW, anonPriv|MapFixed, ^uint64(0), 0)
+	for b.Loop() {
+		a := g.Decide(c, Caller{})
+		g.Complete(a, addr)
+		if u := g.Decide(call64(sysMunmap64, addr, 2*page), Caller{}); u.Verdict != Run {
+			b.Fatal(u)
+		}
+	}
+}

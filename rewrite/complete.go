@@ -1,0 +1,96 @@
+package rewrite
+
+import "github.com/mmapguard/mmapguard/region"
+
+// Complete takes the result of a call whose Action had Exit set (for Run,
+// the result the program sees) and brings the model up to date: it
+// commits what the call did, or rolls back what Decide assumed if the
+// call failed. The calls in the returned Fix.After must be injected
+// before the thread goes on; report their results through Injected.
+func (g *Guard) Complete(a *Action, ret uint64) Fix {
+	p := a.pending
+	if p == nil {
+		return Fix{}
+	}
+	c := a.call
+	if c.ABI == ABI32 {
+		ret &= 0xffffffff
+	}
+	_, failed := Failed(c.ABI, ret)
+	if p.brk {
+		return g.completeBrk(c.ABI, p, ret)
+	}
+	if failed {
+		return g.rollback(a, p)
+	}
+	var fix Fix
+	if c.Op() == OpMremap {
+		old := c.Args[0]
+		newLen, _ := region.PageUp(c.Args[2])
+		moved := ret != old
+		if moved && p.mremapUnmaps && !p.mremapOld.Empty() {
+			// The mapping left the guarded range: put the reservation
+			// back over the hole it left (never over anything else).
+			for piece := range g.policy.guarded.Within(p.mremapOld) {
+				g.release(piece)
+				fix.After = append(fix.After, reservation(c.ABI, piece, MapFixedNoReplace))
+			}
+		}
+		if r, ok := region.Span(ret, newLen); ok && c.Args[3]&MremapFixed == 0 {
+			if moved {
+				// The kernel's choice: outside guarded ranges unless a
+				// reservation there had failed.
+				g.take(r, &pending{})
+			} else if !p.mremapGrow.Empty() {
+				g.take(p.mremapGrow, &pending{})
+			}
+		}
+	}
+	return fix
+}
+
+func (g *Guard) completeBrk(abi ABI, p *pending, ret uint64) Fix {
+	g.brk = ret
+	var fix Fix
+	if p.oldBrk == 0 || ret >= p.oldBrk {
+		return fix
+	}
+	lo, ok1 := region.PageUp(ret)
+	hi, ok2 := region.PageUp(p.oldBrk)
+	if !ok1 || !ok2 || lo >= hi {
+		return fix
+	}
+	// The heap shrank out of a guarded range (possible only when the
+	// heap was there before the guard): reserve the freed pages.
+	for piece := range g.policy.guarded.Within(region.Range{Start: lo, End: hi}) {
+		g.release(piece)
+		fix.After = append(fix.After, reservation(abi, piece, MapFixedNoReplace))
+	}
+	return fix
+}
+
+// rollback undoes Decide's assumptions after a call failed. The
+// reservations the call would have replaced are put back with MAP_FIXED:
+// they were the guard's, and the failed call may or may not have removed
+// them (for Run actions a step's Undo may already have done so; doing it
+// twice is harmless).
+func (g *Guard) rollback(a *Action, p *pending) Fix {
+	var fix Fix
+	for _, r := range p.placed {
+		g.mapped.Remove(r)
+		if g.pool != nil {
+			g.pool.Free(r)
+		}
+	}
+	for _, r := range p.wasMapped {
+		g.mapped.Add(r)
+		if g.pool != nil {
+			g.pool.Take(r)
+		}
+	}
+	for _, r := range p.wasReserved {
+		g.reserved.Add(r)
+		fix.After = append(fix.After, reservation(a.call.ABI, r, MapFixed))
+	}
+	return fix
+}

@@ -1,0 +1,568 @@
+package rewrite
+
+import (
+	"fmt"
+
+	"github.com/mmapguard/mmapguard/region"
+)
+
+// pending is what an action changed in the model, so that Complete can
+// commit follow-ups or roll back.
+type pending struct {
+	// placed: ranges the call is expected to map for the program inside
+	// guarded ranges (already in g.mapped); wasReserved: the parts of them
+	// that were reservations (already removed from g.reserved); wasMapped:
+	// the parts that were already the program's.
+	placed      []region.Range
+	wasReserved []region.Range
+	wasMapped   []region.Range
+
+	// mremap: the old range (inside guarded ranges) released if the
+	// mapping moved, and the growth area taken if it grew in place.
+	mremapOld    region.Range
+	mremapGrow   region.Range
+	mremapUnmaps bool
+
+	// brk: the break before the call.
+	brk    bool
+	oldBrk uint64
+}
+
+// Decide returns what to do with call c made by who. It may update the
+// model optimistically (see Complete).
+func (g *Guard) Decide(c Call, who Caller) *Action {
+	if c.ABI == ABI32 {
+		for i := range c.Args {
+			c.Args[i] &= 0xffffffff
+		}
+	} else if c.ABI != ABI64 {
+		return g.done(&Action{Verdict: Kill, Outcome: Killed, call: c, Why: "unknown system-call ABI"})
+	}
+	g.stats.Calls++
+	var a *Action
+	switch c.Op() {
+	case OpMmap:
+		a = g.decideMmap(c, who)
+	case OpOldMmap:
+		a = g.decideOldMmap(c, who)
+	case OpMunmap:
+		a = g.decideMunmap(c)
+	case OpMremap:
+		a = g.decideMremap(c, who)
+	case OpMprotect, OpPkeyMprotect:
+		a = g.decidePrefix(c, c.Args[0], c.Args[1], "mprotect")
+	case OpMlock:
+		// mlock rounds the start down and the length up instead of
+		// refusing an unaligned start.
+		start := region.PageDown(c.Args[0])
+		n := c.Args[1] + (c.Args[0] - start)
+		if n < c.Args[1] {
+			return g.done(allow(c, "length overflows"))
+		}
+		a = g.decidePrefix(c, start, n, "mlock")
+	case OpMadvise:
+		a = g.decideMadvise(c)
+	case OpMseal:
+		a = g.decideMseal(c)
+	case OpBrk:
+		a = g.decideBrk(c)
+	case OpShmat:
+		a = g.decideShmat(c, who)
+	case OpIPC:
+		if c.ABI == ABI32 && c.Args[0]&0xffff == ipcSHMAT {
+			a = g.decideShmat(c, who)
+		} else {
+			a = allow(c, "")
+		}
+	case OpClone:
+		if c.Args[0]&CloneUntraced != 0 {
+			a = deny(c, EPERM, "CLONE_UNTRACED would escape the tracer")
+		} else {
+			a = allow(c, "")
+		}
+	case OpClone3:
+		a = deny(c, ENOSYS, "clone3 keeps its flags in memory; the C library falls back to clone")
+	default:
+		a = allow(c, "")
+	}
+	return g.done(a)
+}
+
+func (g *Guard) done(a *Action) *Action {
+	g.stats.Outcomes[a.Outcome]++
+	return a
+}
+
+func allow(c Call, why string) *Action {
+	return &Action{Verdict: Allow, Outcome: Allowed, call: c, Why: why}
+}
+
+func deny(c Call, errno int, why string) *Action {
+	return &Action{Verdict: Return, Outcome: Denied, Ret: Err(errno), call: c, Why: why}
+}
+
+func emulate(c Call, ret uint64, why string) *Action {
+	return &Action{Verdict: Return, Outcome: Emulated, Ret: ret, call: c, Why: why}
+}
+
+func runOne(c, with Call, o Outcome, why string) *Action {
+	return &Action{Verdict: Run, Outcome: o, Steps: []Step{{Call: with}}, call: c, Why: why}
+}
+
+// span is [addr, addr+PAGE_ALIGN(n)), or false where the kernel itself
+// refuses the call before looking at any mapping: zero length, a length
+// that overflows when rounded, a range that wraps.
+func span(addr, n uint64) (region.Range, bool) {
+	if n == 0 {
+		return region.Range{}, false
+	}
+	pn, ok := region.PageUp(n)
+	if !ok {
+		return region.Range{}, false
+	}
+	return region.Span(addr, pn)
+}
+
+func aligned(addr uint64) bool { return addr%region.PageSize == 0 }
+
+// withOffset returns mmap call c narrowed to piece p of the range it
+// maps from addr, with flags and the file offset adjusted.
+func withOffset(c Call, addr uint64, p region.Range, flags uint64) Call {
+	d := c
+	d.Args[0], d.Args[1], d.Args[3] = p.Start, p.Len(), flags
+	if c.Args[3]&MapAnonymous == 0 {
+		delta := p.Start - addr
+		if c.ABI == ABI32 {
+			d.Args[5] += delta / region.PageSize // mmap2 counts pages
+		} else {
+			d.Args[5] += delta
+		}
+	}
+	return d
+}
+
+func munmapCall(abi ABI, r region.Range) Call {
+	if abi == ABI32 {
+		return Call{ABI: ABI32, Nr: sysMunmap32, Args: [6]uint64{r.Start, r.Len()}}
+	}
+	return Call{ABI: ABI64, Nr: sysMunmap64, Args: [6]uint64{r.Start, r.Len()}}
+}
+
+// take records that the program now maps q (inside guarded ranges) and
+// returns what it replaced, for the pending record.
+func (g *Guard) take(q region.Range, p *pending) {
+	for piece := range g.policy.guarded.Within(q) {
+		for r := range g.reserved.Within(piece) {
+			p.wasReserved = append(p.wasReserved, r)
+		}
+		for r := range g.mapped.Within(piece) {
+			p.wasMapped = append(p.wasMapped, r)
+		}
+		g.reserved.Remove(piece)
+		g.mapped.Add(piece)
+		p.placed = append(p.placed, piece)
+		if g.pool != nil {
+			g.pool.Take(piece)
+		}
+	}
+}
+
+// release records that the program no longer maps q and that the guard
+// reserves its guarded parts again.
+func (g *Guard) release(q region.Range) {
+	for piece := range g.policy.guarded.Within(q) {
+		g.mapped.Remove(piece)
+		g.dontFork.Remove(piece)
+		g.reserved.Add(piece)
+		if g.pool != nil {
+			g.pool.Free(piece)
+		}
+	}
+}
+
+func (g *Guard) decideOldMmap(c Call, who Caller) *Action {
+	// The arguments live in memory another thread can still change:
+	// decide on the copy the tracer read and always run an mmap2 with
+	// them in registers, never the original call.
+	if !c.HaveMem {
+		return emulate(c, Err(EFAULT), "old_mmap argument block unreadable")
+	}
+	m := c.Mem
+	for i := range m {
+		m[i] &= 0xffffffff
+	}
+	if m[5]%region.PageSize != 0 {
+		return emulate(c, Err(EINVAL), "old_mmap offset not page-aligned")
+	}
+	m2 := Call{ABI: ABI32, Nr: sysMmap2_32, Args: [6]uint64{m[0], m[1], m[2], m[3], m[4], m[5] / region.PageSize}}
+	a := g.decideMmap(m2, who)
+	a.call = c
+	if a.Verdict == Allow {
+		a.Verdict, a.Steps = Run, []Step{{Call: m2}}
+		a.Outcome = Rewritten
+		a.Why = "old_mmap run as mmap2 with the arguments read"
+	}
+	return a
+}
+
+func (g *Guard) decideMmap(c Call, who Caller) *Action {
+	addr, length, flags := c.Args[0], c.Args[1], c.Args[3]
+	fixed := flags&(MapFixed|MapFixedNoReplace) != 0
+	if fixed {
+		if !aligned(addr) {
+			return allow(c, "unaligned fixed address: the kernel refuses it")
+		}
+		q, ok := span(addr, length)
+		if !ok {
+			return allow(c, "invalid length: the kernel refuses it")
+		}
+		if !g.policy.guarded.Overlaps(q) {
+			return allow(c, "")
+		}
+		if g.policy.Strict && !who.Owner && g.policy.protected.Overlaps(q) {
+			return deny(c, EPERM, fmt.Sprintf("strict: fixed mapping %v in a protected range", q))
+		}
+		if flags&MapFixedNoReplace != 0 {
+			return g.fixedNoReplace(c, q)
+		}
+		p := &pending{}
+		g.take(q, p)
+		return &Action{Verdict: Allow, Outcome: Allowed, Exit: true, call: c, pending: p,
+			Why: "explicit fixed mapping honoured"}
+	}
+
+	q, ok := span(region.PageDown(addr), length)
+	if !ok {
+		return allow(c, "invalid length: the kernel refuses it")
+	}
+	if flags&Map32Bit != 0 && c.ABI == ABI64 {
+		// The kernel looks below 2 GiB; reservations keep it out of
+		// protected ranges (it fails with ENOMEM if nothing is free).
+		return allow(c, "MAP_32BIT: the kernel's choice below 2 GiB")
+	}
+	inProtected := q.Start != 0 && g.policy.IsProtected(q.Start)
+	if inProtected && who.Owner {
+		if g.policy.guarded.Covers(q) && !g.mapped.Overlaps(q) {
+			p := &pending{}
+			g.take(q, p)
+			d := c
+			d.Args[0], d.Args[3] = q.Start, flags|MapFixed
+			a := runOne(c, d, Rewritten, fmt.Sprintf("owner hint %#x honoured", q.Start))
+			a.Exit, a.pending = true, p
+			return a
+		}
+		return allow(c, "owner hint occupied: the kernel's choice")
+	}
+	if !inProtected && !g.policy.PoolAll {
+		return allow(c, "")
+	}
+	if g.pool != nil && (c.ABI == ABI64 || g.pool.Range().End <= 1<<32) {
+		chunk, err := g.pool.Alloc(q.Len())
+		if err == nil {
+			// Alloc marked the chunk used; take records it in the model.
+			p := &pending{}
+			g.take(chunk, p)
+			d := c
+			d.Args[0], d.Args[3] = chunk.Start, flags|MapFixed
+			a := runOne(c, d, Rerouted, fmt.Sprintf("placed in the pool at %v", chunk))
+			a.Exit, a.pending = true, p
+			return a
+		}
+		g.stats.PoolExhausted++
+	}
+	if inProtected {
+		d := c
+		d.Args[0] = 0
+		return runOne(c, d, Rewritten, fmt.Sprintf("hint %#x inside a protected range dropped", addr))
+	}
+	return allow(c, "pool unavailable: the kernel's choice")
+}
+
+// fixedNoReplace honours MAP_FIXED_NOREPLACE over q, which touches a
+// guarded range: it must fail with EEXIST where the program has a mapping
+// and succeed over the guard's reservations.
+func (g *Guard) fixedNoReplace(c Call, q region.Range) *Action {
+	if g.mapped.Overlaps(q) {
+		return emulate(c, Err(EEXIST), "the program already maps part of the range")
+	}
+	flags := c.Args[3]&^MapFixedNoReplace | MapFixed
+	if g.policy.guarded.Covers(q) {
+		p := &pending{}
+		g.take(q, p)
+		d := c
+		d.Args[3] = flags
+		a := runOne(c, d, Rewritten, "MAP_FIXED_NOREPLACE over the guard's reservation")
+		a.Exit, a.pending = true, p
+		return a
+	}
+	// The range straddles a guarded edge: outside, only the kernel knows
+	// what is mapped, so probe each outside piece with NOREPLACE first;
+	// then map the guarded pieces over the reservations.
+	a := &Action{Verdict: Run, Outcome: Rewritten, Ret: q.Start, FixRet: true, Exit: true, call: c,
+		Why: "MAP_FIXED_NOREPLACE split at a guarded range's edge"}
+	for o := range g.policy.guarded.Gaps(q) {
+		a.Steps = append(a.Steps, Step{
+			Call: withOffset(c, q.Start, o, c.Args[3]),
+			Undo: []Call{munmapCall(c.ABI, o)},
+		})
+	}
+	p := &pending{}
+	for piece := range g.policy.guarded.Within(q) {
+		var undo []Call
+		for r := range g.reserved.Within(piece) {
+			undo = append(undo, reservation(c.ABI, r, MapFixed))
+		}
+		a.Steps = append(a.Steps, Step{Call: withOffset(c, q.Start, piece, flags), Undo: undo})
+	}
+	g.take(q, p)
+	a.pending = p
+	return a
+}
+
+func (g *Guard) decideMunmap(c Call) *Action {
+	addr := c.Args[0]
+	q, ok := span(addr, c.Args[1])
+	if !aligned(addr) || !ok || q.End > region.UserEnd {
+		return allow(c, "invalid range: the kernel refuses it")
+	}
+	return g.unmapLike(c, q, 0, "munmap")
+}
+
+// unmapLike unmaps q: outside guarded ranges with munmap, inside with a
+// reservation mapped over it in one step, so the range is never free for
+// anyone else to take. The program sees ret.
+func (g *Guard) unmapLike(c Call, q region.Range, ret uint64, what string) *Action {
+	if !g.policy.guarded.Overlaps(q) {
+		return allow(c, "")
+	}
+	var steps []Step
+	for o := range g.policy.guarded.Gaps(q) {
+		steps = append(steps, Step{Call: munmapCall(c.ABI, o)})
+	}
+	onlyReserved := true
+	for piece := range g.policy.guarded.Within(q) {
+		if !g.reserved.Covers(piece) {
+			onlyReserved = false
+		}
+		steps = append(steps, Step{Call: reservation(c.ABI, piece, MapFixed)})
+	}
+	if onlyReserved && len(steps) == 1 {
+		return emulate(c, ret, what+" of the guard's reservation: nothing of the program's there")
+	}
+	g.release(q)
+	return &Action{Verdict: Run, Outcome: Rewritten, Steps: steps, Ret: ret, FixRet: true, call: c,
+		Why: what + " in a guarded range: reservation put back"}
+}
+
+// decidePrefix handles calls that walk the range from its start and stop
+// with ENOMEM at the first unmapped page, having changed what came before
+// (mprotect, pkey_mprotect, mlock, munlock). To the program, a reservation
+// is unmapped.
+func (g *Guard) decidePrefix(c Call, start, n uint64, what string) *Action {
+	q, ok := span(start, n)
+	if !aligned(start) || !ok {
+		return allow(c, "")
+	}
+	var first region.Range
+	for r := range g.reserved.Within(q) {
+		first = r
+		break
+	}
+	if first.Empty() {
+		return allow(c, "")
+	}
+	if first.Start == q.Start {
+		return emulate(c, Err(ENOMEM), what+" of the guard's reservation: unmapped to the program")
+	}
+	d := c
+	d.Args[0], d.Args[1] = q.Start, first.Start-q.Start
+	return &Action{Verdict: Run, Outcome: Emulated, Steps: []Step{{Call: d}}, Ret: Err(ENOMEM), FixRet: true,
+		call: c, Why: fmt.Sprintf("%s stops at the reservation at %#x", what, first.Start)}
+}
+
+// validAdvice lists the madvise advice values the guard knows (Linux 6.18).
+// Unknown advice aimed at a reservation is refused with EINVAL rather
+// than passed through with an effect the guard cannot judge.
+func validAdvice(a uint64) bool {
+	return a <= 4 || (a >= 8 && a <= 25) || (a >= 100 && a <= 103)
+}
+
+func (g *Guard) decideMadvise(c Call) *Action {
+	addr, advice := c.Args[0], c.Args[2]
+	q, ok := span(addr, c.Args[1])
+	if !aligned(addr) || !ok {
+		return allow(c, "")
+	}
+	if !g.reserved.Overlaps(q) {
+		switch advice {
+		case MadvDontFork:
+			for p := range g.mapped.Within(q) {
+				g.dontFork.Add(p)
+			}
+		case MadvDoFork:
+			g.dontFork.Remove(q)
+		}
+		return allow(c, "")
+	}
+	if !validAdvice(advice) {
+		return emulate(c, Err(EINVAL), "unknown advice aimed at a reservation")
+	}
+	// The kernel applies the advice to every mapped part and reports
+	// ENOMEM for the holes; reservations are holes to the program.
+	a := &Action{Verdict: Run, Outcome: Emulated, Ret: Err(ENOMEM), FixRet: true, call: c,
+		Why: "madvise skips the guard's reservations"}
+	for free := range g.reserved.Gaps(q) {
+		d := c
+		d.Args[0], d.Args[1] = free.Start, free.Len()
+		a.Steps = append(a.Steps, Step{Call: d, Tolerate: len(a.Steps) > 0})
+		switch advice {
+		case MadvDontFork:
+			for p := range g.mapped.Within(free) {
+				g.dontFork.Add(p)
+			}
+		case MadvDoFork:
+			g.dontFork.Remove(free)
+		}
+	}
+	if len(a.Steps) == 0 {
+		return emulate(c, Err(ENOMEM), "madvise of the guard's reservation: unmapped to the program")
+	}
+	return a
+}
+
+func (g *Guard) decideMseal(c Call) *Action {
+	q, ok := span(c.Args[0], c.Args[1])
+	if !aligned(c.Args[0]) || !ok || !g.reserved.Overlaps(q) {
+		return allow(c, "")
+	}
+	return emulate(c, Err(ENOMEM), "mseal of the guard's reservation: unmapped to the program")
+}
+
+func (g *Guard) decideBrk(c Call) *Action {
+	want := c.Args[0]
+	p := &pending{brk: true, oldBrk: g.brk}
+	a := &Action{Verdict: Allow, Outcome: Allowed, Exit: true, call: c, pending: p}
+	if g.brk == 0 || want == 0 {
+		return a
+	}
+	lo, ok1 := region.PageUp(g.brk)
+	hi, ok2 := region.PageUp(want)
+	if !ok1 || !ok2 {
+		return a
+	}
+	if hi > lo && g.policy.guarded.Overlaps(region.Range{Start: lo, End: hi}) {
+		// The kernel's answer when the heap cannot grow: the old break.
+		return emulate(c, g.brk, "brk would grow the heap into a guarded range")
+	}
+	return a
+}
+
+func (g *Guard) decideShmat(c Call, who Caller) *Action {
+	addrArg, flagArg := 1, 2
+	if c.Op() == OpIPC {
+		addrArg = 4
+	}
+	addr, flg := c.Args[addrArg], c.Args[flagArg]
+	if addr == 0 {
+		return allow(c, "")
+	}
+	if flg&ShmRnd != 0 {
+		addr = region.PageDown(addr) // SHMLBA is the page size on x86
+	} else if !aligned(addr) {
+		return allow(c, "unaligned address: the kernel refuses it")
+	}
+	q, ok := span(addr, c.ShmSize)
+	if !ok {
+		// The tracer could not find the segment: the id is most likely
+		// invalid. Refuse what could reach a guarded range.
+		if last := g.policy.guarded.Ranges(); len(last) > 0 && addr < last[len(last)-1].End {
+			return emulate(c, Err(EINVAL), "shared memory segment size unknown")
+		}
+		return allow(c, "")
+	}
+	if !g.policy.guarded.Overlaps(q) {
+		return allow(c, "")
+	}
+	if g.policy.Strict && !who.Owner && g.policy.protected.Overlaps(q) {
+		return deny(c, EPERM, fmt.Sprintf("strict: shmat at %v in a protected range", q))
+	}
+	p := &pending{}
+	if flg&ShmRemap != 0 {
+		g.take(q, p)
+		return &Action{Verdict: Allow, Outcome: Allowed, Exit: true, call: c, pending: p,
+			Why: "explicit shmat with SHM_REMAP honoured"}
+	}
+	if g.mapped.Overlaps(q) {
+		return emulate(c, Err(EINVAL), "the program already maps part of the range")
+	}
+	if !g.policy.guarded.Covers(q) {
+		return emulate(c, Err(EINVAL), "shmat across a guarded range's edge is not supported")
+	}
+	g.take(q, p)
+	d := c
+	d.Args[flagArg] = flg | ShmRemap
+	a := runOne(c, d, Rewritten, "shmat over the guard's reservation")
+	a.Exit, a.pending = true, p
+	return a
+}
+
+func (g *Guard) decideMremap(c Call, who Caller) *Action {
+	old, oldLen, newLen, flags, newAddr := c.Args[0], c.Args[1], c.Args[2], c.Args[3], c.Args[4]
+	if !aligned(old) || flags&^uint64(MremapMayMove|MremapFixed|MremapDontUnmap) != 0 || newLen == 0 {
+		return allow(c, "invalid arguments: the kernel refuses them")
+	}
+	oldP, ok1 := region.PageUp(oldLen)
+	newP, ok2 := region.PageUp(newLen)
+	oldR, ok3 := region.Span(old, oldP)
+	if !ok1 || !ok2 || !ok3 {
+		return allow(c, "invalid lengths: the kernel refuses them")
+	}
+	guarded := &g.policy.guarded
+	fixed := flags&MremapFixed != 0
+	var newR region.Range
+	if fixed {
+		var ok bool
+		newR, ok = region.Span(newAddr, newP)
+		if flags&MremapMayMove == 0 || !aligned(newAddr) || !ok || newR.Overlaps(oldR) {
+			return allow(c, "invalid target: the kernel refuses it")
+		}
+	}
+	touchesOld := guarded.Overlaps(oldR)
+	if !touchesOld && !(fixed && guarded.Overlaps(newR)) {
+		// Growing in place into a reservation fails in the kernel, which
+		// then moves the mapping (MREMAP_MAYMOVE) outside the guarded
+		// ranges or answers ENOMEM.
+		return allow(c, "")
+	}
+	if g.reserved.ContainsAddr(old) {
+		return emulate(c, Err(EFAULT), "mremap of the guard's reservation: unmapped to the program")
+	}
+	if fixed && g.policy.Strict && !who.Owner && g.policy.protected.Overlaps(newR) {
+		return deny(c, EPERM, fmt.Sprintf("strict: mremap to %v in a protected range", newR))
+	}
+	if !fixed && newP < oldP {
+		// Shrinking unmaps the tail and keeps the start where it is.
+		if flags&MremapDontUnmap != 0 {
+			return allow(c, "invalid arguments: the kernel refuses them")
+		}
+		tail := region.Range{Start: old + newP, End: oldR.End}
+		return g.unmapLike(c, tail, old, "mremap shrink")
+	}
+	if g.reserved.Overlaps(oldR) {
+		// The old range must be one mapping; it crosses a reservation.
+		return emulate(c, Err(EFAULT), "mremap across the guard's reservation")
+	}
+	p := &pending{mremapUnmaps: flags&MremapDontUnmap == 0}
+	if touchesOld {
+		p.mremapOld = oldR
+	}
+	if fixed {
+		g.take(newR, p)
+		return &Action{Verdict: Allow, Outcome: Allowed, Exit: true, call: c, pending: p,
+			Why: "explicit mremap target honoured"}
+	}
+	if newP > oldP && oldP > 0 {
+		p.mremapGrow = region.Range{Start: oldR.End, End: old + newP}
+	}
+	return &Action{Verdict: Allow, Outcome: Allowed, Exit: true, call: c, pending: p}
+}

@@ -1,0 +1,369 @@
+package rewrite
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/mmapguard/mmapguard/region"
+)
+
+const (
+	pLo, pHi   = 0x10000, 0x80000000 // protected
+	poolLo     = 0x200000000000
+	poolHi     = 0x300000000000
+	exeLo      = 0x400000 // a non-PIE executable inside the protected range
+	exeHi      = 0x402000
+	anyFd      = 3
+	anonPriv   = MapPrivate | MapAnonymous
+	protRW     = ProtRead | ProtWrite
+	page       = region.PageSize
+	outsideLib = 0x7f0000000000
+)
+
+type opts struct {
+	noPool, poolAll, strict bool
+}
+
+func newGuard(t testing.TB, o opts) *Guard {
+	t.Helper()
+	pool := region.Range{Start: poolLo, End: poolHi}
+	if o.noPool {
+		pool = region.Range{}
+	}
+	p, err := NewPolicy([]region.Range{{Start: pLo, End: pHi}}, pool, o.poolAll, o.strict)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewGuard(p)
+	maps := []region.Mapping{
+		{Range: region.Range{Start: exeLo, End: exeHi}, Perms: "r-xp", Path: "/usr/bin/old"},
+		{Range: region.Range{Start: 0x7ffc00000000, End: 0x7ffc00021000}, Perms: "rw-p", Path: "[stack]"},
+	}
+	calls, occ := g.Reserve(ABI64, maps)
+	if len(occ) != 1 || occ[0].Path != "/usr/bin/old" {
+		t.Fatalf("Reserve occupied = %v, want the executable", occ)
+	}
+	for _, c := range calls {
+		g.Injected(c, c.Args[0])
+	}
+	checkModel(t, g)
+	return g
+}
+
+func mmap(addr, n, prot, flags, fd, off uint64) Call {
+	return Call{ABI: ABI64, Nr: sysMmap64, Args: [6]uint64{addr, n, prot, flags, fd, off}}
+}
+
+func call64(nr uint64, args ...uint64) Call {
+	c := Call{ABI: ABI64, Nr: nr}
+	copy(c.Args[:], args)
+	return c
+}
+
+func call32(nr uint64, args ...uint64) Call {
+	c := Call{ABI: ABI32, Nr: nr}
+	copy(c.Args[:], args)
+	return c
+}
+
+func steps(a *Action) string {
+	var s []string
+	for _, st := range a.Steps {
+		s = append(s, st.Call.String())
+	}
+	return strings.Join(s, "; ")
+}
+
+// checkModel verifies the model's invariants: reservations and program
+// mappings are disjoint and lie inside the guarded ranges.
+func checkModel(t testing.TB, g *Guard) {
+	t.Helper()
+	var guarded region.Set
+	for _, r := range g.policy.Guarded() {
+		guarded.Add(r)
+	}
+	for r := range g.reserved.All() {
+		if g.mapped.Overlaps(r) {
+			t.Errorf("reservation %v overlaps a program mapping: %v", r, g.mapped.String())
+		}
+		if !guarded.Covers(r) {
+			t.Errorf("reservation %v outside guarded ranges", r)
+		}
+	}
+	for r := range g.mapped.All() {
+		if !guarded.Covers(r) {
+			t.Errorf("program mapping %v tracked outside guarded ranges", r)
+		}
+	}
+}
+
+type want struct {
+	verdict Verdict
+	outcome Outcome
+	ret     uint64 // for Return, and Run with FixRet
+	steps   string // for Run, as steps() prints them
+	exit    bool
+}
+
+func TestDecide(t *testing.T) {
+	fixed := uint64(anonPriv | MapFixed)
+	noRepl := uint64(anonPriv | MapFixedNoReplace)
+	res := func(a, n uint64) string {
+		return reservation(ABI64, region.Range{Start: a, End: a + n}, MapFixed).String()
+	}
+	cases := []struct {
+		name  string
+		o     opts
+		owner bool
+		setup func(*Guard)
+		call  Call
+		want  want
+	}{
+		// mmap without a hint: the kernel's choice, reservations keep it out.
+		{name: "mmap/null-hint", call: mmap(0, 4096, protRW, anonPriv, ^uint64(0), 0),
+			want: want{verdict: Allow}},
+		{name: "mmap/null-hint/pool-all", o: opts{poolAll: true}, call: mmap(0, 4096, protRW, anonPriv, ^uint64(0), 0),
+			want: want{verdict: Run, outcome: Rerouted, exit: true,
+				steps: "mmap(0x200000000000, 0x1000, 0x3, 0x32, 0xffffffffffffffff, 0x0)"}},
+		{name: "mmap/null-hint/pool-all/2MiB-aligned", o: opts{poolAll: true}, setup: func(g *Guard) {
+			g.Decide(mmap(0, 4096, protRW, anonPriv, ^uint64(0), 0), Caller{})
+		}, call: mmap(0, 4<<20, protRW, anonPriv, ^uint64(0), 0),
+			want: want{verdict: Run, outcome: Rerouted, exit: true,
+				steps: "mmap(0x200000200000, 0x400000, 0x3, 0x32, 0xffffffffffffffff, 0x0)"}},
+		{name: "mmap/hint-inside/to-pool", call: mmap(0x10000000, 8192, protRW, anonPriv, ^uint64(0), 0),
+			want: want{verdict: Run, outcome: Rerouted, exit: true,
+				steps: "mmap(0x200000000000, 0x2000, 0x3, 0x32, 0xffffffffffffffff, 0x0)"}},
+		{name: "mmap/hint-inside/unaligned-hint", call: mmap(0x10000123, 100, protRW, anonPriv, ^uint64(0), 0),
+			want: want{verdict: Run, outcome: Rerouted, exit: true,
+				steps: "mmap(0x200000000000, 0x64, 0x3, 0x32, 0xffffffffffffffff, 0x0)"}},
+		{name: "mmap/hint-inside/no-pool", o: opts{noPool: true}, call: mmap(0x10000000, 8192, protRW, anonPriv, ^uint64(0), 0),
+			want: want{verdict: Run, outcome: Rewritten,
+				steps: "mmap(0x0, 0x2000, 0x3, 0x22, 0xffffffffffffffff, 0x0)"}},
+		{name: "mmap/hint-at-start", call: mmap(pLo, 4096, protRW, anonPriv, ^uint64(0), 0),
+			want: want{verdict: Run, outcome: Rerouted, exit: true,
+				steps: "mmap(0x200000000000, 0x1000, 0x3, 0x32, 0xffffffffffffffff, 0x0)"}},
+		{name: "mmap/hint-just-below", call: mmap(pLo-page, 2*page, protRW, anonPriv, ^uint64(0), 0),
+			want: want{verdict: Allow}},
+		{name: "mmap/hint-at-end", call: mmap(pHi, 4096, protRW, anonPriv, ^uint64(0), 0),
+			want: want{verdict: Allow}},
+		{name: "mmap/hint-last-page", call: mmap(pHi-page, 4096, protRW, anonPriv, ^uint64(0), 0),
+			want: want{verdict: Run, outcome: Rerouted, exit: true,
+				steps: "mmap(0x200000000000, 0x1000, 0x3, 0x32, 0xffffffffffffffff, 0x0)"}},
+		{name: "mmap/hint-inside/owner", owner: true, call: mmap(0x10000000, 8192, protRW, anonPriv, ^uint64(0), 0),
+			want: want{verdict: Run, outcome: Rewritten, exit: true,
+				steps: "mmap(0x10000000, 0x2000, 0x3, 0x32, 0xffffffffffffffff, 0x0)"}},
+		{name: "mmap/hint-inside/owner/occupied", owner: true, call: mmap(exeLo, 8192, protRW, anonPriv, ^uint64(0), 0),
+			want: want{verdict: Allow}},
+		{name: "mmap/hint-inside/owner/straddles-end", owner: true, call: mmap(pHi-page, 2*page, protRW, anonPriv, ^uint64(0), 0),
+			want: want{verdict: Allow}},
+		{name: "mmap/file/hint-inside/to-pool", call: mmap(0x20000000, 3*page, ProtRead, MapPrivate, anyFd, 0x3000),
+			want: want{verdict: Run, outcome: Rerouted, exit: true,
+				steps: "mmap(0x200000000000, 0x3000, 0x1, 0x12, 0x3, 0x3000)"}},
+		{name: "mmap/pool-exhausted", o: opts{poolAll: true}, call: mmap(0, 32<<40, ProtNone, anonPriv|MapNoReserve, ^uint64(0), 0),
+			want: want{verdict: Allow}},
+		{name: "mmap/32bit", o: opts{poolAll: true}, call: mmap(0, 4096, protRW, anonPriv|Map32Bit, ^uint64(0), 0),
+			want: want{verdict: Allow}},
+		{name: "mmap/zero-length", call: mmap(0x10000000, 0, protRW, anonPriv, ^uint64(0), 0),
+			want: want{verdict: Allow}},
+		{name: "mmap/huge-length-overflows", call: mmap(0x10000000, ^uint64(0)-10, protRW, anonPriv, ^uint64(0), 0),
+			want: want{verdict: Allow}},
+
+		// MAP_FIXED and MAP_FIXED_NOREPLACE.
+		{name: "fixed/inside/honoured", call: mmap(0x10000000, 4096, protRW, fixed, ^uint64(0), 0),
+			want: want{verdict: Allow, exit: true}},
+		{name: "fixed/outside", call: mmap(outsideLib, 4096, protRW, fixed, ^uint64(0), 0),
+			want: want{verdict: Allow}},
+		{name: "fixed/straddles-start", call: mmap(pLo-page, 2*page, protRW, fixed, ^uint64(0), 0),
+			want: want{verdict: Allow, exit: true}},
+		{name: "fixed/ends-at-start", call: mmap(pLo-page, page, protRW, fixed, ^uint64(0), 0),
+			want: want{verdict: Allow}},
+		{name: "fixed/length-not-page-multiple-touches", call: mmap(pLo-page, page+1, protRW, fixed, ^uint64(0), 0),
+			want: want{verdict: Allow, exit: true}},
+		{name: "fixed/strict/denied", o: opts{strict: true}, call: mmap(0x10000000, 4096, protRW, fixed, ^uint64(0), 0),
+			want: want{verdict: Return, outcome: Denied, ret: Err(EPERM)}},
+		{name: "fixed/strict/owner", o: opts{strict: true}, owner: true, call: mmap(0x10000000, 4096, protRW, fixed, ^uint64(0), 0),
+			want: want{verdict: Allow, exit: true}},
+		{name: "fixed/strict/pool-is-not-protected", o: opts{strict: true}, call: mmap(poolLo, 4096, protRW, fixed, ^uint64(0), 0),
+			want: want{verdict: Allow, exit: true}},
+		{name: "fixed/unaligned", call: mmap(0x10000001, 4096, protRW, fixed, ^uint64(0), 0),
+			want: want{verdict: Allow}},
+		{name: "noreplace/over-reservation", call: mmap(0x10000000, 4096, protRW, noRepl, ^uint64(0), 0),
+			want: want{verdict: Run, outcome: Rewritten, exit: true,
+				steps: "mmap(0x10000000, 0x1000, 0x3, 0x32, 0xffffffffffffffff, 0x0)"}},
+		{name: "noreplace/over-program", call: mmap(exeLo, 4096, protRW, noRepl, ^uint64(0), 0),
+			want: want{verdict: Return, outcome: Emulated, ret: Err(EEXIST)}},
+		{name: "noreplace/straddles-end", call: mmap(pHi-page, 2*page, ProtRead, MapPrivate|MapFixedNoReplace, anyFd, 0x5000),
+			want: want{verdict: Run, outcome: Rewritten, exit: true, ret: pHi - page,
+				steps: "mmap(0x80000000, 0x1000, 0x1, 0x100002, 0x3, 0x6000); mmap(0x7ffff000, 0x1000, 0x1, 0x12, 0x3, 0x5000)"}},
+		{name: "noreplace/strict", o: opts{strict: true}, call: mmap(0x10000000, 4096, protRW, noRepl, ^uint64(0), 0),
+			want: want{verdict: Return, outcome: Denied, ret: Err(EPERM)}},
+
+		// munmap.
+		{name: "munmap/outside", call: call64(sysMunmap64, outsideLib, 4096),
+			want: want{verdict: Allow}},
+		{name: "munmap/program-mapping-inside", call: call64(sysMunmap64, exeLo, exeHi-exeLo),
+			want: want{verdict: Run, outcome: Rewritten, ret: 0, steps: res(exeLo, exeHi-exeLo)}},
+		{name: "munmap/reservation-only", call: call64(sysMunmap64, 0x10000000, 4096),
+			want: want{verdict: Return, outcome: Emulated, ret: 0}},
+		{name: "munmap/straddles-start", setup: func(g *Guard) {
+			a := g.Decide(mmap(pLo, page, protRW, fixed, ^uint64(0), 0), Caller{})
+			g.Complete(a, pLo)
+		}, call: call64(sysMunmap64, pLo-page, 2*page),
+			want: want{verdict: Run, outcome: Rewritten, ret: 0,
+				steps: "munmap(0xf000, 0x1000); " + res(pLo, page)}},
+		{name: "munmap/unaligned", call: call64(sysMunmap64, exeLo+1, 4096),
+			want: want{verdict: Allow}},
+		{name: "munmap/zero", call: call64(sysMunmap64, exeLo, 0),
+			want: want{verdict: Allow}},
+		{name: "munmap/pool-chunk", o: opts{poolAll: true}, setup: func(g *Guard) {
+			a := g.Decide(mmap(0, 3*page, protRW, anonPriv, ^uint64(0), 0), Caller{})
+			g.Complete(a, poolLo)
+		}, call: call64(sysMunmap64, poolLo, 3*page),
+			want: want{verdict: Run, outcome: Rewritten, ret: 0, steps: res(poolLo, 3*page)}},
+
+		// mprotect, pkey_mprotect, mlock.
+		{name: "mprotect/program-mapping", call: call64(sysMprotect64, exeLo, page, protRW),
+			want: want{verdict: Allow}},
+		{name: "mprotect/reservation", call: call64(sysMprotect64, 0x10000000, page, protRW),
+			want: want{verdict: Return, outcome: Emulated, ret: Err(ENOMEM)}},
+		{name: "mprotect/program-then-reservation", call: call64(sysMprotect64, exeLo, 3*page, protRW),
+			want: want{verdict: Run, outcome: Emulated, ret: Err(ENOMEM),
+				steps: "mprotect(0x400000, 0x2000, 0x3)"}},
+		{name: "mprotect/zero-length", call: call64(sysMprotect64, 0x10000000, 0, protRW),
+			want: want{verdict: Allow}},
+		{name: "mprotect/unaligned", call: call64(sysMprotect64, 0x10000001, page, protRW),
+			want: want{verdict: Allow}},
+		{name: "mprotect/huge-length-covers-reservation", call: call64(sysMprotect64, 0x10000000, 1<<50, protRW),
+			want: want{verdict: Return, outcome: Emulated, ret: Err(ENOMEM)}},
+		{name: "pkey_mprotect/reservation", call: call64(sysPkeyMprotect64, 0x10000000, page, protRW, 1),
+			want: want{verdict: Return, outcome: Emulated, ret: Err(ENOMEM)}},
+		{name: "mlock/unaligned-rounds-into-reservation", call: call64(sysMlock64, exeHi-10, 20),
+			want: want{verdict: Run, outcome: Emulated, ret: Err(ENOMEM),
+				steps: "mlock(0x401000, 0x1000)"}},
+		{name: "mseal/reservation", call: call64(sysMseal64, 0x10000000, page, 0),
+			want: want{verdict: Return, outcome: Emulated, ret: Err(ENOMEM)}},
+		{name: "mseal/program", call: call64(sysMseal64, exeLo, page, 0),
+			want: want{verdict: Allow}},
+
+		// madvise.
+		{name: "madvise/reservation-dontfork", call: call64(sysMadvise64, 0x10000000, page, MadvDontFork),
+			want: want{verdict: Return, outcome: Emulated, ret: Err(ENOMEM)}},
+		{name: "madvise/program-and-reservation", call: call64(sysMadvise64, exeLo, 4*page, 4),
+			want: want{verdict: Run, outcome: Emulated, ret: Err(ENOMEM), steps: "madvise(0x400000, 0x2000, 0x4)"}},
+		{name: "madvise/unknown-advice-on-reservation", call: call64(sysMadvise64, 0x10000000, page, 77),
+			want: want{verdict: Return, outcome: Emulated, ret: Err(EINVAL)}},
+		{name: "madvise/program", call: call64(sysMadvise64, exeLo, page, MadvDontFork),
+			want: want{verdict: Allow}},
+
+		// mremap.
+		{name: "mremap/outside", call: call64(sysMremap64, outsideLib, page, 2*page, MremapMayMove),
+			want: want{verdict: Allow}},
+		{name: "mremap/reservation", call: call64(sysMremap64, 0x10000000, page, 2*page, MremapMayMove),
+			want: want{verdict: Return, outcome: Emulated, ret: Err(EFAULT)}},
+		{name: "mremap/fixed-into-protected", call: call64(sysMremap64, outsideLib, page, page, MremapMayMove|MremapFixed, 0x10000000),
+			want: want{verdict: Allow, exit: true}},
+		{name: "mremap/fixed-into-protected/strict", o: opts{strict: true},
+			call: call64(sysMremap64, outsideLib, page, page, MremapMayMove|MremapFixed, 0x10000000),
+			want: want{verdict: Return, outcome: Denied, ret: Err(EPERM)}},
+		{name: "mremap/dontunmap-into-protected/strict", o: opts{strict: true},
+			call: call64(sysMremap64, outsideLib, page, page, MremapMayMove|MremapFixed|MremapDontUnmap, 0x10000000),
+			want: want{verdict: Return, outcome: Denied, ret: Err(EPERM)}},
+		{name: "mremap/shrink-in-protected", call: call64(sysMremap64, exeLo, 2*page, page, 0),
+			want: want{verdict: Run, outcome: Rewritten, ret: exeLo, steps: res(exeLo+page, page)}},
+		{name: "mremap/move-out-of-protected", call: call64(sysMremap64, exeLo, 2*page, 8*page, MremapMayMove),
+			want: want{verdict: Allow, exit: true}},
+		{name: "mremap/grow-from-below-into-protected", call: call64(sysMremap64, pLo-page, page, 2*page, MremapMayMove),
+			want: want{verdict: Allow}},
+		{name: "mremap/bad-flags", call: call64(sysMremap64, 0x10000000, page, 2*page, 8),
+			want: want{verdict: Allow}},
+
+		// brk.
+		{name: "brk/unknown-break", call: call64(sysBrk64, 0),
+			want: want{verdict: Allow, exit: true}},
+		{name: "brk/grow-into-protected", setup: func(g *Guard) { g.SetBrk(pLo - 2*page) },
+			call: call64(sysBrk64, pLo+page),
+			want: want{verdict: Return, outcome: Emulated, ret: pLo - 2*page}},
+		{name: "brk/grow-below", setup: func(g *Guard) { g.SetBrk(pLo - 4*page) },
+			call: call64(sysBrk64, pLo-2*page),
+			want: want{verdict: Allow, exit: true}},
+
+		// shmat.
+		{name: "shmat/null", call: call64(sysShmat64, 5, 0, 0),
+			want: want{verdict: Allow}},
+		{name: "shmat/inside", call: Call{ABI: ABI64, Nr: sysShmat64, Args: [6]uint64{5, 0x10000000, 0}, ShmSize: 3 * page},
+			want: want{verdict: Run, outcome: Rewritten, exit: true, steps: "shmat(0x5, 0x10000000, 0x4000)"}},
+		{name: "shmat/remap", call: Call{ABI: ABI64, Nr: sysShmat64, Args: [6]uint64{5, 0x10000000, ShmRemap}, ShmSize: page},
+			want: want{verdict: Allow, exit: true}},
+		{name: "shmat/strict", o: opts{strict: true}, call: Call{ABI: ABI64, Nr: sysShmat64, Args: [6]uint64{5, 0x10000000, ShmRemap}, ShmSize: page},
+			want: want{verdict: Return, outcome: Denied, ret: Err(EPERM)}},
+		{name: "shmat/over-program", call: Call{ABI: ABI64, Nr: sysShmat64, Args: [6]uint64{5, exeLo, 0}, ShmSize: page},
+			want: want{verdict: Return, outcome: Emulated, ret: Err(EINVAL)}},
+		{name: "shmat/unknown-size", call: call64(sysShmat64, 5, 0x10000000, 0),
+			want: want{verdict: Return, outcome: Emulated, ret: Err(EINVAL)}},
+		{name: "shmat/rnd", call: Call{ABI: ABI64, Nr: sysShmat64, Args: [6]uint64{5, 0x10000123, ShmRnd}, ShmSize: page},
+			want: want{verdict: Run, outcome: Rewritten, exit: true, steps: "shmat(0x5, 0x10000123, 0x6000)"}},
+
+		// clone.
+		{name: "clone/thread", call: call64(sysClone64, 0x3d0f00),
+			want: want{verdict: Allow}},
+		{name: "clone/untraced", call: call64(sysClone64, CloneUntraced|17),
+			want: want{verdict: Return, outcome: Denied, ret: Err(EPERM)}},
+		{name: "clone3", call: call64(sysClone3_64, 0x7fff0000, 88),
+			want: want{verdict: Return, outcome: Denied, ret: Err(ENOSYS)}},
+
+		// i386.
+		{name: "i386/mmap2/hint-inside/kernel-choice", call: call32(sysMmap2_32, 0x10000000, page, protRW, anonPriv, 0xffffffff, 0),
+			want: want{verdict: Run, outcome: Rewritten,
+				steps: "mmap(0x0, 0x1000, 0x3, 0x22, 0xffffffff, 0x0) [i386]"}},
+		{name: "i386/mmap2/upper-half-hidden", call: call32(sysMmap2_32, 0x1_10000000, page, protRW, anonPriv|MapFixed, 0xffffffff, 0),
+			want: want{verdict: Allow, exit: true}},
+		{name: "i386/mmap2/fixed/strict", o: opts{strict: true}, call: call32(sysMmap2_32, 0xdead_00001000_0, page, protRW, anonPriv|MapFixed, 0xffffffff, 0),
+			want: want{verdict: Return, outcome: Denied, ret: Err(EPERM)}},
+		{name: "i386/old_mmap/unreadable", call: call32(sysOldMmap32, 0x1000),
+			want: want{verdict: Return, outcome: Emulated, ret: Err(EFAULT)}},
+		{name: "i386/old_mmap/runs-as-mmap2", call: Call{ABI: ABI32, Nr: sysOldMmap32, Args: [6]uint64{0xffd000},
+			Mem: [6]uint64{0x90000000, page, protRW, anonPriv, 0xffffffff, 0}, HaveMem: true},
+			want: want{verdict: Run, outcome: Rewritten,
+				steps: "mmap(0x90000000, 0x1000, 0x3, 0x22, 0xffffffff, 0x0) [i386]"}},
+		{name: "i386/old_mmap/fixed-inside-strict", o: opts{strict: true}, call: Call{ABI: ABI32, Nr: sysOldMmap32, Args: [6]uint64{0xffd000},
+			Mem: [6]uint64{0x10000000, page, protRW, anonPriv | MapFixed, 0xffffffff, 0}, HaveMem: true},
+			want: want{verdict: Return, outcome: Denied, ret: Err(EPERM)}},
+		{name: "i386/old_mmap/unaligned-offset", call: Call{ABI: ABI32, Nr: sysOldMmap32,
+			Mem: [6]uint64{0, page, protRW, MapPrivate, 3, 100}, HaveMem: true},
+			want: want{verdict: Return, outcome: Emulated, ret: Err(EINVAL)}},
+		{name: "i386/munmap/program", call: call32(sysMunmap32, exeLo, page),
+			want: want{verdict: Run, outcome: Rewritten, ret: 0,
+				steps: "mmap(0x400000, 0x1000, 0x0, 0x4032, 0xffffffff, 0x0) [i386]"}},
+		{name: "i386/ipc-shmat/inside", call: Call{ABI: ABI32, Nr: sysIPC32, Args: [6]uint64{ipcSHMAT, 5, 0, 0xffc000, 0x10000000}, ShmSize: page},
+			want: want{verdict: Run, outcome: Rewritten, exit: true, steps: "ipc(0x15, 0x5, 0x4000, 0xffc000, 0x10000000, 0x0) [i386]"}},
+		{name: "i386/ipc-other", call: call32(sysIPC32, 1, 2, 3),
+			want: want{verdict: Allow}},
+		{name: "i386/clone/untraced-low-word", call: call32(sysClone32, 0xffffffff_00000000|CloneUntraced),
+			want: want{verdict: Return, outcome: Denied, ret: Err(EPERM)}},
+		{name: "i386/clone/untraced-only-in-high-word", call: call32(sysClone32, uint64(CloneUntraced)<<32|17),
+			want: want{verdict: Allow}},
+		{name: "i386/clone3", call: call32(sysClone3_32, 0, 0),
+			want: want{verdict: Return, outcome: Denied, ret: Err(ENOSYS)}},
+		{name: "unknown-abi", call: Call{ABI: 7, Nr: 9},
+			want: want{verdict: Kill, outcome: Killed}},
+		{name: "other-syscall", call: call64(1, 1, 0, 0),
+			want: want{verdict: Allow}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGuard(t, tc.o)
+			if tc.setup != nil {
+				tc.setup(g)
+			}
+			a := g.Decide(tc.call, Caller{Owner: tc.owner})
+			got := want{verdict: a.Verdict, outcome: a.Outcome, exit: a.Exit, steps: steps(a)}
+			if a.Verdict == Return || a.FixRet {
+				got.ret = a.Ret
+			}
+			if got != tc.want {
+				t.Errorf("Decide(%v)\n got %+v\nwant %+v\naction: %v", tc.call, got, tc.want, a)
+			}
+			checkModel(t, g)
+		})
+	}
+}

@@ -1,0 +1,188 @@
+package rewrite
+
+import (
+	"fmt"
+
+	"github.com/mmapguard/mmapguard/region"
+)
+
+// Guard is the model of one address space (one mm: shared by the
+// threads of a process and by vfork children until they exec) and the
+// decisions taken for it. It is not safe for concurrent use; the tracer
+// calls it from its one locked thread.
+type Guard struct {
+	policy *Policy
+
+	// reserved holds the guard's own PROT_NONE placeholders, mapped holds
+	// the program's mappings; both only inside the guarded ranges, where
+	// every change goes through the guard and the model is exact.
+	reserved region.Set
+	mapped   region.Set
+	// dontFork holds program mappings inside guarded ranges marked
+	// MADV_DONTFORK: a forked child does not inherit them, so its
+	// reservations there must be put back.
+	dontFork region.Set
+	pool     *region.Pool
+	brk      uint64
+
+	stats Stats
+}
+
+// Stats counts what a Guard decided.
+type Stats struct {
+	// Calls is the number of calls decided.
+	Calls uint64
+	// Outcomes counts decisions by Outcome.
+	Outcomes [numOutcomes]uint64
+	// Reservations is the number of reservation calls that succeeded,
+	// ReserveFailures those that failed.
+	Reservations, ReserveFailures uint64
+	// PoolExhausted counts reroutes that found the pool full and fell
+	// back to the kernel's choice.
+	PoolExhausted uint64
+}
+
+// Add accumulates o into s.
+func (s *Stats) Add(o Stats) {
+	s.Calls += o.Calls
+	for i := range s.Outcomes {
+		s.Outcomes[i] += o.Outcomes[i]
+	}
+	s.Reservations += o.Reservations
+	s.ReserveFailures += o.ReserveFailures
+	s.PoolExhausted += o.PoolExhausted
+}
+
+// NewGuard returns the model of a fresh address space under policy p,
+// with nothing reserved yet: call Reserve once the layout at exec is
+// known.
+func NewGuard(p *Policy) *Guard {
+	g := &Guard{policy: p}
+	if p.HasPool() {
+		g.pool = region.NewPool(p.Pool)
+	}
+	return g
+}
+
+// Policy returns the policy the guard enforces.
+func (g *Guard) Policy() *Policy { return g.policy }
+
+// Stats returns the counters so far.
+func (g *Guard) Stats() Stats { return g.stats }
+
+// Reserved returns the guard's reservations.
+func (g *Guard) Reserved() []region.Range { return g.reserved.Ranges() }
+
+// Mapped returns the program's mappings inside the guarded ranges.
+func (g *Guard) Mapped() []region.Range { return g.mapped.Ranges() }
+
+// Brk is the program break as last seen (0 if not seen yet).
+func (g *Guard) Brk() uint64 { return g.brk }
+
+// SetBrk records the program break, read at exec or attach.
+func (g *Guard) SetBrk(b uint64) { g.brk = b }
+
+// Reserve takes the layout of a new address space (from /proc/PID/maps,
+// read at exec or attach) and returns the calls that reserve the free
+// parts of every guarded range, to be injected in the process with the
+// given ABI. It also returns the mappings already inside guarded ranges
+// (a non-PIE executable, the stack), which stay the program's.
+//
+// The calls use MAP_FIXED_NOREPLACE, so a stale layout can never make the
+// guard clobber a mapping; report each result through Injected.
+func (g *Guard) Reserve(abi ABI, maps []region.Mapping) (calls []Call, occupied []region.Mapping) {
+	for _, m := range maps {
+		if !g.policy.guarded.Overlaps(m.Range) {
+			continue
+		}
+		occupied = append(occupied, m)
+		for p := range g.policy.guarded.Within(m.Range) {
+			g.mapped.Add(p)
+			g.reserved.Remove(p)
+			if g.pool != nil {
+				g.pool.Take(p)
+			}
+		}
+	}
+	for _, gr := range g.policy.guarded.Ranges() {
+		for free := range g.mapped.Gaps(gr) {
+			if abi == ABI32 {
+				free = free.Intersect(region.Range{Start: 0, End: 1 << 32})
+			}
+			if free.Empty() || g.reserved.Covers(free) {
+				continue
+			}
+			g.reserved.Add(free)
+			calls = append(calls, reservation(abi, free, MapFixedNoReplace))
+		}
+	}
+	return calls, occupied
+}
+
+// Injected records the result of a call the guard asked for (from
+// Reserve, Fork, Complete's Fix.After, or a Run step). A reservation that
+// failed leaves a hole the guard no longer claims.
+func (g *Guard) Injected(c Call, ret uint64) {
+	r, ok := isReservation(c)
+	if !ok {
+		return
+	}
+	if _, failed := Failed(c.ABI, ret); failed {
+		// Whether NOREPLACE found something there or MAP_FIXED left
+		// the range empty, it is not the guard's.
+		g.stats.ReserveFailures++
+		g.reserved.Remove(r)
+		return
+	}
+	g.stats.Reservations++
+}
+
+// Fork returns the model of a child created by fork (a copy of g) and
+// the calls to inject in the child before it runs: it does not inherit
+// mappings marked MADV_DONTFORK, so reservations go back there.
+func (g *Guard) Fork(abi ABI) (*Guard, []Call) {
+	c := &Guard{policy: g.policy, brk: g.brk}
+	c.reserved = *g.reserved.Clone()
+	c.mapped = *g.mapped.Clone()
+	if g.pool != nil {
+		c.pool = g.pool.Clone()
+	}
+	var calls []Call
+	for r := range g.dontFork.All() {
+		c.mapped.Remove(r)
+		c.reserved.Add(r)
+		if c.pool != nil {
+			c.pool.Free(r)
+		}
+		calls = append(calls, reservation(abi, r, MapFixedNoReplace))
+	}
+	return c, calls
+}
+
+// reservation builds the call that places a PROT_NONE placeholder over r.
+// how is MapFixed (replace whatever is there: used where the guard knows
+// the range is its own or the program's that it is taking back) or
+// MapFixedNoReplace (never clobber).
+func reservation(abi ABI, r region.Range, how uint64) Call {
+	flags := uint64(MapPrivate|MapAnonymous|MapNoReserve) | how
+	if abi == ABI32 {
+		return Call{ABI: ABI32, Nr: sysMmap2_32, Args: [6]uint64{r.Start, r.Len(), ProtNone, flags, 0xffffffff, 0}}
+	}
+	return Call{ABI: ABI64, Nr: sysMmap64, Args: [6]uint64{r.Start, r.Len(), ProtNone, flags, ^uint64(0), 0}}
+}
+
+// isReservation recognises a call built by reservation.
+func isReservation(c Call) (region.Range, bool) {
+	const want = MapPrivate | MapAnonymous | MapNoReserve
+	if c.Op() != OpMmap || c.Args[2] != ProtNone || c.Args[3]&want != want ||
+		c.Args[3]&(MapFixed|MapFixedNoReplace) == 0 {
+		return region.Range{}, false
+	}
+	r, ok := region.Span(c.Args[0], c.Args[1])
+	return r, ok
+}
+
+func (g *Guard) String() string {
+	return fmt.Sprintf("guard: %d reserved, %d mapped in guarded ranges, brk %#x",
+		g.reserved.Len(), g.mapped.Len(), g.brk)
+}

@@ -1,0 +1,117 @@
+package rewrite
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/mmapguard/mmapguard/region"
+)
+
+// DefaultPool is the pool used when a policy names none: 16 TiB from
+// 0x200000000000. It lies above AddressSanitizer's shadow (which ends at
+// 0x10007fff8000), below the kernel's base for PIE executables
+// (0x555555554000, plus up to 1 TiB of randomisation) and far below the
+// area under the stack where libraries and thread stacks go.
+var DefaultPool = region.Must(0x200000000000, 0x300000000000)
+
+// MinPool is the smallest pool accepted: one huge page, so that a 2 MiB
+// aligned chunk always fits in an empty pool.
+const MinPool = 2 * region.HugePageSize
+
+// Policy is what the guard enforces for every process it watches.
+type Policy struct {
+	// Protected ranges: sorted, disjoint, non-adjacent.
+	Protected []region.Range
+	// Pool receives rerouted placements; the zero Range means no pool.
+	Pool region.Range
+	// PoolAll reroutes every non-fixed placement into the pool, not only
+	// hints that point into a protected range.
+	PoolAll bool
+	// Strict refuses explicit placements (MAP_FIXED and friends) inside a
+	// protected range to callers that are not owners, with EPERM.
+	Strict bool
+
+	protected region.Set
+	guarded   region.Set
+}
+
+// ErrPolicy is wrapped by every error NewPolicy returns.
+var ErrPolicy = errors.New("invalid policy")
+
+// NewPolicy checks and assembles a policy. Protected ranges may be given
+// in any order; overlapping ones are an error (they usually mean a typo),
+// adjacent ones are merged. The pool may be the zero Range for none.
+func NewPolicy(protected []region.Range, pool region.Range, poolAll, strict bool) (*Policy, error) {
+	p := &Policy{Pool: pool, PoolAll: poolAll, Strict: strict}
+	rs := slices.Clone(protected)
+	slices.SortFunc(rs, func(a, b region.Range) int {
+		switch {
+		case a.Start < b.Start:
+			return -1
+		case a.Start > b.Start:
+			return 1
+		}
+		return 0
+	})
+	for i, r := range rs {
+		if _, err := region.New(r.Start, r.End); err != nil {
+			return nil, fmt.Errorf("%w: protected %w", ErrPolicy, err)
+		}
+		if i > 0 && rs[i-1].Overlaps(r) {
+			return nil, fmt.Errorf("%w: protected ranges %v and %v overlap; give their union as one --protect",
+				ErrPolicy, rs[i-1], r)
+		}
+		p.protected.Add(r)
+	}
+	p.Protected = p.protected.Ranges()
+	if pool != (region.Range{}) {
+		if _, err := region.New(pool.Start, pool.End); err != nil {
+			return nil, fmt.Errorf("%w: pool %w", ErrPolicy, err)
+		}
+		if pool.Len() < MinPool {
+			return nil, fmt.Errorf("%w: pool %v is %s, smaller than the minimum %s; give a larger --pool",
+				ErrPolicy, pool, region.FormatSize(pool.Len()), region.FormatSize(MinPool))
+		}
+		for _, r := range p.Protected {
+			if r.Overlaps(pool) {
+				return nil, fmt.Errorf("%w: pool %v overlaps protected range %v; move the pool with --pool",
+					ErrPolicy, pool, r)
+			}
+		}
+		p.guarded.Add(pool)
+	} else if poolAll {
+		return nil, fmt.Errorf("%w: pool-all needs a pool", ErrPolicy)
+	}
+	for _, r := range p.Protected {
+		p.guarded.Add(r)
+	}
+	return p, nil
+}
+
+// Guarded returns the protected ranges and the pool, merged: the ranges
+// whose layout the guard keeps exactly, and which a call must touch to be
+// worth a stop.
+func (p *Policy) Guarded() []region.Range { return p.guarded.Ranges() }
+
+// HasPool reports whether the policy has a pool.
+func (p *Policy) HasPool() bool { return !p.Pool.Empty() }
+
+// IsProtected reports whether addr lies in a protected range.
+func (p *Policy) IsProtected(addr uint64) bool { return p.protected.ContainsAddr(addr) }
+
+// String describes the policy in one line per rule.
+func (p *Policy) String() string {
+	var b strings.Builder
+	for _, r := range p.Protected {
+		fmt.Fprintf(&b, "protect %v (%s)\n", r, region.FormatSize(r.Len()))
+	}
+	if p.HasPool() {
+		fmt.Fprintf(&b, "pool    %v (%s)\n", p.Pool, region.FormatSize(p.Pool.Len()))
+	} else {
+		b.WriteString("pool    none\n")
+	}
+	fmt.Fprintf(&b, "pool-all %v, strict %v\n", p.PoolAll, p.Strict)
+	return b.String()
+}
