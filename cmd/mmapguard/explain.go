@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/mmapguard/mmapguard/region"
+	"github.com/mmapguard/mmapguard/rewrite"
+	"github.com/mmapguard/mmapguard/seccomp"
+)
+
+const explainUsage = `Usage: mmapguard explain --protect RANGE [--protect RANGE...] [--pool RANGE|none]
+                         [--pool-all] [--strict] [--trap-all] [-o FILE] [-q]
+
+Prints the policy mmapguard would enforce with these options: the protected
+ranges, the pool, what each mapping call becomes, and the seccomp filter
+that decides in the kernel which calls need the tracer (its size and its
+disassembly). Nothing is run.
+
+RANGE is START-END (end exclusive) or START+SIZE, page-aligned, inside user
+space: 0x10000-0x80000000, 0x10000+2G. Sizes take K, M, G, T suffixes.
+`
+
+func runExplain(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("explain", explainUsage)
+	var pf policyFlags
+	pf.register(fs)
+	trapAll := fs.Bool("trap-all", false, "show the filter without the in-kernel fast path (every mapping call stops in the tracer)")
+	out := fs.String("o", "", "write to `FILE` instead of standard output")
+	quiet := fs.Bool("q", false, "print only the policy and the filter's size, not its disassembly")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q: explain runs nothing", fs.Arg(0))
+	}
+	p, err := pf.policy()
+	if err != nil {
+		return err
+	}
+	sp := filterPolicy(p)
+	sp.TrapAll = *trapAll
+	prog, err := seccomp.Build(sp)
+	if err != nil {
+		return fmt.Errorf("building the filter: %w", err)
+	}
+	if *out == "" {
+		explain(stdout, p, pf.pool == "", prog, *trapAll, *quiet)
+		return nil
+	}
+	f, err := os.Create(*out)
+	if err != nil {
+		return err
+	}
+	explain(f, p, pf.pool == "", prog, *trapAll, *quiet)
+	return f.Close()
+}
+
+func explain(w io.Writer, p *rewrite.Policy, defaultPool bool, prog *seccomp.Program, trapAll, quiet bool) {
+	fmt.Fprintln(w, "Policy")
+	for _, r := range p.Protected {
+		fmt.Fprintf(w, "  protected  %-32v %s\n", r, region.FormatSize(r.Len()))
+	}
+	switch {
+	case !p.HasPool():
+		fmt.Fprintln(w, "  pool       none: hints into a protected range are dropped (the kernel chooses)")
+	case defaultPool:
+		fmt.Fprintf(w, "  pool       %-32v %s (default)\n", p.Pool, region.FormatSize(p.Pool.Len()))
+	default:
+		fmt.Fprintf(w, "  pool       %-32v %s\n", p.Pool, region.FormatSize(p.Pool.Len()))
+	}
+	fmt.Fprintf(w, "  pool-all   %v\n  strict     %v\n\n", p.PoolAll, p.Strict)
+
+	fmt.Fprintln(w, "What mapping calls become")
+	fixed := "honoured at exactly that address"
+	if p.Strict {
+		fixed = "refused with EPERM unless an owner made it"
+	}
+	moved := "moved to the kernel's choice, outside every protected range"
+	if p.HasPool() {
+		moved = "moved into the pool"
+	}
+	nullHint := "left to the kernel, which can no longer choose a guarded range"
+	if p.PoolAll {
+		nullHint = "placed in the pool"
+	}
+	rows := [][2]string{
+		{"mmap without an address", nullHint},
+		{"mmap with a hint inside a protected range", moved},
+		{"MAP_FIXED / MAP_FIXED_NOREPLACE inside", fixed},
+		{"munmap inside a guarded range", "the reservation is put back in the same call: no hole"},
+		{"mprotect, madvise, mlock, mseal of a reservation", "ENOMEM, as for unmapped memory"},
+		{"mremap of a reservation", "EFAULT, as for unmapped memory"},
+		{"brk growing into a guarded range", "fails: the break stays where it was"},
+		{"clone with CLONE_UNTRACED", "EPERM"},
+		{"clone3", "ENOSYS (the C library falls back to clone)"},
+		{"x32 system calls", "ENOSYS; an unknown architecture kills the process"},
+	}
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-50s %s\n", r[0], r[1])
+	}
+
+	mode := "calls that cannot touch a guarded range are allowed in the kernel"
+	if trapAll {
+		mode = "every mapping call stops in the tracer"
+	}
+	fmt.Fprintf(w, "\nSeccomp filter: %d instructions (limit %d); %s\n", prog.Len(), seccomp.MaxInstructions, mode)
+	if !quiet {
+		fmt.Fprint(w, prog.Disassemble())
+	}
+}

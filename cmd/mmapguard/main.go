@@ -1,0 +1,125 @@
+// Command mmapguard keeps a Linux process's address space in order from
+// the outside. See docs/ for the user guide; `mmapguard help` lists the
+// subcommands.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/mmapguard/mmapguard/trace"
+)
+
+// exitUsage is the status for a command line mmapguard cannot use;
+// exitError for any other failure of mmapguard's own (a program run
+// under it passes its own status through instead).
+const (
+	exitError = 1
+	exitUsage = 2
+)
+
+type command struct {
+	name, summary string
+	run           func(args []string, stdout, stderr io.Writer) error
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"run", "run a program with its protected ranges kept free", runRun},
+		{"explain", "print a policy and the seccomp filter that enforces it", runExplain},
+		{"help", "show help for mmapguard or one of its subcommands", runHelp},
+	}
+}
+
+func main() {
+	trace.MaybeShim() // a launch shim never returns from here
+	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage marks an error in how mmapguard was called.
+var errUsage = errors.New("usage")
+
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string   { return e.msg }
+func (e *usageError) Is(t error) bool { return t == errUsage }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// exitCode lets a subcommand end mmapguard with a given status (run
+// passes the program's through).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// Main runs mmapguard with the given arguments and returns its exit status.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		topUsage(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	if name == "-h" || name == "--help" || name == "-help" {
+		topUsage(stdout)
+		return 0
+	}
+	for _, c := range commands {
+		if c.name != name {
+			continue
+		}
+		err := c.run(args[1:], stdout, stderr)
+		var code exitCode
+		switch {
+		case err == nil:
+			return 0
+		case errors.As(err, &code):
+			return int(code)
+		case errors.Is(err, errHelpShown):
+			return 0
+		case errors.Is(err, errUsage):
+			fmt.Fprintf(stderr, "mmapguard %s: %v\nRun 'mmapguard %s --help' for usage.\n", name, err, name)
+			return exitUsage
+		default:
+			fmt.Fprintf(stderr, "mmapguard %s: %v\n", name, err)
+			return exitError
+		}
+	}
+	fmt.Fprintf(stderr, "mmapguard: unknown command %q\nRun 'mmapguard --help' for the list of commands.\n", name)
+	return exitUsage
+}
+
+func topUsage(w io.Writer) {
+	fmt.Fprint(w, `mmapguard keeps a Linux process's address space in order from the outside.
+
+Usage:
+  mmapguard COMMAND [OPTIONS] [-- PROGRAM [ARGS...]]
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Run 'mmapguard COMMAND --help' for the options of one command.
+Ranges are written START-END or START+SIZE, e.g. 0x10000-0x80000000 or
+0x10000+2G; the docs/ folder explains protected ranges, the pool and what
+each system call becomes.
+`)
+}
+
+func runHelp(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		topUsage(stdout)
+		return nil
+	}
+	for _, c := range commands {
+		if c.name == args[0] && c.name != "help" {
+			return c.run([]string{"--help"}, stdout, stderr)
+		}
+	}
+	return usagef("no command %q", args[0])
+}

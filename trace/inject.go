@@ -1,0 +1,374 @@
+package trace
+
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmapguard/mmapguard/rewrite"
+)
+
+// An injection runs calls of the guard's choosing in a stopped task and
+// then lets the task go on as if it had made only its own call.
+//
+// Each call is run by pointing the instruction pointer at a syscall
+// instruction with the call in the registers and resuming with
+// PTRACE_SYSCALL: the task stops at the call's entry (and, for a trapped
+// class, at a seccomp stop, which is let through), then at its exit,
+// where the result is read. From a seccomp stop the first call can
+// instead take the stopped call's place, with no rewinding at all.
+//
+// The instruction is the one the task stopped at (two bytes behind the
+// instruction pointer at a syscall stop), or, at an exec event where the
+// task is not in a call of its own, two bytes written over the program's
+// entry point and restored afterwards.
+type injection struct {
+	abi   rewrite.ABI
+	saved unix.PtraceRegs // where the task goes on afterwards
+	insn  uint64          // address of the syscall instruction used
+	poked bool            // insn was written by us; restore orig
+	orig  [2]byte
+
+	calls   []rewrite.Call
+	i       int  // the call running now
+	entered bool // it has entered the kernel: its next exit stop is its own
+
+	// next is told each call's result and may change calls; when it
+	// returns done, the task goes on with its rax set to final.
+	next  func(i int, ret uint64) (done bool)
+	final uint64
+
+	// await is set while the task runs its own call and the guard wants
+	// to see the result.
+	await *rewrite.Action
+}
+
+// start runs inj.calls[0]. inPlace says the task is at a seccomp stop of
+// its own call, which the first injected call replaces.
+func (t *tracer) start(tk *task, inj *injection, inPlace bool) {
+	tk.inj = inj
+	inj.i = 0
+	if inPlace {
+		regs := inj.saved
+		loadCall(&regs, inj.calls[0])
+		regs.Rax = inj.saved.Rax
+		inj.entered = true
+		if err := setRegs(tk.tid, &regs); err != nil {
+			t.lost(tk, err)
+			return
+		}
+		t.resume(tk, sysStep, 0)
+		return
+	}
+	t.runCurrent(tk)
+}
+
+// runCurrent points the task at the syscall instruction with the current
+// call loaded.
+func (t *tracer) runCurrent(tk *task) {
+	inj := tk.inj
+	regs := inj.saved
+	loadCall(&regs, inj.calls[inj.i])
+	// orig_rax -1: the kernel must not take the stop we resume from as
+	// an interrupted call to restart.
+	regs.Orig_rax = ^uint64(0)
+	regs.Rip = inj.insn
+	inj.entered = false
+	if err := setRegs(tk.tid, &regs); err != nil {
+		t.lost(tk, err)
+		return
+	}
+	t.resume(tk, sysStep, 0)
+}
+
+// syscallStop handles a syscall-entry or syscall-exit stop; only
+// injections (and calls whose result the guard wants) ask for them.
+func (t *tracer) syscallStop(tk *task) {
+	inj := tk.inj
+	if inj == nil {
+		t.resume(tk, cont, 0)
+		return
+	}
+	si, err := getSyscallInfo(tk.tid)
+	if err != nil {
+		t.lost(tk, err)
+		return
+	}
+	switch {
+	case si.op == syscallInfoEntry:
+		inj.entered = true
+		t.resume(tk, sysStep, 0)
+		return
+	case si.op != syscallInfoExit:
+		t.resume(tk, sysStep, 0)
+		return
+	case !inj.entered:
+		// The exit of the call before ours (execve's, after the exec
+		// event), which writes its result over rax: load ours again.
+		t.runCurrent(tk)
+		return
+	}
+	ret := uint64(si.rval)
+	if inj.await != nil {
+		t.completeAwaited(tk, ret)
+		return
+	}
+	if inj.next(inj.i, ret) {
+		t.endInjection(tk)
+		return
+	}
+	inj.i++
+	if inj.i >= len(inj.calls) {
+		t.endInjection(tk)
+		return
+	}
+	t.runCurrent(tk)
+}
+
+func (t *tracer) endInjection(tk *task) {
+	inj := tk.inj
+	tk.inj = nil
+	if inj.poked {
+		if err := poke(tk.tid, inj.insn, inj.orig[:]); err != nil {
+			t.lost(tk, err)
+			return
+		}
+	}
+	regs := inj.saved
+	regs.Rax = inj.final
+	if err := setRegs(tk.tid, &regs); err != nil {
+		t.lost(tk, err)
+		return
+	}
+	t.resume(tk, cont, 0)
+	for _, s := range tk.deferred {
+		unix.Tgkill(tk.tid, tk.tid, s)
+	}
+	tk.deferred = nil
+}
+
+// startEventInjection runs the reservation calls at an exec event, from
+// the new program's entry point, before its first instruction.
+func (t *tracer) startEventInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call) {
+	inj := &injection{abi: abi, calls: calls}
+	if err := getRegs(tk.tid, &inj.saved); err != nil {
+		t.lost(tk, err)
+		return
+	}
+	inj.insn = inj.saved.Rip
+	if err := peek(tk.tid, inj.insn, inj.orig[:]); err != nil {
+		t.warnf("pid %d: cannot read its entry point to reserve ranges: %v", tk.tid, err)
+		t.resume(tk, cont, 0)
+		return
+	}
+	code := syscallInsn[abi]
+	if err := poke(tk.tid, inj.insn, code[:]); err != nil {
+		t.warnf("pid %d: cannot write its entry point to reserve ranges: %v", tk.tid, err)
+		t.resume(tk, cont, 0)
+		return
+	}
+	inj.poked = true
+	inj.final = inj.saved.Rax
+	g := tk.sp.guard
+	inj.next = func(i int, ret uint64) bool {
+		g.Injected(inj.calls[i], ret)
+		if _, failed := rewrite.Failed(abi, ret); failed {
+			r := inj.calls[i]
+			t.warnf("cannot reserve %#x-%#x: %v", r.Args[0], r.Args[0]+r.Args[1], errnoOf(abi, ret))
+		}
+		return false
+	}
+	t.start(tk, inj, false)
+}
+
+func errnoOf(abi rewrite.ABI, ret uint64) error {
+	if e, failed := rewrite.Failed(abi, ret); failed {
+		return syscall.Errno(e)
+	}
+	return nil
+}
+
+// seccompStop decides on a trapped call and carries the decision out.
+func (t *tracer) seccompStop(tk *task) {
+	if tk.inj != nil {
+		// One of our own calls, trapped on its way in: let it run.
+		tk.inj.entered = true
+		t.resume(tk, sysStep, 0)
+		return
+	}
+	if !tk.sp.armed {
+		// The shim before its exec: nothing to guard yet.
+		t.resume(tk, cont, 0)
+		return
+	}
+	t.res.Stops++
+	si, err := getSyscallInfo(tk.tid)
+	if err != nil {
+		t.lost(tk, err)
+		return
+	}
+	abi, ok := abiOf(si.arch)
+	if !ok {
+		// The filter kills unknown architectures before they get here;
+		// fail closed if one does.
+		unix.Kill(tk.tid, unix.SIGKILL)
+		return
+	}
+	c := rewrite.Call{ABI: abi, Nr: si.nr, Args: si.args}
+	t.fillMemory(tk, &c)
+	g := tk.sp.guard
+	a := g.Decide(c, rewrite.Caller{})
+	switch a.Verdict {
+	case rewrite.Allow:
+		if !a.Exit {
+			t.resume(tk, cont, 0)
+			return
+		}
+		t.awaitResult(tk, abi, a)
+	case rewrite.Return:
+		var regs unix.PtraceRegs
+		if err := getRegs(tk.tid, &regs); err != nil {
+			t.lost(tk, err)
+			return
+		}
+		skipCall(&regs, a.Ret)
+		if err := setRegs(tk.tid, &regs); err != nil {
+			t.lost(tk, err)
+			return
+		}
+		t.resume(tk, cont, 0)
+	case rewrite.Run:
+		t.runAction(tk, abi, a)
+	case rewrite.Kill:
+		unix.Kill(tk.tid, unix.SIGKILL)
+	}
+}
+
+// fillMemory reads what a call keeps in memory (old_mmap's arguments)
+// and looks up what the guard needs to know about a shared memory
+// segment.
+func (t *tracer) fillMemory(tk *task, c *rewrite.Call) {
+	switch c.Op() {
+	case rewrite.OpOldMmap:
+		var b [24]byte
+		if peek(tk.tid, c.Args[0]&0xffffffff, b[:]) == nil {
+			for i := range c.Mem {
+				c.Mem[i] = uint64(uint32(b[4*i]) | uint32(b[4*i+1])<<8 | uint32(b[4*i+2])<<16 | uint32(b[4*i+3])<<24)
+			}
+			c.HaveMem = true
+		}
+	case rewrite.OpShmat, rewrite.OpIPC:
+		id := c.Args[0]
+		if c.Op() == rewrite.OpIPC {
+			id = c.Args[1]
+		}
+		var d unix.SysvShmDesc
+		if _, err := unix.SysvShmCtl(int(int32(id)), unix.IPC_STAT, &d); err == nil {
+			c.ShmSize = d.Segsz
+		}
+	}
+}
+
+// awaitResult lets the call run and stops at its exit, where the guard
+// learns the result (Complete) and may want reservations put back.
+func (t *tracer) awaitResult(tk *task, abi rewrite.ABI, a *rewrite.Action) {
+	tk.inj = &injection{abi: abi, entered: true, await: a}
+	t.resume(tk, sysStep, 0)
+}
+
+// completeAwaited handles the exit stop of a call run by awaitResult.
+func (t *tracer) completeAwaited(tk *task, ret uint64) {
+	inj := tk.inj
+	g := tk.sp.guard
+	fix := g.Complete(inj.await, ret)
+	if len(fix.After) == 0 {
+		tk.inj = nil
+		t.resume(tk, cont, 0)
+		return
+	}
+	if err := getRegs(tk.tid, &inj.saved); err != nil {
+		t.lost(tk, err)
+		return
+	}
+	inj.await = nil
+	inj.insn = inj.saved.Rip - 2
+	inj.final = inj.saved.Rax
+	inj.calls = fix.After
+	inj.i = 0
+	inj.next = func(i int, r uint64) bool {
+		g.Injected(inj.calls[i], r)
+		return false
+	}
+	t.runCurrent(tk)
+}
+
+// runAction carries out a Run action: its steps in order, the first in
+// place of the stopped call, with Undo on failure and Complete at the
+// end.
+func (t *tracer) runAction(tk *task, abi rewrite.ABI, a *rewrite.Action) {
+	g := tk.sp.guard
+	inj := &injection{abi: abi}
+	if err := getRegs(tk.tid, &inj.saved); err != nil {
+		t.lost(tk, err)
+		return
+	}
+	inj.insn = inj.saved.Rip - 2
+	steps := a.Steps
+	for _, s := range steps {
+		inj.calls = append(inj.calls, s.Call)
+	}
+	phase := 0 // 0: steps, 1: undo, 2: after
+	var result uint64
+	finish := func() bool {
+		inj.final = result
+		if !a.Exit {
+			return true
+		}
+		fix := g.Complete(a, result)
+		if len(fix.After) == 0 {
+			return true
+		}
+		phase = 2
+		// Run the After calls next: they replace the queue.
+		inj.calls = append(inj.calls[:inj.i+1], fix.After...)
+		return false
+	}
+	inj.next = func(i int, ret uint64) bool {
+		switch phase {
+		case 0:
+			g.Injected(inj.calls[i], ret)
+			_, failed := rewrite.Failed(abi, ret)
+			if failed && !steps[i].Tolerate {
+				result = ret
+				var undo []rewrite.Call
+				for j := i - 1; j >= 0; j-- {
+					undo = append(undo, steps[j].Undo...)
+				}
+				if len(undo) > 0 {
+					phase = 1
+					inj.calls = append(inj.calls[:i+1], undo...)
+					return false
+				}
+				return finish()
+			}
+			if i == len(steps)-1 {
+				result = ret
+				if a.FixRet && (!failed || steps[i].Tolerate) {
+					result = a.Ret
+				}
+				return finish()
+			}
+			return false
+		case 1:
+			if i == len(inj.calls)-1 {
+				return finish()
+			}
+			return false
+		default:
+			g.Injected(inj.calls[i], ret)
+			return false
+		}
+	}
+	inj.final = inj.saved.Rax
+	t.start(tk, inj, true)
+}

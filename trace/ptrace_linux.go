@@ -1,0 +1,124 @@
+package trace
+
+import (
+	"encoding/binary"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// This file is the one home of the raw ptrace plumbing. Every function
+// here must be called from the tracer's locked OS thread.
+
+// Requests and constants x/sys/unix does not spell out (linux/ptrace.h).
+const (
+	ptraceGetSyscallInfo = 0x420e
+	ptraceListen         = 0x4208
+
+	syscallInfoNone    = 0
+	syscallInfoEntry   = 1
+	syscallInfoExit    = 2
+	syscallInfoSeccomp = 3
+
+	ptraceEventStop = 128
+)
+
+func ptrace(req int, pid int, addr, data uintptr) error {
+	_, _, e := unix.Syscall6(unix.SYS_PTRACE, uintptr(req), uintptr(pid), addr, data, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// seize attaches to pid with the given PTRACE_O_* options, without
+// stopping it.
+func seize(pid int, opts int) error {
+	return os.NewSyscallError("ptrace(PTRACE_SEIZE)", ptrace(unix.PTRACE_SEIZE, pid, 0, uintptr(opts)))
+}
+
+func cont(tid, sig int) error    { return ptrace(unix.PTRACE_CONT, tid, 0, uintptr(sig)) }
+func sysStep(tid, sig int) error { return ptrace(unix.PTRACE_SYSCALL, tid, 0, uintptr(sig)) }
+func listen(tid int) error       { return ptrace(ptraceListen, tid, 0, 0) }
+
+func getRegs(tid int, r *unix.PtraceRegs) error { return unix.PtraceGetRegs(tid, r) }
+func setRegs(tid int, r *unix.PtraceRegs) error { return unix.PtraceSetRegs(tid, r) }
+
+func eventMsg(tid int) (uint64, error) {
+	var m uint64
+	err := ptrace(unix.PTRACE_GETEVENTMSG, tid, 0, uintptr(unsafe.Pointer(&m)))
+	return m, err
+}
+
+// syscallInfo is struct ptrace_syscall_info, decoded.
+type syscallInfo struct {
+	op      uint8
+	arch    uint32
+	ip, sp  uint64
+	nr      uint64    // entry and seccomp
+	args    [6]uint64 // entry and seccomp
+	retData uint32    // seccomp
+	rval    int64     // exit
+	isError bool      // exit
+}
+
+func getSyscallInfo(tid int) (syscallInfo, error) {
+	var buf [88]byte
+	if err := ptrace(ptraceGetSyscallInfo, tid, uintptr(len(buf)), uintptr(unsafe.Pointer(&buf[0]))); err != nil {
+		return syscallInfo{}, os.NewSyscallError("ptrace(PTRACE_GET_SYSCALL_INFO)", err)
+	}
+	le := binary.LittleEndian
+	si := syscallInfo{
+		op:   buf[0],
+		arch: le.Uint32(buf[4:]),
+		ip:   le.Uint64(buf[8:]),
+		sp:   le.Uint64(buf[16:]),
+	}
+	switch si.op {
+	case syscallInfoEntry, syscallInfoSeccomp:
+		si.nr = le.Uint64(buf[24:])
+		for i := range si.args {
+			si.args[i] = le.Uint64(buf[32+8*i:])
+		}
+		si.retData = le.Uint32(buf[80:])
+	case syscallInfoExit:
+		si.rval = int64(le.Uint64(buf[24:]))
+		si.isError = buf[32] != 0
+	}
+	return si, nil
+}
+
+// peek reads len(b) bytes of tracee memory at addr.
+func peek(tid int, addr uint64, b []byte) error {
+	n, err := unix.ProcessVMReadv(tid, []unix.Iovec{{Base: &b[0], Len: uint64(len(b))}},
+		[]unix.RemoteIovec{{Base: uintptr(addr), Len: len(b)}}, 0)
+	if err == nil && n != len(b) {
+		err = syscall.EFAULT
+	}
+	if err != nil {
+		// process_vm_readv refuses memory that is not readable; ptrace
+		// can still read it.
+		_, perr := unix.PtracePeekData(tid, uintptr(addr), b)
+		return perr
+	}
+	return nil
+}
+
+// poke writes b into tracee memory at addr, even into read-only text.
+func poke(tid int, addr uint64, b []byte) error {
+	_, err := unix.PtracePokeData(tid, uintptr(addr), b)
+	return err
+}
+
+// sameMM reports whether two tasks share one address space, with kcmp
+// (KCMP_VM). ok is false where kcmp is not available.
+func sameMM(a, b int) (same, ok bool) {
+	const kcmpVM = 1
+	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(a), uintptr(b), kcmpVM, 0, 0, 0)
+	if e != 0 {
+		return false, false
+	}
+	return r == 0, true
+}

@@ -1,0 +1,52 @@
+package trace
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/mmapguard/mmapguard/rewrite"
+)
+
+// Audit architectures of the two ABIs an x86-64 task can call with.
+const (
+	auditArchX86_64 = 0xc000003e
+	auditArchI386   = 0x40000003
+)
+
+// syscallInsn is the instruction injected to run a call from an event
+// stop: syscall (0f 05) for a 64-bit task, int $0x80 (cd 80) for i386.
+// Both are two bytes, which is also how far a stopped call's instruction
+// pointer is rewound to run it again.
+var syscallInsn = map[rewrite.ABI][2]byte{
+	rewrite.ABI64: {0x0f, 0x05},
+	rewrite.ABI32: {0xcd, 0x80},
+}
+
+// loadCall puts call c into the registers the kernel reads at syscall
+// entry (rax holds the number when the instruction executes; orig_rax
+// is what a seccomp or entry stop reports and what the kernel runs if
+// changed there).
+func loadCall(r *unix.PtraceRegs, c rewrite.Call) {
+	r.Orig_rax = c.Nr
+	r.Rax = c.Nr
+	if c.ABI == rewrite.ABI32 {
+		r.Rbx, r.Rcx, r.Rdx, r.Rsi, r.Rdi, r.Rbp = c.Args[0], c.Args[1], c.Args[2], c.Args[3], c.Args[4], c.Args[5]
+		return
+	}
+	r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9 = c.Args[0], c.Args[1], c.Args[2], c.Args[3], c.Args[4], c.Args[5]
+}
+
+// abiOf maps a seccomp_data / syscall-info arch to an ABI.
+func abiOf(arch uint32) (rewrite.ABI, bool) {
+	switch arch {
+	case auditArchX86_64:
+		return rewrite.ABI64, true
+	case auditArchI386:
+		return rewrite.ABI32, true
+	}
+	return 0, false
+}
+
+func skipCall(r *unix.PtraceRegs, ret uint64) {
+	r.Orig_rax = ^uint64(0)
+	r.Rax = ret
+}

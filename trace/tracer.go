@@ -1,0 +1,451 @@
+package trace
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmapguard/mmapguard/region"
+	"github.com/mmapguard/mmapguard/rewrite"
+	"github.com/mmapguard/mmapguard/seccomp"
+)
+
+// Config describes one program to run under the guard.
+type Config struct {
+	Policy *rewrite.Policy
+	// Filter is the seccomp side of the policy.
+	Filter seccomp.Policy
+	// Path is the program (resolved like a shell would when it has no
+	// slash); Args its argv, Args[0] included. Env and Dir default to
+	// mmapguard's own.
+	Path string
+	Args []string
+	Env  []string
+	Dir  string
+	// Stdin, Stdout, Stderr default to mmapguard's own.
+	Stdin, Stdout, Stderr *os.File
+	// Warn receives warnings (ranges that could not be reserved); nil
+	// discards them.
+	Warn io.Writer
+	// Signals, if not nil, delivers signals to forward to the program.
+	Signals <-chan os.Signal
+}
+
+// Result is what happened to the program.
+type Result struct {
+	// Status is the wait status of the program's first process.
+	Status unix.WaitStatus
+	// Stats adds up every address space's decisions.
+	Stats rewrite.Stats
+	// Stops counts seccomp stops of programs under the guard.
+	Stops uint64
+	// Unreserved lists guarded ranges found occupied at exec.
+	Unreserved []string
+	// Processes counts the processes traced (after the first exec).
+	Processes int
+}
+
+// ExitCode is the status a shell would report: the exit code, or 128
+// plus the signal that killed the program.
+func (r Result) ExitCode() int {
+	switch {
+	case r.Status.Exited():
+		return r.Status.ExitStatus()
+	case r.Status.Signaled():
+		return 128 + int(r.Status.Signal())
+	}
+	return 1
+}
+
+// ErrNotFound and ErrNotExecutable say why a program could not start.
+var (
+	ErrNotFound      = errors.New("no such program")
+	ErrNotExecutable = errors.New("not an executable file")
+)
+
+// Resolve finds the program a command names, as a shell would, and
+// checks that it can be executed.
+func Resolve(name string) (string, error) {
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("%s: %w (not in $PATH and no such file)", name, ErrNotFound)
+		}
+		return "", fmt.Errorf("%s: %w: %v", name, ErrNotExecutable, err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", name, ErrNotFound)
+	}
+	if st.IsDir() || st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("%s: %w", path, ErrNotExecutable)
+	}
+	return path, nil
+}
+
+// Run starts the program through the shim, guards it and every process
+// it starts until all have exited, and reports how the first one ended.
+// It runs on its own locked OS thread: ptrace requests must come from
+// the thread that attached.
+func Run(cfg Config) (Result, error) {
+	type out struct {
+		r   Result
+		err error
+	}
+	ch := make(chan out, 1)
+	go func() {
+		runtime.LockOSThread()
+		// The thread stays locked and dies with this goroutine: it
+		// is the tracer of processes that may outlive an error here.
+		r, err := run(cfg)
+		ch <- out{r, err}
+	}()
+	o := <-ch
+	return o.r, o.err
+}
+
+const ptraceOptions = unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_TRACEFORK | unix.PTRACE_O_TRACEVFORK |
+	unix.PTRACE_O_TRACECLONE | unix.PTRACE_O_TRACEEXEC | unix.PTRACE_O_TRACESECCOMP | unix.PTRACE_O_EXITKILL
+
+func run(cfg Config) (Result, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return Result{}, fmt.Errorf("finding mmapguard's own executable for the shim: %w", err)
+	}
+	policy, err := json.Marshal(cfg.Filter)
+	if err != nil {
+		return Result{}, err
+	}
+	// Build once here so that a policy the kernel would refuse fails
+	// before anything starts.
+	if _, err := seccomp.Build(cfg.Filter); err != nil {
+		return Result{}, err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return Result{}, err
+	}
+	defer pw.Close()
+	env := cfg.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	files := []*os.File{orStd(cfg.Stdin, os.Stdin), orStd(cfg.Stdout, os.Stdout), orStd(cfg.Stderr, os.Stderr), pr}
+	proc, err := os.StartProcess(self, append([]string{shimArgv0, cfg.Path}, cfg.Args...), &os.ProcAttr{
+		Dir:   cfg.Dir,
+		Env:   append(env[:len(env):len(env)], shimEnv+"=3"),
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	})
+	pr.Close()
+	if err != nil {
+		return Result{}, fmt.Errorf("starting the shim: %w", err)
+	}
+	pid := proc.Pid
+	if err := seize(pid, ptraceOptions); err != nil {
+		proc.Kill()
+		return Result{}, fmt.Errorf("tracing pid %d: %w%s", pid, err, ptraceHint(err))
+	}
+	if _, err := pw.Write(policy); err != nil {
+		proc.Kill()
+		return Result{}, fmt.Errorf("sending the policy to the shim: %w", err)
+	}
+	pw.Close()
+
+	t := newTracer(cfg, pid)
+	return t.loop()
+}
+
+// shimArgv0 is the argv[0] of the launch shim, which tells its own exec
+// from the program's.
+const shimArgv0 = "mmapguard-shim"
+
+func isShimExec(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && strings.HasPrefix(string(b), shimArgv0+"\x00")
+}
+
+func orStd(f, std *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	return std
+}
+
+// ptraceHint names the usual causes of a refused PTRACE_SEIZE.
+func ptraceHint(err error) string {
+	if !errors.Is(err, unix.EPERM) {
+		return ""
+	}
+	hint := " (ptrace refused:"
+	if b, err := os.ReadFile("/proc/sys/kernel/yama/ptrace_scope"); err == nil && len(b) > 0 && b[0] != '0' {
+		hint += " Yama's kernel.yama.ptrace_scope is " + string(b[:1]) + ", set it to 0 or run as root;"
+	}
+	return hint + " in a container, grant CAP_SYS_PTRACE and allow ptrace in its seccomp profile)"
+}
+
+// space is one address space: shared by the threads of a process and
+// by a vfork child until it execs.
+type space struct {
+	guard *rewrite.Guard
+	// armed is false in the shim before its exec: its own calls pass.
+	armed bool
+}
+
+type task struct {
+	tid int
+	sp  *space
+	// born is true until the new task's first stop has been seen.
+	born bool
+	// held is set on a new task whose first stop came before its
+	// parent's clone event: it waits for the event to get its space.
+	held bool
+	// inj is the injection in progress, if any.
+	inj *injection
+	// deferred are signals that arrived during an injection, sent
+	// again once it is over.
+	deferred []syscall.Signal
+}
+
+type tracer struct {
+	cfg     Config
+	mainPid int
+	tasks   map[int]*task
+	res     Result
+	warned  map[string]bool
+	spaces  map[*space]bool
+	done    bool
+}
+
+func newTracer(cfg Config, pid int) *tracer {
+	t := &tracer{cfg: cfg, mainPid: pid, tasks: map[int]*task{}, warned: map[string]bool{}, spaces: map[*space]bool{}}
+	t.tasks[pid] = &task{tid: pid, sp: &space{}}
+	return t
+}
+
+func (t *tracer) warnf(format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	if t.warned[msg] {
+		return
+	}
+	t.warned[msg] = true
+	if t.cfg.Warn != nil {
+		fmt.Fprintf(t.cfg.Warn, "mmapguard: warning: %s\n", msg)
+	}
+}
+
+func (t *tracer) loop() (Result, error) {
+	for len(t.tasks) > 0 {
+		t.forwardSignals()
+		var ws unix.WaitStatus
+		tid, err := unix.Wait4(-1, &ws, unix.WALL, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.ECHILD {
+			break
+		}
+		if err != nil {
+			return t.finish(), fmt.Errorf("wait4: %w", err)
+		}
+		t.handle(tid, ws)
+	}
+	return t.finish(), nil
+}
+
+func (t *tracer) finish() Result {
+	for sp := range t.spaces {
+		t.res.Stats.Add(sp.guard.Stats())
+	}
+	return t.res
+}
+
+func (t *tracer) forwardSignals() {
+	if t.cfg.Signals == nil {
+		return
+	}
+	for {
+		select {
+		case s := <-t.cfg.Signals:
+			if sig, ok := s.(syscall.Signal); ok {
+				unix.Kill(t.mainPid, sig)
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (t *tracer) handle(tid int, ws unix.WaitStatus) {
+	tk := t.tasks[tid]
+	switch {
+	case ws.Exited() || ws.Signaled():
+		if tid == t.mainPid {
+			t.res.Status = ws
+		}
+		delete(t.tasks, tid)
+		return
+	case !ws.Stopped():
+		return
+	}
+	if tk == nil {
+		// A new task whose first stop came before its parent's event.
+		tk = &task{tid: tid, born: true, held: true}
+		t.tasks[tid] = tk
+		return
+	}
+	sig := ws.StopSignal()
+	event := ws.TrapCause()
+	switch {
+	case sig == syscall.SIGTRAP|0x80:
+		t.syscallStop(tk)
+	case sig == syscall.SIGTRAP && event == unix.PTRACE_EVENT_SECCOMP:
+		t.seccompStop(tk)
+	case sig == syscall.SIGTRAP && (event == unix.PTRACE_EVENT_CLONE || event == unix.PTRACE_EVENT_FORK || event == unix.PTRACE_EVENT_VFORK):
+		t.cloneEvent(tk, event)
+	case sig == syscall.SIGTRAP && event == unix.PTRACE_EVENT_EXEC:
+		t.execEvent(tk)
+	case event == ptraceEventStop:
+		if tk.born {
+			tk.born = false
+			t.resume(tk, cont, 0)
+			return
+		}
+		switch sig {
+		case syscall.SIGSTOP, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU:
+			// Group-stop: stay stopped, but keep reporting.
+			if err := listen(tid); err != nil {
+				t.lost(tk, err)
+			}
+		default:
+			t.resume(tk, cont, 0)
+		}
+	case event == unix.PTRACE_EVENT_VFORK_DONE || event == unix.PTRACE_EVENT_EXIT:
+		t.resume(tk, cont, 0)
+	default:
+		// Signal-delivery-stop: pass the signal on, unless an injection
+		// is under way (then keep it for later).
+		if tk.inj != nil {
+			tk.deferred = append(tk.deferred, sig)
+			t.resume(tk, sysStep, 0)
+			return
+		}
+		if tk.born && sig == syscall.SIGSTOP {
+			tk.born = false
+			t.resume(tk, cont, 0)
+			return
+		}
+		t.resume(tk, cont, int(sig))
+	}
+}
+
+// resume restarts a stopped task; a task that vanished is dropped.
+func (t *tracer) resume(tk *task, how func(int, int) error, sig int) {
+	if err := how(tk.tid, sig); err != nil {
+		t.lost(tk, err)
+	}
+}
+
+// lost handles a task that disappeared mid-stop (killed, or its process
+// exec'd): its exit will still be reported, or not; either way it is no
+// longer ours to drive.
+func (t *tracer) lost(tk *task, err error) {
+	if errors.Is(err, unix.ESRCH) {
+		tk.inj = nil
+		return
+	}
+	t.warnf("tid %d: %v", tk.tid, err)
+}
+
+func (t *tracer) cloneEvent(parent *task, event int) {
+	msg, err := eventMsg(parent.tid)
+	if err != nil {
+		t.lost(parent, err)
+		return
+	}
+	child := int(msg)
+	ck := t.tasks[child]
+	if ck == nil {
+		ck = &task{tid: child, born: true}
+		t.tasks[child] = ck
+	}
+	switch {
+	case !parent.sp.armed:
+		ck.sp = parent.sp
+	case event == unix.PTRACE_EVENT_VFORK:
+		ck.sp = parent.sp
+	default:
+		same, ok := sameMM(parent.tid, child)
+		if !ok {
+			same = event == unix.PTRACE_EVENT_CLONE
+		}
+		if same {
+			ck.sp = parent.sp
+		} else {
+			g, _ := parent.sp.guard.Fork(rewrite.ABI64)
+			ck.sp = &space{guard: g, armed: true}
+			t.spaces[ck.sp] = true
+			t.res.Processes++
+		}
+	}
+	if ck.held {
+		ck.held, ck.born = false, false
+		t.resume(ck, cont, 0)
+	}
+	t.resume(parent, cont, 0)
+}
+
+func (t *tracer) execEvent(tk *task) {
+	if !tk.sp.armed && isShimExec(tk.tid) {
+		// PTRACE_SEIZE can land while the shim itself is still being
+		// exec'd: that exec is not the program's.
+		t.resume(tk, cont, 0)
+		return
+	}
+	if old, err := eventMsg(tk.tid); err == nil && int(old) != tk.tid {
+		// A non-leader thread exec'd: it now has the leader's id.
+		delete(t.tasks, int(old))
+	}
+	tk.inj = nil
+	sp := &space{guard: rewrite.NewGuard(t.cfg.Policy), armed: true}
+	// Threads that shared the old space are gone; a vfork parent keeps
+	// the old space, which is its own.
+	tk.sp = sp
+	t.spaces[sp] = true
+	t.res.Processes++
+	abi := rewrite.ABI64
+	if si, err := getSyscallInfo(tk.tid); err == nil {
+		if a, ok := abiOf(si.arch); ok {
+			abi = a
+		}
+	}
+	maps, err := region.ReadMaps(tk.tid)
+	if err != nil {
+		t.warnf("pid %d: reading its maps at exec: %v; nothing reserved", tk.tid, err)
+		t.resume(tk, cont, 0)
+		return
+	}
+	calls, occupied := sp.guard.Reserve(abi, maps)
+	for _, m := range occupied {
+		what := m.Path
+		if what == "" {
+			what = "an anonymous mapping"
+		}
+		msg := fmt.Sprintf("%v is occupied at exec by %s: cannot reserve it", m.Range, what)
+		t.res.Unreserved = append(t.res.Unreserved, msg)
+		t.warnf("%s", msg)
+	}
+	if len(calls) == 0 {
+		t.resume(tk, cont, 0)
+		return
+	}
+	t.startEventInjection(tk, abi, calls)
+}
