@@ -142,7 +142,7 @@ func (t *tracer) endInjection(tk *task) {
 	}
 	t.resume(tk, cont, 0)
 	for _, s := range tk.deferred {
-		unix.Tgkill(tk.tid, tk.tid, s)
+		_ = unix.Tgkill(tk.tid, tk.tid, s) // gone already: nothing to deliver
 	}
 	tk.deferred = nil
 }
@@ -211,7 +211,7 @@ func (t *tracer) seccompStop(tk *task) {
 	if !ok {
 		// The filter kills unknown architectures before they get here;
 		// fail closed if one does.
-		unix.Kill(tk.tid, unix.SIGKILL)
+		_ = unix.Kill(tk.tid, unix.SIGKILL)
 		return
 	}
 	c := rewrite.Call{ABI: abi, Nr: si.nr, Args: si.args}
@@ -240,7 +240,7 @@ func (t *tracer) seccompStop(tk *task) {
 	case rewrite.Run:
 		t.runAction(tk, abi, a)
 	case rewrite.Kill:
-		unix.Kill(tk.tid, unix.SIGKILL)
+		_ = unix.Kill(tk.tid, unix.SIGKILL)
 	}
 }
 

@@ -41,7 +41,7 @@ func shim() int {
 	// The tracer writes the policy only after it has seized this
 	// process, and then closes its end: reading to EOF is the wait.
 	data, err := io.ReadAll(f)
-	f.Close()
+	_ = f.Close()
 	if err != nil || len(data) == 0 {
 		fmt.Fprintln(os.Stderr, "mmapguard: the tracer went away before the program started")
 		return 127
@@ -59,7 +59,7 @@ func shim() int {
 		fmt.Fprintf(os.Stderr, "mmapguard: %v\n", err)
 		return 127
 	}
-	os.Unsetenv(shimEnv)
+	_ = os.Unsetenv(shimEnv)
 	path, argv := os.Args[1], os.Args[2:]
 	err = syscall.Exec(path, argv, os.Environ())
 	// Only a failed exec gets here; answer like a shell.

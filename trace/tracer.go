@@ -133,7 +133,7 @@ func run(cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	defer pw.Close()
+	defer func() { _ = pw.Close() }()
 	env := cfg.Env
 	if env == nil {
 		env = os.Environ()
@@ -145,20 +145,20 @@ func run(cfg Config) (Result, error) {
 		Files: files,
 		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	})
-	pr.Close()
+	_ = pr.Close()
 	if err != nil {
 		return Result{}, fmt.Errorf("starting the shim: %w", err)
 	}
 	pid := proc.Pid
 	if err := seize(pid, ptraceOptions); err != nil {
-		proc.Kill()
+		_ = proc.Kill()
 		return Result{}, fmt.Errorf("tracing pid %d: %w%s", pid, err, ptraceHint(err))
 	}
 	if _, err := pw.Write(policy); err != nil {
-		proc.Kill()
+		_ = proc.Kill()
 		return Result{}, fmt.Errorf("sending the policy to the shim: %w", err)
 	}
-	pw.Close()
+	_ = pw.Close() // EOF tells the shim to go on
 
 	t := newTracer(cfg, pid)
 	return t.loop()
@@ -222,7 +222,6 @@ type tracer struct {
 	res     Result
 	warned  map[string]bool
 	spaces  map[*space]bool
-	done    bool
 }
 
 func newTracer(cfg Config, pid int) *tracer {
@@ -276,7 +275,7 @@ func (t *tracer) forwardSignals() {
 		select {
 		case s := <-t.cfg.Signals:
 			if sig, ok := s.(syscall.Signal); ok {
-				unix.Kill(t.mainPid, sig)
+				_ = unix.Kill(t.mainPid, sig)
 			}
 		default:
 			return
@@ -434,12 +433,18 @@ func (t *tracer) execEvent(tk *task) {
 		return
 	}
 	calls, occupied := sp.guard.Reserve(abi, maps)
-	for _, m := range occupied {
-		what := m.Path
+	// One warning per object: a non-PIE image's segments and the bss
+	// after them are contiguous.
+	for i := 0; i < len(occupied); {
+		r, what := occupied[i].Range, occupied[i].Path
+		for i++; i < len(occupied) && occupied[i].Start == r.End &&
+			(occupied[i].Path == what || occupied[i].Path == ""); i++ {
+			r.End = occupied[i].End
+		}
 		if what == "" {
 			what = "an anonymous mapping"
 		}
-		msg := fmt.Sprintf("%v is occupied at exec by %s: cannot reserve it", m.Range, what)
+		msg := fmt.Sprintf("%v is occupied at exec by %s: cannot reserve it", r, what)
 		t.res.Unreserved = append(t.res.Unreserved, msg)
 		t.warnf("%s", msg)
 	}

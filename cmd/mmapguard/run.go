@@ -53,9 +53,9 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "mmapguard run: %v\n", err)
 		return exitCode(126)
 	}
-	var warn io.Writer = stderr
+	warn := stderr
 	if *quiet {
-		warn = nil
+		warn = io.Discard
 	}
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
