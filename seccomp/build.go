@@ -1,0 +1,471 @@
+package seccomp
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"golang.org/x/net/bpf"
+
+	"github.com/mmapguard/mmapguard/region"
+)
+
+// MaxInstructions is the most instructions a classic BPF program may have
+// (BPF_MAXINSNS); the kernel refuses longer seccomp filters.
+const MaxInstructions = 4096
+
+// ErrTooLarge is wrapped by the error Build returns when the policy's
+// program would exceed MaxInstructions.
+var ErrTooLarge = errors.New("program exceeds BPF_MAXINSNS (4096 instructions)")
+
+// TooLargeError is the error Build returns (wrapped) for a policy whose
+// program would exceed MaxInstructions. It unwraps to ErrTooLarge.
+type TooLargeError struct {
+	Instructions int // what the policy's program needs
+	Guarded      int // guarded ranges, after merging
+	Protected    int // protected ranges, after merging
+	Fit          int // about how many ranges in all would fit
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%d guarded and %d protected ranges (after merging) need %d instructions: %v; about %d ranges in all would fit",
+		e.Guarded, e.Protected, e.Instructions, ErrTooLarge, e.Fit)
+}
+
+func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
+
+// Program is a seccomp filter built from a Policy.
+type Program struct {
+	insns    []bpf.Instruction
+	raw      []bpf.RawInstruction
+	comments []string
+}
+
+// Instructions returns the program's instructions (a copy).
+func (p *Program) Instructions() []bpf.Instruction { return slices.Clone(p.insns) }
+
+// Raw returns the program in the kernel's struct sock_filter encoding (a
+// copy), ready for seccomp(2).
+func (p *Program) Raw() []bpf.RawInstruction { return slices.Clone(p.raw) }
+
+// Len is the number of instructions.
+func (p *Program) Len() int { return len(p.insns) }
+
+// Scratch memory words the program uses (M[0]..M[15] in classic BPF).
+const (
+	slotCode   = 0 // the TRACE result the overlap check returns on a hit
+	slotAddrLo = 1 // the call's address
+	slotAddrHi = 2
+	slotEndLo  = 3 // the call's address + length
+	slotEndHi  = 4
+)
+
+var slotNames = [...]string{
+	slotCode:   "code",
+	slotAddrLo: "addr.lo",
+	slotAddrHi: "addr.hi",
+	slotEndLo:  "end.lo",
+	slotEndHi:  "end.hi",
+}
+
+// Build turns a policy into a seccomp filter. It fails if a range is not
+// valid (see package region) or if the program would not fit in
+// MaxInstructions (a *TooLargeError, which says how many ranges would).
+func Build(p Policy) (*Program, error) {
+	guarded, err := normalize(p.Guarded)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: build: guarded %w", err)
+	}
+	protected, err := normalize(p.Protected)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: build: protected %w", err)
+	}
+	prog, err := generate(p, guarded, protected)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: build: %w", err)
+	}
+	if prog.Len() > MaxInstructions {
+		return nil, fmt.Errorf("seccomp: build: %w", &TooLargeError{
+			Instructions: prog.Len(),
+			Guarded:      len(guarded),
+			Protected:    len(protected),
+			Fit:          rangesThatFit(p, guarded, protected),
+		})
+	}
+	return prog, nil
+}
+
+// normalize checks each range and returns them sorted with overlapping
+// and touching ranges merged: the overlap and containment tests only need
+// the union.
+func normalize(rs []region.Range) ([]region.Range, error) {
+	for _, r := range rs {
+		if _, err := region.New(r.Start, r.End); err != nil {
+			return nil, err // a *region.RangeError naming the range
+		}
+	}
+	out := slices.Clone(rs)
+	slices.SortFunc(out, func(a, b region.Range) int { return cmp.Compare(a.Start, b.Start) })
+	merged := out[:0]
+	for _, r := range out {
+		if k := len(merged) - 1; k >= 0 && r.Start <= merged[k].End {
+			merged[k].End = max(merged[k].End, r.End)
+			continue
+		}
+		merged = append(merged, r)
+	}
+	return merged, nil
+}
+
+// rangesThatFit finds, by bisection, the largest number of ranges (taken
+// from the front of both lists in proportion) whose program fits.
+func rangesThatFit(p Policy, guarded, protected []region.Range) int {
+	total := len(guarded) + len(protected)
+	take := func(k int) ([]region.Range, []region.Range) {
+		g := len(guarded) * k / total
+		return guarded[:g], protected[:min(k-g, len(protected))]
+	}
+	lo, hi := 0, total // fits(lo) holds; fits(hi) does not
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		g, pr := take(mid)
+		prog, err := generate(p, g, pr)
+		if err == nil && prog.Len() <= MaxInstructions {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+// generate emits the program for already normalised ranges.
+func generate(p Policy, guarded, protected []region.Range) (*Program, error) {
+	g := &gen{
+		p:         p,
+		guarded:   guarded,
+		protected: protected,
+	}
+	// About 12 items per range, and 200 for the rest.
+	g.a.items = make([]item, 0, 200+12*(len(guarded)+len(protected)))
+	g.program()
+	out, err := g.a.assemble()
+	if err != nil {
+		return nil, fmt.Errorf("assemble: %w", err)
+	}
+	if err := checkProgram(out.insns); err != nil {
+		return nil, fmt.Errorf("generated program is invalid: %w", err)
+	}
+	raw, err := bpf.Assemble(out.insns)
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	return &Program{insns: out.insns, raw: raw, comments: out.comments}, nil
+}
+
+// gen generates the program's items. Its methods emit one block each;
+// doc.go describes the layout.
+type gen struct {
+	a         assembler
+	p         Policy
+	guarded   []region.Range
+	protected []region.Range
+
+	rangeArgs label // the shared overlap check, bound when first used
+}
+
+// fastPath reports whether range calls are decided in the kernel. With
+// no guarded range nothing can overlap, and those calls are allowed.
+func (g *gen) fastPath() bool { return !g.p.TrapAll && len(g.guarded) > 0 }
+
+func (g *gen) program() {
+	a := &g.a
+	x86, notX86, i386, kill := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
+	a.ldAbs(offArch, "arch")
+	a.jumpIf(bpf.JumpEqual, AuditArchX86_64, x86, notX86, "AUDIT_ARCH_X86_64")
+	a.bind(notX86)
+	a.jumpIf(bpf.JumpEqual, AuditArchI386, i386, kill, "AUDIT_ARCH_I386")
+	a.bind(kill)
+	a.ret(RetKillProcess)
+
+	a.bind(x86)
+	g.x86_64()
+	a.bind(i386)
+	g.i386()
+
+	if g.rangeArgs != 0 {
+		g.overlapCheck()
+	}
+}
+
+// dispatch emits the chain of syscall-number tests of one ABI, with nr in
+// A, followed by the bodies. body(c) returns the emitter of class c's
+// code, which must end in a return or a jump; nil means the call is
+// allowed, and it is left out of the chain.
+func (g *gen) dispatch(abi ABI, body func(Class) func()) {
+	a := &g.a
+	type pending struct {
+		l    label
+		emit func()
+	}
+	var later []pending
+	for _, d := range syscallTable(abi) {
+		b := body(d.class)
+		if b == nil {
+			continue
+		}
+		hit, next := a.newLabel(), a.newLabel()
+		a.jumpIf(bpf.JumpEqual, uint32(d.nr), hit, next, fmt.Sprintf("%s %s", abi, d.class))
+		later = append(later, pending{hit, b})
+		a.bind(next)
+	}
+	a.ret(RetAllow)
+	for _, pb := range later {
+		a.bind(pb.l)
+		pb.emit()
+	}
+}
+
+func (g *gen) x86_64() {
+	a := &g.a
+	x32, native := a.newLabel(), a.newLabel()
+	a.ldAbs(offNr, "nr")
+	a.jumpIf(bpf.JumpBitsSet, X32SyscallBit, x32, native, "x32 system call")
+	a.bind(x32)
+	a.ret(ErrnoRet(ENOSYS))
+	a.bind(native)
+	g.dispatch(ABI64, g.body64)
+}
+
+func (g *gen) i386() {
+	g.a.ldAbs(offNr, "nr")
+	g.dispatch(ABI32, g.body32)
+}
+
+// retBody returns a body that just returns v.
+func (g *gen) retBody(v uint32) func() { return func() { g.a.ret(v) } }
+
+func (g *gen) body64(c Class) func() {
+	a := &g.a
+	trace := func(r Reason) uint32 { return NewCode(c, ABI64, r).Ret() }
+	switch c {
+	case Clone3:
+		return g.retBody(ErrnoRet(ENOSYS))
+	case Clone:
+		return g.cloneBody
+	case Brk:
+		return g.retBody(trace(Always))
+	case Shmat:
+		if g.p.TrapAll {
+			return g.retBody(trace(Always))
+		}
+		return func() {
+			allow, hi, yes := a.newLabel(), a.newLabel(), a.newLabel()
+			a.ldAbs(offArgLo(1), "shmaddr")
+			a.jumpIf(bpf.JumpEqual, 0, hi, yes, "")
+			a.bind(hi)
+			a.ldAbs(offArgHi(1), "")
+			a.jumpIf(bpf.JumpEqual, 0, allow, yes, "")
+			a.bind(allow)
+			a.ret(RetAllow)
+			a.bind(yes)
+			a.ret(trace(Always))
+		}
+	}
+	if g.p.TrapAll {
+		return g.retBody(trace(Always))
+	}
+	switch c {
+	case Mmap:
+		return g.mmapBody
+	case Mremap:
+		if !g.fastPath() {
+			return nil
+		}
+		return func() {
+			fixed, old := a.newLabel(), a.newLabel()
+			a.ldAbs(offArgLo(3), "flags")
+			a.jumpIf(bpf.JumpBitsSet, mremapFixed, fixed, old, "MREMAP_FIXED")
+			a.bind(fixed)
+			a.ret(trace(FixedTarget))
+			a.bind(old)
+			g.toOverlapCheck(trace(RangeOverlap))
+		}
+	case Munmap, Mprotect, PkeyMprotect, Madvise, Mlock, Mlock2, Munlock, Mseal:
+		if !g.fastPath() {
+			return nil
+		}
+		return func() { g.toOverlapCheck(trace(RangeOverlap)) }
+	}
+	panic(fmt.Sprintf("seccomp: no x86_64 rule for %v", c))
+}
+
+func (g *gen) body32(c Class) func() {
+	a := &g.a
+	switch c {
+	case Clone3:
+		return g.retBody(ErrnoRet(ENOSYS))
+	case Clone:
+		return g.cloneBody
+	case Ipc:
+		return func() {
+			yes, no := a.newLabel(), a.newLabel()
+			a.ldAbs(offArgLo(0), "ipc call")
+			a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: ipcCallMask}, "without the version")
+			a.jumpIf(bpf.JumpEqual, ipcShmat, yes, no, "SHMAT")
+			a.bind(no)
+			a.ret(RetAllow)
+			a.bind(yes)
+			a.ret(NewCode(Ipc, ABI32, Always).Ret())
+		}
+	}
+	return g.retBody(NewCode(c, ABI32, Always).Ret())
+}
+
+// cloneBody denies CLONE_UNTRACED, which would start a child the tracer
+// cannot follow. Only the low 32 bits of the flags count, in both ABIs.
+func (g *gen) cloneBody() {
+	a := &g.a
+	deny, allow := a.newLabel(), a.newLabel()
+	a.ldAbs(offArgLo(0), "clone flags")
+	a.jumpIf(bpf.JumpBitsSet, cloneUntraced, deny, allow, "CLONE_UNTRACED")
+	a.bind(allow)
+	a.ret(RetAllow)
+	a.bind(deny)
+	a.ret(ErrnoRet(EPERM))
+}
+
+func (g *gen) mmapBody() {
+	a := &g.a
+	code := func(r Reason) uint32 { return NewCode(Mmap, ABI64, r).Ret() }
+	fixed, hint := a.newLabel(), a.newLabel()
+	a.ldAbs(offArgLo(3), "flags")
+	a.jumpIf(bpf.JumpBitsSet, mapFixed|mapFixedNoreplace, fixed, hint, "MAP_FIXED|MAP_FIXED_NOREPLACE")
+
+	a.bind(hint)
+	switch {
+	case g.p.TrapNullHint:
+		a.ret(code(NullHint))
+	case len(g.protected) == 0:
+		a.ret(RetAllow)
+	default:
+		g.hintCheck(code(HintInside))
+	}
+
+	a.bind(fixed)
+	if len(g.guarded) == 0 {
+		a.ret(RetAllow)
+		return
+	}
+	g.toOverlapCheck(code(FixedOverlap))
+}
+
+// hintCheck returns hit if args[0] is non-zero and inside a protected
+// range, and ALLOW otherwise.
+func (g *gen) hintCheck(hit uint32) {
+	a := &g.a
+	yes, no := a.newLabel(), a.newLabel()
+	a.ldAbs(offArgLo(0), "hint")
+	a.st(slotAddrLo, "")
+	a.ldAbs(offArgHi(0), "")
+	a.st(slotAddrHi, "")
+	st := accAddrHi
+	if g.protected[0].Start == 0 {
+		// Address 0 lies in the first range, but it means "no hint".
+		nonZero, hiZero := a.newLabel(), a.newLabel()
+		a.jumpIf(bpf.JumpEqual, 0, hiZero, nonZero, "")
+		a.bind(hiZero)
+		a.ldMem(slotAddrLo, "")
+		a.jumpIf(bpf.JumpEqual, 0, no, nonZero, "")
+		a.bind(nonZero)
+		st = accUnknown
+	}
+	g.search(g.protected, st, func(i int, st acc) {
+		g.addrAtLeast(g.protected[i].Start, st, yes, no)
+	}, no)
+	a.bind(yes)
+	a.ret(hit)
+	a.bind(no)
+	a.ret(RetAllow)
+}
+
+// toOverlapCheck jumps to the shared overlap check, which returns ret
+// if the call's range overlaps a guarded range.
+//
+// ret travels in X and is stored into M[code] by the check itself: the
+// kernel's checker (check_load_and_stores) accepts a read of scratch
+// memory only if every path into it has written the word, and it counts
+// the instruction after a return as a path too, so a word written before
+// jumping into a block that follows a return does not count as written.
+func (g *gen) toOverlapCheck(ret uint32) {
+	if g.rangeArgs == 0 {
+		g.rangeArgs = g.a.newLabel()
+	}
+	g.a.emit(bpf.LoadConstant{Dst: bpf.RegX, Val: ret}, "")
+	g.a.jump(g.rangeArgs, "")
+}
+
+// overlapCheck emits the block shared by every range call: it computes
+// the range [args[0], args[0]+args[1]) into scratch memory, searches the
+// guarded ranges, and returns the result given in X on an overlap (with
+// the reason changed to Wrap if the end overflows) or ALLOW.
+func (g *gen) overlapCheck() {
+	a := &g.a
+	search, hit, miss, wrap := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
+
+	a.bind(g.rangeArgs)
+	a.emit(bpf.TXA{}, "overlap check")
+	a.st(slotCode, "")
+	g.computeEnd(0, 1, search, wrap)
+
+	a.bind(search)
+	g.search(g.guarded, accUnknown, func(i int, _ acc) {
+		g.endAbove(g.guarded[i].Start, hit, miss)
+	}, miss)
+
+	a.bind(hit)
+	a.ldMem(slotCode, "")
+	a.emit(bpf.RetA{}, "")
+
+	a.bind(wrap)
+	a.ldMem(slotCode, "")
+	a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: ^uint32(codeReasonMask)}, "")
+	a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpOr, Val: uint32(Wrap) << codeReasonShift}, "reason wrap")
+	a.emit(bpf.RetA{}, "")
+
+	a.bind(miss)
+	a.ret(RetAllow)
+}
+
+// computeEnd stores the address args[ai] and the end args[ai]+args[li]
+// of a range into scratch memory as 32-bit halves, and continues at
+// next, or at wrap if the 64-bit sum overflows.
+func (g *gen) computeEnd(ai, li int, next, wrap label) {
+	a := &g.a
+	carry, noCarry, inc, high := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
+	a.ldAbs(offArgHi(ai), "addr")
+	a.st(slotAddrHi, "")
+	a.ldAbs(offArgLo(ai), "")
+	a.st(slotAddrLo, "")
+	a.emit(bpf.TAX{}, "")
+	a.ldAbs(offArgLo(li), "len")
+	a.emit(bpf.ALUOpX{Op: bpf.ALUOpAdd}, "")
+	a.st(slotEndLo, "")
+	// The low word carried out iff the sum came out below the addend in X.
+	a.jumpIfX(bpf.JumpGreaterOrEqual, noCarry, carry, "end.lo >= addr.lo: no carry")
+	a.bind(carry)
+	a.ldAbs(offArgHi(li), "")
+	a.jumpIf(bpf.JumpEqual, 0xffffffff, wrap, inc, "len.hi+1 overflows")
+	a.bind(inc)
+	a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 1}, "the carry")
+	a.jump(high, "")
+	a.bind(noCarry)
+	a.ldAbs(offArgHi(li), "")
+	a.bind(high)
+	a.ldxMem(slotAddrHi, "")
+	a.emit(bpf.ALUOpX{Op: bpf.ALUOpAdd}, "")
+	a.st(slotEndHi, "")
+	// As for the low word: the sum overflowed iff it is below addr.hi.
+	a.jumpIfX(bpf.JumpGreaterOrEqual, next, wrap, "end.hi >= addr.hi: no overflow")
+}

@@ -1,0 +1,470 @@
+package seccomp
+
+import (
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/mmapguard/mmapguard/region"
+)
+
+// Policies used across the tests.
+var (
+	lowRange  = region.Range{Start: 0x10000, End: 0x80000000}
+	poolRange = region.Range{Start: 0x100000000000, End: 0x200000000000}
+
+	defaultPolicy = Policy{
+		Guarded:   []region.Range{lowRange, poolRange},
+		Protected: []region.Range{lowRange},
+	}
+	nullHintPolicy = Policy{
+		Guarded:      defaultPolicy.Guarded,
+		Protected:    defaultPolicy.Protected,
+		TrapNullHint: true,
+	}
+	trapAllPolicy = Policy{
+		Guarded:   defaultPolicy.Guarded,
+		Protected: defaultPolicy.Protected,
+		TrapAll:   true,
+	}
+	zeroStartPolicy = Policy{
+		Guarded:   []region.Range{{Start: 0, End: 0x10000}},
+		Protected: []region.Range{{Start: 0, End: 0x10000}},
+	}
+)
+
+const (
+	protRW     = 0x3
+	mapPrivate = 0x02
+	mapAnon    = 0x20
+	anon       = mapPrivate | mapAnon
+	fixed      = anon | mapFixed
+	noreplace  = anon | mapFixedNoreplace
+	maymove    = 1
+	dontunmap  = 4
+	sigchld    = 17
+	threadFlag = 0x10000 // CLONE_THREAD
+	max64      = math.MaxUint64
+)
+
+func x64(nr int32, args ...uint64) Data { return data(AuditArchX86_64, nr, args) }
+func i32(nr int32, args ...uint64) Data { return data(AuditArchI386, nr, args) }
+
+func data(arch uint32, nr int32, args []uint64) Data {
+	d := Data{Nr: nr, Arch: arch, IP: 0x7f0000001234}
+	copy(d.Args[:], args)
+	return d
+}
+
+func tr(c Class, abi ABI, r Reason) uint32 { return NewCode(c, abi, r).Ret() }
+
+var (
+	allow  = RetAllow
+	kill   = RetKillProcess
+	enosys = ErrnoRet(ENOSYS)
+	eperm  = ErrnoRet(EPERM)
+)
+
+type filterCase struct {
+	name string
+	d    Data
+	want uint32
+}
+
+// The expected results below are written out by hand from the rules; each
+// case is checked against both the generated program (in the VM) and
+// Evaluate.
+var filterCases = []struct {
+	policy string
+	p      Policy
+	cases  []filterCase
+}{
+	{"default", defaultPolicy, []filterCase{
+		// Architecture and x32.
+		{"unknown arch aarch64 is killed", data(0xc00000b7, 172, nil), kill},
+		{"arch zero is killed", data(0, 9, nil), kill},
+		{"x32 getpid gets ENOSYS", x64(int32(nr64Getpid | X32SyscallBit)), enosys},
+		{"x32 mmap gets ENOSYS", x64(int32(nr64Mmap | X32SyscallBit)), enosys},
+		{"nr -1 has the x32 bit and gets ENOSYS", x64(-1), enosys},
+		{"x86_64 getpid allowed", x64(39), allow},
+		{"x86_64 read allowed", x64(0, 0, 0x20000, 100), allow},
+		{"x86_64 remap_file_pages is not singled out", x64(216, 0x20000, 0x1000), allow},
+		{"i386 getpid allowed", i32(20), allow},
+
+		// mmap without MAP_FIXED.
+		{"mmap NULL hint allowed", x64(nr64Mmap, 0, 0x1000, protRW, anon, max64, 0), allow},
+		{"mmap hint at protected start", x64(nr64Mmap, 0x10000, 0x1000, protRW, anon), tr(Mmap, ABI64, HintInside)},
+		{"mmap hint at last protected page", x64(nr64Mmap, 0x7ffff000, 0x1000, protRW, anon), tr(Mmap, ABI64, HintInside)},
+		{"mmap hint at last protected byte", x64(nr64Mmap, 0x7fffffff, 0x1000, protRW, anon), tr(Mmap, ABI64, HintInside)},
+		{"mmap hint at protected end allowed", x64(nr64Mmap, 0x80000000, 0x1000, protRW, anon), allow},
+		{"mmap hint just below protected allowed", x64(nr64Mmap, 0xffff, 0x100000, protRW, anon), allow},
+		{"mmap hint with high word set allowed", x64(nr64Mmap, 0x100010000, 0x1000, protRW, anon), allow},
+		{"mmap hint with high bit set allowed", x64(nr64Mmap, 0x8000000000010000, 0x1000, protRW, anon), allow},
+		{"mmap hint in pool (guarded, not protected) allowed", x64(nr64Mmap, 0x100000001000, 0x1000, protRW, anon), allow},
+		{"mmap MAP_FIXED only in flags high word is not fixed", x64(nr64Mmap, 0x20000, 0x1000, protRW, anon|mapFixed<<32), tr(Mmap, ABI64, HintInside)},
+		{"mmap MAP_FIXED only in flags high word, far hint", x64(nr64Mmap, 0x7f0000000000, 0x1000, protRW, anon|mapFixed<<32), allow},
+
+		// mmap with MAP_FIXED or MAP_FIXED_NOREPLACE.
+		{"fixed inside protected", x64(nr64Mmap, 0x7fff0000, 0x10000, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
+		{"noreplace inside protected", x64(nr64Mmap, 0x20000, 0x1000, protRW, noreplace), tr(Mmap, ABI64, FixedOverlap)},
+		{"fixed ending exactly at start allowed", x64(nr64Mmap, 0, 0x10000, protRW, fixed), allow},
+		{"fixed ending one byte past start", x64(nr64Mmap, 0, 0x10001, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
+		{"fixed one page straddling start", x64(nr64Mmap, 0xf000, 0x2000, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
+		{"fixed starting exactly at end allowed", x64(nr64Mmap, 0x80000000, 0x1000, protRW, fixed), allow},
+		{"fixed last page inside", x64(nr64Mmap, 0x7ffff000, 0x1000, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
+		{"fixed far away allowed", x64(nr64Mmap, 0x7f0000000000, 0x100000, protRW, fixed), allow},
+		{"fixed in pool", x64(nr64Mmap, 0x100000001000, 0x1000, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
+		{"fixed ending exactly at pool start allowed", x64(nr64Mmap, 0xfffffff0000, 0x10000, protRW, fixed), allow},
+		{"fixed ending one page into pool", x64(nr64Mmap, 0xfffffff0000, 0x11000, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
+		{"fixed starting at pool end allowed", x64(nr64Mmap, 0x200000000000, 0x1000, protRW, fixed), allow},
+		{"fixed in the gap allowed", x64(nr64Mmap, 0x90000000, 0x1000, protRW, fixed), allow},
+		{"fixed from the gap over the pool", x64(nr64Mmap, 0x90000000, 0x7f0000000000, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
+		{"fixed zero length in the gap allowed", x64(nr64Mmap, 0x90000000, 0, protRW, fixed), allow},
+		{"fixed zero length inside", x64(nr64Mmap, 0x20000, 0, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
+		{"fixed zero length at start allowed", x64(nr64Mmap, 0x10000, 0, protRW, fixed), allow},
+		{"fixed huge length from zero", x64(nr64Mmap, 0, 1<<63, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
+		{"fixed low word looks inside, high word far", x64(nr64Mmap, 0x100010000, 0x1000, protRW, fixed), allow},
+		{"fixed carry into high word stays in the gap", x64(nr64Mmap, 0xfffff000, 0x1000, protRW, fixed), allow},
+		{"fixed carry into high word reaches the pool", x64(nr64Mmap, 0xfffff000, 0x100000000000, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
+		{"fixed end is 2^64-1, no wrap, above all ranges", x64(nr64Mmap, 0xffffffff00000000, 0xffffffff, protRW, fixed), allow},
+		{"fixed wrap through the high word", x64(nr64Mmap, 0xfffffffffffff000, 0x2000, protRW, fixed), tr(Mmap, ABI64, Wrap)},
+		{"fixed wrap by a carry only", x64(nr64Mmap, max64, 1, protRW, fixed), tr(Mmap, ABI64, Wrap)},
+		{"fixed wrap with len.hi all ones and a carry", x64(nr64Mmap, 1, max64, protRW, fixed), tr(Mmap, ABI64, Wrap)},
+		{"fixed wrap from a low address", x64(nr64Mmap, 0x1000, max64-0xfff+1, protRW, fixed), tr(Mmap, ABI64, Wrap)},
+
+		// munmap and the other range calls.
+		{"munmap inside", x64(nr64Munmap, 0x20000, 0x1000), tr(Munmap, ABI64, RangeOverlap)},
+		{"munmap far away allowed", x64(nr64Munmap, 0x7f0000000000, 0x1000), allow},
+		{"munmap ending at start allowed", x64(nr64Munmap, 0xf000, 0x1000), allow},
+		{"munmap straddling end", x64(nr64Munmap, 0x7ffff000, 0x2000), tr(Munmap, ABI64, RangeOverlap)},
+		{"munmap wrap", x64(nr64Munmap, 0x7f0000000000, max64), tr(Munmap, ABI64, Wrap)},
+		{"mprotect inside", x64(nr64Mprotect, 0x20000, 0x1000, 1), tr(Mprotect, ABI64, RangeOverlap)},
+		{"mprotect far allowed", x64(nr64Mprotect, 0x7f0000000000, 0x1000, 1), allow},
+		{"pkey_mprotect inside pool", x64(nr64PkeyMprotect, 0x100000000000, 0x1000, 1, 0), tr(PkeyMprotect, ABI64, RangeOverlap)},
+		{"pkey_mprotect far allowed", x64(nr64PkeyMprotect, 0x7f0000000000, 0x1000, 1, 0), allow},
+		{"madvise inside", x64(nr64Madvise, 0x20000, 0x1000, 4), tr(Madvise, ABI64, RangeOverlap)},
+		{"madvise far allowed", x64(nr64Madvise, 0xc000000000, 0x400000, 4), allow},
+		{"mlock inside", x64(nr64Mlock, 0x20000, 0x1000), tr(Mlock, ABI64, RangeOverlap)},
+		{"mlock far allowed", x64(nr64Mlock, 0x7f0000000000, 0x1000), allow},
+		{"mlock2 inside", x64(nr64Mlock2, 0x20000, 0x1000, 1), tr(Mlock2, ABI64, RangeOverlap)},
+		{"mlock2 far allowed", x64(nr64Mlock2, 0x7f0000000000, 0x1000, 1), allow},
+		{"munlock inside", x64(nr64Munlock, 0x20000, 0x1000), tr(Munlock, ABI64, RangeOverlap)},
+		{"munlock far allowed", x64(nr64Munlock, 0x7f0000000000, 0x1000), allow},
+		{"mseal inside pool", x64(nr64Mseal, 0x1fffffff0000, 0x10000, 0), tr(Mseal, ABI64, RangeOverlap)},
+		{"mseal far allowed", x64(nr64Mseal, 0x7f0000000000, 0x1000, 0), allow},
+
+		// mremap.
+		{"mremap old range inside", x64(nr64Mremap, 0x20000, 0x1000, 0x2000, maymove), tr(Mremap, ABI64, RangeOverlap)},
+		{"mremap far, no flags allowed", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x2000, 0), allow},
+		{"mremap far, MAYMOVE allowed", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x2000, maymove), allow},
+		{"mremap far, MAYMOVE|DONTUNMAP allowed", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x1000, maymove|dontunmap), allow},
+		{"mremap MREMAP_FIXED into protected", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x1000, maymove|mremapFixed, 0x20000), tr(Mremap, ABI64, FixedTarget)},
+		{"mremap MREMAP_FIXED far is still trapped", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x1000, maymove|mremapFixed, 0x7e0000000000), tr(Mremap, ABI64, FixedTarget)},
+		{"mremap MREMAP_FIXED only in flags high word", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x1000, mremapFixed<<32, 0x20000), allow},
+
+		// brk, shmat, clone, clone3.
+		{"brk always", x64(nr64Brk, 0), tr(Brk, ABI64, Always)},
+		{"shmat with NULL address allowed", x64(nr64Shmat, 3, 0, 0), allow},
+		{"shmat with an address", x64(nr64Shmat, 3, 0x7f0000000000, 0), tr(Shmat, ABI64, Always)},
+		{"shmat with only a high address word", x64(nr64Shmat, 3, 0x100000000, 0), tr(Shmat, ABI64, Always)},
+		{"clone fork-like allowed", x64(nr64Clone, sigchld), allow},
+		{"clone pthread flags allowed", x64(nr64Clone, 0x3d0f00), allow},
+		{"clone CLONE_UNTRACED denied", x64(nr64Clone, cloneUntraced|sigchld), eperm},
+		{"clone CLONE_UNTRACED only in the high word allowed", x64(nr64Clone, cloneUntraced<<32|sigchld), allow},
+		{"clone3 gets ENOSYS", x64(nr64Clone3, 0x7f0000001000, 88), enosys},
+
+		// i386: every mapping call is trapped, whatever the arguments.
+		{"i386 mmap2 NULL", i32(nr32Mmap2, 0, 0x1000, protRW, anon, max64, 0), tr(Mmap2, ABI32, Always)},
+		{"i386 mmap2 with high words set", i32(nr32Mmap2, 0xffffffff00000000, 0xffffffff00001000, 3, 0xffffffff00000022), tr(Mmap2, ABI32, Always)},
+		{"i386 old mmap", i32(nr32OldMmap, 0xffffd000), tr(OldMmap, ABI32, Always)},
+		{"i386 munmap far", i32(nr32Munmap, 0xf7000000, 0x1000), tr(Munmap, ABI32, Always)},
+		{"i386 munmap hiding an address in the upper half", i32(nr32Munmap, 0x7f0000020000, 0x1000), tr(Munmap, ABI32, Always)},
+		{"i386 mremap", i32(nr32Mremap, 0xf7000000, 0x1000, 0x2000, maymove), tr(Mremap, ABI32, Always)},
+		{"i386 mprotect", i32(nr32Mprotect, 0xf7000000, 0x1000, 1), tr(Mprotect, ABI32, Always)},
+		{"i386 pkey_mprotect", i32(nr32PkeyMprotect, 0xf7000000, 0x1000, 1, 0), tr(PkeyMprotect, ABI32, Always)},
+		{"i386 madvise", i32(nr32Madvise, 0xf7000000, 0x1000, 4), tr(Madvise, ABI32, Always)},
+		{"i386 brk", i32(nr32Brk, 0), tr(Brk, ABI32, Always)},
+		{"i386 shmat with NULL address", i32(nr32Shmat, 3, 0, 0), tr(Shmat, ABI32, Always)},
+		{"i386 mlock", i32(nr32Mlock, 0xf7000000, 0x1000), tr(Mlock, ABI32, Always)},
+		{"i386 munlock", i32(nr32Munlock, 0xf7000000, 0x1000), tr(Munlock, ABI32, Always)},
+		{"i386 mlock2", i32(nr32Mlock2, 0xf7000000, 0x1000, 0), tr(Mlock2, ABI32, Always)},
+		{"i386 mseal", i32(nr32Mseal, 0xf7000000, 0x1000, 0), tr(Mseal, ABI32, Always)},
+		{"i386 ipc SHMAT", i32(nr32Ipc, ipcShmat, 3, 0, 0, 0x20000), tr(Ipc, ABI32, Always)},
+		{"i386 ipc SHMAT with version 2", i32(nr32Ipc, 2<<16|ipcShmat, 3), tr(Ipc, ABI32, Always)},
+		{"i386 ipc SHMAT with junk in the high word", i32(nr32Ipc, 0xdead000000000000|ipcShmat, 3), tr(Ipc, ABI32, Always)},
+		{"i386 ipc SHMAT only in the high word allowed", i32(nr32Ipc, ipcShmat<<32, 3), allow},
+		{"i386 ipc SHMDT allowed", i32(nr32Ipc, 22, 0, 0, 0, 0x20000), allow},
+		{"i386 clone allowed", i32(nr32Clone, sigchld), allow},
+		{"i386 clone CLONE_UNTRACED denied", i32(nr32Clone, cloneUntraced|sigchld), eperm},
+		{"i386 clone CLONE_UNTRACED only in the high word allowed", i32(nr32Clone, cloneUntraced<<32|sigchld), allow},
+		{"i386 clone3 gets ENOSYS", i32(nr32Clone3, 0xffffd000, 88), enosys},
+		{"i386 number 9 (link) is not mmap", i32(9, 0x20000, 0x1000, 3, fixed), allow},
+		{"i386 number 11 (execve) is not munmap", i32(11, 0x20000, 0x1000), allow},
+		{"i386 number 56 (mpx) is not clone", i32(56, cloneUntraced), allow},
+		{"x86_64 number 192 (lgetxattr) is not mmap2", x64(192, 0x20000), allow},
+		{"x86_64 number 117 (setresuid) is not ipc", x64(117, ipcShmat), allow},
+	}},
+	{"null hint", nullHintPolicy, []filterCase{
+		{"mmap NULL hint trapped", x64(nr64Mmap, 0, 0x1000, protRW, anon), tr(Mmap, ABI64, NullHint)},
+		{"mmap hint inside trapped as null-hint", x64(nr64Mmap, 0x20000, 0x1000, protRW, anon), tr(Mmap, ABI64, NullHint)},
+		{"mmap far hint trapped", x64(nr64Mmap, 0x7f0000000000, 0x1000, protRW, anon), tr(Mmap, ABI64, NullHint)},
+		{"mmap fixed inside", x64(nr64Mmap, 0x20000, 0x1000, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
+		{"mmap fixed far allowed", x64(nr64Mmap, 0x7f0000000000, 0x1000, protRW, fixed), allow},
+		{"munmap far allowed", x64(nr64Munmap, 0x7f0000000000, 0x1000), allow},
+		{"shmat NULL allowed", x64(nr64Shmat, 3, 0, 0), allow},
+	}},
+	{"trap all", trapAllPolicy, []filterCase{
+		{"mmap NULL", x64(nr64Mmap, 0, 0x1000, protRW, anon), tr(Mmap, ABI64, Always)},
+		{"mmap fixed far", x64(nr64Mmap, 0x7f0000000000, 0x1000, protRW, fixed), tr(Mmap, ABI64, Always)},
+		{"munmap far", x64(nr64Munmap, 0x7f0000000000, 0x1000), tr(Munmap, ABI64, Always)},
+		{"munmap wrap", x64(nr64Munmap, max64, 2), tr(Munmap, ABI64, Always)},
+		{"mremap far", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x2000, maymove), tr(Mremap, ABI64, Always)},
+		{"mremap fixed", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x2000, maymove|mremapFixed, 0x20000), tr(Mremap, ABI64, Always)},
+		{"mprotect far", x64(nr64Mprotect, 0x7f0000000000, 0x1000, 1), tr(Mprotect, ABI64, Always)},
+		{"pkey_mprotect far", x64(nr64PkeyMprotect, 0x7f0000000000, 0x1000, 1), tr(PkeyMprotect, ABI64, Always)},
+		{"madvise far", x64(nr64Madvise, 0x7f0000000000, 0x1000, 4), tr(Madvise, ABI64, Always)},
+		{"mlock far", x64(nr64Mlock, 0x7f0000000000, 0x1000), tr(Mlock, ABI64, Always)},
+		{"mlock2 far", x64(nr64Mlock2, 0x7f0000000000, 0x1000), tr(Mlock2, ABI64, Always)},
+		{"munlock far", x64(nr64Munlock, 0x7f0000000000, 0x1000), tr(Munlock, ABI64, Always)},
+		{"mseal far", x64(nr64Mseal, 0x7f0000000000, 0x1000), tr(Mseal, ABI64, Always)},
+		{"shmat NULL", x64(nr64Shmat, 3, 0, 0), tr(Shmat, ABI64, Always)},
+		{"brk", x64(nr64Brk, 0), tr(Brk, ABI64, Always)},
+		{"clone allowed", x64(nr64Clone, sigchld), allow},
+		{"clone CLONE_UNTRACED denied", x64(nr64Clone, cloneUntraced|sigchld), eperm},
+		{"clone3 ENOSYS", x64(nr64Clone3), enosys},
+		{"getpid allowed", x64(39), allow},
+		{"x32 ENOSYS", x64(int32(nr64Mmap | X32SyscallBit)), enosys},
+		{"i386 mmap2", i32(nr32Mmap2), tr(Mmap2, ABI32, Always)},
+		{"i386 ipc SHMDT allowed", i32(nr32Ipc, 22), allow},
+	}},
+	{"empty", Policy{}, []filterCase{
+		{"mmap fixed anywhere allowed", x64(nr64Mmap, 0x20000, 0x1000, protRW, fixed), allow},
+		{"mmap hint anywhere allowed", x64(nr64Mmap, 0x20000, 0x1000, protRW, anon), allow},
+		{"munmap allowed", x64(nr64Munmap, 0x20000, 0x1000), allow},
+		{"munmap wrap allowed: nothing to guard", x64(nr64Munmap, max64, 2), allow},
+		{"mremap fixed allowed: nothing to guard", x64(nr64Mremap, 0x20000, 0x1000, 0x1000, maymove|mremapFixed, 0x30000), allow},
+		{"brk still trapped", x64(nr64Brk, 0), tr(Brk, ABI64, Always)},
+		{"shmat with an address still trapped", x64(nr64Shmat, 3, 0x20000, 0), tr(Shmat, ABI64, Always)},
+		{"clone CLONE_UNTRACED still denied", x64(nr64Clone, cloneUntraced), eperm},
+		{"i386 munmap still trapped", i32(nr32Munmap, 0x20000, 0x1000), tr(Munmap, ABI32, Always)},
+		{"unknown arch still killed", data(0xc00000b7, 0, nil), kill},
+	}},
+	{"range from zero", zeroStartPolicy, []filterCase{
+		{"mmap NULL hint is no hint", x64(nr64Mmap, 0, 0x1000, protRW, anon), allow},
+		{"mmap hint inside first page", x64(nr64Mmap, 0x1000, 0x1000, protRW, anon), tr(Mmap, ABI64, HintInside)},
+		{"mmap hint with zero low word", x64(nr64Mmap, 0x100000000, 0x1000, protRW, anon), allow},
+		{"mmap hint at end allowed", x64(nr64Mmap, 0x10000, 0x1000, protRW, anon), allow},
+		{"fixed at zero", x64(nr64Mmap, 0, 0x1000, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
+		{"fixed at end allowed", x64(nr64Mmap, 0x10000, 0x1000, protRW, fixed), allow},
+		{"munmap zero length at zero allowed", x64(nr64Munmap, 0, 0), allow},
+	}},
+}
+
+func TestFilter(t *testing.T) {
+	for _, pc := range filterCases {
+		t.Run(pc.policy, func(t *testing.T) {
+			prog, err := Build(pc.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := newVM(t, prog)
+			failed := false
+			for _, c := range pc.cases {
+				got := v.run(c.d)
+				if got != c.want {
+					t.Errorf("%s: program returned %s, want %s (data %+v)", c.name, RetString(got), RetString(c.want), c.d)
+					failed = true
+				}
+				if e := Evaluate(pc.p, c.d); e != c.want {
+					t.Errorf("%s: Evaluate returned %s, want %s", c.name, RetString(e), RetString(c.want))
+				}
+			}
+			if failed {
+				t.Logf("program:\n%s", prog.Disassemble())
+			}
+		})
+	}
+}
+
+// gridPolicies are checked exhaustively against Evaluate over inputs
+// placed around every range boundary.
+var gridPolicies = map[string]Policy{
+	"default":         defaultPolicy,
+	"null hint":       nullHintPolicy,
+	"trap all":        trapAllPolicy,
+	"empty":           {},
+	"range from zero": zeroStartPolicy,
+	"pool only":       {Guarded: []region.Range{poolRange}},
+	"protected only":  {Protected: []region.Range{lowRange}},
+	"many shapes": {
+		Guarded: []region.Range{
+			{Start: 0x1000, End: 0x2000},           // one page
+			{Start: 0xfffff000, End: 0x100001000},  // across a 4 GiB line
+			{Start: 0x100000000, End: 0x200000000}, // 4 GiB aligned at both ends
+			{Start: 0x300000000, End: 0x300002000}, // same high word as the next
+			{Start: 0x300010000, End: 0x3ffff0000}, // same high word as the previous
+			{Start: 0x7fffffffe000, End: 0x7ffffffff000},
+		},
+		Protected: []region.Range{
+			{Start: 0xfffff000, End: 0x100001000},
+			{Start: 0x100000000, End: 0x100001000},
+			{Start: 0x300000000, End: 0x300002000},
+		},
+	},
+}
+
+// interestingAddrs returns addresses around every boundary of p's ranges,
+// and around the edges of the word halves.
+func interestingAddrs(p Policy) []uint64 {
+	set := map[uint64]bool{}
+	add := func(x uint64) {
+		for _, d := range []uint64{0, 1, 0x1000} {
+			set[x+d] = true
+			set[x-d] = true
+		}
+	}
+	for _, r := range append(append([]region.Range{}, p.Guarded...), p.Protected...) {
+		add(r.Start)
+		add(r.End)
+	}
+	for _, x := range []uint64{0, 0x80000000, 1 << 32, 1 << 47, 1 << 63, max64} {
+		add(x)
+	}
+	out := make([]uint64, 0, len(set))
+	for x := range set {
+		out = append(out, x)
+	}
+	return out
+}
+
+func TestFilterGrid(t *testing.T) {
+	lengths := []uint64{0, 1, 0x1000, 0x10000, 0xffffffff, 1 << 32, 1 << 40, 1 << 63, max64}
+	for name, p := range gridPolicies {
+		t.Run(name, func(t *testing.T) {
+			prog, err := Build(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := newVM(t, prog)
+			addrs := interestingAddrs(p)
+			var inputs []Data
+			for _, abi := range []struct {
+				arch  uint32
+				table []syscallDef
+			}{{AuditArchX86_64, syscalls64}, {AuditArchI386, syscalls32}} {
+				for _, def := range abi.table {
+					for _, addr := range addrs {
+						for _, l := range lengths {
+							for _, flags := range []uint64{anon, fixed, noreplace, maymove | mremapFixed, cloneUntraced} {
+								inputs = append(inputs, data(abi.arch, def.nr, []uint64{addr, l, l, flags, addr ^ 0x10000, 0}))
+							}
+						}
+					}
+				}
+			}
+			bad := 0
+			for _, d := range inputs {
+				if got, want := v.run(d), Evaluate(p, d); got != want {
+					bad++
+					if bad <= 10 {
+						t.Errorf("%+v: program %s, Evaluate %s", d, RetString(got), RetString(want))
+					}
+				}
+			}
+			if bad > 0 {
+				t.Logf("%d of %d inputs differ; program:\n%s", bad, len(inputs), prog.Disassemble())
+			}
+		})
+	}
+}
+
+// spreadRanges returns n disjoint ranges spread over user space, with
+// gaps of varying size and boundaries on both sides of 4 GiB lines.
+func spreadRanges(n int) []region.Range {
+	rs := make([]region.Range, 0, n)
+	step := (region.UserEnd / uint64(n+1)) &^ (region.PageSize - 1)
+	for i := range n {
+		start := uint64(i+1)*step - uint64(i%7)*0x1000
+		size := uint64(1+i%5) * 0x1000 << (i % 13)
+		rs = append(rs, region.Range{Start: start, End: start + size})
+	}
+	return rs
+}
+
+func TestManyRanges(t *testing.T) {
+	ranges := spreadRanges(200)
+	p := Policy{Guarded: ranges, Protected: ranges[:100]}
+	prog, err := Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("200 guarded and 100 protected ranges: %d instructions", prog.Len())
+	trampolines := 0
+	for _, c := range prog.comments {
+		if c == "trampoline" {
+			trampolines++
+		}
+	}
+	if trampolines == 0 {
+		t.Errorf("expected long jumps through trampolines in a %d-instruction program", prog.Len())
+	}
+	v := newVM(t, prog)
+	addrs := interestingAddrs(p)
+	bad := 0
+	for _, addr := range addrs {
+		for _, l := range []uint64{0, 1, 0x1000, 0x2000, 1 << 20, 1 << 40} {
+			for _, d := range []Data{
+				x64(nr64Mmap, addr, l, protRW, fixed),
+				x64(nr64Mmap, addr, l, protRW, anon),
+				x64(nr64Munmap, addr, l),
+				x64(nr64Mremap, addr, l, l, maymove),
+			} {
+				if got, want := v.run(d), Evaluate(p, d); got != want {
+					bad++
+					if bad <= 10 {
+						t.Errorf("%+v: program %s, Evaluate %s", d, RetString(got), RetString(want))
+					}
+				}
+			}
+		}
+	}
+	// Every range must be hit from inside, and its neighbourhood missed.
+	for _, r := range ranges {
+		if got := v.run(x64(nr64Munmap, r.Start, 0x1000)); got != tr(Munmap, ABI64, RangeOverlap) {
+			t.Errorf("munmap at start of %v: %s", r, RetString(got))
+		}
+		if got := v.run(x64(nr64Munmap, r.End, 0x1000)); got != allow {
+			t.Errorf("munmap at end of %v: %s", r, RetString(got))
+		}
+	}
+}
+
+func TestBuildRefusesTooLarge(t *testing.T) {
+	p := Policy{Guarded: spreadRanges(1000)}
+	_, err := Build(p)
+	if err == nil {
+		t.Fatal("a 1000-range policy was built")
+	}
+	var tooLarge *TooLargeError
+	if !errors.As(err, &tooLarge) || !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("error is not a *TooLargeError wrapping ErrTooLarge: %v", err)
+	}
+	t.Log(err)
+	fit := tooLarge.Fit
+	if tooLarge.Instructions <= MaxInstructions || tooLarge.Guarded != 1000 {
+		t.Errorf("implausible error: %+v", tooLarge)
+	}
+	if fit < 250 || fit >= 1000 {
+		t.Errorf("implausible number of ranges that fit: %d", fit)
+	}
+	ok, err := Build(Policy{Guarded: spreadRanges(1000)[:fit]})
+	if err != nil {
+		t.Fatalf("the %d ranges said to fit do not: %v", fit, err)
+	}
+	if ok.Len() > MaxInstructions {
+		t.Fatalf("built a program of %d instructions", ok.Len())
+	}
+	if _, err := Build(Policy{Guarded: spreadRanges(1000)[:fit+20]}); err == nil {
+		t.Errorf("%d ranges fit although the estimate said %d", fit+20, fit)
+	}
+}

@@ -1,0 +1,244 @@
+package seccomp
+
+import (
+	"encoding/binary"
+	"errors"
+	"math/bits"
+
+	"github.com/mmapguard/mmapguard/region"
+)
+
+// Architecture tokens of seccomp_data.arch (linux/audit.h), and the bit
+// that marks an x32 system call number on the x86-64 entry.
+const (
+	AuditArchX86_64 = 0xc000003e // AUDIT_ARCH_X86_64
+	AuditArchI386   = 0x40000003 // AUDIT_ARCH_I386
+	X32SyscallBit   = 0x40000000 // __X32_SYSCALL_BIT
+)
+
+// Flags for Install, passed to seccomp(SECCOMP_SET_MODE_FILTER)
+// (SECCOMP_FILTER_FLAG_* in linux/seccomp.h).
+const (
+	FlagTSync      uint = 1 << 0 // SECCOMP_FILTER_FLAG_TSYNC: install on every thread of the process
+	FlagLog        uint = 1 << 1 // SECCOMP_FILTER_FLAG_LOG
+	FlagSpecAllow  uint = 1 << 2 // SECCOMP_FILTER_FLAG_SPEC_ALLOW
+	FlagTSyncESRCH uint = 1 << 4 // SECCOMP_FILTER_FLAG_TSYNC_ESRCH: fail with ESRCH, not a thread id
+
+	flagNewListener uint = 1 << 3 // SECCOMP_FILTER_FLAG_NEW_LISTENER, refused by Install
+)
+
+// ErrNotSupported is returned by Install where seccomp filters do not
+// exist (any OS but Linux).
+var ErrNotSupported = errors.New("seccomp filters are not supported on this platform")
+
+// Policy says which calls the kernel may settle alone and which must stop
+// in the tracer. Some rules hold for every policy, the zero Policy
+// included: brk, shmat with an address and every i386 mapping call are
+// trapped; clone3, clone with CLONE_UNTRACED, x32 calls and unknown
+// architectures are refused.
+//
+// Every range must be valid in the sense of package region: page-aligned,
+// non-empty and inside user space. Ranges may overlap or touch; Build
+// merges them.
+type Policy struct {
+	// Guarded is the protected ranges together with the pool: a call
+	// whose range [addr, addr+len) overlaps one of these must reach the
+	// tracer. This covers MAP_FIXED mmaps, munmap, mremap (old range, and
+	// new range with MREMAP_FIXED), mprotect, pkey_mprotect, madvise,
+	// mlock, mlock2, munlock and mseal.
+	Guarded []region.Range
+	// Protected is the protected ranges only: an mmap without MAP_FIXED
+	// whose hint address lies inside one of these must reach the tracer,
+	// which may place the mapping there for an allowed requester.
+	Protected []region.Range
+	// TrapNullHint sends every mmap without MAP_FIXED to the tracer
+	// (the pool-all mode, where the tracer places every mapping).
+	TrapNullHint bool
+	// TrapAll turns the in-kernel fast path off: every call of a mapping
+	// class reaches the tracer (for logging every call).
+	TrapAll bool
+}
+
+// Data is struct seccomp_data, the input of a seccomp filter.
+type Data struct {
+	Nr   int32     // system call number, in the numbering of Arch
+	Arch uint32    // AUDIT_ARCH_* of the entry used
+	IP   uint64    // instruction pointer at the call
+	Args [6]uint64 // the six argument registers, all 64 bits of each
+}
+
+// Offsets into struct seccomp_data. Each 64-bit field is loaded by the
+// filter as two 32-bit words: on little-endian x86-64 the low word comes
+// first.
+const (
+	offNr      = 0
+	offArch    = 4
+	offIP      = 8
+	offArgs    = 16
+	dataSize   = 64
+	offLowWord = 0
+	offHiWord  = 4
+)
+
+func offArgLo(i int) uint32 { return uint32(offArgs + 8*i + offLowWord) }
+func offArgHi(i int) uint32 { return uint32(offArgs + 8*i + offHiWord) }
+
+// Marshal returns d as the kernel lays it out in memory on x86-64: 64
+// bytes, little-endian.
+func (d Data) Marshal() []byte {
+	b := make([]byte, dataSize)
+	binary.LittleEndian.PutUint32(b[offNr:], uint32(d.Nr))
+	binary.LittleEndian.PutUint32(b[offArch:], d.Arch)
+	binary.LittleEndian.PutUint64(b[offIP:], d.IP)
+	for i, a := range d.Args {
+		binary.LittleEndian.PutUint64(b[offArgs+8*i:], a)
+	}
+	return b
+}
+
+// Evaluate returns what the program Build(p) returns for input d. It is
+// written directly from the rules below, independently of the generated
+// code, and serves as the oracle the program is tested against; a tracer
+// may also use it to re-derive a decision.
+//
+// By architecture:
+//   - AUDIT_ARCH_X86_64 with the x32 bit set in nr: ERRNO(ENOSYS).
+//   - AUDIT_ARCH_I386: the i386 rules.
+//   - anything else: KILL_PROCESS.
+//
+// x86-64 (addr, len = args[0], args[1] unless said otherwise):
+//   - clone3: ERRNO(ENOSYS); glibc then falls back to clone.
+//   - clone with CLONE_UNTRACED in the low 32 bits of args[0]:
+//     ERRNO(EPERM); other clones: ALLOW (ptrace follows them).
+//   - brk: TRACE always.
+//   - shmat: TRACE, except ALLOW when args[1] (the address) is 0 and
+//     TrapAll is off.
+//   - with TrapAll, every other mapping call: TRACE always.
+//   - mmap with MAP_FIXED or MAP_FIXED_NOREPLACE in the low word of
+//     args[3]: TRACE if [addr, addr+len) overlaps a guarded range.
+//   - other mmaps: TRACE if TrapNullHint; else TRACE if addr != 0 lies
+//     inside a protected range; else ALLOW.
+//   - munmap, mprotect, pkey_mprotect, madvise, mlock, mlock2, munlock,
+//     mseal: TRACE if [addr, addr+len) overlaps a guarded range.
+//   - mremap with MREMAP_FIXED in the low word of args[3]: TRACE
+//     (reason FixedTarget) if there is any guarded range. Other mremaps:
+//     TRACE if the old range [args[0], args[0]+args[1]) overlaps a
+//     guarded range.
+//   - a range whose end overflows 64 bits overlaps every guarded range
+//     (reason Wrap); with no guarded range nothing overlaps.
+//   - everything else: ALLOW.
+//
+// i386: old_mmap, mmap2, munmap, mremap, mprotect, pkey_mprotect,
+// madvise, brk, shmat, mlock, mlock2, munlock, mseal, and ipc with call
+// SHMAT (the low 16 bits of args[0]): TRACE always. clone: as on x86-64
+// (the low 32 bits are all i386 has). clone3: ERRNO(ENOSYS). Everything
+// else: ALLOW.
+func Evaluate(p Policy, d Data) uint32 {
+	switch d.Arch {
+	case AuditArchX86_64:
+		if uint32(d.Nr)&X32SyscallBit != 0 {
+			return ErrnoRet(ENOSYS)
+		}
+		return evaluate64(p, d)
+	case AuditArchI386:
+		return evaluate32(d)
+	}
+	return RetKillProcess
+}
+
+func evaluate64(p Policy, d Data) uint32 {
+	class, ok := ClassOf(ABI64, d.Nr)
+	if !ok {
+		return RetAllow
+	}
+	trace := func(r Reason) uint32 { return NewCode(class, ABI64, r).Ret() }
+	switch class {
+	case Clone3:
+		return ErrnoRet(ENOSYS)
+	case Clone:
+		if uint32(d.Args[0])&cloneUntraced != 0 {
+			return ErrnoRet(EPERM)
+		}
+		return RetAllow
+	case Brk:
+		return trace(Always)
+	case Shmat:
+		if d.Args[1] == 0 && !p.TrapAll {
+			return RetAllow
+		}
+		return trace(Always)
+	}
+	if p.TrapAll {
+		return trace(Always)
+	}
+	switch class {
+	case Mmap:
+		if uint32(d.Args[3])&(mapFixed|mapFixedNoreplace) != 0 {
+			return overlapRet(p.Guarded, d.Args[0], d.Args[1], trace(FixedOverlap))
+		}
+		if p.TrapNullHint {
+			return trace(NullHint)
+		}
+		if d.Args[0] != 0 && inside(p.Protected, d.Args[0]) {
+			return trace(HintInside)
+		}
+		return RetAllow
+	case Mremap:
+		if uint32(d.Args[3])&mremapFixed != 0 && len(p.Guarded) > 0 {
+			return trace(FixedTarget)
+		}
+		return overlapRet(p.Guarded, d.Args[0], d.Args[1], trace(RangeOverlap))
+	default:
+		return overlapRet(p.Guarded, d.Args[0], d.Args[1], trace(RangeOverlap))
+	}
+}
+
+// overlapRet returns hit if [addr, addr+length) overlaps one of rs, the
+// same code with reason Wrap if addr+length overflows (and rs is not
+// empty), and ALLOW otherwise.
+func overlapRet(rs []region.Range, addr, length uint64, hit uint32) uint32 {
+	if len(rs) == 0 {
+		return RetAllow
+	}
+	end, carry := bits.Add64(addr, length, 0)
+	if carry != 0 {
+		c := Code(hit & RetDataMask)
+		return NewCode(c.Class(), c.ABI(), Wrap).Ret()
+	}
+	for _, r := range rs {
+		if addr < r.End && end > r.Start {
+			return hit
+		}
+	}
+	return RetAllow
+}
+
+func inside(rs []region.Range, addr uint64) bool {
+	for _, r := range rs {
+		if r.Start <= addr && addr < r.End {
+			return true
+		}
+	}
+	return false
+}
+
+func evaluate32(d Data) uint32 {
+	class, ok := ClassOf(ABI32, d.Nr)
+	if !ok {
+		return RetAllow
+	}
+	switch class {
+	case Clone3:
+		return ErrnoRet(ENOSYS)
+	case Clone:
+		if uint32(d.Args[0])&cloneUntraced != 0 {
+			return ErrnoRet(EPERM)
+		}
+		return RetAllow
+	case Ipc:
+		if uint32(d.Args[0])&ipcCallMask != ipcShmat {
+			return RetAllow
+		}
+	}
+	return NewCode(class, ABI32, Always).Ret()
+}

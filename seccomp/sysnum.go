@@ -1,0 +1,146 @@
+package seccomp
+
+// System call numbers the filter dispatches on.
+//
+// The x86-64 numbers are those of arch/x86/entry/syscalls/syscall_64.tbl
+// (abi "common"); the i386 numbers, seen by the filter when a 64-bit or
+// 32-bit process enters the kernel through int $0x80 or the 32-bit vDSO
+// entry, are those of arch/x86/entry/syscalls/syscall_32.tbl. The names
+// in the comments are the table's names; where the table's entry point
+// differs from the name it is given too.
+//
+// The numbers are part of the kernel ABI and never change, so they are
+// spelled out here rather than taken from golang.org/x/sys/unix, which has
+// no i386 table in an amd64 build.
+const (
+	// syscall_64.tbl
+	nr64Mmap         = 9   // mmap
+	nr64Mprotect     = 10  // mprotect
+	nr64Munmap       = 11  // munmap
+	nr64Brk          = 12  // brk
+	nr64Mremap       = 25  // mremap
+	nr64Madvise      = 28  // madvise
+	nr64Shmat        = 30  // shmat
+	nr64Getpid       = 39  // getpid (only used by tests, through the x32 bit)
+	nr64Clone        = 56  // clone
+	nr64Mlock        = 149 // mlock
+	nr64Munlock      = 150 // munlock
+	nr64Mlock2       = 325 // mlock2
+	nr64PkeyMprotect = 329 // pkey_mprotect
+	nr64Clone3       = 435 // clone3
+	nr64Mseal        = 462 // mseal
+
+	// syscall_32.tbl
+	nr32Brk          = 45  // brk
+	nr32OldMmap      = 90  // mmap, entry point sys_old_mmap: arguments in a struct in memory
+	nr32Munmap       = 91  // munmap
+	nr32Ipc          = 117 // ipc: multiplexer, SHMAT is one of its calls
+	nr32Clone        = 120 // clone
+	nr32Mprotect     = 125 // mprotect
+	nr32Mlock        = 150 // mlock
+	nr32Munlock      = 151 // munlock
+	nr32Mremap       = 163 // mremap
+	nr32Mmap2        = 192 // mmap2, entry point sys_mmap_pgoff: offset in pages
+	nr32Madvise      = 219 // madvise
+	nr32Mlock2       = 376 // mlock2
+	nr32PkeyMprotect = 380 // pkey_mprotect
+	nr32Shmat        = 397 // shmat
+	nr32Clone3       = 435 // clone3
+	nr32Mseal        = 462 // mseal
+)
+
+// Flag bits the filter tests. Values from the kernel's uapi headers
+// (asm-generic/mman-common.h, linux/mman.h, linux/sched.h, linux/ipc.h).
+const (
+	mapFixed          = 0x10     // MAP_FIXED
+	mapFixedNoreplace = 0x100000 // MAP_FIXED_NOREPLACE
+	mremapFixed       = 2        // MREMAP_FIXED
+	cloneUntraced     = 0x800000 // CLONE_UNTRACED
+	ipcShmat          = 21       // SHMAT, the ipc(2) call number
+	ipcCallMask       = 0xffff   // ipc(2) keeps a version in the call's upper 16 bits
+)
+
+// Errno values (x86-64 Linux, asm-generic/errno-base.h and errno.h) the
+// filter returns with SECCOMP_RET_ERRNO.
+const (
+	EPERM  = 1
+	ENOSYS = 38
+)
+
+var errnoNames = map[uint16]string{EPERM: "EPERM", ENOSYS: "ENOSYS"}
+
+// syscallDef ties a syscall number of one ABI to its class.
+type syscallDef struct {
+	nr    int32
+	class Class
+}
+
+// syscalls64 and syscalls32 list every call the filter singles out, in the
+// order the generated program tests them (most frequent first).
+var syscalls64 = []syscallDef{
+	{nr64Mmap, Mmap},
+	{nr64Munmap, Munmap},
+	{nr64Mprotect, Mprotect},
+	{nr64Madvise, Madvise},
+	{nr64Brk, Brk},
+	{nr64Mremap, Mremap},
+	{nr64Clone, Clone},
+	{nr64Clone3, Clone3},
+	{nr64PkeyMprotect, PkeyMprotect},
+	{nr64Mlock, Mlock},
+	{nr64Mlock2, Mlock2},
+	{nr64Munlock, Munlock},
+	{nr64Mseal, Mseal},
+	{nr64Shmat, Shmat},
+}
+
+var syscalls32 = []syscallDef{
+	{nr32Mmap2, Mmap2},
+	{nr32Munmap, Munmap},
+	{nr32Mprotect, Mprotect},
+	{nr32Madvise, Madvise},
+	{nr32Brk, Brk},
+	{nr32Mremap, Mremap},
+	{nr32OldMmap, OldMmap},
+	{nr32Clone, Clone},
+	{nr32Clone3, Clone3},
+	{nr32PkeyMprotect, PkeyMprotect},
+	{nr32Mlock, Mlock},
+	{nr32Mlock2, Mlock2},
+	{nr32Munlock, Munlock},
+	{nr32Mseal, Mseal},
+	{nr32Shmat, Shmat},
+	{nr32Ipc, Ipc},
+}
+
+func syscallTable(abi ABI) []syscallDef {
+	switch abi {
+	case ABI64:
+		return syscalls64
+	case ABI32:
+		return syscalls32
+	}
+	return nil
+}
+
+// ClassOf returns the class of system call nr in the given ABI, and false
+// if the filter does not single that call out (it is always allowed).
+func ClassOf(abi ABI, nr int32) (Class, bool) {
+	for _, d := range syscallTable(abi) {
+		if d.nr == nr {
+			return d.class, true
+		}
+	}
+	return 0, false
+}
+
+// Number returns the system call number of class c in the given ABI, and
+// false if the ABI has no such call (Mmap2, OldMmap and Ipc are i386 only).
+func (c Class) Number(abi ABI) (int32, bool) {
+	for _, d := range syscallTable(abi) {
+		if d.class == c {
+			return d.nr, true
+		}
+	}
+	return 0, false
+}
