@@ -60,8 +60,7 @@ func (p *Pool) Alloc(size uint64) (Range, error) {
 		return Range{}, err
 	}
 	if n >= HugePageSize {
-		if r, ok := p.free.FirstFit(p.r, n, HugePageSize); ok {
-			p.free.Remove(r)
+		if r, ok := p.free.takeFirstFit(p.r, n, HugePageSize); ok {
 			return r, nil
 		}
 	}
@@ -91,14 +90,13 @@ func pageSize(size uint64) (uint64, error) {
 }
 
 func (p *Pool) alloc(n, align uint64) (Range, error) {
-	r, ok := p.free.FirstFit(p.r, n, align)
+	r, ok := p.free.takeFirstFit(p.r, n, align)
 	if !ok {
 		return Range{}, fmt.Errorf("%w: no room for %s (%#x bytes, %s-aligned) in pool %v: %s (%#x bytes) free, largest free piece %s (%#x bytes)",
 			ErrPoolExhausted, FormatSize(n), n, FormatSize(align), p.r,
 			FormatSize(p.free.Total()), p.free.Total(),
 			FormatSize(p.free.Largest()), p.free.Largest())
 	}
-	p.free.Remove(r)
 	return r, nil
 }
 

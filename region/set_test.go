@@ -262,18 +262,36 @@ func TestSetCloneAndEqual(t *testing.T) {
 }
 
 // checkSet verifies the tree's invariants: in-order ranges are non-empty,
-// ascending, disjoint and not touching; heights and the max-length
-// augmentation are right; the tree is AVL-balanced; Len and Total match.
+// ascending, disjoint and not touching; heights are right; the tree is
+// AVL-balanced; parent links match child links; Len and Total match. The
+// max-length augmentation is checked twice: as it stands, where a node
+// not marked stale must have a right maxLen and no stale node below it,
+// and in a settled clone (leaving s's stale marks to pile up), where
+// every maxLen must be right.
 func checkSet(t testing.TB, s *Set) {
+	t.Helper()
+	checkTree(t, s)
+	c := s.Clone()
+	settle(c.root)
+	checkTree(t, c)
+}
+
+func checkTree(t testing.TB, s *Set) {
 	t.Helper()
 	var prev *node
 	count, total := 0, uint64(0)
-	var walk func(n *node) (int8, uint64)
-	walk = func(n *node) (int8, uint64) {
+	var walk func(n, parent *node) (int8, uint64)
+	walk = func(n, parent *node) (int8, uint64) {
 		if n == nil {
 			return 0, 0
 		}
-		hl, ml := walk(n.left)
+		if n.parent != parent {
+			t.Fatalf("node %#x-%#x has the wrong parent", n.start, n.end)
+		}
+		if n.stale && parent != nil && !parent.stale {
+			t.Fatalf("node %#x-%#x is stale but its parent is not", n.start, n.end)
+		}
+		hl, ml := walk(n.left, n)
 		if n.start >= n.end {
 			t.Fatalf("empty or reversed node %#x-%#x", n.start, n.end)
 		}
@@ -283,19 +301,23 @@ func checkSet(t testing.TB, s *Set) {
 		prev = n
 		count++
 		total += n.end - n.start
-		hr, mr := walk(n.right)
+		hr, mr := walk(n.right, n)
 		if d := hl - hr; d < -1 || d > 1 {
 			t.Fatalf("node %#x unbalanced: heights %d, %d", n.start, hl, hr)
 		}
 		if h := 1 + max(hl, hr); n.height != h {
 			t.Fatalf("node %#x height %d, want %d", n.start, n.height, h)
 		}
-		if m := max(n.end-n.start, ml, mr); n.maxLen != m {
+		m := max(n.end-n.start, ml, mr)
+		if n.stale {
+			return n.height, m
+		}
+		if n.maxLen != m {
 			t.Fatalf("node %#x maxLen %#x, want %#x", n.start, n.maxLen, m)
 		}
 		return n.height, n.maxLen
 	}
-	walk(s.root)
+	walk(s.root, nil)
 	if count != s.Len() || total != s.Total() {
 		t.Fatalf("Len, Total = %d, %#x; the tree holds %d, %#x", s.Len(), s.Total(), count, total)
 	}
@@ -361,11 +383,23 @@ func step(t testing.TB, s *Set, m model, op byte, r Range, size, align uint64) {
 	t.Helper()
 	universe := pages(0, uint64(len(m)))
 	switch op % 8 {
-	case 0, 1:
+	case 0:
 		s.Add(r)
 		m.set(r, true)
-	case 2, 3:
+	case 1:
+		had := m.ranges(r)
+		if got := s.AddAppend(nil, r); !slices.Equal(got, had) {
+			t.Fatalf("%v: AddAppend(%v) reported %v, want %v", s, r, got, had)
+		}
+		m.set(r, true)
+	case 2:
 		s.Remove(r)
+		m.set(r, false)
+	case 3:
+		had := m.ranges(r)
+		if got := s.RemoveAppend(nil, r); !slices.Equal(got, had) {
+			t.Fatalf("%v: RemoveAppend(%v) reported %v, want %v", s, r, got, had)
+		}
 		m.set(r, false)
 	case 4:
 		wantOverlap := len(m.ranges(r)) > 0
@@ -383,6 +417,10 @@ func step(t testing.TB, s *Set, m model, op byte, r Range, size, align uint64) {
 		}
 		if got, want := collect(s.Gaps(r)), m.gaps(r); !slices.Equal(got, want) {
 			t.Fatalf("%v: Gaps(%v) = %v, want %v", s, r, got, want)
+		}
+		want := m.ranges(r)
+		if got, ok := s.FirstWithin(r); ok != (len(want) > 0) || ok && got != want[0] {
+			t.Fatalf("%v: FirstWithin(%v) = %v, %v; want the first of %v", s, r, got, ok, want)
 		}
 	default:
 		got, ok := s.FirstFit(r, size, align)
@@ -408,6 +446,38 @@ func TestSetRandomAgainstModel(t *testing.T) {
 				size := PageSize * (1 + rng.Uint64N(8))
 				align := PageSize << rng.IntN(4)
 				step(t, &s, m, byte(rng.IntN(8)), randomRange(rng, universe), size, align)
+			}
+		})
+	}
+}
+
+// TestSetRandomLargeAgainstModel is TestSetRandomAgainstModel with a
+// larger universe and mostly short ranges, so the tree grows deeper, and
+// with fewer FirstFit calls, so stale maxLen marks pile up between the
+// calls that settle them.
+func TestSetRandomLargeAgainstModel(t *testing.T) {
+	for seed := range uint64(8) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 0xb16))
+			const universe = 4096
+			var s Set
+			m := make(model, universe)
+			for i := range 4000 {
+				size := PageSize * (1 + rng.Uint64N(8))
+				align := PageSize << rng.IntN(4)
+				r := randomRange(rng, universe)
+				if rng.IntN(3) > 0 {
+					a := rng.Uint64N(universe)
+					r = pages(a, min(a+1+rng.Uint64N(3), universe))
+				}
+				op := byte(rng.IntN(8))
+				switch {
+				case op >= 6 && rng.IntN(4) > 0:
+					op = byte(rng.IntN(4)) // FirstFit a quarter as often
+				case i < 2000 && op >= 2 && op <= 3 && rng.IntN(2) == 0:
+					op = 0 // grow first
+				}
+				step(t, &s, m, op, r, size, align)
 			}
 		})
 	}

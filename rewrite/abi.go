@@ -99,7 +99,9 @@ const (
 	ipcSHMAT = 21
 )
 
-var ops64 = map[uint64]Op{
+// ops64 and ops32 map call numbers to Ops. They are arrays indexed by
+// number rather than maps: Classify is on the path of every decision.
+var ops64 = [...]Op{
 	sysMmap64: OpMmap, sysMprotect64: OpMprotect, sysMunmap64: OpMunmap,
 	sysBrk64: OpBrk, sysMremap64: OpMremap, sysMadvise64: OpMadvise,
 	sysShmat64: OpShmat, sysClone64: OpClone, sysMlock64: OpMlock,
@@ -107,7 +109,7 @@ var ops64 = map[uint64]Op{
 	sysClone3_64: OpClone3, sysMseal64: OpMseal,
 }
 
-var ops32 = map[uint64]Op{
+var ops32 = [...]Op{
 	sysBrk32: OpBrk, sysOldMmap32: OpOldMmap, sysMunmap32: OpMunmap,
 	sysIPC32: OpIPC, sysClone32: OpClone, sysMprotect32: OpMprotect,
 	sysMlock32: OpMlock, sysMunlock32: OpMlock, sysMremap32: OpMremap,
@@ -118,14 +120,13 @@ var ops32 = map[uint64]Op{
 
 // Classify names the mapping call that number nr is in the given ABI.
 func Classify(abi ABI, nr uint64) Op {
-	var op Op
-	switch abi {
-	case ABI64:
-		op = ops64[nr]
-	case ABI32:
-		op = ops32[nr]
+	switch {
+	case abi == ABI64 && nr < uint64(len(ops64)):
+		return ops64[nr]
+	case abi == ABI32 && nr < uint64(len(ops32)):
+		return ops32[nr]
 	}
-	return op
+	return OpOther
 }
 
 // Mapping-related constants from the kernel's uapi headers (x86).

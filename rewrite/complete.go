@@ -40,9 +40,9 @@ func (g *Guard) Complete(a *Action, ret uint64) Fix {
 			if moved {
 				// The kernel's choice: outside guarded ranges unless a
 				// reservation there had failed.
-				g.take(r, &pending{})
+				g.take(r, nil)
 			} else if !p.mremapGrow.Empty() {
-				g.take(p.mremapGrow, &pending{})
+				g.take(p.mremapGrow, nil)
 			}
 		}
 	}

@@ -1,7 +1,7 @@
 package rewrite
 
 import (
-	"fmt"
+	"strconv"
 
 	"github.com/mmapguard/mmapguard/region"
 )
@@ -26,6 +26,52 @@ type pending struct {
 	// brk: the break before the call.
 	brk    bool
 	oldBrk uint64
+
+	// Room for the first range of each list: a call nearly always
+	// places one range, over one reservation or one mapping.
+	placed1, wasReserved1, wasMapped1 [1]region.Range
+}
+
+// The allocation behind most actions. A decision is on the path of every
+// trapped call, so an Action is allocated together with what it usually
+// carries: stepAction has room for one step, trackedAction also for the
+// pending record of an action that sets Exit.
+type stepAction struct {
+	a    Action
+	step [1]Step
+}
+
+type trackedAction struct {
+	stepAction
+	p pending
+}
+
+// newTracked returns a trackedAction whose pending lists start in the
+// record's own room.
+func newTracked() *trackedAction {
+	b := new(trackedAction)
+	b.p.placed, b.p.wasReserved, b.p.wasMapped = b.p.placed1[:0], b.p.wasReserved1[:0], b.p.wasMapped1[:0]
+	return b
+}
+
+// allowExit makes b an Allow action that reports its result to Complete.
+func (b *trackedAction) allowExit(c Call, why string) *Action {
+	b.a = Action{Verdict: Allow, Outcome: Allowed, Exit: true, call: c, pending: &b.p, Why: why}
+	return &b.a
+}
+
+// runExit makes b a Run action of the single call with that reports its
+// result to Complete.
+func (b *trackedAction) runExit(c, with Call, o Outcome, why string) *Action {
+	a := b.runOne(c, with, o, why)
+	a.Exit, a.pending = true, &b.p
+	return a
+}
+
+func (b *stepAction) runOne(c, with Call, o Outcome, why string) *Action {
+	b.step[0] = Step{Call: with}
+	b.a = Action{Verdict: Run, Outcome: o, Steps: b.step[:], call: c, Why: why}
+	return &b.a
 }
 
 // Decide returns what to do with call c made by who. It may update the
@@ -50,7 +96,7 @@ func (g *Guard) Decide(c Call, who Caller) *Action {
 	case OpMremap:
 		a = g.decideMremap(c, who)
 	case OpMprotect, OpPkeyMprotect:
-		a = g.decidePrefix(c, c.Args[0], c.Args[1], "mprotect")
+		a = g.decidePrefix(c, c.Args[0], c.Args[1], &mprotectWhy)
 	case OpMlock:
 		// mlock rounds the start down and the length up instead of
 		// refusing an unaligned start.
@@ -59,7 +105,7 @@ func (g *Guard) Decide(c Call, who Caller) *Action {
 		if n < c.Args[1] {
 			return g.done(allow(c, "length overflows"))
 		}
-		a = g.decidePrefix(c, start, n, "mlock")
+		a = g.decidePrefix(c, start, n, &mlockWhy)
 	case OpMadvise:
 		a = g.decideMadvise(c)
 	case OpMseal:
@@ -106,7 +152,29 @@ func emulate(c Call, ret uint64, why string) *Action {
 }
 
 func runOne(c, with Call, o Outcome, why string) *Action {
-	return &Action{Verdict: Run, Outcome: o, Steps: []Step{{Call: with}}, call: c, Why: why}
+	return new(stepAction).runOne(c, with, o, why)
+}
+
+// whyAddr and whyRange build a Why text around an address or a range,
+// formatted as %#x and %v would, without the cost of fmt.
+func whyAddr(before string, a uint64, after string) string {
+	var buf [128]byte
+	b := append(buf[:0], before...)
+	b = appendHex(b, a)
+	return string(append(b, after...))
+}
+
+func whyRange(before string, r region.Range, after string) string {
+	var buf [128]byte
+	b := append(buf[:0], before...)
+	b = appendHex(b, r.Start)
+	b = append(b, '-')
+	b = appendHex(b, r.End)
+	return string(append(b, after...))
+}
+
+func appendHex(b []byte, x uint64) []byte {
+	return strconv.AppendUint(append(b, "0x"...), x, 16)
 }
 
 // span is [addr, addr+PAGE_ALIGN(n)), or false where the kernel itself
@@ -148,35 +216,53 @@ func munmapCall(abi ABI, r region.Range) Call {
 	return Call{ABI: ABI64, Nr: sysMunmap64, Args: [6]uint64{r.Start, r.Len()}}
 }
 
-// take records that the program now maps q (inside guarded ranges) and
-// returns what it replaced, for the pending record.
+// take records that the program now maps the guarded parts of q and, if
+// p is not nil, what they replaced, for the pending record.
 func (g *Guard) take(q region.Range, p *pending) {
+	if !q.Empty() && g.policy.guarded.Covers(q) {
+		g.takePiece(q, p, true) // the usual case, without an iterator
+		return
+	}
 	for piece := range g.policy.guarded.Within(q) {
-		for r := range g.reserved.Within(piece) {
-			p.wasReserved = append(p.wasReserved, r)
-		}
-		for r := range g.mapped.Within(piece) {
-			p.wasMapped = append(p.wasMapped, r)
-		}
+		g.takePiece(piece, p, true)
+	}
+}
+
+// takePiece is take for a piece inside one guarded range. inPool says
+// whether the pool must be told; it need not when the piece came from
+// Pool.Alloc.
+func (g *Guard) takePiece(piece region.Range, p *pending, inPool bool) {
+	if p == nil {
 		g.reserved.Remove(piece)
 		g.mapped.Add(piece)
+	} else {
+		p.wasReserved = g.reserved.RemoveAppend(p.wasReserved, piece)
+		p.wasMapped = g.mapped.AddAppend(p.wasMapped, piece)
 		p.placed = append(p.placed, piece)
-		if g.pool != nil {
-			g.pool.Take(piece)
-		}
+	}
+	if inPool && g.pool != nil {
+		g.pool.Take(piece)
 	}
 }
 
 // release records that the program no longer maps q and that the guard
 // reserves its guarded parts again.
 func (g *Guard) release(q region.Range) {
+	if !q.Empty() && g.policy.guarded.Covers(q) {
+		g.releasePiece(q) // the usual case, without an iterator
+		return
+	}
 	for piece := range g.policy.guarded.Within(q) {
-		g.mapped.Remove(piece)
-		g.dontFork.Remove(piece)
-		g.reserved.Add(piece)
-		if g.pool != nil {
-			g.pool.Free(piece)
-		}
+		g.releasePiece(piece)
+	}
+}
+
+func (g *Guard) releasePiece(piece region.Range) {
+	g.mapped.Remove(piece)
+	g.dontFork.Remove(piece)
+	g.reserved.Add(piece)
+	if g.pool != nil {
+		g.pool.Free(piece)
 	}
 }
 
@@ -220,15 +306,14 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 			return allow(c, "")
 		}
 		if g.policy.Strict && !who.Owner && g.policy.protected.Overlaps(q) {
-			return deny(c, EPERM, fmt.Sprintf("strict: fixed mapping %v in a protected range", q))
+			return deny(c, EPERM, whyRange("strict: fixed mapping ", q, " in a protected range"))
 		}
 		if flags&MapFixedNoReplace != 0 {
 			return g.fixedNoReplace(c, q)
 		}
-		p := &pending{}
-		g.take(q, p)
-		return &Action{Verdict: Allow, Outcome: Allowed, Exit: true, call: c, pending: p,
-			Why: "explicit fixed mapping honoured"}
+		b := newTracked()
+		g.take(q, &b.p)
+		return b.allowExit(c, "explicit fixed mapping honoured")
 	}
 
 	q, ok := span(region.PageDown(addr), length)
@@ -243,13 +328,11 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 	inProtected := q.Start != 0 && g.policy.IsProtected(q.Start)
 	if inProtected && who.Owner {
 		if g.policy.guarded.Covers(q) && !g.mapped.Overlaps(q) {
-			p := &pending{}
-			g.take(q, p)
+			b := newTracked()
+			g.take(q, &b.p)
 			d := c
 			d.Args[0], d.Args[3] = q.Start, flags|MapFixed
-			a := runOne(c, d, Rewritten, fmt.Sprintf("owner hint %#x honoured", q.Start))
-			a.Exit, a.pending = true, p
-			return a
+			return b.runExit(c, d, Rewritten, whyAddr("owner hint ", q.Start, " honoured"))
 		}
 		return allow(c, "owner hint occupied: the kernel's choice")
 	}
@@ -259,21 +342,20 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 	if g.pool != nil && (c.ABI == ABI64 || g.pool.Range().End <= 1<<32) {
 		chunk, err := g.pool.Alloc(q.Len())
 		if err == nil {
-			// Alloc marked the chunk used; take records it in the model.
-			p := &pending{}
-			g.take(chunk, p)
+			// Alloc marked the chunk used; takePiece records it in the
+			// model. The chunk lies in the pool, itself a guarded range.
+			b := newTracked()
+			g.takePiece(chunk, &b.p, false)
 			d := c
 			d.Args[0], d.Args[3] = chunk.Start, flags|MapFixed
-			a := runOne(c, d, Rerouted, fmt.Sprintf("placed in the pool at %v", chunk))
-			a.Exit, a.pending = true, p
-			return a
+			return b.runExit(c, d, Rerouted, whyRange("placed in the pool at ", chunk, ""))
 		}
 		g.stats.PoolExhausted++
 	}
 	if inProtected {
 		d := c
 		d.Args[0] = 0
-		return runOne(c, d, Rewritten, fmt.Sprintf("hint %#x inside a protected range dropped", addr))
+		return runOne(c, d, Rewritten, whyAddr("hint ", addr, " inside a protected range dropped"))
 	}
 	return allow(c, "pool unavailable: the kernel's choice")
 }
@@ -287,13 +369,11 @@ func (g *Guard) fixedNoReplace(c Call, q region.Range) *Action {
 	}
 	flags := c.Args[3]&^MapFixedNoReplace | MapFixed
 	if g.policy.guarded.Covers(q) {
-		p := &pending{}
-		g.take(q, p)
+		b := newTracked()
+		g.take(q, &b.p)
 		d := c
 		d.Args[3] = flags
-		a := runOne(c, d, Rewritten, "MAP_FIXED_NOREPLACE over the guard's reservation")
-		a.Exit, a.pending = true, p
-		return a
+		return b.runExit(c, d, Rewritten, "MAP_FIXED_NOREPLACE over the guard's reservation")
 	}
 	// The range straddles a guarded edge: outside, only the kernel knows
 	// what is mapped, so probe each outside piece with NOREPLACE first;
@@ -325,15 +405,40 @@ func (g *Guard) decideMunmap(c Call) *Action {
 	if !aligned(addr) || !ok || q.End > region.UserEnd {
 		return allow(c, "invalid range: the kernel refuses it")
 	}
-	return g.unmapLike(c, q, 0, "munmap")
+	return g.unmapLike(c, q, 0, &munmapWhy)
 }
+
+// unmapWhy holds the Why texts of a call unmapLike handles, spelled out
+// rather than built for each decision.
+type unmapWhy struct{ reserved, run string }
+
+var (
+	munmapWhy = unmapWhy{
+		"munmap of the guard's reservation: nothing of the program's there",
+		"munmap in a guarded range: reservation put back"}
+	shrinkWhy = unmapWhy{
+		"mremap shrink of the guard's reservation: nothing of the program's there",
+		"mremap shrink in a guarded range: reservation put back"}
+)
 
 // unmapLike unmaps q: outside guarded ranges with munmap, inside with a
 // reservation mapped over it in one step, so the range is never free for
 // anyone else to take. The program sees ret.
-func (g *Guard) unmapLike(c Call, q region.Range, ret uint64, what string) *Action {
+func (g *Guard) unmapLike(c Call, q region.Range, ret uint64, why *unmapWhy) *Action {
 	if !g.policy.guarded.Overlaps(q) {
 		return allow(c, "")
+	}
+	if g.policy.guarded.Covers(q) {
+		// The usual case, q inside one guarded range: what the loops
+		// below build, one reservation step over q, without iterators.
+		if g.reserved.Covers(q) {
+			return emulate(c, ret, why.reserved)
+		}
+		g.releasePiece(q)
+		b := new(stepAction)
+		a := b.runOne(c, reservation(c.ABI, q, MapFixed), Rewritten, why.run)
+		a.Ret, a.FixRet = ret, true
+		return a
 	}
 	var steps []Step
 	for o := range g.policy.guarded.Gaps(q) {
@@ -347,37 +452,46 @@ func (g *Guard) unmapLike(c Call, q region.Range, ret uint64, what string) *Acti
 		steps = append(steps, Step{Call: reservation(c.ABI, piece, MapFixed)})
 	}
 	if onlyReserved && len(steps) == 1 {
-		return emulate(c, ret, what+" of the guard's reservation: nothing of the program's there")
+		return emulate(c, ret, why.reserved)
 	}
 	g.release(q)
 	return &Action{Verdict: Run, Outcome: Rewritten, Steps: steps, Ret: ret, FixRet: true, call: c,
-		Why: what + " in a guarded range: reservation put back"}
+		Why: why.run}
 }
+
+// prefixWhy holds the Why texts of a call decidePrefix handles.
+type prefixWhy struct{ reserved, stops string }
+
+var (
+	mprotectWhy = prefixWhy{
+		"mprotect of the guard's reservation: unmapped to the program",
+		"mprotect stops at the reservation at "}
+	mlockWhy = prefixWhy{
+		"mlock of the guard's reservation: unmapped to the program",
+		"mlock stops at the reservation at "}
+)
 
 // decidePrefix handles calls that walk the range from its start and stop
 // with ENOMEM at the first unmapped page, having changed what came before
 // (mprotect, pkey_mprotect, mlock, munlock). To the program, a reservation
 // is unmapped.
-func (g *Guard) decidePrefix(c Call, start, n uint64, what string) *Action {
+func (g *Guard) decidePrefix(c Call, start, n uint64, why *prefixWhy) *Action {
 	q, ok := span(start, n)
 	if !aligned(start) || !ok {
 		return allow(c, "")
 	}
-	var first region.Range
-	for r := range g.reserved.Within(q) {
-		first = r
-		break
-	}
-	if first.Empty() {
+	first, found := g.reserved.FirstWithin(q)
+	if !found {
 		return allow(c, "")
 	}
 	if first.Start == q.Start {
-		return emulate(c, Err(ENOMEM), what+" of the guard's reservation: unmapped to the program")
+		return emulate(c, Err(ENOMEM), why.reserved)
 	}
 	d := c
 	d.Args[0], d.Args[1] = q.Start, first.Start-q.Start
-	return &Action{Verdict: Run, Outcome: Emulated, Steps: []Step{{Call: d}}, Ret: Err(ENOMEM), FixRet: true,
-		call: c, Why: fmt.Sprintf("%s stops at the reservation at %#x", what, first.Start)}
+	a := new(stepAction).runOne(c, d, Emulated, whyAddr(why.stops, first.Start, ""))
+	a.Ret, a.FixRet = Err(ENOMEM), true
+	return a
 }
 
 // validAdvice lists the madvise advice values the guard knows (Linux 6.18).
@@ -439,22 +553,17 @@ func (g *Guard) decideMseal(c Call) *Action {
 }
 
 func (g *Guard) decideBrk(c Call) *Action {
-	want := c.Args[0]
-	p := &pending{brk: true, oldBrk: g.brk}
-	a := &Action{Verdict: Allow, Outcome: Allowed, Exit: true, call: c, pending: p}
-	if g.brk == 0 || want == 0 {
-		return a
+	if want := c.Args[0]; g.brk != 0 && want != 0 {
+		lo, ok1 := region.PageUp(g.brk)
+		hi, ok2 := region.PageUp(want)
+		if ok1 && ok2 && hi > lo && g.policy.guarded.Overlaps(region.Range{Start: lo, End: hi}) {
+			// The kernel's answer when the heap cannot grow: the old break.
+			return emulate(c, g.brk, "brk would grow the heap into a guarded range")
+		}
 	}
-	lo, ok1 := region.PageUp(g.brk)
-	hi, ok2 := region.PageUp(want)
-	if !ok1 || !ok2 {
-		return a
-	}
-	if hi > lo && g.policy.guarded.Overlaps(region.Range{Start: lo, End: hi}) {
-		// The kernel's answer when the heap cannot grow: the old break.
-		return emulate(c, g.brk, "brk would grow the heap into a guarded range")
-	}
-	return a
+	b := new(trackedAction)
+	b.p.brk, b.p.oldBrk = true, g.brk
+	return b.allowExit(c, "")
 }
 
 func (g *Guard) decideShmat(c Call, who Caller) *Action {
@@ -484,13 +593,12 @@ func (g *Guard) decideShmat(c Call, who Caller) *Action {
 		return allow(c, "")
 	}
 	if g.policy.Strict && !who.Owner && g.policy.protected.Overlaps(q) {
-		return deny(c, EPERM, fmt.Sprintf("strict: shmat at %v in a protected range", q))
+		return deny(c, EPERM, whyRange("strict: shmat at ", q, " in a protected range"))
 	}
-	p := &pending{}
 	if flg&ShmRemap != 0 {
-		g.take(q, p)
-		return &Action{Verdict: Allow, Outcome: Allowed, Exit: true, call: c, pending: p,
-			Why: "explicit shmat with SHM_REMAP honoured"}
+		b := newTracked()
+		g.take(q, &b.p)
+		return b.allowExit(c, "explicit shmat with SHM_REMAP honoured")
 	}
 	if g.mapped.Overlaps(q) {
 		return emulate(c, Err(EINVAL), "the program already maps part of the range")
@@ -498,12 +606,11 @@ func (g *Guard) decideShmat(c Call, who Caller) *Action {
 	if !g.policy.guarded.Covers(q) {
 		return emulate(c, Err(EINVAL), "shmat across a guarded range's edge is not supported")
 	}
-	g.take(q, p)
+	b := newTracked()
+	g.take(q, &b.p)
 	d := c
 	d.Args[flagArg] = flg | ShmRemap
-	a := runOne(c, d, Rewritten, "shmat over the guard's reservation")
-	a.Exit, a.pending = true, p
-	return a
+	return b.runExit(c, d, Rewritten, "shmat over the guard's reservation")
 }
 
 func (g *Guard) decideMremap(c Call, who Caller) *Action {
@@ -538,7 +645,7 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 		return emulate(c, Err(EFAULT), "mremap of the guard's reservation: unmapped to the program")
 	}
 	if fixed && g.policy.Strict && !who.Owner && g.policy.protected.Overlaps(newR) {
-		return deny(c, EPERM, fmt.Sprintf("strict: mremap to %v in a protected range", newR))
+		return deny(c, EPERM, whyRange("strict: mremap to ", newR, " in a protected range"))
 	}
 	if !fixed && newP < oldP {
 		// Shrinking unmaps the tail and keeps the start where it is.
@@ -546,23 +653,24 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 			return allow(c, "invalid arguments: the kernel refuses them")
 		}
 		tail := region.Range{Start: old + newP, End: oldR.End}
-		return g.unmapLike(c, tail, old, "mremap shrink")
+		return g.unmapLike(c, tail, old, &shrinkWhy)
 	}
 	if g.reserved.Overlaps(oldR) {
 		// The old range must be one mapping; it crosses a reservation.
 		return emulate(c, Err(EFAULT), "mremap across the guard's reservation")
 	}
-	p := &pending{mremapUnmaps: flags&MremapDontUnmap == 0}
+	b := newTracked()
+	p := &b.p
+	p.mremapUnmaps = flags&MremapDontUnmap == 0
 	if touchesOld {
 		p.mremapOld = oldR
 	}
 	if fixed {
 		g.take(newR, p)
-		return &Action{Verdict: Allow, Outcome: Allowed, Exit: true, call: c, pending: p,
-			Why: "explicit mremap target honoured"}
+		return b.allowExit(c, "explicit mremap target honoured")
 	}
 	if newP > oldP && oldP > 0 {
 		p.mremapGrow = region.Range{Start: oldR.End, End: old + newP}
 	}
-	return &Action{Verdict: Allow, Outcome: Allowed, Exit: true, call: c, pending: p}
+	return b.allowExit(c, "")
 }
