@@ -89,7 +89,7 @@ func (t *tracer) syscallStop(tk *task) {
 		t.resume(tk, cont, 0)
 		return
 	}
-	si, err := getSyscallInfo(tk.tid)
+	si, err := t.stopInfo(tk, false)
 	if err != nil {
 		t.lost(tk, err)
 		return
@@ -147,27 +147,26 @@ func (t *tracer) endInjection(tk *task) {
 	tk.deferred = nil
 }
 
-// startEventInjection runs the reservation calls at an exec event, from
-// the new program's entry point, before its first instruction.
-func (t *tracer) startEventInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call) {
+// startInjection runs guard-made calls (reservations) in a task stopped
+// at an event, not in a call of its own. With poke, at an exec event,
+// the syscall instruction is written over the new program's entry point
+// and restored afterwards; otherwise (a forked child's first stop) the
+// task stands just after the syscall instruction of its fork.
+func (t *tracer) startInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call, poke bool) {
 	inj := &injection{abi: abi, calls: calls}
 	if err := getRegs(tk.tid, &inj.saved); err != nil {
 		t.lost(tk, err)
 		return
 	}
-	inj.insn = inj.saved.Rip
-	if err := peek(tk.tid, inj.insn, inj.orig[:]); err != nil {
-		t.warnf("pid %d: cannot read its entry point to reserve ranges: %v", tk.tid, err)
-		t.resume(tk, cont, 0)
-		return
+	inj.insn = inj.saved.Rip - 2
+	if poke {
+		inj.insn = inj.saved.Rip
+		if err := t.pokeSyscall(tk, inj); err != nil {
+			t.warnf("pid %d: cannot run the reservation calls at its entry point: %v", tk.tid, err)
+			t.resume(tk, cont, 0)
+			return
+		}
 	}
-	code := syscallInsn[abi]
-	if err := poke(tk.tid, inj.insn, code[:]); err != nil {
-		t.warnf("pid %d: cannot write its entry point to reserve ranges: %v", tk.tid, err)
-		t.resume(tk, cont, 0)
-		return
-	}
-	inj.poked = true
 	inj.final = inj.saved.Rax
 	g := tk.sp.guard
 	inj.next = func(i int, ret uint64) bool {
@@ -179,6 +178,18 @@ func (t *tracer) startEventInjection(tk *task, abi rewrite.ABI, calls []rewrite.
 		return false
 	}
 	t.start(tk, inj, false)
+}
+
+func (t *tracer) pokeSyscall(tk *task, inj *injection) error {
+	if err := peek(tk.tid, inj.insn, inj.orig[:]); err != nil {
+		return err
+	}
+	code := syscallInsn[inj.abi]
+	if err := poke(tk.tid, inj.insn, code[:]); err != nil {
+		return err
+	}
+	inj.poked = true
+	return nil
 }
 
 func errnoOf(abi rewrite.ABI, ret uint64) error {
@@ -202,7 +213,7 @@ func (t *tracer) seccompStop(tk *task) {
 		return
 	}
 	t.res.Stops++
-	si, err := getSyscallInfo(tk.tid)
+	si, err := t.stopInfo(tk, true)
 	if err != nil {
 		t.lost(tk, err)
 		return

@@ -4,6 +4,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mmapguard/mmapguard/rewrite"
+	"github.com/mmapguard/mmapguard/seccomp"
 )
 
 // Audit architectures of the two ABIs an x86-64 task can call with.
@@ -49,4 +50,47 @@ func abiOf(arch uint32) (rewrite.ABI, bool) {
 func skipCall(r *unix.PtraceRegs, ret uint64) {
 	r.Orig_rax = ^uint64(0)
 	r.Rax = ret
+}
+
+// User code segments: a task running 32-bit code has __USER32_CS.
+const user32CS = 0x23
+
+// regsInfo reads a stop's call from the registers, for kernels without
+// PTRACE_GET_SYSCALL_INFO (before 5.3). At a seccomp stop the ABI comes
+// from the filter's return data (an int $0x80 call from 64-bit code looks
+// the same as a native one in the registers); at other stops from the
+// code segment.
+func regsInfo(tid int, atSeccomp bool) (syscallInfo, error) {
+	var r unix.PtraceRegs
+	if err := getRegs(tid, &r); err != nil {
+		return syscallInfo{}, err
+	}
+	si := syscallInfo{ip: r.Rip, sp: r.Rsp, nr: r.Orig_rax, arch: auditArchX86_64}
+	if r.Cs == user32CS {
+		si.arch = auditArchI386
+	}
+	switch {
+	case atSeccomp:
+		si.op = syscallInfoSeccomp
+		data, err := eventMsg(tid)
+		if err != nil {
+			return syscallInfo{}, err
+		}
+		si.retData = uint32(data)
+		if seccomp.Code(data).ABI() == seccomp.ABI32 {
+			si.arch = auditArchI386
+		}
+	case r.Rax == rewrite.Err(rewrite.ENOSYS):
+		// The kernel sets rax to -ENOSYS on the way in.
+		si.op = syscallInfoEntry
+	default:
+		si.op = syscallInfoExit
+		si.rval = int64(r.Rax)
+	}
+	if si.arch == auditArchI386 {
+		si.args = [6]uint64{r.Rbx, r.Rcx, r.Rdx, r.Rsi, r.Rdi, r.Rbp}
+	} else {
+		si.args = [6]uint64{r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9}
+	}
+	return si, nil
 }

@@ -198,6 +198,8 @@ type space struct {
 	guard *rewrite.Guard
 	// armed is false in the shim before its exec: its own calls pass.
 	armed bool
+	// abi is the ABI of the program exec'd into this space.
+	abi rewrite.ABI
 }
 
 type task struct {
@@ -213,6 +215,9 @@ type task struct {
 	// deferred are signals that arrived during an injection, sent
 	// again once it is over.
 	deferred []syscall.Signal
+	// forkCalls are reservations to inject in a forked child before it
+	// runs (where its parent had MADV_DONTFORK mappings).
+	forkCalls []rewrite.Call
 }
 
 type tracer struct {
@@ -222,6 +227,25 @@ type tracer struct {
 	res     Result
 	warned  map[string]bool
 	spaces  map[*space]bool
+	// regsOnly is set once PTRACE_GET_SYSCALL_INFO turns out to be
+	// missing (Linux before 5.3): stops are read from the registers.
+	regsOnly bool
+}
+
+// forceRegs makes every tracer read stops from the registers, so that
+// the fallback for old kernels is tested here too.
+var forceRegs = false
+
+// stopInfo reads the call a task is stopped in.
+func (t *tracer) stopInfo(tk *task, atSeccomp bool) (syscallInfo, error) {
+	if !t.regsOnly && !forceRegs {
+		si, err := getSyscallInfo(tk.tid)
+		if !errors.Is(err, unix.EIO) {
+			return si, err
+		}
+		t.regsOnly = true
+	}
+	return regsInfo(tk.tid, atSeccomp)
 }
 
 func newTracer(cfg Config, pid int) *tracer {
@@ -302,7 +326,7 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 		return
 	}
 	sig := ws.StopSignal()
-	event := ws.TrapCause()
+	event := int(ws) >> 16 // PTRACE_EVENT_*; not TrapCause, which is only for SIGTRAP
 	switch {
 	case sig == syscall.SIGTRAP|0x80:
 		t.syscallStop(tk)
@@ -314,8 +338,7 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 		t.execEvent(tk)
 	case event == ptraceEventStop:
 		if tk.born {
-			tk.born = false
-			t.resume(tk, cont, 0)
+			t.firstStop(tk)
 			return
 		}
 		switch sig {
@@ -338,8 +361,7 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 			return
 		}
 		if tk.born && sig == syscall.SIGSTOP {
-			tk.born = false
-			t.resume(tk, cont, 0)
+			t.firstStop(tk)
 			return
 		}
 		t.resume(tk, cont, int(sig))
@@ -389,17 +411,37 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 		if same {
 			ck.sp = parent.sp
 		} else {
-			g, _ := parent.sp.guard.Fork(rewrite.ABI64)
-			ck.sp = &space{guard: g, armed: true}
+			g, calls := parent.sp.guard.Fork(parent.sp.abi)
+			ck.sp = &space{guard: g, armed: true, abi: parent.sp.abi}
+			ck.forkCalls = calls
 			t.spaces[ck.sp] = true
 			t.res.Processes++
 		}
 	}
 	if ck.held {
-		ck.held, ck.born = false, false
-		t.resume(ck, cont, 0)
+		ck.held = false
+		t.firstStop(ck)
 	}
 	t.resume(parent, cont, 0)
+}
+
+// firstStop lets a new task run once its space is known, after putting
+// back the reservations a forked child did not inherit.
+func (t *tracer) firstStop(tk *task) {
+	if tk.sp == nil {
+		// Its parent's clone event has not been seen yet.
+		tk.held = true
+		return
+	}
+	tk.born = false
+	if len(tk.forkCalls) == 0 {
+		t.resume(tk, cont, 0)
+		return
+	}
+	calls := tk.forkCalls
+	tk.forkCalls = nil
+	// The child stands just after the fork's syscall instruction.
+	t.startInjection(tk, tk.sp.abi, calls, false)
 }
 
 func (t *tracer) execEvent(tk *task) {
@@ -421,11 +463,12 @@ func (t *tracer) execEvent(tk *task) {
 	t.spaces[sp] = true
 	t.res.Processes++
 	abi := rewrite.ABI64
-	if si, err := getSyscallInfo(tk.tid); err == nil {
+	if si, err := t.stopInfo(tk, false); err == nil {
 		if a, ok := abiOf(si.arch); ok {
 			abi = a
 		}
 	}
+	sp.abi = abi
 	maps, err := region.ReadMaps(tk.tid)
 	if err != nil {
 		t.warnf("pid %d: reading its maps at exec: %v; nothing reserved", tk.tid, err)
@@ -452,5 +495,5 @@ func (t *tracer) execEvent(tk *task) {
 		t.resume(tk, cont, 0)
 		return
 	}
-	t.startEventInjection(tk, abi, calls)
+	t.startInjection(tk, abi, calls, true)
 }
