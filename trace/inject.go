@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"errors"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -41,6 +42,18 @@ type injection struct {
 	// await is set while the task runs its own call and the guard wants
 	// to see the result.
 	await *rewrite.Action
+	// inPlace is set while the task runs a call rewritten at its seccomp
+	// stop (see rewriteInPlace).
+	inPlace *inPlace
+}
+
+// inPlace remembers what a rewritten call looked like, to put the
+// registers back at its exit.
+type inPlace struct {
+	action   *rewrite.Action
+	origNr   uint64
+	origArgs [6]uint64
+	call     rewrite.Call
 }
 
 // start runs inj.calls[0]. inPlace says the task is at a seccomp stop of
@@ -87,6 +100,12 @@ func (t *tracer) syscallStop(tk *task) {
 	inj := tk.inj
 	if inj == nil {
 		t.resume(tk, cont, 0)
+		return
+	}
+	if inj.inPlace != nil {
+		// Resumed with PTRACE_SYSCALL from its seccomp stop, past the
+		// entry: this is the call's exit.
+		t.finishInPlace(tk)
 		return
 	}
 	si, err := t.stopInfo(tk, false)
@@ -249,6 +268,10 @@ func (t *tracer) seccompStop(tk *task) {
 		}
 		t.resume(tk, cont, 0)
 	case rewrite.Run:
+		if len(a.Steps) == 1 {
+			t.rewriteInPlace(tk, si, abi, a)
+			return
+		}
 		t.runAction(tk, abi, a)
 	case rewrite.Kill:
 		_ = unix.Kill(tk.tid, unix.SIGKILL)
@@ -382,4 +405,109 @@ func (t *tracer) runAction(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 	}
 	inj.final = inj.saved.Rax
 	t.start(tk, inj, true)
+}
+
+// rewriteInPlace runs a one-step action as the stopped call itself: its
+// number and arguments are changed at the seccomp stop (one
+// PTRACE_SET_SYSCALL_INFO where the kernel has it), and at the exit stop
+// finishInPlace puts the registers back.
+func (t *tracer) rewriteInPlace(tk *task, si syscallInfo, abi rewrite.ABI, a *rewrite.Action) {
+	c := a.Steps[0].Call
+	tk.inj = &injection{abi: abi, entered: true,
+		inPlace: &inPlace{action: a, origNr: si.nr, origArgs: si.args, call: c}}
+	if err := t.setCall(tk, si, c); err != nil {
+		t.lost(tk, err)
+		return
+	}
+	t.resume(tk, sysStep, 0)
+}
+
+// setCall replaces the call a task is stopped in at a seccomp stop.
+func (t *tracer) setCall(tk *task, si syscallInfo, c rewrite.Call) error {
+	if !t.noSetInfo && !forceRegs {
+		err := setSyscallInfo(tk.tid, si, c.Nr, c.Args)
+		if err == nil || errors.Is(err, unix.ESRCH) {
+			return err
+		}
+		// Older kernels (before 6.16) do not know the request.
+		t.noSetInfo = true
+	}
+	var regs unix.PtraceRegs
+	if err := getRegs(tk.tid, &regs); err != nil {
+		return err
+	}
+	rax := regs.Rax
+	loadCall(&regs, c)
+	regs.Rax = rax
+	return setRegs(tk.tid, &regs)
+}
+
+// finishInPlace handles the exit stop of a call rewritten in place. The
+// argument registers are put back as the program left them (both system
+// call conventions preserve them, and compiled code may rely on it), the
+// result is fixed if the action says so, and the guard learns it.
+func (t *tracer) finishInPlace(tk *task) {
+	inj := tk.inj
+	ip := inj.inPlace
+	a := ip.action
+	g := tk.sp.guard
+	var ret, final uint64
+	var fix rewrite.Fix
+	if a.Exit || a.FixRet {
+		// Only then does the result matter here.
+		var err error
+		if ret, err = peekUser(tk.tid, offRax); err != nil {
+			t.lost(tk, err)
+			return
+		}
+		final = ret
+		if _, failed := rewrite.Failed(inj.abi, ret); !failed && a.FixRet {
+			final = a.Ret
+		}
+		g.Injected(ip.call, ret)
+		if a.Exit {
+			fix = g.Complete(a, final)
+		}
+	}
+	offs := argOffsets[inj.abi]
+	for i, v := range ip.origArgs {
+		if v != ip.call.Args[i] {
+			if err := pokeUser(tk.tid, offs[i], v); err != nil {
+				t.lost(tk, err)
+				return
+			}
+		}
+	}
+	if ip.origNr != ip.call.Nr {
+		if err := pokeUser(tk.tid, offOrigRax, ip.origNr); err != nil {
+			t.lost(tk, err)
+			return
+		}
+	}
+	if final != ret {
+		if err := pokeUser(tk.tid, offRax, final); err != nil {
+			t.lost(tk, err)
+			return
+		}
+	}
+	if len(fix.After) == 0 {
+		tk.inj = nil
+		t.resume(tk, cont, 0)
+		return
+	}
+	// Reservations to put back: run them from here, then return final.
+	inj.inPlace = nil
+	if err := getRegs(tk.tid, &inj.saved); err != nil {
+		t.lost(tk, err)
+		return
+	}
+	inj.insn = inj.saved.Rip - 2
+	inj.final = final
+	inj.calls = fix.After
+	inj.i = 0
+	inj.next = func(i int, r uint64) bool {
+		g.Injected(inj.calls[i], r)
+		return false
+	}
+	t.runCurrent(tk)
 }

@@ -122,3 +122,37 @@ func sameMM(a, b int) (same, ok bool) {
 	}
 	return r == 0, true
 }
+
+const ptraceSetSyscallInfo = 0x4212
+
+// setSyscallInfo changes the number and arguments of the call a task is
+// stopped in at a seccomp stop (PTRACE_SET_SYSCALL_INFO, Linux 6.16),
+// one request instead of GETREGS and SETREGS. The struct must be whole
+// (88 bytes), with zero flags and reserved fields and the current op.
+func setSyscallInfo(tid int, si syscallInfo, nr uint64, args [6]uint64) error {
+	var buf [88]byte
+	le := binary.LittleEndian
+	buf[0] = si.op
+	le.PutUint32(buf[4:], si.arch)
+	le.PutUint64(buf[8:], si.ip)
+	le.PutUint64(buf[16:], si.sp)
+	le.PutUint64(buf[24:], nr)
+	for i, a := range args {
+		le.PutUint64(buf[32+8*i:], a)
+	}
+	le.PutUint32(buf[80:], si.retData)
+	return ptrace(ptraceSetSyscallInfo, tid, uintptr(len(buf)), uintptr(unsafe.Pointer(&buf[0])))
+}
+
+// pokeUser writes one register of a stopped task (PTRACE_POKEUSER; off
+// is the offset in struct user_regs_struct).
+func pokeUser(tid int, off uintptr, v uint64) error {
+	return ptrace(unix.PTRACE_POKEUSR, tid, off, uintptr(v))
+}
+
+// peekUser reads one register of a stopped task.
+func peekUser(tid int, off uintptr) (uint64, error) {
+	var v uint64
+	err := ptrace(unix.PTRACE_PEEKUSR, tid, off, uintptr(unsafe.Pointer(&v)))
+	return v, err
+}

@@ -94,3 +94,24 @@ func regsInfo(tid int, atSeccomp bool) (syscallInfo, error) {
 	}
 	return si, nil
 }
+
+// Offsets of registers in struct user_regs_struct, for PTRACE_POKEUSER.
+const (
+	offRbp     = 4 * 8
+	offRbx     = 5 * 8
+	offR10     = 7 * 8
+	offR9      = 8 * 8
+	offR8      = 9 * 8
+	offRax     = 10 * 8
+	offRcx     = 11 * 8
+	offRdx     = 12 * 8
+	offRsi     = 13 * 8
+	offRdi     = 14 * 8
+	offOrigRax = 15 * 8
+)
+
+// argOffsets are where each ABI passes the six arguments.
+var argOffsets = map[rewrite.ABI][6]uintptr{
+	rewrite.ABI64: {offRdi, offRsi, offRdx, offR10, offR8, offR9},
+	rewrite.ABI32: {offRbx, offRcx, offRdx, offRsi, offRdi, offRbp},
+}

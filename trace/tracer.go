@@ -160,6 +160,10 @@ func run(cfg Config) (Result, error) {
 	}
 	_ = pw.Close() // EOF tells the shim to go on
 
+	if err := quietSIGCHLD(); err != nil {
+		// Only slower, not wrong.
+		warnOnce(cfg.Warn, "cannot set SA_NOCLDSTOP on SIGCHLD: %v", err)
+	}
 	t := newTracer(cfg, pid)
 	return t.loop()
 }
@@ -171,6 +175,12 @@ const shimArgv0 = "mmapguard-shim"
 func isShimExec(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	return err == nil && strings.HasPrefix(string(b), shimArgv0+"\x00")
+}
+
+func warnOnce(w io.Writer, format string, a ...any) {
+	if w != nil {
+		fmt.Fprintf(w, "mmapguard: warning: "+format+"\n", a...)
+	}
 }
 
 func orStd(f, std *os.File) *os.File {
@@ -230,6 +240,9 @@ type tracer struct {
 	// regsOnly is set once PTRACE_GET_SYSCALL_INFO turns out to be
 	// missing (Linux before 5.3): stops are read from the registers.
 	regsOnly bool
+	// noSetInfo is set once PTRACE_SET_SYSCALL_INFO turns out to be
+	// missing (Linux before 6.16): calls are changed with SETREGS.
+	noSetInfo bool
 }
 
 // forceRegs makes every tracer read stops from the registers, so that
