@@ -13,11 +13,11 @@ import (
 	"github.com/mmapguard/mmapguard/seccomp"
 )
 
-// buildBench compiles bench/NAME.c.
+// buildBench compiles bench/testdata/NAME.c.
 func buildBench(b *testing.B, name string, flags ...string) string {
 	b.Helper()
 	out := filepath.Join(b.TempDir(), name)
-	args := append([]string{"-O2", "-o", out, filepath.Join("..", "bench", name+".c")}, flags...)
+	args := append([]string{"-O2", "-o", out, filepath.Join("..", "bench", "testdata", name+".c")}, flags...)
 	if o, err := exec.Command("cc", args...).CombinedOutput(); err != nil {
 		b.Fatalf("cc %v: %v\n%s", args, err, o)
 	}
