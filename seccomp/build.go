@@ -255,7 +255,12 @@ func (g *gen) body64(c Class) func() {
 	case Clone:
 		return g.cloneBody
 	case Brk:
-		return g.retBody(trace(Always))
+		if g.p.TrapAll {
+			return g.retBody(trace(Always))
+		}
+		// The reservations stop the heap from growing into a guarded
+		// range in the kernel itself: brk never needs the tracer.
+		return g.retBody(RetAllow)
 	case Shmat:
 		if g.p.TrapAll {
 			return g.retBody(trace(Always))

@@ -33,8 +33,8 @@ var ErrNotSupported = errors.New("seccomp filters are not supported on this plat
 
 // Policy says which calls the kernel may settle alone and which must stop
 // in the tracer. Some rules hold for every policy, the zero Policy
-// included: brk, shmat with an address and every i386 mapping call are
-// trapped; clone3, clone with CLONE_UNTRACED, x32 calls and unknown
+// included: shmat with an address and every i386 mapping call are
+// trapped (brk only with TrapAll); clone3, clone with CLONE_UNTRACED, x32 calls and unknown
 // architectures are refused.
 //
 // Every range must be valid in the sense of package region: page-aligned,
@@ -110,7 +110,9 @@ func (d Data) Marshal() []byte {
 //   - clone3: ERRNO(ENOSYS); glibc then falls back to clone.
 //   - clone with CLONE_UNTRACED in the low 32 bits of args[0]:
 //     ERRNO(EPERM); other clones: ALLOW (ptrace follows them).
-//   - brk: TRACE always.
+//   - brk: TRACE with TrapAll, else ALLOW: the kernel refuses to grow the
+//     heap over a mapping, and the free parts of guarded ranges are all
+//     reserved at exec, so brk can never reach one.
 //   - shmat: TRACE, except ALLOW when args[1] (the address) is 0 and
 //     TrapAll is off.
 //   - with TrapAll, every other mapping call: TRACE always.
@@ -161,7 +163,10 @@ func evaluate64(p Policy, d Data) uint32 {
 		}
 		return RetAllow
 	case Brk:
-		return trace(Always)
+		if p.TrapAll {
+			return trace(Always)
+		}
+		return RetAllow
 	case Shmat:
 		if d.Args[1] == 0 && !p.TrapAll {
 			return RetAllow
