@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -123,5 +125,77 @@ func BenchmarkFarCalls(b *testing.B) {
 			out := pinned(b, []string{"CALLBENCH_NATIVE=1"}, r.argv...)
 			b.ReportMetric(nsPerIter(b, out), "ns/call")
 		})
+	}
+}
+
+// BenchmarkStartup measures from just before mmapguard (or the program
+// itself) is started to the program's main, which prints the time:
+// ns/start is the mean over b.N starts.
+func BenchmarkStartup(b *testing.B) {
+	bins := build(b)
+	for _, r := range []struct {
+		name string
+		argv []string
+	}{
+		{"native", []string{bins["callbench"], "start"}},
+		{"mmapguard", []string{bins["mmapguard"], "run", "--protect", "0x10000-0x80000000", "--", bins["callbench"], "start"}},
+	} {
+		b.Run(r.name, func(b *testing.B) {
+			var total float64
+			for b.Loop() {
+				var ts unix.Timespec
+				if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+					b.Fatal(err)
+				}
+				out, err := exec.Command(r.argv[0], r.argv[1:]...).Output()
+				if err != nil {
+					b.Fatalf("%v: %v", r.argv, err)
+				}
+				v, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "start ")
+				at, err := strconv.ParseFloat(v, 64)
+				if !ok || err != nil {
+					b.Fatalf("output %q", out)
+				}
+				total += at - float64(ts.Nano())
+			}
+			b.ReportMetric(total/float64(b.N), "ns/start")
+		})
+	}
+}
+
+// BenchmarkPrograms runs real programs natively and under mmapguard:
+// ns/op is the wall time of one whole run.
+func BenchmarkPrograms(b *testing.B) {
+	bins := build(b)
+	dir := b.TempDir()
+	src := filepath.Join(dir, "hello.c")
+	if err := os.WriteFile(src, []byte("#include <stdio.h>\nint main(void){puts(\"hi\");return 0;}\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	progs := []struct {
+		name string
+		argv []string
+	}{
+		{"python3", []string{"python3", "-c", "import ssl, sqlite3, json, decimal, asyncio, threading"}},
+		{"gcc", []string{"gcc", "-c", "-o", filepath.Join(dir, "hello.o"), src}},
+		{"node", []string{"node", "-e", "0"}},
+		{"java", []string{"java", "-version"}},
+	}
+	guard := []string{bins["mmapguard"], "run", "-q", "--protect", "0x10000-0x80000000", "--"}
+	for _, p := range progs {
+		for _, mode := range []string{"native", "mmapguard"} {
+			argv := p.argv
+			if mode == "mmapguard" {
+				argv = append(guard[:len(guard):len(guard)], p.argv...)
+			}
+			b.Run(p.name+"/"+mode, func(b *testing.B) {
+				for b.Loop() {
+					cmd := exec.Command(argv[0], argv[1:]...)
+					if out, err := cmd.CombinedOutput(); err != nil {
+						b.Fatalf("%v: %v\n%s", argv, err, out)
+					}
+				}
+			})
+		}
 	}
 }
