@@ -391,12 +391,18 @@ func (t *tracer) resume(tk *task, how func(int, int) error, sig int) {
 // lost handles a task that disappeared mid-stop (killed, or its process
 // exec'd): its exit will still be reported, or not; either way it is no
 // longer ours to drive.
+//
+// Any other failure leaves the task stopped in a state the guard did not
+// intend (a call half rewritten, registers not restored): it cannot be
+// let go on, and leaving it stopped would hang its process. Fail closed:
+// the process is killed, and the others go on.
 func (t *tracer) lost(tk *task, err error) {
+	tk.inj = nil
 	if errors.Is(err, unix.ESRCH) {
-		tk.inj = nil
 		return
 	}
-	t.warnf("tid %d: %v", tk.tid, err)
+	t.warnf("tid %d: %v; killing its process to keep the guarantee", tk.tid, err)
+	_ = unix.Tgkill(tk.tid, tk.tid, unix.SIGKILL)
 }
 
 func (t *tracer) cloneEvent(parent *task, event int) {
