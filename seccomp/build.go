@@ -254,6 +254,12 @@ func (g *gen) body64(c Class) func() {
 		return g.retBody(ErrnoRet(ENOSYS))
 	case Clone:
 		return g.cloneBody
+	case Prctl:
+		return func() { g.prctlBody(ABI64) }
+	case Seccomp:
+		return func() { g.seccompBody(ABI64) }
+	case Shmdt:
+		return g.retBody(trace(Always))
 	case Brk:
 		if g.p.TrapAll {
 			return g.retBody(trace(Always))
@@ -313,12 +319,18 @@ func (g *gen) body32(c Class) func() {
 		return g.retBody(ErrnoRet(ENOSYS))
 	case Clone:
 		return g.cloneBody
+	case Prctl:
+		return func() { g.prctlBody(ABI32) }
+	case Seccomp:
+		return func() { g.seccompBody(ABI32) }
 	case Ipc:
 		return func() {
-			yes, no := a.newLabel(), a.newLabel()
+			yes, no, notAt := a.newLabel(), a.newLabel(), a.newLabel()
 			a.ldAbs(offArgLo(0), "ipc call")
 			a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: ipcCallMask}, "without the version")
-			a.jumpIf(bpf.JumpEqual, ipcShmat, yes, no, "SHMAT")
+			a.jumpIf(bpf.JumpEqual, ipcShmat, yes, notAt, "SHMAT")
+			a.bind(notAt)
+			a.jumpIf(bpf.JumpEqual, ipcShmdt, yes, no, "SHMDT")
 			a.bind(no)
 			a.ret(RetAllow)
 			a.bind(yes)
@@ -326,6 +338,46 @@ func (g *gen) body32(c Class) func() {
 		}
 	}
 	return g.retBody(NewCode(c, ABI32, Always).Ret())
+}
+
+// prctlBody refuses PR_SET_MM, which can move the program break over
+// reservations (PR_SET_MM_MAP needs no privilege), and sends
+// PR_SET_SECCOMP to the tracer, which must know of the program's own
+// filters. Other prctl calls are allowed.
+func (g *gen) prctlBody(abi ABI) {
+	a := &g.a
+	deny, notMM, trace, allow := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
+	a.ldAbs(offArgLo(0), "prctl option")
+	a.jumpIf(bpf.JumpEqual, prSetMM, deny, notMM, "PR_SET_MM")
+	a.bind(notMM)
+	a.jumpIf(bpf.JumpEqual, prSetSeccomp, trace, allow, "PR_SET_SECCOMP")
+	a.bind(allow)
+	a.ret(RetAllow)
+	a.bind(deny)
+	a.ret(ErrnoRet(EPERM))
+	a.bind(trace)
+	a.ret(NewCode(Prctl, abi, Always).Ret())
+}
+
+// seccompBody refuses a filter that asks for a user-notification
+// listener (SECCOMP_RET_USER_NOTIF outranks SECCOMP_RET_TRACE: with a
+// listener the program could answer its own mapping calls and never
+// reach the tracer), answering EBUSY as the kernel does when a listener
+// is already in the way, and sends other new filters to the tracer.
+func (g *gen) seccompBody(abi ABI) {
+	a := &g.a
+	filter, deny, trace, allow := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
+	a.ldAbs(offArgLo(0), "seccomp operation")
+	a.jumpIf(bpf.JumpEqual, seccompSetFilter, filter, allow, "SECCOMP_SET_MODE_FILTER")
+	a.bind(filter)
+	a.ldAbs(offArgLo(1), "seccomp flags")
+	a.jumpIf(bpf.JumpBitsSet, flagListener, deny, trace, "SECCOMP_FILTER_FLAG_NEW_LISTENER")
+	a.bind(allow)
+	a.ret(RetAllow)
+	a.bind(deny)
+	a.ret(ErrnoRet(EBUSY))
+	a.bind(trace)
+	a.ret(NewCode(Seccomp, abi, Always).Ret())
 }
 
 // cloneBody denies CLONE_UNTRACED, which would start a child the tracer

@@ -139,6 +139,9 @@ const (
 	Mseal                         // mseal
 	Clone                         // clone
 	Clone3                        // clone3
+	Shmdt                         // shmdt
+	Prctl                         // prctl: PR_SET_MM refused, PR_SET_SECCOMP trapped
+	Seccomp                       // seccomp: listeners refused, filters trapped
 	classEnd
 )
 
@@ -160,6 +163,9 @@ var classNames = [...]string{
 	Mseal:        "mseal",
 	Clone:        "clone",
 	Clone3:       "clone3",
+	Shmdt:        "shmdt",
+	Prctl:        "prctl",
+	Seccomp:      "seccomp",
 }
 
 func (c Class) valid() bool { return c != 0 && c < classEnd }

@@ -63,6 +63,7 @@ var (
 	kill   = RetKillProcess
 	enosys = ErrnoRet(ENOSYS)
 	eperm  = ErrnoRet(EPERM)
+	ebusy  = ErrnoRet(EBUSY)
 )
 
 type filterCase struct {
@@ -193,7 +194,16 @@ var filterCases = []struct {
 		{"i386 ipc SHMAT with version 2", i32(nr32Ipc, 2<<16|ipcShmat, 3), tr(Ipc, ABI32, Always)},
 		{"i386 ipc SHMAT with junk in the high word", i32(nr32Ipc, 0xdead000000000000|ipcShmat, 3), tr(Ipc, ABI32, Always)},
 		{"i386 ipc SHMAT only in the high word allowed", i32(nr32Ipc, ipcShmat<<32, 3), allow},
-		{"i386 ipc SHMDT allowed", i32(nr32Ipc, 22, 0, 0, 0, 0x20000), allow},
+		{"i386 ipc SHMDT trapped", i32(nr32Ipc, 22, 0, 0, 0, 0x20000), tr(Ipc, ABI32, Always)},
+		{"prctl PR_SET_MM refused", x64(nr64Prctl, 35, 13), eperm},
+		{"prctl PR_SET_SECCOMP trapped", x64(nr64Prctl, 22, 2), tr(Prctl, ABI64, Always)},
+		{"prctl PR_SET_NAME allowed", x64(nr64Prctl, 15), allow},
+		{"i386 prctl PR_SET_MM refused", i32(nr32Prctl, 35, 13), eperm},
+		{"seccomp listener refused", x64(nr64Seccomp, 1, 8), ebusy},
+		{"seccomp filter trapped", x64(nr64Seccomp, 1, 0), tr(Seccomp, ABI64, Always)},
+		{"seccomp get-action allowed", x64(nr64Seccomp, 2, 0), allow},
+		{"i386 seccomp listener refused", i32(nr32Seccomp, 1, 8), ebusy},
+		{"shmdt trapped", x64(nr64Shmdt, 0x7f0000000000), tr(Shmdt, ABI64, Always)},
 		{"i386 clone allowed", i32(nr32Clone, sigchld), allow},
 		{"i386 clone CLONE_UNTRACED denied", i32(nr32Clone, cloneUntraced|sigchld), eperm},
 		{"i386 clone CLONE_UNTRACED only in the high word allowed", i32(nr32Clone, cloneUntraced<<32|sigchld), allow},
@@ -235,7 +245,7 @@ var filterCases = []struct {
 		{"getpid allowed", x64(39), allow},
 		{"x32 ENOSYS", x64(int32(nr64Mmap | X32SyscallBit)), enosys},
 		{"i386 mmap2", i32(nr32Mmap2), tr(Mmap2, ABI32, Always)},
-		{"i386 ipc SHMDT allowed", i32(nr32Ipc, 22), allow},
+		{"i386 ipc SHMDT trapped", i32(nr32Ipc, 22), tr(Ipc, ABI32, Always)},
 	}},
 	{"empty", Policy{}, []filterCase{
 		{"mmap fixed anywhere allowed", x64(nr64Mmap, 0x20000, 0x1000, protRW, fixed), allow},

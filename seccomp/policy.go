@@ -162,6 +162,10 @@ func evaluate64(p Policy, d Data) uint32 {
 			return ErrnoRet(EPERM)
 		}
 		return RetAllow
+	case Prctl, Seccomp:
+		return evaluateControl(class, ABI64, d)
+	case Shmdt:
+		return trace(Always)
 	case Brk:
 		if p.TrapAll {
 			return trace(Always)
@@ -240,10 +244,29 @@ func evaluate32(d Data) uint32 {
 			return ErrnoRet(EPERM)
 		}
 		return RetAllow
+	case Prctl, Seccomp:
+		return evaluateControl(class, ABI32, d)
 	case Ipc:
-		if uint32(d.Args[0])&ipcCallMask != ipcShmat {
+		if call := uint32(d.Args[0]) & ipcCallMask; call != ipcShmat && call != ipcShmdt {
 			return RetAllow
 		}
 	}
 	return NewCode(class, ABI32, Always).Ret()
+}
+
+// evaluateControl is the rule for prctl and seccomp, the same in both
+// ABIs: PR_SET_MM and listener filters refused, new filters traced.
+func evaluateControl(class Class, abi ABI, d Data) uint32 {
+	op := uint32(d.Args[0])
+	switch {
+	case class == Prctl && op == prSetMM:
+		return ErrnoRet(EPERM)
+	case class == Prctl && op == prSetSeccomp:
+		return NewCode(class, abi, Always).Ret()
+	case class == Seccomp && op == seccompSetFilter && uint32(d.Args[1])&flagListener != 0:
+		return ErrnoRet(EBUSY)
+	case class == Seccomp && op == seccompSetFilter:
+		return NewCode(class, abi, Always).Ret()
+	}
+	return RetAllow
 }

@@ -23,6 +23,9 @@ const (
 	nr64Shmat        = 30  // shmat
 	nr64Getpid       = 39  // getpid (only used by tests, through the x32 bit)
 	nr64Clone        = 56  // clone
+	nr64Shmdt        = 67  // shmdt
+	nr64Prctl        = 157 // prctl
+	nr64Seccomp      = 317 // seccomp
 	nr64Mlock        = 149 // mlock
 	nr64Munlock      = 150 // munlock
 	nr64Mlock2       = 325 // mlock2
@@ -36,6 +39,8 @@ const (
 	nr32Munmap       = 91  // munmap
 	nr32Ipc          = 117 // ipc: multiplexer, SHMAT is one of its calls
 	nr32Clone        = 120 // clone
+	nr32Prctl        = 172 // prctl
+	nr32Seccomp      = 354 // seccomp
 	nr32Mprotect     = 125 // mprotect
 	nr32Mlock        = 150 // mlock
 	nr32Munlock      = 151 // munlock
@@ -45,6 +50,7 @@ const (
 	nr32Mlock2       = 376 // mlock2
 	nr32PkeyMprotect = 380 // pkey_mprotect
 	nr32Shmat        = 397 // shmat
+	nr32Shmdt        = 398 // shmdt
 	nr32Clone3       = 435 // clone3
 	nr32Mseal        = 462 // mseal
 )
@@ -57,6 +63,11 @@ const (
 	mremapFixed       = 2        // MREMAP_FIXED
 	cloneUntraced     = 0x800000 // CLONE_UNTRACED
 	ipcShmat          = 21       // SHMAT, the ipc(2) call number
+	ipcShmdt          = 22       // SHMDT
+	prSetSeccomp      = 22       // PR_SET_SECCOMP (linux/prctl.h)
+	prSetMM           = 35       // PR_SET_MM
+	seccompSetFilter  = 1        // SECCOMP_SET_MODE_FILTER (linux/seccomp.h)
+	flagListener      = 8        // SECCOMP_FILTER_FLAG_NEW_LISTENER
 	ipcCallMask       = 0xffff   // ipc(2) keeps a version in the call's upper 16 bits
 )
 
@@ -64,10 +75,11 @@ const (
 // filter returns with SECCOMP_RET_ERRNO.
 const (
 	EPERM  = 1
+	EBUSY  = 16
 	ENOSYS = 38
 )
 
-var errnoNames = map[uint16]string{EPERM: "EPERM", ENOSYS: "ENOSYS"}
+var errnoNames = map[uint16]string{EPERM: "EPERM", EBUSY: "EBUSY", ENOSYS: "ENOSYS"}
 
 // syscallDef ties a syscall number of one ABI to its class.
 type syscallDef struct {
@@ -92,6 +104,9 @@ var syscalls64 = []syscallDef{
 	{nr64Munlock, Munlock},
 	{nr64Mseal, Mseal},
 	{nr64Shmat, Shmat},
+	{nr64Shmdt, Shmdt},
+	{nr64Prctl, Prctl},
+	{nr64Seccomp, Seccomp},
 }
 
 var syscalls32 = []syscallDef{
@@ -110,7 +125,10 @@ var syscalls32 = []syscallDef{
 	{nr32Munlock, Munlock},
 	{nr32Mseal, Mseal},
 	{nr32Shmat, Shmat},
+	{nr32Shmdt, Shmdt},
 	{nr32Ipc, Ipc},
+	{nr32Prctl, Prctl},
+	{nr32Seccomp, Seccomp},
 }
 
 func syscallTable(abi ABI) []syscallDef {

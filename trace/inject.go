@@ -2,7 +2,10 @@ package trace
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -45,6 +48,9 @@ type injection struct {
 	// inPlace is set while the task runs a call rewritten at its seccomp
 	// stop (see rewriteInPlace).
 	inPlace *inPlace
+	// observe is set while the task runs its own call unchanged and only
+	// the event log wants the result.
+	observe bool
 }
 
 // inPlace remembers what a rewritten call looked like, to put the
@@ -108,6 +114,17 @@ func (t *tracer) syscallStop(tk *task) {
 		t.finishInPlace(tk)
 		return
 	}
+	if inj.observe {
+		ret, err := peekUser(tk.tid, offRax)
+		if err != nil {
+			t.lost(tk, err)
+			return
+		}
+		tk.inj = nil
+		t.emit(tk, ret, true)
+		t.resume(tk, cont, 0)
+		return
+	}
 	si, err := t.stopInfo(tk, false)
 	if err != nil {
 		t.lost(tk, err)
@@ -159,6 +176,7 @@ func (t *tracer) endInjection(tk *task) {
 		t.lost(tk, err)
 		return
 	}
+	t.emit(tk, inj.final, true)
 	t.resume(tk, cont, 0)
 	for _, s := range tk.deferred {
 		_ = unix.Tgkill(tk.tid, tk.tid, s) // gone already: nothing to deliver
@@ -245,28 +263,34 @@ func (t *tracer) seccompStop(tk *task) {
 		return
 	}
 	c := rewrite.Call{ABI: abi, Nr: si.nr, Args: si.args}
+	if (t.regsOnly || forceRegs) && installsFilter(abi, si.nr, si.args) {
+		// Without PTRACE_GET_SYSCALL_INFO the ABI of a call is read from
+		// the filter's return data, which a filter of the program's
+		// could forge: on such kernels the program may not add one.
+		t.refuse(tk, rewrite.Err(rewrite.EPERM))
+		return
+	}
 	t.fillMemory(tk, &c)
 	g := tk.sp.guard
 	a := g.Decide(c, rewrite.Caller{})
+	if t.cfg.Events != nil {
+		tk.ev = &Event{Time: time.Now(), Pid: tk.pid, Tid: tk.tid, IP: si.ip, Call: c, Action: a}
+	}
 	switch a.Verdict {
 	case rewrite.Allow:
 		if !a.Exit {
+			if tk.ev != nil {
+				tk.inj = &injection{abi: abi, entered: true, observe: true}
+				t.resume(tk, sysStep, 0)
+				return
+			}
 			t.resume(tk, cont, 0)
 			return
 		}
 		t.awaitResult(tk, abi, a)
 	case rewrite.Return:
-		var regs unix.PtraceRegs
-		if err := getRegs(tk.tid, &regs); err != nil {
-			t.lost(tk, err)
-			return
-		}
-		skipCall(&regs, a.Ret)
-		if err := setRegs(tk.tid, &regs); err != nil {
-			t.lost(tk, err)
-			return
-		}
-		t.resume(tk, cont, 0)
+		t.emit(tk, a.Ret, true)
+		t.refuse(tk, a.Ret)
 	case rewrite.Run:
 		if len(a.Steps) == 1 {
 			t.rewriteInPlace(tk, si, abi, a)
@@ -274,8 +298,44 @@ func (t *tracer) seccompStop(tk *task) {
 		}
 		t.runAction(tk, abi, a)
 	case rewrite.Kill:
+		t.emit(tk, 0, false)
 		_ = unix.Kill(tk.tid, unix.SIGKILL)
 	}
+}
+
+// refuse skips the call a task is stopped in at a seccomp stop, with ret
+// as its result.
+func (t *tracer) refuse(tk *task, ret uint64) {
+	var regs unix.PtraceRegs
+	if err := getRegs(tk.tid, &regs); err != nil {
+		t.lost(tk, err)
+		return
+	}
+	skipCall(&regs, ret)
+	if err := setRegs(tk.tid, &regs); err != nil {
+		t.lost(tk, err)
+		return
+	}
+	t.resume(tk, cont, 0)
+}
+
+// sameIPCNamespace reports whether a task shares the tracer's System V
+// IPC namespace.
+func sameIPCNamespace(tid int) bool {
+	self, err1 := os.Readlink("/proc/self/ns/ipc")
+	other, err2 := os.Readlink(fmt.Sprintf("/proc/%d/ns/ipc", tid))
+	return err1 == nil && err2 == nil && self == other
+}
+
+// emit reports the event of the task's trapped call, if one is pending.
+func (t *tracer) emit(tk *task, ret uint64, seen bool) {
+	ev := tk.ev
+	if ev == nil {
+		return
+	}
+	tk.ev = nil
+	ev.Result, ev.Seen = ret, seen
+	t.cfg.Events(*ev)
 }
 
 // fillMemory reads what a call keeps in memory (old_mmap's arguments)
@@ -295,6 +355,12 @@ func (t *tracer) fillMemory(tk *task, c *rewrite.Call) {
 		id := c.Args[0]
 		if c.Op() == rewrite.OpIPC {
 			id = c.Args[1]
+		}
+		// The id means something only in the program's IPC namespace;
+		// looked up in another it could name another segment. Leave
+		// the size unknown then, which the guard answers with EINVAL.
+		if !sameIPCNamespace(tk.tid) {
+			return
 		}
 		var d unix.SysvShmDesc
 		if _, err := unix.SysvShmCtl(int(int32(id)), unix.IPC_STAT, &d); err == nil {
@@ -317,6 +383,7 @@ func (t *tracer) completeAwaited(tk *task, ret uint64) {
 	fix := g.Complete(inj.await, ret)
 	if len(fix.After) == 0 {
 		tk.inj = nil
+		t.emit(tk, ret, true)
 		t.resume(tk, cont, 0)
 		return
 	}
@@ -453,7 +520,7 @@ func (t *tracer) finishInPlace(tk *task) {
 	g := tk.sp.guard
 	var ret, final uint64
 	var fix rewrite.Fix
-	if a.Exit || a.FixRet {
+	if a.Exit || a.FixRet || tk.ev != nil {
 		// Only then does the result matter here.
 		var err error
 		if ret, err = peekUser(tk.tid, offRax); err != nil {
@@ -492,6 +559,7 @@ func (t *tracer) finishInPlace(tk *task) {
 	}
 	if len(fix.After) == 0 {
 		tk.inj = nil
+		t.emit(tk, final, true)
 		t.resume(tk, cont, 0)
 		return
 	}

@@ -59,13 +59,19 @@ const user32CS = 0x23
 // PTRACE_GET_SYSCALL_INFO (before 5.3). At a seccomp stop the ABI comes
 // from the filter's return data (an int $0x80 call from 64-bit code looks
 // the same as a native one in the registers); at other stops from the
-// code segment.
+// code segment. The return data is the guard's own only as long as the
+// program adds no filter of its own that returns SECCOMP_RET_TRACE (the
+// newest filter's data wins): in this mode the tracer refuses the
+// program's filters (see installsFilter).
 func regsInfo(tid int, atSeccomp bool) (syscallInfo, error) {
 	var r unix.PtraceRegs
 	if err := getRegs(tid, &r); err != nil {
 		return syscallInfo{}, err
 	}
-	si := syscallInfo{ip: r.Rip, sp: r.Rsp, nr: r.Orig_rax, arch: auditArchX86_64}
+	// The kernel takes the call number from the low 32 bits of orig_rax
+	// (do_syscall_64 takes an int): so must the guard, or a number with
+	// garbage above bit 31 would be misread.
+	si := syscallInfo{ip: r.Rip, sp: r.Rsp, nr: uint64(uint32(r.Orig_rax)), arch: auditArchX86_64}
 	if r.Cs == user32CS {
 		si.arch = auditArchI386
 	}
@@ -93,6 +99,28 @@ func regsInfo(tid int, atSeccomp bool) (syscallInfo, error) {
 		si.args = [6]uint64{r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9}
 	}
 	return si, nil
+}
+
+// installsFilter reports whether a call adds a seccomp filter:
+// seccomp(SECCOMP_SET_MODE_FILTER, ...) or prctl(PR_SET_SECCOMP,
+// SECCOMP_MODE_FILTER, ...), in either ABI.
+func installsFilter(abi rewrite.ABI, nr uint64, args [6]uint64) bool {
+	const (
+		seccompSetModeFilter = 1
+		prSetSeccomp         = 22
+		seccompModeFilter    = 2
+	)
+	sec, prctl := uint64(317), uint64(157)
+	if abi == rewrite.ABI32 {
+		sec, prctl = 354, 172
+	}
+	switch nr {
+	case sec:
+		return uint32(args[0]) == seccompSetModeFilter
+	case prctl:
+		return uint32(args[0]) == prSetSeccomp && uint32(args[1]) == seccompModeFilter
+	}
+	return false
 }
 
 // Offsets of registers in struct user_regs_struct, for PTRACE_POKEUSER.

@@ -355,3 +355,45 @@ func javaSrc(t *testing.T) string {
 	}
 	return src
 }
+
+// TestEvents checks that every trapped call is reported with the
+// decision and the result the program saw.
+func TestEvents(t *testing.T) {
+	bin := buildC(t, "layout", "-pthread", "-ldl")
+	p := testPolicy(t)
+	var evs []Event
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(Config{Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+		Path: bin, Args: []string{bin}, Stdout: out, Stderr: out, Events: func(e Event) { evs = append(evs, e) }})
+	if err != nil || res.ExitCode() != 0 {
+		b, _ := os.ReadFile(out.Name())
+		t.Fatalf("exit %d, %v:\n%s", res.ExitCode(), err, b)
+	}
+	if uint64(len(evs)) != res.Stops {
+		t.Errorf("%d events for %d stops", len(evs), res.Stops)
+	}
+	var rerouted, fixed int
+	for _, e := range evs {
+		if e.Pid == 0 || e.Tid == 0 || e.IP == 0 || e.Time.IsZero() {
+			t.Errorf("incomplete event %+v", e)
+		}
+		switch {
+		case e.Action.Outcome == rewrite.Rerouted:
+			rerouted++
+			if !e.Seen || !rewrite.DefaultPool.Contains(e.Result) {
+				t.Errorf("rerouted %v: result %#x (seen %v), want an address in the pool", e.Call, e.Result, e.Seen)
+			}
+		case e.Call.Op() == rewrite.OpMmap && e.Call.Args[0] == 0x40000000 && e.Call.Args[3]&rewrite.MapFixed != 0:
+			fixed++
+			if !e.Seen || e.Result != 0x40000000 {
+				t.Errorf("MAP_FIXED at 0x40000000: result %#x (seen %v)", e.Result, e.Seen)
+			}
+		}
+	}
+	if rerouted == 0 || fixed != 1 {
+		t.Errorf("%d rerouted and %d fixed events among %d; want some and 1", rerouted, fixed, len(evs))
+	}
+}

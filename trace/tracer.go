@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -37,6 +39,28 @@ type Config struct {
 	Warn io.Writer
 	// Signals, if not nil, delivers signals to forward to the program.
 	Signals <-chan os.Signal
+	// Events, if not nil, is told of every trapped call of the program
+	// and what the guard did, once the result is known. It runs on the
+	// tracer's thread, with every tracee of that call stopped: keep it
+	// short (a buffered write). Asking for events makes every trapped
+	// call stop again at its exit, to see its result.
+	Events func(Event)
+}
+
+// Event is one trapped call and what the guard did with it.
+type Event struct {
+	Time     time.Time
+	Pid, Tid int
+	// IP is the address just after the system call instruction.
+	IP uint64
+	// Call is the call as the program made it.
+	Call rewrite.Call
+	// Action is the guard's decision.
+	Action *rewrite.Action
+	// Result is what the program saw, when Seen (a process killed by the
+	// guard sees nothing).
+	Result uint64
+	Seen   bool
 }
 
 // Result is what happened to the program.
@@ -177,6 +201,24 @@ func isShimExec(pid int) bool {
 	return err == nil && strings.HasPrefix(string(b), shimArgv0+"\x00")
 }
 
+// threadGroup reads a task's thread group id from /proc (a clone event
+// does not say whether the child is a thread); guess is used if that
+// fails.
+func threadGroup(tid, guess int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return guess
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Tgid:"); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+				return n
+			}
+		}
+	}
+	return guess
+}
+
 func warnOnce(w io.Writer, format string, a ...any) {
 	if w != nil {
 		fmt.Fprintf(w, "mmapguard: warning: "+format+"\n", a...)
@@ -214,6 +256,8 @@ type space struct {
 
 type task struct {
 	tid int
+	// pid is the task's thread group (process) id.
+	pid int
 	sp  *space
 	// born is true until the new task's first stop has been seen.
 	born bool
@@ -228,6 +272,9 @@ type task struct {
 	// forkCalls are reservations to inject in a forked child before it
 	// runs (where its parent had MADV_DONTFORK mappings).
 	forkCalls []rewrite.Call
+	// ev is the event of the trapped call in progress, when events are
+	// wanted.
+	ev *Event
 }
 
 type tracer struct {
@@ -263,7 +310,7 @@ func (t *tracer) stopInfo(tk *task, atSeccomp bool) (syscallInfo, error) {
 
 func newTracer(cfg Config, pid int) *tracer {
 	t := &tracer{cfg: cfg, mainPid: pid, tasks: map[int]*task{}, warned: map[string]bool{}, spaces: map[*space]bool{}}
-	t.tasks[pid] = &task{tid: pid, sp: &space{}}
+	t.tasks[pid] = &task{tid: pid, pid: pid, sp: &space{}}
 	return t
 }
 
@@ -417,6 +464,10 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 		ck = &task{tid: child, born: true}
 		t.tasks[child] = ck
 	}
+	ck.pid = child
+	if event == unix.PTRACE_EVENT_CLONE {
+		ck.pid = threadGroup(child, parent.pid)
+	}
 	switch {
 	case !parent.sp.armed:
 		ck.sp = parent.sp
@@ -475,6 +526,7 @@ func (t *tracer) execEvent(tk *task) {
 		delete(t.tasks, int(old))
 	}
 	tk.inj = nil
+	tk.pid = tk.tid
 	sp := &space{guard: rewrite.NewGuard(t.cfg.Policy), armed: true}
 	// Threads that shared the old space are gone; a vfork parent keeps
 	// the old space, which is its own.

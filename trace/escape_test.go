@@ -1,0 +1,654 @@
+package trace
+
+// The escape tests run the testdata/escape_*.c probes under the guard.
+// Each probe tries routes that could get something mapped inside the
+// protected range 0x10000-0x80000000 without asking for it there, checks
+// its own /proc/self/maps after each attempt and prints one line per
+// attempt:
+//
+//	ROUTE ok: what happened
+//	ROUTE ESCAPED: the mapping nobody asked for (what happened)
+//	ROUTE FAIL: the call did something else than expected
+//	ROUTE info: a fact for the test
+//
+// and "END failures=N". A test fails if a route escaped or failed, if
+// an expected route said nothing, if the probe crashed or did not finish,
+// or if the guard did not come back within escapeTimeout (a watchdog
+// then kills the probe's processes, so a hung guard is a failure and not
+// a hung go test). Where it shows that the attack works without the
+// guard, the probe also runs natively and must report the escape there:
+// proof that the probe can see one. docs/escapes.md describes each route.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mmapguard/mmapguard/region"
+	"github.com/mmapguard/mmapguard/rewrite"
+	"github.com/mmapguard/mmapguard/seccomp"
+)
+
+// escapeTimeout bounds one probe run, guarded or native. It is a hang
+// detector, not a performance check: every probe needs a few seconds.
+const escapeTimeout = 60 * time.Second
+
+// escapePolicy is testPolicy's policy, with --strict if asked.
+func escapePolicy(t *testing.T, strict bool) *rewrite.Policy {
+	t.Helper()
+	p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, false, strict)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var escapeRuns atomic.Int64
+
+// escapeGuarded runs argv under policy p, like guarded, with a watchdog
+// (escapeWatched) of escapeTimeout.
+func escapeGuarded(t *testing.T, p *rewrite.Policy, argv ...string) (string, Result) {
+	t.Helper()
+	out, res, err := escapeWatched(t, p, escapeTimeout, argv...)
+	if err != nil {
+		t.Fatalf("%v: %v; output:\n%s", argv, err, out)
+	}
+	return out, res
+}
+
+// escapeWatched runs argv under policy p. Every process of the run
+// carries a unique environment variable; if the run has not finished
+// after timeout, the watchdog kills every process that has it and waits
+// for Run to return (10 s more at most, else it gives up on it).
+func escapeWatched(t *testing.T, p *rewrite.Policy, timeout time.Duration, argv ...string) (string, Result, error) {
+	t.Helper()
+	path, err := Resolve(argv[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	tag := fmt.Sprintf("MMAPGUARD_ESCAPE_RUN=%d.%d", os.Getpid(), escapeRuns.Add(1))
+	type done struct {
+		res Result
+		err error
+	}
+	ch := make(chan done, 1)
+	go func() {
+		res, err := Run(Config{
+			Policy: p,
+			Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+			Path:   path,
+			Args:   argv,
+			Env:    append(os.Environ(), tag),
+			Stdout: out,
+			Stderr: out,
+		})
+		ch <- done{res, err}
+	}()
+	var d done
+	select {
+	case d = <-ch:
+		if d.err != nil {
+			d.err = fmt.Errorf("Run: %w", d.err)
+		}
+	case <-time.After(timeout):
+		killed := escapeKillTagged(tag)
+		select {
+		case d = <-ch:
+			d.err = fmt.Errorf("%w after %v: killed its %d processes; then Run returned %v, status %v",
+				errEscapeHung, timeout, killed, d.err, d.res.Status)
+		case <-time.After(10 * time.Second):
+			d.err = fmt.Errorf("%w after %v, and Run still hangs after its %d processes were killed",
+				errEscapeHung, timeout, killed)
+		}
+	}
+	b, rerr := os.ReadFile(out.Name())
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	return string(b), d.res, d.err
+}
+
+var errEscapeHung = errors.New("not finished")
+
+// escapeKillTagged sends SIGKILL to every process whose environment has
+// tag, until none is left (or a few seconds have passed), and returns
+// how many it killed.
+func escapeKillTagged(tag string) int {
+	killed := map[int]bool{}
+	for range 50 {
+		found := false
+		dirs, _ := os.ReadDir("/proc")
+		for _, d := range dirs {
+			pid, err := strconv.Atoi(d.Name())
+			if err != nil || pid == os.Getpid() {
+				continue
+			}
+			env, err := os.ReadFile("/proc/" + d.Name() + "/environ")
+			if err != nil || !strings.Contains("\x00"+string(env), "\x00"+tag+"\x00") {
+				continue
+			}
+			found = true
+			if syscall.Kill(pid, syscall.SIGKILL) == nil {
+				killed[pid] = true
+			}
+		}
+		if !found {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return len(killed)
+}
+
+// escapeNative runs argv without the guard, in its own process group,
+// killed after escapeTimeout.
+func escapeNative(t *testing.T, argv ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), escapeTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("%v without the guard: not finished after %v; output:\n%s", argv, escapeTimeout, out)
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("%v without the guard: %v", argv, err)
+	}
+	return string(out)
+}
+
+var (
+	escapeLineRE = regexp.MustCompile(`^(\S+) (ok|ESCAPED|FAIL|info): (.*)$`)
+	escapeEndRE  = regexp.MustCompile(`^END failures=(\d+)`)
+)
+
+type escapeLine struct{ route, kind, text string }
+
+// escapeParse splits a probe's output into route lines; other lines
+// (END, anything unexpected) are returned apart.
+func escapeParse(out string) (lines []escapeLine, end bool, other []string) {
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		if m := escapeLineRE.FindStringSubmatch(l); m != nil {
+			lines = append(lines, escapeLine{m[1], m[2], m[3]})
+		} else if escapeEndRE.MatchString(l) {
+			end = true
+		} else if l != "" {
+			other = append(other, l)
+		}
+	}
+	return lines, end, other
+}
+
+// escapeCheck judges a guarded run: each route in routes must have said
+// ok (at least once) and nothing else; no route may have escaped or
+// failed; the probe must have finished (END) with status 0.
+func escapeCheck(t *testing.T, out string, res Result, routes []string) {
+	t.Helper()
+	lines, end, other := escapeParse(out)
+	want := map[string]bool{}
+	for _, r := range routes {
+		want[r] = true
+	}
+	for _, l := range lines {
+		if !want[l.route] && l.kind != "info" {
+			t.Errorf("route %s not in the test's list: %s %s: %s", l.route, l.route, l.kind, l.text)
+		}
+	}
+	if res.Status.Signaled() {
+		t.Errorf("the probe was killed by signal %v", res.Status.Signal())
+	}
+	if !end {
+		t.Errorf("the probe did not finish (no END line); exit %d", res.ExitCode())
+	}
+	for _, l := range other {
+		if !strings.HasPrefix(l, "mmapguard: warning:") {
+			t.Errorf("unexpected output line: %s", l)
+		}
+	}
+	for _, r := range routes {
+		t.Run(r, func(t *testing.T) {
+			n := 0
+			for _, l := range lines {
+				if l.route != r {
+					continue
+				}
+				switch l.kind {
+				case "ok":
+					n++
+				case "ESCAPED":
+					t.Errorf("ESCAPED: %s", l.text)
+				case "FAIL":
+					t.Errorf("FAIL: %s", l.text)
+				}
+			}
+			if n == 0 && !t.Failed() {
+				t.Errorf("no ok line for %s", r)
+			}
+		})
+	}
+	if t.Failed() {
+		t.Logf("exit %d, stops %d; output:\n%s", res.ExitCode(), res.Stops, out)
+	} else if res.ExitCode() != 0 {
+		t.Errorf("exit %d although every route said ok; output:\n%s", res.ExitCode(), out)
+	}
+}
+
+// escapeCheckNative judges a run without the guard: each route in
+// escaped must have reported an escape, each in notOK anything but ok.
+func escapeCheckNative(t *testing.T, out string, escaped, notOK []string) {
+	t.Helper()
+	lines, _, _ := escapeParse(out)
+	has := func(route, kind string) bool {
+		for _, l := range lines {
+			if l.route == route && (l.kind == kind || kind == "" && l.kind != "ok" && l.kind != "info") {
+				return true
+			}
+		}
+		return false
+	}
+	for _, r := range escaped {
+		if !has(r, "ESCAPED") {
+			t.Errorf("%s did not escape without the guard: the probe cannot see the escape it looks for", r)
+		}
+	}
+	for _, r := range notOK {
+		if !has(r, "") || has(r, "ok") {
+			t.Errorf("%s said ok without the guard: the probe cannot tell the guard's answer from the kernel's", r)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output without the guard:\n%s", out)
+	}
+}
+
+// escapeRegs runs f with stops read from the registers (as on kernels
+// without PTRACE_GET_SYSCALL_INFO).
+func escapeRegs(f func()) {
+	forceRegs = true
+	defer func() { forceRegs = false }()
+	f()
+}
+
+// TestEscapeWatchdog: a run that does not finish is killed and reported
+// (here a program that sleeps, with a watchdog of one second).
+func TestEscapeWatchdog(t *testing.T) {
+	out, _, err := escapeWatched(t, escapePolicy(t, false), time.Second, "sh", "-c", "echo started; exec sleep 600")
+	if !errors.Is(err, errEscapeHung) {
+		t.Fatalf("err %v, want %v", err, errEscapeHung)
+	}
+	if out != "started\n" {
+		t.Errorf("output %q", out)
+	}
+	if n := escapeKillTagged(fmt.Sprintf("MMAPGUARD_ESCAPE_RUN=%d.%d", os.Getpid(), escapeRuns.Load())); n != 0 {
+		t.Errorf("%d processes of the run were still alive", n)
+	}
+}
+
+func TestEscapeI386(t *testing.T) {
+	bin := buildC(t, "escape_i386")
+	routes := []string{
+		"i386-mmap2-null", "i386-mmap2-hint", "i386-mmap2-hint-crossing-start", "i386-mmap2-fixed",
+		"i386-mmap2-noreplace", "i386-mmap2-hint-hi-garbage", "i386-mmap2-flags-hi-garbage",
+		"i386-mmap2-fixed-only-in-hi", "i386-mmap2-len-hi-garbage", "i386-mmap2-fixed-hi-garbage",
+		"i386-mmap2-fixed-low-half-outside", "i386-old_mmap-null", "i386-old_mmap-hint",
+		"i386-old_mmap-ptr-hi-garbage", "i386-old_mmap-fixed", "i386-old_mmap-noreplace",
+		"i386-munmap-reservation", "i386-mprotect-reservation", "i386-mremap-reservation",
+		"i386-madvise-reservation", "i386-reservation-after-all", "i386-brk-then-sbrk",
+	}
+	t.Run("lax", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
+		escapeCheck(t, out, res, routes)
+	})
+	t.Run("strict", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
+		escapeCheck(t, out, res, routes)
+	})
+	t.Run("registers", func(t *testing.T) {
+		escapeRegs(func() {
+			out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
+			escapeCheck(t, out, res, routes)
+		})
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin, "strict"),
+			[]string{"i386-mmap2-hint", "i386-mmap2-hint-hi-garbage", "i386-mmap2-flags-hi-garbage",
+				"i386-mmap2-fixed-only-in-hi", "i386-mmap2-len-hi-garbage", "i386-old_mmap-hint",
+				"i386-old_mmap-ptr-hi-garbage", "i386-mmap2-fixed", "i386-mmap2-fixed-hi-garbage", "i386-old_mmap-fixed"},
+			nil)
+	})
+}
+
+func TestEscapeX32AndSyscallNumber(t *testing.T) {
+	bin := buildC(t, "escape_abi")
+	routes := []string{
+		"x32-mmap-hint", "x32-mmap-fixed", "x32-mmap-map32bit", "x32-munmap-reservation",
+		"x32-mprotect-reservation", "x32-mremap-reservation", "x32-madvise-reservation", "x32-brk",
+		"x32-shmat", "x32-clone-untraced", "x32-getpid", "x32-rt_sigaction", "x32-reservation-after-all",
+		"nr-hi-garbage-mmap-hint", "nr-hi-garbage-mmap-fixed", "nr-hi-garbage-mprotect-reservation",
+		"nr-hi-garbage-munmap-reservation", "nr-hi-garbage-then-map32bit",
+	}
+	t.Run("lax", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
+		escapeCheck(t, out, res, routes)
+	})
+	t.Run("strict", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
+		escapeCheck(t, out, res, routes)
+	})
+	t.Run("registers", func(t *testing.T) {
+		escapeRegs(func() {
+			out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
+			escapeCheck(t, out, res, routes)
+		})
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin, "strict"),
+			[]string{"nr-hi-garbage-mmap-hint", "nr-hi-garbage-mmap-fixed"}, nil)
+	})
+}
+
+func TestEscapeClone(t *testing.T) {
+	bin := buildC(t, "escape_clone", "-pthread")
+	routes := []string{
+		"clone3-raw", "clone3-untraced", "clone3-bad-args", "clone-untraced", "clone-untraced-hi-garbage",
+		"clone-untraced-vm-vfork", "i386-clone-untraced", "i386-clone3", "pthread-create", "fork", "vfork",
+		"posix-spawn",
+	}
+	t.Run("guarded", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
+		escapeCheck(t, out, res, routes)
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin), []string{"clone-untraced-vm-vfork"},
+			[]string{"clone3-raw", "clone-untraced", "i386-clone-untraced"})
+	})
+}
+
+func TestEscapeReservation(t *testing.T) {
+	bin := buildC(t, "escape_reservation")
+	common := []string{
+		"fixed-over-reservation", "noreplace-over-reservation", "noreplace-across-end", "fixed-across-start",
+		"mremap-grow-from-below-start", "munmap-reservation",
+		"munmap-across-end", "munmap-across-start", "mremap-reservation-maymove", "mremap-reservation-shrink",
+		"mremap-reservation-fixed-out", "mremap-reservation-dontunmap", "mremap-reservation-fixed-in",
+		"reservation-after-mremaps", "mremap-fixed-into", "mremap-fixed-dontunmap-into", "mremap-fixed-across-end",
+		"mprotect-reservation", "mprotect-reservation-none", "pkey_mprotect-reservation",
+		"pkey_mprotect-reservation-pkey0", "mlock-reservation", "mseal-reservation", "reservation-after-all",
+	}
+	t.Run("lax", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
+		escapeCheck(t, out, res, append(common[:len(common):len(common)],
+			"mremap-grow-into-reservation", "mremap-grow-moves-out", "mprotect-own-then-reservation"))
+	})
+	t.Run("strict", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
+		escapeCheck(t, out, res, common)
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin, "strict"),
+			[]string{"fixed-over-reservation", "noreplace-over-reservation", "noreplace-across-end",
+				"fixed-across-start", "mremap-grow-from-below-start", "mremap-fixed-into", "mremap-fixed-dontunmap-into", "mremap-fixed-across-end"}, nil)
+	})
+}
+
+func TestEscapeMadvise(t *testing.T) {
+	bin := buildC(t, "escape_madvise")
+	common := []string{
+		"madvise-dontfork-reservation", "madvise-wipeonfork-reservation", "madvise-dontneed-reservation",
+		"madvise-free-reservation", "madvise-remove-reservation", "madvise-dofork-reservation",
+		"madvise-guard-install-reservation", "madvise-unknown-advice-reservation", "reservation-after-madvise",
+		"fork-after-madvise",
+	}
+	t.Run("lax", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
+		escapeCheck(t, out, res, append(common[:len(common):len(common)], "madvise-dontfork-own-and-reservation"))
+	})
+	t.Run("strict", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
+		escapeCheck(t, out, res, common)
+	})
+	t.Run("native", func(t *testing.T) {
+		// The child of a process with a MADV_DONTFORK mapping has a hole.
+		escapeCheckNative(t, escapeNative(t, bin), nil, []string{"fork-after-madvise"})
+	})
+}
+
+func TestEscapeGrowsdown(t *testing.T) {
+	bin := buildC(t, "escape_growsdown")
+	routes := []string{"growsdown-above-end", "growsdown-gap-above-end", "growsdown-gap-walk-down",
+		"growsdown-hint-inside", "growsdown-above-reservation"}
+	t.Run("lax", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
+		escapeCheck(t, out, res, routes)
+	})
+	t.Run("strict", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
+		escapeCheck(t, out, res, routes)
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin),
+			[]string{"growsdown-above-end", "growsdown-hint-inside", "growsdown-above-reservation"}, nil)
+	})
+}
+
+func TestEscapeMap32bit(t *testing.T) {
+	bin := buildC(t, "escape_map32")
+	routes := []string{"map32bit-null-4k", "map32bit-null-1024k", "map32bit-null-65536k", "map32bit-null-1048576k",
+		"map32bit-hint-inside", "map32bit-hint-above", "map32bit-hint-across-end", "hint-below-range-reaching-in",
+		"hint-below-mmap-min-addr", "i386-mmap2-exhaust"}
+	t.Run("guarded", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
+		escapeCheck(t, out, res, routes)
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin),
+			[]string{"map32bit-null-4k", "map32bit-hint-inside", "hint-below-range-reaching-in", "i386-mmap2-exhaust"}, nil)
+	})
+}
+
+func TestEscapeShmat(t *testing.T) {
+	bin := buildC(t, "escape_shm")
+	common := []string{"shmat-null", "shmat-inside", "shmat-inside-remap", "shmat-inside-rnd", "shmat-rdonly-inside",
+		"shmat-across-end", "i386-ipc-shmat-inside", "i386-shmat-inside-hi-garbage", "i386-shmat-null",
+		"shmdt-then-map32bit", "shmat-id-from-other-ipc-namespace"}
+	t.Run("lax", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
+		escapeCheck(t, out, res, append(common[:len(common):len(common)], "shmat-over-own", "shmat-over-own-remap"))
+	})
+	t.Run("strict", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
+		escapeCheck(t, out, res, common)
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin, "strict"),
+			[]string{"shmat-inside", "shmat-inside-remap", "i386-ipc-shmat-inside", "i386-shmat-inside-hi-garbage"}, nil)
+	})
+}
+
+func TestEscapeBrk(t *testing.T) {
+	bin := buildC(t, "escape_brk", "-no-pie")
+	routes := []string{"brk-start-inside", "sbrk-page", "sbrk-256m", "brk-to-range-end", "brk-beyond-range",
+		"i386-brk-grow", "malloc-after-brk"}
+	t.Run("guarded", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
+		escapeCheck(t, out, res, routes)
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin), []string{"sbrk-page", "brk-to-range-end"}, nil)
+	})
+}
+
+// TestEscapeBrkPrctl: PR_SET_MM_MAP (no capability needed) moves the
+// kernel's idea of the break; a brk "shrink" back to the real break then
+// unmaps everything between, reservations included.
+func TestEscapeBrkPrctl(t *testing.T) {
+	bin := buildC(t, "escape_brk", "-no-pie")
+	routes := []string{"brk-start-inside", "sbrk-page", "sbrk-256m", "brk-to-range-end", "brk-beyond-range",
+		"i386-brk-grow", "malloc-after-brk", "brk-prctl-shrink"}
+	out, res := escapeGuarded(t, escapePolicy(t, false), bin, "prctl")
+	escapeCheck(t, out, res, routes)
+}
+
+func TestEscapeOwnSeccompFilter(t *testing.T) {
+	bin := buildC(t, "escape_seccomp", "-pthread")
+	routes := []string{"own-filter-installed", "hint-inside", "fixed-inside", "mprotect-reservation",
+		"munmap-reservation", "map32bit", "i386-mmap2-hint", "i386-mmap2-fixed", "i386-old_mmap-fixed",
+		"i386-munmap-reservation", "clone-untraced", "x32-mmap", "map32bit-at-end"}
+	for _, mode := range []string{"trace", "allow", "notif"} {
+		t.Run(mode, func(t *testing.T) {
+			out, res := escapeGuarded(t, escapePolicy(t, true), bin, mode, "strict")
+			escapeCheck(t, out, res, routes)
+		})
+	}
+	t.Run("trace-lax", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin, "trace")
+		escapeCheck(t, out, res, routes)
+	})
+	// The filter's data is the program's to choose: a tracer that reads
+	// the ABI from it (as on kernels without PTRACE_GET_SYSCALL_INFO)
+	// must not believe it.
+	t.Run("trace-registers", func(t *testing.T) {
+		escapeRegs(func() {
+			out, res := escapeGuarded(t, escapePolicy(t, true), bin, "trace", "strict")
+			escapeCheck(t, out, res, routes)
+		})
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin, "allow", "strict"), []string{"hint-inside", "fixed-inside"}, nil)
+	})
+}
+
+func TestEscapePersonality(t *testing.T) {
+	bin := buildC(t, "escape_personality")
+	routes := []string{"personality-set", "personality-reexec", "personality-i386-mmap2-null-0",
+		"personality-i386-mmap2-null-1", "personality-i386-mmap2-null-2", "personality-i386-mmap2-null-3",
+		"personality-mmap-null", "personality-mmap-hint", "personality-map32bit", "personality-malloc"}
+	t.Run("guarded", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
+		escapeCheck(t, out, res, routes)
+		if !strings.Contains(out, "range reserved: yes") {
+			t.Errorf("the re-exec'd image does not see its reservation:\n%s", out)
+		}
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin), []string{"personality-i386-mmap2-null-0", "personality-map32bit"}, nil)
+	})
+}
+
+func TestEscapeSetuidExec(t *testing.T) {
+	bin := buildC(t, "escape_setuid")
+	// A set-user-ID copy owned by nobody: with effect, the child's
+	// effective uid would be 65534.
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	suid := filepath.Join(dir, "escape_setuid_nobody")
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(suid, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(suid, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(suid, 0o4755|os.ModeSetuid); err != nil {
+		t.Fatal(err)
+	}
+	routes := []string{"setuid-exec", "setuid-mmap-hint", "setuid-map32bit"}
+	t.Run("guarded", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin, "exec", suid)
+		escapeCheck(t, out, res, routes)
+		if !strings.Contains(out, "NoNewPrivs 1") {
+			t.Errorf("the set-user-ID program does not run with no_new_privs:\n%s", out)
+		}
+	})
+	t.Run("native", func(t *testing.T) {
+		// Without the guard the bit takes effect (the file system honours
+		// it), so the guard is what keeps the ids.
+		out := escapeNative(t, bin, "exec", suid)
+		if !strings.Contains(out, "euid 65534 NoNewPrivs 0") {
+			t.Errorf("without the guard the set-user-ID copy did not take effect:\n%s", out)
+		}
+		escapeCheckNative(t, out, []string{"setuid-mmap-hint"}, []string{"setuid-exec"})
+	})
+	t.Run("passwd", func(t *testing.T) {
+		// A real set-user-ID program still runs, with the same output.
+		const passwd = "/usr/bin/passwd"
+		st, err := os.Stat(passwd)
+		if err != nil || st.Mode()&os.ModeSetuid == 0 {
+			t.Fatalf("%s is not a set-user-ID program here: %v", passwd, err)
+		}
+		native, nerr := exec.Command(passwd, "--help").CombinedOutput()
+		out, res := escapeGuarded(t, escapePolicy(t, false), passwd, "--help")
+		wantCode := 0
+		var ee *exec.ExitError
+		if errors.As(nerr, &ee) {
+			wantCode = ee.ExitCode()
+		}
+		if res.ExitCode() != wantCode || out != string(native) {
+			t.Errorf("passwd --help: exit %d, want %d; output %q, want %q", res.ExitCode(), wantCode, out, native)
+		}
+	})
+}
+
+func TestEscapePtrace(t *testing.T) {
+	bin := buildC(t, "escape_ptrace")
+	routes := []string{"ptrace-traceme", "ptrace-attach-child", "ptrace-seize-child", "child-tracer",
+		"child-ptrace-traceme", "child-ptrace-attach-parent", "child-still-guarded", "child-exit"}
+	out, res := escapeGuarded(t, escapePolicy(t, false), bin)
+	escapeCheck(t, out, res, routes)
+}
+
+func TestEscapeThreadsRacingExec(t *testing.T) {
+	bin := buildC(t, "escape_threads", "-pthread")
+	const gens = 5
+	var routes []string
+	for g := 1; g <= gens; g++ {
+		routes = append(routes, fmt.Sprintf("threads-exec-gen%d", g))
+	}
+	routes = append(routes, "threads-race")
+	t.Run("guarded", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin, "0", strconv.Itoa(gens))
+		escapeCheck(t, out, res, routes)
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin, "0", "1"), nil, []string{"threads-race", "threads-exec-gen1"})
+	})
+}
+
+func TestEscapeArgumentRace(t *testing.T) {
+	bin := buildC(t, "escape_race", "-pthread")
+	routes := []string{"old_mmap-race", "clone3-race"}
+	t.Run("lax", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
+		escapeCheck(t, out, res, routes)
+	})
+	t.Run("strict", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
+		escapeCheck(t, out, res, routes)
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin, "strict"), []string{"old_mmap-race"}, []string{"clone3-race"})
+	})
+}
