@@ -101,6 +101,10 @@ func (p *Policy) HasPool() bool { return !p.Pool.Empty() }
 // IsProtected reports whether addr lies in a protected range.
 func (p *Policy) IsProtected(addr uint64) bool { return p.protected.ContainsAddr(addr) }
 
+// OverlapsProtected reports whether r shares an address with a protected
+// range.
+func (p *Policy) OverlapsProtected(r region.Range) bool { return p.protected.Overlaps(r) }
+
 // String describes the policy in one line per rule.
 func (p *Policy) String() string {
 	var b strings.Builder

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
 )
 
@@ -51,6 +52,8 @@ type injection struct {
 	// observe is set while the task runs its own call unchanged and only
 	// the event log wants the result.
 	observe bool
+	// onEnd, if set, runs once the task has been let go.
+	onEnd func()
 }
 
 // inPlace remembers what a rewritten call looked like, to put the
@@ -182,6 +185,9 @@ func (t *tracer) endInjection(tk *task) {
 		_ = unix.Tgkill(tk.tid, tk.tid, s) // gone already: nothing to deliver
 	}
 	tk.deferred = nil
+	if inj.onEnd != nil {
+		inj.onEnd()
+	}
 }
 
 // startInjection runs guard-made calls (reservations) in a task stopped
@@ -206,13 +212,26 @@ func (t *tracer) startInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call,
 	}
 	inj.final = inj.saved.Rax
 	g := tk.sp.guard
+	var fatal string
 	inj.next = func(i int, ret uint64) bool {
 		g.Injected(inj.calls[i], ret)
 		if _, failed := rewrite.Failed(abi, ret); failed {
-			r := inj.calls[i]
-			t.warnf("cannot reserve %#x-%#x: %v", r.Args[0], r.Args[0]+r.Args[1], errnoOf(abi, ret))
+			c := inj.calls[i]
+			r := region.Range{Start: c.Args[0], End: c.Args[0] + c.Args[1]}
+			if g.Policy().OverlapsProtected(r) {
+				// A protected range the kernel is still free to use:
+				// the program must not run.
+				fatal = fmt.Sprintf("cannot reserve %v in a protected range: %v", r, errnoOf(abi, ret))
+				return true
+			}
+			t.warnf("cannot reserve %v of the pool: %v; the pool is smaller", r, errnoOf(abi, ret))
 		}
 		return false
+	}
+	inj.onEnd = func() {
+		if fatal != "" {
+			t.failClosed(tk, fatal)
+		}
 	}
 	t.start(tk, inj, false)
 }

@@ -21,7 +21,7 @@ const shimEnv = "MMAPGUARD_SHIM_FD"
 // must be the first thing main (and TestMain, in tests that launch
 // programs) does; in any other process it returns at once.
 func MaybeShim() {
-	if os.Getenv(shimEnv) == "" {
+	if os.Getenv(shimEnv) == "" || len(os.Args) == 0 || os.Args[0] != shimArgv0 {
 		return
 	}
 	// The filter goes on this thread only (no TSYNC), and this thread

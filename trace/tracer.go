@@ -73,8 +73,12 @@ type Result struct {
 	Stops uint64
 	// Unreserved lists guarded ranges found occupied at exec.
 	Unreserved []string
-	// Processes counts the processes traced (after the first exec).
+	// Processes counts the processes traced: the program and every
+	// process forked from it.
 	Processes int
+	// FailedClosed counts processes killed because the guard could not
+	// keep its promise for them (a protected range it could not reserve).
+	FailedClosed int
 }
 
 // ExitCode is the status a shell would report: the exit code, or 128
@@ -99,6 +103,10 @@ var (
 // checks that it can be executed.
 func Resolve(name string) (string, error) {
 	path, err := exec.LookPath(name)
+	if errors.Is(err, exec.ErrDot) {
+		// Found through "." in $PATH: a shell runs it, and so do we.
+		err = nil
+	}
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 			return "", fmt.Errorf("%s: %w (not in $PATH and no such file)", name, ErrNotFound)
@@ -188,6 +196,24 @@ func run(cfg Config) (Result, error) {
 		// Only slower, not wrong.
 		warnOnce(cfg.Warn, "cannot set SA_NOCLDSTOP on SIGCHLD: %v", err)
 	}
+	// Forward signals from here, not from the tracer's loop, which
+	// sleeps in wait4 while no tracee stops. Through the process handle
+	// (a pidfd) a signal can never reach another process that reused
+	// the pid after the program's exit.
+	done := make(chan struct{})
+	defer close(done)
+	if cfg.Signals != nil {
+		go func() {
+			for {
+				select {
+				case s := <-cfg.Signals:
+					_ = proc.Signal(s)
+				case <-done:
+					return
+				}
+			}
+		}()
+	}
 	t := newTracer(cfg, pid)
 	return t.loop()
 }
@@ -217,6 +243,21 @@ func threadGroup(tid, guess int) int {
 		}
 	}
 	return guess
+}
+
+// failClosed kills a process the guard cannot keep its promise for, and
+// says why (always, even with warnings off: the program did not fail by
+// itself).
+func (t *tracer) failClosed(tk *task, why string) {
+	msg := fmt.Sprintf("mmapguard: pid %d: %s; killing it (fail closed)\n", tk.pid, why)
+	if t.cfg.Warn != nil {
+		fmt.Fprint(t.cfg.Warn, msg)
+	} else {
+		fmt.Fprint(os.Stderr, msg)
+	}
+	t.res.FailedClosed++
+	tk.inj = nil
+	_ = unix.Kill(tk.pid, unix.SIGKILL)
 }
 
 func warnOnce(w io.Writer, format string, a ...any) {
@@ -327,7 +368,6 @@ func (t *tracer) warnf(format string, a ...any) {
 
 func (t *tracer) loop() (Result, error) {
 	for len(t.tasks) > 0 {
-		t.forwardSignals()
 		var ws unix.WaitStatus
 		tid, err := unix.Wait4(-1, &ws, unix.WALL, nil)
 		if err == unix.EINTR {
@@ -349,22 +389,6 @@ func (t *tracer) finish() Result {
 		t.res.Stats.Add(sp.guard.Stats())
 	}
 	return t.res
-}
-
-func (t *tracer) forwardSignals() {
-	if t.cfg.Signals == nil {
-		return
-	}
-	for {
-		select {
-		case s := <-t.cfg.Signals:
-			if sig, ok := s.(syscall.Signal); ok {
-				_ = unix.Kill(t.mainPid, sig)
-			}
-		default:
-			return
-		}
-	}
 }
 
 func (t *tracer) handle(tid int, ws unix.WaitStatus) {
@@ -468,6 +492,9 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 	if event == unix.PTRACE_EVENT_CLONE {
 		ck.pid = threadGroup(child, parent.pid)
 	}
+	if parent.sp.armed && ck.pid == child {
+		t.res.Processes++ // a new process, not a thread
+	}
 	switch {
 	case !parent.sp.armed:
 		ck.sp = parent.sp
@@ -485,7 +512,6 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 			ck.sp = &space{guard: g, armed: true, abi: parent.sp.abi}
 			ck.forkCalls = calls
 			t.spaces[ck.sp] = true
-			t.res.Processes++
 		}
 	}
 	if ck.held {
@@ -527,12 +553,16 @@ func (t *tracer) execEvent(tk *task) {
 	}
 	tk.inj = nil
 	tk.pid = tk.tid
+	if !tk.sp.armed {
+		// The shim became the program: the first process. Forks count
+		// the others; an exec starts no new process.
+		t.res.Processes++
+	}
 	sp := &space{guard: rewrite.NewGuard(t.cfg.Policy), armed: true}
 	// Threads that shared the old space are gone; a vfork parent keeps
 	// the old space, which is its own.
 	tk.sp = sp
 	t.spaces[sp] = true
-	t.res.Processes++
 	abi := rewrite.ABI64
 	if si, err := t.stopInfo(tk, false); err == nil {
 		if a, ok := abiOf(si.arch); ok {
@@ -542,8 +572,8 @@ func (t *tracer) execEvent(tk *task) {
 	sp.abi = abi
 	maps, err := region.ReadMaps(tk.tid)
 	if err != nil {
-		t.warnf("pid %d: reading its maps at exec: %v; nothing reserved", tk.tid, err)
-		t.resume(tk, cont, 0)
+		// Without its layout nothing can be reserved: fail closed.
+		t.failClosed(tk, fmt.Sprintf("reading its maps at exec: %v", err))
 		return
 	}
 	calls, occupied := sp.guard.Reserve(abi, maps)
@@ -559,7 +589,9 @@ func (t *tracer) execEvent(tk *task) {
 			what = "an anonymous mapping"
 		}
 		msg := fmt.Sprintf("%v is occupied at exec by %s: cannot reserve it", r, what)
-		t.res.Unreserved = append(t.res.Unreserved, msg)
+		if !t.warned[msg] {
+			t.res.Unreserved = append(t.res.Unreserved, msg)
+		}
 		t.warnf("%s", msg)
 	}
 	if len(calls) == 0 {

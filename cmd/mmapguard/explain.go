@@ -75,7 +75,7 @@ func explain(w io.Writer, p *rewrite.Policy, defaultPool bool, prog *seccomp.Pro
 	fmt.Fprintln(w, "What mapping calls become")
 	fixed := "honoured at exactly that address"
 	if p.Strict {
-		fixed = "refused with EPERM unless an owner made it"
+		fixed = "refused with EPERM (--strict)"
 	}
 	moved := "moved to the kernel's choice, outside every protected range"
 	if p.HasPool() {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/mmapguard/mmapguard/trace"
 )
@@ -31,6 +32,7 @@ func init() {
 	commands = []command{
 		{"run", "run a program with its protected ranges kept free", runRun},
 		{"explain", "print a policy and the seccomp filter that enforces it", runExplain},
+		{"inspect", "show where shared objects would be placed, and why", runInspect},
 		{"help", "show help for mmapguard or one of its subcommands", runHelp},
 	}
 }
@@ -59,11 +61,12 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 // Main runs mmapguard with the given arguments and returns its exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
+		fmt.Fprint(stderr, "mmapguard: no command given\n\n")
 		topUsage(stderr)
 		return exitUsage
 	}
 	name := args[0]
-	if name == "-h" || name == "--help" || name == "-help" {
+	if isHelpFlag(name) {
 		topUsage(stdout)
 		return 0
 	}
@@ -88,9 +91,15 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return exitError
 		}
 	}
+	if strings.HasPrefix(name, "-") {
+		fmt.Fprintf(stderr, "mmapguard: unknown option %q: options go after the command, e.g. mmapguard run --protect RANGE -- PROGRAM\nRun 'mmapguard --help' for the list of commands.\n", name)
+		return exitUsage
+	}
 	fmt.Fprintf(stderr, "mmapguard: unknown command %q\nRun 'mmapguard --help' for the list of commands.\n", name)
 	return exitUsage
 }
+
+func isHelpFlag(s string) bool { return s == "-h" || s == "--help" || s == "-help" }
 
 func topUsage(w io.Writer) {
 	fmt.Fprint(w, `mmapguard keeps a Linux process's address space in order from the outside.
@@ -111,15 +120,31 @@ each system call becomes.
 `)
 }
 
+const helpUsage = `Usage: mmapguard help [COMMAND]
+
+Shows the overview of mmapguard, or with COMMAND the usage and options of
+that command (the same as 'mmapguard COMMAND --help').
+`
+
 func runHelp(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
+	switch {
+	case len(args) == 0:
 		topUsage(stdout)
 		return nil
+	case isHelpFlag(args[0]) || args[0] == "help":
+		fmt.Fprint(stdout, helpUsage)
+		return nil
+	case len(args) > 1:
+		return usagef("help takes one command name, not %q", strings.Join(args, " "))
 	}
 	for _, c := range commands {
-		if c.name == args[0] && c.name != "help" {
+		if c.name == args[0] {
 			return c.run([]string{"--help"}, stdout, stderr)
 		}
 	}
-	return usagef("no command %q", args[0])
+	names := make([]string, 0, len(commands))
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	return usagef("no command %q: the commands are %s", args[0], strings.Join(names, ", "))
 }

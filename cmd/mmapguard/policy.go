@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/mmapguard/mmapguard/region"
@@ -28,14 +29,14 @@ func (pf *policyFlags) register(fs *flag.FlagSet) {
 	fs.Func("protect", "keep `RANGE` free of mappings nobody asked for there (repeatable)", func(s string) error {
 		r, err := region.ParseRange(s)
 		if err != nil {
-			return err
+			return rangeHint(err)
 		}
 		pf.protect = append(pf.protect, r)
 		return nil
 	})
 	fs.StringVar(&pf.pool, "pool", "", "put rerouted mappings in `RANGE`; 'none' for no pool (default "+rewrite.DefaultPool.String()+")")
-	fs.BoolVar(&pf.poolAll, "pool-all", false, "place every mapping made without a fixed address in the pool (same layout on every run)")
-	fs.BoolVar(&pf.strict, "strict", false, "refuse (EPERM) fixed mappings inside protected ranges to everyone but owners")
+	fs.BoolVar(&pf.poolAll, "pool-all", false, "place every mapping made without a fixed address in the pool, first fit (the same addresses on every run for the same calls)")
+	fs.BoolVar(&pf.strict, "strict", false, "refuse with EPERM explicit placements inside protected ranges (MAP_FIXED, MAP_FIXED_NOREPLACE, MREMAP_FIXED, shmat at an address)")
 }
 
 // policy assembles the rewrite policy the flags describe.
@@ -57,7 +58,7 @@ func (pf *policyFlags) policy() (*rewrite.Policy, error) {
 	default:
 		r, err := region.ParseRange(p)
 		if err != nil {
-			return nil, usagef("--pool: %v", err)
+			return nil, usagef("--pool: %v", rangeHint(err))
 		}
 		pool = r
 	}
@@ -69,6 +70,28 @@ func (pf *policyFlags) policy() (*rewrite.Policy, error) {
 		return nil, usagef("%v", err)
 	}
 	return p, nil
+}
+
+// rangeHint adds to a range's parse error what to do about it (a syntax
+// error already says).
+func rangeHint(err error) error {
+	hint := ""
+	switch {
+	case errors.Is(err, region.ErrUnaligned):
+		hint = "round the start down and the end up to a multiple of 0x1000"
+	case errors.Is(err, region.ErrReversed):
+		hint = "give the lower address first"
+	case errors.Is(err, region.ErrEmpty):
+		hint = "the end is exclusive: give an end above the start, or START+SIZE"
+	case errors.Is(err, region.ErrBeyondUser):
+		hint = "end the range at 0x7ffffffff000 or below"
+	case errors.Is(err, region.ErrOverflow):
+		hint = "check the number of digits"
+	}
+	if hint == "" {
+		return err
+	}
+	return fmt.Errorf("%w; %s", err, hint)
 }
 
 // filterPolicy is the seccomp side of a policy: which calls the kernel
@@ -87,11 +110,27 @@ func newFlagSet(name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // parseFlags reports errors itself
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fmt.Fprintln(fs.Output(), "\nOptions:")
-		fs.PrintDefaults()
+		w := fs.Output()
+		fmt.Fprint(w, usage)
+		fmt.Fprintln(w, "\nOptions:")
+		fs.VisitAll(func(f *flag.Flag) {
+			arg, help := flag.UnquoteUsage(f)
+			if arg != "" {
+				arg = " " + arg
+			}
+			fmt.Fprintf(w, "  %s%s\n        %s\n", optionName(f.Name), arg, help)
+		})
 	}
 	return fs
+}
+
+// optionName spells a flag as the usage texts do: -o, --protect. (The
+// flag package accepts one or two dashes for either.)
+func optionName(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 // parseFlags parses a subcommand's flags: -h/--help prints the usage on
@@ -104,7 +143,41 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 		fs.Usage()
 		return errHelpShown
 	case err != nil:
-		return &usageError{err.Error()}
+		return &usageError{flagError(err)}
 	}
 	return nil
+}
+
+// flagError rewords the flag package's errors with the flags spelled as
+// the usage texts spell them.
+func flagError(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "unknown option " + optionName(name)
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return "option " + optionName(name) + " needs a value"
+	}
+	// invalid value "V" for flag -NAME: DETAIL
+	// invalid boolean value "V" for -NAME: DETAIL
+	rest, ok := strings.CutPrefix(msg, "invalid value ")
+	if !ok {
+		rest, ok = strings.CutPrefix(msg, "invalid boolean value ")
+	}
+	if !ok {
+		return msg
+	}
+	val, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return msg
+	}
+	rest = strings.TrimPrefix(strings.TrimPrefix(rest[len(val):], " for flag -"), " for -")
+	name, detail, ok := strings.Cut(rest, ": ")
+	if !ok {
+		return msg
+	}
+	if strings.HasPrefix(msg, "invalid boolean") {
+		return fmt.Sprintf("invalid value %s for %s: it takes no value (or =true, =false)", val, optionName(name))
+	}
+	return optionName(name) + ": " + detail
 }

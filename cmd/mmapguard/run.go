@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +14,8 @@ import (
 )
 
 const runUsage = `Usage: mmapguard run --protect RANGE [--protect RANGE...] [--pool RANGE|none]
-                     [--pool-all] [--strict] [-o FILE] [-q] -- PROGRAM [ARGS...]
+                     [--pool-all] [--strict] [-o FILE] [--log-format FORMAT] [-q]
+                     -- PROGRAM [ARGS...]
 
 Runs PROGRAM, every thread and every process it starts, so that nothing it
 did not explicitly ask for lands in a protected range: not the loader's
@@ -23,16 +25,18 @@ mapping calls that could touch them stop in the tracer, which rewrites,
 reroutes into the pool or answers them (see docs/policy.md).
 
 mmapguard exits with the program's status (128+N if signal N killed it),
-forwards SIGTERM (and SIGINT/SIGHUP when they did not come from the
-terminal, which sends them to the program itself) and prints nothing of
-its own but warnings (unless -q) and, with -o, a summary.
+forwards SIGTERM, SIGUSR1 and SIGUSR2 (and SIGINT, SIGQUIT and SIGHUP when
+they did not come from the terminal, which sends them to the program
+itself) and prints nothing of its own but warnings (unless -q) and, with
+-o, a summary. See docs/run.md.
 `
 
 func runRun(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", runUsage)
 	var pf policyFlags
 	pf.register(fs)
-	out := fs.String("o", "", "write a summary (traps, rewrites, reroutes, denials, reservations) to `FILE` at exit")
+	out := fs.String("o", "", "write every trapped call and the guard's decision to `FILE`, then a summary (traps, rewrites, reroutes, denials, reservations)")
+	logFormat := fs.String("log-format", "text", "`FORMAT` of the -o file: text (like strace) or json (one object per line; see docs/log.md)")
 	quiet := fs.Bool("q", false, "do not print warnings")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -46,66 +50,132 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	}
 	path, err := trace.Resolve(fs.Arg(0))
 	if err != nil {
+		// A shell's statuses: 127 not found, 126 found but not runnable.
 		if errors.Is(err, trace.ErrNotFound) {
-			fmt.Fprintf(stderr, "mmapguard run: %v\n", err)
+			fmt.Fprintf(stderr, "mmapguard run: %v\nCheck the name, or give the program's path.\n", err)
 			return exitCode(127)
 		}
-		fmt.Fprintf(stderr, "mmapguard run: %v\n", err)
+		fmt.Fprintf(stderr, "mmapguard run: %v\nGive a program with execute permission (a binary or a script starting with #!).\n", err)
 		return exitCode(126)
+	}
+	if *logFormat != "text" && *logFormat != "json" {
+		return usagef("--log-format %q: want text or json", *logFormat)
+	}
+	// Open the log now: a path that cannot be written is better found
+	// before the program runs than after.
+	var summary *os.File
+	var events *eventLog
+	if *out != "" {
+		if summary, err = os.Create(*out); err != nil {
+			return fmt.Errorf("log file (-o): %w", err)
+		}
+		if events, err = newEventLog(summary, *logFormat); err != nil {
+			return err
+		}
 	}
 	warn := stderr
 	if *quiet {
 		warn = io.Discard
 	}
+	// Signals meant for the program go to it. Left to the Go runtime,
+	// SIGQUIT (^\) would end mmapguard with a stack dump and, through
+	// PTRACE_O_EXITKILL, kill the program; SIGUSR1 and SIGUSR2 would be
+	// swallowed.
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
 	fwd := make(chan os.Signal, 8)
 	go func() {
 		for s := range sigs {
-			if s != syscall.SIGTERM && fromTerminal() {
+			if terminalSignal(s) && fromTerminal() {
 				continue // the terminal sent it to the program as well
 			}
 			fwd <- s
 		}
 	}()
-	res, err := trace.Run(trace.Config{
+	cfg := trace.Config{
 		Policy:  p,
 		Filter:  filterPolicy(p),
 		Path:    path,
 		Args:    fs.Args(),
 		Warn:    warn,
 		Signals: fwd,
-	})
+	}
+	if events != nil {
+		cfg.Events = events.Event
+	}
+	res, err := trace.Run(cfg)
 	if err != nil {
+		if summary != nil {
+			_ = summary.Close()
+			_ = os.Remove(summary.Name())
+		}
 		return err
 	}
-	if *out != "" {
-		if err := writeSummary(*out, p, res); err != nil {
-			return err
+	if summary != nil {
+		// The program has run: its status wins over a failed write.
+		err := events.Flush()
+		if err == nil {
+			err = writeSummary(summary, p, res, events.json)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "mmapguard run: writing the log: %v\n", err)
 		}
 	}
 	return exitCode(res.ExitCode())
 }
 
-// fromTerminal guesses whether a SIGINT or SIGHUP came from the
-// controlling terminal: true when mmapguard is in its foreground
-// process group, which the program shares.
-func fromTerminal() bool {
-	for _, fd := range []int{0, 1, 2} {
-		if pgrp, err := unixTcgetpgrp(fd); err == nil {
-			return pgrp == syscall.Getpgrp()
-		}
-	}
-	return false
+// forwarded are the signals mmapguard passes on to the program.
+var forwarded = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
+
+// terminalSignal reports whether a terminal sends s to its foreground
+// process group (^C, ^\, hang-up).
+func terminalSignal(s os.Signal) bool {
+	return s == syscall.SIGINT || s == syscall.SIGQUIT || s == syscall.SIGHUP
 }
 
-func writeSummary(path string, p *rewrite.Policy, r trace.Result) error {
-	f, err := os.Create(path)
-	if err != nil {
+// fromTerminal guesses whether a SIGINT, SIGQUIT or SIGHUP came from the
+// controlling terminal: true when mmapguard is in the terminal's
+// foreground process group, which the program shares, so the terminal
+// sent the signal to the program as well. The controlling terminal is
+// asked through /dev/tty, so the guess holds when stdin, stdout and
+// stderr are all redirected.
+func fromTerminal() bool {
+	pgrp, err := foregroundPgrp()
+	return err == nil && pgrp == syscall.Getpgrp()
+}
+
+// writeSummary writes the summary at the end of the -o log and closes
+// the file: text lines, or one JSON object {"summary": {...}}.
+func writeSummary(f *os.File, p *rewrite.Policy, r trace.Result, asJSON bool) error {
+	s := r.Stats
+	if asJSON {
+		outcomes := map[string]uint64{}
+		for o := rewrite.Allowed; o <= rewrite.Killed; o++ {
+			outcomes[o.String()] = s.Outcomes[o]
+		}
+		var protected []string
+		for _, r := range p.Protected {
+			protected = append(protected, r.String())
+		}
+		pool := "none"
+		if p.HasPool() {
+			pool = p.Pool.String()
+		}
+		b, err := json.Marshal(map[string]any{"summary": map[string]any{
+			"protected": protected, "pool": pool, "pool_all": p.PoolAll, "strict": p.Strict,
+			"processes": r.Processes, "stops": r.Stops, "calls": s.Calls, "outcomes": outcomes,
+			"reservations": s.Reservations, "reservation_failures": s.ReserveFailures,
+			"pool_exhausted": s.PoolExhausted, "unreserved": r.Unreserved, "exit_status": r.ExitCode(),
+		}})
+		if err == nil {
+			_, err = f.Write(append(b, '\n'))
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
 		return err
 	}
-	s := r.Stats
 	fmt.Fprintf(f, "mmapguard summary\n")
 	fmt.Fprint(f, p.String())
 	fmt.Fprintf(f, "processes      %d\n", r.Processes)

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mmapguard/mmapguard/rewrite"
+	"github.com/mmapguard/mmapguard/trace"
+)
+
+// eventLog writes one line per trapped call: text that reads like
+// strace's, or JSON lines for tools (the schema is in docs/log.md).
+type eventLog struct {
+	w    *bufio.Writer
+	json bool
+	err  error
+}
+
+func newEventLog(w io.Writer, format string) (*eventLog, error) {
+	switch format {
+	case "text", "":
+		return &eventLog{w: bufio.NewWriterSize(w, 64<<10)}, nil
+	case "json":
+		return &eventLog{w: bufio.NewWriterSize(w, 64<<10), json: true}, nil
+	}
+	return nil, usagef("--log-format %q: want text or json", format)
+}
+
+// Event is called on the tracer's thread for every trapped call.
+func (l *eventLog) Event(e trace.Event) {
+	if l.err != nil {
+		return
+	}
+	if l.json {
+		b, err := json.Marshal(jsonEvent(e))
+		if err == nil {
+			b = append(b, '\n')
+			_, err = l.w.Write(b)
+		}
+		l.err = err
+		return
+	}
+	_, l.err = io.WriteString(l.w, textEvent(e)+"\n")
+}
+
+func (l *eventLog) Flush() error {
+	if err := l.w.Flush(); l.err == nil {
+		l.err = err
+	}
+	return l.err
+}
+
+// textEvent renders an event like a line of strace -f -tt:
+//
+//	08:00:01.123456 [pid 1234] mmap(0x10000000, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x200000000000 <rerouted: placed in the pool at ...>
+func textEvent(e trace.Event) string {
+	var b strings.Builder
+	b.WriteString(e.Time.Format("15:04:05.000000"))
+	if e.Tid != e.Pid {
+		fmt.Fprintf(&b, " [pid %d/%d] ", e.Pid, e.Tid)
+	} else {
+		fmt.Fprintf(&b, " [pid %d] ", e.Pid)
+	}
+	c := e.Call
+	b.WriteString(callName(c))
+	b.WriteByte('(')
+	for i, a := range decodeArgs(c) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(a.value)
+	}
+	b.WriteByte(')')
+	if c.ABI == rewrite.ABI32 {
+		b.WriteString(" [i386]")
+	}
+	if e.Seen {
+		b.WriteString(" = ")
+		b.WriteString(resultString(c, e.Result))
+	} else {
+		b.WriteString(" = ?")
+	}
+	a := e.Action
+	if a != nil && (a.Outcome != rewrite.Allowed || a.Why != "") {
+		fmt.Fprintf(&b, " <%s", a.Outcome)
+		if a.Why != "" {
+			b.WriteString(": " + a.Why)
+		}
+		b.WriteByte('>')
+	}
+	return b.String()
+}
+
+// logLine is one JSON line of the event log; docs/log.md documents it.
+type logLine struct {
+	Time     string            `json:"time"`
+	Pid      int               `json:"pid"`
+	Tid      int               `json:"tid"`
+	IP       string            `json:"ip"`
+	ABI      string            `json:"abi"`
+	Syscall  string            `json:"syscall"`
+	Nr       uint64            `json:"nr"`
+	Args     map[string]string `json:"args"`
+	Decision string            `json:"decision"`
+	Why      string            `json:"why,omitempty"`
+	Steps    []string          `json:"steps,omitempty"`
+	Result   *string           `json:"result"`
+	Errno    string            `json:"errno,omitempty"`
+}
+
+func jsonEvent(e trace.Event) logLine {
+	c := e.Call
+	l := logLine{
+		Time:    e.Time.UTC().Format(time.RFC3339Nano),
+		Pid:     e.Pid,
+		Tid:     e.Tid,
+		IP:      fmt.Sprintf("%#x", e.IP),
+		ABI:     c.ABI.String(),
+		Syscall: callName(c),
+		Nr:      c.Nr,
+		Args:    map[string]string{},
+	}
+	for _, a := range decodeArgs(c) {
+		l.Args[a.name] = a.value
+	}
+	if a := e.Action; a != nil {
+		l.Decision = a.Outcome.String()
+		l.Why = a.Why
+		for _, s := range a.Steps {
+			l.Steps = append(l.Steps, s.Call.String())
+		}
+	}
+	if e.Seen {
+		r := resultString(c, e.Result)
+		if errno, failed := rewrite.Failed(c.ABI, e.Result); failed {
+			l.Errno = errnoName(errno)
+			r = "-1"
+		}
+		l.Result = &r
+	}
+	return l
+}
+
+func callName(c rewrite.Call) string {
+	if c.Op() == rewrite.OpMmap && c.ABI == rewrite.ABI32 {
+		return "mmap2"
+	}
+	if c.Op() == rewrite.OpOther {
+		return "syscall_" + strconv.FormatUint(c.Nr, 10)
+	}
+	return c.Op().String()
+}
+
+func resultString(c rewrite.Call, ret uint64) string {
+	if errno, failed := rewrite.Failed(c.ABI, ret); failed {
+		return "-1 " + errnoName(errno)
+	}
+	switch c.Op() {
+	case rewrite.OpMmap, rewrite.OpOldMmap, rewrite.OpMremap, rewrite.OpShmat, rewrite.OpBrk:
+		return fmt.Sprintf("%#x", ret)
+	}
+	return strconv.FormatUint(ret, 10)
+}
+
+type arg struct{ name, value string }
+
+// decodeArgs names a call's arguments and renders them as strace does:
+// addresses in hex, sizes in decimal, flags by name.
+func decodeArgs(c rewrite.Call) []arg {
+	a := c.Args
+	hex := func(v uint64) string { return fmt.Sprintf("%#x", v) }
+	dec := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	// fds, ids and keys are C ints: the low 32 bits, signed.
+	fd := func(v uint64) string { return strconv.FormatInt(int64(int32(v)), 10) }
+	switch c.Op() {
+	case rewrite.OpMmap:
+		name := "offset"
+		if c.ABI == rewrite.ABI32 {
+			name = "pgoffset"
+		}
+		return []arg{{"addr", hex(a[0])}, {"length", dec(a[1])}, {"prot", flagNames(a[2], protNames, "PROT_NONE")},
+			{"flags", flagNames(a[3], mapNames, "0")}, {"fd", fd(a[4])}, {name, dec(a[5])}}
+	case rewrite.OpOldMmap:
+		return []arg{{"args", hex(a[0])}}
+	case rewrite.OpMunmap, rewrite.OpMseal:
+		return []arg{{"addr", hex(a[0])}, {"length", dec(a[1])}}
+	case rewrite.OpMprotect:
+		return []arg{{"addr", hex(a[0])}, {"length", dec(a[1])}, {"prot", flagNames(a[2], protNames, "PROT_NONE")}}
+	case rewrite.OpPkeyMprotect:
+		return []arg{{"addr", hex(a[0])}, {"length", dec(a[1])}, {"prot", flagNames(a[2], protNames, "PROT_NONE")}, {"pkey", fd(a[3])}}
+	case rewrite.OpMadvise:
+		return []arg{{"addr", hex(a[0])}, {"length", dec(a[1])}, {"advice", adviceName(a[2])}}
+	case rewrite.OpMlock:
+		return []arg{{"addr", hex(a[0])}, {"length", dec(a[1])}}
+	case rewrite.OpMremap:
+		return []arg{{"old_addr", hex(a[0])}, {"old_length", dec(a[1])}, {"new_length", dec(a[2])},
+			{"flags", flagNames(a[3], mremapNames, "0")}, {"new_addr", hex(a[4])}}
+	case rewrite.OpBrk:
+		return []arg{{"addr", hex(a[0])}}
+	case rewrite.OpShmat:
+		return []arg{{"shmid", fd(a[0])}, {"shmaddr", hex(a[1])}, {"shmflg", flagNames(a[2], shmNames, "0")}}
+	case rewrite.OpClone:
+		return []arg{{"flags", hex(a[0])}}
+	}
+	var out []arg
+	for i, v := range a {
+		out = append(out, arg{fmt.Sprintf("arg%d", i), hex(v)})
+	}
+	return out
+}
+
+type flagBit struct {
+	bit  uint64
+	name string
+}
+
+var (
+	protNames = []flagBit{{rewrite.ProtRead, "PROT_READ"}, {rewrite.ProtWrite, "PROT_WRITE"}, {rewrite.ProtExec, "PROT_EXEC"},
+		{0x01000000, "PROT_GROWSDOWN"}, {0x02000000, "PROT_GROWSUP"}}
+	mapNames = []flagBit{{rewrite.MapShared, "MAP_SHARED"}, {rewrite.MapPrivate, "MAP_PRIVATE"}, {0x03, "MAP_SHARED_VALIDATE"},
+		{rewrite.MapFixed, "MAP_FIXED"}, {rewrite.MapAnonymous, "MAP_ANONYMOUS"}, {rewrite.Map32Bit, "MAP_32BIT"},
+		{rewrite.MapGrowsDown, "MAP_GROWSDOWN"}, {0x800, "MAP_DENYWRITE"}, {0x1000, "MAP_EXECUTABLE"},
+		{0x2000, "MAP_LOCKED"}, {rewrite.MapNoReserve, "MAP_NORESERVE"}, {0x8000, "MAP_POPULATE"},
+		{0x10000, "MAP_NONBLOCK"}, {0x20000, "MAP_STACK"}, {0x40000, "MAP_HUGETLB"}, {0x80000, "MAP_SYNC"},
+		{rewrite.MapFixedNoReplace, "MAP_FIXED_NOREPLACE"}, {0x4000000, "MAP_UNINITIALIZED"}}
+	mremapNames = []flagBit{{rewrite.MremapMayMove, "MREMAP_MAYMOVE"}, {rewrite.MremapFixed, "MREMAP_FIXED"},
+		{rewrite.MremapDontUnmap, "MREMAP_DONTUNMAP"}}
+	shmNames = []flagBit{{0o10000, "SHM_RDONLY"}, {rewrite.ShmRnd, "SHM_RND"}, {rewrite.ShmRemap, "SHM_REMAP"},
+		{0o100000, "SHM_EXEC"}}
+)
+
+// flagNames renders v as NAME|NAME|0xREST. For mmap flags the two type
+// bits are one field (MAP_SHARED, MAP_PRIVATE or MAP_SHARED_VALIDATE),
+// decoded first.
+func flagNames(v uint64, names []flagBit, zero string) string {
+	if v == 0 {
+		return zero
+	}
+	var parts []string
+	rest := v
+	if len(names) > 0 && names[0].name == "MAP_SHARED" {
+		switch v & 0x0f {
+		case 0x01:
+			parts = append(parts, "MAP_SHARED")
+		case 0x02:
+			parts = append(parts, "MAP_PRIVATE")
+		case 0x03:
+			parts = append(parts, "MAP_SHARED_VALIDATE")
+		}
+		rest &^= 0x03
+		names = names[3:]
+	}
+	for _, n := range names {
+		if rest&n.bit == n.bit && n.bit != 0 {
+			parts = append(parts, n.name)
+			rest &^= n.bit
+		}
+	}
+	if rest != 0 {
+		parts = append(parts, fmt.Sprintf("%#x", rest))
+	}
+	return strings.Join(parts, "|")
+}
+
+var adviceNames = map[uint64]string{
+	0: "MADV_NORMAL", 1: "MADV_RANDOM", 2: "MADV_SEQUENTIAL", 3: "MADV_WILLNEED", 4: "MADV_DONTNEED",
+	8: "MADV_FREE", 9: "MADV_REMOVE", 10: "MADV_DONTFORK", 11: "MADV_DOFORK", 12: "MADV_MERGEABLE",
+	13: "MADV_UNMERGEABLE", 14: "MADV_HUGEPAGE", 15: "MADV_NOHUGEPAGE", 16: "MADV_DONTDUMP",
+	17: "MADV_DODUMP", 18: "MADV_WIPEONFORK", 19: "MADV_KEEPONFORK", 20: "MADV_COLD", 21: "MADV_PAGEOUT",
+	22: "MADV_POPULATE_READ", 23: "MADV_POPULATE_WRITE", 24: "MADV_DONTNEED_LOCKED", 25: "MADV_COLLAPSE",
+	100: "MADV_HWPOISON", 101: "MADV_SOFT_OFFLINE", 102: "MADV_GUARD_INSTALL", 103: "MADV_GUARD_REMOVE",
+}
+
+func adviceName(v uint64) string {
+	if n, ok := adviceNames[v]; ok {
+		return n
+	}
+	return strconv.FormatUint(v, 10)
+}
+
+var errnoNames = map[int]string{
+	1: "EPERM", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES", 14: "EFAULT", 16: "EBUSY",
+	17: "EEXIST", 19: "ENODEV", 22: "EINVAL", 23: "ENFILE", 24: "EMFILE", 38: "ENOSYS", 75: "EOVERFLOW",
+}
+
+func errnoName(e int) string {
+	if n, ok := errnoNames[e]; ok {
+		return n
+	}
+	return "E" + strconv.Itoa(e)
+}

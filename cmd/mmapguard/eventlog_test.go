@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mmapguard/mmapguard/rewrite"
+	"github.com/mmapguard/mmapguard/trace"
+)
+
+func TestFlagNames(t *testing.T) {
+	cases := []struct {
+		v     uint64
+		names []flagBit
+		zero  string
+		want  string
+	}{
+		{0x22, mapNames, "0", "MAP_PRIVATE|MAP_ANONYMOUS"},
+		{0x32, mapNames, "0", "MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS"},
+		{0x100003, mapNames, "0", "MAP_SHARED_VALIDATE|MAP_FIXED_NOREPLACE"},
+		{0x4022 | 0x80000000, mapNames, "0", "MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE|0x80000000"},
+		{0, protNames, "PROT_NONE", "PROT_NONE"},
+		{7, protNames, "PROT_NONE", "PROT_READ|PROT_WRITE|PROT_EXEC"},
+		{3, mremapNames, "0", "MREMAP_MAYMOVE|MREMAP_FIXED"},
+	}
+	for _, tc := range cases {
+		if got := flagNames(tc.v, tc.names, tc.zero); got != tc.want {
+			t.Errorf("flagNames(%#x) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+}
+
+func testEvent() trace.Event {
+	c := rewrite.Call{ABI: rewrite.ABI64, Nr: 9, Args: [6]uint64{0x10000000, 8192, 3, 0x22, ^uint64(0), 0}}
+	return trace.Event{
+		Time: time.Date(2026, 11, 26, 8, 0, 1, 123456000, time.UTC), Pid: 100, Tid: 101, IP: 0x7f0000001234,
+		Call:   c,
+		Action: &rewrite.Action{Verdict: rewrite.Run, Outcome: rewrite.Rerouted, Why: "placed in the pool"},
+		Result: 0x200000000000, Seen: true,
+	}
+}
+
+func TestTextEvent(t *testing.T) {
+	got := textEvent(testEvent())
+	want := "08:00:01.123456 [pid 100/101] mmap(0x10000000, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x200000000000 <rerouted: placed in the pool>"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	e := testEvent()
+	e.Result = rewrite.Err(rewrite.EPERM)
+	e.Action = &rewrite.Action{Verdict: rewrite.Return, Outcome: rewrite.Denied, Why: "strict"}
+	if got := textEvent(e); !strings.Contains(got, "= -1 EPERM <denied: strict>") {
+		t.Errorf("denied event: %s", got)
+	}
+}
+
+func TestJSONEvent(t *testing.T) {
+	var buf bytes.Buffer
+	l, err := newEventLog(&buf, "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Event(testEvent())
+	e := testEvent()
+	e.Seen = false
+	l.Event(e)
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines: %q", len(lines), buf.String())
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &got); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{"syscall": "mmap", "pid": 100.0, "tid": 101.0, "decision": "rerouted",
+		"result": "0x200000000000", "abi": "x86_64", "time": "2026-11-26T08:00:01.123456Z"} {
+		if got[k] != want {
+			t.Errorf("%s = %v, want %v", k, got[k], want)
+		}
+	}
+	if args := got["args"].(map[string]any); args["flags"] != "MAP_PRIVATE|MAP_ANONYMOUS" || args["fd"] != "-1" {
+		t.Errorf("args %v", args)
+	}
+	var unseen map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &unseen); err != nil || unseen["result"] != nil {
+		t.Errorf("unseen result: %v %v", unseen["result"], err)
+	}
+	if _, err := newEventLog(&buf, "yaml"); err == nil {
+		t.Error("log format yaml accepted")
+	}
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/mmapguard/mmapguard/loader"
+	"github.com/mmapguard/mmapguard/region"
+)
+
+const inspectUsage = `Usage: mmapguard inspect [--place PATTERN=ADDR]... [--place-range RANGE=PATTERN]...
+                         [--place-file FILE]... [--occupied RANGE]... [--place-strict] FILE...
+
+Reads each FILE, an x86-64 ELF shared object (a library, a Wine builtin
+.dll.so), PIE or program, and prints where mmapguard would place it, taking
+the FILEs to be loaded in the order given: its type, soname and span (the
+addresses its PT_LOAD segments need, at link time), an embedded PE header,
+the base it would get and why, and any conflict among the FILEs. Nothing is
+run. Options may come before, between or after the FILEs; after -- every
+argument is a FILE.
+
+The base is where the object's span starts, the address ld.so's first
+mapping of the object must get; every segment then moves by the same load
+bias (base minus the link-time start of the span). It comes from the first
+of these that applies:
+
+  rule          the first rule whose PATTERN matches: --place rules in the
+                order given, then those of --place-file
+  p_vaddr       the object was linked to run at a fixed address (its first
+                PT_LOAD has a non-zero p_vaddr: -Wl,-Ttext-segment=ADDR,
+                --image-base, prelink)
+  PE ImageBase  a Wine-style builtin's embedded PE header, found through its
+                exported symbol __wine_spec_nt_header (PE32 or PE32+)
+  range         the first placement range whose PATTERN matches packs it with
+                the other such objects, first fit in load order, after the
+                objects above have their bases
+  none          ld.so and the kernel choose
+
+PATTERN is a glob (*, ?, [...]) matched against the FILE as given, its file
+name and its soname; * does not match '/'. ADDR is a page-aligned address
+(0x hex, 0o octal, 0b binary or decimal). RANGE is START-END (end exclusive)
+or START+SIZE, e.g. 0x10000-0x80000000 or 0x10000000+1G.
+
+--place-range takes RANGE=PATTERN as one argument; the two-argument form
+--place-range RANGE PATTERN is accepted too (when RANGE has no '=').
+
+A placement file holds one rule per line, fields separated by blanks:
+
+  # a comment
+  place PATTERN ADDR
+  range RANGE PATTERN
+
+A conflict (two objects wanting overlapping spans, a span over an --occupied
+range or outside user space, a full range) is a warning by default: the
+object would load wherever ld.so puts it. With --place-strict its load would
+fail, and inspect exits with status 1.
+
+Exit status: 0 when every FILE was read, 1 when a FILE could not be read
+(the error names it and the problem) or, with --place-strict, when there
+is a conflict, 2 for a bad command line.
+`
+
+func runInspect(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("inspect", inspectUsage)
+	var p loader.Planner
+	var fileRules []loader.Rule
+	var fileRanges []loader.RangeRule
+	fs.Func("place", "give objects matching PATTERN the base ADDR, written `PATTERN=ADDR` (repeatable)", func(s string) error {
+		r, err := loader.ParseRule(s)
+		if err != nil {
+			return err
+		}
+		p.Rules = append(p.Rules, r)
+		return nil
+	})
+	fs.Func("place-range", "pack objects matching PATTERN that have no base of their own into RANGE, written `RANGE=PATTERN` (repeatable)", func(s string) error {
+		r, err := loader.ParseRangeRule(s)
+		if err != nil {
+			return err
+		}
+		p.Ranges = append(p.Ranges, r)
+		return nil
+	})
+	fs.Func("place-file", "read place and range rules from `FILE` (repeatable)", func(name string) error {
+		rules, ranges, err := readPlacementFile(name)
+		if err != nil {
+			return err
+		}
+		fileRules = append(fileRules, rules...)
+		fileRanges = append(fileRanges, ranges...)
+		return nil
+	})
+	fs.Func("occupied", "treat `RANGE` as already mapped by the program (repeatable)", func(s string) error {
+		r, err := region.ParseRange(s)
+		if err != nil {
+			return err
+		}
+		p.Occupy(r)
+		return nil
+	})
+	fs.BoolVar(&p.Strict, "place-strict", false, "a conflict makes the load fail (and inspect exit 1) instead of being a warning")
+
+	files, err := parseInterspersed(fs, joinPlaceRange(args), stdout)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return usagef("no FILE to inspect")
+	}
+	p.Rules = append(p.Rules, fileRules...)
+	p.Ranges = append(p.Ranges, fileRanges...)
+
+	var objs []*loader.Object
+	failed := 0
+	for _, name := range files {
+		o, err := loader.Open(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "mmapguard inspect: %v\n", err)
+			failed++
+			continue
+		}
+		objs = append(objs, o)
+	}
+	conflicts := 0
+	for i, pl := range p.Plan(objs...) {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		printPlacement(stdout, pl)
+		if pl.Conflict != nil {
+			conflicts++
+		}
+	}
+	if len(objs) > 1 || failed > 0 {
+		if len(objs) > 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintf(stdout, "%d of %d files read, %d conflict(s)\n", len(objs), len(files), conflicts)
+	}
+	if failed > 0 || (p.Strict && conflicts > 0) {
+		return exitCode(exitError)
+	}
+	return nil
+}
+
+func readPlacementFile(name string) ([]loader.Rule, []loader.RangeRule, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() { _ = f.Close() }() // read-only: a failed close loses nothing
+	rules, ranges, err := loader.ParsePlacementFile(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return rules, ranges, nil
+}
+
+// joinPlaceRange turns the two-argument form "--place-range RANGE
+// PATTERN" into "--place-range RANGE=PATTERN", which the flag package can
+// parse. Arguments after "--" are left alone.
+func joinPlaceRange(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if (a == "--place-range" || a == "-place-range") && i+2 < len(args) &&
+			!strings.Contains(args[i+1], "=") && !strings.HasPrefix(args[i+2], "-") {
+			out = append(out, a, args[i+1]+"="+args[i+2])
+			i += 2
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// parseInterspersed parses flags that may come before, between and after
+// the positional arguments, which it returns. After "--" everything is
+// positional.
+func parseInterspersed(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, args, stdout); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func printPlacement(w io.Writer, pl loader.Placement) {
+	o := pl.Object
+	fmt.Fprintln(w, o.Path)
+	fmt.Fprintf(w, "  type      %v\n", o.Kind)
+	if o.Soname != "" {
+		fmt.Fprintf(w, "  soname    %s\n", o.Soname)
+	}
+	fmt.Fprintf(w, "  span      %v (%s) in %d PT_LOAD segment(s), aligned 0x%x\n",
+		o.Span, region.FormatSize(o.Span.Len()), len(o.Segments), o.Align)
+	if pe := o.PE; pe != nil {
+		fmt.Fprintf(w, "  PE        %s header (%s at 0x%x), ImageBase 0x%x", pe.Format(), pe.Symbol, pe.Vaddr, pe.ImageBase)
+		if pe.SelfReferential(o) {
+			fmt.Fprint(w, " (inside the object itself)")
+		}
+		fmt.Fprintln(w)
+	}
+	switch {
+	case pl.Placed():
+		fmt.Fprintf(w, "  base      0x%x (%s): span %v, load bias 0x%x\n", pl.Base, pl.Source, pl.SpanAt(), pl.Bias())
+	case pl.Source == loader.SourceNone:
+		fmt.Fprintln(w, "  base      none: ld.so and the kernel choose")
+	case pl.Base != 0:
+		fmt.Fprintf(w, "  base      0x%x (%s) wanted, not available\n", pl.Base, pl.Source)
+	default:
+		fmt.Fprintf(w, "  base      none found (%s)\n", pl.Source)
+	}
+	fmt.Fprintf(w, "  why       %s\n", pl.Why)
+	if c := pl.Conflict; c != nil {
+		fmt.Fprintf(w, "  conflict  %s\n            %s\n", c.Problem(), c.Outcome())
+	}
+}

@@ -1,0 +1,365 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mmapguard/mmapguard/seccomp"
+	"github.com/mmapguard/mmapguard/trace"
+)
+
+// TestMain: the test binary is also a launch shim, in case a test ever
+// gets as far as trace.Run in-process; and it removes the directory the
+// end-to-end tests build mmapguard into (run_test.go).
+func TestMain(m *testing.M) {
+	trace.MaybeShim()
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// mainResult is what one call of Main did.
+type mainResult struct {
+	code           int
+	stdout, stderr string
+}
+
+func callMain(args ...string) mainResult {
+	var out, errb bytes.Buffer
+	code := Main(args, &out, &errb)
+	return mainResult{code, out.String(), errb.String()}
+}
+
+func (r mainResult) String() string {
+	return "exit " + strconv.Itoa(r.code) + "\n--- stdout:\n" + r.stdout + "--- stderr:\n" + r.stderr
+}
+
+// The options of each subcommand, as its --help must list them.
+var wantFlags = map[string][]string{
+	"run":     {"--protect RANGE", "--pool RANGE", "--pool-all", "--strict", "-o FILE", "--log-format FORMAT", "-q"},
+	"explain": {"--protect RANGE", "--pool RANGE", "--pool-all", "--strict", "--trap-all", "-o FILE", "-q"},
+	"help":    {},
+}
+
+var optionLine = regexp.MustCompile(`(?m)^  -`)
+
+func TestTopLevelHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"-help"}, {"help"}} {
+		r := callMain(args...)
+		if r.code != 0 || r.stderr != "" || !strings.Contains(r.stdout, "Usage:\n  mmapguard COMMAND") {
+			t.Errorf("mmapguard %v: want exit 0 and the overview on stdout only; got %v", args, r)
+			continue
+		}
+		for _, c := range commands {
+			if !regexp.MustCompile(`(?m)^  ` + c.name + ` +\S`).MatchString(r.stdout) {
+				t.Errorf("mmapguard %v: command %q is not listed with its summary:\n%s", args, c.name, r.stdout)
+			}
+		}
+	}
+}
+
+// TestSubcommandHelp: every command's --help, -h and 'help COMMAND' print
+// its usage on stdout and exit 0; run's and explain's list every option,
+// both in the synopsis and under Options.
+func TestSubcommandHelp(t *testing.T) {
+	for _, c := range commands {
+		for _, args := range [][]string{{c.name, "--help"}, {c.name, "-h"}, {"help", c.name}} {
+			r := callMain(args...)
+			if r.code != 0 || r.stderr != "" || !strings.HasPrefix(r.stdout, "Usage: mmapguard "+c.name) {
+				t.Errorf("mmapguard %v: want exit 0 and 'Usage: mmapguard %s' on stdout only; got %v", args, c.name, r)
+				continue
+			}
+			flags, ok := wantFlags[c.name]
+			if !ok {
+				continue // a command this test does not know yet
+			}
+			synopsis, options, _ := strings.Cut(r.stdout, "\nOptions:\n")
+			for _, f := range flags {
+				name, _, _ := strings.Cut(f, " ")
+				if !strings.Contains(synopsis, "["+name) && !strings.Contains(synopsis, " "+name+" ") {
+					t.Errorf("mmapguard %v: the synopsis does not show %s:\n%s", args, name, synopsis)
+				}
+				if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(f) + `\n {6,}\S`).MatchString(options) {
+					t.Errorf("mmapguard %v: option %q is not listed with its description:\n%s", args, f, options)
+				}
+			}
+			if n := len(optionLine.FindAllString(options, -1)); len(flags) > 0 && n != len(flags) {
+				t.Errorf("mmapguard %v: %d options listed, want %d (%v):\n%s", args, n, len(flags), flags, options)
+			}
+		}
+	}
+	// help's own help.
+	for _, args := range [][]string{{"help", "help"}, {"help", "--help"}, {"help", "-h"}} {
+		r := callMain(args...)
+		if r.code != 0 || r.stderr != "" || !strings.HasPrefix(r.stdout, "Usage: mmapguard help [COMMAND]") {
+			t.Errorf("mmapguard %v: want exit 0 and help's usage; got %v", args, r)
+		}
+	}
+}
+
+// TestUsageErrors: every command line mmapguard cannot use ends with
+// status 2, nothing on stdout, and a message on stderr that names the
+// problem and says what to do.
+func TestUsageErrors(t *testing.T) {
+	const low = "0x10000-0x80000000"
+	type tc struct {
+		name string
+		args []string
+		want []string // all on stderr
+	}
+	cases := []tc{
+		{"no command", nil, []string{"mmapguard: no command given", "Usage:", "Commands:"}},
+		{"unknown command", []string{"frobnicate"}, []string{`unknown command "frobnicate"`, "mmapguard --help"}},
+		{"option before the command", []string{"--protect", low}, []string{`unknown option "--protect"`, "options go after the command"}},
+		{"help for an unknown command", []string{"help", "frobnicate"}, []string{`no command "frobnicate"`, "the commands are run, explain", "mmapguard help --help"}},
+		{"help with two names", []string{"help", "run", "explain"}, []string{"help takes one command name", "mmapguard help --help"}},
+		{"run without a program", []string{"run", "--protect", low}, []string{"no program to run", "put it after --, e.g. mmapguard run --protect", "mmapguard run --help"}},
+		{"run with an empty program list", []string{"run", "--protect", low, "--"}, []string{"no program to run", "put it after --"}},
+		{"explain with an argument", []string{"explain", "--protect", low, "ls"}, []string{`unexpected argument "ls": explain runs nothing`, "mmapguard explain --help"}},
+	}
+	// Policy errors: the same for run (which must stop before running
+	// anything) and explain.
+	policyCases := []tc{
+		{"unknown option", []string{"--frobnicate"}, []string{"unknown option --frobnicate"}},
+		{"unknown short option", []string{"-x"}, []string{"unknown option -x"}},
+		{"option without its value", []string{"--protect"}, []string{"option --protect needs a value"}},
+		{"bool option with a value", []string{"--protect", low, "--strict=maybe"}, []string{`invalid value "maybe" for --strict`, "takes no value"}},
+		{"missing --protect", nil, []string{"no protected range", "give at least one --protect RANGE, e.g. --protect 0x10000-0x80000000"}},
+		{"--pool without --protect", []string{"--pool", "none"}, []string{"no protected range", "--protect RANGE"}},
+		{"unaligned range", []string{"--protect", "0x10001-0x80000000"}, []string{`--protect: range "0x10001-0x80000000": not page-aligned`, "round the start down and the end up to a multiple of 0x1000"}},
+		{"unaligned size", []string{"--protect", "0x10000+100"}, []string{`range "0x10000+100": not page-aligned`, "multiple of 0x1000"}},
+		{"reversed range", []string{"--protect", "0x80000000-0x10000"}, []string{"end is below start", "give the lower address first"}},
+		{"empty range", []string{"--protect", "0x10000-0x10000"}, []string{"empty range", "end is exclusive"}},
+		{"range beyond user space", []string{"--protect", "0x10000-0x800000000000"}, []string{"beyond the user address space", "0x7ffffffff000 or below"}},
+		{"range syntax", []string{"--protect", "low"}, []string{`range "low": syntax`, "want START-END or START+SIZE"}},
+		{"overflowing range", []string{"--protect", "0xffffffffffff0000+1M"}, []string{"overflows", "check the number of digits"}},
+		{"overlapping protected ranges", []string{"--protect", low, "--protect", "0x70000000-0x90000000"}, []string{"protected ranges 0x10000-0x80000000 and 0x70000000-0x90000000 overlap", "give their union as one --protect"}},
+		{"pool overlapping a protected range", []string{"--protect", low, "--pool", "0x70000000-0x90000000"}, []string{"pool 0x70000000-0x90000000 overlaps protected range 0x10000-0x80000000", "move the pool with --pool"}},
+		{"protected range overlapping the default pool", []string{"--protect", "0x200000000000+1G"}, []string{"overlaps the default pool 0x200000000000-0x300000000000", "--pool RANGE or --pool none"}},
+		{"pool too small", []string{"--protect", low, "--pool", "0x100000000+1M"}, []string{"smaller than the minimum 4M", "give a larger --pool"}},
+		{"malformed pool", []string{"--protect", low, "--pool", "0x100000000-0x1000"}, []string{`--pool: range "0x100000000-0x1000": end is below start`, "lower address first"}},
+		{"--pool-all with --pool none", []string{"--protect", low, "--pool-all", "--pool", "none"}, []string{"--pool-all needs a pool", "drop --pool none"}},
+	}
+	for _, pc := range policyCases {
+		runArgs := slices.Concat([]string{"run"}, pc.args)
+		if !slices.Equal(pc.args, []string{"--protect"}) { // which would take -- for its value
+			runArgs = append(runArgs, "--", "/bin/true")
+		}
+		cases = append(cases,
+			tc{"run: " + pc.name, runArgs,
+				slices.Concat(pc.want, []string{"mmapguard run: ", "Run 'mmapguard run --help' for usage."})},
+			tc{"explain: " + pc.name, slices.Concat([]string{"explain"}, pc.args),
+				slices.Concat(pc.want, []string{"mmapguard explain: ", "Run 'mmapguard explain --help' for usage."})})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := callMain(c.args...)
+			if r.code != exitUsage || r.stdout != "" {
+				t.Fatalf("mmapguard %q: want exit 2 and nothing on stdout; got %v", c.args, r)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("mmapguard %q: stderr lacks %q:\n%s", c.args, w, r.stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestRunSummaryFileUnwritable: a summary file that cannot be created is
+// mmapguard's own error (status 1), found before the program runs.
+func TestRunSummaryFileUnwritable(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "ran")
+	bad := filepath.Join(t.TempDir(), "no-such-dir", "summary")
+	r := callMain("run", "--protect", "0x10000-0x80000000", "-o", bad, "--", "/usr/bin/touch", marker)
+	if r.code != exitError || !strings.Contains(r.stderr, "log file (-o)") || !strings.Contains(r.stderr, bad) {
+		t.Fatalf("want exit 1 and a message naming the log file; got %v", r)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the program ran although the summary file could not be created")
+	}
+}
+
+func TestExplainPolicy(t *testing.T) {
+	type tc struct {
+		args []string
+		want []string // lines, each must appear (after trimming trailing blanks)
+		not  []string // substrings that must not appear
+	}
+	cases := []tc{
+		{[]string{"--protect", "0x10000-0x80000000"}, []string{
+			"Policy",
+			"  protected  0x10000-0x80000000               2097088K",
+			"  pool       0x200000000000-0x300000000000    16T (default)",
+			"  pool-all   false",
+			"  strict     false",
+			"What mapping calls become",
+			"  mmap without an address                            left to the kernel, which can no longer choose a guarded range",
+			"  mmap with a hint inside a protected range          moved into the pool",
+			"  MAP_FIXED / MAP_FIXED_NOREPLACE inside             honoured at exactly that address",
+			"  clone3                                             ENOSYS (the C library falls back to clone)",
+		}, nil},
+		{[]string{"--protect", "0x10000-0x80000000", "--pool", "0x100000000000+1G", "--strict"}, []string{
+			"  pool       0x100000000000-0x100040000000    1G",
+			"  strict     true",
+			"  MAP_FIXED / MAP_FIXED_NOREPLACE inside             refused with EPERM (--strict)",
+		}, []string{"(default)"}},
+		{[]string{"--protect", "0x10000-0x80000000", "--pool", "none"}, []string{
+			"  pool       none: hints into a protected range are dropped (the kernel chooses)",
+			"  mmap with a hint inside a protected range          moved to the kernel's choice, outside every protected range",
+		}, []string{"moved into the pool"}},
+		{[]string{"--protect", "0x10000-0x80000000", "--pool-all"}, []string{
+			"  pool-all   true",
+			"  mmap without an address                            placed in the pool",
+		}, nil},
+		// Adjacent ranges are merged, any order is sorted.
+		{[]string{"--protect", "0x40000000+1G", "--protect", "0x10000-0x40000000", "--protect", "0x100000000+4K"}, []string{
+			"  protected  0x10000-0x80000000               2097088K",
+			"  protected  0x100000000-0x100001000          4K",
+		}, []string{"0x40000000-"}},
+	}
+	for _, c := range cases {
+		r := callMain(append([]string{"explain"}, c.args...)...)
+		if r.code != 0 || r.stderr != "" {
+			t.Errorf("explain %v: %v", c.args, r)
+			continue
+		}
+		lines := map[string]bool{}
+		for _, l := range strings.Split(r.stdout, "\n") {
+			lines[strings.TrimRight(l, " ")] = true
+		}
+		for _, w := range c.want {
+			if !lines[w] {
+				t.Errorf("explain %v: no line %q in:\n%s", c.args, w, r.stdout)
+			}
+		}
+		for _, n := range c.not {
+			if strings.Contains(r.stdout, n) {
+				t.Errorf("explain %v: %q should not appear in:\n%s", c.args, n, r.stdout)
+			}
+		}
+	}
+}
+
+var (
+	filterLine = regexp.MustCompile(`(?m)^Seccomp filter: (\d+) instructions \(limit (\d+)\); (.*)$`)
+	insnLine   = regexp.MustCompile(`(?m)^ *(\d+): \S`)
+)
+
+// TestExplainFilter: the filter's size is the one seccomp builds for the
+// policy, the disassembly has that many instructions numbered from 0,
+// -q leaves the disassembly out, --trap-all shows the other filter.
+func TestExplainFilter(t *testing.T) {
+	args := []string{"--protect", "0x10000-0x80000000", "--protect", "0x100000000+1G"}
+	pf := policyFlags{}
+	fs := newFlagSet("x", "")
+	pf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	p, err := pf.policy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, trapAll := range []bool{false, true} {
+		sp := filterPolicy(p)
+		sp.TrapAll = trapAll
+		prog, err := seccomp.Build(sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ea := append([]string{"explain"}, args...)
+		mode := "calls that cannot touch a guarded range are allowed in the kernel"
+		if trapAll {
+			ea = append(ea, "--trap-all")
+			mode = "every mapping call stops in the tracer"
+		}
+		r := callMain(ea...)
+		m := filterLine.FindStringSubmatch(r.stdout)
+		if r.code != 0 || m == nil {
+			t.Fatalf("%v: no filter line in %v", ea, r)
+		}
+		if m[1] != strconv.Itoa(prog.Len()) || m[2] != strconv.Itoa(seccomp.MaxInstructions) || m[3] != mode {
+			t.Errorf("%v: filter line %q, want %d instructions (limit %d); %s", ea, m[0], prog.Len(), seccomp.MaxInstructions, mode)
+		}
+		insns := insnLine.FindAllStringSubmatch(r.stdout, -1)
+		if len(insns) != prog.Len() {
+			t.Errorf("%v: %d disassembled instructions, want %d", ea, len(insns), prog.Len())
+		}
+		for i, in := range insns {
+			if in[1] != strconv.Itoa(i) {
+				t.Errorf("%v: instruction %d numbered %s", ea, i, in[1])
+				break
+			}
+		}
+		if !strings.HasSuffix(r.stdout, prog.Disassemble()) {
+			t.Errorf("%v: the output does not end with the filter's disassembly", ea)
+		}
+
+		q := callMain(append(ea, "-q")...)
+		if q.code != 0 || insnLine.MatchString(q.stdout) || !filterLine.MatchString(q.stdout) {
+			t.Errorf("%v -q: want the filter's size without its disassembly; got %v", ea, q)
+		}
+		if !strings.HasPrefix(r.stdout, q.stdout) {
+			t.Errorf("%v -q: its output should be the start of the full output", ea)
+		}
+	}
+}
+
+func TestExplainOutputFile(t *testing.T) {
+	args := []string{"explain", "--protect", "0x10000-0x80000000"}
+	want := callMain(args...)
+	for _, extra := range [][]string{nil, {"-q"}} {
+		file := filepath.Join(t.TempDir(), "explain.txt")
+		a := append(append(append([]string{}, args...), extra...), "-o", file)
+		r := callMain(a...)
+		if r.code != 0 || r.stdout != "" || r.stderr != "" {
+			t.Fatalf("%v: want exit 0 and nothing on stdout or stderr; got %v", a, r)
+		}
+		got, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := want.stdout
+		if extra != nil {
+			w = callMain(append(append([]string{}, args...), extra...)...).stdout
+		}
+		if string(got) != w {
+			t.Errorf("%v: the file holds\n%s\nwant what stdout shows without -o:\n%s", a, got, w)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "no-such-dir", "x")
+	r := callMain(append(args, "-o", bad)...)
+	if r.code != exitError || !strings.Contains(r.stderr, bad) {
+		t.Errorf("explain -o into a missing directory: want exit 1 and the path named; got %v", r)
+	}
+}
+
+func TestFlagError(t *testing.T) {
+	// The flag package's messages this rewording depends on: if Go
+	// changes them, flagError passes them through unchanged.
+	for in, want := range map[string]string{
+		"flag provided but not defined: -frob":                       "unknown option --frob",
+		"flag provided but not defined: -x":                          "unknown option -x",
+		"flag needs an argument: -o":                                 "option -o needs a value",
+		`invalid value "a b" for flag -protect: range "a b": syntax`: `--protect: range "a b": syntax`,
+		`invalid boolean value "x" for -q: parse error`:              `invalid value "x" for -q: it takes no value (or =true, =false)`,
+		"something else": "something else",
+	} {
+		if got := flagError(errorString(in)); got != want {
+			t.Errorf("flagError(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }

@@ -1,0 +1,811 @@
+package main
+
+// End-to-end tests of 'mmapguard run': they build the real binary once
+// and run it as a user would, with real ptrace and seccomp. They need a
+// kernel that lets mmapguard trace its child (root, or Yama's
+// ptrace_scope at most 1; in a container, CAP_SYS_PTRACE and ptrace
+// allowed by its seccomp profile) and fail, not skip, where it refuses.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const lowRange = "0x10000-0x80000000"
+
+// deadline bounds every wait for a program; it is generous: the tests
+// never assert how long anything takes, only that it happens at all.
+const deadline = 60 * time.Second
+
+var (
+	binDir  string // removed by TestMain
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// mmapguardBin builds mmapguard once for all tests and checks that it
+// can guard a program on this machine.
+func mmapguardBin(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mmapguard-cmd-test-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binDir = dir
+		path := filepath.Join(dir, "mmapguard")
+		if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build -o %s .: %v\n%s", path, err, out)
+			return
+		}
+		var stderr bytes.Buffer
+		cmd := exec.Command(path, "run", "--protect", lowRange, "--", "/bin/true")
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			binErr = fmt.Errorf("mmapguard cannot guard /bin/true on this machine: %v\n%s\n"+
+				"These tests need ptrace of a child and seccomp filters: run them as root, or with "+
+				"kernel.yama.ptrace_scope <= 1; in a container grant CAP_SYS_PTRACE and allow ptrace in its seccomp profile",
+				err, stderr.String())
+			return
+		}
+		binPath = path
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+type runResult struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r runResult) String() string {
+	return "exit " + strconv.Itoa(r.code) + "\n--- stdout:\n" + r.stdout + "--- stderr:\n" + r.stderr
+}
+
+// mmapguard runs the binary with args; setup may adjust the command
+// (stdin, environment, directory) before it starts.
+func mmapguard(t *testing.T, setup func(*exec.Cmd), args ...string) runResult {
+	t.Helper()
+	bin := mmapguardBin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if setup != nil {
+		setup(cmd)
+	}
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("mmapguard %q did not finish within %v (killed)\n%s%s", args, deadline, stdout.String(), stderr.String())
+	}
+	var ee *exec.ExitError
+	code := 0
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+		if code < 0 {
+			t.Fatalf("mmapguard %q was killed: %v\n%s", args, err, stderr.String())
+		}
+	case err != nil:
+		t.Fatalf("mmapguard %q: %v", args, err)
+	}
+	return runResult{code, stdout.String(), stderr.String()}
+}
+
+func guardArgs(program ...string) []string {
+	return append([]string{"run", "--protect", lowRange, "--"}, program...)
+}
+
+// TestRunExitStatus: mmapguard exits with the program's status, 128+N
+// when signal N killed it, and prints nothing of its own.
+func TestRunExitStatus(t *testing.T) {
+	cases := []struct {
+		script string
+		want   int
+	}{
+		{"exit 0", 0},
+		{"exit 1", 1},
+		{"exit 3", 3},
+		{"exit 255", 255},
+		{"kill -9 $$", 137},
+		{"kill -TERM $$", 143},
+		{"kill -SEGV $$", 139},
+		{`sh -c "exit 5"`, 5},
+	}
+	for _, c := range cases {
+		r := mmapguard(t, nil, guardArgs("sh", "-c", c.script)...)
+		if r.code != c.want || r.stdout != "" || r.stderr != "" {
+			t.Errorf("sh -c %q: want exit %d and no output; got %v", c.script, c.want, r)
+		}
+	}
+	// Without "--", the first argument that is not an option is the
+	// program.
+	r := mmapguard(t, nil, "run", "--protect", lowRange, "sh", "-c", "exit 4", "-q")
+	if r.code != 4 || r.stderr != "" {
+		t.Errorf("run without --: want the program's exit 4 (its -q is its own); got %v", r)
+	}
+}
+
+// TestRunProgramCannotRun: 127 for a program that does not exist, 126
+// for one that cannot be executed, each with a message that names it.
+func TestRunProgramCannotRun(t *testing.T) {
+	dir := t.TempDir()
+	notELF := filepath.Join(dir, "not-elf")
+	if err := os.WriteFile(notELF, []byte("\x7fELF this is no ELF file\x00\x01\x02"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		program string
+		want    int
+		msg     []string
+	}{
+		{"/nonexistent", 127, []string{"mmapguard run: /nonexistent: no such program", "Check the name"}},
+		{"no-such-program-for-mmapguard", 127, []string{"no-such-program-for-mmapguard: no such program", "not in $PATH"}},
+		{"/etc/passwd", 126, []string{"/etc/passwd", "not an executable file", "execute permission"}},
+		{dir, 126, []string{dir, "not an executable file"}},
+		// Found and executable, but the kernel refuses it: the shim's
+		// execve fails.
+		{notELF, 126, []string{notELF, "exec format error"}},
+	}
+	for _, c := range cases {
+		r := mmapguard(t, nil, guardArgs(c.program, "arg")...)
+		if r.code != c.want || r.stdout != "" {
+			t.Errorf("%s: want exit %d; got %v", c.program, c.want, r)
+			continue
+		}
+		for _, m := range c.msg {
+			if !strings.Contains(r.stderr, m) {
+				t.Errorf("%s: stderr lacks %q:\n%s", c.program, m, r.stderr)
+			}
+		}
+	}
+}
+
+// TestRunStdio: stdin, stdout and stderr are the program's own.
+func TestRunStdio(t *testing.T) {
+	var in strings.Builder
+	for i := range 50000 {
+		fmt.Fprintf(&in, "line %d\n", i)
+	}
+	r := mmapguard(t, func(c *exec.Cmd) { c.Stdin = strings.NewReader(in.String()) }, guardArgs("cat")...)
+	if r.code != 0 || r.stdout != in.String() || r.stderr != "" {
+		t.Errorf("cat under the guard: exit %d, %d bytes out (want %d), stderr %q",
+			r.code, len(r.stdout), in.Len(), r.stderr)
+	}
+	r = mmapguard(t, nil, guardArgs("sh", "-c", "echo out; echo err >&2; exit 6")...)
+	if r.code != 6 || r.stdout != "out\n" || r.stderr != "err\n" {
+		t.Errorf("want out on stdout, err on stderr, exit 6; got %v", r)
+	}
+}
+
+// TestRunEnvironmentAndDirectory: the program gets mmapguard's
+// environment exactly (no variable of the launch shim's left) and its
+// working directory.
+func TestRunEnvironmentAndDirectory(t *testing.T) {
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "FOO=bar  baz")
+	r := mmapguard(t, func(c *exec.Cmd) { c.Env, c.Dir = env, dir },
+		guardArgs("sh", "-c", `echo "$FOO"; pwd`)...)
+	if want := "bar  baz\n" + dir + "\n"; r.code != 0 || r.stdout != want {
+		t.Errorf("want %q; got %v", want, r)
+	}
+	exact := []string{"A=1", "B=two words", "PATH=/usr/bin:/bin", "EMPTY="}
+	r = mmapguard(t, func(c *exec.Cmd) { c.Env = exact }, guardArgs("/usr/bin/env")...)
+	if want := strings.Join(exact, "\n") + "\n"; r.code != 0 || r.stdout != want {
+		t.Errorf("env under the guard: want exactly\n%s\ngot %v", want, r)
+	}
+}
+
+// summaryLines are the -o summary's lines in order (see writeSummary).
+var summaryLines = []string{
+	`mmapguard summary`,
+	`protect 0x10000-0x80000000 \(2097088K\)`,
+	`pool    0x200000000000-0x300000000000 \(16T\)`,
+	`pool-all false, strict false`,
+	`processes      (\d+)`,
+	`stops          (\d+)`,
+	`calls decided  (\d+)`,
+	`  allowed      (\d+)`,
+	`  rewritten    (\d+)`,
+	`  rerouted     (\d+)`,
+	`  emulated     (\d+)`,
+	`  denied       (\d+)`,
+	`  killed       (\d+)`,
+	`reservations   (\d+) made, (\d+) failed`,
+	`pool exhausted (\d+)`,
+	`exit status    (\d+)`,
+}
+
+// parseSummary checks the summary's lines against summaryLines and
+// returns the numbers by line label, and the unreserved lines.
+func parseSummary(t *testing.T, text string) (nums map[string][]int, unreserved []string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	// The summary follows the event lines.
+	for len(lines) > 0 && lines[0] != "mmapguard summary" {
+		lines = lines[1:]
+	}
+	nums = map[string][]int{}
+	i := 0
+	for _, pat := range summaryLines {
+		if pat == `exit status    (\d+)` {
+			for i < len(lines) && strings.HasPrefix(lines[i], "unreserved     ") {
+				unreserved = append(unreserved, strings.TrimPrefix(lines[i], "unreserved     "))
+				i++
+			}
+		}
+		re := regexp.MustCompile(`^` + pat + `$`)
+		if i >= len(lines) || !re.MatchString(lines[i]) {
+			t.Fatalf("summary line %d: want /%s/, got:\n%s", i+1, pat, text)
+		}
+		m := re.FindStringSubmatch(lines[i])
+		label := strings.TrimSpace(regexp.MustCompile(`\s*\(\\d\+\).*`).ReplaceAllString(pat, ""))
+		for _, s := range m[1:] {
+			n, _ := strconv.Atoi(s)
+			nums[label] = append(nums[label], n)
+		}
+		i++
+	}
+	if i != len(lines) {
+		t.Fatalf("summary: unexpected lines after %q:\n%s", lines[i-1], text)
+	}
+	return nums, unreserved
+}
+
+// TestRunSummary: -o writes the documented lines, counting the traced
+// processes, and the program's status is still mmapguard's.
+func TestRunSummary(t *testing.T) {
+	dir := t.TempDir()
+	// A relative path is relative to mmapguard's working directory.
+	r := mmapguard(t, func(c *exec.Cmd) { c.Dir = dir },
+		append([]string{"run", "--protect", lowRange, "-o", "summary.txt", "--"}, "sh", "-c", `sh -c "exit 0"; exit 5`)...)
+	if r.code != 5 || r.stdout != "" || r.stderr != "" {
+		t.Fatalf("want exit 5 and no output; got %v", r)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "summary.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nums, unreserved := parseSummary(t, string(b))
+	if got := nums["processes"][0]; got < 2 {
+		t.Errorf("processes %d, want at least 2 (sh and its child):\n%s", got, b)
+	}
+	sum := 0
+	for _, o := range []string{"allowed", "rewritten", "rerouted", "emulated", "denied", "killed"} {
+		sum += nums[o][0]
+	}
+	// (The calls may all be settled in the kernel: 0 is fine.)
+	if calls := nums["calls decided"][0]; calls != sum {
+		t.Errorf("calls decided %d, outcomes add up to %d: want equal:\n%s", calls, sum, b)
+	}
+	if res := nums["reservations"]; res[0] == 0 || res[1] != 0 {
+		t.Errorf("reservations %v: want some made and none failed:\n%s", res, b)
+	}
+	if nums["exit status"][0] != 5 {
+		t.Errorf("exit status line %v, want 5:\n%s", nums["exit status"], b)
+	}
+	if len(unreserved) != 0 {
+		t.Errorf("unreserved lines for a PIE shell: %q", unreserved)
+	}
+}
+
+// nonPIE compiles a small non-PIE program, whose image the kernel maps
+// at 0x400000, inside the low protected range.
+func nonPIE(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "hello.c")
+	bin := filepath.Join(dir, "hello-nopie")
+	if err := os.WriteFile(src, []byte("#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cc", "-no-pie", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("cc -no-pie (the C compiler is needed, as for trace's tests): %v\n%s", err, out)
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Type != elf.ET_EXEC {
+		t.Fatalf("%s is %v, want a non-PIE ET_EXEC", bin, f.Type)
+	}
+	return bin
+}
+
+var occupiedWarning = regexp.MustCompile(`^mmapguard: warning: 0x400000-0x[0-9a-f]+ is occupied at exec by (.*): cannot reserve it\n$`)
+
+// TestRunOccupiedAtExecWarning: a non-PIE program's image inside a
+// protected range is reported once, on stderr, unless -q; the summary
+// lists it either way.
+func TestRunOccupiedAtExecWarning(t *testing.T) {
+	bin := nonPIE(t)
+	r := mmapguard(t, nil, guardArgs(bin)...)
+	m := occupiedWarning.FindStringSubmatch(r.stderr)
+	if r.code != 0 || r.stdout != "hello\n" || m == nil || m[1] != bin {
+		t.Errorf("without -q: want hello, exit 0 and one warning naming %s; got %v", bin, r)
+	}
+
+	summary := filepath.Join(t.TempDir(), "summary")
+	r = mmapguard(t, nil, "run", "-q", "-o", summary, "--protect", lowRange, "--", bin)
+	if r.code != 0 || r.stdout != "hello\n" || r.stderr != "" {
+		t.Errorf("with -q: want hello, exit 0 and nothing on stderr; got %v", r)
+	}
+	b, err := os.ReadFile(summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, unreserved := parseSummary(t, string(b))
+	if len(unreserved) != 1 || !strings.HasPrefix(unreserved[0], "0x400000-") || !strings.Contains(unreserved[0], bin) {
+		t.Errorf("summary with -q: want one unreserved line for the image at 0x400000; got %q", unreserved)
+	}
+}
+
+// live is a running mmapguard whose output is read line by line.
+type live struct {
+	cmd    *exec.Cmd
+	lines  chan string
+	stderr *syncBuffer
+	done   chan struct{}
+	err    error // of Wait, once done is closed
+}
+
+// startLive starts mmapguard with args, its stdout a pipe read line by
+// line and attr its process attributes.
+func startLive(t *testing.T, attr *syscall.SysProcAttr, args ...string) *live {
+	t.Helper()
+	l := &live{cmd: exec.Command(mmapguardBin(t), args...), lines: make(chan string, 100), stderr: new(syncBuffer), done: make(chan struct{})}
+	l.cmd.SysProcAttr = attr
+	l.cmd.Stderr = l.stderr
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.cmd.Stdout = pw
+	if err := l.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_ = pw.Close()
+	go l.read(pr)
+	go func() { l.err = l.cmd.Wait(); close(l.done) }()
+	t.Cleanup(func() {
+		_ = l.cmd.Process.Kill()
+		<-l.done
+	})
+	return l
+}
+
+// syncBuffer is a bytes.Buffer that a test may read while the command
+// still writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func (l *live) read(r io.ReadCloser) {
+	defer close(l.lines)
+	defer func() { _ = r.Close() }()
+	s := bufio.NewScanner(r)
+	for s.Scan() {
+		l.lines <- strings.TrimRight(s.Text(), "\r")
+	}
+}
+
+// waitLine reads lines until one ends with want (a terminal may echo
+// "^C" before it), and returns those before.
+func (l *live) waitLine(t *testing.T, want string) []string {
+	t.Helper()
+	var before []string
+	timer := time.NewTimer(deadline)
+	defer timer.Stop()
+	for {
+		select {
+		case line, ok := <-l.lines:
+			if !ok {
+				t.Fatalf("output ended before %q; lines %q; stderr:\n%s", want, before, l.stderr.String())
+			}
+			if strings.HasSuffix(line, want) {
+				return before
+			}
+			before = append(before, line)
+		case <-timer.C:
+			t.Fatalf("no line %q within %v; lines %q", want, deadline, before)
+		}
+	}
+}
+
+// exitCode waits for mmapguard to end and returns its status; a
+// mmapguard killed by a signal fails the test.
+func (l *live) exitCode(t *testing.T, what string) int {
+	t.Helper()
+	select {
+	case <-l.done:
+	case <-time.After(deadline):
+		t.Fatalf("%s: mmapguard did not end within %v", what, deadline)
+	}
+	var ee *exec.ExitError
+	if errors.As(l.err, &ee) {
+		if ee.ExitCode() < 0 {
+			t.Fatalf("%s: mmapguard itself was killed (%v); stderr:\n%s", what, l.err, l.stderr.String())
+		}
+		return ee.ExitCode()
+	}
+	if l.err != nil {
+		t.Fatal(l.err)
+	}
+	return 0
+}
+
+// trapScript traps the signals mmapguard forwards, says which it got and
+// exits with a status of its own for each. It keeps starting sleep, so
+// the tracer keeps seeing events.
+const trapScript = `trap 'echo got TERM; exit 42' TERM; trap 'echo got INT; exit 43' INT; ` +
+	`trap 'echo got HUP; exit 44' HUP; trap 'echo got QUIT; exit 45' QUIT; ` +
+	`trap 'echo got USR1; exit 46' USR1; trap 'echo got USR2; exit 47' USR2; ` +
+	`echo ready; while :; do sleep 0.1; done`
+
+// TestRunForwardsSignals: SIGTERM, SIGUSR1 and SIGUSR2 are always
+// forwarded; SIGINT, SIGHUP and SIGQUIT are when mmapguard is not in its
+// terminal's foreground process group (here: not in the test's process
+// group, or without a terminal).
+func TestRunForwardsSignals(t *testing.T) {
+	cases := []struct {
+		sig  syscall.Signal
+		attr *syscall.SysProcAttr
+		line string
+		code int
+	}{
+		{syscall.SIGTERM, nil, "got TERM", 42},
+		{syscall.SIGINT, &syscall.SysProcAttr{Setpgid: true}, "got INT", 43},
+		{syscall.SIGHUP, &syscall.SysProcAttr{Setsid: true}, "got HUP", 44},
+		{syscall.SIGQUIT, &syscall.SysProcAttr{Setpgid: true}, "got QUIT", 45},
+		{syscall.SIGUSR1, nil, "got USR1", 46},
+		{syscall.SIGUSR2, nil, "got USR2", 47},
+	}
+	for _, c := range cases {
+		t.Run(c.sig.String(), func(t *testing.T) {
+			l := startLive(t, c.attr, guardArgs("sh", "-c", trapScript)...)
+			l.waitLine(t, "ready")
+			if err := l.cmd.Process.Signal(c.sig); err != nil {
+				t.Fatal(err)
+			}
+			l.waitLine(t, c.line)
+			if code := l.exitCode(t, c.line); code != c.code {
+				t.Errorf("exit %d, want the program's %d; stderr:\n%s", code, c.code, l.stderr.String())
+			}
+		})
+	}
+}
+
+// TestRunForwardsSignalToIdleProgram: SIGTERM reaches a program that
+// makes no traced calls while it waits.
+func TestRunForwardsSignalToIdleProgram(t *testing.T) {
+	l := startLive(t, nil, guardArgs("sh", "-c", "echo ready; exec sleep 120")...)
+	l.waitLine(t, "ready")
+	// Signal only once sleep is blocked: until then the tracer still
+	// sees its exec and start-up, and would forward the signal then.
+	waitSleeping(t, l.cmd.Process.Pid)
+	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("SIGTERM sent to mmapguard did not reach the program (exec sleep 120): still running. " +
+			"trace/ bug: trace.Run forwards Config.Signals only between two wait4 returns (tracer.loop -> " +
+			"forwardSignals), and wait4(-1, __WALL) blocks as long as no tracee stops, so a program that " +
+			"makes no traced call never gets the signal")
+	}
+	if code := l.exitCode(t, "sleep"); code != 128+int(syscall.SIGTERM) {
+		t.Errorf("exit %d, want %d (sleep killed by SIGTERM)", code, 128+int(syscall.SIGTERM))
+	}
+}
+
+// waitSleeping waits until mmapguard's child runs sleep and is blocked
+// in its nanosleep: from then on it makes no call the tracer sees.
+func waitSleeping(t *testing.T, mg int) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for time.Now().Before(end) {
+		for _, pid := range childrenOf(mg) {
+			cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if err != nil || !strings.HasPrefix(string(cmd), "sleep\x00") {
+				continue
+			}
+			// The number of the call it is blocked in:
+			// clock_nanosleep (230) or nanosleep (35).
+			sc, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid))
+			if f := strings.Fields(string(sc)); err == nil && len(f) > 0 && (f[0] == "230" || f[0] == "35") && state(pid) == 'S' {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("mmapguard's program never blocked in sleep")
+}
+
+// childrenOf lists the children of pid (of all its threads).
+func childrenOf(pid int) []int {
+	var kids []int
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				kids = append(kids, n)
+			}
+		}
+	}
+	return kids
+}
+
+// openPTY returns a new pseudo-terminal's master and slave.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("opening a pseudo-terminal: %v", err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, s
+}
+
+// TestRunTerminalSignals: with mmapguard and the program in the
+// foreground of their terminal, a SIGINT that the terminal sends (^C)
+// reaches the program once, from the terminal, and mmapguard survives it
+// to report the program's status; a SIGINT sent to mmapguard alone is
+// taken for the terminal's and not forwarded again.
+func TestRunTerminalSignals(t *testing.T) {
+	// start runs trapScript under mmapguard in a new session whose
+	// controlling terminal is a new pty: the foreground process group
+	// is mmapguard's (and the program's). With redirected, stdin,
+	// stdout and stderr are not the terminal.
+	start := func(t *testing.T, redirected bool) (*live, *os.File) {
+		master, slave := openPTY(t)
+		l := &live{cmd: exec.Command(mmapguardBin(t), guardArgs("sh", "-c", trapScript)...),
+			lines: make(chan string, 100), stderr: new(syncBuffer), done: make(chan struct{})}
+		out := io.NopCloser(master)
+		var pw *os.File
+		if redirected {
+			var err error
+			if out, pw, err = os.Pipe(); err != nil {
+				t.Fatal(err)
+			}
+			l.cmd.Stdout, l.cmd.Stderr = pw, l.stderr
+			l.cmd.ExtraFiles = []*os.File{slave} // fd 3
+			l.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 3}
+		} else {
+			l.cmd.Stdin, l.cmd.Stdout, l.cmd.Stderr = slave, slave, slave
+			l.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		}
+		if err := l.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		_ = slave.Close()
+		if pw != nil {
+			_ = pw.Close()
+		}
+		go l.read(out)
+		go func() { l.err = l.cmd.Wait(); close(l.done) }()
+		t.Cleanup(func() {
+			_ = l.cmd.Process.Kill()
+			<-l.done
+		})
+		l.waitLine(t, "ready")
+		return l, master
+	}
+
+	for _, key := range []struct {
+		name string
+		c    byte
+		line string
+		code int
+	}{
+		{"^C", 3, "got INT", 43},      // VINTR
+		{"^\\", 0x1c, "got QUIT", 45}, // VQUIT
+	} {
+		t.Run(key.name, func(t *testing.T) {
+			l, master := start(t, false)
+			if _, err := master.Write([]byte{key.c}); err != nil {
+				t.Fatal(err)
+			}
+			l.waitLine(t, key.line)
+			if code := l.exitCode(t, key.name); code != key.code {
+				t.Errorf("exit %d, want the program's %d", code, key.code)
+			}
+		})
+	}
+	for _, redirected := range []bool{false, true} {
+		name := "SIGINT to mmapguard alone"
+		if redirected {
+			name += ", stdio redirected"
+		}
+		t.Run(name, func(t *testing.T) {
+			l, _ := start(t, redirected)
+			// The SIGINT is taken for the terminal's and not
+			// forwarded; the SIGTERM after it is. Were both
+			// forwarded, the shell would run its INT trap first
+			// (signals are taken lowest number first).
+			if err := l.cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if before := l.waitLine(t, "got TERM"); len(before) != 0 {
+				t.Errorf("lines before got TERM: %q (the SIGINT was forwarded)", before)
+			}
+			if code := l.exitCode(t, "TERM"); code != 42 {
+				t.Errorf("exit %d, want the program's 42", code)
+			}
+		})
+	}
+}
+
+// TestRunFailClosed: when mmapguard is killed, the program and its
+// children die with it (PTRACE_O_EXITKILL): nothing goes on unguarded.
+func TestRunFailClosed(t *testing.T) {
+	l := startLive(t, nil, guardArgs("sh", "-c", "echo $$; sleep 60 & echo $!; wait")...)
+	var pids []int
+	for len(pids) < 2 {
+		select {
+		case line, ok := <-l.lines:
+			n, err := strconv.Atoi(line)
+			if !ok || err != nil {
+				t.Fatalf("want the program's pids, got %q (%v); stderr:\n%s", line, ok, l.stderr.String())
+			}
+			pids = append(pids, n)
+		case <-time.After(deadline):
+			t.Fatal("the program did not print its pids")
+		}
+	}
+	if err := l.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-l.done
+	end := time.Now().Add(deadline)
+	for _, pid := range pids {
+		for alive(pid) {
+			if time.Now().After(end) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				t.Fatalf("pid %d (of %v) still runs after mmapguard was killed: the guard does not fail closed", pid, pids)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	st := state(pid)
+	return st != 0 && st != 'Z' && st != 'X'
+}
+
+// state is the state letter of pid in /proc/PID/stat, 0 if it is gone.
+func state(pid int) byte {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// pid (comm) STATE ...; comm may hold spaces and parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return '?'
+	}
+	return s[i+2]
+}
+
+// TestRunEventLog: -o with --log-format json writes one JSON object per
+// trapped call, each naming the call, the decision and the result, and
+// ends with the summary object. The program is the layout probe of
+// testdata/, whose hints into the protected range are rerouted.
+func TestRunEventLog(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "layout")
+	if out, err := exec.Command("cc", "-O1", "-pthread", "-o", bin, "../../testdata/layout.c", "-ldl").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	log := filepath.Join(dir, "log.json")
+	r := mmapguard(t, nil, "run", "--protect", lowRange, "-o", log, "--log-format", "json", "--", bin)
+	if r.code != 0 || !strings.Contains(r.stdout, "layout ok") {
+		t.Fatalf("exit %v", r)
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var last map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last["summary"] == nil {
+		t.Fatalf("last line is not the summary: %q (%v)", lines[len(lines)-1], err)
+	}
+	stops := last["summary"].(map[string]any)["stops"].(float64)
+	if int(stops) != len(lines)-1 || stops == 0 {
+		t.Errorf("%d event lines for %v stops", len(lines)-1, stops)
+	}
+	rerouted := 0
+	for _, l := range lines[:len(lines)-1] {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		for _, k := range []string{"time", "pid", "tid", "ip", "abi", "syscall", "nr", "args", "decision", "result"} {
+			if _, ok := e[k]; !ok {
+				t.Errorf("line %q has no %q", l, k)
+			}
+		}
+		if e["decision"] == "rerouted" {
+			rerouted++
+			if res, _ := e["result"].(string); !strings.HasPrefix(res, "0x2000000") {
+				t.Errorf("rerouted call's result %v is not in the pool: %s", e["result"], l)
+			}
+		}
+	}
+	if rerouted == 0 {
+		t.Errorf("no rerouted call logged:\n%s", b)
+	}
+	// The text format reads like strace.
+	txt := filepath.Join(dir, "log.txt")
+	r = mmapguard(t, nil, "run", "--protect", lowRange, "-o", txt, "--", bin)
+	if r.code != 0 {
+		t.Fatalf("exit %v", r)
+	}
+	if b, err := os.ReadFile(txt); err != nil || !strings.Contains(string(b), "mmapguard summary") ||
+		!strings.Contains(string(b), "<rerouted: placed in the pool") {
+		t.Errorf("text log: %v\n%s", err, b)
+	}
+}
