@@ -1,0 +1,97 @@
+package loader
+
+import "github.com/mmapguard/mmapguard/region"
+
+// FirstMap describes the first mmap call ld.so (glibc's
+// _dl_map_segments) makes for an ET_DYN object, the one that reserves the
+// whole span; where it lands decides where the object goes.
+//
+// With Align at most the page size, the call is
+//
+//	mmap(Hint, Length, Prot, MAP_PRIVATE, fd, Offset)
+//
+// With a larger Align (glibc 2.35 and later) it is instead
+//
+//	mmap(Hint, Reserve, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
+//
+// followed by mmap(A, Length, Prot, MAP_PRIVATE|MAP_FIXED, fd, Offset)
+// at the first multiple A of Align inside that reservation, after which
+// ld.so unmaps the reservation's unused ends. Either way, ld.so then maps
+// the other segments with MAP_FIXED inside the span and fills the
+// zero-filled tails.
+type FirstMap struct {
+	Hint    uint64 // LinkBase: 0 for ordinary objects
+	Length  uint64 // last segment's p_vaddr+p_memsz minus LinkBase, not rounded to pages
+	Offset  uint64 // first segment's p_offset rounded down to a page
+	Prot    int    // first segment's PROT_* bits
+	Reserve uint64 // length of the anonymous reservation; 0 when Align is the page size
+}
+
+// FirstMap returns the first mmap ld.so makes for o (the zero FirstMap
+// for an object without segments, which Read never returns).
+func (o *Object) FirstMap() FirstMap {
+	if len(o.Segments) == 0 {
+		return FirstMap{}
+	}
+	first, last := o.Segments[0], o.Segments[len(o.Segments)-1]
+	m := FirstMap{
+		Hint:   o.LinkBase,
+		Length: last.Vaddr + last.Memsz - o.LinkBase,
+		Offset: region.PageDown(first.Offset),
+		Prot:   first.Prot(),
+	}
+	if o.Align > region.PageSize {
+		if m.Length >= o.Align {
+			m.Reserve = m.Length + o.Align
+		} else {
+			m.Reserve = 2 * o.Align
+		}
+	}
+	return m
+}
+
+// MatchesMapping reports whether a file-backed mmap of length bytes at
+// file offset fileOffset of this object's file has the shape of ld.so's
+// span mapping: the offset equals FirstMap().Offset (0 for every object
+// a normal linker writes) and the length, rounded up to pages as the
+// kernel rounds it, equals Span.Len().
+//
+// Shape alone is not identity. It does not look at the file: the caller
+// must already know that the descriptor refers to this object (same
+// device and inode, or same path). Nor does it check the address, the
+// protection or the flags, and the later segment mappings can have the
+// same shape in a small object (a segment whose p_offset lies in the
+// file's first page is mapped from offset 0 too, and in a one-page object
+// its length is the span's). Those come with MAP_FIXED, inside the span;
+// the span mapping of an object with Align at most the page size comes
+// without it, at Hint. For an object with a larger Align the file mapping
+// it matches is the MAP_FIXED one inside an anonymous reservation (see
+// FirstMap), which must be recognised by its Reserve length instead.
+func (o *Object) MatchesMapping(fileOffset, length uint64) bool {
+	if length == 0 || len(o.Segments) == 0 {
+		return false
+	}
+	l, ok := region.PageUp(length)
+	return ok && fileOffset == region.PageDown(o.Segments[0].Offset) && l == o.Span.Len()
+}
+
+// SegmentsAt returns, for an object whose span starts at base, the pages
+// each PT_LOAD segment occupies, in the order of Segments: its p_vaddr
+// range moved by the bias base - LinkBase and widened to whole pages.
+// A segment with p_memsz 0 gives an empty range. The tracer uses it to
+// check that every later mapping of the object lands inside its span.
+// The caller makes sure base leaves room for the span (a Placement's
+// Base does).
+func (o *Object) SegmentsAt(base uint64) []region.Range {
+	bias := base - o.LinkBase
+	out := make([]region.Range, len(o.Segments))
+	for i, s := range o.Segments {
+		if s.Memsz == 0 {
+			continue
+		}
+		start := region.PageDown(s.Vaddr + bias)
+		end, _ := region.PageUp(s.Vaddr + s.Memsz + bias)
+		out[i] = region.Range{Start: start, End: end}
+	}
+	return out
+}

@@ -1,0 +1,236 @@
+package loader
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/mmapguard/mmapguard/region"
+)
+
+// Rule gives the objects that match Pattern an explicit base: the
+// address at which their span starts (see Placement). On the command line
+// it is written PATTERN=ADDR (--place).
+type Rule struct {
+	Pattern string
+	Base    uint64
+}
+
+// String formats the rule the way ParseRule reads it.
+func (r Rule) String() string { return fmt.Sprintf("%s=0x%x", r.Pattern, r.Base) }
+
+// Match reports whether the rule applies to o and, if so, which of o's
+// names matched.
+func (r Rule) Match(o *Object) (what string, ok bool) { return match(r.Pattern, o) }
+
+// RangeRule packs the objects that match Pattern and have no base of
+// their own into Range, first fit in load order. On the command line it
+// is written RANGE=PATTERN (--place-range).
+type RangeRule struct {
+	Range   region.Range
+	Pattern string
+}
+
+// String formats the range rule the way ParseRangeRule reads it.
+func (r RangeRule) String() string { return r.Range.String() + "=" + r.Pattern }
+
+// Match reports whether the range rule applies to o and, if so, which of
+// o's names matched.
+func (r RangeRule) Match(o *Object) (what string, ok bool) { return match(r.Pattern, o) }
+
+// match tries a glob against an object's path, its base name and its
+// soname, in that order. Patterns are path.Match globs: * and ? do not
+// cross a '/', so "*.dll.so" matches by base name and a pattern with a
+// '/' in it can only match a whole path.
+func match(pattern string, o *Object) (string, bool) {
+	if ok, _ := path.Match(pattern, o.Path); ok {
+		return "path", true
+	}
+	if base := path.Base(o.Path); base != o.Path {
+		if ok, _ := path.Match(pattern, base); ok {
+			return "file name", true
+		}
+	}
+	if o.Soname != "" {
+		if ok, _ := path.Match(pattern, o.Soname); ok {
+			return "soname", true
+		}
+	}
+	return "", false
+}
+
+// ErrRule is wrapped by every error of ParseRule, ParseRangeRule and
+// ParsePlacementFile.
+var ErrRule = errors.New("bad placement rule")
+
+func ruleErr(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrRule, fmt.Sprintf(format, a...))
+}
+
+// ParseRule parses PATTERN=ADDR. The address is split off at the last
+// '=', so a pattern may contain '='. ADDR is a number (0x hex, 0o octal,
+// 0b binary or decimal) that must be page-aligned, at least MinAddr and
+// below region.UserEnd; PATTERN must be a valid path.Match glob.
+func ParseRule(s string) (Rule, error) {
+	i := strings.LastIndexByte(s, '=')
+	if i < 0 {
+		return Rule{}, ruleErr("%q: want PATTERN=ADDR, e.g. 'libfoo*.so=0x7d000000'", s)
+	}
+	return newRule(strings.TrimSpace(s[:i]), strings.TrimSpace(s[i+1:]))
+}
+
+func newRule(pattern, addr string) (Rule, error) {
+	if err := checkPattern(pattern); err != nil {
+		return Rule{}, err
+	}
+	base, err := parseAddr(addr)
+	if err != nil {
+		return Rule{}, err
+	}
+	return Rule{Pattern: pattern, Base: base}, nil
+}
+
+// ParseRangeRule parses RANGE=PATTERN: a range as region.ParseRange
+// reads it (START-END or START+SIZE), then, after the first '=', a glob.
+func ParseRangeRule(s string) (RangeRule, error) {
+	i := strings.IndexByte(s, '=')
+	if i < 0 {
+		return RangeRule{}, ruleErr("%q: want RANGE=PATTERN, e.g. '0x10000-0x80000000=*.dll.so'", s)
+	}
+	return newRangeRule(strings.TrimSpace(s[:i]), strings.TrimSpace(s[i+1:]))
+}
+
+func newRangeRule(rng, pattern string) (RangeRule, error) {
+	r, err := region.ParseRange(rng)
+	if err != nil {
+		return RangeRule{}, fmt.Errorf("%w: %w", ErrRule, err)
+	}
+	if r.End <= MinAddr {
+		return RangeRule{}, ruleErr("range %v lies below 0x%x, the lowest address mmap allows", r, MinAddr)
+	}
+	if err := checkPattern(pattern); err != nil {
+		return RangeRule{}, err
+	}
+	return RangeRule{Range: r, Pattern: pattern}, nil
+}
+
+func checkPattern(p string) error {
+	if p == "" {
+		return ruleErr("empty pattern")
+	}
+	if _, err := path.Match(p, ""); err != nil {
+		return ruleErr("pattern %q: %v", p, err)
+	}
+	return nil
+}
+
+// parseAddr reads a base address the way region reads range ends: 0x,
+// 0o and 0b prefixes, otherwise decimal (a leading 0 does not mean
+// octal).
+func parseAddr(s string) (uint64, error) {
+	t := strings.ToLower(s)
+	base := 10
+	for _, p := range []struct {
+		prefix string
+		base   int
+	}{{"0x", 16}, {"0o", 8}, {"0b", 2}} {
+		if strings.HasPrefix(t, p.prefix) {
+			t, base = t[2:], p.base
+			break
+		}
+	}
+	v, err := strconv.ParseUint(t, base, 64)
+	switch {
+	case s == "":
+		return 0, ruleErr("missing address")
+	case err != nil:
+		return 0, ruleErr("address %q is not a number", s)
+	case v%region.PageSize != 0:
+		return 0, ruleErr("address %s is not page-aligned (a multiple of 0x1000)", s)
+	case v < MinAddr:
+		return 0, ruleErr("address %s is below 0x%x, the lowest address mmap allows (vm.mmap_min_addr)", s, MinAddr)
+	case v >= region.UserEnd:
+		return 0, ruleErr("address %s is beyond user space (0x%x)", s, region.UserEnd)
+	}
+	return v, nil
+}
+
+// LineError is an error in a placement file, with its line number.
+type LineError struct {
+	Line int    // 1-based
+	Text string // the line, trimmed
+	Err  error  // wraps ErrRule
+}
+
+// Error names the line and the problem.
+func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+
+// Unwrap returns the underlying error.
+func (e *LineError) Unwrap() error { return e.Err }
+
+// maxLine is the longest line ParsePlacementFile accepts.
+const maxLine = 64 << 10
+
+// ParsePlacementFile reads placement rules, one per line:
+//
+//	# a comment, from '#' to the end of the line
+//	place PATTERN ADDR      # a Rule: PATTERN=ADDR on the command line
+//	range RANGE PATTERN     # a RangeRule: --place-range RANGE=PATTERN
+//
+// Fields are separated by spaces or tabs, so a pattern cannot contain
+// them; a '#' starts a comment only at the start of a field. Blank lines
+// are skipped. Rules keep their order: the first matching rule wins. The
+// first bad line stops parsing with a *LineError.
+func ParsePlacementFile(r io.Reader) (rules []Rule, ranges []RangeRule, err error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxLine)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		fields := strings.Fields(line)
+		for i, f := range fields {
+			if strings.HasPrefix(f, "#") {
+				fields = fields[:i]
+				break
+			}
+		}
+		if len(fields) == 0 {
+			continue
+		}
+		bad := func(err error) error { return &LineError{n, line, err} }
+		switch fields[0] {
+		case "place":
+			if len(fields) != 3 {
+				return nil, nil, bad(ruleErr("want 'place PATTERN ADDR', got %d field(s) after 'place'", len(fields)-1))
+			}
+			rule, err := newRule(fields[1], fields[2])
+			if err != nil {
+				return nil, nil, bad(err)
+			}
+			rules = append(rules, rule)
+		case "range":
+			if len(fields) != 3 {
+				return nil, nil, bad(ruleErr("want 'range RANGE PATTERN', got %d field(s) after 'range'", len(fields)-1))
+			}
+			rr, err := newRangeRule(fields[1], fields[2])
+			if err != nil {
+				return nil, nil, bad(err)
+			}
+			ranges = append(ranges, rr)
+		default:
+			return nil, nil, bad(ruleErr("unknown directive %q: want 'place' or 'range'", fields[0]))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, nil, &LineError{n + 1, "", ruleErr("line longer than %d bytes", maxLine)}
+		}
+		return nil, nil, err
+	}
+	return rules, ranges, nil
+}
