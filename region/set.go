@@ -2,6 +2,7 @@ package region
 
 import (
 	"iter"
+	"math"
 	"slices"
 	"strings"
 )
@@ -23,21 +24,29 @@ import (
 // Set does not check alignment or UserEnd: it stores whatever non-empty
 // ranges it is given. mmapguard only gives it page-aligned ones. Copying
 // a Set value shares its tree: use Clone. A Set is not safe for
-// concurrent use.
+// concurrent use; note that FirstFit and Largest, while they change no
+// range, do update the set's bookkeeping. The memory of ranges removed is
+// kept for ranges added later; Clear releases it.
 type Set struct {
-	root  *node
+	// The nodes live in one slice and link to each other by index, not
+	// by pointer: a guard's sets hold tens of thousands of ranges, and
+	// the garbage collector then has nothing in them to scan (nor write
+	// barriers to run on every relinking), a Clone is one copy, and the
+	// nodes taken out of the tree are reused. nodes[0] is a sentinel
+	// standing for "no node", with height and maxLen 0; it is never
+	// written.
+	nodes []node
+	root  int32
+	spare int32 // first unused node, linked through right
+	// last is the node last inserted or reshaped (0 if it went away).
+	// Changes tend to come back to it (a chunk taken out of a
+	// reservation is soon given back), so searches try it first.
+	last int32
+
 	n     int    // number of ranges
 	total uint64 // sum of their lengths
 	gen   uint64 // bumped by every change, so iterators notice them
-
-	// spare holds up to maxSpare nodes taken out of the tree (linked
-	// through right), so that a set whose size goes up and down, as the
-	// guard's do with every mapping call, does not allocate.
-	spare  *node
-	nspare int
 }
-
-const maxSpare = 32
 
 // A node knows its parent, so that a change found by one search from the
 // root (Add, Remove) is finished by walking up from the node instead of by
@@ -50,282 +59,301 @@ const maxSpare = 32
 // or Largest next asks. A node is stale whenever one below it is, so a
 // clean node's maxLen, and its whole subtree's, is right.
 type node struct {
-	start, end          uint64
-	maxLen              uint64 // longest end-start in this subtree, unless stale
-	left, right, parent *node
-	height              int8
-	stale               bool
+	// What a search reads at each level comes first, in 16 bytes.
+	start       uint64
+	left, right int32 // indexes into Set.nodes, 0 for none
+	end         uint64
+	maxLen      uint64 // longest end-start in this subtree, unless stale
+	parent      int32
+	height      int8
+	stale       bool
 }
 
 func (n *node) rng() Range { return Range{n.start, n.end} }
 
-func height(n *node) int8 {
-	if n == nil {
-		return 0
-	}
-	return n.height
-}
-
-func maxLen(n *node) uint64 {
-	if n == nil {
-		return 0
-	}
-	return n.maxLen
-}
-
-// fix recomputes n's height from its children and marks its maxLen stale.
-func (n *node) fix() {
-	n.height = 1 + max(height(n.left), height(n.right))
+// fix recomputes i's height from its children and marks its maxLen stale.
+func (s *Set) fix(i int32) {
+	n := &s.nodes[i]
+	n.height = 1 + max(s.nodes[n.left].height, s.nodes[n.right].height)
 	n.stale = true
 }
 
-// settle recomputes maxLen in the stale part of t's subtree.
-func settle(t *node) {
-	if t == nil || !t.stale {
+// settle recomputes maxLen in the stale part of i's subtree.
+func (s *Set) settle(i int32) {
+	if i == 0 || !s.nodes[i].stale {
 		return
 	}
-	settle(t.left)
-	settle(t.right)
-	t.maxLen = max(t.end-t.start, maxLen(t.left), maxLen(t.right))
-	t.stale = false
+	n := &s.nodes[i]
+	s.settle(n.left)
+	s.settle(n.right)
+	n.maxLen = max(n.end-n.start, s.nodes[n.left].maxLen, s.nodes[n.right].maxLen)
+	n.stale = false
 }
 
-func leftmost(n *node) *node {
-	for n.left != nil {
-		n = n.left
+func (s *Set) leftmost(i int32) int32 {
+	for s.nodes[i].left != 0 {
+		i = s.nodes[i].left
 	}
-	return n
+	return i
 }
 
-func rightmost(n *node) *node {
-	for n.right != nil {
-		n = n.right
+func (s *Set) rightmost(i int32) int32 {
+	for s.nodes[i].right != 0 {
+		i = s.nodes[i].right
 	}
-	return n
+	return i
 }
 
-// prev returns the node before n in order, or nil.
-func prev(n *node) *node {
-	if n.left != nil {
-		return rightmost(n.left)
+// prev returns the node before i in order, or 0.
+func (s *Set) prev(i int32) int32 {
+	if l := s.nodes[i].left; l != 0 {
+		return s.rightmost(l)
 	}
-	for n.parent != nil && n.parent.left == n {
-		n = n.parent
+	for {
+		p := s.nodes[i].parent
+		if p == 0 || s.nodes[p].left != i {
+			return p
+		}
+		i = p
 	}
-	return n.parent
 }
 
-// rotateRight makes n's left child the root of n's subtree and returns
-// it, with its parent set to n's old parent; the caller links it there.
-func rotateRight(n *node) *node {
+// rotateRight makes i's left child the root of i's subtree and returns
+// it, with its parent set to i's old parent; the caller links it there.
+func (s *Set) rotateRight(i int32) int32 {
+	n := &s.nodes[i]
 	l := n.left
-	n.left = l.right
-	if l.right != nil {
-		l.right.parent = n
+	ln := &s.nodes[l]
+	n.left = ln.right
+	if ln.right != 0 {
+		s.nodes[ln.right].parent = i
 	}
-	l.right, l.parent, n.parent = n, n.parent, l
-	n.fix()
-	l.fix()
+	ln.right, ln.parent, n.parent = i, n.parent, l
+	s.fix(i)
+	s.fix(l)
 	return l
 }
 
 // rotateLeft is rotateRight's mirror image.
-func rotateLeft(n *node) *node {
+func (s *Set) rotateLeft(i int32) int32 {
+	n := &s.nodes[i]
 	r := n.right
-	n.right = r.left
-	if r.left != nil {
-		r.left.parent = n
+	rn := &s.nodes[r]
+	n.right = rn.left
+	if rn.left != 0 {
+		s.nodes[rn.left].parent = i
 	}
-	r.left, r.parent, n.parent = n, n.parent, r
-	n.fix()
-	r.fix()
+	rn.left, rn.parent, n.parent = i, n.parent, r
+	s.fix(i)
+	s.fix(r)
 	return r
 }
 
-// balance restores the AVL property at n, whose subtrees are balanced and
+// balance restores the AVL property at i, whose subtrees are balanced and
 // differ in height by at most two, and returns the subtree's new root
 // (see rotateRight for its parent).
-func balance(n *node) *node {
-	n.fix()
-	switch d := height(n.left) - height(n.right); {
+func (s *Set) balance(i int32) int32 {
+	s.fix(i)
+	n := &s.nodes[i]
+	switch d := s.nodes[n.left].height - s.nodes[n.right].height; {
 	case d > 1:
-		if height(n.left.left) < height(n.left.right) {
-			n.left = rotateLeft(n.left)
+		l := &s.nodes[n.left]
+		if s.nodes[l.left].height < s.nodes[l.right].height {
+			n.left = s.rotateLeft(n.left)
 		}
-		return rotateRight(n)
+		return s.rotateRight(i)
 	case d < -1:
-		if height(n.right.right) < height(n.right.left) {
-			n.right = rotateRight(n.right)
+		r := &s.nodes[n.right]
+		if s.nodes[r.right].height < s.nodes[r.left].height {
+			n.right = s.rotateRight(n.right)
 		}
-		return rotateLeft(n)
+		return s.rotateLeft(i)
 	}
-	return n
+	return i
 }
 
-// replaceChild puts c where old was under parent (at the root if parent
-// is nil).
-func (s *Set) replaceChild(parent, old, c *node) {
+// replaceChild puts c (which may be 0) where old was under parent, or at
+// the root if parent is 0.
+func (s *Set) replaceChild(parent, old, c int32) {
 	switch {
-	case parent == nil:
+	case parent == 0:
 		s.root = c
-	case parent.left == old:
-		parent.left = c
+	case s.nodes[parent].left == old:
+		s.nodes[parent].left = c
 	default:
-		parent.right = c
+		s.nodes[parent].right = c
 	}
-	if c != nil {
-		c.parent = parent
+	if c != 0 {
+		s.nodes[c].parent = parent
 	}
 }
 
-// retrace restores heights and the AVL balance from n up to the root
-// after a change at or below n, marking the nodes it passes stale. Once a
+// retrace restores heights and the AVL balance from i up to the root
+// after a change at or below i, marking the nodes it passes stale. Once a
 // subtree comes out with the height it had and its parent is already
 // stale (and so everything above it), nothing above can change and
-// retrace stops; it always goes on up to through (which may be nil), a
+// retrace stops; it always goes on up to through (which may be 0), a
 // node that took another's place.
-func (s *Set) retrace(n, through *node) {
-	for n != nil {
-		h, p := n.height, n.parent
-		t := balance(n)
-		if t != n {
-			s.replaceChild(p, n, t)
+func (s *Set) retrace(i, through int32) {
+	for i != 0 {
+		h, p := s.nodes[i].height, s.nodes[i].parent
+		t := s.balance(i)
+		if t != i {
+			s.replaceChild(p, i, t)
 		}
-		if n == through {
-			through = nil
+		if i == through {
+			through = 0
 		}
-		if through == nil && t.height == h && (p == nil || p.stale) {
+		if through == 0 && s.nodes[t].height == h && (p == 0 || s.nodes[p].stale) {
 			return
 		}
-		n = p
+		i = p
 	}
 }
 
-func (s *Set) newNode(r Range) *node {
-	n := s.spare
-	if n != nil {
-		s.spare, n.right = n.right, nil
-		s.nspare--
+// newNode returns an unlinked node for r. It may grow s.nodes, so callers
+// must not hold pointers into it across the call.
+func (s *Set) newNode(r Range) int32 {
+	i := s.spare
+	if i != 0 {
+		s.spare = s.nodes[i].right
 	} else {
-		n = new(node)
+		if len(s.nodes) == 0 {
+			s.nodes = append(s.nodes, node{}) // the sentinel
+		}
+		if len(s.nodes) > math.MaxInt32 {
+			panic("region: too many ranges in a Set")
+		}
+		i = int32(len(s.nodes))
+		s.nodes = append(s.nodes, node{})
 	}
-	n.start, n.end, n.maxLen, n.height, n.stale = r.Start, r.End, r.End-r.Start, 1, false
-	return n
-}
-
-func (s *Set) recycle(n *node) {
-	if s.nspare >= maxSpare {
-		return
-	}
-	*n = node{right: s.spare}
-	s.spare = n
-	s.nspare++
+	s.nodes[i] = node{start: r.Start, end: r.End, maxLen: r.Len(), height: 1}
+	return i
 }
 
 // insertAfter adds a node for r just after n in order, or before every
-// node if n is nil. r must not overlap n or the node after it.
-func (s *Set) insertAfter(n *node, r Range) {
+// node if n is 0. r must not overlap n or the node after it.
+func (s *Set) insertAfter(n int32, r Range) {
 	x := s.newNode(r)
 	s.n++
 	s.total += r.Len()
-	var parent *node
+	var parent int32
 	switch {
-	case s.root == nil:
+	case s.root == 0:
 		s.root = x
+		s.last = x
 		return
-	case n == nil:
-		parent = leftmost(s.root)
-		parent.left = x
-	case n.right == nil:
+	case n == 0:
+		parent = s.leftmost(s.root)
+		s.nodes[parent].left = x
+	case s.nodes[n].right == 0:
 		parent = n
-		n.right = x
+		s.nodes[n].right = x
 	default:
-		parent = leftmost(n.right)
-		parent.left = x
+		parent = s.leftmost(s.nodes[n].right)
+		s.nodes[parent].left = x
 	}
-	x.parent = parent
-	s.retrace(parent, nil)
+	s.nodes[x].parent = parent
+	s.retrace(parent, 0)
+	s.last = x
 }
 
-// unlink takes n out of the tree.
-func (s *Set) unlink(n *node) {
+// unlink takes node i out of the tree and puts it on the spare list.
+func (s *Set) unlink(i int32) {
+	n := s.nodes[i]
 	s.n--
 	s.total -= n.end - n.start
-	var from, through *node
-	if n.left == nil || n.right == nil {
+	var from, through int32
+	if n.left == 0 || n.right == 0 {
 		c := n.left
-		if c == nil {
+		if c == 0 {
 			c = n.right
 		}
 		from = n.parent
-		s.replaceChild(from, n, c)
+		s.replaceChild(from, i, c)
 	} else {
-		// n's successor m, the leftmost node of its right subtree, takes
-		// n's place. m starts with n's height, which is what n's parent
+		// i's successor m, the leftmost node of its right subtree, takes
+		// i's place. m starts with i's height, which is what i's parent
 		// knows, and retrace must reach it to mark it stale.
-		m := leftmost(n.right)
-		if m.parent == n {
+		m := s.leftmost(n.right)
+		if s.nodes[m].parent == i {
 			from = m
 		} else {
-			from = m.parent
-			from.left = m.right
-			if m.right != nil {
-				m.right.parent = from
+			from = s.nodes[m].parent
+			mr := s.nodes[m].right
+			s.nodes[from].left = mr
+			if mr != 0 {
+				s.nodes[mr].parent = from
 			}
-			m.right = n.right
-			n.right.parent = m
+			s.nodes[m].right = n.right
+			s.nodes[n.right].parent = m
 		}
-		m.left = n.left
-		n.left.parent = m
-		m.height = n.height
-		s.replaceChild(n.parent, n, m)
+		s.nodes[m].left = n.left
+		s.nodes[n.left].parent = m
+		s.nodes[m].height = n.height
+		s.replaceChild(n.parent, i, m)
 		through = m
 	}
 	s.retrace(from, through)
-	s.recycle(n)
+	s.nodes[i] = node{right: s.spare}
+	s.spare = i
+	if s.last == i {
+		s.last = 0
+	}
 }
 
-// reshape gives n the bounds of r, which must keep it strictly between
-// its neighbours.
-func (s *Set) reshape(n *node, r Range) {
+// reshape gives node i the bounds of r, which must keep it strictly
+// between its neighbours.
+func (s *Set) reshape(i int32, r Range) {
+	n := &s.nodes[i]
 	s.total = s.total - (n.end - n.start) + r.Len()
 	n.start, n.end = r.Start, r.End
-	s.retrace(n, nil)
+	s.retrace(i, 0)
+	s.last = i
 }
 
-// cut takes r, a non-empty part of node n, out of s (not bumping gen).
-func (s *Set) cut(n *node, r Range) {
+// cut takes r, a non-empty part of node i, out of s (not bumping gen).
+func (s *Set) cut(i int32, r Range) {
+	n := s.nodes[i].rng()
 	switch {
-	case r.Start == n.start && r.End == n.end:
-		s.unlink(n)
-	case r.Start == n.start:
-		s.reshape(n, Range{r.End, n.end})
+	case r == n:
+		s.unlink(i)
+	case r.Start == n.Start:
+		s.reshape(i, Range{r.End, n.End})
 	default:
-		tail := Range{r.End, n.end}
-		s.reshape(n, Range{n.start, r.Start})
-		if !tail.Empty() {
-			s.insertAfter(n, tail)
+		s.reshape(i, Range{n.Start, r.Start})
+		if r.End < n.End {
+			s.insertAfter(i, Range{r.End, n.End})
 		}
 	}
 }
 
-// floor returns the node with the greatest start <= a, or nil.
-func (s *Set) floor(a uint64) *node {
-	var best *node
-	for t := s.root; t != nil; {
-		if t.start <= a {
-			best, t = t, t.right
+// floor returns the node with the greatest start <= a, or 0.
+func (s *Set) floor(a uint64) int32 {
+	// If a lies in the last node changed, or just past its end, that
+	// node is the answer: the next one starts beyond its end (ranges
+	// that touch are merged).
+	if h := s.last; h != 0 {
+		if n := &s.nodes[h]; n.start <= a && a <= n.end {
+			return h
+		}
+	}
+	var best int32
+	nodes := s.nodes // in a register for the whole search
+	for t := s.root; t != 0; {
+		if n := &nodes[t]; n.start <= a {
+			best, t = t, n.right
 		} else {
-			t = t.left
+			t = n.left
 		}
 	}
 	return best
 }
 
-// below returns the node with the greatest start < a, or nil.
-func (s *Set) below(a uint64) *node {
+// below returns the node with the greatest start < a, or 0.
+func (s *Set) below(a uint64) int32 {
 	if a == 0 {
-		return nil
+		return 0
 	}
 	return s.floor(a - 1)
 }
@@ -341,60 +369,60 @@ func SetOf(rs ...Range) *Set {
 
 // Add puts every address of r into s, merging r with the ranges it
 // overlaps or touches. An empty r changes nothing.
-func (s *Set) Add(r Range) { s.add(r, nil) }
+func (s *Set) Add(r Range) { s.add(r, nil, false) }
 
 // AddAppend is Add that also appends to held the parts of r that s
 // already held, in ascending order, and returns the extended slice.
-func (s *Set) AddAppend(held []Range, r Range) []Range {
-	s.add(r, &held)
-	return held
-}
+func (s *Set) AddAppend(held []Range, r Range) []Range { return s.add(r, held, true) }
 
-func (s *Set) add(r Range, held *[]Range) {
+// add is Add, appending to held what AddAppend reports if report is set.
+// (It returns held rather than taking a pointer to it, so that a caller's
+// buffer can stay on its stack.)
+func (s *Set) add(r Range, held []Range, report bool) []Range {
 	if r.Empty() {
-		return
+		return held
 	}
 	// The last range starting at or before r.End is the highest one that
 	// can merge with r; ranges below it merge while they reach r.Start.
 	n := s.floor(r.End)
-	if n == nil || n.end < r.Start {
+	if n == 0 || s.nodes[n].end < r.Start {
 		s.insertAfter(n, r)
 		s.gen++
-		return
+		return held
 	}
-	if n.start <= r.Start && r.End <= n.end {
-		if held != nil {
-			*held = append(*held, r)
+	nr := s.nodes[n].rng()
+	if nr.ContainsRange(r) {
+		if report {
+			held = append(held, r)
 		}
-		return // already inside
+		return held // already inside
 	}
-	mark := 0
-	if held != nil {
-		mark = len(*held)
-		*held = appendPart(*held, n, r)
+	mark := len(held)
+	if report {
+		held = appendPart(held, nr, r)
 	}
-	merged := Range{min(n.start, r.Start), max(n.end, r.End)}
+	merged := Range{min(nr.Start, r.Start), max(nr.End, r.End)}
 	for {
-		p := prev(n)
-		if p == nil || p.end < merged.Start {
+		p := s.prev(n)
+		if p == 0 || s.nodes[p].end < merged.Start {
 			break
 		}
-		if held != nil {
-			*held = appendPart(*held, p, r)
+		pr := s.nodes[p].rng()
+		if report {
+			held = appendPart(held, pr, r)
 		}
-		merged.Start = min(merged.Start, p.start)
+		merged.Start = min(merged.Start, pr.Start)
 		s.unlink(p)
 	}
-	if held != nil {
-		slices.Reverse((*held)[mark:]) // found from the top down
-	}
+	slices.Reverse(held[mark:]) // found from the top down
 	s.reshape(n, merged)
 	s.gen++
+	return held
 }
 
-// appendPart appends the part of n inside r, if any.
-func appendPart(dst []Range, n *node, r Range) []Range {
-	if p := n.rng().Intersect(r); !p.Empty() {
+// appendPart appends the part of q inside r, if any.
+func appendPart(dst []Range, q, r Range) []Range {
+	if p := q.Intersect(r); !p.Empty() {
 		dst = append(dst, p)
 	}
 	return dst
@@ -402,48 +430,43 @@ func appendPart(dst []Range, n *node, r Range) []Range {
 
 // Remove takes every address of r out of s, trimming or splitting the
 // ranges it overlaps.
-func (s *Set) Remove(r Range) { s.remove(r, nil) }
+func (s *Set) Remove(r Range) { s.remove(r, nil, false) }
 
 // RemoveAppend is Remove that also appends to removed the parts of r that
 // s held (what it took out), in ascending order, and returns the extended
 // slice.
-func (s *Set) RemoveAppend(removed []Range, r Range) []Range {
-	s.remove(r, &removed)
-	return removed
-}
+func (s *Set) RemoveAppend(removed []Range, r Range) []Range { return s.remove(r, removed, true) }
 
-func (s *Set) remove(r Range, removed *[]Range) {
+// remove is Remove, appending to removed what RemoveAppend reports if
+// report is set.
+func (s *Set) remove(r Range, removed []Range, report bool) []Range {
 	if r.Empty() {
-		return
+		return removed
 	}
-	mark := 0
-	if removed != nil {
-		mark = len(*removed)
-	}
+	mark := len(removed)
 	changed := false
 	// From the highest range that can overlap r down to the lowest.
-	for n := s.below(r.End); n != nil && n.end > r.Start; {
-		p := prev(n)
-		part := Range{max(n.start, r.Start), min(n.end, r.End)}
-		if removed != nil {
-			*removed = append(*removed, part)
+	for n := s.below(r.End); n != 0 && s.nodes[n].end > r.Start; {
+		p := s.prev(n)
+		part := s.nodes[n].rng().Intersect(r)
+		if report {
+			removed = append(removed, part)
 		}
 		s.cut(n, part)
 		changed = true
 		n = p
 	}
-	if removed != nil {
-		slices.Reverse((*removed)[mark:])
-	}
 	if changed {
+		slices.Reverse(removed[mark:]) // found from the top down
 		s.gen++
 	}
+	return removed
 }
 
 // Find returns the range of s that contains a.
 func (s *Set) Find(a uint64) (Range, bool) {
-	if n := s.floor(a); n != nil && a < n.end {
-		return n.rng(), true
+	if n := s.floor(a); n != 0 && a < s.nodes[n].end {
+		return s.nodes[n].rng(), true
 	}
 	return Range{}, false
 }
@@ -455,18 +478,19 @@ func (s *Set) FirstWithin(r Range) (Range, bool) {
 		return Range{}, false
 	}
 	// The first range ending above r.Start (ends ascend with starts).
-	var first *node
-	for t := s.root; t != nil; {
-		if t.end > r.Start {
-			first, t = t, t.left
+	var first int32
+	nodes := s.nodes
+	for t := s.root; t != 0; {
+		if n := &nodes[t]; n.end > r.Start {
+			first, t = t, n.left
 		} else {
-			t = t.right
+			t = n.right
 		}
 	}
-	if first == nil || first.start >= r.End {
+	if first == 0 || s.nodes[first].start >= r.End {
 		return Range{}, false
 	}
-	return Range{max(first.start, r.Start), min(first.end, r.End)}, true
+	return s.nodes[first].rng().Intersect(r), true
 }
 
 // ContainsAddr reports whether a is in s.
@@ -481,7 +505,7 @@ func (s *Set) Overlaps(r Range) bool {
 		return false
 	}
 	n := s.below(r.End)
-	return n != nil && n.end > r.Start
+	return n != 0 && s.nodes[n].end > r.Start
 }
 
 // Covers reports whether every address of r is in s; it is true for an
@@ -492,7 +516,7 @@ func (s *Set) Covers(r Range) bool {
 		return true
 	}
 	n := s.floor(r.Start)
-	return n != nil && r.End <= n.end
+	return n != 0 && r.End <= s.nodes[n].end
 }
 
 // Len returns the number of ranges in s.
@@ -503,8 +527,11 @@ func (s *Set) Total() uint64 { return s.total }
 
 // Largest returns the length of the longest range in s, 0 if s is empty.
 func (s *Set) Largest() uint64 {
-	settle(s.root)
-	return maxLen(s.root)
+	if s.root == 0 {
+		return 0
+	}
+	s.settle(s.root)
+	return s.nodes[s.root].maxLen
 }
 
 // Clear empties s.
@@ -530,13 +557,14 @@ func (s *Set) Equal(o *Set) bool {
 // seek fills stack with the path to the first range whose end is above
 // a, so that popping it yields the ranges from there on in order. Since
 // the ranges are disjoint, their ends ascend with their starts.
-func (s *Set) seek(stack []*node, a uint64) []*node {
-	for t := s.root; t != nil; {
-		if t.end > a {
+func (s *Set) seek(stack []int32, a uint64) []int32 {
+	nodes := s.nodes
+	for t := s.root; t != 0; {
+		if n := &nodes[t]; n.end > a {
 			stack = append(stack, t)
-			t = t.left
+			t = n.left
 		} else {
-			t = t.right
+			t = n.right
 		}
 	}
 	return stack
@@ -549,16 +577,17 @@ func (s *Set) walk(from, to uint64, yield func(Range) bool) {
 	if from >= to {
 		return
 	}
-	stack := s.seek(make([]*node, 0, 48), from)
+	stack := s.seek(make([]int32, 0, 48), from)
 	gen := s.gen
 	for len(stack) > 0 {
 		t := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if t.start >= to {
+		n := &s.nodes[t]
+		if n.start >= to {
 			return
 		}
-		r := Range{max(t.start, from), min(t.end, to)}
-		for c := t.right; c != nil; c = c.left {
+		r := Range{max(n.start, from), min(n.end, to)}
+		for c := n.right; c != 0; c = s.nodes[c].left {
 			stack = append(stack, c)
 		}
 		if !yield(r) {
@@ -620,18 +649,7 @@ func (s *Set) Ranges() []Range {
 // Clone returns an independent copy of s.
 func (s *Set) Clone() *Set {
 	c := *s
-	c.root = cloneTree(s.root, nil)
-	c.spare, c.nspare = nil, 0
-	return &c
-}
-
-func cloneTree(t, parent *node) *node {
-	if t == nil {
-		return nil
-	}
-	c := *t
-	c.parent = parent
-	c.left, c.right = cloneTree(t.left, &c), cloneTree(t.right, &c)
+	c.nodes = slices.Clone(s.nodes)
 	return &c
 }
 
@@ -664,48 +682,51 @@ func (s *Set) FirstFit(within Range, size, align uint64) (r Range, ok bool) {
 }
 
 // firstFit is FirstFit, also returning the node the place lies in.
-func (s *Set) firstFit(within Range, size, align uint64) (*node, Range, bool) {
+func (s *Set) firstFit(within Range, size, align uint64) (int32, Range, bool) {
 	if align < PageSize {
 		align = PageSize
 	}
-	if size == 0 || align&(align-1) != 0 || within.Len() < size {
-		return nil, Range{}, false
+	if size == 0 || align&(align-1) != 0 || within.Len() < size || s.root == 0 {
+		return 0, Range{}, false
 	}
-	settle(s.root)
-	return firstFitIn(s.root, within, size, align)
+	s.settle(s.root)
+	return s.firstFitIn(s.root, within, size, align)
 }
 
-func firstFitIn(t *node, w Range, size, align uint64) (*node, Range, bool) {
-	for t != nil && t.maxLen >= size {
-		// Nodes on the left end before t.start; they matter only if
-		// t.start is above w.Start.
-		if t.start > w.Start {
-			if n, r, ok := firstFitIn(t.left, w, size, align); ok {
-				return n, r, true
+func (s *Set) firstFitIn(t int32, w Range, size, align uint64) (int32, Range, bool) {
+	nodes := s.nodes
+	for t != 0 && nodes[t].maxLen >= size {
+		n := &nodes[t]
+		// Nodes on the left end before n.start; they matter only if
+		// n.start is above w.Start. (Checking the left child's maxLen
+		// here, as the loop would, saves a call where it cannot fit.)
+		if n.start > w.Start && nodes[n.left].maxLen >= size {
+			if i, r, ok := s.firstFitIn(n.left, w, size, align); ok {
+				return i, r, true
 			}
 		}
-		if t.start >= w.End {
+		if n.start >= w.End {
 			break
 		}
-		if t.end-t.start >= size {
-			if r, ok := fitIn(Range{max(t.start, w.Start), min(t.end, w.End)}, size, align); ok {
+		if n.end-n.start >= size {
+			if r, ok := fitIn(Range{max(n.start, w.Start), min(n.end, w.End)}, size, align); ok {
 				return t, r, true
 			}
 		}
-		if t.end >= w.End {
+		if n.end >= w.End {
 			break // everything on the right starts past w
 		}
-		t = t.right
+		t = n.right
 	}
-	return nil, Range{}, false
+	return 0, Range{}, false
 }
 
 // takeFirstFit is FirstFit followed by Remove of the place found, with
 // one search instead of two.
 func (s *Set) takeFirstFit(within Range, size, align uint64) (Range, bool) {
-	n, r, ok := s.firstFit(within, size, align)
+	i, r, ok := s.firstFit(within, size, align)
 	if ok {
-		s.cut(n, r)
+		s.cut(i, r)
 		s.gen++
 	}
 	return r, ok

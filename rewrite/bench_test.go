@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/mmapguard/mmapguard/region"
@@ -91,6 +92,43 @@ func BenchmarkDecideFixed(b *testing.B) {
 		g.Complete(a, addr)
 		if u := g.Decide(call64(sysMunmap64, addr, 2*page), Caller{}); u.Verdict != Run {
 			b.Fatal(u)
+		}
+	}
+}
+
+// BenchmarkDecideMunmapProgram unmaps the program's own mappings inside
+// the protected range, a different one each time and in random order, so
+// that each decision (one per iteration) walks a path of the model that
+// is not in the cache. The mappings are put back, untimed, when all have
+// been unmapped.
+func BenchmarkDecideMunmapProgram(b *testing.B) {
+	g := benchGuard(b, opts{})
+	order := rand.New(rand.NewPCG(1, 2)).Perm(65530 / 2)
+	addr := func(i int) uint64 { return 0x1000000 + uint64(order[i])*3*page }
+	i := 0
+	for b.Loop() {
+		if i == len(order) {
+			b.StopTimer()
+			for i := range order {
+				a := g.Decide(mmap(addr(i), page, protRW, anonPriv|MapFixed, ^uint64(0), 0), Caller{})
+				g.Complete(a, addr(i))
+			}
+			i = 0
+			b.StartTimer()
+		}
+		if a := g.Decide(call64(sysMunmap64, addr(i), page), Caller{}); a.Verdict != Run {
+			b.Fatal(a)
+		}
+		i++
+	}
+}
+
+// BenchmarkGuardFork copies the model for a forked child.
+func BenchmarkGuardFork(b *testing.B) {
+	g := benchGuard(b, opts{})
+	for b.Loop() {
+		if c, _ := g.Fork(ABI64); c.mapped.Len() != g.mapped.Len() {
+			b.Fatal("fork lost mappings")
 		}
 	}
 }

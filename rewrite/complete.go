@@ -76,7 +76,7 @@ func (g *Guard) completeBrk(abi ABI, p *pending, ret uint64) Fix {
 // twice is harmless).
 func (g *Guard) rollback(a *Action, p *pending) Fix {
 	var fix Fix
-	for _, r := range p.placed {
+	for r := range g.policy.guarded.Within(p.taken) {
 		g.mapped.Remove(r)
 		if g.pool != nil {
 			g.pool.Free(r)

@@ -1,19 +1,16 @@
 package rewrite
 
-import (
-	"strconv"
-
-	"github.com/mmapguard/mmapguard/region"
-)
+import "github.com/mmapguard/mmapguard/region"
 
 // pending is what an action changed in the model, so that Complete can
 // commit follow-ups or roll back.
 type pending struct {
-	// placed: ranges the call is expected to map for the program inside
-	// guarded ranges (already in g.mapped); wasReserved: the parts of them
-	// that were reservations (already removed from g.reserved); wasMapped:
-	// the parts that were already the program's.
-	placed      []region.Range
+	// taken: the range given to take; its guarded parts are what the call
+	// is expected to map for the program (already in g.mapped).
+	// wasReserved: the parts of them that were reservations (already
+	// removed from g.reserved); wasMapped: the parts that were already the
+	// program's.
+	taken       region.Range
 	wasReserved []region.Range
 	wasMapped   []region.Range
 
@@ -28,29 +25,44 @@ type pending struct {
 	oldBrk uint64
 
 	// Room for the first range of each list: a call nearly always
-	// places one range, over one reservation or one mapping.
-	placed1, wasReserved1, wasMapped1 [1]region.Range
+	// replaces one reservation or one mapping.
+	wasReserved1, wasMapped1 [1]region.Range
 }
 
-// The allocation behind most actions. A decision is on the path of every
+// init points p's lists at its own room.
+func (p *pending) init() {
+	p.wasReserved, p.wasMapped = p.wasReserved1[:0], p.wasMapped1[:0]
+}
+
+// The allocations behind most actions. A decision is on the path of every
 // trapped call, so an Action is allocated together with what it usually
-// carries: stepAction has room for one step, trackedAction also for the
-// pending record of an action that sets Exit.
+// carries, in one allocation of a small size class: room for one step
+// (stepAction), the pending record of an action that sets Exit
+// (trackedAction), or both (trackedRun).
 type stepAction struct {
 	a    Action
 	step [1]Step
 }
 
 type trackedAction struct {
+	a Action
+	p pending
+}
+
+type trackedRun struct {
 	stepAction
 	p pending
 }
 
-// newTracked returns a trackedAction whose pending lists start in the
-// record's own room.
 func newTracked() *trackedAction {
 	b := new(trackedAction)
-	b.p.placed, b.p.wasReserved, b.p.wasMapped = b.p.placed1[:0], b.p.wasReserved1[:0], b.p.wasMapped1[:0]
+	b.p.init()
+	return b
+}
+
+func newTrackedRun() *trackedRun {
+	b := new(trackedRun)
+	b.p.init()
 	return b
 }
 
@@ -62,7 +74,7 @@ func (b *trackedAction) allowExit(c Call, why string) *Action {
 
 // runExit makes b a Run action of the single call with that reports its
 // result to Complete.
-func (b *trackedAction) runExit(c, with Call, o Outcome, why string) *Action {
+func (b *trackedRun) runExit(c, with Call, o Outcome, why string) *Action {
 	a := b.runOne(c, with, o, why)
 	a.Exit, a.pending = true, &b.p
 	return a
@@ -174,7 +186,16 @@ func whyRange(before string, r region.Range, after string) string {
 }
 
 func appendHex(b []byte, x uint64) []byte {
-	return strconv.AppendUint(append(b, "0x"...), x, 16)
+	var digits [16]byte
+	i := len(digits)
+	for {
+		i--
+		digits[i] = "0123456789abcdef"[x&0xf]
+		if x >>= 4; x == 0 {
+			break
+		}
+	}
+	return append(append(b, "0x"...), digits[i:]...)
 }
 
 // span is [addr, addr+PAGE_ALIGN(n)), or false where the kernel itself
@@ -217,8 +238,12 @@ func munmapCall(abi ABI, r region.Range) Call {
 }
 
 // take records that the program now maps the guarded parts of q and, if
-// p is not nil, what they replaced, for the pending record.
+// p is not nil, what they replaced, for the pending record (an action
+// takes at most one range).
 func (g *Guard) take(q region.Range, p *pending) {
+	if p != nil {
+		p.taken = q
+	}
 	if !q.Empty() && g.policy.guarded.Covers(q) {
 		g.takePiece(q, p, true) // the usual case, without an iterator
 		return
@@ -228,9 +253,9 @@ func (g *Guard) take(q region.Range, p *pending) {
 	}
 }
 
-// takePiece is take for a piece inside one guarded range. inPool says
-// whether the pool must be told; it need not when the piece came from
-// Pool.Alloc.
+// takePiece is take's work for a piece inside one guarded range (without
+// setting p.taken). inPool says whether the pool must be told; it need
+// not when the piece came from Pool.Alloc.
 func (g *Guard) takePiece(piece region.Range, p *pending, inPool bool) {
 	if p == nil {
 		g.reserved.Remove(piece)
@@ -238,7 +263,6 @@ func (g *Guard) takePiece(piece region.Range, p *pending, inPool bool) {
 	} else {
 		p.wasReserved = g.reserved.RemoveAppend(p.wasReserved, piece)
 		p.wasMapped = g.mapped.AddAppend(p.wasMapped, piece)
-		p.placed = append(p.placed, piece)
 	}
 	if inPool && g.pool != nil {
 		g.pool.Take(piece)
@@ -328,7 +352,7 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 	inProtected := q.Start != 0 && g.policy.IsProtected(q.Start)
 	if inProtected && who.Owner {
 		if g.policy.guarded.Covers(q) && !g.mapped.Overlaps(q) {
-			b := newTracked()
+			b := newTrackedRun()
 			g.take(q, &b.p)
 			d := c
 			d.Args[0], d.Args[3] = q.Start, flags|MapFixed
@@ -344,7 +368,8 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 		if err == nil {
 			// Alloc marked the chunk used; takePiece records it in the
 			// model. The chunk lies in the pool, itself a guarded range.
-			b := newTracked()
+			b := newTrackedRun()
+			b.p.taken = chunk
 			g.takePiece(chunk, &b.p, false)
 			d := c
 			d.Args[0], d.Args[3] = chunk.Start, flags|MapFixed
@@ -369,7 +394,7 @@ func (g *Guard) fixedNoReplace(c Call, q region.Range) *Action {
 	}
 	flags := c.Args[3]&^MapFixedNoReplace | MapFixed
 	if g.policy.guarded.Covers(q) {
-		b := newTracked()
+		b := newTrackedRun()
 		g.take(q, &b.p)
 		d := c
 		d.Args[3] = flags
@@ -429,12 +454,22 @@ func (g *Guard) unmapLike(c Call, q region.Range, ret uint64, why *unmapWhy) *Ac
 		return allow(c, "")
 	}
 	if g.policy.guarded.Covers(q) {
-		// The usual case, q inside one guarded range: what the loops
-		// below build, one reservation step over q, without iterators.
-		if g.reserved.Covers(q) {
+		// The usual case, q inside one guarded range, where the loops
+		// below would build one reservation step over q. The model is
+		// updated as releasePiece(q) would, but reservations first (the
+		// sets are independent): the search AddAppend makes also tells
+		// whether they covered q already, and then the Add changed
+		// nothing, the program had nothing there, and nothing else may
+		// change.
+		var buf [1]region.Range
+		if held := g.reserved.AddAppend(buf[:0], q); len(held) == 1 && held[0] == q {
 			return emulate(c, ret, why.reserved)
 		}
-		g.releasePiece(q)
+		g.mapped.Remove(q)
+		g.dontFork.Remove(q)
+		if g.pool != nil {
+			g.pool.Free(q)
+		}
 		b := new(stepAction)
 		a := b.runOne(c, reservation(c.ABI, q, MapFixed), Rewritten, why.run)
 		a.Ret, a.FixRet = ret, true
@@ -606,7 +641,7 @@ func (g *Guard) decideShmat(c Call, who Caller) *Action {
 	if !g.policy.guarded.Covers(q) {
 		return emulate(c, Err(EINVAL), "shmat across a guarded range's edge is not supported")
 	}
-	b := newTracked()
+	b := newTrackedRun()
 	g.take(q, &b.p)
 	d := c
 	d.Args[flagArg] = flg | ShmRemap

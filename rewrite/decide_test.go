@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -365,5 +366,19 @@ func TestDecide(t *testing.T) {
 			}
 			checkModel(t, g)
 		})
+	}
+}
+
+// TestWhyFormatting checks the Why builders against the fmt verbs they
+// stand in for.
+func TestWhyFormatting(t *testing.T) {
+	for _, x := range []uint64{0, 1, 0xf, 0x10, 0xdeadbeef, 0x200000000000, 1 << 63, ^uint64(0)} {
+		if got, want := whyAddr("hint ", x, " dropped"), fmt.Sprintf("hint %#x dropped", x); got != want {
+			t.Errorf("whyAddr = %q, want %q", got, want)
+		}
+		r := region.Range{Start: x / 2, End: x}
+		if got, want := whyRange("at ", r, ""), fmt.Sprintf("at %v", r); got != want {
+			t.Errorf("whyRange = %q, want %q", got, want)
+		}
 	}
 }
