@@ -45,6 +45,7 @@ const (
 	OpIPC             // i386 ipc multiplexer, any other sub-call
 	OpClone           //
 	OpClone3          //
+	OpShmdt           // shmdt, and i386 ipc(SHMDT, ...)
 )
 
 var opNames = [...]string{
@@ -52,6 +53,7 @@ var opNames = [...]string{
 	OpMremap: "mremap", OpMprotect: "mprotect", OpPkeyMprotect: "pkey_mprotect",
 	OpMadvise: "madvise", OpMlock: "mlock", OpMseal: "mseal", OpBrk: "brk",
 	OpShmat: "shmat", OpIPC: "ipc", OpClone: "clone", OpClone3: "clone3",
+	OpShmdt: "shmdt",
 }
 
 func (o Op) String() string {
@@ -71,6 +73,7 @@ const (
 	sysMadvise64      = 28
 	sysShmat64        = 30
 	sysClone64        = 56
+	sysShmdt64        = 67
 	sysMlock64        = 149
 	sysMunlock64      = 150
 	sysMlock2_64      = 325
@@ -92,11 +95,14 @@ const (
 	sysMlock2_32      = 376
 	sysPkeyMprotect32 = 380
 	sysShmat32        = 397
+	sysShmdt32        = 398
 	sysClone3_32      = 435
 	sysMseal32        = 462
 
-	// ipcSHMAT is the ipc(2) multiplexer's sub-call for shmat.
+	// ipcSHMAT and ipcSHMDT are the ipc(2) multiplexer's sub-calls for
+	// shmat and shmdt.
 	ipcSHMAT = 21
+	ipcSHMDT = 22
 )
 
 // ops64 and ops32 map call numbers to Ops. They are arrays indexed by
@@ -106,7 +112,7 @@ var ops64 = [...]Op{
 	sysBrk64: OpBrk, sysMremap64: OpMremap, sysMadvise64: OpMadvise,
 	sysShmat64: OpShmat, sysClone64: OpClone, sysMlock64: OpMlock,
 	sysMunlock64: OpMlock, sysMlock2_64: OpMlock, sysPkeyMprotect64: OpPkeyMprotect,
-	sysClone3_64: OpClone3, sysMseal64: OpMseal,
+	sysClone3_64: OpClone3, sysMseal64: OpMseal, sysShmdt64: OpShmdt,
 }
 
 var ops32 = [...]Op{
@@ -115,7 +121,7 @@ var ops32 = [...]Op{
 	sysMlock32: OpMlock, sysMunlock32: OpMlock, sysMremap32: OpMremap,
 	sysMmap2_32: OpMmap, sysMadvise32: OpMadvise, sysMlock2_32: OpMlock,
 	sysPkeyMprotect32: OpPkeyMprotect, sysShmat32: OpShmat, sysClone3_32: OpClone3,
-	sysMseal32: OpMseal,
+	sysMseal32: OpMseal, sysShmdt32: OpShmdt,
 }
 
 // Classify names the mapping call that number nr is in the given ABI.

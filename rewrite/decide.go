@@ -14,6 +14,10 @@ type pending struct {
 	wasReserved []region.Range
 	wasMapped   []region.Range
 
+	// shmdt: for a shmdt the kernel runs, the attachment it detaches
+	// (its pieces inside guarded ranges are reserved again afterwards).
+	shmdt *attachment
+
 	// mremap: the old range (inside guarded ranges) released if the
 	// mapping moved, and the growth area taken if it grew in place.
 	mremapOld    region.Range
@@ -127,11 +131,16 @@ func (g *Guard) Decide(c Call, who Caller) *Action {
 	case OpShmat:
 		a = g.decideShmat(c, who)
 	case OpIPC:
-		if c.ABI == ABI32 && c.Args[0]&0xffff == ipcSHMAT {
+		switch {
+		case c.ABI == ABI32 && c.Args[0]&0xffff == ipcSHMAT:
 			a = g.decideShmat(c, who)
-		} else {
+		case c.ABI == ABI32 && c.Args[0]&0xffff == ipcSHMDT:
+			a = g.decideShmdt(c, c.Args[4])
+		default:
 			a = allow(c, "")
 		}
+	case OpShmdt:
+		a = g.decideShmdt(c, c.Args[0])
 	case OpClone:
 		if c.Args[0]&CloneUntraced != 0 {
 			a = deny(c, EPERM, "CLONE_UNTRACED would escape the tracer")
@@ -267,6 +276,7 @@ func (g *Guard) takePiece(piece region.Range, p *pending, inPool bool) {
 	if inPool && g.pool != nil {
 		g.pool.Take(piece)
 	}
+	g.detach(piece)
 }
 
 // release records that the program no longer maps q and that the guard
@@ -284,6 +294,7 @@ func (g *Guard) release(q region.Range) {
 func (g *Guard) releasePiece(piece region.Range) {
 	g.mapped.Remove(piece)
 	g.dontFork.Remove(piece)
+	g.detach(piece)
 	g.reserved.Add(piece)
 	if g.pool != nil {
 		g.pool.Free(piece)
@@ -467,6 +478,7 @@ func (g *Guard) unmapLike(c Call, q region.Range, ret uint64, why *unmapWhy) *Ac
 		}
 		g.mapped.Remove(q)
 		g.dontFork.Remove(q)
+		g.detach(q)
 		if g.pool != nil {
 			g.pool.Free(q)
 		}

@@ -382,3 +382,46 @@ func TestWhyFormatting(t *testing.T) {
 		}
 	}
 }
+
+// TestShmdt: a segment attached inside a guarded range is detached by
+// mapping a reservation over it (no hole); pieces of it unmapped since
+// are left alone; an address with nothing attached gets EINVAL.
+func TestShmdt(t *testing.T) {
+	g := newGuard(t, opts{})
+	at := Call{ABI: ABI64, Nr: sysShmat64, Args: [6]uint64{5, 0x10000000, 0}, ShmSize: 4 * page}
+	a := g.Decide(at, Caller{})
+	if a.Verdict != Run {
+		t.Fatalf("shmat: %v", a)
+	}
+	g.Complete(a, 0x10000000)
+	child, _ := g.Fork(ABI64)
+	// The program unmaps the attachment's second page itself.
+	if u := g.Decide(call64(sysMunmap64, 0x10000000+page, page), Caller{}); u.Verdict != Run {
+		t.Fatalf("munmap: %v", u)
+	}
+	d := g.Decide(call64(sysShmdt64, 0x10000000), Caller{})
+	res := func(a, n uint64) string { return reservation(ABI64, region.Range{Start: a, End: a + n}, MapFixed).String() }
+	want := res(0x10000000, page) + "; " + res(0x10000000+2*page, 2*page)
+	if d.Verdict != Run || !d.FixRet || d.Ret != 0 || steps(d) != want {
+		t.Errorf("shmdt: %v\nwant steps %s", d, want)
+	}
+	checkModel(t, g)
+	if again := g.Decide(call64(sysShmdt64, 0x10000000), Caller{}); again.Verdict != Return || again.Ret != Err(EINVAL) {
+		t.Errorf("second shmdt: %v, want EINVAL", again)
+	}
+	if out := g.Decide(call64(sysShmdt64, outsideLib), Caller{}); out.Verdict != Allow {
+		t.Errorf("shmdt outside: %v, want allow", out)
+	}
+	// The forked child inherited the whole attachment.
+	cd := child.Decide(call64(sysShmdt64, 0x10000000), Caller{})
+	if cd.Verdict != Run || steps(cd) != res(0x10000000, 4*page) {
+		t.Errorf("child's shmdt: %v", cd)
+	}
+	// i386 ipc(SHMDT) names the address in its fifth argument.
+	g2 := newGuard(t, opts{})
+	a2 := g2.Decide(Call{ABI: ABI32, Nr: sysIPC32, Args: [6]uint64{ipcSHMAT, 5, 0, 0xffc000, 0x20000000}, ShmSize: page}, Caller{})
+	g2.Complete(a2, 0)
+	if d2 := g2.Decide(call32(sysIPC32, ipcSHMDT, 0, 0, 0, 0x20000000), Caller{}); d2.Verdict != Run {
+		t.Errorf("ipc SHMDT: %v", d2)
+	}
+}

@@ -24,6 +24,11 @@ type Guard struct {
 	dontFork region.Set
 	pool     *region.Pool
 	brk      uint64
+	// shm holds the System V shared memory attachments that reach into
+	// guarded ranges, by attach address: what is still attached there
+	// (a later munmap or MAP_FIXED can take pieces away), and the
+	// attachment's whole range.
+	shm map[uint64]*attachment
 
 	stats Stats
 }
@@ -144,6 +149,12 @@ func (g *Guard) Fork(abi ABI) (*Guard, []Call) {
 	c := &Guard{policy: g.policy, brk: g.brk}
 	c.reserved = *g.reserved.Clone()
 	c.mapped = *g.mapped.Clone()
+	for at, a := range g.shm {
+		if c.shm == nil {
+			c.shm = map[uint64]*attachment{}
+		}
+		c.shm[at] = &attachment{whole: a.whole, left: *a.left.Clone()}
+	}
 	if g.pool != nil {
 		c.pool = g.pool.Clone()
 	}

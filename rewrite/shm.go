@@ -1,0 +1,72 @@
+package rewrite
+
+import "github.com/mmapguard/mmapguard/region"
+
+// attachment is a System V shared memory segment attached where it
+// reaches into a guarded range.
+type attachment struct {
+	whole region.Range // as attached
+	left  region.Set   // the parts of it inside guarded ranges still attached
+}
+
+// attached records a successful shmat over q.
+func (g *Guard) attached(q region.Range) {
+	a := &attachment{whole: q}
+	for piece := range g.policy.guarded.Within(q) {
+		a.left.Add(piece)
+	}
+	if g.shm == nil {
+		g.shm = map[uint64]*attachment{}
+	}
+	g.shm[q.Start] = a
+}
+
+// detach notes that piece no longer belongs to any attachment (it was
+// unmapped, or mapped over).
+func (g *Guard) detach(piece region.Range) {
+	for _, a := range g.shm {
+		if a.whole.Overlaps(piece) {
+			a.left.Remove(piece)
+		}
+	}
+}
+
+// decideShmdt handles shmdt(addr). The kernel detaches the segment
+// attached at addr, which inside a guarded range would leave a hole: the
+// guard instead maps a reservation over what is still attached there,
+// which detaches it in the same call. Every attachment inside a guarded
+// range went through the guard (a trapped shmat), so an address it does
+// not know holds none: EINVAL, as from the kernel.
+func (g *Guard) decideShmdt(c Call, addr uint64) *Action {
+	a, known := g.shm[addr]
+	if !known {
+		if g.policy.guarded.ContainsAddr(addr) {
+			return emulate(c, Err(EINVAL), "no shared memory attached at this address")
+		}
+		return allow(c, "")
+	}
+	delete(g.shm, addr) // g.shm is not nil here
+	if !g.policy.guarded.Covers(a.whole) {
+		if len(a.left.Ranges()) == 0 {
+			return allow(c, "")
+		}
+		// Part of the segment lies outside: only the kernel can detach
+		// that. Let it, and put the reservations back at the exit.
+		b := newTracked()
+		b.p.shmdt = a
+		return b.allowExit(c, "shmdt of a segment across a guarded range's edge")
+	}
+	pieces := a.left.Ranges()
+	if len(pieces) == 0 {
+		// Everything of it inside was unmapped already; what remains (if
+		// anything) is outside.
+		return allow(c, "")
+	}
+	act := &Action{Verdict: Run, Outcome: Rewritten, Ret: 0, FixRet: true, call: c,
+		Why: "shmdt in a guarded range: reservation put back"}
+	for _, p := range pieces {
+		act.Steps = append(act.Steps, Step{Call: reservation(c.ABI, p, MapFixed)})
+		g.release(p)
+	}
+	return act
+}
