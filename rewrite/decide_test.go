@@ -400,7 +400,9 @@ func TestShmdt(t *testing.T) {
 		t.Fatalf("munmap: %v", u)
 	}
 	d := g.Decide(call64(sysShmdt64, 0x10000000), Caller{})
-	res := func(a, n uint64) string { return reservation(ABI64, region.Range{Start: a, End: a + n}, MapFixed).String() }
+	res := func(a, n uint64) string {
+		return reservation(ABI64, region.Range{Start: a, End: a + n}, MapFixed).String()
+	}
 	want := res(0x10000000, page) + "; " + res(0x10000000+2*page, 2*page)
 	if d.Verdict != Run || !d.FixRet || d.Ret != 0 || steps(d) != want {
 		t.Errorf("shmdt: %v\nwant steps %s", d, want)
