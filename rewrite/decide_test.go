@@ -427,3 +427,25 @@ func TestShmdt(t *testing.T) {
 		t.Errorf("ipc SHMDT: %v", d2)
 	}
 }
+
+// TestPoolReservationFailure: a part of the pool that could not be
+// reserved (something else holds it) is never handed out.
+func TestPoolReservationFailure(t *testing.T) {
+	p, err := NewPolicy([]region.Range{{Start: pLo, End: pHi}}, region.Range{Start: poolLo, End: poolHi}, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewGuard(p)
+	calls, _ := g.Reserve(ABI64, nil)
+	for _, c := range calls {
+		ret := c.Args[0]
+		if c.Args[0] == poolLo {
+			ret = Err(EEXIST) // the pool's reservation failed
+		}
+		g.Injected(c, ret)
+	}
+	a := g.Decide(mmap(0, page, protRW, anonPriv, ^uint64(0), 0), Caller{})
+	if a.Outcome == Rerouted {
+		t.Errorf("rerouted into an unreserved pool: %v", a)
+	}
+}

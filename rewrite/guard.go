@@ -137,6 +137,11 @@ func (g *Guard) Injected(c Call, ret uint64) {
 		// the range empty, it is not the guard's.
 		g.stats.ReserveFailures++
 		g.reserved.Remove(r)
+		if g.pool != nil {
+			// Whatever is there now is not the guard's to map over:
+			// the allocator must never hand it out.
+			g.pool.Take(r)
+		}
 		return
 	}
 	g.stats.Reservations++
