@@ -20,6 +20,12 @@ type Call struct {
 	// ShmSize is the size of the segment a shmat attaches, looked up by
 	// the tracer (IPC_STAT); 0 when unknown.
 	ShmSize uint64
+	// Place is where the tracer wants this mmap to land: it recognised
+	// the system loader's first mapping of a shared object that has a
+	// placement (package loader). 0 when none. PlaceStrict makes the call
+	// fail (EEXIST) rather than land elsewhere when Place is taken.
+	Place       uint64
+	PlaceStrict bool
 }
 
 // Op classifies the call.
@@ -112,6 +118,10 @@ type Step struct {
 	Call     Call
 	Undo     []Call
 	Tolerate bool
+	// OrElse makes a step one of two alternatives: if it succeeds, the
+	// rest of the steps are skipped and its result is the program's; if
+	// it fails, the next step runs instead.
+	OrElse bool
 }
 
 // Action is the guard's answer for one call.

@@ -360,6 +360,11 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 		// protected ranges (it fails with ENOMEM if nothing is free).
 		return allow(c, "MAP_32BIT: the kernel's choice below 2 GiB")
 	}
+	if c.Place != 0 {
+		if a := g.place(c, q.Len()); a != nil {
+			return a
+		}
+	}
 	inProtected := q.Start != 0 && g.policy.IsProtected(q.Start)
 	if inProtected && who.Owner {
 		if g.policy.guarded.Covers(q) && !g.mapped.Overlaps(q) {

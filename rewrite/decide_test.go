@@ -449,3 +449,44 @@ func TestPoolReservationFailure(t *testing.T) {
 		t.Errorf("rerouted into an unreserved pool: %v", a)
 	}
 }
+
+func TestPlace(t *testing.T) {
+	lib := func(place uint64, strict bool) Call {
+		c := mmap(0, 5*page, ProtRead, MapPrivate, anyFd, 0)
+		c.Place, c.PlaceStrict = place, strict
+		return c
+	}
+	cases := []struct {
+		name string
+		call Call
+		want want
+	}{
+		{"outside guarded: NOREPLACE, else as made", lib(0x7d0000000000, false),
+			want{verdict: Run, outcome: Rewritten,
+				steps: "mmap(0x7d0000000000, 0x5000, 0x1, 0x100002, 0x3, 0x0); mmap(0x0, 0x5000, 0x1, 0x2, 0x3, 0x0)"}},
+		{"outside guarded, strict: NOREPLACE only", lib(0x7d0000000000, true),
+			want{verdict: Run, outcome: Rewritten, steps: "mmap(0x7d0000000000, 0x5000, 0x1, 0x100002, 0x3, 0x0)"}},
+		{"inside a protected range: over the reservation", lib(0x30000000, false),
+			want{verdict: Run, outcome: Rewritten, exit: true, steps: "mmap(0x30000000, 0x5000, 0x1, 0x12, 0x3, 0x0)"}},
+		{"inside, over the program's mapping: left to ld.so", lib(exeLo, false),
+			want{verdict: Allow}},
+		{"inside, over the program's mapping, strict: EEXIST", lib(exeLo, true),
+			want{verdict: Return, outcome: Emulated, ret: Err(EEXIST)}},
+		{"past user space, strict: EEXIST", lib(region.UserEnd-page, true),
+			want{verdict: Return, outcome: Emulated, ret: Err(EEXIST)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGuard(t, opts{strict: true})
+			a := g.Decide(tc.call, Caller{})
+			got := want{verdict: a.Verdict, outcome: a.Outcome, exit: a.Exit, steps: steps(a)}
+			if a.Verdict == Return || a.FixRet {
+				got.ret = a.Ret
+			}
+			if got != tc.want {
+				t.Errorf("got %+v\nwant %+v\n%v", got, tc.want, a)
+			}
+			checkModel(t, g)
+		})
+	}
+}

@@ -104,7 +104,14 @@ func (k *simKernel) run(g *Guard, c Call, who Caller) (*Action, uint64) {
 	case Run:
 		for i, st := range a.Steps {
 			ret = k.exec(st.Call)
-			if _, failed := Failed(c.ABI, ret); failed && !st.Tolerate {
+			_, failed := Failed(c.ABI, ret)
+			if st.OrElse {
+				if !failed {
+					break
+				}
+				continue
+			}
+			if failed && !st.Tolerate {
 				for j := i - 1; j >= 0; j-- {
 					for _, u := range a.Steps[j].Undo {
 						k.exec(u)

@@ -401,6 +401,19 @@ func (g *gen) mmapBody() {
 	a.jumpIf(bpf.JumpBitsSet, mapFixed|mapFixedNoreplace, fixed, hint, "MAP_FIXED|MAP_FIXED_NOREPLACE")
 
 	a.bind(hint)
+	if g.p.TrapFileMaps && !g.p.TrapNullHint {
+		anon, offLo, offHi, file := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
+		a.jumpIf(bpf.JumpBitsSet, mapAnonymous, anon, offLo, "MAP_ANONYMOUS")
+		a.bind(offLo)
+		a.ldAbs(offArgLo(5), "offset")
+		a.jumpIf(bpf.JumpEqual, 0, offHi, anon, "")
+		a.bind(offHi)
+		a.ldAbs(offArgHi(5), "")
+		a.jumpIf(bpf.JumpEqual, 0, file, anon, "offset 0")
+		a.bind(file)
+		a.ret(code(FileMap))
+		a.bind(anon)
+	}
 	switch {
 	case g.p.TrapNullHint:
 		a.ret(code(NullHint))

@@ -226,6 +226,10 @@ const (
 	// Wrap: addr+len of the call's range overflows 64 bits; such a range
 	// is treated as overlapping every guarded range.
 	Wrap
+	// FileMap: a file-backed mmap without MAP_FIXED from file offset 0,
+	// under Policy.TrapFileMaps: the shape of ld.so's first mapping of
+	// a shared object, which placement may move.
+	FileMap
 	reasonEnd
 )
 
@@ -237,6 +241,7 @@ var reasonNames = [...]string{
 	FixedTarget:  "fixed-target",
 	NullHint:     "null-hint",
 	Wrap:         "wrap",
+	FileMap:      "file-map",
 }
 
 func (r Reason) valid() bool { return r != 0 && r < reasonEnd }

@@ -27,6 +27,11 @@ var (
 		Protected: defaultPolicy.Protected,
 		TrapAll:   true,
 	}
+	fileMapPolicy = Policy{
+		Guarded:      defaultPolicy.Guarded,
+		Protected:    defaultPolicy.Protected,
+		TrapFileMaps: true,
+	}
 	zeroStartPolicy = Policy{
 		Guarded:   []region.Range{{Start: 0, End: 0x10000}},
 		Protected: []region.Range{{Start: 0, End: 0x10000}},
@@ -246,6 +251,15 @@ var filterCases = []struct {
 		{"x32 ENOSYS", x64(int32(nr64Mmap | X32SyscallBit)), enosys},
 		{"i386 mmap2", i32(nr32Mmap2), tr(Mmap2, ABI32, Always)},
 		{"i386 ipc SHMDT trapped", i32(nr32Ipc, 22), tr(Ipc, ABI32, Always)},
+	}},
+	{"file maps", fileMapPolicy, []filterCase{
+		{"file mmap at offset 0 trapped", x64(nr64Mmap, 0, 0x5000, 1, mapPrivate, 3, 0), tr(Mmap, ABI64, FileMap)},
+		{"file mmap at offset 0 with a hint trapped", x64(nr64Mmap, 0x7d000000, 0x5000, 1, mapPrivate, 3, 0), tr(Mmap, ABI64, FileMap)},
+		{"file mmap at another offset allowed", x64(nr64Mmap, 0, 0x5000, 1, mapPrivate, 3, 0x1000), allow},
+		{"file mmap, offset only in the high word, allowed", x64(nr64Mmap, 0, 0x5000, 1, mapPrivate, 3, 1<<32), allow},
+		{"anonymous mmap allowed", x64(nr64Mmap, 0, 0x5000, 3, anon, 0, 0), allow},
+		{"anonymous hint inside still trapped", x64(nr64Mmap, 0x20000, 0x1000, 3, anon, ^uint64(0), 0), tr(Mmap, ABI64, HintInside)},
+		{"fixed file segment far away allowed", x64(nr64Mmap, 0x7f0000000000, 0x1000, 5, mapPrivate|fixed, 3, 0), allow},
 	}},
 	{"empty", Policy{}, []filterCase{
 		{"mmap fixed anywhere allowed", x64(nr64Mmap, 0x20000, 0x1000, protRW, fixed), allow},

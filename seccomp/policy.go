@@ -54,6 +54,10 @@ type Policy struct {
 	// TrapNullHint sends every mmap without MAP_FIXED to the tracer
 	// (the pool-all mode, where the tracer places every mapping).
 	TrapNullHint bool
+	// TrapFileMaps sends every file-backed mmap without MAP_FIXED from
+	// file offset 0 to the tracer: ld.so's first mapping of each shared
+	// object, which the tracer may place (see package loader).
+	TrapFileMaps bool
 	// TrapAll turns the in-kernel fast path off: every call of a mapping
 	// class reaches the tracer (for logging every call).
 	TrapAll bool
@@ -187,6 +191,9 @@ func evaluate64(p Policy, d Data) uint32 {
 		}
 		if p.TrapNullHint {
 			return trace(NullHint)
+		}
+		if p.TrapFileMaps && uint32(d.Args[3])&mapAnonymous == 0 && d.Args[5] == 0 {
+			return trace(FileMap)
 		}
 		if d.Args[0] != 0 && inside(p.Protected, d.Args[0]) {
 			return trace(HintInside)

@@ -59,6 +59,7 @@ const (
 // (asm-generic/mman-common.h, linux/mman.h, linux/sched.h, linux/ipc.h).
 const (
 	mapFixed          = 0x10     // MAP_FIXED
+	mapAnonymous      = 0x20     // MAP_ANONYMOUS
 	mapFixedNoreplace = 0x100000 // MAP_FIXED_NOREPLACE
 	mremapFixed       = 2        // MREMAP_FIXED
 	cloneUntraced     = 0x800000 // CLONE_UNTRACED

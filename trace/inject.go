@@ -282,6 +282,9 @@ func (t *tracer) seccompStop(tk *task) {
 		return
 	}
 	c := rewrite.Call{ABI: abi, Nr: si.nr, Args: si.args}
+	if t.cfg.Place != nil && !t.placement(tk, &c) {
+		return // refused: a strict placement conflict
+	}
 	if (t.regsOnly || forceRegs) && installsFilter(abi, si.nr, si.args) {
 		// Without PTRACE_GET_SYSCALL_INFO the ABI of a call is read from
 		// the filter's return data, which a filter of the program's
@@ -458,6 +461,13 @@ func (t *tracer) runAction(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 		case 0:
 			g.Injected(inj.calls[i], ret)
 			_, failed := rewrite.Failed(abi, ret)
+			if steps[i].OrElse {
+				if failed {
+					return false // the next step instead
+				}
+				result = ret
+				return finish()
+			}
 			if failed && !steps[i].Tolerate {
 				result = ret
 				var undo []rewrite.Call

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mmapguard/mmapguard/loader"
 	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
 	"github.com/mmapguard/mmapguard/seccomp"
@@ -39,6 +40,9 @@ type Config struct {
 	Warn io.Writer
 	// Signals, if not nil, delivers signals to forward to the program.
 	Signals <-chan os.Signal
+	// Place, if not nil, places shared objects as ld.so maps them (the
+	// filter must then trap file mappings: seccomp.Policy.TrapFileMaps).
+	Place *PlaceConfig
 	// Events, if not nil, is told of every trapped call of the program
 	// and what the guard did, once the result is known. It runs on the
 	// tracer's thread, with every tracee of that call stopped: keep it
@@ -293,6 +297,8 @@ type space struct {
 	armed bool
 	// abi is the ABI of the program exec'd into this space.
 	abi rewrite.ABI
+	// planner chooses where shared objects go (with Config.Place).
+	planner *loader.Planner
 }
 
 type task struct {
@@ -509,7 +515,9 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 			ck.sp = parent.sp
 		} else {
 			g, calls := parent.sp.guard.Fork(parent.sp.abi)
-			ck.sp = &space{guard: g, armed: true, abi: parent.sp.abi}
+			// The child inherits the parent's objects where they are: it
+			// shares the parent's placements.
+			ck.sp = &space{guard: g, armed: true, abi: parent.sp.abi, planner: parent.sp.planner}
 			ck.forkCalls = calls
 			t.spaces[ck.sp] = true
 		}
@@ -575,6 +583,9 @@ func (t *tracer) execEvent(tk *task) {
 		// Without its layout nothing can be reserved: fail closed.
 		t.failClosed(tk, fmt.Sprintf("reading its maps at exec: %v", err))
 		return
+	}
+	if t.cfg.Place != nil {
+		sp.planner = t.cfg.Place.planner(maps)
 	}
 	calls, occupied := sp.guard.Reserve(abi, maps)
 	// One warning per object: a non-PIE image's segments and the bss

@@ -15,6 +15,8 @@ import (
 
 const runUsage = `Usage: mmapguard run --protect RANGE [--protect RANGE...] [--pool RANGE|none]
                      [--pool-all] [--strict] [-o FILE] [--log-format FORMAT] [-q]
+                     [--place PATTERN=ADDR]... [--place-range RANGE=PATTERN]...
+                     [--place-file FILE]... [--place-strict]
                      -- PROGRAM [ARGS...]
 
 Runs PROGRAM, every thread and every process it starts, so that nothing it
@@ -23,6 +25,12 @@ placement of libraries, not malloc's arenas, not thread stacks. The free
 parts of each protected range and of the pool are reserved at every exec;
 mapping calls that could touch them stop in the tracer, which rewrites,
 reroutes into the pool or answers them (see docs/policy.md).
+
+With any --place option, shared objects are placed as ld.so maps them (at
+start and by dlopen, from any thread): at the base a rule gives, else at
+their own link base or embedded PE ImageBase, else packed into a matching
+--place-range; ld.so still relocates them and runs their constructors (see
+docs/placement.md; 'mmapguard inspect' shows the plan for given files).
 
 mmapguard exits with the program's status (128+N if signal N killed it),
 forwards SIGTERM, SIGUSR1 and SIGUSR2 (and SIGINT, SIGQUIT and SIGHUP when
@@ -38,7 +46,9 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("o", "", "write every trapped call and the guard's decision to `FILE`, then a summary (traps, rewrites, reroutes, denials, reservations)")
 	logFormat := fs.String("log-format", "text", "`FORMAT` of the -o file: text (like strace) or json (one object per line; see docs/log.md)")
 	quiet := fs.Bool("q", false, "do not print warnings")
-	if err := parseFlags(fs, args, stdout); err != nil {
+	var place placeFlags
+	place.register(fs)
+	if err := parseFlags(fs, joinPlaceRange(args), stdout); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
@@ -103,6 +113,10 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	}
 	if events != nil {
 		cfg.Events = events.Event
+	}
+	if pc := place.config(); pc != nil {
+		cfg.Place = pc
+		cfg.Filter.TrapFileMaps = true
 	}
 	res, err := trace.Run(cfg)
 	if err != nil {

@@ -1,0 +1,123 @@
+package trace
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+
+	"github.com/mmapguard/mmapguard/loader"
+	"github.com/mmapguard/mmapguard/region"
+	"github.com/mmapguard/mmapguard/rewrite"
+)
+
+// PlaceConfig asks for shared objects to be placed at chosen bases (see
+// package loader for where each object wants to be).
+type PlaceConfig struct {
+	Rules  []loader.Rule
+	Ranges []loader.RangeRule
+	// Strict makes a load whose object cannot have its base fail (the
+	// loader's mmap gets EEXIST, dlopen an error); otherwise the object
+	// loads where ld.so puts it, with a warning.
+	Strict bool
+
+	objs map[fileID]*loader.Object // read objects, by file identity
+	bad  map[fileID]bool           // files that are not objects we can place
+}
+
+type fileID struct{ dev, ino uint64 }
+
+// planner starts the placements of a new program, whose layout at exec
+// is maps: the planner keeps clear of what is already mapped there.
+func (pc *PlaceConfig) planner(maps []region.Mapping) *loader.Planner {
+	p := &loader.Planner{Rules: pc.Rules, Ranges: pc.Ranges, Strict: pc.Strict}
+	for _, m := range maps {
+		if m.End <= region.UserEnd {
+			p.Occupy(m.Range)
+		}
+	}
+	return p
+}
+
+// placement recognises ld.so's first mapping of a shared object (a
+// file-backed mmap without MAP_FIXED, from offset 0, as long as the
+// object's span) and sets c.Place to the base the planner chose for the
+// object. It returns false when it has refused the call itself (a
+// conflict under Strict).
+func (t *tracer) placement(tk *task, c *rewrite.Call) bool {
+	const notAFirstMap = rewrite.MapFixed | rewrite.MapFixedNoReplace | rewrite.MapAnonymous
+	if c.Op() != rewrite.OpMmap || c.ABI != rewrite.ABI64 || c.Args[3]&notAFirstMap != 0 ||
+		c.Args[5] != 0 || int32(c.Args[4]) < 0 || tk.sp.planner == nil {
+		return true
+	}
+	obj := t.cfg.Place.object(tk.tid, int(int32(c.Args[4])))
+	if obj == nil || obj.Kind == loader.Executable || !obj.MatchesMapping(0, c.Args[1]) {
+		return true
+	}
+	p := placementOf(tk.sp.planner, obj)
+	if p.Conflict != nil {
+		t.warnf("%v", p.Conflict)
+		if t.cfg.Place.Strict {
+			t.refuse(tk, rewrite.Err(rewrite.EEXIST))
+			return false
+		}
+		return true
+	}
+	if p.Placed() {
+		c.Place, c.PlaceStrict = p.Base, t.cfg.Place.Strict
+	}
+	return true
+}
+
+// placementOf returns the planner's placement of obj, planning it if it
+// is new (a library dlopen'ed again keeps its base).
+func placementOf(pl *loader.Planner, obj *loader.Object) loader.Placement {
+	for _, p := range pl.Placements() {
+		if p.Object == obj {
+			return p
+		}
+	}
+	return pl.Plan(obj)[0]
+}
+
+// object reads the ELF object a tracee's descriptor refers to, once per
+// file; nil if it is not one (a data file, say).
+func (pc *PlaceConfig) object(tid, fd int) *loader.Object {
+	link := fmt.Sprintf("/proc/%d/fd/%d", tid, fd)
+	f, err := os.Open(link)
+	if err != nil {
+		return nil
+	}
+	defer func() { _ = f.Close() }()
+	st, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || !st.Mode().IsRegular() {
+		return nil
+	}
+	id := fileID{uint64(sys.Dev), sys.Ino}
+	if o := pc.objs[id]; o != nil {
+		return o
+	}
+	if pc.bad[id] {
+		return nil
+	}
+	path, err := os.Readlink(link)
+	if err != nil {
+		path = link
+	}
+	o, err := loader.Read(f, st.Size(), path)
+	if err != nil {
+		if pc.bad == nil {
+			pc.bad = map[fileID]bool{}
+		}
+		pc.bad[id] = true
+		return nil
+	}
+	if pc.objs == nil {
+		pc.objs = map[fileID]*loader.Object{}
+	}
+	pc.objs[id] = o
+	return o
+}

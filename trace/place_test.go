@@ -1,0 +1,129 @@
+package trace
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mmapguard/mmapguard/loader"
+	"github.com/mmapguard/mmapguard/seccomp"
+)
+
+// placeFixtures builds testdata/place: shared objects with every source
+// of a base and a main program that loads some at start and dlopens the
+// others from a second thread.
+func placeFixtures(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join("..", "testdata", "place")
+	obj := filepath.Join(src, "obj.c")
+	builds := [][]string{
+		{"-shared", "-fPIC", "-o", "libplain.so", obj},
+		{"-shared", "-fPIC", "-DWITH_TLS", "-o", "libtls.so", obj, "-lm"},
+		{"-shared", "-fPIC", "-Wl,-Ttext-segment=0x7d000000", "-o", "libttext.so", obj},
+		{"-shared", "-fPIC", "-o", "libpe.so", obj, filepath.Join("..", "testdata", "loader", "nt_header.c")},
+		{"-shared", "-fPIC", "-o", "librange1.so", obj},
+		{"-shared", "-fPIC", "-o", "librange2.so", obj},
+		{"-shared", "-fPIC", "-o", "libclash.so", obj},
+		{"-pthread", "-o", "main", filepath.Join(src, "main.c"), "-L.", "-ltls", "-Wl,-rpath," + dir, "-ldl"},
+	}
+	for _, b := range builds {
+		for i, a := range b {
+			if strings.HasSuffix(a, ".c") {
+				b[i], _ = filepath.Abs(a)
+			}
+		}
+		cmd := exec.Command("cc", b...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("cc %v: %v\n%s", b, err, out)
+		}
+	}
+	return dir
+}
+
+func runPlaced(t *testing.T, pc *PlaceConfig, argv ...string) (string, string, Result) {
+	t.Helper()
+	p := testPolicy(t)
+	dir := t.TempDir()
+	out, _ := os.Create(filepath.Join(dir, "out"))
+	warn, _ := os.Create(filepath.Join(dir, "warn"))
+	defer out.Close()
+	defer warn.Close()
+	res, err := Run(Config{Policy: p, Place: pc,
+		Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected, TrapFileMaps: true},
+		Path:   argv[0], Args: argv, Stdout: out, Stderr: out, Warn: warn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _ := os.ReadFile(out.Name())
+	w, _ := os.ReadFile(warn.Name())
+	return string(o), string(w), res
+}
+
+func mustRule(t *testing.T, s string) loader.Rule {
+	r, err := loader.ParseRule(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestPlacement: under the guard, with --protect 0x10000-0x80000000,
+// every object lands at exactly its base: by a rule inside the protected
+// range and outside it, by its link base, by its embedded PE ImageBase,
+// packed by a range; loaded at start or dlopen'ed from another thread;
+// its TLS, constructor and calls into libm work (main checks them).
+func TestPlacement(t *testing.T) {
+	dir := placeFixtures(t)
+	rr, err := loader.ParseRangeRule("0x50000000-0x60000000=librange*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := &PlaceConfig{Rules: []loader.Rule{mustRule(t, "libtls.so=0x7e0000000000"), mustRule(t, "libplain.so=0x30000000")},
+		Ranges: []loader.RangeRule{rr}}
+	lib := func(n string) string { return filepath.Join(dir, n) }
+	out, warn, res := runPlaced(t, pc, lib("main"), lib("libplain.so"), lib("libttext.so"), lib("libpe.so"),
+		lib("librange1.so"), lib("librange2.so"))
+	if res.ExitCode() != 0 {
+		t.Fatalf("exit %d\n%s\nwarnings:\n%s", res.ExitCode(), out, warn)
+	}
+	for name, want := range map[string]string{
+		"libtls.so":    "0x7e0000000000",
+		"libplain.so":  "0x30000000",
+		"libttext.so":  "0x7d000000",
+		"libpe.so":     "0x6a000000",
+		"librange1.so": "0x50000000",
+	} {
+		if !strings.Contains(out, name+" "+want+"\n") {
+			t.Errorf("%s not at %s:\n%s\nwarnings:\n%s", name, want, out, warn)
+		}
+	}
+	// librange2.so follows librange1.so in the range.
+	if !strings.Contains(out, "librange2.so 0x5000") {
+		t.Errorf("librange2.so not packed after librange1.so:\n%s", out)
+	}
+}
+
+// TestPlacementConflict: two objects that want one base. By default the
+// second loads elsewhere with a warning naming both; with Strict its
+// dlopen fails and the program carries on.
+func TestPlacementConflict(t *testing.T) {
+	dir := placeFixtures(t)
+	lib := func(n string) string { return filepath.Join(dir, n) }
+	rules := []loader.Rule{mustRule(t, "libplain.so=0x30000000"), mustRule(t, "libclash.so=0x30000000")}
+	out, warn, res := runPlaced(t, &PlaceConfig{Rules: rules}, lib("main"), lib("libplain.so"), lib("libclash.so"))
+	if res.ExitCode() != 0 || !strings.Contains(out, "libplain.so 0x30000000\n") ||
+		strings.Contains(out, "libclash.so 0x30000000") || strings.Contains(out, "dlopen-failed") {
+		t.Errorf("default: exit %d\n%s", res.ExitCode(), out)
+	}
+	if !strings.Contains(warn, "libclash.so") || !strings.Contains(warn, "libplain.so") {
+		t.Errorf("default: the warning must name both objects:\n%s", warn)
+	}
+	out, _, res = runPlaced(t, &PlaceConfig{Rules: rules, Strict: true}, lib("main"), lib("libplain.so"), lib("libclash.so"))
+	if res.ExitCode() != 0 || !strings.Contains(out, "libplain.so 0x30000000\n") || !strings.Contains(out, "libclash.so dlopen-failed") {
+		t.Errorf("strict: exit %d\n%s", res.ExitCode(), out)
+	}
+}
