@@ -4,6 +4,7 @@ import (
 	"flag"
 
 	"github.com/mmapguard/mmapguard/loader"
+	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/trace"
 )
 
@@ -13,6 +14,7 @@ type placeFlags struct {
 	ranges []loader.RangeRule
 	files  bool
 	strict bool
+	exe    uint64
 }
 
 func (pf *placeFlags) register(fs *flag.FlagSet) {
@@ -42,6 +44,14 @@ func (pf *placeFlags) register(fs *flag.FlagSet) {
 		pf.files = true
 		return nil
 	})
+	fs.Func("place-exe", "start a PIE program through its ELF interpreter so that it loads at `ADDR` (its /proc/self/exe then names the interpreter)", func(s string) error {
+		v, err := region.ParseSize(s)
+		if err != nil {
+			return err
+		}
+		pf.exe = v
+		return nil
+	})
 	fs.BoolVar(&pf.strict, "place-strict", false, "an object that cannot have its base fails to load (dlopen returns an error) instead of loading elsewhere with a warning")
 }
 
@@ -49,7 +59,7 @@ func (pf *placeFlags) register(fs *flag.FlagSet) {
 // placement option was given. With any of them, objects are also placed
 // at their own link base or embedded PE ImageBase.
 func (pf *placeFlags) config() *trace.PlaceConfig {
-	if len(pf.rules) == 0 && len(pf.ranges) == 0 && !pf.files && !pf.strict {
+	if len(pf.rules) == 0 && len(pf.ranges) == 0 && !pf.files && !pf.strict && pf.exe == 0 {
 		return nil
 	}
 	return &trace.PlaceConfig{Rules: pf.rules, Ranges: pf.ranges, Strict: pf.strict}

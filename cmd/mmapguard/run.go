@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/mmapguard/mmapguard/loader"
 	"github.com/mmapguard/mmapguard/rewrite"
 	"github.com/mmapguard/mmapguard/trace"
 )
@@ -16,7 +17,7 @@ import (
 const runUsage = `Usage: mmapguard run --protect RANGE [--protect RANGE...] [--pool RANGE|none]
                      [--pool-all] [--strict] [-o FILE] [--log-format FORMAT] [-q]
                      [--place PATTERN=ADDR]... [--place-range RANGE=PATTERN]...
-                     [--place-file FILE]... [--place-strict]
+                     [--place-file FILE]... [--place-strict] [--place-exe ADDR]
                      -- PROGRAM [ARGS...]
 
 Runs PROGRAM, every thread and every process it starts, so that nothing it
@@ -103,11 +104,19 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 			fwd <- s
 		}
 	}()
+	argv := fs.Args()
+	if place.exe != 0 {
+		var rule loader.Rule
+		if path, argv, rule, err = placeExe(path, argv, place.exe); err != nil {
+			return err
+		}
+		place.rules = append([]loader.Rule{rule}, place.rules...)
+	}
 	cfg := trace.Config{
 		Policy:  p,
 		Filter:  filterPolicy(p),
 		Path:    path,
-		Args:    fs.Args(),
+		Args:    argv,
 		Warn:    warn,
 		Signals: fwd,
 	}

@@ -809,3 +809,18 @@ func TestRunEventLog(t *testing.T) {
 		t.Errorf("text log: %v\n%s", err, b)
 	}
 }
+
+// TestRunPlaceExe: --place-exe starts a PIE program through its ELF
+// interpreter, so that its image lands at the address given, here inside
+// the protected range (over the guard's reservation); argv[0] is kept.
+func TestRunPlaceExe(t *testing.T) {
+	r := mmapguard(t, nil, "run", "--protect", lowRange, "--place-exe", "0x30000000", "--",
+		"sh", "-c", `echo "$0"; grep -c '^30000000-.*/dash$\|^30000000-.*/bash$\|^30000000-.* /usr/bin/[a-z]*sh$' /proc/$$/maps`)
+	if r.code != 0 || r.stdout != "sh\n1\n" {
+		t.Errorf("want argv[0] kept and the shell's image at 0x30000000; got %v", r)
+	}
+	r = mmapguard(t, nil, "run", "--protect", lowRange, "--place-exe", "0x30000000", "--", nonPIE(t))
+	if r.code != exitUsage || !strings.Contains(r.stderr, "not a position-independent executable") {
+		t.Errorf("a fixed-address program: want exit 2 and why; got %v", r)
+	}
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"debug/elf"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/mmapguard/mmapguard/loader"
+	"github.com/mmapguard/mmapguard/region"
+)
+
+// placeExe rewrites a command so that a PIE program is started by its
+// own ELF interpreter (ld.so), which then maps the program the way it
+// maps a library, and so can be placed at base. It returns the new path
+// and argv and the rule that places the program.
+//
+// What changes for the program: /proc/self/exe and AT_EXECFN name the
+// interpreter, not the program (argv[0] is kept with --argv0), and
+// AT_BASE is 0.
+func placeExe(path string, argv []string, base uint64) (string, []string, loader.Rule, error) {
+	if base%region.PageSize != 0 || base == 0 || base >= region.UserEnd {
+		return "", nil, loader.Rule{}, usagef("--place-exe %#x: want a page-aligned address inside user space", base)
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		return "", nil, loader.Rule{}, fmt.Errorf("--place-exe: %s: %w", path, err)
+	}
+	defer func() { _ = f.Close() }()
+	if f.Type != elf.ET_DYN {
+		return "", nil, loader.Rule{}, usagef("--place-exe: %s is not a position-independent executable (ELF type %v): only a PIE can be moved", path, f.Type)
+	}
+	interp := ""
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			b := make([]byte, p.Filesz)
+			if _, err := p.ReadAt(b, 0); err != nil {
+				return "", nil, loader.Rule{}, fmt.Errorf("--place-exe: %s: reading PT_INTERP: %w", path, err)
+			}
+			interp = strings.TrimRight(string(b), "\x00")
+		}
+	}
+	if interp == "" {
+		return "", nil, loader.Rule{}, usagef("--place-exe: %s has no ELF interpreter (a static program): ld.so cannot load it", path)
+	}
+	newArgv := append([]string{interp, "--argv0", argv[0], path}, argv[1:]...)
+	// The tracer names the file it sees mapped by its real path.
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		real = path
+	}
+	if real, err = filepath.Abs(real); err != nil {
+		return "", nil, loader.Rule{}, err
+	}
+	return interp, newArgv, loader.Rule{Pattern: globQuote(real), Base: base}, nil
+}
+
+// globQuote escapes the characters path.Match treats specially.
+func globQuote(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
