@@ -28,6 +28,7 @@ func placeFixtures(t *testing.T) string {
 		{"-shared", "-fPIC", "-o", "librange2.so", obj},
 		{"-shared", "-fPIC", "-o", "libclash.so", obj},
 		{"-pthread", "-o", "main", filepath.Join(src, "main.c"), "-L.", "-ltls", "-Wl,-rpath," + dir, "-ldl"},
+		{"-pthread", "-no-pie", "-o", "main-nopie", filepath.Join(src, "main.c"), "-L.", "-ltls", "-Wl,-rpath," + dir, "-ldl"},
 	}
 	for _, b := range builds {
 		for i, a := range b {
@@ -125,5 +126,32 @@ func TestPlacementConflict(t *testing.T) {
 	out, _, res = runPlaced(t, &PlaceConfig{Rules: rules, Strict: true}, lib("main"), lib("libplain.so"), lib("libclash.so"))
 	if res.ExitCode() != 0 || !strings.Contains(out, "libplain.so 0x30000000\n") || !strings.Contains(out, "libclash.so dlopen-failed") {
 		t.Errorf("strict: exit %d\n%s", res.ExitCode(), out)
+	}
+}
+
+// TestPlacementConflictOccupiedAndOutside: a base inside what the program
+// already maps (a non-PIE image at 0x400000) and a span past the end of
+// user space: a warning and a load elsewhere by default; a failed dlopen
+// with Strict.
+func TestPlacementConflictOccupiedAndOutside(t *testing.T) {
+	dir := placeFixtures(t)
+	lib := func(n string) string { return filepath.Join(dir, n) }
+	rules := []loader.Rule{mustRule(t, "libplain.so=0x400000"), mustRule(t, "libclash.so=0x7fffffffe000")}
+	for _, strict := range []bool{false, true} {
+		out, warn, res := runPlaced(t, &PlaceConfig{Rules: rules, Strict: strict},
+			lib("main-nopie"), lib("libplain.so"), lib("libclash.so"))
+		if res.ExitCode() != 0 {
+			t.Fatalf("strict %v: exit %d\n%s", strict, res.ExitCode(), out)
+		}
+		if !strings.Contains(warn, "libplain.so") || !strings.Contains(warn, "libclash.so") {
+			t.Errorf("strict %v: warnings must name both objects:\n%s", strict, warn)
+		}
+		failed := strings.Count(out, "dlopen-failed")
+		if strict && failed != 2 || !strict && failed != 0 {
+			t.Errorf("strict %v: %d dlopens failed:\n%s", strict, failed, out)
+		}
+		if strings.Contains(out, "libplain.so 0x400000") {
+			t.Errorf("strict %v: libplain.so placed over the program:\n%s", strict, out)
+		}
 	}
 }
