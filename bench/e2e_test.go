@@ -6,10 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -109,7 +111,11 @@ func BenchmarkTrappedCall(b *testing.B) {
 
 // BenchmarkFarCalls: mmap(NULL)/munmap pairs in 4 threads, far from any
 // protected range: the filter settles them in the kernel, so mmapguard
-// must cost next to nothing.
+// must cost next to nothing. ctracer (its "hint" filter, which reads
+// mmap's arguments and allows everything else, a tracer attached that
+// is never woken) shows the floor any seccomp-and-ptrace guard pays:
+// a filter run per mmap and the kernel's slower system call path for a
+// task with a filter.
 func BenchmarkFarCalls(b *testing.B) {
 	bins := build(b)
 	n := strconv.Itoa(max(b.N, 1000))
@@ -118,6 +124,7 @@ func BenchmarkFarCalls(b *testing.B) {
 		argv []string
 	}{
 		{"native", []string{bins["callbench"], "far", n, "4"}},
+		{"ctracer", []string{bins["ctracer"], bins["callbench"], "far", n, "4"}},
 		{"mmapguard", []string{bins["mmapguard"], "run", "-o", os.DevNull, "--protect", "0x10000-0x80000000", "--",
 			bins["callbench"], "far", n, "4"}},
 	} {
@@ -163,8 +170,130 @@ func BenchmarkStartup(b *testing.B) {
 	}
 }
 
-// BenchmarkPrograms runs real programs natively and under mmapguard:
-// ns/op is the wall time of one whole run.
+// BenchmarkPoolAll: callbench's "pool" loop (mmap(NULL) of 4 to 32 KiB,
+// munmap; the same loop as "far") in 1 and in 64 threads, natively, under
+// the reference C tracer doing what --pool-all does (ctracer -p: every
+// mmap placed in the pool by rewriting its address and adding MAP_FIXED,
+// every munmap there replaced by a reservation, registers put back at the
+// exits) and under mmapguard --pool-all. Under both tracers callbench
+// checks that each mapping lies in the pool and fails otherwise.
+// Each thread makes b.N/T iterations (at least 100); ns/call is
+// callbench's measure of its loop per iteration (one mmap and one
+// munmap, both trapped: two trapped calls, four stops with the exits).
+func BenchmarkPoolAll(b *testing.B) {
+	bins := build(b)
+	for _, threads := range []int{1, 64} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			n := strconv.Itoa(max(b.N/threads, 100))
+			t := strconv.Itoa(threads)
+			for _, r := range []struct {
+				name string
+				env  []string
+				argv []string
+			}{
+				{"native", []string{"CALLBENCH_NATIVE=1"}, []string{bins["callbench"], "pool", n, t}},
+				{"ctracer", nil, []string{bins["ctracer"], "-p", bins["callbench"], "pool", n, t}},
+				{"mmapguard", nil, []string{bins["mmapguard"], "run", "-q", "--pool-all", "--protect", "0x10000-0x80000000", "--",
+					bins["callbench"], "pool", n, t}},
+			} {
+				b.Run(r.name, func(b *testing.B) {
+					out := pinned(b, r.env, r.argv...)
+					b.ReportMetric(nsPerIter(b, out), "ns/call")
+				})
+			}
+		})
+	}
+}
+
+// median returns the median of xs (the mean of the middle two for an
+// even count).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// timing is one whole run of a program: its wall time and the CPU time
+// (user + system) of its whole process tree, in ns. Under mmapguard the
+// tree includes the tracer.
+type timing struct{ wall, cpu float64 }
+
+// pairs collects the timings of native and guarded runs made in pairs.
+type pairs struct{ native, guarded []timing }
+
+// run runs native and guarded once each, back to back, in an order that
+// alternates from one pair to the next so that a drift in the machine's
+// load weighs on both alike; each run's stdout goes to check.
+func (ps *pairs) run(b *testing.B, native, guarded []string, check func(guarded bool, out []byte)) {
+	b.Helper()
+	one := func(argv []string, g bool) timing {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		t0 := time.Now()
+		err := cmd.Run()
+		wall := time.Since(t0)
+		if err != nil {
+			b.Fatalf("%v: %v\n%s%s", argv, err, out.String(), errb.String())
+		}
+		if check != nil {
+			check(g, out.Bytes())
+		}
+		cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		return timing{float64(wall.Nanoseconds()), float64(cpu.Nanoseconds())}
+	}
+	var n, g timing
+	if len(ps.native)%2 == 0 {
+		n = one(native, false)
+		g = one(guarded, true)
+	} else {
+		g = one(guarded, true)
+		n = one(native, false)
+	}
+	ps.native, ps.guarded = append(ps.native, n), append(ps.guarded, g)
+}
+
+// report reports the medians of the wall and CPU times (ms) of each side
+// and the guard's overhead on each, the median over the pairs of
+// guarded/native - 1 (%): a pair's two runs are next to each other in
+// time, so a change in the machine's load between pairs cancels out.
+// ns/op, the time of a native and a guarded run together, is suppressed.
+func (ps *pairs) report(b *testing.B) {
+	b.ReportMetric(0, "ns/op")
+	for _, m := range []struct {
+		name string
+		get  func(timing) float64
+	}{
+		{"", func(t timing) float64 { return t.wall }},
+		{"cpu-", func(t timing) float64 { return t.cpu }},
+	} {
+		var nat, grd, ratio []float64
+		for i := range ps.native {
+			n, g := m.get(ps.native[i]), m.get(ps.guarded[i])
+			nat, grd = append(nat, n), append(grd, g)
+			if n > 0 {
+				ratio = append(ratio, g/n-1)
+			}
+		}
+		b.ReportMetric(median(nat)/1e6, "native-"+m.name+"ms")
+		b.ReportMetric(median(grd)/1e6, "guard-"+m.name+"ms")
+		b.ReportMetric(median(ratio)*100, "%"+m.name+"overhead")
+	}
+}
+
+// BenchmarkPrograms runs real programs natively and under mmapguard
+// (--protect 0x10000-0x80000000, default pool), not pinned. Each of the
+// b.N iterations runs the program once natively and once guarded, back
+// to back, in alternating order; the metrics (see pairs.report) are the
+// medians of the wall and CPU times of whole runs and the median of the
+// pairs' overheads. Run with -benchtime 21x or more: on a shared
+// machine a median of a few runs means little.
 func BenchmarkPrograms(b *testing.B) {
 	bins := build(b)
 	dir := b.TempDir()
@@ -172,30 +301,87 @@ func BenchmarkPrograms(b *testing.B) {
 	if err := os.WriteFile(src, []byte("#include <stdio.h>\nint main(void){puts(\"hi\");return 0;}\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
+	// python3 on PATH may be a version manager's shim (pyenv's is a
+	// bash script that runs some 40 processes before the interpreter):
+	// run the interpreter itself.
+	py, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		b.Fatalf("python3: %v", err)
+	}
 	progs := []struct {
 		name string
 		argv []string
 	}{
-		{"python3", []string{"python3", "-c", "import ssl, sqlite3, json, decimal, asyncio, threading"}},
+		{"python3", []string{strings.TrimSpace(string(py)), "-c", "import ssl, sqlite3, json, decimal, asyncio, threading"}},
 		{"gcc", []string{"gcc", "-c", "-o", filepath.Join(dir, "hello.o"), src}},
 		{"node", []string{"node", "-e", "0"}},
 		{"java", []string{"java", "-version"}},
 	}
 	guard := []string{bins["mmapguard"], "run", "-q", "--protect", "0x10000-0x80000000", "--"}
 	for _, p := range progs {
-		for _, mode := range []string{"native", "mmapguard"} {
-			argv := p.argv
-			if mode == "mmapguard" {
-				argv = append(guard[:len(guard):len(guard)], p.argv...)
+		b.Run(p.name, func(b *testing.B) {
+			guarded := append(slices.Clip(guard), p.argv...)
+			var ps pairs
+			for b.Loop() {
+				ps.run(b, p.argv, guarded, nil)
 			}
-			b.Run(p.name+"/"+mode, func(b *testing.B) {
-				for b.Loop() {
-					cmd := exec.Command(argv[0], argv[1:]...)
-					if out, err := cmd.CombinedOutput(); err != nil {
-						b.Fatalf("%v: %v\n%s", argv, err, out)
-					}
-				}
-			})
+			ps.report(b)
+		})
+	}
+}
+
+// summaryStops reads "stops N" from the text summary mmapguard writes at
+// the end of its -o log.
+func summaryStops(tb testing.TB, log string) uint64 {
+	tb.Helper()
+	b, err := os.ReadFile(log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 2 && f[0] == "stops" {
+			if n, err := strconv.ParseUint(f[1], 10, 64); err == nil {
+				return n
+			}
 		}
 	}
+	tb.Fatalf("no stops line in the summary of %s:\n%s", log, b)
+	return 0
+}
+
+// mappingHeavy is the mapping-heavy program: callbench's "far" loop of
+// mmap(NULL)/munmap pairs in 4 threads, far from any protected range.
+func mappingHeavy(bins map[string]string, iterations int) []string {
+	return []string{bins["callbench"], "far", strconv.Itoa(iterations), "4"}
+}
+
+// guardedWithLog is argv under mmapguard --protect 0x10000-0x80000000
+// (default pool), writing its event log and summary to log.
+func guardedWithLog(bins map[string]string, log string, argv ...string) []string {
+	return append([]string{bins["mmapguard"], "run", "-q", "-o", log, "--protect", "0x10000-0x80000000", "--"}, argv...)
+}
+
+// BenchmarkMappingHeavy: a mapping-heavy program (4 threads, 50,000
+// mmap(NULL)/munmap pairs each, far from the protected range), natively
+// and under mmapguard with -o, not pinned, in pairs as in
+// BenchmarkPrograms, plus "stops", the most stops one guarded run's
+// summary reported. Nothing is asserted about time;
+// TestFarCallsDoNotStop checks the stops.
+func BenchmarkMappingHeavy(b *testing.B) {
+	bins := build(b)
+	log := filepath.Join(b.TempDir(), "log")
+	native := mappingHeavy(bins, 50000)
+	guarded := guardedWithLog(bins, log, native...)
+	var ps pairs
+	var stops uint64
+	for b.Loop() {
+		ps.run(b, native, guarded, func(g bool, _ []byte) {
+			if g {
+				stops = max(stops, summaryStops(b, log))
+			}
+		})
+	}
+	ps.report(b)
+	b.ReportMetric(float64(stops), "stops")
 }
