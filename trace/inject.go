@@ -367,7 +367,9 @@ func (t *tracer) fillMemory(tk *task, c *rewrite.Call) {
 	switch c.Op() {
 	case rewrite.OpOldMmap:
 		var b [24]byte
-		if peek(tk.tid, c.Args[0]&0xffffffff, b[:]) == nil {
+		// Read as the kernel would for the program: a block it cannot
+		// read (PROT_NONE, unmapped) is EFAULT.
+		if peekAsProgram(tk.tid, c.Args[0]&0xffffffff, b[:]) == nil {
 			for i := range c.Mem {
 				c.Mem[i] = uint64(uint32(b[4*i]) | uint32(b[4*i+1])<<8 | uint32(b[4*i+2])<<16 | uint32(b[4*i+3])<<24)
 			}
@@ -565,26 +567,9 @@ func (t *tracer) finishInPlace(tk *task) {
 			fix = g.Complete(a, final)
 		}
 	}
-	offs := argOffsets[inj.abi]
-	for i, v := range ip.origArgs {
-		if v != ip.call.Args[i] {
-			if err := pokeUser(tk.tid, offs[i], v); err != nil {
-				t.lost(tk, err)
-				return
-			}
-		}
-	}
-	if ip.origNr != ip.call.Nr {
-		if err := pokeUser(tk.tid, offOrigRax, ip.origNr); err != nil {
-			t.lost(tk, err)
-			return
-		}
-	}
-	if final != ret {
-		if err := pokeUser(tk.tid, offRax, final); err != nil {
-			t.lost(tk, err)
-			return
-		}
+	if err := t.restoreRegs(tk, inj.abi, ip, ret, final); err != nil {
+		t.lost(tk, err)
+		return
 	}
 	if len(fix.After) == 0 {
 		tk.inj = nil
@@ -607,4 +592,50 @@ func (t *tracer) finishInPlace(tk *task) {
 		return false
 	}
 	t.runCurrent(tk)
+}
+
+// restoreRegs puts back, at the exit of a call rewritten in place, the
+// registers the rewrite changed (arguments, orig_rax) and sets the result
+// when it differs from the call's. One or two words are poked
+// (PTRACE_POKEUSER); for more, a GETREGS and a SETREGS are fewer requests.
+func (t *tracer) restoreRegs(tk *task, abi rewrite.ABI, ip *inPlace, ret, final uint64) error {
+	offs := argOffsets[abi]
+	type word struct {
+		off uintptr
+		v   uint64
+	}
+	var words [8]word
+	n := 0
+	for i, v := range ip.origArgs {
+		if v != ip.call.Args[i] {
+			words[n] = word{offs[i], v}
+			n++
+		}
+	}
+	if ip.origNr != ip.call.Nr {
+		words[n] = word{offOrigRax, ip.origNr}
+		n++
+	}
+	if final != ret {
+		words[n] = word{offRax, final}
+		n++
+	}
+	if n <= 2 {
+		for _, w := range words[:n] {
+			if err := pokeUser(tk.tid, w.off, w.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var regs unix.PtraceRegs
+	if err := getRegs(tk.tid, &regs); err != nil {
+		return err
+	}
+	for i := range ip.origArgs {
+		setArg(&regs, abi, i, ip.origArgs[i])
+	}
+	regs.Orig_rax = ip.origNr
+	regs.Rax = final
+	return setRegs(tk.tid, &regs)
 }

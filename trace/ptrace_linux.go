@@ -92,18 +92,25 @@ func getSyscallInfo(tid int) (syscallInfo, error) {
 
 // peek reads len(b) bytes of tracee memory at addr.
 func peek(tid int, addr uint64, b []byte) error {
-	n, err := unix.ProcessVMReadv(tid, []unix.Iovec{{Base: &b[0], Len: uint64(len(b))}},
-		[]unix.RemoteIovec{{Base: uintptr(addr), Len: len(b)}}, 0)
-	if err == nil && n != len(b) {
-		err = syscall.EFAULT
-	}
-	if err != nil {
+	if err := peekAsProgram(tid, addr, b); err != nil {
 		// process_vm_readv refuses memory that is not readable; ptrace
 		// can still read it.
 		_, perr := unix.PtracePeekData(tid, uintptr(addr), b)
 		return perr
 	}
 	return nil
+}
+
+// peekAsProgram reads tracee memory only where the tracee itself could:
+// for arguments the kernel would read from user space, which must fail
+// (EFAULT) where the program's own access would, PROT_NONE included.
+func peekAsProgram(tid int, addr uint64, b []byte) error {
+	n, err := unix.ProcessVMReadv(tid, []unix.Iovec{{Base: &b[0], Len: uint64(len(b))}},
+		[]unix.RemoteIovec{{Base: uintptr(addr), Len: len(b)}}, 0)
+	if err == nil && n != len(b) {
+		err = syscall.EFAULT
+	}
+	return err
 }
 
 // poke writes b into tracee memory at addr, even into read-only text.

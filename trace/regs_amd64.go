@@ -36,6 +36,17 @@ func loadCall(r *unix.PtraceRegs, c rewrite.Call) {
 	r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9 = c.Args[0], c.Args[1], c.Args[2], c.Args[3], c.Args[4], c.Args[5]
 }
 
+// setArg sets argument i of a call in the registers of the given ABI.
+func setArg(r *unix.PtraceRegs, abi rewrite.ABI, i int, v uint64) {
+	var p *uint64
+	if abi == rewrite.ABI32 {
+		p = [6]*uint64{&r.Rbx, &r.Rcx, &r.Rdx, &r.Rsi, &r.Rdi, &r.Rbp}[i]
+	} else {
+		p = [6]*uint64{&r.Rdi, &r.Rsi, &r.Rdx, &r.R10, &r.R8, &r.R9}[i]
+	}
+	*p = v
+}
+
 // abiOf maps a seccomp_data / syscall-info arch to an ABI.
 func abiOf(arch uint32) (rewrite.ABI, bool) {
 	switch arch {
