@@ -3,6 +3,7 @@ module github.com/mmapguard/mmapguard
 go 1.26.0
 
 require (
+	golang.org/x/arch v0.33.0
 	golang.org/x/net v0.62.0
 	golang.org/x/sys v0.50.0
 )
