@@ -294,9 +294,16 @@ func (t *tracer) seccompStop(tk *task) {
 	}
 	t.fillMemory(tk, &c)
 	g := tk.sp.guard
-	a := g.Decide(c, rewrite.Caller{})
+	var who rewrite.Caller
+	var at *Attribution
+	if t.attr != nil {
+		at = t.attribute(tk, si)
+		who.Owner = matchOwner(t.cfg.Owners, at)
+	}
+	a := g.Decide(c, who)
 	if t.cfg.Events != nil {
-		tk.ev = &Event{Time: time.Now(), Pid: tk.pid, Tid: tk.tid, IP: si.ip, Call: c, Action: a}
+		tk.ev = &Event{Time: time.Now(), Pid: tk.pid, Tid: tk.tid, IP: si.ip, Call: c, Action: a,
+			Caller: at, Owner: who.Owner}
 	}
 	switch a.Verdict {
 	case rewrite.Allow:

@@ -40,6 +40,9 @@ type Config struct {
 	Warn io.Writer
 	// Signals, if not nil, delivers signals to forward to the program.
 	Signals <-chan os.Signal
+	// Owners name the code allowed to use protected ranges freely
+	// (see OwnerRule). Each trapped call is then attributed to its caller.
+	Owners []OwnerRule
 	// Place, if not nil, places shared objects as ld.so maps them (the
 	// filter must then trap file mappings: seccomp.Policy.TrapFileMaps).
 	Place *PlaceConfig
@@ -61,6 +64,10 @@ type Event struct {
 	Call rewrite.Call
 	// Action is the guard's decision.
 	Action *rewrite.Action
+	// Caller is the code that made the call (with Events, always).
+	Caller *Attribution
+	// Owner says an owner rule matched the caller.
+	Owner bool
 	// Result is what the program saw, when Seen (a process killed by the
 	// guard sees nothing).
 	Result uint64
@@ -337,6 +344,9 @@ type tracer struct {
 	// noSetInfo is set once PTRACE_SET_SYSCALL_INFO turns out to be
 	// missing (Linux before 6.16): calls are changed with SETREGS.
 	noSetInfo bool
+	// attr finds the code behind each trapped call, when events or
+	// owner rules want it.
+	attr *Attributor
 }
 
 // forceRegs makes every tracer read stops from the registers, so that
@@ -357,6 +367,9 @@ func (t *tracer) stopInfo(tk *task, atSeccomp bool) (syscallInfo, error) {
 
 func newTracer(cfg Config, pid int) *tracer {
 	t := &tracer{cfg: cfg, mainPid: pid, tasks: map[int]*task{}, warned: map[string]bool{}, spaces: map[*space]bool{}}
+	if cfg.Events != nil || len(cfg.Owners) > 0 {
+		t.attr = NewAttributor()
+	}
 	t.tasks[pid] = &task{tid: pid, pid: pid, sp: &space{}}
 	return t
 }
@@ -403,6 +416,9 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 	case ws.Exited() || ws.Signaled():
 		if tid == t.mainPid {
 			t.res.Status = ws
+		}
+		if t.attr != nil && tk != nil && tk.pid == tid {
+			t.attr.SetMaps(tid, nil) // the process is gone
 		}
 		delete(t.tasks, tid)
 		return
@@ -586,6 +602,9 @@ func (t *tracer) execEvent(tk *task) {
 	}
 	if t.cfg.Place != nil {
 		sp.planner = t.cfg.Place.planner(maps)
+	}
+	if t.attr != nil {
+		t.attr.SetMaps(tk.pid, maps)
 	}
 	calls, occupied := sp.guard.Reserve(abi, maps)
 	// One warning per object: a non-PIE image's segments and the bss

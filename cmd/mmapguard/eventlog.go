@@ -19,7 +19,12 @@ type eventLog struct {
 	w    *bufio.Writer
 	json bool
 	err  error
+	// byCaller counts the logged calls per caller class and object, for
+	// the summary.
+	byCaller map[callerKey]int
 }
+
+type callerKey struct{ class, object string }
 
 func newEventLog(w io.Writer, format string) (*eventLog, error) {
 	switch format {
@@ -33,6 +38,16 @@ func newEventLog(w io.Writer, format string) (*eventLog, error) {
 
 // Event is called on the tracer's thread for every trapped call.
 func (l *eventLog) Event(e trace.Event) {
+	if e.Caller != nil {
+		if l.byCaller == nil {
+			l.byCaller = map[callerKey]int{}
+		}
+		obj := e.Caller.Caller.Object
+		if obj == "" {
+			obj = e.Caller.Site.Object
+		}
+		l.byCaller[callerKey{e.Caller.Class, obj}]++
+	}
 	if l.err != nil {
 		return
 	}
@@ -93,6 +108,13 @@ func textEvent(e trace.Event) string {
 		}
 		b.WriteByte('>')
 	}
+	if at := e.Caller; at != nil {
+		fmt.Fprintf(&b, " by %s (%s", frameText(at.Caller, at.Site), at.Class)
+		if e.Owner {
+			b.WriteString(", owner")
+		}
+		b.WriteByte(')')
+	}
 	return b.String()
 }
 
@@ -111,6 +133,48 @@ type logLine struct {
 	Steps    []string          `json:"steps,omitempty"`
 	Result   *string           `json:"result"`
 	Errno    string            `json:"errno,omitempty"`
+	Caller   *logFrame         `json:"caller,omitempty"`
+	Site     *logFrame         `json:"site,omitempty"`
+	Class    string            `json:"class,omitempty"`
+	How      string            `json:"how,omitempty"`
+	Owner    bool              `json:"owner,omitempty"`
+}
+
+// logFrame is a place in the code, in the JSON log.
+type logFrame struct {
+	Addr   string `json:"addr"`
+	Object string `json:"object"`
+	Symbol string `json:"symbol,omitempty"`
+	Offset string `json:"offset"`
+}
+
+func jsonFrame(f trace.Frame) *logFrame {
+	if f.Addr == 0 {
+		return nil
+	}
+	return &logFrame{Addr: fmt.Sprintf("%#x", f.Addr), Object: f.Object, Symbol: f.Symbol, Offset: fmt.Sprintf("%#x", f.Offset)}
+}
+
+// frameText renders the caller like "libfoo.so!func+0x12", falling back
+// to the site, then to a bare address.
+func frameText(caller, site trace.Frame) string {
+	f := caller
+	if f.Addr == 0 {
+		f = site
+	}
+	if f.Addr == 0 {
+		return "unknown"
+	}
+	obj := f.Object
+	if obj == "" {
+		obj = "anonymous memory"
+	} else if i := strings.LastIndexByte(obj, '/'); i >= 0 {
+		obj = obj[i+1:]
+	}
+	if f.Symbol != "" {
+		return fmt.Sprintf("%s!%s+%#x", obj, f.Symbol, f.Offset)
+	}
+	return fmt.Sprintf("%s+%#x", obj, f.Offset)
 }
 
 func jsonEvent(e trace.Event) logLine {
@@ -142,6 +206,10 @@ func jsonEvent(e trace.Event) logLine {
 			r = "-1"
 		}
 		l.Result = &r
+	}
+	if at := e.Caller; at != nil {
+		l.Caller, l.Site = jsonFrame(at.Caller), jsonFrame(at.Site)
+		l.Class, l.How, l.Owner = at.Class, at.How, e.Owner
 	}
 	return l
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sort"
 	"syscall"
 
 	"github.com/mmapguard/mmapguard/loader"
@@ -18,6 +19,7 @@ const runUsage = `Usage: mmapguard run --protect RANGE [--protect RANGE...] [--p
                      [--pool-all] [--strict] [-o FILE] [--log-format FORMAT] [-q]
                      [--place PATTERN=ADDR]... [--place-range RANGE=PATTERN]...
                      [--place-file FILE]... [--place-strict] [--place-exe ADDR]
+                     [--owner PATTERN]...
                      -- PROGRAM [ARGS...]
 
 Runs PROGRAM, every thread and every process it starts, so that nothing it
@@ -49,6 +51,15 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	quiet := fs.Bool("q", false, "do not print warnings")
 	var place placeFlags
 	place.register(fs)
+	var owners []trace.OwnerRule
+	fs.Func("owner", "only code matching `PATTERN` (an object's path or file-name glob, optionally OBJECT!SYMBOL) may use protected ranges freely (repeatable)", func(s string) error {
+		r, err := trace.ParseOwnerRule(s)
+		if err != nil {
+			return err
+		}
+		owners = append(owners, r)
+		return nil
+	})
 	if err := parseFlags(fs, joinPlaceRange(args), stdout); err != nil {
 		return err
 	}
@@ -123,6 +134,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if events != nil {
 		cfg.Events = events.Event
 	}
+	cfg.Owners = owners
 	if pc := place.config(); pc != nil {
 		cfg.Place = pc
 		cfg.Filter.TrapFileMaps = true
@@ -139,7 +151,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		// The program has run: its status wins over a failed write.
 		err := events.Flush()
 		if err == nil {
-			err = writeSummary(summary, p, res, events.json)
+			err = writeSummary(summary, p, res, events)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "mmapguard run: writing the log: %v\n", err)
@@ -170,9 +182,13 @@ func fromTerminal() bool {
 
 // writeSummary writes the summary at the end of the -o log and closes
 // the file: text lines, or one JSON object {"summary": {...}}.
-func writeSummary(f *os.File, p *rewrite.Policy, r trace.Result, asJSON bool) error {
+func writeSummary(f *os.File, p *rewrite.Policy, r trace.Result, events *eventLog) error {
 	s := r.Stats
-	if asJSON {
+	byCaller := map[string]int{}
+	for k, n := range events.byCaller {
+		byCaller[k.class+" "+k.object] += n
+	}
+	if events.json {
 		outcomes := map[string]uint64{}
 		for o := rewrite.Allowed; o <= rewrite.Killed; o++ {
 			outcomes[o.String()] = s.Outcomes[o]
@@ -190,6 +206,7 @@ func writeSummary(f *os.File, p *rewrite.Policy, r trace.Result, asJSON bool) er
 			"processes": r.Processes, "stops": r.Stops, "calls": s.Calls, "outcomes": outcomes,
 			"reservations": s.Reservations, "reservation_failures": s.ReserveFailures,
 			"pool_exhausted": s.PoolExhausted, "unreserved": r.Unreserved, "exit_status": r.ExitCode(),
+			"by_caller": byCaller,
 		}})
 		if err == nil {
 			_, err = f.Write(append(b, '\n'))
@@ -211,6 +228,14 @@ func writeSummary(f *os.File, p *rewrite.Policy, r trace.Result, asJSON bool) er
 	fmt.Fprintf(f, "pool exhausted %d\n", s.PoolExhausted)
 	for _, u := range r.Unreserved {
 		fmt.Fprintf(f, "unreserved     %s\n", u)
+	}
+	keys := make([]string, 0, len(byCaller))
+	for k := range byCaller {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(f, "caller         %-40s %d\n", k, byCaller[k])
 	}
 	fmt.Fprintf(f, "exit status    %d\n", r.ExitCode())
 	return f.Close()

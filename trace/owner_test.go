@@ -1,0 +1,75 @@
+package trace
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mmapguard/mmapguard/region"
+	"github.com/mmapguard/mmapguard/rewrite"
+	"github.com/mmapguard/mmapguard/seccomp"
+)
+
+// TestOwner: with a strict policy and libowner.so as owner, the owner's
+// hint inside the protected range is placed exactly there and its
+// MAP_FIXED honoured, while the program's own hint is rerouted to the
+// pool and its MAP_FIXED refused with EPERM; the events name the caller.
+func TestOwner(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join("..", "testdata", "owner")
+	for _, b := range [][]string{
+		{"-shared", "-fPIC", "-o", filepath.Join(dir, "libowner.so"), filepath.Join(src, "libowner.c")},
+		{"-o", filepath.Join(dir, "main"), filepath.Join(src, "main.c"), "-L" + dir, "-lowner", "-Wl,-rpath," + dir},
+	} {
+		if out, err := exec.Command("cc", b...).CombinedOutput(); err != nil {
+			t.Fatalf("cc %v: %v\n%s", b, err, out)
+		}
+	}
+	p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := ParseOwnerRule("libowner.so!owner_*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := os.CreateTemp(t.TempDir(), "out")
+	defer out.Close()
+	var evs []Event
+	res, err := Run(Config{Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+		Path: filepath.Join(dir, "main"), Args: []string{"main"}, Stdout: out, Stderr: out,
+		Owners: []OwnerRule{owner}, Events: func(e Event) { evs = append(evs, e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out.Name())
+	got := string(b)
+	if res.ExitCode() != 0 {
+		t.Fatalf("exit %d\n%s", res.ExitCode(), got)
+	}
+	for _, want := range []string{"owner-hint 0x30000000\n", "owner-fixed 0x31000000\n",
+		"program-hint 0x2000", "program-fixed failed Operation not permitted\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	owned := 0
+	for _, e := range evs {
+		if e.Caller == nil {
+			t.Fatalf("event without a caller: %+v", e)
+		}
+		if e.Owner {
+			owned++
+			if !strings.HasSuffix(e.Caller.Caller.Object, "/libowner.so") || e.Caller.Caller.Symbol != "owner_map" {
+				t.Errorf("owner event attributed to %v", e.Caller.Caller)
+			}
+		} else if strings.HasSuffix(e.Caller.Caller.Object, "/libowner.so") {
+			t.Errorf("libowner.so's call not recognised as the owner's: %v", e.Caller)
+		}
+	}
+	if owned != 2 {
+		t.Errorf("%d owner events, want 2", owned)
+	}
+}
