@@ -303,7 +303,7 @@ func (t *tracer) seccompStop(tk *task) {
 	a := g.Decide(c, who)
 	if t.cfg.Events != nil {
 		tk.ev = &Event{Time: time.Now(), Pid: tk.pid, Tid: tk.tid, IP: si.ip, Call: c, Action: a,
-			Caller: at, Owner: who.Owner}
+			Caller: at, Owner: who.Owner, File: mappedFile(tk.tid, c)}
 	}
 	switch a.Verdict {
 	case rewrite.Allow:
@@ -346,6 +346,19 @@ func (t *tracer) refuse(tk *task, ret uint64) {
 		return
 	}
 	t.resume(tk, cont, 0)
+}
+
+// mappedFile names the file a file-backed mmap maps, from the
+// descriptor (as strace -y does); "" for anything else.
+func mappedFile(tid int, c rewrite.Call) string {
+	if c.Op() != rewrite.OpMmap || c.Args[3]&rewrite.MapAnonymous != 0 || int32(c.Args[4]) < 0 {
+		return ""
+	}
+	p, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", tid, int32(c.Args[4])))
+	if err != nil {
+		return ""
+	}
+	return p
 }
 
 // sameIPCNamespace reports whether a task shares the tracer's System V

@@ -66,6 +66,8 @@ type Event struct {
 	Action *rewrite.Action
 	// Caller is the code that made the call (with Events, always).
 	Caller *Attribution
+	// File is the file a file-backed mmap maps (from its descriptor).
+	File string
 	// Owner says an owner rule matched the caller.
 	Owner bool
 	// Result is what the program saw, when Seen (a process killed by the

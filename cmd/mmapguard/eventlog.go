@@ -22,6 +22,43 @@ type eventLog struct {
 	// byCaller counts the logged calls per caller class and object, for
 	// the summary.
 	byCaller map[callerKey]int
+	// spans remembers, per process, the object ld.so is loading: its
+	// span mapping, which the segment mappings that follow fall inside.
+	spans map[int]loadSpan
+}
+
+type loadSpan struct {
+	file       string
+	start, end uint64
+}
+
+// loadNote recognises ld.so loading an object: the mapping of its whole
+// span (a file mapping without MAP_FIXED made by the loader), then its
+// segments (MAP_FIXED mappings of the same file inside the span). It
+// returns the object and which part this call is ("span", "segment"), or
+// "" for any other call.
+func (l *eventLog) loadNote(e trace.Event) (file, part string) {
+	c := e.Call
+	if e.File == "" || c.Op() != rewrite.OpMmap || !e.Seen {
+		return "", ""
+	}
+	if _, failed := rewrite.Failed(c.ABI, e.Result); failed {
+		return "", ""
+	}
+	if c.Args[3]&(rewrite.MapFixed|rewrite.MapFixedNoReplace) == 0 {
+		if e.Caller == nil || e.Caller.Class != trace.ClassLoader {
+			return "", ""
+		}
+		if l.spans == nil {
+			l.spans = map[int]loadSpan{}
+		}
+		l.spans[e.Pid] = loadSpan{e.File, e.Result, e.Result + c.Args[1]}
+		return e.File, "span"
+	}
+	if s, ok := l.spans[e.Pid]; ok && s.file == e.File && s.start <= e.Result && e.Result+c.Args[1] <= s.end+0xfff {
+		return e.File, "segment"
+	}
+	return "", ""
 }
 
 type callerKey struct{ class, object string }
@@ -52,7 +89,11 @@ func (l *eventLog) Event(e trace.Event) {
 		return
 	}
 	if l.json {
-		b, err := json.Marshal(jsonEvent(e))
+		j := jsonEvent(e)
+		if file, part := l.loadNote(e); part != "" {
+			j.Load = &logLoad{Object: file, Part: part}
+		}
+		b, err := json.Marshal(j)
 		if err == nil {
 			b = append(b, '\n')
 			_, err = l.w.Write(b)
@@ -60,7 +101,13 @@ func (l *eventLog) Event(e trace.Event) {
 		l.err = err
 		return
 	}
-	_, l.err = io.WriteString(l.w, textEvent(e)+"\n")
+	line := textEvent(e)
+	if file, part := l.loadNote(e); part == "span" {
+		line += " [ld.so maps " + baseName(file) + "]"
+	} else if part == "segment" {
+		line += " [segment of " + baseName(file) + "]"
+	}
+	_, l.err = io.WriteString(l.w, line+"\n")
 }
 
 func (l *eventLog) Flush() error {
@@ -89,6 +136,9 @@ func textEvent(e trace.Event) string {
 			b.WriteString(", ")
 		}
 		b.WriteString(a.value)
+		if a.name == "fd" && e.File != "" {
+			b.WriteString("<" + e.File + ">")
+		}
 	}
 	b.WriteByte(')')
 	if c.ABI == rewrite.ABI32 {
@@ -138,6 +188,21 @@ type logLine struct {
 	Class    string            `json:"class,omitempty"`
 	How      string            `json:"how,omitempty"`
 	Owner    bool              `json:"owner,omitempty"`
+	File     string            `json:"file,omitempty"`
+	Load     *logLoad          `json:"load,omitempty"`
+}
+
+// logLoad marks ld.so loading an object.
+type logLoad struct {
+	Object string `json:"object"`
+	Part   string `json:"part"`
+}
+
+func baseName(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
 }
 
 // logFrame is a place in the code, in the JSON log.
@@ -207,6 +272,7 @@ func jsonEvent(e trace.Event) logLine {
 		}
 		l.Result = &r
 	}
+	l.File = e.File
 	if at := e.Caller; at != nil {
 		l.Caller, l.Site = jsonFrame(at.Caller), jsonFrame(at.Site)
 		l.Class, l.How, l.Owner = at.Class, at.How, e.Owner
@@ -242,6 +308,12 @@ type arg struct{ name, value string }
 func decodeArgs(c rewrite.Call) []arg {
 	a := c.Args
 	hex := func(v uint64) string { return fmt.Sprintf("%#x", v) }
+	addr := func(v uint64) string {
+		if v == 0 {
+			return "NULL"
+		}
+		return hex(v)
+	}
 	dec := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	// fds, ids and keys are C ints: the low 32 bits, signed.
 	fd := func(v uint64) string { return strconv.FormatInt(int64(int32(v)), 10) }
@@ -251,7 +323,7 @@ func decodeArgs(c rewrite.Call) []arg {
 		if c.ABI == rewrite.ABI32 {
 			name = "pgoffset"
 		}
-		return []arg{{"addr", hex(a[0])}, {"length", dec(a[1])}, {"prot", flagNames(a[2], protNames, "PROT_NONE")},
+		return []arg{{"addr", addr(a[0])}, {"length", dec(a[1])}, {"prot", flagNames(a[2], protNames, "PROT_NONE")},
 			{"flags", flagNames(a[3], mapNames, "0")}, {"fd", fd(a[4])}, {name, dec(a[5])}}
 	case rewrite.OpOldMmap:
 		return []arg{{"args", hex(a[0])}}
@@ -269,9 +341,9 @@ func decodeArgs(c rewrite.Call) []arg {
 		return []arg{{"old_addr", hex(a[0])}, {"old_length", dec(a[1])}, {"new_length", dec(a[2])},
 			{"flags", flagNames(a[3], mremapNames, "0")}, {"new_addr", hex(a[4])}}
 	case rewrite.OpBrk:
-		return []arg{{"addr", hex(a[0])}}
+		return []arg{{"addr", addr(a[0])}}
 	case rewrite.OpShmat:
-		return []arg{{"shmid", fd(a[0])}, {"shmaddr", hex(a[1])}, {"shmflg", flagNames(a[2], shmNames, "0")}}
+		return []arg{{"shmid", fd(a[0])}, {"shmaddr", addr(a[1])}, {"shmflg", flagNames(a[2], shmNames, "0")}}
 	case rewrite.OpClone:
 		return []arg{{"flags", hex(a[0])}}
 	}

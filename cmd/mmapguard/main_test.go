@@ -45,7 +45,7 @@ func (r mainResult) String() string {
 // The options of each subcommand, as its --help must list them.
 var wantFlags = map[string][]string{
 	"run": {"--protect RANGE", "--pool RANGE", "--pool-all", "--strict", "-o FILE", "--log-format FORMAT", "-q",
-		"--place PATTERN=ADDR", "--place-range RANGE=PATTERN", "--place-file FILE", "--place-strict", "--place-exe ADDR", "--owner PATTERN"},
+		"--place PATTERN=ADDR", "--place-range RANGE=PATTERN", "--place-file FILE", "--place-strict", "--place-exe ADDR", "--owner PATTERN", "--trace-all"},
 	"explain": {"--protect RANGE", "--pool RANGE", "--pool-all", "--strict", "--trap-all", "-o FILE", "-q"},
 	"help":    {},
 }

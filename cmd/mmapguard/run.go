@@ -19,7 +19,7 @@ const runUsage = `Usage: mmapguard run --protect RANGE [--protect RANGE...] [--p
                      [--pool-all] [--strict] [-o FILE] [--log-format FORMAT] [-q]
                      [--place PATTERN=ADDR]... [--place-range RANGE=PATTERN]...
                      [--place-file FILE]... [--place-strict] [--place-exe ADDR]
-                     [--owner PATTERN]...
+                     [--owner PATTERN]... [--trace-all]
                      -- PROGRAM [ARGS...]
 
 Runs PROGRAM, every thread and every process it starts, so that nothing it
@@ -47,6 +47,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	var pf policyFlags
 	pf.register(fs)
 	out := fs.String("o", "", "write every trapped call and the guard's decision to `FILE`, then a summary (traps, rewrites, reroutes, denials, reservations)")
+	traceAll := fs.Bool("trace-all", false, "stop at every mapping call, not only those that can touch a guarded range: a complete -o log of who mapped what (slower)")
 	logFormat := fs.String("log-format", "text", "`FORMAT` of the -o file: text (like strace) or json (one object per line; see docs/log.md)")
 	quiet := fs.Bool("q", false, "do not print warnings")
 	var place placeFlags
@@ -135,6 +136,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		cfg.Events = events.Event
 	}
 	cfg.Owners = owners
+	cfg.Filter.TrapAll = *traceAll
 	if pc := place.config(); pc != nil {
 		cfg.Place = pc
 		cfg.Filter.TrapFileMaps = true

@@ -827,3 +827,55 @@ func TestRunPlaceExe(t *testing.T) {
 		t.Errorf("a fixed-address program: want exit 2 and why; got %v", r)
 	}
 }
+
+// TestRunTraceAllLogPython: with --trace-all the JSON log of python3
+// importing ssl, sqlite3 and threading names the libraries ld.so mapped
+// and the thread stacks, and every line has the fields docs/log.md lists.
+func TestRunTraceAllLogPython(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "log.json")
+	r := mmapguard(t, nil, "run", "--trace-all", "--protect", lowRange, "-o", log, "--log-format", "json", "--",
+		"python3", "-c", "import ssl, sqlite3, threading\nt = threading.Thread(target=print, args=('thread',)); t.start(); t.join()")
+	if r.code != 0 || r.stdout != "thread\n" {
+		t.Fatalf("exit %v", r)
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	required := []string{"time", "pid", "tid", "ip", "abi", "syscall", "nr", "args", "decision", "result",
+		"caller", "class", "how"}
+	spans := map[string]bool{}
+	stacks := 0
+	for _, l := range lines[:len(lines)-1] {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		for _, k := range required {
+			if _, ok := e[k]; !ok && !(k == "caller" && e["class"] == "unknown") {
+				t.Errorf("line lacks %q: %s", k, l)
+			}
+		}
+		if load, ok := e["load"].(map[string]any); ok && load["part"] == "span" {
+			spans[filepath.Base(load["object"].(string))] = true
+		}
+		if e["class"] == "thread-stack" {
+			stacks++
+		}
+	}
+	for _, lib := range []string{"libc.so.6", "libm.so.6"} {
+		if !spans[lib] {
+			t.Errorf("no 'ld.so maps %s' in the log; objects loaded: %v", lib, spans)
+		}
+	}
+	ssl := false
+	for name := range spans {
+		if strings.HasPrefix(name, "_ssl") || strings.HasPrefix(name, "libssl") {
+			ssl = true
+		}
+	}
+	if !ssl || stacks == 0 {
+		t.Errorf("ssl loaded: %v, thread stacks: %d; objects: %v", ssl, stacks, spans)
+	}
+}

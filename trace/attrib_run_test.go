@@ -1,0 +1,91 @@
+package trace
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mmapguard/mmapguard/seccomp"
+)
+
+// TestAttributionUnderTrace runs testdata/attrib/calls.c under the real
+// tracer with every mapping call trapped and checks whom each kind of
+// call is attributed to: ld.so for a dlopen'ed library (at start too),
+// malloc for arenas and large chunks from several threads, the thread
+// library for stacks, the program for syscall(SYS_mmap) and for an inline
+// syscall instruction, and anonymous JIT code (no object, right address).
+func TestAttributionUnderTrace(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "calls")
+	so := filepath.Join(dir, "libdl.so")
+	for _, b := range [][]string{
+		{"-O1", "-pthread", "-o", bin, filepath.Join("..", "testdata", "attrib", "calls.c"), "-ldl"},
+		{"-shared", "-fPIC", "-o", so, filepath.Join("..", "testdata", "place", "obj.c")},
+	} {
+		if out, err := exec.Command("cc", b...).CombinedOutput(); err != nil {
+			t.Fatalf("cc %v: %v\n%s", b, err, out)
+		}
+	}
+	p := testPolicy(t)
+	out, _ := os.CreateTemp(t.TempDir(), "out")
+	defer out.Close()
+	var evs []Event
+	res, err := Run(Config{Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected, TrapAll: true},
+		Path: bin, Args: []string{bin, so}, Stdout: out, Stderr: out, Events: func(e Event) { evs = append(evs, e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _ := os.ReadFile(out.Name())
+	if res.ExitCode() != 0 || !strings.Contains(string(o), "dlopen ok") {
+		t.Fatalf("exit %d: %s", res.ExitCode(), o)
+	}
+	byLen := func(n uint64) *Event {
+		for i := range evs {
+			if evs[i].Call.Args[1] == n && evs[i].Caller != nil {
+				return &evs[i]
+			}
+		}
+		return nil
+	}
+	check := func(what string, e *Event, class, object, symbol string) {
+		t.Helper()
+		if e == nil {
+			t.Errorf("%s: no event", what)
+			return
+		}
+		c := e.Caller
+		if c.Class != class || !strings.HasSuffix(c.Caller.Object, object) || symbol != "" && c.Caller.Symbol != symbol {
+			t.Errorf("%s: attributed to %v", what, c)
+		}
+	}
+	check("syscall(SYS_mmap)", byLen(0x11000), ClassProgram, "/calls", "main")
+	inline := byLen(0x12000)
+	check("inline syscall", inline, ClassProgram, "/calls", "main")
+	if inline != nil && !strings.HasSuffix(inline.Caller.Site.Object, "/calls") {
+		t.Errorf("inline syscall: site %v, want in the program", inline.Caller.Site)
+	}
+	if j := byLen(0x13000); j == nil || j.Caller.Class != ClassJIT || j.Caller.Site.Object != "" || j.Caller.Site.Addr != j.IP-2 {
+		t.Errorf("JIT call: %+v", j)
+	}
+	classes := map[string]int{}
+	var loaded bool
+	for _, e := range evs {
+		if e.Caller == nil {
+			t.Fatalf("event without caller: %+v", e)
+		}
+		classes[e.Caller.Class]++
+		if e.Caller.Class == ClassLoader && strings.HasSuffix(e.File, "/libdl.so") {
+			loaded = true
+		}
+	}
+	if !loaded {
+		t.Errorf("no mapping of libdl.so attributed to ld.so")
+	}
+	for _, c := range []string{ClassLoader, ClassMalloc, ClassThreadStack, ClassProgram, ClassJIT} {
+		if classes[c] == 0 {
+			t.Errorf("no call attributed to %s: %v", c, classes)
+		}
+	}
+}
