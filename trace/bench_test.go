@@ -42,25 +42,39 @@ func nsPerIter(b *testing.B, out string) float64 {
 // BenchmarkTrappedCallInProcess runs callbench's "hint" loop under
 // trace.Run in this process (so that -cpuprofile sees the tracer): one
 // mmap per iteration whose hint into the protected range is dropped.
+// The "attributed" variant names an owner (one that never matches), so
+// every stop also finds the calling code; "logged" also writes events,
+// which adds a stop at each call's exit.
 func BenchmarkTrappedCallInProcess(b *testing.B) {
 	bin := buildBench(b, "callbench", "-pthread")
 	p, err := rewrite.NewPolicy([]region.Range{lowRange}, region.Range{}, false, false)
 	if err != nil {
 		b.Fatal(err)
 	}
-	out, err := os.CreateTemp(b.TempDir(), "out")
-	if err != nil {
-		b.Fatal(err)
+	for _, mode := range []string{"plain", "attributed", "logged"} {
+		b.Run(mode, func(b *testing.B) {
+			out, err := os.CreateTemp(b.TempDir(), "out")
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg := Config{Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+				Path: bin, Args: []string{bin, "hint", strconv.Itoa(max(b.N, 100))}, Stdout: out, Stderr: out}
+			if mode != "plain" {
+				cfg.Owners = []OwnerRule{{Object: "libnothing.so"}}
+			}
+			if mode == "logged" {
+				cfg.Events = func(Event) {}
+			}
+			b.ResetTimer()
+			res, err := Run(cfg)
+			b.StopTimer()
+			if err != nil || res.ExitCode() != 0 {
+				o, _ := os.ReadFile(out.Name())
+				b.Fatalf("exit %d, %v: %s", res.ExitCode(), err, o)
+			}
+			o, _ := os.ReadFile(out.Name())
+			b.ReportMetric(nsPerIter(b, string(o)), "ns/call")
+			b.ReportMetric(float64(res.Stops)/float64(max(b.N, 100)), "stops/call")
+		})
 	}
-	b.ResetTimer()
-	res, err := Run(Config{Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
-		Path: bin, Args: []string{bin, "hint", strconv.Itoa(b.N)}, Stdout: out, Stderr: out})
-	b.StopTimer()
-	if err != nil || res.ExitCode() != 0 {
-		o, _ := os.ReadFile(out.Name())
-		b.Fatalf("exit %d, %v: %s", res.ExitCode(), err, o)
-	}
-	o, _ := os.ReadFile(out.Name())
-	b.ReportMetric(nsPerIter(b, string(o)), "ns/call")
-	b.ReportMetric(float64(res.Stops)/float64(b.N), "stops/call")
 }
