@@ -424,6 +424,16 @@ func (g *gen) mmapBody() {
 	}
 
 	a.bind(fixed)
+	if g.p.TrapFileMaps {
+		// The segments ld.so maps inside a placed object's span, so the
+		// tracer can check they land there.
+		file, notFile := a.newLabel(), a.newLabel()
+		a.ldAbs(offArgLo(3), "flags")
+		a.jumpIf(bpf.JumpBitsSet, mapAnonymous, notFile, file, "MAP_ANONYMOUS")
+		a.bind(file)
+		a.ret(code(FileMap))
+		a.bind(notFile)
+	}
 	if len(g.guarded) == 0 {
 		a.ret(RetAllow)
 		return

@@ -56,7 +56,9 @@ type Policy struct {
 	TrapNullHint bool
 	// TrapFileMaps sends every file-backed mmap without MAP_FIXED from
 	// file offset 0 to the tracer: ld.so's first mapping of each shared
-	// object, which the tracer may place (see package loader).
+	// object, which the tracer may place (see package loader); and every
+	// file-backed MAP_FIXED mmap: the segments of such an object, which
+	// the tracer checks land inside its span.
 	TrapFileMaps bool
 	// TrapAll turns the in-kernel fast path off: every call of a mapping
 	// class reaches the tracer (for logging every call).
@@ -187,6 +189,9 @@ func evaluate64(p Policy, d Data) uint32 {
 	switch class {
 	case Mmap:
 		if uint32(d.Args[3])&(mapFixed|mapFixedNoreplace) != 0 {
+			if p.TrapFileMaps && uint32(d.Args[3])&mapAnonymous == 0 {
+				return trace(FileMap)
+			}
 			return overlapRet(p.Guarded, d.Args[0], d.Args[1], trace(FixedOverlap))
 		}
 		if p.TrapNullHint {

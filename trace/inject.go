@@ -308,7 +308,7 @@ func (t *tracer) seccompStop(tk *task) {
 	switch a.Verdict {
 	case rewrite.Allow:
 		if !a.Exit {
-			if tk.ev != nil {
+			if tk.ev != nil || tk.spanObj != nil {
 				tk.inj = &injection{abi: abi, entered: true, observe: true}
 				t.resume(tk, sysStep, 0)
 				return
@@ -371,6 +371,10 @@ func sameIPCNamespace(tid int) bool {
 
 // emit reports the event of the task's trapped call, if one is pending.
 func (t *tracer) emit(tk *task, ret uint64, seen bool) {
+	if seen {
+		t.noteSpan(tk, ret)
+	}
+	tk.spanObj = nil
 	ev := tk.ev
 	if ev == nil {
 		return
@@ -571,7 +575,7 @@ func (t *tracer) finishInPlace(tk *task) {
 	g := tk.sp.guard
 	var ret, final uint64
 	var fix rewrite.Fix
-	if a.Exit || a.FixRet || tk.ev != nil {
+	if a.Exit || a.FixRet || tk.ev != nil || tk.spanObj != nil {
 		// Only then does the result matter here.
 		var err error
 		if ret, err = peekUser(tk.tid, offRax); err != nil {

@@ -44,15 +44,23 @@ func (pc *PlaceConfig) planner(maps []region.Mapping) *loader.Planner {
 // object. It returns false when it has refused the call itself (a
 // conflict under Strict).
 func (t *tracer) placement(tk *task, c *rewrite.Call) bool {
-	const notAFirstMap = rewrite.MapFixed | rewrite.MapFixedNoReplace | rewrite.MapAnonymous
-	if c.Op() != rewrite.OpMmap || c.ABI != rewrite.ABI64 || c.Args[3]&notAFirstMap != 0 ||
-		c.Args[5] != 0 || int32(c.Args[4]) < 0 || tk.sp.planner == nil {
+	const fixed = rewrite.MapFixed | rewrite.MapFixedNoReplace
+	if c.Op() != rewrite.OpMmap || c.ABI != rewrite.ABI64 || c.Args[3]&rewrite.MapAnonymous != 0 ||
+		int32(c.Args[4]) < 0 || tk.sp.planner == nil {
+		return true
+	}
+	if c.Args[3]&fixed != 0 {
+		return t.checkSegment(tk, c)
+	}
+	if c.Args[5] != 0 {
 		return true
 	}
 	obj := t.cfg.Place.object(tk.tid, int(int32(c.Args[4])))
 	if obj == nil || obj.Kind == loader.Executable || !obj.MatchesMapping(0, c.Args[1]) {
 		return true
 	}
+	// Where this span lands is where the object's segments must go.
+	tk.spanObj, tk.spanLen = obj, c.Args[1]
 	p := placementOf(tk.sp.planner, obj)
 	if p.Conflict != nil {
 		t.warnf("%v", p.Conflict)
@@ -120,4 +128,52 @@ func (pc *PlaceConfig) object(tid, fd int) *loader.Object {
 	}
 	pc.objs[id] = o
 	return o
+}
+
+// checkSegment checks that a MAP_FIXED mapping of a placed object's file
+// (ld.so mapping one of its segments) lands inside the span the object's
+// first mapping got. One that does not is reported; with Strict it is
+// refused (EEXIST), which fails the load.
+func (t *tracer) checkSegment(tk *task, c *rewrite.Call) bool {
+	obj := t.cfg.Place.object(tk.tid, int(int32(c.Args[4])))
+	if obj == nil {
+		return true
+	}
+	span, ok := tk.sp.spans[obj]
+	if !ok {
+		return true
+	}
+	q, ok := region.Span(c.Args[0], c.Args[1])
+	if ok && span.ContainsRange(q) {
+		return true
+	}
+	t.warnf("%s: a segment mapped at %#x (+%#x) falls outside the object's span %v", obj.Path, c.Args[0], c.Args[1], span)
+	if t.cfg.Place.Strict {
+		t.refuse(tk, rewrite.Err(rewrite.EEXIST))
+		return false
+	}
+	return true
+}
+
+// noteSpan records where a placed object's first mapping landed, once
+// the call's result is known.
+func (t *tracer) noteSpan(tk *task, ret uint64) {
+	obj, n := tk.spanObj, tk.spanLen
+	tk.spanObj = nil
+	if obj == nil {
+		return
+	}
+	if _, failed := rewrite.Failed(rewrite.ABI64, ret); failed {
+		return
+	}
+	end, ok := region.PageUp(n)
+	if !ok {
+		return
+	}
+	if r, ok := region.Span(ret, end); ok {
+		if tk.sp.spans == nil {
+			tk.sp.spans = map[*loader.Object]region.Range{}
+		}
+		tk.sp.spans[obj] = r
+	}
 }

@@ -155,3 +155,26 @@ func TestPlacementConflictOccupiedAndOutside(t *testing.T) {
 		}
 	}
 }
+
+// TestPlacementSegmentCheck: a MAP_FIXED mapping of a placed object's
+// file outside the span it was given is reported, and refused in strict
+// mode.
+func TestPlacementSegmentCheck(t *testing.T) {
+	dir := placeFixtures(t)
+	bin := filepath.Join(dir, "segment")
+	if out, err := exec.Command("cc", "-o", bin, filepath.Join("..", "testdata", "place", "segment.c"), "-ldl").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	so := filepath.Join(dir, "libplain.so")
+	rules := []loader.Rule{mustRule(t, "libplain.so=0x30000000")}
+	for _, strict := range []bool{false, true} {
+		out, warn, res := runPlaced(t, &PlaceConfig{Rules: rules, Strict: strict}, bin, so)
+		want := "stray mapped\n"
+		if strict {
+			want = "stray refused\n"
+		}
+		if res.ExitCode() != 0 || out != want || !strings.Contains(warn, "outside the object's span 0x30000000-") {
+			t.Errorf("strict %v: exit %d, output %q (want %q), warnings:\n%s", strict, res.ExitCode(), out, want, warn)
+		}
+	}
+}

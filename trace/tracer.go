@@ -306,8 +306,10 @@ type space struct {
 	armed bool
 	// abi is the ABI of the program exec'd into this space.
 	abi rewrite.ABI
-	// planner chooses where shared objects go (with Config.Place).
+	// planner chooses where shared objects go (with Config.Place), and
+	// spans says where each placed object's span landed.
 	planner *loader.Planner
+	spans   map[*loader.Object]region.Range
 }
 
 type task struct {
@@ -331,6 +333,10 @@ type task struct {
 	// ev is the event of the trapped call in progress, when events are
 	// wanted.
 	ev *Event
+	// spanObj is the object whose first mapping the call in progress
+	// is (with Config.Place), spanLen its length.
+	spanObj *loader.Object
+	spanLen uint64
 }
 
 type tracer struct {
