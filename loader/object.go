@@ -184,22 +184,57 @@ const (
 // Open reads the ELF headers of the file at path. Only regular files are
 // read; the error is a *FileError.
 func Open(path string) (*Object, error) {
+	var o *Object
+	err := withRegularFile(path, func(f *os.File, size int64) (err error) {
+		o, err = Read(f, size, path)
+		return err
+	})
+	return o, err
+}
+
+// withRegularFile opens path, checks that it is a regular file and
+// passes it to read; the error is read's, the *PathError of opening, or
+// a *FileError.
+func withRegularFile(path string, read func(f *os.File, size int64) error) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err // *PathError already names the file
+		return err // *PathError already names the file
 	}
 	defer func() { _ = f.Close() }() // read-only: a failed close loses nothing
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	switch {
 	case fi.IsDir():
-		return nil, &FileError{path, fmt.Errorf("%w: a directory", ErrNotELF)}
+		return &FileError{path, fmt.Errorf("%w: a directory", ErrNotELF)}
 	case !fi.Mode().IsRegular():
-		return nil, &FileError{path, fmt.Errorf("%w: not a regular file (%v)", ErrNotELF, fi.Mode().Type())}
+		return &FileError{path, fmt.Errorf("%w: not a regular file (%v)", ErrNotELF, fi.Mode().Type())}
 	}
-	return Read(f, fi.Size(), path)
+	return read(f, fi.Size())
+}
+
+// newELF opens the x86-64 ELF file r holds (size bytes) after checking
+// its identification; the errors are those Read and ReadSymbols wrap.
+func newELF(r io.ReaderAt, size int64) (*elf.File, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("negative size %d", size)
+	}
+	sr := io.NewSectionReader(r, 0, size)
+	if err := checkIdent(sr, size); err != nil {
+		return nil, err
+	}
+	f, err := elf.NewFile(sr)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, malformed("truncated: the program or section headers run past the end of the file (0x%x bytes)", size)
+	}
+	if err != nil {
+		return nil, malformed("%v", err)
+	}
+	if f.Machine != elf.EM_X86_64 {
+		return nil, fmt.Errorf("%w: ELF for %v, not x86-64 (EM_X86_64)", ErrUnsupported, f.Machine)
+	}
+	return f, nil
 }
 
 // Read reads an object from r, which holds size bytes; name is used in
@@ -216,23 +251,12 @@ func Read(r io.ReaderAt, size int64, name string) (*Object, error) {
 }
 
 func read(r io.ReaderAt, size int64, name string) (*Object, error) {
-	if size < 0 {
-		return nil, fmt.Errorf("negative size %d", size)
-	}
-	sr := io.NewSectionReader(r, 0, size)
-	if err := checkIdent(sr, size); err != nil {
+	f, err := newELF(r, size)
+	if err != nil {
 		return nil, err
 	}
-	f, err := elf.NewFile(sr)
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, malformed("truncated: the program or section headers run past the end of the file (0x%x bytes)", size)
-	}
-	if err != nil {
-		return nil, malformed("%v", err)
-	}
+	sr := io.NewSectionReader(r, 0, size)
 	switch {
-	case f.Machine != elf.EM_X86_64:
-		return nil, fmt.Errorf("%w: ELF for %v, not x86-64 (EM_X86_64)", ErrUnsupported, f.Machine)
 	case f.Type == elf.ET_REL:
 		return nil, fmt.Errorf("%w: a relocatable object file (ET_REL, a .o), not a loadable one", ErrUnsupported)
 	case f.Type == elf.ET_CORE:

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"debug/elf"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -90,19 +89,12 @@ type Symbols struct {
 // ELF file at path. Only regular files are read; the error is a
 // *FileError (or the *PathError of opening the file).
 func OpenSymbols(path string) (*Symbols, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }() // read-only
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &FileError{path, fmt.Errorf("%w: not a regular file (%v)", ErrNotELF, fi.Mode().Type())}
-	}
-	return ReadSymbols(f, fi.Size(), path)
+	var s *Symbols
+	err := withRegularFile(path, func(f *os.File, size int64) (err error) {
+		s, err = ReadSymbols(f, size, path)
+		return err
+	})
+	return s, err
 }
 
 // ReadSymbols is OpenSymbols for an object held in r, which has size
@@ -120,20 +112,11 @@ func ReadSymbols(r io.ReaderAt, size int64, name string) (*Symbols, error) {
 }
 
 func readSymbols(r io.ReaderAt, size int64, name string) (*Symbols, error) {
-	if size < 0 {
-		return nil, fmt.Errorf("negative size %d", size)
-	}
-	sr := io.NewSectionReader(r, 0, size)
-	if err := checkIdent(sr, size); err != nil {
+	f, err := newELF(r, size)
+	if err != nil {
 		return nil, err
 	}
-	f, err := elf.NewFile(sr)
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, malformed("truncated: the program or section headers run past the end of the file (0x%x bytes)", size)
-	}
-	if err != nil {
-		return nil, malformed("%v", err)
-	}
+	sr := io.NewSectionReader(r, 0, size)
 	switch {
 	case f.Machine != elf.EM_X86_64:
 		return nil, fmt.Errorf("%w: ELF for %v, not x86-64 (EM_X86_64)", ErrUnsupported, f.Machine)
