@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,94 +24,16 @@ import (
 // it. (The tracer's own death is cmd/mmapguard's TestRunFailClosed:
 // PTRACE_O_EXITKILL kills every tracee.)
 
-var failclosedRuns atomic.Int64
-
 // failclosedRun runs argv under the test policy and fails the test if
-// the run has not finished within timeout: then every process of the run
-// (found by a unique variable in its environment) is killed first, so
-// that a stalled tracer does not outlive the test.
+// the run has not finished within timeout (escapeWatched kills what is
+// left of it first, so that a stalled tracer does not outlive the test).
 func failclosedRun(t *testing.T, timeout time.Duration, argv ...string) (string, Result) {
 	t.Helper()
-	p := testPolicy(t)
-	out, err := os.CreateTemp(t.TempDir(), "out")
+	out, res, err := escapeWatched(t, testPolicy(t), timeout, argv...)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v: %v; output:\n%s", argv, err, out)
 	}
-	defer out.Close()
-	tag := fmt.Sprintf("MMAPGUARD_FAILCLOSED_RUN=%d.%d", os.Getpid(), failclosedRuns.Add(1))
-	type done struct {
-		res Result
-		err error
-	}
-	ch := make(chan done, 1)
-	go func() {
-		res, err := Run(Config{
-			Policy: p,
-			Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
-			Path:   argv[0],
-			Args:   argv,
-			Env:    append(os.Environ(), tag),
-			Stdout: out,
-			Stderr: out,
-		})
-		ch <- done{res, err}
-	}()
-	output := func() string {
-		b, _ := os.ReadFile(out.Name())
-		return string(b)
-	}
-	select {
-	case d := <-ch:
-		if d.err != nil {
-			t.Fatalf("Run %v: %v\n%s", argv, d.err, output())
-		}
-		return output(), d.res
-	case <-time.After(timeout):
-	}
-	killed := 0
-	for range 100 {
-		n := killTagged(tag)
-		killed += n
-		if n == 0 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	select {
-	case d := <-ch:
-		t.Fatalf("%v stalled: not finished after %v; killed %d processes, then Run returned %v (status %v); output:\n%s",
-			argv, timeout, killed, d.err, d.res.Status, output())
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%v stalled: not finished after %v, and Run still hangs after its %d processes were killed; output:\n%s",
-			argv, timeout, killed, output())
-	}
-	return "", Result{}
-}
-
-// killTagged sends SIGKILL to every process whose environment holds tag
-// and returns how many there were.
-func killTagged(tag string) int {
-	dirs, _ := os.ReadDir("/proc")
-	n := 0
-	for _, d := range dirs {
-		var pid int
-		if _, err := fmt.Sscanf(d.Name(), "%d", &pid); err != nil || pid == os.Getpid() {
-			continue
-		}
-		env, err := os.ReadFile(filepath.Join("/proc", d.Name(), "environ"))
-		if err != nil {
-			continue
-		}
-		for _, kv := range strings.Split(string(env), "\x00") {
-			if kv == tag {
-				if unix.Kill(pid, unix.SIGKILL) == nil {
-					n++
-				}
-				break
-			}
-		}
-	}
-	return n
+	return out, res
 }
 
 // TestFailClosedUnreadableArguments: one process makes i386 old_mmap
