@@ -91,6 +91,9 @@ int main(int argc, char **argv) {
 
 	// Now read the layout.
 	int rereserved = 0;
+	char self[3000] = "";
+	ssize_t sn = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (sn > 0) self[sn] = 0;
 	FILE *m = fopen("/proc/self/maps", "r");
 	char line[4096];
 	while (m && fgets(line, sizeof line, m)) {
@@ -98,11 +101,13 @@ int main(int argc, char **argv) {
 		char perms[8], dev[16], path[3000] = "";
 		if (sscanf(line, "%lx-%lx %7s %lx %15s %lu %2999[^\n]", &s, &e, perms, &off, dev, &ino, path) < 6) continue;
 		if (!inside(s, e - s)) continue;
-		if (strcmp(perms, "---p") == 0 && ino == 0 && path[0] == 0) {
-			// a reservation
+		if (strcmp(perms, "---p") == 0 && ino == 0 && (path[0] == 0 || strcmp(path, "[heap]") == 0)) {
+			// a reservation (labelled [heap] where the program break
+			// starts inside it)
 			if (s <= unmapped_addr && unmapped_addr + 4 * 4096 <= e) rereserved = 1;
 			continue;
 		}
+		if (strcmp(path, self) == 0) continue; // the program's image, placed by the kernel at exec
 		if (s >= fixed_addr && e <= fixed_addr + 3 * 4096) continue;
 		if (s >= norepl_addr && e <= norepl_addr + 4096) continue;
 		FAIL("unexpected mapping in the protected range: %s", line);

@@ -205,8 +205,8 @@ func (t *tracer) startInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call,
 	if poke {
 		inj.insn = inj.saved.Rip
 		if err := t.pokeSyscall(tk, inj); err != nil {
-			t.warnf("pid %d: cannot run the reservation calls at its entry point: %v", tk.tid, err)
-			t.resume(tk, cont, 0)
+			// Nothing could be reserved: the program must not run.
+			t.failClosed(tk, fmt.Sprintf("cannot run the reservation calls at its entry point %#x: %v", inj.insn, err))
 			return
 		}
 	}

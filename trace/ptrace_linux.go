@@ -43,8 +43,17 @@ func cont(tid, sig int) error    { return ptrace(unix.PTRACE_CONT, tid, 0, uintp
 func sysStep(tid, sig int) error { return ptrace(unix.PTRACE_SYSCALL, tid, 0, uintptr(sig)) }
 func listen(tid int) error       { return ptrace(ptraceListen, tid, 0, 0) }
 
-func getRegs(tid int, r *unix.PtraceRegs) error { return unix.PtraceGetRegs(tid, r) }
-func setRegs(tid int, r *unix.PtraceRegs) error { return unix.PtraceSetRegs(tid, r) }
+// getRegs and setRegs use PTRACE_GETREGS and PTRACE_SETREGS, which give
+// every tracee's registers in the tracer's own (x86-64) layout. x/sys's
+// PtraceGetRegs uses PTRACE_GETREGSET, which gives a 32-bit process's
+// registers in the 32-bit layout instead.
+func getRegs(tid int, r *unix.PtraceRegs) error {
+	return ptrace(unix.PTRACE_GETREGS, tid, 0, uintptr(unsafe.Pointer(r)))
+}
+
+func setRegs(tid int, r *unix.PtraceRegs) error {
+	return ptrace(unix.PTRACE_SETREGS, tid, 0, uintptr(unsafe.Pointer(r)))
+}
 
 func eventMsg(tid int) (uint64, error) {
 	var m uint64

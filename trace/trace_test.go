@@ -397,3 +397,20 @@ func TestEvents(t *testing.T) {
 		t.Errorf("%d rerouted and %d fixed events among %d; want some and 1", rerouted, fixed, len(evs))
 	}
 }
+
+// TestLayoutGuarded32 runs the layout probe as a 32-bit program: every
+// call goes through the i386 entry, and the reservations are injected
+// with int $0x80. (Without the guard the probe reports escapes.)
+func TestLayoutGuarded32(t *testing.T) {
+	bin := buildC(t, "layout", "-m32", "-pthread", "-ldl")
+	if out, err := exec.Command(bin).CombinedOutput(); err == nil {
+		t.Fatalf("probe without the guard found nothing to report:\n%s", out)
+	}
+	out, res := guarded(t, bin)
+	if res.ExitCode() != 0 || !strings.Contains(out, "layout ok") {
+		t.Fatalf("exit %d, output:\n%s", res.ExitCode(), out)
+	}
+	if res.Stats.Reservations == 0 {
+		t.Errorf("no reservation made in a 32-bit process: %+v", res.Stats)
+	}
+}
