@@ -32,6 +32,7 @@ func init() {
 	commands = []command{
 		{"run", "run a program with its protected ranges kept free", runRun},
 		{"explain", "print a policy and the seccomp filter that enforces it", runExplain},
+		{"maps", "show a running process's layout and what collides with a range", runMaps},
 		{"inspect", "show where shared objects would be placed, and why", runInspect},
 		{"help", "show help for mmapguard or one of its subcommands", runHelp},
 	}

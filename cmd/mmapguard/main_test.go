@@ -198,7 +198,7 @@ func TestExplainPolicy(t *testing.T) {
 	cases := []tc{
 		{[]string{"--protect", "0x10000-0x80000000"}, []string{
 			"Policy",
-			"  protected  0x10000-0x80000000               2097088K",
+			"  protected  0x10000-0x80000000               2.0G",
 			"  pool       0x200000000000-0x300000000000    16T (default)",
 			"  pool-all   false",
 			"  strict     false",
@@ -223,7 +223,7 @@ func TestExplainPolicy(t *testing.T) {
 		}, nil},
 		// Adjacent ranges are merged, any order is sorted.
 		{[]string{"--protect", "0x40000000+1G", "--protect", "0x10000-0x40000000", "--protect", "0x100000000+4K"}, []string{
-			"  protected  0x10000-0x80000000               2097088K",
+			"  protected  0x10000-0x80000000               2.0G",
 			"  protected  0x100000000-0x100001000          4K",
 		}, []string{"0x40000000-"}},
 	}

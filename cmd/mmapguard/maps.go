@@ -1,0 +1,156 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/mmapguard/mmapguard/region"
+)
+
+const mapsUsage = `Usage: mmapguard maps -p PID [--protect RANGE...] [--pool RANGE|none] [-c]
+
+Shows the layout of a running process without stopping it: every mapping
+from /proc/PID/maps with its size and what it is (a file, the heap, a
+stack, anonymous memory), and, for each protected range given, what lies
+inside it and where it is free. With -c only the mappings that collide
+with a protected range or the pool are listed.
+
+This is how to check, before using 'mmapguard run', where a program's
+libraries, heap and thread stacks land, and what a range would collide
+with. Exit status: 0, or 1 when a mapping collides with a protected range
+(a check for scripts), 2 for a bad command line.
+`
+
+func runMaps(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("maps", mapsUsage)
+	pid := fs.Int("p", 0, "the process to show (`PID`)")
+	var protect []region.Range
+	fs.Func("protect", "mark what lies inside `RANGE` (repeatable)", func(s string) error {
+		r, err := region.ParseRange(s)
+		if err != nil {
+			return err
+		}
+		protect = append(protect, r)
+		return nil
+	})
+	poolArg := fs.String("pool", "none", "mark what lies inside the pool `RANGE` too")
+	collisions := fs.Bool("c", false, "list only the mappings that collide with a protected range or the pool")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q: give the process with -p PID", fs.Arg(0))
+	}
+	if *pid <= 0 {
+		return usagef("no process: give one with -p PID")
+	}
+	var pool region.Range
+	if *poolArg != "none" && *poolArg != "" {
+		r, err := region.ParseRange(*poolArg)
+		if err != nil {
+			return usagef("--pool: %v", err)
+		}
+		pool = r
+	}
+	maps, err := region.ReadMaps(*pid)
+	if err != nil {
+		return fmt.Errorf("%w (does pid %d exist, and may you read its /proc/%d/maps?)", err, *pid, *pid)
+	}
+	var prot region.Set
+	for _, r := range protect {
+		prot.Add(r)
+	}
+	hits := 0
+	for _, m := range maps {
+		in := prot.Overlaps(m.Range)
+		inPool := !pool.Empty() && m.Overlaps(pool)
+		if in {
+			hits++
+		}
+		if *collisions && !in && !inPool {
+			continue
+		}
+		mark := "  "
+		switch {
+		case in:
+			mark = "P "
+		case inPool:
+			mark = "p "
+		}
+		fmt.Fprintf(stdout, "%s%-33v %8s %s %s\n", mark, m.Range, human(m.Len()), m.Perms, describe(m))
+	}
+	for _, r := range prot.Ranges() {
+		var used region.Set
+		for _, m := range maps {
+			used.Add(m.Intersect(r))
+		}
+		fmt.Fprintf(stdout, "\nprotected %v (%s): %s used by %d mapping(s), %s free",
+			r, human(r.Len()), human(used.Total()), countIn(maps, r), human(r.Len()-used.Total()))
+		if used.Len() > 0 {
+			largest := uint64(0)
+			for g := range used.Gaps(r) {
+				largest = max(largest, g.Len())
+			}
+			fmt.Fprintf(stdout, "; largest free piece %s", human(largest))
+		}
+		fmt.Fprintln(stdout)
+	}
+	if !*collisions && len(protect) > 0 {
+		fmt.Fprintln(stdout, "\nP: inside a protected range, p: inside the pool")
+	}
+	if hits > 0 {
+		return exitCode(exitError)
+	}
+	return nil
+}
+
+func countIn(maps []region.Mapping, r region.Range) int {
+	n := 0
+	for _, m := range maps {
+		if m.Overlaps(r) {
+			n++
+		}
+	}
+	return n
+}
+
+// describe says what a mapping is, in a few words.
+func describe(m region.Mapping) string {
+	switch {
+	case m.File() != "":
+		s := m.File()
+		if m.Deleted() {
+			s += " (deleted)"
+		}
+		if m.Offset != 0 {
+			s += " +0x" + strconv.FormatUint(m.Offset, 16)
+		}
+		return s
+	case m.Path != "":
+		return m.Path
+	case m.Perms == "---p":
+		return "anonymous, no access (a reservation or guard area)"
+	}
+	return "anonymous"
+}
+
+// human renders a size for people: exact when it is a whole number of
+// K, M, G or T (2G, 64K), else to one decimal in the largest unit that
+// fits (2.0G for 0x7fff0000 bytes).
+func human(n uint64) string {
+	units := []struct {
+		shift uint
+		s     string
+	}{{40, "T"}, {30, "G"}, {20, "M"}, {10, "K"}}
+	for _, u := range units {
+		if n>>u.shift == 0 {
+			continue
+		}
+		if n%(1<<u.shift) == 0 {
+			return strconv.FormatUint(n>>u.shift, 10) + u.s
+		}
+		return strconv.FormatFloat(float64(n)/float64(uint64(1)<<u.shift), 'f', 1, 64) + u.s
+	}
+	return strconv.FormatUint(n, 10)
+}

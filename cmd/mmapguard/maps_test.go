@@ -1,0 +1,61 @@
+package main
+
+import (
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mmapguard/mmapguard/region"
+)
+
+func TestMaps(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pid := strconv.Itoa(cmd.Process.Pid)
+	var maps []region.Mapping
+	for range 100 { // until it has exec'd sleep
+		maps, _ = region.ReadMaps(cmd.Process.Pid)
+		if len(maps) > 0 && strings.HasSuffix(maps[0].File(), "/sleep") {
+			break
+		}
+	}
+	if len(maps) == 0 {
+		t.Fatal("no maps for sleep")
+	}
+	img := maps[0].Range
+	// A range over its image collides: listed with P, exit 1.
+	r := callMain("maps", "-p", pid, "-c", "--protect", img.String())
+	if r.code != exitError || !strings.Contains(r.stdout, "P "+img.String()) || !strings.Contains(r.stdout, "/sleep") {
+		t.Errorf("colliding range: %v", r)
+	}
+	// A free range: nothing listed with -c, exit 0, all of it free.
+	r = callMain("maps", "-p", pid, "-c", "--protect", "0x10000-0x20000")
+	if r.code != 0 || strings.Contains(r.stdout, "P ") || !strings.Contains(r.stdout, "0 used by 0 mapping(s), 64K free") {
+		t.Errorf("free range: %v", r)
+	}
+	// Without -c every mapping is listed.
+	r = callMain("maps", "-p", pid)
+	if r.code != 0 || strings.Count(r.stdout, "\n") < len(maps) {
+		t.Errorf("full listing of %d mappings: %v", len(maps), r)
+	}
+	for _, bad := range [][]string{{"maps"}, {"maps", "-p", "0"}, {"maps", "-p", pid, "extra"}, {"maps", "-p", pid, "--protect", "0x10001-0x20000"}} {
+		if r := callMain(bad...); r.code != exitUsage || r.stderr == "" {
+			t.Errorf("%v: want a usage error, got %v", bad, r)
+		}
+	}
+	if r := callMain("maps", "-p", "999999999"); r.code != exitError || !strings.Contains(r.stderr, "999999999") {
+		t.Errorf("missing pid: %v", r)
+	}
+}
+
+func TestHuman(t *testing.T) {
+	for n, want := range map[uint64]string{0x7fff0000: "2.0G", 2 << 30: "2G", 4096: "4K", 1536: "1.5K", 100: "100", 16 << 40: "16T"} {
+		if got := human(n); got != want {
+			t.Errorf("human(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
