@@ -109,6 +109,34 @@ func BenchmarkTrappedCall(b *testing.B) {
 	}
 }
 
+// BenchmarkEmulatedCall: one mprotect per iteration aimed at a page of
+// the protected range that the program has not mapped (a reservation,
+// under mmapguard), answered ENOMEM without running the call: one stop
+// per call. The C tracer (-e) answers the same calls the same way;
+// strace traces them (and stops again at each exit to print the result).
+func BenchmarkEmulatedCall(b *testing.B) {
+	bins := build(b)
+	n := strconv.Itoa(max(b.N, 1000))
+	runs := []struct {
+		name string
+		env  []string
+		argv []string
+	}{
+		{"native", []string{"CALLBENCH_NATIVE=1"}, []string{bins["callbench"], "deny", n}},
+		{"ctracer", nil, []string{bins["ctracer"], "-e", bins["callbench"], "deny", n}},
+		{"mmapguard", nil, []string{bins["mmapguard"], "run", "--protect", "0x10000-0x80000000", "--",
+			bins["callbench"], "deny", n}},
+		{"strace", []string{"CALLBENCH_NATIVE=1"}, []string{"strace", "-f", "--seccomp-bpf", "-e", "trace=mprotect",
+			"-o", "/dev/null", bins["callbench"], "deny", n}},
+	}
+	for _, r := range runs {
+		b.Run(r.name, func(b *testing.B) {
+			out := pinned(b, r.env, r.argv...)
+			b.ReportMetric(nsPerIter(b, out), "ns/call")
+		})
+	}
+}
+
 // BenchmarkFarCalls: mmap(NULL)/munmap pairs in 4 threads, far from any
 // protected range: the filter settles them in the kernel, so mmapguard
 // must cost next to nothing. ctracer (its "hint" filter, which reads

@@ -25,8 +25,11 @@ const (
 	ptraceEventStop = 128
 )
 
+// ptrace makes one request. Requests never block (a tracee is only
+// touched while stopped), so the raw form is used: it spares the Go
+// scheduler's bookkeeping around a system call, on the path of every stop.
 func ptrace(req int, pid int, addr, data uintptr) error {
-	_, _, e := unix.Syscall6(unix.SYS_PTRACE, uintptr(req), uintptr(pid), addr, data, 0, 0)
+	_, _, e := unix.RawSyscall6(unix.SYS_PTRACE, uintptr(req), uintptr(pid), addr, data, 0, 0)
 	if e != 0 {
 		return e
 	}

@@ -58,11 +58,6 @@ func abiOf(arch uint32) (rewrite.ABI, bool) {
 	return 0, false
 }
 
-func skipCall(r *unix.PtraceRegs, ret uint64) {
-	r.Orig_rax = ^uint64(0)
-	r.Rax = ret
-}
-
 // User code segments: a task running 32-bit code has __USER32_CS.
 const user32CS = 0x23
 

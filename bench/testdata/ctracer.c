@@ -54,7 +54,11 @@
 // end: N seccomp stops (what mmapguard's summary calls stops), M
 // syscall-exit stops.
 //
-// Usage: ctracer [-n | -p] PROGRAM ARGS...
+// -e mode ("deny" workload): mprotect calls inside the protected range
+// are answered with ENOMEM at the seccomp stop, without running them (one
+// stop per call), as mmapguard answers mprotect of a reservation.
+//
+// Usage: ctracer [-n | -p | -e] PROGRAM ARGS...
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/audit.h>
@@ -94,6 +98,24 @@ static struct sock_filter hint_filter[] = {
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
 	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
 	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mmap, 0, 5),
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_HI(0)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 3),
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(0)),
+	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x80000000, 1, 0),
+	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x10000, 1, 0),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
+};
+
+// The "deny" filter (-e): mprotect calls whose address lies in
+// [0x10000, 0x80000000), which the tracer answers with ENOMEM without
+// running them, as mmapguard answers mprotect of its reservation.
+static struct sock_filter deny_filter[] = {
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mprotect, 0, 5),
 	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_HI(0)),
 	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 3),
 	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(0)),
@@ -389,6 +411,29 @@ static int pool_loop(pid_t child) {
 	}
 }
 
+// ---- the deny handler ----
+
+static int deny_loop(void) {
+	for (;;) {
+		int st;
+		pid_t p = waitpid(-1, &st, __WALL);
+		if (p < 0) return 1;
+		if (WIFEXITED(st)) return WEXITSTATUS(st);
+		if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+		int sig = 0;
+		if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_SECCOMP << 8))) {
+			struct user_regs_struct r;
+			ptrace(PTRACE_GETREGS, p, 0, &r);
+			r.orig_rax = -1; // skip the call
+			r.rax = -ENOMEM;
+			ptrace(PTRACE_SETREGS, p, 0, &r);
+		} else if (WIFSTOPPED(st) && (st >> 16) == 0 && WSTOPSIG(st) != SIGSTOP && WSTOPSIG(st) != SIGCONT) {
+			sig = WSTOPSIG(st);
+		}
+		ptrace(PTRACE_CONT, p, 0, sig);
+	}
+}
+
 // ---- the hint handler ----
 
 static int hint_loop(int restore) {
@@ -420,8 +465,12 @@ static int hint_loop(int restore) {
 }
 
 int main(int argc, char **argv) {
-	int restore = 1, pool = 0;
-	if (argc > 1 && strcmp(argv[1], "-n") == 0) {
+	int restore = 1, pool = 0, deny = 0;
+	if (argc > 1 && strcmp(argv[1], "-e") == 0) {
+		deny = 1;
+		argv++;
+		argc--;
+	} else if (argc > 1 && strcmp(argv[1], "-n") == 0) {
 		restore = 0;
 		argv++;
 		argc--;
@@ -438,6 +487,7 @@ int main(int argc, char **argv) {
 	if (child == 0) {
 		struct sock_fprog prog = {sizeof hint_filter / sizeof hint_filter[0], hint_filter};
 		if (pool) prog = (struct sock_fprog){sizeof pool_filter / sizeof pool_filter[0], pool_filter};
+		if (deny) prog = (struct sock_fprog){sizeof deny_filter / sizeof deny_filter[0], deny_filter};
 		raise(SIGSTOP); // wait until seized
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog)) {
 			perror("seccomp");
@@ -455,5 +505,6 @@ int main(int argc, char **argv) {
 		return 1;
 	}
 	kill(child, SIGCONT);
+	if (deny) return deny_loop();
 	return pool ? pool_loop(child) : hint_loop(restore);
 }
