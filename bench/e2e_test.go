@@ -87,26 +87,7 @@ func nsPerIter(tb testing.TB, out string) float64 {
 // munmap the filter lets through. ns/call is callbench's own measure of
 // its loop; compare the sub-benchmarks with each other.
 func BenchmarkTrappedCall(b *testing.B) {
-	bins := build(b)
-	n := strconv.Itoa(max(b.N, 1000))
-	runs := []struct {
-		name string
-		env  []string
-		argv []string
-	}{
-		{"native", []string{"CALLBENCH_NATIVE=1"}, []string{bins["callbench"], "hint", n}},
-		{"ctracer", nil, []string{bins["ctracer"], bins["callbench"], "hint", n}},
-		{"mmapguard", nil, []string{bins["mmapguard"], "run", "--pool", "none", "--protect", "0x10000-0x80000000", "--",
-			bins["callbench"], "hint", n}},
-		{"strace", []string{"CALLBENCH_NATIVE=1"}, []string{"strace", "-f", "--seccomp-bpf", "-e", "trace=mmap",
-			"-o", "/dev/null", bins["callbench"], "hint", n}},
-	}
-	for _, r := range runs {
-		b.Run(r.name, func(b *testing.B) {
-			out := pinned(b, r.env, r.argv...)
-			b.ReportMetric(nsPerIter(b, out), "ns/call")
-		})
-	}
+	compareTracers(b, "hint", nil, []string{"--pool", "none"}, "mmap")
 }
 
 // BenchmarkEmulatedCall: one mprotect per iteration aimed at a page of
@@ -115,19 +96,28 @@ func BenchmarkTrappedCall(b *testing.B) {
 // per call. The C tracer (-e) answers the same calls the same way;
 // strace traces them (and stops again at each exit to print the result).
 func BenchmarkEmulatedCall(b *testing.B) {
+	compareTracers(b, "deny", []string{"-e"}, nil, "mprotect")
+}
+
+// compareTracers runs callbench's workload natively, under the C tracer
+// (with ctracerFlags), under mmapguard (with guardFlags and the protected
+// range 0x10000-0x80000000) and under strace tracing straceCalls, each
+// pinned to one CPU, and reports callbench's own ns per iteration.
+func compareTracers(b *testing.B, workload string, ctracerFlags, guardFlags []string, straceCalls string) {
 	bins := build(b)
 	n := strconv.Itoa(max(b.N, 1000))
+	work := []string{bins["callbench"], workload, n}
+	guard := append(append([]string{bins["mmapguard"], "run"}, guardFlags...), "--protect", "0x10000-0x80000000", "--")
 	runs := []struct {
 		name string
 		env  []string
 		argv []string
 	}{
-		{"native", []string{"CALLBENCH_NATIVE=1"}, []string{bins["callbench"], "deny", n}},
-		{"ctracer", nil, []string{bins["ctracer"], "-e", bins["callbench"], "deny", n}},
-		{"mmapguard", nil, []string{bins["mmapguard"], "run", "--protect", "0x10000-0x80000000", "--",
-			bins["callbench"], "deny", n}},
-		{"strace", []string{"CALLBENCH_NATIVE=1"}, []string{"strace", "-f", "--seccomp-bpf", "-e", "trace=mprotect",
-			"-o", "/dev/null", bins["callbench"], "deny", n}},
+		{"native", []string{"CALLBENCH_NATIVE=1"}, work},
+		{"ctracer", nil, append(append([]string{bins["ctracer"]}, ctracerFlags...), work...)},
+		{"mmapguard", nil, append(guard, work...)},
+		{"strace", []string{"CALLBENCH_NATIVE=1"}, append([]string{"strace", "-f", "--seccomp-bpf", "-e", "trace=" + straceCalls,
+			"-o", "/dev/null"}, work...)},
 	}
 	for _, r := range runs {
 		b.Run(r.name, func(b *testing.B) {
