@@ -270,3 +270,22 @@ func FormatSize(n uint64) string {
 	}
 	return strconv.FormatUint(n, 10)
 }
+
+// HumanSize renders n for people: exactly when it is a whole number of
+// K, M, G or T (2G, 64K), else to one decimal in the largest of those
+// units that fits (2.0G for 0x7fff0000 bytes), or in bytes below 1K.
+func HumanSize(n uint64) string {
+	for _, u := range []struct {
+		shift uint
+		s     string
+	}{{40, "T"}, {30, "G"}, {20, "M"}, {10, "K"}} {
+		if n>>u.shift == 0 {
+			continue
+		}
+		if n%(1<<u.shift) == 0 {
+			return strconv.FormatUint(n>>u.shift, 10) + u.s
+		}
+		return strconv.FormatFloat(float64(n)/float64(uint64(1)<<u.shift), 'f', 1, 64) + u.s
+	}
+	return strconv.FormatUint(n, 10)
+}

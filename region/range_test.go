@@ -270,3 +270,11 @@ func ExampleParseRange() {
 	// 0x10000-0x80010000 2G
 	// error: range "0x10000+100": not page-aligned (must be a multiple of 0x1000)
 }
+
+func TestHumanSize(t *testing.T) {
+	for n, want := range map[uint64]string{0x7fff0000: "2.0G", 2 << 30: "2G", 4096: "4K", 1536: "1.5K", 100: "100", 16 << 40: "16T", 0: "0"} {
+		if got := HumanSize(n); got != want {
+			t.Errorf("HumanSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -109,10 +109,10 @@ func (p *Policy) OverlapsProtected(r region.Range) bool { return p.protected.Ove
 func (p *Policy) String() string {
 	var b strings.Builder
 	for _, r := range p.Protected {
-		fmt.Fprintf(&b, "protect %v (%s)\n", r, region.FormatSize(r.Len()))
+		fmt.Fprintf(&b, "protect %v (%s)\n", r, region.HumanSize(r.Len()))
 	}
 	if p.HasPool() {
-		fmt.Fprintf(&b, "pool    %v (%s)\n", p.Pool, region.FormatSize(p.Pool.Len()))
+		fmt.Fprintf(&b, "pool    %v (%s)\n", p.Pool, region.HumanSize(p.Pool.Len()))
 	} else {
 		b.WriteString("pool    none\n")
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
 	"github.com/mmapguard/mmapguard/seccomp"
 )
@@ -59,15 +60,15 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 func explain(w io.Writer, p *rewrite.Policy, defaultPool bool, prog *seccomp.Program, trapAll, quiet bool) {
 	fmt.Fprintln(w, "Policy")
 	for _, r := range p.Protected {
-		fmt.Fprintf(w, "  protected  %-32v %s\n", r, human(r.Len()))
+		fmt.Fprintf(w, "  protected  %-32v %s\n", r, region.HumanSize(r.Len()))
 	}
 	switch {
 	case !p.HasPool():
 		fmt.Fprintln(w, "  pool       none: hints into a protected range are dropped (the kernel chooses)")
 	case defaultPool:
-		fmt.Fprintf(w, "  pool       %-32v %s (default)\n", p.Pool, human(p.Pool.Len()))
+		fmt.Fprintf(w, "  pool       %-32v %s (default)\n", p.Pool, region.HumanSize(p.Pool.Len()))
 	default:
-		fmt.Fprintf(w, "  pool       %-32v %s\n", p.Pool, human(p.Pool.Len()))
+		fmt.Fprintf(w, "  pool       %-32v %s\n", p.Pool, region.HumanSize(p.Pool.Len()))
 	}
 	fmt.Fprintf(w, "  pool-all   %v\n  strict     %v\n\n", p.PoolAll, p.Strict)
 

@@ -78,7 +78,7 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 		case inPool:
 			mark = "p "
 		}
-		fmt.Fprintf(stdout, "%s%-33v %8s %s %s\n", mark, m.Range, human(m.Len()), m.Perms, describe(m))
+		fmt.Fprintf(stdout, "%s%-33v %8s %s %s\n", mark, m.Range, region.HumanSize(m.Len()), m.Perms, describe(m))
 	}
 	for _, r := range prot.Ranges() {
 		var used region.Set
@@ -86,13 +86,13 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 			used.Add(m.Intersect(r))
 		}
 		fmt.Fprintf(stdout, "\nprotected %v (%s): %s used by %d mapping(s), %s free",
-			r, human(r.Len()), human(used.Total()), countIn(maps, r), human(r.Len()-used.Total()))
+			r, region.HumanSize(r.Len()), region.HumanSize(used.Total()), countIn(maps, r), region.HumanSize(r.Len()-used.Total()))
 		if used.Len() > 0 {
 			largest := uint64(0)
 			for g := range used.Gaps(r) {
 				largest = max(largest, g.Len())
 			}
-			fmt.Fprintf(stdout, "; largest free piece %s", human(largest))
+			fmt.Fprintf(stdout, "; largest free piece %s", region.HumanSize(largest))
 		}
 		fmt.Fprintln(stdout)
 	}
@@ -133,24 +133,4 @@ func describe(m region.Mapping) string {
 		return "anonymous, no access (a reservation or guard area)"
 	}
 	return "anonymous"
-}
-
-// human renders a size for people: exact when it is a whole number of
-// K, M, G or T (2G, 64K), else to one decimal in the largest unit that
-// fits (2.0G for 0x7fff0000 bytes).
-func human(n uint64) string {
-	units := []struct {
-		shift uint
-		s     string
-	}{{40, "T"}, {30, "G"}, {20, "M"}, {10, "K"}}
-	for _, u := range units {
-		if n>>u.shift == 0 {
-			continue
-		}
-		if n%(1<<u.shift) == 0 {
-			return strconv.FormatUint(n>>u.shift, 10) + u.s
-		}
-		return strconv.FormatFloat(float64(n)/float64(uint64(1)<<u.shift), 'f', 1, 64) + u.s
-	}
-	return strconv.FormatUint(n, 10)
 }

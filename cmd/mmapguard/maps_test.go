@@ -51,11 +51,3 @@ func TestMaps(t *testing.T) {
 		t.Errorf("missing pid: %v", r)
 	}
 }
-
-func TestHuman(t *testing.T) {
-	for n, want := range map[uint64]string{0x7fff0000: "2.0G", 2 << 30: "2G", 4096: "4K", 1536: "1.5K", 100: "100", 16 << 40: "16T"} {
-		if got := human(n); got != want {
-			t.Errorf("human(%d) = %q, want %q", n, got, want)
-		}
-	}
-}

@@ -226,7 +226,7 @@ func TestRunEnvironmentAndDirectory(t *testing.T) {
 // summaryLines are the -o summary's lines in order (see writeSummary).
 var summaryLines = []string{
 	`mmapguard summary`,
-	`protect 0x10000-0x80000000 \(2097088K\)`,
+	`protect 0x10000-0x80000000 \(2\.0G\)`,
 	`pool    0x200000000000-0x300000000000 \(16T\)`,
 	`pool-all false, strict false`,
 	`processes      (\d+)`,
