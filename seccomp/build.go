@@ -402,17 +402,22 @@ func (g *gen) mmapBody() {
 
 	a.bind(hint)
 	if g.p.TrapFileMaps && !g.p.TrapNullHint {
-		anon, offLo, offHi, file := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
-		a.jumpIf(bpf.JumpBitsSet, mapAnonymous, anon, offLo, "MAP_ANONYMOUS")
+		isAnon, offLo, offHi, file, rest := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
+		a.jumpIf(bpf.JumpBitsSet, mapAnonymous, isAnon, offLo, "MAP_ANONYMOUS")
 		a.bind(offLo)
 		a.ldAbs(offArgLo(5), "offset")
-		a.jumpIf(bpf.JumpEqual, 0, offHi, anon, "")
+		a.jumpIf(bpf.JumpEqual, 0, offHi, rest, "")
 		a.bind(offHi)
 		a.ldAbs(offArgHi(5), "")
-		a.jumpIf(bpf.JumpEqual, 0, file, anon, "offset 0")
+		a.jumpIf(bpf.JumpEqual, 0, file, rest, "offset 0")
+		a.bind(isAnon)
+		// ld.so reserves an object aligned above the page size with an
+		// anonymous PROT_NONE mapping first.
+		a.ldAbs(offArgLo(2), "prot")
+		a.jumpIf(bpf.JumpEqual, 0, file, rest, "PROT_NONE")
 		a.bind(file)
 		a.ret(code(FileMap))
-		a.bind(anon)
+		a.bind(rest)
 	}
 	switch {
 	case g.p.TrapNullHint:

@@ -258,6 +258,8 @@ var filterCases = []struct {
 		{"file mmap at another offset allowed", x64(nr64Mmap, 0, 0x5000, 1, mapPrivate, 3, 0x1000), allow},
 		{"file mmap, offset only in the high word, allowed", x64(nr64Mmap, 0, 0x5000, 1, mapPrivate, 3, 1<<32), allow},
 		{"anonymous mmap allowed", x64(nr64Mmap, 0, 0x5000, 3, anon, 0, 0), allow},
+		{"anonymous PROT_NONE mmap trapped", x64(nr64Mmap, 0, 0x400000, 0, anon, ^uint64(0), 0), tr(Mmap, ABI64, FileMap)},
+		{"anonymous mmap, PROT_NONE only in the high word, allowed", x64(nr64Mmap, 0, 0x400000, 1<<32|1, anon, ^uint64(0), 0), allow},
 		{"anonymous hint inside still trapped", x64(nr64Mmap, 0x20000, 0x1000, 3, anon, ^uint64(0), 0), tr(Mmap, ABI64, HintInside)},
 		{"fixed file segment far away trapped", x64(nr64Mmap, 0x7f0000000000, 0x1000, 5, mapPrivate|mapFixed, 3, 0x2000), tr(Mmap, ABI64, FileMap)},
 		{"fixed anonymous far away allowed", x64(nr64Mmap, 0x7f0000000000, 0x1000, 3, fixed, ^uint64(0), 0), allow},

@@ -56,7 +56,9 @@ type Policy struct {
 	TrapNullHint bool
 	// TrapFileMaps sends every file-backed mmap without MAP_FIXED from
 	// file offset 0 to the tracer: ld.so's first mapping of each shared
-	// object, which the tracer may place (see package loader); and every
+	// object, which the tracer may place (see package loader); every
+	// anonymous PROT_NONE mmap without MAP_FIXED: the reservation ld.so
+	// makes first for an object aligned above the page size; and every
 	// file-backed MAP_FIXED mmap: the segments of such an object, which
 	// the tracer checks land inside its span.
 	TrapFileMaps bool
@@ -197,8 +199,11 @@ func evaluate64(p Policy, d Data) uint32 {
 		if p.TrapNullHint {
 			return trace(NullHint)
 		}
-		if p.TrapFileMaps && uint32(d.Args[3])&mapAnonymous == 0 && d.Args[5] == 0 {
-			return trace(FileMap)
+		if p.TrapFileMaps {
+			anonymous := uint32(d.Args[3])&mapAnonymous != 0
+			if !anonymous && d.Args[5] == 0 || anonymous && uint32(d.Args[2]) == 0 {
+				return trace(FileMap)
+			}
 		}
 		if d.Args[0] != 0 && inside(p.Protected, d.Args[0]) {
 			return trace(HintInside)

@@ -3,6 +3,7 @@ package trace
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"syscall"
 
 	"github.com/mmapguard/mmapguard/loader"
@@ -45,8 +46,16 @@ func (pc *PlaceConfig) planner(maps []region.Mapping) *loader.Planner {
 // conflict under Strict).
 func (t *tracer) placement(tk *task, c *rewrite.Call) bool {
 	const fixed = rewrite.MapFixed | rewrite.MapFixedNoReplace
-	if c.Op() != rewrite.OpMmap || c.ABI != rewrite.ABI64 || c.Args[3]&rewrite.MapAnonymous != 0 ||
-		int32(c.Args[4]) < 0 || tk.sp.planner == nil {
+	if c.Op() != rewrite.OpMmap || c.ABI != rewrite.ABI64 || tk.sp.planner == nil {
+		return true
+	}
+	if c.Args[3]&rewrite.MapAnonymous != 0 {
+		if c.Args[3]&fixed == 0 && uint32(c.Args[2]) == rewrite.ProtNone {
+			return t.placeReservation(tk, c)
+		}
+		return true
+	}
+	if int32(c.Args[4]) < 0 {
 		return true
 	}
 	if c.Args[3]&fixed != 0 {
@@ -56,10 +65,48 @@ func (t *tracer) placement(tk *task, c *rewrite.Call) bool {
 		return true
 	}
 	obj := t.cfg.Place.object(tk.tid, int(int32(c.Args[4])))
-	if obj == nil || obj.Kind == loader.Executable || !obj.MatchesMapping(0, c.Args[1]) {
+	if obj == nil || obj.Kind == loader.Executable || obj.FirstMap().Reserve != 0 || !obj.MatchesMapping(0, c.Args[1]) {
 		return true
 	}
-	// Where this span lands is where the object's segments must go.
+	return t.applyPlacement(tk, c, obj)
+}
+
+// placeReservation handles the anonymous PROT_NONE mapping with which
+// ld.so (glibc 2.35 and later) first reserves room for an object whose
+// segments are aligned above the page size: its file mapping then goes
+// at the first aligned address inside. Nothing in the call names the
+// object; the loader has it open, so the tracer looks among the
+// process's open files for an object whose reservation has this length.
+func (t *tracer) placeReservation(tk *task, c *rewrite.Call) bool {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", tk.tid))
+	if err != nil {
+		return true
+	}
+	var obj *loader.Object
+	best := -1
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < best {
+			continue
+		}
+		o := t.cfg.Place.object(tk.tid, fd)
+		if o == nil || o.Kind == loader.Executable || o.FirstMap().Reserve == 0 {
+			continue
+		}
+		if r, ok := region.PageUp(o.FirstMap().Reserve); ok && r == c.Args[1] || o.FirstMap().Reserve == c.Args[1] {
+			obj, best = o, fd // the most recently opened one wins
+		}
+	}
+	if obj == nil {
+		return true
+	}
+	return t.applyPlacement(tk, c, obj)
+}
+
+// applyPlacement gives the call (ld.so's first mapping of obj) the base
+// the planner chose, and remembers it so the object's segments can be
+// checked against where it lands.
+func (t *tracer) applyPlacement(tk *task, c *rewrite.Call, obj *loader.Object) bool {
 	tk.spanObj, tk.spanLen = obj, c.Args[1]
 	p := placementOf(tk.sp.planner, obj)
 	if p.Conflict != nil {
@@ -91,6 +138,11 @@ func placementOf(pl *loader.Planner, obj *loader.Object) loader.Placement {
 // file; nil if it is not one (a data file, say).
 func (pc *PlaceConfig) object(tid, fd int) *loader.Object {
 	link := fmt.Sprintf("/proc/%d/fd/%d", tid, fd)
+	// Look before opening: opening a FIFO could block the tracer, and a
+	// terminal could become someone's controlling terminal.
+	if st, err := os.Stat(link); err != nil || !st.Mode().IsRegular() {
+		return nil
+	}
 	f, err := os.Open(link)
 	if err != nil {
 		return nil

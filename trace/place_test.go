@@ -178,3 +178,26 @@ func TestPlacementSegmentCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestPlacementAligned: an object whose segments are aligned to 2 MiB is
+// reserved by ld.so with an anonymous mapping first; it is placed all the
+// same, inside the protected range and outside it.
+func TestPlacementAligned(t *testing.T) {
+	dir := placeFixtures(t)
+	so := filepath.Join(dir, "libbig.so")
+	if out, err := exec.Command("cc", "-shared", "-fPIC", "-Wl,-z,max-page-size=0x200000", "-o", so,
+		filepath.Join("..", "testdata", "place", "obj.c")).CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	o, err := loader.Open(so)
+	if err != nil || o.FirstMap().Reserve == 0 {
+		t.Fatalf("libbig.so is not aligned above the page size: %v %+v", err, o)
+	}
+	for _, base := range []string{"0x40000000", "0x7e0000200000"} {
+		out, warn, res := runPlaced(t, &PlaceConfig{Rules: []loader.Rule{mustRule(t, "libbig.so="+base)}},
+			filepath.Join(dir, "main"), so)
+		if res.ExitCode() != 0 || !strings.Contains(out, "libbig.so "+base+"\n") {
+			t.Errorf("base %s: exit %d\n%s\nwarnings:\n%s", base, res.ExitCode(), out, warn)
+		}
+	}
+}
