@@ -340,15 +340,25 @@ func (g *gen) body32(c Class) func() {
 	return g.retBody(NewCode(c, ABI32, Always).Ret())
 }
 
-// prctlBody refuses PR_SET_MM, which can move the program break over
-// reservations (PR_SET_MM_MAP needs no privilege), and sends
-// PR_SET_SECCOMP to the tracer, which must know of the program's own
-// filters. Other prctl calls are allowed.
+// prctlBody refuses the PR_SET_MM operations that can move the program
+// break (and with it what a brk "shrink" unmaps) over reservations:
+// PR_SET_MM_MAP needs no privilege. The others (a process title's
+// argument area, say) are allowed. PR_SET_SECCOMP goes to the tracer,
+// which must know of the program's own filters. Other prctl calls are
+// allowed.
 func (g *gen) prctlBody(abi ABI) {
 	a := &g.a
-	deny, notMM, trace, allow := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
+	deny, mm, notMM, trace, allow := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
 	a.ldAbs(offArgLo(0), "prctl option")
-	a.jumpIf(bpf.JumpEqual, prSetMM, deny, notMM, "PR_SET_MM")
+	a.jumpIf(bpf.JumpEqual, prSetMM, mm, notMM, "PR_SET_MM")
+	a.bind(mm)
+	a.ldAbs(offArgLo(1), "PR_SET_MM operation")
+	for _, op := range prSetMMBreakOps {
+		next := a.newLabel()
+		a.jumpIf(bpf.JumpEqual, op, deny, next, "")
+		a.bind(next)
+	}
+	a.ret(RetAllow)
 	a.bind(notMM)
 	a.jumpIf(bpf.JumpEqual, prSetSeccomp, trace, allow, "PR_SET_SECCOMP")
 	a.bind(allow)

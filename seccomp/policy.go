@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/bits"
+	"slices"
 
 	"github.com/mmapguard/mmapguard/region"
 )
@@ -277,7 +278,10 @@ func evaluateControl(class Class, abi ABI, d Data) uint32 {
 	op := uint32(d.Args[0])
 	switch {
 	case class == Prctl && op == prSetMM:
-		return ErrnoRet(EPERM)
+		if slices.Contains(prSetMMBreakOps, uint32(d.Args[1])) {
+			return ErrnoRet(EPERM)
+		}
+		return RetAllow
 	case class == Prctl && op == prSetSeccomp:
 		return NewCode(class, abi, Always).Ret()
 	case class == Seccomp && op == seccompSetFilter && uint32(d.Args[1])&flagListener != 0:

@@ -72,6 +72,11 @@ const (
 	ipcCallMask       = 0xffff   // ipc(2) keeps a version in the call's upper 16 bits
 )
 
+// prSetMMBreakOps are the PR_SET_MM operations that move the program
+// break or what bounds it: START_DATA, END_DATA, START_BRK, BRK and MAP
+// (linux/prctl.h).
+var prSetMMBreakOps = []uint32{3, 4, 6, 7, 14}
+
 // Errno values (x86-64 Linux, asm-generic/errno-base.h and errno.h) the
 // filter returns with SECCOMP_RET_ERRNO.
 const (
