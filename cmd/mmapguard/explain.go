@@ -93,7 +93,10 @@ func explain(w io.Writer, p *rewrite.Policy, defaultPool bool, prog *seccomp.Pro
 		{"mprotect, madvise, mlock, mseal of a reservation", "ENOMEM, as for unmapped memory"},
 		{"mremap of a reservation", "EFAULT, as for unmapped memory"},
 		{"brk growing into a guarded range", "fails: the break stays where it was"},
+		{"shmdt of a segment in a guarded range", "the reservation is put back over it in the same call"},
 		{"clone with CLONE_UNTRACED", "EPERM"},
+		{"a seccomp filter with a notification listener", "EBUSY (it could answer calls before the tracer sees them)"},
+		{"prctl(PR_SET_MM) moving the program break", "EPERM"},
 		{"clone3", "ENOSYS (the C library falls back to clone)"},
 		{"x32 system calls", "ENOSYS; an unknown architecture kills the process"},
 	}
