@@ -52,8 +52,6 @@ type injection struct {
 	// observe is set while the task runs its own call unchanged and only
 	// the event log wants the result.
 	observe bool
-	// onEnd, if set, runs once the task has been let go.
-	onEnd func()
 }
 
 // inPlace remembers what a rewritten call looked like, to put the
@@ -153,6 +151,9 @@ func (t *tracer) syscallStop(tk *task) {
 		return
 	}
 	if inj.next(inj.i, ret) {
+		if tk.inj == nil {
+			return // next killed the process (fail closed)
+		}
 		t.endInjection(tk)
 		return
 	}
@@ -182,12 +183,9 @@ func (t *tracer) endInjection(tk *task) {
 	t.emit(tk, inj.final, true)
 	t.resume(tk, cont, 0)
 	for _, s := range tk.deferred {
-		_ = unix.Tgkill(tk.tid, tk.tid, s) // gone already: nothing to deliver
+		_ = unix.Tgkill(tk.pid, tk.tid, s) // gone already: nothing to deliver
 	}
 	tk.deferred = nil
-	if inj.onEnd != nil {
-		inj.onEnd()
-	}
 }
 
 // startInjection runs guard-made calls (reservations) in a task stopped
@@ -211,8 +209,12 @@ func (t *tracer) startInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call,
 		}
 	}
 	inj.final = inj.saved.Rax
+	if poke {
+		// At the exec event execve has not stored its result yet: the
+		// program starts with 0 in rax, as execve returns.
+		inj.final = 0
+	}
 	g := tk.sp.guard
-	var fatal string
 	inj.next = func(i int, ret uint64) bool {
 		g.Injected(inj.calls[i], ret)
 		if _, failed := rewrite.Failed(abi, ret); failed {
@@ -220,18 +222,14 @@ func (t *tracer) startInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call,
 			r := region.Range{Start: c.Args[0], End: c.Args[0] + c.Args[1]}
 			if g.Policy().OverlapsProtected(r) {
 				// A protected range the kernel is still free to use:
-				// the program must not run.
-				fatal = fmt.Sprintf("cannot reserve %v in a protected range: %v", r, errnoOf(abi, ret))
+				// the program must not run. Killed while still stopped,
+				// it dies before its first instruction.
+				t.failClosed(tk, fmt.Sprintf("cannot reserve %v in a protected range: %v", r, errnoOf(abi, ret)))
 				return true
 			}
 			t.warnf("cannot reserve %v of the pool: %v; the pool is smaller", r, errnoOf(abi, ret))
 		}
 		return false
-	}
-	inj.onEnd = func() {
-		if fatal != "" {
-			t.failClosed(tk, fatal)
-		}
 	}
 	t.start(tk, inj, false)
 }

@@ -112,6 +112,7 @@ func (t *tracer) applyPlacement(tk *task, c *rewrite.Call, obj *loader.Object) b
 	if p.Conflict != nil {
 		t.warnf("%v", p.Conflict)
 		if t.cfg.Place.Strict {
+			tk.spanObj = nil
 			t.refuse(tk, rewrite.Err(rewrite.EEXIST))
 			return false
 		}

@@ -483,7 +483,14 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 }
 
 // resume restarts a stopped task; a task that vanished is dropped.
+//
+// A task in the middle of an injection is always resumed with
+// PTRACE_SYSCALL, whatever stop it is at (a group-stop between two
+// injected calls, say): its injected calls must be seen to their exit.
 func (t *tracer) resume(tk *task, how func(int, int) error, sig int) {
+	if tk.inj != nil {
+		how = sysStep
+	}
 	if err := how(tk.tid, sig); err != nil {
 		t.lost(tk, err)
 	}
@@ -503,7 +510,7 @@ func (t *tracer) lost(tk *task, err error) {
 		return
 	}
 	t.warnf("tid %d: %v; killing its process to keep the guarantee", tk.tid, err)
-	_ = unix.Tgkill(tk.tid, tk.tid, unix.SIGKILL)
+	_ = unix.Kill(tk.pid, unix.SIGKILL)
 }
 
 func (t *tracer) cloneEvent(parent *task, event int) {
@@ -528,12 +535,12 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 	switch {
 	case !parent.sp.armed:
 		ck.sp = parent.sp
-	case event == unix.PTRACE_EVENT_VFORK:
-		ck.sp = parent.sp
 	default:
+		// clone(CLONE_VFORK) without CLONE_VM is reported as a vfork but
+		// gets a copy: ask the kernel whether the memory is shared.
 		same, ok := sameMM(parent.tid, child)
 		if !ok {
-			same = event == unix.PTRACE_EVENT_CLONE
+			same = event == unix.PTRACE_EVENT_CLONE || event == unix.PTRACE_EVENT_VFORK
 		}
 		if same {
 			ck.sp = parent.sp
@@ -583,7 +590,8 @@ func (t *tracer) execEvent(tk *task) {
 		// A non-leader thread exec'd: it now has the leader's id.
 		delete(t.tasks, int(old))
 	}
-	tk.inj = nil
+	// The old program's per-call state is gone with it.
+	tk.inj, tk.ev, tk.spanObj, tk.forkCalls = nil, nil, nil, nil
 	tk.pid = tk.tid
 	if !tk.sp.armed {
 		// The shim became the program: the first process. Forks count
