@@ -270,7 +270,7 @@ func (t *tracer) failClosed(tk *task, why string) {
 	}
 	t.res.FailedClosed++
 	tk.inj = nil
-	_ = unix.Kill(tk.pid, unix.SIGKILL)
+	t.kill(tk)
 }
 
 func warnOnce(w io.Writer, format string, a ...any) {
@@ -435,8 +435,9 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 	}
 	if tk == nil {
 		// A new task whose first stop came before its parent's event.
-		tk = &task{tid: tid, born: true, held: true}
+		tk = &task{tid: tid, born: true}
 		t.tasks[tid] = tk
+		t.firstStop(tk)
 		return
 	}
 	sig := ws.StopSignal()
@@ -510,7 +511,17 @@ func (t *tracer) lost(tk *task, err error) {
 		return
 	}
 	t.warnf("tid %d: %v; killing its process to keep the guarantee", tk.tid, err)
-	_ = unix.Kill(tk.pid, unix.SIGKILL)
+	t.kill(tk)
+}
+
+// kill ends a task's whole process (never a process group: a task whose
+// process is not known yet is killed by its own id).
+func (t *tracer) kill(tk *task) {
+	target := tk.pid
+	if target <= 0 {
+		target = tk.tid
+	}
+	_ = unix.Kill(target, unix.SIGKILL)
 }
 
 func (t *tracer) cloneEvent(parent *task, event int) {
@@ -525,33 +536,9 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 		ck = &task{tid: child, born: true}
 		t.tasks[child] = ck
 	}
-	ck.pid = child
-	if event == unix.PTRACE_EVENT_CLONE {
-		ck.pid = threadGroup(child, parent.pid)
-	}
-	if parent.sp.armed && ck.pid == child {
-		t.res.Processes++ // a new process, not a thread
-	}
-	switch {
-	case !parent.sp.armed:
-		ck.sp = parent.sp
-	default:
-		// clone(CLONE_VFORK) without CLONE_VM is reported as a vfork but
-		// gets a copy: ask the kernel whether the memory is shared.
-		same, ok := sameMM(parent.tid, child)
-		if !ok {
-			same = event == unix.PTRACE_EVENT_CLONE || event == unix.PTRACE_EVENT_VFORK
-		}
-		if same {
-			ck.sp = parent.sp
-		} else {
-			g, calls := parent.sp.guard.Fork(parent.sp.abi)
-			// The child inherits the parent's objects where they are: it
-			// shares the parent's placements.
-			ck.sp = &space{guard: g, armed: true, abi: parent.sp.abi, planner: parent.sp.planner}
-			ck.forkCalls = calls
-			t.spaces[ck.sp] = true
-		}
+	if ck.sp == nil {
+		// (Unless its first stop came first and settled it already.)
+		t.adopt(ck, parent, event)
 	}
 	if ck.held {
 		ck.held = false
@@ -560,13 +547,89 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 	t.resume(parent, cont, 0)
 }
 
+// adopt gives a new task its process and address space, from the task
+// that created it. event is the PTRACE_EVENT_* that reported it, or 0
+// when it is not known (the child's first stop came first).
+func (t *tracer) adopt(ck, parent *task, event int) {
+	child := ck.tid
+	ck.pid = threadGroup(child, child)
+	if event != 0 && event != unix.PTRACE_EVENT_CLONE {
+		ck.pid = child
+	}
+	if parent.sp.armed && ck.pid == child {
+		t.res.Processes++ // a new process, not a thread
+	}
+	if !parent.sp.armed {
+		ck.sp = parent.sp
+		return
+	}
+	// clone(CLONE_VFORK) without CLONE_VM is reported as a vfork but gets
+	// a copy: ask the kernel whether the memory is shared.
+	same, ok := sameMM(parent.tid, child)
+	if !ok {
+		same = event == unix.PTRACE_EVENT_CLONE || event == unix.PTRACE_EVENT_VFORK || ck.pid != child
+	}
+	if same {
+		ck.sp = parent.sp
+		return
+	}
+	g, calls := parent.sp.guard.Fork(parent.sp.abi)
+	// The child inherits the parent's objects where they are: it shares
+	// the parent's placements.
+	ck.sp = &space{guard: g, armed: true, abi: parent.sp.abi, planner: parent.sp.planner}
+	ck.forkCalls = calls
+	t.spaces[ck.sp] = true
+}
+
+// parentOf finds, among the traced tasks, one of the process that created
+// a new task (its own process for a thread, its parent process otherwise),
+// from /proc. nil if there is none: that process is gone.
+func (t *tracer) parentOf(tid int) *task {
+	tgid, ppid := procIDs(tid)
+	want := tgid
+	if tgid == tid {
+		want = ppid
+	}
+	for _, other := range t.tasks {
+		if other.pid == want && other.sp != nil && other.tid != tid {
+			return other
+		}
+	}
+	return nil
+}
+
+// procIDs reads a task's thread group and parent process ids.
+func procIDs(tid int) (tgid, ppid int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Tgid:"); ok {
+			tgid, _ = strconv.Atoi(strings.TrimSpace(v))
+		} else if v, ok := strings.CutPrefix(l, "PPid:"); ok {
+			ppid, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return tgid, ppid
+}
+
 // firstStop lets a new task run once its space is known, after putting
 // back the reservations a forked child did not inherit.
 func (t *tracer) firstStop(tk *task) {
 	if tk.sp == nil {
-		// Its parent's clone event has not been seen yet.
-		tk.held = true
-		return
+		// Its parent's clone event has not been seen yet, and may never
+		// be (the parent can be killed between creating the child and
+		// reporting it): settle it from /proc now.
+		parent := t.parentOf(tk.tid)
+		if parent == nil {
+			// Whatever made it is gone, and with it what its memory
+			// holds: it cannot be guarded.
+			tk.born = false
+			t.failClosed(tk, "a new task whose creator is gone")
+			return
+		}
+		t.adopt(tk, parent, 0)
 	}
 	tk.born = false
 	if len(tk.forkCalls) == 0 {
