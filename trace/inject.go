@@ -131,6 +131,12 @@ func (t *tracer) syscallStop(tk *task) {
 		t.lost(tk, err)
 		return
 	}
+	if si.op == syscallInfoEntry && inj.entered && (t.regsOnly || forceRegs) {
+		// Read from the registers, an exit whose result is -ENOSYS looks
+		// like an entry; but once the call has entered, the next syscall
+		// stop is its exit.
+		si.op, si.rval = syscallInfoExit, int64(rewrite.Err(rewrite.ENOSYS))
+	}
 	switch {
 	case si.op == syscallInfoEntry:
 		inj.entered = true
