@@ -249,15 +249,10 @@ func (g *gen) retBody(v uint32) func() { return func() { g.a.ret(v) } }
 func (g *gen) body64(c Class) func() {
 	a := &g.a
 	trace := func(r Reason) uint32 { return NewCode(c, ABI64, r).Ret() }
+	if body := g.commonBody(c, ABI64); body != nil {
+		return body
+	}
 	switch c {
-	case Clone3:
-		return g.retBody(ErrnoRet(ENOSYS))
-	case Clone:
-		return g.cloneBody
-	case Prctl:
-		return func() { g.prctlBody(ABI64) }
-	case Seccomp:
-		return func() { g.seccompBody(ABI64) }
 	case Shmdt:
 		return g.retBody(trace(Always))
 	case Brk:
@@ -314,15 +309,10 @@ func (g *gen) body64(c Class) func() {
 
 func (g *gen) body32(c Class) func() {
 	a := &g.a
+	if body := g.commonBody(c, ABI32); body != nil {
+		return body
+	}
 	switch c {
-	case Clone3:
-		return g.retBody(ErrnoRet(ENOSYS))
-	case Clone:
-		return g.cloneBody
-	case Prctl:
-		return func() { g.prctlBody(ABI32) }
-	case Seccomp:
-		return func() { g.seccompBody(ABI32) }
 	case Ipc:
 		return func() {
 			yes, no, notAt := a.newLabel(), a.newLabel(), a.newLabel()
@@ -388,6 +378,22 @@ func (g *gen) seccompBody(abi ABI) {
 	a.ret(ErrnoRet(EBUSY))
 	a.bind(trace)
 	a.ret(NewCode(Seccomp, abi, Always).Ret())
+}
+
+// commonBody is the code for the classes that are the same in both ABIs
+// (see evaluateCommon), or nil for any other class.
+func (g *gen) commonBody(c Class, abi ABI) func() {
+	switch c {
+	case Clone3:
+		return g.retBody(ErrnoRet(ENOSYS))
+	case Clone:
+		return g.cloneBody
+	case Prctl:
+		return func() { g.prctlBody(abi) }
+	case Seccomp:
+		return func() { g.seccompBody(abi) }
+	}
+	return nil
 }
 
 // cloneBody denies CLONE_UNTRACED, which would start a child the tracer

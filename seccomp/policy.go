@@ -163,16 +163,10 @@ func evaluate64(p Policy, d Data) uint32 {
 		return RetAllow
 	}
 	trace := func(r Reason) uint32 { return NewCode(class, ABI64, r).Ret() }
+	if ret, ok := evaluateCommon(class, ABI64, d); ok {
+		return ret
+	}
 	switch class {
-	case Clone3:
-		return ErrnoRet(ENOSYS)
-	case Clone:
-		if uint32(d.Args[0])&cloneUntraced != 0 {
-			return ErrnoRet(EPERM)
-		}
-		return RetAllow
-	case Prctl, Seccomp:
-		return evaluateControl(class, ABI64, d)
 	case Shmdt:
 		return trace(Always)
 	case Brk:
@@ -254,16 +248,10 @@ func evaluate32(d Data) uint32 {
 	if !ok {
 		return RetAllow
 	}
+	if ret, ok := evaluateCommon(class, ABI32, d); ok {
+		return ret
+	}
 	switch class {
-	case Clone3:
-		return ErrnoRet(ENOSYS)
-	case Clone:
-		if uint32(d.Args[0])&cloneUntraced != 0 {
-			return ErrnoRet(EPERM)
-		}
-		return RetAllow
-	case Prctl, Seccomp:
-		return evaluateControl(class, ABI32, d)
 	case Ipc:
 		if call := uint32(d.Args[0]) & ipcCallMask; call != ipcShmat && call != ipcShmdt {
 			return RetAllow
@@ -272,8 +260,25 @@ func evaluate32(d Data) uint32 {
 	return NewCode(class, ABI32, Always).Ret()
 }
 
-// evaluateControl is the rule for prctl and seccomp, the same in both
-// ABIs: PR_SET_MM and listener filters refused, new filters traced.
+// evaluateCommon is the rule for the classes that are the same in both
+// ABIs: clone3 refused, clone refused with CLONE_UNTRACED, the
+// break-moving PR_SET_MM operations and listener filters refused, new
+// filters traced. ok is false for any other class.
+func evaluateCommon(class Class, abi ABI, d Data) (ret uint32, ok bool) {
+	switch class {
+	case Clone3:
+		return ErrnoRet(ENOSYS), true
+	case Clone:
+		if uint32(d.Args[0])&cloneUntraced != 0 {
+			return ErrnoRet(EPERM), true
+		}
+		return RetAllow, true
+	case Prctl, Seccomp:
+		return evaluateControl(class, abi, d), true
+	}
+	return 0, false
+}
+
 func evaluateControl(class Class, abi ABI, d Data) uint32 {
 	op := uint32(d.Args[0])
 	switch {
