@@ -137,6 +137,13 @@ type Action struct {
 	FixRet bool
 	// Exit asks the tracer to report the result through Guard.Complete.
 	Exit bool
+	// Hole says the call itself can unmap part of a guarded range, which
+	// stays free until Complete's After calls put the reservation back
+	// (a mapping moved out by mremap, a heap shrinking out, a shmdt
+	// across a range's edge). Any other thread of the address space
+	// could map there meanwhile: the tracer keeps them all stopped from
+	// before the call runs until the After calls are done.
+	Hole bool
 	// Why says in a few words why this action was chosen.
 	Why string
 

@@ -615,7 +615,14 @@ func (g *Guard) decideBrk(c Call) *Action {
 	}
 	b := new(trackedAction)
 	b.p.brk, b.p.oldBrk = true, g.brk
-	return b.allowExit(c, "")
+	a := b.allowExit(c, "")
+	if want := c.Args[0]; want != 0 && want < g.brk {
+		// A heap shrinking out of a guarded range frees it.
+		lo, ok1 := region.PageUp(want)
+		hi, ok2 := region.PageUp(g.brk)
+		a.Hole = ok1 && ok2 && lo < hi && g.policy.guarded.Overlaps(region.Range{Start: lo, End: hi})
+	}
+	return a
 }
 
 func (g *Guard) decideShmat(c Call, who Caller) *Action {
@@ -719,10 +726,15 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 	}
 	if fixed {
 		g.take(newR, p)
-		return b.allowExit(c, "explicit mremap target honoured")
+		a := b.allowExit(c, "explicit mremap target honoured")
+		a.Hole = p.mremapUnmaps && touchesOld
+		return a
 	}
 	if newP > oldP && oldP > 0 {
 		p.mremapGrow = region.Range{Start: oldR.End, End: old + newP}
 	}
-	return b.allowExit(c, "")
+	a := b.allowExit(c, "")
+	// The kernel may move the mapping out, freeing the old range.
+	a.Hole = p.mremapUnmaps && touchesOld
+	return a
 }

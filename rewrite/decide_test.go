@@ -104,6 +104,7 @@ type want struct {
 	ret     uint64 // for Return, and Run with FixRet
 	steps   string // for Run, as steps() prints them
 	exit    bool
+	hole    bool // the call can free part of a guarded range until its After calls
 }
 
 func TestDecide(t *testing.T) {
@@ -272,6 +273,10 @@ func TestDecide(t *testing.T) {
 		{name: "mremap/shrink-in-protected", call: call64(sysMremap64, exeLo, 2*page, page, 0),
 			want: want{verdict: Run, outcome: Rewritten, ret: exeLo, steps: res(exeLo+page, page)}},
 		{name: "mremap/move-out-of-protected", call: call64(sysMremap64, exeLo, 2*page, 8*page, MremapMayMove),
+			want: want{verdict: Allow, exit: true, hole: true}},
+		{name: "mremap/fixed-out-of-protected", call: call64(sysMremap64, exeLo, 2*page, 2*page, MremapMayMove|MremapFixed, outsideLib),
+			want: want{verdict: Allow, exit: true, hole: true}},
+		{name: "mremap/dontunmap-out-of-protected", call: call64(sysMremap64, exeLo, 2*page, 2*page, MremapMayMove|MremapDontUnmap),
 			want: want{verdict: Allow, exit: true}},
 		{name: "mremap/grow-from-below-into-protected", call: call64(sysMremap64, pLo-page, page, 2*page, MremapMayMove),
 			want: want{verdict: Allow}},
@@ -286,6 +291,12 @@ func TestDecide(t *testing.T) {
 			want: want{verdict: Return, outcome: Emulated, ret: pLo - 2*page}},
 		{name: "brk/grow-below", setup: func(g *Guard) { g.SetBrk(pLo - 4*page) },
 			call: call64(sysBrk64, pLo-2*page),
+			want: want{verdict: Allow, exit: true}},
+		{name: "brk/shrink-out-of-guarded", setup: func(g *Guard) { g.SetBrk(pLo + 4*page) },
+			call: call64(sysBrk64, pLo-2*page),
+			want: want{verdict: Allow, exit: true, hole: true}},
+		{name: "brk/shrink-below", setup: func(g *Guard) { g.SetBrk(pLo - 2*page) },
+			call: call64(sysBrk64, pLo-4*page),
 			want: want{verdict: Allow, exit: true}},
 
 		// shmat.
@@ -357,7 +368,7 @@ func TestDecide(t *testing.T) {
 				tc.setup(g)
 			}
 			a := g.Decide(tc.call, Caller{Owner: tc.owner})
-			got := want{verdict: a.Verdict, outcome: a.Outcome, exit: a.Exit, steps: steps(a)}
+			got := want{verdict: a.Verdict, outcome: a.Outcome, exit: a.Exit, hole: a.Hole, steps: steps(a)}
 			if a.Verdict == Return || a.FixRet {
 				got.ret = a.Ret
 			}
@@ -419,6 +430,20 @@ func TestShmdt(t *testing.T) {
 	if cd.Verdict != Run || steps(cd) != res(0x10000000, 4*page) {
 		t.Errorf("child's shmdt: %v", cd)
 	}
+	// A segment across the range's end: only the kernel can detach the
+	// part outside, so the call runs and frees the part inside until the
+	// reservation is back (a hole the tracer must keep other threads
+	// out of).
+	edge := Call{ABI: ABI64, Nr: sysShmat64, Args: [6]uint64{6, pHi - page, ShmRemap}, ShmSize: 2 * page}
+	ea := g.Decide(edge, Caller{})
+	g.Complete(ea, pHi-page)
+	ed := g.Decide(call64(sysShmdt64, pHi-page), Caller{})
+	if ed.Verdict != Allow || !ed.Exit || !ed.Hole {
+		t.Errorf("shmdt across the edge: %v (exit %v, hole %v), want allow with exit and hole", ed, ed.Exit, ed.Hole)
+	}
+	if fix := g.Complete(ed, 0); len(fix.After) != 1 || fix.After[0].String() != reservation(ABI64, region.Range{Start: pHi - page, End: pHi}, MapFixedNoReplace).String() {
+		t.Errorf("shmdt across the edge: after %v", fix.After)
+	}
 	// i386 ipc(SHMDT) names the address in its fifth argument.
 	g2 := newGuard(t, opts{})
 	a2 := g2.Decide(Call{ABI: ABI32, Nr: sysIPC32, Args: [6]uint64{ipcSHMAT, 5, 0, 0xffc000, 0x20000000}, ShmSize: page}, Caller{})
@@ -479,7 +504,7 @@ func TestPlace(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGuard(t, opts{strict: true})
 			a := g.Decide(tc.call, Caller{})
-			got := want{verdict: a.Verdict, outcome: a.Outcome, exit: a.Exit, steps: steps(a)}
+			got := want{verdict: a.Verdict, outcome: a.Outcome, exit: a.Exit, hole: a.Hole, steps: steps(a)}
 			if a.Verdict == Return || a.FixRet {
 				got.ret = a.Ret
 			}

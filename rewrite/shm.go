@@ -54,7 +54,9 @@ func (g *Guard) decideShmdt(c Call, addr uint64) *Action {
 		// that. Let it, and put the reservations back at the exit.
 		b := newTracked()
 		b.p.shmdt = a
-		return b.allowExit(c, "shmdt of a segment across a guarded range's edge")
+		act := b.allowExit(c, "shmdt of a segment across a guarded range's edge")
+		act.Hole = true
+		return act
 	}
 	pieces := a.left.Ranges()
 	if len(pieces) == 0 {

@@ -464,6 +464,27 @@ func TestEscapeMap32bit(t *testing.T) {
 	})
 }
 
+// TestEscapeMoveOut: calls that free part of the range for a moment
+// (mremap moving a mapping out, shmdt across the range's end) raced by a
+// thread mapping with MAP_32BIT, which the kernel places in any free
+// space below 2 GiB. The guard stops the other threads from before such
+// a call until the reservation is back: no MAP_32BIT mapping may ever
+// succeed. Before it did, about one round in a hundred escaped.
+func TestEscapeMoveOut(t *testing.T) {
+	bin := buildC(t, "escape_moveout")
+	routes := []string{"mremap-moveout-race", "shmdt-edge-race", "vfork-moveout-race"}
+	t.Run("guarded", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin, "1500")
+		escapeCheck(t, out, res, routes)
+		if res.Freezes == 0 {
+			t.Errorf("no freeze in %d rounds of each route: the other thread was never stopped", 1500)
+		}
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin, "20"), routes, nil)
+	})
+}
+
 func TestEscapeShmat(t *testing.T) {
 	bin := buildC(t, "escape_shm")
 	common := []string{"shmat-null", "shmat-inside", "shmat-inside-remap", "shmat-inside-rnd", "shmat-rdonly-inside",

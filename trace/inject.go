@@ -309,6 +309,16 @@ func (t *tracer) seccompStop(tk *task) {
 		tk.ev = &Event{Time: time.Now(), Pid: tk.pid, Tid: tk.tid, IP: si.ip, Call: c, Action: a,
 			Caller: at, Owner: who.Owner, File: mappedFile(tk.tid, c)}
 	}
+	if a.Hole {
+		t.freezeFor(tk, func() { t.carryOut(tk, si, abi, a) })
+		return
+	}
+	t.carryOut(tk, si, abi, a)
+}
+
+// carryOut does what the guard decided for the call a task is stopped in
+// at a seccomp stop.
+func (t *tracer) carryOut(tk *task, si syscallInfo, abi rewrite.ABI, a *rewrite.Action) {
 	switch a.Verdict {
 	case rewrite.Allow:
 		if !a.Exit {

@@ -92,6 +92,9 @@ type Result struct {
 	// FailedClosed counts processes killed because the guard could not
 	// keep its promise for them (a protected range it could not reserve).
 	FailedClosed int
+	// Freezes counts the times other threads were stopped while a call
+	// freed part of a guarded range (see freeze).
+	Freezes int
 }
 
 // ExitCode is the status a shell would report: the exit code, or 128
@@ -310,6 +313,8 @@ type space struct {
 	// spans says where each placed object's span landed.
 	planner *loader.Planner
 	spans   map[*loader.Object]region.Range
+	// frozen is set while the other tasks are kept stopped (see freeze).
+	frozen *freeze
 }
 
 type task struct {
@@ -337,6 +342,9 @@ type task struct {
 	// is (with Config.Place), spanLen its length.
 	spanObj *loader.Object
 	spanLen uint64
+	// vforkChild is the child a task vforked, until the task's next
+	// stop: it sits in the kernel until that child execs or exits.
+	vforkChild int
 }
 
 type tracer struct {
@@ -355,6 +363,10 @@ type tracer struct {
 	// attr finds the code behind each trapped call, when events or
 	// owner rules want it.
 	attr *Attributor
+	// freezes counts the frozen spaces; bornStash keeps the stops of
+	// new tasks meanwhile.
+	freezes   int
+	bornStash []waitStop
 }
 
 // forceRegs makes every tracer read stops from the registers, so that
@@ -418,8 +430,29 @@ func (t *tracer) finish() Result {
 	return t.res
 }
 
+// handle takes one wait4 report.
 func (t *tracer) handle(tid int, ws unix.WaitStatus) {
+	if t.freezes == 0 {
+		t.dispatch(tid, ws)
+		return
+	}
+	var sp *space
+	if tk := t.tasks[tid]; tk != nil {
+		sp = tk.sp
+	}
+	if !t.stash(tid, ws) {
+		t.dispatch(tid, ws)
+	}
+	if sp != nil && sp.frozen != nil {
+		t.thawIfDone(sp)
+	}
+}
+
+func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 	tk := t.tasks[tid]
+	if tk != nil && ws.Stopped() && ws>>16 != unix.PTRACE_EVENT_VFORK {
+		tk.vforkChild = 0 // stopped: not in vfork any more
+	}
 	switch {
 	case ws.Exited() || ws.Signaled():
 		if tid == t.mainPid {
@@ -531,6 +564,9 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 		return
 	}
 	child := int(msg)
+	if event == unix.PTRACE_EVENT_VFORK {
+		parent.vforkChild = child
+	}
 	ck := t.tasks[child]
 	if ck == nil {
 		ck = &task{tid: child, born: true}

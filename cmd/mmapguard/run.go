@@ -205,7 +205,7 @@ func writeSummary(f *os.File, p *rewrite.Policy, r trace.Result, events *eventLo
 		}
 		b, err := json.Marshal(map[string]any{"summary": map[string]any{
 			"protected": protected, "pool": pool, "pool_all": p.PoolAll, "strict": p.Strict,
-			"processes": r.Processes, "stops": r.Stops, "calls": s.Calls, "outcomes": outcomes,
+			"processes": r.Processes, "stops": r.Stops, "freezes": r.Freezes, "calls": s.Calls, "outcomes": outcomes,
 			"reservations": s.Reservations, "reservation_failures": s.ReserveFailures,
 			"pool_exhausted": s.PoolExhausted, "unreserved": r.Unreserved, "exit_status": r.ExitCode(),
 			"by_caller": byCaller,
@@ -222,6 +222,7 @@ func writeSummary(f *os.File, p *rewrite.Policy, r trace.Result, events *eventLo
 	fmt.Fprint(f, p.String())
 	fmt.Fprintf(f, "processes      %d\n", r.Processes)
 	fmt.Fprintf(f, "stops          %d\n", r.Stops)
+	fmt.Fprintf(f, "freezes        %d\n", r.Freezes)
 	fmt.Fprintf(f, "calls decided  %d\n", s.Calls)
 	for o := rewrite.Allowed; o <= rewrite.Killed; o++ {
 		fmt.Fprintf(f, "  %-12s %d\n", o, s.Outcomes[o])

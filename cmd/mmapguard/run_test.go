@@ -780,6 +780,11 @@ func TestRunEventLog(t *testing.T) {
 	if int(stops) != len(lines)-1 || stops == 0 {
 		t.Errorf("%d event lines for %v stops", len(lines)-1, stops)
 	}
+	for _, k := range []string{"processes", "freezes", "calls", "outcomes", "reservations", "exit_status"} {
+		if _, ok := last["summary"].(map[string]any)[k]; !ok {
+			t.Errorf("the summary has no %q: %s", k, lines[len(lines)-1])
+		}
+	}
 	rerouted := 0
 	for _, l := range lines[:len(lines)-1] {
 		var e map[string]any
