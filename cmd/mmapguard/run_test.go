@@ -231,6 +231,7 @@ var summaryLines = []string{
 	`pool-all false, strict false`,
 	`processes      (\d+)`,
 	`stops          (\d+)`,
+	`freezes        (\d+)`,
 	`calls decided  (\d+)`,
 	`  allowed      (\d+)`,
 	`  rewritten    (\d+)`,
