@@ -4,19 +4,24 @@
 //
 // # Launch
 //
-// Run starts mmapguard's own executable again as a small shim (argv[0]
-// "mmapguard-shim", MMAPGUARD_SHIM_FD in its environment; MaybeShim at
-// the top of main recognises it). The tracer seizes the shim with
-// PTRACE_SEIZE and the options it needs (TRACESECCOMP, TRACECLONE,
-// TRACEFORK, TRACEVFORK, TRACEEXEC, TRACESYSGOOD, EXITKILL) and only then
-// sends it the filter policy through a pipe. The shim, on its one locked
-// thread, sets no_new_privs, installs the seccomp filter without TSYNC
-// and execs the program: the exec ends the shim's other threads, and the
-// filter survives it. A re-exec'd shim rather than a raw fork is what Go
-// allows: after fork only async-signal-safe work is possible, and a
-// filter installed in the parent first would trap the tracer itself. The
-// shim's own trapped calls (its runtime maps memory and starts threads)
-// are let through until the program's exec.
+// Run starts the program directly, with PTRACE_TRACEME in the child
+// (Go's SysProcAttr.Ptrace): it stops with SIGTRAP after its execve,
+// before the program's first instruction. Go can start a traced process
+// only that way, but such a tracee cannot be PTRACE_LISTENed to or
+// PTRACE_INTERRUPTed (its children inherit the mode), so the tracer
+// detaches it with SIGSTOP in place of the SIGTRAP, waits for the
+// resulting group-stop, seizes it with PTRACE_SEIZE and the options it
+// needs (TRACESECCOMP, TRACECLONE, TRACEFORK, TRACEVFORK, TRACEEXEC,
+// TRACESYSGOOD, EXITKILL) and ends the group-stop with a SIGCONT that it
+// drops before the program sees it. Still before the first instruction,
+// it injects the reservations (below) and then the filter itself:
+// prctl(PR_SET_NO_NEW_PRIVS) and seccomp(SECCOMP_SET_MODE_FILTER), with
+// the filter written on the program's stack below its stack pointer and
+// zeroed again afterwards. If the kernel refuses the filter, the program
+// is killed before it runs and Run returns the error. No second process
+// start and no second Go runtime (an earlier launch re-executed
+// mmapguard as a shim that installed the filter and then exec'd the
+// program): about 2 ms less per run.
 //
 // # Reservations at exec
 //

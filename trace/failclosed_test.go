@@ -3,12 +3,14 @@ package trace
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -247,5 +249,30 @@ func standInTracer(pid int, goAhead *os.File) error {
 		if err := unix.PtraceCont(pid, int(sig)); err != nil {
 			return fmt.Errorf("PTRACE_CONT: %w", err)
 		}
+	}
+}
+
+// TestFailClosedFilterRefused: if the kernel refuses the seccomp filter,
+// Run says so and the program never runs an instruction (it would have
+// created a file).
+func TestFailClosedFilterRefused(t *testing.T) {
+	breakFilter = true
+	defer func() { breakFilter = false }()
+	p := testPolicy(t)
+	mark := filepath.Join(t.TempDir(), "ran")
+	res, err := Run(Config{
+		Policy: p,
+		Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+		Path:   "/bin/sh",
+		Args:   []string{"sh", "-c", "echo > " + mark},
+	})
+	if err == nil || !strings.Contains(err.Error(), "seccomp(SECCOMP_SET_MODE_FILTER)") || !errors.Is(err, syscall.EINVAL) {
+		t.Fatalf("Run: %v, want the kernel's EINVAL for the filter", err)
+	}
+	if _, serr := os.Stat(mark); serr == nil {
+		t.Errorf("the program ran without its filter")
+	}
+	if !res.Status.Signaled() || res.Status.Signal() != syscall.SIGKILL {
+		t.Errorf("status %v, want killed", res.Status)
 	}
 }

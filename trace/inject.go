@@ -198,8 +198,9 @@ func (t *tracer) endInjection(tk *task) {
 // at an event, not in a call of its own. With poke, at an exec event,
 // the syscall instruction is written over the new program's entry point
 // and restored afterwards; otherwise (a forked child's first stop) the
-// task stands just after the syscall instruction of its fork.
-func (t *tracer) startInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call, poke bool) {
+// task stands just after the syscall instruction of its fork. fi, if not
+// nil, installs the seccomp filter after the reservations.
+func (t *tracer) startInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call, poke bool, fi *filterInstall) {
 	inj := &injection{abi: abi, calls: calls}
 	if err := getRegs(tk.tid, &inj.saved); err != nil {
 		t.lost(tk, err)
@@ -220,11 +221,37 @@ func (t *tracer) startInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call,
 		// program starts with 0 in rax, as execve returns.
 		inj.final = 0
 	}
+	nres := len(calls)
+	if fi != nil {
+		inj.calls = append(inj.calls[:nres:nres], fi.calls...)
+	}
 	g := tk.sp.guard
 	inj.next = func(i int, ret uint64) bool {
-		g.Injected(inj.calls[i], ret)
+		c := inj.calls[i]
+		if i >= nres {
+			if _, failed := rewrite.Failed(abi, ret); failed {
+				what := "prctl(PR_SET_NO_NEW_PRIVS)"
+				if c.Nr == nrSeccomp[abi] {
+					what = "seccomp(SECCOMP_SET_MODE_FILTER)"
+				}
+				t.startErr = fmt.Errorf("installing the seccomp filter in the program: %s: %w", what, errnoOf(abi, ret))
+				// The program must not run unguarded; killed while still
+				// stopped, it never runs an instruction.
+				t.kill(tk)
+				tk.inj = nil
+				return true
+			}
+			if i == len(inj.calls)-1 {
+				// The kernel has its copy: give the stack back as it was.
+				if err := writeMem(tk.tid, fi.addr, make([]byte, fi.size)); err != nil {
+					t.lost(tk, err)
+					return true
+				}
+			}
+			return false
+		}
+		g.Injected(c, ret)
 		if _, failed := rewrite.Failed(abi, ret); failed {
-			c := inj.calls[i]
 			r := region.Range{Start: c.Args[0], End: c.Args[0] + c.Args[1]}
 			if g.Policy().OverlapsProtected(r) {
 				// A protected range the kernel is still free to use:
@@ -265,11 +292,6 @@ func (t *tracer) seccompStop(tk *task) {
 		// One of our own calls, trapped on its way in: let it run.
 		tk.inj.entered = true
 		t.resume(tk, sysStep, 0)
-		return
-	}
-	if !tk.sp.armed {
-		// The shim before its exec: nothing to guard yet.
-		t.resume(tk, cont, 0)
 		return
 	}
 	t.res.Stops++

@@ -9,8 +9,9 @@ import (
 )
 
 // BenchmarkRunTrue is the cost of one guarded run of /bin/true from
-// inside the tracer's process: the shim, the program's exec with its
-// reservations, and the exit (not mmapguard's own start-up).
+// inside the tracer's process: the program's start, with its
+// reservations and filter injected, and the exit (not mmapguard's own
+// start-up).
 func BenchmarkRunTrue(b *testing.B) {
 	p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, false, false)
 	if err != nil {

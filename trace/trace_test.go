@@ -17,11 +17,6 @@ import (
 	"github.com/mmapguard/mmapguard/seccomp"
 )
 
-func TestMain(m *testing.M) {
-	MaybeShim() // the test binary is also the launch shim
-	os.Exit(m.Run())
-}
-
 var lowRange = region.Must(0x10000, 0x80000000)
 
 func testPolicy(t *testing.T) *rewrite.Policy {

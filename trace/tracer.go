@@ -1,7 +1,6 @@
 package trace
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -139,7 +138,7 @@ func Resolve(name string) (string, error) {
 	return path, nil
 }
 
-// Run starts the program through the shim, guards it and every process
+// Run starts the program, guards it and every process
 // it starts until all have exited, and reports how the first one ended.
 // It runs on its own locked OS thread: ptrace requests must come from
 // the thread that attached.
@@ -164,53 +163,40 @@ const ptraceOptions = unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_TRACEFORK | uni
 	unix.PTRACE_O_TRACECLONE | unix.PTRACE_O_TRACEEXEC | unix.PTRACE_O_TRACESECCOMP | unix.PTRACE_O_EXITKILL
 
 func run(cfg Config) (Result, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return Result{}, fmt.Errorf("finding mmapguard's own executable for the shim: %w", err)
-	}
-	policy, err := json.Marshal(cfg.Filter)
+	// Build first, so that a policy the kernel would refuse fails before
+	// anything starts.
+	prog, err := seccomp.Build(cfg.Filter)
 	if err != nil {
 		return Result{}, err
 	}
-	// Build once here so that a policy the kernel would refuse fails
-	// before anything starts.
-	if _, err := seccomp.Build(cfg.Filter); err != nil {
-		return Result{}, err
+	if err := quietSIGCHLD(); err != nil {
+		// Only slower, not wrong.
+		warnOnce(cfg.Warn, "cannot set SA_NOCLDSTOP on SIGCHLD: %v", err)
 	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return Result{}, err
-	}
-	defer func() { _ = pw.Close() }()
 	env := cfg.Env
 	if env == nil {
 		env = os.Environ()
 	}
-	files := []*os.File{orStd(cfg.Stdin, os.Stdin), orStd(cfg.Stdout, os.Stdout), orStd(cfg.Stderr, os.Stderr), pr}
-	proc, err := os.StartProcess(self, append([]string{shimArgv0, cfg.Path}, cfg.Args...), &os.ProcAttr{
+	proc, err := os.StartProcess(cfg.Path, cfg.Args, &os.ProcAttr{
 		Dir:   cfg.Dir,
-		Env:   append(env[:len(env):len(env)], shimEnv+"=3"),
-		Files: files,
-		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+		Env:   env,
+		Files: []*os.File{orStd(cfg.Stdin, os.Stdin), orStd(cfg.Stdout, os.Stdout), orStd(cfg.Stderr, os.Stderr)},
+		// PTRACE_TRACEME in the child: it stops after its exec, before
+		// the program's first instruction.
+		Sys: &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL},
 	})
-	_ = pr.Close()
 	if err != nil {
-		return Result{}, fmt.Errorf("starting the shim: %w", err)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return Result{}, &ExecError{Path: cfg.Path, Err: pe.Err}
+		}
+		return Result{}, fmt.Errorf("starting %s: %w", cfg.Path, err)
 	}
 	pid := proc.Pid
-	if err := seize(pid, ptraceOptions); err != nil {
+	first, err := seizeAtStart(pid)
+	if err != nil {
 		_ = proc.Kill()
 		return Result{}, fmt.Errorf("tracing pid %d: %w%s", pid, err, ptraceHint(err))
-	}
-	if _, err := pw.Write(policy); err != nil {
-		_ = proc.Kill()
-		return Result{}, fmt.Errorf("sending the policy to the shim: %w", err)
-	}
-	_ = pw.Close() // EOF tells the shim to go on
-
-	if err := quietSIGCHLD(); err != nil {
-		// Only slower, not wrong.
-		warnOnce(cfg.Warn, "cannot set SA_NOCLDSTOP on SIGCHLD: %v", err)
 	}
 	// Forward signals from here, not from the tracer's loop, which
 	// sleeps in wait4 while no tracee stops. Through the process handle
@@ -231,16 +217,82 @@ func run(cfg Config) (Result, error) {
 		}()
 	}
 	t := newTracer(cfg, pid)
-	return t.loop()
+	t.filter = filterBytes(prog)
+	if breakFilter {
+		t.filter[0], t.filter[1] = 0xff, 0xff // no such BPF instruction
+	}
+	if !first.Stopped() {
+		// Gone before its first instruction (killed from outside).
+		t.handle(pid, first)
+	} else {
+		t.programStart(t.tasks[pid], first)
+	}
+	res, err := t.loop()
+	if err == nil && t.startErr != nil {
+		err = t.startErr
+	}
+	return res, err
 }
 
-// shimArgv0 is the argv[0] of the launch shim, which tells its own exec
-// from the program's.
-const shimArgv0 = "mmapguard-shim"
+// ExecError says the program could not be started (execve failed).
+type ExecError struct {
+	Path string
+	Err  error
+}
 
-func isShimExec(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return err == nil && strings.HasPrefix(string(b), shimArgv0+"\x00")
+func (e *ExecError) Error() string { return fmt.Sprintf("exec %s: %v", e.Path, e.Err) }
+func (e *ExecError) Unwrap() error { return e.Err }
+
+// seizeAtStart turns the PTRACE_TRACEME child, stopped with SIGTRAP
+// after its exec, into a PTRACE_SEIZE tracee that has still not run an
+// instruction of the program, and returns the wait status of its first
+// stop under the seize.
+//
+// Go can start a process only with PTRACE_TRACEME (SysProcAttr.Ptrace),
+// whose tracees cannot be PTRACE_LISTENed to or PTRACE_INTERRUPTed, and
+// whose children inherit that mode. So the tracer detaches with SIGSTOP
+// in place of the exec's SIGTRAP: the child enters a group-stop before
+// returning to user space. Once wait4 (as its parent) has seen it
+// stopped, it is seized: its first report is then always the
+// PTRACE_EVENT_STOP of that group-stop, which programStart ends with a
+// SIGCONT the program never sees.
+func seizeAtStart(pid int) (unix.WaitStatus, error) {
+	var ws unix.WaitStatus
+	if err := waitTask(pid, &ws, unix.WALL); err != nil {
+		return ws, err
+	}
+	if !ws.Stopped() {
+		return ws, nil
+	}
+	if ws.StopSignal() != syscall.SIGTRAP {
+		return ws, fmt.Errorf("the new process stopped with %v before its exec's SIGTRAP", ws.StopSignal())
+	}
+	if err := ptrace(unix.PTRACE_DETACH, pid, 0, uintptr(syscall.SIGSTOP)); err != nil {
+		return ws, os.NewSyscallError("ptrace(PTRACE_DETACH)", err)
+	}
+	if err := waitTask(pid, &ws, unix.WALL|unix.WUNTRACED); err != nil {
+		return ws, err
+	}
+	if !ws.Stopped() {
+		return ws, nil // killed meanwhile
+	}
+	if err := seize(pid, ptraceOptions); err != nil {
+		return ws, err
+	}
+	if err := waitTask(pid, &ws, unix.WALL); err != nil {
+		return ws, err
+	}
+	return ws, nil
+}
+
+// waitTask waits for one report of task tid.
+func waitTask(tid int, ws *unix.WaitStatus, opts int) error {
+	for {
+		_, err := unix.Wait4(tid, ws, opts, nil)
+		if err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // threadGroup reads a task's thread group id from /proc (a clone event
@@ -305,8 +357,6 @@ func ptraceHint(err error) string {
 // by a vfork child until it execs.
 type space struct {
 	guard *rewrite.Guard
-	// armed is false in the shim before its exec: its own calls pass.
-	armed bool
 	// abi is the ABI of the program exec'd into this space.
 	abi rewrite.ABI
 	// planner chooses where shared objects go (with Config.Place), and
@@ -332,6 +382,9 @@ type task struct {
 	// deferred are signals that arrived during an injection, sent
 	// again once it is over.
 	deferred []syscall.Signal
+	// quietCont drops the SIGCONT the tracer sent the first program
+	// itself after seizing it (seizeAtStart).
+	quietCont bool
 	// forkCalls are reservations to inject in a forked child before it
 	// runs (where its parent had MADV_DONTFORK mappings).
 	forkCalls []rewrite.Call
@@ -367,7 +420,17 @@ type tracer struct {
 	// new tasks meanwhile.
 	freezes   int
 	bornStash []waitStop
+	// filter is the seccomp filter in the kernel's encoding (struct
+	// sock_filter array), injected into the first program.
+	filter []byte
+	// startErr says why the first program could not be guarded at all
+	// (killed before its first instruction): Run's error.
+	startErr error
 }
+
+// breakFilter makes the kernel refuse the filter, to test that the
+// program then never runs.
+var breakFilter = false
 
 // forceRegs makes every tracer read stops from the registers, so that
 // the fallback for old kernels is tested here too.
@@ -503,6 +566,12 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 	default:
 		// Signal-delivery-stop: pass the signal on, unless an injection
 		// is under way (then keep it for later).
+		if sig == syscall.SIGCONT && tk.quietCont {
+			// The tracer's own, from programStart.
+			tk.quietCont = false
+			t.resume(tk, cont, 0)
+			return
+		}
 		if tk.inj != nil {
 			tk.deferred = append(tk.deferred, sig)
 			t.resume(tk, sysStep, 0)
@@ -592,12 +661,8 @@ func (t *tracer) adopt(ck, parent *task, event int) {
 	if event != 0 && event != unix.PTRACE_EVENT_CLONE {
 		ck.pid = child
 	}
-	if parent.sp.armed && ck.pid == child {
+	if ck.pid == child {
 		t.res.Processes++ // a new process, not a thread
-	}
-	if !parent.sp.armed {
-		ck.sp = parent.sp
-		return
 	}
 	// clone(CLONE_VFORK) without CLONE_VM is reported as a vfork but gets
 	// a copy: ask the kernel whether the memory is shared.
@@ -612,7 +677,7 @@ func (t *tracer) adopt(ck, parent *task, event int) {
 	g, calls := parent.sp.guard.Fork(parent.sp.abi)
 	// The child inherits the parent's objects where they are: it shares
 	// the parent's placements.
-	ck.sp = &space{guard: g, armed: true, abi: parent.sp.abi, planner: parent.sp.planner}
+	ck.sp = &space{guard: g, abi: parent.sp.abi, planner: parent.sp.planner}
 	ck.forkCalls = calls
 	t.spaces[ck.sp] = true
 }
@@ -675,16 +740,10 @@ func (t *tracer) firstStop(tk *task) {
 	calls := tk.forkCalls
 	tk.forkCalls = nil
 	// The child stands just after the fork's syscall instruction.
-	t.startInjection(tk, tk.sp.abi, calls, false)
+	t.startInjection(tk, tk.sp.abi, calls, false, nil)
 }
 
 func (t *tracer) execEvent(tk *task) {
-	if !tk.sp.armed && isShimExec(tk.tid) {
-		// PTRACE_SEIZE can land while the shim itself is still being
-		// exec'd: that exec is not the program's.
-		t.resume(tk, cont, 0)
-		return
-	}
 	if old, err := eventMsg(tk.tid); err == nil && int(old) != tk.tid {
 		// A non-leader thread exec'd: it now has the leader's id.
 		delete(t.tasks, int(old))
@@ -692,28 +751,78 @@ func (t *tracer) execEvent(tk *task) {
 	// The old program's per-call state is gone with it.
 	tk.inj, tk.ev, tk.spanObj, tk.forkCalls = nil, nil, nil, nil
 	tk.pid = tk.tid
-	if !tk.sp.armed {
-		// The shim became the program: the first process. Forks count
-		// the others; an exec starts no new process.
-		t.res.Processes++
-	}
-	sp := &space{guard: rewrite.NewGuard(t.cfg.Policy), armed: true}
-	// Threads that shared the old space are gone; a vfork parent keeps
-	// the old space, which is its own.
-	tk.sp = sp
-	t.spaces[sp] = true
 	abi := rewrite.ABI64
 	if si, err := t.stopInfo(tk, false); err == nil {
 		if a, ok := abiOf(si.arch); ok {
 			abi = a
 		}
 	}
-	sp.abi = abi
+	calls, ok := t.newProgram(tk, abi)
+	if !ok {
+		return
+	}
+	if len(calls) == 0 {
+		t.resume(tk, cont, 0)
+		return
+	}
+	t.startInjection(tk, abi, calls, true, nil)
+}
+
+// programStart handles the first stop of the program mmapguard started
+// (see seizeAtStart): before its first instruction, it gets its
+// reservations and then the seccomp filter, both injected.
+func (t *tracer) programStart(tk *task, ws unix.WaitStatus) {
+	t.res.Processes++
+	if int(ws)>>16 == ptraceEventStop {
+		// Seized in the group-stop of the tracer's SIGSTOP: end it. The
+		// SIGCONT is dropped on its way to the program.
+		tk.quietCont = true
+		if err := unix.Kill(tk.pid, unix.SIGCONT); err != nil {
+			t.lost(tk, err)
+			return
+		}
+	} else if sig := ws.StopSignal(); sig != syscall.SIGSTOP {
+		// Not the stop seizeAtStart waits for: a signal for the program,
+		// sent again once the injection is over.
+		tk.deferred = append(tk.deferred, sig)
+	}
+	var regs unix.PtraceRegs
+	if err := getRegs(tk.tid, &regs); err != nil {
+		t.lost(tk, err)
+		return
+	}
+	abi := rewrite.ABI64
+	if regs.Cs == user32CS {
+		abi = rewrite.ABI32
+	}
+	calls, ok := t.newProgram(tk, abi)
+	if !ok {
+		return
+	}
+	fc, err := t.filterCalls(tk, abi, regs.Rsp)
+	if err != nil {
+		// Unguarded, the program must not run.
+		t.startErr = fmt.Errorf("installing the seccomp filter in the program: %w", err)
+		t.kill(tk)
+		return
+	}
+	t.startInjection(tk, abi, calls, true, fc)
+}
+
+// newProgram gives a task that has just exec'd (or the first program) a
+// new address space and returns the reservations to inject before it
+// runs. ok is false if the process was killed instead.
+func (t *tracer) newProgram(tk *task, abi rewrite.ABI) (calls []rewrite.Call, ok bool) {
+	sp := &space{guard: rewrite.NewGuard(t.cfg.Policy), abi: abi}
+	// Threads that shared the old space are gone; a vfork parent keeps
+	// the old space, which is its own.
+	tk.sp = sp
+	t.spaces[sp] = true
 	maps, err := region.ReadMaps(tk.tid)
 	if err != nil {
 		// Without its layout nothing can be reserved: fail closed.
 		t.failClosed(tk, fmt.Sprintf("reading its maps at exec: %v", err))
-		return
+		return nil, false
 	}
 	if t.cfg.Place != nil {
 		sp.planner = t.cfg.Place.planner(maps)
@@ -739,9 +848,5 @@ func (t *tracer) execEvent(tk *task) {
 		}
 		t.warnf("%s", msg)
 	}
-	if len(calls) == 0 {
-		t.resume(tk, cont, 0)
-		return
-	}
-	t.startInjection(tk, abi, calls, true)
+	return calls, true
 }

@@ -9,8 +9,6 @@ import (
 	"io"
 	"os"
 	"strings"
-
-	"github.com/mmapguard/mmapguard/trace"
 )
 
 // exitUsage is the status for a command line mmapguard cannot use;
@@ -39,7 +37,6 @@ func init() {
 }
 
 func main() {
-	trace.MaybeShim() // a launch shim never returns from here
 	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
 }
 

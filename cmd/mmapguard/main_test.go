@@ -11,14 +11,11 @@ import (
 	"testing"
 
 	"github.com/mmapguard/mmapguard/seccomp"
-	"github.com/mmapguard/mmapguard/trace"
 )
 
-// TestMain: the test binary is also a launch shim, in case a test ever
-// gets as far as trace.Run in-process; and it removes the directory the
-// end-to-end tests build mmapguard into (run_test.go).
+// TestMain removes the directory the end-to-end tests build mmapguard
+// into (run_test.go).
 func TestMain(m *testing.M) {
-	trace.MaybeShim()
 	code := m.Run()
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)

@@ -147,6 +147,19 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 			_ = summary.Close()
 			_ = os.Remove(summary.Name())
 		}
+		var ee *trace.ExecError
+		if errors.As(err, &ee) {
+			// The kernel refused to exec it: a shell's statuses again.
+			hint := "Give a program the kernel can run (an ELF binary for this machine, or a script starting with #!)."
+			if errors.Is(err, syscall.EPERM) {
+				hint = "Either execve or ptrace was refused: is mmapguard itself being traced (strace -f, a debugger)? A process can have only one tracer."
+			}
+			fmt.Fprintf(stderr, "mmapguard run: %v\n%s\n", err, hint)
+			if errors.Is(err, syscall.ENOENT) {
+				return exitCode(127)
+			}
+			return exitCode(126)
+		}
 		return err
 	}
 	if summary != nil {

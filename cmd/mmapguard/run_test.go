@@ -167,7 +167,7 @@ func TestRunProgramCannotRun(t *testing.T) {
 		{"no-such-program-for-mmapguard", 127, []string{"no-such-program-for-mmapguard: no such program", "not in $PATH"}},
 		{"/etc/passwd", 126, []string{"/etc/passwd", "not an executable file", "execute permission"}},
 		{dir, 126, []string{dir, "not an executable file"}},
-		// Found and executable, but the kernel refuses it: the shim's
+		// Found and executable, but the kernel refuses it: the
 		// execve fails.
 		{notELF, 126, []string{notELF, "exec format error"}},
 	}
@@ -203,7 +203,7 @@ func TestRunStdio(t *testing.T) {
 }
 
 // TestRunEnvironmentAndDirectory: the program gets mmapguard's
-// environment exactly (no variable of the launch shim's left) and its
+// environment exactly (no variable of mmapguard's own added) and its
 // working directory.
 func TestRunEnvironmentAndDirectory(t *testing.T) {
 	dir, err := filepath.EvalSymlinks(t.TempDir())

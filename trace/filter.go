@@ -1,0 +1,93 @@
+package trace
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmapguard/mmapguard/rewrite"
+	"github.com/mmapguard/mmapguard/seccomp"
+)
+
+// filterInstall is the injection that puts the seccomp filter on the
+// first program: prctl(PR_SET_NO_NEW_PRIVS, 1) and then
+// seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog), with prog and the filter
+// written on the program's stack below its stack pointer, where nothing
+// lives yet at its entry point (and zeroed again afterwards).
+type filterInstall struct {
+	calls []rewrite.Call
+	addr  uint64
+	size  int
+}
+
+// System call numbers of the filter's installation, by ABI.
+var (
+	nrPrctl   = map[rewrite.ABI]uint64{rewrite.ABI64: unix.SYS_PRCTL, rewrite.ABI32: 172}
+	nrSeccomp = map[rewrite.ABI]uint64{rewrite.ABI64: unix.SYS_SECCOMP, rewrite.ABI32: 354}
+)
+
+// filterGap is how far below the stack pointer the filter goes. At the
+// entry point the kernel has put argv, envp and auxv above the stack
+// pointer and extended the stack mapping 128 KiB below the arguments.
+const filterGap = 4096
+
+// filterBytes encodes a program as the kernel's struct sock_filter array.
+func filterBytes(p *seccomp.Program) []byte {
+	raw := p.Raw()
+	b := make([]byte, 0, 8*len(raw))
+	for _, r := range raw {
+		b = binary.LittleEndian.AppendUint16(b, r.Op)
+		b = append(b, r.Jt, r.Jf)
+		b = binary.LittleEndian.AppendUint32(b, r.K)
+	}
+	return b
+}
+
+// filterCalls writes the filter into the task's memory below sp and
+// returns the calls that install it.
+func (t *tracer) filterCalls(tk *task, abi rewrite.ABI, sp uint64) (*filterInstall, error) {
+	n := len(t.filter) / 8
+	// struct sock_fprog: unsigned short len, then the pointer (8 bytes
+	// in, aligned, for x86-64; 4 bytes at offset 4 for i386).
+	var head []byte
+	if abi == rewrite.ABI32 {
+		head = make([]byte, 8)
+	} else {
+		head = make([]byte, 16)
+	}
+	size := len(head) + len(t.filter)
+	addr := (sp - filterGap - uint64(size)) &^ 15
+	if abi == rewrite.ABI32 && addr+uint64(size) > 1<<32 {
+		return nil, fmt.Errorf("stack pointer %#x is not a 32-bit address", sp)
+	}
+	binary.LittleEndian.PutUint16(head, uint16(n))
+	if abi == rewrite.ABI32 {
+		binary.LittleEndian.PutUint32(head[4:], uint32(addr)+uint32(len(head)))
+	} else {
+		binary.LittleEndian.PutUint64(head[8:], addr+uint64(len(head)))
+	}
+	if err := writeMem(tk.tid, addr, append(head, t.filter...)); err != nil {
+		return nil, fmt.Errorf("writing it below the stack pointer %#x: %w", sp, err)
+	}
+	return &filterInstall{
+		calls: []rewrite.Call{
+			{ABI: abi, Nr: nrPrctl[abi], Args: [6]uint64{unix.PR_SET_NO_NEW_PRIVS, 1}},
+			{ABI: abi, Nr: nrSeccomp[abi], Args: [6]uint64{unix.SECCOMP_SET_MODE_FILTER, 0, addr}},
+		},
+		addr: addr,
+		size: size,
+	}, nil
+}
+
+// writeMem writes b into a stopped task's memory at addr, with one
+// process_vm_writev (word by word with PTRACE_POKEDATA where that fails).
+func writeMem(tid int, addr uint64, b []byte) error {
+	local := []unix.Iovec{{Base: unsafe.SliceData(b), Len: uint64(len(b))}}
+	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(b)}}
+	if n, err := unix.ProcessVMWritev(tid, local, remote, 0); err == nil && n == len(b) {
+		return nil
+	}
+	return poke(tid, addr, b)
+}
