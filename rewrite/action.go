@@ -151,6 +151,24 @@ type Action struct {
 	pending *pending // model changes to roll back if the call fails
 }
 
+// QuietOnSuccess reports whether Complete has nothing to do for this
+// action when its call succeeds (it only rolls back on failure), so that
+// a tracer may skip looking at a successful result.
+func (a *Action) QuietOnSuccess() bool {
+	p := a.pending
+	if p == nil {
+		return true
+	}
+	if p.brk || p.shmdt != nil {
+		return false
+	}
+	switch a.call.Op() {
+	case OpMremap, OpShmat, OpIPC:
+		return false
+	}
+	return true
+}
+
 // Call returns the call the action answers, normalised: i386 arguments
 // masked to 32 bits.
 func (a *Action) Call() Call { return a.call }

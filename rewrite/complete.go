@@ -95,7 +95,7 @@ func (g *Guard) rollback(a *Action, p *pending) Fix {
 	for r := range g.policy.guarded.Within(p.taken) {
 		g.mapped.Remove(r)
 		if g.pool != nil {
-			g.pool.Free(r)
+			g.poolFree(r)
 		}
 	}
 	for _, r := range p.wasMapped {

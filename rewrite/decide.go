@@ -276,6 +276,11 @@ func (g *Guard) takePiece(piece region.Range, p *pending, inPool bool) {
 	if inPool && g.pool != nil {
 		g.pool.Take(piece)
 	}
+	if !g.code.Empty() && piece.Overlaps(g.code) {
+		// The program mapped over the code page explicitly: it is its
+		// own now.
+		g.code = region.Range{}
+	}
 	g.detach(piece)
 }
 
@@ -297,7 +302,7 @@ func (g *Guard) releasePiece(piece region.Range) {
 	g.detach(piece)
 	g.reserved.Add(piece)
 	if g.pool != nil {
-		g.pool.Free(piece)
+		g.poolFree(piece)
 	}
 }
 
@@ -485,7 +490,7 @@ func (g *Guard) unmapLike(c Call, q region.Range, ret uint64, why *unmapWhy) *Ac
 		g.dontFork.Remove(q)
 		g.detach(q)
 		if g.pool != nil {
-			g.pool.Free(q)
+			g.poolFree(q)
 		}
 		b := new(stepAction)
 		a := b.runOne(c, reservation(c.ABI, q, MapFixed), Rewritten, why.run)

@@ -29,6 +29,9 @@ type Guard struct {
 	// (a later munmap or MAP_FIXED can take pieces away), and the
 	// attachment's whole range.
 	shm map[uint64]*attachment
+	// code is the guard's code page (see Code), empty when there is
+	// none.
+	code region.Range
 
 	stats Stats
 }
@@ -121,7 +124,41 @@ func (g *Guard) Reserve(abi ABI, maps []region.Mapping) (calls []Call, occupied 
 			calls = append(calls, reservation(abi, free, MapFixedNoReplace))
 		}
 	}
+	if pool := g.policy.Pool; abi == ABI64 && g.pool != nil {
+		if page := (region.Range{Start: pool.Start, End: pool.Start + region.PageSize}); g.reserved.Covers(page) {
+			g.code = page
+			g.pool.Take(page)
+		}
+	}
 	return calls, occupied
+}
+
+// Code returns the guard's code page: the first page of the pool, where
+// the tracer keeps the few instructions that finish a rewritten call
+// without a second stop (package trace). It stays one of the guard's
+// reservations for every call the program makes, and is never handed out
+// by the pool. Empty when the pool has no free first page at exec, for
+// i386 programs, once the program has mapped over it explicitly, or once
+// the tracer has given up on it (DropCode).
+func (g *Guard) Code() region.Range { return g.code }
+
+// CodeCall is the call that maps the code page (readable and executable,
+// over its reservation); the tracer then writes the code into it.
+func (g *Guard) CodeCall() Call {
+	return Call{ABI: ABI64, Nr: sysMmap64, Args: [6]uint64{g.code.Start, g.code.Len(), ProtRead | ProtExec,
+		MapPrivate | MapAnonymous | MapFixed, ^uint64(0), 0}}
+}
+
+// DropCode says the code page cannot be used (mapping it or writing it
+// failed). It stays reserved.
+func (g *Guard) DropCode() { g.code = region.Range{} }
+
+// poolFree gives r back to the pool, but never the code page.
+func (g *Guard) poolFree(r region.Range) {
+	g.pool.Free(r)
+	if !g.code.Empty() && r.Overlaps(g.code) {
+		g.pool.Take(g.code)
+	}
 }
 
 // Injected records the result of a call the guard asked for (from
@@ -151,7 +188,7 @@ func (g *Guard) Injected(c Call, ret uint64) {
 // the calls to inject in the child before it runs: it does not inherit
 // mappings marked MADV_DONTFORK, so reservations go back there.
 func (g *Guard) Fork(abi ABI) (*Guard, []Call) {
-	c := &Guard{policy: g.policy, brk: g.brk}
+	c := &Guard{policy: g.policy, brk: g.brk, code: g.code}
 	c.reserved = *g.reserved.Clone()
 	c.mapped = *g.mapped.Clone()
 	for at, a := range g.shm {
@@ -168,7 +205,7 @@ func (g *Guard) Fork(abi ABI) (*Guard, []Call) {
 		c.mapped.Remove(r)
 		c.reserved.Add(r)
 		if c.pool != nil {
-			c.pool.Free(r)
+			c.poolFree(r)
 		}
 		calls = append(calls, reservation(abi, r, MapFixedNoReplace))
 	}

@@ -11,17 +11,6 @@ import (
 	"github.com/mmapguard/mmapguard/seccomp"
 )
 
-// filterInstall is the injection that puts the seccomp filter on the
-// first program: prctl(PR_SET_NO_NEW_PRIVS, 1) and then
-// seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog), with prog and the filter
-// written on the program's stack below its stack pointer, where nothing
-// lives yet at its entry point (and zeroed again afterwards).
-type filterInstall struct {
-	calls []rewrite.Call
-	addr  uint64
-	size  int
-}
-
 // System call numbers of the filter's installation, by ABI.
 var (
 	nrPrctl   = map[rewrite.ABI]uint64{rewrite.ABI64: unix.SYS_PRCTL, rewrite.ABI32: 172}
@@ -45,9 +34,14 @@ func filterBytes(p *seccomp.Program) []byte {
 	return b
 }
 
-// filterCalls writes the filter into the task's memory below sp and
-// returns the calls that install it.
-func (t *tracer) filterCalls(tk *task, abi rewrite.ABI, sp uint64) (*filterInstall, error) {
+// filterCalls writes the seccomp filter into the task's memory below sp
+// and returns the calls that install it: prctl(PR_SET_NO_NEW_PRIVS, 1),
+// then seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog). Below the stack
+// pointer nothing lives yet at a program's entry point; the bytes are
+// zeroed again once the kernel has its copy. If the kernel refuses
+// either call, the program is killed before it runs and Run returns the
+// error.
+func (t *tracer) filterCalls(tk *task, abi rewrite.ABI, sp uint64) ([]extraCall, error) {
 	n := len(t.filter) / 8
 	// struct sock_fprog: unsigned short len, then the pointer (8 bytes
 	// in, aligned, for x86-64; 4 bytes at offset 4 for i386).
@@ -71,13 +65,31 @@ func (t *tracer) filterCalls(tk *task, abi rewrite.ABI, sp uint64) (*filterInsta
 	if err := writeMem(tk.tid, addr, append(head, t.filter...)); err != nil {
 		return nil, fmt.Errorf("writing it below the stack pointer %#x: %w", sp, err)
 	}
-	return &filterInstall{
-		calls: []rewrite.Call{
-			{ABI: abi, Nr: nrPrctl[abi], Args: [6]uint64{unix.PR_SET_NO_NEW_PRIVS, 1}},
-			{ABI: abi, Nr: nrSeccomp[abi], Args: [6]uint64{unix.SECCOMP_SET_MODE_FILTER, 0, addr}},
-		},
-		addr: addr,
-		size: size,
+	failed := func(what string, ret uint64) bool {
+		if _, bad := rewrite.Failed(abi, ret); !bad {
+			return false
+		}
+		t.startErr = fmt.Errorf("installing the seccomp filter in the program: %s: %w", what, errnoOf(abi, ret))
+		// The program must not run unguarded; killed while still
+		// stopped, it never runs an instruction.
+		t.kill(tk)
+		return true
+	}
+	return []extraCall{
+		{call: rewrite.Call{ABI: abi, Nr: nrPrctl[abi], Args: [6]uint64{unix.PR_SET_NO_NEW_PRIVS, 1}},
+			done: func(ret uint64) bool { return !failed("prctl(PR_SET_NO_NEW_PRIVS)", ret) }},
+		{call: rewrite.Call{ABI: abi, Nr: nrSeccomp[abi], Args: [6]uint64{unix.SECCOMP_SET_MODE_FILTER, 0, addr}},
+			done: func(ret uint64) bool {
+				if failed("seccomp(SECCOMP_SET_MODE_FILTER)", ret) {
+					return false
+				}
+				// The kernel has its copy: give the stack back as it was.
+				if err := writeMem(tk.tid, addr, make([]byte, size)); err != nil {
+					t.lost(tk, err)
+					return false
+				}
+				return true
+			}},
 	}, nil
 }
 

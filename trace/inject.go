@@ -194,13 +194,21 @@ func (t *tracer) endInjection(tk *task) {
 	tk.deferred = nil
 }
 
+// extraCall is a call injected after the reservations (the code page,
+// the filter). done is told its result and returns false if it killed
+// the process.
+type extraCall struct {
+	call rewrite.Call
+	done func(ret uint64) bool
+}
+
 // startInjection runs guard-made calls (reservations) in a task stopped
 // at an event, not in a call of its own. With poke, at an exec event,
 // the syscall instruction is written over the new program's entry point
 // and restored afterwards; otherwise (a forked child's first stop) the
-// task stands just after the syscall instruction of its fork. fi, if not
-// nil, installs the seccomp filter after the reservations.
-func (t *tracer) startInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call, poke bool, fi *filterInstall) {
+// task stands just after the syscall instruction of its fork. The extra
+// calls run after the reservations.
+func (t *tracer) startInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call, poke bool, extra []extraCall) {
 	inj := &injection{abi: abi, calls: calls}
 	if err := getRegs(tk.tid, &inj.saved); err != nil {
 		t.lost(tk, err)
@@ -222,31 +230,19 @@ func (t *tracer) startInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call,
 		inj.final = 0
 	}
 	nres := len(calls)
-	if fi != nil {
-		inj.calls = append(inj.calls[:nres:nres], fi.calls...)
+	if len(extra) > 0 {
+		inj.calls = calls[:nres:nres]
+		for _, e := range extra {
+			inj.calls = append(inj.calls, e.call)
+		}
 	}
 	g := tk.sp.guard
 	inj.next = func(i int, ret uint64) bool {
 		c := inj.calls[i]
 		if i >= nres {
-			if _, failed := rewrite.Failed(abi, ret); failed {
-				what := "prctl(PR_SET_NO_NEW_PRIVS)"
-				if c.Nr == nrSeccomp[abi] {
-					what = "seccomp(SECCOMP_SET_MODE_FILTER)"
-				}
-				t.startErr = fmt.Errorf("installing the seccomp filter in the program: %s: %w", what, errnoOf(abi, ret))
-				// The program must not run unguarded; killed while still
-				// stopped, it never runs an instruction.
-				t.kill(tk)
+			if !extra[i-nres].done(ret) {
 				tk.inj = nil
 				return true
-			}
-			if i == len(inj.calls)-1 {
-				// The kernel has its copy: give the stack back as it was.
-				if err := writeMem(tk.tid, fi.addr, make([]byte, fi.size)); err != nil {
-					t.lost(tk, err)
-					return true
-				}
 			}
 			return false
 		}
@@ -263,6 +259,10 @@ func (t *tracer) startInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call,
 			t.warnf("cannot reserve %v of the pool: %v; the pool is smaller", r, errnoOf(abi, ret))
 		}
 		return false
+	}
+	if len(inj.calls) == 0 {
+		t.resume(tk, cont, 0)
+		return
 	}
 	t.start(tk, inj, false)
 }
@@ -298,6 +298,9 @@ func (t *tracer) seccompStop(tk *task) {
 	si, err := t.stopInfo(tk, true)
 	if err != nil {
 		t.lost(tk, err)
+		return
+	}
+	if len(tk.tramps) > 0 && t.trampFailure(tk, si) {
 		return
 	}
 	abi, ok := abiOf(si.arch)
@@ -570,6 +573,9 @@ func (t *tracer) runAction(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 // PTRACE_SET_SYSCALL_INFO where the kernel has it), and at the exit stop
 // finishInPlace puts the registers back.
 func (t *tracer) rewriteInPlace(tk *task, si syscallInfo, abi rewrite.ABI, a *rewrite.Action) {
+	if t.oneStop(tk, si, abi, a) {
+		return
+	}
 	c := a.Steps[0].Call
 	tk.inj = &injection{abi: abi, entered: true,
 		inPlace: &inPlace{action: a, origNr: si.nr, origArgs: si.args, call: c}}

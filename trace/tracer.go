@@ -91,6 +91,9 @@ type Result struct {
 	// FailedClosed counts processes killed because the guard could not
 	// keep its promise for them (a protected range it could not reserve).
 	FailedClosed int
+	// OneStop counts the rewritten calls finished without a stop at
+	// their exit (see oneStop).
+	OneStop uint64
 	// Freezes counts the times other threads were stopped while a call
 	// freed part of a guarded range (see freeze).
 	Freezes int
@@ -382,6 +385,9 @@ type task struct {
 	// deferred are signals that arrived during an injection, sent
 	// again once it is over.
 	deferred []syscall.Signal
+	// tramps are the one-stop rewrites of this task that may still
+	// report a failure (see oneStop).
+	tramps []*trampCall
 	// quietCont drops the SIGCONT the tracer sent the first program
 	// itself after seizing it (seizeAtStart).
 	quietCont bool
@@ -749,7 +755,7 @@ func (t *tracer) execEvent(tk *task) {
 		delete(t.tasks, int(old))
 	}
 	// The old program's per-call state is gone with it.
-	tk.inj, tk.ev, tk.spanObj, tk.forkCalls = nil, nil, nil, nil
+	tk.inj, tk.ev, tk.spanObj, tk.forkCalls, tk.tramps = nil, nil, nil, nil, nil
 	tk.pid = tk.tid
 	abi := rewrite.ABI64
 	if si, err := t.stopInfo(tk, false); err == nil {
@@ -761,11 +767,7 @@ func (t *tracer) execEvent(tk *task) {
 	if !ok {
 		return
 	}
-	if len(calls) == 0 {
-		t.resume(tk, cont, 0)
-		return
-	}
-	t.startInjection(tk, abi, calls, true, nil)
+	t.startInjection(tk, abi, calls, true, t.codeCalls(tk))
 }
 
 // programStart handles the first stop of the program mmapguard started
@@ -806,7 +808,7 @@ func (t *tracer) programStart(tk *task, ws unix.WaitStatus) {
 		t.kill(tk)
 		return
 	}
-	t.startInjection(tk, abi, calls, true, fc)
+	t.startInjection(tk, abi, calls, true, append(t.codeCalls(tk), fc...))
 }
 
 // newProgram gives a task that has just exec'd (or the first program) a

@@ -1,0 +1,111 @@
+package rewrite
+
+import (
+	"testing"
+
+	"github.com/mmapguard/mmapguard/region"
+)
+
+// TestCodePage: the first page of the pool is the guard's code page. The
+// pool never hands it out, even after the program gives back memory
+// around it; the program's calls treat it as a reservation; a fork keeps
+// it; an explicit MAP_FIXED over it makes it the program's.
+func TestCodePage(t *testing.T) {
+	g := newGuard(t, opts{poolAll: true})
+	code := g.Code()
+	if want := (region.Range{Start: poolLo, End: poolLo + page}); code != want {
+		t.Fatalf("Code() = %v, want %v", code, want)
+	}
+	if c := g.CodeCall(); c.Args[0] != poolLo || c.Args[1] != page || c.Args[2] != ProtRead|ProtExec ||
+		c.Args[3] != MapPrivate|MapAnonymous|MapFixed {
+		t.Errorf("CodeCall() = %v", c)
+	}
+	// Fill the start of the pool, give it all back in one munmap, fill
+	// again: the code page is never handed out.
+	var got []region.Range
+	for range 8 {
+		a := g.Decide(mmap(0, 3*page, protRW, anonPriv, ^uint64(0), 0), Caller{})
+		if a.Verdict != Run {
+			t.Fatalf("pool-all mmap: %v", a)
+		}
+		r := region.Range{Start: a.Steps[0].Call.Args[0], End: a.Steps[0].Call.Args[0] + 3*page}
+		g.Complete(a, r.Start)
+		got = append(got, r)
+	}
+	last := got[len(got)-1]
+	if u := g.Decide(call64(sysMunmap64, poolLo, last.End-poolLo), Caller{}); u.Verdict != Run {
+		t.Fatalf("munmap across the code page: %v", u)
+	}
+	for range 8 {
+		a := g.Decide(mmap(0, page, protRW, anonPriv, ^uint64(0), 0), Caller{})
+		if r := (region.Range{Start: a.Steps[0].Call.Args[0], End: a.Steps[0].Call.Args[0] + page}); r.Overlaps(code) {
+			t.Fatalf("the pool handed out the code page: %v", a)
+		}
+		g.Complete(a, a.Steps[0].Call.Args[0])
+	}
+	checkModel(t, g)
+	// The program's calls aimed at it see a reservation.
+	if a := g.Decide(call64(sysMprotect64, poolLo, page, protRW), Caller{}); a.Verdict != Return || a.Ret != Err(ENOMEM) {
+		t.Errorf("mprotect of the code page: %v, want ENOMEM", a)
+	}
+	if a := g.Decide(call64(sysMadvise64, poolLo, page, MadvDontFork), Caller{}); a.Verdict != Return {
+		t.Errorf("madvise of the code page: %v, want it answered without the kernel", a)
+	}
+	child, _ := g.Fork(ABI64)
+	if child.Code() != code {
+		t.Errorf("forked child's code page %v, want %v", child.Code(), code)
+	}
+	// An explicit MAP_FIXED there is the program's choice: the page is
+	// its own from then on.
+	a := g.Decide(mmap(poolLo, page, protRW, anonPriv|MapFixed, ^uint64(0), 0), Caller{})
+	g.Complete(a, poolLo)
+	if !g.Code().Empty() {
+		t.Errorf("Code() = %v after the program mapped over it", g.Code())
+	}
+	if child.Code() != code {
+		t.Errorf("the child's code page went with the parent's")
+	}
+}
+
+// TestCodePageAbsent: no code page for an i386 program, without a pool,
+// or when the pool's first page is taken at exec.
+func TestCodePageAbsent(t *testing.T) {
+	if g := newGuard(t, opts{noPool: true}); !g.Code().Empty() {
+		t.Errorf("no pool: Code() = %v", g.Code())
+	}
+	p, err := NewPolicy([]region.Range{{Start: pLo, End: pHi}}, region.Range{Start: poolLo, End: poolHi}, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g32 := NewGuard(p)
+	g32.Reserve(ABI32, nil)
+	if !g32.Code().Empty() {
+		t.Errorf("i386: Code() = %v", g32.Code())
+	}
+	gOcc := NewGuard(p)
+	gOcc.Reserve(ABI64, []region.Mapping{{Range: region.Range{Start: poolLo, End: poolLo + page}, Perms: "rw-p"}})
+	if !gOcc.Code().Empty() {
+		t.Errorf("first pool page occupied: Code() = %v", gOcc.Code())
+	}
+}
+
+// TestQuietOnSuccess: actions whose successful result Complete ignores.
+func TestQuietOnSuccess(t *testing.T) {
+	g := newGuard(t, opts{})
+	cases := []struct {
+		name string
+		c    Call
+		want bool
+	}{
+		{"reroute to the pool", mmap(0x10000000, page, protRW, anonPriv, ^uint64(0), 0), true},
+		{"mremap moving out", call64(sysMremap64, exeLo, 2*page, 8*page, MremapMayMove), false},
+		{"brk", call64(sysBrk64, 0), false},
+		{"shmat over a reservation", Call{ABI: ABI64, Nr: sysShmat64, Args: [6]uint64{5, 0x10000000, 0}, ShmSize: page}, false},
+		{"munmap of a program mapping", call64(sysMunmap64, exeLo, page), true},
+	}
+	for _, c := range cases {
+		if got := g.Decide(c.c, Caller{}).QuietOnSuccess(); got != c.want {
+			t.Errorf("%s: QuietOnSuccess() = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,88 @@
+package trace
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/mmapguard/mmapguard/region"
+	"github.com/mmapguard/mmapguard/rewrite"
+	"github.com/mmapguard/mmapguard/seccomp"
+)
+
+// TestRegistersPreserved: every register after a trapped call is what
+// the kernel leaves natively (testdata/regs.c prints them), whichever
+// way the guard carries the call out: rewritten with one stop (the code
+// page), rewritten with two (event log on, no pool, or the one-stop path
+// off), failing after the rewrite, answered without the kernel.
+func TestRegistersPreserved(t *testing.T) {
+	bin := buildC(t, "regs")
+	nat, err := exec.Command(bin).Output()
+	if err != nil {
+		t.Fatalf("native run: %v\n%s", err, nat)
+	}
+	if n := strings.Count(string(nat), "\n"); n != 7 {
+		t.Fatalf("native run printed %d lines, want 7:\n%s", n, nat)
+	}
+	withPool, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noPool, err := rewrite.NewPolicy([]region.Range{lowRange}, region.Range{}, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		p       *rewrite.Policy
+		events  bool
+		off     bool
+		oneStop bool // some rewrites take one stop
+	}{
+		{"one-stop", withPool, false, false, true},
+		{"events", withPool, true, false, false},
+		{"no-pool", noPool, false, false, false},
+		{"one-stop-off", withPool, false, true, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			noOneStop = c.off
+			defer func() { noOneStop = false }()
+			out, err := os.CreateTemp(t.TempDir(), "out")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer out.Close()
+			cfg := Config{Policy: c.p, Filter: seccomp.Policy{Guarded: c.p.Guarded(), Protected: c.p.Protected},
+				Path: bin, Args: []string{bin}, Stdout: out}
+			if c.events {
+				cfg.Events = func(Event) {}
+			}
+			res, err := Run(cfg)
+			if err != nil || res.ExitCode() != 0 {
+				t.Fatalf("Run: %v, exit %d", err, res.ExitCode())
+			}
+			got, err := os.ReadFile(out.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			gl, nl := strings.Split(string(got), "\n"), strings.Split(string(nat), "\n")
+			for i := range nl {
+				if i >= len(gl) || gl[i] != nl[i] {
+					g := "(missing)"
+					if i < len(gl) {
+						g = gl[i]
+					}
+					t.Errorf("line %d:\nnative:  %s\nguarded: %s", i+1, nl[i], g)
+				}
+			}
+			if res.Stops < 5 {
+				t.Errorf("%d stops: the calls were not trapped", res.Stops)
+			}
+			if c.oneStop != (res.OneStop > 0) {
+				t.Errorf("%d rewrites took one stop; want some: %v", res.OneStop, c.oneStop)
+			}
+		})
+	}
+}

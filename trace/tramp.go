@@ -1,0 +1,229 @@
+package trace
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmapguard/mmapguard/rewrite"
+)
+
+// One-stop rewrites.
+//
+// A call rewritten at its seccomp stop changes argument registers that
+// the system call convention promises to keep, so the tracer used to
+// stop again at the call's exit to put them back: two stops per rewrite.
+// Instead, at the seccomp stop the tracer writes the program's argument
+// registers and its return address on the program's stack (below the
+// 128-byte red zone, where a signal frame would go too), rewrites the
+// call, and points the instruction pointer at a few instructions in the
+// guard's code page (rewrite.Guard.Code, the first page of the pool).
+// The kernel runs the rewritten call and returns there; the code checks
+// the result and, if it is not an error, puts the flags and the six
+// argument registers back and returns to the program with `ret 128`,
+// leaving the stack pointer as it was, rcx and r11 as the kernel left
+// them. No second stop.
+//
+// An error result needs the guard (Complete rolls back what Decide
+// assumed), so then the code reports it with a call the filter traps:
+// munmap(code page, 1) from a known address, with the result in rdx. The
+// tracer recognises it by its instruction pointer and stack pointer,
+// skips it, and finishes the call as the exit stop would have.
+//
+// Only calls whose successful result the guard ignores
+// (rewrite.Action.QuietOnSuccess), in 64-bit programs, without the event
+// log (which wants every result), take this path.
+const (
+	trampKeep    = 0  // entry: the program gets the call's own result
+	trampFix     = 15 // entry: the program gets the frame's first word
+	trampFailEnd = 61 // instruction pointer after the failure report's syscall
+	trampFrame   = 8  // words: fixed result, rdi, rsi, rdx, r10, r8, r9, return address
+	redZone      = 128
+)
+
+// trampCode is the code page's code (offsets in the comments).
+var trampCode = []byte{
+	// keep (0): skip the fixed-result word.
+	0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, // 0  cmp rax, -4095
+	0x73, 0x1f, //                         6  jae fail (39)
+	0x48, 0x8d, 0x64, 0x24, 0x08, //       8  lea rsp, [rsp+8]
+	0xeb, 0x09, //                         13 jmp common (24)
+	// fix (15): the result is the frame's first word.
+	0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, // 15 cmp rax, -4095
+	0x73, 0x10, //                         21 jae fail (39)
+	0x58, //                               23 pop rax
+	// common (24): flags from r11 (the kernel saved them there), then
+	// the argument registers, then back to the program.
+	0x41, 0x53, //                         24 push r11
+	0x9d,       //                         26 popfq
+	0x5f,       //                         27 pop rdi
+	0x5e,       //                         28 pop rsi
+	0x5a,       //                         29 pop rdx
+	0x41, 0x5a, //                         30 pop r10
+	0x41, 0x58, //                         32 pop r8
+	0x41, 0x59, //                         34 pop r9
+	0xc2, 0x80, 0x00, //                   36 ret 128
+	// fail (39): munmap(code page, 1), result in rdx.
+	0x48, 0x89, 0xc2, //                   39 mov rdx, rax
+	0x48, 0x8d, 0x3d, 0xcf, 0xff, 0xff, 0xff, // 42 lea rdi, [rip-49] (the page)
+	0xbe, 0x01, 0x00, 0x00, 0x00, //       49 mov esi, 1
+	0xb8, 0x0b, 0x00, 0x00, 0x00, //       54 mov eax, 11 (munmap)
+	0x0f, 0x05, //                         59 syscall
+	0x0f, 0x0b, //                         61 ud2
+}
+
+// trampCall is a rewrite under way on the one-stop path: what the
+// failure report needs to finish it.
+type trampCall struct {
+	action   *rewrite.Action
+	call     rewrite.Call // as run
+	origArgs [6]uint64
+	ip, sp   uint64 // the program's, after its syscall instruction
+	flags    uint64
+	frame    uint64 // the stack pointer the code starts with
+}
+
+// maxTramps bounds the one-stop rewrites remembered per task (nested
+// ones come from signal handlers).
+const maxTramps = 8
+
+// oneStop carries out a one-step rewrite on the one-stop path, if it can
+// (see above). It reports whether it did.
+func (t *tracer) oneStop(tk *task, si syscallInfo, abi rewrite.ABI, a *rewrite.Action) bool {
+	code := tk.sp.guard.Code()
+	if abi != rewrite.ABI64 || code.Empty() || tk.ev != nil || tk.spanObj != nil || noOneStop || !a.QuietOnSuccess() {
+		return false
+	}
+	var regs unix.PtraceRegs
+	if err := getRegs(tk.tid, &regs); err != nil {
+		t.lost(tk, err)
+		return true
+	}
+	tc := &trampCall{action: a, call: a.Steps[0].Call, ip: regs.Rip, sp: regs.Rsp, flags: regs.Eflags,
+		origArgs: [6]uint64{regs.Rdi, regs.Rsi, regs.Rdx, regs.R10, regs.R8, regs.R9}}
+	tc.frame = regs.Rsp - redZone - 8*trampFrame
+	var frame [8 * trampFrame]byte
+	le := binary.LittleEndian
+	if a.FixRet {
+		le.PutUint64(frame[0:], a.Ret)
+	}
+	for i, v := range tc.origArgs {
+		le.PutUint64(frame[8+8*i:], v)
+	}
+	le.PutUint64(frame[56:], regs.Rip)
+	if err := writeMem(tk.tid, tc.frame, frame[:]); err != nil {
+		// No room on its stack (it is not where the stack pointer says):
+		// the two-stop way.
+		return false
+	}
+	rax := regs.Rax
+	loadCall(&regs, tc.call)
+	regs.Rax = rax
+	regs.Rsp = tc.frame
+	regs.Rip = code.Start + trampKeep
+	if a.FixRet {
+		regs.Rip = code.Start + trampFix
+	}
+	if err := setRegs(tk.tid, &regs); err != nil {
+		t.lost(tk, err)
+		return true
+	}
+	// Frames at or below this one are overwritten: forget them.
+	keep := tk.tramps[:0]
+	for _, o := range tk.tramps {
+		if o.frame > tc.frame {
+			keep = append(keep, o)
+		}
+	}
+	if len(keep) == maxTramps {
+		keep = append(keep[:0], keep[1:]...)
+	}
+	tk.tramps = append(keep, tc)
+	t.res.OneStop++
+	t.resume(tk, cont, 0)
+	return true
+}
+
+// trampFailure recognises, at a seccomp stop, the code page's report of
+// a failed one-stop rewrite, and finishes that call. It reports whether
+// the stop was one.
+func (t *tracer) trampFailure(tk *task, si syscallInfo) bool {
+	code := tk.sp.guard.Code()
+	if len(tk.tramps) == 0 || code.Empty() || si.arch != auditArchX86_64 || si.nr != unix.SYS_MUNMAP ||
+		si.args[0] != code.Start || si.ip != code.Start+trampFailEnd {
+		return false
+	}
+	var tc *trampCall
+	for i, o := range tk.tramps {
+		if o.frame == si.sp {
+			tc = o
+			tk.tramps = append(tk.tramps[:i], tk.tramps[i+1:]...)
+			break
+		}
+	}
+	if tc == nil {
+		return false // not one of ours: the program's own munmap
+	}
+	ret := si.args[2]
+	g := tk.sp.guard
+	g.Injected(tc.call, ret)
+	var fix rewrite.Fix
+	if tc.action.Exit {
+		fix = g.Complete(tc.action, ret)
+	}
+	var regs unix.PtraceRegs
+	if err := getRegs(tk.tid, &regs); err != nil {
+		t.lost(tk, err)
+		return true
+	}
+	// Back to just after the program's syscall instruction, as if the
+	// call had returned ret there.
+	regs.Rdi, regs.Rsi, regs.Rdx, regs.R10, regs.R8, regs.R9 =
+		tc.origArgs[0], tc.origArgs[1], tc.origArgs[2], tc.origArgs[3], tc.origArgs[4], tc.origArgs[5]
+	regs.Rip, regs.Rsp, regs.Rcx = tc.ip, tc.sp, tc.ip
+	regs.Eflags, regs.R11 = tc.flags, tc.flags
+	regs.Orig_rax = ^uint64(0) // the report itself is skipped
+	regs.Rax = ret
+	if len(fix.After) == 0 {
+		if err := setRegs(tk.tid, &regs); err != nil {
+			t.lost(tk, err)
+			return true
+		}
+		t.resume(tk, cont, 0)
+		return true
+	}
+	// Reservations to put back first, from the program's own syscall
+	// instruction.
+	inj := &injection{abi: rewrite.ABI64, saved: regs, insn: tc.ip - 2, final: ret, calls: fix.After}
+	inj.next = func(i int, r uint64) bool {
+		g.Injected(inj.calls[i], r)
+		return false
+	}
+	tk.inj = inj
+	t.runCurrent(tk)
+	return true
+}
+
+// codeCalls maps the guard's code page in a new program and writes the
+// code into it (after the reservations).
+func (t *tracer) codeCalls(tk *task) []extraCall {
+	g := tk.sp.guard
+	if g.Code().Empty() {
+		return nil
+	}
+	return []extraCall{{call: g.CodeCall(), done: func(ret uint64) bool {
+		if _, failed := rewrite.Failed(rewrite.ABI64, ret); failed {
+			t.warnf("cannot map the guard's code page at %#x: %v; rewrites take two stops", g.Code().Start, errnoOf(rewrite.ABI64, ret))
+			g.DropCode()
+			return true
+		}
+		if err := poke(tk.tid, g.Code().Start, trampCode); err != nil {
+			t.warnf("cannot write the guard's code page at %#x: %v; rewrites take two stops", g.Code().Start, err)
+			g.DropCode()
+		}
+		return true
+	}}}
+}
+
+// noOneStop turns the one-stop path off (tests compare both paths).
+var noOneStop = false

@@ -1,0 +1,76 @@
+package trace
+
+import (
+	"testing"
+
+	"golang.org/x/arch/x86/x86asm"
+)
+
+// TestTrampCode decodes the code page's code and checks what the tracer
+// relies on: the entry points and the failure report's address are
+// instruction boundaries, the jumps land where the comments say, the
+// report names the page's own start, and the code fits in the page.
+func TestTrampCode(t *testing.T) {
+	type insn struct {
+		off int
+		i   x86asm.Inst
+	}
+	var all []insn
+	at := map[int]x86asm.Inst{}
+	for off := 0; off < len(trampCode); {
+		i, err := x86asm.Decode(trampCode[off:], 64)
+		if err != nil {
+			t.Fatalf("offset %d: %v", off, err)
+		}
+		all = append(all, insn{off, i})
+		at[off] = i
+		off += i.Len
+	}
+	for _, off := range []int{trampKeep, trampFix, trampFailEnd} {
+		if _, ok := at[off]; !ok {
+			t.Errorf("offset %d is not an instruction boundary", off)
+		}
+	}
+	want := map[int]string{
+		trampKeep:        "CMP RAX, -0xfff",
+		trampFix:         "CMP RAX, -0xfff",
+		trampFix + 8:     "POP RAX",
+		36:               "RET 0x80",
+		trampFailEnd - 2: "SYSCALL",
+		trampFailEnd:     "UD2",
+	}
+	for off, w := range want {
+		if got := at[off].String(); got != w {
+			t.Errorf("offset %d: %q, want %q", off, got, w)
+		}
+	}
+	// Jumps: both failure checks go to the report, the keep entry to
+	// the common part.
+	jumps := map[int]int{6: 39, 13: 24, 21: 39}
+	for off, target := range jumps {
+		i := at[off]
+		rel, ok := i.Args[0].(x86asm.Rel)
+		if !ok || off+i.Len+int(rel) != target {
+			t.Errorf("offset %d: %v goes to %d, want %d", off, i, off+i.Len+int(rel), target)
+		}
+	}
+	// lea rdi, [rip+disp]: the page's start.
+	lea := at[42]
+	if m, ok := lea.Args[1].(x86asm.Mem); !ok || lea.Op != x86asm.LEA || m.Base != x86asm.RIP || 42+lea.Len+int(m.Disp) != 0 {
+		t.Errorf("offset 42: %v does not load the page's start", lea)
+	}
+	// Six argument registers popped, in the frame's order.
+	var pops []string
+	for _, i := range all {
+		if i.off >= 27 && i.off < 36 {
+			pops = append(pops, i.i.String())
+		}
+	}
+	if got := len(pops); got != 6 || pops[0] != "POP RDI" || pops[1] != "POP RSI" || pops[2] != "POP RDX" ||
+		pops[3] != "POP R10" || pops[4] != "POP R8" || pops[5] != "POP R9" {
+		t.Errorf("pops %v", pops)
+	}
+	if len(trampCode) > 4096 {
+		t.Errorf("%d bytes: more than a page", len(trampCode))
+	}
+}
