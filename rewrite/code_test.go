@@ -67,12 +67,33 @@ func TestCodePage(t *testing.T) {
 	}
 }
 
-// TestCodePageAbsent: no code page for an i386 program, without a pool,
-// or when the pool's first page is taken at exec.
-func TestCodePageAbsent(t *testing.T) {
-	if g := newGuard(t, opts{noPool: true}); !g.Code().Empty() {
-		t.Errorf("no pool: Code() = %v", g.Code())
+// TestCodePageNoPool: without a pool the code page is a page of its own
+// below the default pool's start, guarded (so the program's calls there
+// stop) and reserved; a protected range there pushes it a GiB lower.
+func TestCodePageNoPool(t *testing.T) {
+	g := newGuard(t, opts{noPool: true})
+	want := region.Range{Start: 0x1ffffffff000, End: 0x200000000000}
+	if g.Code() != want || g.Policy().Code != want {
+		t.Fatalf("no pool: Code() = %v, policy %v, want %v", g.Code(), g.Policy().Code, want)
 	}
+	if gr := g.Policy().Guarded(); len(gr) != 2 || gr[1] != want {
+		t.Errorf("guarded %v, want the protected range and the code page", gr)
+	}
+	if a := g.Decide(call64(sysMprotect64, want.Start, page, protRW), Caller{}); a.Verdict != Return || a.Ret != Err(ENOMEM) {
+		t.Errorf("mprotect of the code page: %v, want ENOMEM", a)
+	}
+	p, err := NewPolicy([]region.Range{{Start: 0x1fff00000000, End: 0x200000000000}}, region.Range{}, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (region.Range{Start: 0x1ffefffff000, End: 0x1fff00000000}); p.Code != want {
+		t.Errorf("code page under a protected range: %v, want %v", p.Code, want)
+	}
+}
+
+// TestCodePageAbsent: no code page for an i386 program, or when its page
+// is taken at exec.
+func TestCodePageAbsent(t *testing.T) {
 	p, err := NewPolicy([]region.Range{{Start: pLo, End: pHi}}, region.Range{Start: poolLo, End: poolHi}, false, false)
 	if err != nil {
 		t.Fatal(err)

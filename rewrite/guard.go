@@ -124,22 +124,22 @@ func (g *Guard) Reserve(abi ABI, maps []region.Mapping) (calls []Call, occupied 
 			calls = append(calls, reservation(abi, free, MapFixedNoReplace))
 		}
 	}
-	if pool := g.policy.Pool; abi == ABI64 && g.pool != nil {
-		if page := (region.Range{Start: pool.Start, End: pool.Start + region.PageSize}); g.reserved.Covers(page) {
-			g.code = page
+	if page := g.policy.Code; abi == ABI64 && !page.Empty() && g.reserved.Covers(page) {
+		g.code = page
+		if g.pool != nil {
 			g.pool.Take(page)
 		}
 	}
 	return calls, occupied
 }
 
-// Code returns the guard's code page: the first page of the pool, where
-// the tracer keeps the few instructions that finish a rewritten call
-// without a second stop (package trace). It stays one of the guard's
-// reservations for every call the program makes, and is never handed out
-// by the pool. Empty when the pool has no free first page at exec, for
-// i386 programs, once the program has mapped over it explicitly, or once
-// the tracer has given up on it (DropCode).
+// Code returns the guard's code page (Policy.Code), where the tracer
+// keeps the few instructions that finish a rewritten call without a
+// second stop (package trace). It stays one of the guard's reservations
+// for every call the program makes, and is never handed out by the pool.
+// Empty when the page is not free at exec, for i386 programs, once the
+// program has mapped over it explicitly, or once the tracer has given up
+// on it (DropCode).
 func (g *Guard) Code() region.Range { return g.code }
 
 // CodeCall is the call that maps the code page (readable and executable,

@@ -32,6 +32,11 @@ type Policy struct {
 	// Strict refuses explicit placements (MAP_FIXED and friends) inside a
 	// protected range to callers that are not owners, with EPERM.
 	Strict bool
+	// Code is where the guard's code page goes (see Guard.Code): the
+	// pool's first page, or without a pool a page of its own (guarded
+	// like the pool), below the default pool and outside every protected
+	// range. Empty if no such page could be chosen.
+	Code region.Range
 
 	protected region.Set
 	guarded   region.Set
@@ -81,8 +86,12 @@ func NewPolicy(protected []region.Range, pool region.Range, poolAll, strict bool
 			}
 		}
 		p.guarded.Add(pool)
+		p.Code = region.Range{Start: pool.Start, End: pool.Start + region.PageSize}
 	} else if poolAll {
 		return nil, fmt.Errorf("%w: pool-all needs a pool", ErrPolicy)
+	} else {
+		p.Code = codePage(&p.protected)
+		p.guarded.Add(p.Code)
 	}
 	for _, r := range p.Protected {
 		p.guarded.Add(r)
@@ -90,7 +99,20 @@ func NewPolicy(protected []region.Range, pool region.Range, poolAll, strict bool
 	return p, nil
 }
 
-// Guarded returns the protected ranges and the pool, merged: the ranges
+// codePage chooses the code page of a policy without a pool: the last
+// page below the default pool's start, or the last page of a lower GiB,
+// where nothing is usually mapped, outside every protected range.
+func codePage(protected *region.Set) region.Range {
+	for top := DefaultPool.Start; top > 1<<40; top -= 1 << 30 {
+		page := region.Range{Start: top - region.PageSize, End: top}
+		if !protected.Overlaps(page) {
+			return page
+		}
+	}
+	return region.Range{}
+}
+
+// Guarded returns the protected ranges, the pool and the code page, merged: the ranges
 // whose layout the guard keeps exactly, and which a call must touch to be
 // worth a stop.
 func (p *Policy) Guarded() []region.Range { return p.guarded.Ranges() }
