@@ -77,5 +77,36 @@ int main(int argc, char **argv) {
 	waitpid(pid, &st, 0);
 	if (n <= 0 || !WIFEXITED(st)) verdict("fork-after-madvise", 0, "child status %#x", st);
 	else verdict("fork-after-madvise", msg[0] == '1', "fork: %s", msg + 2);
+
+	if (own) {
+		// The program's own mapping marked MADV_DONTFORK exactly (it
+		// applies), then a fork made through the i386 entry (int $0x80,
+		// fork = 2) from 64-bit code: the child stands after a 2-byte
+		// int $0x80, not a syscall instruction, and must still get its
+		// 64-bit reservation there before it runs.
+		long r = madvise((void *)OWN, 2 * PAGE, MADV_DONTFORK);
+		if (r != 0) {
+			verdict("fork-int80-after-dontfork", 0, "madvise(own 2 pages, MADV_DONTFORK): %s", ename(errno));
+			return finish();
+		}
+		unsigned long before = hole_bytes();
+		unsigned long f = int80(2, 0, 0, 0, 0, 0, 0);
+		if (f == 0) {
+			char m[256];
+			unsigned long ch = hole_bytes();
+			int ok = ch <= before && reserved(OWN, 2 * PAGE);
+			snprintf(m, sizeof m, "%d child holes %lu bytes (parent %lu); own DONTFORK range %s", ok, ch, before,
+			         reserved(OWN, 2 * PAGE) ? "reserved" : "NOT reserved");
+			ssize_t w = write(fds[1], m, strlen(m) + 1);
+			(void)w;
+			_exit(0);
+		}
+		msg[0] = 0;
+		n = err32(f) ? -1 : read(fds[0], msg, sizeof msg - 1);
+		st = 0;
+		if (!err32(f)) waitpid((pid_t)f, &st, 0);
+		if (n <= 0 || !WIFEXITED(st)) verdict("fork-int80-after-dontfork", 0, "i386 fork = %#lx, child status %#x", f, st);
+		else verdict("fork-int80-after-dontfork", msg[0] == '1', "i386 fork: %s", msg + 2);
+	}
 	return finish();
 }

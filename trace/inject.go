@@ -203,28 +203,41 @@ type extraCall struct {
 }
 
 // startInjection runs guard-made calls (reservations) in a task stopped
-// at an event, not in a call of its own. With poke, at an exec event,
-// the syscall instruction is written over the new program's entry point
-// and restored afterwards; otherwise (a forked child's first stop) the
-// task stands just after the syscall instruction of its fork. The extra
-// calls run after the reservations.
-func (t *tracer) startInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call, poke bool, extra []extraCall) {
+// at an event, not in a call of its own. atExec, at an exec event, the
+// syscall instruction is written over the new program's entry point and
+// restored afterwards; otherwise (a forked child's first stop) the task
+// stands just after the instruction of its fork, which is used if it is
+// the ABI's syscall instruction. The extra calls run after the
+// reservations.
+func (t *tracer) startInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec bool, extra []extraCall) {
+	poke := atExec
 	inj := &injection{abi: abi, calls: calls}
 	if err := getRegs(tk.tid, &inj.saved); err != nil {
 		t.lost(tk, err)
 		return
 	}
 	inj.insn = inj.saved.Rip - 2
+	if !poke {
+		// A forked child stands after its fork's instruction, which is
+		// the syscall instruction of its ABI only if it forked through
+		// that ABI's entry: a 64-bit process can fork through int $0x80
+		// (the same length: the i386 numbers would run). Else write one.
+		var prev [2]byte
+		code := syscallInsn[abi]
+		if err := peek(tk.tid, inj.insn, prev[:]); err != nil || prev != code {
+			poke = true
+		}
+	}
 	if poke {
 		inj.insn = inj.saved.Rip
 		if err := t.pokeSyscall(tk, inj); err != nil {
 			// Nothing could be reserved: the program must not run.
-			t.failClosed(tk, fmt.Sprintf("cannot run the reservation calls at its entry point %#x: %v", inj.insn, err))
+			t.failClosed(tk, fmt.Sprintf("cannot run the reservation calls at %#x: %v", inj.insn, err))
 			return
 		}
 	}
 	inj.final = inj.saved.Rax
-	if poke {
+	if atExec {
 		// At the exec event execve has not stored its result yet: the
 		// program starts with 0 in rax, as execve returns.
 		inj.final = 0

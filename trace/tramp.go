@@ -36,40 +36,46 @@ import (
 const (
 	trampKeep    = 0  // entry: the program gets the call's own result
 	trampFix     = 15 // entry: the program gets the frame's first word
-	trampFailEnd = 61 // instruction pointer after the failure report's syscall
+	trampFailEnd = 66 // instruction pointer after the failure report's syscall
 	trampFrame   = 8  // words: fixed result, rdi, rsi, rdx, r10, r8, r9, return address
 	redZone      = 128
 )
 
-// trampCode is the code page's code (offsets in the comments).
+// trampCode is the code page's code (offsets in the comments). The
+// kernel returns into it with rcx pointing at it (rcx equal to the
+// instruction pointer and r11 to the flags let it take the fast sysret
+// way back); the code sets rcx to the program's return address, as the
+// kernel would have.
 var trampCode = []byte{
 	// keep (0): skip the fixed-result word.
 	0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, // 0  cmp rax, -4095
-	0x73, 0x1f, //                         6  jae fail (39)
+	0x73, 0x24, //                         6  jae fail (44)
 	0x48, 0x8d, 0x64, 0x24, 0x08, //       8  lea rsp, [rsp+8]
 	0xeb, 0x09, //                         13 jmp common (24)
 	// fix (15): the result is the frame's first word.
 	0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, // 15 cmp rax, -4095
-	0x73, 0x10, //                         21 jae fail (39)
+	0x73, 0x15, //                         21 jae fail (44)
 	0x58, //                               23 pop rax
-	// common (24): flags from r11 (the kernel saved them there), then
-	// the argument registers, then back to the program.
-	0x41, 0x53, //                         24 push r11
-	0x9d,       //                         26 popfq
-	0x5f,       //                         27 pop rdi
-	0x5e,       //                         28 pop rsi
-	0x5a,       //                         29 pop rdx
-	0x41, 0x5a, //                         30 pop r10
-	0x41, 0x58, //                         32 pop r8
-	0x41, 0x59, //                         34 pop r9
-	0xc2, 0x80, 0x00, //                   36 ret 128
-	// fail (39): munmap(code page, 1), result in rdx.
-	0x48, 0x89, 0xc2, //                   39 mov rdx, rax
-	0x48, 0x8d, 0x3d, 0xcf, 0xff, 0xff, 0xff, // 42 lea rdi, [rip-49] (the page)
-	0xbe, 0x01, 0x00, 0x00, 0x00, //       49 mov esi, 1
-	0xb8, 0x0b, 0x00, 0x00, 0x00, //       54 mov eax, 11 (munmap)
-	0x0f, 0x05, //                         59 syscall
-	0x0f, 0x0b, //                         61 ud2
+	// common (24): rcx is the return address, the flags come from r11
+	// (the kernel keeps them there), then the argument registers, then
+	// back to the program.
+	0x48, 0x8b, 0x4c, 0x24, 0x30, //       24 mov rcx, [rsp+48]
+	0x41, 0x53, //                         29 push r11
+	0x9d,       //                         31 popfq
+	0x5f,       //                         32 pop rdi
+	0x5e,       //                         33 pop rsi
+	0x5a,       //                         34 pop rdx
+	0x41, 0x5a, //                         35 pop r10
+	0x41, 0x58, //                         37 pop r8
+	0x41, 0x59, //                         39 pop r9
+	0xc2, 0x80, 0x00, //                   41 ret 128
+	// fail (44): munmap(code page, 1), result in rdx.
+	0x48, 0x89, 0xc2, //                   44 mov rdx, rax
+	0x48, 0x8d, 0x3d, 0xca, 0xff, 0xff, 0xff, // 47 lea rdi, [rip-54] (the page)
+	0xbe, 0x01, 0x00, 0x00, 0x00, //       54 mov esi, 1
+	0xb8, 0x0b, 0x00, 0x00, 0x00, //       59 mov eax, 11 (munmap)
+	0x0f, 0x05, //                         64 syscall
+	0x0f, 0x0b, //                         66 ud2
 }
 
 // trampCall is a rewrite under way on the one-stop path: what the
@@ -124,6 +130,7 @@ func (t *tracer) oneStop(tk *task, si syscallInfo, abi rewrite.ABI, a *rewrite.A
 	if a.FixRet {
 		regs.Rip = code.Start + trampFix
 	}
+	regs.Rcx = regs.Rip
 	if err := setRegs(tk.tid, &regs); err != nil {
 		t.lost(tk, err)
 		return true

@@ -35,7 +35,7 @@ func TestTrampCode(t *testing.T) {
 		trampKeep:        "CMP RAX, -0xfff",
 		trampFix:         "CMP RAX, -0xfff",
 		trampFix + 8:     "POP RAX",
-		36:               "RET 0x80",
+		41:               "RET 0x80",
 		trampFailEnd - 2: "SYSCALL",
 		trampFailEnd:     "UD2",
 	}
@@ -44,9 +44,16 @@ func TestTrampCode(t *testing.T) {
 			t.Errorf("offset %d: %q, want %q", off, got, w)
 		}
 	}
+	// rcx from the frame's return address (its seventh word after the
+	// first is gone).
+	mov := at[24]
+	if m, ok := mov.Args[1].(x86asm.Mem); mov.Op != x86asm.MOV || mov.Args[0] != x86asm.RCX || !ok || m.Base != x86asm.RSP ||
+		m.Disp != 48 {
+		t.Errorf("offset 24: %v, want mov rcx, [rsp+48]", mov)
+	}
 	// Jumps: both failure checks go to the report, the keep entry to
 	// the common part.
-	jumps := map[int]int{6: 39, 13: 24, 21: 39}
+	jumps := map[int]int{6: 44, 13: 24, 21: 44}
 	for off, target := range jumps {
 		i := at[off]
 		rel, ok := i.Args[0].(x86asm.Rel)
@@ -55,14 +62,14 @@ func TestTrampCode(t *testing.T) {
 		}
 	}
 	// lea rdi, [rip+disp]: the page's start.
-	lea := at[42]
-	if m, ok := lea.Args[1].(x86asm.Mem); !ok || lea.Op != x86asm.LEA || m.Base != x86asm.RIP || 42+lea.Len+int(m.Disp) != 0 {
-		t.Errorf("offset 42: %v does not load the page's start", lea)
+	lea := at[47]
+	if m, ok := lea.Args[1].(x86asm.Mem); !ok || lea.Op != x86asm.LEA || m.Base != x86asm.RIP || 47+lea.Len+int(m.Disp) != 0 {
+		t.Errorf("offset 47: %v does not load the page's start", lea)
 	}
 	// Six argument registers popped, in the frame's order.
 	var pops []string
 	for _, i := range all {
-		if i.off >= 27 && i.off < 36 {
+		if i.off >= 32 && i.off < 41 {
 			pops = append(pops, i.i.String())
 		}
 	}
