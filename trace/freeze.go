@@ -131,6 +131,12 @@ func (t *tracer) thawIfDone(sp *space) {
 	if t.tasks[fr.holder.tid] == fr.holder && fr.holder.inj != nil {
 		return
 	}
+	t.endFreeze(sp)
+}
+
+// endFreeze ends sp's freeze and handles the kept stops.
+func (t *tracer) endFreeze(sp *space) {
+	fr := sp.frozen
 	sp.frozen = nil
 	t.freezes--
 	for _, s := range fr.stashed {

@@ -378,7 +378,8 @@ type task struct {
 	// born is true until the new task's first stop has been seen.
 	born bool
 	// held is set on a new task whose first stop came before its
-	// parent's clone event: it waits for the event to get its space.
+	// parent's clone event: it waits for the event to get its space
+	// (or for an exit: see settleHeld).
 	held bool
 	// inj is the injection in progress, if any.
 	inj *injection
@@ -426,6 +427,8 @@ type tracer struct {
 	// new tasks meanwhile.
 	freezes   int
 	bornStash []waitStop
+	// nHeld counts the held tasks.
+	nHeld int
 	// filter is the seccomp filter in the kernel's encoding (struct
 	// sock_filter array), injected into the first program.
 	filter []byte
@@ -530,16 +533,25 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		if t.attr != nil && tk != nil && tk.pid == tid {
 			t.attr.SetMaps(tid, nil) // the process is gone
 		}
+		if tk != nil && tk.held {
+			t.nHeld--
+		}
 		delete(t.tasks, tid)
+		if t.nHeld > 0 {
+			// Perhaps the creator of a task that waits for its event.
+			t.settleHeld()
+		}
 		return
 	case !ws.Stopped():
 		return
 	}
 	if tk == nil {
-		// A new task whose first stop came before its parent's event.
-		tk = &task{tid: tid, born: true}
+		// A new task whose first stop came before its creator's event:
+		// it waits for the event, which says what it is (see settleHeld
+		// for an event that never comes).
+		tk = &task{tid: tid, born: true, held: true}
 		t.tasks[tid] = tk
-		t.firstStop(tk)
+		t.nHeld++
 		return
 	}
 	sig := ws.StopSignal()
@@ -653,9 +665,24 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 	}
 	if ck.held {
 		ck.held = false
+		t.nHeld--
 		t.firstStop(ck)
 	}
 	t.resume(parent, cont, 0)
+}
+
+// settleHeld lets new tasks waiting for their creator's event go on
+// without it: the creator was killed between making them and reporting
+// them, so the event will never come. Each is settled from /proc
+// (firstStop), or killed if its creator's process is gone.
+func (t *tracer) settleHeld() {
+	for _, tk := range t.tasks {
+		if tk.held {
+			tk.held = false
+			t.nHeld--
+			t.firstStop(tk)
+		}
+	}
 }
 
 // adopt gives a new task its process and address space, from the task
@@ -663,18 +690,30 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 // when it is not known (the child's first stop came first).
 func (t *tracer) adopt(ck, parent *task, event int) {
 	child := ck.tid
-	ck.pid = threadGroup(child, child)
-	if event != 0 && event != unix.PTRACE_EVENT_CLONE {
+	var thread, same, known bool
+	if event != 0 {
+		// The creator still stands in its call: its flags say it all.
+		thread, same, known = cloneKind(parent.tid)
+	}
+	if known {
 		ck.pid = child
+		if thread {
+			ck.pid = parent.pid
+		}
+	} else {
+		ck.pid = threadGroup(child, child)
+		if event != 0 && event != unix.PTRACE_EVENT_CLONE {
+			ck.pid = child
+		}
+		// clone(CLONE_VFORK) without CLONE_VM is reported as a vfork but
+		// gets a copy: ask the kernel whether the memory is shared.
+		var ok bool
+		if same, ok = sameMM(parent.tid, child); !ok {
+			same = event == unix.PTRACE_EVENT_CLONE || event == unix.PTRACE_EVENT_VFORK || ck.pid != child
+		}
 	}
 	if ck.pid == child {
 		t.res.Processes++ // a new process, not a thread
-	}
-	// clone(CLONE_VFORK) without CLONE_VM is reported as a vfork but gets
-	// a copy: ask the kernel whether the memory is shared.
-	same, ok := sameMM(parent.tid, child)
-	if !ok {
-		same = event == unix.PTRACE_EVENT_CLONE || event == unix.PTRACE_EVENT_VFORK || ck.pid != child
 	}
 	if same {
 		ck.sp = parent.sp
@@ -756,6 +795,11 @@ func (t *tracer) execEvent(tk *task) {
 	}
 	// The old program's per-call state is gone with it.
 	tk.inj, tk.ev, tk.spanObj, tk.forkCalls, tk.tramps = nil, nil, nil, nil, nil
+	if old := tk.sp; old != nil && old.frozen != nil && old.frozen.holder == tk {
+		// The thread group leader held a freeze and is gone (its id is
+		// the exec'ing thread's now); the other threads are gone too.
+		t.endFreeze(old)
+	}
 	tk.pid = tk.tid
 	abi := rewrite.ABI64
 	if si, err := t.stopInfo(tk, false); err == nil {
