@@ -13,11 +13,16 @@ import (
 func TestCodePage(t *testing.T) {
 	g := newGuard(t, opts{poolAll: true})
 	code := g.Code()
+	for _, r := range g.Reserved() {
+		if r.Overlaps(code) && (r.Start != poolLo || r.End != poolHi) {
+			t.Errorf("reserved %v: the code page should be in the model's reservations", r)
+		}
+	}
 	if want := (region.Range{Start: poolLo, End: poolLo + page}); code != want {
 		t.Fatalf("Code() = %v, want %v", code, want)
 	}
 	if c := g.CodeCall(); c.Args[0] != poolLo || c.Args[1] != page || c.Args[2] != ProtRead|ProtExec ||
-		c.Args[3] != MapPrivate|MapAnonymous|MapFixed {
+		c.Args[3] != MapPrivate|MapAnonymous|MapFixedNoReplace {
 		t.Errorf("CodeCall() = %v", c)
 	}
 	// Fill the start of the pool, give it all back in one munmap, fill
@@ -128,5 +133,50 @@ func TestQuietOnSuccess(t *testing.T) {
 		if got := g.Decide(c.c, Caller{}).QuietOnSuccess(); got != c.want {
 			t.Errorf("%s: QuietOnSuccess() = %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// TestReserveBlind: without the layout, one call per guarded range (the
+// code page left out for CodeCall); a range found occupied (EEXIST) is
+// reserved again from the layout, around what is there.
+func TestReserveBlind(t *testing.T) {
+	p, err := NewPolicy([]region.Range{{Start: pLo, End: pHi}}, region.Range{Start: poolLo, End: poolHi}, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewGuard(p)
+	calls := g.ReserveBlind(ABI64)
+	want := []string{
+		reservation(ABI64, region.Range{Start: pLo, End: pHi}, MapFixedNoReplace).String(),
+		reservation(ABI64, region.Range{Start: poolLo + page, End: poolHi}, MapFixedNoReplace).String(),
+	}
+	if len(calls) != 2 || calls[0].String() != want[0] || calls[1].String() != want[1] {
+		t.Fatalf("ReserveBlind = %v, want %v", calls, want)
+	}
+	if g.Code() != (region.Range{Start: poolLo, End: poolLo + page}) {
+		t.Errorf("Code() = %v", g.Code())
+	}
+	// The protected range holds a non-PIE image: EEXIST, then the layout.
+	maps := []region.Mapping{{Range: region.Range{Start: exeLo, End: exeHi}, Perms: "r-xp", Path: "/usr/bin/old"}}
+	more, occ := g.ReserveIn(ABI64, region.Range{Start: pLo, End: pHi}, maps)
+	if len(occ) != 1 || len(more) != 2 || more[0].Args[0] != pLo || more[0].Args[0]+more[0].Args[1] != exeLo ||
+		more[1].Args[0] != exeHi || more[1].Args[0]+more[1].Args[1] != pHi {
+		t.Fatalf("ReserveIn = %v, occupied %v", more, occ)
+	}
+	for _, c := range more {
+		g.Injected(c, c.Args[0])
+	}
+	g.Injected(calls[1], calls[1].Args[0])
+	checkModel(t, g)
+	if got := g.Mapped(); len(got) != 1 || got[0] != (region.Range{Start: exeLo, End: exeHi}) {
+		t.Errorf("mapped %v, want the image", got)
+	}
+	if st := g.Stats(); st.Reservations != 3 || st.ReserveFailures != 0 {
+		t.Errorf("stats %+v: want 3 reservations, no failure", st)
+	}
+	// An i386 program: the pool above 4 GiB is left alone, no code page.
+	g32 := NewGuard(p)
+	if c := g32.ReserveBlind(ABI32); len(c) != 1 || c[0].Args[0] != pLo || !g32.Code().Empty() {
+		t.Errorf("i386 ReserveBlind = %v, code %v", c, g32.Code())
 	}
 }

@@ -464,7 +464,7 @@ func TestPoolReservationFailure(t *testing.T) {
 	calls, _ := g.Reserve(ABI64, nil)
 	for _, c := range calls {
 		ret := c.Args[0]
-		if c.Args[0] == poolLo {
+		if c.Args[0] == poolLo+page { // after the code page
 			ret = Err(EEXIST) // the pool's reservation failed
 		}
 		g.Injected(c, ret)

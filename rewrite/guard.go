@@ -97,40 +97,112 @@ func (g *Guard) SetBrk(b uint64) { g.brk = b }
 // (a non-PIE executable, the stack), which stay the program's.
 //
 // The calls use MAP_FIXED_NOREPLACE, so a stale layout can never make the
-// guard clobber a mapping; report each result through Injected.
+// guard clobber a mapping; report each result through Injected. The
+// code page (if free) is left out of them: CodeCall maps it.
 func (g *Guard) Reserve(abi ABI, maps []region.Mapping) (calls []Call, occupied []region.Mapping) {
+	g.pickCode(abi, maps)
+	for _, gr := range g.policy.guarded.Ranges() {
+		c, o := g.reserveIn(abi, gr, maps)
+		calls = append(calls, c...)
+		occupied = append(occupied, o...)
+	}
+	return calls, occupied
+}
+
+// ReserveBlind is Reserve without reading the layout: it assumes every
+// guarded range free, as it is at exec unless a non-PIE executable, the
+// loader or the stack lies there, and returns one MAP_FIXED_NOREPLACE
+// per range (the code page left out). Such a call fails with EEXIST
+// exactly when something is there: then read the layout and call
+// ReserveIn for that call's range instead of Injected.
+func (g *Guard) ReserveBlind(abi ABI) []Call {
+	g.pickCode(abi, nil)
+	var calls []Call
+	for _, gr := range g.policy.guarded.Ranges() {
+		if abi == ABI32 {
+			gr = gr.Intersect(region.Range{Start: 0, End: 1 << 32})
+		}
+		if gr.Empty() {
+			continue
+		}
+		g.reserved.Add(gr)
+		calls = g.appendReservations(calls, abi, gr)
+	}
+	return calls
+}
+
+// ReserveIn reserves the free parts of r, a range a call from
+// ReserveBlind could not reserve whole, from the layout; like Reserve,
+// it returns the calls and the mappings found there.
+func (g *Guard) ReserveIn(abi ABI, r region.Range, maps []region.Mapping) (calls []Call, occupied []region.Mapping) {
+	g.reserved.Remove(r)
+	return g.reserveIn(abi, r, maps)
+}
+
+// pickCode makes the policy's code page the guard's if it is free in
+// maps (for 64-bit programs only).
+func (g *Guard) pickCode(abi ABI, maps []region.Mapping) {
+	page := g.policy.Code
+	if abi != ABI64 || page.Empty() {
+		return
+	}
 	for _, m := range maps {
-		if !g.policy.guarded.Overlaps(m.Range) {
+		if m.Range.Overlaps(page) {
+			return
+		}
+	}
+	g.code = page
+	if g.pool != nil {
+		g.pool.Take(page)
+	}
+}
+
+// reserveIn takes the mappings in r as the program's and reserves the
+// rest of r.
+func (g *Guard) reserveIn(abi ABI, r region.Range, maps []region.Mapping) (calls []Call, occupied []region.Mapping) {
+	for _, m := range maps {
+		in := m.Range.Intersect(r)
+		if in.Empty() {
 			continue
 		}
 		occupied = append(occupied, m)
-		for p := range g.policy.guarded.Within(m.Range) {
+		for p := range g.policy.guarded.Within(in) {
 			g.mapped.Add(p)
 			g.reserved.Remove(p)
 			if g.pool != nil {
 				g.pool.Take(p)
 			}
+			if p.Overlaps(g.code) {
+				g.code = region.Range{}
+			}
 		}
 	}
-	for _, gr := range g.policy.guarded.Ranges() {
-		for free := range g.mapped.Gaps(gr) {
-			if abi == ABI32 {
-				free = free.Intersect(region.Range{Start: 0, End: 1 << 32})
-			}
-			if free.Empty() || g.reserved.Covers(free) {
-				continue
-			}
-			g.reserved.Add(free)
-			calls = append(calls, reservation(abi, free, MapFixedNoReplace))
+	for free := range g.mapped.Gaps(r) {
+		if abi == ABI32 {
+			free = free.Intersect(region.Range{Start: 0, End: 1 << 32})
 		}
-	}
-	if page := g.policy.Code; abi == ABI64 && !page.Empty() && g.reserved.Covers(page) {
-		g.code = page
-		if g.pool != nil {
-			g.pool.Take(page)
+		if free.Empty() || g.reserved.Covers(free) {
+			continue
 		}
+		g.reserved.Add(free)
+		calls = g.appendReservations(calls, abi, free)
 	}
 	return calls, occupied
+}
+
+// appendReservations appends the calls reserving r, around the code
+// page (which CodeCall maps).
+func (g *Guard) appendReservations(calls []Call, abi ABI, r region.Range) []Call {
+	if c := g.code; !c.Empty() && r.Overlaps(c) {
+		if lo := (region.Range{Start: r.Start, End: c.Start}); lo.Start < lo.End {
+			calls = append(calls, reservation(abi, lo, MapFixedNoReplace))
+		}
+		if hi := (region.Range{Start: c.End, End: r.End}); hi.Start < hi.End {
+			calls = append(calls, reservation(abi, hi, MapFixedNoReplace))
+		}
+		return calls
+	}
+	return append(calls, reservation(abi, r, MapFixedNoReplace))
 }
 
 // Code returns the guard's code page (Policy.Code), where the tracer
@@ -143,15 +215,22 @@ func (g *Guard) Reserve(abi ABI, maps []region.Mapping) (calls []Call, occupied 
 func (g *Guard) Code() region.Range { return g.code }
 
 // CodeCall is the call that maps the code page (readable and executable,
-// over its reservation); the tracer then writes the code into it.
+// where Reserve left it free); the tracer then writes the code into it.
 func (g *Guard) CodeCall() Call {
 	return Call{ABI: ABI64, Nr: sysMmap64, Args: [6]uint64{g.code.Start, g.code.Len(), ProtRead | ProtExec,
-		MapPrivate | MapAnonymous | MapFixed, ^uint64(0), 0}}
+		MapPrivate | MapAnonymous | MapFixedNoReplace, ^uint64(0), 0}}
 }
 
-// DropCode says the code page cannot be used (mapping it or writing it
-// failed). It stays reserved.
-func (g *Guard) DropCode() { g.code = region.Range{} }
+// DropCode says the code page cannot be used: CodeCall failed (the page
+// is then not the guard's: it leaves the model, and a hole of one page
+// outside every protected range), or writing the code did (the page
+// stays as a reservation would).
+func (g *Guard) DropCode(mapped bool) {
+	if !mapped && !g.code.Empty() {
+		g.reserved.Remove(g.code)
+	}
+	g.code = region.Range{}
+}
 
 // poolFree gives r back to the pool, but never the code page.
 func (g *Guard) poolFree(r region.Range) {

@@ -210,6 +210,13 @@ type extraCall struct {
 // the ABI's syscall instruction. The extra calls run after the
 // reservations.
 func (t *tracer) startInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec bool, extra []extraCall) {
+	t.inject(tk, abi, calls, atExec, false, extra)
+}
+
+// inject is startInjection; with blind (at an exec, see newProgram) a
+// reservation that finds its range occupied reads the layout and
+// reserves the free parts instead.
+func (t *tracer) inject(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec, blind bool, extra []extraCall) {
 	poke := atExec
 	inj := &injection{abi: abi, calls: calls}
 	if err := getRegs(tk.tid, &inj.saved); err != nil {
@@ -257,6 +264,21 @@ func (t *tracer) startInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call,
 				tk.inj = nil
 				return true
 			}
+			return false
+		}
+		if e, failed := rewrite.Failed(abi, ret); failed && blind && e == rewrite.EEXIST {
+			// Something is in this range: reserve around it.
+			maps, err := region.ReadMaps(tk.tid)
+			if err != nil {
+				t.failClosed(tk, fmt.Sprintf("reading its maps at exec: %v", err))
+				return true
+			}
+			r := region.Range{Start: c.Args[0], End: c.Args[0] + c.Args[1]}
+			more, occupied := g.ReserveIn(abi, r, maps)
+			t.warnOccupied(occupied)
+			rest := inj.calls[i+1:]
+			inj.calls = append(append(append([]rewrite.Call{}, inj.calls[:i+1]...), more...), rest...)
+			nres += len(more)
 			return false
 		}
 		g.Injected(c, ret)

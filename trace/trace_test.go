@@ -2,6 +2,7 @@ package trace
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -94,6 +95,37 @@ func TestLayoutGuarded(t *testing.T) {
 	s := res.Stats
 	if s.Outcomes[rewrite.Rerouted] == 0 || s.Reservations == 0 || res.Stops == 0 {
 		t.Errorf("stats %+v, stops %d: want reroutes, reservations and stops", s, res.Stops)
+	}
+}
+
+// TestLayoutAtExecBlindOrRead: reservations at exec made without reading
+// the layout (one call per range, the layout read only where one finds
+// something) and from the layout give the same result, for a PIE and for
+// a non-PIE program (whose image lies in the protected range), 64- and
+// 32-bit.
+func TestLayoutAtExecBlindOrRead(t *testing.T) {
+	bins := map[string]string{
+		"pie":      buildC(t, "layout", "-pthread", "-ldl"),
+		"nopie":    buildC(t, "layout", "-no-pie", "-pthread", "-ldl"),
+		"nopie-32": buildC(t, "layout", "-m32", "-no-pie", "-pthread", "-ldl"),
+	}
+	for name, bin := range bins {
+		for _, read := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/read=%v", name, read), func(t *testing.T) {
+				readMapsAtExec = read
+				defer func() { readMapsAtExec = false }()
+				out, res := guarded(t, bin)
+				if res.ExitCode() != 0 || !strings.Contains(out, "layout ok") {
+					t.Fatalf("exit %d, output:\n%s", res.ExitCode(), out)
+				}
+				if s := res.Stats; s.ReserveFailures != 0 || s.Reservations == 0 {
+					t.Errorf("reservations %d made, %d failed", s.Reservations, s.ReserveFailures)
+				}
+				if nopie := strings.HasPrefix(name, "nopie"); nopie != (len(res.Unreserved) > 0) {
+					t.Errorf("unreserved %q (non-PIE: %v)", res.Unreserved, nopie)
+				}
+			})
+		}
 	}
 }
 

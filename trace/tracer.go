@@ -807,11 +807,11 @@ func (t *tracer) execEvent(tk *task) {
 			abi = a
 		}
 	}
-	calls, ok := t.newProgram(tk, abi)
+	calls, blind, ok := t.newProgram(tk, abi)
 	if !ok {
 		return
 	}
-	t.startInjection(tk, abi, calls, true, t.codeCalls(tk))
+	t.inject(tk, abi, calls, true, blind, t.codeCalls(tk))
 }
 
 // programStart handles the first stop of the program mmapguard started
@@ -841,7 +841,7 @@ func (t *tracer) programStart(tk *task, ws unix.WaitStatus) {
 	if regs.Cs == user32CS {
 		abi = rewrite.ABI32
 	}
-	calls, ok := t.newProgram(tk, abi)
+	calls, blind, ok := t.newProgram(tk, abi)
 	if !ok {
 		return
 	}
@@ -852,23 +852,29 @@ func (t *tracer) programStart(tk *task, ws unix.WaitStatus) {
 		t.kill(tk)
 		return
 	}
-	t.startInjection(tk, abi, calls, true, append(t.codeCalls(tk), fc...))
+	t.inject(tk, abi, calls, true, blind, append(t.codeCalls(tk), fc...))
 }
 
 // newProgram gives a task that has just exec'd (or the first program) a
 // new address space and returns the reservations to inject before it
-// runs. ok is false if the process was killed instead.
-func (t *tracer) newProgram(tk *task, abi rewrite.ABI) (calls []rewrite.Call, ok bool) {
+// runs. ok is false if the process was killed instead. blind says the
+// calls were made without reading the layout (see
+// rewrite.Guard.ReserveBlind): a reading of /proc/PID/maps less per
+// exec, where nothing needs the layout itself (placement, attribution).
+func (t *tracer) newProgram(tk *task, abi rewrite.ABI) (calls []rewrite.Call, blind, ok bool) {
 	sp := &space{guard: rewrite.NewGuard(t.cfg.Policy), abi: abi}
 	// Threads that shared the old space are gone; a vfork parent keeps
 	// the old space, which is its own.
 	tk.sp = sp
 	t.spaces[sp] = true
+	if t.cfg.Place == nil && t.attr == nil && !readMapsAtExec {
+		return sp.guard.ReserveBlind(abi), true, true
+	}
 	maps, err := region.ReadMaps(tk.tid)
 	if err != nil {
 		// Without its layout nothing can be reserved: fail closed.
 		t.failClosed(tk, fmt.Sprintf("reading its maps at exec: %v", err))
-		return nil, false
+		return nil, false, false
 	}
 	if t.cfg.Place != nil {
 		sp.planner = t.cfg.Place.planner(maps)
@@ -877,8 +883,18 @@ func (t *tracer) newProgram(tk *task, abi rewrite.ABI) (calls []rewrite.Call, ok
 		t.attr.SetMaps(tk.pid, maps)
 	}
 	calls, occupied := sp.guard.Reserve(abi, maps)
-	// One warning per object: a non-PIE image's segments and the bss
-	// after them are contiguous.
+	t.warnOccupied(occupied)
+	return calls, false, true
+}
+
+// readMapsAtExec makes every exec read the layout (tests compare both
+// ways).
+var readMapsAtExec = false
+
+// warnOccupied warns about mappings found in guarded ranges at exec, one
+// warning per object: a non-PIE image's segments and the bss after them
+// are contiguous.
+func (t *tracer) warnOccupied(occupied []region.Mapping) {
 	for i := 0; i < len(occupied); {
 		r, what := occupied[i].Range, occupied[i].Path
 		for i++; i < len(occupied) && occupied[i].Start == r.End &&
@@ -894,5 +910,4 @@ func (t *tracer) newProgram(tk *task, abi rewrite.ABI) (calls []rewrite.Call, ok
 		}
 		t.warnf("%s", msg)
 	}
-	return calls, true
 }

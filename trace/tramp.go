@@ -221,12 +221,12 @@ func (t *tracer) codeCalls(tk *task) []extraCall {
 	return []extraCall{{call: g.CodeCall(), done: func(ret uint64) bool {
 		if _, failed := rewrite.Failed(rewrite.ABI64, ret); failed {
 			t.warnf("cannot map the guard's code page at %#x: %v; rewrites take two stops", g.Code().Start, errnoOf(rewrite.ABI64, ret))
-			g.DropCode()
+			g.DropCode(false)
 			return true
 		}
 		if err := poke(tk.tid, g.Code().Start, trampCode); err != nil {
 			t.warnf("cannot write the guard's code page at %#x: %v; rewrites take two stops", g.Code().Start, err)
-			g.DropCode()
+			g.DropCode(true)
 		}
 		return true
 	}}}
