@@ -147,7 +147,7 @@ func (g *Guard) pickCode(abi ABI, maps []region.Mapping) {
 		return
 	}
 	for _, m := range maps {
-		if m.Range.Overlaps(page) {
+		if m.Overlaps(page) {
 			return
 		}
 	}
@@ -161,7 +161,7 @@ func (g *Guard) pickCode(abi ABI, maps []region.Mapping) {
 // rest of r.
 func (g *Guard) reserveIn(abi ABI, r region.Range, maps []region.Mapping) (calls []Call, occupied []region.Mapping) {
 	for _, m := range maps {
-		in := m.Range.Intersect(r)
+		in := m.Intersect(r)
 		if in.Empty() {
 			continue
 		}
