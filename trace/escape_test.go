@@ -473,7 +473,7 @@ func TestEscapeMap32bit(t *testing.T) {
 // succeed. Before it did, about one round in a hundred escaped.
 func TestEscapeMoveOut(t *testing.T) {
 	bin := buildC(t, "escape_moveout")
-	routes := []string{"mremap-moveout-race", "shmdt-edge-race", "vfork-moveout-race"}
+	routes := []string{"mremap-moveout-race", "shmdt-edge-race", "vfork-moveout-race", "new-thread-moveout-race"}
 	t.Run("guarded", func(t *testing.T) {
 		out, res := escapeGuarded(t, escapePolicy(t, false), bin, "1500")
 		escapeCheck(t, out, res, routes)

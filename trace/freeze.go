@@ -38,13 +38,20 @@ type waitStop struct {
 	ws  unix.WaitStatus
 }
 
-// freezeFor stops the other tasks of tk's space, then runs run. If there
-// are none, run runs now.
+// freezeFor stops the other tasks of tk's space, then runs run. If the
+// space has no other task (and no new one on its way), run runs now.
 func (t *tracer) freezeFor(tk *task, run func()) {
 	sp := tk.sp
 	fr := &freeze{holder: tk, waiting: map[int]bool{}, run: run}
+	others := false
 	for _, o := range t.tasks {
-		if o == tk || o.sp != sp || o.born || o.held {
+		if o == tk || o.sp != sp && o.sp != nil {
+			continue
+		}
+		// A new task of the space (or of a space not known yet) whose
+		// first stop is on its way or held: the freeze keeps that stop.
+		others = true
+		if o.sp == nil || o.born || o.held {
 			continue
 		}
 		if err := interrupt(o.tid); err != nil {
@@ -55,23 +62,24 @@ func (t *tracer) freezeFor(tk *task, run func()) {
 			fr.waiting[o.tid] = true
 		}
 	}
-	if len(fr.waiting) == 0 {
+	if !others {
 		run()
 		return
 	}
 	sp.frozen = fr
 	t.freezes++
 	t.res.Freezes++
+	if len(fr.waiting) == 0 {
+		fr.started = true
+		fr.run()
+	}
 }
 
-// vforkBlocked reports whether a task waits in vfork for a child that
-// still shares its memory.
+// vforkBlocked reports whether a task waits in vfork (clone with
+// CLONE_VFORK, memory shared or not) for a child that has not exec'd or
+// exited yet.
 func (t *tracer) vforkBlocked(tk *task) bool {
-	if tk.vforkChild == 0 {
-		return false
-	}
-	c := t.tasks[tk.vforkChild]
-	return c != nil && (c.sp == tk.sp || c.sp == nil)
+	return tk.vforkChild != 0 && t.tasks[tk.vforkChild] != nil
 }
 
 // stash keeps a stop that must wait for a freeze to end, and starts the
@@ -80,6 +88,13 @@ func (t *tracer) vforkBlocked(tk *task) bool {
 func (t *tracer) stash(tid int, ws unix.WaitStatus) bool {
 	tk := t.tasks[tid]
 	if ws.Exited() || ws.Signaled() {
+		// Its kept stops are stale now.
+		t.bornStash = dropStops(t.bornStash, tid)
+		for sp := range t.spaces {
+			if sp.frozen != nil {
+				sp.frozen.stashed = dropStops(sp.frozen.stashed, tid)
+			}
+		}
 		if tk != nil && tk.sp != nil && tk.sp.frozen != nil {
 			t.stopped(tk.sp.frozen, tid)
 		}
@@ -149,4 +164,21 @@ func (t *tracer) endFreeze(sp *space) {
 			t.handle(s.tid, s.ws)
 		}
 	}
+	if t.freezes == 0 && t.settleDue {
+		t.settleDue = false
+		if t.nHeld > 0 {
+			t.settleHeld()
+		}
+	}
+}
+
+// dropStops removes tid's stops from a list of kept stops.
+func dropStops(l []waitStop, tid int) []waitStop {
+	out := l[:0]
+	for _, s := range l {
+		if s.tid != tid {
+			out = append(out, s)
+		}
+	}
+	return out
 }

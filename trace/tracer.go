@@ -320,7 +320,11 @@ func threadGroup(tid, guess int) int {
 // says why (always, even with warnings off: the program did not fail by
 // itself).
 func (t *tracer) failClosed(tk *task, why string) {
-	msg := fmt.Sprintf("mmapguard: pid %d: %s; killing it (fail closed)\n", tk.pid, why)
+	id := tk.pid
+	if id <= 0 {
+		id = tk.tid // a new task whose process is not known yet
+	}
+	msg := fmt.Sprintf("mmapguard: pid %d: %s; killing it (fail closed)\n", id, why)
 	if t.cfg.Warn != nil {
 		fmt.Fprint(t.cfg.Warn, msg)
 	} else {
@@ -427,8 +431,10 @@ type tracer struct {
 	// new tasks meanwhile.
 	freezes   int
 	bornStash []waitStop
-	// nHeld counts the held tasks.
-	nHeld int
+	// nHeld counts the held tasks; settleDue asks for settleHeld once
+	// no space is frozen.
+	nHeld     int
+	settleDue bool
 	// filter is the seccomp filter in the kernel's encoding (struct
 	// sock_filter array), injected into the first program.
 	filter []byte
@@ -504,18 +510,14 @@ func (t *tracer) finish() Result {
 
 // handle takes one wait4 report.
 func (t *tracer) handle(tid int, ws unix.WaitStatus) {
-	if t.freezes == 0 {
-		t.dispatch(tid, ws)
-		return
-	}
 	var sp *space
 	if tk := t.tasks[tid]; tk != nil {
 		sp = tk.sp
 	}
-	if !t.stash(tid, ws) {
+	if t.freezes == 0 || !t.stash(tid, ws) {
 		t.dispatch(tid, ws)
 	}
-	if sp != nil && sp.frozen != nil {
+	if t.freezes > 0 && sp != nil && sp.frozen != nil {
 		t.thawIfDone(sp)
 	}
 }
@@ -539,7 +541,13 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		delete(t.tasks, tid)
 		if t.nHeld > 0 {
 			// Perhaps the creator of a task that waits for its event.
-			t.settleHeld()
+			// While a space is frozen, the event may be among the kept
+			// stops: wait for the thaw.
+			if t.freezes > 0 {
+				t.settleDue = true
+			} else {
+				t.settleHeld()
+			}
 		}
 		return
 	case !ws.Stopped():
@@ -792,6 +800,11 @@ func (t *tracer) execEvent(tk *task) {
 	if old, err := eventMsg(tk.tid); err == nil && int(old) != tk.tid {
 		// A non-leader thread exec'd: it now has the leader's id.
 		delete(t.tasks, int(old))
+	}
+	for _, o := range t.tasks {
+		if o.vforkChild == tk.tid {
+			o.vforkChild = 0 // its vfork is over
+		}
 	}
 	// The old program's per-call state is gone with it.
 	tk.inj, tk.ev, tk.spanObj, tk.forkCalls, tk.tramps = nil, nil, nil, nil, nil
