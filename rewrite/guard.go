@@ -303,6 +303,14 @@ func reservation(abi ABI, r region.Range, how uint64) Call {
 	return Call{ABI: ABI64, Nr: sysMmap64, Args: [6]uint64{r.Start, r.Len(), ProtNone, flags, ^uint64(0), 0}}
 }
 
+// IsReservation reports whether c is a call the guard builds to place a
+// reservation (PROT_NONE, private, anonymous, NORESERVE, at a fixed
+// address).
+func IsReservation(c Call) bool {
+	_, ok := isReservation(c)
+	return ok
+}
+
 // isReservation recognises a call built by reservation.
 func isReservation(c Call) (region.Range, bool) {
 	const want = MapPrivate | MapAnonymous | MapNoReserve

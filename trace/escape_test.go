@@ -486,6 +486,22 @@ func TestEscapeMoveOut(t *testing.T) {
 	})
 }
 
+// TestEscapeForgedReport: a program that forges the code page's failure
+// report for a rewrite that succeeded (see escape_forge.c) is killed
+// before the guard believes it, and its mprotect never runs.
+func TestEscapeForgedReport(t *testing.T) {
+	bin := buildC(t, "escape_forge", "-no-pie")
+	p := escapePolicy(t, true)
+	out, res := escapeGuarded(t, p, bin, fmt.Sprintf("%#x", p.Code.Start+trampFail))
+	if !strings.Contains(out, "munmap = 0") || !strings.Contains(out, "mprotect before forging = -1") {
+		t.Fatalf("the setup did not go as planned:\n%s", out)
+	}
+	if strings.Contains(out, "after forging") || res.FailedClosed != 1 || !res.Status.Signaled() {
+		t.Errorf("the forged report was believed, or the program not killed (failed closed %d, status %v):\n%s",
+			res.FailedClosed, res.Status, out)
+	}
+}
+
 func TestEscapeShmat(t *testing.T) {
 	bin := buildC(t, "escape_shm")
 	common := []string{"shmat-null", "shmat-inside", "shmat-inside-remap", "shmat-inside-rnd", "shmat-rdonly-inside",

@@ -87,3 +87,22 @@ func TestRegistersPreserved(t *testing.T) {
 		})
 	}
 }
+
+// TestOneStopUnderSignals: failing one-stop rewrites interrupted by
+// signal handlers that make the same call on an alternate stack above
+// (and below) the thread's stack: every call gets its own result, and
+// the program runs to its end.
+func TestOneStopUnderSignals(t *testing.T) {
+	bin := buildC(t, "tramp_signals", "-pthread")
+	for _, where := range []string{"high", "low"} {
+		t.Run(where, func(t *testing.T) {
+			out, res := guarded(t, bin, "3000", where)
+			if res.ExitCode() != 0 || !strings.Contains(out, "bad results: 0") {
+				t.Fatalf("exit %d:\n%s", res.ExitCode(), out)
+			}
+			if res.OneStop == 0 {
+				t.Errorf("no one-stop rewrite: the path was not tested")
+			}
+		})
+	}
+}

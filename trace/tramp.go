@@ -2,9 +2,11 @@ package trace
 
 import (
 	"encoding/binary"
+	"fmt"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
 )
 
@@ -34,9 +36,10 @@ import (
 // (rewrite.Action.QuietOnSuccess), in 64-bit programs, without the event
 // log (which wants every result), take this path.
 const (
-	trampKeep    = 0  // entry: the program gets the call's own result
-	trampFix     = 15 // entry: the program gets the frame's first word
-	trampFailEnd = 66 // instruction pointer after the failure report's syscall
+	trampKeep    = 2  // entry: the program gets the call's own result
+	trampFix     = 19 // entry: the program gets the frame's first word
+	trampFail    = 55 // the failure report
+	trampFailEnd = 77 // instruction pointer after the failure report's syscall
 	trampFrame   = 8  // words: fixed result, rdi, rsi, rdx, r10, r8, r9, return address
 	redZone      = 128
 )
@@ -44,38 +47,44 @@ const (
 // trampCode is the code page's code (offsets in the comments). The
 // kernel returns into it with rcx pointing at it (rcx equal to the
 // instruction pointer and r11 to the flags let it take the fast sysret
-// way back); the code sets rcx to the program's return address, as the
-// kernel would have.
+// way back). A syscall instruction stands just before each entry: a
+// call the kernel restarts (interrupted by a signal) is run again from
+// there. The way back to the program is a jump through rcx, which the
+// convention wants to hold the return address anyway: no `ret` without
+// a `call`, which a shadow stack would refuse.
 var trampCode = []byte{
-	// keep (0): skip the fixed-result word.
-	0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, // 0  cmp rax, -4095
-	0x73, 0x24, //                         6  jae fail (44)
-	0x48, 0x8d, 0x64, 0x24, 0x08, //       8  lea rsp, [rsp+8]
-	0xeb, 0x09, //                         13 jmp common (24)
-	// fix (15): the result is the frame's first word.
-	0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, // 15 cmp rax, -4095
-	0x73, 0x15, //                         21 jae fail (44)
-	0x58, //                               23 pop rax
-	// common (24): rcx is the return address, the flags come from r11
+	0x0f, 0x05, //                         0  syscall (restarts of keep)
+	// keep (2): skip the fixed-result word.
+	0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, // 2  cmp rax, -4095
+	0x73, 0x2d, //                         8  jae fail (55)
+	0x48, 0x8d, 0x64, 0x24, 0x08, //       10 lea rsp, [rsp+8]
+	0xeb, 0x0b, //                         15 jmp common (28)
+	0x0f, 0x05, //                         17 syscall (restarts of fix)
+	// fix (19): the result is the frame's first word.
+	0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, // 19 cmp rax, -4095
+	0x73, 0x1c, //                         25 jae fail (55)
+	0x58, //                               27 pop rax
+	// common (28): rcx is the return address, the flags come from r11
 	// (the kernel keeps them there), then the argument registers, then
-	// back to the program.
-	0x48, 0x8b, 0x4c, 0x24, 0x30, //       24 mov rcx, [rsp+48]
-	0x41, 0x53, //                         29 push r11
-	0x9d,       //                         31 popfq
-	0x5f,       //                         32 pop rdi
-	0x5e,       //                         33 pop rsi
-	0x5a,       //                         34 pop rdx
-	0x41, 0x5a, //                         35 pop r10
-	0x41, 0x58, //                         37 pop r8
-	0x41, 0x59, //                         39 pop r9
-	0xc2, 0x80, 0x00, //                   41 ret 128
-	// fail (44): munmap(code page, 1), result in rdx.
-	0x48, 0x89, 0xc2, //                   44 mov rdx, rax
-	0x48, 0x8d, 0x3d, 0xca, 0xff, 0xff, 0xff, // 47 lea rdi, [rip-54] (the page)
-	0xbe, 0x01, 0x00, 0x00, 0x00, //       54 mov esi, 1
-	0xb8, 0x0b, 0x00, 0x00, 0x00, //       59 mov eax, 11 (munmap)
-	0x0f, 0x05, //                         64 syscall
-	0x0f, 0x0b, //                         66 ud2
+	// the stack pointer as it was, and back to the program.
+	0x48, 0x8b, 0x4c, 0x24, 0x30, //       28 mov rcx, [rsp+48]
+	0x41, 0x53, //                         33 push r11
+	0x9d,       //                         35 popfq
+	0x5f,       //                         36 pop rdi
+	0x5e,       //                         37 pop rsi
+	0x5a,       //                         38 pop rdx
+	0x41, 0x5a, //                         39 pop r10
+	0x41, 0x58, //                         41 pop r8
+	0x41, 0x59, //                         43 pop r9
+	0x48, 0x8d, 0xa4, 0x24, 0x88, 0x00, 0x00, 0x00, // 45 lea rsp, [rsp+136]
+	0xff, 0xe1, //                         53 jmp rcx
+	// fail (55): munmap(code page, 1), result in rdx.
+	0x48, 0x89, 0xc2, //                   55 mov rdx, rax
+	0x48, 0x8d, 0x3d, 0xbf, 0xff, 0xff, 0xff, // 58 lea rdi, [rip-65] (the page)
+	0xbe, 0x01, 0x00, 0x00, 0x00, //       65 mov esi, 1
+	0xb8, 0x0b, 0x00, 0x00, 0x00, //       70 mov eax, 11 (munmap)
+	0x0f, 0x05, //                         75 syscall
+	0x0f, 0x0b, //                         77 ud2
 }
 
 // trampCall is a rewrite under way on the one-stop path: what the
@@ -135,10 +144,12 @@ func (t *tracer) oneStop(tk *task, si syscallInfo, abi rewrite.ABI, a *rewrite.A
 		t.lost(tk, err)
 		return true
 	}
-	// Frames at or below this one are overwritten: forget them.
+	// A frame at the same place is overwritten: forget it. Others may
+	// still report (a signal handler's rewrite on another stack while
+	// an outer one has not reached its check yet); the oldest go first.
 	keep := tk.tramps[:0]
 	for _, o := range tk.tramps {
-		if o.frame > tc.frame {
+		if o.frame != tc.frame {
 			keep = append(keep, o)
 		}
 	}
@@ -173,6 +184,18 @@ func (t *tracer) trampFailure(tk *task, si syscallInfo) bool {
 	}
 	ret := si.args[2]
 	g := tk.sp.guard
+	if rewrite.IsReservation(tc.call) {
+		// The report is the program's own code and could be forged (a
+		// jump to it with the stack pointer at an old frame): believed,
+		// it would make the guard give up a reservation it holds. A
+		// reservation that really failed leaves the program's mapping
+		// there, so ask the kernel.
+		r := region.Range{Start: tc.call.Args[0], End: tc.call.Args[0] + tc.call.Args[1]}
+		if held, err := reservedNow(tk.tid, r); err != nil || held {
+			t.failClosed(tk, fmt.Sprintf("a failure report from the guard's code page for %v, which the kernel shows reserved", r))
+			return true
+		}
+	}
 	g.Injected(tc.call, ret)
 	var fix rewrite.Fix
 	if tc.action.Exit {
@@ -209,6 +232,29 @@ func (t *tracer) trampFailure(tk *task, si syscallInfo) bool {
 	tk.inj = inj
 	t.runCurrent(tk)
 	return true
+}
+
+// reservedNow reports whether r is covered by reservation-like mappings
+// (PROT_NONE, private, anonymous) in the task's layout.
+func reservedNow(tid int, r region.Range) (bool, error) {
+	maps, err := region.ReadMaps(tid)
+	if err != nil {
+		return false, err
+	}
+	pos := r.Start
+	for _, m := range maps {
+		if m.End <= pos || m.Start > pos {
+			continue
+		}
+		if m.Perms != "---p" || m.Inode != 0 || m.Path != "" {
+			return false, nil
+		}
+		pos = m.End
+		if pos >= r.End {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // codeCalls maps the guard's code page in a new program and writes the

@@ -26,16 +26,18 @@ func TestTrampCode(t *testing.T) {
 		at[off] = i
 		off += i.Len
 	}
-	for _, off := range []int{trampKeep, trampFix, trampFailEnd} {
+	for _, off := range []int{trampKeep, trampFix, trampFail, trampFailEnd} {
 		if _, ok := at[off]; !ok {
 			t.Errorf("offset %d is not an instruction boundary", off)
 		}
 	}
 	want := map[int]string{
+		trampKeep - 2:    "SYSCALL",
 		trampKeep:        "CMP RAX, -0xfff",
+		trampFix - 2:     "SYSCALL",
 		trampFix:         "CMP RAX, -0xfff",
 		trampFix + 8:     "POP RAX",
-		41:               "RET 0x80",
+		53:               "JMP RCX",
 		trampFailEnd - 2: "SYSCALL",
 		trampFailEnd:     "UD2",
 	}
@@ -45,15 +47,21 @@ func TestTrampCode(t *testing.T) {
 		}
 	}
 	// rcx from the frame's return address (its seventh word after the
-	// first is gone).
-	mov := at[24]
+	// first is gone), and the stack pointer back where the program had
+	// it: 6 words popped + the return address + the red zone.
+	mov := at[28]
 	if m, ok := mov.Args[1].(x86asm.Mem); mov.Op != x86asm.MOV || mov.Args[0] != x86asm.RCX || !ok || m.Base != x86asm.RSP ||
 		m.Disp != 48 {
-		t.Errorf("offset 24: %v, want mov rcx, [rsp+48]", mov)
+		t.Errorf("offset 28: %v, want mov rcx, [rsp+48]", mov)
+	}
+	lea := at[45]
+	if m, ok := lea.Args[1].(x86asm.Mem); lea.Op != x86asm.LEA || lea.Args[0] != x86asm.RSP || !ok || m.Base != x86asm.RSP ||
+		m.Disp != 8+redZone {
+		t.Errorf("offset 45: %v, want lea rsp, [rsp+136]", lea)
 	}
 	// Jumps: both failure checks go to the report, the keep entry to
 	// the common part.
-	jumps := map[int]int{6: 44, 13: 24, 21: 44}
+	jumps := map[int]int{8: 55, 15: 28, 25: 55}
 	for off, target := range jumps {
 		i := at[off]
 		rel, ok := i.Args[0].(x86asm.Rel)
@@ -62,14 +70,20 @@ func TestTrampCode(t *testing.T) {
 		}
 	}
 	// lea rdi, [rip+disp]: the page's start.
-	lea := at[47]
-	if m, ok := lea.Args[1].(x86asm.Mem); !ok || lea.Op != x86asm.LEA || m.Base != x86asm.RIP || 47+lea.Len+int(m.Disp) != 0 {
-		t.Errorf("offset 47: %v does not load the page's start", lea)
+	ld := at[58]
+	if m, ok := ld.Args[1].(x86asm.Mem); !ok || ld.Op != x86asm.LEA || m.Base != x86asm.RIP || 58+ld.Len+int(m.Disp) != 0 {
+		t.Errorf("offset 58: %v does not load the page's start", ld)
+	}
+	// No RET anywhere: a shadow stack would refuse one without its CALL.
+	for _, i := range all {
+		if i.i.Op == x86asm.RET {
+			t.Errorf("offset %d: %v", i.off, i.i)
+		}
 	}
 	// Six argument registers popped, in the frame's order.
 	var pops []string
 	for _, i := range all {
-		if i.off >= 32 && i.off < 41 {
+		if i.off >= 36 && i.off < 45 {
 			pops = append(pops, i.i.String())
 		}
 	}
