@@ -6,22 +6,29 @@
 //
 // Run starts the program directly, with PTRACE_TRACEME in the child
 // (Go's SysProcAttr.Ptrace): it stops with SIGTRAP after its execve,
-// before the program's first instruction. Go can start a traced process
-// only that way, but such a tracee cannot be PTRACE_LISTENed to or
-// PTRACE_INTERRUPTed (its children inherit the mode), so the tracer
-// detaches it with SIGSTOP in place of the SIGTRAP, waits for the
-// resulting group-stop, seizes it with PTRACE_SEIZE and the options it
-// needs (TRACESECCOMP, TRACECLONE, TRACEFORK, TRACEVFORK, TRACEEXEC,
-// TRACESYSGOOD, EXITKILL) and ends the group-stop with a SIGCONT that it
-// drops before the program sees it. Still before the first instruction,
-// it injects the reservations (below) and then the filter itself:
+// before the program's first instruction (signals that stop it before,
+// still in Go's fork code, are held back and sent to the program later;
+// the exec's own SIGTRAP is told apart by its sender). Right there, with
+// PTRACE_O_TRACESYSGOOD and EXITKILL set, the tracer injects the
+// reservations (below), the code page and the filter itself:
 // prctl(PR_SET_NO_NEW_PRIVS) and seccomp(SECCOMP_SET_MODE_FILTER), with
 // the filter written on the program's stack below its stack pointer and
 // zeroed again afterwards. If the kernel refuses the filter, the program
-// is killed before it runs and Run returns the error. No second process
-// start and no second Go runtime (an earlier launch re-executed
-// mmapguard as a shim that installed the filter and then exec'd the
-// program): about 2 ms less per run.
+// is killed before it runs and Run returns the error.
+//
+// A TRACEME tracee cannot be PTRACE_LISTENed to or PTRACE_INTERRUPTed,
+// and its children would inherit that mode, so the guarded program is
+// then handed over to PTRACE_SEIZE: detached with SIGSTOP in place of
+// the last stop, waited for in the group-stop, seized there with every
+// option (TRACESECCOMP, TRACECLONE, TRACEFORK, TRACEVFORK, TRACEEXEC,
+// TRACESYSGOOD, EXITKILL), and continued with a SIGCONT that is dropped
+// before the program sees it (taken off its queue with an injected
+// rt_sigtimedwait where it blocks SIGCONT). Should something continue it
+// during the hand-over, it runs guarded, only untraced for a moment:
+// its trapped calls fail with ENOSYS. No second process start and no
+// second Go runtime (an earlier launch re-executed mmapguard as a shim
+// that installed the filter and then exec'd the program): about 2 ms
+// less per run.
 //
 // # Reservations at exec
 //

@@ -187,11 +187,14 @@ func (t *tracer) endInjection(tk *task) {
 		return
 	}
 	t.emit(tk, inj.final, true)
-	t.resume(tk, cont, 0)
-	for _, s := range tk.deferred {
-		_ = unix.Tgkill(tk.pid, tk.tid, s) // gone already: nothing to deliver
+	if tk.handoff {
+		// The first program, guarded now: over to PTRACE_SEIZE.
+		tk.handoff = false
+		t.handOver(tk)
+		return
 	}
-	tk.deferred = nil
+	t.resume(tk, cont, 0)
+	t.sendDeferred(tk)
 }
 
 // extraCall is a call injected after the reservations (the code page,

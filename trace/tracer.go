@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -196,7 +198,7 @@ func run(cfg Config) (Result, error) {
 		return Result{}, fmt.Errorf("starting %s: %w", cfg.Path, err)
 	}
 	pid := proc.Pid
-	first, err := seizeAtStart(pid)
+	first, early, err := awaitExec(pid)
 	if err != nil {
 		_ = proc.Kill()
 		return Result{}, fmt.Errorf("tracing pid %d: %w%s", pid, err, ptraceHint(err))
@@ -228,7 +230,7 @@ func run(cfg Config) (Result, error) {
 		// Gone before its first instruction (killed from outside).
 		t.handle(pid, first)
 	} else {
-		t.programStart(t.tasks[pid], first)
+		t.programStart(t.tasks[pid], early)
 	}
 	res, err := t.loop()
 	if err == nil && t.startErr != nil {
@@ -246,46 +248,132 @@ type ExecError struct {
 func (e *ExecError) Error() string { return fmt.Sprintf("exec %s: %v", e.Path, e.Err) }
 func (e *ExecError) Unwrap() error { return e.Err }
 
-// seizeAtStart turns the PTRACE_TRACEME child, stopped with SIGTRAP
-// after its exec, into a PTRACE_SEIZE tracee that has still not run an
-// instruction of the program, and returns the wait status of its first
-// stop under the seize.
+// The first program's start.
 //
-// Go can start a process only with PTRACE_TRACEME (SysProcAttr.Ptrace),
-// whose tracees cannot be PTRACE_LISTENed to or PTRACE_INTERRUPTed, and
-// whose children inherit that mode. So the tracer detaches with SIGSTOP
-// in place of the exec's SIGTRAP: the child enters a group-stop before
-// returning to user space. Once wait4 (as its parent) has seen it
-// stopped, it is seized: its first report is then always the
-// PTRACE_EVENT_STOP of that group-stop, which programStart ends with a
-// SIGCONT the program never sees.
-func seizeAtStart(pid int) (unix.WaitStatus, error) {
+// Go can start a traced process only with PTRACE_TRACEME
+// (SysProcAttr.Ptrace): the child stops with SIGTRAP after its execve,
+// before the program's first instruction. Such a tracee cannot be
+// PTRACE_LISTENed to or PTRACE_INTERRUPTed, and its children would
+// inherit that mode. So the program is first made safe where it stands
+// (programStart injects its reservations, the code page and the seccomp
+// filter, with the options that injection needs set), and only then
+// handed over to PTRACE_SEIZE (handOver): the tracer detaches with
+// SIGSTOP, waits for the group-stop and seizes it there, and its next
+// stop (seized) ends the hand-over. Should anything continue it in between (a SIGCONT to
+// its process group), it runs with its reservations and filter in
+// place and no tracer for a moment: trapped calls fail with ENOSYS, and
+// nothing can map in a protected range.
+
+// awaitExec waits for the TRACEME child's exec stop. Signals that stop
+// it before (it is still in Go's fork code) are held back, and returned
+// to be sent to the program once it is guarded.
+func awaitExec(pid int) (ws unix.WaitStatus, early []syscall.Signal, err error) {
+	for {
+		if err := waitTask(pid, &ws, unix.WALL); err != nil {
+			return ws, early, err
+		}
+		if !ws.Stopped() {
+			return ws, early, nil
+		}
+		sig := ws.StopSignal()
+		if sig == syscall.SIGTRAP && isExecTrap(pid) {
+			opts := unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_TRACESECCOMP | unix.PTRACE_O_EXITKILL
+			err := ptrace(unix.PTRACE_SETOPTIONS, pid, 0, uintptr(opts))
+			return ws, early, os.NewSyscallError("ptrace(PTRACE_SETOPTIONS)", err)
+		}
+		early = append(early, sig)
+		if err := cont(pid, 0); err != nil {
+			return ws, early, os.NewSyscallError("ptrace(PTRACE_CONT)", err)
+		}
+	}
+}
+
+// isExecTrap tells the SIGTRAP the kernel sends a PTRACE_TRACEME tracee
+// after its exec (from itself: SI_USER with its own pid) from one someone
+// else sent before the exec. Mistaking the exec's for an early one would
+// let the program run unguarded, so a stop is also taken for the exec's
+// when the process no longer runs mmapguard's own executable.
+func isExecTrap(pid int) bool {
+	var si [128]byte
+	if ptrace(unix.PTRACE_GETSIGINFO, pid, 0, uintptr(unsafe.Pointer(&si[0]))) == nil {
+		// si_signo, si_errno, si_code, then (8-byte aligned) si_pid.
+		le := binary.LittleEndian
+		if code, sender := int32(le.Uint32(si[8:])), int32(le.Uint32(si[16:])); code == 0 && int(sender) == pid {
+			return true
+		}
+	}
+	self, err1 := os.Executable()
+	exe, err2 := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	return err1 != nil || err2 != nil || exe != self
+}
+
+// handOver turns the TRACEME tracee, guarded and stopped after its last
+// injected call, into a PTRACE_SEIZE tracee: detached with SIGSTOP
+// (delivered before it returns to user space), waited for in that
+// group-stop, and seized. seized handles its next stop.
+func (t *tracer) handOver(tk *task) {
+	if err := ptrace(unix.PTRACE_DETACH, tk.tid, 0, uintptr(syscall.SIGSTOP)); err != nil {
+		t.startErr = fmt.Errorf("handing the program over to PTRACE_SEIZE: %w", os.NewSyscallError("ptrace(PTRACE_DETACH)", err))
+		t.kill(tk)
+		return
+	}
+	// Seize it once stopped, so that its first stop under the seize is
+	// always that group-stop (unless a SIGCONT came first: then it runs
+	// guarded, untraced, until it stops or exits).
 	var ws unix.WaitStatus
-	if err := waitTask(pid, &ws, unix.WALL); err != nil {
-		return ws, err
+	if err := waitTask(tk.tid, &ws, unix.WALL|unix.WUNTRACED); err != nil {
+		t.lost(tk, err)
+		return
 	}
 	if !ws.Stopped() {
-		return ws, nil
+		t.handle(tk.tid, ws)
+		return
 	}
-	if ws.StopSignal() != syscall.SIGTRAP {
-		return ws, fmt.Errorf("the new process stopped with %v before its exec's SIGTRAP", ws.StopSignal())
+	if err := seize(tk.tid, ptraceOptions); err != nil {
+		t.startErr = fmt.Errorf("handing the program over to PTRACE_SEIZE: %w%s", err, ptraceHint(err))
+		t.kill(tk)
+		return
 	}
-	if err := ptrace(unix.PTRACE_DETACH, pid, 0, uintptr(syscall.SIGSTOP)); err != nil {
-		return ws, os.NewSyscallError("ptrace(PTRACE_DETACH)", err)
+	tk.seizing = true
+}
+
+// seized handles the first stop after handOver: the group-stop of the
+// tracer's SIGSTOP (ended with a SIGCONT the program does not see: it is
+// dropped on delivery, and taken off the queue where the program blocks
+// it), or the SIGSTOP on its way (dropped). Any other stop means a
+// SIGCONT flushed the SIGSTOP before it stopped the program: the stop
+// is handled as usual.
+func (t *tracer) seized(tk *task, ws unix.WaitStatus) {
+	tk.seizing = false
+	sig := ws.StopSignal()
+	switch event := int(ws) >> 16; {
+	case event == ptraceEventStop && sig == syscall.SIGSTOP:
+		tk.quietCont = true
+		if err := unix.Kill(tk.pid, unix.SIGCONT); err != nil {
+			t.lost(tk, err)
+			return
+		}
+		if contBlocked(tk.tid) {
+			t.consumeCont(tk)
+			return
+		}
+		t.resume(tk, cont, 0)
+		t.sendDeferred(tk)
+	case event == 0 && sig == syscall.SIGSTOP:
+		t.resume(tk, cont, 0)
+		t.sendDeferred(tk)
+	default:
+		t.sendDeferred(tk)
+		t.dispatch(tk.tid, ws)
 	}
-	if err := waitTask(pid, &ws, unix.WALL|unix.WUNTRACED); err != nil {
-		return ws, err
+}
+
+// sendDeferred sends a task the signals held back during an injection.
+func (t *tracer) sendDeferred(tk *task) {
+	for _, s := range tk.deferred {
+		_ = unix.Tgkill(tk.pid, tk.tid, s) // gone already: nothing to deliver
 	}
-	if !ws.Stopped() {
-		return ws, nil // killed meanwhile
-	}
-	if err := seize(pid, ptraceOptions); err != nil {
-		return ws, err
-	}
-	if err := waitTask(pid, &ws, unix.WALL); err != nil {
-		return ws, err
-	}
-	return ws, nil
+	tk.deferred = nil
 }
 
 // waitTask waits for one report of task tid.
@@ -393,9 +481,12 @@ type task struct {
 	// tramps are the one-stop rewrites of this task that may still
 	// report a failure (see oneStop).
 	tramps []*trampCall
-	// quietCont drops the SIGCONT the tracer sent the first program
-	// itself after seizing it (seizeAtStart).
-	quietCont bool
+	// For the first program's start (see handOver): handoff is set
+	// while it is still a PTRACE_TRACEME tracee, seizing until its
+	// first stop under PTRACE_SEIZE; quietCont drops the SIGCONT the
+	// tracer itself sent it.
+	handoff, seizing bool
+	quietCont        bool
 	// forkCalls are reservations to inject in a forked child before it
 	// runs (where its parent had MADV_DONTFORK mappings).
 	forkCalls []rewrite.Call
@@ -562,6 +653,10 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		t.nHeld++
 		return
 	}
+	if tk.seizing {
+		t.seized(tk, ws)
+		return
+	}
 	sig := ws.StopSignal()
 	event := int(ws) >> 16 // PTRACE_EVENT_*; not TrapCause, which is only for SIGTRAP
 	switch {
@@ -593,7 +688,7 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		// Signal-delivery-stop: pass the signal on, unless an injection
 		// is under way (then keep it for later).
 		if sig == syscall.SIGCONT && tk.quietCont {
-			// The tracer's own, from programStart.
+			// The tracer's own, from the hand-over (seized).
 			tk.quietCont = false
 			t.resume(tk, cont, 0)
 			return
@@ -827,24 +922,14 @@ func (t *tracer) execEvent(tk *task) {
 	t.inject(tk, abi, calls, true, blind, t.codeCalls(tk))
 }
 
-// programStart handles the first stop of the program mmapguard started
-// (see seizeAtStart): before its first instruction, it gets its
-// reservations and then the seccomp filter, both injected.
-func (t *tracer) programStart(tk *task, ws unix.WaitStatus) {
+// programStart handles the first program's exec stop (see awaitExec):
+// before its first instruction, it gets its reservations, the code page
+// and the seccomp filter, injected, and is then handed over to
+// PTRACE_SEIZE. early are signals it got before its exec.
+func (t *tracer) programStart(tk *task, early []syscall.Signal) {
 	t.res.Processes++
-	if int(ws)>>16 == ptraceEventStop {
-		// Seized in the group-stop of the tracer's SIGSTOP: end it. The
-		// SIGCONT is dropped on its way to the program.
-		tk.quietCont = true
-		if err := unix.Kill(tk.pid, unix.SIGCONT); err != nil {
-			t.lost(tk, err)
-			return
-		}
-	} else if sig := ws.StopSignal(); sig != syscall.SIGSTOP {
-		// Not the stop seizeAtStart waits for: a signal for the program,
-		// sent again once the injection is over.
-		tk.deferred = append(tk.deferred, sig)
-	}
+	tk.deferred = append(tk.deferred, early...)
+	tk.handoff = true
 	var regs unix.PtraceRegs
 	if err := getRegs(tk.tid, &regs); err != nil {
 		t.lost(tk, err)

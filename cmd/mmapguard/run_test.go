@@ -885,3 +885,28 @@ func TestRunTraceAllLogPython(t *testing.T) {
 		t.Errorf("ssl loaded: %v, thread stacks: %d; objects: %v", ssl, stacks, spans)
 	}
 }
+
+// TestRunSIGCONTUnseen: the SIGCONT mmapguard sends the program while
+// taking it over (see trace's handOver) is never seen by it: not
+// delivered, and not left pending where the program blocks SIGCONT
+// (inherited blocked through mmapguard).
+func TestRunSIGCONTUnseen(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "sigcont")
+	if out, err := exec.Command("cc", "-o", bin, "../../testdata/sigcont.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	for _, blocked := range []bool{false, true} {
+		var r runResult
+		if blocked {
+			r = mmapguard(t, func(c *exec.Cmd) {
+				c.Args = append([]string{bin, "block", c.Path}, c.Args[1:]...)
+				c.Path = bin
+			}, guardArgs(bin, "probe")...)
+		} else {
+			r = mmapguard(t, nil, guardArgs(bin, "probe")...)
+		}
+		if r.code != 0 || r.stdout != "pending 0\nhandled 1\n" {
+			t.Errorf("SIGCONT blocked %v: exit %d, output %q, want no SIGCONT pending and one handled", blocked, r.code, r.stdout)
+		}
+	}
+}
