@@ -83,9 +83,11 @@ func nsPerIter(tb testing.TB, out string) float64 {
 
 // BenchmarkTrappedCall: one mmap per iteration whose hint points into the
 // protected range 0x10000-0x80000000, rewritten to the kernel's choice
-// (the hint dropped, the register put back at the call's exit), then an
-// munmap the filter lets through. ns/call is callbench's own measure of
-// its loop; compare the sub-benchmarks with each other.
+// (the hint dropped), then an munmap the filter lets through. The C
+// tracer puts the register back at the call's exit (two stops);
+// mmapguard through its code page (one stop, see trace/tramp.go).
+// ns/call is callbench's own measure of its loop; compare the
+// sub-benchmarks with each other.
 func BenchmarkTrappedCall(b *testing.B) {
 	compareTracers(b, "hint", nil, []string{"--pool", "none"}, "mmap")
 }
