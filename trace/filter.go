@@ -96,12 +96,23 @@ func (t *tracer) filterCalls(tk *task, abi rewrite.ABI, sp uint64) ([]extraCall,
 // writeMem writes b into a stopped task's memory at addr, with one
 // process_vm_writev (word by word with PTRACE_POKEDATA where that fails).
 func writeMem(tid int, addr uint64, b []byte) error {
-	local := []unix.Iovec{{Base: unsafe.SliceData(b), Len: uint64(len(b))}}
-	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(b)}}
-	if n, err := unix.ProcessVMWritev(tid, local, remote, 0); err == nil && n == len(b) {
+	if writeAsProgram(tid, addr, b) == nil {
 		return nil
 	}
 	return poke(tid, addr, b)
+}
+
+// writeAsProgram writes b into a task's memory only where the program
+// itself could write (process_vm_writev: no write to read-only or
+// PROT_NONE pages, which PTRACE_POKEDATA forces).
+func writeAsProgram(tid int, addr uint64, b []byte) error {
+	local := []unix.Iovec{{Base: unsafe.SliceData(b), Len: uint64(len(b))}}
+	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(b)}}
+	n, err := unix.ProcessVMWritev(tid, local, remote, 0)
+	if err == nil && n != len(b) {
+		err = fmt.Errorf("process_vm_writev wrote %d of %d bytes", n, len(b))
+	}
+	return err
 }
 
 // consumeCont takes the tracer's SIGCONT off the first program's queue

@@ -106,3 +106,17 @@ func TestOneStopUnderSignals(t *testing.T) {
 		})
 	}
 }
+
+// TestOneStopNoRoom: a rewritten call made with the stack pointer just
+// above a guard page: the one-stop frame has no room there, so the
+// guard takes two stops instead of writing into the guard page.
+func TestOneStopNoRoom(t *testing.T) {
+	bin := buildC(t, "lowstack")
+	out, res := guarded(t, bin)
+	if res.ExitCode() != 0 || out != "mmap = an address outside the range\n" {
+		t.Fatalf("exit %d (%v):\n%s", res.ExitCode(), res.Status, out)
+	}
+	if res.OneStop != 0 || res.Stops == 0 {
+		t.Errorf("%d stops, %d one-stop rewrites: want the two-stop way", res.Stops, res.OneStop)
+	}
+}

@@ -126,9 +126,9 @@ func (t *tracer) oneStop(tk *task, si syscallInfo, abi rewrite.ABI, a *rewrite.A
 		le.PutUint64(frame[8+8*i:], v)
 	}
 	le.PutUint64(frame[56:], regs.Rip)
-	if err := writeMem(tk.tid, tc.frame, frame[:]); err != nil {
-		// No room on its stack (it is not where the stack pointer says):
-		// the two-stop way.
+	if err := writeAsProgram(tk.tid, tc.frame, frame[:]); err != nil {
+		// No room on its stack (a guard page there, or the stack pointer
+		// not on a stack): the two-stop way.
 		return false
 	}
 	rax := regs.Rax
