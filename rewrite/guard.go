@@ -120,7 +120,7 @@ func (g *Guard) ReserveBlind(abi ABI) []Call {
 	var calls []Call
 	for _, gr := range g.policy.guarded.Ranges() {
 		if abi == ABI32 {
-			gr = gr.Intersect(region.Range{Start: 0, End: 1 << 32})
+			gr = gr.Intersect(region.Range{Start: 0, End: top32})
 		}
 		if gr.Empty() {
 			continue
@@ -179,7 +179,7 @@ func (g *Guard) reserveIn(abi ABI, r region.Range, maps []region.Mapping) (calls
 	}
 	for free := range g.mapped.Gaps(r) {
 		if abi == ABI32 {
-			free = free.Intersect(region.Range{Start: 0, End: 1 << 32})
+			free = free.Intersect(region.Range{Start: 0, End: top32})
 		}
 		if free.Empty() || g.reserved.Covers(free) {
 			continue
@@ -302,6 +302,11 @@ func reservation(abi ABI, r region.Range, how uint64) Call {
 	}
 	return Call{ABI: ABI64, Nr: sysMmap64, Args: [6]uint64{r.Start, r.Len(), ProtNone, flags, ^uint64(0), 0}}
 }
+
+// top32 is the end of an i386 process's address space on x86-64
+// (TASK_SIZE for a 32-bit task: the last page below 4 GiB is the
+// kernel's). Above it nothing can be mapped, nor reserved.
+const top32 = 0xffffe000
 
 // IsReservation reports whether c is a call the guard builds to place a
 // reservation (PROT_NONE, private, anonymous, NORESERVE, at a fixed

@@ -182,6 +182,23 @@ func run(cfg Config) (Result, error) {
 	if env == nil {
 		env = os.Environ()
 	}
+	// Go's child calls PTRACE_TRACEME and then execve, while this thread
+	// waits in vfork: a signal between the two would stop the child for
+	// a tracer that cannot answer, for good. With every signal blocked
+	// on this thread, the child inherits the mask until its exec; the
+	// program's own mask is put back at its exec stop (awaitExec), and
+	// what arrived meanwhile is delivered then. All but SIGTRAP: the
+	// exec's own SIGTRAP is that stop, and blocked it would never come
+	// (the program would run unguarded). SIGKILL and SIGSTOP cannot be
+	// blocked.
+	var all, mask unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^uint64(0)
+	}
+	all.Val[0] &^= 1 << (unix.SIGTRAP - 1)
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &mask); err != nil {
+		return Result{}, fmt.Errorf("blocking signals for the launch: %w", err)
+	}
 	proc, err := os.StartProcess(cfg.Path, cfg.Args, &os.ProcAttr{
 		Dir:   cfg.Dir,
 		Env:   env,
@@ -190,6 +207,7 @@ func run(cfg Config) (Result, error) {
 		// the program's first instruction.
 		Sys: &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL},
 	})
+	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &mask, nil)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
@@ -198,7 +216,7 @@ func run(cfg Config) (Result, error) {
 		return Result{}, fmt.Errorf("starting %s: %w", cfg.Path, err)
 	}
 	pid := proc.Pid
-	first, early, err := awaitExec(pid)
+	first, early, err := awaitExec(pid, mask)
 	if err != nil {
 		_ = proc.Kill()
 		return Result{}, fmt.Errorf("tracing pid %d: %w%s", pid, err, ptraceHint(err))
@@ -267,7 +285,7 @@ func (e *ExecError) Unwrap() error { return e.Err }
 // awaitExec waits for the TRACEME child's exec stop. Signals that stop
 // it before (it is still in Go's fork code) are held back, and returned
 // to be sent to the program once it is guarded.
-func awaitExec(pid int) (ws unix.WaitStatus, early []syscall.Signal, err error) {
+func awaitExec(pid int, mask unix.Sigset_t) (ws unix.WaitStatus, early []syscall.Signal, err error) {
 	for {
 		if err := waitTask(pid, &ws, unix.WALL); err != nil {
 			return ws, early, err
@@ -279,6 +297,13 @@ func awaitExec(pid int) (ws unix.WaitStatus, early []syscall.Signal, err error) 
 		if sig == syscall.SIGTRAP && isExecTrap(pid) {
 			opts := unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_TRACESECCOMP | unix.PTRACE_O_EXITKILL
 			err := ptrace(unix.PTRACE_SETOPTIONS, pid, 0, uintptr(opts))
+			if err == nil {
+				// The program's own signal mask (see run).
+				err = ptrace(unix.PTRACE_SETSIGMASK, pid, 8, uintptr(unsafe.Pointer(&mask.Val[0])))
+			}
+			if errors.Is(err, unix.ESRCH) {
+				err = nil // killed meanwhile: its exit is on its way
+			}
 			return ws, early, os.NewSyscallError("ptrace(PTRACE_SETOPTIONS)", err)
 		}
 		early = append(early, sig)
@@ -313,6 +338,10 @@ func isExecTrap(pid int) bool {
 // group-stop, and seized. seized handles its next stop.
 func (t *tracer) handOver(tk *task) {
 	if err := ptrace(unix.PTRACE_DETACH, tk.tid, 0, uintptr(syscall.SIGSTOP)); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			t.lost(tk, err) // killed meanwhile: its exit is on its way
+			return
+		}
 		t.startErr = fmt.Errorf("handing the program over to PTRACE_SEIZE: %w", os.NewSyscallError("ptrace(PTRACE_DETACH)", err))
 		t.kill(tk)
 		return
@@ -330,6 +359,10 @@ func (t *tracer) handOver(tk *task) {
 		return
 	}
 	if err := seize(tk.tid, ptraceOptions); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			t.lost(tk, err)
+			return
+		}
 		t.startErr = fmt.Errorf("handing the program over to PTRACE_SEIZE: %w%s", err, ptraceHint(err))
 		t.kill(tk)
 		return

@@ -98,7 +98,9 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	}
 	warn := stderr
 	if *quiet {
-		warn = io.Discard
+		// nil, not io.Discard: a process killed to keep the guarantee
+		// is still reported (on stderr), warnings are not.
+		warn = nil
 	}
 	// Signals meant for the program go to it. Left to the Go runtime,
 	// SIGQUIT (^\) would end mmapguard with a stack dump and, through
