@@ -6,9 +6,12 @@
 //
 // Run starts the program directly, with PTRACE_TRACEME in the child
 // (Go's SysProcAttr.Ptrace): it stops with SIGTRAP after its execve,
-// before the program's first instruction (signals that stop it before,
-// still in Go's fork code, are held back and sent to the program later;
-// the exec's own SIGTRAP is told apart by its sender). Right there, with
+// before the program's first instruction. Until then the child has
+// every signal but SIGTRAP blocked (inherited from the tracer thread):
+// a signal stopping it in Go's fork code, between PTRACE_TRACEME and
+// execve, would wait for a tracer blocked in vfork. Its own mask is put
+// back with PTRACE_SETSIGMASK at the exec stop, which is told apart from
+// a SIGTRAP someone sent by its sender. Right there, with
 // PTRACE_O_TRACESYSGOOD and EXITKILL set, the tracer injects the
 // reservations (below), the code page and the filter itself:
 // prctl(PR_SET_NO_NEW_PRIVS) and seccomp(SECCOMP_SET_MODE_FILTER), with
