@@ -114,6 +114,7 @@ static void race(const char *route, void *(*mover)(void *), const char *what) {
 	}
 }
 
+// racer maps with MAP_32BIT until done, counting what lands in *arg.
 static void *racer(void *arg) {
 	long *landed = arg;
 	while (!atomic_load(&done)) {
@@ -161,18 +162,6 @@ static void vfork_race(const char *route) {
 		        rounds / 10);
 }
 
-static void *racer_until_done(void *arg) {
-	long *landed = arg;
-	while (!atomic_load(&done)) {
-		void *p = mmap(NULL, PAGE, RW, ANON | MAP_32BIT, -1, 0);
-		if (p != MAP_FAILED) {
-			++*landed;
-			munmap(p, PAGE);
-		}
-	}
-	return NULL;
-}
-
 static void new_thread_race(const char *route) {
 	const unsigned long at = 0x50000000UL, small = 1UL << 20, big = 64UL << 20;
 	static long landed;
@@ -185,7 +174,7 @@ static void new_thread_race(const char *route) {
 		}
 		atomic_store(&done, 0);
 		pthread_t t;
-		if (pthread_create(&t, NULL, racer_until_done, &landed) != 0) {
+		if (pthread_create(&t, NULL, racer, &landed) != 0) {
 			verdict(route, 0, "pthread_create failed");
 			return;
 		}

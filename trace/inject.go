@@ -512,19 +512,26 @@ func (t *tracer) completeAwaited(tk *task, ret uint64) {
 		t.resume(tk, cont, 0)
 		return
 	}
-	if err := getRegs(tk.tid, &inj.saved); err != nil {
+	var regs unix.PtraceRegs
+	if err := getRegs(tk.tid, &regs); err != nil {
 		t.lost(tk, err)
 		return
 	}
-	inj.await = nil
-	inj.insn = inj.saved.Rip - 2
-	inj.final = inj.saved.Rax
-	inj.calls = fix.After
-	inj.i = 0
+	t.runAfter(tk, inj.abi, regs, regs.Rip-2, regs.Rax, fix.After)
+}
+
+// runAfter runs the After calls of a call's Fix (reservations put back)
+// in a task stopped just after that call, from the syscall instruction
+// at insn, and then lets it go on with regs and final as the call's
+// result.
+func (t *tracer) runAfter(tk *task, abi rewrite.ABI, regs unix.PtraceRegs, insn, final uint64, after []rewrite.Call) {
+	g := tk.sp.guard
+	inj := &injection{abi: abi, saved: regs, insn: insn, final: final, calls: after}
 	inj.next = func(i int, r uint64) bool {
 		g.Injected(inj.calls[i], r)
 		return false
 	}
+	tk.inj = inj
 	t.runCurrent(tk)
 }
 
@@ -682,20 +689,12 @@ func (t *tracer) finishInPlace(tk *task) {
 		return
 	}
 	// Reservations to put back: run them from here, then return final.
-	inj.inPlace = nil
-	if err := getRegs(tk.tid, &inj.saved); err != nil {
+	var regs unix.PtraceRegs
+	if err := getRegs(tk.tid, &regs); err != nil {
 		t.lost(tk, err)
 		return
 	}
-	inj.insn = inj.saved.Rip - 2
-	inj.final = final
-	inj.calls = fix.After
-	inj.i = 0
-	inj.next = func(i int, r uint64) bool {
-		g.Injected(inj.calls[i], r)
-		return false
-	}
-	t.runCurrent(tk)
+	t.runAfter(tk, inj.abi, regs, regs.Rip-2, final, fix.After)
 }
 
 // restoreRegs puts back, at the exit of a call rewritten in place, the

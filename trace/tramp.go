@@ -224,13 +224,7 @@ func (t *tracer) trampFailure(tk *task, si syscallInfo) bool {
 	}
 	// Reservations to put back first, from the program's own syscall
 	// instruction.
-	inj := &injection{abi: rewrite.ABI64, saved: regs, insn: tc.ip - 2, final: ret, calls: fix.After}
-	inj.next = func(i int, r uint64) bool {
-		g.Injected(inj.calls[i], r)
-		return false
-	}
-	tk.inj = inj
-	t.runCurrent(tk)
+	t.runAfter(tk, rewrite.ABI64, regs, tc.ip-2, ret, fix.After)
 	return true
 }
 
