@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
 	"github.com/mmapguard/mmapguard/seccomp"
 )
@@ -274,5 +275,34 @@ func TestFailClosedFilterRefused(t *testing.T) {
 	}
 	if !res.Status.Signaled() || res.Status.Signal() != syscall.SIGKILL {
 		t.Errorf("status %v, want killed", res.Status)
+	}
+}
+
+// TestFilterTooLargeStopsTheStart: the filter is built while the program
+// starts; a policy that cannot become a filter is Run's error, the
+// program never runs an instruction, and no child is left behind.
+func TestFilterTooLargeStopsTheStart(t *testing.T) {
+	p := testPolicy(t)
+	var many []region.Range
+	for i := range uint64(1000) {
+		start := 0x100000000 + i*0x200000
+		many = append(many, region.Range{Start: start, End: start + 0x1000})
+	}
+	mark := filepath.Join(t.TempDir(), "ran")
+	_, err := Run(Config{
+		Policy: p,
+		Filter: seccomp.Policy{Guarded: many, Protected: many},
+		Path:   "/bin/sh",
+		Args:   []string{"sh", "-c", "echo > " + mark},
+	})
+	if !errors.Is(err, seccomp.ErrTooLarge) {
+		t.Fatalf("Run: %v, want seccomp.ErrTooLarge", err)
+	}
+	if _, serr := os.Stat(mark); serr == nil {
+		t.Errorf("the program ran without its filter")
+	}
+	var ws unix.WaitStatus
+	if pid, werr := unix.Wait4(-1, &ws, unix.WALL|unix.WNOHANG, nil); werr != unix.ECHILD {
+		t.Errorf("wait4 after Run: pid %d, %v; want ECHILD (the started program reaped)", pid, werr)
 	}
 }

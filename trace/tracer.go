@@ -145,100 +145,83 @@ func Resolve(name string) (string, error) {
 
 // Run starts the program, guards it and every process
 // it starts until all have exited, and reports how the first one ended.
-// It runs on its own locked OS thread: ptrace requests must come from
-// the thread that attached.
+// The calling goroutine is locked to its OS thread while Run runs:
+// ptrace requests must come from the thread that attached. After an
+// error it stays locked, and its thread ends with it: that thread may
+// still be the tracer of processes that outlive the error, which
+// PTRACE_O_EXITKILL kills then.
 func Run(cfg Config) (Result, error) {
-	type out struct {
-		r   Result
-		err error
+	runtime.LockOSThread()
+	r, err := run(cfg)
+	if err == nil {
+		runtime.UnlockOSThread()
 	}
-	ch := make(chan out, 1)
-	go func() {
-		runtime.LockOSThread()
-		// The thread stays locked and dies with this goroutine: it
-		// is the tracer of processes that may outlive an error here.
-		r, err := run(cfg)
-		ch <- out{r, err}
-	}()
-	o := <-ch
-	return o.r, o.err
+	return r, err
 }
 
 const ptraceOptions = unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_TRACEFORK | unix.PTRACE_O_TRACEVFORK |
 	unix.PTRACE_O_TRACECLONE | unix.PTRACE_O_TRACEEXEC | unix.PTRACE_O_TRACESECCOMP | unix.PTRACE_O_EXITKILL
 
 func run(cfg Config) (Result, error) {
-	// Build first, so that a policy the kernel would refuse fails before
-	// anything starts.
-	prog, err := seccomp.Build(cfg.Filter)
-	if err != nil {
-		return Result{}, err
+	// The filter is built while the program starts (a millisecond's
+	// fork and exec): a policy the kernel would refuse still fails
+	// before the program's first instruction.
+	type built struct {
+		prog *seccomp.Program
+		err  error
 	}
+	buildc := make(chan built, 1)
+	go func() {
+		prog, err := seccomp.Build(cfg.Filter)
+		buildc <- built{prog, err}
+	}()
 	if err := quietSIGCHLD(); err != nil {
 		// Only slower, not wrong.
 		warnOnce(cfg.Warn, "cannot set SA_NOCLDSTOP on SIGCHLD: %v", err)
 	}
-	env := cfg.Env
-	if env == nil {
-		env = os.Environ()
-	}
-	// Go's child calls PTRACE_TRACEME and then execve, while this thread
-	// waits in vfork: a signal between the two would stop the child for
-	// a tracer that cannot answer, for good. With every signal blocked
-	// on this thread, the child inherits the mask until its exec; the
-	// program's own mask is put back at its exec stop (awaitExec), and
-	// what arrived meanwhile is delivered then. All but SIGTRAP: the
-	// exec's own SIGTRAP is that stop, and blocked it would never come
-	// (the program would run unguarded). SIGKILL and SIGSTOP cannot be
-	// blocked.
-	var all, mask unix.Sigset_t
-	for i := range all.Val {
-		all.Val[i] = ^uint64(0)
-	}
-	all.Val[0] &^= 1 << (unix.SIGTRAP - 1)
-	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &mask); err != nil {
-		return Result{}, fmt.Errorf("blocking signals for the launch: %w", err)
-	}
-	proc, err := os.StartProcess(cfg.Path, cfg.Args, &os.ProcAttr{
-		Dir:   cfg.Dir,
-		Env:   env,
-		Files: []*os.File{orStd(cfg.Stdin, os.Stdin), orStd(cfg.Stdout, os.Stdout), orStd(cfg.Stderr, os.Stderr)},
-		// PTRACE_TRACEME in the child: it stops after its exec, before
-		// the program's first instruction.
-		Sys: &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL},
-	})
-	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &mask, nil)
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return Result{}, &ExecError{Path: cfg.Path, Err: pe.Err}
+	pid, mask, err := startTraced(cfg)
+	b := <-buildc
+	if b.err != nil {
+		if err == nil {
+			killStarted(pid)
 		}
-		return Result{}, fmt.Errorf("starting %s: %w", cfg.Path, err)
+		return Result{}, b.err
 	}
-	pid := proc.Pid
+	if err != nil {
+		return Result{}, err
+	}
 	first, early, err := awaitExec(pid, mask)
 	if err != nil {
-		_ = proc.Kill()
+		killStarted(pid)
 		return Result{}, fmt.Errorf("tracing pid %d: %w%s", pid, err, ptraceHint(err))
 	}
 	// Forward signals from here, not from the tracer's loop, which
-	// sleeps in wait4 while no tracee stops. Through the process handle
-	// (a pidfd) a signal can never reach another process that reused
-	// the pid after the program's exit.
-	done := make(chan struct{})
-	defer close(done)
+	// sleeps in wait4 while no tracee stops. Through a pidfd, a signal
+	// can never reach another process that reused the pid after the
+	// program's exit.
 	if cfg.Signals != nil {
+		pidfd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			killStarted(pid)
+			return Result{}, os.NewSyscallError("pidfd_open", err)
+		}
+		done := make(chan struct{})
+		defer close(done)
 		go func() {
+			defer func() { _ = unix.Close(pidfd) }()
 			for {
 				select {
 				case s := <-cfg.Signals:
-					_ = proc.Signal(s)
+					if sig, ok := s.(syscall.Signal); ok {
+						_ = unix.PidfdSendSignal(pidfd, sig, nil, 0)
+					}
 				case <-done:
 					return
 				}
 			}
 		}()
 	}
+	prog := b.prog
 	t := newTracer(cfg, pid)
 	t.filter = filterBytes(prog)
 	if breakFilter {
@@ -255,6 +238,69 @@ func run(cfg Config) (Result, error) {
 		err = t.startErr
 	}
 	return res, err
+}
+
+// startTraced starts the program with PTRACE_TRACEME: it stops after its
+// exec, before its first instruction (see awaitExec). mask is the signal
+// mask the program must get back at that stop.
+//
+// Go's child calls PTRACE_TRACEME and then execve, while this thread
+// waits in vfork: a signal between the two would stop the child for a
+// tracer that cannot answer, for good. With every signal blocked on this
+// thread, the child inherits the mask until its exec; the program's own
+// mask is put back at its exec stop (awaitExec), and what arrived
+// meanwhile is delivered then. All but SIGTRAP: the exec's own SIGTRAP is
+// that stop, and blocked it would never come (the program would run
+// unguarded). SIGKILL and SIGSTOP cannot be blocked.
+//
+// syscall.StartProcess, not os.StartProcess: the latter first forks a
+// throwaway child to learn whether the kernel has pidfds, a tenth of a
+// millisecond of every start.
+func startTraced(cfg Config) (pid int, mask unix.Sigset_t, err error) {
+	env := cfg.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	files := []*os.File{orStd(cfg.Stdin, os.Stdin), orStd(cfg.Stdout, os.Stdout), orStd(cfg.Stderr, os.Stderr)}
+	fds := make([]uintptr, len(files))
+	for i, f := range files {
+		fds[i] = f.Fd()
+	}
+	var all unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^uint64(0)
+	}
+	all.Val[0] &^= 1 << (unix.SIGTRAP - 1)
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &mask); err != nil {
+		return 0, mask, fmt.Errorf("blocking signals for the launch: %w", err)
+	}
+	pid, _, err = syscall.StartProcess(cfg.Path, cfg.Args, &syscall.ProcAttr{
+		Dir:   cfg.Dir,
+		Env:   env,
+		Files: fds,
+		// PTRACE_TRACEME in the child: it stops after its exec, before
+		// the program's first instruction.
+		Sys: &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL},
+	})
+	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &mask, nil)
+	runtime.KeepAlive(files)
+	if err != nil {
+		// Fork or exec refused: the kernel's errno either way.
+		return 0, mask, &ExecError{Path: cfg.Path, Err: err}
+	}
+	return pid, mask, nil
+}
+
+// killStarted kills a program started by startTraced that must not run,
+// and reaps it.
+func killStarted(pid int) {
+	_ = unix.Kill(pid, unix.SIGKILL)
+	var ws unix.WaitStatus
+	for {
+		if err := waitTask(pid, &ws, unix.WALL); err != nil || ws.Exited() || ws.Signaled() {
+			return
+		}
+	}
 }
 
 // ExecError says the program could not be started (execve failed).

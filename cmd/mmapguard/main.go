@@ -37,6 +37,7 @@ func init() {
 }
 
 func main() {
+	stopSignals = func(chan<- os.Signal) {}
 	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -43,6 +43,22 @@ itself) and prints nothing of its own but warnings (unless -q) and, with
 `
 
 func runRun(args []string, stdout, stderr io.Writer) error {
+	// Signals meant for the program go to it. Left to the Go runtime,
+	// SIGQUIT (^\) would end mmapguard with a stack dump and, through
+	// PTRACE_O_EXITKILL, kill the program; SIGUSR1 and SIGUSR2 would be
+	// swallowed. The first signal.Notify starts a thread of the runtime's
+	// and waits for it, a fifth of a millisecond here: it runs while the
+	// command line is read, and is waited for before the program starts.
+	sigs := make(chan os.Signal, 8)
+	notified := make(chan struct{})
+	go func() {
+		signal.Notify(sigs, forwarded...)
+		close(notified)
+	}()
+	defer func() {
+		<-notified
+		stopSignals(sigs)
+	}()
 	fs := newFlagSet("run", runUsage)
 	var pf policyFlags
 	pf.register(fs)
@@ -102,13 +118,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		// is still reported (on stderr), warnings are not.
 		warn = nil
 	}
-	// Signals meant for the program go to it. Left to the Go runtime,
-	// SIGQUIT (^\) would end mmapguard with a stack dump and, through
-	// PTRACE_O_EXITKILL, kill the program; SIGUSR1 and SIGUSR2 would be
-	// swallowed.
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, forwarded...)
-	defer signal.Stop(sigs)
+	<-notified
 	fwd := make(chan os.Signal, 8)
 	go func() {
 		for s := range sigs {
@@ -176,6 +186,11 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	}
 	return exitCode(res.ExitCode())
 }
+
+// stopSignals undoes runRun's signal.Notify. main, which exits right
+// after, makes it do nothing: signal.Stop waits for the runtime's signal
+// thread to go idle, a tenth of a millisecond of every run.
+var stopSignals = signal.Stop
 
 // forwarded are the signals mmapguard passes on to the program.
 var forwarded = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
