@@ -156,8 +156,8 @@ func BenchmarkFarCalls(b *testing.B) {
 }
 
 // BenchmarkStartup measures from just before mmapguard (or the program
-// itself) is started to the program's main, which prints the time:
-// ns/start is the mean over b.N starts.
+// itself, or the C reference tracer with it) is started to the program's
+// main, which prints the time: ns/start is the mean over b.N starts.
 func BenchmarkStartup(b *testing.B) {
 	bins := build(b)
 	for _, r := range []struct {
@@ -165,6 +165,7 @@ func BenchmarkStartup(b *testing.B) {
 		argv []string
 	}{
 		{"native", []string{bins["callbench"], "start"}},
+		{"ctracer", []string{bins["ctracer"], bins["callbench"], "start"}},
 		{"mmapguard", []string{bins["mmapguard"], "run", "--protect", "0x10000-0x80000000", "--", bins["callbench"], "start"}},
 	} {
 		b.Run(r.name, func(b *testing.B) {
@@ -240,19 +241,32 @@ func median(xs []float64) float64 {
 }
 
 // timing is one whole run of a program: its wall time and the CPU time
-// (user + system) of its whole process tree, in ns. Under mmapguard the
+// (user + system) of its whole process tree, in ns. Under a tracer the
 // tree includes the tracer.
 type timing struct{ wall, cpu float64 }
 
-// pairs collects the timings of native and guarded runs made in pairs.
-type pairs struct{ native, guarded []timing }
+// side is one way of running a program: natively, under the C reference
+// tracer, under mmapguard.
+type side struct {
+	name string
+	argv []string
+}
 
-// run runs native and guarded once each, back to back, in an order that
-// alternates from one pair to the next so that a drift in the machine's
-// load weighs on both alike; each run's stdout goes to check.
-func (ps *pairs) run(b *testing.B, native, guarded []string, check func(guarded bool, out []byte)) {
+// rounds collects the timings of runs of several sides made in rounds,
+// one run of each side per round; sides[0] is the native one.
+type rounds struct {
+	sides   []side
+	timings [][]timing // [side][round]
+}
+
+// run runs every side once, back to back, starting from a side that
+// rotates from one round to the next so that a drift in the machine's
+// load weighs on all alike; each run's stdout goes to check (with the
+// side's index).
+func (rs *rounds) run(b *testing.B, check func(side int, out []byte)) {
 	b.Helper()
-	one := func(argv []string, g bool) timing {
+	one := func(i int) timing {
+		argv := rs.sides[i].argv
 		cmd := exec.Command(argv[0], argv[1:]...)
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
@@ -263,28 +277,30 @@ func (ps *pairs) run(b *testing.B, native, guarded []string, check func(guarded 
 			b.Fatalf("%v: %v\n%s%s", argv, err, out.String(), errb.String())
 		}
 		if check != nil {
-			check(g, out.Bytes())
+			check(i, out.Bytes())
 		}
 		cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		return timing{float64(wall.Nanoseconds()), float64(cpu.Nanoseconds())}
 	}
-	var n, g timing
-	if len(ps.native)%2 == 0 {
-		n = one(native, false)
-		g = one(guarded, true)
-	} else {
-		g = one(guarded, true)
-		n = one(native, false)
+	if rs.timings == nil {
+		rs.timings = make([][]timing, len(rs.sides))
 	}
-	ps.native, ps.guarded = append(ps.native, n), append(ps.guarded, g)
+	n := len(rs.sides)
+	first := len(rs.timings[0]) % n
+	for k := range n {
+		i := (first + k) % n
+		rs.timings[i] = append(rs.timings[i], one(i))
+	}
 }
 
-// report reports the medians of the wall and CPU times (ms) of each side
-// and the guard's overhead on each, the median over the pairs of
-// guarded/native - 1 (%): a pair's two runs are next to each other in
-// time, so a change in the machine's load between pairs cancels out.
-// ns/op, the time of a native and a guarded run together, is suppressed.
-func (ps *pairs) report(b *testing.B) {
+// report reports, for each side, the medians of its wall and CPU times
+// (ms), and for each side but the native one its overhead, the median
+// over the rounds of side/native - 1 (%): a round's runs are next to
+// each other in time, so a change in the machine's load between rounds
+// cancels out. With a "ctracer" side, mmapguard's overhead is also
+// reported against it (%over-ctracer: guard/ctracer - 1). ns/op, the
+// time of a whole round, is suppressed.
+func (rs *rounds) report(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 	for _, m := range []struct {
 		name string
@@ -293,27 +309,47 @@ func (ps *pairs) report(b *testing.B) {
 		{"", func(t timing) float64 { return t.wall }},
 		{"cpu-", func(t timing) float64 { return t.cpu }},
 	} {
-		var nat, grd, ratio []float64
-		for i := range ps.native {
-			n, g := m.get(ps.native[i]), m.get(ps.guarded[i])
-			nat, grd = append(nat, n), append(grd, g)
-			if n > 0 {
-				ratio = append(ratio, g/n-1)
+		overhead := func(i, base int) float64 {
+			var ratio []float64
+			for r := range rs.timings[i] {
+				if v := m.get(rs.timings[base][r]); v > 0 {
+					ratio = append(ratio, m.get(rs.timings[i][r])/v-1)
+				}
+			}
+			return median(ratio) * 100
+		}
+		ct := -1
+		for i, sd := range rs.sides {
+			var vs []float64
+			for _, t := range rs.timings[i] {
+				vs = append(vs, m.get(t))
+			}
+			b.ReportMetric(median(vs)/1e6, sd.name+"-"+m.name+"ms")
+			if sd.name == "ctracer" {
+				ct = i
+			}
+			if i > 0 {
+				b.ReportMetric(overhead(i, 0), "%"+m.name+sd.name)
 			}
 		}
-		b.ReportMetric(median(nat)/1e6, "native-"+m.name+"ms")
-		b.ReportMetric(median(grd)/1e6, "guard-"+m.name+"ms")
-		b.ReportMetric(median(ratio)*100, "%"+m.name+"overhead")
+		if g := len(rs.sides) - 1; ct > 0 && ct != g {
+			b.ReportMetric(overhead(g, ct), "%"+m.name+"over-ctracer")
+		}
 	}
 }
 
-// BenchmarkPrograms runs real programs natively and under mmapguard
-// (--protect 0x10000-0x80000000, default pool), not pinned. Each of the
-// b.N iterations runs the program once natively and once guarded, back
-// to back, in alternating order; the metrics (see pairs.report) are the
-// medians of the wall and CPU times of whole runs and the median of the
-// pairs' overheads. Run with -benchtime 21x or more: on a shared
-// machine a median of a few runs means little.
+// BenchmarkPrograms runs real programs natively, under the C reference
+// tracer and under mmapguard (--protect 0x10000-0x80000000, default
+// pool), not pinned. Each of the b.N iterations is a round that runs the
+// program once each way, back to back, from a side that rotates; the
+// metrics (see rounds.report) are the medians of the wall and CPU times
+// of whole runs and the median of the rounds' overheads. ctracer (its
+// default mode: a seccomp filter trapping mmap hints into the range, the
+// first thread traced, forks not followed, nothing reserved) is the
+// floor any seccomp-and-ptrace guard pays for starting a program:
+// fork, exec, a filter to install, a tracer to wake and to wait for at
+// the end. Run with -benchtime 21x or more: on a shared machine a
+// median of a few runs means little.
 func BenchmarkPrograms(b *testing.B) {
 	bins := build(b)
 	dir := b.TempDir()
@@ -340,12 +376,15 @@ func BenchmarkPrograms(b *testing.B) {
 	guard := []string{bins["mmapguard"], "run", "-q", "--protect", "0x10000-0x80000000", "--"}
 	for _, p := range progs {
 		b.Run(p.name, func(b *testing.B) {
-			guarded := append(slices.Clip(guard), p.argv...)
-			var ps pairs
+			rs := rounds{sides: []side{
+				{"native", p.argv},
+				{"ctracer", append([]string{bins["ctracer"]}, p.argv...)},
+				{"guard", append(slices.Clip(guard), p.argv...)},
+			}}
 			for b.Loop() {
-				ps.run(b, p.argv, guarded, nil)
+				rs.run(b, nil)
 			}
-			ps.report(b)
+			rs.report(b)
 		})
 	}
 }
@@ -383,25 +422,29 @@ func guardedWithLog(bins map[string]string, log string, argv ...string) []string
 }
 
 // BenchmarkMappingHeavy: a mapping-heavy program (4 threads, 50,000
-// mmap(NULL)/munmap pairs each, far from the protected range), natively
-// and under mmapguard with -o, not pinned, in pairs as in
-// BenchmarkPrograms, plus "stops", the most stops one guarded run's
-// summary reported. Nothing is asserted about time;
+// mmap(NULL)/munmap pairs each, far from the protected range), natively,
+// under the C reference tracer and under mmapguard with -o, not pinned,
+// in rounds as in BenchmarkPrograms, plus "stops", the most stops one
+// guarded run's summary reported. Nothing is asserted about time;
 // TestFarCallsDoNotStop checks the stops.
 func BenchmarkMappingHeavy(b *testing.B) {
 	bins := build(b)
 	log := filepath.Join(b.TempDir(), "log")
 	native := mappingHeavy(bins, 50000)
 	guarded := guardedWithLog(bins, log, native...)
-	var ps pairs
+	rs := rounds{sides: []side{
+		{"native", native},
+		{"ctracer", append([]string{bins["ctracer"]}, native...)},
+		{"guard", guarded},
+	}}
 	var stops uint64
 	for b.Loop() {
-		ps.run(b, native, guarded, func(g bool, _ []byte) {
-			if g {
+		rs.run(b, func(i int, _ []byte) {
+			if i == 2 {
 				stops = max(stops, summaryStops(b, log))
 			}
 		})
 	}
-	ps.report(b)
+	rs.report(b)
 	b.ReportMetric(float64(stops), "stops")
 }
