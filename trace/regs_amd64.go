@@ -133,6 +133,7 @@ func installsFilter(abi rewrite.ABI, nr uint64, args [6]uint64) bool {
 const (
 	offRbp     = 4 * 8
 	offRbx     = 5 * 8
+	offR11     = 6 * 8
 	offR10     = 7 * 8
 	offR9      = 8 * 8
 	offR8      = 9 * 8
@@ -142,6 +143,7 @@ const (
 	offRsi     = 13 * 8
 	offRdi     = 14 * 8
 	offOrigRax = 15 * 8
+	offRip     = 16 * 8
 )
 
 // argOffsets are where each ABI passes the six arguments.

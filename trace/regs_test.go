@@ -35,21 +35,27 @@ func TestRegistersPreserved(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct {
-		name    string
-		p       *rewrite.Policy
-		events  bool
-		off     bool
-		oneStop bool // some rewrites take one stop
+		name     string
+		p        *rewrite.Policy
+		events   bool
+		off      bool
+		noCarry  bool // rewrites of a hint take the frame path
+		restarts int  // carry rewrites returned to a restart
+		oneStop  bool // some rewrites take one stop
 	}{
-		{"one-stop", withPool, false, false, true},
-		{"events", withPool, true, false, false},
-		{"no-pool", noPool, false, false, true},
-		{"one-stop-off", withPool, false, true, false},
+		{"one-stop", withPool, false, false, false, 0, true},
+		{"events", withPool, true, false, false, 0, false},
+		{"no-pool", noPool, false, false, false, 0, true},
+		{"one-stop-off", withPool, false, true, false, 0, false},
+		{"frame", withPool, false, false, true, 0, true},
+		{"frame-no-pool", noPool, false, false, true, 0, true},
+		{"carry-restart", withPool, false, false, false, 3, true},
+		{"carry-restart-no-pool", noPool, false, false, false, 3, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			noOneStop = c.off
-			defer func() { noOneStop = false }()
+			noOneStop, noCarry, carryRestarts = c.off, c.noCarry, c.restarts
+			defer func() { noOneStop, noCarry, carryRestarts = false, false, 0 }()
 			out, err := os.CreateTemp(t.TempDir(), "out")
 			if err != nil {
 				t.Fatal(err)
@@ -84,6 +90,9 @@ func TestRegistersPreserved(t *testing.T) {
 			if c.oneStop != (res.OneStop > 0) {
 				t.Errorf("%d rewrites took one stop; want some: %v", res.OneStop, c.oneStop)
 			}
+			if carryRestarts != 0 {
+				t.Errorf("%d of %d restarts not made: the carry path was not taken", carryRestarts, c.restarts)
+			}
 		})
 	}
 }
@@ -108,15 +117,21 @@ func TestOneStopUnderSignals(t *testing.T) {
 }
 
 // TestOneStopNoRoom: a rewritten call made with the stack pointer just
-// above a guard page: the one-stop frame has no room there, so the
-// guard takes two stops instead of writing into the guard page.
+// above a guard page. The one-stop frame has no room there, so the frame
+// path takes two stops instead of writing into the guard page; the
+// carry code's push of the flags faults there, and the guard finishes
+// the call at that fault without the program seeing it.
 func TestOneStopNoRoom(t *testing.T) {
 	bin := buildC(t, "lowstack")
-	out, res := guarded(t, bin)
-	if res.ExitCode() != 0 || out != "mmap = an address outside the range\n" {
-		t.Fatalf("exit %d (%v):\n%s", res.ExitCode(), res.Status, out)
-	}
-	if res.OneStop != 0 || res.Stops == 0 {
-		t.Errorf("%d stops, %d one-stop rewrites: want the two-stop way", res.Stops, res.OneStop)
+	for _, frame := range []bool{false, true} {
+		noCarry = frame
+		out, res := guarded(t, bin)
+		noCarry = false
+		if res.ExitCode() != 0 || out != "mmap = an address outside the range\n" {
+			t.Fatalf("frame path %v: exit %d (%v):\n%s", frame, res.ExitCode(), res.Status, out)
+		}
+		if res.Stops == 0 || (frame && res.OneStop != 0) || (!frame && res.OneStop == 0) {
+			t.Errorf("frame path %v: %d stops, %d one-stop rewrites", frame, res.Stops, res.OneStop)
+		}
 	}
 }

@@ -781,6 +781,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 			t.firstStop(tk)
 			return
 		}
+		if len(tk.tramps) > 0 && t.carryFault(tk, sig) {
+			return
+		}
 		t.resume(tk, cont, int(sig))
 	}
 }

@@ -2,7 +2,10 @@ package trace
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -22,9 +25,10 @@ import (
 // guard's code page (rewrite.Guard.Code, the first page of the pool).
 // The kernel runs the rewritten call and returns there; the code checks
 // the result and, if it is not an error, puts the flags and the six
-// argument registers back and returns to the program with `ret 128`,
-// leaving the stack pointer as it was, rcx and r11 as the kernel left
-// them. No second stop.
+// argument registers back and jumps back to the program, leaving the
+// stack pointer as it was, rcx and r11 as the kernel left them. No
+// second stop. (The carry path, below, does the same for the commonest
+// rewrites without writing a frame.)
 //
 // An error result needs the guard (Complete rolls back what Decide
 // assumed), so then the code reports it with a call the filter traps:
@@ -42,6 +46,12 @@ const (
 	trampFailEnd = 77 // instruction pointer after the failure report's syscall
 	trampFrame   = 8  // words: fixed result, rdi, rsi, rdx, r10, r8, r9, return address
 	redZone      = 128
+
+	carry          = 81  // entry: rdi back from r11
+	carryFixed     = 115 // entry: and MAP_FIXED out of r10
+	carryPush      = 86  // carry's pushfq
+	carryFixedPush = 120 // carryFixed's pushfq
+	carryFailEnd   = 156 // instruction pointer after carry's failure report
 )
 
 // trampCode is the code page's code (offsets in the comments). The
@@ -85,6 +95,38 @@ var trampCode = []byte{
 	0xb8, 0x0b, 0x00, 0x00, 0x00, //       70 mov eax, 11 (munmap)
 	0x0f, 0x05, //                         75 syscall
 	0x0f, 0x0b, //                         77 ud2
+	0x0f, 0x0b, //                         79 ud2 (a restart of carry: see restartedCarry)
+	// carry (81): a rewrite that changed only rdi. The kernel returns
+	// here with rcx the program's return address, r11 the program's rdi
+	// and the program's flags; the code keeps the flags in the 8 bytes
+	// below the red zone.
+	0x48, 0x8d, 0x64, 0x24, 0x80, //       81 lea rsp, [rsp-128]
+	0x9c,                               // 86 pushfq
+	0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, // 87 cmp rax, -4095
+	0x73, 0x26, //                         93 jae carryFail (133)
+	// carryOK (95): rdi back, r11 the flags as a syscall leaves it.
+	0x4c, 0x89, 0xdf, //                   95 mov rdi, r11
+	0x4c, 0x8b, 0x1c, 0x24, //             98 mov r11, [rsp]
+	0x9d,                                           //                               102 popfq
+	0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00, // 103 lea rsp, [rsp+128]
+	0xff, 0xe1, //                         111 jmp rcx
+	0x0f, 0x0b, //                         113 ud2 (a restart of carryFixed)
+	// carryFixed (115): carry, for a rewrite that also added MAP_FIXED
+	// to r10 (a hint moved into the pool).
+	0x48, 0x8d, 0x64, 0x24, 0x80, //       115 lea rsp, [rsp-128]
+	0x9c,                   // 120 pushfq
+	0x49, 0x83, 0xe2, 0xef, //             121 and r10, ~MAP_FIXED
+	0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, // 125 cmp rax, -4095
+	0x72, 0xda, //                         131 jb carryOK (95)
+	// carryFail (133): the flags back, then munmap(code page, 1) with
+	// the result in rdx.
+	0x9d,             //                   133 popfq
+	0x48, 0x89, 0xc2, //                   134 mov rdx, rax
+	0x48, 0x8d, 0x3d, 0x70, 0xff, 0xff, 0xff, // 137 lea rdi, [rip-144] (the page)
+	0xbe, 0x01, 0x00, 0x00, 0x00, //       144 mov esi, 1
+	0xb8, 0x0b, 0x00, 0x00, 0x00, //       149 mov eax, 11 (munmap)
+	0x0f, 0x05, //                         154 syscall
+	0x0f, 0x0b, //                         156 ud2
 }
 
 // trampCall is a rewrite under way on the one-stop path: what the
@@ -94,8 +136,11 @@ type trampCall struct {
 	call     rewrite.Call // as run
 	origArgs [6]uint64
 	ip, sp   uint64 // the program's, after its syscall instruction
-	flags    uint64
-	frame    uint64 // the stack pointer the code starts with
+	flags    uint64 // the program's (frame path only)
+	// frame is the stack pointer of the failure report: the frame's
+	// start, or for carry the stack pointer below the red zone.
+	frame   uint64
+	carried bool // the carry path
 }
 
 // maxTramps bounds the one-stop rewrites remembered per task (nested
@@ -108,6 +153,11 @@ func (t *tracer) oneStop(tk *task, si syscallInfo, abi rewrite.ABI, a *rewrite.A
 	code := tk.sp.guard.Code()
 	if abi != rewrite.ABI64 || code.Empty() || tk.ev != nil || tk.spanObj != nil || noOneStop || !a.QuietOnSuccess() {
 		return false
+	}
+	if entry, ok := t.carryEntry(si, a); ok {
+		if done := t.carryStop(tk, si, a, code.Start+entry); done {
+			return true
+		}
 	}
 	var regs unix.PtraceRegs
 	if err := getRegs(tk.tid, &regs); err != nil {
@@ -144,9 +194,16 @@ func (t *tracer) oneStop(tk *task, si syscallInfo, abi rewrite.ABI, a *rewrite.A
 		t.lost(tk, err)
 		return true
 	}
-	// A frame at the same place is overwritten: forget it. Others may
-	// still report (a signal handler's rewrite on another stack while
-	// an outer one has not reached its check yet); the oldest go first.
+	t.remember(tk, tc)
+	t.resume(tk, cont, 0)
+	return true
+}
+
+// remember keeps a one-stop rewrite under way for its failure report. A
+// frame at the same place is overwritten: forget it. Others may still
+// report (a signal handler's rewrite on another stack while an outer one
+// has not reached its check yet); the oldest go first.
+func (t *tracer) remember(tk *task, tc *trampCall) {
 	keep := tk.tramps[:0]
 	for _, o := range tk.tramps {
 		if o.frame != tc.frame {
@@ -158,8 +215,154 @@ func (t *tracer) oneStop(tk *task, si syscallInfo, abi rewrite.ABI, a *rewrite.A
 	}
 	tk.tramps = append(keep, tc)
 	t.res.OneStop++
+}
+
+// The carry path.
+//
+// Most rewrites of a hint change only rdi (a hint dropped), or rdi and
+// the MAP_FIXED bit of r10 (a hint moved into the pool). For those the
+// tracer writes no frame: it changes the call (PTRACE_SET_SYSCALL_INFO),
+// puts the program's rdi in r11 and points the instruction pointer at
+// carry or carryFixed: three requests instead of GETREGS, a
+// process_vm_writev and SETREGS. The kernel returns there through iret
+// (rcx is no longer the instruction pointer), which restores rcx (the
+// program's return address, as its syscall instruction left it), r11
+// and the program's flags. The code pushes the flags below the red zone,
+// puts rdi (and r10) back, sets r11 to the flags as a syscall leaves it,
+// and jumps back through rcx. A failure is reported as on the frame
+// path, with the flags already back (so the report's own syscall leaves
+// them in r11).
+//
+// What the frame path checked before writing is handled after the fact,
+// in carryFault: the 8 bytes of flags may find no room on the stack
+// (the push faults), and a call the kernel restarts runs again from the
+// instruction before the entry, where a ud2 stands instead of a syscall
+// (a syscall there would overwrite r11).
+
+// carryEntry returns the code page entry that can finish a's rewrite of
+// the call si describes on the carry path, if there is one.
+func (t *tracer) carryEntry(si syscallInfo, a *rewrite.Action) (uint64, bool) {
+	if t.noSetInfo || forceRegs || noCarry || a.FixRet || len(a.Steps) != 1 {
+		return 0, false
+	}
+	c, o := a.Steps[0].Call, si.args
+	n := c.Args
+	if c.Nr != si.nr || n[1] != o[1] || n[2] != o[2] || n[4] != o[4] || n[5] != o[5] {
+		return 0, false
+	}
+	switch {
+	case n[3] == o[3]:
+		return carry, true
+	case o[3]&rewrite.MapFixed == 0 && n[3] == o[3]|rewrite.MapFixed:
+		return carryFixed, true
+	}
+	return 0, false
+}
+
+// carryStop starts a rewrite on the carry path. It reports false if the
+// kernel has no PTRACE_SET_SYSCALL_INFO (nothing was changed then).
+func (t *tracer) carryStop(tk *task, si syscallInfo, a *rewrite.Action, entry uint64) bool {
+	c := a.Steps[0].Call
+	if err := setSyscallInfo(tk.tid, si, c.Nr, c.Args); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			t.lost(tk, err)
+			return true
+		}
+		// Older kernels (before 6.16) do not know the request.
+		t.noSetInfo = true
+		return false
+	}
+	if err := pokeUser(tk.tid, offR11, si.args[0]); err != nil {
+		t.lost(tk, err)
+		return true
+	}
+	if carryRestarts > 0 {
+		// As if the kernel had restarted the call (see carryRestarts).
+		carryRestarts--
+		entry -= 2
+	}
+	if err := pokeUser(tk.tid, offRip, entry); err != nil {
+		t.lost(tk, err)
+		return true
+	}
+	t.remember(tk, &trampCall{action: a, call: c, origArgs: si.args, ip: si.ip, sp: si.sp,
+		frame: si.sp - redZone, carried: true})
 	t.resume(tk, cont, 0)
 	return true
+}
+
+// noCarry turns the carry path off (tests compare the paths).
+var noCarry = false
+
+// carryRestarts makes that many carry rewrites return to the ud2 before
+// their entry, where a call the kernel restarts resumes (tests; the
+// rewritten call has run, which a restarted one has not, so a mapping
+// is left behind).
+var carryRestarts = 0
+
+// carryFault handles, at a signal-delivery-stop for sig, a fault of the
+// carry code: its push of the flags found no room (SIGSEGV or SIGBUS at
+// the pushfq, with the stack pointer just below the red zone), or the
+// kernel restarted the rewritten call (SIGILL at the ud2 before the
+// entry, with the program's stack pointer). It reports whether the stop
+// was one; the signal is then not delivered.
+func (t *tracer) carryFault(tk *task, sig syscall.Signal) bool {
+	code := tk.sp.guard.Code()
+	if code.Empty() || (sig != syscall.SIGSEGV && sig != syscall.SIGBUS && sig != syscall.SIGILL) {
+		return false
+	}
+	var regs unix.PtraceRegs
+	if err := getRegs(tk.tid, &regs); err != nil {
+		t.lost(tk, err)
+		return true
+	}
+	if regs.Rip < code.Start || regs.Rip >= code.End || !kernelSent(tk.tid) {
+		return false
+	}
+	at := regs.Rip - code.Start
+	restart := sig == syscall.SIGILL && (at == carry-2 || at == carryFixed-2)
+	noRoom := sig != syscall.SIGILL && (at == carryPush || at == carryFixedPush)
+	var tc *trampCall
+	for i, o := range tk.tramps {
+		if o.carried && ((restart && o.sp == regs.Rsp) || (noRoom && o.frame == regs.Rsp)) {
+			tc = o
+			tk.tramps = append(tk.tramps[:i], tk.tramps[i+1:]...)
+			break
+		}
+	}
+	if tc == nil {
+		return false
+	}
+	ret := regs.Rax
+	if restart {
+		// The rewritten call did not happen; the program's own call is
+		// made again, from its own syscall instruction, and the filter
+		// sends it to the guard anew.
+		ret = rewrite.Err(int(unix.EINTR))
+	}
+	var fix rewrite.Fix
+	if _, failed := rewrite.Failed(rewrite.ABI64, ret); failed {
+		g := tk.sp.guard
+		g.Injected(tc.call, ret)
+		if tc.action.Exit {
+			fix = g.Complete(tc.action, ret)
+		}
+	}
+	// The flags are the program's here: the push did not happen, or
+	// nothing ran yet.
+	tc.flags = regs.Eflags
+	t.finishTramp(tk, tc, &regs, ret, fix, restart)
+	return true
+}
+
+// kernelSent reports whether the signal a task is stopped for comes
+// from the kernel (a fault), not from kill or tgkill.
+func kernelSent(tid int) bool {
+	var si [128]byte
+	if ptrace(unix.PTRACE_GETSIGINFO, tid, 0, uintptr(unsafe.Pointer(&si[0]))) != nil {
+		return false
+	}
+	return int32(binary.LittleEndian.Uint32(si[8:])) > 0 // si_code
 }
 
 // trampFailure recognises, at a seccomp stop, the code page's report of
@@ -168,12 +371,13 @@ func (t *tracer) oneStop(tk *task, si syscallInfo, abi rewrite.ABI, a *rewrite.A
 func (t *tracer) trampFailure(tk *task, si syscallInfo) bool {
 	code := tk.sp.guard.Code()
 	if len(tk.tramps) == 0 || code.Empty() || si.arch != auditArchX86_64 || si.nr != unix.SYS_MUNMAP ||
-		si.args[0] != code.Start || si.ip != code.Start+trampFailEnd {
+		si.args[0] != code.Start || (si.ip != code.Start+trampFailEnd && si.ip != code.Start+carryFailEnd) {
 		return false
 	}
+	carried := si.ip == code.Start+carryFailEnd
 	var tc *trampCall
 	for i, o := range tk.tramps {
-		if o.frame == si.sp {
+		if o.frame == si.sp && o.carried == carried {
 			tc = o
 			tk.tramps = append(tk.tramps[:i], tk.tramps[i+1:]...)
 			break
@@ -206,26 +410,43 @@ func (t *tracer) trampFailure(tk *task, si syscallInfo) bool {
 		t.lost(tk, err)
 		return true
 	}
-	// Back to just after the program's syscall instruction, as if the
-	// call had returned ret there.
+	if tc.carried {
+		// The carry code put the flags back before its report, whose
+		// syscall instruction copied them to r11.
+		tc.flags = regs.R11
+	}
+	regs.Orig_rax = ^uint64(0) // the report itself is skipped
+	t.finishTramp(tk, tc, &regs, ret, fix, false)
+	return true
+}
+
+// finishTramp ends a one-stop rewrite from a stop of the tracer's own
+// (a failure report, a fault of the carry code): the task goes back to
+// just after the program's syscall instruction, as if the call had
+// returned ret there, after the reservations fix asks for. With again,
+// it goes back to the program's syscall instruction instead, to make
+// its call again.
+func (t *tracer) finishTramp(tk *task, tc *trampCall, regs *unix.PtraceRegs, ret uint64, fix rewrite.Fix, again bool) {
 	regs.Rdi, regs.Rsi, regs.Rdx, regs.R10, regs.R8, regs.R9 =
 		tc.origArgs[0], tc.origArgs[1], tc.origArgs[2], tc.origArgs[3], tc.origArgs[4], tc.origArgs[5]
 	regs.Rip, regs.Rsp, regs.Rcx = tc.ip, tc.sp, tc.ip
 	regs.Eflags, regs.R11 = tc.flags, tc.flags
-	regs.Orig_rax = ^uint64(0) // the report itself is skipped
-	regs.Rax = ret
+	final := ret
+	if again {
+		regs.Rip, final = tc.ip-2, tc.call.Nr
+	}
+	regs.Rax = final
 	if len(fix.After) == 0 {
-		if err := setRegs(tk.tid, &regs); err != nil {
+		if err := setRegs(tk.tid, regs); err != nil {
 			t.lost(tk, err)
-			return true
+			return
 		}
 		t.resume(tk, cont, 0)
-		return true
+		return
 	}
 	// Reservations to put back first, from the program's own syscall
 	// instruction.
-	t.runAfter(tk, rewrite.ABI64, regs, tc.ip-2, ret, fix.After)
-	return true
+	t.runAfter(tk, rewrite.ABI64, *regs, tc.ip-2, final, fix.After)
 }
 
 // reservedNow reports whether r is covered by reservation-like mappings

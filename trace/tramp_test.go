@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"strings"
 	"testing"
 
 	"golang.org/x/arch/x86/x86asm"
@@ -26,7 +27,7 @@ func TestTrampCode(t *testing.T) {
 		at[off] = i
 		off += i.Len
 	}
-	for _, off := range []int{trampKeep, trampFix, trampFail, trampFailEnd} {
+	for _, off := range []int{trampKeep, trampFix, trampFail, trampFailEnd, carry, carryFixed, carryPush, carryFixedPush, carryFailEnd} {
 		if _, ok := at[off]; !ok {
 			t.Errorf("offset %d is not an instruction boundary", off)
 		}
@@ -40,9 +41,27 @@ func TestTrampCode(t *testing.T) {
 		53:               "JMP RCX",
 		trampFailEnd - 2: "SYSCALL",
 		trampFailEnd:     "UD2",
+		// The carry path: a restart lands on a ud2 (a syscall would
+		// overwrite r11, the carried rdi); the push the tracer knows
+		// by its address; rdi from r11, then r11 the flags.
+		carry - 2:        "UD2",
+		carry:            "LEA RSP, [RSP-0x80]",
+		carryPush:        "PUSHFQ",
+		95:               "MOV RDI, R11",
+		102:              "POPFQ",
+		103:              "LEA RSP, [RSP+0x80]",
+		111:              "JMP RCX",
+		carryFixed - 2:   "UD2",
+		carryFixed:       "LEA RSP, [RSP-0x80]",
+		carryFixedPush:   "PUSHFQ",
+		121:              "AND R10, -0x11",
+		133:              "POPFQ",
+		carryFailEnd - 2: "SYSCALL",
+		carryFailEnd:     "UD2",
 	}
 	for off, w := range want {
-		if got := at[off].String(); got != w {
+		// x86asm shows a SIB byte without an index as "+Reg(0)".
+		if got := strings.ReplaceAll(at[off].String(), "+Reg(0)", ""); got != w {
 			t.Errorf("offset %d: %q, want %q", off, got, w)
 		}
 	}
@@ -61,7 +80,7 @@ func TestTrampCode(t *testing.T) {
 	}
 	// Jumps: both failure checks go to the report, the keep entry to
 	// the common part.
-	jumps := map[int]int{8: 55, 15: 28, 25: 55}
+	jumps := map[int]int{8: 55, 15: 28, 25: 55, 93: 133, 131: 95}
 	for off, target := range jumps {
 		i := at[off]
 		rel, ok := i.Args[0].(x86asm.Rel)
@@ -70,9 +89,14 @@ func TestTrampCode(t *testing.T) {
 		}
 	}
 	// lea rdi, [rip+disp]: the page's start.
-	ld := at[58]
-	if m, ok := ld.Args[1].(x86asm.Mem); !ok || ld.Op != x86asm.LEA || m.Base != x86asm.RIP || 58+ld.Len+int(m.Disp) != 0 {
-		t.Errorf("offset 58: %v does not load the page's start", ld)
+	if m, ok := at[98].Args[1].(x86asm.Mem); at[98].Op != x86asm.MOV || at[98].Args[0] != x86asm.R11 || !ok || m.Base != x86asm.RSP || m.Disp != 0 {
+		t.Errorf("offset 98: %v, want mov r11, [rsp]", at[98])
+	}
+	for _, off := range []int{58, 137} {
+		ld := at[off]
+		if m, ok := ld.Args[1].(x86asm.Mem); !ok || ld.Op != x86asm.LEA || m.Base != x86asm.RIP || off+ld.Len+int(m.Disp) != 0 {
+			t.Errorf("offset %d: %v does not load the page's start", off, ld)
+		}
 	}
 	// No RET anywhere: a shadow stack would refuse one without its CALL.
 	for _, i := range all {
