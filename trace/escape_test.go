@@ -502,6 +502,38 @@ func TestEscapeForgedReport(t *testing.T) {
 	}
 }
 
+// TestEscapeInjectionHijack: a program fakes the end of a one-stop
+// rewrite (a restart, a fault of the carry code, a failure report) after
+// writing over its own syscall instruction, from which the guard then
+// runs a call of its own; the program's code runs instead, and its next
+// call, a MAP_FIXED in the protected range that --strict refuses, must
+// not pass as the guard's. Each way, the process is killed (fail closed).
+func TestEscapeInjectionHijack(t *testing.T) {
+	bin := buildC(t, "escape_hijack")
+	p := escapePolicy(t, true)
+	for _, c := range []struct {
+		mode string
+		at   int
+	}{
+		{"carry-restart", carryFixed - 2},
+		{"carry-fault", carryFixedPush},
+		{"carry-report", carryFail},
+		{"frame-report", trampFail},
+		{"gone", carryFixed - 2},
+	} {
+		t.Run(c.mode, func(t *testing.T) {
+			out, res := escapeGuarded(t, p, bin, c.mode, fmt.Sprintf("%#x", p.Code.Start), strconv.Itoa(c.at))
+			if !strings.Contains(out, "first call = 0x2") {
+				t.Fatalf("the first call was not moved into the pool:\n%s", out)
+			}
+			if strings.Contains(out, "evil call") || strings.Contains(out, "went on") || res.FailedClosed == 0 ||
+				!res.Status.Signaled() || res.Status.Signal() != syscall.SIGKILL {
+				t.Errorf("failed closed %d, status %v:\n%s", res.FailedClosed, res.Status, out)
+			}
+		})
+	}
+}
+
 func TestEscapeShmat(t *testing.T) {
 	bin := buildC(t, "escape_shm")
 	common := []string{"shmat-null", "shmat-inside", "shmat-inside-remap", "shmat-inside-rnd", "shmat-rdonly-inside",

@@ -101,6 +101,39 @@ func (t *tracer) runCurrent(tk *task) {
 	t.resume(tk, sysStep, 0)
 }
 
+// running reports whether the task was sent to run the injection's
+// current call from the syscall instruction at insn (not its own call,
+// rewritten or awaited, which is past its entry already).
+func (inj *injection) running() bool {
+	return inj.inPlace == nil && !inj.observe && inj.await == nil && inj.i < len(inj.calls)
+}
+
+// checkInjected checks, at the entry or seccomp stop of a call the task
+// makes while it should be making the injection's current call, that
+// this is that call, made from insn. Anything else is the program's own
+// code, run by the resume meant for the guard's call: an instruction
+// another thread rewrote meanwhile, the program's syscall instruction
+// gone, a jump back into it with registers of its choosing. Let through,
+// its call would pass as the guard's, unchecked; the process is killed
+// instead (fail closed). It reports whether the call is the injection's.
+func (t *tracer) checkInjected(tk *task, si syscallInfo) bool {
+	inj := tk.inj
+	c := inj.calls[inj.i]
+	abi, ok := abiOf(si.arch)
+	same := ok && abi == inj.abi && si.ip == inj.insn+2 && si.nr == c.Nr
+	for i := 0; same && i < len(c.Args); i++ {
+		a, b := si.args[i], c.Args[i]
+		if abi == rewrite.ABI32 {
+			a, b = a&0xffffffff, b&0xffffffff
+		}
+		same = a == b
+	}
+	if !same {
+		t.failClosed(tk, fmt.Sprintf("made a call of its own (nr %d at %#x) where the guard ran %v at %#x", si.nr, si.ip, c, inj.insn))
+	}
+	return same
+}
+
 // syscallStop handles a syscall-entry or syscall-exit stop; only
 // injections (and calls whose result the guard wants) ask for them.
 func (t *tracer) syscallStop(tk *task) {
@@ -139,6 +172,9 @@ func (t *tracer) syscallStop(tk *task) {
 	}
 	switch {
 	case si.op == syscallInfoEntry:
+		if inj.running() && !t.checkInjected(tk, si) {
+			return
+		}
 		inj.entered = true
 		t.resume(tk, sysStep, 0)
 		return
@@ -326,9 +362,20 @@ func errnoOf(abi rewrite.ABI, ret uint64) error {
 
 // seccompStop decides on a trapped call and carries the decision out.
 func (t *tracer) seccompStop(tk *task) {
-	if tk.inj != nil {
-		// One of our own calls, trapped on its way in: let it run.
-		tk.inj.entered = true
+	if inj := tk.inj; inj != nil {
+		// One of our own calls, trapped on its way in: let it run, if
+		// it is ours.
+		if inj.running() {
+			si, err := t.stopInfo(tk, true)
+			if err != nil {
+				t.lost(tk, err)
+				return
+			}
+			if !t.checkInjected(tk, si) {
+				return
+			}
+		}
+		inj.entered = true
 		t.resume(tk, sysStep, 0)
 		return
 	}

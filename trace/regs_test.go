@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/mmapguard/mmapguard/region"
@@ -90,8 +91,10 @@ func TestRegistersPreserved(t *testing.T) {
 			if c.oneStop != (res.OneStop > 0) {
 				t.Errorf("%d rewrites took one stop; want some: %v", res.OneStop, c.oneStop)
 			}
-			if carryRestarts != 0 {
-				t.Errorf("%d of %d restarts not made: the carry path was not taken", carryRestarts, c.restarts)
+			if c.restarts > 0 && carryRestarts == c.restarts {
+				// (A call made with the stack pointer within 136 bytes of
+				// a page's start takes the frame path instead.)
+				t.Errorf("no restart made: the carry path was not taken")
 			}
 		})
 	}
@@ -116,22 +119,65 @@ func TestOneStopUnderSignals(t *testing.T) {
 	}
 }
 
-// TestOneStopNoRoom: a rewritten call made with the stack pointer just
-// above a guard page. The one-stop frame has no room there, so the frame
-// path takes two stops instead of writing into the guard page; the
-// carry code's push of the flags faults there, and the guard finishes
-// the call at that fault without the program seeing it.
+// TestOneStopNoRoom: a rewritten call made where nothing can be written
+// just below the stack pointer (testdata/lowstack.c): 64 bytes above a
+// guard page, or 200 bytes into a read-only page. The frame path finds
+// no room and takes two stops; the carry path is not taken so near a
+// page's start, and where it is (the read-only page) its push faults and
+// the guard finishes the call there. Either way the program gets the
+// registers, flags and SIGSEGV state it has natively (but for what a
+// fault the program cannot see does to a blocked or ignored SIGSEGV:
+// see docs/policy.md), and the mapping outside the range.
 func TestOneStopNoRoom(t *testing.T) {
 	bin := buildC(t, "lowstack")
-	for _, frame := range []bool{false, true} {
-		noCarry = frame
-		out, res := guarded(t, bin)
-		noCarry = false
-		if res.ExitCode() != 0 || out != "mmap = an address outside the range\n" {
-			t.Fatalf("frame path %v: exit %d (%v):\n%s", frame, res.ExitCode(), res.Status, out)
+	for _, where := range []string{"guard", "readonly"} {
+		nat, err := exec.Command(bin, where).Output()
+		if err != nil {
+			t.Fatalf("native run: %v\n%s", err, nat)
 		}
-		if res.Stops == 0 || (frame && res.OneStop != 0) || (!frame && res.OneStop == 0) {
-			t.Errorf("frame path %v: %d stops, %d one-stop rewrites", frame, res.Stops, res.OneStop)
+		natLines := strings.Split(string(nat), "\n")
+		if len(natLines) < 2 || !strings.HasPrefix(natLines[1], "r11 = flags") {
+			t.Fatalf("native run:\n%s", nat)
 		}
+		for _, frame := range []bool{false, true} {
+			noCarry = frame
+			out, res := guarded(t, bin, where)
+			noCarry = false
+			lines := strings.Split(out, "\n")
+			if res.ExitCode() != 0 || lines[0] != "mmap = an address outside the range" || len(lines) < 2 {
+				t.Fatalf("%s, frame path %v: exit %d (%v):\n%s", where, frame, res.ExitCode(), res.Status, out)
+			}
+			want := natLines[1]
+			if where == "readonly" && !frame {
+				// The fault resets a blocked SIGSEGV: compare the
+				// registers only.
+				want, _, _ = strings.Cut(want, ", SIGSEGV")
+				lines[1], _, _ = strings.Cut(lines[1], ", SIGSEGV")
+			}
+			if lines[1] != want {
+				t.Errorf("%s, frame path %v:\nnative:  %s\nguarded: %s", where, frame, natLines[1], lines[1])
+			}
+			oneStop := where == "readonly" && !frame
+			if res.Stops == 0 || oneStop != (res.OneStop > 0) {
+				t.Errorf("%s, frame path %v: %d stops, %d one-stop rewrites", where, frame, res.Stops, res.OneStop)
+			}
+		}
+	}
+}
+
+// TestOneStopForkInHandler: a signal handler runs as each one-stop
+// rewrite returns into the code page (the guard sends the signal with the
+// rewrite) and forks; the child returns from it into the code page too,
+// with a copy of the parent's guard, and finishes the call as the parent
+// does: on the carry path and the frame path, succeeding and failing.
+func TestOneStopForkInHandler(t *testing.T) {
+	bin := buildC(t, "tramp_fork")
+	oneStopSignal = syscall.SIGUSR1
+	out, res := guarded(t, bin)
+	oneStopSignal = 0
+	// One signal per one-stop rewrite: the 8 mmaps and the munmaps of
+	// the 4 that succeeded (in the pool, their reservations put back).
+	if res.ExitCode() != 0 || out != "handled 12, bad results 0, bad children 0\n" || res.OneStop != 12 {
+		t.Errorf("exit %d (%v), %d one-stop rewrites:\n%s", res.ExitCode(), res.Status, res.OneStop, out)
 	}
 }

@@ -773,6 +773,14 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 			return
 		}
 		if tk.inj != nil {
+			if syncFault(sig) && kernelSent(tk.tid) {
+				// Where the guard's call should run, the task faulted:
+				// the instruction it was sent to is not there any more
+				// (unmapped, rewritten). Resumed, it would fault again,
+				// for good.
+				t.failClosed(tk, fmt.Sprintf("%v where the guard ran a call at %#x", sig, tk.inj.insn))
+				return
+			}
 			tk.deferred = append(tk.deferred, sig)
 			t.resume(tk, sysStep, 0)
 			return
@@ -786,6 +794,16 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		}
 		t.resume(tk, cont, int(sig))
 	}
+}
+
+// syncFault reports whether sig is one a faulting instruction raises
+// (when the kernel sends it: see kernelSent).
+func syncFault(sig syscall.Signal) bool {
+	switch sig {
+	case syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGILL, syscall.SIGFPE:
+		return true
+	}
+	return false
 }
 
 // resume restarts a stopped task; a task that vanished is dropped.
@@ -909,6 +927,13 @@ func (t *tracer) adopt(ck, parent *task, event int) {
 	// the parent's placements.
 	ck.sp = &space{guard: g, abi: parent.sp.abi, planner: parent.sp.planner}
 	ck.forkCalls = calls
+	// A fork made by a signal handler that interrupted the code page's
+	// code returns there in the child too, with the same stack: the
+	// child's copy of the model finishes those calls.
+	for _, tc := range parent.tramps {
+		c := *tc
+		ck.tramps = append(ck.tramps, &c)
+	}
 	t.spaces[ck.sp] = true
 }
 

@@ -51,6 +51,7 @@ const (
 	carryFixed     = 115 // entry: and MAP_FIXED out of r10
 	carryPush      = 86  // carry's pushfq
 	carryFixedPush = 120 // carryFixed's pushfq
+	carryFail      = 133 // carry's failure report
 	carryFailEnd   = 156 // instruction pointer after carry's failure report
 )
 
@@ -95,7 +96,7 @@ var trampCode = []byte{
 	0xb8, 0x0b, 0x00, 0x00, 0x00, //       70 mov eax, 11 (munmap)
 	0x0f, 0x05, //                         75 syscall
 	0x0f, 0x0b, //                         77 ud2
-	0x0f, 0x0b, //                         79 ud2 (a restart of carry: see restartedCarry)
+	0x0f, 0x0b, //                         79 ud2 (a restart of carry: see carryFault)
 	// carry (81): a rewrite that changed only rdi. The kernel returns
 	// here with rcx the program's return address, r11 the program's rdi
 	// and the program's flags; the code keeps the flags in the 8 bytes
@@ -215,7 +216,14 @@ func (t *tracer) remember(tk *task, tc *trampCall) {
 	}
 	tk.tramps = append(keep, tc)
 	t.res.OneStop++
+	if oneStopSignal != 0 {
+		_ = unix.Tgkill(tk.pid, tk.tid, oneStopSignal)
+	}
 }
+
+// oneStopSignal is sent to a task with each one-stop rewrite, so that
+// it is pending when the call returns into the code page (tests).
+var oneStopSignal syscall.Signal
 
 // The carry path.
 //
@@ -248,6 +256,14 @@ func (t *tracer) carryEntry(si syscallInfo, a *rewrite.Action) (uint64, bool) {
 	c, o := a.Steps[0].Call, si.args
 	n := c.Args
 	if c.Nr != si.nr || n[1] != o[1] || n[2] != o[2] || n[4] != o[4] || n[5] != o[5] {
+		return 0, false
+	}
+	// The flags go to the 8 bytes below the red zone: only where they
+	// share the page of the stack pointer, which a program's stack has
+	// writable (else the frame path checks first). And only anonymous
+	// mappings, which the kernel never restarts (a device's mmap may):
+	// that the code handles too, but with a fault (see carryFault).
+	if o[3]&rewrite.MapAnonymous == 0 || si.sp&0xfff < redZone+8 {
 		return 0, false
 	}
 	switch {
@@ -290,6 +306,9 @@ func (t *tracer) carryStop(tk *task, si syscallInfo, a *rewrite.Action, entry ui
 	t.resume(tk, cont, 0)
 	return true
 }
+
+// eflagsRF is the resume flag.
+const eflagsRF = 1 << 16
 
 // noCarry turns the carry path off (tests compare the paths).
 var noCarry = false
@@ -349,8 +368,10 @@ func (t *tracer) carryFault(tk *task, sig syscall.Signal) bool {
 		}
 	}
 	// The flags are the program's here: the push did not happen, or
-	// nothing ran yet.
-	tc.flags = regs.Eflags
+	// nothing ran yet. But a fault sets RF in the flags it saves, which
+	// a syscall leaves out of r11 and which would hide a breakpoint on
+	// the program's next instruction.
+	tc.flags = regs.Eflags &^ eflagsRF
 	t.finishTramp(tk, tc, &regs, ret, fix, restart)
 	return true
 }
