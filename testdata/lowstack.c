@@ -4,12 +4,11 @@
 //             a small thread or signal stack);
 //   readonly  200 bytes into a read-only page (a stack pointer used for
 //             something else than a stack).
-// The guard must not write there: its one-stop frame goes below the
-// 128-byte red zone, so it takes the two-stop way; its carry code's 8
-// bytes of flags go there too, and where it tries (readonly) the fault is
-// the guard's to finish, not the program's to see. Prints where the
-// mapping went, then r11 and the flags after the call (a syscall leaves
-// the flags in r11) with SIGSEGV's disposition.
+// The guard must not write there: its one-stop frame would go below the
+// 128-byte red zone, so it takes the two-stop way; its carry code writes
+// nothing. Prints where the mapping went, then r11 and the flags after
+// the call (a syscall leaves the flags in r11) and SIGSEGV's state, which
+// a fault the program does not see would change.
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>

@@ -4,9 +4,8 @@
 // call returns). The handler's child returns from the handler into the
 // code page, as its parent does, and must see its call end as natively:
 // each call below, an mmap with a hint inside the protected range, once
-// anonymous (it succeeds) and once from a bad descriptor (EBADF, which
-// the code page reports to the guard), from a stack pointer well inside
-// its page and from one near a page's start.
+// anonymous (it succeeds; the carry path) and once from a bad descriptor
+// (EBADF, which the code page reports to the guard; the frame path).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>

@@ -503,7 +503,7 @@ func TestEscapeForgedReport(t *testing.T) {
 }
 
 // TestEscapeInjectionHijack: a program fakes the end of a one-stop
-// rewrite (a restart, a fault of the carry code, a failure report) after
+// rewrite (a restart, a failure report) after
 // writing over its own syscall instruction, from which the guard then
 // runs a call of its own; the program's code runs instead, and its next
 // call, a MAP_FIXED in the protected range that --strict refuses, must
@@ -515,11 +515,10 @@ func TestEscapeInjectionHijack(t *testing.T) {
 		mode string
 		at   int
 	}{
-		{"carry-restart", carryFixed - 2},
-		{"carry-fault", carryFixedPush},
+		{"carry-restart", carryFixed64 - 2},
 		{"carry-report", carryFail},
 		{"frame-report", trampFail},
-		{"gone", carryFixed - 2},
+		{"gone", carryFixed64 - 2},
 	} {
 		t.Run(c.mode, func(t *testing.T) {
 			out, res := escapeGuarded(t, p, bin, c.mode, fmt.Sprintf("%#x", p.Code.Start), strconv.Itoa(c.at))

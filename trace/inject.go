@@ -399,6 +399,9 @@ func (t *tracer) seccompStop(tk *task) {
 	if t.cfg.Place != nil && !t.placement(tk, &c) {
 		return // refused: a strict placement conflict
 	}
+	if installsFilter(abi, si.nr, si.args) {
+		t.otherFilters = 1
+	}
 	if (t.regsOnly || forceRegs) && installsFilter(abi, si.nr, si.args) {
 		// Without PTRACE_GET_SYSCALL_INFO the ABI of a call is read from
 		// the filter's return data, which a filter of the program's

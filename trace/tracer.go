@@ -594,6 +594,12 @@ type tracer struct {
 	// noSetInfo is set once PTRACE_SET_SYSCALL_INFO turns out to be
 	// missing (Linux before 6.16): calls are changed with SETREGS.
 	noSetInfo bool
+	// otherFilters is 1 once a traced task is known to run under a
+	// seccomp filter that is not the guard's (inherited from
+	// mmapguard's own environment, or installed by the program), -1 once
+	// known not to: such a filter sees the calls the guard rewrites, and
+	// the carry path's (see carryEntry).
+	otherFilters int
 	// attr finds the code behind each trapped call, when events or
 	// owner rules want it.
 	attr *Attributor

@@ -4,9 +4,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"unsafe"
 
+	"golang.org/x/sys/cpu"
 	"golang.org/x/sys/unix"
 
 	"github.com/mmapguard/mmapguard/region"
@@ -47,12 +51,12 @@ const (
 	trampFrame   = 8  // words: fixed result, rdi, rsi, rdx, r10, r8, r9, return address
 	redZone      = 128
 
-	carry          = 81  // entry: rdi back from r11
-	carryFixed     = 115 // entry: and MAP_FIXED out of r10
-	carryPush      = 86  // carry's pushfq
-	carryFixedPush = 120 // carryFixed's pushfq
-	carryFail      = 133 // carry's failure report
-	carryFailEnd   = 156 // instruction pointer after carry's failure report
+	carry64      = 81  // entry: rdi back from r8, r8 -1
+	carry32      = 120 // entry: rdi back from r8, r8 0xffffffff
+	carryFixed64 = 158 // entry: carry64, and MAP_FIXED out of r10
+	carryFixed32 = 201 // entry: carry32, and MAP_FIXED out of r10
+	carryFail    = 241 // the carry code's failure report
+	carryFailEnd = 266 // instruction pointer after it
 )
 
 // trampCode is the code page's code (offsets in the comments). The
@@ -96,38 +100,77 @@ var trampCode = []byte{
 	0xb8, 0x0b, 0x00, 0x00, 0x00, //       70 mov eax, 11 (munmap)
 	0x0f, 0x05, //                         75 syscall
 	0x0f, 0x0b, //                         77 ud2
-	0x0f, 0x0b, //                         79 ud2 (a restart of carry: see carryFault)
-	// carry (81): a rewrite that changed only rdi. The kernel returns
-	// here with rcx the program's return address, r11 the program's rdi
-	// and the program's flags; the code keeps the flags in the 8 bytes
-	// below the red zone.
-	0x48, 0x8d, 0x64, 0x24, 0x80, //       81 lea rsp, [rsp-128]
-	0x9c,                               // 86 pushfq
-	0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, // 87 cmp rax, -4095
-	0x73, 0x26, //                         93 jae carryFail (133)
-	// carryOK (95): rdi back, r11 the flags as a syscall leaves it.
-	0x4c, 0x89, 0xdf, //                   95 mov rdi, r11
-	0x4c, 0x8b, 0x1c, 0x24, //             98 mov r11, [rsp]
-	0x9d,                                           //                               102 popfq
-	0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00, // 103 lea rsp, [rsp+128]
-	0xff, 0xe1, //                         111 jmp rcx
-	0x0f, 0x0b, //                         113 ud2 (a restart of carryFixed)
-	// carryFixed (115): carry, for a rewrite that also added MAP_FIXED
-	// to r10 (a hint moved into the pool).
-	0x48, 0x8d, 0x64, 0x24, 0x80, //       115 lea rsp, [rsp-128]
-	0x9c,                   // 120 pushfq
-	0x49, 0x83, 0xe2, 0xef, //             121 and r10, ~MAP_FIXED
-	0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, // 125 cmp rax, -4095
-	0x72, 0xda, //                         131 jb carryOK (95)
-	// carryFail (133): the flags back, then munmap(code page, 1) with
-	// the result in rdx.
-	0x9d,             //                   133 popfq
-	0x48, 0x89, 0xc2, //                   134 mov rdx, rax
-	0x48, 0x8d, 0x3d, 0x70, 0xff, 0xff, 0xff, // 137 lea rdi, [rip-144] (the page)
-	0xbe, 0x01, 0x00, 0x00, 0x00, //       144 mov esi, 1
-	0xb8, 0x0b, 0x00, 0x00, 0x00, //       149 mov eax, 11 (munmap)
-	0x0f, 0x05, //                         154 syscall
-	0x0f, 0x0b, //                         156 ud2
+	// The carry code (see "The carry path"): four entries, for a rewrite
+	// of rdi alone or with MAP_FIXED added to r10, and for fd -1 passed
+	// in all 64 bits of r8 or in its low 32 (as glibc does). The kernel
+	// returns to one through iret with rcx the program's return address,
+	// r11 its flags as its syscall instruction left them, r8 its rdi and
+	// the program's flags. No memory is touched: the flags the test
+	// changes are kept in ax (seto, lahf) and put back (add al, 0x7f sets
+	// OF from al, sahf the others).
+	0x0f, 0x0b, // 79 ud2 (a restart of carry64: see carryFault)
+	// carry64 (81)
+	0x48, 0x97, // 81 xchg rdi, rax (the result in rdi)
+	0x0f, 0x90, 0xc0, // 83 seto al
+	0x9f,                                     // 86 lahf
+	0x48, 0x81, 0xff, 0x01, 0xf0, 0xff, 0xff, // 87 cmp rdi, -4095
+	0x0f, 0x83, 0x8d, 0x00, 0x00, 0x00, // 94 jae carryFail (241)
+	0x04, 0x7f, // 100 add al, 0x7f (OF from al)
+	0x9e,             // 102 sahf (SF ZF AF PF CF from ah)
+	0x48, 0x89, 0xf8, // 103 mov rax, rdi
+	0x4c, 0x89, 0xc7, // 106 mov rdi, r8
+	0x49, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff, // 109 mov r8, -1
+	0xff, 0xe1, // 116 jmp rcx
+	0x0f, 0x0b, // 118 ud2 (a restart of carry32)
+	// carry32 (120)
+	0x48, 0x97, // 120 xchg rdi, rax (the result in rdi)
+	0x0f, 0x90, 0xc0, // 122 seto al
+	0x9f,                                     // 125 lahf
+	0x48, 0x81, 0xff, 0x01, 0xf0, 0xff, 0xff, // 126 cmp rdi, -4095
+	0x0f, 0x83, 0x66, 0x00, 0x00, 0x00, // 133 jae carryFail (241)
+	0x04, 0x7f, // 139 add al, 0x7f (OF from al)
+	0x9e,             // 141 sahf (SF ZF AF PF CF from ah)
+	0x48, 0x89, 0xf8, // 142 mov rax, rdi
+	0x4c, 0x89, 0xc7, // 145 mov rdi, r8
+	0x41, 0xb8, 0xff, 0xff, 0xff, 0xff, // 148 mov r8d, -1
+	0xff, 0xe1, // 154 jmp rcx
+	0x0f, 0x0b, // 156 ud2 (a restart of carryFixed64)
+	// carryFixed64 (158)
+	0x48, 0x97, // 158 xchg rdi, rax (the result in rdi)
+	0x0f, 0x90, 0xc0, // 160 seto al
+	0x9f,                   // 163 lahf
+	0x49, 0x83, 0xe2, 0xef, // 164 and r10, ~MAP_FIXED
+	0x48, 0x81, 0xff, 0x01, 0xf0, 0xff, 0xff, // 168 cmp rdi, -4095
+	0x0f, 0x83, 0x3c, 0x00, 0x00, 0x00, // 175 jae carryFail (241)
+	0x04, 0x7f, // 181 add al, 0x7f (OF from al)
+	0x9e,             // 183 sahf (SF ZF AF PF CF from ah)
+	0x48, 0x89, 0xf8, // 184 mov rax, rdi
+	0x4c, 0x89, 0xc7, // 187 mov rdi, r8
+	0x49, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff, // 190 mov r8, -1
+	0xff, 0xe1, // 197 jmp rcx
+	0x0f, 0x0b, // 199 ud2 (a restart of carryFixed32)
+	// carryFixed32 (201)
+	0x48, 0x97, // 201 xchg rdi, rax (the result in rdi)
+	0x0f, 0x90, 0xc0, // 203 seto al
+	0x9f,                   // 206 lahf
+	0x49, 0x83, 0xe2, 0xef, // 207 and r10, ~MAP_FIXED
+	0x48, 0x81, 0xff, 0x01, 0xf0, 0xff, 0xff, // 211 cmp rdi, -4095
+	0x0f, 0x83, 0x11, 0x00, 0x00, 0x00, // 218 jae carryFail (241)
+	0x04, 0x7f, // 224 add al, 0x7f (OF from al)
+	0x9e,             // 226 sahf (SF ZF AF PF CF from ah)
+	0x48, 0x89, 0xf8, // 227 mov rax, rdi
+	0x4c, 0x89, 0xc7, // 230 mov rdi, r8
+	0x41, 0xb8, 0xff, 0xff, 0xff, 0xff, // 233 mov r8d, -1
+	0xff, 0xe1, // 239 jmp rcx
+	// carryFail (241)
+	0x04, 0x7f, // 241 add al, 0x7f
+	0x9e,             // 243 sahf
+	0x48, 0x89, 0xfa, // 244 mov rdx, rdi
+	0x48, 0x8d, 0x3d, 0x02, 0xff, 0xff, 0xff, // 247 lea rdi, [rip-254] (the page)
+	0xbe, 0x01, 0x00, 0x00, 0x00, // 254 mov esi, 1
+	0xb8, 0x0b, 0x00, 0x00, 0x00, // 259 mov eax, 11 (munmap)
+	0x0f, 0x05, // 264 syscall
+	0x0f, 0x0b, // 266 ud2
 }
 
 // trampCall is a rewrite under way on the one-stop path: what the
@@ -139,7 +182,7 @@ type trampCall struct {
 	ip, sp   uint64 // the program's, after its syscall instruction
 	flags    uint64 // the program's (frame path only)
 	// frame is the stack pointer of the failure report: the frame's
-	// start, or for carry the stack pointer below the red zone.
+	// start, or for carry the program's own.
 	frame   uint64
 	carried bool // the carry path
 }
@@ -155,7 +198,7 @@ func (t *tracer) oneStop(tk *task, si syscallInfo, abi rewrite.ABI, a *rewrite.A
 	if abi != rewrite.ABI64 || code.Empty() || tk.ev != nil || tk.spanObj != nil || noOneStop || !a.QuietOnSuccess() {
 		return false
 	}
-	if entry, ok := t.carryEntry(si, a); ok {
+	if entry, ok := t.carryEntry(tk, si, a); ok {
 		if done := t.carryStop(tk, si, a, code.Start+entry); done {
 			return true
 		}
@@ -228,49 +271,62 @@ var oneStopSignal syscall.Signal
 // The carry path.
 //
 // Most rewrites of a hint change only rdi (a hint dropped), or rdi and
-// the MAP_FIXED bit of r10 (a hint moved into the pool). For those the
-// tracer writes no frame: it changes the call (PTRACE_SET_SYSCALL_INFO),
-// puts the program's rdi in r11 and points the instruction pointer at
-// carry or carryFixed: three requests instead of GETREGS, a
+// the MAP_FIXED bit of r10 (a hint moved into the pool), of an anonymous
+// mapping asked for with fd -1, which the kernel does not read. For
+// those the tracer writes nothing: with one PTRACE_SET_SYSCALL_INFO it
+// changes the call and puts the program's rdi in the descriptor's place
+// (r8), and with one PTRACE_POKEUSER it points the instruction pointer
+// at carry or carryFixed: two requests instead of GETREGS, a
 // process_vm_writev and SETREGS. The kernel returns there through iret
 // (rcx is no longer the instruction pointer), which restores rcx (the
 // program's return address, as its syscall instruction left it), r11
-// and the program's flags. The code pushes the flags below the red zone,
-// puts rdi (and r10) back, sets r11 to the flags as a syscall leaves it,
-// and jumps back through rcx. A failure is reported as on the frame
-// path, with the flags already back (so the report's own syscall leaves
-// them in r11).
+// (the program's flags, as that instruction left them) and the flags.
+// The code checks the result with the flags kept in ax, puts them, rdi,
+// r8 (-1, in 64 or 32 bits: four entries) and r10 back and jumps back
+// through rcx; it touches no memory.
+// A failure is reported as on the frame path, with the flags already
+// back (so the report's own syscall leaves them in r11).
 //
-// What the frame path checked before writing is handled after the fact,
-// in carryFault: the 8 bytes of flags may find no room on the stack
-// (the push faults), and a call the kernel restarts runs again from the
-// instruction before the entry, where a ud2 stands instead of a syscall
-// (a syscall there would overwrite r11).
+// The kernel never restarts an anonymous mmap; should it, the call would
+// run again from the instruction before the entry, where a ud2 stands
+// instead of a syscall (which would overwrite r11 and rcx): see
+// carryFault.
 
 // carryEntry returns the code page entry that can finish a's rewrite of
 // the call si describes on the carry path, if there is one.
-func (t *tracer) carryEntry(si syscallInfo, a *rewrite.Action) (uint64, bool) {
-	if t.noSetInfo || forceRegs || noCarry || a.FixRet || len(a.Steps) != 1 {
+func (t *tracer) carryEntry(tk *task, si syscallInfo, a *rewrite.Action) (uint64, bool) {
+	if t.noSetInfo || forceRegs || noCarry || !cpu.X86.HasLAHF || a.FixRet || len(a.Steps) != 1 {
 		return 0, false
 	}
 	c, o := a.Steps[0].Call, si.args
 	n := c.Args
-	if c.Nr != si.nr || n[1] != o[1] || n[2] != o[2] || n[4] != o[4] || n[5] != o[5] {
+	if c.Nr != si.nr || n[1] != o[1] || n[2] != o[2] || n[4] != o[4] || n[5] != o[5] ||
+		o[3]&rewrite.MapAnonymous == 0 || uint32(o[4]) != 0xffffffff || (o[4]>>32 != 0 && o[4]>>32 != 0xffffffff) {
 		return 0, false
 	}
-	// The flags go to the 8 bytes below the red zone: only where they
-	// share the page of the stack pointer, which a program's stack has
-	// writable (else the frame path checks first). And only anonymous
-	// mappings, which the kernel never restarts (a device's mmap may):
-	// that the code handles too, but with a fault (see carryFault).
-	if o[3]&rewrite.MapAnonymous == 0 || si.sp&0xfff < redZone+8 {
+	if t.otherFilters == 0 {
+		// Checked once: the guard's filter is the only one the first
+		// program had (later ones the guard sees installed).
+		t.otherFilters = 1
+		if n, ok := seccompFilters(tk.tid); ok && n == 1 {
+			t.otherFilters = -1
+		}
+	}
+	if t.otherFilters > 0 {
+		// A filter of the program's sees the rewritten call with its
+		// descriptor changed: it might refuse it.
 		return 0, false
 	}
+	wide := o[4]>>32 != 0
 	switch {
+	case n[3] == o[3] && wide:
+		return carry64, true
 	case n[3] == o[3]:
-		return carry, true
+		return carry32, true
+	case o[3]&rewrite.MapFixed == 0 && n[3] == o[3]|rewrite.MapFixed && wide:
+		return carryFixed64, true
 	case o[3]&rewrite.MapFixed == 0 && n[3] == o[3]|rewrite.MapFixed:
-		return carryFixed, true
+		return carryFixed32, true
 	}
 	return 0, false
 }
@@ -279,7 +335,9 @@ func (t *tracer) carryEntry(si syscallInfo, a *rewrite.Action) (uint64, bool) {
 // kernel has no PTRACE_SET_SYSCALL_INFO (nothing was changed then).
 func (t *tracer) carryStop(tk *task, si syscallInfo, a *rewrite.Action, entry uint64) bool {
 	c := a.Steps[0].Call
-	if err := setSyscallInfo(tk.tid, si, c.Nr, c.Args); err != nil {
+	args := c.Args
+	args[4] = si.args[0] // the program's rdi, in the ignored descriptor
+	if err := setSyscallInfo(tk.tid, si, c.Nr, args); err != nil {
 		if errors.Is(err, unix.ESRCH) {
 			t.lost(tk, err)
 			return true
@@ -287,10 +345,6 @@ func (t *tracer) carryStop(tk *task, si syscallInfo, a *rewrite.Action, entry ui
 		// Older kernels (before 6.16) do not know the request.
 		t.noSetInfo = true
 		return false
-	}
-	if err := pokeUser(tk.tid, offR11, si.args[0]); err != nil {
-		t.lost(tk, err)
-		return true
 	}
 	if carryRestarts > 0 {
 		// As if the kernel had restarted the call (see carryRestarts).
@@ -301,14 +355,25 @@ func (t *tracer) carryStop(tk *task, si syscallInfo, a *rewrite.Action, entry ui
 		t.lost(tk, err)
 		return true
 	}
-	t.remember(tk, &trampCall{action: a, call: c, origArgs: si.args, ip: si.ip, sp: si.sp,
-		frame: si.sp - redZone, carried: true})
+	t.remember(tk, &trampCall{action: a, call: c, origArgs: si.args, ip: si.ip, sp: si.sp, frame: si.sp, carried: true})
 	t.resume(tk, cont, 0)
 	return true
 }
 
-// eflagsRF is the resume flag.
-const eflagsRF = 1 << 16
+// seccompFilters reads how many seccomp filters task tid runs under.
+func seccompFilters(tid int) (int, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return 0, false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Seccomp_filters:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
 
 // noCarry turns the carry path off (tests compare the paths).
 var noCarry = false
@@ -319,15 +384,17 @@ var noCarry = false
 // is left behind).
 var carryRestarts = 0
 
-// carryFault handles, at a signal-delivery-stop for sig, a fault of the
-// carry code: its push of the flags found no room (SIGSEGV or SIGBUS at
-// the pushfq, with the stack pointer just below the red zone), or the
-// kernel restarted the rewritten call (SIGILL at the ud2 before the
-// entry, with the program's stack pointer). It reports whether the stop
-// was one; the signal is then not delivered.
+// carryFault handles, at a signal-delivery-stop for sig, a restart of a
+// call on the carry path: a SIGILL at the ud2 before the entry, with the
+// program's stack pointer. The rewritten call did not happen; the
+// program's own call is made again, from its own syscall instruction,
+// and the filter sends it to the guard anew. It reports whether the stop
+// was one; the signal is then not delivered. (The SIGILL, raised by the
+// kernel, has unblocked it and reset it to the default action if the
+// program blocked or ignored it.)
 func (t *tracer) carryFault(tk *task, sig syscall.Signal) bool {
 	code := tk.sp.guard.Code()
-	if code.Empty() || (sig != syscall.SIGSEGV && sig != syscall.SIGBUS && sig != syscall.SIGILL) {
+	if code.Empty() || sig != syscall.SIGILL {
 		return false
 	}
 	var regs unix.PtraceRegs
@@ -335,15 +402,17 @@ func (t *tracer) carryFault(tk *task, sig syscall.Signal) bool {
 		t.lost(tk, err)
 		return true
 	}
-	if regs.Rip < code.Start || regs.Rip >= code.End || !kernelSent(tk.tid) {
+	switch regs.Rip - code.Start {
+	case carry64 - 2, carry32 - 2, carryFixed64 - 2, carryFixed32 - 2:
+	default:
 		return false
 	}
-	at := regs.Rip - code.Start
-	restart := sig == syscall.SIGILL && (at == carry-2 || at == carryFixed-2)
-	noRoom := sig != syscall.SIGILL && (at == carryPush || at == carryFixedPush)
+	if regs.Rip < code.Start || !kernelSent(tk.tid) {
+		return false
+	}
 	var tc *trampCall
 	for i, o := range tk.tramps {
-		if o.carried && ((restart && o.sp == regs.Rsp) || (noRoom && o.frame == regs.Rsp)) {
+		if o.carried && o.sp == regs.Rsp {
 			tc = o
 			tk.tramps = append(tk.tramps[:i], tk.tramps[i+1:]...)
 			break
@@ -352,29 +421,23 @@ func (t *tracer) carryFault(tk *task, sig syscall.Signal) bool {
 	if tc == nil {
 		return false
 	}
-	ret := regs.Rax
-	if restart {
-		// The rewritten call did not happen; the program's own call is
-		// made again, from its own syscall instruction, and the filter
-		// sends it to the guard anew.
-		ret = rewrite.Err(int(unix.EINTR))
-	}
+	ret := rewrite.Err(int(unix.EINTR))
+	g := tk.sp.guard
+	g.Injected(tc.call, ret)
 	var fix rewrite.Fix
-	if _, failed := rewrite.Failed(rewrite.ABI64, ret); failed {
-		g := tk.sp.guard
-		g.Injected(tc.call, ret)
-		if tc.action.Exit {
-			fix = g.Complete(tc.action, ret)
-		}
+	if tc.action.Exit {
+		fix = g.Complete(tc.action, ret)
 	}
-	// The flags are the program's here: the push did not happen, or
-	// nothing ran yet. But a fault sets RF in the flags it saves, which
-	// a syscall leaves out of r11 and which would hide a breakpoint on
-	// the program's next instruction.
+	// The flags are the program's: nothing ran since the call. But a
+	// fault sets RF in the flags it saves, which a syscall leaves out of
+	// r11 and which would hide a breakpoint on the next instruction.
 	tc.flags = regs.Eflags &^ eflagsRF
-	t.finishTramp(tk, tc, &regs, ret, fix, restart)
+	t.finishTramp(tk, tc, &regs, ret, fix, true)
 	return true
 }
+
+// eflagsRF is the resume flag.
+const eflagsRF = 1 << 16
 
 // kernelSent reports whether the signal a task is stopped for comes
 // from the kernel (a fault), not from kill or tgkill.

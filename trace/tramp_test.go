@@ -27,7 +27,7 @@ func TestTrampCode(t *testing.T) {
 		at[off] = i
 		off += i.Len
 	}
-	for _, off := range []int{trampKeep, trampFix, trampFail, trampFailEnd, carry, carryFixed, carryPush, carryFixedPush, carryFailEnd} {
+	for _, off := range []int{trampKeep, trampFix, trampFail, trampFailEnd, carry64, carry32, carryFixed64, carryFixed32, carryFail, carryFailEnd} {
 		if _, ok := at[off]; !ok {
 			t.Errorf("offset %d is not an instruction boundary", off)
 		}
@@ -41,21 +41,9 @@ func TestTrampCode(t *testing.T) {
 		53:               "JMP RCX",
 		trampFailEnd - 2: "SYSCALL",
 		trampFailEnd:     "UD2",
-		// The carry path: a restart lands on a ud2 (a syscall would
-		// overwrite r11, the carried rdi); the push the tracer knows
-		// by its address; rdi from r11, then r11 the flags.
-		carry - 2:        "UD2",
-		carry:            "LEA RSP, [RSP-0x80]",
-		carryPush:        "PUSHFQ",
-		95:               "MOV RDI, R11",
-		102:              "POPFQ",
-		103:              "LEA RSP, [RSP+0x80]",
-		111:              "JMP RCX",
-		carryFixed - 2:   "UD2",
-		carryFixed:       "LEA RSP, [RSP-0x80]",
-		carryFixedPush:   "PUSHFQ",
-		121:              "AND R10, -0x11",
-		133:              "POPFQ",
+		carryFail:        "ADD AL, 0x7f",
+		carryFail + 2:    "SAHF",
+		carryFail + 3:    "MOV RDX, RDI",
 		carryFailEnd - 2: "SYSCALL",
 		carryFailEnd:     "UD2",
 	}
@@ -80,7 +68,7 @@ func TestTrampCode(t *testing.T) {
 	}
 	// Jumps: both failure checks go to the report, the keep entry to
 	// the common part.
-	jumps := map[int]int{8: 55, 15: 28, 25: 55, 93: 133, 131: 95}
+	jumps := map[int]int{8: 55, 15: 28, 25: 55}
 	for off, target := range jumps {
 		i := at[off]
 		rel, ok := i.Args[0].(x86asm.Rel)
@@ -89,10 +77,58 @@ func TestTrampCode(t *testing.T) {
 		}
 	}
 	// lea rdi, [rip+disp]: the page's start.
-	if m, ok := at[98].Args[1].(x86asm.Mem); at[98].Op != x86asm.MOV || at[98].Args[0] != x86asm.R11 || !ok || m.Base != x86asm.RSP || m.Disp != 0 {
-		t.Errorf("offset 98: %v, want mov r11, [rsp]", at[98])
+	// The carry entries: a restart lands on a ud2 (a syscall would
+	// overwrite r11 and rcx); the flags the test changes kept in ax and
+	// put back; rdi from r8, r8 -1 in the width the entry is for.
+	for _, e := range []struct {
+		at          int
+		fixed, wide bool
+	}{{carry64, false, true}, {carry32, false, false}, {carryFixed64, true, true}, {carryFixed32, true, false}} {
+		want := []string{"XCHG RDI, RAX", "SETO AL", "LAHF"}
+		if e.fixed {
+			want = append(want, "AND R10, -0x11")
+		}
+		want = append(want, "CMP RDI, -0xfff", "JAE", "ADD AL, 0x7f", "SAHF", "MOV RAX, RDI", "MOV RDI, R8")
+		if e.wide {
+			want = append(want, "MOV R8, -0x1")
+		} else {
+			want = append(want, "MOV R8L, -0x1") // x86asm's name for r8d
+		}
+		want = append(want, "JMP RCX")
+		if at[e.at-2].Op != x86asm.UD2 {
+			t.Errorf("offset %d: %v, want ud2 before the entry", e.at-2, at[e.at-2])
+		}
+		off := e.at
+		for _, w := range want {
+			i, ok := at[off]
+			if got := i.String(); !ok || !strings.HasPrefix(got, w) {
+				t.Errorf("entry %d, offset %d: %q, want %q", e.at, off, got, w)
+				break
+			}
+			if i.Op == x86asm.JAE {
+				if rel, ok := i.Args[0].(x86asm.Rel); !ok || off+i.Len+int(rel) != carryFail {
+					t.Errorf("entry %d, offset %d: %v does not go to the failure report", e.at, off, i)
+				}
+			}
+			off += i.Len
+		}
 	}
-	for _, off := range []int{58, 137} {
+	// The carry code touches no memory: it may run on any stack.
+	for _, i := range all {
+		if i.off < carry64-2 || i.off == carryFail+6 {
+			continue // the frame code; the report's lea of the page
+		}
+		for _, a := range i.i.Args {
+			if _, ok := a.(x86asm.Mem); ok {
+				t.Errorf("offset %d: %v touches memory", i.off, i.i)
+			}
+		}
+		switch i.i.Op {
+		case x86asm.PUSH, x86asm.POP, x86asm.PUSHFQ, x86asm.POPFQ, x86asm.CALL:
+			t.Errorf("offset %d: %v uses the stack", i.off, i.i)
+		}
+	}
+	for _, off := range []int{58, carryFail + 6} {
 		ld := at[off]
 		if m, ok := ld.Args[1].(x86asm.Mem); !ok || ld.Op != x86asm.LEA || m.Base != x86asm.RIP || off+ld.Len+int(m.Disp) != 0 {
 			t.Errorf("offset %d: %v does not load the page's start", off, ld)

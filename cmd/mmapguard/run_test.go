@@ -910,3 +910,22 @@ func TestRunSIGCONTUnseen(t *testing.T) {
 		}
 	}
 }
+
+// TestRunUnderInheritedFilter: mmapguard itself started under a seccomp
+// filter that refuses an anonymous mmap whose descriptor is not -1
+// (testdata/own_filter_fd.c exec), which its program inherits. The guard
+// must not rewrite the program's calls in a way that filter refuses (its
+// carry path moves rdi into the ignored descriptor): they succeed.
+func TestRunUnderInheritedFilter(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "own_filter_fd")
+	if out, err := exec.Command("cc", "-o", bin, "../../testdata/own_filter_fd.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	r := mmapguard(t, func(c *exec.Cmd) {
+		c.Args = append([]string{bin, "exec", c.Path}, c.Args[1:]...)
+		c.Path = bin
+	}, guardArgs(bin, "plain")...)
+	if want := strings.Repeat("mmap succeeded\n", 5); r.code != 0 || r.stdout != want {
+		t.Errorf("%v\nwant %q", r, want)
+	}
+}
