@@ -187,9 +187,13 @@ type trampCall struct {
 	carried bool // the carry path
 }
 
-// maxTramps bounds the one-stop rewrites remembered per task (nested
-// ones come from signal handlers).
-const maxTramps = 8
+// maxTramps bounds the one-stop rewrites remembered per task. A rewrite
+// that succeeds is never heard of again, so its record stays until one
+// made at the same stack pointer replaces it or it is the oldest of too
+// many: enough for signal handlers nested in signal handlers, each
+// making rewrites from its own depth while an outer one has not reached
+// its check yet.
+const maxTramps = 64
 
 // oneStop carries out a one-step rewrite on the one-stop path, if it can
 // (see above). It reports whether it did.
