@@ -533,6 +533,22 @@ func TestEscapeInjectionHijack(t *testing.T) {
 	}
 }
 
+// TestEscapeRlimitHole: a reservation the guard puts back after a call
+// that moved a mapping out of the protected range does not fit under a
+// lowered RLIMIT_AS (testdata/escape_rlimit.c); the hole it would leave
+// must not be handed to the program's next MAP_32BIT mapping: the
+// process is killed (fail closed).
+func TestEscapeRlimitHole(t *testing.T) {
+	bin := buildC(t, "escape_rlimit")
+	if nat := escapeNative(t, bin); !strings.Contains(nat, "moved out: yes") || !strings.Contains(nat, "MAP_32BIT: INSIDE") {
+		t.Fatalf("the setup does not work natively:\n%s", nat)
+	}
+	out, res := escapeGuarded(t, escapePolicy(t, false), bin)
+	if strings.Contains(out, "INSIDE") || res.FailedClosed == 0 || !res.Status.Signaled() {
+		t.Errorf("failed closed %d, status %v:\n%s", res.FailedClosed, res.Status, out)
+	}
+}
+
 func TestEscapeShmat(t *testing.T) {
 	bin := buildC(t, "escape_shm")
 	common := []string{"shmat-null", "shmat-inside", "shmat-inside-remap", "shmat-inside-rnd", "shmat-rdonly-inside",

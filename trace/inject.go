@@ -120,9 +120,27 @@ func (t *tracer) checkInjected(tk *task, si syscallInfo) bool {
 	inj := tk.inj
 	c := inj.calls[inj.i]
 	abi, ok := abiOf(si.arch)
+	args := si.args
+	if si.op == syscallInfoEntry && (t.regsOnly || forceRegs) {
+		// Read from the registers, an entry stop does not say which
+		// entry the call took (i386 calls from 64-bit code look like
+		// 64-bit ones): read the arguments where the injection's ABI
+		// has them. A call through the other entry with the same
+		// number and registers is not a mapping call.
+		var r unix.PtraceRegs
+		if err := getRegs(tk.tid, &r); err != nil {
+			t.lost(tk, err)
+			return false
+		}
+		abi, ok = inj.abi, true
+		args = [6]uint64{r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9}
+		if abi == rewrite.ABI32 {
+			args = [6]uint64{r.Rbx, r.Rcx, r.Rdx, r.Rsi, r.Rdi, r.Rbp}
+		}
+	}
 	same := ok && abi == inj.abi && si.ip == inj.insn+2 && si.nr == c.Nr
 	for i := 0; same && i < len(c.Args); i++ {
-		a, b := si.args[i], c.Args[i]
+		a, b := args[i], c.Args[i]
 		if abi == rewrite.ABI32 {
 			a, b = a&0xffffffff, b&0xffffffff
 		}
@@ -575,14 +593,29 @@ func (t *tracer) completeAwaited(tk *task, ret uint64) {
 // at insn, and then lets it go on with regs and final as the call's
 // result.
 func (t *tracer) runAfter(tk *task, abi rewrite.ABI, regs unix.PtraceRegs, insn, final uint64, after []rewrite.Call) {
-	g := tk.sp.guard
 	inj := &injection{abi: abi, saved: regs, insn: insn, final: final, calls: after}
 	inj.next = func(i int, r uint64) bool {
-		g.Injected(inj.calls[i], r)
-		return false
+		return t.putBack(tk, abi, inj.calls[i], r)
 	}
 	tk.inj = inj
 	t.runCurrent(tk)
+}
+
+// putBack tells the guard the result of a reservation it put back after
+// a call; one that failed over a protected range (RLIMIT_AS lowered
+// meanwhile, say) leaves that range free for the kernel to hand out:
+// the process is killed (fail closed), and putBack reports true.
+func (t *tracer) putBack(tk *task, abi rewrite.ABI, c rewrite.Call, ret uint64) bool {
+	g := tk.sp.guard
+	g.Injected(c, ret)
+	if e, failed := rewrite.Failed(abi, ret); failed {
+		r := region.Range{Start: c.Args[0], End: c.Args[0] + c.Args[1]}
+		if g.Policy().OverlapsProtected(r) {
+			t.failClosed(tk, fmt.Sprintf("cannot put back the reservation of %v in a protected range: %v", r, syscall.Errno(e)))
+			return true
+		}
+	}
+	return false
 }
 
 // runAction carries out a Run action: its steps in order, the first in
@@ -655,8 +688,7 @@ func (t *tracer) runAction(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 			}
 			return false
 		default:
-			g.Injected(inj.calls[i], ret)
-			return false
+			return t.putBack(tk, abi, inj.calls[i], ret)
 		}
 	}
 	inj.final = inj.saved.Rax

@@ -281,6 +281,24 @@ func TestRegistersFallback(t *testing.T) {
 	}
 }
 
+// TestInjectedFromInt80: the guard puts a reservation back after a
+// failed i386 call a 64-bit program made through int $0x80, by running
+// its own call from that instruction (testdata/int80_after.c). It checks
+// at the call's entry that the call is its own, and must read it as
+// i386 also when stops are read from the registers (where an entry stop
+// does not say which entry was taken).
+func TestInjectedFromInt80(t *testing.T) {
+	bin := buildC(t, "int80_after")
+	for _, regs := range []bool{false, true} {
+		forceRegs = regs
+		out, res := guarded(t, bin)
+		forceRegs = false
+		if res.ExitCode() != 0 || out != "mmap2 = -9\nwent on\n" || res.FailedClosed != 0 {
+			t.Errorf("registers %v: exit %d (%v), failed closed %d:\n%s", regs, res.ExitCode(), res.Status, res.FailedClosed, out)
+		}
+	}
+}
+
 // TestStopAndContinue stops the program with SIGSTOP from outside: it
 // must stay stopped (a group-stop) until SIGCONT, then finish normally.
 func TestStopAndContinue(t *testing.T) {

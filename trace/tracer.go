@@ -192,14 +192,16 @@ func run(cfg Config) (Result, error) {
 	}
 	first, early, err := awaitExec(pid, mask)
 	if err != nil {
-		killStarted(pid)
+		if first.Stopped() {
+			killStarted(pid) // (not reaped yet: its pid is still its own)
+		}
 		return Result{}, fmt.Errorf("tracing pid %d: %w%s", pid, err, ptraceHint(err))
 	}
 	// Forward signals from here, not from the tracer's loop, which
 	// sleeps in wait4 while no tracee stops. Through a pidfd, a signal
 	// can never reach another process that reused the pid after the
 	// program's exit.
-	if cfg.Signals != nil {
+	if cfg.Signals != nil && first.Stopped() {
 		pidfd, err := unix.PidfdOpen(pid, 0)
 		if err != nil {
 			killStarted(pid)
@@ -352,8 +354,17 @@ func awaitExec(pid int, mask unix.Sigset_t) (ws unix.WaitStatus, early []syscall
 			}
 			return ws, early, os.NewSyscallError("ptrace(PTRACE_SETOPTIONS)", err)
 		}
-		early = append(early, sig)
-		if err := cont(pid, 0); err != nil {
+		deliver := 0
+		if syncFault(sig) && kernelSent(pid) {
+			// A fault: held back, it would stop the child again at once,
+			// for good. An exec that fails after the point of no return
+			// ends this way (SIGSEGV from the kernel): as natively, the
+			// process dies of it.
+			deliver = int(sig)
+		} else {
+			early = append(early, sig)
+		}
+		if err := cont(pid, deliver); err != nil {
 			return ws, early, os.NewSyscallError("ptrace(PTRACE_CONT)", err)
 		}
 	}

@@ -425,6 +425,12 @@ func (t *tracer) carryFault(tk *task, sig syscall.Signal) bool {
 	if tc == nil {
 		return false
 	}
+	// (A forged restart, a jump to the ud2 with a remembered stack
+	// pointer, makes the guard take back what the call assumed: the pool
+	// chunk it was moved to is reserved again, over whatever is there. No
+	// reservation of a protected range is given up: unlike a failure
+	// report (trampFailure), nothing here needs checking against the
+	// kernel's layout.)
 	ret := rewrite.Err(int(unix.EINTR))
 	g := tk.sp.guard
 	g.Injected(tc.call, ret)

@@ -929,3 +929,23 @@ func TestRunUnderInheritedFilter(t *testing.T) {
 		t.Errorf("%v\nwant %q", r, want)
 	}
 }
+
+// TestRunExecFailsLate: a program whose exec fails after the point of no
+// return (testdata/exec_fails_late.c: a bss that cannot be committed) is
+// killed by the kernel with SIGSEGV before its first instruction;
+// mmapguard passes that status on, as a shell would see it natively.
+func TestRunExecFailsLate(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "exec_fails_late")
+	if out, err := exec.Command("cc", "-no-pie", "-o", bin, "../../testdata/exec_fails_late.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	native := exec.Command(bin).Run()
+	var ee *exec.ExitError
+	if !errors.As(native, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGSEGV {
+		t.Fatalf("native run: %v, want death by SIGSEGV", native)
+	}
+	r := mmapguard(t, nil, guardArgs(bin)...)
+	if r.code != 128+int(syscall.SIGSEGV) || r.stderr != "" {
+		t.Errorf("%v\nwant exit %d and nothing on stderr", r, 128+int(syscall.SIGSEGV))
+	}
+}
