@@ -604,11 +604,13 @@ func (t *tracer) runAfter(tk *task, abi rewrite.ABI, regs unix.PtraceRegs, insn,
 // putBack tells the guard the result of a reservation it put back after
 // a call; one that failed over a protected range (RLIMIT_AS lowered
 // meanwhile, say) leaves that range free for the kernel to hand out:
-// the process is killed (fail closed), and putBack reports true.
+// the process is killed (fail closed), and putBack reports true. EEXIST
+// (a MAP_FIXED_NOREPLACE reservation finding a mapping there, which
+// another thread may have asked for) leaves nothing free.
 func (t *tracer) putBack(tk *task, abi rewrite.ABI, c rewrite.Call, ret uint64) bool {
 	g := tk.sp.guard
 	g.Injected(c, ret)
-	if e, failed := rewrite.Failed(abi, ret); failed {
+	if e, failed := rewrite.Failed(abi, ret); failed && e != rewrite.EEXIST {
 		r := region.Range{Start: c.Args[0], End: c.Args[0] + c.Args[1]}
 		if g.Policy().OverlapsProtected(r) {
 			t.failClosed(tk, fmt.Sprintf("cannot put back the reservation of %v in a protected range: %v", r, syscall.Errno(e)))
