@@ -108,5 +108,8 @@ func (g *Guard) rollback(a *Action, p *pending) Fix {
 		g.reserved.Add(r)
 		fix.After = append(fix.After, reservation(a.call.ABI, r, MapFixed))
 	}
+	for _, r := range p.wasDontFork {
+		g.dontFork.Add(r)
+	}
 	return fix
 }

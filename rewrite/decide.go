@@ -13,6 +13,9 @@ type pending struct {
 	taken       region.Range
 	wasReserved []region.Range
 	wasMapped   []region.Range
+	// wasDontFork: the parts of them that were program mappings marked
+	// MADV_DONTFORK (the new mapping is not: a child inherits it).
+	wasDontFork []region.Range
 
 	// shmdt: for a shmdt the kernel runs, the attachment it detaches
 	// (its pieces inside guarded ranges are reserved again afterwards).
@@ -269,9 +272,11 @@ func (g *Guard) takePiece(piece region.Range, p *pending, inPool bool) {
 	if p == nil {
 		g.reserved.Remove(piece)
 		g.mapped.Add(piece)
+		g.dontFork.Remove(piece)
 	} else {
 		p.wasReserved = g.reserved.RemoveAppend(p.wasReserved, piece)
 		p.wasMapped = g.mapped.AddAppend(p.wasMapped, piece)
+		p.wasDontFork = g.dontFork.RemoveAppend(p.wasDontFork, piece)
 	}
 	if inPool && g.pool != nil {
 		g.pool.Take(piece)

@@ -339,7 +339,8 @@ func (t *tracer) inject(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec,
 			return false
 		}
 		g.Injected(c, ret)
-		if _, failed := rewrite.Failed(abi, ret); failed {
+		// (EEXIST: a mapping is there, the program's: nothing is free.)
+		if e, failed := rewrite.Failed(abi, ret); failed && e != rewrite.EEXIST {
 			r := region.Range{Start: c.Args[0], End: c.Args[0] + c.Args[1]}
 			if g.Policy().OverlapsProtected(r) {
 				// A protected range the kernel is still free to use:
@@ -602,22 +603,49 @@ func (t *tracer) runAfter(tk *task, abi rewrite.ABI, regs unix.PtraceRegs, insn,
 }
 
 // putBack tells the guard the result of a reservation it put back after
-// a call; one that failed over a protected range (RLIMIT_AS lowered
-// meanwhile, say) leaves that range free for the kernel to hand out:
-// the process is killed (fail closed), and putBack reports true. EEXIST
-// (a MAP_FIXED_NOREPLACE reservation finding a mapping there, which
-// another thread may have asked for) leaves nothing free.
+// a call. One that failed over a protected range may leave part of it
+// free for the kernel to hand out: a mapping moved out while RLIMIT_AS
+// (or RLIMIT_MEMLOCK under mlockall) leaves no room to reserve its old
+// place. Then the process is killed (fail closed), and putBack reports
+// true. Often nothing was freed, though: a MAP_FIXED of the program's
+// refused by the same limit left the reservation in place, and EEXIST
+// means a mapping is there; the layout says which.
 func (t *tracer) putBack(tk *task, abi rewrite.ABI, c rewrite.Call, ret uint64) bool {
 	g := tk.sp.guard
 	g.Injected(c, ret)
-	if e, failed := rewrite.Failed(abi, ret); failed && e != rewrite.EEXIST {
-		r := region.Range{Start: c.Args[0], End: c.Args[0] + c.Args[1]}
-		if g.Policy().OverlapsProtected(r) {
-			t.failClosed(tk, fmt.Sprintf("cannot put back the reservation of %v in a protected range: %v", r, syscall.Errno(e)))
-			return true
+	e, failed := rewrite.Failed(abi, ret)
+	if !failed || e == rewrite.EEXIST {
+		return false
+	}
+	r := region.Range{Start: c.Args[0], End: c.Args[0] + c.Args[1]}
+	if !g.Policy().OverlapsProtected(r) {
+		return false
+	}
+	if covered, err := coveredNow(tk.tid, r); err == nil && covered {
+		return false
+	}
+	t.failClosed(tk, fmt.Sprintf("cannot put back the reservation of %v in a protected range: %v", r, syscall.Errno(e)))
+	return true
+}
+
+// coveredNow reports whether r is covered by mappings, whatever they are,
+// in the task's layout.
+func coveredNow(tid int, r region.Range) (bool, error) {
+	maps, err := region.ReadMaps(tid)
+	if err != nil {
+		return false, err
+	}
+	pos := r.Start
+	for _, m := range maps {
+		if m.End <= pos || m.Start > pos {
+			continue
+		}
+		pos = m.End
+		if pos >= r.End {
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 // runAction carries out a Run action: its steps in order, the first in

@@ -299,6 +299,26 @@ func TestInjectedFromInt80(t *testing.T) {
 	}
 }
 
+// TestLimitsAndDontfork: calls the kernel refuses for a limit, and a
+// DONTFORK mapping replaced: the program goes on as natively, within
+// what the guard's reservations allow. rlimit_fixed.c: a MAP_FIXED
+// refused under RLIMIT_AS (the reservations count against it) leaves
+// the reservation in place: the guard, failing to put it back, must not
+// kill the program for a hole there is not. dontfork_remap.c: the child
+// of a fork must inherit the mapping that replaced a DONTFORK one.
+func TestLimitsAndDontfork(t *testing.T) {
+	for _, c := range []struct{ name, want string }{
+		{"rlimit_fixed", "covered: yes\n"},
+		{"dontfork_remap", "child sees: inherited\nchild status: 0\n"},
+	} {
+		bin := buildC(t, c.name)
+		out, res := guarded(t, bin)
+		if res.ExitCode() != 0 || !strings.HasSuffix(out, c.want) || res.FailedClosed != 0 {
+			t.Errorf("%s: exit %d (%v), failed closed %d:\n%s", c.name, res.ExitCode(), res.Status, res.FailedClosed, out)
+		}
+	}
+}
+
 // TestStopAndContinue stops the program with SIGSTOP from outside: it
 // must stay stopped (a group-stop) until SIGCONT, then finish normally.
 func TestStopAndContinue(t *testing.T) {

@@ -1025,8 +1025,11 @@ func (t *tracer) execEvent(tk *task) {
 			o.vforkChild = 0 // its vfork is over
 		}
 	}
-	// The old program's per-call state is gone with it.
-	tk.inj, tk.ev, tk.spanObj, tk.forkCalls, tk.tramps = nil, nil, nil, nil, nil
+	// The old program's per-call state is gone with it, and so are the
+	// signals held back from it (after an exec from another thread, this
+	// is the old leader's task): they were taken from the old program,
+	// which would have handled them, and are not the new one's.
+	tk.inj, tk.ev, tk.spanObj, tk.forkCalls, tk.tramps, tk.deferred = nil, nil, nil, nil, nil, nil
 	if old := tk.sp; old != nil && old.frozen != nil && old.frozen.holder == tk {
 		// The thread group leader held a freeze and is gone (its id is
 		// the exec'ing thread's now); the other threads are gone too.
