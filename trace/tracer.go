@@ -336,7 +336,8 @@ func (e *ExecError) Unwrap() error { return e.Err }
 func awaitExec(pid int, mask unix.Sigset_t) (ws unix.WaitStatus, early []syscall.Signal, err error) {
 	for {
 		if err := waitTask(pid, &ws, unix.WALL); err != nil {
-			return ws, early, err
+			// (ws says nothing then: not stopped, not to be killed.)
+			return 0, early, err
 		}
 		if !ws.Stopped() {
 			return ws, early, nil
