@@ -4,12 +4,17 @@
 //
 // # Launch
 //
-// Run starts the program directly, with PTRACE_TRACEME in the child
-// (Go's SysProcAttr.Ptrace): it stops with SIGTRAP after its execve,
+// Run starts the program directly (syscall.StartProcess, not
+// os.StartProcess, which forks a throwaway child first to probe for
+// pidfds), with PTRACE_TRACEME in the child (SysProcAttr.Ptrace), from
+// the caller's goroutine locked to its thread; the filter is built
+// meanwhile on another. The child stops with SIGTRAP after its execve,
 // before the program's first instruction. Until then the child has
 // every signal but SIGTRAP blocked (inherited from the tracer thread):
 // a signal stopping it in Go's fork code, between PTRACE_TRACEME and
-// execve, would wait for a tracer blocked in vfork. Its own mask is put
+// execve, would wait for a tracer blocked in vfork (a fault the kernel
+// raises there, as for an exec failing after its point of no return, is
+// delivered: the process dies of it, as natively). Its own mask is put
 // back with PTRACE_SETSIGMASK at the exec stop, which is told apart from
 // a SIGTRAP someone sent by its sender. Right there, with
 // PTRACE_O_TRACESYSGOOD and EXITKILL set, the tracer injects the
@@ -40,13 +45,20 @@
 // reservation calls, and runs them there: it writes a syscall instruction
 // over the entry point, points the registers at it with one call loaded,
 // lets it run to the call's exit stop, repeats, and finally restores the
-// two bytes and the registers. Waiting for the first trapped call instead
+// two bytes and the registers. At each stop of such a call the tracer
+// checks that it is that call (number, arguments, architecture, from
+// that instruction): a task that makes another call there, or faults,
+// runs code that is not the guard's, and is killed (the same holds for
+// the guard's calls anywhere else: reservations put back after a call
+// from the program's own instruction, a forked child's). A reservation
+// put back that fails over a protected range, leaving part of it
+// unmapped, kills the process too. Waiting for the first trapped call instead
 // would be too late: the filter lets mmap(NULL) through in the kernel, and
 // a static program maps memory before anything traps.
 //
 // # The event loop
 //
-// One goroutine, locked to its OS thread (every ptrace request must come
+// The caller's goroutine, locked to its OS thread (every ptrace request must come
 // from the thread that attached), waits with wait4(-1, __WALL) and
 // handles each stop:
 //
@@ -55,7 +67,9 @@
 //     Guard.Decide, and act: continue; skip the call with a result
 //     (orig_rax -1); run the action's steps, the first in place of the
 //     call and the others by rewinding the instruction pointer two bytes
-//     to the syscall instruction; or kill.
+//     to the syscall instruction; or kill. A rewrite whose success needs
+//     no look takes one stop: it returns into the guard's code page,
+//     which puts the registers back (tramp.go).
 //   - syscall-entry and -exit stops: only injections and calls whose
 //     result the guard must see (Action.Exit) ask for them.
 //   - clone, fork and vfork events: threads and vfork children share the
