@@ -41,25 +41,26 @@
 // # Reservations at exec
 //
 // At each PTRACE_EVENT_EXEC the new program has not run an instruction.
-// The tracer reads its maps, asks the new address space's Guard for the
-// reservation calls, and runs them there: it writes a syscall instruction
-// over the entry point, points the registers at it with one call loaded,
-// lets it run to the call's exit stop, repeats, and finally restores the
-// two bytes and the registers. At each stop of such a call the tracer
-// checks that it is that call (number, arguments, architecture, from
-// that instruction): a task that makes another call there, or faults,
-// runs code that is not the guard's, and is killed (the same holds for
-// the guard's calls anywhere else: reservations put back after a call
-// from the program's own instruction, a forked child's). A reservation
-// put back that fails over a protected range, leaving part of it
-// unmapped, kills the process too. Waiting for the first trapped call instead
-// would be too late: the filter lets mmap(NULL) through in the kernel, and
-// a static program maps memory before anything traps.
+// The tracer asks the new address space's Guard for the reservation
+// calls and runs them there: it writes a syscall instruction over the
+// entry point, points the registers at it with one call loaded, lets it
+// run to the call's exit stop, repeats, and finally restores the two
+// bytes and the registers. Waiting for the first trapped call instead
+// would be too late: the filter lets mmap(NULL) through in the kernel,
+// and a static program maps memory before anything traps.
+//
+// At each stop of a call of the guard's own (these, reservations put
+// back after a call from the program's own instruction, a forked
+// child's) the tracer checks that it is that call: number, arguments,
+// architecture, from that instruction. A task that makes another call
+// there, or faults, runs code that is not the guard's, and is killed. A
+// reservation put back that fails over a protected range, leaving part
+// of it unmapped, kills the process too.
 //
 // # The event loop
 //
-// The caller's goroutine, locked to its OS thread (every ptrace request must come
-// from the thread that attached), waits with wait4(-1, __WALL) and
+// The caller's goroutine, locked to its OS thread (every ptrace request
+// must come from the thread that attached), waits with wait4(-1, __WALL) and
 // handles each stop:
 //
 //   - seccomp stop: read the call (PTRACE_GET_SYSCALL_INFO, or the
