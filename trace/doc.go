@@ -83,7 +83,8 @@
 //   - group-stops (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) are answered with
 //     PTRACE_LISTEN, so the program stays stopped until SIGCONT; other
 //     signals are passed on, except during an injection, when they are
-//     held and sent again (tgkill) once the task is back in its own code.
+//     held and sent again (tgkill) once the task is back in its own code,
+//     their siginfo put back (PTRACE_SETSIGINFO) at their delivery.
 //   - a task that vanishes mid-stop (ESRCH) is dropped; the others go on.
 //
 // Run returns when every traced task has exited, with the wait status of

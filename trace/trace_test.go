@@ -319,6 +319,25 @@ func TestLimitsAndDontfork(t *testing.T) {
 	}
 }
 
+// TestHeldSignalsKeepTheirInfo: a signal held back while the guard runs
+// a call of its own is sent again with tgkill afterwards; its handler
+// must still see the siginfo it came with (testdata/siginfo.c compares a
+// SIGUSR1 from kill and a SIGCHLD with a native run). The test makes the
+// guard hold every signal.
+func TestHeldSignalsKeepTheirInfo(t *testing.T) {
+	bin := buildC(t, "siginfo")
+	nat, err := exec.Command(bin).Output()
+	if err != nil || !strings.Contains(string(nat), "SI_USER yes, from the child yes") {
+		t.Fatalf("native run: %v\n%s", err, nat)
+	}
+	holdEverySignal = true
+	out, res := guarded(t, bin)
+	holdEverySignal = false
+	if res.ExitCode() != 0 || out != string(nat) {
+		t.Errorf("exit %d (%v):\nnative:\n%sguarded:\n%s", res.ExitCode(), res.Status, nat, out)
+	}
+}
+
 // TestStopAndContinue stops the program with SIGSTOP from outside: it
 // must stay stopped (a group-stop) until SIGCONT, then finish normally.
 func TestStopAndContinue(t *testing.T) {

@@ -333,7 +333,7 @@ func (e *ExecError) Unwrap() error { return e.Err }
 // awaitExec waits for the TRACEME child's exec stop. Signals that stop
 // it before (it is still in Go's fork code) are held back, and returned
 // to be sent to the program once it is guarded.
-func awaitExec(pid int, mask unix.Sigset_t) (ws unix.WaitStatus, early []syscall.Signal, err error) {
+func awaitExec(pid int, mask unix.Sigset_t) (ws unix.WaitStatus, early []heldSignal, err error) {
 	for {
 		if err := waitTask(pid, &ws, unix.WALL); err != nil {
 			// (ws says nothing then: not stopped, not to be killed.)
@@ -363,7 +363,7 @@ func awaitExec(pid int, mask unix.Sigset_t) (ws unix.WaitStatus, early []syscall
 			// process dies of it.
 			deliver = int(sig)
 		} else {
-			early = append(early, sig)
+			early = append(early, holdSignal(pid, sig))
 		}
 		if err := cont(pid, deliver); err != nil {
 			return ws, early, os.NewSyscallError("ptrace(PTRACE_CONT)", err)
@@ -460,12 +460,57 @@ func (t *tracer) seized(tk *task, ws unix.WaitStatus) {
 }
 
 // sendDeferred sends a task the signals held back during an injection.
+// tgkill gives them a siginfo of its own (SI_TKILL, from mmapguard): the
+// one they came with is put back at their delivery (restoreSigInfo).
 func (t *tracer) sendDeferred(tk *task) {
-	for _, s := range tk.deferred {
-		_ = unix.Tgkill(tk.pid, tk.tid, s) // gone already: nothing to deliver
+	for _, h := range tk.deferred {
+		if unix.Tgkill(tk.pid, tk.tid, h.sig) == nil && h.ok {
+			tk.resent = append(tk.resent, h)
+		}
 	}
 	tk.deferred = nil
 }
+
+// heldSignal is a signal held back from a task, with its siginfo.
+type heldSignal struct {
+	sig  syscall.Signal
+	info [128]byte
+	ok   bool // info was read
+}
+
+// holdSignal reads the siginfo of the signal a task is stopped for.
+func holdSignal(tid int, sig syscall.Signal) heldSignal {
+	h := heldSignal{sig: sig}
+	h.ok = ptrace(unix.PTRACE_GETSIGINFO, tid, 0, uintptr(unsafe.Pointer(&h.info[0]))) == nil
+	return h
+}
+
+// restoreSigInfo puts back, at the delivery of a signal sendDeferred
+// sent again, the siginfo it first came with (a SIGCHLD's child and
+// status, a sender's pid), so that the program's handler sees what it
+// would have seen.
+func (t *tracer) restoreSigInfo(tk *task, sig syscall.Signal) {
+	for i, h := range tk.resent {
+		if h.sig != sig {
+			continue
+		}
+		var cur [128]byte
+		if ptrace(unix.PTRACE_GETSIGINFO, tk.tid, 0, uintptr(unsafe.Pointer(&cur[0]))) != nil {
+			return
+		}
+		// si_code, then (8-byte aligned) si_pid.
+		le := binary.LittleEndian
+		if int32(le.Uint32(cur[8:])) != siTkill || int(int32(le.Uint32(cur[16:]))) != os.Getpid() {
+			return // another sender's: delivered as it is
+		}
+		_ = ptrace(unix.PTRACE_SETSIGINFO, tk.tid, 0, uintptr(unsafe.Pointer(&h.info[0])))
+		tk.resent = append(tk.resent[:i], tk.resent[i+1:]...)
+		return
+	}
+}
+
+// siTkill is the si_code of a signal sent with tgkill.
+const siTkill = -6
 
 // waitTask waits for one report of task tid.
 func waitTask(tid int, ws *unix.WaitStatus, opts int) error {
@@ -567,8 +612,9 @@ type task struct {
 	// inj is the injection in progress, if any.
 	inj *injection
 	// deferred are signals that arrived during an injection, sent
-	// again once it is over.
-	deferred []syscall.Signal
+	// again once it is over; resent are those sent again whose
+	// delivery has not been seen yet (their siginfo is put back then).
+	deferred, resent []heldSignal
 	// tramps are the one-stop rewrites of this task that may still
 	// report a failure (see oneStop).
 	tramps []*trampCall
@@ -799,7 +845,7 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 				t.failClosed(tk, fmt.Sprintf("%v where the guard ran a call at %#x", sig, tk.inj.insn))
 				return
 			}
-			tk.deferred = append(tk.deferred, sig)
+			tk.deferred = append(tk.deferred, holdSignal(tk.tid, sig))
 			t.resume(tk, sysStep, 0)
 			return
 		}
@@ -810,9 +856,23 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		if len(tk.tramps) > 0 && t.carryFault(tk, sig) {
 			return
 		}
+		if len(tk.resent) > 0 {
+			t.restoreSigInfo(tk, sig)
+		} else if holdEverySignal && !kernelSent(tk.tid) || holdEverySignal && sig == syscall.SIGCHLD {
+			// (Tests: as if it had come during an injection.)
+			tk.deferred = append(tk.deferred, holdSignal(tk.tid, sig))
+			t.sendDeferred(tk)
+			t.resume(tk, cont, 0)
+			return
+		}
 		t.resume(tk, cont, int(sig))
 	}
 }
+
+// holdEverySignal makes the tracer hold back every signal a task gets
+// from another process (and every SIGCHLD) and send it again at once,
+// as after an injection (tests).
+var holdEverySignal = false
 
 // syncFault reports whether sig is one a faulting instruction raises
 // (when the kernel sends it: see kernelSent).
@@ -1030,7 +1090,7 @@ func (t *tracer) execEvent(tk *task) {
 	// signals held back from it (after an exec from another thread, this
 	// is the old leader's task): they were taken from the old program,
 	// which would have handled them, and are not the new one's.
-	tk.inj, tk.ev, tk.spanObj, tk.forkCalls, tk.tramps, tk.deferred = nil, nil, nil, nil, nil, nil
+	tk.inj, tk.ev, tk.spanObj, tk.forkCalls, tk.tramps, tk.deferred, tk.resent = nil, nil, nil, nil, nil, nil, nil
 	if old := tk.sp; old != nil && old.frozen != nil && old.frozen.holder == tk {
 		// The thread group leader held a freeze and is gone (its id is
 		// the exec'ing thread's now); the other threads are gone too.
@@ -1054,7 +1114,7 @@ func (t *tracer) execEvent(tk *task) {
 // before its first instruction, it gets its reservations, the code page
 // and the seccomp filter, injected, and is then handed over to
 // PTRACE_SEIZE. early are signals it got before its exec.
-func (t *tracer) programStart(tk *task, early []syscall.Signal) {
+func (t *tracer) programStart(tk *task, early []heldSignal) {
 	t.res.Processes++
 	tk.deferred = append(tk.deferred, early...)
 	tk.handoff = true
