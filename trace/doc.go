@@ -43,10 +43,9 @@
 // At each PTRACE_EVENT_EXEC the new program has not run an instruction.
 // The tracer asks the new address space's Guard for the reservation
 // calls and runs them there: it writes a syscall instruction over the
-// entry point, points the registers at it with one call loaded,
-// single-steps it (the step is reported at the call's exit, one stop, or
-// two where the filter traps the call), repeats, and finally restores
-// the two bytes and the registers. Waiting for the first trapped call instead
+// entry point, points the registers at it with one call loaded, lets it
+// run to the call's exit stop, repeats, and finally restores the two
+// bytes and the registers. Waiting for the first trapped call instead
 // would be too late: the filter lets mmap(NULL) through in the kernel,
 // and a static program maps memory before anything traps.
 //
@@ -72,9 +71,8 @@
 //     to the syscall instruction; or kill. A rewrite whose success needs
 //     no look takes one stop: it returns into the guard's code page,
 //     which puts the registers back (tramp.go).
-//   - syscall-entry and -exit stops: only calls whose result the guard
-//     must see (Action.Exit) ask for them; the guard's own calls are
-//     single-stepped instead (a SIGTRAP at their exit).
+//   - syscall-entry and -exit stops: only injections and calls whose
+//     result the guard must see (Action.Exit) ask for them.
 //   - clone, fork and vfork events: threads and vfork children share the
 //     parent's address space (kcmp tells where flags do not); a forked
 //     child gets a copy, and reservations are put back where the parent

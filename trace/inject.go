@@ -1,13 +1,11 @@
 package trace
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -39,10 +37,6 @@ type injection struct {
 	calls   []rewrite.Call
 	i       int  // the call running now
 	entered bool // it has entered the kernel: its next exit stop is its own
-	// step: the calls run from insn are single-stepped (see runCurrent);
-	// early: the step out of the call the task was stopped in (before it
-	// ran the current one) may still come.
-	step, early bool
 
 	// next is told each call's result and may change calls; when it
 	// returns done, the task goes on with its rax set to final.
@@ -90,18 +84,8 @@ func (t *tracer) start(tk *task, inj *injection, inPlace bool) {
 }
 
 // runCurrent points the task at the syscall instruction with the current
-// call loaded, and single-steps it: the call is reported at its exit
-// (stepStop), and at its seccomp stop if the filter traps it. One stop
-// per call (two if trapped) instead of an entry and an exit stop, and
-// the task runs that one instruction, whatever is there.
+// call loaded.
 func (t *tracer) runCurrent(tk *task) {
-	tk.inj.early = true
-	t.loadCurrent(tk)
-}
-
-// loadCurrent loads the current call at the syscall instruction and
-// single-steps the task.
-func (t *tracer) loadCurrent(tk *task) {
 	inj := tk.inj
 	regs := inj.saved
 	loadCall(&regs, inj.calls[inj.i])
@@ -110,74 +94,11 @@ func (t *tracer) loadCurrent(tk *task) {
 	regs.Orig_rax = ^uint64(0)
 	regs.Rip = inj.insn
 	inj.entered = false
-	inj.step = true
 	if err := setRegs(tk.tid, &regs); err != nil {
 		t.lost(tk, err)
 		return
 	}
-	t.resume(tk, singleStep, 0)
-}
-
-// Signal codes of SIGTRAP.
-const (
-	trapBrkpt = 1 // a breakpoint, or a step out of a system call
-	trapTrace = 2 // a step over an instruction
-)
-
-// stepStop handles, in a task single-stepping the guard's calls, a
-// SIGTRAP signal-delivery-stop. It reports false if the SIGTRAP is not
-// a step's (then it is the program's, held back as other signals are).
-// The step must be the exit of the current call, made from insn with
-// the arguments loaded (another number, other arguments or another
-// place means the task ran code that is not the guard's: killed, fail
-// closed). The first step may instead be the exit of the call the task
-// was stopped in (execve at an exec event, say), with the task still at
-// insn: the call is loaded again.
-func (t *tracer) stepStop(tk *task) bool {
-	var info [128]byte
-	if ptrace(unix.PTRACE_GETSIGINFO, tk.tid, 0, uintptr(unsafe.Pointer(&info[0]))) != nil {
-		return false
-	}
-	code := int32(binary.LittleEndian.Uint32(info[8:]))
-	if code != trapBrkpt && code != trapTrace {
-		return false
-	}
-	inj := tk.inj
-	var regs unix.PtraceRegs
-	if err := getRegs(tk.tid, &regs); err != nil {
-		t.lost(tk, err)
-		return true
-	}
-	nr := uint64(uint32(regs.Orig_rax))
-	if inj.early && code == trapBrkpt && regs.Rip == inj.insn {
-		// The exit of the call the task was stopped in when the
-		// injection started (execve at an exec event, the program's own
-		// call, or one skipped), reported as a step: nothing ran yet.
-		// Its result may have overwritten rax: load the call again.
-		inj.early = false
-		t.loadCurrent(tk)
-		return true
-	}
-	inj.early = false
-	c := inj.calls[inj.i]
-	args := [6]uint64{regs.Rdi, regs.Rsi, regs.Rdx, regs.R10, regs.R8, regs.R9}
-	if inj.abi == rewrite.ABI32 {
-		args = [6]uint64{regs.Rbx, regs.Rcx, regs.Rdx, regs.Rsi, regs.Rdi, regs.Rbp}
-	}
-	same := code == trapBrkpt && regs.Rip == inj.insn+2 && nr == c.Nr
-	for i := 0; same && i < len(args); i++ {
-		a, b := args[i], c.Args[i]
-		if inj.abi == rewrite.ABI32 {
-			a, b = a&0xffffffff, b&0xffffffff
-		}
-		same = a == b
-	}
-	if !same {
-		t.failClosed(tk, fmt.Sprintf("ran code of its own (at %#x, nr %d) where the guard ran %v at %#x", regs.Rip, nr, c, inj.insn))
-		return true
-	}
-	t.injectedDone(tk, regs.Rax)
-	return true
+	t.resume(tk, sysStep, 0)
 }
 
 // running reports whether the task was sent to run the injection's
@@ -289,13 +210,6 @@ func (t *tracer) syscallStop(tk *task) {
 		t.completeAwaited(tk, ret)
 		return
 	}
-	t.injectedDone(tk, ret)
-}
-
-// injectedDone goes on after the current injected call returned ret:
-// the next call, or the end of the injection.
-func (t *tracer) injectedDone(tk *task, ret uint64) {
-	inj := tk.inj
 	if inj.next(inj.i, ret) {
 		if tk.inj == nil {
 			return // next killed the process (fail closed)

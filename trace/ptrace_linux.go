@@ -44,13 +44,8 @@ func seize(pid int, opts int) error {
 
 func cont(tid, sig int) error    { return ptrace(unix.PTRACE_CONT, tid, 0, uintptr(sig)) }
 func sysStep(tid, sig int) error { return ptrace(unix.PTRACE_SYSCALL, tid, 0, uintptr(sig)) }
-
-// singleStep runs one instruction; a system call instruction is reported
-// at the call's exit, before any instruction of the program's (SIGTRAP,
-// TRAP_BRKPT, the call still in orig_rax).
-func singleStep(tid, sig int) error { return ptrace(unix.PTRACE_SINGLESTEP, tid, 0, uintptr(sig)) }
-func listen(tid int) error          { return ptrace(ptraceListen, tid, 0, 0) }
-func interrupt(tid int) error       { return ptrace(unix.PTRACE_INTERRUPT, tid, 0, 0) }
+func listen(tid int) error       { return ptrace(ptraceListen, tid, 0, 0) }
+func interrupt(tid int) error    { return ptrace(unix.PTRACE_INTERRUPT, tid, 0, 0) }
 
 // getRegs and setRegs use PTRACE_GETREGS and PTRACE_SETREGS, which give
 // every tracee's registers in the tracer's own (x86-64) layout. x/sys's

@@ -837,9 +837,6 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 			return
 		}
 		if tk.inj != nil {
-			if tk.inj.step && sig == syscall.SIGTRAP && t.stepStop(tk) {
-				return
-			}
 			if syncFault(sig) && kernelSent(tk.tid) {
 				// Where the guard's call should run, the task faulted:
 				// the instruction it was sent to is not there any more
@@ -890,16 +887,11 @@ func syncFault(sig syscall.Signal) bool {
 // resume restarts a stopped task; a task that vanished is dropped.
 //
 // A task in the middle of an injection is always resumed with
-// PTRACE_SYSCALL, or PTRACE_SINGLESTEP while it runs the guard's calls
-// from an instruction of their own (see runCurrent), whatever stop it is
-// at (a group-stop between two injected calls, say): its injected calls
-// must be seen to their exit.
+// PTRACE_SYSCALL, whatever stop it is at (a group-stop between two
+// injected calls, say): its injected calls must be seen to their exit.
 func (t *tracer) resume(tk *task, how func(int, int) error, sig int) {
 	if tk.inj != nil {
 		how = sysStep
-		if tk.inj.step {
-			how = singleStep
-		}
 	}
 	if err := how(tk.tid, sig); err != nil {
 		t.lost(tk, err)
