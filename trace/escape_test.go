@@ -549,6 +549,21 @@ func TestEscapeRlimitHole(t *testing.T) {
 	}
 }
 
+// TestEscapeForgedEEXIST: the program's own seccomp filter answers the
+// guard's reservation calls with EEXIST ("a mapping is there"), after a
+// move-out and at an exec (testdata/escape_eexist.c). The guard checks
+// the layout before believing it: the program is killed, and no
+// MAP_32BIT mapping lands in the range.
+func TestEscapeForgedEEXIST(t *testing.T) {
+	bin := buildC(t, "escape_eexist")
+	for _, mode := range []string{"moveout", "exec"} {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin, mode)
+		if strings.Contains(out, "inside") || res.FailedClosed == 0 || !res.Status.Signaled() {
+			t.Errorf("%s: failed closed %d, status %v:\n%s", mode, res.FailedClosed, res.Status, out)
+		}
+	}
+}
+
 func TestEscapeShmat(t *testing.T) {
 	bin := buildC(t, "escape_shm")
 	common := []string{"shmat-null", "shmat-inside", "shmat-inside-remap", "shmat-inside-rnd", "shmat-rdonly-inside",

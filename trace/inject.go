@@ -332,6 +332,12 @@ func (t *tracer) inject(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec,
 			}
 			r := region.Range{Start: c.Args[0], End: c.Args[0] + c.Args[1]}
 			more, occupied := g.ReserveIn(abi, r, maps)
+			if len(occupied) == 0 {
+				// Nothing is there: the EEXIST was not the kernel's
+				// (a seccomp filter of the program's answered for it).
+				t.failClosed(tk, fmt.Sprintf("cannot reserve %v: EEXIST where its layout shows nothing", r))
+				return true
+			}
 			t.warnOccupied(occupied)
 			rest := inj.calls[i+1:]
 			inj.calls = append(append(append([]rewrite.Call{}, inj.calls[:i+1]...), more...), rest...)
@@ -339,9 +345,14 @@ func (t *tracer) inject(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec,
 			return false
 		}
 		g.Injected(c, ret)
-		// (EEXIST: a mapping is there, the program's: nothing is free.)
-		if e, failed := rewrite.Failed(abi, ret); failed && e != rewrite.EEXIST {
+		if e, failed := rewrite.Failed(abi, ret); failed {
 			r := region.Range{Start: c.Args[0], End: c.Args[0] + c.Args[1]}
+			// EEXIST: a mapping is there, the program's, and nothing is
+			// free; unless a filter of the program's forged it: the
+			// layout says.
+			if covered, err := coveredNow(tk.tid, r); e == rewrite.EEXIST && err == nil && covered {
+				return false
+			}
 			if g.Policy().OverlapsProtected(r) {
 				// A protected range the kernel is still free to use:
 				// the program must not run. Killed while still stopped,
@@ -609,12 +620,13 @@ func (t *tracer) runAfter(tk *task, abi rewrite.ABI, regs unix.PtraceRegs, insn,
 // place. Then the process is killed (fail closed), and putBack reports
 // true. Often nothing was freed, though: a MAP_FIXED of the program's
 // refused by the same limit left the reservation in place, and EEXIST
-// means a mapping is there; the layout says which.
+// says a mapping is there (unless a seccomp filter of the program's
+// forged it); the layout says which.
 func (t *tracer) putBack(tk *task, abi rewrite.ABI, c rewrite.Call, ret uint64) bool {
 	g := tk.sp.guard
 	g.Injected(c, ret)
 	e, failed := rewrite.Failed(abi, ret)
-	if !failed || e == rewrite.EEXIST {
+	if !failed {
 		return false
 	}
 	r := region.Range{Start: c.Args[0], End: c.Args[0] + c.Args[1]}
