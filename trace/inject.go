@@ -133,10 +133,7 @@ func (t *tracer) checkInjected(tk *task, si syscallInfo) bool {
 			return false
 		}
 		abi, ok = inj.abi, true
-		args = [6]uint64{r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9}
-		if abi == rewrite.ABI32 {
-			args = [6]uint64{r.Rbx, r.Rcx, r.Rdx, r.Rsi, r.Rdi, r.Rbp}
-		}
+		args = callArgs(&r, abi)
 	}
 	same := ok && abi == inj.abi && si.ip == inj.insn+2 && si.nr == c.Nr
 	for i := 0; same && i < len(c.Args); i++ {
@@ -643,6 +640,12 @@ func (t *tracer) putBack(tk *task, abi rewrite.ABI, c rewrite.Call, ret uint64) 
 // coveredNow reports whether r is covered by mappings, whatever they are,
 // in the task's layout.
 func coveredNow(tid int, r region.Range) (bool, error) {
+	return coveredBy(tid, r, func(region.Mapping) bool { return true })
+}
+
+// coveredBy reports whether r is covered by mappings that all pass ok in
+// the task's layout.
+func coveredBy(tid int, r region.Range, ok func(region.Mapping) bool) (bool, error) {
 	maps, err := region.ReadMaps(tid)
 	if err != nil {
 		return false, err
@@ -651,6 +654,9 @@ func coveredNow(tid int, r region.Range) (bool, error) {
 	for _, m := range maps {
 		if m.End <= pos || m.Start > pos {
 			continue
+		}
+		if !ok(m) {
+			return false, nil
 		}
 		pos = m.End
 		if pos >= r.End {

@@ -99,12 +99,20 @@ func regsInfo(tid int, atSeccomp bool) (syscallInfo, error) {
 		si.op = syscallInfoExit
 		si.rval = int64(r.Rax)
 	}
+	abi := rewrite.ABI64
 	if si.arch == auditArchI386 {
-		si.args = [6]uint64{r.Rbx, r.Rcx, r.Rdx, r.Rsi, r.Rdi, r.Rbp}
-	} else {
-		si.args = [6]uint64{r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9}
+		abi = rewrite.ABI32
 	}
+	si.args = callArgs(&r, abi)
 	return si, nil
+}
+
+// callArgs reads a call's six arguments from the registers of an ABI.
+func callArgs(r *unix.PtraceRegs, abi rewrite.ABI) [6]uint64 {
+	if abi == rewrite.ABI32 {
+		return [6]uint64{r.Rbx, r.Rcx, r.Rdx, r.Rsi, r.Rdi, r.Rbp}
+	}
+	return [6]uint64{r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9}
 }
 
 // installsFilter reports whether a call adds a seccomp filter:

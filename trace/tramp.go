@@ -546,24 +546,7 @@ func (t *tracer) finishTramp(tk *task, tc *trampCall, regs *unix.PtraceRegs, ret
 // reservedNow reports whether r is covered by reservation-like mappings
 // (PROT_NONE, private, anonymous) in the task's layout.
 func reservedNow(tid int, r region.Range) (bool, error) {
-	maps, err := region.ReadMaps(tid)
-	if err != nil {
-		return false, err
-	}
-	pos := r.Start
-	for _, m := range maps {
-		if m.End <= pos || m.Start > pos {
-			continue
-		}
-		if m.Perms != "---p" || m.Inode != 0 || m.Path != "" {
-			return false, nil
-		}
-		pos = m.End
-		if pos >= r.End {
-			return true, nil
-		}
-	}
-	return false, nil
+	return coveredBy(tid, r, func(m region.Mapping) bool { return m.Perms == "---p" && m.Inode == 0 && m.Path == "" })
 }
 
 // codeCalls maps the guard's code page in a new program and writes the
