@@ -119,19 +119,25 @@ func (a *assembler) assemble() (assembled, error) {
 	// end; an instruction placed when n instructions follow it jumps to a
 	// label at distance n - pos[label], where pos[label] is the value n
 	// had when the label's own instruction had just been placed.
+	// pos and tramp (target -> pos of its nearest trampoline) are
+	// indexed by label; -1 is unbound. Slices, not maps: the filter is
+	// built while the program starts, and every microsecond shows.
 	var (
-		rev      []bpf.Instruction
-		comments []string
-		pos      = make(map[label]int)
-		tramp    = make(map[label]int) // target -> pos of its nearest trampoline
+		rev      = make([]bpf.Instruction, 0, len(a.items)+8)
+		comments = make([]string, 0, len(a.items)+8)
+		pos      = make([]int, a.nlabels+1)
+		tramp    = make([]int, a.nlabels+1)
 	)
+	for i := range pos {
+		pos[i], tramp[i] = -1, -1
+	}
 	place := func(ins bpf.Instruction, comment string) {
 		rev = append(rev, ins)
 		comments = append(comments, comment)
 	}
 	target := func(l label) (int, error) {
-		p, ok := pos[l]
-		if !ok {
+		p := pos[l]
+		if p < 0 {
 			return 0, fmt.Errorf("jump to label %d: not bound after the jump (classic BPF jumps forward only)", l)
 		}
 		if p == 0 {
@@ -143,11 +149,11 @@ func (a *assembler) assemble() (assembled, error) {
 	// limit instructions ahead of an instruction about to be placed.
 	inReach := func(l label, limit int) bool {
 		n := len(rev)
-		if p, ok := pos[l]; ok && n-p <= limit {
+		if p := pos[l]; p >= 0 && n-p <= limit {
 			return true
 		}
-		t, ok := tramp[l]
-		return ok && n-t <= limit
+		t := tramp[l]
+		return t >= 0 && n-t <= limit
 	}
 	// reach returns the position to jump to for target l from an
 	// instruction about to be placed, at most limit instructions ahead:
@@ -161,7 +167,7 @@ func (a *assembler) assemble() (assembled, error) {
 		if n-p <= limit {
 			return p, nil
 		}
-		if t, ok := tramp[l]; ok && n-t <= limit {
+		if t := tramp[l]; t >= 0 && n-t <= limit {
 			return t, nil
 		}
 		place(bpf.Jump{Skip: uint32(len(rev) - p)}, "trampoline")

@@ -147,8 +147,9 @@ func generate(p Policy, guarded, protected []region.Range) (*Program, error) {
 		guarded:   guarded,
 		protected: protected,
 	}
-	// About 12 items per range, and 200 for the rest.
-	g.a.items = make([]item, 0, 200+12*(len(guarded)+len(protected)))
+	// About 12 items per range, and 350 for the rest (both ABIs'
+	// dispatch and their labels).
+	g.a.items = make([]item, 0, 360+12*(len(guarded)+len(protected)))
 	g.program()
 	out, err := g.a.assemble()
 	if err != nil {
@@ -216,7 +217,7 @@ func (g *gen) dispatch(abi ABI, body func(Class) func()) {
 			continue
 		}
 		hit, next := a.newLabel(), a.newLabel()
-		a.jumpIf(bpf.JumpEqual, uint32(d.nr), hit, next, fmt.Sprintf("%s %s", abi, d.class))
+		a.jumpIf(bpf.JumpEqual, uint32(d.nr), hit, next, abi.String()+" "+d.class.String())
 		later = append(later, pending{hit, b})
 		a.bind(next)
 	}

@@ -241,6 +241,9 @@ func (t *tracer) endInjection(tk *task) {
 	if tk.handoff {
 		// The first program, guarded now: over to PTRACE_SEIZE.
 		tk.handoff = false
+		if t.cfg.SignalsReady != nil {
+			<-t.cfg.SignalsReady
+		}
 		t.handOver(tk)
 		return
 	}

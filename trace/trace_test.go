@@ -498,3 +498,51 @@ func TestLayoutGuarded32(t *testing.T) {
 		t.Errorf("no reservation made in a 32-bit process: %+v", res.Stats)
 	}
 }
+
+// TestProgramWaitsForSignalsReady: the first program's first instruction
+// waits until Config.SignalsReady is closed (os/signal's Notify runs
+// meanwhile, and a signal must not find it unready once the program runs).
+func TestProgramWaitsForSignalsReady(t *testing.T) {
+	p := testPolicy(t)
+	dir := t.TempDir()
+	mark := filepath.Join(dir, "ran")
+	path, err := Resolve("touch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	type result struct {
+		res Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := Run(Config{
+			Policy:       p,
+			Filter:       seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+			Path:         path,
+			Args:         []string{"touch", mark},
+			SignalsReady: ready,
+		})
+		done <- result{res, err}
+	}()
+	// Not a time measurement: touch runs in about a millisecond once
+	// let go; a quarter of a second without its file means it waits.
+	time.Sleep(250 * time.Millisecond)
+	if _, err := os.Stat(mark); err == nil {
+		t.Fatal("the program ran before SignalsReady was closed")
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("Run returned before SignalsReady was closed: %+v, %v", r.res, r.err)
+	default:
+	}
+	close(ready)
+	r := <-done
+	if r.err != nil || r.res.ExitCode() != 0 {
+		t.Fatalf("Run: %v, exit %d", r.err, r.res.ExitCode())
+	}
+	if _, err := os.Stat(mark); err != nil {
+		t.Errorf("the program did not run once SignalsReady was closed: %v", err)
+	}
+}

@@ -41,6 +41,11 @@ type Config struct {
 	Warn io.Writer
 	// Signals, if not nil, delivers signals to forward to the program.
 	Signals <-chan os.Signal
+	// SignalsReady, if not nil, is closed once the signals meant for
+	// the program are caught for Signals (os/signal's first Notify takes
+	// a fifth of a millisecond, which need not delay the fork and exec):
+	// the program's first instruction waits for it.
+	SignalsReady <-chan struct{}
 	// Owners name the code allowed to use protected ranges freely
 	// (see OwnerRule). Each trapped call is then attributed to its caller.
 	Owners []OwnerRule

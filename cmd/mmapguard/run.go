@@ -48,7 +48,8 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	// PTRACE_O_EXITKILL, kill the program; SIGUSR1 and SIGUSR2 would be
 	// swallowed. The first signal.Notify starts a thread of the runtime's
 	// and waits for it, a fifth of a millisecond here: it runs while the
-	// command line is read, and is waited for before the program starts.
+	// command line is read and the program execs, and is waited for
+	// before the program's first instruction (Config.SignalsReady).
 	sigs := make(chan os.Signal, 8)
 	notified := make(chan struct{})
 	go func() {
@@ -118,7 +119,6 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		// is still reported (on stderr), warnings are not.
 		warn = nil
 	}
-	<-notified
 	fwd := make(chan os.Signal, 8)
 	go func() {
 		for s := range sigs {
@@ -143,6 +143,8 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		Args:    argv,
 		Warn:    warn,
 		Signals: fwd,
+		// Caught before the program's first instruction.
+		SignalsReady: notified,
 	}
 	if events != nil {
 		cfg.Events = events.Event
