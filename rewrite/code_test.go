@@ -6,24 +6,34 @@ import (
 	"github.com/mmapguard/mmapguard/region"
 )
 
-// TestCodePage: the first page of the pool is the guard's code page. The
-// pool never hands it out, even after the program gives back memory
-// around it; the program's calls treat it as a reservation; a fork keeps
-// it; an explicit MAP_FIXED over it makes it the program's.
+// TestCodePage: the first page of the pool is the guard's code page. It
+// is reserved with the rest of the pool until the tracer maps the code
+// over that reservation (PendingCode, CodeCall, CodeWritten). The pool
+// never hands it out, even after the program gives back memory around
+// it; the program's calls treat it as a reservation; a fork keeps it; an
+// explicit MAP_FIXED over it makes it the program's.
 func TestCodePage(t *testing.T) {
 	g := newGuard(t, opts{poolAll: true})
-	code := g.Code()
+	want := region.Range{Start: poolLo, End: poolLo + page}
+	if !g.Code().Empty() || g.PendingCode() != want {
+		t.Fatalf("before the code is written: Code() = %v, PendingCode() = %v, want none and %v", g.Code(), g.PendingCode(), want)
+	}
+	if pending, _ := g.Fork(ABI64); !pending.Code().Empty() || pending.PendingCode() != want {
+		t.Errorf("forked before the code is written: Code() = %v, PendingCode() = %v", pending.Code(), pending.PendingCode())
+	}
 	for _, r := range g.Reserved() {
-		if r.Overlaps(code) && (r.Start != poolLo || r.End != poolHi) {
+		if r.Overlaps(want) && (r.Start != poolLo || r.End != poolHi) {
 			t.Errorf("reserved %v: the code page should be in the model's reservations", r)
 		}
 	}
-	if want := (region.Range{Start: poolLo, End: poolLo + page}); code != want {
-		t.Fatalf("Code() = %v, want %v", code, want)
-	}
 	if c := g.CodeCall(); c.Args[0] != poolLo || c.Args[1] != page || c.Args[2] != ProtRead|ProtExec ||
-		c.Args[3] != MapPrivate|MapAnonymous|MapFixedNoReplace {
+		c.Args[3] != MapPrivate|MapAnonymous|MapFixed {
 		t.Errorf("CodeCall() = %v", c)
+	}
+	g.CodeWritten()
+	code := g.Code()
+	if code != want || !g.PendingCode().Empty() {
+		t.Fatalf("Code() = %v, PendingCode() = %v, want %v and none", code, g.PendingCode(), want)
 	}
 	// Fill the start of the pool, give it all back in one munmap, fill
 	// again: the code page is never handed out.
@@ -64,8 +74,8 @@ func TestCodePage(t *testing.T) {
 	// its own from then on.
 	a := g.Decide(mmap(poolLo, page, protRW, anonPriv|MapFixed, ^uint64(0), 0), Caller{})
 	g.Complete(a, poolLo)
-	if !g.Code().Empty() {
-		t.Errorf("Code() = %v after the program mapped over it", g.Code())
+	if !g.Code().Empty() || !g.PendingCode().Empty() {
+		t.Errorf("Code() = %v, PendingCode() = %v after the program mapped over it", g.Code(), g.PendingCode())
 	}
 	if child.Code() != code {
 		t.Errorf("the child's code page went with the parent's")
@@ -78,8 +88,8 @@ func TestCodePage(t *testing.T) {
 func TestCodePageNoPool(t *testing.T) {
 	g := newGuard(t, opts{noPool: true})
 	want := region.Range{Start: 0x1ffffffff000, End: 0x200000000000}
-	if g.Code() != want || g.Policy().Code != want {
-		t.Fatalf("no pool: Code() = %v, policy %v, want %v", g.Code(), g.Policy().Code, want)
+	if g.PendingCode() != want || g.Policy().Code != want {
+		t.Fatalf("no pool: PendingCode() = %v, policy %v, want %v", g.PendingCode(), g.Policy().Code, want)
 	}
 	if gr := g.Policy().Guarded(); len(gr) != 2 || gr[1] != want {
 		t.Errorf("guarded %v, want the protected range and the code page", gr)
@@ -105,13 +115,15 @@ func TestCodePageAbsent(t *testing.T) {
 	}
 	g32 := NewGuard(p)
 	g32.Reserve(ABI32, nil)
-	if !g32.Code().Empty() {
-		t.Errorf("i386: Code() = %v", g32.Code())
+	g32.CodeWritten()
+	if !g32.Code().Empty() || !g32.PendingCode().Empty() {
+		t.Errorf("i386: Code() = %v, PendingCode() = %v", g32.Code(), g32.PendingCode())
 	}
 	gOcc := NewGuard(p)
 	gOcc.Reserve(ABI64, []region.Mapping{{Range: region.Range{Start: poolLo, End: poolLo + page}, Perms: "rw-p"}})
-	if !gOcc.Code().Empty() {
-		t.Errorf("first pool page occupied: Code() = %v", gOcc.Code())
+	gOcc.CodeWritten()
+	if !gOcc.Code().Empty() || !gOcc.PendingCode().Empty() {
+		t.Errorf("first pool page occupied: Code() = %v, PendingCode() = %v", gOcc.Code(), gOcc.PendingCode())
 	}
 }
 
@@ -137,8 +149,8 @@ func TestQuietOnSuccess(t *testing.T) {
 }
 
 // TestReserveBlind: without the layout, one call per guarded range (the
-// code page left out for CodeCall); a range found occupied (EEXIST) is
-// reserved again from the layout, around what is there.
+// code page in it, still a reservation); a range found occupied (EEXIST)
+// is reserved again from the layout, around what is there.
 func TestReserveBlind(t *testing.T) {
 	p, err := NewPolicy([]region.Range{{Start: pLo, End: pHi}}, region.Range{Start: poolLo, End: poolHi}, false, false)
 	if err != nil {
@@ -148,13 +160,13 @@ func TestReserveBlind(t *testing.T) {
 	calls := g.ReserveBlind(ABI64)
 	want := []string{
 		reservation(ABI64, region.Range{Start: pLo, End: pHi}, MapFixedNoReplace).String(),
-		reservation(ABI64, region.Range{Start: poolLo + page, End: poolHi}, MapFixedNoReplace).String(),
+		reservation(ABI64, region.Range{Start: poolLo, End: poolHi}, MapFixedNoReplace).String(),
 	}
 	if len(calls) != 2 || calls[0].String() != want[0] || calls[1].String() != want[1] {
 		t.Fatalf("ReserveBlind = %v, want %v", calls, want)
 	}
-	if g.Code() != (region.Range{Start: poolLo, End: poolLo + page}) {
-		t.Errorf("Code() = %v", g.Code())
+	if g.PendingCode() != (region.Range{Start: poolLo, End: poolLo + page}) {
+		t.Errorf("PendingCode() = %v", g.PendingCode())
 	}
 	// The protected range holds a non-PIE image: EEXIST, then the layout.
 	maps := []region.Mapping{{Range: region.Range{Start: exeLo, End: exeHi}, Perms: "r-xp", Path: "/usr/bin/old"}}
@@ -176,7 +188,7 @@ func TestReserveBlind(t *testing.T) {
 	}
 	// An i386 program: the pool above 4 GiB is left alone, no code page.
 	g32 := NewGuard(p)
-	if c := g32.ReserveBlind(ABI32); len(c) != 1 || c[0].Args[0] != pLo || !g32.Code().Empty() {
-		t.Errorf("i386 ReserveBlind = %v, code %v", c, g32.Code())
+	if c := g32.ReserveBlind(ABI32); len(c) != 1 || c[0].Args[0] != pLo || !g32.PendingCode().Empty() {
+		t.Errorf("i386 ReserveBlind = %v, code %v", c, g32.PendingCode())
 	}
 }

@@ -284,7 +284,7 @@ func (g *Guard) takePiece(piece region.Range, p *pending, inPool bool) {
 	if !g.code.Empty() && piece.Overlaps(g.code) {
 		// The program mapped over the code page explicitly: it is its
 		// own now.
-		g.code = region.Range{}
+		g.code, g.codeReady = region.Range{}, false
 	}
 	g.detach(piece)
 }

@@ -30,8 +30,10 @@ type Guard struct {
 	// attachment's whole range.
 	shm map[uint64]*attachment
 	// code is the guard's code page (see Code), empty when there is
-	// none.
-	code region.Range
+	// none; codeReady says the tracer has put its code there (before,
+	// the page is one of the reservations: see PendingCode).
+	code      region.Range
+	codeReady bool
 
 	stats Stats
 }
@@ -98,7 +100,8 @@ func (g *Guard) SetBrk(b uint64) { g.brk = b }
 //
 // The calls use MAP_FIXED_NOREPLACE, so a stale layout can never make the
 // guard clobber a mapping; report each result through Injected. The
-// code page (if free) is left out of them: CodeCall maps it.
+// code page (if free) is reserved with the rest: CodeCall maps the code
+// there once a rewrite wants it (see PendingCode).
 func (g *Guard) Reserve(abi ABI, maps []region.Mapping) (calls []Call, occupied []region.Mapping) {
 	g.pickCode(abi, maps)
 	for _, gr := range g.policy.guarded.Ranges() {
@@ -112,7 +115,7 @@ func (g *Guard) Reserve(abi ABI, maps []region.Mapping) (calls []Call, occupied 
 // ReserveBlind is Reserve without reading the layout: it assumes every
 // guarded range free, as it is at exec unless a non-PIE executable, the
 // loader or the stack lies there, and returns one MAP_FIXED_NOREPLACE
-// per range (the code page left out). Such a call fails with EEXIST
+// per range. Such a call fails with EEXIST
 // exactly when something is there: then read the layout and call
 // ReserveIn for that call's range instead of Injected.
 func (g *Guard) ReserveBlind(abi ABI) []Call {
@@ -126,7 +129,7 @@ func (g *Guard) ReserveBlind(abi ABI) []Call {
 			continue
 		}
 		g.reserved.Add(gr)
-		calls = g.appendReservations(calls, abi, gr)
+		calls = append(calls, reservation(abi, gr, MapFixedNoReplace))
 	}
 	return calls
 }
@@ -173,7 +176,7 @@ func (g *Guard) reserveIn(abi ABI, r region.Range, maps []region.Mapping) (calls
 				g.pool.Take(p)
 			}
 			if p.Overlaps(g.code) {
-				g.code = region.Range{}
+				g.code, g.codeReady = region.Range{}, false
 			}
 		}
 	}
@@ -185,51 +188,62 @@ func (g *Guard) reserveIn(abi ABI, r region.Range, maps []region.Mapping) (calls
 			continue
 		}
 		g.reserved.Add(free)
-		calls = g.appendReservations(calls, abi, free)
+		calls = append(calls, reservation(abi, free, MapFixedNoReplace))
 	}
 	return calls, occupied
 }
 
-// appendReservations appends the calls reserving r, around the code
-// page (which CodeCall maps).
-func (g *Guard) appendReservations(calls []Call, abi ABI, r region.Range) []Call {
-	if c := g.code; !c.Empty() && r.Overlaps(c) {
-		if lo := (region.Range{Start: r.Start, End: c.Start}); lo.Start < lo.End {
-			calls = append(calls, reservation(abi, lo, MapFixedNoReplace))
-		}
-		if hi := (region.Range{Start: c.End, End: r.End}); hi.Start < hi.End {
-			calls = append(calls, reservation(abi, hi, MapFixedNoReplace))
-		}
-		return calls
+// Code returns the guard's code page (Policy.Code) once the tracer has
+// put there the few instructions that finish a rewritten call without a
+// second stop (package trace; see CodeWritten). It stays one of the
+// guard's reservations for every call the program makes, and is never
+// handed out by the pool. Empty before, when the page is not free at
+// exec, for i386 programs, once the program has mapped over it
+// explicitly, or once the tracer has given up on it (DropCode).
+func (g *Guard) Code() region.Range {
+	if !g.codeReady {
+		return region.Range{}
 	}
-	return append(calls, reservation(abi, r, MapFixedNoReplace))
+	return g.code
 }
 
-// Code returns the guard's code page (Policy.Code), where the tracer
-// keeps the few instructions that finish a rewritten call without a
-// second stop (package trace). It stays one of the guard's reservations
-// for every call the program makes, and is never handed out by the pool.
-// Empty when the page is not free at exec, for i386 programs, once the
-// program has mapped over it explicitly, or once the tracer has given up
-// on it (DropCode).
-func (g *Guard) Code() region.Range { return g.code }
+// PendingCode returns the code page while it is still a reservation
+// like the others: most programs never need a rewrite, and an exec
+// costs a call less (three stops) without it. The tracer maps the code
+// there with CodeCall when a rewrite first wants it. Empty once the code
+// is there (Code) or there is no code page.
+func (g *Guard) PendingCode() region.Range {
+	if g.codeReady {
+		return region.Range{}
+	}
+	return g.code
+}
 
-// CodeCall is the call that maps the code page (readable and executable,
-// where Reserve left it free); the tracer then writes the code into it.
+// CodeCall is the call that maps the code page (readable and executable)
+// over the guard's own reservation there (PendingCode); the tracer then
+// writes the code into it and reports CodeWritten, or DropCode.
 func (g *Guard) CodeCall() Call {
 	return Call{ABI: ABI64, Nr: sysMmap64, Args: [6]uint64{g.code.Start, g.code.Len(), ProtRead | ProtExec,
-		MapPrivate | MapAnonymous | MapFixedNoReplace, ^uint64(0), 0}}
+		MapPrivate | MapAnonymous | MapFixed, ^uint64(0), 0}}
+}
+
+// CodeWritten says the code is in place at the code page: Code returns
+// it from now on.
+func (g *Guard) CodeWritten() {
+	if !g.code.Empty() {
+		g.codeReady = true
+	}
 }
 
 // DropCode says the code page cannot be used: CodeCall failed (the page
-// is then not the guard's: it leaves the model, and a hole of one page
-// outside every protected range), or writing the code did (the page
-// stays as a reservation would).
+// is then not known to be the guard's: it leaves the model, and may be
+// a hole of one page outside every protected range), or writing the
+// code did (the page stays as a reservation would).
 func (g *Guard) DropCode(mapped bool) {
 	if !mapped && !g.code.Empty() {
 		g.reserved.Remove(g.code)
 	}
-	g.code = region.Range{}
+	g.code, g.codeReady = region.Range{}, false
 }
 
 // poolFree gives r back to the pool, but never the code page.
@@ -253,6 +267,11 @@ func (g *Guard) Injected(c Call, ret uint64) {
 		// the range empty, it is not the guard's.
 		g.stats.ReserveFailures++
 		g.reserved.Remove(r)
+		if !g.codeReady && r.Overlaps(g.code) {
+			// Nor is the code page, still a part of that reservation:
+			// CodeCall would map over whatever is there.
+			g.code = region.Range{}
+		}
 		if g.pool != nil {
 			// Whatever is there now is not the guard's to map over:
 			// the allocator must never hand it out.
@@ -267,7 +286,7 @@ func (g *Guard) Injected(c Call, ret uint64) {
 // the calls to inject in the child before it runs: it does not inherit
 // mappings marked MADV_DONTFORK, so reservations go back there.
 func (g *Guard) Fork(abi ABI) (*Guard, []Call) {
-	c := &Guard{policy: g.policy, brk: g.brk, code: g.code}
+	c := &Guard{policy: g.policy, brk: g.brk, code: g.code, codeReady: g.codeReady}
 	c.reserved = *g.reserved.Clone()
 	c.mapped = *g.mapped.Clone()
 	for at, a := range g.shm {

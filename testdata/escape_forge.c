@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
+#include "warm.h"
 #include <unistd.h>
 
 static char bss[16 * 4096] __attribute__((aligned(4096)));
@@ -32,6 +34,7 @@ __attribute__((noinline)) static long step(int forged, void *page) {
 }
 
 int main(int argc, char **argv) {
+	warm_code_page();
 	if (argc < 2) return 2;
 	report = strtoul(argv[1], 0, 0);
 	setvbuf(stdout, NULL, _IONBF, 0);

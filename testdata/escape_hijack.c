@@ -26,6 +26,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "warm.h"
+
 unsigned long saved_rsp, evil_ran;
 long evil_ret;
 long first_call(void *stub, unsigned long sp, long fd);
@@ -84,6 +86,7 @@ __asm__(".text\n"
         "  ret\n");
 
 int main(int argc, char **argv) {
+	warm_code_page();
 	if (argc != 4) {
 		fprintf(stderr, "usage: escape_hijack MODE CODE-PAGE OFFSET\n");
 		return 2;

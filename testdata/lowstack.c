@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "warm.h"
+
 unsigned long out_r11, out_flags;
 long lowcall(unsigned long sp, unsigned long addr, unsigned long len);
 // mmap(addr, len, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
@@ -44,6 +46,7 @@ __asm__(".text\n"
 static void onsegv(int sig) { (void)sig; }
 
 int main(int argc, char **argv) {
+	warm_code_page();
 	int readonly = argc > 1 && strcmp(argv[1], "readonly") == 0;
 	// A handler, blocked: a fault the program sees would reset both.
 	signal(SIGSEGV, onsegv);

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+
+#include "warm.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,6 +56,7 @@ __asm__(".text\n"
         "  ret\n");
 
 int main(void) {
+	warm_code_page();
 	setvbuf(stdout, NULL, _IONBF, 0);
 	struct sigaction sa = {0};
 	sa.sa_handler = onusr1;

@@ -18,7 +18,7 @@
 // back with PTRACE_SETSIGMASK at the exec stop, which is told apart from
 // a SIGTRAP someone sent by its sender. Right there, with
 // PTRACE_O_TRACESYSGOOD and EXITKILL set, the tracer injects the
-// reservations (below), the code page and the filter itself:
+// reservations (below) and the filter itself:
 // prctl(PR_SET_NO_NEW_PRIVS) and seccomp(SECCOMP_SET_MODE_FILTER), with
 // the filter written on the program's stack below its stack pointer and
 // zeroed again afterwards. If the kernel refuses the filter, the program
@@ -70,7 +70,8 @@
 //     call and the others by rewinding the instruction pointer two bytes
 //     to the syscall instruction; or kill. A rewrite whose success needs
 //     no look takes one stop: it returns into the guard's code page,
-//     which puts the registers back (tramp.go).
+//     which puts the registers back (tramp.go). The code goes there at
+//     the exit of the first rewrite that could use it (two stops).
 //   - syscall-entry and -exit stops: only injections and calls whose
 //     result the guard must see (Action.Exit) ask for them.
 //   - clone, fork and vfork events: threads and vfork children share the

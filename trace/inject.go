@@ -61,6 +61,9 @@ type inPlace struct {
 	origNr   uint64
 	origArgs [6]uint64
 	call     rewrite.Call
+	// wantCode: the rewrite would have taken one stop with the code
+	// page, which is mapped at its exit (see wantsCode).
+	wantCode bool
 }
 
 // start runs inj.calls[0]. inPlace says the task is at a seccomp stop of
@@ -604,9 +607,21 @@ func (t *tracer) completeAwaited(tk *task, ret uint64) {
 // in a task stopped just after that call, from the syscall instruction
 // at insn, and then lets it go on with regs and final as the call's
 // result.
-func (t *tracer) runAfter(tk *task, abi rewrite.ABI, regs unix.PtraceRegs, insn, final uint64, after []rewrite.Call) {
-	inj := &injection{abi: abi, saved: regs, insn: insn, final: final, calls: after}
+func (t *tracer) runAfter(tk *task, abi rewrite.ABI, regs unix.PtraceRegs, insn, final uint64, after []rewrite.Call, extra ...extraCall) {
+	n := len(after)
+	calls := after[:n:n]
+	for _, e := range extra {
+		calls = append(calls, e.call)
+	}
+	inj := &injection{abi: abi, saved: regs, insn: insn, final: final, calls: calls}
 	inj.next = func(i int, r uint64) bool {
+		if i >= n {
+			if !extra[i-n].done(r) {
+				tk.inj = nil
+				return true
+			}
+			return false
+		}
 		return t.putBack(tk, abi, inj.calls[i], r)
 	}
 	tk.inj = inj
@@ -756,7 +771,7 @@ func (t *tracer) rewriteInPlace(tk *task, si syscallInfo, abi rewrite.ABI, a *re
 	}
 	c := a.Steps[0].Call
 	tk.inj = &injection{abi: abi, entered: true,
-		inPlace: &inPlace{action: a, origNr: si.nr, origArgs: si.args, call: c}}
+		inPlace: &inPlace{action: a, origNr: si.nr, origArgs: si.args, call: c, wantCode: wantsCode(tk, abi, a)}}
 	if err := t.setCall(tk, si, c); err != nil {
 		t.lost(tk, err)
 		return
@@ -815,19 +830,24 @@ func (t *tracer) finishInPlace(tk *task) {
 		t.lost(tk, err)
 		return
 	}
-	if len(fix.After) == 0 {
+	var extra []extraCall
+	if ip.wantCode && wantsCode(tk, inj.abi, a) {
+		extra = append(extra, t.codeCall(tk))
+	}
+	if len(fix.After) == 0 && len(extra) == 0 {
 		tk.inj = nil
 		t.emit(tk, final, true)
 		t.resume(tk, cont, 0)
 		return
 	}
-	// Reservations to put back: run them from here, then return final.
+	// Reservations to put back, or the code page to map: run them from
+	// here, then return final.
 	var regs unix.PtraceRegs
 	if err := getRegs(tk.tid, &regs); err != nil {
 		t.lost(tk, err)
 		return
 	}
-	t.runAfter(tk, inj.abi, regs, regs.Rip-2, final, fix.After)
+	t.runAfter(tk, inj.abi, regs, regs.Rip-2, final, fix.After, extra...)
 }
 
 // restoreRegs puts back, at the exit of a call rewritten in place, the

@@ -601,6 +601,9 @@ type space struct {
 	spans   map[*loader.Object]region.Range
 	// frozen is set while the other tasks are kept stopped (see freeze).
 	frozen *freeze
+	// codeUnderWay is set while a task maps the guard's code page (see
+	// codeCall): the other threads' rewrites do not ask for it again.
+	codeUnderWay bool
 }
 
 type task struct {
@@ -1112,7 +1115,7 @@ func (t *tracer) execEvent(tk *task) {
 	if !ok {
 		return
 	}
-	t.inject(tk, abi, calls, true, blind, t.codeCalls(tk))
+	t.inject(tk, abi, calls, true, blind, nil)
 }
 
 // programStart handles the first program's exec stop (see awaitExec):
@@ -1143,7 +1146,7 @@ func (t *tracer) programStart(tk *task, early []heldSignal) {
 		t.kill(tk)
 		return
 	}
-	t.inject(tk, abi, calls, true, blind, append(t.codeCalls(tk), fc...))
+	t.inject(tk, abi, calls, true, blind, fc)
 }
 
 // newProgram gives a task that has just exec'd (or the first program) a

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -199,7 +200,7 @@ const maxTramps = 64
 // (see above). It reports whether it did.
 func (t *tracer) oneStop(tk *task, si syscallInfo, abi rewrite.ABI, a *rewrite.Action) bool {
 	code := tk.sp.guard.Code()
-	if abi != rewrite.ABI64 || code.Empty() || tk.ev != nil || tk.spanObj != nil || noOneStop || !a.QuietOnSuccess() {
+	if code.Empty() || !oneStopFits(tk, abi, a) {
 		return false
 	}
 	if entry, ok := t.carryEntry(tk, si, a); ok {
@@ -245,6 +246,12 @@ func (t *tracer) oneStop(tk *task, si syscallInfo, abi rewrite.ABI, a *rewrite.A
 	t.remember(tk, tc)
 	t.resume(tk, cont, 0)
 	return true
+}
+
+// oneStopFits reports whether a rewrite could take the one-stop path,
+// given the code page.
+func oneStopFits(tk *task, abi rewrite.ABI, a *rewrite.Action) bool {
+	return abi == rewrite.ABI64 && tk.ev == nil && tk.spanObj == nil && !noOneStop && a.QuietOnSuccess()
 }
 
 // remember keeps a one-stop rewrite under way for its failure report. A
@@ -549,26 +556,51 @@ func reservedNow(tid int, r region.Range) (bool, error) {
 	return coveredBy(tid, r, func(m region.Mapping) bool { return m.Perms == "---p" && m.Inode == 0 && m.Path == "" })
 }
 
-// codeCalls maps the guard's code page in a new program and writes the
-// code into it (after the reservations).
-func (t *tracer) codeCalls(tk *task) []extraCall {
-	g := tk.sp.guard
-	if g.Code().Empty() {
-		return nil
-	}
-	return []extraCall{{call: g.CodeCall(), done: func(ret uint64) bool {
+// wantsCode reports whether a rewrite that takes two stops would have
+// taken one with the code page, which is still a reservation (see
+// rewrite.Guard.PendingCode): the code goes there at its exit
+// (codeCall), once per address space, for the rewrites after it.
+func wantsCode(tk *task, abi rewrite.ABI, a *rewrite.Action) bool {
+	return !tk.sp.codeUnderWay && !tk.sp.guard.PendingCode().Empty() && oneStopFits(tk, abi, a)
+}
+
+// codeCall maps the guard's code page over its reservation there and
+// writes the code into it. It runs after a rewrite that wanted it (see
+// wantsCode), from the program's syscall instruction like the
+// reservations put back after a call; a new program's exec does not pay
+// for it (a call, three stops), nor does a program that never needs a
+// rewrite.
+func (t *tracer) codeCall(tk *task) extraCall {
+	sp := tk.sp
+	g := sp.guard
+	page := g.PendingCode()
+	sp.codeUnderWay = true
+	codeCallsRun.Add(1)
+	return extraCall{call: g.CodeCall(), done: func(ret uint64) bool {
+		sp.codeUnderWay = false
+		if g.PendingCode() != page {
+			// Another thread's MAP_FIXED made the page the program's
+			// meanwhile: nothing of the guard's goes there.
+			return true
+		}
 		if _, failed := rewrite.Failed(rewrite.ABI64, ret); failed {
-			t.warnf("cannot map the guard's code page at %#x: %v; rewrites take two stops", g.Code().Start, errnoOf(rewrite.ABI64, ret))
+			t.warnf("cannot map the guard's code page at %#x: %v; rewrites take two stops", page.Start, errnoOf(rewrite.ABI64, ret))
 			g.DropCode(false)
 			return true
 		}
-		if err := poke(tk.tid, g.Code().Start, trampCode); err != nil {
-			t.warnf("cannot write the guard's code page at %#x: %v; rewrites take two stops", g.Code().Start, err)
+		if err := poke(tk.tid, page.Start, trampCode); err != nil {
+			t.warnf("cannot write the guard's code page at %#x: %v; rewrites take two stops", page.Start, err)
 			g.DropCode(true)
+			return true
 		}
+		g.CodeWritten()
 		return true
-	}}}
+	}}
 }
+
+// codeCallsRun counts the code pages mapped (tests check there is one
+// per address space).
+var codeCallsRun atomic.Int64
 
 // noOneStop turns the one-stop path off (tests compare both paths).
 var noOneStop = false

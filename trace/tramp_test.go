@@ -155,3 +155,29 @@ func TestTrampCode(t *testing.T) {
 		t.Errorf("%d bytes: more than a page", len(trampCode))
 	}
 }
+
+// TestCodePageLazy: a new program's code page is one of its
+// reservations until its first rewrite that could take one stop; that
+// rewrite takes two, and the code is mapped at its exit, once, even when
+// four threads make their first rewrites together; the rewrites after it
+// take one stop. A child forked before has a reservation there, and maps
+// its own.
+func TestCodePageLazy(t *testing.T) {
+	bin := buildC(t, "lazycode", "-pthread")
+	before := codeCallsRun.Load()
+	out, res := guarded(t, bin)
+	if n := codeCallsRun.Load() - before; n != 2 {
+		t.Errorf("the code page was mapped %d times, want 2 (the child, then the parent once)", n)
+	}
+	want := "start ---p\nchild after a rewrite r-xp\nparent after the child ---p\nafter four threads r-xp\n" +
+		"three more, 3 outside the range\ncode mappings 1\n"
+	if res.ExitCode() != 0 || out != want {
+		t.Fatalf("exit %d, output:\n%s\nwant:\n%s", res.ExitCode(), out, want)
+	}
+	// The child's first rewrite and at least the first racing thread's
+	// take two stops; the last three (and racers after the code is
+	// there) take one.
+	if res.OneStop < 3 || res.OneStop > 6 {
+		t.Errorf("%d one-stop rewrites, want 3 to 6 of the 8", res.OneStop)
+	}
+}
