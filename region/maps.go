@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Mapping is one line of /proc/PID/maps:
@@ -245,7 +246,10 @@ func ReadMaps(pid int) ([]Mapping, error) {
 	if pid != 0 {
 		name = "/proc/" + strconv.Itoa(pid) + "/maps"
 	}
-	data, err := os.ReadFile(name)
+	bp := mapsBuf.Get().(*[]byte)
+	defer mapsBuf.Put(bp)
+	data, err := readAll(name, (*bp)[:0])
+	*bp = data
 	if err != nil {
 		return nil, fmt.Errorf("read maps of pid %d: %w", pid, err)
 	}
@@ -254,4 +258,32 @@ func ReadMaps(pid int) ([]Mapping, error) {
 		return ms, fmt.Errorf("pid %d: %w", pid, err)
 	}
 	return ms, nil
+}
+
+// mapsBuf holds buffers for ReadMaps: os.ReadFile starts small for a
+// file whose size stat reports as 0 and reads it in several calls, each
+// of which has the kernel find its place in the layout again; the guard
+// reads the maps of stopped processes, where every microsecond is theirs.
+var mapsBuf = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
+
+// readAll reads the file name into buf, growing it as needed.
+func readAll(name string, buf []byte) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return buf, err
+	}
+	defer f.Close()
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
