@@ -54,6 +54,18 @@
 // end: N seccomp stops (what mmapguard's summary calls stops), M
 // syscall-exit stops.
 //
+// -f mode (whole programs, mmapguard run --protect 0x10000-0x80000000):
+// the "hint" filter and rewrite (rdi back at the exit), but every thread,
+// fork, vfork and exec followed (PTRACE_O_TRACECLONE, FORK, VFORK, EXEC),
+// and at each exec event the protected range reserved before the new
+// program's first instruction as mmapguard reserves it: a syscall
+// instruction written over the entry point, the registers loaded again
+// at execve's exit stop, mmap(0x10000, ..., PROT_NONE,
+// MAP_FIXED_NOREPLACE|...) run with its entry, seccomp and exit stops,
+// then the word and the registers put back (an EEXIST, from a non-PIE
+// image there, is left at that). The floor of a guard that keeps its
+// guarantee in every task: no pool, no model, no layout read.
+//
 // -e mode ("deny" workload): mprotect calls inside the protected range
 // are answered with ENOMEM at the seccomp stop, without running them (one
 // stop per call), as mmapguard answers mprotect of a reservation.
@@ -222,13 +234,14 @@ static unsigned long pool_alloc(unsigned long n) {
 
 // ---- per-thread state ----
 
-enum { IDLE, MMAP_EXIT, MUNMAP_EXIT, INJECT_EXIT };
+enum { IDLE, MMAP_EXIT, MUNMAP_EXIT, INJECT_EXIT, HINT_EXIT, X_EXECVE_EXIT, X_ENTRY, X_EXIT };
 
 struct thread {
 	pid_t tid; // 0 empty, -1 deleted
 	int state;
 	unsigned long chunk, len;      // MMAP_EXIT: the chunk given
 	struct user_regs_struct saved; // the call's registers as the program left them
+	unsigned long word;            // X_*: the word at the entry point, before the syscall instruction
 };
 
 #define NTHREADS 4096
@@ -464,8 +477,85 @@ static int hint_loop(int restore) {
 	}
 }
 
+// ---- the follow handler (-f) ----
+
+// follow_exec starts the reservation of the protected range in a task
+// stopped at its exec event, from a syscall instruction written over
+// the new program's entry point.
+static void follow_exec(struct thread *t) {
+	struct user_regs_struct r;
+	if (ptrace(PTRACE_GETREGS, t->tid, 0, &r) != 0) return;
+	t->saved = r;
+	errno = 0;
+	t->word = ptrace(PTRACE_PEEKTEXT, t->tid, r.rip, 0);
+	if (errno != 0) return;
+	ptrace(PTRACE_POKETEXT, t->tid, r.rip, (t->word & ~0xffffUL) | 0x050f); // syscall
+	t->state = X_EXECVE_EXIT;
+}
+
+static int follow_loop(pid_t child) {
+	unsigned long long offrdi = offsetof(struct user_regs_struct, rdi);
+	for (;;) {
+		int st;
+		pid_t p = waitpid(-1, &st, __WALL);
+		if (p < 0) return 1;
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			thread_gone(p);
+			if (p == child) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			continue;
+		}
+		struct thread *t = thread_of(p);
+		int req = PTRACE_CONT, sig = 0, event = st >> 16;
+		struct user_regs_struct r;
+		if (event == PTRACE_EVENT_EXEC) {
+			follow_exec(t);
+			if (t->state == X_EXECVE_EXIT) req = PTRACE_SYSCALL;
+		} else if (event == PTRACE_EVENT_SECCOMP) {
+			if (t->state == X_EXIT) {
+				req = PTRACE_SYSCALL; // the reservation itself
+			} else {
+				// Drop the hint; put rdi back at the exit.
+				t->word = ptrace(PTRACE_PEEKUSER, p, offrdi, 0);
+				ptrace(PTRACE_POKEUSER, p, offrdi, 0);
+				t->state = HINT_EXIT;
+				req = PTRACE_SYSCALL;
+			}
+		} else if (WSTOPSIG(st) == (SIGTRAP | 0x80)) {
+			switch (t->state) {
+			case HINT_EXIT:
+				ptrace(PTRACE_POKEUSER, p, offrdi, t->word);
+				t->state = IDLE;
+				break;
+			case X_EXECVE_EXIT: // execve's exit: load the reservation
+				r = t->saved;
+				load_reservation(&r, PROT_START, PROT_END, MAP_FIXED_NOREPLACE);
+				r.rax = SYS_mmap;
+				r.orig_rax = (unsigned long long)-1;
+				ptrace(PTRACE_SETREGS, p, 0, &r);
+				t->state = X_ENTRY;
+				req = PTRACE_SYSCALL;
+				break;
+			case X_ENTRY:
+				t->state = X_EXIT;
+				req = PTRACE_SYSCALL;
+				break;
+			case X_EXIT: // its exit (EEXIST for a non-PIE image: left alone)
+				ptrace(PTRACE_POKETEXT, p, t->saved.rip, t->word);
+				r = t->saved;
+				r.rax = 0; // execve's result
+				ptrace(PTRACE_SETREGS, p, 0, &r);
+				t->state = IDLE;
+				break;
+			}
+		} else if (event == 0 && WSTOPSIG(st) != SIGSTOP && WSTOPSIG(st) != SIGCONT) {
+			sig = WSTOPSIG(st);
+		}
+		ptrace(req, p, 0, sig);
+	}
+}
+
 int main(int argc, char **argv) {
-	int restore = 1, pool = 0, deny = 0;
+	int restore = 1, pool = 0, deny = 0, follow = 0;
 	if (argc > 1 && strcmp(argv[1], "-e") == 0) {
 		deny = 1;
 		argv++;
@@ -478,9 +568,13 @@ int main(int argc, char **argv) {
 		pool = 1;
 		argv++;
 		argc--;
+	} else if (argc > 1 && strcmp(argv[1], "-f") == 0) {
+		follow = 1;
+		argv++;
+		argc--;
 	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: ctracer [-n | -p] PROGRAM ARGS...\n");
+		fprintf(stderr, "usage: ctracer [-n | -p | -e | -f] PROGRAM ARGS...\n");
 		return 2;
 	}
 	pid_t child = fork();
@@ -500,11 +594,13 @@ int main(int argc, char **argv) {
 	waitpid(child, NULL, WSTOPPED);
 	long opts = PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD;
 	if (pool) opts |= PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC;
+	if (follow) opts |= PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC;
 	if (ptrace(PTRACE_SEIZE, child, 0, opts) != 0) {
 		perror("seize");
 		return 1;
 	}
 	kill(child, SIGCONT);
 	if (deny) return deny_loop();
+	if (follow) return follow_loop(child);
 	return pool ? pool_loop(child) : hint_loop(restore);
 }
