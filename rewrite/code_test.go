@@ -7,10 +7,11 @@ import (
 )
 
 // TestCodePage: the first page of the pool is the guard's code page. It
-// is reserved with the rest of the pool until the tracer maps the code
-// over that reservation (PendingCode, CodeCall, CodeWritten). The pool
-// never hands it out, even after the program gives back memory around
-// it; the program's calls treat it as a reservation; a fork keeps it; an
+// is left out of the pool's reservation until the tracer maps the code
+// there (PendingCode, CodeCall, CodeWritten; CodeMissing in a child
+// forked meanwhile). The pool never hands it out, even after the program
+// gives back memory around it; the program's calls treat it as a
+// reservation, and its munmap across it leaves it; a fork keeps it; an
 // explicit MAP_FIXED over it makes it the program's.
 func TestCodePage(t *testing.T) {
 	g := newGuard(t, opts{poolAll: true})
@@ -27,13 +28,21 @@ func TestCodePage(t *testing.T) {
 		}
 	}
 	if c := g.CodeCall(); c.Args[0] != poolLo || c.Args[1] != page || c.Args[2] != ProtRead|ProtExec ||
-		c.Args[3] != MapPrivate|MapAnonymous|MapFixed {
+		c.Args[3] != MapPrivate|MapAnonymous|MapFixedNoReplace {
 		t.Errorf("CodeCall() = %v", c)
 	}
 	g.CodeWritten()
 	code := g.Code()
 	if code != want || !g.PendingCode().Empty() {
 		t.Fatalf("Code() = %v, PendingCode() = %v, want %v and none", code, g.PendingCode(), want)
+	}
+	missing, _ := g.Fork(ABI64)
+	if missing.Code() != want {
+		t.Errorf("forked child's code page %v, want %v", missing.Code(), want)
+	}
+	missing.CodeMissing()
+	if !missing.Code().Empty() || missing.PendingCode() != want {
+		t.Errorf("CodeMissing: Code() = %v, PendingCode() = %v", missing.Code(), missing.PendingCode())
 	}
 	// Fill the start of the pool, give it all back in one munmap, fill
 	// again: the code page is never handed out.
@@ -59,6 +68,16 @@ func TestCodePage(t *testing.T) {
 		g.Complete(a, a.Steps[0].Call.Args[0])
 	}
 	checkModel(t, g)
+	// munmap of the code page and the page after it: the reservation
+	// put back leaves the code page out; of the code page alone,
+	// answered without the kernel.
+	if a := g.Decide(call64(sysMunmap64, poolLo, 2*page), Caller{}); a.Verdict != Return && (len(a.Steps) != 1 ||
+		a.Steps[0].Call.String() != reservation(ABI64, region.Range{Start: poolLo + page, End: poolLo + 2*page}, MapFixed).String()) {
+		t.Errorf("munmap across the code page: %v", a)
+	}
+	if a := g.Decide(call64(sysMunmap64, poolLo, page), Caller{}); a.Verdict != Return {
+		t.Errorf("munmap of the code page: %v, want it answered without the kernel", a)
+	}
 	// The program's calls aimed at it see a reservation.
 	if a := g.Decide(call64(sysMprotect64, poolLo, page, protRW), Caller{}); a.Verdict != Return || a.Ret != Err(ENOMEM) {
 		t.Errorf("mprotect of the code page: %v, want ENOMEM", a)
@@ -149,8 +168,8 @@ func TestQuietOnSuccess(t *testing.T) {
 }
 
 // TestReserveBlind: without the layout, one call per guarded range (the
-// code page in it, still a reservation); a range found occupied (EEXIST)
-// is reserved again from the layout, around what is there.
+// code page left out for CodeCall); a range found occupied (EEXIST) is
+// reserved again from the layout, around what is there.
 func TestReserveBlind(t *testing.T) {
 	p, err := NewPolicy([]region.Range{{Start: pLo, End: pHi}}, region.Range{Start: poolLo, End: poolHi}, false, false)
 	if err != nil {
@@ -160,7 +179,7 @@ func TestReserveBlind(t *testing.T) {
 	calls := g.ReserveBlind(ABI64)
 	want := []string{
 		reservation(ABI64, region.Range{Start: pLo, End: pHi}, MapFixedNoReplace).String(),
-		reservation(ABI64, region.Range{Start: poolLo, End: poolHi}, MapFixedNoReplace).String(),
+		reservation(ABI64, region.Range{Start: poolLo + page, End: poolHi}, MapFixedNoReplace).String(),
 	}
 	if len(calls) != 2 || calls[0].String() != want[0] || calls[1].String() != want[1] {
 		t.Fatalf("ReserveBlind = %v, want %v", calls, want)

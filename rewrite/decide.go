@@ -479,7 +479,7 @@ func (g *Guard) unmapLike(c Call, q region.Range, ret uint64, why *unmapWhy) *Ac
 	if !g.policy.guarded.Overlaps(q) {
 		return allow(c, "")
 	}
-	if g.policy.guarded.Covers(q) {
+	if g.policy.guarded.Covers(q) && !q.Overlaps(g.code) {
 		// The usual case, q inside one guarded range, where the loops
 		// below would build one reservation step over q. The model is
 		// updated as releasePiece(q) would, but reservations first (the
@@ -506,14 +506,19 @@ func (g *Guard) unmapLike(c Call, q region.Range, ret uint64, why *unmapWhy) *Ac
 	for o := range g.policy.guarded.Gaps(q) {
 		steps = append(steps, Step{Call: munmapCall(c.ABI, o)})
 	}
+	unmaps := len(steps)
 	onlyReserved := true
 	for piece := range g.policy.guarded.Within(q) {
 		if !g.reserved.Covers(piece) {
 			onlyReserved = false
 		}
-		steps = append(steps, Step{Call: reservation(c.ABI, piece, MapFixed)})
+		// Never over the code page: its code is the guard's (the
+		// program sees a reservation there, which stays).
+		for _, p := range withoutCode(piece, g.code) {
+			steps = append(steps, Step{Call: reservation(c.ABI, p, MapFixed)})
+		}
 	}
-	if onlyReserved && len(steps) == 1 {
+	if onlyReserved && unmaps == 0 || len(steps) == 0 {
 		return emulate(c, ret, why.reserved)
 	}
 	g.release(q)

@@ -1,9 +1,12 @@
-// lazycode: where mmapguard's code page stands before and after a
+// lazycode [CODE]: where mmapguard's code page stands before and after a
 // process's first rewrite. Prints the permissions of the mapping holding
-// 0x200000000000 (the default pool's first page, the code page; "none"
-// natively): a reservation (---p) until a rewrite wants the code, then
-// r-xp. A child forked before that maps its own; four threads racing
-// their first rewrites map it once.
+// CODE (default 0x200000000000, the default pool's first page; "none"
+// natively and before the code is there): r-xp once a rewrite wants the
+// code. A child forked before that maps its own; four threads racing
+// their first rewrites map it once. Every rewritten mapping is written
+// to. At the end the program maps the page after the code page itself
+// and unmaps both pages: its own goes, the code page stays, and the
+// rewrites after that still work.
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
@@ -13,7 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CODE 0x200000000000UL
+static unsigned long CODE = 0x200000000000UL;
+static int bad;
 
 static const char *perms(void) {
 	static char out[8];
@@ -35,7 +39,14 @@ static const char *perms(void) {
 // hinted maps a page with a hint inside the protected range, which the
 // guard moves into the pool.
 static void *hinted(unsigned long at) {
-	return mmap((void *)at, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *p = mmap((void *)at, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || (unsigned long)p < 4096) {
+		printf("hinted mmap at %#lx returned %p\n", at, (void *)p);
+		__atomic_fetch_add(&bad, 1, __ATOMIC_SEQ_CST);
+		return p;
+	}
+	p[0] = 1;
+	return p;
 }
 
 static pthread_barrier_t barrier;
@@ -45,14 +56,15 @@ static void *racer(void *arg) {
 	return hinted((unsigned long)arg);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+	if (argc > 1) CODE = strtoul(argv[1], NULL, 0);
 	setvbuf(stdout, NULL, _IONBF, 0);
 	printf("start %s\n", perms());
 	pid_t c = fork();
 	if (c == 0) {
 		hinted(0x30000000);
 		printf("child after a rewrite %s\n", perms());
-		_exit(0);
+		_exit(bad);
 	}
 	int st;
 	waitpid(c, &st, 0);
@@ -71,8 +83,12 @@ int main(void) {
 	int code = 0;
 	FILE *f = fopen("/proc/self/maps", "r");
 	char line[512];
-	while (f && fgets(line, sizeof line, f)) code += strstr(line, "r-xp 00000000 00:00 0") != NULL && strncmp(line, "200000000000-", 13) == 0;
+	while (f && fgets(line, sizeof line, f)) code += strstr(line, "r-xp 00000000 00:00 0") != NULL && strtoul(line, NULL, 16) == CODE;
 	if (f) fclose(f);
 	printf("code mappings %d\n", code);
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+	char *mine = mmap((void *)(CODE + 4096), 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	int u = munmap((void *)CODE, 8192);
+	hinted(0x33000000);
+	printf("own page %s, munmap across the code page %d, then %s\n", mine == MAP_FAILED ? "refused" : "mapped", u, perms());
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 && bad == 0 ? 0 : 1;
 }

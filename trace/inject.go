@@ -771,7 +771,7 @@ func (t *tracer) rewriteInPlace(tk *task, si syscallInfo, abi rewrite.ABI, a *re
 	}
 	c := a.Steps[0].Call
 	tk.inj = &injection{abi: abi, entered: true,
-		inPlace: &inPlace{action: a, origNr: si.nr, origArgs: si.args, call: c, wantCode: wantsCode(tk, abi, a)}}
+		inPlace: &inPlace{action: a, origNr: si.nr, origArgs: si.args, call: c, wantCode: wantsCode(tk, si.nr, abi, a)}}
 	if err := t.setCall(tk, si, c); err != nil {
 		t.lost(tk, err)
 		return
@@ -810,7 +810,8 @@ func (t *tracer) finishInPlace(tk *task) {
 	g := tk.sp.guard
 	var ret, final uint64
 	var fix rewrite.Fix
-	if a.Exit || a.FixRet || tk.ev != nil || tk.spanObj != nil {
+	read := a.Exit || a.FixRet || tk.ev != nil || tk.spanObj != nil
+	if read {
 		// Only then does the result matter here.
 		var err error
 		if ret, err = peekUser(tk.tid, offRax); err != nil {
@@ -831,7 +832,7 @@ func (t *tracer) finishInPlace(tk *task) {
 		return
 	}
 	var extra []extraCall
-	if ip.wantCode && wantsCode(tk, inj.abi, a) {
+	if ip.wantCode && wantsCode(tk, ip.origNr, inj.abi, a) {
 		extra = append(extra, t.codeCall(tk))
 	}
 	if len(fix.After) == 0 && len(extra) == 0 {
@@ -846,6 +847,9 @@ func (t *tracer) finishInPlace(tk *task) {
 	if err := getRegs(tk.tid, &regs); err != nil {
 		t.lost(tk, err)
 		return
+	}
+	if !read {
+		final = regs.Rax // the call's own result, unread so far
 	}
 	t.runAfter(tk, inj.abi, regs, regs.Rip-2, final, fix.After, extra...)
 }

@@ -43,7 +43,12 @@ func buildC(t *testing.T, name string, flags ...string) string {
 // guarded runs argv under the guard and returns its output and result.
 func guarded(t *testing.T, argv ...string) (string, Result) {
 	t.Helper()
-	p := testPolicy(t)
+	return guardedBy(t, testPolicy(t), argv...)
+}
+
+// guardedBy is guarded under policy p.
+func guardedBy(t *testing.T, p *rewrite.Policy, argv ...string) (string, Result) {
+	t.Helper()
 	path, err := Resolve(argv[0])
 	if err != nil {
 		t.Fatal(err)

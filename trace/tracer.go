@@ -601,9 +601,10 @@ type space struct {
 	spans   map[*loader.Object]region.Range
 	// frozen is set while the other tasks are kept stopped (see freeze).
 	frozen *freeze
-	// codeUnderWay is set while a task maps the guard's code page (see
-	// codeCall): the other threads' rewrites do not ask for it again.
-	codeUnderWay bool
+	// codeTask is the task mapping the guard's code page, while it does
+	// (see codeCall): the other threads' rewrites do not ask for it
+	// again.
+	codeTask *task
 }
 
 type task struct {
@@ -780,6 +781,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		if tk != nil && tk.held {
 			t.nHeld--
 		}
+		if tk != nil && tk.sp != nil && tk.sp.codeTask == tk {
+			tk.sp.codeTask = nil // gone while mapping the code page
+		}
 		delete(t.tasks, tid)
 		if t.nHeld > 0 {
 			// Perhaps the creator of a task that waits for its event.
@@ -916,6 +920,9 @@ func (t *tracer) resume(tk *task, how func(int, int) error, sig int) {
 // the process is killed, and the others go on.
 func (t *tracer) lost(tk *task, err error) {
 	tk.inj = nil
+	if tk.sp != nil && tk.sp.codeTask == tk {
+		tk.sp.codeTask = nil
+	}
 	if errors.Is(err, unix.ESRCH) {
 		return
 	}
@@ -1009,6 +1016,7 @@ func (t *tracer) adopt(ck, parent *task, event int) {
 		return
 	}
 	g, calls := parent.sp.guard.Fork(parent.sp.abi)
+	checkForkedCode(child, g)
 	// The child inherits the parent's objects where they are: it shares
 	// the parent's placements.
 	ck.sp = &space{guard: g, abi: parent.sp.abi, planner: parent.sp.planner}

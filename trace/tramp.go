@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -556,12 +557,14 @@ func reservedNow(tid int, r region.Range) (bool, error) {
 	return coveredBy(tid, r, func(m region.Mapping) bool { return m.Perms == "---p" && m.Inode == 0 && m.Path == "" })
 }
 
-// wantsCode reports whether a rewrite that takes two stops would have
-// taken one with the code page, which is still a reservation (see
+// wantsCode reports whether a rewritten mmap that takes two stops would
+// have taken one with the code page, which is not mapped yet (see
 // rewrite.Guard.PendingCode): the code goes there at its exit
-// (codeCall), once per address space, for the rewrites after it.
-func wantsCode(tk *task, abi rewrite.ABI, a *rewrite.Action) bool {
-	return !tk.sp.codeUnderWay && !tk.sp.guard.PendingCode().Empty() && oneStopFits(tk, abi, a)
+// (codeCall), once per address space, for the rewrites after it. Only an
+// mmap's: the code call runs from the program's syscall instruction,
+// whose page a rewritten munmap or mprotect may have taken away.
+func wantsCode(tk *task, nr uint64, abi rewrite.ABI, a *rewrite.Action) bool {
+	return nr == unix.SYS_MMAP && tk.sp.codeTask == nil && !tk.sp.guard.PendingCode().Empty() && oneStopFits(tk, abi, a)
 }
 
 // codeCall maps the guard's code page over its reservation there and
@@ -574,17 +577,23 @@ func (t *tracer) codeCall(tk *task) extraCall {
 	sp := tk.sp
 	g := sp.guard
 	page := g.PendingCode()
-	sp.codeUnderWay = true
+	sp.codeTask = tk
 	codeCallsRun.Add(1)
 	return extraCall{call: g.CodeCall(), done: func(ret uint64) bool {
-		sp.codeUnderWay = false
+		sp.codeTask = nil
 		if g.PendingCode() != page {
 			// Another thread's MAP_FIXED made the page the program's
-			// meanwhile: nothing of the guard's goes there.
+			// meanwhile (the code call, MAP_FIXED_NOREPLACE, then
+			// failed, or ran first and was mapped over): nothing of
+			// the guard's goes there.
 			return true
 		}
-		if _, failed := rewrite.Failed(rewrite.ABI64, ret); failed {
-			t.warnf("cannot map the guard's code page at %#x: %v; rewrites take two stops", page.Start, errnoOf(rewrite.ABI64, ret))
+		if e, failed := rewrite.Failed(rewrite.ABI64, ret); failed {
+			// EEXIST: something is there, most likely the parent's
+			// page half made when a fork copied it (checkForkedCode).
+			if e != rewrite.EEXIST {
+				t.warnf("cannot map the guard's code page at %#x: %v; rewrites take two stops", page.Start, errnoOf(rewrite.ABI64, ret))
+			}
 			g.DropCode(false)
 			return true
 		}
@@ -596,6 +605,22 @@ func (t *tracer) codeCall(tk *task) extraCall {
 		g.CodeWritten()
 		return true
 	}}
+}
+
+// checkForkedCode makes sure that where a forked child's copy of the
+// model has the code page, its memory has the code: the kernel copied
+// the memory when the fork ran, and the parent may have mapped and
+// written the code between that and the fork's event (fork stops for
+// nothing). Otherwise the child maps its own when it needs it.
+func checkForkedCode(child int, g *rewrite.Guard) {
+	code := g.Code()
+	if code.Empty() {
+		return
+	}
+	got := make([]byte, len(trampCode))
+	if peekAsProgram(child, code.Start, got) != nil || !bytes.Equal(got, trampCode) {
+		g.CodeMissing()
+	}
 }
 
 // codeCallsRun counts the code pages mapped (tests check there is one

@@ -1,10 +1,14 @@
 package trace
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
 	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/mmapguard/mmapguard/region"
+	"github.com/mmapguard/mmapguard/rewrite"
 )
 
 // TestTrampCode decodes the code page's code and checks what the tracer
@@ -156,28 +160,56 @@ func TestTrampCode(t *testing.T) {
 	}
 }
 
-// TestCodePageLazy: a new program's code page is one of its
-// reservations until its first rewrite that could take one stop; that
-// rewrite takes two, and the code is mapped at its exit, once, even when
-// four threads make their first rewrites together; the rewrites after it
-// take one stop. A child forked before has a reservation there, and maps
-// its own.
+// TestCodePageLazy: a new program's code page is left free until its
+// first rewritten mmap that could take one stop; that rewrite takes two
+// (and returns its own result, also when it is the kernel's choice, with
+// no pool), and the code is mapped at its exit, once, even when four
+// threads make their first rewrites together; the rewrites after it take
+// one stop. A child forked before maps its own. The program's munmap
+// across the code page leaves it.
 func TestCodePageLazy(t *testing.T) {
 	bin := buildC(t, "lazycode", "-pthread")
-	before := codeCallsRun.Load()
-	out, res := guarded(t, bin)
-	if n := codeCallsRun.Load() - before; n != 2 {
-		t.Errorf("the code page was mapped %d times, want 2 (the child, then the parent once)", n)
+	noPool, err := rewrite.NewPolicy([]region.Range{lowRange}, region.Range{}, false, false)
+	if err != nil {
+		t.Fatal(err)
 	}
-	want := "start ---p\nchild after a rewrite r-xp\nparent after the child ---p\nafter four threads r-xp\n" +
-		"three more, 3 outside the range\ncode mappings 1\n"
-	if res.ExitCode() != 0 || out != want {
-		t.Fatalf("exit %d, output:\n%s\nwant:\n%s", res.ExitCode(), out, want)
+	for _, tc := range []struct {
+		name string
+		p    *rewrite.Policy
+	}{
+		{"pool", testPolicy(t)},
+		{"no pool", noPool},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := codeCallsRun.Load()
+			out, res := guardedBy(t, tc.p, bin, "0x"+strconv.FormatUint(tc.p.Code.Start, 16))
+			if n := codeCallsRun.Load() - before; n != 2 {
+				t.Errorf("the code page was mapped %d times, want 2 (the child, then the parent once)", n)
+			}
+			want := "start none\nchild after a rewrite r-xp\nparent after the child none\nafter four threads r-xp\n" +
+				"three more, 3 outside the range\ncode mappings 1\nown page mapped, munmap across the code page 0, then r-xp\n"
+			if res.ExitCode() != 0 || out != want {
+				t.Fatalf("exit %d, output:\n%s\nwant:\n%s", res.ExitCode(), out, want)
+			}
+			// The child's first rewrite and at least the first racing
+			// thread's take two stops; the last four (and racers after
+			// the code is there) take one.
+			if res.OneStop < 4 || res.OneStop > 7 {
+				t.Errorf("%d one-stop rewrites, want 4 to 7 of the 9", res.OneStop)
+			}
+		})
 	}
-	// The child's first rewrite and at least the first racing thread's
-	// take two stops; the last three (and racers after the code is
-	// there) take one.
-	if res.OneStop < 3 || res.OneStop > 6 {
-		t.Errorf("%d one-stop rewrites, want 3 to 6 of the 8", res.OneStop)
+}
+
+// TestCodePageForkRace: a process's first rewrite, after which the code
+// page is mapped and written, races a fork in another thread; the
+// child's copy of the model may say the code is there when its memory
+// was copied before (the fork itself does not stop). Its first rewrite
+// must not jump into a page without the code.
+func TestCodePageForkRace(t *testing.T) {
+	bin := buildC(t, "lazyfork", "-pthread")
+	out, res := guarded(t, bin, "300")
+	if res.ExitCode() != 0 || out != "0 of 300 children died\n" {
+		t.Fatalf("exit %d, output:\n%s", res.ExitCode(), out)
 	}
 }
