@@ -465,7 +465,7 @@ func TestPoolReservationFailure(t *testing.T) {
 	calls, _ := g.Reserve(ABI64, nil)
 	for _, c := range calls {
 		ret := c.Args[0]
-		if c.Args[0] == poolLo+page { // after the code page
+		if c.Args[0] == poolLo { // the code page with it
 			ret = Err(EEXIST) // the pool's reservation failed
 		}
 		g.Injected(c, ret)
@@ -473,6 +473,9 @@ func TestPoolReservationFailure(t *testing.T) {
 	a := g.Decide(mmap(0, page, protRW, anonPriv, ^uint64(0), 0), Caller{})
 	if a.Outcome == Rerouted {
 		t.Errorf("rerouted into an unreserved pool: %v", a)
+	}
+	if !g.PendingCode().Empty() {
+		t.Errorf("PendingCode() = %v: the code page's reservation failed, it is not the guard's to map over", g.PendingCode())
 	}
 }
 

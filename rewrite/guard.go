@@ -31,7 +31,7 @@ type Guard struct {
 	shm map[uint64]*attachment
 	// code is the guard's code page (see Code), empty when there is
 	// none; codeReady says the tracer has put its code there (before,
-	// the page is left free: see PendingCode).
+	// the page is one of the reservations: see PendingCode).
 	code      region.Range
 	codeReady bool
 
@@ -100,8 +100,8 @@ func (g *Guard) SetBrk(b uint64) { g.brk = b }
 //
 // The calls use MAP_FIXED_NOREPLACE, so a stale layout can never make the
 // guard clobber a mapping; report each result through Injected. The
-// code page (if free) is left out of them: CodeCall maps it once a
-// rewrite wants it (see PendingCode).
+// code page (if free) is reserved with the rest: CodeCall maps the code
+// there once a rewrite wants it (see PendingCode).
 func (g *Guard) Reserve(abi ABI, maps []region.Mapping) (calls []Call, occupied []region.Mapping) {
 	g.pickCode(abi, maps)
 	for _, gr := range g.policy.guarded.Ranges() {
@@ -115,7 +115,7 @@ func (g *Guard) Reserve(abi ABI, maps []region.Mapping) (calls []Call, occupied 
 // ReserveBlind is Reserve without reading the layout: it assumes every
 // guarded range free, as it is at exec unless a non-PIE executable, the
 // loader or the stack lies there, and returns one MAP_FIXED_NOREPLACE
-// per range (the code page left out). Such a call fails with EEXIST
+// per range. Such a call fails with EEXIST
 // exactly when something is there: then read the layout and call
 // ReserveIn for that call's range instead of Injected.
 func (g *Guard) ReserveBlind(abi ABI) []Call {
@@ -129,7 +129,7 @@ func (g *Guard) ReserveBlind(abi ABI) []Call {
 			continue
 		}
 		g.reserved.Add(gr)
-		calls = g.appendReservations(calls, abi, gr)
+		calls = append(calls, reservation(abi, gr, MapFixedNoReplace))
 	}
 	return calls
 }
@@ -188,18 +188,9 @@ func (g *Guard) reserveIn(abi ABI, r region.Range, maps []region.Mapping) (calls
 			continue
 		}
 		g.reserved.Add(free)
-		calls = g.appendReservations(calls, abi, free)
+		calls = append(calls, reservation(abi, free, MapFixedNoReplace))
 	}
 	return calls, occupied
-}
-
-// appendReservations appends the calls reserving r, around the code
-// page (which CodeCall maps).
-func (g *Guard) appendReservations(calls []Call, abi ABI, r region.Range) []Call {
-	for _, p := range withoutCode(r, g.code) {
-		calls = append(calls, reservation(abi, p, MapFixedNoReplace))
-	}
-	return calls
 }
 
 // withoutCode returns the parts of r around the code page c (r itself
@@ -232,13 +223,11 @@ func (g *Guard) Code() region.Range {
 	return g.code
 }
 
-// PendingCode returns the code page while the code is not there yet:
-// most programs never need a rewrite, and an exec costs a call less
-// (three stops) without it. The page is left free (never reserved, never
-// handed out by the pool; the program's calls treat it as a
-// reservation), and the tracer maps it with CodeCall when a rewrite
-// first wants it. Empty once the code is there (Code) or there is no
-// code page.
+// PendingCode returns the code page while it is still a reservation
+// like the others: most programs never need a rewrite, and an exec
+// costs a call less (three stops) without it. The tracer maps the code
+// there with CodeCall when a rewrite first wants it. Empty once the code
+// is there (Code) or there is no code page.
 func (g *Guard) PendingCode() region.Range {
 	if g.codeReady {
 		return region.Range{}
@@ -246,18 +235,21 @@ func (g *Guard) PendingCode() region.Range {
 	return g.code
 }
 
-// CodeCall is the call that maps the code page (readable and executable,
-// with MAP_FIXED_NOREPLACE: whatever else is there stays); the tracer
-// then writes the code into it and reports CodeWritten, or DropCode.
+// CodeCall is the call that maps the code page (readable and executable)
+// over the guard's own page there (PendingCode: its reservation, or in a
+// child forked meanwhile a copy of its parent's page half made); the
+// tracer then writes the code into it and reports CodeWritten, or
+// DropCode. Nothing else can be there: the program's own mapping over
+// the page takes it from the guard (PendingCode is then empty), and the
+// tracer holds the program's other calls while the code is mapped.
 func (g *Guard) CodeCall() Call {
 	return Call{ABI: ABI64, Nr: sysMmap64, Args: [6]uint64{g.code.Start, g.code.Len(), ProtRead | ProtExec,
-		MapPrivate | MapAnonymous | MapFixedNoReplace, ^uint64(0), 0}}
+		MapPrivate | MapAnonymous | MapFixed, ^uint64(0), 0}}
 }
 
 // CodeMissing says the code is not at the code page after all: a child
 // forked while its parent was mapping or writing it. PendingCode returns
-// the page again; CodeCall fails there if the parent's half-made page is
-// in the child (DropCode).
+// the page again.
 func (g *Guard) CodeMissing() { g.codeReady = false }
 
 // CodeWritten says the code is in place at the code page: Code returns
@@ -268,10 +260,11 @@ func (g *Guard) CodeWritten() {
 	}
 }
 
-// DropCode says the code page cannot be used: CodeCall failed (the page
-// is then not the guard's: it leaves the model, and a hole of one page
-// outside every protected range), or writing the code did (the page
-// stays as a reservation would).
+// DropCode says the code page cannot be used: CodeCall failed and left
+// the page free (then not the guard's: it leaves the model, a hole of
+// one page outside every protected range), or it failed and left the
+// reservation, or writing the code failed (mapped: the page stays as a
+// reservation would).
 func (g *Guard) DropCode(mapped bool) {
 	if !mapped && !g.code.Empty() {
 		g.reserved.Remove(g.code)
@@ -300,6 +293,11 @@ func (g *Guard) Injected(c Call, ret uint64) {
 		// the range empty, it is not the guard's.
 		g.stats.ReserveFailures++
 		g.reserved.Remove(r)
+		if !g.codeReady && r.Overlaps(g.code) {
+			// Nor is the code page, a part of that reservation:
+			// CodeCall would map over whatever is there.
+			g.code = region.Range{}
+		}
 		if g.pool != nil {
 			// Whatever is there now is not the guard's to map over:
 			// the allocator must never hand it out.

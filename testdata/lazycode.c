@@ -1,8 +1,8 @@
 // lazycode [CODE]: where mmapguard's code page stands before and after a
 // process's first rewrite. Prints the permissions of the mapping holding
 // CODE (default 0x200000000000, the default pool's first page; "none"
-// natively and before the code is there): r-xp once a rewrite wants the
-// code. A child forked before that maps its own; four threads racing
+// natively): a reservation (---p) until a rewrite wants the code, then
+// r-xp. A child forked before that maps its own; four threads racing
 // their first rewrites map it once. Every rewritten mapping is written
 // to. At the end the program maps the page after the code page itself
 // and unmaps both pages: its own goes, the code page stays, and the

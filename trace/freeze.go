@@ -50,8 +50,10 @@ func (t *tracer) freezeFor(tk *task, run func()) {
 		}
 		// A new task of the space (or of a space not known yet) whose
 		// first stop is on its way or held: the freeze keeps that stop.
+		// One held at its seccomp stop since the code page was mapped
+		// (holdForCode) stands still too; its stop is kept likewise.
 		others = true
-		if o.sp == nil || o.born || o.held {
+		if o.sp == nil || o.born || o.held || o.codeHeld {
 			continue
 		}
 		if err := interrupt(o.tid); err != nil {

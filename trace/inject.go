@@ -412,6 +412,9 @@ func (t *tracer) seccompStop(tk *task) {
 		t.resume(tk, sysStep, 0)
 		return
 	}
+	if t.holdForCode(tk) {
+		return
+	}
 	t.res.Stops++
 	si, err := t.stopInfo(tk, true)
 	if err != nil {

@@ -602,9 +602,10 @@ type space struct {
 	// frozen is set while the other tasks are kept stopped (see freeze).
 	frozen *freeze
 	// codeTask is the task mapping the guard's code page, while it does
-	// (see codeCall): the other threads' rewrites do not ask for it
-	// again.
-	codeTask *task
+	// (see codeCall); codeWaiters are the other tasks held at their
+	// seccomp stops meanwhile (holdForCode).
+	codeTask    *task
+	codeWaiters []*task
 }
 
 type task struct {
@@ -620,6 +621,9 @@ type task struct {
 	held bool
 	// inj is the injection in progress, if any.
 	inj *injection
+	// codeHeld is set while the task is held at its seccomp stop
+	// (holdForCode).
+	codeHeld bool
 	// deferred are signals that arrived during an injection, sent
 	// again once it is over; resent are those sent again whose
 	// delivery has not been seen yet (their siginfo is put back then).
@@ -655,6 +659,9 @@ type tracer struct {
 	res     Result
 	warned  map[string]bool
 	spaces  map[*space]bool
+	// ready are tasks held at their seccomp stops (holdForCode) whose
+	// stops are to be handled now.
+	ready []*task
 	// regsOnly is set once PTRACE_GET_SYSCALL_INFO turns out to be
 	// missing (Linux before 5.3): stops are read from the registers.
 	regsOnly bool
@@ -740,9 +747,30 @@ func (t *tracer) loop() (Result, error) {
 			return t.finish(), fmt.Errorf("wait4: %w", err)
 		}
 		t.handle(tid, ws)
+		t.handleReady()
 	}
 	return t.finish(), nil
 }
+
+// handleReady handles the seccomp stops of tasks held while their space's
+// code page was mapped (holdForCode), once that is over, as if just
+// reported: each still stands at its stop (one whose exit came meanwhile
+// is gone; one whose thread group another thread's exec took over is no
+// longer held). If a freeze has begun meanwhile, the stop waits for its
+// end like any other.
+func (t *tracer) handleReady() {
+	for len(t.ready) > 0 {
+		tk := t.ready[0]
+		t.ready = t.ready[1:]
+		if t.tasks[tk.tid] == tk && tk.codeHeld {
+			tk.codeHeld = false
+			t.handle(tk.tid, seccompStopStatus)
+		}
+	}
+}
+
+// seccompStopStatus is the wait status of a seccomp stop.
+const seccompStopStatus = unix.WaitStatus(0x7f | uint32(syscall.SIGTRAP)<<8 | unix.PTRACE_EVENT_SECCOMP<<16)
 
 func (t *tracer) finish() Result {
 	for sp := range t.spaces {
@@ -782,7 +810,7 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 			t.nHeld--
 		}
 		if tk != nil && tk.sp != nil && tk.sp.codeTask == tk {
-			tk.sp.codeTask = nil // gone while mapping the code page
+			t.endCode(tk.sp) // gone while mapping the code page
 		}
 		delete(t.tasks, tid)
 		if t.nHeld > 0 {
@@ -921,7 +949,7 @@ func (t *tracer) resume(tk *task, how func(int, int) error, sig int) {
 func (t *tracer) lost(tk *task, err error) {
 	tk.inj = nil
 	if tk.sp != nil && tk.sp.codeTask == tk {
-		tk.sp.codeTask = nil
+		t.endCode(tk.sp)
 	}
 	if errors.Is(err, unix.ESRCH) {
 		return
@@ -1107,6 +1135,12 @@ func (t *tracer) execEvent(tk *task) {
 	// is the old leader's task): they were taken from the old program,
 	// which would have handled them, and are not the new one's.
 	tk.inj, tk.ev, tk.spanObj, tk.forkCalls, tk.tramps, tk.deferred, tk.resent = nil, nil, nil, nil, nil, nil, nil
+	tk.codeHeld = false // (the old leader's task, held: the exec'ing thread has its id now)
+	if old := tk.sp; old != nil && old.codeTask == tk {
+		// Exec'd from another thread while mapping the code page: a
+		// vfork child may still share the old space.
+		t.endCode(old)
+	}
 	if old := tk.sp; old != nil && old.frozen != nil && old.frozen.holder == tk {
 		// The thread group leader held a freeze and is gone (its id is
 		// the exec'ing thread's now); the other threads are gone too.

@@ -557,6 +557,30 @@ func reservedNow(tid int, r region.Range) (bool, error) {
 	return coveredBy(tid, r, func(m region.Mapping) bool { return m.Perms == "---p" && m.Inode == 0 && m.Path == "" })
 }
 
+// endCode ends a code call in sp (done, or its task gone): the calls of
+// the space's other tasks held meanwhile are handled now (see
+// holdForCode).
+func (t *tracer) endCode(sp *space) {
+	sp.codeTask = nil
+	t.ready = append(t.ready, sp.codeWaiters...)
+	sp.codeWaiters = nil
+}
+
+// holdForCode keeps a task of a space whose code page is being mapped
+// at the seccomp stop of its own call until the code call is over:
+// nothing the program does can then meet the code call in the kernel
+// (its MAP_FIXED over the page, or a reservation it puts back there, run
+// before or after the guard's mapping). It reports whether it held tk.
+func (t *tracer) holdForCode(tk *task) bool {
+	sp := tk.sp
+	if sp == nil || sp.codeTask == nil || sp.codeTask == tk {
+		return false
+	}
+	tk.codeHeld = true
+	sp.codeWaiters = append(sp.codeWaiters, tk)
+	return true
+}
+
 // wantsCode reports whether a rewritten mmap that takes two stops would
 // have taken one with the code page, which is not mapped yet (see
 // rewrite.Guard.PendingCode): the code goes there at its exit
@@ -580,21 +604,16 @@ func (t *tracer) codeCall(tk *task) extraCall {
 	sp.codeTask = tk
 	codeCallsRun.Add(1)
 	return extraCall{call: g.CodeCall(), done: func(ret uint64) bool {
-		sp.codeTask = nil
+		t.endCode(sp)
 		if g.PendingCode() != page {
-			// Another thread's MAP_FIXED made the page the program's
-			// meanwhile (the code call, MAP_FIXED_NOREPLACE, then
-			// failed, or ran first and was mapped over): nothing of
-			// the guard's goes there.
-			return true
+			return true // (no other call of the space ran meanwhile)
 		}
-		if e, failed := rewrite.Failed(rewrite.ABI64, ret); failed {
-			// EEXIST: something is there, most likely the parent's
-			// page half made when a fork copied it (checkForkedCode).
-			if e != rewrite.EEXIST {
-				t.warnf("cannot map the guard's code page at %#x: %v; rewrites take two stops", page.Start, errnoOf(rewrite.ABI64, ret))
-			}
-			g.DropCode(false)
+		if _, failed := rewrite.Failed(rewrite.ABI64, ret); failed {
+			t.warnf("cannot map the guard's code page at %#x: %v; rewrites take two stops", page.Start, errnoOf(rewrite.ABI64, ret))
+			// A MAP_FIXED that fails leaves the old mapping, since
+			// Linux 6.12; before, perhaps nothing.
+			kept, err := reservedNow(tk.tid, page)
+			g.DropCode(err == nil && kept)
 			return true
 		}
 		if err := poke(tk.tid, page.Start, trampCode); err != nil {

@@ -160,13 +160,13 @@ func TestTrampCode(t *testing.T) {
 	}
 }
 
-// TestCodePageLazy: a new program's code page is left free until its
-// first rewritten mmap that could take one stop; that rewrite takes two
-// (and returns its own result, also when it is the kernel's choice, with
-// no pool), and the code is mapped at its exit, once, even when four
-// threads make their first rewrites together; the rewrites after it take
-// one stop. A child forked before maps its own. The program's munmap
-// across the code page leaves it.
+// TestCodePageLazy: a new program's code page is one of its
+// reservations until its first rewritten mmap that could take one stop;
+// that rewrite takes two (and returns its own result, also when it is
+// the kernel's choice, with no pool), and the code is mapped at its
+// exit, once, even when four threads make their first rewrites together;
+// the rewrites after it take one stop. A child forked before maps its
+// own. The program's munmap across the code page leaves it.
 func TestCodePageLazy(t *testing.T) {
 	bin := buildC(t, "lazycode", "-pthread")
 	noPool, err := rewrite.NewPolicy([]region.Range{lowRange}, region.Range{}, false, false)
@@ -186,7 +186,7 @@ func TestCodePageLazy(t *testing.T) {
 			if n := codeCallsRun.Load() - before; n != 2 {
 				t.Errorf("the code page was mapped %d times, want 2 (the child, then the parent once)", n)
 			}
-			want := "start none\nchild after a rewrite r-xp\nparent after the child none\nafter four threads r-xp\n" +
+			want := "start ---p\nchild after a rewrite r-xp\nparent after the child ---p\nafter four threads r-xp\n" +
 				"three more, 3 outside the range\ncode mappings 1\nown page mapped, munmap across the code page 0, then r-xp\n"
 			if res.ExitCode() != 0 || out != want {
 				t.Fatalf("exit %d, output:\n%s\nwant:\n%s", res.ExitCode(), out, want)
@@ -210,6 +210,19 @@ func TestCodePageForkRace(t *testing.T) {
 	bin := buildC(t, "lazyfork", "-pthread")
 	out, res := guarded(t, bin, "300")
 	if res.ExitCode() != 0 || out != "0 of 300 children died\n" {
+		t.Fatalf("exit %d, output:\n%s", res.ExitCode(), out)
+	}
+}
+
+// TestCodePageHeldCalls: a process's first rewrite, at whose exit the
+// code is mapped over the guard's reservation with MAP_FIXED, races
+// another thread's own MAP_FIXED at the code page; that thread's page
+// must stay its own, whichever call comes first (the program's other
+// calls wait while the code is mapped).
+func TestCodePageHeldCalls(t *testing.T) {
+	bin := buildC(t, "lazyfixed", "-pthread")
+	out, res := guarded(t, bin, "300")
+	if res.ExitCode() != 0 || out != "0 of 300 tries lost B's page\n" {
 		t.Fatalf("exit %d, output:\n%s", res.ExitCode(), out)
 	}
 }
