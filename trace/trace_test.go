@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -119,7 +120,17 @@ func TestLayoutAtExecBlindOrRead(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/read=%v", name, read), func(t *testing.T) {
 				readMapsAtExec = read
 				defer func() { readMapsAtExec = false }()
+				reads := layoutReads.Load()
 				out, res := guarded(t, bin)
+				// Blind, the layout is read first only for a non-PIE
+				// image in the range (its AT_PHDR says so).
+				want := int64(0)
+				if read || strings.HasPrefix(name, "nopie") {
+					want = 1
+				}
+				if n := layoutReads.Load() - reads; n != want {
+					t.Errorf("%d layouts read at exec, want %d", n, want)
+				}
 				if res.ExitCode() != 0 || !strings.Contains(out, "layout ok") {
 					t.Fatalf("exit %d, output:\n%s", res.ExitCode(), out)
 				}
@@ -549,5 +560,40 @@ func TestProgramWaitsForSignalsReady(t *testing.T) {
 	}
 	if _, err := os.Stat(mark); err != nil {
 		t.Errorf("the program did not run once SignalsReady was closed: %v", err)
+	}
+}
+
+// TestAuxvPhdr reads AT_PHDR from initial stacks of both word sizes, and
+// gives up on one cut short.
+func TestAuxvPhdr(t *testing.T) {
+	le := binary.LittleEndian
+	stack := func(w int, words ...uint64) []byte {
+		b := make([]byte, w*len(words))
+		for i, v := range words {
+			if w == 4 {
+				le.PutUint32(b[4*i:], uint32(v))
+			} else {
+				le.PutUint64(b[8*i:], v)
+			}
+		}
+		return b
+	}
+	// argc 2, argv, NULL, envp (2), NULL, auxv: AT_PAGESZ, AT_PHDR, AT_NULL.
+	words := []uint64{2, 0x7ff0, 0x7ff8, 0, 0x7f00, 0x7f08, 0, 6, 4096, 3, 0x400040, 0, 0}
+	for _, w := range []int{8, 4} {
+		abi := rewrite.ABI64
+		if w == 4 {
+			abi = rewrite.ABI32
+		}
+		b := stack(w, words...)
+		if got, ok := auxvPhdr(b, abi); !ok || got != 0x400040 {
+			t.Errorf("%d-byte words: %#x, %v", w, got, ok)
+		}
+		if _, ok := auxvPhdr(b[:9*w], abi); ok {
+			t.Errorf("%d-byte words: found in a stack cut before AT_PHDR", w)
+		}
+		if _, ok := auxvPhdr(stack(w, 1<<40), abi); ok {
+			t.Errorf("%d-byte words: found with an absurd argc", w)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -1148,12 +1149,14 @@ func (t *tracer) execEvent(tk *task) {
 	}
 	tk.pid = tk.tid
 	abi := rewrite.ABI64
+	var sp uint64
 	if si, err := t.stopInfo(tk, false); err == nil {
 		if a, ok := abiOf(si.arch); ok {
 			abi = a
 		}
+		sp = si.sp
 	}
-	calls, blind, ok := t.newProgram(tk, abi)
+	calls, blind, ok := t.newProgram(tk, abi, sp)
 	if !ok {
 		return
 	}
@@ -1177,7 +1180,7 @@ func (t *tracer) programStart(tk *task, early []heldSignal) {
 	if regs.Cs == user32CS {
 		abi = rewrite.ABI32
 	}
-	calls, blind, ok := t.newProgram(tk, abi)
+	calls, blind, ok := t.newProgram(tk, abi, regs.Rsp)
 	if !ok {
 		return
 	}
@@ -1196,16 +1199,20 @@ func (t *tracer) programStart(tk *task, early []heldSignal) {
 // runs. ok is false if the process was killed instead. blind says the
 // calls were made without reading the layout (see
 // rewrite.Guard.ReserveBlind): a reading of /proc/PID/maps less per
-// exec, where nothing needs the layout itself (placement, attribution).
-func (t *tracer) newProgram(tk *task, abi rewrite.ABI) (calls []rewrite.Call, blind, ok bool) {
+// exec, where nothing needs the layout itself (placement, attribution),
+// and where the new program's image is not in a guarded range (sp, its
+// stack pointer at the exec, says: see imageGuarded), since a blind
+// reservation would then fail (EEXIST) and take the layout anyway.
+func (t *tracer) newProgram(tk *task, abi rewrite.ABI, stack uint64) (calls []rewrite.Call, blind, ok bool) {
 	sp := &space{guard: rewrite.NewGuard(t.cfg.Policy), abi: abi}
 	// Threads that shared the old space are gone; a vfork parent keeps
 	// the old space, which is its own.
 	tk.sp = sp
 	t.spaces[sp] = true
-	if t.cfg.Place == nil && t.attr == nil && !readMapsAtExec {
+	if t.cfg.Place == nil && t.attr == nil && !readMapsAtExec && !imageGuarded(tk.tid, abi, stack, sp.guard.Policy()) {
 		return sp.guard.ReserveBlind(abi), true, true
 	}
+	layoutReads.Add(1)
 	maps, err := region.ReadMaps(tk.tid)
 	if err != nil {
 		// Without its layout nothing can be reserved: fail closed.
@@ -1226,6 +1233,84 @@ func (t *tracer) newProgram(tk *task, abi rewrite.ABI) (calls []rewrite.Call, bl
 // readMapsAtExec makes every exec read the layout (tests compare both
 // ways).
 var readMapsAtExec = false
+
+// layoutReads counts the layouts read at exec (tests check that a PIE
+// program's exec reads none, a non-PIE one's one).
+var layoutReads atomic.Int64
+
+// imageGuarded reports whether a program that has just exec'd has its
+// image in a guarded range (a non-PIE executable linked at 0x400000),
+// from the address of its program headers the kernel put in its
+// auxiliary vector (AT_PHDR): sp points at argc, then argv, envp and the
+// vector, on the new program's stack. Only a hint: a wrong answer costs
+// a reading of the layout, or a blind reservation that fails with EEXIST
+// and reads it then; false when the vector is not within the first
+// 4 KiB.
+func imageGuarded(tid int, abi rewrite.ABI, sp uint64, p *rewrite.Policy) bool {
+	if sp == 0 {
+		return false
+	}
+	var buf [4096]byte
+	n, err := unix.ProcessVMReadv(tid, []unix.Iovec{{Base: &buf[0], Len: uint64(len(buf))}},
+		[]unix.RemoteIovec{{Base: uintptr(sp), Len: len(buf)}}, 0)
+	if err != nil {
+		return false
+	}
+	phdr, ok := auxvPhdr(buf[:n], abi)
+	if !ok {
+		return false
+	}
+	for _, r := range p.Guarded() {
+		if r.Contains(phdr) {
+			return true
+		}
+	}
+	return false
+}
+
+// auxvPhdr finds AT_PHDR in an initial stack (from argc on) of the ABI's
+// word size.
+func auxvPhdr(b []byte, abi rewrite.ABI) (uint64, bool) {
+	w := 8
+	if abi == rewrite.ABI32 {
+		w = 4
+	}
+	word := func(i int) (uint64, bool) {
+		if (i+1)*w > len(b) {
+			return 0, false
+		}
+		if w == 4 {
+			return uint64(binary.LittleEndian.Uint32(b[i*w:])), true
+		}
+		return binary.LittleEndian.Uint64(b[i*w:]), true
+	}
+	argc, ok := word(0)
+	if !ok || argc > uint64(len(b)/w) {
+		return 0, false
+	}
+	i := int(argc) + 2 // argv's pointers and their NULL
+	for {              // envp's, up to their NULL
+		v, ok := word(i)
+		if !ok {
+			return 0, false
+		}
+		i++
+		if v == 0 {
+			break
+		}
+	}
+	const atNull, atPhdr = 0, 3
+	for ; ; i += 2 {
+		typ, ok1 := word(i)
+		val, ok2 := word(i + 1)
+		if !ok1 || !ok2 || typ == atNull {
+			return 0, false
+		}
+		if typ == atPhdr {
+			return val, true
+		}
+	}
+}
 
 // warnOccupied warns about mappings found in guarded ranges at exec, one
 // warning per object: a non-PIE image's segments and the bss after them
