@@ -415,12 +415,12 @@ func (t *tracer) seccompStop(tk *task) {
 	if t.holdForCode(tk) {
 		return
 	}
-	t.res.Stops++
 	si, err := t.stopInfo(tk, true)
 	if err != nil {
 		t.lost(tk, err)
 		return
 	}
+	t.res.Stops++
 	if len(tk.tramps) > 0 && t.trampFailure(tk, si) {
 		return
 	}

@@ -765,9 +765,25 @@ func (t *tracer) handleReady() {
 		t.ready = t.ready[1:]
 		if t.tasks[tk.tid] == tk && tk.codeHeld {
 			tk.codeHeld = false
+			if !atSeccompStop(tk.tid) {
+				// Not the stop it was held at: another thread's exec
+				// has its id now (its report is on its way), or it is
+				// gone.
+				continue
+			}
 			t.handle(tk.tid, seccompStopStatus)
 		}
 	}
+}
+
+// atSeccompStop reports whether a stopped task stands at a seccomp stop
+// (its siginfo says so: si_code SIGTRAP|PTRACE_EVENT_SECCOMP<<8).
+func atSeccompStop(tid int) bool {
+	var si [128]byte
+	if ptrace(unix.PTRACE_GETSIGINFO, tid, 0, uintptr(unsafe.Pointer(&si[0]))) != nil {
+		return false
+	}
+	return int32(binary.LittleEndian.Uint32(si[8:])) == int32(syscall.SIGTRAP)|unix.PTRACE_EVENT_SECCOMP<<8
 }
 
 // seccompStopStatus is the wait status of a seccomp stop.
@@ -860,6 +876,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		switch sig {
 		case syscall.SIGSTOP, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU:
 			// Group-stop: stay stopped, but keep reporting.
+			if !t.stopCodeCall(tk) {
+				return
+			}
 			if err := listen(tid); err != nil {
 				t.lost(tk, err)
 			}

@@ -566,6 +566,34 @@ func (t *tracer) endCode(sp *space) {
 	sp.codeWaiters = nil
 }
 
+// stopCodeCall gives up a code call whose task a group-stop (SIGSTOP,
+// ^Z) catches on its way to the call, before it ran: the task would wait
+// there for SIGCONT with the other tasks of its space held, and those
+// could not take the stop, which would then never be complete for the
+// program's parent. The task's registers go back to the end of its own
+// call, the held tasks are handled, and the code page stays pending, to
+// be mapped at a later rewrite. It reports false if the task was lost.
+func (t *tracer) stopCodeCall(tk *task) bool {
+	sp, inj := tk.sp, tk.inj
+	if sp == nil || sp.codeTask != tk || inj == nil || !inj.running() || inj.entered || inj.i != len(inj.calls)-1 {
+		return true
+	}
+	if c, want := inj.calls[inj.i], sp.guard.CodeCall(); c.Nr != want.Nr || c.Args != want.Args {
+		return true
+	}
+	regs := inj.saved
+	regs.Rax = inj.final
+	if err := setRegs(tk.tid, &regs); err != nil {
+		t.lost(tk, err) // (which ends the code call)
+		return false
+	}
+	tk.inj = nil
+	t.endCode(sp)
+	t.emit(tk, inj.final, true)
+	t.sendDeferred(tk) // pending again, delivered after SIGCONT
+	return true
+}
+
 // holdForCode keeps a task of a space whose code page is being mapped
 // at the seccomp stop of its own call until the code call is over:
 // nothing the program does can then meet the code call in the kernel

@@ -226,3 +226,16 @@ func TestCodePageHeldCalls(t *testing.T) {
 		t.Fatalf("exit %d, output:\n%s", res.ExitCode(), out)
 	}
 }
+
+// TestCodePageStop: a process is stopped (SIGSTOP, as by ^Z) while its
+// first rewrite's exit maps the code page and other threads' trapped
+// calls are held meanwhile: the stop must reach its parent (a code call
+// caught by the stop before it ran is given up, and the held calls go
+// on to take the stop).
+func TestCodePageStop(t *testing.T) {
+	bin := buildC(t, "lazystop", "-pthread")
+	out, res := guarded(t, bin, "200")
+	if res.ExitCode() != 0 || out != "0 of 200 tries hung\n" {
+		t.Fatalf("exit %d, output:\n%s", res.ExitCode(), out)
+	}
+}
