@@ -71,7 +71,7 @@ func explain(w io.Writer, p *rewrite.Policy, defaultPool bool, prog *seccomp.Pro
 		fmt.Fprintf(w, "  pool       %-32v %s\n", p.Pool, region.HumanSize(p.Pool.Len()))
 	}
 	if !p.Code.Empty() {
-		fmt.Fprintf(w, "  code page  %-32v mmapguard's, for one-stop rewrites of 64-bit calls\n", p.Code)
+		fmt.Fprintf(w, "  code page  %-32v mmapguard's, for one-stop rewrites of 64-bit calls (reserved until the first)\n", p.Code)
 	}
 	fmt.Fprintf(w, "  pool-all   %v\n  strict     %v\n\n", p.PoolAll, p.Strict)
 

@@ -197,7 +197,7 @@ func TestExplainPolicy(t *testing.T) {
 			"Policy",
 			"  protected  0x10000-0x80000000               2.0G",
 			"  pool       0x200000000000-0x300000000000    16T (default)",
-			"  code page  0x200000000000-0x200000001000    mmapguard's, for one-stop rewrites of 64-bit calls",
+			"  code page  0x200000000000-0x200000001000    mmapguard's, for one-stop rewrites of 64-bit calls (reserved until the first)",
 			"  pool-all   false",
 			"  strict     false",
 			"What mapping calls become",
@@ -213,7 +213,7 @@ func TestExplainPolicy(t *testing.T) {
 		}, []string{"(default)"}},
 		{[]string{"--protect", "0x10000-0x80000000", "--pool", "none"}, []string{
 			"  pool       none: hints into a protected range are dropped (the kernel chooses)",
-			"  code page  0x1ffffffff000-0x200000000000    mmapguard's, for one-stop rewrites of 64-bit calls",
+			"  code page  0x1ffffffff000-0x200000000000    mmapguard's, for one-stop rewrites of 64-bit calls (reserved until the first)",
 			"  mmap with a hint inside a protected range          moved to the kernel's choice, outside every protected range",
 		}, []string{"moved into the pool"}},
 		{[]string{"--protect", "0x10000-0x80000000", "--pool-all"}, []string{
