@@ -634,7 +634,10 @@ func (t *tracer) codeCall(tk *task) extraCall {
 	return extraCall{call: g.CodeCall(), done: func(ret uint64) bool {
 		t.endCode(sp)
 		if g.PendingCode() != page {
-			return true // (no other call of the space ran meanwhile)
+			// Not the guard's page any more: cannot happen while the
+			// space's other calls are held, but nothing is written
+			// into a page that could be the program's.
+			return true
 		}
 		if _, failed := rewrite.Failed(rewrite.ABI64, ret); failed {
 			t.warnf("cannot map the guard's code page at %#x: %v; rewrites take two stops", page.Start, errnoOf(rewrite.ABI64, ret))
