@@ -61,7 +61,7 @@ func guardedBy(t *testing.T, p *rewrite.Policy, argv ...string) (string, Result)
 	defer out.Close()
 	res, err := Run(Config{
 		Policy: p,
-		Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+		Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected, TrapNullHint: p.PoolAll},
 		Path:   path,
 		Args:   argv,
 		Stdout: out,

@@ -1179,7 +1179,7 @@ func (t *tracer) execEvent(tk *task) {
 	if !ok {
 		return
 	}
-	t.inject(tk, abi, calls, true, blind, nil)
+	t.inject(tk, abi, calls, true, blind, t.eagerCode(tk))
 }
 
 // programStart handles the first program's exec stop (see awaitExec):
@@ -1210,7 +1210,7 @@ func (t *tracer) programStart(tk *task, early []heldSignal) {
 		t.kill(tk)
 		return
 	}
-	t.inject(tk, abi, calls, true, blind, fc)
+	t.inject(tk, abi, calls, true, blind, append(t.eagerCode(tk), fc...))
 }
 
 // newProgram gives a task that has just exec'd (or the first program) a

@@ -657,6 +657,18 @@ func (t *tracer) codeCall(tk *task) extraCall {
 	}}
 }
 
+// eagerCode returns the code call to make at an exec, after the
+// reservations, where the program's first rewrite is certain: with
+// --pool-all, ld.so's first mmap is one. Mapped there, it saves that
+// rewrite its second stop.
+func (t *tracer) eagerCode(tk *task) []extraCall {
+	g := tk.sp.guard
+	if !g.Policy().PoolAll || g.PendingCode().Empty() || noOneStop {
+		return nil
+	}
+	return []extraCall{t.codeCall(tk)}
+}
+
 // checkForkedCode makes sure that where a forked child's copy of the
 // model has the code page, its memory has the code: the kernel copied
 // the memory when the fork ran, and the parent may have mapped and

@@ -239,3 +239,26 @@ func TestCodePageStop(t *testing.T) {
 		t.Fatalf("exit %d, output:\n%s", res.ExitCode(), out)
 	}
 }
+
+// TestCodePageEagerPoolAll: with --pool-all, where ld.so's first mmap
+// is already a rewrite, the code page is mapped at exec with the
+// reservations, so that even that rewrite takes one stop.
+func TestCodePageEagerPoolAll(t *testing.T) {
+	p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := codeCallsRun.Load()
+	out, res := guardedBy(t, p, "cat", "/proc/self/maps")
+	if res.ExitCode() != 0 || !strings.Contains(out, "200000000000-200000001000 r-xp ") {
+		t.Fatalf("exit %d, no code page at the pool's start in cat's maps:\n%s", res.ExitCode(), out)
+	}
+	if n := codeCallsRun.Load() - before; n != 1 {
+		t.Errorf("the code page was mapped %d times, want once, at the exec", n)
+	}
+	// Every rewrite (cat's munmaps) and reroute (its mmaps) on the
+	// one-stop path, the first included.
+	if want := res.Stats.Outcomes[rewrite.Rewritten] + res.Stats.Outcomes[rewrite.Rerouted]; want == 0 || res.OneStop != want {
+		t.Errorf("%d one-stop rewrites of %d rewrites and reroutes (stats %+v)", res.OneStop, want, res.Stats)
+	}
+}
