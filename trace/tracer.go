@@ -1168,14 +1168,14 @@ func (t *tracer) execEvent(tk *task) {
 	}
 	tk.pid = tk.tid
 	abi := rewrite.ABI64
-	var sp uint64
+	var stack uint64
 	if si, err := t.stopInfo(tk, false); err == nil {
 		if a, ok := abiOf(si.arch); ok {
 			abi = a
 		}
-		sp = si.sp
+		stack = si.sp
 	}
-	calls, blind, ok := t.newProgram(tk, abi, sp)
+	calls, blind, ok := t.newProgram(tk, abi, stack)
 	if !ok {
 		return
 	}
@@ -1219,8 +1219,8 @@ func (t *tracer) programStart(tk *task, early []heldSignal) {
 // calls were made without reading the layout (see
 // rewrite.Guard.ReserveBlind): a reading of /proc/PID/maps less per
 // exec, where nothing needs the layout itself (placement, attribution),
-// and where the new program's image is not in a guarded range (sp, its
-// stack pointer at the exec, says: see imageGuarded), since a blind
+// and where the new program's image is not in a guarded range (stack,
+// its stack pointer at the exec, says: see imageGuarded), since a blind
 // reservation would then fail (EEXIST) and take the layout anyway.
 func (t *tracer) newProgram(tk *task, abi rewrite.ABI, stack uint64) (calls []rewrite.Call, blind, ok bool) {
 	sp := &space{guard: rewrite.NewGuard(t.cfg.Policy), abi: abi}
