@@ -12,16 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static unsigned long code = 0x200000000000UL;
-static volatile int go;
-static int spin;
+#include "warm.h"
 
-static void *first(void *arg) {
-	(void)arg;
-	while (!go) ;
-	mmap((void *)0x30000000, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	return NULL;
-}
+static unsigned long code = 0x200000000000UL;
 
 static void *fixed(void *arg) {
 	(void)arg;
@@ -42,7 +35,7 @@ int main(int argc, char **argv) {
 		if (p == 0) {
 			pthread_t a, b;
 			void *bad;
-			pthread_create(&a, NULL, first, NULL);
+			pthread_create(&a, NULL, first_rewrite, NULL);
 			pthread_create(&b, NULL, fixed, NULL);
 			go = 1;
 			pthread_join(a, NULL);

@@ -13,18 +13,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static volatile int go;
-static int spin;
+#include "warm.h"
+
 
 static char *hinted(unsigned long at) {
 	return mmap((void *)at, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-}
-
-static void *first(void *arg) {
-	(void)arg;
-	while (!go) ;
-	hinted(0x30000000);
-	return NULL;
 }
 
 static void *forker(void *arg) {
@@ -51,7 +44,7 @@ int main(int argc, char **argv) {
 		if (p == 0) {
 			pthread_t a, b;
 			void *sig;
-			pthread_create(&a, NULL, first, NULL);
+			pthread_create(&a, NULL, first_rewrite, NULL);
 			pthread_create(&b, NULL, forker, NULL);
 			go = 1;
 			pthread_join(a, NULL);

@@ -17,15 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile int go, done;
-static int spin;
+#include "warm.h"
 
-static void *first(void *arg) {
-	(void)arg;
-	while (!go) ;
-	mmap((void *)0x30000000, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	return NULL;
-}
+static volatile int done;
 
 static void *trapped(void *arg) {
 	(void)arg;
@@ -50,7 +44,7 @@ int main(int argc, char **argv) {
 		pid_t p = fork();
 		if (p == 0) {
 			pthread_t a, b, c, s;
-			pthread_create(&a, NULL, first, NULL);
+			pthread_create(&a, NULL, first_rewrite, NULL);
 			pthread_create(&b, NULL, trapped, NULL);
 			pthread_create(&c, NULL, trapped, NULL);
 			pthread_create(&s, NULL, stopper, NULL);

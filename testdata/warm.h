@@ -13,4 +13,17 @@ static void warm_code_page(void) {
 	mmap((void *)0x3f000000, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 }
 
+// For the probes that race a process's first rewrite (lazy*.c): threads
+// wait for go, then first_rewrite makes that rewrite; spin delays the
+// other side by a varying amount.
+static volatile int go;
+static int spin;
+
+static void *first_rewrite(void *arg) {
+	(void)arg;
+	while (!go) ;
+	warm_code_page();
+	return NULL;
+}
+
 #endif

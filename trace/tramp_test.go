@@ -207,9 +207,16 @@ func TestCodePageLazy(t *testing.T) {
 // was copied before (the fork itself does not stop). Its first rewrite
 // must not jump into a page without the code.
 func TestCodePageForkRace(t *testing.T) {
-	bin := buildC(t, "lazyfork", "-pthread")
-	out, res := guarded(t, bin, "300")
-	if res.ExitCode() != 0 || out != "0 of 300 children died\n" {
+	raceProbe(t, "lazyfork", "300", "0 of 300 children died\n")
+}
+
+// raceProbe runs testdata/NAME.c, a probe racing a process's first
+// rewrite TRIES times, under the guard, and wants its exit 0 and output
+// want.
+func raceProbe(t *testing.T, name, tries, want string) {
+	t.Helper()
+	out, res := guarded(t, buildC(t, name, "-pthread"), tries)
+	if res.ExitCode() != 0 || out != want {
 		t.Fatalf("exit %d, output:\n%s", res.ExitCode(), out)
 	}
 }
@@ -220,11 +227,7 @@ func TestCodePageForkRace(t *testing.T) {
 // must stay its own, whichever call comes first (the program's other
 // calls wait while the code is mapped).
 func TestCodePageHeldCalls(t *testing.T) {
-	bin := buildC(t, "lazyfixed", "-pthread")
-	out, res := guarded(t, bin, "300")
-	if res.ExitCode() != 0 || out != "0 of 300 tries lost B's page\n" {
-		t.Fatalf("exit %d, output:\n%s", res.ExitCode(), out)
-	}
+	raceProbe(t, "lazyfixed", "300", "0 of 300 tries lost B's page\n")
 }
 
 // TestCodePageStop: a process is stopped (SIGSTOP, as by ^Z) while its
@@ -233,11 +236,7 @@ func TestCodePageHeldCalls(t *testing.T) {
 // caught by the stop before it ran is given up, and the held calls go
 // on to take the stop).
 func TestCodePageStop(t *testing.T) {
-	bin := buildC(t, "lazystop", "-pthread")
-	out, res := guarded(t, bin, "200")
-	if res.ExitCode() != 0 || out != "0 of 200 tries hung\n" {
-		t.Fatalf("exit %d, output:\n%s", res.ExitCode(), out)
-	}
+	raceProbe(t, "lazystop", "200", "0 of 200 tries hung\n")
 }
 
 // TestCodePageEagerPoolAll: with --pool-all, where ld.so's first mmap
