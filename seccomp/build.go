@@ -385,7 +385,7 @@ func (g *gen) seccompBody(abi ABI) {
 // (see evaluateCommon), or nil for any other class.
 func (g *gen) commonBody(c Class, abi ABI) func() {
 	switch c {
-	case Clone3:
+	case Clone3, IoUringSetup, IoUringEnter, IoUringRegister:
 		return g.retBody(ErrnoRet(ENOSYS))
 	case Clone:
 		return g.cloneBody

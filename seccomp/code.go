@@ -119,29 +119,33 @@ func (c Code) String() string {
 // i386-only calls have classes of their own.
 type Class uint8
 
-// The classes. Clone and Clone3 never reach the tracer (the filter answers
-// them itself) but are named so that logs can say what the filter did.
+// The classes. Clone, Clone3 and the io_uring calls never reach the tracer
+// (the filter answers them itself) but are named so that logs can say
+// what the filter did.
 const (
-	Mmap         Class = iota + 1 // mmap (x86-64)
-	Mmap2                         // mmap2 (i386; offset in pages)
-	OldMmap                       // old_mmap (i386 number 90; arguments in memory)
-	Munmap                        // munmap
-	Mremap                        // mremap
-	Mprotect                      // mprotect
-	PkeyMprotect                  // pkey_mprotect
-	Madvise                       // madvise
-	Brk                           // brk
-	Shmat                         // shmat
-	Ipc                           // ipc with call SHMAT (i386)
-	Mlock                         // mlock
-	Mlock2                        // mlock2
-	Munlock                       // munlock
-	Mseal                         // mseal
-	Clone                         // clone
-	Clone3                        // clone3
-	Shmdt                         // shmdt
-	Prctl                         // prctl: PR_SET_MM refused, PR_SET_SECCOMP trapped
-	Seccomp                       // seccomp: listeners refused, filters trapped
+	Mmap            Class = iota + 1 // mmap (x86-64)
+	Mmap2                            // mmap2 (i386; offset in pages)
+	OldMmap                          // old_mmap (i386 number 90; arguments in memory)
+	Munmap                           // munmap
+	Mremap                           // mremap
+	Mprotect                         // mprotect
+	PkeyMprotect                     // pkey_mprotect
+	Madvise                          // madvise
+	Brk                              // brk
+	Shmat                            // shmat
+	Ipc                              // ipc with call SHMAT (i386)
+	Mlock                            // mlock
+	Mlock2                           // mlock2
+	Munlock                          // munlock
+	Mseal                            // mseal
+	Clone                            // clone
+	Clone3                           // clone3
+	Shmdt                            // shmdt
+	Prctl                            // prctl: PR_SET_MM refused, PR_SET_SECCOMP trapped
+	Seccomp                          // seccomp: listeners refused, filters trapped
+	IoUringSetup                     // io_uring_setup: refused (ENOSYS)
+	IoUringEnter                     // io_uring_enter: refused (ENOSYS)
+	IoUringRegister                  // io_uring_register: refused (ENOSYS)
 	classEnd
 )
 
@@ -166,6 +170,10 @@ var classNames = [...]string{
 	Shmdt:        "shmdt",
 	Prctl:        "prctl",
 	Seccomp:      "seccomp",
+
+	IoUringSetup:    "io_uring_setup",
+	IoUringEnter:    "io_uring_enter",
+	IoUringRegister: "io_uring_register",
 }
 
 func (c Class) valid() bool { return c != 0 && c < classEnd }

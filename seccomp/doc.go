@@ -18,8 +18,11 @@
 //   - TRACE(code): the call stops in the tracer, which reads the 16-bit
 //     code with PTRACE_GETEVENTMSG. Without a tracer the call fails with
 //     ENOSYS, so a lost tracer leaves the guard closed, not open.
-//   - ERRNO(ENOSYS): x32 calls, and clone3 (its flags are in memory, out
-//     of the filter's reach; glibc falls back to clone).
+//   - ERRNO(ENOSYS): x32 calls, clone3 (its flags are in memory, out
+//     of the filter's reach; glibc falls back to clone), and the three
+//     io_uring calls (a ring's IORING_OP_MADVISE is madvise done by the
+//     kernel, out of the filter's sight; programs fall back to the plain
+//     calls, as on a kernel without io_uring).
 //   - ERRNO(EPERM): clone with CLONE_UNTRACED, which would escape the
 //     tracer.
 //   - KILL_PROCESS: any architecture other than x86-64 and i386.
@@ -65,7 +68,7 @@
 //     cache (Linux 5.11) recognises when the filter is attached: from then
 //     on such calls do not run the filter at all.
 //  3. The bodies of the singled-out x86-64 calls: constant returns (brk,
-//     clone3), the clone flag test, the shmat address test, the mmap flag
+//     clone3, io_uring), the clone flag test, the shmat address test, the mmap flag
 //     test and hint search, and for every range call "ldx #result; ja
 //     overlap".
 //  4. The i386 block: ld nr; a chain of jeq whose bodies are mostly

@@ -178,6 +178,9 @@ var filterCases = []struct {
 		{"clone CLONE_UNTRACED denied", x64(nr64Clone, cloneUntraced|sigchld), eperm},
 		{"clone CLONE_UNTRACED only in the high word allowed", x64(nr64Clone, cloneUntraced<<32|sigchld), allow},
 		{"clone3 gets ENOSYS", x64(nr64Clone3, 0x7f0000001000, 88), enosys},
+		{"io_uring_setup gets ENOSYS", x64(nr64IoUringSetup, 8, 0x7f0000001000), enosys},
+		{"io_uring_enter gets ENOSYS", x64(nr64IoUringEnter, 3, 1, 1, 1), enosys},
+		{"io_uring_register gets ENOSYS", x64(nr64IoUringReg, 3, 8, 0, 0), enosys},
 
 		// i386: every mapping call is trapped, whatever the arguments.
 		{"i386 mmap2 NULL", i32(nr32Mmap2, 0, 0x1000, protRW, anon, max64, 0), tr(Mmap2, ABI32, Always)},
@@ -217,6 +220,9 @@ var filterCases = []struct {
 		{"i386 clone CLONE_UNTRACED denied", i32(nr32Clone, cloneUntraced|sigchld), eperm},
 		{"i386 clone CLONE_UNTRACED only in the high word allowed", i32(nr32Clone, cloneUntraced<<32|sigchld), allow},
 		{"i386 clone3 gets ENOSYS", i32(nr32Clone3, 0xffffd000, 88), enosys},
+		{"i386 io_uring_setup gets ENOSYS", i32(nr32IoUringSetup, 8, 0xffffd000), enosys},
+		{"i386 io_uring_enter gets ENOSYS", i32(nr32IoUringEnter, 3, 1, 1, 1), enosys},
+		{"i386 io_uring_register gets ENOSYS", i32(nr32IoUringReg, 3, 8, 0, 0), enosys},
 		{"i386 number 9 (link) is not mmap", i32(9, 0x20000, 0x1000, 3, fixed), allow},
 		{"i386 number 11 (execve) is not munmap", i32(11, 0x20000, 0x1000), allow},
 		{"i386 number 56 (mpx) is not clone", i32(56, cloneUntraced), allow},
@@ -251,6 +257,7 @@ var filterCases = []struct {
 		{"clone allowed", x64(nr64Clone, sigchld), allow},
 		{"clone CLONE_UNTRACED denied", x64(nr64Clone, cloneUntraced|sigchld), eperm},
 		{"clone3 ENOSYS", x64(nr64Clone3), enosys},
+		{"io_uring_enter ENOSYS", x64(nr64IoUringEnter), enosys},
 		{"getpid allowed", x64(39), allow},
 		{"x32 ENOSYS", x64(int32(nr64Mmap | X32SyscallBit)), enosys},
 		{"i386 mmap2", i32(nr32Mmap2), tr(Mmap2, ABI32, Always)},

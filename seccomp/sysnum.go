@@ -32,6 +32,9 @@ const (
 	nr64PkeyMprotect = 329 // pkey_mprotect
 	nr64Clone3       = 435 // clone3
 	nr64Mseal        = 462 // mseal
+	nr64IoUringSetup = 425 // io_uring_setup
+	nr64IoUringEnter = 426 // io_uring_enter
+	nr64IoUringReg   = 427 // io_uring_register
 
 	// syscall_32.tbl
 	nr32Brk          = 45  // brk
@@ -53,6 +56,9 @@ const (
 	nr32Shmdt        = 398 // shmdt
 	nr32Clone3       = 435 // clone3
 	nr32Mseal        = 462 // mseal
+	nr32IoUringSetup = 425 // io_uring_setup
+	nr32IoUringEnter = 426 // io_uring_enter
+	nr32IoUringReg   = 427 // io_uring_register
 )
 
 // Flag bits the filter tests. Values from the kernel's uapi headers
@@ -113,6 +119,9 @@ var syscalls64 = []syscallDef{
 	{nr64Shmdt, Shmdt},
 	{nr64Prctl, Prctl},
 	{nr64Seccomp, Seccomp},
+	{nr64IoUringSetup, IoUringSetup},
+	{nr64IoUringEnter, IoUringEnter},
+	{nr64IoUringReg, IoUringRegister},
 }
 
 var syscalls32 = []syscallDef{
@@ -135,6 +144,9 @@ var syscalls32 = []syscallDef{
 	{nr32Ipc, Ipc},
 	{nr32Prctl, Prctl},
 	{nr32Seccomp, Seccomp},
+	{nr32IoUringSetup, IoUringSetup},
+	{nr32IoUringEnter, IoUringEnter},
+	{nr32IoUringReg, IoUringRegister},
 }
 
 func syscallTable(abi ABI) []syscallDef {

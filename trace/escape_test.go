@@ -432,6 +432,23 @@ func TestEscapeMadvise(t *testing.T) {
 	})
 }
 
+func TestEscapeIoUring(t *testing.T) {
+	bin := buildC(t, "escape_iouring")
+	routes := []string{"iouring-setup", "iouring-enter", "iouring-register", "iouring-madvise-dontfork",
+		"iouring-fork-after-madvise"}
+	for _, strict := range []bool{false, true} {
+		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
+			out, res := escapeGuarded(t, escapePolicy(t, strict), bin)
+			escapeCheck(t, out, res, routes)
+		})
+	}
+	t.Run("native", func(t *testing.T) {
+		// The ring works, and its MADV_DONTFORK leaves the child a hole.
+		escapeCheckNative(t, escapeNative(t, bin), nil,
+			[]string{"iouring-setup", "iouring-enter", "iouring-register", "iouring-fork-after-madvise"})
+	})
+}
+
 func TestEscapeGrowsdown(t *testing.T) {
 	bin := buildC(t, "escape_growsdown")
 	routes := []string{"growsdown-above-end", "growsdown-gap-above-end", "growsdown-gap-walk-down",

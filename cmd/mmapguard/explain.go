@@ -101,6 +101,7 @@ func explain(w io.Writer, p *rewrite.Policy, defaultPool bool, prog *seccomp.Pro
 		{"a seccomp filter with a notification listener", "EBUSY (it could answer calls before the tracer sees them)"},
 		{"prctl(PR_SET_MM) moving the program break", "EPERM"},
 		{"clone3", "ENOSYS (the C library falls back to clone)"},
+		{"io_uring_setup, io_uring_enter, io_uring_register", "ENOSYS (a ring's madvise is out of the filter's sight)"},
 		{"x32 system calls", "ENOSYS; an unknown architecture kills the process"},
 	}
 	for _, r := range rows {
