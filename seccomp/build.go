@@ -385,8 +385,10 @@ func (g *gen) seccompBody(abi ABI) {
 // (see evaluateCommon), or nil for any other class.
 func (g *gen) commonBody(c Class, abi ABI) func() {
 	switch c {
-	case Clone3, IoUringSetup, IoUringEnter, IoUringRegister:
+	case Clone3, IoUringSetup, IoUringEnter, IoUringRegister, Uselib:
 		return g.retBody(ErrnoRet(ENOSYS))
+	case ProcessMadvise:
+		return g.processMadviseBody
 	case Clone:
 		return g.cloneBody
 	case Prctl:
@@ -408,6 +410,24 @@ func (g *gen) cloneBody() {
 	a.ret(RetAllow)
 	a.bind(deny)
 	a.ret(ErrnoRet(EPERM))
+}
+
+// processMadviseBody lets process_madvise through only with advice that
+// cannot unmap or change what a child inherits (harmlessAdvice); the rest
+// gets EINVAL, as on kernels before 6.15. Only the low 32 bits of the
+// advice count (the kernel takes an int).
+func (g *gen) processMadviseBody() {
+	a := &g.a
+	allow := a.newLabel()
+	a.ldAbs(offArgLo(3), "process_madvise advice")
+	for _, adv := range harmlessAdvice {
+		next := a.newLabel()
+		a.jumpIf(bpf.JumpEqual, adv, allow, next, "")
+		a.bind(next)
+	}
+	a.ret(ErrnoRet(EINVAL))
+	a.bind(allow)
+	a.ret(RetAllow)
 }
 
 func (g *gen) mmapBody() {

@@ -119,9 +119,9 @@ func (c Code) String() string {
 // i386-only calls have classes of their own.
 type Class uint8
 
-// The classes. Clone, Clone3 and the io_uring calls never reach the tracer
-// (the filter answers them itself) but are named so that logs can say
-// what the filter did.
+// The classes. Clone, Clone3 and the classes after Seccomp never reach
+// the tracer (the filter answers them itself) but are named so that logs
+// can say what the filter did.
 const (
 	Mmap            Class = iota + 1 // mmap (x86-64)
 	Mmap2                            // mmap2 (i386; offset in pages)
@@ -146,6 +146,8 @@ const (
 	IoUringSetup                     // io_uring_setup: refused (ENOSYS)
 	IoUringEnter                     // io_uring_enter: refused (ENOSYS)
 	IoUringRegister                  // io_uring_register: refused (ENOSYS)
+	ProcessMadvise                   // process_madvise: only harmless advice
+	Uselib                           // uselib: refused (ENOSYS)
 	classEnd
 )
 
@@ -174,6 +176,8 @@ var classNames = [...]string{
 	IoUringSetup:    "io_uring_setup",
 	IoUringEnter:    "io_uring_enter",
 	IoUringRegister: "io_uring_register",
+	ProcessMadvise:  "process_madvise",
+	Uselib:          "uselib",
 }
 
 func (c Class) valid() bool { return c != 0 && c < classEnd }

@@ -69,6 +69,7 @@ var (
 	enosys = ErrnoRet(ENOSYS)
 	eperm  = ErrnoRet(EPERM)
 	ebusy  = ErrnoRet(EBUSY)
+	einval = ErrnoRet(EINVAL)
 )
 
 type filterCase struct {
@@ -181,6 +182,14 @@ var filterCases = []struct {
 		{"io_uring_setup gets ENOSYS", x64(nr64IoUringSetup, 8, 0x7f0000001000), enosys},
 		{"io_uring_enter gets ENOSYS", x64(nr64IoUringEnter, 3, 1, 1, 1), enosys},
 		{"io_uring_register gets ENOSYS", x64(nr64IoUringReg, 3, 8, 0, 0), enosys},
+		{"uselib gets ENOSYS", x64(nr64Uselib, 0x7f0000001000), enosys},
+		{"process_madvise MADV_DONTFORK refused", x64(nr64ProcMadvise, 3, 0x7f0000001000, 1, 10, 0), einval},
+		{"process_madvise MADV_DONTNEED refused", x64(nr64ProcMadvise, 3, 0x7f0000001000, 1, 4, 0), einval},
+		{"process_madvise MADV_COLD hidden in the high word refused", x64(nr64ProcMadvise, 3, 0x7f0000001000, 1, 20<<32, 0), einval},
+		{"process_madvise MADV_COLD allowed", x64(nr64ProcMadvise, 3, 0x7f0000001000, 1, 20, 0), allow},
+		{"process_madvise MADV_PAGEOUT with junk in the high word allowed", x64(nr64ProcMadvise, 3, 0x7f0000001000, 1, 0xdead<<32|21, 0), allow},
+		{"process_madvise MADV_WILLNEED allowed", x64(nr64ProcMadvise, 3, 0x7f0000001000, 1, 3, 0), allow},
+		{"process_madvise MADV_COLLAPSE allowed", x64(nr64ProcMadvise, 3, 0x7f0000001000, 1, 25, 0), allow},
 
 		// i386: every mapping call is trapped, whatever the arguments.
 		{"i386 mmap2 NULL", i32(nr32Mmap2, 0, 0x1000, protRW, anon, max64, 0), tr(Mmap2, ABI32, Always)},
@@ -223,6 +232,9 @@ var filterCases = []struct {
 		{"i386 io_uring_setup gets ENOSYS", i32(nr32IoUringSetup, 8, 0xffffd000), enosys},
 		{"i386 io_uring_enter gets ENOSYS", i32(nr32IoUringEnter, 3, 1, 1, 1), enosys},
 		{"i386 io_uring_register gets ENOSYS", i32(nr32IoUringReg, 3, 8, 0, 0), enosys},
+		{"i386 uselib gets ENOSYS", i32(nr32Uselib, 0xffffd000), enosys},
+		{"i386 process_madvise MADV_WIPEONFORK refused", i32(nr32ProcMadvise, 3, 0xffffd000, 1, 18, 0), einval},
+		{"i386 process_madvise MADV_PAGEOUT allowed", i32(nr32ProcMadvise, 3, 0xffffd000, 1, 21, 0), allow},
 		{"i386 number 9 (link) is not mmap", i32(9, 0x20000, 0x1000, 3, fixed), allow},
 		{"i386 number 11 (execve) is not munmap", i32(11, 0x20000, 0x1000), allow},
 		{"i386 number 56 (mpx) is not clone", i32(56, cloneUntraced), allow},

@@ -29,6 +29,7 @@ func TestSyscallNumbers(t *testing.T) {
 		{ABI64, PkeyMprotect, 329}, {ABI64, Clone3, 435}, {ABI64, Mseal, 462},
 		{ABI64, Shmdt, 67}, {ABI64, Prctl, 157}, {ABI64, Seccomp, 317},
 		{ABI64, IoUringSetup, 425}, {ABI64, IoUringEnter, 426}, {ABI64, IoUringRegister, 427},
+		{ABI64, ProcessMadvise, 440}, {ABI64, Uselib, 134},
 
 		{ABI32, Brk, 45}, {ABI32, OldMmap, 90}, {ABI32, Munmap, 91}, {ABI32, Ipc, 117},
 		{ABI32, Clone, 120}, {ABI32, Mprotect, 125}, {ABI32, Mlock, 150}, {ABI32, Munlock, 151},
@@ -36,6 +37,7 @@ func TestSyscallNumbers(t *testing.T) {
 		{ABI32, PkeyMprotect, 380}, {ABI32, Shmat, 397}, {ABI32, Clone3, 435}, {ABI32, Mseal, 462},
 		{ABI32, Shmdt, 398}, {ABI32, Prctl, 172}, {ABI32, Seccomp, 354},
 		{ABI32, IoUringSetup, 425}, {ABI32, IoUringEnter, 426}, {ABI32, IoUringRegister, 427},
+		{ABI32, ProcessMadvise, 440}, {ABI32, Uselib, 86},
 	} {
 		if c, ok := ClassOf(tc.abi, tc.nr); !ok || c != tc.class {
 			t.Errorf("ClassOf(%v, %d) = %v, %v; want %v", tc.abi, tc.nr, c, ok, tc.class)
@@ -44,8 +46,8 @@ func TestSyscallNumbers(t *testing.T) {
 			t.Errorf("%v.Number(%v) = %d, %v; want %d", tc.class, tc.abi, nr, ok, tc.nr)
 		}
 	}
-	if len(syscalls64) != 20 || len(syscalls32) != 22 {
-		t.Errorf("tables have %d and %d entries; the test lists 20 and 22", len(syscalls64), len(syscalls32))
+	if len(syscalls64) != 22 || len(syscalls32) != 24 {
+		t.Errorf("tables have %d and %d entries; the test lists 22 and 24", len(syscalls64), len(syscalls32))
 	}
 	for _, c := range []Class{Mmap2, OldMmap, Ipc} {
 		if _, ok := c.Number(ABI64); ok {

@@ -36,7 +36,9 @@ var ErrNotSupported = errors.New("seccomp filters are not supported on this plat
 // in the tracer. Some rules hold for every policy, the zero Policy
 // included: shmat with an address and every i386 mapping call are
 // trapped (brk only with TrapAll); clone3, clone with CLONE_UNTRACED,
-// io_uring, x32 calls and unknown architectures are refused.
+// io_uring, uselib, process_madvise with advice that could unmap or
+// change what a child inherits, x32 calls and unknown architectures are
+// refused.
 //
 // Every range must be valid in the sense of package region: page-aligned,
 // non-empty and inside user space. Ranges may overlap or touch; Build
@@ -120,6 +122,12 @@ func (d Data) Marshal() []byte {
 //   - io_uring_setup, io_uring_enter, io_uring_register: ERRNO(ENOSYS).
 //     A ring runs madvise (IORING_OP_MADVISE) in the kernel, where no
 //     filter sees it; without io_uring programs use the plain calls.
+//   - process_madvise: ALLOW with MADV_WILLNEED, MADV_COLD, MADV_PAGEOUT
+//     or MADV_COLLAPSE in the low word of args[3], else ERRNO(EINVAL)
+//     (since Linux 6.15 a process may give itself any advice this way,
+//     over ranges in memory the filter cannot read).
+//   - uselib: ERRNO(ENOSYS) (it maps an ELF library at the addresses in
+//     its headers, on kernels that still have it).
 //   - clone with CLONE_UNTRACED in the low 32 bits of args[0]:
 //     ERRNO(EPERM); other clones: ALLOW (ptrace follows them).
 //   - brk: TRACE with TrapAll, else ALLOW: the kernel refuses to grow the
@@ -145,8 +153,8 @@ func (d Data) Marshal() []byte {
 // i386: old_mmap, mmap2, munmap, mremap, mprotect, pkey_mprotect,
 // madvise, brk, shmat, mlock, mlock2, munlock, mseal, and ipc with call
 // SHMAT (the low 16 bits of args[0]): TRACE always. clone: as on x86-64
-// (the low 32 bits are all i386 has). clone3 and the io_uring calls:
-// ERRNO(ENOSYS). Everything else: ALLOW.
+// (the low 32 bits are all i386 has). clone3, the io_uring calls,
+// process_madvise and uselib: as on x86-64. Everything else: ALLOW.
 func Evaluate(p Policy, d Data) uint32 {
 	switch d.Arch {
 	case AuditArchX86_64:
@@ -264,13 +272,19 @@ func evaluate32(d Data) uint32 {
 }
 
 // evaluateCommon is the rule for the classes that are the same in both
-// ABIs: clone3 and io_uring refused, clone refused with CLONE_UNTRACED, the
+// ABIs: clone3, io_uring and uselib refused, process_madvise refused
+// unless its advice is harmless, clone refused with CLONE_UNTRACED, the
 // break-moving PR_SET_MM operations and listener filters refused, new
 // filters traced. ok is false for any other class.
 func evaluateCommon(class Class, abi ABI, d Data) (ret uint32, ok bool) {
 	switch class {
-	case Clone3, IoUringSetup, IoUringEnter, IoUringRegister:
+	case Clone3, IoUringSetup, IoUringEnter, IoUringRegister, Uselib:
 		return ErrnoRet(ENOSYS), true
+	case ProcessMadvise:
+		if slices.Contains(harmlessAdvice, uint32(d.Args[3])) {
+			return RetAllow, true
+		}
+		return ErrnoRet(EINVAL), true
 	case Clone:
 		if uint32(d.Args[0])&cloneUntraced != 0 {
 			return ErrnoRet(EPERM), true

@@ -35,6 +35,8 @@ const (
 	nr64IoUringSetup = 425 // io_uring_setup
 	nr64IoUringEnter = 426 // io_uring_enter
 	nr64IoUringReg   = 427 // io_uring_register
+	nr64ProcMadvise  = 440 // process_madvise
+	nr64Uselib       = 134 // uselib
 
 	// syscall_32.tbl
 	nr32Brk          = 45  // brk
@@ -59,6 +61,8 @@ const (
 	nr32IoUringSetup = 425 // io_uring_setup
 	nr32IoUringEnter = 426 // io_uring_enter
 	nr32IoUringReg   = 427 // io_uring_register
+	nr32ProcMadvise  = 440 // process_madvise
+	nr32Uselib       = 86  // uselib
 )
 
 // Flag bits the filter tests. Values from the kernel's uapi headers
@@ -78,6 +82,15 @@ const (
 	ipcCallMask       = 0xffff   // ipc(2) keeps a version in the call's upper 16 bits
 )
 
+// harmlessAdvice is the advice process_madvise may carry through the
+// filter: MADV_WILLNEED, MADV_COLD, MADV_PAGEOUT and MADV_COLLAPSE, the
+// set kernels before 6.15 accept for any process (mm/madvise.c). None of
+// them maps, unmaps or changes what a child inherits. Since 6.15 a
+// process may give itself any advice this way, MADV_DONTFORK included,
+// and the ranges are in memory, out of the filter's reach: the rest is
+// refused with EINVAL, as those kernels refuse it.
+var harmlessAdvice = []uint32{3, 20, 21, 25}
+
 // prSetMMBreakOps are the PR_SET_MM operations that move the program
 // break or what bounds it: START_DATA, END_DATA, START_BRK, BRK and MAP
 // (linux/prctl.h).
@@ -88,10 +101,11 @@ var prSetMMBreakOps = []uint32{3, 4, 6, 7, 14}
 const (
 	EPERM  = 1
 	EBUSY  = 16
+	EINVAL = 22
 	ENOSYS = 38
 )
 
-var errnoNames = map[uint16]string{EPERM: "EPERM", EBUSY: "EBUSY", ENOSYS: "ENOSYS"}
+var errnoNames = map[uint16]string{EPERM: "EPERM", EBUSY: "EBUSY", EINVAL: "EINVAL", ENOSYS: "ENOSYS"}
 
 // syscallDef ties a syscall number of one ABI to its class.
 type syscallDef struct {
@@ -122,6 +136,8 @@ var syscalls64 = []syscallDef{
 	{nr64IoUringSetup, IoUringSetup},
 	{nr64IoUringEnter, IoUringEnter},
 	{nr64IoUringReg, IoUringRegister},
+	{nr64ProcMadvise, ProcessMadvise},
+	{nr64Uselib, Uselib},
 }
 
 var syscalls32 = []syscallDef{
@@ -147,6 +163,8 @@ var syscalls32 = []syscallDef{
 	{nr32IoUringSetup, IoUringSetup},
 	{nr32IoUringEnter, IoUringEnter},
 	{nr32IoUringReg, IoUringRegister},
+	{nr32ProcMadvise, ProcessMadvise},
+	{nr32Uselib, Uselib},
 }
 
 func syscallTable(abi ABI) []syscallDef {

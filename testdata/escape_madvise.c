@@ -5,9 +5,12 @@
 // then a forked child must find the range without a new hole. Without
 // --strict (argv[1] "strict") also a MADV_DONTFORK across the program's
 // own mapping and a reservation: the own part is not inherited, and the
-// child gets a reservation there instead of a hole.
+// child gets a reservation there instead of a hole. The same advice
+// through process_madvise on the program itself (any advice since Linux
+// 6.15, over ranges in memory) must fail with EINVAL, as before 6.15.
 #include "escape.h"
 
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #ifndef MADV_WIPEONFORK
@@ -42,6 +45,23 @@ int main(int argc, char **argv) {
 		long r = madvise((void *)RES, 64 * PAGE, cases[i].advice);
 		expect_errno(cases[i].route, r, errno, cases[i].want, what);
 	}
+	int pidfd = syscall(SYS_pidfd_open, getpid(), 0);
+	struct iovec iov = {(void *)RES, 64 * PAGE};
+	static const struct {
+		const char *route, *name;
+		int advice;
+	} pcases[] = {
+		{"process-madvise-dontfork-reservation", "MADV_DONTFORK", MADV_DONTFORK},
+		{"process-madvise-wipeonfork-reservation", "MADV_WIPEONFORK", MADV_WIPEONFORK},
+		{"process-madvise-dontneed-reservation", "MADV_DONTNEED", MADV_DONTNEED},
+	};
+	for (size_t i = 0; i < sizeof pcases / sizeof pcases[0]; i++) {
+		char what[96];
+		snprintf(what, sizeof what, "process_madvise(self, 0x32000000, 256 KiB, %s)", pcases[i].name);
+		long r = syscall(SYS_process_madvise, pidfd, &iov, 1, pcases[i].advice, 0);
+		expect_errno(pcases[i].route, r, errno, EINVAL, what);
+	}
+	close(pidfd);
 	still_reserved("reservation-after-madvise", RES, 64 * PAGE, was, "after the madvise calls");
 
 	int own = 0;

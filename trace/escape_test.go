@@ -414,8 +414,9 @@ func TestEscapeMadvise(t *testing.T) {
 	common := []string{
 		"madvise-dontfork-reservation", "madvise-wipeonfork-reservation", "madvise-dontneed-reservation",
 		"madvise-free-reservation", "madvise-remove-reservation", "madvise-dofork-reservation",
-		"madvise-guard-install-reservation", "madvise-unknown-advice-reservation", "reservation-after-madvise",
-		"fork-after-madvise",
+		"madvise-guard-install-reservation", "madvise-unknown-advice-reservation",
+		"process-madvise-dontfork-reservation", "process-madvise-wipeonfork-reservation",
+		"process-madvise-dontneed-reservation", "reservation-after-madvise", "fork-after-madvise",
 	}
 	t.Run("lax", func(t *testing.T) {
 		out, res := escapeGuarded(t, escapePolicy(t, false), bin)

@@ -102,6 +102,8 @@ func explain(w io.Writer, p *rewrite.Policy, defaultPool bool, prog *seccomp.Pro
 		{"prctl(PR_SET_MM) moving the program break", "EPERM"},
 		{"clone3", "ENOSYS (the C library falls back to clone)"},
 		{"io_uring_setup, io_uring_enter, io_uring_register", "ENOSYS (a ring's madvise is out of the filter's sight)"},
+		{"process_madvise of advice that unmaps or forks", "EINVAL, as before Linux 6.15 (WILLNEED, COLD, PAGEOUT, COLLAPSE pass)"},
+		{"uselib", "ENOSYS"},
 		{"x32 system calls", "ENOSYS; an unknown architecture kills the process"},
 	}
 	for _, r := range rows {
