@@ -504,6 +504,21 @@ func TestEscapeMoveOut(t *testing.T) {
 	})
 }
 
+// TestFreezeZombieLeader: a process whose main thread left with
+// pthread_exit (its leader a zombie, never to stop again while the other
+// threads live) moves mappings out of the range twice, from two threads
+// in turn: each freeze must go on without waiting for the leader.
+func TestFreezeZombieLeader(t *testing.T) {
+	bin := buildC(t, "zombie_leader", "-pthread")
+	out, res, err := escapeWatched(t, escapePolicy(t, false), 20*time.Second, bin)
+	if err != nil {
+		t.Fatalf("%v; output:\n%s", err, out)
+	}
+	if res.ExitCode() != 0 || out != "moved out twice\n" || res.Freezes < 2 {
+		t.Errorf("exit %d, %d freezes, output:\n%s", res.ExitCode(), res.Freezes, out)
+	}
+}
+
 // TestEscapeForgedReport: a program that forges the code page's failure
 // report for a rewrite that succeeded (see escape_forge.c) is killed
 // before the guard believes it, and its mprotect never runs.

@@ -168,6 +168,15 @@ func Run(cfg Config) (Result, error) {
 const ptraceOptions = unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_TRACEFORK | unix.PTRACE_O_TRACEVFORK |
 	unix.PTRACE_O_TRACECLONE | unix.PTRACE_O_TRACEEXEC | unix.PTRACE_O_TRACESECCOMP | unix.PTRACE_O_EXITKILL
 
+// A thread group leader that exits while its other threads live (main
+// returning through pthread_exit) stays a zombie, and the kernel reports
+// its exit only once they are all gone: a freeze would wait for it to
+// stop forever. So the leader of a process with more than one thread
+// gets PTRACE_O_TRACEEXIT too, whose stop says it is on its way out: one
+// stop more per multithreaded process. The tasks it creates afterwards
+// inherit the option and lose it at their first stop (setExitOption).
+const leaderOptions = ptraceOptions | unix.PTRACE_O_TRACEEXIT
+
 func run(cfg Config) (Result, error) {
 	// The filter is built while the program starts (a millisecond's
 	// fork and exec): a policy the kernel would refuse still fails
@@ -651,6 +660,10 @@ type task struct {
 	// vforkChild is the child a task vforked, until the task's next
 	// stop: it sits in the kernel until that child execs or exits.
 	vforkChild int
+	// exitOpt is set while the task has PTRACE_O_TRACEEXIT (see
+	// leaderOptions); exiting once its exit stop has been seen: it runs
+	// no code of the program's any more, and may never stop again.
+	exitOpt, exiting bool
 }
 
 type tracer struct {
@@ -885,7 +898,10 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		default:
 			t.resume(tk, cont, 0)
 		}
-	case event == unix.PTRACE_EVENT_VFORK_DONE || event == unix.PTRACE_EVENT_EXIT:
+	case event == unix.PTRACE_EVENT_EXIT:
+		tk.exiting = true
+		t.resume(tk, cont, 0)
+	case event == unix.PTRACE_EVENT_VFORK_DONE:
 		t.resume(tk, cont, 0)
 	default:
 		// Signal-delivery-stop: pass the signal on, unless an injection
@@ -1007,12 +1023,31 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 		// (Unless its first stop came first and settled it already.)
 		t.adopt(ck, parent, event)
 	}
+	if ck.pid == parent.pid && parent.tid == parent.pid && !parent.exitOpt {
+		// A leader's first thread (see leaderOptions).
+		t.setExitOption(parent, true)
+	}
 	if ck.held {
 		ck.held = false
 		t.nHeld--
 		t.firstStop(ck)
 	}
 	t.resume(parent, cont, 0)
+}
+
+// setExitOption gives a stopped task PTRACE_O_TRACEEXIT, or takes it
+// away (see leaderOptions). A task that vanished meanwhile is left to its
+// exit report.
+func (t *tracer) setExitOption(tk *task, on bool) {
+	opts := ptraceOptions
+	if on {
+		opts = leaderOptions
+	}
+	if err := ptrace(unix.PTRACE_SETOPTIONS, tk.tid, 0, uintptr(opts)); err == nil {
+		tk.exitOpt = on
+	} else if !errors.Is(err, unix.ESRCH) {
+		t.lost(tk, os.NewSyscallError("ptrace(PTRACE_SETOPTIONS)", err))
+	}
 }
 
 // settleHeld lets new tasks waiting for their creator's event go on
@@ -1034,6 +1069,7 @@ func (t *tracer) settleHeld() {
 // when it is not known (the child's first stop came first).
 func (t *tracer) adopt(ck, parent *task, event int) {
 	child := ck.tid
+	ck.exitOpt = parent.exitOpt // options are inherited
 	var thread, same, known bool
 	if event != 0 {
 		// The creator still stands in its call: its flags say it all.
@@ -1130,6 +1166,11 @@ func (t *tracer) firstStop(tk *task) {
 		t.adopt(tk, parent, 0)
 	}
 	tk.born = false
+	if tk.exitOpt {
+		// Inherited from a leader: a new thread, or a new process's
+		// only one so far.
+		t.setExitOption(tk, false)
+	}
 	if len(tk.forkCalls) == 0 {
 		t.resume(tk, cont, 0)
 		return
@@ -1156,6 +1197,12 @@ func (t *tracer) execEvent(tk *task) {
 	// which would have handled them, and are not the new one's.
 	tk.inj, tk.ev, tk.spanObj, tk.forkCalls, tk.tramps, tk.deferred, tk.resent = nil, nil, nil, nil, nil, nil, nil
 	tk.codeHeld = false // (the old leader's task, held: the exec'ing thread has its id now)
+	// The old leader may have been on its way out; the new program has
+	// one thread, and its options are the exec'ing thread's.
+	tk.exiting = false
+	if tk.exitOpt {
+		t.setExitOption(tk, false)
+	}
 	if old := tk.sp; old != nil && old.codeTask == tk {
 		// Exec'd from another thread while mapping the code page: a
 		// vfork child may still share the old space.
