@@ -31,6 +31,25 @@ type Call struct {
 // Op classifies the call.
 func (c Call) Op() Op { return Classify(c.ABI, c.Nr) }
 
+// Forged reports whether ret, taken as c's result, is one the kernel
+// never gives: a fixed mmap (MAP_FIXED or MAP_FIXED_NOREPLACE, its
+// arguments in registers) that succeeds returns its address, nothing
+// else. Only a seccomp filter of the program's answers otherwise, for a
+// call it kept from running (SECCOMP_RET_ERRNO with 0; SECCOMP_RET_TRAP,
+// which leaves the call's number).
+func (c Call) Forged(ret uint64) bool {
+	if c.Op() != OpMmap || c.Args[3]&(MapFixed|MapFixedNoReplace) == 0 {
+		return false
+	}
+	if _, failed := Failed(c.ABI, ret); failed {
+		return false
+	}
+	if c.ABI == ABI32 {
+		return uint32(ret) != uint32(c.Args[0])
+	}
+	return ret != c.Args[0]
+}
+
 func (c Call) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%v(", c.Op())

@@ -582,17 +582,22 @@ func TestEscapeRlimitHole(t *testing.T) {
 	}
 }
 
-// TestEscapeForgedEEXIST: the program's own seccomp filter answers the
-// guard's reservation calls with EEXIST ("a mapping is there"), after a
-// move-out and at an exec (testdata/escape_eexist.c). The guard checks
-// the layout before believing it: the program is killed, and no
-// MAP_32BIT mapping lands in the range.
-func TestEscapeForgedEEXIST(t *testing.T) {
-	bin := buildC(t, "escape_eexist")
-	for _, mode := range []string{"moveout", "exec"} {
-		out, res := escapeGuarded(t, escapePolicy(t, false), bin, mode)
-		if strings.Contains(out, "inside") || res.FailedClosed == 0 || !res.Status.Signaled() {
-			t.Errorf("%s: failed closed %d, status %v:\n%s", mode, res.FailedClosed, res.Status, out)
+// TestEscapeOwnAnswer: the program's own seccomp filter answers the
+// guard's reservation calls itself, after a move-out and at an exec
+// (testdata/escape_ownanswer.c): with EEXIST ("a mapping is there"), with
+// a success of 0, with SIGSYS (the call "returns" its number), or by
+// killing the thread that puts the reservation back. The guard checks
+// what it is told (the layout for EEXIST, the address for a success) and
+// that the thread lived: the program is killed, and no MAP_32BIT mapping
+// lands in the range.
+func TestEscapeOwnAnswer(t *testing.T) {
+	bin := buildC(t, "escape_ownanswer", "-pthread")
+	for _, answer := range []string{"eexist", "errno0", "trap", "killthread"} {
+		for _, when := range []string{"moveout", "exec"} {
+			out, res := escapeGuarded(t, escapePolicy(t, false), bin, answer, when)
+			if strings.Contains(out, "inside") || res.FailedClosed == 0 || !res.Status.Signaled() {
+				t.Errorf("%s %s: failed closed %d, status %v:\n%s", answer, when, res.FailedClosed, res.Status, out)
+			}
 		}
 	}
 }

@@ -210,6 +210,12 @@ func (t *tracer) syscallStop(tk *task) {
 		t.completeAwaited(tk, ret)
 		return
 	}
+	if c := inj.calls[inj.i]; c.Forged(ret) {
+		// The program's filter answered the guard's call: what it was
+		// to reserve may be free.
+		t.failClosed(tk, fmt.Sprintf("the guard's %v returned %#x: a seccomp filter of the program's answered it", c, ret))
+		return
+	}
 	if inj.next(inj.i, ret) {
 		if tk.inj == nil {
 			return // next killed the process (fail closed)
@@ -824,6 +830,10 @@ func (t *tracer) finishInPlace(tk *task) {
 		final = ret
 		if _, failed := rewrite.Failed(inj.abi, ret); !failed && a.FixRet {
 			final = a.Ret
+		}
+		if ip.call.Forged(ret) {
+			t.failClosed(tk, fmt.Sprintf("the guard's %v returned %#x: a seccomp filter of the program's answered it", ip.call, ret))
+			return
 		}
 		g.Injected(ip.call, ret)
 		if a.Exit {

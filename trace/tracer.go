@@ -839,6 +839,13 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		if tk != nil && tk.held {
 			t.nHeld--
 		}
+		if tk != nil && tk.inj != nil && ws.Signaled() && ws.Signal() == syscall.SIGSYS {
+			// Killed by seccomp while it ran the guard's calls: a filter
+			// of the program's killed the thread putting a reservation
+			// back (or making one), and the rest of its process would go
+			// on with the range open.
+			t.failClosed(tk, "a seccomp filter of the program's killed a thread running the guard's calls")
+		}
 		if tk != nil && tk.sp != nil && tk.sp.codeTask == tk {
 			t.endCode(tk.sp) // gone while mapping the code page
 		}
