@@ -347,7 +347,9 @@ func (t *tracer) inject(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec,
 				t.failClosed(tk, fmt.Sprintf("cannot reserve %v: EEXIST where its layout shows nothing", r))
 				return true
 			}
-			t.warnOccupied(occupied)
+			if !t.occupiedAtExec(tk, occupied) {
+				return true
+			}
 			rest := inj.calls[i+1:]
 			inj.calls = append(append(append([]rewrite.Call{}, inj.calls[:i+1]...), more...), rest...)
 			nres += len(more)

@@ -515,6 +515,24 @@ func TestLayoutGuarded32(t *testing.T) {
 	}
 }
 
+// TestLegacyLayoutAtExec: with RLIMIT_STACK unlimited an i386 program
+// gets the legacy layout, and the kernel puts its loader and vDSO inside
+// the protected range at the exec, before the guard can reserve it.
+// Without --strict the guard warns and the program runs; with it the
+// program is killed before its first instruction.
+func TestLegacyLayoutAtExec(t *testing.T) {
+	launcher := buildC(t, "stack_unlimited")
+	bin := buildC(t, "layout", "-m32", "-pthread", "-ldl")
+	out, res := guardedBy(t, escapePolicy(t, false), launcher, bin)
+	if len(res.Unreserved) == 0 || res.FailedClosed != 0 {
+		t.Fatalf("lax: no warning, or killed (failed closed %d): %q\n%s", res.FailedClosed, res.Unreserved, out)
+	}
+	out, res = guardedBy(t, escapePolicy(t, true), launcher, bin)
+	if res.FailedClosed != 1 || !res.Status.Signaled() || out != "" {
+		t.Fatalf("strict: failed closed %d, status %v, output:\n%s", res.FailedClosed, res.Status, out)
+	}
+}
+
 // TestProgramWaitsForSignalsReady: the first program's first instruction
 // waits until Config.SignalsReady is closed (os/signal's Notify runs
 // meanwhile, and a signal must not find it unready once the program runs).

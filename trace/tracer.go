@@ -1299,7 +1299,9 @@ func (t *tracer) newProgram(tk *task, abi rewrite.ABI, stack uint64) (calls []re
 		t.attr.SetMaps(tk.pid, maps)
 	}
 	calls, occupied := sp.guard.Reserve(abi, maps)
-	t.warnOccupied(occupied)
+	if !t.occupiedAtExec(tk, occupied) {
+		return nil, false, false
+	}
 	return calls, false, true
 }
 
@@ -1383,6 +1385,34 @@ func auxvPhdr(b []byte, abi rewrite.ABI) (uint64, bool) {
 			return val, true
 		}
 	}
+}
+
+// occupiedAtExec takes the mappings a new program has in guarded ranges
+// at its exec, before its first instruction: the kernel put them there.
+// It warns about them; under a strict policy it kills the program, and
+// reports false, if one in a protected range is not the program's own
+// image: with the legacy layout (RLIMIT_STACK unlimited, or personality
+// ADDR_COMPAT_LAYOUT) the kernel puts an i386 program's loader and vDSO
+// bottom-up from 0x40000000 (less a random offset), where nobody asked
+// for them.
+func (t *tracer) occupiedAtExec(tk *task, occupied []region.Mapping) bool {
+	t.warnOccupied(occupied)
+	p := tk.sp.guard.Policy()
+	if !p.Strict || len(occupied) == 0 {
+		return true
+	}
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", tk.tid))
+	for _, m := range occupied {
+		if !p.OverlapsProtected(m.Range) {
+			continue
+		}
+		if m.Path == "[vdso]" || strings.HasPrefix(m.Path, "[vvar") || strings.HasPrefix(m.Path, "/") && m.Path != exe {
+			t.failClosed(tk, fmt.Sprintf("at its exec the kernel put %s at %v, inside a protected range "+
+				"(the legacy layout: RLIMIT_STACK unlimited, or personality ADDR_COMPAT_LAYOUT)", m.Path, m.Range))
+			return false
+		}
+	}
+	return true
 }
 
 // warnOccupied warns about mappings found in guarded ranges at exec, one
