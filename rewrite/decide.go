@@ -389,6 +389,13 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 	if !inProtected && !g.policy.PoolAll {
 		return allow(c, "")
 	}
+	if q.Start != 0 && !g.policy.guarded.Overlaps(q) {
+		// With PoolAll too: a hint away from every guarded range is the
+		// program's to give, and the kernel's choice if it is taken
+		// (never a reservation). Go's race detector, Java's compressed
+		// oops and JITs rely on theirs.
+		return allow(c, "hint outside the guarded ranges: honoured")
+	}
 	if g.pool != nil && (c.ABI == ABI64 || g.pool.Range().End <= 1<<32) {
 		chunk, err := g.pool.Alloc(q.Len())
 		if err == nil {
