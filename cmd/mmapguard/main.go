@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // exitUsage is the status for a command line mmapguard cannot use;
@@ -38,7 +39,14 @@ func init() {
 
 func main() {
 	stopSignals = func(chan<- os.Signal) {}
-	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+	code, sig := run(os.Args[1:], os.Stdout, os.Stderr)
+	if sig != 0 {
+		// The program died of sig: so does mmapguard, for its parent
+		// (a shell stops a loop on SIGINT, make says "Interrupt").
+		// dieOf returns only if sig did not end mmapguard.
+		dieOf(sig)
+	}
+	os.Exit(code)
 }
 
 // errUsage marks an error in how mmapguard was called.
@@ -57,17 +65,32 @@ type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
-// Main runs mmapguard with the given arguments and returns its exit status.
+// killedBy ends mmapguard as the program ended: killed by that signal
+// (run, when the program's first process was). Main returns 128+N for
+// it, the status a shell reports; main makes mmapguard die of it.
+type killedBy syscall.Signal
+
+func (e killedBy) Error() string { return "killed by " + syscall.Signal(e).String() }
+
+// Main runs mmapguard with the given arguments and returns its exit
+// status: for a program killed by signal N, 128+N.
 func Main(args []string, stdout, stderr io.Writer) int {
+	code, _ := run(args, stdout, stderr)
+	return code
+}
+
+// run is Main, and also says which signal mmapguard should die of, if
+// any (the status is then 128+N, for when that signal does not kill).
+func run(args []string, stdout, stderr io.Writer) (int, syscall.Signal) {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, "mmapguard: no command given\n\n")
 		topUsage(stderr)
-		return exitUsage
+		return exitUsage, 0
 	}
 	name := args[0]
 	if isHelpFlag(name) {
 		topUsage(stdout)
-		return 0
+		return 0, 0
 	}
 	for _, c := range commands {
 		if c.name != name {
@@ -75,27 +98,30 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		err := c.run(args[1:], stdout, stderr)
 		var code exitCode
+		var killed killedBy
 		switch {
 		case err == nil:
-			return 0
+			return 0, 0
 		case errors.As(err, &code):
-			return int(code)
+			return int(code), 0
+		case errors.As(err, &killed):
+			return 128 + int(killed), syscall.Signal(killed)
 		case errors.Is(err, errHelpShown):
-			return 0
+			return 0, 0
 		case errors.Is(err, errUsage):
 			fmt.Fprintf(stderr, "mmapguard %s: %v\nRun 'mmapguard %s --help' for usage.\n", name, err, name)
-			return exitUsage
+			return exitUsage, 0
 		default:
 			fmt.Fprintf(stderr, "mmapguard %s: %v\n", name, err)
-			return exitError
+			return exitError, 0
 		}
 	}
 	if strings.HasPrefix(name, "-") {
 		fmt.Fprintf(stderr, "mmapguard: unknown option %q: options go after the command, e.g. mmapguard run --protect RANGE -- PROGRAM\nRun 'mmapguard --help' for the list of commands.\n", name)
-		return exitUsage
+		return exitUsage, 0
 	}
 	fmt.Fprintf(stderr, "mmapguard: unknown command %q\nRun 'mmapguard --help' for the list of commands.\n", name)
-	return exitUsage
+	return exitUsage, 0
 }
 
 func isHelpFlag(s string) bool { return s == "-h" || s == "--help" || s == "-help" }

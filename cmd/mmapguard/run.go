@@ -35,11 +35,11 @@ their own link base or embedded PE ImageBase, else packed into a matching
 --place-range; ld.so still relocates them and runs their constructors (see
 docs/placement.md; 'mmapguard inspect' shows the plan for given files).
 
-mmapguard exits with the program's status (128+N if signal N killed it),
-forwards SIGTERM, SIGUSR1 and SIGUSR2 (and SIGINT, SIGQUIT and SIGHUP when
-they did not come from the terminal, which sends them to the program
-itself) and prints nothing of its own but warnings (unless -q) and, with
--o, a summary. See docs/run.md.
+mmapguard exits with the program's status, or dies of the signal that
+killed it; forwards SIGTERM, SIGUSR1 and SIGUSR2 (and SIGINT, SIGQUIT and
+SIGHUP when they did not come from the terminal, which sends them to the
+program itself) and prints nothing of its own but warnings (unless -q)
+and, with -o, a summary. See docs/run.md.
 `
 
 func runRun(args []string, stdout, stderr io.Writer) error {
@@ -185,6 +185,9 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			fmt.Fprintf(stderr, "mmapguard run: writing the log: %v\n", err)
 		}
+	}
+	if res.Status.Signaled() {
+		return killedBy(res.Status.Signal())
 	}
 	return exitCode(res.ExitCode())
 }
