@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,6 +182,8 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		err := events.Flush()
 		if err == nil {
 			err = writeSummary(summary, p, res, events)
+		} else {
+			_ = summary.Close()
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "mmapguard run: writing the log: %v\n", err)
@@ -253,19 +256,22 @@ func writeSummary(f *os.File, p *rewrite.Policy, r trace.Result, events *eventLo
 		}
 		return err
 	}
-	fmt.Fprintf(f, "mmapguard summary\n")
-	fmt.Fprint(f, p.String())
-	fmt.Fprintf(f, "processes      %d\n", r.Processes)
-	fmt.Fprintf(f, "stops          %d\n", r.Stops)
-	fmt.Fprintf(f, "freezes        %d\n", r.Freezes)
-	fmt.Fprintf(f, "calls decided  %d\n", s.Calls)
+	// Written whole, then checked, like the JSON summary: a log that
+	// cannot be written (a full disk, /dev/full) is reported.
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "mmapguard summary\n")
+	fmt.Fprint(&b, p.String())
+	fmt.Fprintf(&b, "processes      %d\n", r.Processes)
+	fmt.Fprintf(&b, "stops          %d\n", r.Stops)
+	fmt.Fprintf(&b, "freezes        %d\n", r.Freezes)
+	fmt.Fprintf(&b, "calls decided  %d\n", s.Calls)
 	for o := rewrite.Allowed; o <= rewrite.Killed; o++ {
-		fmt.Fprintf(f, "  %-12s %d\n", o, s.Outcomes[o])
+		fmt.Fprintf(&b, "  %-12s %d\n", o, s.Outcomes[o])
 	}
-	fmt.Fprintf(f, "reservations   %d made, %d failed\n", s.Reservations, s.ReserveFailures)
-	fmt.Fprintf(f, "pool exhausted %d\n", s.PoolExhausted)
+	fmt.Fprintf(&b, "reservations   %d made, %d failed\n", s.Reservations, s.ReserveFailures)
+	fmt.Fprintf(&b, "pool exhausted %d\n", s.PoolExhausted)
 	for _, u := range r.Unreserved {
-		fmt.Fprintf(f, "unreserved     %s\n", u)
+		fmt.Fprintf(&b, "unreserved     %s\n", u)
 	}
 	keys := make([]string, 0, len(byCaller))
 	for k := range byCaller {
@@ -273,8 +279,12 @@ func writeSummary(f *os.File, p *rewrite.Policy, r trace.Result, events *eventLo
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(f, "caller         %-40s %d\n", k, byCaller[k])
+		fmt.Fprintf(&b, "caller         %-40s %d\n", k, byCaller[k])
 	}
-	fmt.Fprintf(f, "exit status    %d\n", r.ExitCode())
-	return f.Close()
+	fmt.Fprintf(&b, "exit status    %d\n", r.ExitCode())
+	_, err := f.Write(b.Bytes())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

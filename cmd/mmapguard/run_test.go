@@ -854,6 +854,18 @@ func TestRunEventLog(t *testing.T) {
 	}
 }
 
+// TestRunLogWriteError: a log that cannot be written (/dev/full) is
+// reported on stderr, in either format, and mmapguard still exits with
+// the program's status.
+func TestRunLogWriteError(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		r := mmapguard(t, nil, "run", "--protect", lowRange, "-o", "/dev/full", "--log-format", format, "--", "sh", "-c", "exit 3")
+		if r.code != 3 || r.stdout != "" || r.stderr != "mmapguard run: writing the log: write /dev/full: no space left on device\n" {
+			t.Errorf("--log-format %s: want exit 3 and the write error on stderr; got %v", format, r)
+		}
+	}
+}
+
 // TestRunPlaceExe: --place-exe starts a PIE program through its ELF
 // interpreter, so that its image lands at the address given, here inside
 // the protected range (over the guard's reservation); argv[0] is kept.
