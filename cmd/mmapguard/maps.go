@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strconv"
+	"strings"
 
 	"github.com/mmapguard/mmapguard/region"
 )
@@ -18,8 +20,10 @@ with a protected range or the pool are listed.
 
 This is how to check, before using 'mmapguard run', where a program's
 libraries, heap and thread stacks land, and what a range would collide
-with. Exit status: 0, or 1 when a mapping collides with a protected range
-(a check for scripts), 2 for a bad command line.
+with. On a process mmapguard guards, its reservations (anonymous, no
+access) are marked r, not as collisions. Exit status: 0, or 1 when a
+mapping collides with a protected range (a check for scripts), 2 for a
+bad command line.
 `
 
 func runMaps(args []string, stdout, stderr io.Writer) error {
@@ -61,24 +65,28 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 	for _, r := range protect {
 		prot.Add(r)
 	}
+	guarded := tracedByMmapguard(*pid)
 	hits := 0
 	for _, m := range maps {
 		in := prot.Overlaps(m.Range)
 		inPool := !pool.Empty() && m.Overlaps(pool)
-		if in {
+		reserved := guarded && reservation(m)
+		if in && !reserved {
 			hits++
 		}
 		if *collisions && !in && !inPool {
 			continue
 		}
-		mark := "  "
+		mark, what := "  ", describe(m)
 		switch {
+		case reserved && (in || inPool):
+			mark, what = "r ", "mmapguard's reservation (no access, nothing can map there)"
 		case in:
 			mark = "P "
 		case inPool:
 			mark = "p "
 		}
-		fmt.Fprintf(stdout, "%s%-33v %8s %s %s\n", mark, m.Range, region.HumanSize(m.Len()), m.Perms, describe(m))
+		fmt.Fprintf(stdout, "%s%-33v %8s %s %s\n", mark, m.Range, region.HumanSize(m.Len()), m.Perms, what)
 	}
 	for _, r := range prot.Ranges() {
 		var used region.Set
@@ -97,12 +105,41 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout)
 	}
 	if !*collisions && len(protect) > 0 {
-		fmt.Fprintln(stdout, "\nP: inside a protected range, p: inside the pool")
+		fmt.Fprintln(stdout, "\nP: inside a protected range, p: inside the pool, r: reserved by mmapguard (not a collision)")
 	}
 	if hits > 0 {
 		return exitCode(exitError)
 	}
 	return nil
+}
+
+// tracedByMmapguard reports whether pid's tracer is mmapguard (its
+// command name starts so; the tests' binary is mmapguard.test): then
+// the anonymous no-access mappings in its ranges are the guard's
+// reservations, not collisions.
+func tracedByMmapguard(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "TracerPid:"); ok {
+			tracer := strings.TrimSpace(v)
+			if tracer == "0" {
+				return false
+			}
+			comm, err := os.ReadFile("/proc/" + tracer + "/comm")
+			return err == nil && strings.HasPrefix(string(comm), "mmapguard")
+		}
+	}
+	return false
+}
+
+// reservation reports whether m looks like one of the guard's
+// reservations: anonymous, no access, no name but the kernel's "[heap]"
+// (which it gives a mapping over the program break's start).
+func reservation(m region.Mapping) bool {
+	return m.Perms == "---p" && m.Inode == 0 && (m.Path == "" || m.Path == "[heap]")
 }
 
 func countIn(maps []region.Mapping, r region.Range) int {

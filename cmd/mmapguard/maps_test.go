@@ -1,10 +1,15 @@
 package main
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mmapguard/mmapguard/region"
 )
@@ -49,5 +54,36 @@ func TestMaps(t *testing.T) {
 	}
 	if r := callMain("maps", "-p", "999999999"); r.code != exitError || !strings.Contains(r.stderr, "999999999") {
 		t.Errorf("missing pid: %v", r)
+	}
+}
+
+// TestMapsOfGuardedProcess: in a process mmapguard guards, its
+// reservations fill the protected range's free parts; they are marked as
+// the guard's and are no collision (exit 0 with -c).
+func TestMapsOfGuardedProcess(t *testing.T) {
+	dir := t.TempDir()
+	mark := filepath.Join(dir, "pid")
+	done := make(chan mainResult, 1)
+	go func() {
+		done <- callMain("run", "-q", "--protect", "0x10000-0x80000000", "--", "sh", "-c", "echo $$ > "+mark+"; exec sleep 30")
+	}()
+	var pid int
+	for range 500 {
+		if b, err := os.ReadFile(mark); err == nil && strings.HasSuffix(string(b), "\n") {
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+			maps, _ := region.ReadMaps(pid)
+			if slices.ContainsFunc(maps, func(m region.Mapping) bool { return strings.HasSuffix(m.File(), "/sleep") }) {
+				break // it has exec'd sleep
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if pid == 0 {
+		t.Fatal("the guarded sleep did not start")
+	}
+	defer func() { _ = syscall.Kill(pid, syscall.SIGKILL); <-done }()
+	r := callMain("maps", "-p", strconv.Itoa(pid), "-c", "--protect", "0x10000-0x80000000")
+	if r.code != 0 || !strings.Contains(r.stdout, "r 0x10000-0x80000000") || strings.Contains(r.stdout, "P ") {
+		t.Errorf("a guarded process's reservation taken for a collision: %v", r)
 	}
 }
