@@ -87,11 +87,15 @@ func argCount(c Call) int {
 }
 
 // Caller says who made a call. The tracer fills it in; only Owner
-// matters to the decision.
+// matters to the decision, Task to when the pool space the call gives
+// back may be handed out again.
 type Caller struct {
 	// Owner is true when the calling code is allowed to use protected
 	// ranges freely (an owner rule matched it).
 	Owner bool
+	// Task names the thread that made the call (the tracer gives its
+	// id): see Guard.Settle.
+	Task int
 }
 
 // Verdict is the kind of Action.

@@ -36,7 +36,7 @@ func (g *Guard) Complete(a *Action, ret uint64) Fix {
 		// The kernel detached the segment: reserve the holes it left
 		// (never over anything else).
 		for _, piece := range p.shmdt.left.Ranges() {
-			g.release(piece)
+			g.release(int(p.task), piece)
 			fix.After = append(fix.After, reservation(c.ABI, piece, MapFixedNoReplace))
 		}
 	}
@@ -48,7 +48,7 @@ func (g *Guard) Complete(a *Action, ret uint64) Fix {
 			// The mapping left the guarded range: put the reservation
 			// back over the hole it left (never over anything else).
 			for piece := range g.policy.guarded.Within(p.mremapOld) {
-				g.release(piece)
+				g.release(int(p.task), piece)
 				fix.After = append(fix.After, reservation(c.ABI, piece, MapFixedNoReplace))
 			}
 		}
@@ -79,7 +79,7 @@ func (g *Guard) completeBrk(abi ABI, p *pending, ret uint64) Fix {
 	// The heap shrank out of a guarded range (possible only when the
 	// heap was there before the guard): reserve the freed pages.
 	for piece := range g.policy.guarded.Within(region.Range{Start: lo, End: hi}) {
-		g.release(piece)
+		g.release(int(p.task), piece)
 		fix.After = append(fix.After, reservation(abi, piece, MapFixedNoReplace))
 	}
 	return fix
@@ -94,9 +94,9 @@ func (g *Guard) rollback(a *Action, p *pending) Fix {
 	var fix Fix
 	for r := range g.policy.guarded.Within(p.taken) {
 		g.mapped.Remove(r)
-		if g.pool != nil {
-			g.poolFree(r)
-		}
+		// Back to the pool once the reservations below are in place
+		// (see giveBack).
+		g.giveBack(int(p.task), r)
 	}
 	for _, r := range p.wasMapped {
 		g.mapped.Add(r)

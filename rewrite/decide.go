@@ -28,7 +28,12 @@ type pending struct {
 	mremapUnmaps bool
 
 	// brk: the break before the call.
-	brk    bool
+	brk bool
+	// task: the thread that made the call (Caller.Task), whose calls
+	// reserve again what Complete gives back. 32 bits hold any thread
+	// id and fit in the room the fields around it leave, which keeps a
+	// trackedRun in its size class.
+	task   int32
 	oldBrk uint64
 
 	// Room for the first range of each list: a call nearly always
@@ -104,6 +109,11 @@ func (g *Guard) Decide(c Call, who Caller) *Action {
 		return g.done(&Action{Verdict: Kill, Outcome: Killed, call: c, Why: "unknown system-call ABI"})
 	}
 	g.stats.Calls++
+	if len(g.settling) > 0 {
+		// The caller stands at a new call: what the guard ran for its
+		// earlier ones is done.
+		g.Settle(who.Task)
+	}
 	var a *Action
 	switch c.Op() {
 	case OpMmap:
@@ -111,7 +121,7 @@ func (g *Guard) Decide(c Call, who Caller) *Action {
 	case OpOldMmap:
 		a = g.decideOldMmap(c, who)
 	case OpMunmap:
-		a = g.decideMunmap(c)
+		a = g.decideMunmap(c, who.Task)
 	case OpMremap:
 		a = g.decideMremap(c, who)
 	case OpMprotect, OpPkeyMprotect:
@@ -138,12 +148,12 @@ func (g *Guard) Decide(c Call, who Caller) *Action {
 		case c.ABI == ABI32 && c.Args[0]&0xffff == ipcSHMAT:
 			a = g.decideShmat(c, who)
 		case c.ABI == ABI32 && c.Args[0]&0xffff == ipcSHMDT:
-			a = g.decideShmdt(c, c.Args[4])
+			a = g.decideShmdt(c, c.Args[4], who.Task)
 		default:
 			a = allow(c, "")
 		}
 	case OpShmdt:
-		a = g.decideShmdt(c, c.Args[0])
+		a = g.decideShmdt(c, c.Args[0], who.Task)
 	case OpClone:
 		if c.Args[0]&CloneUntraced != 0 {
 			a = deny(c, EPERM, "CLONE_UNTRACED would escape the tracer")
@@ -154,6 +164,9 @@ func (g *Guard) Decide(c Call, who Caller) *Action {
 		a = deny(c, ENOSYS, "clone3 keeps its flags in memory; the C library falls back to clone")
 	default:
 		a = allow(c, "")
+	}
+	if a.pending != nil {
+		a.pending.task = int32(who.Task)
 	}
 	return g.done(a)
 }
@@ -290,25 +303,23 @@ func (g *Guard) takePiece(piece region.Range, p *pending, inPool bool) {
 }
 
 // release records that the program no longer maps q and that the guard
-// reserves its guarded parts again.
-func (g *Guard) release(q region.Range) {
+// reserves its guarded parts again, by calls of task (see giveBack).
+func (g *Guard) release(task int, q region.Range) {
 	if !q.Empty() && g.policy.guarded.Covers(q) {
-		g.releasePiece(q) // the usual case, without an iterator
+		g.releasePiece(task, q) // the usual case, without an iterator
 		return
 	}
 	for piece := range g.policy.guarded.Within(q) {
-		g.releasePiece(piece)
+		g.releasePiece(task, piece)
 	}
 }
 
-func (g *Guard) releasePiece(piece region.Range) {
+func (g *Guard) releasePiece(task int, piece region.Range) {
 	g.mapped.Remove(piece)
 	g.dontFork.Remove(piece)
 	g.detach(piece)
 	g.reserved.Add(piece)
-	if g.pool != nil {
-		g.poolFree(piece)
-	}
+	g.giveBack(task, piece)
 }
 
 func (g *Guard) decideOldMmap(c Call, who Caller) *Action {
@@ -457,13 +468,13 @@ func (g *Guard) fixedNoReplace(c Call, q region.Range) *Action {
 	return a
 }
 
-func (g *Guard) decideMunmap(c Call) *Action {
+func (g *Guard) decideMunmap(c Call, task int) *Action {
 	addr := c.Args[0]
 	q, ok := span(addr, c.Args[1])
 	if !aligned(addr) || !ok || q.End > region.UserEnd {
 		return allow(c, "invalid range: the kernel refuses it")
 	}
-	return g.unmapLike(c, q, 0, &munmapWhy)
+	return g.unmapLike(c, task, q, 0, &munmapWhy)
 }
 
 // unmapWhy holds the Why texts of a call unmapLike handles, spelled out
@@ -481,8 +492,9 @@ var (
 
 // unmapLike unmaps q: outside guarded ranges with munmap, inside with a
 // reservation mapped over it in one step, so the range is never free for
-// anyone else to take. The program sees ret.
-func (g *Guard) unmapLike(c Call, q region.Range, ret uint64, why *unmapWhy) *Action {
+// anyone else to take. The program sees ret. What it frees of the pool
+// goes back to the pool once task has made the call (see giveBack).
+func (g *Guard) unmapLike(c Call, task int, q region.Range, ret uint64, why *unmapWhy) *Action {
 	if !g.policy.guarded.Overlaps(q) {
 		return allow(c, "")
 	}
@@ -501,9 +513,7 @@ func (g *Guard) unmapLike(c Call, q region.Range, ret uint64, why *unmapWhy) *Ac
 		g.mapped.Remove(q)
 		g.dontFork.Remove(q)
 		g.detach(q)
-		if g.pool != nil {
-			g.poolFree(q)
-		}
+		g.giveBack(task, q)
 		b := new(stepAction)
 		a := b.runOne(c, reservation(c.ABI, q, MapFixed), Rewritten, why.run)
 		a.Ret, a.FixRet = ret, true
@@ -528,7 +538,7 @@ func (g *Guard) unmapLike(c Call, q region.Range, ret uint64, why *unmapWhy) *Ac
 	if onlyReserved && unmaps == 0 || len(steps) == 0 {
 		return emulate(c, ret, why.reserved)
 	}
-	g.release(q)
+	g.release(task, q)
 	return &Action{Verdict: Run, Outcome: Rewritten, Steps: steps, Ret: ret, FixRet: true, call: c,
 		Why: why.run}
 }
@@ -734,7 +744,7 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 			return allow(c, "invalid arguments: the kernel refuses them")
 		}
 		tail := region.Range{Start: old + newP, End: oldR.End}
-		return g.unmapLike(c, tail, old, &shrinkWhy)
+		return g.unmapLike(c, who.Task, tail, old, &shrinkWhy)
 	}
 	if g.reserved.Overlaps(oldR) {
 		// The old range must be one mapping; it crosses a reservation.

@@ -40,7 +40,14 @@
 //
 // The pool: rerouted placements get a chunk from a region.Pool and are
 // mapped with MAP_FIXED over the guard's reservation there; munmap in the
-// pool gives the chunk back.
+// pool gives the chunk back. Not at once: the reservation that replaces
+// the program's mapping is a call its thread makes after the decision,
+// and handed to another thread meanwhile, the chunk would be mapped
+// there first and reserved over after. Space given back (by munmap, an
+// mremap that shrinks or moves out, shmdt, a failed call's rollback)
+// returns to the pool when its thread makes its next call (Caller.Task),
+// exits or execs (Guard.Settle): by then what the guard ran for it is
+// done.
 //
 // The model is updated when the decision is taken (so that the next
 // decision, perhaps on another thread, already sees it) and rolled back in

@@ -34,8 +34,18 @@ type Guard struct {
 	// the page is one of the reservations: see PendingCode).
 	code      region.Range
 	codeReady bool
+	// settling holds pool space the program gave back whose reservation
+	// may not be in place yet, with the thread whose call puts it there
+	// (see giveBack).
+	settling []freed
 
 	stats Stats
+}
+
+// freed is pool space a thread's call gave back.
+type freed struct {
+	task int
+	r    region.Range
 }
 
 // Stats counts what a Guard decided.
@@ -280,6 +290,76 @@ func (g *Guard) poolFree(r region.Range) {
 	}
 }
 
+// giveBack records that task's call gives r (reserved again in the
+// model) back to the pool. It is not handed out at once: the reservation
+// that replaces the program's mapping there is a call the thread has yet
+// to make (the rewritten munmap itself, or calls run after its own), and
+// on the one-stop path the tracer does not even see that call end. A
+// chunk handed to another thread meanwhile would be mapped there with
+// MAP_FIXED first and then reserved over by the late call, which takes
+// the new mapping away. The space goes back to the pool at Settle.
+func (g *Guard) giveBack(task int, r region.Range) {
+	if g.pool == nil {
+		return
+	}
+	if r = r.Intersect(g.pool.Range()); !r.Empty() {
+		g.settling = append(g.settling, freed{task, r})
+	}
+}
+
+// Settle says that nothing the guard asked of thread task is under way:
+// the thread stands at a new call (Decide settles the caller first), or
+// it has exited, or exec'd. The pool space its calls gave back is
+// reserved by then, and the pool can hand it out again, except where a
+// later call of another thread gave the same space back and may not have
+// reserved it yet.
+func (g *Guard) Settle(task int) {
+	var buf [2]region.Range
+	mine := buf[:0]
+	keep := g.settling[:0]
+	for _, f := range g.settling {
+		if f.task == task {
+			mine = append(mine, f.r)
+		} else {
+			keep = append(keep, f)
+		}
+	}
+	g.settling = keep
+	for _, r := range mine {
+		g.settle(r)
+	}
+}
+
+// settle gives the parts of r the guard still reserves back to the pool
+// (not those the program has mapped since, nor those a failed
+// reservation left to whatever is there), but none that other threads'
+// calls have given back and may still be reserving.
+func (g *Guard) settle(r region.Range) {
+	held := false
+	for _, f := range g.settling {
+		if f.r.Overlaps(r) {
+			held = true
+			break
+		}
+	}
+	if !held && g.reserved.Covers(r) {
+		g.poolFree(r) // the usual case
+		return
+	}
+	var free region.Set
+	for piece := range g.reserved.Within(r) {
+		free.Add(piece)
+	}
+	if held {
+		for _, f := range g.settling {
+			free.Remove(f.r)
+		}
+	}
+	for piece := range free.All() {
+		g.poolFree(piece)
+	}
+}
+
 // Injected records the result of a call the guard asked for (from
 // Reserve, Fork, Complete's Fix.After, or a Run step). A reservation that
 // failed leaves a hole the guard no longer claims.
@@ -323,6 +403,13 @@ func (g *Guard) Fork(abi ABI) (*Guard, []Call) {
 	}
 	if g.pool != nil {
 		c.pool = g.pool.Clone()
+	}
+	// The child has none of its parent's calls under way: whatever a
+	// late reservation of the parent's would have replaced, the child
+	// copied (the program's old mapping, or the reservation), and the
+	// guard may map over either.
+	for _, f := range g.settling {
+		c.settle(f.r)
 	}
 	var calls []Call
 	for r := range g.dontFork.All() {

@@ -37,7 +37,7 @@ func (g *Guard) detach(piece region.Range) {
 // which detaches it in the same call. Every attachment inside a guarded
 // range went through the guard (a trapped shmat), so an address it does
 // not know holds none: EINVAL, as from the kernel.
-func (g *Guard) decideShmdt(c Call, addr uint64) *Action {
+func (g *Guard) decideShmdt(c Call, addr uint64, task int) *Action {
 	a, known := g.shm[addr]
 	if !known {
 		if g.policy.guarded.ContainsAddr(addr) {
@@ -68,7 +68,7 @@ func (g *Guard) decideShmdt(c Call, addr uint64) *Action {
 		Why: "shmdt in a guarded range: reservation put back"}
 	for _, p := range pieces {
 		act.Steps = append(act.Steps, Step{Call: reservation(c.ABI, p, MapFixed)})
-		g.release(p)
+		g.release(task, p)
 	}
 	return act
 }

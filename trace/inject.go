@@ -455,7 +455,7 @@ func (t *tracer) seccompStop(tk *task) {
 	}
 	t.fillMemory(tk, &c)
 	g := tk.sp.guard
-	var who rewrite.Caller
+	who := rewrite.Caller{Task: tk.tid}
 	var at *Attribution
 	if t.attr != nil {
 		at = t.attribute(tk, si)

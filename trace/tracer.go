@@ -849,6 +849,11 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		if tk != nil && tk.sp != nil && tk.sp.codeTask == tk {
 			t.endCode(tk.sp) // gone while mapping the code page
 		}
+		if tk != nil && tk.sp != nil && tk.sp.guard != nil {
+			// Its calls are over: the pool space they gave back can
+			// go to the other threads.
+			tk.sp.guard.Settle(tid)
+		}
 		delete(t.tasks, tid)
 		if t.nHeld > 0 {
 			// Perhaps the creator of a task that waits for its event.
@@ -1189,9 +1194,18 @@ func (t *tracer) firstStop(tk *task) {
 }
 
 func (t *tracer) execEvent(tk *task) {
-	if old, err := eventMsg(tk.tid); err == nil && int(old) != tk.tid {
+	was, err := eventMsg(tk.tid)
+	if err == nil && int(was) != tk.tid {
 		// A non-leader thread exec'd: it now has the leader's id.
-		delete(t.tasks, int(old))
+		delete(t.tasks, int(was))
+	}
+	if sp := tk.sp; sp != nil && sp.guard != nil {
+		// The old space lives on in a vfork child's parent: the pool
+		// space the exec'ing thread gave back is its to hand out.
+		sp.guard.Settle(tk.tid)
+		if err == nil {
+			sp.guard.Settle(int(was))
+		}
 	}
 	for _, o := range t.tasks {
 		if o.vforkChild == tk.tid {
