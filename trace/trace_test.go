@@ -615,3 +615,78 @@ func TestAuxvPhdr(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardedSignalNotTwice: a signal sent to the program and to
+// mmapguard (a process group's, a cgroup's) reaches the program once,
+// though mmapguard forwards its copy after the program has taken its
+// own; a signal sent to mmapguard alone is forwarded, and so is one that
+// comes well after the program's own.
+func TestForwardedSignalNotTwice(t *testing.T) {
+	bin := buildC(t, "sigtwice")
+	for _, tc := range []struct {
+		name          string
+		direct        bool          // the program gets its own copy
+		gap           time.Duration // then mmapguard's copy after gap
+		forward, want string
+	}{
+		{"both", true, 50 * time.Millisecond, "TERM", "1\n"},
+		{"mmapguard alone", false, 0, "TERM", "1\n"},
+		{"the program alone", true, 0, "", "1\n"},
+		{"both, far apart", true, 3 * forwardWindow, "TERM", "2\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			mark := filepath.Join(dir, "pid")
+			out, err := os.CreateTemp(dir, "out")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer out.Close()
+			sigs := make(chan os.Signal, 1)
+			type result struct {
+				res Result
+				err error
+			}
+			done := make(chan result, 1)
+			p := testPolicy(t)
+			go func() {
+				res, err := Run(Config{
+					Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+					Path: bin, Args: []string{bin, mark, strconv.Itoa(int((tc.gap + 400*time.Millisecond).Milliseconds()))},
+					Stdout: out, Stderr: out, Signals: sigs,
+				})
+				done <- result{res, err}
+			}()
+			pid := 0
+			for range 300 {
+				if b, err := os.ReadFile(mark); err == nil && strings.HasSuffix(string(b), "\n") {
+					pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if pid == 0 {
+				t.Fatal("the program did not start")
+			}
+			if tc.direct {
+				// From another process, as a group's or a cgroup's
+				// signal comes (the test process is the tracer's).
+				if out, err := exec.Command("kill", "-TERM", strconv.Itoa(pid)).CombinedOutput(); err != nil {
+					t.Fatalf("kill: %v %s", err, out)
+				}
+			}
+			time.Sleep(tc.gap)
+			if tc.forward != "" {
+				sigs <- syscall.SIGTERM
+			}
+			r := <-done
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			b, _ := os.ReadFile(out.Name())
+			if string(b) != tc.want {
+				t.Errorf("the handler ran %q times, want %q", b, tc.want)
+			}
+		})
+	}
+}

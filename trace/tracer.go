@@ -667,7 +667,10 @@ type task struct {
 }
 
 type tracer struct {
-	cfg     Config
+	cfg Config
+	// gotFrom says when the first program last got each signal from
+	// another process than mmapguard (see forwardedTwice).
+	gotFrom map[syscall.Signal]time.Time
 	mainPid int
 	tasks   map[int]*task
 	res     Result
@@ -734,6 +737,43 @@ func newTracer(cfg Config, pid int) *tracer {
 	}
 	t.tasks[pid] = &task{tid: pid, pid: pid, sp: &space{}}
 	return t
+}
+
+// forwardWindow is how long after the program got a signal from
+// someone else a copy of it that mmapguard forwarded is taken for the
+// same signal (see forwardedTwice).
+const forwardWindow = 200 * time.Millisecond
+
+// forwardedTwice reports whether the signal sig the first program is
+// about to get is mmapguard's forwarded copy of one the program got
+// itself a moment ago: a signal sent to a whole process group (kill
+// -TERM -PGID), or to every process of a cgroup (systemd's stop), reaches
+// both mmapguard, which forwards it, and the program. The two copies
+// merge in the kernel while the program's is still pending; once the
+// program has taken its own, the forwarded one would run its handler a
+// second time. It is dropped instead. A signal sent to mmapguard alone
+// still reaches the program (nothing came from elsewhere), as does a
+// second one sent later than forwardWindow.
+func (t *tracer) forwardedTwice(tid int, sig syscall.Signal) bool {
+	var si [128]byte
+	if ptrace(unix.PTRACE_GETSIGINFO, tid, 0, uintptr(unsafe.Pointer(&si[0]))) != nil {
+		return false
+	}
+	const siUser = 0 // SI_USER: kill(2), and pidfd_send_signal without a siginfo
+	if int32(binary.LittleEndian.Uint32(si[8:])) != siUser {
+		return false
+	}
+	now := time.Now()
+	if int(int32(binary.LittleEndian.Uint32(si[16:]))) != os.Getpid() {
+		if t.gotFrom == nil {
+			t.gotFrom = map[syscall.Signal]time.Time{}
+		}
+		t.gotFrom[sig] = now
+		return false
+	}
+	at, ok := t.gotFrom[sig]
+	delete(t.gotFrom, sig)
+	return ok && now.Sub(at) < forwardWindow
 }
 
 func (t *tracer) warnf(format string, a ...any) {
@@ -921,6 +961,10 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		if sig == syscall.SIGCONT && tk.quietCont {
 			// The tracer's own, from the hand-over (seized).
 			tk.quietCont = false
+			t.resume(tk, cont, 0)
+			return
+		}
+		if t.cfg.Signals != nil && tk.pid == t.mainPid && t.forwardedTwice(tk.tid, sig) {
 			t.resume(tk, cont, 0)
 			return
 		}
