@@ -94,7 +94,9 @@ type Caller struct {
 	// ranges freely (an owner rule matched it).
 	Owner bool
 	// Task names the thread that made the call (the tracer gives its
-	// id): see Guard.Settle.
+	// id): see Guard.Settle. Callers that leave it 0 for calls of
+	// several threads lose the guarantee that pool space one of them
+	// gives back is not handed to another before it is reserved again.
 	Task int
 }
 

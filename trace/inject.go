@@ -234,6 +234,11 @@ func (t *tracer) syscallStop(tk *task) {
 func (t *tracer) endInjection(tk *task) {
 	inj := tk.inj
 	tk.inj = nil
+	if tk.sp != nil && tk.sp.guard != nil {
+		// The guard's calls for this task are done: what they reserved
+		// again may go back to the pool (see rewrite.Guard.Settle).
+		tk.sp.guard.Settle(tk.tid)
+	}
 	if inj.poked {
 		if err := poke(tk.tid, inj.insn, inj.orig[:]); err != nil {
 			t.lost(tk, err)
@@ -852,6 +857,7 @@ func (t *tracer) finishInPlace(tk *task) {
 	}
 	if len(fix.After) == 0 && len(extra) == 0 {
 		tk.inj = nil
+		g.Settle(tk.tid)
 		t.emit(tk, final, true)
 		t.resume(tk, cont, 0)
 		return

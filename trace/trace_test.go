@@ -531,6 +531,15 @@ func TestLegacyLayoutAtExec(t *testing.T) {
 	if res.FailedClosed != 1 || !res.Status.Signaled() || out != "" {
 		t.Fatalf("strict: failed closed %d, status %v, output:\n%s", res.FailedClosed, res.Status, out)
 	}
+	// A loader at fixed addresses (ET_EXEC, AT_BASE 0) lies where its
+	// headers say, inside the range here: it is the program's own, as a
+	// non-PIE image is.
+	interp := buildC(t, "fixed_interp", "-static", "-nostdlib", "-no-pie", "-Wl,-Ttext-segment=0x20000000")
+	prog := buildC(t, "sigtwice", "-Wl,--dynamic-linker="+interp)
+	out, res = guardedBy(t, escapePolicy(t, true), prog)
+	if res.FailedClosed != 0 || res.ExitCode() != 0 || out != "fixed interpreter ran\n" {
+		t.Fatalf("strict, fixed loader: failed closed %d, status %v, output:\n%s", res.FailedClosed, res.Status, out)
+	}
 }
 
 // TestProgramWaitsForSignalsReady: the first program's first instruction

@@ -879,11 +879,13 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		if tk != nil && tk.held {
 			t.nHeld--
 		}
-		if tk != nil && tk.inj != nil && ws.Signaled() && ws.Signal() == syscall.SIGSYS {
-			// Killed by seccomp while it ran the guard's calls: a filter
-			// of the program's killed the thread putting a reservation
-			// back (or making one), and the rest of its process would go
-			// on with the range open.
+		if tk != nil && tk.inj != nil && tk.inj.running() && ws.Signaled() && ws.Signal() == syscall.SIGSYS &&
+			othersLive(tk.pid, tid) {
+			// Killed by seccomp while it ran the guard's calls
+			// (SECCOMP_RET_KILL_THREAD): a filter of the program's killed
+			// the thread putting a reservation back (or making one), and
+			// the rest of its process would go on with the range open.
+			// (Not when the whole process dies of SIGSYS.)
 			t.failClosed(tk, "a seccomp filter of the program's killed a thread running the guard's calls")
 		}
 		if tk != nil && tk.sp != nil && tk.sp.codeTask == tk {
@@ -952,6 +954,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		}
 	case event == unix.PTRACE_EVENT_EXIT:
 		tk.exiting = true
+		if tk.sp != nil && tk.sp.guard != nil {
+			tk.sp.guard.Settle(tk.tid) // it makes no call any more
+		}
 		t.resume(tk, cont, 0)
 	case event == unix.PTRACE_EVENT_VFORK_DONE:
 		t.resume(tk, cont, 0)
@@ -1089,6 +1094,40 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 		t.firstStop(ck)
 	}
 	t.resume(parent, cont, 0)
+}
+
+// othersLive reports whether a process has a thread other than dead
+// that is neither gone nor on its way out (a group exit sends every
+// thread SIGKILL first).
+func othersLive(pid, dead int) bool {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if e.Name() == strconv.Itoa(dead) {
+			continue
+		}
+		b, err := os.ReadFile(dir + "/" + e.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		live := true
+		for l := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "State:"); ok {
+				v = strings.TrimSpace(v)
+				live = live && !strings.HasPrefix(v, "Z") && !strings.HasPrefix(v, "X")
+			} else if v, ok := strings.CutPrefix(l, "SigPnd:"); ok {
+				pending, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+				live = live && pending&(1<<(unix.SIGKILL-1)) == 0
+			}
+		}
+		if live {
+			return true
+		}
+	}
+	return false
 }
 
 // setExitOption gives a stopped task PTRACE_O_TRACEEXIT, or takes it
@@ -1448,29 +1487,71 @@ func auxvPhdr(b []byte, abi rewrite.ABI) (uint64, bool) {
 // occupiedAtExec takes the mappings a new program has in guarded ranges
 // at its exec, before its first instruction: the kernel put them there.
 // It warns about them; under a strict policy it kills the program, and
-// reports false, if one in a protected range is not the program's own
-// image: with the legacy layout (RLIMIT_STACK unlimited, or personality
-// ADDR_COMPAT_LAYOUT) the kernel puts an i386 program's loader and vDSO
-// bottom-up from 0x40000000 (less a random offset), where nobody asked
-// for them.
+// reports false, if one in a protected range is its vDSO or its loader
+// where the kernel chose to put it: with the legacy layout (RLIMIT_STACK
+// unlimited, or personality ADDR_COMPAT_LAYOUT) the kernel puts an i386
+// program's loader and vDSO bottom-up from 0x40000000 (less a random
+// offset), where nobody asked for them. The program's image, and a
+// loader that is not position-independent (AT_BASE 0: it lies at the
+// addresses its headers give, like a non-PIE image), are its own.
 func (t *tracer) occupiedAtExec(tk *task, occupied []region.Mapping) bool {
 	t.warnOccupied(occupied)
 	p := tk.sp.guard.Policy()
 	if !p.Strict || len(occupied) == 0 {
 		return true
 	}
-	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", tk.tid))
+	var loader *region.Mapping // a mapping of the loader's file
+	if base, ok := auxvBase(tk.tid, tk.sp.abi); ok && base != 0 {
+		if maps, err := region.ReadMaps(tk.tid); err == nil {
+			for i := range maps {
+				if maps[i].Contains(base) && maps[i].Inode != 0 {
+					loader = &maps[i]
+				}
+			}
+		}
+	}
 	for _, m := range occupied {
 		if !p.OverlapsProtected(m.Range) {
 			continue
 		}
-		if m.Path == "[vdso]" || strings.HasPrefix(m.Path, "[vvar") || strings.HasPrefix(m.Path, "/") && m.Path != exe {
+		vdso := m.Path == "[vdso]" || strings.HasPrefix(m.Path, "[vvar")
+		if vdso || loader != nil && m.Inode == loader.Inode && m.Dev == loader.Dev {
 			t.failClosed(tk, fmt.Sprintf("at its exec the kernel put %s at %v, inside a protected range "+
 				"(the legacy layout: RLIMIT_STACK unlimited, or personality ADDR_COMPAT_LAYOUT)", m.Path, m.Range))
 			return false
 		}
 	}
 	return true
+}
+
+// auxvBase reads AT_BASE, where the kernel put the program's loader (0
+// for none, or one at fixed addresses), from /proc/TID/auxv, whose words
+// are the ABI's.
+func auxvBase(tid int, abi rewrite.ABI) (uint64, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/auxv", tid))
+	if err != nil {
+		return 0, false
+	}
+	w := 8
+	if abi == rewrite.ABI32 {
+		w = 4
+	}
+	word := func(at int) uint64 {
+		if w == 4 {
+			return uint64(binary.LittleEndian.Uint32(b[at:]))
+		}
+		return binary.LittleEndian.Uint64(b[at:])
+	}
+	const atNull, atBase = 0, 7
+	for at := 0; at+2*w <= len(b); at += 2 * w {
+		switch word(at) {
+		case atNull:
+			return 0, true
+		case atBase:
+			return word(at + w), true
+		}
+	}
+	return 0, false
 }
 
 // warnOccupied warns about mappings found in guarded ranges at exec, one
