@@ -15,7 +15,14 @@
 //               that thread), then the main thread asks for MAP_32BIT
 //               mappings until one lands below 2 GiB;
 //   exec        it execs itself, so that the reservations the guard
-//               makes at the exec get the same answer.
+//               makes at the exec get the same answer;
+//   leader      the main thread (the thread group's leader, whose death
+//               the kernel reports only once its other threads are gone)
+//               moves the mapping out, and another thread asks for the
+//               MAP_32BIT mappings;
+//   clonevm     a clone(CLONE_VM) child, another process that shares
+//               the address space, moves the mapping out, and the parent
+//               asks for the MAP_32BIT mappings.
 // The guard must kill it rather than leave the range open: it must never
 // print "MAP_32BIT inside".
 #define _GNU_SOURCE
@@ -23,13 +30,16 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void try_map32(void) {
@@ -53,6 +63,18 @@ static void *mover(void *arg) {
 
 static void on_sigsys(int sig, siginfo_t *si, void *ctx) { (void)sig, (void)si, (void)ctx; }
 
+static volatile int go;
+
+static void *looker(void *arg) {
+	(void)arg;
+	while (!go) usleep(1000);
+	usleep(100 * 1000); // the leader's move-out is over, or the leader is dead
+	try_map32();
+	exit(0);
+}
+
+static int clone_child(void *arg) { return mover(arg) != NULL; }
+
 int main(int argc, char **argv) {
 	setvbuf(stdout, NULL, _IONBF, 0);
 	if (argc > 1 && strcmp(argv[1], "after-exec") == 0) {
@@ -61,7 +83,7 @@ int main(int argc, char **argv) {
 		return 0;
 	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: escape_ownanswer eexist|errno0|trap|killthread moveout|exec\n");
+		fprintf(stderr, "usage: escape_ownanswer eexist|errno0|trap|killthread moveout|exec|leader|clonevm\n");
 		return 2;
 	}
 	unsigned answer;
@@ -96,6 +118,25 @@ int main(int argc, char **argv) {
 		return 2;
 	}
 	pthread_t t;
+	if (strcmp(argv[2], "leader") == 0) {
+		pthread_create(&t, NULL, looker, NULL);
+		go = 1;
+		mover(NULL);
+		pthread_join(t, NULL);
+		return 0;
+	}
+	if (strcmp(argv[2], "clonevm") == 0) {
+		static char stack[1 << 16];
+		int pid = clone(clone_child, stack + sizeof stack, CLONE_VM | SIGCHLD, NULL);
+		if (pid < 0) {
+			perror("clone");
+			return 2;
+		}
+		int st;
+		waitpid(pid, &st, __WALL);
+		try_map32();
+		return 0;
+	}
 	pthread_create(&t, NULL, mover, NULL);
 	pthread_join(t, NULL);
 	try_map32();

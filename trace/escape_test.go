@@ -583,7 +583,8 @@ func TestEscapeRlimitHole(t *testing.T) {
 }
 
 // TestEscapeOwnAnswer: the program's own seccomp filter answers the
-// guard's reservation calls itself, after a move-out and at an exec
+// guard's reservation calls itself, after a move-out (by a thread, by
+// the thread group's leader, by a clone(CLONE_VM) child) and at an exec
 // (testdata/escape_ownanswer.c): with EEXIST ("a mapping is there"), with
 // a success of 0, with SIGSYS (the call "returns" its number), or by
 // killing the thread that puts the reservation back. The guard checks
@@ -593,7 +594,7 @@ func TestEscapeRlimitHole(t *testing.T) {
 func TestEscapeOwnAnswer(t *testing.T) {
 	bin := buildC(t, "escape_ownanswer", "-pthread")
 	for _, answer := range []string{"eexist", "errno0", "trap", "killthread"} {
-		for _, when := range []string{"moveout", "exec"} {
+		for _, when := range []string{"moveout", "exec", "leader", "clonevm"} {
 			out, res := escapeGuarded(t, escapePolicy(t, false), bin, answer, when)
 			if strings.Contains(out, "inside") || res.FailedClosed == 0 || !res.Status.Signaled() {
 				t.Errorf("%s %s: failed closed %d, status %v:\n%s", answer, when, res.FailedClosed, res.Status, out)

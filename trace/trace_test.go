@@ -639,6 +639,7 @@ func TestForwardedSignalNotTwice(t *testing.T) {
 		forward, want string
 	}{
 		{"both", true, 50 * time.Millisecond, "TERM", "1\n"},
+		{"both, mmapguard's first", true, -50 * time.Millisecond, "TERM", "1\n"},
 		{"mmapguard alone", false, 0, "TERM", "1\n"},
 		{"the program alone", true, 0, "", "1\n"},
 		{"both, far apart", true, 3 * forwardWindow, "TERM", "2\n"},
@@ -661,7 +662,7 @@ func TestForwardedSignalNotTwice(t *testing.T) {
 			go func() {
 				res, err := Run(Config{
 					Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
-					Path: bin, Args: []string{bin, mark, strconv.Itoa(int((tc.gap + 400*time.Millisecond).Milliseconds()))},
+					Path: bin, Args: []string{bin, mark, strconv.Itoa(int((tc.gap.Abs() + 400*time.Millisecond).Milliseconds()))},
 					Stdout: out, Stderr: out, Signals: sigs,
 				})
 				done <- result{res, err}
@@ -677,16 +678,27 @@ func TestForwardedSignalNotTwice(t *testing.T) {
 			if pid == 0 {
 				t.Fatal("the program did not start")
 			}
-			if tc.direct {
+			direct := func() {
 				// From another process, as a group's or a cgroup's
 				// signal comes (the test process is the tracer's).
 				if out, err := exec.Command("kill", "-TERM", strconv.Itoa(pid)).CombinedOutput(); err != nil {
 					t.Fatalf("kill: %v %s", err, out)
 				}
 			}
-			time.Sleep(tc.gap)
-			if tc.forward != "" {
+			if tc.gap < 0 {
+				// mmapguard's copy first (systemd signals the older
+				// process of a cgroup first).
 				sigs <- syscall.SIGTERM
+				time.Sleep(-tc.gap)
+				direct()
+			} else {
+				if tc.direct {
+					direct()
+				}
+				time.Sleep(tc.gap)
+				if tc.forward != "" {
+					sigs <- syscall.SIGTERM
+				}
 			}
 			r := <-done
 			if r.err != nil {

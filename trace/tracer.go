@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -40,7 +41,8 @@ type Config struct {
 	// Warn receives warnings (ranges that could not be reserved); nil
 	// discards them.
 	Warn io.Writer
-	// Signals, if not nil, delivers signals to forward to the program.
+	// Signals, if not nil, delivers signals to forward to the program
+	// (those of Forwardable).
 	Signals <-chan os.Signal
 	// SignalsReady, if not nil, is closed once the signals meant for
 	// the program are caught for Signals (os/signal's first Notify takes
@@ -668,9 +670,9 @@ type task struct {
 
 type tracer struct {
 	cfg Config
-	// gotFrom says when the first program last got each signal from
-	// another process than mmapguard (see forwardedTwice).
-	gotFrom map[syscall.Signal]time.Time
+	// gotFrom says when the first program last got each signal,
+	// forwarded or from another process (see forwardedTwice).
+	gotFrom map[sigCopy]time.Time
 	mainPid int
 	tasks   map[int]*task
 	res     Result
@@ -739,22 +741,32 @@ func newTracer(cfg Config, pid int) *tracer {
 	return t
 }
 
-// forwardWindow is how long after the program got a signal from
-// someone else a copy of it that mmapguard forwarded is taken for the
-// same signal (see forwardedTwice).
+// Forwardable are the signals a launcher passes on to the program
+// through Config.Signals: the ones a user or a supervisor sends to end
+// or poke a program (mmapguard's own list).
+var Forwardable = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
+
+// forwardWindow is how long two copies of a signal the first program
+// gets, one forwarded by mmapguard and one from another process, are
+// taken for the same signal (see forwardedTwice).
 const forwardWindow = 200 * time.Millisecond
 
 // forwardedTwice reports whether the signal sig the first program is
-// about to get is mmapguard's forwarded copy of one the program got
-// itself a moment ago: a signal sent to a whole process group (kill
-// -TERM -PGID), or to every process of a cgroup (systemd's stop), reaches
-// both mmapguard, which forwards it, and the program. The two copies
-// merge in the kernel while the program's is still pending; once the
-// program has taken its own, the forwarded one would run its handler a
-// second time. It is dropped instead. A signal sent to mmapguard alone
-// still reaches the program (nothing came from elsewhere), as does a
-// second one sent later than forwardWindow.
+// about to get is a second copy of one it got a moment ago: a signal
+// sent to a whole process group (kill -TERM -PGID), or to every process
+// of a cgroup (systemd's stop, in either order), reaches both mmapguard,
+// which forwards it, and the program. The two copies merge in the
+// kernel while the first is still pending; once the program has taken
+// it, the second would run its handler a second time. It is dropped
+// instead, whichever came first. A signal sent to mmapguard alone still
+// reaches the program, as does the same signal sent later than
+// forwardWindow. (A program that takes its signals with signalfd or
+// sigwaitinfo has no delivery stop for the tracer to see: it can still
+// get both.)
 func (t *tracer) forwardedTwice(tid int, sig syscall.Signal) bool {
+	if !slices.Contains(Forwardable, os.Signal(sig)) {
+		return false
+	}
 	var si [128]byte
 	if ptrace(unix.PTRACE_GETSIGINFO, tid, 0, uintptr(unsafe.Pointer(&si[0]))) != nil {
 		return false
@@ -763,17 +775,28 @@ func (t *tracer) forwardedTwice(tid int, sig syscall.Signal) bool {
 	if int32(binary.LittleEndian.Uint32(si[8:])) != siUser {
 		return false
 	}
+	// Keyed by the copy's kind: forwarded (from mmapguard) or not.
+	mine := int(int32(binary.LittleEndian.Uint32(si[16:]))) == os.Getpid()
 	now := time.Now()
-	if int(int32(binary.LittleEndian.Uint32(si[16:]))) != os.Getpid() {
-		if t.gotFrom == nil {
-			t.gotFrom = map[syscall.Signal]time.Time{}
+	if at, ok := t.gotFrom[sigCopy{sig, !mine}]; ok {
+		// The other kind of copy came first.
+		delete(t.gotFrom, sigCopy{sig, !mine})
+		if now.Sub(at) < forwardWindow {
+			return true
 		}
-		t.gotFrom[sig] = now
-		return false
 	}
-	at, ok := t.gotFrom[sig]
-	delete(t.gotFrom, sig)
-	return ok && now.Sub(at) < forwardWindow
+	if t.gotFrom == nil {
+		t.gotFrom = map[sigCopy]time.Time{}
+	}
+	t.gotFrom[sigCopy{sig, mine}] = now
+	return false
+}
+
+// sigCopy names a copy of a signal the first program got: forwarded by
+// mmapguard, or from another process.
+type sigCopy struct {
+	sig       syscall.Signal
+	forwarded bool
 }
 
 func (t *tracer) warnf(format string, a ...any) {
@@ -879,14 +902,8 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		if tk != nil && tk.held {
 			t.nHeld--
 		}
-		if tk != nil && tk.inj != nil && tk.inj.running() && ws.Signaled() && ws.Signal() == syscall.SIGSYS &&
-			othersLive(tk.pid, tid) {
-			// Killed by seccomp while it ran the guard's calls
-			// (SECCOMP_RET_KILL_THREAD): a filter of the program's killed
-			// the thread putting a reservation back (or making one), and
-			// the rest of its process would go on with the range open.
-			// (Not when the whole process dies of SIGSYS.)
-			t.failClosed(tk, "a seccomp filter of the program's killed a thread running the guard's calls")
+		if tk != nil && tk.inj != nil {
+			t.diedMidInjection(tk, ws)
 		}
 		if tk != nil && tk.sp != nil && tk.sp.codeTask == tk {
 			t.endCode(tk.sp) // gone while mapping the code page
@@ -954,6 +971,18 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		}
 	case event == unix.PTRACE_EVENT_EXIT:
 		tk.exiting = true
+		if tk.inj != nil {
+			// A leader (see leaderOptions), whose exit is reported only
+			// once its threads are gone: a freeze it holds ends now.
+			if msg, err := eventMsg(tk.tid); err == nil {
+				t.diedMidInjection(tk, unix.WaitStatus(msg))
+			} else {
+				tk.inj = nil
+			}
+			if tk.sp != nil && tk.sp.codeTask == tk {
+				t.endCode(tk.sp)
+			}
+		}
 		if tk.sp != nil && tk.sp.guard != nil {
 			tk.sp.guard.Settle(tk.tid) // it makes no call any more
 		}
@@ -1056,13 +1085,24 @@ func (t *tracer) lost(tk *task, err error) {
 }
 
 // kill ends a task's whole process (never a process group: a task whose
-// process is not known yet is killed by its own id).
+// process is not known yet is killed by its own id), and every other
+// process that shares its address space (a clone(CLONE_VM) child, a
+// vfork child and its parent): what made the guard give the task up may
+// have left that space open.
 func (t *tracer) kill(tk *task) {
 	target := tk.pid
 	if target <= 0 {
 		target = tk.tid
 	}
 	_ = unix.Kill(target, unix.SIGKILL)
+	if tk.sp == nil {
+		return
+	}
+	for _, o := range t.tasks {
+		if o.sp == tk.sp && o.pid > 0 && o.pid != target {
+			_ = unix.Kill(o.pid, unix.SIGKILL)
+		}
+	}
 }
 
 func (t *tracer) cloneEvent(parent *task, event int) {
@@ -1096,20 +1136,30 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 	t.resume(parent, cont, 0)
 }
 
-// othersLive reports whether a process has a thread other than dead
-// that is neither gone nor on its way out (a group exit sends every
-// thread SIGKILL first).
-func othersLive(pid, dead int) bool {
-	dir := fmt.Sprintf("/proc/%d/task", pid)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return false
+// diedMidInjection handles a task that dies (ws) while the guard runs
+// calls in it. Killed by seccomp (SECCOMP_RET_KILL_THREAD: SIGSYS), a
+// filter of the program's killed the thread putting a reservation back
+// (or making one), and the tasks that share its address space would go
+// on with the range open: they are killed (not when they are dying
+// anyway, as when a whole process dies of SIGSYS). The injection is
+// over either way.
+func (t *tracer) diedMidInjection(tk *task, ws unix.WaitStatus) {
+	if tk.inj.running() && ws.Signaled() && ws.Signal() == syscall.SIGSYS && t.othersLive(tk) {
+		t.failClosed(tk, "a seccomp filter of the program's killed a thread running the guard's calls")
 	}
-	for _, e := range ents {
-		if e.Name() == strconv.Itoa(dead) {
+	tk.inj = nil
+}
+
+// othersLive reports whether a task other than dead that shares its
+// address space (a thread of its process, a clone(CLONE_VM) child's, a
+// vfork parent) is neither gone nor on its way out (a group exit sends
+// every thread SIGKILL first).
+func (t *tracer) othersLive(dead *task) bool {
+	for _, o := range t.tasks {
+		if o == dead || o.sp != dead.sp || o.exiting {
 			continue
 		}
-		b, err := os.ReadFile(dir + "/" + e.Name() + "/status")
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", o.tid))
 		if err != nil {
 			continue
 		}

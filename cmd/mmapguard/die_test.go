@@ -92,3 +92,33 @@ func TestRunDiesOfProgramSignal(t *testing.T) {
 		t.Errorf("Main: want 143 and nothing on stderr; got %v", r)
 	}
 }
+
+// TestRunStderrClosed: a warning mmapguard writes to a stderr whose
+// reader is gone (a pipe closed) fails with EPIPE; it must not end
+// mmapguard with SIGPIPE, which would take the program with it
+// (PTRACE_O_EXITKILL). The program here execs a non-PIE image in the
+// protected range, which makes mmapguard warn, then finishes its work.
+func TestRunStderrClosed(t *testing.T) {
+	dir := t.TempDir()
+	src, nopie := filepath.Join(dir, "nopie.c"), filepath.Join(dir, "nopie")
+	if err := os.WriteFile(src, []byte("int main(void) { return 0; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cc", "-no-pie", "-o", nopie, src).CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	done := filepath.Join(dir, "done")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close() // nobody reads mmapguard's stderr
+	defer w.Close()
+	script := "sleep 0.2; " + nopie + "; echo done > " + done
+	cmd := exec.Command(mmapguardBin(t), guardArgs("sh", "-c", script)...)
+	cmd.Stderr = w
+	err = cmd.Run()
+	if b, _ := os.ReadFile(done); err != nil || string(b) != "done\n" {
+		t.Errorf("mmapguard: %v (%v); the program's work: %q, want \"done\\n\"", err, cmd.ProcessState, b)
+	}
+}

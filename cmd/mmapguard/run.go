@@ -55,6 +55,12 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	notified := make(chan struct{})
 	go func() {
 		signal.Notify(sigs, forwarded...)
+		// A write of mmapguard's to a closed pipe (a warning on a
+		// stderr whose reader is gone) must fail with EPIPE, not end
+		// mmapguard with SIGPIPE and, through PTRACE_O_EXITKILL, the
+		// program with it. Caught, not ignored: an ignored signal
+		// would stay ignored in the program across its exec.
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 		close(notified)
 	}()
 	defer func() {
@@ -201,7 +207,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 var stopSignals = signal.Stop
 
 // forwarded are the signals mmapguard passes on to the program.
-var forwarded = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
+var forwarded = trace.Forwardable
 
 // terminalSignal reports whether a terminal sends s to its foreground
 // process group (^C, ^\, hang-up).
