@@ -1,11 +1,13 @@
 // sigtwice: counts the SIGTERMs it gets. It writes its pid to the file
-// argv[1] once its handler is in place, waits argv[2] milliseconds, and
-// prints the count.
+// argv[1] once its handler is in place, sends itself SIGTERM (kill, as
+// another process would) argv[3] milliseconds later unless that is -1,
+// waits until argv[2] milliseconds have passed, and prints the count.
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t count;
 
@@ -14,18 +16,27 @@ static void on_term(int sig) {
 	count++;
 }
 
+static void nap(long ms) {
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0) {
+	}
+}
+
 int main(int argc, char **argv) {
-	if (argc < 3) return 2;
+	if (argc < 4) return 2;
 	struct sigaction sa = {.sa_handler = on_term};
 	sigaction(SIGTERM, &sa, NULL);
 	FILE *f = fopen(argv[1], "w");
 	if (!f) return 2;
 	fprintf(f, "%d\n", getpid());
 	fclose(f);
-	long ms = atol(argv[2]);
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0) {
+	long total = atol(argv[2]), self = atol(argv[3]);
+	if (self >= 0) {
+		nap(self);
+		kill(getpid(), SIGTERM);
+		total -= self;
 	}
+	nap(total);
 	printf("%d\n", (int)count);
 	return 0;
 }
