@@ -1,7 +1,8 @@
 // sigtwice: counts the SIGTERMs it gets. It writes its pid to the file
-// argv[1] once its handler is in place, sends itself SIGTERM (kill, as
-// another process would) argv[3] milliseconds later unless that is -1,
-// waits until argv[2] milliseconds have passed, and prints the count.
+// argv[1] once its handler is in place, sends itself SIGTERM with kill
+// (as a handler re-raises a signal) argv[3] milliseconds later unless
+// that is -1, waits until argv[2] milliseconds have passed, and prints
+// the count.
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>

@@ -629,23 +629,25 @@ func TestAuxvPhdr(t *testing.T) {
 // mmapguard (a process group's, a cgroup's) reaches the program once,
 // though mmapguard forwards its copy after the program has taken its
 // own, or before; a signal sent to mmapguard alone is forwarded, and so
-// is one that comes well after the program's own. (The program's own
-// copy is its kill of itself: its pid is not mmapguard's, as another
-// process's would not be. The test cannot start a process to send it:
-// the tracer, in this process, reaps every child.)
+// is one that comes well after the program's own, and the program's
+// own re-raise after a forwarded one (kill(getpid())) is not a copy.
+// (The other process's copy comes from a shell started before the run
+// and ended after it: a child that ended during the run would be reaped
+// by the tracer, which waits for any child of this process.)
 func TestForwardedSignalNotTwice(t *testing.T) {
 	bin := buildC(t, "sigtwice")
 	const none = -1
 	for _, tc := range []struct {
-		name          string
-		self, forward time.Duration // when each copy comes, or none
-		want          string
+		name                   string
+		other, forward, itself time.Duration // when each copy comes, or none
+		want                   string
 	}{
-		{"both", 0, 50 * time.Millisecond, "1\n"},
-		{"both, mmapguard's first", 50 * time.Millisecond, 0, "1\n"},
-		{"mmapguard alone", none, 0, "1\n"},
-		{"the program alone", 0, none, "1\n"},
-		{"both, far apart", 0, 3 * forwardWindow, "2\n"},
+		{"both", 0, 50 * time.Millisecond, none, "1\n"},
+		{"both, mmapguard's first", 50 * time.Millisecond, 0, none, "1\n"},
+		{"mmapguard alone", none, 0, none, "1\n"},
+		{"the program alone", 0, none, none, "1\n"},
+		{"both, far apart", 0, 3 * forwardWindow, none, "2\n"},
+		{"forwarded, then the program's own", none, 0, 50 * time.Millisecond, "2\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -655,6 +657,14 @@ func TestForwardedSignalNotTwice(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer out.Close()
+			killer := exec.Command("sh", "-c", `while read p; do kill -TERM "$p"; done`)
+			send, err := killer.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := killer.Start(); err != nil {
+				t.Fatal(err)
+			}
 			sigs := make(chan os.Signal, 1)
 			type result struct {
 				res Result
@@ -662,31 +672,52 @@ func TestForwardedSignalNotTwice(t *testing.T) {
 			}
 			done := make(chan result, 1)
 			p := testPolicy(t)
-			total := max(tc.self, tc.forward) + 400*time.Millisecond
+			total := max(tc.other, tc.forward, tc.itself) + 400*time.Millisecond
+			itself := "-1"
+			if tc.itself != none {
+				itself = strconv.Itoa(int(tc.itself.Milliseconds()))
+			}
 			go func() {
 				res, err := Run(Config{
 					Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
-					Path: bin, Args: []string{bin, mark, strconv.Itoa(int(total.Milliseconds())), strconv.Itoa(int(tc.self.Milliseconds()))},
+					Path: bin, Args: []string{bin, mark, strconv.Itoa(int(total.Milliseconds())), itself},
 					Stdout: out, Stderr: out, Signals: sigs,
 				})
 				done <- result{res, err}
 			}()
-			started := false
+			pid := ""
 			for range 1000 {
 				if b, err := os.ReadFile(mark); err == nil && strings.HasSuffix(string(b), "\n") {
-					started = true
+					pid = string(b)
 					break
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			if !started {
+			if pid == "" {
 				t.Fatal("the program did not start")
 			}
-			if tc.forward != none {
-				time.Sleep(tc.forward)
+			start := time.Now()
+			at := func(d time.Duration) { time.Sleep(time.Until(start.Add(d))) }
+			if tc.other != none && tc.other <= tc.forward || tc.forward == none {
+				if tc.other != none {
+					at(tc.other)
+					fmt.Fprint(send, pid)
+				}
+				if tc.forward != none {
+					at(tc.forward)
+					sigs <- syscall.SIGTERM
+				}
+			} else {
+				at(tc.forward)
 				sigs <- syscall.SIGTERM
+				if tc.other != none {
+					at(tc.other)
+					fmt.Fprint(send, pid)
+				}
 			}
 			r := <-done
+			send.Close()
+			_ = killer.Wait()
 			if r.err != nil {
 				t.Fatal(r.err)
 			}
