@@ -630,7 +630,8 @@ func TestAuxvPhdr(t *testing.T) {
 // though mmapguard forwards its copy after the program has taken its
 // own, or before; a signal sent to mmapguard alone is forwarded, and so
 // is one that comes well after the program's own, and the program's
-// own re-raise after a forwarded one (kill(getpid())) is not a copy.
+// own re-raise after a forwarded one (kill(getpid())) is not a copy,
+// while mmapguard's copy of the program's own signal (kill(0)) is.
 // (The other process's copy comes from a shell started before the run
 // and ended after it: a child that ended during the run would be reaped
 // by the tracer, which waits for any child of this process.)
@@ -648,6 +649,7 @@ func TestForwardedSignalNotTwice(t *testing.T) {
 		{"the program alone", 0, none, none, "1\n"},
 		{"both, far apart", 0, 3 * forwardWindow, none, "2\n"},
 		{"forwarded, then the program's own", none, 0, 50 * time.Millisecond, "2\n"},
+		{"the program's own, then forwarded (its kill(0))", none, 50 * time.Millisecond, 0, "1\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -760,11 +760,12 @@ const forwardWindow = 200 * time.Millisecond
 // it, the second would run its handler a second time. It is dropped
 // instead, whichever came first. A signal sent to mmapguard alone still
 // reaches the program, as does the same signal sent later than
-// forwardWindow, and one the program (any traced process) sends: its
-// own re-raise after a handler's clean-up is not a copy. (So a kill(0)
-// of the program's reaches it twice, and a program that takes its
-// signals with signalfd or sigwaitinfo has no delivery stop for the
-// tracer to see: it can still get both.)
+// forwardWindow. One the program (any traced process) sends is never
+// dropped: its own re-raise after a handler's clean-up is not a copy;
+// but mmapguard's copy of it, when the program signals its own process
+// group with kill(0), is. (A program that takes its signals with
+// signalfd or sigwaitinfo has no delivery stop for the tracer to see: it
+// can still get both.)
 func (t *tracer) forwardedTwice(tid int, sig syscall.Signal) bool {
 	if !slices.Contains(Forwardable, os.Signal(sig)) {
 		return false
@@ -780,12 +781,18 @@ func (t *tracer) forwardedTwice(tid int, sig syscall.Signal) bool {
 	// Keyed by the copy's kind: forwarded (from mmapguard) or not.
 	sender := int(int32(binary.LittleEndian.Uint32(si[16:])))
 	mine := sender == os.Getpid()
+	now := time.Now()
 	if _, traced := t.tasks[sender]; traced {
-		// The program's own (kill(getpid()) to re-raise after its
-		// handler's clean-up, say): never a copy of the same signal.
+		// The program's own: never dropped (kill(getpid()) to re-raise
+		// after its handler's clean-up, say, after a forwarded copy),
+		// but a copy of it that mmapguard forwards next is (a kill(0)
+		// of the program's reaches mmapguard too).
+		if t.gotFrom == nil {
+			t.gotFrom = map[sigCopy]time.Time{}
+		}
+		t.gotFrom[sigCopy{sig, false}] = now
 		return false
 	}
-	now := time.Now()
 	if at, ok := t.gotFrom[sigCopy{sig, !mine}]; ok {
 		// The other kind of copy came first.
 		delete(t.gotFrom, sigCopy{sig, !mine})
