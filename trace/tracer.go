@@ -796,7 +796,7 @@ func (t *tracer) forwardedTwice(tid int, sig syscall.Signal) bool {
 	if at, ok := t.gotFrom[sigCopy{sig, !mine}]; ok {
 		// The other kind of copy came first.
 		delete(t.gotFrom, sigCopy{sig, !mine})
-		if now.Sub(at) < forwardWindow {
+		if now.Sub(at) < forwardWindow && caught(tid, sig) {
 			return true
 		}
 	}
@@ -805,6 +805,25 @@ func (t *tracer) forwardedTwice(tid int, sig syscall.Signal) bool {
 	}
 	t.gotFrom[sigCopy{sig, mine}] = now
 	return false
+}
+
+// caught reports whether a task has a handler for sig now. A second copy
+// is dropped only then: a program that has put the default action back
+// has usually done so to re-raise the signal after its clean-up
+// (kill(getpid())), and that re-raise merges in the kernel with a copy
+// still pending, whose siginfo it then carries.
+func caught(tid int, sig syscall.Signal) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return true
+	}
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "SigCgt:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err != nil || mask&(1<<(sig-1)) != 0
+		}
+	}
+	return true
 }
 
 // sigCopy names a copy of a signal the first program got: forwarded by
