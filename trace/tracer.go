@@ -543,18 +543,35 @@ func waitTask(tid int, ws *unix.WaitStatus, opts int) error {
 // does not say whether the child is a thread); guess is used if that
 // fails.
 func threadGroup(tid, guess int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
-	if err != nil {
-		return guess
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "Tgid:"); ok {
-			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-				return n
-			}
+	if f, ok := procStatus(tid, "Tgid"); ok {
+		if n, err := strconv.Atoi(f[0]); err == nil {
+			return n
 		}
 	}
 	return guess
+}
+
+// procStatus reads fields of /proc/TID/status by name ("Tgid", "State"),
+// their values in the order asked for, trimmed ("" for a field that is
+// not there); false when the file cannot be read (the task is gone).
+func procStatus(tid int, keys ...string) ([]string, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return nil, false
+	}
+	vals := make([]string, len(keys))
+	for l := range strings.SplitSeq(string(b), "\n") {
+		name, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		for i, k := range keys {
+			if name == k {
+				vals[i] = strings.TrimSpace(v)
+			}
+		}
+	}
+	return vals, true
 }
 
 // failClosed kills a process the guard cannot keep its promise for, and
@@ -813,17 +830,12 @@ func (t *tracer) forwardedTwice(tid int, sig syscall.Signal) bool {
 // (kill(getpid())), and that re-raise merges in the kernel with a copy
 // still pending, whose siginfo it then carries.
 func caught(tid int, sig syscall.Signal) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
-	if err != nil {
+	f, ok := procStatus(tid, "SigCgt")
+	if !ok {
 		return true
 	}
-	for l := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "SigCgt:"); ok {
-			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err != nil || mask&(1<<(sig-1)) != 0
-		}
-	}
-	return true
+	mask, err := strconv.ParseUint(f[0], 16, 64)
+	return err != nil || mask&(1<<(sig-1)) != 0
 }
 
 // sigCopy names a copy of a signal the first program got: forwarded by
@@ -1193,21 +1205,12 @@ func (t *tracer) othersLive(dead *task) bool {
 		if o == dead || o.sp != dead.sp || o.exiting {
 			continue
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", o.tid))
-		if err != nil {
+		f, ok := procStatus(o.tid, "State", "SigPnd")
+		if !ok {
 			continue
 		}
-		live := true
-		for l := range strings.SplitSeq(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "State:"); ok {
-				v = strings.TrimSpace(v)
-				live = live && !strings.HasPrefix(v, "Z") && !strings.HasPrefix(v, "X")
-			} else if v, ok := strings.CutPrefix(l, "SigPnd:"); ok {
-				pending, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-				live = live && pending&(1<<(unix.SIGKILL-1)) == 0
-			}
-		}
-		if live {
+		pending, _ := strconv.ParseUint(f[1], 16, 64)
+		if !strings.HasPrefix(f[0], "Z") && !strings.HasPrefix(f[0], "X") && pending&(1<<(unix.SIGKILL-1)) == 0 {
 			return true
 		}
 	}
@@ -1313,17 +1316,12 @@ func (t *tracer) parentOf(tid int) *task {
 
 // procIDs reads a task's thread group and parent process ids.
 func procIDs(tid int) (tgid, ppid int) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
-	if err != nil {
+	f, ok := procStatus(tid, "Tgid", "PPid")
+	if !ok {
 		return 0, 0
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "Tgid:"); ok {
-			tgid, _ = strconv.Atoi(strings.TrimSpace(v))
-		} else if v, ok := strings.CutPrefix(l, "PPid:"); ok {
-			ppid, _ = strconv.Atoi(strings.TrimSpace(v))
-		}
-	}
+	tgid, _ = strconv.Atoi(f[0])
+	ppid, _ = strconv.Atoi(f[1])
 	return tgid, ppid
 }
 

@@ -5,9 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -374,17 +372,12 @@ func (t *tracer) carryStop(tk *task, si syscallInfo, a *rewrite.Action, entry ui
 
 // seccompFilters reads how many seccomp filters task tid runs under.
 func seccompFilters(tid int) (int, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
-	if err != nil {
+	f, ok := procStatus(tid, "Seccomp_filters")
+	if !ok {
 		return 0, false
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "Seccomp_filters:"); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			return n, err == nil
-		}
-	}
-	return 0, false
+	n, err := strconv.Atoi(f[0])
+	return n, err == nil
 }
 
 // noCarry turns the carry path off (tests compare the paths).
