@@ -438,7 +438,7 @@ func (g *gen) mmapBody() {
 	a.jumpIf(bpf.JumpBitsSet, mapFixed|mapFixedNoreplace, fixed, hint, "MAP_FIXED|MAP_FIXED_NOREPLACE")
 
 	a.bind(hint)
-	if g.p.TrapFileMaps && !g.p.TrapNullHint {
+	if g.p.TrapFileMaps {
 		isAnon, offLo, offHi, file, rest := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
 		a.jumpIf(bpf.JumpBitsSet, mapAnonymous, isAnon, offLo, "MAP_ANONYMOUS")
 		a.bind(offLo)
@@ -458,7 +458,7 @@ func (g *gen) mmapBody() {
 	}
 	switch {
 	case g.p.TrapNullHint:
-		a.ret(code(NullHint))
+		g.nullHintCheck(code(NullHint))
 	case len(g.protected) == 0:
 		a.ret(RetAllow)
 	default:
@@ -481,6 +481,27 @@ func (g *gen) mmapBody() {
 		return
 	}
 	g.toOverlapCheck(code(FixedOverlap))
+}
+
+// nullHintCheck returns hit if args[0] is 0, goes to the overlap check
+// with hit otherwise (a hint whose range overlaps a guarded range is
+// the tracer's to place; one away from them all is the kernel's).
+func (g *gen) nullHintCheck(hit uint32) {
+	a := &g.a
+	loZero, hiZero, hinted := a.newLabel(), a.newLabel(), a.newLabel()
+	a.ldAbs(offArgLo(0), "hint")
+	a.jumpIf(bpf.JumpEqual, 0, loZero, hinted, "")
+	a.bind(loZero)
+	a.ldAbs(offArgHi(0), "")
+	a.jumpIf(bpf.JumpEqual, 0, hiZero, hinted, "")
+	a.bind(hiZero)
+	a.ret(hit)
+	a.bind(hinted)
+	if len(g.guarded) == 0 {
+		a.ret(RetAllow)
+		return
+	}
+	g.toOverlapCheck(hit)
 }
 
 // hintCheck returns hit if args[0] is non-zero and inside a protected

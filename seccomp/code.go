@@ -233,7 +233,7 @@ const (
 	// sees every such call.
 	FixedTarget
 	// NullHint: an mmap without MAP_FIXED under Policy.TrapNullHint
-	// (whether or not it gives a hint).
+	// whose hint is 0 or whose range overlaps a guarded range.
 	NullHint
 	// Wrap: addr+len of the call's range overflows 64 bits; such a range
 	// is treated as overlapping every guarded range.

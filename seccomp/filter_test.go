@@ -244,7 +244,12 @@ var filterCases = []struct {
 	{"null hint", nullHintPolicy, []filterCase{
 		{"mmap NULL hint trapped", x64(nr64Mmap, 0, 0x1000, protRW, anon), tr(Mmap, ABI64, NullHint)},
 		{"mmap hint inside trapped as null-hint", x64(nr64Mmap, 0x20000, 0x1000, protRW, anon), tr(Mmap, ABI64, NullHint)},
-		{"mmap far hint trapped", x64(nr64Mmap, 0x7f0000000000, 0x1000, protRW, anon), tr(Mmap, ABI64, NullHint)},
+		{"mmap far hint allowed", x64(nr64Mmap, 0x7f0000000000, 0x1000, protRW, anon), allow},
+		{"mmap hint in the pool trapped", x64(nr64Mmap, poolRange.Start+0x1000, 0x1000, protRW, anon), tr(Mmap, ABI64, NullHint)},
+		{"mmap hint below reaching into the range trapped", x64(nr64Mmap, 0x8000, 0x10000, protRW, anon), tr(Mmap, ABI64, NullHint)},
+		{"mmap hint below ending at the range allowed", x64(nr64Mmap, 0x8000, 0x8000, protRW, anon), allow},
+		{"mmap hint high word only trapped if it overlaps", x64(nr64Mmap, 1<<32, 0x1000, protRW, anon), allow},
+		{"mmap hint wrapping trapped", x64(nr64Mmap, max64&^0xfff, 0x2000, protRW, anon), tr(Mmap, ABI64, Wrap)},
 		{"mmap fixed inside", x64(nr64Mmap, 0x20000, 0x1000, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
 		{"mmap fixed far allowed", x64(nr64Mmap, 0x7f0000000000, 0x1000, protRW, fixed), allow},
 		{"munmap far allowed", x64(nr64Munmap, 0x7f0000000000, 0x1000), allow},

@@ -54,8 +54,11 @@ type Policy struct {
 	// whose hint address lies inside one of these must reach the tracer,
 	// which may place the mapping there for an allowed requester.
 	Protected []region.Range
-	// TrapNullHint sends every mmap without MAP_FIXED to the tracer
-	// (the pool-all mode, where the tracer places every mapping).
+	// TrapNullHint sends every mmap without MAP_FIXED whose hint is 0
+	// or whose range overlaps a guarded range to the tracer (the
+	// pool-all mode, where the tracer places every mapping the kernel
+	// would otherwise choose a place for). A hint away from every
+	// guarded range stays in the kernel: the tracer would honour it.
 	TrapNullHint bool
 	// TrapFileMaps sends every file-backed mmap without MAP_FIXED from
 	// file offset 0 to the tracer: ld.so's first mapping of each shared
@@ -138,8 +141,13 @@ func (d Data) Marshal() []byte {
 //   - with TrapAll, every other mapping call: TRACE always.
 //   - mmap with MAP_FIXED or MAP_FIXED_NOREPLACE in the low word of
 //     args[3]: TRACE if [addr, addr+len) overlaps a guarded range.
-//   - other mmaps: TRACE if TrapNullHint; else TRACE if addr != 0 lies
-//     inside a protected range; else ALLOW.
+//   - other mmaps: with TrapFileMaps, TRACE (reason FileMap) the shapes
+//     described there. Then with TrapNullHint: TRACE if addr is 0 or
+//     [addr, addr+len) overlaps a guarded range, else ALLOW (a hint
+//     away from every guarded range is the program's, and where the
+//     kernel puts the mapping if the hint is taken is no guarded range:
+//     those are reserved). Without it: TRACE if addr != 0 lies inside
+//     a protected range; else ALLOW.
 //   - munmap, mprotect, pkey_mprotect, madvise, mlock, mlock2, munlock,
 //     mseal: TRACE if [addr, addr+len) overlaps a guarded range.
 //   - mremap with MREMAP_FIXED in the low word of args[3]: TRACE
@@ -202,14 +210,17 @@ func evaluate64(p Policy, d Data) uint32 {
 			}
 			return overlapRet(p.Guarded, d.Args[0], d.Args[1], trace(FixedOverlap))
 		}
-		if p.TrapNullHint {
-			return trace(NullHint)
-		}
 		if p.TrapFileMaps {
 			anonymous := uint32(d.Args[3])&mapAnonymous != 0
 			if !anonymous && d.Args[5] == 0 || anonymous && uint32(d.Args[2]) == 0 {
 				return trace(FileMap)
 			}
+		}
+		if p.TrapNullHint {
+			if d.Args[0] == 0 {
+				return trace(NullHint)
+			}
+			return overlapRet(p.Guarded, d.Args[0], d.Args[1], trace(NullHint))
 		}
 		if d.Args[0] != 0 && inside(p.Protected, d.Args[0]) {
 			return trace(HintInside)
