@@ -49,6 +49,11 @@ type Config struct {
 	// a fifth of a millisecond, which need not delay the fork and exec):
 	// the program's first instruction waits for it.
 	SignalsReady <-chan struct{}
+	// Started, if not nil, is called on the tracer's thread once the
+	// program's process exists, before its exec completes. A launcher
+	// that keeps signals ignored for the fork, so that the program
+	// inherits them ignored, catches them again here.
+	Started func()
 	// Owners name the code allowed to use protected ranges freely
 	// (see OwnerRule). Each trapped call is then attributed to its caller.
 	Owners []OwnerRule
@@ -197,6 +202,9 @@ func run(cfg Config) (Result, error) {
 		warnOnce(cfg.Warn, "cannot set SA_NOCLDSTOP on SIGCHLD: %v", err)
 	}
 	pid, mask, err := startTraced(cfg)
+	if err == nil && cfg.Started != nil {
+		cfg.Started()
+	}
 	b := <-buildc
 	if b.err != nil {
 		if err == nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"syscall"
 
@@ -51,16 +52,32 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	// and waits for it, a fifth of a millisecond here: it runs while the
 	// command line is read and the program execs, and is waited for
 	// before the program's first instruction (Config.SignalsReady).
+	//
+	// Signals mmapguard was started with ignored must reach the
+	// program ignored (see startIgnored): they are ignored here too by
+	// the time the program's process is made, and only then are the
+	// forwarded ones among them caught (Config.Started). Finding them
+	// takes a twentieth of a millisecond, also done meanwhile.
 	sigs := make(chan os.Signal, 8)
 	notified := make(chan struct{})
+	laterc := make(chan []os.Signal, 1)
 	go func() {
-		signal.Notify(sigs, forwarded...)
+		ignored := startIgnored()
+		now, later := splitIgnored(forwarded, ignored)
+		if len(ignored) > 0 {
+			signal.Ignore(ignored...)
+		}
+		laterc <- later
+		signal.Notify(sigs, now...)
 		// A write of mmapguard's to a closed pipe (a warning on a
 		// stderr whose reader is gone) must fail with EPIPE, not end
 		// mmapguard with SIGPIPE and, through PTRACE_O_EXITKILL, the
 		// program with it. Caught, not ignored: an ignored signal
-		// would stay ignored in the program across its exec.
-		signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+		// would stay ignored in the program across its exec (unless it
+		// was ignored when mmapguard started: then it stays so).
+		if !slices.Contains(ignored, os.Signal(syscall.SIGPIPE)) {
+			signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+		}
 		close(notified)
 	}()
 	defer func() {
@@ -152,6 +169,9 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		Signals: fwd,
 		// Caught before the program's first instruction.
 		SignalsReady: notified,
+	}
+	if later := <-laterc; len(later) > 0 {
+		cfg.Started = func() { signal.Notify(sigs, later...) }
 	}
 	if events != nil {
 		cfg.Events = events.Event

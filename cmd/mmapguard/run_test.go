@@ -402,7 +402,13 @@ type live struct {
 // line and attr its process attributes.
 func startLive(t *testing.T, attr *syscall.SysProcAttr, args ...string) *live {
 	t.Helper()
-	l := &live{cmd: exec.Command(mmapguardBin(t), args...), lines: make(chan string, 100), stderr: new(syncBuffer), done: make(chan struct{})}
+	return startLiveBin(t, attr, mmapguardBin(t), args...)
+}
+
+// startLiveBin is startLive for bin (a shell that execs mmapguard).
+func startLiveBin(t *testing.T, attr *syscall.SysProcAttr, bin string, args ...string) *live {
+	t.Helper()
+	l := &live{cmd: exec.Command(bin, args...), lines: make(chan string, 100), stderr: new(syncBuffer), done: make(chan struct{})}
 	l.cmd.SysProcAttr = attr
 	l.cmd.Stderr = l.stderr
 	pr, pw, err := os.Pipe()
