@@ -65,6 +65,16 @@ type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
+// statusError is an error that ends mmapguard with its own status
+// (maps keeps 1 for "a collision" and ends with 2 on errors).
+type statusError struct {
+	code int
+	err  error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
+
 // killedBy ends mmapguard as the program ended: killed by that signal
 // (run, when the program's first process was). Main returns 128+N for
 // it, the status a shell reports; main makes mmapguard die of it.
@@ -99,6 +109,7 @@ func run(args []string, stdout, stderr io.Writer) (int, syscall.Signal) {
 		err := c.run(args[1:], stdout, stderr)
 		var code exitCode
 		var killed killedBy
+		var status *statusError
 		switch {
 		case err == nil:
 			return 0, 0
@@ -108,6 +119,9 @@ func run(args []string, stdout, stderr io.Writer) (int, syscall.Signal) {
 			return 128 + int(killed), syscall.Signal(killed)
 		case errors.Is(err, errHelpShown):
 			return 0, 0
+		case errors.As(err, &status):
+			fmt.Fprintf(stderr, "mmapguard %s: %v\n", name, err)
+			return status.code, 0
 		case errors.Is(err, errUsage):
 			fmt.Fprintf(stderr, "mmapguard %s: %v\nRun 'mmapguard %s --help' for usage.\n", name, err, name)
 			return exitUsage, 0

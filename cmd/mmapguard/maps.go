@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,7 +24,7 @@ libraries, heap and thread stacks land, and what a range would collide
 with. On a process mmapguard guards, its reservations (anonymous, no
 access) are marked r, not as collisions. Exit status: 0, or 1 when a
 mapping collides with a protected range (a check for scripts), 2 for a
-bad command line.
+bad command line or a process that cannot be read.
 `
 
 func runMaps(args []string, stdout, stderr io.Writer) error {
@@ -47,7 +48,10 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 		return usagef("unexpected argument %q: give the process with -p PID", fs.Arg(0))
 	}
 	if *pid <= 0 {
-		return usagef("no process: give one with -p PID")
+		if !flagSet(fs, "p") {
+			return usagef("no process: give one with -p PID")
+		}
+		return usagef("-p %d: not a process ID (give a positive number, as ps shows)", *pid)
 	}
 	var pool region.Range
 	if *poolArg != "none" && *poolArg != "" {
@@ -59,7 +63,10 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 	}
 	maps, err := region.ReadMaps(*pid)
 	if err != nil {
-		return fmt.Errorf("%w (does pid %d exist, and may you read its /proc/%d/maps?)", err, *pid, *pid)
+		return &statusError{exitUsage, fmt.Errorf("%w (does pid %d exist, and may you read its /proc/%d/maps?)", err, *pid, *pid)}
+	}
+	if len(maps) == 0 {
+		return &statusError{exitUsage, fmt.Errorf("process %d has no address space (a kernel thread, or a process that has just exited): nothing to show", *pid)}
 	}
 	var prot region.Set
 	for _, r := range protect {
@@ -113,9 +120,10 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// tracedByMmapguard reports whether pid's tracer is mmapguard (its
-// command name starts so; the tests' binary is mmapguard.test): then
-// the anonymous no-access mappings in its ranges are the guard's
+// tracedByMmapguard reports whether pid's tracer is mmapguard (the
+// same binary as this one, under whatever name it was installed, or a
+// command name that starts so; the tests' binary is mmapguard.test):
+// then the anonymous no-access mappings in its ranges are the guard's
 // reservations, not collisions.
 func tracedByMmapguard(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -127,6 +135,9 @@ func tracedByMmapguard(pid int) bool {
 			tracer := strings.TrimSpace(v)
 			if tracer == "0" {
 				return false
+			}
+			if sameFile("/proc/"+tracer+"/exe", "/proc/self/exe") {
+				return true
 			}
 			comm, err := os.ReadFile("/proc/" + tracer + "/comm")
 			return err == nil && strings.HasPrefix(string(comm), "mmapguard")
@@ -170,4 +181,21 @@ func describe(m region.Mapping) string {
 		return "anonymous, no access (a reservation or guard area)"
 	}
 	return "anonymous"
+}
+
+// flagSet reports whether the command line set flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// sameFile reports whether paths a and b name the same file.
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }

@@ -52,9 +52,6 @@ func TestMaps(t *testing.T) {
 			t.Errorf("%v: want a usage error, got %v", bad, r)
 		}
 	}
-	if r := callMain("maps", "-p", "999999999"); r.code != exitError || !strings.Contains(r.stderr, "999999999") {
-		t.Errorf("missing pid: %v", r)
-	}
 }
 
 // TestMapsOfGuardedProcess: in a process mmapguard guards, its
@@ -85,5 +82,64 @@ func TestMapsOfGuardedProcess(t *testing.T) {
 	r := callMain("maps", "-p", strconv.Itoa(pid), "-c", "--protect", "0x10000-0x80000000")
 	if r.code != 0 || !strings.Contains(r.stdout, "r 0x10000-0x80000000") || strings.Contains(r.stdout, "P ") {
 		t.Errorf("a guarded process's reservation taken for a collision: %v", r)
+	}
+}
+
+// TestMapsOfGuardedProcessRenamed: the reservations are recognised
+// whatever name mmapguard was installed under, when maps runs from the
+// same binary as the tracer.
+func TestMapsOfGuardedProcessRenamed(t *testing.T) {
+	dir := t.TempDir()
+	mg := filepath.Join(dir, "mg")
+	b, err := os.ReadFile(mmapguardBin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mg, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mark := filepath.Join(dir, "pid")
+	cmd := exec.Command(mg, "run", "-q", "--protect", "0x10000-0x80000000", "--", "sh", "-c", "echo $$ > "+mark+"; exec sleep 30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var pid int
+	for range 500 {
+		if b, err := os.ReadFile(mark); err == nil && strings.HasSuffix(string(b), "\n") {
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+			maps, _ := region.ReadMaps(pid)
+			if slices.ContainsFunc(maps, func(m region.Mapping) bool { return strings.HasSuffix(m.File(), "/sleep") }) {
+				break
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if pid == 0 {
+		t.Fatal("the guarded sleep did not start")
+	}
+	r := runBin(t, mg, nil, "maps", "-p", strconv.Itoa(pid), "-c", "--protect", "0x10000-0x80000000")
+	if r.code != 0 || !strings.Contains(r.stdout, "r 0x10000-0x80000000") || strings.Contains(r.stdout, "P ") {
+		t.Errorf("mg maps: a guarded process's reservation taken for a collision: %v", r)
+	}
+}
+
+// TestMapsErrors: a process that cannot be shown ends maps with 2, not
+// with 1, which means "a collision" to a script.
+func TestMapsErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-p", "2"}, "no address space"}, // kthreadd
+		{[]string{"-p", "999999999"}, "does pid 999999999 exist"},
+		{[]string{"-p", "-5"}, "not a process ID"},
+		{[]string{"-p", "0"}, "not a process ID"},
+		{nil, "give one with -p PID"},
+	} {
+		r := callMain(append([]string{"maps"}, c.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("maps %q: %v, want status 2 and %q", c.args, r, c.want)
+		}
 	}
 }
