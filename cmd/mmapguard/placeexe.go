@@ -2,7 +2,9 @@ package main
 
 import (
 	"debug/elf"
+	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 
@@ -24,6 +26,11 @@ func placeExe(path string, argv []string, base uint64) (string, []string, loader
 	}
 	f, err := elf.Open(path)
 	if err != nil {
+		var fe *elf.FormatError
+		if errors.As(err, &fe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			// A script (#!), or a file that is no ELF or is cut short.
+			return "", nil, loader.Rule{}, usagef("--place-exe: %s is not an ELF executable (%v): only a position-independent ELF program can be moved; run a script's interpreter with --place-exe instead", path, err)
+		}
 		return "", nil, loader.Rule{}, fmt.Errorf("--place-exe: %s: %w", path, err)
 	}
 	defer func() { _ = f.Close() }()

@@ -885,6 +885,23 @@ func TestRunPlaceExe(t *testing.T) {
 	if r.code != exitUsage || !strings.Contains(r.stderr, "not a position-independent executable") {
 		t.Errorf("a fixed-address program: want exit 2 and why; got %v", r)
 	}
+	// A script, and a file cut short: what is wrong, not how the ELF
+	// reader failed.
+	dir := t.TempDir()
+	script, short := filepath.Join(dir, "script"), filepath.Join(dir, "short")
+	elfStart, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, body := range map[string][]byte{script: []byte("#!/bin/sh\necho hi\n"), short: elfStart[:100]} {
+		if err := os.WriteFile(path, body, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		r = mmapguard(t, nil, "run", "--protect", lowRange, "--place-exe", "0x30000000", "--", path)
+		if r.code != exitUsage || !strings.Contains(r.stderr, path+" is not an ELF executable") {
+			t.Errorf("%s: want exit 2 and 'not an ELF executable'; got %v", filepath.Base(path), r)
+		}
+	}
 }
 
 // TestRunTraceAllLogPython: with --trace-all the JSON log of python3
