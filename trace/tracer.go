@@ -197,6 +197,15 @@ func run(cfg Config) (Result, error) {
 		prog, err := seccomp.Build(cfg.Filter)
 		buildc <- built{prog, err}
 	}()
+	// The program must not reach into its tracer: attach to it with
+	// ptrace (and then make the guard's own calls, or detach the
+	// program's threads from it), write its memory through
+	// /proc/PID/mem or process_vm_writev, or take its descriptors with
+	// pidfd_getfd. Each needs the tracer to be dumpable, or
+	// CAP_SYS_PTRACE (see docs/escapes.md).
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return Result{}, fmt.Errorf("making mmapguard not dumpable (so that the program cannot attach to it): %w", err)
+	}
 	if err := quietSIGCHLD(); err != nil {
 		// Only slower, not wrong.
 		warnOnce(cfg.Warn, "cannot set SA_NOCLDSTOP on SIGCHLD: %v", err)

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// reachTracerC tries every way a program has into its tracer's
+// process when both run as the same user: ptrace it (then it could make
+// the guard's calls itself, or detach its own threads from the guard),
+// write its memory through /proc/PID/mem or process_vm_writev, or take
+// a descriptor of its with pidfd_getfd. It prints one line per route.
+const reachTracerC = `#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+static int tracer(void) {
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "r");
+	while (f && fgets(line, sizeof line, f))
+		if (strncmp(line, "TracerPid:", 10) == 0)
+			return atoi(line + 10);
+	return 0;
+}
+static void report(const char *route, long r) {
+	printf("%s %s\n", route, r < 0 ? "refused" : "REACHED");
+}
+int main(void) {
+	int t = tracer();
+	if (t <= 0) {
+		puts("not traced");
+		return 1;
+	}
+	report("ptrace-seize", ptrace(PTRACE_SEIZE, t, 0, 0));
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/mem", t);
+	report("proc-mem", open(path, O_RDWR));
+	char byte = 0;
+	struct iovec local = {&byte, 1}, remote = {(void *)0x400000, 1};
+	long n = process_vm_readv(t, &local, 1, &remote, 1, 0);
+	report("process-vm", n < 0 && errno == EFAULT ? 0 : n);
+	int pfd = syscall(SYS_pidfd_open, t, 0);
+	report("pidfd-getfd", pfd < 0 ? -1 : syscall(SYS_pidfd_getfd, pfd, 2, 0));
+	return 0;
+}
+`
+
+// TestRunTracerUnreachable: a program running as the same user as
+// mmapguard cannot reach into mmapguard's process (it is not dumpable),
+// which would let it undo the guard (docs/escapes.md). Both run as an
+// unprivileged user here: root's CAP_SYS_PTRACE passes that check.
+func TestRunTracerUnreachable(t *testing.T) {
+	dir, err := os.MkdirTemp("", "mmapguard-tracer-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src, prog, mg := filepath.Join(dir, "reach.c"), filepath.Join(dir, "reach"), filepath.Join(dir, "mmapguard")
+	if err := os.WriteFile(src, []byte(reachTracerC), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cc", "-o", prog, src).CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(mmapguardBin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mg, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	r := runBin(t, mg, func(c *exec.Cmd) { c.SysProcAttr = nobody; c.Dir = dir }, guardArgs(prog)...)
+	want := "ptrace-seize refused\nproc-mem refused\nprocess-vm refused\npidfd-getfd refused\n"
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("as uid 65534: %v\nwant stdout:\n%s", r, want)
+	}
+	if strings.Contains(r.stdout, "REACHED") {
+		t.Error("the program reached into mmapguard's process")
+	}
+}
