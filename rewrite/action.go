@@ -3,6 +3,8 @@ package rewrite
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mmapguard/mmapguard/region"
 )
 
 // Call is one system call: as the program made it, or as the guard wants
@@ -20,6 +22,13 @@ type Call struct {
 	// ShmSize is the size of the segment a shmat attaches, looked up by
 	// the tracer (IPC_STAT); 0 when unknown.
 	ShmSize uint64
+	// ShmDetaches is, for a shmdt, every mapping the kernel's shmdt
+	// would detach, as the tracer found them in the program's layout:
+	// the first System V shared memory mapping at or above the address
+	// whose offset in its segment is its distance from the address,
+	// and every other mapping of the same segment placed so (pieces a
+	// program moved with mremap keep their offsets).
+	ShmDetaches []region.Range
 	// Place is where the tracer wants this mmap to land: it recognised
 	// the system loader's first mapping of a shared object that has a
 	// placement (package loader). 0 when none. PlaceStrict makes the call

@@ -23,7 +23,9 @@ func (g *Guard) Complete(a *Action, ret uint64) Fix {
 	if failed {
 		if p.shmdt != nil {
 			// shmdt failed: the segment is still attached.
-			g.shm[p.shmdt.whole.Start] = p.shmdt
+			if !p.shmdt.unseen {
+				g.shm[p.shmdt.whole.Start] = p.shmdt
+			}
 			return Fix{}
 		}
 		return g.rollback(a, p)

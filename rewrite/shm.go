@@ -7,6 +7,9 @@ import "github.com/mmapguard/mmapguard/region"
 type attachment struct {
 	whole region.Range // as attached
 	left  region.Set   // the parts of it inside guarded ranges still attached
+	// unseen: not attached through the guard (a shmdt of pieces the
+	// program moved into a guarded range), so not one to remember.
+	unseen bool
 }
 
 // attached records a successful shmat over q.
@@ -35,15 +38,33 @@ func (g *Guard) detach(piece region.Range) {
 // attached at addr, which inside a guarded range would leave a hole: the
 // guard instead maps a reservation over what is still attached there,
 // which detaches it in the same call. Every attachment inside a guarded
-// range went through the guard (a trapped shmat), so an address it does
-// not know holds none: EINVAL, as from the kernel.
+// range went through the guard (a trapped shmat), so an address inside
+// one that it does not know holds none: EINVAL, as from the kernel.
 func (g *Guard) decideShmdt(c Call, addr uint64, task int) *Action {
 	a, known := g.shm[addr]
 	if !known {
 		if g.policy.guarded.ContainsAddr(addr) {
 			return emulate(c, Err(EINVAL), "no shared memory attached at this address")
 		}
-		return allow(c, "")
+		// An attachment the guard did not see (made with no address,
+		// outside guarded ranges). The kernel detaches every piece of
+		// the segment at its offset from addr, and a piece the program
+		// moved into a guarded range with mremap is one of them: put
+		// the reservation back there afterwards, as for a move-out.
+		frag := attachment{unseen: true}
+		for _, r := range c.ShmDetaches {
+			for piece := range g.policy.guarded.Within(r) {
+				frag.left.Add(piece)
+			}
+		}
+		if len(frag.left.Ranges()) == 0 {
+			return allow(c, "")
+		}
+		b := newTracked()
+		b.p.shmdt = &frag
+		act := b.allowExit(c, "shmdt of a segment with a piece moved into a guarded range")
+		act.Hole = true
+		return act
 	}
 	delete(g.shm, addr) // g.shm is not nil here
 	if !g.policy.guarded.Covers(a.whole) {

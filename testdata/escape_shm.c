@@ -107,6 +107,33 @@ int main(int argc, char **argv) {
 			        hole ? "yes" : "no", q);
 	}
 
+	// A piece of a segment attached where the kernel chose, moved with
+	// mremap into the range (honoured without --strict), then shmdt of
+	// an address from which the piece lies at its offset in the segment
+	// (0: the piece is at offset 0x20000, at 0x20000). The kernel
+	// detaches it: is a hole left in the range? (With --strict the
+	// mremap into the range is refused.)
+	if (!strict_mode) {
+		int frag = seg(0x21000);
+		char *base = shmat(frag, NULL, 0);
+		void *f = base == (void *)-1 ? MAP_FAILED
+		                             : mremap(base + 0x20000, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)0x20000);
+		int moved = f == (void *)0x20000;
+		if (moved) allow(0x20000, PAGE);
+		int dt = moved ? shmdt((void *)0) : -1;
+		int e = errno;
+		int hole = !nohole(0x20000, PAGE);
+		if (moved) {
+			pthread_mutex_lock(&maps_lock);
+			nokv--;
+			pthread_mutex_unlock(&maps_lock);
+		}
+		verdict("shmdt-fragment", moved && dt == 0 && !hole,
+		        "piece at offset 0x20000 moved to 0x20000: %s; shmdt(0) = %d %s; hole left: %s", moved ? "yes" : "no", dt,
+		        dt ? ename(e) : "", hole ? "YES" : "no");
+		if (base != (void *)-1) shmdt(base);
+	}
+
 	// A segment id is only meaningful in an IPC namespace. Make the
 	// program's segment of 64 MiB carry the id of a one-page segment in
 	// the namespace it started in, then attach it just below the end of

@@ -610,7 +610,7 @@ func TestEscapeShmat(t *testing.T) {
 		"shmdt-then-map32bit", "shmat-id-from-other-ipc-namespace"}
 	t.Run("lax", func(t *testing.T) {
 		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
-		escapeCheck(t, out, res, append(common[:len(common):len(common)], "shmat-over-own", "shmat-over-own-remap"))
+		escapeCheck(t, out, res, append(common[:len(common):len(common)], "shmat-over-own", "shmat-over-own-remap", "shmdt-fragment"))
 	})
 	t.Run("strict", func(t *testing.T) {
 		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -575,7 +576,13 @@ func (t *tracer) fillMemory(tk *task, c *rewrite.Call) {
 			}
 			c.HaveMem = true
 		}
+	case rewrite.OpShmdt:
+		c.ShmDetaches = shmDetaches(tk.tid, c.Args[0])
 	case rewrite.OpShmat, rewrite.OpIPC:
+		if c.Op() == rewrite.OpIPC && c.Args[0]&0xffff == ipcShmdt {
+			c.ShmDetaches = shmDetaches(tk.tid, c.Args[4]&0xffffffff)
+			return
+		}
 		id := c.Args[0]
 		if c.Op() == rewrite.OpIPC {
 			id = c.Args[1]
@@ -591,6 +598,37 @@ func (t *tracer) fillMemory(tk *task, c *rewrite.Call) {
 			c.ShmSize = d.Segsz
 		}
 	}
+}
+
+// ipcShmdt is the ipc(2) call number of shmdt (i386).
+const ipcShmdt = 22
+
+// shmDetaches finds, in the layout of process pid, what shmdt(addr)
+// would detach, by the kernel's rule (ipc/shm.c): the first System V
+// shared memory mapping at or above addr whose offset in its segment is
+// its distance from addr names the segment, and every mapping of that
+// segment placed so goes. Such mappings are named /SYSV<key> (deleted)
+// in /proc/PID/maps; a segment is told by its device and inode (its id).
+func shmDetaches(pid int, addr uint64) []region.Range {
+	maps, err := region.ReadMaps(pid)
+	if err != nil {
+		return nil
+	}
+	var out []region.Range
+	var dev string
+	var ino uint64
+	for _, m := range maps {
+		if m.Start < addr || !strings.HasPrefix(m.Path, "/SYSV") || m.Start-addr != m.Offset {
+			continue
+		}
+		if out == nil {
+			dev, ino = m.Dev, m.Inode
+		} else if m.Dev != dev || m.Inode != ino {
+			continue
+		}
+		out = append(out, m.Range)
+	}
+	return out
 }
 
 // awaitResult lets the call run and stops at its exit, where the guard
