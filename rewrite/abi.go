@@ -150,6 +150,10 @@ const (
 	MapGrowsDown      = 0x100
 	MapNoReserve      = 0x4000
 	MapFixedNoReplace = 0x100000
+	MapHugetlb        = 0x40000
+	// MapHugeShift is where MAP_HUGETLB's flags keep log2 of the huge
+	// page size (6 bits; 0 for the system's default size).
+	MapHugeShift = 26
 
 	MremapMayMove   = 1
 	MremapFixed     = 2
@@ -192,3 +196,11 @@ func Failed(abi ABI, ret uint64) (errno int, failed bool) {
 	}
 	return 0, false
 }
+
+// HugeUnknown is Call.HugePage for a mapping that may hold huge pages of
+// a size the tracer could not learn.
+const HugeUnknown = ^uint64(0)
+
+// hugeMax is the largest huge page on x86-64: how far the kernel may
+// round a length beyond what the call says.
+const hugeMax = 1 << 30

@@ -22,6 +22,12 @@ type Call struct {
 	// ShmSize is the size of the segment a shmat attaches, looked up by
 	// the tracer (IPC_STAT); 0 when unknown.
 	ShmSize uint64
+	// HugePage is, for an mmap or mremap of huge pages (MAP_HUGETLB, a
+	// hugetlbfs file or memfd, or the mapping an mremap moves), their
+	// size: the kernel rounds the call's lengths up to it. The tracer
+	// looks it up; 0 for ordinary pages, HugeUnknown where the mapping
+	// may hold huge pages of a size the tracer could not learn.
+	HugePage uint64
 	// ShmDetaches is, for a shmdt, every mapping the kernel's shmdt
 	// would detach, as the tracer found them in the program's layout:
 	// the first System V shared memory mapping at or above the address

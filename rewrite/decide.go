@@ -239,6 +239,63 @@ func span(addr, n uint64) (region.Range, bool) {
 
 func aligned(addr uint64) bool { return addr%region.PageSize == 0 }
 
+// roundUp rounds n up to a multiple of unit (a power of two); false if
+// that overflows.
+func roundUp(n, unit uint64) (uint64, bool) {
+	r := (n + unit - 1) &^ (unit - 1)
+	return r, r >= n
+}
+
+// satAdd is a+b, or the largest address if that overflows.
+func satAdd(a, b uint64) uint64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return ^uint64(0)
+}
+
+// hugeMmap decides the mmaps of huge pages that differ from ordinary
+// ones, or returns nil to decide c with its length rounded up to a huge
+// page. The kernel aligns a huge mapping it places itself to a huge
+// page; the pool's chunks are not, so such a mapping is never rerouted:
+// a hint into a guarded range is dropped instead, and the kernel's
+// choice stays out of the reservations. Of unknown size, one whose
+// range could reach a guarded range is refused.
+func (g *Guard) hugeMmap(c Call, who Caller) *Action {
+	addr, length, flags := c.Args[0], c.Args[1], c.Args[3]
+	fixed := flags&(MapFixed|MapFixedNoReplace) != 0
+	if c.HugePage == HugeUnknown {
+		if r, ok := region.Span(region.PageDown(addr), length); addr != 0 && (!ok ||
+			g.policy.guarded.Overlaps(region.Range{Start: r.Start, End: satAdd(r.End, hugeMax)})) {
+			return emulate(c, Err(EINVAL), "huge pages of unknown size next to a guarded range")
+		}
+		if fixed {
+			return allow(c, "")
+		}
+		return allow(c, "huge pages: the kernel's choice")
+	}
+	if fixed {
+		if addr%c.HugePage != 0 {
+			return allow(c, "unaligned huge-page address: the kernel refuses it")
+		}
+		if _, ok := roundUp(length, c.HugePage); !ok || length == 0 {
+			return allow(c, "invalid length: the kernel refuses it")
+		}
+		return nil
+	}
+	n, ok := roundUp(length, c.HugePage)
+	q, ok2 := span(region.PageDown(addr), n)
+	if !ok || !ok2 {
+		return allow(c, "invalid length: the kernel refuses it")
+	}
+	if addr != 0 && g.policy.guarded.Overlaps(q) {
+		d := c
+		d.Args[0] = 0
+		return runOne(c, d, Rewritten, whyAddr("huge-page hint ", addr, " in a guarded range dropped"))
+	}
+	return allow(c, "huge pages: the kernel's choice")
+}
+
 // withOffset returns mmap call c narrowed to piece p of the range it
 // maps from addr, with flags and the file offset adjusted.
 func withOffset(c Call, addr uint64, p region.Range, flags uint64) Call {
@@ -336,7 +393,7 @@ func (g *Guard) decideOldMmap(c Call, who Caller) *Action {
 	if m[5]%region.PageSize != 0 {
 		return emulate(c, Err(EINVAL), "old_mmap offset not page-aligned")
 	}
-	m2 := Call{ABI: ABI32, Nr: sysMmap2_32, Args: [6]uint64{m[0], m[1], m[2], m[3], m[4], m[5] / region.PageSize}}
+	m2 := Call{ABI: ABI32, Nr: sysMmap2_32, Args: [6]uint64{m[0], m[1], m[2], m[3], m[4], m[5] / region.PageSize}, HugePage: c.HugePage}
 	a := g.decideMmap(m2, who)
 	a.call = c
 	if a.Verdict == Allow {
@@ -350,6 +407,12 @@ func (g *Guard) decideOldMmap(c Call, who Caller) *Action {
 func (g *Guard) decideMmap(c Call, who Caller) *Action {
 	addr, length, flags := c.Args[0], c.Args[1], c.Args[3]
 	fixed := flags&(MapFixed|MapFixedNoReplace) != 0
+	if c.HugePage > region.PageSize {
+		if a := g.hugeMmap(c, who); a != nil {
+			return a
+		}
+		length, _ = roundUp(length, c.HugePage)
+	}
 	if fixed {
 		if !aligned(addr) {
 			return allow(c, "unaligned fixed address: the kernel refuses it")
@@ -706,6 +769,26 @@ func (g *Guard) decideShmat(c Call, who Caller) *Action {
 
 func (g *Guard) decideMremap(c Call, who Caller) *Action {
 	old, oldLen, newLen, flags, newAddr := c.Args[0], c.Args[1], c.Args[2], c.Args[3], c.Args[4]
+	if hp := c.HugePage; hp > region.PageSize {
+		// The kernel moves whole huge pages: both lengths are rounded
+		// up to one (and the addresses must be aligned to one).
+		if hp == HugeUnknown {
+			if r, ok := region.Span(old, oldLen); !ok || g.policy.guarded.Overlaps(region.Range{Start: r.Start, End: satAdd(r.End, hugeMax)}) ||
+				flags&MremapFixed != 0 && g.policy.guarded.Overlaps(region.Range{Start: newAddr, End: satAdd(satAdd(newAddr, newLen), hugeMax)}) {
+				return emulate(c, Err(EINVAL), "mremap of huge pages of unknown size next to a guarded range")
+			}
+			return allow(c, "")
+		}
+		if old%hp != 0 || flags&MremapFixed != 0 && newAddr%hp != 0 {
+			return allow(c, "unaligned huge-page address: the kernel refuses it")
+		}
+		var ok1, ok2 bool
+		oldLen, ok1 = roundUp(oldLen, hp)
+		newLen, ok2 = roundUp(newLen, hp)
+		if !ok1 || !ok2 {
+			return allow(c, "invalid lengths: the kernel refuses them")
+		}
+	}
 	if !aligned(old) || flags&^uint64(MremapMayMove|MremapFixed|MremapDontUnmap) != 0 || newLen == 0 {
 		return allow(c, "invalid arguments: the kernel refuses them")
 	}

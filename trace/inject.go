@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -575,7 +577,12 @@ func (t *tracer) fillMemory(tk *task, c *rewrite.Call) {
 				c.Mem[i] = uint64(uint32(b[4*i]) | uint32(b[4*i+1])<<8 | uint32(b[4*i+2])<<16 | uint32(b[4*i+3])<<24)
 			}
 			c.HaveMem = true
+			c.HugePage = hugePageOf(tk.tid, c.Mem[3], c.Mem[4])
 		}
+	case rewrite.OpMmap:
+		c.HugePage = hugePageOf(tk.tid, c.Args[3], c.Args[4])
+	case rewrite.OpMremap:
+		c.HugePage = hugePageAt(tk.tid, c.Args[0])
 	case rewrite.OpShmdt:
 		c.ShmDetaches = shmDetaches(tk.tid, c.Args[0])
 	case rewrite.OpShmat, rewrite.OpIPC:
@@ -599,6 +606,88 @@ func (t *tracer) fillMemory(tk *task, c *rewrite.Call) {
 		}
 	}
 }
+
+// hugetlbfsMagic is the f_type statfs reports for hugetlbfs, where
+// every huge page mapping's file lives (MAP_HUGETLB's too).
+const hugetlbfsMagic = 0x958458f6
+
+// hugePageOf returns the huge page size an mmap with these flags and
+// descriptor maps (see rewrite.Call.HugePage): MAP_HUGETLB's size bits
+// or the system's default for an anonymous one, the file system's block
+// size for a file on hugetlbfs (a hugetlbfs file, a MFD_HUGETLB memfd).
+func hugePageOf(tid int, flags, fd uint64) uint64 {
+	if flags&rewrite.MapAnonymous != 0 {
+		if flags&rewrite.MapHugetlb == 0 {
+			return 0
+		}
+		if bits := flags >> rewrite.MapHugeShift & 0x3f; bits != 0 {
+			return 1 << bits
+		}
+		return defaultHugePage()
+	}
+	if int32(fd) < 0 {
+		return 0
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(fmt.Sprintf("/proc/%d/fd/%d", tid, int32(fd)), &st); err != nil {
+		return 0 // no such descriptor: the kernel refuses the call
+	}
+	if st.Type == hugetlbfsMagic {
+		return uint64(st.Bsize)
+	}
+	return 0
+}
+
+// hugePageAt returns the huge page size of the mapping at addr in
+// process tid (see rewrite.Call.HugePage), for an mremap: found through
+// /proc/PID/map_files where mmapguard may follow those links (root),
+// else by the mapping's name, which does not tell a memfd or a deleted
+// file on hugetlbfs from others (rewrite.HugeUnknown for those).
+func hugePageAt(tid int, addr uint64) uint64 {
+	maps, err := region.ReadMaps(tid)
+	if err != nil {
+		return 0
+	}
+	for _, m := range maps {
+		if !m.Contains(addr) {
+			continue
+		}
+		if m.Inode == 0 {
+			return 0 // anonymous memory (huge pages are always a file's)
+		}
+		var st unix.Statfs_t
+		err := unix.Statfs(fmt.Sprintf("/proc/%d/map_files/%x-%x", tid, m.Start, m.End), &st)
+		if err != nil && !strings.HasSuffix(m.Path, " (deleted)") && strings.HasPrefix(m.Path, "/") {
+			err = unix.Statfs(fmt.Sprintf("/proc/%d/root%s", tid, m.Path), &st)
+		}
+		switch {
+		case err == nil && st.Type == hugetlbfsMagic:
+			return uint64(st.Bsize)
+		case err == nil:
+			return 0
+		}
+		return rewrite.HugeUnknown
+	}
+	return 0
+}
+
+// defaultHugePage is the system's default huge page size
+// (Hugepagesize in /proc/meminfo), read once.
+var defaultHugePage = sync.OnceValue(func() uint64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return rewrite.HugeUnknown
+	}
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Hugepagesize:"); ok {
+			f := strings.Fields(v)
+			if n, err := strconv.ParseUint(f[0], 10, 64); err == nil && len(f) == 2 && f[1] == "kB" && n > 0 {
+				return n << 10
+			}
+		}
+	}
+	return rewrite.HugeUnknown
+})
 
 // ipcShmdt is the ipc(2) call number of shmdt (i386).
 const ipcShmdt = 22
