@@ -174,6 +174,9 @@ type gen struct {
 	protected []region.Range
 
 	rangeArgs label // the shared overlap check, bound when first used
+	// hugeArgs: its second entry, for the calls whose length the kernel
+	// may round up to a huge page: the end is moved up by hugeMax.
+	hugeArgs label
 }
 
 // fastPath reports whether range calls are decided in the kernel. With
@@ -195,7 +198,7 @@ func (g *gen) program() {
 	a.bind(i386)
 	g.i386()
 
-	if g.rangeArgs != 0 {
+	if g.rangeArgs != 0 || g.hugeArgs != 0 {
 		g.overlapCheck()
 	}
 }
@@ -297,7 +300,9 @@ func (g *gen) body64(c Class) func() {
 			a.bind(fixed)
 			a.ret(trace(FixedTarget))
 			a.bind(old)
-			g.toOverlapCheck(trace(RangeOverlap))
+			// The old range of a huge mapping is rounded up to a huge
+			// page.
+			g.toHugeOverlapCheck(trace(RangeOverlap))
 		}
 	case Munmap, Mprotect, PkeyMprotect, Madvise, Mlock, Mlock2, Munlock, Mseal:
 		if !g.fastPath() {
@@ -480,8 +485,24 @@ func (g *gen) mmapBody() {
 		a.ret(RetAllow)
 		return
 	}
+	// A file mapping (hugetlbfs, a MFD_HUGETLB memfd) and a MAP_HUGETLB
+	// one may be longer than their length says: the kernel rounds it up
+	// to a huge page.
+	huge, small := a.newLabel(), a.newLabel()
+	a.ldAbs(offArgLo(3), "flags")
+	a.jumpIf(bpf.JumpBitsSet, mapHugetlb, huge, small, "MAP_HUGETLB")
+	a.bind(small)
+	anon := a.newLabel()
+	a.jumpIf(bpf.JumpBitsSet, mapAnonymous, anon, huge, "MAP_ANONYMOUS")
+	a.bind(huge)
+	g.toHugeOverlapCheck(code(FixedOverlap))
+	a.bind(anon)
 	g.toOverlapCheck(code(FixedOverlap))
 }
+
+// hugeMax is the largest huge page on x86-64: the most the kernel may
+// round a mapping's length up by.
+const hugeMax = 1 << 30
 
 // nullHintCheck returns hit if args[0] is 0, goes to the overlap check
 // with hit otherwise (a hint whose range overlaps a guarded range is
@@ -549,18 +570,53 @@ func (g *gen) toOverlapCheck(ret uint32) {
 	g.a.jump(g.rangeArgs, "")
 }
 
+// toHugeOverlapCheck is toOverlapCheck for a call whose length the
+// kernel may round up to a huge page (see hugeReach).
+func (g *gen) toHugeOverlapCheck(ret uint32) {
+	if g.hugeArgs == 0 {
+		g.hugeArgs = g.a.newLabel()
+	}
+	g.a.emit(bpf.LoadConstant{Dst: bpf.RegX, Val: ret}, "")
+	g.a.jump(g.hugeArgs, "")
+}
+
 // overlapCheck emits the block shared by every range call: it computes
 // the range [args[0], args[0]+args[1]) into scratch memory, searches the
 // guarded ranges, and returns the result given in X on an overlap (with
-// the reason changed to Wrap if the end overflows) or ALLOW.
+// the reason changed to Wrap if the end overflows) or ALLOW. Entered at
+// hugeArgs, it moves the end up by hugeMax first (saturating).
 func (g *gen) overlapCheck() {
 	a := &g.a
 	search, hit, miss, wrap := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
 
-	a.bind(g.rangeArgs)
-	a.emit(bpf.TXA{}, "overlap check")
-	a.st(slotCode, "")
-	g.computeEnd(0, 1, search, wrap)
+	if g.rangeArgs != 0 {
+		a.bind(g.rangeArgs)
+		a.emit(bpf.TXA{}, "overlap check")
+		a.st(slotCode, "")
+		g.computeEnd(0, 1, search, wrap)
+	}
+	if g.hugeArgs != 0 {
+		more, carry, noCarry, sat := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
+		a.bind(g.hugeArgs)
+		a.emit(bpf.TXA{}, "overlap check, huge pages")
+		a.st(slotCode, "")
+		g.computeEnd(0, 1, more, wrap)
+		a.bind(more)
+		a.ldMem(slotEndLo, "")
+		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: hugeMax}, "end + 1 GiB")
+		a.st(slotEndLo, "")
+		a.jumpIf(bpf.JumpGreaterOrEqual, hugeMax, noCarry, carry, "no carry")
+		a.bind(carry)
+		a.ldMem(slotEndHi, "")
+		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 1}, "the carry")
+		a.st(slotEndHi, "")
+		a.jumpIf(bpf.JumpEqual, 0, sat, search, "overflowed: the end of the address space")
+		a.bind(sat)
+		a.emit(bpf.LoadConstant{Dst: bpf.RegA, Val: 0xffffffff}, "")
+		a.st(slotEndLo, "")
+		a.st(slotEndHi, "")
+		a.bind(noCarry)
+	}
 
 	a.bind(search)
 	g.search(g.guarded, accUnknown, func(i int, _ acc) {

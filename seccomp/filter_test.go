@@ -87,6 +87,15 @@ var filterCases = []struct {
 	cases  []filterCase
 }{
 	{"default", defaultPolicy, []filterCase{
+		// Huge pages: the kernel rounds the length up, by up to 1 GiB.
+		{"mmap fixed MAP_HUGETLB of a page below the range trapped", x64(nr64Mmap, 0, 0x1000, protRW, fixed|mapHugetlb), tr(Mmap, ABI64, FixedOverlap)},
+		{"mmap fixed anonymous page below the range allowed", x64(nr64Mmap, 0, 0x1000, protRW, fixed), allow},
+		{"mmap fixed file page below the range trapped", x64(nr64Mmap, 0, 0x1000, protRW, mapPrivate|mapFixed, 3, 0), tr(Mmap, ABI64, FixedOverlap)},
+		{"mmap fixed file 1 GiB below the range allowed", x64(nr64Mmap, poolRange.Start-0x40000000-0x1000, 0x1000, protRW, mapPrivate|mapFixed, 3, 0), allow},
+		{"mmap fixed file just under 1 GiB below the pool trapped", x64(nr64Mmap, poolRange.Start-0x40000000, 0x1000, protRW, mapPrivate|mapFixed, 3, 0), tr(Mmap, ABI64, FixedOverlap)},
+		{"mmap fixed file at the top saturates", x64(nr64Mmap, 0xffffffffffff0000, 0x1000, protRW, mapPrivate|mapFixed, 3, 0), allow},
+		{"mremap of a page below the range trapped", x64(nr64Mremap, 0, 0x1000, 0x1000, maymove), tr(Mremap, ABI64, RangeOverlap)},
+		{"mremap far allowed", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x2000, maymove), allow},
 		// Architecture and x32.
 		{"unknown arch aarch64 is killed", data(0xc00000b7, 172, nil), kill},
 		{"arch zero is killed", data(0, 9, nil), kill},

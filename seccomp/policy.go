@@ -140,7 +140,10 @@ func (d Data) Marshal() []byte {
 //     TrapAll is off.
 //   - with TrapAll, every other mapping call: TRACE always.
 //   - mmap with MAP_FIXED or MAP_FIXED_NOREPLACE in the low word of
-//     args[3]: TRACE if [addr, addr+len) overlaps a guarded range.
+//     args[3]: TRACE if [addr, addr+len) overlaps a guarded range; for
+//     a file mapping or one with MAP_HUGETLB, whose length the kernel
+//     may round up to a huge page, [addr, addr+len+1 GiB) (the end
+//     saturating at the top of the address space).
 //   - other mmaps: with TrapFileMaps, TRACE (reason FileMap) the shapes
 //     described there. Then with TrapNullHint: TRACE if addr is 0 or
 //     [addr, addr+len) overlaps a guarded range, else ALLOW (a hint
@@ -152,8 +155,9 @@ func (d Data) Marshal() []byte {
 //     mseal: TRACE if [addr, addr+len) overlaps a guarded range.
 //   - mremap with MREMAP_FIXED in the low word of args[3]: TRACE
 //     (reason FixedTarget) if there is any guarded range. Other mremaps:
-//     TRACE if the old range [args[0], args[0]+args[1]) overlaps a
-//     guarded range.
+//     TRACE if the old range [args[0], args[0]+args[1]+1 GiB) overlaps
+//     a guarded range (the old range of a huge mapping is rounded up to
+//     a huge page; the end saturates).
 //   - a range whose end overflows 64 bits overlaps every guarded range
 //     (reason Wrap); with no guarded range nothing overlaps.
 //   - everything else: ALLOW.
@@ -204,9 +208,12 @@ func evaluate64(p Policy, d Data) uint32 {
 	}
 	switch class {
 	case Mmap:
-		if uint32(d.Args[3])&(mapFixed|mapFixedNoreplace) != 0 {
-			if p.TrapFileMaps && uint32(d.Args[3])&mapAnonymous == 0 {
+		if flags := uint32(d.Args[3]); flags&(mapFixed|mapFixedNoreplace) != 0 {
+			if p.TrapFileMaps && flags&mapAnonymous == 0 {
 				return trace(FileMap)
+			}
+			if flags&mapAnonymous == 0 || flags&mapHugetlb != 0 {
+				return hugeOverlapRet(p.Guarded, d.Args[0], d.Args[1], trace(FixedOverlap))
 			}
 			return overlapRet(p.Guarded, d.Args[0], d.Args[1], trace(FixedOverlap))
 		}
@@ -230,10 +237,27 @@ func evaluate64(p Policy, d Data) uint32 {
 		if uint32(d.Args[3])&mremapFixed != 0 && len(p.Guarded) > 0 {
 			return trace(FixedTarget)
 		}
-		return overlapRet(p.Guarded, d.Args[0], d.Args[1], trace(RangeOverlap))
+		return hugeOverlapRet(p.Guarded, d.Args[0], d.Args[1], trace(RangeOverlap))
 	default:
 		return overlapRet(p.Guarded, d.Args[0], d.Args[1], trace(RangeOverlap))
 	}
+}
+
+// hugeOverlapRet is overlapRet for a call whose length the kernel may
+// round up to a huge page: the range's end is moved up by hugeMax,
+// saturating at the top of the address space.
+func hugeOverlapRet(rs []region.Range, addr, length uint64, hit uint32) uint32 {
+	if len(rs) == 0 {
+		return RetAllow
+	}
+	end, carry := bits.Add64(addr, length, 0)
+	if carry != 0 {
+		return overlapRet(rs, addr, length, hit) // Wrap
+	}
+	if end, carry = bits.Add64(end, hugeMax, 0); carry != 0 {
+		end = ^uint64(0)
+	}
+	return overlapRet(rs, addr, end-addr, hit)
 }
 
 // overlapRet returns hit if [addr, addr+length) overlaps one of rs, the

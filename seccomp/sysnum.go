@@ -71,6 +71,7 @@ const (
 	mapFixed          = 0x10     // MAP_FIXED
 	mapAnonymous      = 0x20     // MAP_ANONYMOUS
 	mapFixedNoreplace = 0x100000 // MAP_FIXED_NOREPLACE
+	mapHugetlb        = 0x40000  // MAP_HUGETLB
 	mremapFixed       = 2        // MREMAP_FIXED
 	cloneUntraced     = 0x800000 // CLONE_UNTRACED
 	ipcShmat          = 21       // SHMAT, the ipc(2) call number
