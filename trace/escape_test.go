@@ -622,6 +622,22 @@ func TestEscapeShmat(t *testing.T) {
 	})
 }
 
+// TestEscapeHugePages: the kernel rounds a hugetlb mapping's length up
+// to its huge page; the filter and the guard must judge the rounded
+// range (found in the sixth session: a one-page MAP_HUGETLB at 0 mapped
+// 2 MiB over the reservations without a stop).
+func TestEscapeHugePages(t *testing.T) {
+	bin := buildC(t, "escape_huge")
+	t.Run("lax", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
+		escapeCheck(t, out, res, []string{"huge-fixed-at-0", "memfd-huge-fixed-at-0", "huge-inside-moveout"})
+	})
+	t.Run("strict", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
+		escapeCheck(t, out, res, []string{"huge-fixed-at-0", "memfd-huge-fixed-at-0"})
+	})
+}
+
 func TestEscapeBrk(t *testing.T) {
 	bin := buildC(t, "escape_brk", "-no-pie")
 	routes := []string{"brk-start-inside", "sbrk-page", "sbrk-256m", "brk-to-range-end", "brk-beyond-range",
