@@ -174,8 +174,9 @@ type gen struct {
 	protected []region.Range
 
 	rangeArgs label // the shared overlap check, bound when first used
-	// hugeArgs: its second entry, for the calls whose length the kernel
-	// may round up to a huge page: the end is moved up by hugeMax.
+	addrArg3  label // its entry for the address args[3] alone (get_mempolicy)
+	// hugeArgs: its entry for the calls whose length the kernel may
+	// round up to a huge page: the end is moved up by hugeMax.
 	hugeArgs label
 }
 
@@ -198,7 +199,7 @@ func (g *gen) program() {
 	a.bind(i386)
 	g.i386()
 
-	if g.rangeArgs != 0 || g.hugeArgs != 0 {
+	if g.rangeArgs != 0 || g.addrArg3 != 0 || g.hugeArgs != 0 {
 		g.overlapCheck()
 	}
 }
@@ -304,11 +305,24 @@ func (g *gen) body64(c Class) func() {
 			// page.
 			g.toHugeOverlapCheck(trace(RangeOverlap))
 		}
-	case Munmap, Mprotect, PkeyMprotect, Madvise, Mlock, Mlock2, Munlock, Mseal:
+	case Munmap, Mprotect, PkeyMprotect, Madvise, Mlock, Mlock2, Munlock, Mseal, Msync, Mincore, Mbind:
 		if !g.fastPath() {
 			return nil
 		}
 		return func() { g.toOverlapCheck(trace(RangeOverlap)) }
+	case GetMempolicy:
+		if !g.fastPath() {
+			return nil
+		}
+		return func() {
+			byAddr, allow := a.newLabel(), a.newLabel()
+			a.ldAbs(offArgLo(4), "get_mempolicy flags")
+			a.jumpIf(bpf.JumpBitsSet, mpolFAddr, byAddr, allow, "MPOL_F_ADDR")
+			a.bind(allow)
+			a.ret(RetAllow)
+			a.bind(byAddr)
+			g.toAddrCheck(trace(RangeOverlap))
+		}
 	}
 	panic(fmt.Sprintf("seccomp: no x86_64 rule for %v", c))
 }
@@ -570,6 +584,17 @@ func (g *gen) toOverlapCheck(ret uint32) {
 	g.a.jump(g.rangeArgs, "")
 }
 
+// toAddrCheck jumps to the overlap check's entry for one address, args[3]
+// (get_mempolicy's), which returns ret if it lies in a guarded range. ret
+// travels in X, as for toOverlapCheck.
+func (g *gen) toAddrCheck(ret uint32) {
+	if g.addrArg3 == 0 {
+		g.addrArg3 = g.a.newLabel()
+	}
+	g.a.emit(bpf.LoadConstant{Dst: bpf.RegX, Val: ret}, "")
+	g.a.jump(g.addrArg3, "")
+}
+
 // toHugeOverlapCheck is toOverlapCheck for a call whose length the
 // kernel may round up to a huge page (see hugeReach).
 func (g *gen) toHugeOverlapCheck(ret uint32) {
@@ -583,17 +608,30 @@ func (g *gen) toHugeOverlapCheck(ret uint32) {
 // overlapCheck emits the block shared by every range call: it computes
 // the range [args[0], args[0]+args[1]) into scratch memory, searches the
 // guarded ranges, and returns the result given in X on an overlap (with
-// the reason changed to Wrap if the end overflows) or ALLOW. Entered at
-// hugeArgs, it moves the end up by hugeMax first (saturating).
+// the reason changed to Wrap if the end overflows) or ALLOW. An empty
+// range stands for its address, and so does args[3] entering at
+// addrArg3: the search is given [addr, addr|0xfff) instead, which
+// overlaps a page-aligned range exactly when addr lies in it.
+// Entered at hugeArgs, it moves the end up by hugeMax first
+// (saturating).
 func (g *gen) overlapCheck() {
 	a := &g.a
-	search, hit, miss, wrap := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
+	search, hit, miss, wrap, point := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
 
 	if g.rangeArgs != 0 {
+		lenLo, lenHi := a.newLabel(), a.newLabel()
 		a.bind(g.rangeArgs)
 		a.emit(bpf.TXA{}, "overlap check")
 		a.st(slotCode, "")
-		g.computeEnd(0, 1, search, wrap)
+		g.computeEnd(0, 1, lenLo, wrap)
+		// end == addr: the kernel looks up the mapping at addr (mremap
+		// with old_len 0) or refuses the call.
+		a.bind(lenLo)
+		a.ldAbs(offArgLo(1), "len")
+		a.jumpIf(bpf.JumpEqual, 0, lenHi, search, "empty range?")
+		a.bind(lenHi)
+		a.ldAbs(offArgHi(1), "")
+		a.jumpIf(bpf.JumpEqual, 0, point, search, "")
 	}
 	if g.hugeArgs != 0 {
 		more, carry, noCarry, sat := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
@@ -616,7 +654,23 @@ func (g *gen) overlapCheck() {
 		a.st(slotEndLo, "")
 		a.st(slotEndHi, "")
 		a.bind(noCarry)
+		a.jump(search, "")
 	}
+	if g.addrArg3 != 0 {
+		a.bind(g.addrArg3)
+		a.emit(bpf.TXA{}, "address check")
+		a.st(slotCode, "")
+		a.ldAbs(offArgHi(3), "addr")
+		a.st(slotAddrHi, "")
+		a.st(slotEndHi, "")
+		a.ldAbs(offArgLo(3), "")
+		a.st(slotAddrLo, "")
+	}
+	// end.hi is addr.hi here.
+	a.bind(point)
+	a.ldMem(slotAddrLo, "")
+	a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpOr, Val: uint32(region.PageSize - 1)}, "the address's page")
+	a.st(slotEndLo, "")
 
 	a.bind(search)
 	g.search(g.guarded, accUnknown, func(i int, _ acc) {

@@ -119,9 +119,9 @@ func (c Code) String() string {
 // i386-only calls have classes of their own.
 type Class uint8
 
-// The classes. Clone, Clone3 and the classes after Seccomp never reach
-// the tracer (the filter answers them itself) but are named so that logs
-// can say what the filter did.
+// The classes. Clone, Clone3 and the classes from IoUringSetup to Uselib
+// never reach the tracer (the filter answers them itself) but are named
+// so that logs can say what the filter did.
 const (
 	Mmap            Class = iota + 1 // mmap (x86-64)
 	Mmap2                            // mmap2 (i386; offset in pages)
@@ -148,6 +148,10 @@ const (
 	IoUringRegister                  // io_uring_register: refused (ENOSYS)
 	ProcessMadvise                   // process_madvise: only harmless advice
 	Uselib                           // uselib: refused (ENOSYS)
+	Msync                            // msync
+	Mincore                          // mincore
+	Mbind                            // mbind
+	GetMempolicy                     // get_mempolicy with MPOL_F_ADDR (its address is args[3])
 	classEnd
 )
 
@@ -178,6 +182,10 @@ var classNames = [...]string{
 	IoUringRegister: "io_uring_register",
 	ProcessMadvise:  "process_madvise",
 	Uselib:          "uselib",
+	Msync:           "msync",
+	Mincore:         "mincore",
+	Mbind:           "mbind",
+	GetMempolicy:    "get_mempolicy",
 }
 
 func (c Class) valid() bool { return c != 0 && c < classEnd }
@@ -225,8 +233,10 @@ const (
 	// HintInside: an mmap without MAP_FIXED whose non-zero hint address
 	// lies inside a protected range.
 	HintInside
-	// RangeOverlap: the call's range (for mremap, its old range) overlaps
-	// a guarded range.
+	// RangeOverlap: the call's range (for mremap, its old range)
+	// overlaps a guarded range; an empty range [addr, addr) counts as the
+	// address addr (the kernel looks up the mapping there: mremap with
+	// old_len 0), and so does get_mempolicy's address args[3].
 	RangeOverlap
 	// FixedTarget: an mremap with MREMAP_FIXED. Its new range is not
 	// checked in the kernel (see the package documentation): the tracer

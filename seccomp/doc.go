@@ -29,9 +29,13 @@
 //
 // A call is decided in the kernel whenever the answer does not need the
 // tracer (see Evaluate for the full rules): an mmap without MAP_FIXED
-// whose hint is not inside a protected range, and a munmap, mprotect,
-// madvise... whose range [addr, addr+len) does not overlap a guarded
-// range. Everything else of a mapping kind is sent to the tracer. i386
+// whose hint is not inside a protected range, a munmap, mprotect,
+// madvise, msync, mincore, mbind... whose range [addr, addr+len) does not
+// overlap a guarded range (an empty range counts as its address: mremap
+// with old_len 0 names the mapping there), and a get_mempolicy whose
+// MPOL_F_ADDR address is not inside one. Everything else of a mapping
+// kind is sent to the tracer, which answers a call aimed at a
+// reservation as the kernel answers one aimed at unmapped memory. i386
 // mapping calls always are: they are rare, and the kernel uses only the
 // low 32 bits of their registers, which a comparison on all 64 could be
 // fooled by.
@@ -81,6 +85,10 @@
 //     with reason Wrap), then runs a binary search over the merged guarded
 //     ranges: O(log n) comparisons per call, about ten instructions per
 //     range in the program. A hit returns "ld M[0]; ret a", a miss ALLOW.
+//     An empty range, and get_mempolicy's address args[3] (a second
+//     entry, before the search), are searched as [addr, addr|0xfff): the
+//     guarded ranges are page-aligned, so that overlaps one exactly when
+//     addr lies in it.
 //
 // The result travels in X rather than being stored by each caller because
 // of the kernel's check that scratch memory is written before it is read
@@ -102,5 +110,5 @@
 // one is in reach. The assembled program is checked the way the kernel
 // checks it (checkProgram) before Build returns it. A program may hold at
 // most MaxInstructions (4096) instructions; the default policy needs
-// about 160, and about 390 guarded ranges fit.
+// about 280, and about 380 guarded ranges fit.
 package seccomp

@@ -47,6 +47,7 @@ const (
 	noreplace  = anon | mapFixedNoreplace
 	maymove    = 1
 	dontunmap  = 4
+	msAsync    = 1 // MS_ASYNC
 	sigchld    = 17
 	threadFlag = 0x10000 // CLONE_THREAD
 	max64      = math.MaxUint64
@@ -137,7 +138,8 @@ var filterCases = []struct {
 		{"fixed from the gap over the pool", x64(nr64Mmap, 0x90000000, 0x7f0000000000, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
 		{"fixed zero length in the gap allowed", x64(nr64Mmap, 0x90000000, 0, protRW, fixed), allow},
 		{"fixed zero length inside", x64(nr64Mmap, 0x20000, 0, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
-		{"fixed zero length at start allowed", x64(nr64Mmap, 0x10000, 0, protRW, fixed), allow},
+		{"fixed zero length at start: its address is inside", x64(nr64Mmap, 0x10000, 0, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
+		{"fixed zero length at end allowed", x64(nr64Mmap, 0x80000000, 0, protRW, fixed), allow},
 		{"fixed huge length from zero", x64(nr64Mmap, 0, 1<<63, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
 		{"fixed low word looks inside, high word far", x64(nr64Mmap, 0x100010000, 0x1000, protRW, fixed), allow},
 		{"fixed carry into high word stays in the gap", x64(nr64Mmap, 0xfffff000, 0x1000, protRW, fixed), allow},
@@ -168,6 +170,43 @@ var filterCases = []struct {
 		{"munlock far allowed", x64(nr64Munlock, 0x7f0000000000, 0x1000), allow},
 		{"mseal inside pool", x64(nr64Mseal, 0x1fffffff0000, 0x10000, 0), tr(Mseal, ABI64, RangeOverlap)},
 		{"mseal far allowed", x64(nr64Mseal, 0x7f0000000000, 0x1000, 0), allow},
+		{"msync inside", x64(nr64Msync, 0x50000000, 0x1000, msAsync), tr(Msync, ABI64, RangeOverlap)},
+		{"msync straddling start", x64(nr64Msync, 0xf000, 0x2000, msAsync), tr(Msync, ABI64, RangeOverlap)},
+		{"msync far allowed", x64(nr64Msync, 0x7f0000000000, 0x1000, msAsync), allow},
+		{"msync ending at start allowed", x64(nr64Msync, 0xf000, 0x1000, msAsync), allow},
+		{"mincore inside", x64(nr64Mincore, 0x50000000, 0x1000, 0x7f0000001000), tr(Mincore, ABI64, RangeOverlap)},
+		{"mincore in the pool", x64(nr64Mincore, 0x100000000000, 0x1000, 0x7f0000001000), tr(Mincore, ABI64, RangeOverlap)},
+		{"mincore far allowed", x64(nr64Mincore, 0x7f0000000000, 0x1000, 0x7f0000001000), allow},
+		{"mbind inside", x64(nr64Mbind, 0x50000000, 0x1000, 2, 0x7f0000001000, 64, 0), tr(Mbind, ABI64, RangeOverlap)},
+		{"mbind far allowed", x64(nr64Mbind, 0x7f0000000000, 0x1000, 2, 0x7f0000001000, 64, 0), allow},
+		{"mbind wrap", x64(nr64Mbind, 0x7f0000000000, max64, 2), tr(Mbind, ABI64, Wrap)},
+
+		// An empty range stands for its address: mremap with old_len 0
+		// looks up the mapping there.
+		{"mremap old_len 0 at protected start", x64(nr64Mremap, 0x10000, 0, 0x1000, maymove), tr(Mremap, ABI64, RangeOverlap)},
+		{"mremap old_len 0 inside", x64(nr64Mremap, 0x50000000, 0, 0x1000, maymove), tr(Mremap, ABI64, RangeOverlap)},
+		{"mremap old_len 0 at pool start", x64(nr64Mremap, 0x100000000000, 0, 0x1000, maymove), tr(Mremap, ABI64, RangeOverlap)},
+		{"mremap old_len 0 at protected end allowed", x64(nr64Mremap, 0x80000000, 0, 0x1000, maymove), allow},
+		{"mremap old_len 0 just below trapped (a huge mapping's old range may reach 1 GiB further)", x64(nr64Mremap, 0xf000, 0, 0x1000, maymove), tr(Mremap, ABI64, RangeOverlap)},
+		{"mremap old_len 0 far allowed", x64(nr64Mremap, 0x7f0000000000, 0, 0x1000, maymove), allow},
+		{"mremap old_len 0 at the last protected byte", x64(nr64Mremap, 0x7fffffff, 0, 0x1000, maymove), tr(Mremap, ABI64, RangeOverlap)},
+		{"mremap old_len 0, address high word set, allowed", x64(nr64Mremap, 0x100010000, 0, 0x1000, maymove), allow},
+		{"mremap old_len only in the high word is no empty range", x64(nr64Mremap, 0xf000, 1<<32, 0x1000, maymove), tr(Mremap, ABI64, RangeOverlap)},
+		{"munmap zero length at start", x64(nr64Munmap, 0x10000, 0), tr(Munmap, ABI64, RangeOverlap)},
+
+		// get_mempolicy with MPOL_F_ADDR looks up the mapping at args[3].
+		{"get_mempolicy MPOL_F_ADDR inside", x64(nr64GetMempolicy, 0x7f0000001000, 0, 0, 0x50000000, mpolFAddr), tr(GetMempolicy, ABI64, RangeOverlap)},
+		{"get_mempolicy MPOL_F_ADDR at protected start", x64(nr64GetMempolicy, 0, 0, 0, 0x10000, mpolFAddr), tr(GetMempolicy, ABI64, RangeOverlap)},
+		{"get_mempolicy MPOL_F_ADDR at the last protected byte", x64(nr64GetMempolicy, 0, 0, 0, 0x7fffffff, mpolFAddr), tr(GetMempolicy, ABI64, RangeOverlap)},
+		{"get_mempolicy MPOL_F_ADDR|MPOL_F_NODE in the pool", x64(nr64GetMempolicy, 0, 0, 0, 0x1fffffffffff, mpolFAddr|1), tr(GetMempolicy, ABI64, RangeOverlap)},
+		{"get_mempolicy MPOL_F_ADDR at protected end allowed", x64(nr64GetMempolicy, 0, 0, 0, 0x80000000, mpolFAddr), allow},
+		{"get_mempolicy MPOL_F_ADDR just below allowed", x64(nr64GetMempolicy, 0, 0, 0, 0xffff, mpolFAddr), allow},
+		{"get_mempolicy MPOL_F_ADDR far allowed", x64(nr64GetMempolicy, 0, 0, 0, 0x7f0000000000, mpolFAddr), allow},
+		{"get_mempolicy MPOL_F_ADDR, address high word set, allowed", x64(nr64GetMempolicy, 0, 0, 0, 0x150000000, mpolFAddr), allow},
+		{"get_mempolicy MPOL_F_ADDR, address -1, allowed", x64(nr64GetMempolicy, 0, 0, 0, max64, mpolFAddr), allow},
+		{"get_mempolicy without MPOL_F_ADDR allowed", x64(nr64GetMempolicy, 0x7f0000001000, 0, 0, 0x50000000, 0), allow},
+		{"get_mempolicy MPOL_F_ADDR only in the high word allowed", x64(nr64GetMempolicy, 0, 0, 0, 0x50000000, mpolFAddr<<32), allow},
+		{"get_mempolicy MPOL_F_ADDR with a length-like args[1] inside", x64(nr64GetMempolicy, 0, 0x1000, 0, 0x20000, mpolFAddr), tr(GetMempolicy, ABI64, RangeOverlap)},
 
 		// mremap.
 		{"mremap old range inside", x64(nr64Mremap, 0x20000, 0x1000, 0x2000, maymove), tr(Mremap, ABI64, RangeOverlap)},
@@ -216,6 +255,10 @@ var filterCases = []struct {
 		{"i386 munlock", i32(nr32Munlock, 0xf7000000, 0x1000), tr(Munlock, ABI32, Always)},
 		{"i386 mlock2", i32(nr32Mlock2, 0xf7000000, 0x1000, 0), tr(Mlock2, ABI32, Always)},
 		{"i386 mseal", i32(nr32Mseal, 0xf7000000, 0x1000, 0), tr(Mseal, ABI32, Always)},
+		{"i386 msync", i32(nr32Msync, 0xf7000000, 0x1000, msAsync), tr(Msync, ABI32, Always)},
+		{"i386 mincore", i32(nr32Mincore, 0xf7000000, 0x1000, 0xffffd000), tr(Mincore, ABI32, Always)},
+		{"i386 mbind", i32(nr32Mbind, 0xf7000000, 0x1000, 0), tr(Mbind, ABI32, Always)},
+		{"i386 get_mempolicy without MPOL_F_ADDR", i32(nr32GetMempolicy, 0xffffd000, 0, 0, 0, 0), tr(GetMempolicy, ABI32, Always)},
 		{"i386 ipc SHMAT", i32(nr32Ipc, ipcShmat, 3, 0, 0, 0x20000), tr(Ipc, ABI32, Always)},
 		{"i386 ipc SHMAT with version 2", i32(nr32Ipc, 2<<16|ipcShmat, 3), tr(Ipc, ABI32, Always)},
 		{"i386 ipc SHMAT with junk in the high word", i32(nr32Ipc, 0xdead000000000000|ipcShmat, 3), tr(Ipc, ABI32, Always)},
@@ -278,6 +321,10 @@ var filterCases = []struct {
 		{"mlock2 far", x64(nr64Mlock2, 0x7f0000000000, 0x1000), tr(Mlock2, ABI64, Always)},
 		{"munlock far", x64(nr64Munlock, 0x7f0000000000, 0x1000), tr(Munlock, ABI64, Always)},
 		{"mseal far", x64(nr64Mseal, 0x7f0000000000, 0x1000), tr(Mseal, ABI64, Always)},
+		{"msync far", x64(nr64Msync, 0x7f0000000000, 0x1000), tr(Msync, ABI64, Always)},
+		{"mincore far", x64(nr64Mincore, 0x7f0000000000, 0x1000), tr(Mincore, ABI64, Always)},
+		{"mbind far", x64(nr64Mbind, 0x7f0000000000, 0x1000), tr(Mbind, ABI64, Always)},
+		{"get_mempolicy without MPOL_F_ADDR", x64(nr64GetMempolicy, 0x7f0000001000), tr(GetMempolicy, ABI64, Always)},
 		{"shmat NULL", x64(nr64Shmat, 3, 0, 0), tr(Shmat, ABI64, Always)},
 		{"brk", x64(nr64Brk, 0), tr(Brk, ABI64, Always)},
 		{"clone allowed", x64(nr64Clone, sigchld), allow},
@@ -307,6 +354,9 @@ var filterCases = []struct {
 		{"munmap allowed", x64(nr64Munmap, 0x20000, 0x1000), allow},
 		{"munmap wrap allowed: nothing to guard", x64(nr64Munmap, max64, 2), allow},
 		{"mremap fixed allowed: nothing to guard", x64(nr64Mremap, 0x20000, 0x1000, 0x1000, maymove|mremapFixed, 0x30000), allow},
+		{"msync allowed", x64(nr64Msync, 0x20000, 0x1000, msAsync), allow},
+		{"get_mempolicy MPOL_F_ADDR allowed: nothing to guard", x64(nr64GetMempolicy, 0, 0, 0, 0x20000, mpolFAddr), allow},
+		{"i386 mincore still trapped", i32(nr32Mincore, 0x20000, 0x1000, 0xffffd000), tr(Mincore, ABI32, Always)},
 		{"brk allowed", x64(nr64Brk, 0), allow},
 		{"shmat with an address still trapped", x64(nr64Shmat, 3, 0x20000, 0), tr(Shmat, ABI64, Always)},
 		{"clone CLONE_UNTRACED still denied", x64(nr64Clone, cloneUntraced), eperm},
@@ -320,7 +370,9 @@ var filterCases = []struct {
 		{"mmap hint at end allowed", x64(nr64Mmap, 0x10000, 0x1000, protRW, anon), allow},
 		{"fixed at zero", x64(nr64Mmap, 0, 0x1000, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
 		{"fixed at end allowed", x64(nr64Mmap, 0x10000, 0x1000, protRW, fixed), allow},
-		{"munmap zero length at zero allowed", x64(nr64Munmap, 0, 0), allow},
+		{"munmap zero length at zero: address 0 is inside", x64(nr64Munmap, 0, 0), tr(Munmap, ABI64, RangeOverlap)},
+		{"munmap zero length at end allowed", x64(nr64Munmap, 0x10000, 0), allow},
+		{"get_mempolicy MPOL_F_ADDR at zero", x64(nr64GetMempolicy, 0, 0, 0, 0, mpolFAddr), tr(GetMempolicy, ABI64, RangeOverlap)},
 	}},
 }
 
@@ -422,6 +474,8 @@ func TestFilterGrid(t *testing.T) {
 							for _, flags := range []uint64{anon, fixed, noreplace, maymove | mremapFixed, cloneUntraced} {
 								inputs = append(inputs, data(abi.arch, def.nr, []uint64{addr, l, l, flags, addr ^ 0x10000, 0}))
 							}
+							// get_mempolicy's address is args[3], its flags args[4].
+							inputs = append(inputs, data(abi.arch, def.nr, []uint64{l, 0, l, addr, l | mpolFAddr, 0}))
 						}
 					}
 				}

@@ -19,9 +19,10 @@ import (
 //     bits 4-5 pick the arch (x86_64, x86_64, i386, a foreign one);
 //   - nr: below 0x8000 an index into the calls that matter for the arch,
 //     otherwise a raw number;
-//   - edge: bit 0 moves args[0] next to a range boundary, bit 15 moves
-//     the end args[0]+args[1] next to one (the deltas come from the low
-//     bits of args[0] and args[1]);
+//   - edge: bit 0 moves args[0] next to a range boundary (and for an
+//     x86-64 get_mempolicy, whose address is args[3], args[3] with it),
+//     bit 15 moves the end args[0]+args[1] next to one (the deltas come
+//     from the low bits of args[0] and args[1]);
 //   - a0..a5: the arguments.
 func FuzzFilter(f *testing.F) {
 	one := []byte{0x10, 0, 0, 0, 0, 0x7f} // 0x10000, 128 pages
@@ -37,6 +38,9 @@ func FuzzFilter(f *testing.F) {
 	f.Add(two, uint8(4), uint16(0), uint16(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0))
 	f.Add([]byte{}, uint8(0), uint16(0), uint16(0), uint64(max64), uint64(2), uint64(0), uint64(fixed), uint64(0), uint64(0))
 	f.Add(one, uint8(0), uint16(0x8000|nr64Munmap), uint16(1), uint64(0xffffffffffffffff), uint64(1), uint64(0), uint64(0), uint64(0), uint64(0))
+	f.Add(one, uint8(0), uint16(0x8000|nr64Mremap), uint16(1), uint64(0), uint64(0), uint64(0x1000), uint64(maymove), uint64(0), uint64(0))
+	f.Add(two, uint8(0), uint16(0x8000|nr64GetMempolicy), uint16(3), uint64(0xffff), uint64(0), uint64(0), uint64(0), uint64(mpolFAddr), uint64(0))
+	f.Add(two, uint8(0), uint16(0x8000|nr64Msync), uint16(0x8001), uint64(0), uint64(0x1000), uint64(msAsync), uint64(0), uint64(0), uint64(0))
 	f.Fuzz(func(t *testing.T, ranges []byte, mode uint8, nr, edge uint16, a0, a1, a2, a3, a4, a5 uint64) {
 		p := fuzzPolicy(ranges, mode)
 		prog, err := Build(p)
@@ -116,6 +120,9 @@ func fuzzData(p Policy, mode uint8, nr, edge uint16, args [6]uint64) Data {
 		if edge&0x8000 != 0 {
 			end := bounds[int(edge>>8)%len(bounds)] + uint64(int64(int16(args[1])))
 			d.Args[1] = end - d.Args[0]
+		}
+		if edge&1 != 0 && d.Arch == AuditArchX86_64 && d.Nr == nr64GetMempolicy {
+			d.Args[3] = d.Args[0]
 		}
 	}
 	return d

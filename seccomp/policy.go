@@ -48,7 +48,8 @@ type Policy struct {
 	// whose range [addr, addr+len) overlaps one of these must reach the
 	// tracer. This covers MAP_FIXED mmaps, munmap, mremap (old range, and
 	// new range with MREMAP_FIXED), mprotect, pkey_mprotect, madvise,
-	// mlock, mlock2, munlock and mseal.
+	// mlock, mlock2, munlock, mseal, msync, mincore and mbind, and
+	// get_mempolicy with MPOL_F_ADDR, whose address must not lie in one.
 	Guarded []region.Range
 	// Protected is the protected ranges only: an mmap without MAP_FIXED
 	// whose hint address lies inside one of these must reach the tracer,
@@ -152,21 +153,30 @@ func (d Data) Marshal() []byte {
 //     those are reserved). Without it: TRACE if addr != 0 lies inside
 //     a protected range; else ALLOW.
 //   - munmap, mprotect, pkey_mprotect, madvise, mlock, mlock2, munlock,
-//     mseal: TRACE if [addr, addr+len) overlaps a guarded range.
+//     mseal, msync, mincore, mbind: TRACE if [addr, addr+len) overlaps a
+//     guarded range.
 //   - mremap with MREMAP_FIXED in the low word of args[3]: TRACE
 //     (reason FixedTarget) if there is any guarded range. Other mremaps:
 //     TRACE if the old range [args[0], args[0]+args[1]+1 GiB) overlaps
 //     a guarded range (the old range of a huge mapping is rounded up to
 //     a huge page; the end saturates).
+//   - get_mempolicy with MPOL_F_ADDR in the low word of args[4] (the
+//     flags): TRACE if the address args[3] lies inside a guarded range;
+//     without it: ALLOW (the kernel looks up no mapping then, or refuses
+//     the flags).
+//   - an empty range [addr, addr) overlaps a guarded range if addr lies
+//     inside it: the kernel looks up the mapping at addr for mremap with
+//     old_len 0, and refuses or ignores the other empty ranges.
 //   - a range whose end overflows 64 bits overlaps every guarded range
 //     (reason Wrap); with no guarded range nothing overlaps.
 //   - everything else: ALLOW.
 //
 // i386: old_mmap, mmap2, munmap, mremap, mprotect, pkey_mprotect,
-// madvise, brk, shmat, mlock, mlock2, munlock, mseal, and ipc with call
-// SHMAT (the low 16 bits of args[0]): TRACE always. clone: as on x86-64
-// (the low 32 bits are all i386 has). clone3, the io_uring calls,
-// process_madvise and uselib: as on x86-64. Everything else: ALLOW.
+// madvise, brk, shmat, mlock, mlock2, munlock, mseal, msync, mincore,
+// mbind, get_mempolicy, and ipc with call SHMAT (the low 16 bits of
+// args[0]): TRACE always. clone: as on x86-64 (the low 32 bits are all
+// i386 has). clone3, the io_uring calls, process_madvise and uselib: as
+// on x86-64. Everything else: ALLOW.
 func Evaluate(p Policy, d Data) uint32 {
 	switch d.Arch {
 	case AuditArchX86_64:
@@ -238,6 +248,11 @@ func evaluate64(p Policy, d Data) uint32 {
 			return trace(FixedTarget)
 		}
 		return hugeOverlapRet(p.Guarded, d.Args[0], d.Args[1], trace(RangeOverlap))
+	case GetMempolicy:
+		if uint32(d.Args[4])&mpolFAddr == 0 {
+			return RetAllow
+		}
+		return overlapRet(p.Guarded, d.Args[3], 0, trace(RangeOverlap))
 	default:
 		return overlapRet(p.Guarded, d.Args[0], d.Args[1], trace(RangeOverlap))
 	}
@@ -260,11 +275,18 @@ func hugeOverlapRet(rs []region.Range, addr, length uint64, hit uint32) uint32 {
 	return overlapRet(rs, addr, end-addr, hit)
 }
 
-// overlapRet returns hit if [addr, addr+length) overlaps one of rs, the
-// same code with reason Wrap if addr+length overflows (and rs is not
-// empty), and ALLOW otherwise.
+// overlapRet returns hit if [addr, addr+length) overlaps one of rs (if
+// addr lies in one of them, for length 0), the same code with reason
+// Wrap if addr+length overflows (and rs is not empty), and ALLOW
+// otherwise.
 func overlapRet(rs []region.Range, addr, length uint64, hit uint32) uint32 {
 	if len(rs) == 0 {
+		return RetAllow
+	}
+	if length == 0 {
+		if inside(rs, addr) {
+			return hit
+		}
 		return RetAllow
 	}
 	end, carry := bits.Add64(addr, length, 0)

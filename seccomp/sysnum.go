@@ -37,6 +37,10 @@ const (
 	nr64IoUringReg   = 427 // io_uring_register
 	nr64ProcMadvise  = 440 // process_madvise
 	nr64Uselib       = 134 // uselib
+	nr64Msync        = 26  // msync
+	nr64Mincore      = 27  // mincore
+	nr64Mbind        = 237 // mbind
+	nr64GetMempolicy = 239 // get_mempolicy
 
 	// syscall_32.tbl
 	nr32Brk          = 45  // brk
@@ -63,6 +67,10 @@ const (
 	nr32IoUringReg   = 427 // io_uring_register
 	nr32ProcMadvise  = 440 // process_madvise
 	nr32Uselib       = 86  // uselib
+	nr32Msync        = 144 // msync
+	nr32Mincore      = 218 // mincore
+	nr32Mbind        = 274 // mbind
+	nr32GetMempolicy = 275 // get_mempolicy
 )
 
 // Flag bits the filter tests. Values from the kernel's uapi headers
@@ -81,6 +89,7 @@ const (
 	seccompSetFilter  = 1        // SECCOMP_SET_MODE_FILTER (linux/seccomp.h)
 	flagListener      = 8        // SECCOMP_FILTER_FLAG_NEW_LISTENER
 	ipcCallMask       = 0xffff   // ipc(2) keeps a version in the call's upper 16 bits
+	mpolFAddr         = 2        // MPOL_F_ADDR (linux/mempolicy.h): get_mempolicy looks up the mapping at addr
 )
 
 // harmlessAdvice is the advice process_madvise may carry through the
@@ -139,6 +148,10 @@ var syscalls64 = []syscallDef{
 	{nr64IoUringReg, IoUringRegister},
 	{nr64ProcMadvise, ProcessMadvise},
 	{nr64Uselib, Uselib},
+	{nr64Msync, Msync},
+	{nr64Mincore, Mincore},
+	{nr64Mbind, Mbind},
+	{nr64GetMempolicy, GetMempolicy},
 }
 
 var syscalls32 = []syscallDef{
@@ -166,6 +179,10 @@ var syscalls32 = []syscallDef{
 	{nr32IoUringReg, IoUringRegister},
 	{nr32ProcMadvise, ProcessMadvise},
 	{nr32Uselib, Uselib},
+	{nr32Msync, Msync},
+	{nr32Mincore, Mincore},
+	{nr32Mbind, Mbind},
+	{nr32GetMempolicy, GetMempolicy},
 }
 
 func syscallTable(abi ABI) []syscallDef {
