@@ -46,6 +46,10 @@ const (
 	OpClone           //
 	OpClone3          //
 	OpShmdt           // shmdt, and i386 ipc(SHMDT, ...)
+	OpMsync           //
+	OpMincore         //
+	OpMbind           //
+	OpGetMempolicy    //
 )
 
 var opNames = [...]string{
@@ -53,7 +57,8 @@ var opNames = [...]string{
 	OpMremap: "mremap", OpMprotect: "mprotect", OpPkeyMprotect: "pkey_mprotect",
 	OpMadvise: "madvise", OpMlock: "mlock", OpMseal: "mseal", OpBrk: "brk",
 	OpShmat: "shmat", OpIPC: "ipc", OpClone: "clone", OpClone3: "clone3",
-	OpShmdt: "shmdt",
+	OpShmdt: "shmdt", OpMsync: "msync", OpMincore: "mincore", OpMbind: "mbind",
+	OpGetMempolicy: "get_mempolicy",
 }
 
 func (o Op) String() string {
@@ -80,6 +85,10 @@ const (
 	sysPkeyMprotect64 = 329
 	sysClone3_64      = 435
 	sysMseal64        = 462
+	sysMsync64        = 26
+	sysMincore64      = 27
+	sysMbind64        = 237
+	sysGetMempolicy64 = 239
 
 	sysBrk32          = 45
 	sysOldMmap32      = 90
@@ -98,6 +107,10 @@ const (
 	sysShmdt32        = 398
 	sysClone3_32      = 435
 	sysMseal32        = 462
+	sysMsync32        = 144
+	sysMincore32      = 218
+	sysMbind32        = 274
+	sysGetMempolicy32 = 275
 
 	// ipcSHMAT and ipcSHMDT are the ipc(2) multiplexer's sub-calls for
 	// shmat and shmdt.
@@ -113,6 +126,8 @@ var ops64 = [...]Op{
 	sysShmat64: OpShmat, sysClone64: OpClone, sysMlock64: OpMlock,
 	sysMunlock64: OpMlock, sysMlock2_64: OpMlock, sysPkeyMprotect64: OpPkeyMprotect,
 	sysClone3_64: OpClone3, sysMseal64: OpMseal, sysShmdt64: OpShmdt,
+	sysMsync64: OpMsync, sysMincore64: OpMincore, sysMbind64: OpMbind,
+	sysGetMempolicy64: OpGetMempolicy,
 }
 
 var ops32 = [...]Op{
@@ -121,7 +136,8 @@ var ops32 = [...]Op{
 	sysMlock32: OpMlock, sysMunlock32: OpMlock, sysMremap32: OpMremap,
 	sysMmap2_32: OpMmap, sysMadvise32: OpMadvise, sysMlock2_32: OpMlock,
 	sysPkeyMprotect32: OpPkeyMprotect, sysShmat32: OpShmat, sysClone3_32: OpClone3,
-	sysMseal32: OpMseal, sysShmdt32: OpShmdt,
+	sysMseal32: OpMseal, sysShmdt32: OpShmdt, sysMsync32: OpMsync,
+	sysMincore32: OpMincore, sysMbind32: OpMbind, sysGetMempolicy32: OpGetMempolicy,
 }
 
 // Classify names the mapping call that number nr is in the given ABI.
@@ -167,6 +183,19 @@ const (
 	MadvDontFork   = 10
 	MadvDoFork     = 11
 	MadvWipeOnFork = 18
+
+	MsAsync      = 1
+	MsInvalidate = 2
+	MsSync       = 4
+
+	MpolDefault = 0 // mbind mode
+	// MpolModeFlags are the mode flags mbind takes in its mode argument:
+	// MPOL_F_STATIC_NODES, MPOL_F_RELATIVE_NODES, MPOL_F_NUMA_BALANCING.
+	MpolModeFlags = 1<<15 | 1<<14 | 1<<13
+	// get_mempolicy flags.
+	MpolFNode        = 1
+	MpolFAddr        = 2
+	MpolFMemsAllowed = 4
 )
 
 // Errno values the guard answers with (x86, asm-generic).

@@ -87,13 +87,13 @@ func (c Call) String() string {
 
 func argCount(c Call) int {
 	switch c.Op() {
-	case OpMmap, OpIPC:
+	case OpMmap, OpIPC, OpMbind:
 		return 6
-	case OpMremap, OpClone:
+	case OpMremap, OpClone, OpGetMempolicy:
 		return 5
 	case OpPkeyMprotect:
 		return 4
-	case OpMprotect, OpMadvise, OpShmat:
+	case OpMprotect, OpMadvise, OpShmat, OpMsync, OpMincore:
 		return 3
 	case OpMunmap, OpMseal, OpMlock, OpClone3:
 		return 2

@@ -135,6 +135,14 @@ func (g *Guard) Decide(c Call, who Caller) *Action {
 			return g.done(allow(c, "length overflows"))
 		}
 		a = g.decidePrefix(c, start, n, &mlockWhy)
+	case OpMsync:
+		a = g.decideMsync(c)
+	case OpMincore:
+		a = g.decideMincore(c)
+	case OpMbind:
+		a = g.decideMbind(c)
+	case OpGetMempolicy:
+		a = g.decideGetMempolicy(c)
 	case OpMadvise:
 		a = g.decideMadvise(c)
 	case OpMseal:
@@ -616,12 +624,16 @@ var (
 	mlockWhy = prefixWhy{
 		"mlock of the guard's reservation: unmapped to the program",
 		"mlock stops at the reservation at "}
+	mincoreWhy = prefixWhy{
+		"mincore of the guard's reservation: unmapped to the program",
+		"mincore stops at the reservation at "}
 )
 
 // decidePrefix handles calls that walk the range from its start and stop
 // with ENOMEM at the first unmapped page, having changed what came before
-// (mprotect, pkey_mprotect, mlock, munlock). To the program, a reservation
-// is unmapped.
+// (mprotect, pkey_mprotect, mlock, munlock; mincore, which fills the
+// vector for what came before). To the program, a reservation is
+// unmapped.
 func (g *Guard) decidePrefix(c Call, start, n uint64, why *prefixWhy) *Action {
 	q, ok := span(start, n)
 	if !aligned(start) || !ok {

@@ -346,6 +346,16 @@ func decodeArgs(c rewrite.Call) []arg {
 		return []arg{{"shmid", fd(a[0])}, {"shmaddr", addr(a[1])}, {"shmflg", flagNames(a[2], shmNames, "0")}}
 	case rewrite.OpClone:
 		return []arg{{"flags", hex(a[0])}}
+	case rewrite.OpMsync:
+		return []arg{{"addr", hex(a[0])}, {"length", dec(a[1])}, {"flags", flagNames(uint64(uint32(a[2])), msyncNames, "0")}}
+	case rewrite.OpMincore:
+		return []arg{{"addr", hex(a[0])}, {"length", dec(a[1])}, {"vec", addr(a[2])}}
+	case rewrite.OpMbind:
+		return []arg{{"addr", hex(a[0])}, {"length", dec(a[1])}, {"mode", hex(a[2])}, {"nodemask", addr(a[3])},
+			{"maxnode", dec(a[4])}, {"flags", hex(a[5])}}
+	case rewrite.OpGetMempolicy:
+		return []arg{{"mode", addr(a[0])}, {"nodemask", addr(a[1])}, {"maxnode", dec(a[2])}, {"addr", hex(a[3])},
+			{"flags", flagNames(a[4], mempolicyNames, "0")}}
 	}
 	var out []arg
 	for i, v := range a {
@@ -372,6 +382,10 @@ var (
 		{rewrite.MremapDontUnmap, "MREMAP_DONTUNMAP"}}
 	shmNames = []flagBit{{0o10000, "SHM_RDONLY"}, {rewrite.ShmRnd, "SHM_RND"}, {rewrite.ShmRemap, "SHM_REMAP"},
 		{0o100000, "SHM_EXEC"}}
+	msyncNames = []flagBit{{rewrite.MsAsync, "MS_ASYNC"}, {rewrite.MsInvalidate, "MS_INVALIDATE"},
+		{rewrite.MsSync, "MS_SYNC"}}
+	mempolicyNames = []flagBit{{rewrite.MpolFNode, "MPOL_F_NODE"}, {rewrite.MpolFAddr, "MPOL_F_ADDR"},
+		{rewrite.MpolFMemsAllowed, "MPOL_F_MEMS_ALLOWED"}}
 )
 
 // flagNames renders v as NAME|NAME|0xREST. For mmap flags the two type

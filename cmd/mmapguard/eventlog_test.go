@@ -55,6 +55,23 @@ func TestTextEvent(t *testing.T) {
 	if got := textEvent(e); !strings.Contains(got, "= -1 EPERM <denied: strict>") {
 		t.Errorf("denied event: %s", got)
 	}
+	for _, tc := range []struct {
+		nr   uint64
+		args [6]uint64
+		want string
+	}{
+		{26, [6]uint64{0x50000000, 4096, rewrite.MsSync | rewrite.MsInvalidate}, "msync(0x50000000, 4096, MS_INVALIDATE|MS_SYNC)"},
+		{27, [6]uint64{0x50000000, 4096, 0x7f0000001000}, "mincore(0x50000000, 4096, 0x7f0000001000)"},
+		{237, [6]uint64{0x50000000, 4096, 2, 0x7f0000001000, 64, 0}, "mbind(0x50000000, 4096, 0x2, 0x7f0000001000, 64, 0x0)"},
+		{239, [6]uint64{0x7f0000001000, 0, 0, 0x50000000, rewrite.MpolFAddr}, "get_mempolicy(0x7f0000001000, NULL, 0, 0x50000000, MPOL_F_ADDR)"},
+	} {
+		e := testEvent()
+		e.Call = rewrite.Call{ABI: rewrite.ABI64, Nr: tc.nr, Args: tc.args}
+		e.Result = rewrite.Err(rewrite.ENOMEM)
+		if got := textEvent(e); !strings.Contains(got, tc.want+" = -1 ENOMEM") {
+			t.Errorf("got  %s\nwant %s", got, tc.want)
+		}
+	}
 }
 
 func TestJSONEvent(t *testing.T) {
