@@ -184,6 +184,12 @@ const (
 	MadvDoFork     = 11
 	MadvWipeOnFork = 18
 
+	ProtSem       = 0x8        // accepted by mprotect, and ignored
+	ProtGrowsDown = 0x01000000 // mprotect: extend to the start of a growsdown mapping
+	ProtGrowsUp   = 0x02000000
+
+	MlockOnFault = 1 // mlock2
+
 	MsAsync      = 1
 	MsInvalidate = 2
 	MsSync       = 4

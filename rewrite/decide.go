@@ -125,16 +125,9 @@ func (g *Guard) Decide(c Call, who Caller) *Action {
 	case OpMremap:
 		a = g.decideMremap(c, who)
 	case OpMprotect, OpPkeyMprotect:
-		a = g.decidePrefix(c, c.Args[0], c.Args[1], &mprotectWhy)
+		a = g.decideMprotect(c)
 	case OpMlock:
-		// mlock rounds the start down and the length up instead of
-		// refusing an unaligned start.
-		start := region.PageDown(c.Args[0])
-		n := c.Args[1] + (c.Args[0] - start)
-		if n < c.Args[1] {
-			return g.done(allow(c, "length overflows"))
-		}
-		a = g.decidePrefix(c, start, n, &mlockWhy)
+		a = g.decideMlock(c)
 	case OpMsync:
 		a = g.decideMsync(c)
 	case OpMincore:
@@ -615,26 +608,84 @@ func (g *Guard) unmapLike(c Call, task int, q region.Range, ret uint64, why *unm
 }
 
 // prefixWhy holds the Why texts of a call decidePrefix handles.
-type prefixWhy struct{ reserved, stops string }
+type prefixWhy struct{ reserved, stops, probe string }
 
 var (
 	mprotectWhy = prefixWhy{
 		"mprotect of the guard's reservation: unmapped to the program",
-		"mprotect stops at the reservation at "}
+		"mprotect stops at the reservation at ",
+		"pkey_mprotect of the guard's reservation: the key checked where nothing is mapped"}
 	mlockWhy = prefixWhy{
 		"mlock of the guard's reservation: unmapped to the program",
-		"mlock stops at the reservation at "}
+		"mlock stops at the reservation at ",
+		"mlock of the guard's reservation: the lock limit checked with length 0"}
 	mincoreWhy = prefixWhy{
 		"mincore of the guard's reservation: unmapped to the program",
-		"mincore stops at the reservation at "}
+		"mincore stops at the reservation at ", ""}
 )
+
+// decideMprotect handles mprotect and pkey_mprotect. Before it looks for
+// a mapping the kernel refuses both PROT_GROWSDOWN and PROT_GROWSUP,
+// protection bits it does not know (all 64 bits count) and, for
+// pkey_mprotect, a key the process has not allocated (EINVAL). The bits
+// are checked here; the key only the kernel knows: when the range starts
+// at a reservation, the call is probed where nothing is mapped (see
+// probeCall), with PROT_GROWSUP, which no x86 mapping accepts, so that
+// the probe can change nothing even should it find one.
+func (g *Guard) decideMprotect(c Call) *Action {
+	prot := c.Args[2]
+	grows := prot & (ProtGrowsDown | ProtGrowsUp)
+	if grows == ProtGrowsDown|ProtGrowsUp || prot&^(ProtRead|ProtWrite|ProtExec|ProtSem|grows) != 0 {
+		return allow(c, "invalid protection: the kernel refuses it")
+	}
+	if c.Op() == OpPkeyMprotect && int32(c.Args[3]) != -1 {
+		if p, ok := g.probeCall(c, 0); ok {
+			p.Args[2] = ProtGrowsUp
+			return g.decidePrefix(c, c.Args[0], c.Args[1], &mprotectWhy, &p)
+		}
+	}
+	return g.decidePrefix(c, c.Args[0], c.Args[1], &mprotectWhy, nil)
+}
+
+// decideMlock handles mlock, mlock2 and munlock. mlock2 refuses unknown
+// flags (EINVAL) first; mlock and mlock2 then refuse a process that may
+// lock nothing, RLIMIT_MEMLOCK 0 without CAP_IPC_LOCK (EPERM), before
+// they look for a mapping. The same call with length 0 makes that check
+// and locks nothing: it is the probe when the range starts at a
+// reservation.
+func (g *Guard) decideMlock(c Call) *Action {
+	is := func(nr64, nr32 uint64) bool {
+		if c.ABI == ABI32 {
+			return c.Nr == nr32
+		}
+		return c.Nr == nr64
+	}
+	if is(sysMlock2_64, sysMlock2_32) && uint32(c.Args[2])&^MlockOnFault != 0 {
+		return allow(c, "unknown mlock2 flags: the kernel refuses them")
+	}
+	// mlock rounds the start down and the length up instead of
+	// refusing an unaligned start.
+	start := region.PageDown(c.Args[0])
+	n := c.Args[1] + (c.Args[0] - start)
+	if n < c.Args[1] {
+		return allow(c, "length overflows")
+	}
+	if is(sysMunlock64, sysMunlock32) {
+		return g.decidePrefix(c, start, n, &mlockWhy, nil)
+	}
+	p := c
+	p.Args[0], p.Args[1] = start, 0
+	return g.decidePrefix(c, start, n, &mlockWhy, &p)
+}
 
 // decidePrefix handles calls that walk the range from its start and stop
 // with ENOMEM at the first unmapped page, having changed what came before
 // (mprotect, pkey_mprotect, mlock, munlock; mincore, which fills the
 // vector for what came before). To the program, a reservation is
-// unmapped.
-func (g *Guard) decidePrefix(c Call, start, n uint64, why *prefixWhy) *Action {
+// unmapped. A range that starts at one gets ENOMEM, or if probe is not
+// nil, probe's error: the kernel's answer to checks of the arguments it
+// makes before looking for a mapping, which the guard cannot make.
+func (g *Guard) decidePrefix(c Call, start, n uint64, why *prefixWhy, probe *Call) *Action {
 	q, ok := span(start, n)
 	if !aligned(start) || !ok {
 		return allow(c, "")
@@ -644,6 +695,11 @@ func (g *Guard) decidePrefix(c Call, start, n uint64, why *prefixWhy) *Action {
 		return allow(c, "")
 	}
 	if first.Start == q.Start {
+		if probe != nil {
+			a := runOne(c, *probe, Emulated, why.probe)
+			a.Ret, a.FixRet = Err(ENOMEM), true
+			return a
+		}
 		return emulate(c, Err(ENOMEM), why.reserved)
 	}
 	d := c
@@ -705,7 +761,8 @@ func (g *Guard) decideMadvise(c Call) *Action {
 
 func (g *Guard) decideMseal(c Call) *Action {
 	q, ok := span(c.Args[0], c.Args[1])
-	if !aligned(c.Args[0]) || !ok || !g.reserved.Overlaps(q) {
+	if c.Args[2] != 0 || !aligned(c.Args[0]) || !ok || !g.reserved.Overlaps(q) {
+		// The kernel refuses any flag (EINVAL) first.
 		return allow(c, "")
 	}
 	return emulate(c, Err(ENOMEM), "mseal of the guard's reservation: unmapped to the program")
@@ -801,24 +858,42 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 			return allow(c, "invalid lengths: the kernel refuses them")
 		}
 	}
-	if !aligned(old) || flags&^uint64(MremapMayMove|MremapFixed|MremapDontUnmap) != 0 || newLen == 0 {
+	// The kernel rounds both lengths up to pages (a length that
+	// overflows becomes 0) and checks the arguments, all before it looks
+	// up the mapping at old (Linux 6.17; older kernels check the new
+	// address after that, but before they change anything): unknown
+	// flags, an unaligned old address, a new length of 0 or past user
+	// space; with MREMAP_FIXED or MREMAP_DONTUNMAP, a new range past user
+	// space, unaligned or overlapping the old one, no MREMAP_MAYMOVE, and
+	// for MREMAP_DONTUNMAP a change of length.
+	oldP, _ := region.PageUp(oldLen)
+	newP, _ := region.PageUp(newLen)
+	if !aligned(old) || flags&^uint64(MremapMayMove|MremapFixed|MremapDontUnmap) != 0 || newP == 0 {
 		return allow(c, "invalid arguments: the kernel refuses them")
 	}
-	oldP, ok1 := region.PageUp(oldLen)
-	newP, ok2 := region.PageUp(newLen)
-	oldR, ok3 := region.Span(old, oldP)
-	if !ok1 || !ok2 || !ok3 {
+	fixed := flags&MremapFixed != 0
+	if flags&(MremapFixed|MremapDontUnmap) != 0 {
+		if newP > region.UserEnd || newAddr > region.UserEnd-newP || !aligned(newAddr) ||
+			flags&MremapMayMove == 0 || flags&MremapDontUnmap != 0 && oldP != newP ||
+			old+oldP > newAddr && newAddr+newP > old {
+			return allow(c, "invalid target: the kernel refuses it")
+		}
+	}
+	if g.reserved.ContainsAddr(old) {
+		if newP > region.UserEnd {
+			return emulate(c, Err(EINVAL), "mremap of the guard's reservation past user space")
+		}
+		return emulate(c, Err(EFAULT), "mremap of the guard's reservation: unmapped to the program")
+	}
+	oldR, ok := region.Span(old, oldP)
+	if !ok {
+		// The mapping at old cannot hold the range.
 		return allow(c, "invalid lengths: the kernel refuses them")
 	}
 	guarded := &g.policy.guarded
-	fixed := flags&MremapFixed != 0
 	var newR region.Range
 	if fixed {
-		var ok bool
-		newR, ok = region.Span(newAddr, newP)
-		if flags&MremapMayMove == 0 || !aligned(newAddr) || !ok || newR.Overlaps(oldR) {
-			return allow(c, "invalid target: the kernel refuses it")
-		}
+		newR = region.Range{Start: newAddr, End: newAddr + newP}
 	}
 	touchesOld := guarded.Overlaps(oldR)
 	if !touchesOld && !(fixed && guarded.Overlaps(newR)) {
@@ -827,17 +902,12 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 		// ranges or answers ENOMEM.
 		return allow(c, "")
 	}
-	if g.reserved.ContainsAddr(old) {
-		return emulate(c, Err(EFAULT), "mremap of the guard's reservation: unmapped to the program")
-	}
 	if fixed && g.policy.Strict && !who.Owner && g.policy.protected.Overlaps(newR) {
 		return deny(c, EPERM, whyRange("strict: mremap to ", newR, " in a protected range"))
 	}
 	if !fixed && newP < oldP {
-		// Shrinking unmaps the tail and keeps the start where it is.
-		if flags&MremapDontUnmap != 0 {
-			return allow(c, "invalid arguments: the kernel refuses them")
-		}
+		// Shrinking unmaps the tail and keeps the start where it is
+		// (MREMAP_DONTUNMAP, which keeps the length, is not here).
 		tail := region.Range{Start: old + newP, End: oldR.End}
 		return g.unmapLike(c, who.Task, tail, old, &shrinkWhy)
 	}

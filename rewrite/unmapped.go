@@ -98,7 +98,7 @@ func (g *Guard) decideMincore(c Call) *Action {
 	if v, ok := region.Span(vec, q.Len()/region.PageSize); !ok || v.End > region.UserEnd {
 		return allow(c, "vector past user space: the kernel refuses it")
 	}
-	return g.decidePrefix(c, addr, c.Args[1], &mincoreWhy)
+	return g.decidePrefix(c, addr, c.Args[1], &mincoreWhy, nil)
 }
 
 // decideMbind handles mbind. Its checks of the mode, the node mask (in
