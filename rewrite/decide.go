@@ -717,7 +717,9 @@ func validAdvice(a uint64) bool {
 }
 
 func (g *Guard) decideMadvise(c Call) *Action {
-	addr, advice := c.Args[0], c.Args[2]
+	// The kernel takes the advice as an int: what lies above its low 32
+	// bits changes nothing (MADV_DONTFORK applies all the same).
+	addr, advice := c.Args[0], uint64(uint32(c.Args[2]))
 	q, ok := span(addr, c.Args[1])
 	if !aligned(addr) || !ok {
 		return allow(c, "")

@@ -604,6 +604,24 @@ func TestShmdt(t *testing.T) {
 	}
 }
 
+// TestMadviseAdviceIsAnInt: the kernel takes madvise's advice as an int,
+// so the guard looks at its low 32 bits only: MADV_DONTFORK with garbage
+// above them applies, and a forked child must get a reservation there;
+// known advice aimed at a reservation gets ENOMEM, not EINVAL.
+func TestMadviseAdviceIsAnInt(t *testing.T) {
+	g := newGuard(t, opts{})
+	if a := g.Decide(call64(sysMadvise64, exeLo, exeHi-exeLo, 1<<32|MadvDontFork), Caller{}); a.Verdict != Allow {
+		t.Fatalf("madvise(own, MADV_DONTFORK) = %v, want allow", a)
+	}
+	want := reservation(ABI64, region.Range{Start: exeLo, End: exeHi}, MapFixedNoReplace).String()
+	if _, calls := g.Fork(ABI64); len(calls) != 1 || calls[0].String() != want {
+		t.Errorf("fork after MADV_DONTFORK with garbage in the high word: calls %v, want %s", calls, want)
+	}
+	if a := g.Decide(call64(sysMadvise64, 0x10000000, page, 1<<32|4), Caller{}); a.Verdict != Return || a.Ret != Err(ENOMEM) {
+		t.Errorf("madvise(reservation, 1<<32|MADV_DONTNEED) = %v, want ENOMEM", a)
+	}
+}
+
 // TestPoolReservationFailure: a part of the pool that could not be
 // reserved (something else holds it) is never handed out.
 func TestPoolReservationFailure(t *testing.T) {

@@ -5,7 +5,9 @@
 // then a forked child must find the range without a new hole. Without
 // --strict (argv[1] "strict") also a MADV_DONTFORK across the program's
 // own mapping and a reservation: the own part is not inherited, and the
-// child gets a reservation there instead of a hole. The same advice
+// child gets a reservation there instead of a hole (also when the
+// advice has garbage in its high 32 bits, which the kernel ignores: it
+// takes an int). The same advice
 // through process_madvise on the program itself (any advice since Linux
 // 6.15, over ranges in memory) must fail with EINVAL, as before 6.15.
 #include "escape.h"
@@ -22,6 +24,7 @@
 
 #define RES 0x32000000UL
 #define OWN 0x33000000UL
+#define OWN2 0x33100000UL
 
 int main(int argc, char **argv) {
 	set_mode(argc, argv);
@@ -127,6 +130,38 @@ int main(int argc, char **argv) {
 		if (!err32(f)) waitpid((pid_t)f, &st, 0);
 		if (n <= 0 || !WIFEXITED(st)) verdict("fork-int80-after-dontfork", 0, "i386 fork = %#lx, child status %#x", f, st);
 		else verdict("fork-int80-after-dontfork", msg[0] == '1', "i386 fork: %s", msg + 2);
+
+		// MADV_DONTFORK with garbage in the high word of the advice: the
+		// kernel takes an int, and applies it.
+		char *q = mmap((void *)OWN2, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		if (q != (char *)OWN2) {
+			verdict("fork-after-dontfork-hi-garbage", 0, "mmap(0x33100000, MAP_FIXED): %s", ename(errno));
+			return finish();
+		}
+		allow(OWN2, PAGE);
+		r = sys64(SYS_madvise, OWN2, PAGE, 1UL << 32 | MADV_DONTFORK, 0, 0, 0);
+		if (r != 0) {
+			verdict("fork-after-dontfork-hi-garbage", 0, "madvise(own page, 1<<32|MADV_DONTFORK): %s", ename(err64(r)));
+			return finish();
+		}
+		before = hole_bytes();
+		pid = fork();
+		if (pid == 0) {
+			char m[256];
+			unsigned long ch = hole_bytes();
+			int ok = ch <= before && reserved(OWN2, PAGE);
+			snprintf(m, sizeof m, "%d child holes %lu bytes (parent %lu); own DONTFORK page %s", ok, ch, before,
+			         reserved(OWN2, PAGE) ? "reserved" : "NOT reserved");
+			ssize_t w = write(fds[1], m, strlen(m) + 1);
+			(void)w;
+			_exit(0);
+		}
+		msg[0] = 0;
+		n = read(fds[0], msg, sizeof msg - 1);
+		st = 0;
+		waitpid(pid, &st, 0);
+		if (n <= 0 || !WIFEXITED(st)) verdict("fork-after-dontfork-hi-garbage", 0, "child status %#x", st);
+		else verdict("fork-after-dontfork-hi-garbage", msg[0] == '1', "fork: %s", msg + 2);
 	}
 	return finish();
 }

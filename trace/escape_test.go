@@ -421,7 +421,7 @@ func TestEscapeMadvise(t *testing.T) {
 	t.Run("lax", func(t *testing.T) {
 		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
 		escapeCheck(t, out, res, append(common[:len(common):len(common)], "madvise-dontfork-own-and-reservation",
-			"fork-int80-after-dontfork"))
+			"fork-int80-after-dontfork", "fork-after-dontfork-hi-garbage"))
 	})
 	t.Run("strict", func(t *testing.T) {
 		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
@@ -429,7 +429,8 @@ func TestEscapeMadvise(t *testing.T) {
 	})
 	t.Run("native", func(t *testing.T) {
 		// The child of a process with a MADV_DONTFORK mapping has a hole.
-		escapeCheckNative(t, escapeNative(t, bin), nil, []string{"fork-after-madvise", "fork-int80-after-dontfork"})
+		escapeCheckNative(t, escapeNative(t, bin), nil, []string{"fork-after-madvise", "fork-int80-after-dontfork",
+			"fork-after-dontfork-hi-garbage"})
 	})
 }
 
