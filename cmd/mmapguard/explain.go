@@ -11,12 +11,12 @@ import (
 )
 
 const explainUsage = `Usage: mmapguard explain --protect RANGE [--protect RANGE...] [--pool RANGE|none]
-                         [--pool-all] [--strict] [--trap-all] [-o FILE] [-q]
+                         [--pool-all] [--strict] [--trace-all] [-o FILE] [-q]
 
 Prints the policy mmapguard would enforce with these options: the protected
 ranges, the pool, what each mapping call becomes, and the seccomp filter
 that decides in the kernel which calls need the tracer (its size and its
-disassembly). Nothing is run.
+disassembly). Nothing is run. The policy options are run's.
 
 RANGE is START-END (end exclusive) or START+SIZE, page-aligned, inside user
 space: 0x10000-0x80000000, 0x10000+2G. Sizes take K, M, G, T suffixes.
@@ -26,7 +26,7 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("explain", explainUsage)
 	var pf policyFlags
 	pf.register(fs)
-	trapAll := fs.Bool("trap-all", false, "show the filter without the in-kernel fast path (every mapping call stops in the tracer)")
+	trapAll := fs.Bool("trace-all", false, "show the filter without the in-kernel fast path, as run --trace-all installs it (every mapping call stops in the tracer)")
 	out := fs.String("o", "", "write to `FILE` instead of standard output")
 	quiet := fs.Bool("q", false, "print only the policy and the filter's size, not its disassembly")
 	if err := parseFlags(fs, args, stdout); err != nil {

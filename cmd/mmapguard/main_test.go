@@ -43,7 +43,7 @@ func (r mainResult) String() string {
 var wantFlags = map[string][]string{
 	"run": {"--protect RANGE", "--pool RANGE", "--pool-all", "--strict", "-o FILE", "--log-format FORMAT", "-q",
 		"--place PATTERN=ADDR", "--place-range RANGE=PATTERN", "--place-file FILE", "--place-strict", "--place-exe ADDR", "--owner PATTERN", "--trace-all"},
-	"explain": {"--protect RANGE", "--pool RANGE", "--pool-all", "--strict", "--trap-all", "-o FILE", "-q"},
+	"explain": {"--protect RANGE", "--pool RANGE", "--pool-all", "--strict", "--trace-all", "-o FILE", "-q"},
 	"help":    {},
 }
 
@@ -256,7 +256,7 @@ var (
 
 // TestExplainFilter: the filter's size is the one seccomp builds for the
 // policy, the disassembly has that many instructions numbered from 0,
-// -q leaves the disassembly out, --trap-all shows the other filter.
+// -q leaves the disassembly out, --trace-all shows the other filter.
 func TestExplainFilter(t *testing.T) {
 	args := []string{"--protect", "0x10000-0x80000000", "--protect", "0x100000000+1G"}
 	pf := policyFlags{}
@@ -279,7 +279,7 @@ func TestExplainFilter(t *testing.T) {
 		ea := append([]string{"explain"}, args...)
 		mode := "calls that cannot touch a guarded range are allowed in the kernel"
 		if trapAll {
-			ea = append(ea, "--trap-all")
+			ea = append(ea, "--trace-all")
 			mode = "every mapping call stops in the tracer"
 		}
 		r := callMain(ea...)
