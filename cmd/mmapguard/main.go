@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"syscall"
 )
@@ -102,6 +103,10 @@ func run(args []string, stdout, stderr io.Writer) (int, syscall.Signal) {
 		topUsage(stdout)
 		return 0, 0
 	}
+	if name == "--version" || name == "-V" {
+		fmt.Fprintln(stdout, version())
+		return 0, 0
+	}
 	for _, c := range commands {
 		if c.name != name {
 			continue
@@ -152,7 +157,8 @@ Commands:
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
-Run 'mmapguard COMMAND --help' for the options of one command.
+Run 'mmapguard COMMAND --help' for the options of one command, and
+'mmapguard --version' (or -V) for the version.
 Ranges are written START-END or START+SIZE, e.g. 0x10000-0x80000000 or
 0x10000+2G; the docs/ folder explains protected ranges, the pool and what
 each system call becomes.
@@ -186,4 +192,33 @@ func runHelp(args []string, stdout, stderr io.Writer) error {
 		names = append(names, c.name)
 	}
 	return usagef("no command %q: the commands are %s", args[0], strings.Join(names, ", "))
+}
+
+// version is what --version prints: the module's version (or the
+// commit it was built from) and the Go release.
+func version() string {
+	v := "(devel)"
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "mmapguard " + v
+	}
+	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	} else {
+		var rev, dirty string
+		for _, st := range bi.Settings {
+			switch st.Key {
+			case "vcs.revision":
+				rev = st.Value
+			case "vcs.modified":
+				if st.Value == "true" {
+					dirty = "+dirty"
+				}
+			}
+		}
+		if len(rev) >= 12 {
+			v = "commit " + rev[:12] + dirty
+		}
+	}
+	return "mmapguard " + v + ", " + bi.GoVersion
 }

@@ -122,6 +122,9 @@ func TestUsageErrors(t *testing.T) {
 		{"run without a program", []string{"run", "--protect", low}, []string{"no program to run", "put it after --, e.g. mmapguard run --protect", "mmapguard run --help"}},
 		{"run with an empty program list", []string{"run", "--protect", low, "--"}, []string{"no program to run", "put it after --"}},
 		{"explain with an argument", []string{"explain", "--protect", low, "ls"}, []string{`unexpected argument "ls": explain runs nothing`, "mmapguard explain --help"}},
+		{"run with an empty program name", []string{"run", "--protect", low, "--", ""}, []string{"the program's name is empty"}},
+		{"run --log-format without -o", []string{"run", "--protect", low, "--log-format", "json", "--", "true"}, []string{"give -o FILE too"}},
+		{"run --place-exe 0", []string{"run", "--protect", low, "--place-exe", "0", "--", "true"}, []string{"--place-exe", "want a page-aligned address inside user space"}},
 	}
 	// Policy errors: the same for run (which must stop before running
 	// anything) and explain.
@@ -363,3 +366,15 @@ func TestFlagError(t *testing.T) {
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// TestVersion: --version and -V print one line naming mmapguard and
+// the Go release it was built with, and exit 0.
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"--version", "-V"} {
+		r := callMain(arg)
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "mmapguard ") || !strings.Contains(r.stdout, "go1.") ||
+			strings.Count(r.stdout, "\n") != 1 || r.stderr != "" {
+			t.Errorf("%s: %v", arg, r)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 
 	"github.com/mmapguard/mmapguard/loader"
 	"github.com/mmapguard/mmapguard/region"
@@ -48,6 +49,9 @@ func (pf *placeFlags) register(fs *flag.FlagSet) {
 		v, err := region.ParseSize(s)
 		if err != nil {
 			return err
+		}
+		if v == 0 || v%region.PageSize != 0 || v >= region.UserEnd {
+			return fmt.Errorf("%#x: want a page-aligned address inside user space, where the program's image should start", v)
 		}
 		pf.exe = v
 		return nil

@@ -10,9 +10,14 @@ import (
 	"os/signal"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mmapguard/mmapguard/loader"
+	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
 	"github.com/mmapguard/mmapguard/trace"
 )
@@ -108,8 +113,17 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() == 0 {
 		return usagef("no program to run: put it after --, e.g. mmapguard run --protect 0x10000-0x80000000 -- ls")
 	}
+	if fs.Arg(0) == "" {
+		return usagef("the program's name is empty: put the program after --")
+	}
+	if *out == "" && flagSet(fs, "log-format") {
+		return usagef("--log-format says how to write the -o file: give -o FILE too")
+	}
 	p, err := pf.policy()
 	if err != nil {
+		return err
+	}
+	if err := belowMinAddr(p); err != nil {
 		return err
 	}
 	path, err := trace.Resolve(fs.Arg(0))
@@ -313,4 +327,44 @@ func writeSummary(f *os.File, p *rewrite.Policy, r trace.Result, events *eventLo
 		err = cerr
 	}
 	return err
+}
+
+// belowMinAddr refuses a guarded range that starts below
+// vm.mmap_min_addr when mmapguard may not map there (it lacks
+// CAP_SYS_RAWIO): its reservation would fail at the program's exec,
+// which kills the program. (The program, no more privileged, could not
+// map there either.)
+func belowMinAddr(p *rewrite.Policy) error {
+	b, err := os.ReadFile("/proc/sys/vm/mmap_min_addr")
+	if err != nil {
+		return nil // the kernel will say
+	}
+	lowest, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || lowest == 0 || hasCap(unix.CAP_SYS_RAWIO) {
+		return nil
+	}
+	start, _ := region.PageUp(lowest)
+	for _, r := range p.Guarded() {
+		if r.Start < lowest {
+			return usagef("%v starts below vm.mmap_min_addr (%#x), where only a process with CAP_SYS_RAWIO (root) may map, and mmapguard cannot reserve it: start it at %#x (nothing without that capability can map below), or run as root",
+				r, lowest, start)
+		}
+	}
+	return nil
+}
+
+// hasCap reports whether mmapguard's effective capabilities include
+// capability c.
+func hasCap(c int) bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && caps&(1<<c) != 0
+		}
+	}
+	return false
 }

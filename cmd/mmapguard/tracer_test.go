@@ -92,3 +92,37 @@ func TestRunTracerUnreachable(t *testing.T) {
 		t.Error("the program reached into mmapguard's process")
 	}
 }
+
+// TestRunBelowMinAddr: a range that starts below vm.mmap_min_addr, which
+// an unprivileged mmapguard cannot reserve, is a usage error before
+// anything runs, not a program killed at its exec.
+func TestRunBelowMinAddr(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/vm/mmap_min_addr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(b)) == "0" {
+		t.Fatal("vm.mmap_min_addr is 0 here: nothing lies below it to test")
+	}
+	dir, err := os.MkdirTemp("", "mmapguard-minaddr-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mg := filepath.Join(dir, "mmapguard")
+	bin, err := os.ReadFile(mmapguardBin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mg, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	r := runBin(t, mg, func(c *exec.Cmd) { c.SysProcAttr = nobody; c.Dir = dir }, "run", "--protect", "0x0-0x80000000", "--", "/bin/true")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "starts below vm.mmap_min_addr") {
+		t.Errorf("as uid 65534: %v", r)
+	}
+}
