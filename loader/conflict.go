@@ -107,5 +107,5 @@ func (e *ConflictError) Outcome() string {
 	if e.Strict {
 		return "strict placement: the load fails"
 	}
-	return "warning: it loads where ld.so puts it"
+	return "it loads where ld.so puts it"
 }

@@ -53,9 +53,9 @@ func ExamplePlanner_conflicts() {
 	p.Strict = true
 	fmt.Println(p.Plan(synth("/opt/app/again.so", "", 0x7d000000, 0x1000, 0))[0].Conflict)
 	// Output:
-	// /opt/app/kernel32.dll.so wants 0x6a000000-0x6a008000 (PE ImageBase) but 0x6a004000-0x6a005000 is already mapped; warning: it loads where ld.so puts it
-	// /opt/app/user32.dll.so wants 0x7bc10000-0x7bc16000 (rule) but /opt/app/ntdll.dll.so holds 0x7bc00000-0x7bc20000 (rule); warning: it loads where ld.so puts it
-	// /opt/app/gdi32.dll.so wants 0x7fffffffe000-0x800000001000 (rule), past the end of user space (0x7ffffffff000); warning: it loads where ld.so puts it
+	// /opt/app/kernel32.dll.so wants 0x6a000000-0x6a008000 (PE ImageBase) but 0x6a004000-0x6a005000 is already mapped; it loads where ld.so puts it
+	// /opt/app/user32.dll.so wants 0x7bc10000-0x7bc16000 (rule) but /opt/app/ntdll.dll.so holds 0x7bc00000-0x7bc20000 (rule); it loads where ld.so puts it
+	// /opt/app/gdi32.dll.so wants 0x7fffffffe000-0x800000001000 (rule), past the end of user space (0x7ffffffff000); it loads where ld.so puts it
 	// /opt/app/again.so wants 0x7d000000-0x7d001000 (p_vaddr) but /opt/app/linked.so holds 0x7d000000-0x7d005000 (p_vaddr); strict placement: the load fails
 }
 
