@@ -156,6 +156,11 @@ func textEvent(e trace.Event) string {
 		if a.Why != "" {
 			b.WriteString(": " + a.Why)
 		}
+		if _, failed := rewrite.Failed(c.ABI, e.Result); e.Seen && failed && (a.Outcome == rewrite.Rerouted || a.Outcome == rewrite.Rewritten) {
+			// What the guard meant to do; the kernel refused it (a bad
+			// descriptor, no memory), and the program has the error.
+			b.WriteString("; the call failed")
+		}
 		b.WriteByte('>')
 	}
 	if at := e.Caller; at != nil {
