@@ -82,7 +82,10 @@
 //   - exec events: a new address space (an exec from a non-leader thread
 //     is reported on the leader's id; the old id is dropped).
 //   - group-stops (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) are answered with
-//     PTRACE_LISTEN, so the program stays stopped until SIGCONT; other
+//     PTRACE_LISTEN, so the program stays stopped until SIGCONT; a
+//     job-control stop of the first program (all but SIGSTOP) is then
+//     passed on to Config.JobStop, once no other stop waits, for the
+//     launcher to stop likewise where a shell sees it; other
 //     signals are passed on, except during an injection, when they are
 //     held and sent again (tgkill) once the task is back in its own code,
 //     their siginfo put back (PTRACE_SETSIGINFO) at their delivery.

@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -8,8 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -413,6 +416,97 @@ func TestStopAndContinue(t *testing.T) {
 	rest, _ := io.ReadAll(r)
 	if d.res.ExitCode() != 0 || string(rest) != "after line\n" {
 		t.Errorf("exit %d, output %q; want 0 and %q", d.res.ExitCode(), rest, "after line\n")
+	}
+}
+
+// TestJobStopPassedOn: the first program stops itself for job control
+// from its SIGTSTP handler, after its clean-up (testdata/jobstop.c
+// handler: kill(getpid(), SIGTSTP) with the default action back); the
+// tracer passes that stop on to Config.JobStop once, with SIGTSTP, while
+// the program is stopped. The hook continues it, as a shell's fg would
+// continue the launcher and the program: the handler goes on, and the
+// program ends. (mmapguard stops itself in the hook: see
+// cmd/mmapguard's TestRunJobStop.) A SIGSTOP is not passed on.
+func TestJobStopPassedOn(t *testing.T) {
+	bin := buildC(t, "jobstop")
+	p := testPolicy(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var pid, called atomic.Int64
+	var stops []syscall.Signal
+	var states []string
+	ch := make(chan error, 1)
+	var res Result
+	go func() {
+		var err error
+		res, err = Run(Config{Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+			Path: bin, Args: []string{bin, "handler"}, Stdout: w,
+			JobStop: func(sig syscall.Signal) {
+				called.Add(1)
+				stops = append(stops, sig)
+				n := int(pid.Load())
+				states = append(states, procState(n))
+				_ = syscall.Kill(n, syscall.SIGCONT)
+			}})
+		w.Close()
+		ch <- err
+	}()
+	lines := bufio.NewScanner(r)
+	var out []string
+	for lines.Scan() {
+		out = append(out, lines.Text())
+		if n, ok := strings.CutPrefix(lines.Text(), "pid "); ok {
+			v, err := strconv.Atoi(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid.Store(int64(v))
+		}
+		if lines.Text() == "ready" {
+			break
+		}
+	}
+	// A SIGSTOP and its SIGCONT first: not for JobStop.
+	n := int(pid.Load())
+	if err := syscall.Kill(n, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if !waitState(n, 'T') {
+		t.Fatalf("pid %d did not stop: %s", n, procState(n))
+	}
+	if err := syscall.Kill(n, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	// The ^Z.
+	if err := syscall.Kill(n, syscall.SIGTSTP); err != nil {
+		t.Fatal(err)
+	}
+	// Should JobStop never come, the program is continued all the same
+	// after a while, and the test fails below instead of hanging.
+	late := time.AfterFunc(10*time.Second, func() {
+		if called.Load() == 0 {
+			_ = syscall.Kill(n, syscall.SIGCONT)
+		}
+	})
+	defer late.Stop()
+	for lines.Scan() {
+		out = append(out, lines.Text())
+	}
+	if err := <-ch; err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"pid " + strconv.Itoa(n), "ready", "cleanup", "resumed", "done"}
+	if res.ExitCode() != 0 || !slices.Equal(out, want) {
+		t.Errorf("exit %d, output %q; want 0 and %q", res.ExitCode(), out, want)
+	}
+	if len(stops) != 1 || stops[0] != syscall.SIGTSTP {
+		t.Fatalf("JobStop called with %v, want once with SIGTSTP", stops)
+	}
+	if i := strings.LastIndexByte(states[0], ')'); i < 0 || i+2 >= len(states[0]) || states[0][i+2] != 't' {
+		t.Errorf("the program at JobStop: %q, want stopped (t)", states[0])
 	}
 }
 

@@ -66,6 +66,19 @@ type Config struct {
 	// short (a buffered write). Asking for events makes every trapped
 	// call stop again at its exit, to see its result.
 	Events func(Event)
+	// JobStop, if not nil, is called when the first program stops for
+	// job control: its process enters a group-stop of SIGTSTP, SIGTTIN
+	// or SIGTTOU (^Z, its own raise of SIGTSTP after a handler's
+	// clean-up, a read or write of its terminal from the background).
+	// A launcher that a shell runs as the job stops itself there with
+	// sig, so that the shell sees the job stop as it would without the
+	// guard, and returns once continued (SIGCONT). It runs on the
+	// tracer's thread, after the stops of other tasks already waiting
+	// have been handled (a signal the whole process group got is then
+	// passed on to each), while the program stays stopped. Not for
+	// SIGSTOP: a program stopped that way alone is usually continued
+	// alone (kill -CONT PID), which would leave the launcher stopped.
+	JobStop func(sig syscall.Signal)
 }
 
 // Event is one trapped call and what the guard did with it.
@@ -744,7 +757,16 @@ type tracer struct {
 	// startErr says why the first program could not be guarded at all
 	// (killed before its first instruction): Run's error.
 	startErr error
+	// jobStop is the signal of the first program's job-control stop,
+	// seen at jobStopAt, to pass on to Config.JobStop once no other stop
+	// waits (see stopJob); 0 when there is none.
+	jobStop   syscall.Signal
+	jobStopAt time.Time
 }
+
+// jobStopDrain bounds the time the first program's job-control stop
+// waits for the other tasks' stops before it is passed on (see stopJob).
+const jobStopDrain = 100 * time.Millisecond
 
 // breakFilter makes the kernel refuse the filter, to test that the
 // program then never runs.
@@ -876,7 +898,16 @@ func (t *tracer) warnf(format string, a ...any) {
 func (t *tracer) loop() (Result, error) {
 	for len(t.tasks) > 0 {
 		var ws unix.WaitStatus
-		tid, err := unix.Wait4(-1, &ws, unix.WALL, nil)
+		opts := unix.WALL
+		if t.jobStop != 0 {
+			if time.Since(t.jobStopAt) > jobStopDrain {
+				t.stopJob()
+				continue
+			}
+			// Handle the stops already waiting first (see stopJob).
+			opts |= unix.WNOHANG
+		}
+		tid, err := unix.Wait4(-1, &ws, opts, nil)
 		if err == unix.EINTR {
 			continue
 		}
@@ -886,10 +917,39 @@ func (t *tracer) loop() (Result, error) {
 		if err != nil {
 			return t.finish(), fmt.Errorf("wait4: %w", err)
 		}
+		if tid == 0 {
+			t.stopJob()
+			continue
+		}
 		t.handle(tid, ws)
 		t.handleReady()
 	}
 	return t.finish(), nil
+}
+
+// stopJob passes the first program's job-control stop on to the
+// launcher (Config.JobStop), which stops itself likewise until SIGCONT.
+//
+// A shell sees a job stop when the process it started stops: under the
+// guard that is mmapguard, not the program. mmapguard does not stop of
+// its own on ^Z (the launcher catches SIGTSTP): the program decides. A
+// program with a handler cleans up first (vim restores the terminal,
+// then raises SIGTSTP again with the default action back), and only
+// its stop makes the job stop. Had the launcher stopped at the ^Z with
+// the program, the tracer would have held the program's copy of the
+// signal until fg, and the handler would only then run and stop the
+// program again, for good: the shell, which sees mmapguard running,
+// would wait for it with the program stopped.
+//
+// It runs once no other stop waits: the other processes of the job got
+// the signal too (a ^Z, a kill(0)), and their copies are passed on
+// before the tracer stops with the launcher. Other tasks that keep
+// stopping (a child busy with traced calls, which a kill(getpid())
+// did not stop) delay it by jobStopDrain at most.
+func (t *tracer) stopJob() {
+	sig := t.jobStop
+	t.jobStop = 0
+	t.cfg.JobStop(sig)
 }
 
 // handleReady handles the seccomp stops of tasks held while their space's
@@ -951,6 +1011,12 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 
 func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 	tk := t.tasks[tid]
+	if tid == t.mainPid {
+		// Any report of the first program's leader but the job-control
+		// stop itself (set again below) says it is not in that stop
+		// any more: continued, or gone.
+		t.jobStop = 0
+	}
 	if tk != nil && ws.Stopped() && ws>>16 != unix.PTRACE_EVENT_VFORK {
 		tk.vforkChild = 0 // stopped: not in vfork any more
 	}
@@ -1028,6 +1094,10 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 			}
 			if err := listen(tid); err != nil {
 				t.lost(tk, err)
+				return
+			}
+			if tid == t.mainPid && sig != syscall.SIGSTOP && t.cfg.JobStop != nil {
+				t.jobStop, t.jobStopAt = sig, time.Now()
 			}
 		default:
 			t.resume(tk, cont, 0)
