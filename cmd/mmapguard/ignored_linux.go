@@ -41,7 +41,7 @@ func startIgnored() []os.Signal {
 			if signal.Ignored(s) {
 				sigs = append(sigs, s)
 			}
-		case table != nil && table[s] == sigIgn:
+		case table != nil && table[s] == sigIgn, kernelIgnored(s):
 			sigs = append(sigs, s)
 		}
 	}

@@ -45,8 +45,9 @@ docs/placement.md; 'mmapguard inspect' shows the plan for given files).
 mmapguard exits with the program's status, or dies of the signal that
 killed it; forwards SIGTERM, SIGUSR1 and SIGUSR2 (and SIGINT, SIGQUIT and
 SIGHUP when they did not come from the terminal, which sends them to the
-program itself) and prints nothing of its own but warnings (unless -q)
-and, with -o, a summary. See docs/run.md.
+program itself), stops when the program stops for job control (^Z),
+and prints nothing of its own but warnings (unless -q) and, with -o, a
+summary. See docs/run.md.
 `
 
 func runRun(args []string, stdout, stderr io.Writer) error {
@@ -82,6 +83,14 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		// was ignored when mmapguard started: then it stays so).
 		if !slices.Contains(ignored, os.Signal(syscall.SIGPIPE)) {
 			signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+		}
+		// A ^Z (or a kill(0) of the program's) reaches the program as
+		// well: mmapguard stops when, and as, the program stops
+		// (Config.JobStop), not before it has had its say. Caught and
+		// dropped, unless mmapguard was started with SIGTSTP ignored,
+		// which the program then inherits, as without the guard.
+		if !slices.Contains(ignored, os.Signal(syscall.SIGTSTP)) {
+			signal.Notify(make(chan os.Signal, 1), syscall.SIGTSTP)
 		}
 		close(notified)
 	}()
@@ -183,6 +192,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		Signals: fwd,
 		// Caught before the program's first instruction.
 		SignalsReady: notified,
+		JobStop:      stopAs,
 	}
 	if later := <-laterc; len(later) > 0 {
 		cfg.Started = func() { signal.Notify(sigs, later...) }
