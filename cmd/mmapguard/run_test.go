@@ -402,14 +402,15 @@ type live struct {
 // line and attr its process attributes.
 func startLive(t *testing.T, attr *syscall.SysProcAttr, args ...string) *live {
 	t.Helper()
-	return startLiveBin(t, attr, mmapguardBin(t), args...)
+	cmd := exec.Command(mmapguardBin(t), args...)
+	cmd.SysProcAttr = attr
+	return startCmd(t, cmd)
 }
 
-// startLiveBin is startLive for bin (a shell that execs mmapguard).
-func startLiveBin(t *testing.T, attr *syscall.SysProcAttr, bin string, args ...string) *live {
+// startCmd starts cmd (any program) as startLive starts mmapguard.
+func startCmd(t *testing.T, cmd *exec.Cmd) *live {
 	t.Helper()
-	l := &live{cmd: exec.Command(bin, args...), lines: make(chan string, 100), stderr: new(syncBuffer), done: make(chan struct{})}
-	l.cmd.SysProcAttr = attr
+	l := &live{cmd: cmd, lines: make(chan string, 100), stderr: new(syncBuffer), done: make(chan struct{})}
 	l.cmd.Stderr = l.stderr
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -461,8 +462,14 @@ func (l *live) read(r io.ReadCloser) {
 // "^C" before it), and returns those before.
 func (l *live) waitLine(t *testing.T, want string) []string {
 	t.Helper()
+	return l.waitLineFor(t, want, deadline)
+}
+
+// waitLineFor is waitLine with a deadline of d.
+func (l *live) waitLineFor(t *testing.T, want string, d time.Duration) []string {
+	t.Helper()
 	var before []string
-	timer := time.NewTimer(deadline)
+	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
 		select {
@@ -475,7 +482,7 @@ func (l *live) waitLine(t *testing.T, want string) []string {
 			}
 			before = append(before, line)
 		case <-timer.C:
-			t.Fatalf("no line %q within %v; lines %q", want, deadline, before)
+			t.Fatalf("no line %q within %v; lines %q; stderr:\n%s", want, d, before, l.stderr.String())
 		}
 	}
 }

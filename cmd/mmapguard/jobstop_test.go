@@ -1,0 +1,152 @@
+package main
+
+import (
+	"encoding/binary"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestRunJobStop: a program that stops itself for job control from a
+// SIGTSTP handler (testdata/jobstop.c: Python's way, cleaning up and
+// re-raising with kill(getpid()); vim's way, kill(0, SIGTSTP) on a ^Z
+// it reads in raw mode, then a re-raise from its handler) stops the job
+// once, after its handler's clean-up, and goes on after one SIGCONT to
+// the process group. The test is the shell: it starts the job in a
+// process group of its own, sends the ^Z as a terminal does (SIGTSTP to
+// the group) or the key to the program, waits for the process it
+// started to stop (WSTOPPED, as a shell's waitpid(WUNTRACED)), and
+// continues the job as fg does (killpg SIGCONT). The same run without
+// the guard checks the fixture.
+//
+// Were mmapguard stopped by the ^Z itself, the tracer would hold the
+// program's SIGTSTP until fg: its handler would run only then and stop
+// the program for good, with mmapguard running and the shell waiting
+// for it (the terminal hung; a second ^Z and fg got it going).
+func TestRunJobStop(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "jobstop")
+	if out, err := exec.Command("cc", "-Wall", "-o", bin, "../../testdata/jobstop.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	for _, mode := range []string{"handler", "group"} {
+		for _, guard := range []bool{false, true} {
+			name := mode + "/native"
+			if guard {
+				name = mode + "/guarded"
+			}
+			t.Run(name, func(t *testing.T) {
+				cmd := exec.Command(bin, mode)
+				if guard {
+					cmd = exec.Command(mmapguardBin(t), guardArgs(bin, mode)...)
+				}
+				cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+				key, err := cmd.StdinPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				l := startCmd(t, cmd)
+				pid := l.cmd.Process.Pid // and the job's process group
+				l.waitLine(t, "ready")
+				if mode == "group" {
+					_, err = key.Write([]byte("^Z\n"))
+				} else {
+					err = syscall.Kill(-pid, syscall.SIGTSTP)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Natively the stop comes within milliseconds.
+				sig, ok := waitStopped(pid, 10*time.Second)
+				if !ok {
+					t.Fatalf("the job did not stop on ^Z (state %c; program's %c)", state(pid), programState(pid))
+				}
+				if sig != syscall.SIGTSTP {
+					t.Errorf("the job stopped with %v, want SIGTSTP", sig)
+				}
+				// The handler's clean-up is done before the job
+				// stops; the line is in the pipe already.
+				if !lineWithin(l, "cleanup", 5*time.Second) {
+					t.Errorf("the job stopped before the program's SIGTSTP handler ran")
+				}
+				if guard {
+					if st := programState(pid); st != 't' && st != 'T' {
+						t.Errorf("mmapguard stopped, its program not (state %c)", st)
+					}
+				}
+				if err := syscall.Kill(-pid, syscall.SIGCONT); err != nil {
+					t.Fatal(err)
+				}
+				want := []string{"resumed", "done"}
+				if mode == "group" {
+					want = []string{"resumed", "continued", "done"}
+				}
+				for _, w := range want {
+					if !lineWithin(l, w, 10*time.Second) {
+						t.Fatalf("no %q within 10s of the SIGCONT: the program is in state %c, the job %c; stderr:\n%s",
+							w, programState(pid), state(pid), l.stderr.String())
+					}
+				}
+				if code := l.exitCode(t, name); code != 0 {
+					t.Errorf("exit %d, want 0", code)
+				}
+			})
+		}
+	}
+}
+
+// lineWithin reads l's lines until one is want, for up to d.
+func lineWithin(l *live, want string, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case line, ok := <-l.lines:
+			if !ok {
+				return false
+			}
+			if line == want {
+				return true
+			}
+		case <-timer.C:
+			return false
+		}
+	}
+}
+
+// waitStopped waits up to d for pid, a child of the test, to stop, as a
+// shell's waitpid(WUNTRACED) sees it, and returns the stop signal. Only
+// stops are asked for (waitid WSTOPPED without WEXITED): the exit is
+// left to exec.Cmd's Wait.
+func waitStopped(pid int, d time.Duration) (syscall.Signal, bool) {
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WSTOPPED|unix.WNOHANG, nil)
+		// siginfo_t for SIGCHLD: si_pid at 16, si_status at 24.
+		b := (*[unsafe.Sizeof(info)]byte)(unsafe.Pointer(&info))
+		if err == nil && binary.LittleEndian.Uint32(b[16:]) == uint32(pid) {
+			return syscall.Signal(binary.LittleEndian.Uint32(b[24:])), true
+		}
+		if err != nil && err != unix.EINTR {
+			return 0, false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return 0, false
+}
+
+// programState is the state of mmapguard's program (its only child),
+// or of pid itself when it has none (run natively).
+func programState(pid int) byte {
+	if kids := childrenOf(pid); len(kids) > 0 {
+		slices.Sort(kids)
+		return state(kids[0])
+	}
+	return state(pid)
+}
