@@ -69,7 +69,7 @@ func TestRunForwardsSignalIgnoredAtStart(t *testing.T) {
 		t.Fatalf("cc: %v\n%s", err, out)
 	}
 	script := "trap '' TERM; exec \"$0\" \"$@\""
-	l := startLiveBin(t, nil, "sh", append([]string{"-c", script, mmapguardBin(t)}, guardArgs(prog)...)...)
+	l := startCmd(t, exec.Command("sh", append([]string{"-c", script, mmapguardBin(t)}, guardArgs(prog)...)...))
 	l.waitLine(t, "ready")
 	if err := syscall.Kill(l.cmd.Process.Pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
