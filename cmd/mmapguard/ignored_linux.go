@@ -77,7 +77,7 @@ func fwdSig() *[nsig]uint64 {
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	symtab := f.SectionByType(elf.SHT_SYMTAB)
 	if symtab == nil || int(symtab.Link) >= len(f.Sections) {
 		return nil
@@ -144,7 +144,7 @@ func fwdSig() *[nsig]uint64 {
 	if err != nil {
 		return nil
 	}
-	defer mem.Close()
+	defer func() { _ = mem.Close() }()
 	var raw [nsig * 8]byte
 	if n, err := unix.Pread(int(mem.Fd()), raw[:], int64(table)); err != nil || n != len(raw) {
 		return nil
