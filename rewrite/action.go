@@ -35,6 +35,13 @@ type Call struct {
 	// and every other mapping of the same segment placed so (pieces a
 	// program moved with mremap keep their offsets).
 	ShmDetaches []region.Range
+	// ShmDetachesUnknown says the tracer could not tell what a shmdt
+	// would detach (the layout unreadable).
+	ShmDetachesUnknown bool
+	// OldAIO says the mapping an mremap moves is an AIO ring, which the
+	// kernel unmaps by itself at io_destroy, a call no filter sees as one
+	// that unmaps.
+	OldAIO bool
 	// Place is where the tracer wants this mmap to land: it recognised
 	// the system loader's first mapping of a shared object that has a
 	// placement (package loader). 0 when none. PlaceStrict makes the call
@@ -177,6 +184,13 @@ type Action struct {
 	FixRet bool
 	// Exit asks the tracer to report the result through Guard.Complete.
 	Exit bool
+	// Verify, with Exit, asks the tracer to check after the call has
+	// succeeded that the guard's reservations in this range are all still
+	// there (Guard.Reservations), and to fail closed if one is not: a
+	// file mapping judged as ordinary pages whose descriptor another
+	// thread swapped for a hugetlb one in the meantime maps more than its
+	// length says, over them.
+	Verify region.Range
 	// Hole says the call itself can unmap part of a guarded range, which
 	// stays free until Complete's After calls put the reservation back
 	// (a mapping moved out by mremap, a heap shrinking out, a shmdt

@@ -423,7 +423,13 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 			return allow(c, "invalid length: the kernel refuses it")
 		}
 		if !g.policy.guarded.Overlaps(q) {
-			return allow(c, "")
+			a := allow(c, "")
+			if flags&MapAnonymous == 0 && c.HugePage == 0 {
+				// It reached the tracer for being a file mapping near a
+				// guarded range (one of huge pages could reach it).
+				a.Exit, a.Verify = true, region.Range{Start: q.End, End: satAdd(q.End, hugeMax)}
+			}
+			return a
 		}
 		if g.policy.Strict && !who.Owner && g.policy.protected.Overlaps(q) {
 			return deny(c, EPERM, whyRange("strict: fixed mapping ", q, " in a protected range"))
@@ -433,7 +439,11 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 		}
 		b := newTracked()
 		g.take(q, &b.p)
-		return b.allowExit(c, "explicit fixed mapping honoured")
+		a := b.allowExit(c, "explicit fixed mapping honoured")
+		if flags&MapAnonymous == 0 && c.HugePage == 0 {
+			a.Verify = region.Range{Start: q.End, End: satAdd(q.End, hugeMax)}
+		}
+		return a
 	}
 
 	q, ok := span(region.PageDown(addr), length)
@@ -898,6 +908,10 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 		newR = region.Range{Start: newAddr, End: newAddr + newP}
 	}
 	touchesOld := guarded.Overlaps(oldR)
+	if c.OldAIO && fixed && guarded.Overlaps(newR) {
+		// io_destroy would unmap it there, in the kernel, unseen.
+		return emulate(c, Err(EINVAL), "an AIO ring may not move into a guarded range")
+	}
 	if !touchesOld && !(fixed && guarded.Overlaps(newR)) {
 		// Growing in place into a reservation fails in the kernel, which
 		// then moves the mapping (MREMAP_MAYMOVE) outside the guarded

@@ -46,6 +46,17 @@ func (g *Guard) decideShmdt(c Call, addr uint64, task int) *Action {
 		if g.policy.guarded.ContainsAddr(addr) {
 			return emulate(c, Err(EINVAL), "no shared memory attached at this address")
 		}
+		if c.ShmDetachesUnknown {
+			// What it would detach cannot be known: refuse it if the
+			// program has anything of its own in a guarded range above
+			// addr, which could be a piece of the segment.
+			for _, r := range g.policy.guarded.Ranges() {
+				if r.End > addr && g.mapped.Overlaps(region.Range{Start: max(r.Start, addr), End: r.End}) {
+					return emulate(c, Err(EINVAL), "shmdt: what it would detach cannot be read")
+				}
+			}
+			return allow(c, "")
+		}
 		// An attachment the guard did not see (made with no address,
 		// outside guarded ranges). The kernel detaches every piece of
 		// the segment at its offset from addr, and a piece the program

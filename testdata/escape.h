@@ -361,7 +361,7 @@ static int err64(long r) { return r < 0 && r >= -4095 ? (int)-r : 0; }
 enum {
 	NR32_brk = 45, NR32_old_mmap = 90, NR32_munmap = 91, NR32_ipc = 117, NR32_clone = 120,
 	NR32_mprotect = 125, NR32_mremap = 163, NR32_mmap2 = 192, NR32_madvise = 219, NR32_shmat = 397,
-	NR32_clone3 = 435,
+	NR32_shmdt = 398, NR32_clone3 = 435,
 };
 
 // err32 returns the errno of an i386 result, or 0 for success.

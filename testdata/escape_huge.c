@@ -11,6 +11,8 @@
 // After each, no hole may be left in the range.
 #include "escape.h"
 
+#include <sys/prctl.h>
+
 #ifndef MAP_HUGETLB
 #define MAP_HUGETLB 0x40000
 #endif
@@ -36,9 +38,11 @@ static void fixed_then_out(const char *route, unsigned long a, int flags, int fd
 	allow(a < LO ? LO : a, a < LO ? HUGE - LO : HUGE);
 	void *q = (void *)syscall(SYS_mremap, a, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, OUT);
 	int e2 = errno;
-	pthread_mutex_lock(&maps_lock);
-	nokv--;
-	pthread_mutex_unlock(&maps_lock);
+	if (q != MAP_FAILED) { // refused, it stays where it was asked for
+		pthread_mutex_lock(&maps_lock);
+		nokv--;
+		pthread_mutex_unlock(&maps_lock);
+	}
 	unsigned long holes = hole_bytes();
 	void *m = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
 	verdict(route, holes == 0 && (m == MAP_FAILED || !in_range((unsigned long)m, PAGE)),
@@ -48,8 +52,90 @@ static void fixed_then_out(const char *route, unsigned long a, int flags, int fd
 	if (m != MAP_FAILED) munmap(m, PAGE);
 }
 
+// i386_mremap_out: an explicit one-page MAP_HUGETLB at 0x40000000 inside
+// the range (honoured without --strict: 2 MiB), moved out by an i386
+// mremap whose address register has garbage in its high half (the
+// kernel uses the low 32 bits, so must the guard, to see the huge
+// mapping there).
+static void i386_mremap_out(void) {
+	const char *route = "i386-mremap-huge-hi-garbage";
+	const unsigned long a = 0x40000000, out = 0xc0000000;
+	void *p = mmap((void *)a, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_HUGETLB | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		verdict(route, hole_bytes() == 0, "mmap(%#lx, one page, MAP_HUGETLB) refused: %s", a, ename(errno));
+		return;
+	}
+	allow(a, HUGE);
+	unsigned long r = int80(NR32_mremap, 0xdead00000000UL | a, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, out, 0);
+	int e = err32(r);
+	if (!e) {
+		pthread_mutex_lock(&maps_lock);
+		nokv--;
+		pthread_mutex_unlock(&maps_lock);
+	}
+	unsigned long holes = hole_bytes();
+	verdict(route, holes == 0, "i386 mremap(dead:%#lx -> %#lx) = %s; %lu bytes of the range left unmapped", a, out,
+	        e ? ename(e) : "moved", holes);
+	if (!e) munmap((void *)out, HUGE);
+}
+
+// The descriptor-swap race: another thread dup2()s a hugetlb memfd and
+// an ordinary one over the same number while this one maps it at 0 with
+// MAP_FIXED, one page: the tracer looks at the descriptor before the
+// kernel does. A mapping of more than a page at 0 is an escape; the
+// guard may also kill the program (it checks its reservations after such
+// a mapping), which the test counts as held.
+#define SWAPFD 100
+static int hugefd, smallfd;
+static volatile int stop_swapping;
+static void *swapper(void *arg) {
+	(void)arg;
+	while (!stop_swapping) {
+		dup2(hugefd, SWAPFD);
+		dup2(smallfd, SWAPFD);
+	}
+	return NULL;
+}
+
+static int swap_race(int tries) {
+	hugefd = memfd_create("huge", MFD_HUGETLB);
+	smallfd = memfd_create("small", 0);
+	if (hugefd < 0 || smallfd < 0 || ftruncate(hugefd, HUGE) != 0 || ftruncate(smallfd, HUGE) != 0) {
+		say("setup FAIL: memfd_create/ftruncate: %s", ename(errno));
+		return 2;
+	}
+	pthread_t t;
+	pthread_create(&t, NULL, swapper, NULL);
+	int mapped = 0;
+	for (int i = 0; i < tries; i++) {
+		void *p = mmap((void *)0, PAGE, PROT_READ, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, SWAPFD, 0);
+		if (p == MAP_FAILED) continue;
+		mapped++;
+		struct mapping m;
+		if (mapped_at(0, &m) && m.end > PAGE) {
+			stop_swapping = 1;
+			verdict("memfd-swap-race", 0, "try %d: mapping 0-%#lx over the reservations", i, m.end);
+			return finish();
+		}
+		munmap(p, PAGE);
+	}
+	stop_swapping = 1;
+	pthread_join(t, NULL);
+	verdict("memfd-swap-race", 1, "%d tries, %d mapped one page at 0", tries, mapped);
+	return finish();
+}
+
 int main(int argc, char **argv) {
+	if (argc > 1 && strcmp(argv[1], "race") == 0)
+		return swap_race(argc > 2 ? atoi(argv[2]) : 3000);
 	set_mode(argc, argv);
+	// "nodump": the program makes itself not dumpable first, so that a
+	// tracer without CAP_SYS_PTRACE cannot read its layout any more.
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "nodump") == 0 && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+			say("setup FAIL: PR_SET_DUMPABLE: %s", ename(errno));
+			return 2;
+		}
 	fixed_then_out("huge-fixed-at-0", 0, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1);
 	int fd = memfd_create("huge", MFD_HUGETLB);
 	if (fd < 0 || ftruncate(fd, HUGE) != 0) {
@@ -57,7 +143,9 @@ int main(int argc, char **argv) {
 		return 2;
 	}
 	fixed_then_out("memfd-huge-fixed-at-0", 0, MAP_SHARED, fd);
-	if (!strict_mode)
+	if (!strict_mode) {
 		fixed_then_out("huge-inside-moveout", HI - HUGE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1);
+		i386_mremap_out();
+	}
 	return finish();
 }

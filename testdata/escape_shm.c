@@ -32,6 +32,39 @@ static void attach(const char *route, int id, unsigned long addr, int flg, unsig
 	if (p != (void *)-1 && !(flg & SHM_RDONLY)) *(volatile char *)p = 1;
 }
 
+// shmdt_fragment attaches a segment where the kernel chooses, moves the
+// page at offset 0x20000 to 0x20000 inside the range with mremap
+// (honoured without --strict), then detaches with shmdt(0), from which
+// that page lies at its offset: the kernel detaches it. With i386 set,
+// the shmdt is made through int $0x80 with garbage in the high half of
+// the address register (the kernel uses the low 32 bits). Is a hole left?
+static void shmdt_fragment(const char *route, int i386) {
+	int frag = seg(0x21000);
+	char *base = shmat(frag, NULL, 0);
+	void *f = base == (void *)-1 ? MAP_FAILED
+	                             : mremap(base + 0x20000, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)0x20000);
+	int moved = f == (void *)0x20000;
+	if (moved) allow(0x20000, PAGE);
+	int dt = -1, e = 0;
+	if (moved && i386) {
+		unsigned long r = int80(NR32_shmdt, 0xdead00000000UL, 0, 0, 0, 0, 0);
+		e = err32(r);
+		dt = e ? -1 : 0;
+	} else if (moved) {
+		dt = shmdt((void *)0);
+		e = errno;
+	}
+	int hole = !nohole(0x20000, PAGE);
+	if (moved) {
+		pthread_mutex_lock(&maps_lock);
+		nokv--;
+		pthread_mutex_unlock(&maps_lock);
+	}
+	verdict(route, moved && dt == 0 && !hole, "piece at offset 0x20000 moved to 0x20000: %s; shmdt = %d %s; hole left: %s",
+	        moved ? "yes" : "no", dt, dt ? ename(e) : "", hole ? "YES" : "no");
+	if (base != (void *)-1) shmdt(base);
+}
+
 int main(int argc, char **argv) {
 	set_mode(argc, argv);
 	int id = seg(PAGE);
@@ -107,31 +140,11 @@ int main(int argc, char **argv) {
 			        hole ? "yes" : "no", q);
 	}
 
-	// A piece of a segment attached where the kernel chose, moved with
-	// mremap into the range (honoured without --strict), then shmdt of
-	// an address from which the piece lies at its offset in the segment
-	// (0: the piece is at offset 0x20000, at 0x20000). The kernel
-	// detaches it: is a hole left in the range? (With --strict the
-	// mremap into the range is refused.)
+	// Pieces of a segment moved into the range, detached from below
+	// (see shmdt_fragment). (With --strict the mremap is refused.)
 	if (!strict_mode) {
-		int frag = seg(0x21000);
-		char *base = shmat(frag, NULL, 0);
-		void *f = base == (void *)-1 ? MAP_FAILED
-		                             : mremap(base + 0x20000, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)0x20000);
-		int moved = f == (void *)0x20000;
-		if (moved) allow(0x20000, PAGE);
-		int dt = moved ? shmdt((void *)0) : -1;
-		int e = errno;
-		int hole = !nohole(0x20000, PAGE);
-		if (moved) {
-			pthread_mutex_lock(&maps_lock);
-			nokv--;
-			pthread_mutex_unlock(&maps_lock);
-		}
-		verdict("shmdt-fragment", moved && dt == 0 && !hole,
-		        "piece at offset 0x20000 moved to 0x20000: %s; shmdt(0) = %d %s; hole left: %s", moved ? "yes" : "no", dt,
-		        dt ? ename(e) : "", hole ? "YES" : "no");
-		if (base != (void *)-1) shmdt(base);
+		shmdt_fragment("shmdt-fragment", 0);
+		shmdt_fragment("i386-shmdt-fragment-hi-garbage", 1);
 	}
 
 	// A segment id is only meaningful in an IPC namespace. Make the

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -567,12 +569,20 @@ func (t *tracer) emit(tk *task, ret uint64, seen bool) {
 // and looks up what the guard needs to know about a shared memory
 // segment.
 func (t *tracer) fillMemory(tk *task, c *rewrite.Call) {
+	// The kernel uses the low 32 bits of an i386 call's registers, and
+	// so does Decide: so must every lookup here.
+	args := c.Args
+	if c.ABI == rewrite.ABI32 {
+		for i := range args {
+			args[i] &= 0xffffffff
+		}
+	}
 	switch c.Op() {
 	case rewrite.OpOldMmap:
 		var b [24]byte
 		// Read as the kernel would for the program: a block it cannot
 		// read (PROT_NONE, unmapped) is EFAULT.
-		if peekAsProgram(tk.tid, c.Args[0]&0xffffffff, b[:]) == nil {
+		if peekAsProgram(tk.tid, args[0], b[:]) == nil {
 			for i := range c.Mem {
 				c.Mem[i] = uint64(uint32(b[4*i]) | uint32(b[4*i+1])<<8 | uint32(b[4*i+2])<<16 | uint32(b[4*i+3])<<24)
 			}
@@ -580,19 +590,19 @@ func (t *tracer) fillMemory(tk *task, c *rewrite.Call) {
 			c.HugePage = hugePageOf(tk.tid, c.Mem[3], c.Mem[4])
 		}
 	case rewrite.OpMmap:
-		c.HugePage = hugePageOf(tk.tid, c.Args[3], c.Args[4])
+		c.HugePage = hugePageOf(tk.tid, args[3], args[4])
 	case rewrite.OpMremap:
-		c.HugePage = hugePageAt(tk.tid, c.Args[0])
+		c.HugePage, c.OldAIO = hugePageAt(tk.tid, args[0])
 	case rewrite.OpShmdt:
-		c.ShmDetaches = shmDetaches(tk.tid, c.Args[0])
+		c.ShmDetaches, c.ShmDetachesUnknown = shmDetaches(tk.tid, args[0])
 	case rewrite.OpShmat, rewrite.OpIPC:
-		if c.Op() == rewrite.OpIPC && c.Args[0]&0xffff == ipcShmdt {
-			c.ShmDetaches = shmDetaches(tk.tid, c.Args[4]&0xffffffff)
+		if c.Op() == rewrite.OpIPC && args[0]&0xffff == ipcShmdt {
+			c.ShmDetaches, c.ShmDetachesUnknown = shmDetaches(tk.tid, args[4])
 			return
 		}
-		id := c.Args[0]
+		id := args[0]
 		if c.Op() == rewrite.OpIPC {
-			id = c.Args[1]
+			id = args[1]
 		}
 		// The id means something only in the program's IPC namespace;
 		// looked up in another it could name another segment. Leave
@@ -630,7 +640,12 @@ func hugePageOf(tid int, flags, fd uint64) uint64 {
 	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(fmt.Sprintf("/proc/%d/fd/%d", tid, int32(fd)), &st); err != nil {
-		return 0 // no such descriptor: the kernel refuses the call
+		if errors.Is(err, unix.ENOENT) {
+			return 0 // no such descriptor: the kernel refuses the call
+		}
+		// Not allowed to look (a program that made itself not
+		// dumpable, mmapguard not root): the size is unknown.
+		return rewrite.HugeUnknown
 	}
 	if st.Type == hugetlbfsMagic {
 		return uint64(st.Bsize)
@@ -642,18 +657,23 @@ func hugePageOf(tid int, flags, fd uint64) uint64 {
 // process tid (see rewrite.Call.HugePage), for an mremap: found through
 // /proc/PID/map_files where mmapguard may follow those links (root),
 // else by the mapping's name, which does not tell a memfd or a deleted
-// file on hugetlbfs from others (rewrite.HugeUnknown for those).
-func hugePageAt(tid int, addr uint64) uint64 {
+// file on hugetlbfs from others (rewrite.HugeUnknown for those, and
+// where the layout cannot be read). aio says the mapping is an AIO ring,
+// which the kernel unmaps itself at io_destroy.
+func hugePageAt(tid int, addr uint64) (size uint64, aio bool) {
 	maps, err := region.ReadMaps(tid)
 	if err != nil {
-		return 0
+		return rewrite.HugeUnknown, false
 	}
 	for _, m := range maps {
 		if !m.Contains(addr) {
 			continue
 		}
+		if m.Path == "/[aio] (deleted)" {
+			return 0, true
+		}
 		if m.Inode == 0 {
-			return 0 // anonymous memory (huge pages are always a file's)
+			return 0, false // anonymous memory (huge pages are always a file's)
 		}
 		var st unix.Statfs_t
 		err := unix.Statfs(fmt.Sprintf("/proc/%d/map_files/%x-%x", tid, m.Start, m.End), &st)
@@ -662,13 +682,13 @@ func hugePageAt(tid int, addr uint64) uint64 {
 		}
 		switch {
 		case err == nil && st.Type == hugetlbfsMagic:
-			return uint64(st.Bsize)
+			return uint64(st.Bsize), false
 		case err == nil:
-			return 0
+			return 0, false
 		}
-		return rewrite.HugeUnknown
+		return rewrite.HugeUnknown, false
 	}
-	return 0
+	return 0, false
 }
 
 // defaultHugePage is the system's default huge page size
@@ -697,17 +717,20 @@ const ipcShmdt = 22
 // shared memory mapping at or above addr whose offset in its segment is
 // its distance from addr names the segment, and every mapping of that
 // segment placed so goes. Such mappings are named /SYSV<key> (deleted)
-// in /proc/PID/maps; a segment is told by its device and inode (its id).
-func shmDetaches(pid int, addr uint64) []region.Range {
+// in /proc/PID/maps and live on the kernel's own file systems (see
+// sysvShmDevs: a file of the program's with that name is not one); a
+// segment is told by its device and inode (its id). unknown says the
+// layout could not be read, or those file systems not learnt.
+func shmDetaches(pid int, addr uint64) (out []region.Range, unknown bool) {
+	devs := sysvShmDevs()
 	maps, err := region.ReadMaps(pid)
-	if err != nil {
-		return nil
+	if err != nil || devs == nil {
+		return nil, true
 	}
-	var out []region.Range
 	var dev string
 	var ino uint64
 	for _, m := range maps {
-		if m.Start < addr || !strings.HasPrefix(m.Path, "/SYSV") || m.Start-addr != m.Offset {
+		if m.Start < addr || !strings.HasPrefix(m.Path, "/SYSV") || !slices.Contains(devs, m.Dev) || m.Start-addr != m.Offset {
 			continue
 		}
 		if out == nil {
@@ -717,8 +740,46 @@ func shmDetaches(pid int, addr uint64) []region.Range {
 		}
 		out = append(out, m.Range)
 	}
-	return out
+	return out, false
 }
+
+// sysvShmDevs returns the devices of the file systems the kernel keeps
+// System V shared memory segments on (its internal tmpfs, and the
+// internal hugetlbfs for SHM_HUGETLB segments, where it has huge
+// pages), learnt once by attaching segments of mmapguard's own and
+// looking at its own layout; nil if not even the first can be.
+var sysvShmDevs = sync.OnceValue(func() []string {
+	var devs []string
+	const shmHugetlb, shmNoreserve = 0o4000, 0o10000 // SHM_HUGETLB, SHM_NORESERVE
+	for _, flags := range []int{0, shmHugetlb | shmNoreserve} {
+		size := int(region.PageSize)
+		if flags != 0 {
+			size = 1 << 21
+		}
+		id, err := unix.SysvShmGet(unix.IPC_PRIVATE, size, unix.IPC_CREAT|0o600|flags)
+		if err != nil {
+			continue
+		}
+		b, err := unix.SysvShmAttach(id, 0, unix.SHM_RDONLY)
+		_, _ = unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+		if err != nil {
+			continue
+		}
+		at := uint64(uintptr(unsafe.Pointer(&b[0])))
+		if maps, err := region.ReadMaps(os.Getpid()); err == nil {
+			for _, m := range maps {
+				if m.Start == at {
+					devs = append(devs, m.Dev)
+				}
+			}
+		}
+		_ = unix.SysvShmDetach(b)
+	}
+	if len(devs) == 0 {
+		return nil
+	}
+	return devs
+})
 
 // awaitResult lets the call run and stops at its exit, where the guard
 // learns the result (Complete) and may want reservations put back.
@@ -727,10 +788,38 @@ func (t *tracer) awaitResult(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 	t.resume(tk, sysStep, 0)
 }
 
+// verified checks, after a call that asked for it succeeded with ret,
+// that the guard's reservations in a.Verify are all still there (see
+// rewrite.Action.Verify). If one is not, or the layout cannot be read,
+// it fails closed and reports false.
+func (t *tracer) verified(tk *task, abi rewrite.ABI, a *rewrite.Action, ret uint64) bool {
+	if a.Verify.Empty() {
+		return true
+	}
+	if _, failed := rewrite.Failed(abi, ret); failed {
+		return true
+	}
+	for _, r := range tk.sp.guard.Reservations(a.Verify) {
+		ok, err := reservedNow(tk.tid, r)
+		if err != nil {
+			t.failClosed(tk, fmt.Sprintf("cannot check the reservation at %v after a file mapping: %v", r, err))
+			return false
+		}
+		if !ok {
+			t.failClosed(tk, fmt.Sprintf("the reservation at %v is gone after the file mapping at %#x (a descriptor swapped for one of huge pages, which maps more than the length says)", r, ret))
+			return false
+		}
+	}
+	return true
+}
+
 // completeAwaited handles the exit stop of a call run by awaitResult.
 func (t *tracer) completeAwaited(tk *task, ret uint64) {
 	inj := tk.inj
 	g := tk.sp.guard
+	if !t.verified(tk, inj.abi, inj.await, ret) {
+		return
+	}
 	fix := g.Complete(inj.await, ret)
 	if len(fix.After) == 0 {
 		tk.inj = nil

@@ -55,12 +55,12 @@ int main(void) {
 }
 `
 
-// TestRunTracerUnreachable: a program running as the same user as
-// mmapguard cannot reach into mmapguard's process (it is not dumpable),
-// which would let it undo the guard (docs/escapes.md). Both run as an
-// unprivileged user here: root's CAP_SYS_PTRACE passes that check.
-func TestRunTracerUnreachable(t *testing.T) {
-	dir, err := os.MkdirTemp("", "mmapguard-tracer-")
+// nobodyCopy makes a directory uid 65534 can use, with a copy of the
+// mmapguard binary in it, and returns both; and the process attributes
+// that run a command as that user.
+func nobodyCopy(t *testing.T) (dir, mg string, attr *syscall.SysProcAttr) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "mmapguard-nobody-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,13 +68,7 @@ func TestRunTracerUnreachable(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	src, prog, mg := filepath.Join(dir, "reach.c"), filepath.Join(dir, "reach"), filepath.Join(dir, "mmapguard")
-	if err := os.WriteFile(src, []byte(reachTracerC), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("cc", "-o", prog, src).CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
+	mg = filepath.Join(dir, "mmapguard")
 	b, err := os.ReadFile(mmapguardBin(t))
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +76,22 @@ func TestRunTracerUnreachable(t *testing.T) {
 	if err := os.WriteFile(mg, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	return dir, mg, &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+}
+
+// TestRunTracerUnreachable: a program running as the same user as
+// mmapguard cannot reach into mmapguard's process (it is not dumpable),
+// which would let it undo the guard (docs/escapes.md). Both run as an
+// unprivileged user here: root's CAP_SYS_PTRACE passes that check.
+func TestRunTracerUnreachable(t *testing.T) {
+	dir, mg, nobody := nobodyCopy(t)
+	src, prog := filepath.Join(dir, "reach.c"), filepath.Join(dir, "reach")
+	if err := os.WriteFile(src, []byte(reachTracerC), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cc", "-o", prog, src).CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
 	r := runBin(t, mg, func(c *exec.Cmd) { c.SysProcAttr = nobody; c.Dir = dir }, guardArgs(prog)...)
 	want := "ptrace-seize refused\nproc-mem refused\nprocess-vm refused\npidfd-getfd refused\n"
 	if r.code != 0 || r.stdout != want {
@@ -104,25 +113,27 @@ func TestRunBelowMinAddr(t *testing.T) {
 	if strings.TrimSpace(string(b)) == "0" {
 		t.Fatal("vm.mmap_min_addr is 0 here: nothing lies below it to test")
 	}
-	dir, err := os.MkdirTemp("", "mmapguard-minaddr-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	mg := filepath.Join(dir, "mmapguard")
-	bin, err := os.ReadFile(mmapguardBin(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(mg, bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	dir, mg, nobody := nobodyCopy(t)
 	r := runBin(t, mg, func(c *exec.Cmd) { c.SysProcAttr = nobody; c.Dir = dir }, "run", "--protect", "0x0-0x80000000", "--", "/bin/true")
 	if r.code != exitUsage || !strings.Contains(r.stderr, "starts below vm.mmap_min_addr") {
 		t.Errorf("as uid 65534: %v", r)
+	}
+}
+
+// TestRunNotDumpableProgram: a program that makes itself not dumpable
+// keeps an unprivileged tracer from reading its layout (/proc/PID/maps,
+// /proc/PID/fd); the guard then decides what it cannot look up as the
+// worst case, not as nothing (found in the sixth session: a huge
+// mapping moved out, judged as one page, left a hole). mmapguard and the
+// probe run as uid 65534.
+func TestRunNotDumpableProgram(t *testing.T) {
+	dir, mg, nobody := nobodyCopy(t)
+	prog := filepath.Join(dir, "escape_huge")
+	if out, err := exec.Command("cc", "-O1", "-pthread", "-o", prog, "../../testdata/escape_huge.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	r := runBin(t, mg, func(c *exec.Cmd) { c.SysProcAttr = nobody; c.Dir = dir }, guardArgs(prog, "nodump")...)
+	if r.code != 0 || !strings.Contains(r.stdout, "END failures=0") || strings.Contains(r.stdout, "ESCAPED") {
+		t.Errorf("as uid 65534, the probe not dumpable: %v", r)
 	}
 }
