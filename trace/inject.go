@@ -799,13 +799,17 @@ func (t *tracer) verified(tk *task, abi rewrite.ABI, a *rewrite.Action, ret uint
 	if _, failed := rewrite.Failed(abi, ret); failed {
 		return true
 	}
-	for _, r := range tk.sp.guard.Reservations(a.Verify) {
-		ok, err := reservedNow(tk.tid, r)
-		if err != nil {
-			t.failClosed(tk, fmt.Sprintf("cannot check the reservation at %v after a file mapping: %v", r, err))
-			return false
-		}
-		if !ok {
+	want := tk.sp.guard.Reservations(a.Verify)
+	if len(want) == 0 {
+		return true
+	}
+	maps, err := region.ReadMaps(tk.tid)
+	if err != nil {
+		t.failClosed(tk, fmt.Sprintf("cannot check the reservations at %v after a file mapping: %v", a.Verify, err))
+		return false
+	}
+	for _, r := range want {
+		if !coveredIn(maps, r, reservationLike) {
 			t.failClosed(tk, fmt.Sprintf("the reservation at %v is gone after the file mapping at %#x (a descriptor swapped for one of huge pages, which maps more than the length says)", r, ret))
 			return false
 		}
@@ -900,20 +904,26 @@ func coveredBy(tid int, r region.Range, ok func(region.Mapping) bool) (bool, err
 	if err != nil {
 		return false, err
 	}
+	return coveredIn(maps, r, ok), nil
+}
+
+// coveredIn reports whether r is covered by mappings of maps (sorted, as
+// read) for which ok holds.
+func coveredIn(maps []region.Mapping, r region.Range, ok func(region.Mapping) bool) bool {
 	pos := r.Start
 	for _, m := range maps {
 		if m.End <= pos || m.Start > pos {
 			continue
 		}
 		if !ok(m) {
-			return false, nil
+			return false
 		}
 		pos = m.End
 		if pos >= r.End {
-			return true, nil
+			return true
 		}
 	}
-	return false, nil
+	return false
 }
 
 // runAction carries out a Run action: its steps in order, the first in

@@ -547,8 +547,12 @@ func (t *tracer) finishTramp(tk *task, tc *trampCall, regs *unix.PtraceRegs, ret
 // reservedNow reports whether r is covered by reservation-like mappings
 // (PROT_NONE, private, anonymous) in the task's layout.
 func reservedNow(tid int, r region.Range) (bool, error) {
-	return coveredBy(tid, r, func(m region.Mapping) bool { return m.Perms == "---p" && m.Inode == 0 && m.Path == "" })
+	return coveredBy(tid, r, reservationLike)
 }
+
+// reservationLike reports whether m looks like one of the guard's
+// reservations: PROT_NONE, private, anonymous, unnamed.
+func reservationLike(m region.Mapping) bool { return m.Perms == "---p" && m.Inode == 0 && m.Path == "" }
 
 // endCode ends a code call in sp (done, or its task gone): the calls of
 // the space's other tasks held meanwhile are handled now (see
