@@ -36,7 +36,7 @@ func (pf *policyFlags) register(fs *flag.FlagSet) {
 	})
 	fs.StringVar(&pf.pool, "pool", "", "put rerouted mappings in `RANGE`; 'none' for no pool (default "+rewrite.DefaultPool.String()+")")
 	fs.BoolVar(&pf.poolAll, "pool-all", false, "place every mapping made without an address in the pool, first fit (the same addresses on every run for the same calls); hints away from the guarded ranges are honoured")
-	fs.BoolVar(&pf.strict, "strict", false, "refuse with EPERM explicit placements inside protected ranges (MAP_FIXED, MAP_FIXED_NOREPLACE, MREMAP_FIXED, shmat at an address)")
+	fs.BoolVar(&pf.strict, "strict", false, "refuse with EPERM explicit placements inside protected ranges (MAP_FIXED, MAP_FIXED_NOREPLACE, MREMAP_FIXED, shmat at an address); run the program without CAP_SYS_PTRACE")
 }
 
 // policy assembles the rewrite policy the flags describe.

@@ -206,6 +206,11 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		cfg.Place = pc
 		cfg.Filter.TrapFileMaps = true
 	}
+	if p.Strict {
+		if err := dropPtraceCap(); err != nil {
+			return err
+		}
+	}
 	res, err := trace.Run(cfg)
 	if err != nil {
 		if summary != nil {
@@ -365,13 +370,41 @@ func belowMinAddr(p *rewrite.Policy) error {
 
 // hasCap reports whether mmapguard's effective capabilities include
 // capability c.
-func hasCap(c int) bool {
+func hasCap(c int) bool { return capIn("CapEff", c) }
+
+// dropPtraceCap takes CAP_SYS_PTRACE away from every program mmapguard
+// starts (--strict). A program that has it (root) can trace mmapguard
+// or write its memory through /proc/PID/mem whatever mmapguard's
+// dumpability, and so undo the guard. Dropped from the bounding set and
+// the ambient set, the capability is gone from what any exec grants;
+// mmapguard keeps it in its own effective set (it needs it to read the
+// layout of a program that makes itself not dumpable).
+func dropPtraceCap() error {
+	// An exec grants the capability to root (bounded by the bounding
+	// set), and to anyone through the ambient set; file capabilities do
+	// not count under no_new_privs.
+	if capIn("CapBnd", unix.CAP_SYS_PTRACE) && (unix.Geteuid() == 0 || unix.Getuid() == 0 || capIn("CapPrm", unix.CAP_SYS_PTRACE)) {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, unix.CAP_SYS_PTRACE, 0, 0, 0); err != nil {
+			return fmt.Errorf("--strict: cannot take CAP_SYS_PTRACE away from the program (dropping it from the bounding set needs CAP_SETPCAP): %w; run mmapguard as root, or without that capability", err)
+		}
+	}
+	if capIn("CapAmb", unix.CAP_SYS_PTRACE) {
+		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_LOWER, unix.CAP_SYS_PTRACE, 0, 0); err != nil {
+			return fmt.Errorf("--strict: cannot take CAP_SYS_PTRACE out of the ambient set: %w", err)
+		}
+	}
+	return nil
+}
+
+// capIn reports whether the capability set named field in
+// /proc/self/status (CapEff, CapPrm, CapBnd, CapAmb) holds capability c.
+func capIn(field string, c int) bool {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return false
 	}
 	for l := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
 			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
 			return err == nil && caps&(1<<c) != 0
 		}

@@ -137,3 +137,27 @@ func TestRunNotDumpableProgram(t *testing.T) {
 		t.Errorf("as uid 65534, the probe not dumpable: %v", r)
 	}
 }
+
+// TestRunStrictDropsPtraceCap: with --strict, a program running as root
+// cannot reach into mmapguard either: it runs without CAP_SYS_PTRACE,
+// which passes the dumpability check (found in the sixth session: as
+// root, PTRACE_SEIZE of the tracer and /proc/TRACER/mem for writing
+// succeeded).
+func TestRunStrictDropsPtraceCap(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test runs as root: it checks what a root program can do")
+	}
+	dir := t.TempDir()
+	src, prog := filepath.Join(dir, "reach.c"), filepath.Join(dir, "reach")
+	if err := os.WriteFile(src, []byte(reachTracerC), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cc", "-o", prog, src).CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	r := mmapguard(t, nil, append([]string{"run", "--strict", "--protect", lowRange, "--"}, prog)...)
+	want := "ptrace-seize refused\nproc-mem refused\nprocess-vm refused\npidfd-getfd refused\n"
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("as root with --strict: %v\nwant stdout:\n%s", r, want)
+	}
+}
