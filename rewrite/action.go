@@ -184,12 +184,12 @@ type Action struct {
 	FixRet bool
 	// Exit asks the tracer to report the result through Guard.Complete.
 	Exit bool
-	// Verify, with Exit, asks the tracer to check after the call has
-	// succeeded that the guard's reservations in this range are all still
-	// there (Guard.Reservations), and to fail closed if one is not: a
-	// file mapping judged as ordinary pages whose descriptor another
-	// thread swapped for a hugetlb one in the meantime maps more than its
-	// length says, over them.
+	// Verify, with Exit, is for a file mapping judged as ordinary pages
+	// the range it should occupy: the tracer checks after the call that
+	// the kernel mapped it so, and fails closed if it was made of huge
+	// pages reaching beyond (another thread may have swapped the
+	// descriptor for a hugetlb one between the tracer's look and the
+	// kernel's).
 	Verify region.Range
 	// Hole says the call itself can unmap part of a guarded range, which
 	// stays free until Complete's After calls put the reservation back

@@ -463,13 +463,3 @@ func (g *Guard) String() string {
 	return fmt.Sprintf("guard: %d reserved, %d mapped in guarded ranges, brk %#x",
 		g.reserved.Len(), g.mapped.Len(), g.brk)
 }
-
-// Reservations returns the guard's reservations within r, as the model
-// has them.
-func (g *Guard) Reservations(r region.Range) []region.Range {
-	var out []region.Range
-	for piece := range g.reserved.Within(r) {
-		out = append(out, piece)
-	}
-	return out
-}

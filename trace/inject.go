@@ -3,6 +3,7 @@ package trace
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"slices"
 	"strconv"
@@ -750,12 +751,23 @@ func shmDetaches(pid int, addr uint64) (out []region.Range, unknown bool) {
 // looking at its own layout; nil if not even the first can be.
 var sysvShmDevs = sync.OnceValue(func() []string {
 	var devs []string
-	const shmHugetlb, shmNoreserve = 0o4000, 0o10000 // SHM_HUGETLB, SHM_NORESERVE
-	for _, flags := range []int{0, shmHugetlb | shmNoreserve} {
-		size := int(region.PageSize)
-		if flags != 0 {
-			size = 1 << 21
+	const shmHugetlb, shmNoreserve, shmHugeShift = 0o4000, 0o10000, 26 // SHM_HUGETLB, SHM_NORESERVE, SHM_HUGE_SHIFT
+	type probe struct{ size, flags int }
+	probes := []probe{{int(region.PageSize), 0}}
+	// Each huge page size has an internal hugetlbfs of its own.
+	if ents, err := os.ReadDir("/sys/kernel/mm/hugepages"); err == nil {
+		for _, e := range ents {
+			kb, ok := strings.CutPrefix(e.Name(), "hugepages-")
+			n, err := strconv.ParseUint(strings.TrimSuffix(kb, "kB"), 10, 64)
+			if !ok || err != nil || n == 0 || n&(n-1) != 0 {
+				continue
+			}
+			size := n << 10
+			probes = append(probes, probe{int(size), shmHugetlb | shmNoreserve | bits.TrailingZeros64(size)<<shmHugeShift})
 		}
+	}
+	for _, pr := range probes {
+		size, flags := pr.size, pr.flags
 		id, err := unix.SysvShmGet(unix.IPC_PRIVATE, size, unix.IPC_CREAT|0o600|flags)
 		if err != nil {
 			continue
@@ -788,10 +800,13 @@ func (t *tracer) awaitResult(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 	t.resume(tk, sysStep, 0)
 }
 
-// verified checks, after a call that asked for it succeeded with ret,
-// that the guard's reservations in a.Verify are all still there (see
-// rewrite.Action.Verify). If one is not, or the layout cannot be read,
-// it fails closed and reports false.
+// verified checks, after a file mapping that asked for it (see
+// rewrite.Action.Verify) succeeded, that the kernel mapped it with
+// ordinary pages, or within the range decided: another thread may have
+// swapped its descriptor for one of huge pages between the tracer's
+// look and the kernel's, and a huge mapping is longer than its length
+// says. If it is not, or the mapping cannot be looked at, it fails
+// closed and reports false.
 func (t *tracer) verified(tk *task, abi rewrite.ABI, a *rewrite.Action, ret uint64) bool {
 	if a.Verify.Empty() {
 		return true
@@ -799,22 +814,70 @@ func (t *tracer) verified(tk *task, abi rewrite.ABI, a *rewrite.Action, ret uint
 	if _, failed := rewrite.Failed(abi, ret); failed {
 		return true
 	}
-	want := tk.sp.guard.Reservations(a.Verify)
-	if len(want) == 0 {
-		return true
-	}
-	maps, err := region.ReadMaps(tk.tid)
+	size, vma, err := pageSizeAt(tk.tid, a.Verify.Start)
 	if err != nil {
-		t.failClosed(tk, fmt.Sprintf("cannot check the reservations at %v after a file mapping: %v", a.Verify, err))
+		t.failClosed(tk, fmt.Sprintf("cannot look at the file mapping at %v: %v", a.Verify, err))
 		return false
 	}
-	for _, r := range want {
-		if !coveredIn(maps, r, reservationLike) {
-			t.failClosed(tk, fmt.Sprintf("the reservation at %v is gone after the file mapping at %#x (a descriptor swapped for one of huge pages, which maps more than the length says)", r, ret))
-			return false
-		}
+	if size > region.PageSize && !a.Verify.ContainsRange(vma) {
+		t.failClosed(tk, fmt.Sprintf("the file mapping decided at %v was made of huge pages, at %v (a descriptor swapped for one of huge pages)", a.Verify, vma))
+		return false
 	}
 	return true
+}
+
+// procmapQuery is struct procmap_query (linux/fs.h, Linux 6.11), the
+// argument of the PROCMAP_QUERY ioctl on /proc/PID/maps.
+type procmapQuery struct {
+	Size, QueryFlags, QueryAddr                               uint64
+	VMAStart, VMAEnd, VMAFlags, VMAPageSize, VMAOffset, Inode uint64
+	DevMajor, DevMinor, VMANameSize, BuildIDSize              uint32
+	VMANameAddr, BuildIDAddr                                  uint64
+}
+
+// procmapQueryIoctl is PROCMAP_QUERY: _IOWR('f', 17, struct procmap_query).
+const procmapQueryIoctl = 0xc0686611
+
+// pageSizeAt returns the page size of the mapping covering addr in
+// process tid, and its extent: from PROCMAP_QUERY, or on kernels before
+// 6.11 from /proc/PID/smaps.
+func pageSizeAt(tid int, addr uint64) (uint64, region.Range, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", tid))
+	if err != nil {
+		return 0, region.Range{}, err
+	}
+	defer func() { _ = f.Close() }()
+	q := procmapQuery{Size: uint64(unsafe.Sizeof(procmapQuery{})), QueryAddr: addr}
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), procmapQueryIoctl, uintptr(unsafe.Pointer(&q)))
+	switch e {
+	case 0:
+		return q.VMAPageSize, region.Range{Start: q.VMAStart, End: q.VMAEnd}, nil
+	case unix.ENOTTY, unix.EINVAL:
+		return smapsPageSize(tid, addr)
+	}
+	return 0, region.Range{}, e
+}
+
+// smapsPageSize is pageSizeAt from /proc/PID/smaps.
+func smapsPageSize(tid int, addr uint64) (uint64, region.Range, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", tid))
+	if err != nil {
+		return 0, region.Range{}, err
+	}
+	var cur region.Range
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if m, err := region.ParseMapsLine(l); err == nil {
+			cur = m.Range
+			continue
+		}
+		if v, ok := strings.CutPrefix(l, "KernelPageSize:"); ok && cur.Contains(addr) {
+			f := strings.Fields(v)
+			if n, err := strconv.ParseUint(f[0], 10, 64); err == nil && len(f) == 2 {
+				return n << 10, cur, nil
+			}
+		}
+	}
+	return 0, region.Range{}, fmt.Errorf("no mapping at %#x in /proc/%d/smaps", addr, tid)
 }
 
 // completeAwaited handles the exit stop of a call run by awaitResult.
@@ -948,6 +1011,9 @@ func (t *tracer) runAction(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 		if !a.Exit {
 			return true
 		}
+		if !t.verified(tk, inj.abi, a, result) {
+			return true // the process is being killed
+		}
 		fix := g.Complete(a, result)
 		if len(fix.After) == 0 {
 			return true
@@ -1069,7 +1135,7 @@ func (t *tracer) finishInPlace(tk *task) {
 			return
 		}
 		g.Injected(ip.call, ret)
-		if a.Exit {
+		if a.Exit && t.verified(tk, inj.abi, a, final) {
 			fix = g.Complete(a, final)
 		}
 	}

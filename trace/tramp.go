@@ -199,7 +199,8 @@ const maxTramps = 64
 // (see above). It reports whether it did.
 func (t *tracer) oneStop(tk *task, si syscallInfo, abi rewrite.ABI, a *rewrite.Action) bool {
 	code := tk.sp.guard.Code()
-	if code.Empty() || !oneStopFits(tk, abi, a) {
+	if code.Empty() || !oneStopFits(tk, abi, a) || !a.Verify.Empty() {
+		// A mapping to check afterwards needs the call's exit stop.
 		return false
 	}
 	if entry, ok := t.carryEntry(tk, si, a); ok {
@@ -497,7 +498,7 @@ func (t *tracer) trampFailure(tk *task, si syscallInfo) bool {
 	}
 	g.Injected(tc.call, ret)
 	var fix rewrite.Fix
-	if tc.action.Exit {
+	if tc.action.Exit && t.verified(tk, rewrite.ABI64, tc.action, ret) {
 		fix = g.Complete(tc.action, ret)
 	}
 	var regs unix.PtraceRegs

@@ -355,7 +355,9 @@ func belowMinAddr(p *rewrite.Policy) error {
 		return nil // the kernel will say
 	}
 	lowest, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil || lowest == 0 || hasCap(unix.CAP_SYS_RAWIO) {
+	// The kernel wants CAP_SYS_RAWIO in the initial user namespace: a
+	// root of a container's own (a rootless one) does not count.
+	if err != nil || lowest == 0 || hasCap(unix.CAP_SYS_RAWIO) && initialUserNS() {
 		return nil
 	}
 	start, _ := region.PageUp(lowest)
@@ -366,6 +368,13 @@ func belowMinAddr(p *rewrite.Policy) error {
 		}
 	}
 	return nil
+}
+
+// initialUserNS reports whether mmapguard runs in the initial user
+// namespace, where its user IDs map to themselves, all of them.
+func initialUserNS() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	return err == nil && strings.Join(strings.Fields(string(b)), " ") == "0 0 4294967295"
 }
 
 // hasCap reports whether mmapguard's effective capabilities include
