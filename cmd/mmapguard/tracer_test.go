@@ -118,6 +118,12 @@ func TestRunBelowMinAddr(t *testing.T) {
 	if r.code != exitUsage || !strings.Contains(r.stderr, "starts below vm.mmap_min_addr") {
 		t.Errorf("as uid 65534: %v", r)
 	}
+	// Root of a user namespace of its own (a rootless container) has
+	// CAP_SYS_RAWIO there, which the kernel does not count for this.
+	r = runBin(t, "unshare", func(c *exec.Cmd) { c.SysProcAttr = nobody; c.Dir = dir }, "-r", mg, "run", "--protect", "0x0-0x80000000", "--", "/bin/true")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "starts below vm.mmap_min_addr") {
+		t.Errorf("as root of a user namespace of uid 65534's: %v", r)
+	}
 }
 
 // TestRunNotDumpableProgram: a program that makes itself not dumpable
