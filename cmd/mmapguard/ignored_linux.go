@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
-	"io"
 	"os"
 	"os/signal"
 	"reflect"
@@ -41,7 +40,11 @@ func startIgnored() []os.Signal {
 			if signal.Ignored(s) {
 				sigs = append(sigs, s)
 			}
-		case table != nil && table[s] == sigIgn, kernelIgnored(s):
+		case table != nil && table[s] == sigIgn:
+			sigs = append(sigs, s)
+		case (s == syscall.SIGTSTP || s == syscall.SIGTTIN || s == syscall.SIGTTOU) && kernelIgnored(s):
+			// The runtime leaves these alone until asked: the kernel
+			// still has what mmapguard started with.
 			sigs = append(sigs, s)
 		}
 	}
@@ -72,68 +75,100 @@ const (
 // cannot be done with confidence (no symbol table, a table of another
 // shape, or a value other than SIG_DFL and SIG_IGN, the only ones exec
 // leaves).
+//
+// It runs on the start's path, cold: the ELF headers are read by hand
+// with a few preads (debug/elf's parse of every section took a quarter
+// of a millisecond there).
 func fwdSig() *[nsig]uint64 {
-	f, err := elf.Open("/proc/self/exe")
+	f, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return nil
 	}
 	defer func() { _ = f.Close() }()
-	symtab := f.SectionByType(elf.SHT_SYMTAB)
-	if symtab == nil || int(symtab.Link) >= len(f.Sections) {
+	fd := int(f.Fd())
+	le := binary.LittleEndian
+	var eh [64]byte // Elf64_Ehdr
+	if n, err := unix.Pread(fd, eh[:], 0); err != nil || n != len(eh) || string(eh[:4]) != elf.ELFMAG ||
+		elf.Class(eh[elf.EI_CLASS]) != elf.ELFCLASS64 || elf.Data(eh[elf.EI_DATA]) != elf.ELFDATA2LSB {
 		return nil
 	}
-	strtab := f.Sections[symtab.Link]
+	typ := elf.Type(le.Uint16(eh[16:]))
+	shoff, shentsize, shnum := le.Uint64(eh[40:]), int(le.Uint16(eh[58:])), int(le.Uint16(eh[60:]))
+	if shentsize != 64 || shnum == 0 || shnum > 1024 {
+		return nil
+	}
+	sh := make([]byte, shnum*shentsize)
+	if n, err := unix.Pread(fd, sh, int64(shoff)); err != nil || n != len(sh) {
+		return nil
+	}
+	section := func(i int) (typ uint32, link uint32, off, size uint64) {
+		h := sh[i*shentsize:]
+		return le.Uint32(h[4:]), le.Uint32(h[40:]), le.Uint64(h[24:]), le.Uint64(h[32:])
+	}
+	var symOff, symSize, strOff, strSize uint64
+	for i := range shnum {
+		t, link, off, size := section(i)
+		if elf.SectionType(t) == elf.SHT_SYMTAB && int(link) < shnum {
+			symOff, symSize = off, size
+			_, _, strOff, strSize = section(int(link))
+			break
+		}
+	}
+	if symSize == 0 {
+		return nil // stripped
+	}
 	// Two symbols are wanted among thousands: read the table in
-	// chunks, and compare names only for entries of the kinds and sizes
-	// they have, reading each such name on its own.
+	// chunks, from its end (Go's linker puts the runtime's data symbols
+	// in its last fifth), and compare names only for entries of the
+	// kinds and sizes they have, reading each such name on its own.
 	const entSize = 24 // Elf64_Sym
 	var table, self uint64
 	tableName, selfName := []byte("runtime.fwdSig"), []byte("main.startIgnored")
 	name := make([]byte, max(len(tableName), len(selfName))+1)
-	buf := make([]byte, 512*entSize)
-	r := symtab.Open()
-	for done := false; !done; {
-		n, err := io.ReadFull(r, buf)
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			done = true
-		} else if err != nil {
+	var buf [340 * entSize]byte
+	symSize -= symSize % entSize
+	for end := symSize; end > 0 && (table == 0 || typ == elf.ET_DYN && self == 0); {
+		start := end - min(uint64(len(buf)), end)
+		n, err := unix.Pread(fd, buf[:end-start], int64(symOff+start))
+		if err != nil || n != int(end-start) {
 			return nil
 		}
-		for off := 0; off+entSize <= n; off += entSize {
+		end = start
+		for off := 0; off < n; off += entSize {
 			e := buf[off : off+entSize]
 			kind := elf.SymType(e[4] & 0xf)
-			size := binary.LittleEndian.Uint64(e[16:])
+			size := le.Uint64(e[16:])
 			var want []byte
 			switch {
 			case kind == elf.STT_OBJECT && size == nsig*8 && table == 0:
 				want = tableName
-			case kind == elf.STT_FUNC && self == 0 && f.Type == elf.ET_DYN:
+			case kind == elf.STT_FUNC && self == 0 && typ == elf.ET_DYN:
 				want = selfName
 			default:
 				continue
 			}
+			nameOff := uint64(le.Uint32(e[0:]))
+			if nameOff+uint64(len(want)) >= strSize {
+				continue
+			}
 			nm := name[:len(want)+1]
-			if _, err := strtab.ReadAt(nm, int64(binary.LittleEndian.Uint32(e[0:]))); err != nil {
+			if k, err := unix.Pread(fd, nm, int64(strOff+nameOff)); err != nil || k != len(nm) {
 				continue
 			}
 			if !bytes.Equal(nm[:len(want)], want) || nm[len(want)] != 0 {
 				continue
 			}
-			if v := binary.LittleEndian.Uint64(e[8:]); kind == elf.STT_OBJECT {
+			if v := le.Uint64(e[8:]); kind == elf.STT_OBJECT {
 				table = v
 			} else {
 				self = v
-			}
-			if table != 0 && (self != 0 || f.Type != elf.ET_DYN) {
-				done = true
-				break
 			}
 		}
 	}
 	if table == 0 {
 		return nil
 	}
-	if f.Type == elf.ET_DYN {
+	if typ == elf.ET_DYN {
 		// A position-independent mmapguard: the table moved with it.
 		if self == 0 {
 			return nil
@@ -151,7 +186,7 @@ func fwdSig() *[nsig]uint64 {
 	}
 	var t [nsig]uint64
 	for i := range t {
-		t[i] = binary.LittleEndian.Uint64(raw[8*i:])
+		t[i] = le.Uint64(raw[8*i:])
 		if t[i] != sigDfl && t[i] != sigIgn {
 			return nil
 		}
