@@ -42,14 +42,7 @@ int main(int argc, char **argv) {
 // RLIMIT_CORE as its soft limit here, and its status must not say
 // "core dumped".
 func TestRunDiesOfProgramSignal(t *testing.T) {
-	dir := t.TempDir()
-	src, die := filepath.Join(dir, "die.c"), filepath.Join(dir, "die")
-	if err := os.WriteFile(src, []byte(dieC), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("cc", "-o", die, src).CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
+	die := compileC(t, t.TempDir(), "die", dieC)
 	// exec keeps the pid: the status is mmapguard's.
 	withCore := `ulimit -c "$(ulimit -H -c)"; exec "$0" "$@"`
 	cases := []struct {

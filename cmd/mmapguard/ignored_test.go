@@ -1,9 +1,7 @@
 package main
 
 import (
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -60,14 +58,7 @@ int main(void) {
 // that installs its own handler for it gets a SIGTERM sent to
 // mmapguard, as it would get one sent to it without the guard.
 func TestRunForwardsSignalIgnoredAtStart(t *testing.T) {
-	dir := t.TempDir()
-	src, prog := filepath.Join(dir, "termh.c"), filepath.Join(dir, "termh")
-	if err := os.WriteFile(src, []byte(termHandlerC), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("cc", "-o", prog, src).CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
+	prog := compileC(t, t.TempDir(), "termh", termHandlerC)
 	script := "trap '' TERM; exec \"$0\" \"$@\""
 	l := startCmd(t, exec.Command("sh", append([]string{"-c", script, mmapguardBin(t)}, guardArgs(prog)...)...))
 	l.waitLine(t, "ready")

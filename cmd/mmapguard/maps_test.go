@@ -4,12 +4,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/mmapguard/mmapguard/region"
 )
@@ -64,17 +62,7 @@ func TestMapsOfGuardedProcess(t *testing.T) {
 	go func() {
 		done <- callMain("run", "-q", "--protect", "0x10000-0x80000000", "--", "sh", "-c", "echo $$ > "+mark+"; exec sleep 30")
 	}()
-	var pid int
-	for range 500 {
-		if b, err := os.ReadFile(mark); err == nil && strings.HasSuffix(string(b), "\n") {
-			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-			maps, _ := region.ReadMaps(pid)
-			if slices.ContainsFunc(maps, func(m region.Mapping) bool { return strings.HasSuffix(m.File(), "/sleep") }) {
-				break // it has exec'd sleep
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	pid := waitGuardedSleep(mark)
 	if pid == 0 {
 		t.Fatal("the guarded sleep did not start")
 	}
@@ -104,17 +92,7 @@ func TestMapsOfGuardedProcessRenamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	var pid int
-	for range 500 {
-		if b, err := os.ReadFile(mark); err == nil && strings.HasSuffix(string(b), "\n") {
-			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-			maps, _ := region.ReadMaps(pid)
-			if slices.ContainsFunc(maps, func(m region.Mapping) bool { return strings.HasSuffix(m.File(), "/sleep") }) {
-				break
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	pid := waitGuardedSleep(mark)
 	if pid == 0 {
 		t.Fatal("the guarded sleep did not start")
 	}

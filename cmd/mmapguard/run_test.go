@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mmapguard/mmapguard/region"
 )
 
 const lowRange = "0x10000-0x80000000"
@@ -1025,4 +1028,34 @@ func TestRunExecFailsLate(t *testing.T) {
 	if r.sig != syscall.SIGSEGV || r.stderr != "" {
 		t.Errorf("%v\nwant death by SIGSEGV and nothing on stderr", r)
 	}
+}
+
+// compileC writes the C program src to dir/name.c and compiles it to
+// dir/name with the system compiler, returning the binary's path.
+func compileC(t *testing.T, dir, name, src string) string {
+	t.Helper()
+	c, bin := filepath.Join(dir, name+".c"), filepath.Join(dir, name)
+	if err := os.WriteFile(c, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cc", "-o", bin, c).CombinedOutput(); err != nil {
+		t.Fatalf("cc %s: %v\n%s", c, err, out)
+	}
+	return bin
+}
+
+// waitGuardedSleep waits for the guarded shell that wrote its pid to
+// mark to have exec'd sleep, and returns that pid (0 if it never did).
+func waitGuardedSleep(mark string) int {
+	for range 500 {
+		if b, err := os.ReadFile(mark); err == nil && strings.HasSuffix(string(b), "\n") {
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			maps, _ := region.ReadMaps(pid)
+			if slices.ContainsFunc(maps, func(m region.Mapping) bool { return strings.HasSuffix(m.File(), "/sleep") }) {
+				return pid
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return 0
 }

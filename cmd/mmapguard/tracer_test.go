@@ -85,13 +85,7 @@ func nobodyCopy(t *testing.T) (dir, mg string, attr *syscall.SysProcAttr) {
 // unprivileged user here: root's CAP_SYS_PTRACE passes that check.
 func TestRunTracerUnreachable(t *testing.T) {
 	dir, mg, nobody := nobodyCopy(t)
-	src, prog := filepath.Join(dir, "reach.c"), filepath.Join(dir, "reach")
-	if err := os.WriteFile(src, []byte(reachTracerC), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("cc", "-o", prog, src).CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
+	prog := compileC(t, dir, "reach", reachTracerC)
 	r := runBin(t, mg, func(c *exec.Cmd) { c.SysProcAttr = nobody; c.Dir = dir }, guardArgs(prog)...)
 	want := "ptrace-seize refused\nproc-mem refused\nprocess-vm refused\npidfd-getfd refused\n"
 	if r.code != 0 || r.stdout != want {
@@ -153,14 +147,7 @@ func TestRunStrictDropsPtraceCap(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test runs as root: it checks what a root program can do")
 	}
-	dir := t.TempDir()
-	src, prog := filepath.Join(dir, "reach.c"), filepath.Join(dir, "reach")
-	if err := os.WriteFile(src, []byte(reachTracerC), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("cc", "-o", prog, src).CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
+	prog := compileC(t, t.TempDir(), "reach", reachTracerC)
 	r := mmapguard(t, nil, append([]string{"run", "--strict", "--protect", lowRange, "--"}, prog)...)
 	want := "ptrace-seize refused\nproc-mem refused\nprocess-vm refused\npidfd-getfd refused\n"
 	if r.code != 0 || r.stdout != want {
