@@ -463,3 +463,7 @@ func (g *Guard) String() string {
 	return fmt.Sprintf("guard: %d reserved, %d mapped in guarded ranges, brk %#x",
 		g.reserved.Len(), g.mapped.Len(), g.brk)
 }
+
+// ReservedOverlaps reports whether r overlaps one of the guard's
+// reservations, as the model has them.
+func (g *Guard) ReservedOverlaps(r region.Range) bool { return g.reserved.Overlaps(r) }

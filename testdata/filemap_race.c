@@ -2,7 +2,10 @@
 // a page of a file with MAP_FIXED inside the range (an explicit
 // placement, honoured) and unmaps it, over and over; the other maps
 // anonymous memory further up in the range with MAP_FIXED and unmaps it
-// (the guard puts its reservation back each time). Prints "done N".
+// (the guard puts its reservation back each time). With argv[2] "gone",
+// the file page goes just below the pool (where the guard checks it
+// too) and the other thread unmaps it as soon as it is there. Prints
+// "done N".
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -12,6 +15,14 @@
 #include <unistd.h>
 
 static volatile int stop;
+static char *gone_at = (char *)0x1ffffff00000UL;
+
+static void *unmapper(void *arg) {
+	(void)arg;
+	while (!stop)
+		munmap(gone_at, 4096);
+	return NULL;
+}
 
 static void *churn(void *arg) {
 	(void)arg;
@@ -29,10 +40,12 @@ int main(int argc, char **argv) {
 		perror("open");
 		return 2;
 	}
+	int gone = argc > 2 && argv[2][0] == 'g';
+	char *at = gone ? gone_at : (char *)0x40000000UL;
 	pthread_t t;
-	pthread_create(&t, NULL, churn, NULL);
+	pthread_create(&t, NULL, gone ? unmapper : churn, NULL);
 	for (int i = 0; i < n; i++) {
-		void *p = mmap((void *)0x40000000UL, 4096, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+		void *p = mmap(at, 4096, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
 		if (p == MAP_FAILED) {
 			perror("mmap");
 			return 2;

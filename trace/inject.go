@@ -801,12 +801,14 @@ func (t *tracer) awaitResult(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 }
 
 // verified checks, after a file mapping that asked for it (see
-// rewrite.Action.Verify) succeeded, that the kernel mapped it with
-// ordinary pages, or within the range decided: another thread may have
-// swapped its descriptor for one of huge pages between the tracer's
-// look and the kernel's, and a huge mapping is longer than its length
-// says. If it is not, or the mapping cannot be looked at, it fails
-// closed and reports false.
+// rewrite.Action.Verify) succeeded, that no mapping of huge pages lies
+// over the guard's reservations within reach of it: another thread may
+// have swapped its descriptor for one of huge pages between the
+// tracer's look and the kernel's, and a huge mapping is longer than its
+// length says (by up to 1 GiB). If one does, or the layout cannot be
+// looked at, it fails closed and reports false. (Mappings of ordinary
+// pages there are no concern of this check, whoever made them; nor a
+// mapping gone meanwhile.)
 func (t *tracer) verified(tk *task, abi rewrite.ABI, a *rewrite.Action, ret uint64) bool {
 	if a.Verify.Empty() {
 		return true
@@ -814,16 +816,87 @@ func (t *tracer) verified(tk *task, abi rewrite.ABI, a *rewrite.Action, ret uint
 	if _, failed := rewrite.Failed(abi, ret); failed {
 		return true
 	}
-	size, vma, err := pageSizeAt(tk.tid, a.Verify.Start)
+	window := region.Range{Start: a.Verify.Start, End: satAdd(a.Verify.End, hugeMax)}
+	huge, err := hugeMappingsIn(tk.tid, window)
 	if err != nil {
-		t.failClosed(tk, fmt.Sprintf("cannot look at the file mapping at %v: %v", a.Verify, err))
+		t.failClosed(tk, fmt.Sprintf("cannot look at the layout after the file mapping at %v: %v", a.Verify, err))
 		return false
 	}
-	if size > region.PageSize && !a.Verify.ContainsRange(vma) {
-		t.failClosed(tk, fmt.Sprintf("the file mapping decided at %v was made of huge pages, at %v (a descriptor swapped for one of huge pages)", a.Verify, vma))
-		return false
+	g := tk.sp.guard
+	for _, r := range huge {
+		if g.ReservedOverlaps(r) {
+			t.failClosed(tk, fmt.Sprintf("huge pages at %v over the guard's reservations after the file mapping decided at %v (a descriptor swapped for one of huge pages)", r, a.Verify))
+			return false
+		}
 	}
 	return true
+}
+
+// satAdd is a+b, or the largest address if that overflows.
+func satAdd(a, b uint64) uint64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return ^uint64(0)
+}
+
+// hugeMax is the largest huge page on x86-64.
+const hugeMax = 1 << 30
+
+// hugeMappingsIn returns the mappings of huge pages that overlap window
+// in process tid: through PROCMAP_QUERY, or on kernels before 6.11 from
+// /proc/PID/smaps.
+func hugeMappingsIn(tid int, window region.Range) ([]region.Range, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", tid))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	var out []region.Range
+	for addr, n := window.Start, 0; addr < window.End && n < 1<<16; n++ {
+		q := procmapQuery{Size: uint64(unsafe.Sizeof(procmapQuery{})), QueryFlags: procmapQueryCoveringOrNext, QueryAddr: addr}
+		_, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), procmapQueryIoctl, uintptr(unsafe.Pointer(&q)))
+		switch e {
+		case 0:
+		case unix.ENOENT:
+			return out, nil // nothing more above addr
+		case unix.ENOTTY, unix.EINVAL:
+			return smapsHugeIn(tid, window)
+		default:
+			return nil, e
+		}
+		if q.VMAStart >= window.End || q.VMAEnd <= addr {
+			break
+		}
+		if q.VMAPageSize > region.PageSize {
+			out = append(out, region.Range{Start: q.VMAStart, End: q.VMAEnd})
+		}
+		addr = q.VMAEnd
+	}
+	return out, nil
+}
+
+// smapsHugeIn is hugeMappingsIn from /proc/PID/smaps.
+func smapsHugeIn(tid int, window region.Range) ([]region.Range, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", tid))
+	if err != nil {
+		return nil, err
+	}
+	var out []region.Range
+	var cur region.Range
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if m, err := region.ParseMapsLine(l); err == nil {
+			cur = m.Range
+			continue
+		}
+		if v, ok := strings.CutPrefix(l, "KernelPageSize:"); ok && cur.Overlaps(window) {
+			f := strings.Fields(v)
+			if n, err := strconv.ParseUint(f[0], 10, 64); err == nil && len(f) == 2 && n<<10 > region.PageSize {
+				out = append(out, cur)
+			}
+		}
+	}
+	return out, nil
 }
 
 // procmapQuery is struct procmap_query (linux/fs.h, Linux 6.11), the
@@ -835,50 +908,12 @@ type procmapQuery struct {
 	VMANameAddr, BuildIDAddr                                  uint64
 }
 
-// procmapQueryIoctl is PROCMAP_QUERY: _IOWR('f', 17, struct procmap_query).
-const procmapQueryIoctl = 0xc0686611
-
-// pageSizeAt returns the page size of the mapping covering addr in
-// process tid, and its extent: from PROCMAP_QUERY, or on kernels before
-// 6.11 from /proc/PID/smaps.
-func pageSizeAt(tid int, addr uint64) (uint64, region.Range, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", tid))
-	if err != nil {
-		return 0, region.Range{}, err
-	}
-	defer func() { _ = f.Close() }()
-	q := procmapQuery{Size: uint64(unsafe.Sizeof(procmapQuery{})), QueryAddr: addr}
-	_, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), procmapQueryIoctl, uintptr(unsafe.Pointer(&q)))
-	switch e {
-	case 0:
-		return q.VMAPageSize, region.Range{Start: q.VMAStart, End: q.VMAEnd}, nil
-	case unix.ENOTTY, unix.EINVAL:
-		return smapsPageSize(tid, addr)
-	}
-	return 0, region.Range{}, e
-}
-
-// smapsPageSize is pageSizeAt from /proc/PID/smaps.
-func smapsPageSize(tid int, addr uint64) (uint64, region.Range, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", tid))
-	if err != nil {
-		return 0, region.Range{}, err
-	}
-	var cur region.Range
-	for l := range strings.SplitSeq(string(b), "\n") {
-		if m, err := region.ParseMapsLine(l); err == nil {
-			cur = m.Range
-			continue
-		}
-		if v, ok := strings.CutPrefix(l, "KernelPageSize:"); ok && cur.Contains(addr) {
-			f := strings.Fields(v)
-			if n, err := strconv.ParseUint(f[0], 10, 64); err == nil && len(f) == 2 {
-				return n << 10, cur, nil
-			}
-		}
-	}
-	return 0, region.Range{}, fmt.Errorf("no mapping at %#x in /proc/%d/smaps", addr, tid)
-}
+// procmapQueryIoctl is PROCMAP_QUERY: _IOWR('f', 17, struct procmap_query);
+// procmapQueryCoveringOrNext is PROCMAP_QUERY_COVERING_OR_NEXT_VMA.
+const (
+	procmapQueryIoctl          = 0xc0686611
+	procmapQueryCoveringOrNext = 0x10
+)
 
 // completeAwaited handles the exit stop of a call run by awaitResult.
 func (t *tracer) completeAwaited(tk *task, ret uint64) {

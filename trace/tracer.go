@@ -49,6 +49,11 @@ type Config struct {
 	// a fifth of a millisecond, which need not delay the fork and exec):
 	// the program's first instruction waits for it.
 	SignalsReady <-chan struct{}
+	// BeforeStart, if not nil, is called on the thread that starts the
+	// program, just before it does (per-thread state, such as the
+	// capability sets, is what the program inherits); an error ends the
+	// run before anything is started.
+	BeforeStart func() error
 	// Started, if not nil, is called on the tracer's thread once the
 	// program's process exists, before its exec completes. A launcher
 	// that keeps signals ignored for the fork, so that the program
@@ -222,6 +227,12 @@ func run(cfg Config) (Result, error) {
 	if err := quietSIGCHLD(); err != nil {
 		// Only slower, not wrong.
 		warnOnce(cfg.Warn, "cannot set SA_NOCLDSTOP on SIGCHLD: %v", err)
+	}
+	if cfg.BeforeStart != nil {
+		if err := cfg.BeforeStart(); err != nil {
+			<-buildc
+			return Result{}, err
+		}
 	}
 	pid, mask, err := startTraced(cfg)
 	if err == nil && cfg.Started != nil {

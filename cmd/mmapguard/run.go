@@ -206,9 +206,9 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		cfg.Filter.TrapFileMaps = true
 	}
 	if p.Strict {
-		if err := dropPtraceCap(); err != nil {
-			return err
-		}
+		// Capabilities are a thread's: dropped on the thread that
+		// starts the program.
+		cfg.BeforeStart = dropPtraceCap
 	}
 	res, err := trace.Run(cfg)
 	if err != nil {
@@ -299,7 +299,7 @@ func writeSummary(f *os.File, p *rewrite.Policy, r trace.Result, events *eventLo
 			"protected": protected, "pool": pool, "pool_all": p.PoolAll, "strict": p.Strict,
 			"processes": r.Processes, "stops": r.Stops, "freezes": r.Freezes, "calls": s.Calls, "outcomes": outcomes,
 			"reservations": s.Reservations, "reservation_failures": s.ReserveFailures,
-			"pool_exhausted": s.PoolExhausted, "unreserved": r.Unreserved, "exit_status": r.ExitCode(),
+			"pool_exhausted": s.PoolExhausted, "failed_closed": r.FailedClosed, "unreserved": r.Unreserved, "exit_status": r.ExitCode(),
 			"by_caller": byCaller,
 		}})
 		if err == nil {
@@ -324,6 +324,7 @@ func writeSummary(f *os.File, p *rewrite.Policy, r trace.Result, events *eventLo
 	}
 	fmt.Fprintf(&b, "reservations   %d made, %d failed\n", s.Reservations, s.ReserveFailures)
 	fmt.Fprintf(&b, "pool exhausted %d\n", s.PoolExhausted)
+	fmt.Fprintf(&b, "failed closed  %d\n", r.FailedClosed)
 	for _, u := range r.Unreserved {
 		fmt.Fprintf(&b, "unreserved     %s\n", u)
 	}
@@ -388,12 +389,13 @@ func hasCap(c int) bool { return capIn("CapEff", c) }
 // mmapguard keeps it in its own effective set (it needs it to read the
 // layout of a program that makes itself not dumpable).
 func dropPtraceCap() error {
+	root := unix.Geteuid() == 0 || unix.Getuid() == 0
 	// An exec grants the capability to root (bounded by the bounding
 	// set), and to anyone through the ambient set; file capabilities do
 	// not count under no_new_privs.
-	if capIn("CapBnd", unix.CAP_SYS_PTRACE) && (unix.Geteuid() == 0 || unix.Getuid() == 0 || capIn("CapPrm", unix.CAP_SYS_PTRACE)) {
+	if root && capIn("CapBnd", unix.CAP_SYS_PTRACE) {
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, unix.CAP_SYS_PTRACE, 0, 0, 0); err != nil {
-			return fmt.Errorf("--strict: cannot take CAP_SYS_PTRACE away from the program (dropping it from the bounding set needs CAP_SETPCAP): %w; run mmapguard as root, or without that capability", err)
+			return fmt.Errorf("--strict: cannot take CAP_SYS_PTRACE away from the program: dropping it from the bounding set needs CAP_SETPCAP, which mmapguard lacks (%w); give it that capability, or run without --strict", err)
 		}
 	}
 	if capIn("CapAmb", unix.CAP_SYS_PTRACE) {
@@ -404,10 +406,10 @@ func dropPtraceCap() error {
 	return nil
 }
 
-// capIn reports whether the capability set named field in
-// /proc/self/status (CapEff, CapPrm, CapBnd, CapAmb) holds capability c.
+// capIn reports whether the capability set named field (CapEff,
+// CapPrm, CapBnd, CapAmb) of the calling thread holds capability c.
 func capIn(field string, c int) bool {
-	b, err := os.ReadFile("/proc/self/status")
+	b, err := os.ReadFile("/proc/thread-self/status")
 	if err != nil {
 		return false
 	}

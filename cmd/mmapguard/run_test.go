@@ -261,6 +261,7 @@ var summaryLines = []string{
 	`  killed       (\d+)`,
 	`reservations   (\d+) made, (\d+) failed`,
 	`pool exhausted (\d+)`,
+	`failed closed  (\d+)`,
 	`exit status    (\d+)`,
 }
 
