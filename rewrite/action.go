@@ -191,6 +191,11 @@ type Action struct {
 	// descriptor for a hugetlb one between the tracer's look and the
 	// kernel's).
 	Verify region.Range
+	// Rescan, with Exit, asks the tracer to read the layout after the
+	// call and hand what it finds unmapped in guarded ranges to
+	// Guard.Refill: for a call whose effect the guard cannot foresee
+	// exactly (a shmdt of an attachment it did not see). With Hole.
+	Rescan bool
 	// Hole says the call itself can unmap part of a guarded range, which
 	// stays free until Complete's After calls put the reservation back
 	// (a mapping moved out by mremap, a heap shrinking out, a shmdt

@@ -23,9 +23,7 @@ func (g *Guard) Complete(a *Action, ret uint64) Fix {
 	if failed {
 		if p.shmdt != nil {
 			// shmdt failed: the segment is still attached.
-			if !p.shmdt.unseen {
-				g.shm[p.shmdt.whole.Start] = p.shmdt
-			}
+			g.shm[p.shmdt.whole.Start] = p.shmdt
 			return Fix{}
 		}
 		return g.rollback(a, p)

@@ -467,3 +467,22 @@ func (g *Guard) String() string {
 // ReservedOverlaps reports whether r overlaps one of the guard's
 // reservations, as the model has them.
 func (g *Guard) ReservedOverlaps(r region.Range) bool { return g.reserved.Overlaps(r) }
+
+// Refill takes the parts of guarded ranges the tracer found unmapped
+// after a call with Rescan (by task): those the model has as the
+// program's (pieces the call took away) are counted reserved again, and
+// it returns the reservations that put them back, never over anything
+// else (MAP_FIXED_NOREPLACE).
+func (g *Guard) Refill(task int, abi ABI, gaps []region.Range) []Call {
+	var calls []Call
+	for _, gap := range gaps {
+		for piece := range g.mapped.Within(gap) {
+			if abi == ABI32 && piece.End > top32 {
+				continue // out of an i386 call's reach
+			}
+			g.releasePiece(task, piece)
+			calls = append(calls, reservation(abi, piece, MapFixedNoReplace))
+		}
+	}
+	return calls
+}

@@ -7,9 +7,6 @@ import "github.com/mmapguard/mmapguard/region"
 type attachment struct {
 	whole region.Range // as attached
 	left  region.Set   // the parts of it inside guarded ranges still attached
-	// unseen: not attached through the guard (a shmdt of pieces the
-	// program moved into a guarded range), so not one to remember.
-	unseen bool
 }
 
 // attached records a successful shmat over q.
@@ -62,19 +59,22 @@ func (g *Guard) decideShmdt(c Call, addr uint64, task int) *Action {
 		// the segment at its offset from addr, and a piece the program
 		// moved into a guarded range with mremap is one of them: put
 		// the reservation back there afterwards, as for a move-out.
-		frag := attachment{unseen: true}
+		//
+		// The layout was read at the call's stop, while the other
+		// threads ran: one may move a piece in before the call runs.
+		// Where the program may place mappings in a guarded range (not
+		// --strict), the call runs with the others stopped and the
+		// tracer reads the layout again afterwards (Rescan): what it
+		// finds unmapped in a guarded range gets its reservation back.
+		found := false
 		for _, r := range c.ShmDetaches {
-			for piece := range g.policy.guarded.Within(r) {
-				frag.left.Add(piece)
-			}
+			found = found || g.policy.guarded.Overlaps(r)
 		}
-		if len(frag.left.Ranges()) == 0 {
+		if !found && g.policy.Strict {
 			return allow(c, "")
 		}
-		b := newTracked()
-		b.p.shmdt = &frag
-		act := b.allowExit(c, "shmdt of a segment with a piece moved into a guarded range")
-		act.Hole = true
+		act := &Action{Verdict: Allow, Outcome: Allowed, Exit: true, Hole: true, Rescan: true, call: c,
+			Why: "shmdt of an attachment the guard did not see: holes it leaves in guarded ranges reserved again"}
 		return act
 	}
 	delete(g.shm, addr) // g.shm is not nil here

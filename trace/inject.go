@@ -915,6 +915,23 @@ const (
 	procmapQueryCoveringOrNext = 0x10
 )
 
+// guardedGaps returns the parts of the guarded ranges nothing maps in
+// the layout of task tid.
+func (t *tracer) guardedGaps(tid int) ([]region.Range, error) {
+	maps, err := region.ReadMaps(tid)
+	if err != nil {
+		return nil, err
+	}
+	var gaps region.Set
+	for _, r := range t.cfg.Policy.Guarded() {
+		gaps.Add(r)
+	}
+	for _, m := range maps {
+		gaps.Remove(m.Range)
+	}
+	return gaps.Ranges(), nil
+}
+
 // completeAwaited handles the exit stop of a call run by awaitResult.
 func (t *tracer) completeAwaited(tk *task, ret uint64) {
 	inj := tk.inj
@@ -923,6 +940,14 @@ func (t *tracer) completeAwaited(tk *task, ret uint64) {
 		return
 	}
 	fix := g.Complete(inj.await, ret)
+	if inj.await.Rescan {
+		gaps, err := t.guardedGaps(tk.tid)
+		if err != nil {
+			t.failClosed(tk, fmt.Sprintf("cannot read the layout after %v: %v", inj.await.Call(), err))
+			return
+		}
+		fix.After = append(fix.After, g.Refill(tk.tid, inj.abi, gaps)...)
+	}
 	if len(fix.After) == 0 {
 		tk.inj = nil
 		t.emit(tk, ret, true)
