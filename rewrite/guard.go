@@ -464,9 +464,20 @@ func (g *Guard) String() string {
 		g.reserved.Len(), g.mapped.Len(), g.brk)
 }
 
-// ReservedOverlaps reports whether r overlaps one of the guard's
-// reservations, as the model has them.
-func (g *Guard) ReservedOverlaps(r region.Range) bool { return g.reserved.Overlaps(r) }
+// ProtectedReservations returns the guard's reservations in protected
+// ranges within r, as the model has them. Each is always mapped: the
+// guard replaces one only with a single call (a reservation mapped over
+// the program's mapping, or the program's over it), and where a call
+// leaves one out for a moment (a move-out) the other threads wait.
+func (g *Guard) ProtectedReservations(r region.Range) []region.Range {
+	var out []region.Range
+	for piece := range g.reserved.Within(r) {
+		for p := range g.policy.protected.Within(piece) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
 
 // Refill takes the parts of guarded ranges the tracer found unmapped
 // after a call with Rescan (by task): those the model has as the

@@ -123,6 +123,10 @@ func (p *Policy) HasPool() bool { return !p.Pool.Empty() }
 // IsProtected reports whether addr lies in a protected range.
 func (p *Policy) IsProtected(addr uint64) bool { return p.protected.ContainsAddr(addr) }
 
+// OverlapsGuarded reports whether r shares an address with a guarded
+// range.
+func (p *Policy) OverlapsGuarded(r region.Range) bool { return p.guarded.Overlaps(r) }
+
 // OverlapsProtected reports whether r shares an address with a protected
 // range.
 func (p *Policy) OverlapsProtected(r region.Range) bool { return p.protected.Overlaps(r) }

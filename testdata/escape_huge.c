@@ -97,10 +97,25 @@ static void *swapper(void *arg) {
 	return NULL;
 }
 
+// mover, for swap_race's "mremap": moves the page at 0 far away, over
+// and over, so that a huge mapping made there meanwhile (an mremap the
+// tracer decided while an ordinary page lay at 0) goes with it, and
+// takes the reservations it covered along.
+static void *mover(void *arg) {
+	(void)arg;
+	while (!stop_swapping) {
+		void *p = mremap((void *)0, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)OUT);
+		if (p != MAP_FAILED) munmap(p, HUGE);
+	}
+	return NULL;
+}
+
 // swap_race maps one page from the swapped descriptor, tries times, as
 // how says: "fixed" a MAP_FIXED at 0 (below the range), "old_mmap" the
-// same through i386 old_mmap (its arguments in memory). A mapping of
-// more than a page there escaped.
+// same through i386 old_mmap (its arguments in memory), "mremap" the
+// first with another thread moving the page at 0 away (mover). A
+// mapping of more than a page there, or a hole left in the range,
+// escaped.
 static int swap_race(const char *how, int tries) {
 	hugefd = memfd_create("huge", MFD_HUGETLB);
 	smallfd = memfd_create("small", 0);
@@ -108,8 +123,10 @@ static int swap_race(const char *how, int tries) {
 		say("setup FAIL: memfd_create/ftruncate: %s", ename(errno));
 		return 2;
 	}
-	pthread_t t;
+	pthread_t t, m;
 	pthread_create(&t, NULL, swapper, NULL);
+	int moving = strcmp(how, "mremap") == 0;
+	if (moving) pthread_create(&m, NULL, mover, NULL);
 	char route[64];
 	snprintf(route, sizeof route, "memfd-swap-race-%s", how);
 	uint32_t *blk = low4g();
@@ -128,16 +145,18 @@ static int swap_race(const char *how, int tries) {
 			at = (unsigned long)p;
 		}
 		mapped++;
-		struct mapping m;
-		if (mapped_at(at, &m) && m.end - m.start > PAGE) {
+		struct mapping mp;
+		unsigned long holes = hole_bytes();
+		if (mapped_at(at, &mp) && mp.end - mp.start > PAGE || holes) {
 			stop_swapping = 1;
-			verdict(route, 0, "try %d: mapping %#lx-%#lx, one page asked", i, m.start, m.end);
+			verdict(route, 0, "try %d: a mapping of more than a page at %#lx, or %lu bytes of the range unmapped", i, at, holes);
 			return finish();
 		}
 		munmap((void *)at, PAGE);
 	}
 	stop_swapping = 1;
 	pthread_join(t, NULL);
+	if (moving) pthread_join(m, NULL);
 	verdict(route, 1, "%d tries, %d mapped one page", tries, mapped);
 	return finish();
 }

@@ -641,9 +641,11 @@ func TestEscapeHugePages(t *testing.T) {
 	// Another thread swaps a hugetlb memfd and an ordinary one on the
 	// descriptor between the tracer's look and the kernel's: the guard
 	// finds the mapping made of huge pages after the call and kills the
-	// program, or the race never came off. At 0 below the range, and the
-	// same through i386 old_mmap.
-	for _, how := range []string{"fixed", "old_mmap"} {
+	// program, or the race never came off. At 0 below the range, the
+	// same through i386 old_mmap, and with another thread moving the page
+	// at 0 away (an mremap decided while it was an ordinary page takes
+	// the huge mapping and the reservations it covered along).
+	for _, how := range []string{"fixed", "old_mmap", "mremap"} {
 		t.Run("swap-race-"+how, func(t *testing.T) {
 			out, res := escapeGuarded(t, escapePolicy(t, true), bin, "race", how, "3000")
 			if res.FailedClosed > 0 {

@@ -801,14 +801,16 @@ func (t *tracer) awaitResult(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 }
 
 // verified checks, after a file mapping that asked for it (see
-// rewrite.Action.Verify) succeeded, that no mapping of huge pages lies
-// over the guard's reservations within reach of it: another thread may
-// have swapped its descriptor for one of huge pages between the
-// tracer's look and the kernel's, and a huge mapping is longer than its
-// length says (by up to 1 GiB). If one does, or the layout cannot be
-// looked at, it fails closed and reports false. (Mappings of ordinary
-// pages there are no concern of this check, whoever made them; nor a
-// mapping gone meanwhile.)
+// rewrite.Action.Verify) succeeded, what another thread may have done
+// by swapping its descriptor for one of huge pages between the tracer's
+// look and the kernel's (a huge mapping is longer than its length
+// says, by up to 1 GiB): that no mapping of huge pages covering its
+// start reaches beyond what was decided into a guarded range, and that
+// none of the guard's reservations in protected ranges within reach is
+// gone (such a mapping, moved on by yet another thread, takes them
+// along). If either is not so, or the layout cannot be looked at, it
+// fails closed and reports false. Other mappings of huge pages in
+// reach are the program's own business.
 func (t *tracer) verified(tk *task, abi rewrite.ABI, a *rewrite.Action, ret uint64) bool {
 	if a.Verify.Empty() {
 		return true
@@ -816,17 +818,31 @@ func (t *tracer) verified(tk *task, abi rewrite.ABI, a *rewrite.Action, ret uint
 	if _, failed := rewrite.Failed(abi, ret); failed {
 		return true
 	}
-	window := region.Range{Start: a.Verify.Start, End: satAdd(a.Verify.End, hugeMax)}
+	v := a.Verify
+	window := region.Range{Start: v.Start, End: satAdd(v.End, hugeMax)}
 	huge, err := hugeMappingsIn(tk.tid, window)
 	if err != nil {
-		t.failClosed(tk, fmt.Sprintf("cannot look at the layout after the file mapping at %v: %v", a.Verify, err))
+		t.failClosed(tk, fmt.Sprintf("cannot look at the layout after the file mapping at %v: %v", v, err))
 		return false
 	}
 	g := tk.sp.guard
-	for _, r := range huge {
-		if g.ReservedOverlaps(r) {
-			t.failClosed(tk, fmt.Sprintf("huge pages at %v over the guard's reservations after the file mapping decided at %v (a descriptor swapped for one of huge pages)", r, a.Verify))
+	for _, h := range huge {
+		if h.Contains(v.Start) && h.End > v.End && g.Policy().OverlapsGuarded(region.Range{Start: v.End, End: h.End}) {
+			t.failClosed(tk, fmt.Sprintf("huge pages at %v after the file mapping decided at %v (a descriptor swapped for one of huge pages)", h, v))
 			return false
+		}
+	}
+	if want := g.ProtectedReservations(window); len(want) > 0 {
+		maps, err := region.ReadMaps(tk.tid)
+		if err != nil {
+			t.failClosed(tk, fmt.Sprintf("cannot read the layout after the file mapping at %v: %v", v, err))
+			return false
+		}
+		for _, r := range want {
+			if !coveredIn(maps, r, func(region.Mapping) bool { return true }) {
+				t.failClosed(tk, fmt.Sprintf("part of the reservation at %v is gone after the file mapping at %v (a descriptor swapped for one of huge pages)", r, v))
+				return false
+			}
 		}
 	}
 	return true
@@ -853,7 +869,10 @@ func hugeMappingsIn(tid int, window region.Range) ([]region.Range, error) {
 	}
 	defer func() { _ = f.Close() }()
 	var out []region.Range
-	for addr, n := window.Start, 0; addr < window.End && n < 1<<16; n++ {
+	for addr, n := window.Start, 0; addr < window.End; n++ {
+		if n == 1<<16 {
+			return nil, fmt.Errorf("more than %d mappings in %v", n, window)
+		}
 		q := procmapQuery{Size: uint64(unsafe.Sizeof(procmapQuery{})), QueryFlags: procmapQueryCoveringOrNext, QueryAddr: addr}
 		_, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), procmapQueryIoctl, uintptr(unsafe.Pointer(&q)))
 		switch e {

@@ -389,11 +389,16 @@ func hasCap(c int) bool { return capIn("CapEff", c) }
 // mmapguard keeps it in its own effective set (it needs it to read the
 // layout of a program that makes itself not dumpable).
 func dropPtraceCap() error {
+	// The program's first exec comes before its filter, and with it
+	// no_new_privs: a set-user-ID or file-capability program there gets
+	// what the kernel grants, bounded by the bounding set, when its
+	// tracer may trace anything (has CAP_SYS_PTRACE itself). Root's exec
+	// grants the bounding set and the inheritable set; anyone's, the
+	// ambient set.
+	holds := capIn("CapEff", unix.CAP_SYS_PTRACE) || capIn("CapPrm", unix.CAP_SYS_PTRACE) ||
+		capIn("CapInh", unix.CAP_SYS_PTRACE) || capIn("CapAmb", unix.CAP_SYS_PTRACE)
 	root := unix.Geteuid() == 0 || unix.Getuid() == 0
-	// An exec grants the capability to root (bounded by the bounding
-	// set), and to anyone through the ambient set; file capabilities do
-	// not count under no_new_privs.
-	if root && capIn("CapBnd", unix.CAP_SYS_PTRACE) {
+	if capIn("CapBnd", unix.CAP_SYS_PTRACE) && (root || holds) {
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, unix.CAP_SYS_PTRACE, 0, 0, 0); err != nil {
 			return fmt.Errorf("--strict: cannot take CAP_SYS_PTRACE away from the program: dropping it from the bounding set needs CAP_SETPCAP, which mmapguard lacks (%w); give it that capability, or run without --strict", err)
 		}
@@ -401,6 +406,17 @@ func dropPtraceCap() error {
 	if capIn("CapAmb", unix.CAP_SYS_PTRACE) {
 		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_LOWER, unix.CAP_SYS_PTRACE, 0, 0); err != nil {
 			return fmt.Errorf("--strict: cannot take CAP_SYS_PTRACE out of the ambient set: %w", err)
+		}
+	}
+	if capIn("CapInh", unix.CAP_SYS_PTRACE) {
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if err := unix.Capget(&hdr, &data[0]); err != nil {
+			return fmt.Errorf("--strict: reading mmapguard's capabilities: %w", err)
+		}
+		data[unix.CAP_SYS_PTRACE/32].Inheritable &^= 1 << (unix.CAP_SYS_PTRACE % 32)
+		if err := unix.Capset(&hdr, &data[0]); err != nil {
+			return fmt.Errorf("--strict: cannot take CAP_SYS_PTRACE out of the inheritable set: %w", err)
 		}
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // reachTracerC tries every way a program has into its tracer's
@@ -148,9 +150,19 @@ func TestRunStrictDropsPtraceCap(t *testing.T) {
 		t.Fatal("this test runs as root: it checks what a root program can do")
 	}
 	prog := compileC(t, t.TempDir(), "reach", reachTracerC)
-	r := mmapguard(t, nil, append([]string{"run", "--strict", "--protect", lowRange, "--"}, prog)...)
 	want := "ptrace-seize refused\nproc-mem refused\nprocess-vm refused\npidfd-getfd refused\n"
+	args := append([]string{"run", "--strict", "--protect", lowRange, "--"}, prog)
+	r := mmapguard(t, nil, args...)
 	if r.code != 0 || r.stdout != want {
 		t.Errorf("as root with --strict: %v\nwant stdout:\n%s", r, want)
+	}
+	// Also when mmapguard holds the capability in its inheritable and
+	// ambient sets (systemd's AmbientCapabilities=), which an exec as
+	// root grants besides the bounding set.
+	r = mmapguard(t, func(c *exec.Cmd) {
+		c.SysProcAttr = &syscall.SysProcAttr{AmbientCaps: []uintptr{unix.CAP_SYS_PTRACE}}
+	}, args...)
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("as root with CAP_SYS_PTRACE inheritable and ambient, with --strict: %v\nwant stdout:\n%s", r, want)
 	}
 }
