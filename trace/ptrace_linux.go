@@ -36,6 +36,24 @@ func ptrace(req int, pid int, addr, data uintptr) error {
 	return nil
 }
 
+// ptracePtr makes one request whose data is the address of memory of
+// mmapguard's (registers, siginfo, a word read). The address must reach
+// the system call as a pointer, converted to uintptr only in the call
+// expression of the (assembly) system call function: converted by the
+// caller, as an argument of ptrace, it is a bare number to the compiler,
+// and a goroutine stack that is copied meanwhile (it grows on entering
+// ptrace, after a shrink by the garbage collector) leaves the kernel to
+// read or write the old, freed copy: registers read as zeros (a
+// PTRACE_SETREGS with a null cs refused with EIO), a result word read
+// as 0 (taken for a forged one), a PTRACE_GET_SYSCALL_INFO of nothing.
+func ptracePtr(req int, pid int, addr uintptr, data unsafe.Pointer) error {
+	_, _, e := unix.RawSyscall6(unix.SYS_PTRACE, uintptr(req), uintptr(pid), addr, uintptr(data), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
 // seize attaches to pid with the given PTRACE_O_* options, without
 // stopping it.
 func seize(pid int, opts int) error {
@@ -52,16 +70,16 @@ func interrupt(tid int) error    { return ptrace(unix.PTRACE_INTERRUPT, tid, 0, 
 // PtraceGetRegs uses PTRACE_GETREGSET, which gives a 32-bit process's
 // registers in the 32-bit layout instead.
 func getRegs(tid int, r *unix.PtraceRegs) error {
-	return ptrace(unix.PTRACE_GETREGS, tid, 0, uintptr(unsafe.Pointer(r)))
+	return ptracePtr(unix.PTRACE_GETREGS, tid, 0, unsafe.Pointer(r))
 }
 
 func setRegs(tid int, r *unix.PtraceRegs) error {
-	return ptrace(unix.PTRACE_SETREGS, tid, 0, uintptr(unsafe.Pointer(r)))
+	return ptracePtr(unix.PTRACE_SETREGS, tid, 0, unsafe.Pointer(r))
 }
 
 func eventMsg(tid int) (uint64, error) {
 	var m uint64
-	err := ptrace(unix.PTRACE_GETEVENTMSG, tid, 0, uintptr(unsafe.Pointer(&m)))
+	err := ptracePtr(unix.PTRACE_GETEVENTMSG, tid, 0, unsafe.Pointer(&m))
 	return m, err
 }
 
@@ -79,7 +97,7 @@ type syscallInfo struct {
 
 func getSyscallInfo(tid int) (syscallInfo, error) {
 	var buf [88]byte
-	if err := ptrace(ptraceGetSyscallInfo, tid, uintptr(len(buf)), uintptr(unsafe.Pointer(&buf[0]))); err != nil {
+	if err := ptracePtr(ptraceGetSyscallInfo, tid, uintptr(len(buf)), unsafe.Pointer(&buf[0])); err != nil {
 		return syscallInfo{}, os.NewSyscallError("ptrace(PTRACE_GET_SYSCALL_INFO)", err)
 	}
 	le := binary.LittleEndian
@@ -161,7 +179,7 @@ func setSyscallInfo(tid int, si syscallInfo, nr uint64, args [6]uint64) error {
 		le.PutUint64(buf[32+8*i:], a)
 	}
 	le.PutUint32(buf[80:], si.retData)
-	return ptrace(ptraceSetSyscallInfo, tid, uintptr(len(buf)), uintptr(unsafe.Pointer(&buf[0])))
+	return ptracePtr(ptraceSetSyscallInfo, tid, uintptr(len(buf)), unsafe.Pointer(&buf[0]))
 }
 
 // pokeUser writes one register of a stopped task (PTRACE_POKEUSER; off
@@ -173,7 +191,7 @@ func pokeUser(tid int, off uintptr, v uint64) error {
 // peekUser reads one register of a stopped task.
 func peekUser(tid int, off uintptr) (uint64, error) {
 	var v uint64
-	err := ptrace(unix.PTRACE_PEEKUSR, tid, off, uintptr(unsafe.Pointer(&v)))
+	err := ptracePtr(unix.PTRACE_PEEKUSR, tid, off, unsafe.Pointer(&v))
 	return v, err
 }
 
@@ -209,7 +227,7 @@ func cloneKind(tid int) (thread, sharesVM, ok bool) {
 // (PTRACE_GETSIGMASK); true when that cannot be read.
 func contBlocked(tid int) bool {
 	var mask uint64
-	if ptrace(unix.PTRACE_GETSIGMASK, tid, 8, uintptr(unsafe.Pointer(&mask))) != nil {
+	if ptracePtr(unix.PTRACE_GETSIGMASK, tid, 8, unsafe.Pointer(&mask)) != nil {
 		return true
 	}
 	return mask&(1<<(unix.SIGCONT-1)) != 0

@@ -406,7 +406,7 @@ func awaitExec(pid int, mask unix.Sigset_t) (ws unix.WaitStatus, early []heldSig
 			err := ptrace(unix.PTRACE_SETOPTIONS, pid, 0, uintptr(opts))
 			if err == nil {
 				// The program's own signal mask (see run).
-				err = ptrace(unix.PTRACE_SETSIGMASK, pid, 8, uintptr(unsafe.Pointer(&mask.Val[0])))
+				err = ptracePtr(unix.PTRACE_SETSIGMASK, pid, 8, unsafe.Pointer(&mask.Val[0]))
 			}
 			if errors.Is(err, unix.ESRCH) {
 				err = nil // killed meanwhile: its exit is on its way
@@ -436,7 +436,7 @@ func awaitExec(pid int, mask unix.Sigset_t) (ws unix.WaitStatus, early []heldSig
 // when the process no longer runs mmapguard's own executable.
 func isExecTrap(pid int) bool {
 	var si [128]byte
-	if ptrace(unix.PTRACE_GETSIGINFO, pid, 0, uintptr(unsafe.Pointer(&si[0]))) == nil {
+	if ptracePtr(unix.PTRACE_GETSIGINFO, pid, 0, unsafe.Pointer(&si[0])) == nil {
 		// si_signo, si_errno, si_code, then (8-byte aligned) si_pid.
 		le := binary.LittleEndian
 		if code, sender := int32(le.Uint32(si[8:])), int32(le.Uint32(si[16:])); code == 0 && int(sender) == pid {
@@ -539,7 +539,7 @@ type heldSignal struct {
 // holdSignal reads the siginfo of the signal a task is stopped for.
 func holdSignal(tid int, sig syscall.Signal) heldSignal {
 	h := heldSignal{sig: sig}
-	h.ok = ptrace(unix.PTRACE_GETSIGINFO, tid, 0, uintptr(unsafe.Pointer(&h.info[0]))) == nil
+	h.ok = ptracePtr(unix.PTRACE_GETSIGINFO, tid, 0, unsafe.Pointer(&h.info[0])) == nil
 	return h
 }
 
@@ -553,7 +553,7 @@ func (t *tracer) restoreSigInfo(tk *task, sig syscall.Signal) {
 			continue
 		}
 		var cur [128]byte
-		if ptrace(unix.PTRACE_GETSIGINFO, tk.tid, 0, uintptr(unsafe.Pointer(&cur[0]))) != nil {
+		if ptracePtr(unix.PTRACE_GETSIGINFO, tk.tid, 0, unsafe.Pointer(&cur[0])) != nil {
 			return
 		}
 		// si_code, then (8-byte aligned) si_pid.
@@ -561,7 +561,7 @@ func (t *tracer) restoreSigInfo(tk *task, sig syscall.Signal) {
 		if int32(le.Uint32(cur[8:])) != siTkill || int(int32(le.Uint32(cur[16:]))) != os.Getpid() {
 			return // another sender's: delivered as it is
 		}
-		_ = ptrace(unix.PTRACE_SETSIGINFO, tk.tid, 0, uintptr(unsafe.Pointer(&h.info[0])))
+		_ = ptracePtr(unix.PTRACE_SETSIGINFO, tk.tid, 0, unsafe.Pointer(&h.info[0]))
 		tk.resent = append(tk.resent[:i], tk.resent[i+1:]...)
 		return
 	}
@@ -838,7 +838,7 @@ func (t *tracer) forwardedTwice(tid int, sig syscall.Signal) bool {
 		return false
 	}
 	var si [128]byte
-	if ptrace(unix.PTRACE_GETSIGINFO, tid, 0, uintptr(unsafe.Pointer(&si[0]))) != nil {
+	if ptracePtr(unix.PTRACE_GETSIGINFO, tid, 0, unsafe.Pointer(&si[0])) != nil {
 		return false
 	}
 	const siUser = 0 // SI_USER: kill(2), and pidfd_send_signal without a siginfo
@@ -990,7 +990,7 @@ func (t *tracer) handleReady() {
 // (its siginfo says so: si_code SIGTRAP|PTRACE_EVENT_SECCOMP<<8).
 func atSeccompStop(tid int) bool {
 	var si [128]byte
-	if ptrace(unix.PTRACE_GETSIGINFO, tid, 0, uintptr(unsafe.Pointer(&si[0]))) != nil {
+	if ptracePtr(unix.PTRACE_GETSIGINFO, tid, 0, unsafe.Pointer(&si[0])) != nil {
 		return false
 	}
 	return int32(binary.LittleEndian.Uint32(si[8:])) == int32(syscall.SIGTRAP)|unix.PTRACE_EVENT_SECCOMP<<8

@@ -455,7 +455,7 @@ const eflagsRF = 1 << 16
 // from the kernel (a fault), not from kill or tgkill.
 func kernelSent(tid int) bool {
 	var si [128]byte
-	if ptrace(unix.PTRACE_GETSIGINFO, tid, 0, uintptr(unsafe.Pointer(&si[0]))) != nil {
+	if ptracePtr(unix.PTRACE_GETSIGINFO, tid, 0, unsafe.Pointer(&si[0])) != nil {
 		return false
 	}
 	return int32(binary.LittleEndian.Uint32(si[8:])) > 0 // si_code
