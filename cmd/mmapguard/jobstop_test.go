@@ -102,21 +102,8 @@ func TestRunJobStop(t *testing.T) {
 
 // lineWithin reads l's lines until one is want, for up to d.
 func lineWithin(l *live, want string, d time.Duration) bool {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		select {
-		case line, ok := <-l.lines:
-			if !ok {
-				return false
-			}
-			if line == want {
-				return true
-			}
-		case <-timer.C:
-			return false
-		}
-	}
+	_, ok := l.readUntil(func(line string) bool { return line == want }, d)
+	return ok
 }
 
 // waitStopped waits up to d for pid, a child of the test, to stop, as a

@@ -472,21 +472,30 @@ func (l *live) waitLine(t *testing.T, want string) []string {
 // waitLineFor is waitLine with a deadline of d.
 func (l *live) waitLineFor(t *testing.T, want string, d time.Duration) []string {
 	t.Helper()
-	var before []string
+	before, ok := l.readUntil(func(line string) bool { return strings.HasSuffix(line, want) }, d)
+	if !ok {
+		t.Fatalf("no line %q within %v (or the output ended); lines %q; stderr:\n%s", want, d, before, l.stderr.String())
+	}
+	return before
+}
+
+// readUntil reads l's lines until one matches, for up to d, and returns
+// the lines before it; false if none did in time or the output ended.
+func (l *live) readUntil(match func(string) bool, d time.Duration) (before []string, ok bool) {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
 		select {
-		case line, ok := <-l.lines:
-			if !ok {
-				t.Fatalf("output ended before %q; lines %q; stderr:\n%s", want, before, l.stderr.String())
+		case line, open := <-l.lines:
+			if !open {
+				return before, false
 			}
-			if strings.HasSuffix(line, want) {
-				return before
+			if match(line) {
+				return before, true
 			}
 			before = append(before, line)
 		case <-timer.C:
-			t.Fatalf("no line %q within %v; lines %q; stderr:\n%s", want, d, before, l.stderr.String())
+			return before, false
 		}
 	}
 }
