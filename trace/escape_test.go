@@ -382,6 +382,28 @@ func TestEscapeClone(t *testing.T) {
 	})
 }
 
+// TestEscapeCloneVM: clone(CLONE_VM|SIGCHLD), which ptrace reports as
+// a fork though the child shares the memory, made with garbage in the
+// upper half of the syscall number, by a program that is not dumpable.
+// The tracer read the call's kind from the full orig_rax (no match),
+// then asked kcmp, which an unprivileged mmapguard is refused for such a
+// program (noKcmp does that here), and took the child for a forked copy:
+// two models of one address space, and the parent's mprotect made the
+// reservation the child had put over a page of its .bss read-write, with
+// --strict too (found in the seventh session).
+func TestEscapeCloneVM(t *testing.T) {
+	bin := buildC(t, "escape_clonevm", "-no-pie", "-pthread")
+	noKcmp = true
+	defer func() { noKcmp = false }()
+	routes := []string{"clonevm-sigchld", "clonevm-sigchld-rax-hi-garbage"}
+	for _, strict := range []bool{false, true} {
+		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
+			out, res := escapeGuarded(t, escapePolicy(t, strict), bin)
+			escapeCheck(t, out, res, routes)
+		})
+	}
+}
+
 func TestEscapeReservation(t *testing.T) {
 	bin := buildC(t, "escape_reservation")
 	common := []string{

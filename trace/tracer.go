@@ -1266,7 +1266,14 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 	}
 	if ck.sp == nil {
 		// (Unless its first stop came first and settled it already.)
-		t.adopt(ck, parent, event)
+		if !t.adopt(ck, parent, event) {
+			// Killed, with the creator's space: the creator too.
+			if ck.held {
+				ck.held = false
+				t.nHeld--
+			}
+			return
+		}
 	}
 	if ck.pid == parent.pid && parent.tid == parent.pid && !parent.exitOpt {
 		// A leader's first thread (see leaderOptions).
@@ -1346,8 +1353,9 @@ func (t *tracer) settleHeld() {
 
 // adopt gives a new task its process and address space, from the task
 // that created it. event is the PTRACE_EVENT_* that reported it, or 0
-// when it is not known (the child's first stop came first).
-func (t *tracer) adopt(ck, parent *task, event int) {
+// when it is not known (the child's first stop came first). It returns
+// false if the task was killed instead.
+func (t *tracer) adopt(ck, parent *task, event int) bool {
 	child := ck.tid
 	ck.exitOpt = parent.exitOpt // options are inherited
 	var thread, same, known bool
@@ -1366,10 +1374,23 @@ func (t *tracer) adopt(ck, parent *task, event int) {
 			ck.pid = child
 		}
 		// clone(CLONE_VFORK) without CLONE_VM is reported as a vfork but
-		// gets a copy: ask the kernel whether the memory is shared.
+		// gets a copy, clone(CLONE_VM|SIGCHLD) as a fork but shares the
+		// memory: ask the kernel whether the memory is shared.
 		var ok bool
 		if same, ok = sameMM(parent.tid, child); !ok {
-			same = event == unix.PTRACE_EVENT_CLONE || event == unix.PTRACE_EVENT_VFORK || ck.pid != child
+			if ck.pid != child {
+				same = true // a thread: CLONE_THREAD needs CLONE_VM
+			} else {
+				// kcmp refused (a program that is not dumpable, an
+				// unprivileged mmapguard). No guess is safe: a shared
+				// space taken for a copy gets two models that disagree
+				// (one lets mprotect make the other's reservation
+				// read-write), a copy taken for shared loses the
+				// reservations over its parent's MADV_DONTFORK mappings.
+				ck.sp = parent.sp // killed with whatever shares it
+				t.failClosed(ck, "cannot tell whether a new process shares its creator's memory")
+				return false
+			}
 		}
 	}
 	if ck.pid == child {
@@ -1377,7 +1398,7 @@ func (t *tracer) adopt(ck, parent *task, event int) {
 	}
 	if same {
 		ck.sp = parent.sp
-		return
+		return true
 	}
 	g, calls := parent.sp.guard.Fork(parent.sp.abi)
 	checkForkedCode(child, g)
@@ -1393,6 +1414,7 @@ func (t *tracer) adopt(ck, parent *task, event int) {
 		ck.tramps = append(ck.tramps, &c)
 	}
 	t.spaces[ck.sp] = true
+	return true
 }
 
 // parentOf finds, among the traced tasks, one of the process that created
@@ -1438,7 +1460,10 @@ func (t *tracer) firstStop(tk *task) {
 			t.failClosed(tk, "a new task whose creator is gone")
 			return
 		}
-		t.adopt(tk, parent, 0)
+		if !t.adopt(tk, parent, 0) {
+			tk.born = false
+			return
+		}
 	}
 	tk.born = false
 	if tk.exitOpt {

@@ -140,6 +140,26 @@ func TestRunNotDumpableProgram(t *testing.T) {
 	}
 }
 
+// TestRunNotDumpableCloneVM: a program that is not dumpable makes
+// clone(CLONE_VM|SIGCHLD) (reported as a fork) with garbage in the upper
+// half of rax; kcmp, which would tell that the child shares its memory,
+// is refused to an unprivileged mmapguard. The guard took the child for a
+// forked copy, and the parent's mprotect then made a reservation
+// read-write, with --strict (found in the seventh session). mmapguard and
+// the probe run as uid 65534.
+func TestRunNotDumpableCloneVM(t *testing.T) {
+	dir, mg, nobody := nobodyCopy(t)
+	prog := filepath.Join(dir, "escape_clonevm")
+	if out, err := exec.Command("cc", "-O1", "-no-pie", "-pthread", "-o", prog, "../../testdata/escape_clonevm.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	args := append([]string{"run", "--strict", "--protect", lowRange, "--"}, prog, "strict")
+	r := runBin(t, mg, func(c *exec.Cmd) { c.SysProcAttr = nobody; c.Dir = dir }, args...)
+	if r.code != 0 || !strings.Contains(r.stdout, "END failures=0") || strings.Contains(r.stdout, "FAIL") {
+		t.Errorf("as uid 65534, the probe not dumpable: %v", r)
+	}
+}
+
 // TestRunStrictDropsPtraceCap: with --strict, a program running as root
 // cannot reach into mmapguard either: it runs without CAP_SYS_PTRACE,
 // which passes the dumpability check (found in the sixth session: as
