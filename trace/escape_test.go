@@ -626,6 +626,31 @@ func TestEscapeOwnAnswer(t *testing.T) {
 	}
 }
 
+// TestEscapeSyscallDispatch: a vfork child turns on syscall user
+// dispatch with its selector byte in a mapping of the program's inside
+// the range, and moves that mapping out. The kernel reads the selector
+// before the guard's reservation call and, finding it unmapped, kills the
+// child with SIGSEGV before the call runs; the guard dropped the call
+// (only a death by SIGSYS was taken for a filter's doing) and the parent,
+// sharing the memory, mapped into the hole: MAP_32BIT without --strict,
+// i386 mmap2(NULL) with it (found in the seventh session). The parent
+// must be killed instead.
+func TestEscapeSyscallDispatch(t *testing.T) {
+	bin := buildC(t, "escape_sud", "-no-pie", "-pthread")
+	for _, strict := range []bool{false, true} {
+		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
+			args := []string{bin}
+			if strict {
+				args = append(args, "strict")
+			}
+			out, res := escapeGuarded(t, escapePolicy(t, strict), args...)
+			if strings.Contains(out, "inside") || strings.Contains(out, "hole") || res.FailedClosed == 0 || !res.Status.Signaled() {
+				t.Errorf("failed closed %d, status %v:\n%s", res.FailedClosed, res.Status, out)
+			}
+		})
+	}
+}
+
 func TestEscapeShmat(t *testing.T) {
 	bin := buildC(t, "escape_shm")
 	common := []string{"shmat-null", "shmat-inside", "shmat-inside-remap", "shmat-inside-rnd", "shmat-rdonly-inside",

@@ -1288,26 +1288,48 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 }
 
 // diedMidInjection handles a task that dies (ws) while the guard runs
-// calls in it. Killed by seccomp (SECCOMP_RET_KILL_THREAD: SIGSYS), a
-// filter of the program's killed the thread putting a reservation back
-// (or making one), and the tasks that share its address space would go
+// calls in it. The call it was sent to make (a reservation put back, or
+// made) has not run, and the tasks that share its address space would go
 // on with the range open: they are killed (not when they are dying
-// anyway, as when a whole process dies of SIGSYS). The injection is
-// over either way.
+// anyway, as when a whole process dies). Whatever killed it: a seccomp
+// filter of the program's (SECCOMP_RET_KILL_THREAD: SIGSYS), syscall user
+// dispatch whose selector byte the program's own call unmapped (the
+// kernel kills the task with SIGSEGV before the call runs, nothing
+// stops), a SIGKILL from another process of the program's. The injection
+// is over either way.
+//
+// Only SIGSYS (SECCOMP_RET_KILL_THREAD) kills one thread alone; any
+// other death takes the whole thread group, or is another thread's exec
+// (which leaves the old address space too): then only tasks of other
+// processes (a vfork parent, a clone(CLONE_VM) child) still use it.
 func (t *tracer) diedMidInjection(tk *task, ws unix.WaitStatus) {
-	if tk.inj.running() && ws.Signaled() && ws.Signal() == syscall.SIGSYS && t.othersLive(tk) {
-		t.failClosed(tk, "a seccomp filter of the program's killed a thread running the guard's calls")
+	sigsys := ws.Signaled() && ws.Signal() == syscall.SIGSYS
+	if tk.inj.running() && t.othersLive(tk, !sigsys) {
+		why := fmt.Sprintf("a task running the guard's calls died (%s)", deathOf(ws))
+		if sigsys {
+			why = "a seccomp filter of the program's killed a thread running the guard's calls"
+		}
+		t.failClosed(tk, why)
 	}
 	tk.inj = nil
+}
+
+// deathOf says how a task died, from its wait status.
+func deathOf(ws unix.WaitStatus) string {
+	if ws.Signaled() {
+		return ws.Signal().String()
+	}
+	return fmt.Sprintf("exit status %d", ws.ExitStatus())
 }
 
 // othersLive reports whether a task other than dead that shares its
 // address space (a thread of its process, a clone(CLONE_VM) child's, a
 // vfork parent) is neither gone nor on its way out (a group exit sends
-// every thread SIGKILL first).
-func (t *tracer) othersLive(dead *task) bool {
+// every thread SIGKILL first). With otherProcs, only tasks of other
+// processes than dead's count.
+func (t *tracer) othersLive(dead *task, otherProcs bool) bool {
 	for _, o := range t.tasks {
-		if o == dead || o.sp != dead.sp || o.exiting {
+		if o == dead || o.sp != dead.sp || o.exiting || otherProcs && o.pid == dead.pid {
 			continue
 		}
 		f, ok := procStatus(o.tid, "State", "SigPnd")
