@@ -689,6 +689,9 @@ type task struct {
 	// parent's clone event: it waits for the event to get its space
 	// (or for an exit: see settleHeld).
 	held bool
+	// orphan is set on a held task whose creator was ended by an exec
+	// of another thread of its process: its event will not come.
+	orphan bool
 	// inj is the injection in progress, if any.
 	inj *injection
 	// codeHeld is set while the task is held at its seccomp stop
@@ -1332,12 +1335,7 @@ func (t *tracer) othersLive(dead *task, otherProcs bool) bool {
 		if o == dead || o.sp != dead.sp || o.exiting || otherProcs && o.pid == dead.pid {
 			continue
 		}
-		f, ok := procStatus(o.tid, "State", "SigPnd")
-		if !ok {
-			continue
-		}
-		pending, _ := strconv.ParseUint(f[1], 16, 64)
-		if !strings.HasPrefix(f[0], "Z") && !strings.HasPrefix(f[0], "X") && pending&(1<<(unix.SIGKILL-1)) == 0 {
+		if taskLives(o.tid) {
 			return true
 		}
 	}
@@ -1360,17 +1358,53 @@ func (t *tracer) setExitOption(tk *task, on bool) {
 }
 
 // settleHeld lets new tasks waiting for their creator's event go on
-// without it: the creator was killed between making them and reporting
-// them, so the event will never come. Each is settled from /proc
-// (firstStop), or killed if its creator's process is gone.
+// without it where the event will never come: the creator's process was
+// killed between making them and reporting them (a group exit ends every
+// thread, the creator in its event stop too), or another of its threads
+// exec'd (the exec ended the creator: see orphanHeld). Each is settled from /proc (firstStop), or killed if its creator's
+// process is gone. A task whose creator's process still lives keeps
+// waiting: its event is on the way, and it says what /proc cannot (kcmp
+// may be refused, and a guess may be wrong: see adopt).
 func (t *tracer) settleHeld() {
 	for _, tk := range t.tasks {
-		if tk.held {
-			tk.held = false
-			t.nHeld--
-			t.firstStop(tk)
+		if !tk.held {
+			continue
+		}
+		if p := t.parentOf(tk.tid); p != nil && !tk.orphan && taskLives(p.tid) {
+			continue
+		}
+		tk.held = false
+		t.nHeld--
+		t.firstStop(tk)
+	}
+}
+
+// orphanHeld settles the new tasks made by threads that tk's exec
+// ended before they reported them: they get the old program's space,
+// which they share or copied (after a thaw if a space is frozen, as for
+// an exit).
+func (t *tracer) orphanHeld(tk *task) {
+	for _, o := range t.tasks {
+		if p := t.parentOf(o.tid); o.held && p != nil && p.pid == tk.pid {
+			o.orphan = true
 		}
 	}
+	if t.freezes > 0 {
+		t.settleDue = true
+	} else {
+		t.settleHeld()
+	}
+}
+
+// taskLives reports whether a task is neither gone nor on its way out
+// (a zombie, or SIGKILL pending: a group exit sends every thread one).
+func taskLives(tid int) bool {
+	f, ok := procStatus(tid, "State", "SigPnd")
+	if !ok {
+		return false
+	}
+	pending, _ := strconv.ParseUint(f[1], 16, 64)
+	return !strings.HasPrefix(f[0], "Z") && !strings.HasPrefix(f[0], "X") && pending&(1<<(unix.SIGKILL-1)) == 0
 }
 
 // adopt gives a new task its process and address space, from the task
@@ -1545,6 +1579,9 @@ func (t *tracer) execEvent(tk *task) {
 		t.endFreeze(old)
 	}
 	tk.pid = tk.tid
+	if t.nHeld > 0 {
+		t.orphanHeld(tk)
+	}
 	abi := rewrite.ABI64
 	var stack uint64
 	if si, err := t.stopInfo(tk, false); err == nil {
