@@ -475,6 +475,20 @@ func (g *gen) mmapBody() {
 		a.ret(code(FileMap))
 		a.bind(rest)
 	}
+	if g.p.TrapMap32 {
+		is32, lo, hi, no := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
+		a.ldAbs(offArgLo(3), "flags")
+		a.jumpIf(bpf.JumpBitsSet, map32Bit, is32, no, "MAP_32BIT")
+		a.bind(is32)
+		a.ldAbs(offArgLo(0), "hint")
+		a.jumpIf(bpf.JumpEqual, 0, lo, no, "")
+		a.bind(lo)
+		a.ldAbs(offArgHi(0), "")
+		a.jumpIf(bpf.JumpEqual, 0, hi, no, "")
+		a.bind(hi)
+		a.ret(code(Map32))
+		a.bind(no)
+	}
 	switch {
 	case g.p.TrapNullHint:
 		g.nullHintCheck(code(NullHint))

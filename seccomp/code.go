@@ -252,6 +252,9 @@ const (
 	// under Policy.TrapFileMaps: the shape of ld.so's first mapping of
 	// a shared object, which placement may move.
 	FileMap
+	// Map32: a 64-bit mmap with MAP_32BIT and no hint, under
+	// Policy.TrapMap32.
+	Map32
 	reasonEnd
 )
 
@@ -264,6 +267,7 @@ var reasonNames = [...]string{
 	NullHint:     "null-hint",
 	Wrap:         "wrap",
 	FileMap:      "file-map",
+	Map32:        "map-32bit",
 }
 
 func (r Reason) valid() bool { return r != 0 && r < reasonEnd }

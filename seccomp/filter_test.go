@@ -32,6 +32,11 @@ var (
 		Protected:    defaultPolicy.Protected,
 		TrapFileMaps: true,
 	}
+	map32Policy = Policy{
+		Guarded:   defaultPolicy.Guarded,
+		Protected: defaultPolicy.Protected,
+		TrapMap32: true,
+	}
 	zeroStartPolicy = Policy{
 		Guarded:   []region.Range{{Start: 0, End: 0x10000}},
 		Protected: []region.Range{{Start: 0, End: 0x10000}},
@@ -348,6 +353,16 @@ var filterCases = []struct {
 		{"fixed file segment far away trapped", x64(nr64Mmap, 0x7f0000000000, 0x1000, 5, mapPrivate|mapFixed, 3, 0x2000), tr(Mmap, ABI64, FileMap)},
 		{"fixed anonymous far away allowed", x64(nr64Mmap, 0x7f0000000000, 0x1000, 3, fixed, ^uint64(0), 0), allow},
 	}},
+	{"MAP_32BIT", map32Policy, []filterCase{
+		{"MAP_32BIT without a hint trapped", x64(nr64Mmap, 0, 0x1000, protRW, anon|map32Bit, ^uint64(0), 0), tr(Mmap, ABI64, Map32)},
+		{"MAP_32BIT file mapping without a hint trapped", x64(nr64Mmap, 0, 0x1000, protRW, mapPrivate|map32Bit, 3, 0), tr(Mmap, ABI64, Map32)},
+		{"MAP_32BIT only in the high word allowed", x64(nr64Mmap, 0, 0x1000, protRW, anon|map32Bit<<32, ^uint64(0), 0), allow},
+		{"MAP_32BIT hint above 4 GiB (low word 0) allowed", x64(nr64Mmap, 0x100000000, 0x1000, protRW, anon|map32Bit, ^uint64(0), 0), allow},
+		{"MAP_32BIT hint inside trapped as a hint", x64(nr64Mmap, 0x50000000, 0x1000, protRW, anon|map32Bit, ^uint64(0), 0), tr(Mmap, ABI64, HintInside)},
+		{"MAP_32BIT fixed far away allowed", x64(nr64Mmap, 0x7f0000000000, 0x1000, protRW, fixed|map32Bit, ^uint64(0), 0), allow},
+		{"plain mmap without a hint allowed", x64(nr64Mmap, 0, 0x1000, protRW, anon), allow},
+		{"i386 mmap2 trapped as always", i32(nr32Mmap2, 0, 0x1000, protRW, anon|map32Bit), tr(Mmap2, ABI32, Always)},
+	}},
 	{"empty", Policy{}, []filterCase{
 		{"mmap fixed anywhere allowed", x64(nr64Mmap, 0x20000, 0x1000, protRW, fixed), allow},
 		{"mmap hint anywhere allowed", x64(nr64Mmap, 0x20000, 0x1000, protRW, anon), allow},
@@ -407,6 +422,7 @@ func TestFilter(t *testing.T) {
 var gridPolicies = map[string]Policy{
 	"default":         defaultPolicy,
 	"null hint":       nullHintPolicy,
+	"MAP_32BIT":       map32Policy,
 	"trap all":        trapAllPolicy,
 	"empty":           {},
 	"range from zero": zeroStartPolicy,
@@ -471,7 +487,7 @@ func TestFilterGrid(t *testing.T) {
 				for _, def := range abi.table {
 					for _, addr := range addrs {
 						for _, l := range lengths {
-							for _, flags := range []uint64{anon, fixed, noreplace, maymove | mremapFixed, cloneUntraced} {
+							for _, flags := range []uint64{anon, fixed, noreplace, maymove | mremapFixed, cloneUntraced, anon | map32Bit} {
 								inputs = append(inputs, data(abi.arch, def.nr, []uint64{addr, l, l, flags, addr ^ 0x10000, 0}))
 							}
 							// get_mempolicy's address is args[3], its flags args[4].

@@ -15,7 +15,7 @@ import (
 // Arguments:
 //   - ranges: six bytes per range (see fuzzPolicy);
 //   - mode: bit 0 TrapNullHint, bit 1 TrapAll, bit 2 sets the x32 bit,
-//     bit 3 TrapFileMaps,
+//     bit 3 TrapFileMaps, bit 6 TrapMap32,
 //     bits 4-5 pick the arch (x86_64, x86_64, i386, a foreign one);
 //   - nr: below 0x8000 an index into the calls that matter for the arch,
 //     otherwise a raw number;
@@ -35,6 +35,8 @@ func FuzzFilter(f *testing.F) {
 	f.Add(two, uint8(2), uint16(5), uint16(0), uint64(0x7f0000000000), uint64(0x1000), uint64(0), uint64(0), uint64(0), uint64(0))
 	f.Add(two, uint8(0x20), uint16(0), uint16(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0))
 	f.Add(two, uint8(0x30), uint16(3), uint16(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0))
+	f.Add(two, uint8(0x40), uint16(0), uint16(0), uint64(0), uint64(0x1000), uint64(3), uint64(anon|map32Bit), uint64(0), uint64(0))
+	f.Add(two, uint8(0x49), uint16(0), uint16(0), uint64(0), uint64(0x1000), uint64(3), uint64(mapPrivate|map32Bit), uint64(3), uint64(0))
 	f.Add(two, uint8(4), uint16(0), uint16(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0))
 	f.Add([]byte{}, uint8(0), uint16(0), uint16(0), uint64(max64), uint64(2), uint64(0), uint64(fixed), uint64(0), uint64(0))
 	f.Add(one, uint8(0), uint16(0x8000|nr64Munmap), uint16(1), uint64(0xffffffffffffffff), uint64(1), uint64(0), uint64(0), uint64(0), uint64(0))
@@ -63,7 +65,7 @@ func FuzzFilter(f *testing.F) {
 // reach all of user space), bits 2-3 scale the length by 256^n pages, bit
 // 7 makes the range protected too; and a length of 1 to 256 pages.
 func fuzzPolicy(b []byte, mode uint8) Policy {
-	p := Policy{TrapNullHint: mode&1 != 0, TrapAll: mode&2 != 0, TrapFileMaps: mode&8 != 0}
+	p := Policy{TrapNullHint: mode&1 != 0, TrapAll: mode&2 != 0, TrapFileMaps: mode&8 != 0, TrapMap32: mode&0x40 != 0}
 	const maxRanges = 64
 	for i := 0; i+6 <= len(b) && i < 6*maxRanges; i += 6 {
 		page := uint64(binary.LittleEndian.Uint32(b[i:]))

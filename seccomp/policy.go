@@ -61,6 +61,12 @@ type Policy struct {
 	// would otherwise choose a place for). A hint away from every
 	// guarded range stays in the kernel: the tracer would honour it.
 	TrapNullHint bool
+	// TrapMap32 sends every 64-bit mmap with MAP_32BIT, without
+	// MAP_FIXED and with hint 0, to the tracer (reason Map32): for a
+	// policy whose guarded ranges cover the whole window the kernel
+	// searches for such a mapping (1-2 GiB), where it cannot succeed and
+	// the tracer says why.
+	TrapMap32 bool
 	// TrapFileMaps sends every file-backed mmap without MAP_FIXED from
 	// file offset 0 to the tracer: ld.so's first mapping of each shared
 	// object, which the tracer may place (see package loader); every
@@ -146,7 +152,8 @@ func (d Data) Marshal() []byte {
 //     may round up to a huge page, [addr, addr+len+1 GiB) (the end
 //     saturating at the top of the address space).
 //   - other mmaps: with TrapFileMaps, TRACE (reason FileMap) the shapes
-//     described there. Then with TrapNullHint: TRACE if addr is 0 or
+//     described there. Then with TrapMap32: TRACE (reason Map32) if
+//     MAP_32BIT is in the low word of args[3] and addr is 0. Then with TrapNullHint: TRACE if addr is 0 or
 //     [addr, addr+len) overlaps a guarded range, else ALLOW (a hint
 //     away from every guarded range is the program's, and where the
 //     kernel puts the mapping if the hint is taken is no guarded range:
@@ -232,6 +239,9 @@ func evaluate64(p Policy, d Data) uint32 {
 			if !anonymous && d.Args[5] == 0 || anonymous && uint32(d.Args[2]) == 0 {
 				return trace(FileMap)
 			}
+		}
+		if p.TrapMap32 && uint32(d.Args[3])&map32Bit != 0 && d.Args[0] == 0 {
+			return trace(Map32)
 		}
 		if p.TrapNullHint {
 			if d.Args[0] == 0 {

@@ -80,6 +80,7 @@ const (
 	mapAnonymous      = 0x20     // MAP_ANONYMOUS
 	mapFixedNoreplace = 0x100000 // MAP_FIXED_NOREPLACE
 	mapHugetlb        = 0x40000  // MAP_HUGETLB
+	map32Bit          = 0x40     // MAP_32BIT (x86-64)
 	mremapFixed       = 2        // MREMAP_FIXED
 	cloneUntraced     = 0x800000 // CLONE_UNTRACED
 	ipcShmat          = 21       // SHMAT, the ipc(2) call number
