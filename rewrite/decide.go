@@ -454,18 +454,22 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 	if !ok {
 		return allow(c, "invalid length: the kernel refuses it")
 	}
-	if flags&Map32Bit != 0 && c.ABI == ABI64 {
+	inProtected := q.Start != 0 && g.policy.IsProtected(q.Start)
+	// The kernel honours a MAP_32BIT hint that ends below 2 GiB (SBCL
+	// asks for its static space at 0x50000000 so): an owner's is
+	// placed there like any other owner hint.
+	ownerHint := inProtected && who.Owner
+	if flags&Map32Bit != 0 && c.ABI == ABI64 && !(ownerHint && q.End <= 1<<31) {
 		// The kernel looks below 2 GiB; reservations keep it out of
 		// protected ranges (it fails with ENOMEM if nothing is free).
 		return allow(c, "MAP_32BIT: the kernel's choice below 2 GiB")
 	}
-	if c.Place != 0 {
+	if c.Place != 0 && !ownerHint {
 		if a := g.place(c, q.Len()); a != nil {
 			return a
 		}
 	}
-	inProtected := q.Start != 0 && g.policy.IsProtected(q.Start)
-	if inProtected && who.Owner {
+	if ownerHint {
 		if g.policy.guarded.Covers(q) && !g.mapped.Overlaps(q) {
 			b := newTrackedRun()
 			g.take(q, &b.p)
