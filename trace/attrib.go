@@ -134,8 +134,12 @@ var (
 // Attributor finds the code behind trapped calls. It keeps each traced
 // process's layout (SetMaps) and, per mapped object, its symbol table
 // and unwind data, read from the file on first use and kept while any
-// process maps the object. It is safe for concurrent use (one lock: the
-// first attribution into an object also reads its file under it).
+// process maps the object, and then for the next few processes
+// (maxIdle objects, reused while the file is unchanged): a build runs
+// the same compiler one process after another, and reading a large
+// object (rustc's 150 MB driver library) costs a fifth of a second. It
+// is safe for concurrent use (one lock: the first attribution into an
+// object also reads its file under it).
 type Attributor struct {
 	// Wrappers are glob patterns (path.Match) for the base names of the
 	// libraries whose frames are walked through to find the caller:
@@ -155,6 +159,7 @@ type Attributor struct {
 	procs map[int]*attribProc
 	objs  map[attribKey]*attribObject
 	refs  map[attribKey]int // processes mapping each object's code
+	idle  []idleObject      // objects no process maps any more, oldest first
 	buf   [maxCallLen]byte  // scratch for memory reads (under mu)
 	win   [stackWindow]byte // the stack window of the current walk (under mu)
 }
@@ -163,6 +168,14 @@ type attribProc struct {
 	maps []Mapping       // sorted by Start
 	objs []*attribObject // objs[i]: maps[i]'s object, once looked up
 	keys []attribKey
+}
+
+// maxIdle is how many objects no process maps are kept for reuse.
+const maxIdle = 8
+
+type idleObject struct {
+	key attribKey
+	obj *attribObject
 }
 
 // attribKey names a mapped file the way /proc/PID/maps does.
@@ -182,9 +195,10 @@ const (
 
 // attribObject is what is known about one mapped file.
 type attribObject struct {
-	syms *loader.Symbols // nil when the file could not be read
-	role objRole
-	cfi  *cfiTable // built on first use; nil until then
+	syms  *loader.Symbols // nil when the file could not be read
+	stamp fileStamp       // the file's size and time when syms was read
+	role  objRole
+	cfi   *cfiTable // built on first use; nil until then
 
 	// Results remembered across walks: the object's code is the same
 	// in every process, so a row of its CFI is too, and a call check
@@ -278,6 +292,12 @@ func (a *Attributor) SetMaps(pid int, maps []Mapping) {
 		for _, k := range old.keys {
 			if a.refs[k]--; a.refs[k] <= 0 {
 				delete(a.refs, k)
+				if o := a.objs[k]; o != nil && o.syms != nil {
+					if len(a.idle) == maxIdle {
+						a.idle = a.idle[1:]
+					}
+					a.idle = append(a.idle, idleObject{k, o})
+				}
 				delete(a.objs, k)
 			}
 		}
@@ -505,8 +525,15 @@ func (w *walker) locate(addr uint64) (*Mapping, *attribObject) {
 		w.objs[i] = o
 		return m, o
 	}
+	if o := w.a.reuse(k, w.pid, m); o != nil {
+		if w.a.refs[k] > 0 {
+			w.a.objs[k] = o
+			w.objs[i] = o
+		}
+		return m, o
+	}
 	o := &attribObject{role: w.a.roleOf(k.path)}
-	o.syms = openMapped(w.pid, m)
+	o.syms, o.stamp = openMapped(w.pid, m)
 	if o.syms != nil && o.syms.Table != ".symtab" && o.syms.BuildID != nil {
 		for _, dir := range w.a.DebugDirs {
 			if d, err := loader.OpenSymbols(loader.DebugFile(dir, o.syms.BuildID)); err == nil && o.syms.UseDebugTable(d) {
@@ -540,25 +567,68 @@ func (a *Attributor) roleOf(file string) objRole {
 	return roleOther
 }
 
-// openMapped reads the symbols of the file m maps: by its path when
-// that still names the same inode, else through the kernel's link to
-// the mapped file itself (/proc/PID/map_files, for a file deleted or
-// replaced since it was mapped). Nil when neither can be read.
-func openMapped(pid int, m *Mapping) *loader.Symbols {
-	file := m.File()
-	if fi, err := os.Stat(file); err == nil {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Ino == m.Inode {
-			if s, err := loader.OpenSymbols(file); err == nil {
-				return s
-			}
+// reuse takes the idle object k back, if it has one and the file m
+// maps is still the one it was read from (same size and time: a file
+// rewritten in place keeps its inode).
+func (a *Attributor) reuse(k attribKey, pid int, m *Mapping) *attribObject {
+	for i, it := range a.idle {
+		if it.key != k {
+			continue
 		}
-	}
-	s, err := loader.OpenSymbols(fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, m.Start, m.End))
-	if err != nil {
+		a.idle = slices.Delete(a.idle, i, i+1)
+		if _, st, ok := objectFile(pid, m); ok && st == it.obj.stamp {
+			return it.obj
+		}
 		return nil
 	}
-	s.Path = file
-	return s
+	return nil
+}
+
+// fileStamp tells a file's versions apart.
+type fileStamp struct {
+	size, mtime, ctime int64 // ns
+}
+
+// objectFile names the file m maps, with its stamp: its path when that
+// still names the same inode, else the kernel's link to the mapped file
+// itself (/proc/PID/map_files, for a file deleted or replaced since it
+// was mapped).
+func objectFile(pid int, m *Mapping) (string, fileStamp, bool) {
+	stamp := func(name string, inode uint64) (fileStamp, bool) {
+		fi, err := os.Stat(name)
+		if err != nil {
+			return fileStamp{}, false
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok || st.Ino != inode {
+			return fileStamp{}, false
+		}
+		return fileStamp{st.Size, st.Mtim.Nano(), st.Ctim.Nano()}, true
+	}
+	file := m.File()
+	if st, ok := stamp(file, m.Inode); ok {
+		return file, st, true
+	}
+	mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, m.Start, m.End)
+	if st, ok := stamp(mf, m.Inode); ok {
+		return mf, st, true
+	}
+	return "", fileStamp{}, false
+}
+
+// openMapped reads the symbols of the file m maps (see objectFile). Nil
+// when it cannot be read.
+func openMapped(pid int, m *Mapping) (*loader.Symbols, fileStamp) {
+	name, st, ok := objectFile(pid, m)
+	if !ok {
+		return nil, fileStamp{}
+	}
+	s, err := loader.OpenSymbols(name)
+	if err != nil {
+		return nil, fileStamp{}
+	}
+	s.Path = m.File()
+	return s, st
 }
 
 // frame symbolizes addr, which lies in m (nil: no mapping) of object o.

@@ -1124,6 +1124,74 @@ func TestClassOf(t *testing.T) {
 	}
 }
 
+// TestAttributorReusesIdle: an object no process maps any more is kept
+// for the next process that maps the same file (a build runs one
+// compiler process after another), and read again once the file has
+// changed in place.
+func TestAttributorReusesIdle(t *testing.T) {
+	fx := buildAttrib(t)
+	lib := filepath.Join(t.TempDir(), "lib.so")
+	data, err := os.ReadFile(fx.lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lib, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := loader.OpenSymbols(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sym, _ := s.Find("lib_map")
+	var text loader.Segment
+	for _, g := range s.Segments {
+		if g.Flags&elf.PF_X != 0 {
+			text = g
+		}
+	}
+	fi, err := os.Stat(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ino := fi.Sys().(*syscall.Stat_t).Ino
+	const start = 0x10000
+	off := text.Offset &^ 0xfff
+	m := Mapping{Range: region.Range{Start: start, End: start + 0x10000}, Perms: "r-xp", Offset: off, Dev: "fe:00", Inode: ino, Path: lib}
+	rip := start + (sym.Value - text.Vaddr + text.Offset - off) + 2
+	mem := fakeMem{start: make([]byte, 0x10000)}
+	key := attribKey{lib, "fe:00", ino}
+
+	const p1, p2, p3 = 1<<22 + 1, 1<<22 + 2, 1<<22 + 3
+	a := NewAttributor()
+	a.SetMaps(p1, []Mapping{m})
+	if at := a.Attribute(p1, mem, rip, 0, 0); at.Site.Symbol != "lib_map" {
+		t.Fatalf("first process: site %v", at.Site)
+	}
+	obj := a.objs[key]
+	a.SetMaps(p1, nil)
+	a.SetMaps(p2, []Mapping{m})
+	if at := a.Attribute(p2, mem, rip, 0, 0); at.Site.Symbol != "lib_map" {
+		t.Fatalf("second process: site %v", at.Site)
+	}
+	if a.objs[key] != obj {
+		t.Fatal("the object was read again for the next process that maps it")
+	}
+	a.SetMaps(p2, nil)
+	// Rewritten in place (same inode): read again.
+	if err := os.WriteFile(lib, append(data, 0), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a.SetMaps(p3, []Mapping{m})
+	a.Attribute(p3, mem, rip, 0, 0)
+	if a.objs[key] == obj {
+		t.Fatal("an object of a file changed since was reused")
+	}
+	a.SetMaps(p3, nil)
+	if len(a.objs) != 0 || len(a.refs) != 0 || len(a.procs) != 0 {
+		t.Errorf("all gone: %d objects, %d references, %d processes", len(a.objs), len(a.refs), len(a.procs))
+	}
+}
+
 // TestAttributorCache: an object is read once, kept while any process
 // maps it, dropped when none does, and a file replaced under the same
 // path is another object.
