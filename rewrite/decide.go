@@ -481,6 +481,9 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 			}
 			return a
 		}
+		if !g.policy.guarded.Covers(q) {
+			return allow(c, "owner hint crosses a guarded range's edge: the kernel's choice")
+		}
 		return allow(c, "owner hint occupied: the kernel's choice")
 	}
 	if !inProtected && !g.policy.PoolAll {

@@ -536,6 +536,25 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// TestOwnerHintWhy: an owner's hint the guard leaves to the kernel says
+// why: a mapping of the program's there, or a range crossing the edge
+// of the guarded ranges (qemu-i386 -B 0x1000000 asks for 4 GiB from
+// there), which is not "occupied".
+func TestOwnerHintWhy(t *testing.T) {
+	for _, tc := range []struct {
+		call Call
+		why  string
+	}{
+		{mmap(exeLo, 8192, protRW, anonPriv, ^uint64(0), 0), "owner hint occupied: the kernel's choice"},
+		{mmap(pHi-page, 2*page, protRW, anonPriv, ^uint64(0), 0), "owner hint crosses a guarded range's edge: the kernel's choice"},
+	} {
+		g := newGuard(t, opts{})
+		if a := g.Decide(tc.call, Caller{Owner: true}); a.Verdict != Allow || a.Why != tc.why {
+			t.Errorf("Decide(%v): %v %q, want Allow %q", tc.call, a.Verdict, a.Why, tc.why)
+		}
+	}
+}
+
 // TestWhyFormatting checks the Why builders against the fmt verbs they
 // stand in for.
 func TestWhyFormatting(t *testing.T) {
