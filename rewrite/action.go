@@ -205,6 +205,10 @@ type Action struct {
 	Hole bool
 	// Why says in a few words why this action was chosen.
 	Why string
+	// Warn, if set, is a warning for the user, which the tracer prints
+	// once per run: the call will fail because of the policy, and the
+	// program may not say why (a JIT's MAP_32BIT code buffer).
+	Warn string
 
 	call    Call     // the call as made (normalised)
 	pending *pending // model changes to roll back if the call fails

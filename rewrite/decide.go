@@ -462,9 +462,15 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 	if flags&Map32Bit != 0 && c.ABI == ABI64 && !(ownerHint && q.End <= 1<<31) {
 		// The kernel looks below 2 GiB; reservations keep it out of
 		// protected ranges (it fails with ENOMEM if nothing is free).
+		if q.Start == 0 && g.policy.Map32Blocked() {
+			a := allow(c, "MAP_32BIT: no room (the guarded ranges cover 0x40000000-0x80000000): ENOMEM")
+			a.Warn = "a MAP_32BIT mapping (no address) fails with ENOMEM: the kernel places one between 0x40000000 and 0x80000000, " +
+				"which the protected ranges cover; leave part of it unprotected for this program (docs/run.md)"
+			return a
+		}
 		return allow(c, "MAP_32BIT: the kernel's choice below 2 GiB")
 	}
-	if c.Place != 0 && !ownerHint {
+	if c.Place != 0 {
 		if a := g.place(c, q.Len()); a != nil {
 			return a
 		}

@@ -711,3 +711,36 @@ func TestPlace(t *testing.T) {
 		})
 	}
 }
+
+// TestMap32Warn: a MAP_32BIT mmap without an address is the kernel's,
+// but where the guarded ranges cover its whole window (1-2 GiB) it
+// cannot succeed, and the action carries a warning that says why (mono's
+// JIT died of SIGSEGV with no word of it).
+func TestMap32Warn(t *testing.T) {
+	for _, tc := range []struct {
+		protect region.Range
+		warn    bool
+	}{
+		{region.Range{Start: 0x10000, End: 0x80000000}, true},
+		{region.Range{Start: 0x40000000, End: 0x80000000}, true},
+		{region.Range{Start: 0x10000, End: 0x7fff0000}, false},
+		{region.Range{Start: 0x10000, End: 0x40000000}, false},
+	} {
+		p, err := NewPolicy([]region.Range{tc.protect}, DefaultPool, false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := NewGuard(p)
+		a := g.Decide(mmap(0, 8192, protRW, anonPriv|Map32Bit, ^uint64(0), 0), Caller{})
+		if a.Verdict != Allow || (a.Warn != "") != tc.warn {
+			t.Errorf("protect %v: %v %q, warning %q; want Allow, a warning %v", tc.protect, a.Verdict, a.Why, a.Warn, tc.warn)
+		}
+		if p.Map32Blocked() != tc.warn {
+			t.Errorf("protect %v: Map32Blocked %v", tc.protect, p.Map32Blocked())
+		}
+		// With an address (the kernel may honour it), no warning.
+		if a := g.Decide(mmap(0x90000000, 8192, protRW, anonPriv|Map32Bit, ^uint64(0), 0), Caller{}); a.Warn != "" {
+			t.Errorf("protect %v, a hint: warning %q", tc.protect, a.Warn)
+		}
+	}
+}

@@ -117,6 +117,16 @@ func codePage(protected *region.Set) region.Range {
 // worth a stop.
 func (p *Policy) Guarded() []region.Range { return p.guarded.Ranges() }
 
+// map32Window is where the kernel places a 64-bit MAP_32BIT mapping
+// made without an address (x86-64: 1-2 GiB, its start randomised by up
+// to 32 MiB).
+var map32Window = region.Range{Start: 0x40000000, End: 0x80000000}
+
+// Map32Blocked reports whether the guarded ranges cover the whole window
+// of a MAP_32BIT mapping made without an address: it cannot succeed,
+// as every free page there is reserved.
+func (p *Policy) Map32Blocked() bool { return p.guarded.Covers(map32Window) }
+
 // HasPool reports whether the policy has a pool.
 func (p *Policy) HasPool() bool { return !p.Pool.Empty() }
 

@@ -473,6 +473,9 @@ func (t *tracer) seccompStop(tk *task) {
 		who.Owner = matchOwner(t.cfg.Owners, at)
 	}
 	a := g.Decide(c, who)
+	if a.Warn != "" {
+		t.warnf("%s", a.Warn)
+	}
 	if t.cfg.Events != nil {
 		tk.ev = &Event{Time: time.Now(), Pid: tk.pid, Tid: tk.tid, IP: si.ip, Call: c, Action: a,
 			Caller: at, Owner: who.Owner, File: mappedFile(tk.tid, c)}

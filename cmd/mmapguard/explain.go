@@ -107,6 +107,10 @@ func explain(w io.Writer, p *rewrite.Policy, defaultPool bool, prog *seccomp.Pro
 		{"uselib", "ENOSYS"},
 		{"x32 system calls", "ENOSYS; an unknown architecture kills the process"},
 	}
+	if p.Map32Blocked() {
+		rows = append(rows[:1:1], append([][2]string{{"mmap MAP_32BIT without an address",
+			"ENOMEM: the kernel places it at 1-2 GiB, all guarded (mmapguard warns)"}}, rows[1:]...)...)
+	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "  %-50s %s\n", r[0], r[1])
 	}

@@ -205,6 +205,7 @@ func TestExplainPolicy(t *testing.T) {
 			"  strict     false",
 			"What mapping calls become",
 			"  mmap without an address                            left to the kernel, which can no longer choose a guarded range",
+			"  mmap MAP_32BIT without an address                  ENOMEM: the kernel places it at 1-2 GiB, all guarded (mmapguard warns)",
 			"  mmap with a hint inside a protected range          moved into the pool",
 			"  MAP_FIXED / MAP_FIXED_NOREPLACE inside             honoured at exactly that address",
 			"  clone3                                             ENOSYS (the C library falls back to clone)",
@@ -223,6 +224,9 @@ func TestExplainPolicy(t *testing.T) {
 			"  pool-all   true",
 			"  mmap without an address                            placed in the pool",
 		}, nil},
+		{[]string{"--protect", "0x10000-0x7fff0000"}, []string{
+			"  protected  0x10000-0x7fff0000               2.0G",
+		}, []string{"MAP_32BIT"}},
 		// Adjacent ranges are merged, any order is sorted.
 		{[]string{"--protect", "0x40000000+1G", "--protect", "0x10000-0x40000000", "--protect", "0x100000000+4K"}, []string{
 			"  protected  0x10000-0x80000000               2.0G",

@@ -101,6 +101,7 @@ func filterPolicy(p *rewrite.Policy) seccomp.Policy {
 		Guarded:      p.Guarded(),
 		Protected:    p.Protected,
 		TrapNullHint: p.PoolAll,
+		TrapMap32:    p.Map32Blocked(),
 	}
 }
 

@@ -1069,3 +1069,36 @@ func waitGuardedSleep(mark string) int {
 	}
 	return 0
 }
+
+// TestRunWarnsMap32: a MAP_32BIT mmap without an address cannot succeed
+// where the protected ranges cover its window (1-2 GiB): the program
+// gets ENOMEM, as the kernel answers, and mmapguard says why, once (a
+// JIT such as mono's died of SIGSEGV without a word). With a range that
+// leaves part of the window free, the mapping succeeds and nothing is
+// said.
+func TestRunWarnsMap32(t *testing.T) {
+	prog := compileC(t, t.TempDir(), "map32", `#include <errno.h>
+#include <stdio.h>
+#include <sys/mman.h>
+int main(void) {
+	for (int i = 0; i < 3; i++) {
+		void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+		printf("%s\n", p == MAP_FAILED ? (errno == ENOMEM ? "ENOMEM" : "other error") : "mapped");
+	}
+	return 0;
+}
+`)
+	r := mmapguard(t, nil, guardArgs(prog)...)
+	want := "mmapguard: warning: a MAP_32BIT mapping (no address) fails with ENOMEM"
+	if r.code != 0 || r.stdout != "ENOMEM\nENOMEM\nENOMEM\n" || strings.Count(r.stderr, want) != 1 {
+		t.Errorf("%v\nwant three ENOMEM and one warning %q", r, want)
+	}
+	r = mmapguard(t, nil, "run", "-q", "--protect", lowRange, "--", prog)
+	if r.code != 0 || r.stdout != "ENOMEM\nENOMEM\nENOMEM\n" || r.stderr != "" {
+		t.Errorf("with -q: %v", r)
+	}
+	r = mmapguard(t, nil, "run", "--protect", "0x10000-0x70000000", "--", prog)
+	if r.code != 0 || r.stdout != "mapped\nmapped\nmapped\n" || strings.Contains(r.stderr, "MAP_32BIT") {
+		t.Errorf("with room left: %v", r)
+	}
+}
