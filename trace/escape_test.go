@@ -90,7 +90,7 @@ func escapeWatched(t *testing.T, p *rewrite.Policy, timeout time.Duration, argv 
 	go func() {
 		res, err := Run(Config{
 			Policy: p,
-			Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+			Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected, TrapNullHint: p.PoolAll, TrapMap32: p.Map32Blocked()},
 			Path:   path,
 			Args:   argv,
 			Env:    append(os.Environ(), tag),

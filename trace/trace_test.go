@@ -64,7 +64,7 @@ func guardedBy(t *testing.T, p *rewrite.Policy, argv ...string) (string, Result)
 	defer out.Close()
 	res, err := Run(Config{
 		Policy: p,
-		Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected, TrapNullHint: p.PoolAll},
+		Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected, TrapNullHint: p.PoolAll, TrapMap32: p.Map32Blocked()},
 		Path:   path,
 		Args:   argv,
 		Stdout: out,
