@@ -850,7 +850,15 @@ func (g *Guard) decideShmat(c Call, who Caller) *Action {
 		return allow(c, "")
 	}
 	if !g.policy.guarded.Overlaps(q) {
-		return allow(c, "")
+		a := allow(c, "")
+		if g.policy.guarded.Overlaps(region.Range{Start: q.Start, End: satAdd(q.End, hugeMax)}) {
+			// A SHM_HUGETLB segment is mapped in whole huge pages,
+			// but IPC_STAT gives the size asked for: the tracer
+			// checks afterwards that the attachment did not reach a
+			// guarded range (and kills the process if it did).
+			a.Exit, a.Verify = true, q
+		}
+		return a
 	}
 	if g.policy.Strict && !who.Owner && g.policy.protected.Overlaps(q) {
 		return deny(c, EPERM, whyRange("strict: shmat at ", q, " in a protected range"))

@@ -920,3 +920,63 @@ func TestEscapeArgumentRace(t *testing.T) {
 		escapeCheckNative(t, escapeNative(t, bin, "strict"), []string{"old_mmap-race"}, []string{"clone3-race"})
 	})
 }
+
+// TestEscapeDontCopy: mappings the kernel does not copy into a forked
+// child (VM_DONTCOPY) placed in the range explicitly: a perf ring buffer
+// (perf sets the flag in its mmap), a MADV_DONTFORK mapping moved in from
+// outside with mremap, and one moved within the range. The guard learns
+// the flag from the kernel after the call, so the child gets
+// reservations there; before, it had holes and its MAP_32BIT landed in
+// one (found in the eighth session).
+func TestEscapeDontCopy(t *testing.T) {
+	bin := buildC(t, "escape_dontcopy")
+	routes := []string{"dontcopy-perf-fixed", "dontcopy-mremap-in", "dontcopy-mremap-within", "fork-after-dontcopy"}
+	t.Run("lax", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
+		escapeCheck(t, out, res, routes)
+	})
+	t.Run("strict", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
+		escapeCheck(t, out, res, routes)
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin), []string{"fork-after-dontcopy"}, nil)
+	})
+}
+
+// TestEscapeShmHugeBelowEdge: a one-page SHM_HUGETLB segment attached
+// with SHM_REMAP just below a protected range whose start is not a
+// multiple of 2 MiB maps a whole huge page, over the reservations: the
+// guard judged it by IPC_STAT's size (one page). It now checks the
+// layout after such an attachment and kills the program (found in the
+// eighth session).
+func TestEscapeShmHugeBelowEdge(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SHM_HUGETLB needs CAP_IPC_LOCK")
+	}
+	bin := buildC(t, "escape_shmhuge")
+	for _, strict := range []bool{false, true} {
+		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
+			p, err := rewrite.NewPolicy([]region.Range{{Start: 0x300000, End: 0x80000000}}, rewrite.DefaultPool, false, strict)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, res := escapeGuarded(t, p, bin)
+			if strings.Contains(out, "shmget(SHM_HUGETLB)") {
+				t.Skipf("no SHM_HUGETLB here: %s", out)
+			}
+			if strings.Contains(out, "ESCAPED") || strings.Contains(out, "FAIL") {
+				t.Errorf("escaped:\n%s", out)
+			}
+			if res.FailedClosed == 0 && !strings.Contains(out, "shmat-huge-below-edge ok") {
+				t.Errorf("neither killed nor ok; status %v:\n%s", res.Status, out)
+			}
+		})
+	}
+	t.Run("native", func(t *testing.T) {
+		out := escapeNative(t, bin)
+		if !strings.Contains(out, "shmat-huge-below-edge ESCAPED") && !strings.Contains(out, "shmget(SHM_HUGETLB)") {
+			t.Errorf("the attachment did not reach the edge without the guard:\n%s", out)
+		}
+	})
+}
