@@ -498,59 +498,6 @@ func (g *Guard) Refill(task int, abi ABI, gaps []region.Range) []Call {
 	return calls
 }
 
-// DontCopyCandidate returns the range a successful call (the program's
-// c, with result ret) may have placed in a guarded range with a mapping
-// the kernel does not copy into a forked child (VM_DONTCOPY): a file or
-// driver mapping (a perf ring buffer sets the flag itself) or a mapping
-// moved with mremap (the flag moves with it, from MADV_DONTFORK made
-// anywhere). ok is false for every other call, where the guard's own
-// record of MADV_DONTFORK is enough. The tracer looks up the kernel's
-// flags there and reports them through NoteDontFork.
-func (g *Guard) DontCopyCandidate(c Call, ret uint64) (r region.Range, ok bool) {
-	if c.ABI == ABI32 {
-		ret &= 0xffffffff
-	}
-	if _, failed := Failed(c.ABI, ret); failed {
-		return region.Range{}, false
-	}
-	var length uint64
-	switch c.Op() {
-	case OpMremap:
-		length = c.Args[2]
-	case OpMmap:
-		if c.Args[3]&MapAnonymous != 0 {
-			return region.Range{}, false
-		}
-		length = c.Args[1]
-	case OpOldMmap:
-		if !c.HaveMem || c.Mem[3]&MapAnonymous != 0 {
-			return region.Range{}, false
-		}
-		length = c.Mem[1]
-	default:
-		return region.Range{}, false
-	}
-	if c.ABI == ABI32 {
-		length &= 0xffffffff
-	}
-	if hp := c.HugePage; hp > region.PageSize && hp != HugeUnknown {
-		length, _ = roundUp(length, hp)
-	}
-	r, ok = span(ret, length)
-	if !ok || !g.policy.guarded.Overlaps(r) {
-		return region.Range{}, false
-	}
-	return r, true
-}
-
-// NoteDontFork records that the kernel does not copy r into a forked
-// child (VM_DONTCOPY, found by the tracer after DontCopyCandidate): the
-// program's parts of it in guarded ranges get reservations in a child,
-// as for MADV_DONTFORK.
-func (g *Guard) NoteDontFork(r region.Range) {
-	for piece := range g.policy.guarded.Within(r) {
-		for m := range g.mapped.Within(piece) {
-			g.dontFork.Add(m)
-		}
-	}
-}
+// HasOwn reports whether the program has mappings of its own in guarded
+// ranges (explicit placements, a non-PIE image, the pool's allocations).
+func (g *Guard) HasOwn() bool { return g.mapped.Len() > 0 }

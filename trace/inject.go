@@ -962,9 +962,6 @@ func (t *tracer) completeAwaited(tk *task, ret uint64) {
 		return
 	}
 	fix := g.Complete(inj.await, ret)
-	if !t.learnDontCopy(tk, inj.await, ret) {
-		return
-	}
 	if inj.await.Rescan {
 		gaps, err := t.guardedGaps(tk.tid)
 		if err != nil {
@@ -1100,9 +1097,6 @@ func (t *tracer) runAction(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 			return true // the process is being killed
 		}
 		fix := g.Complete(a, result)
-		if !t.learnDontCopy(tk, a, result) {
-			return true // the process is being killed
-		}
 		if len(fix.After) == 0 {
 			return true
 		}
@@ -1225,9 +1219,6 @@ func (t *tracer) finishInPlace(tk *task) {
 		g.Injected(ip.call, ret)
 		if a.Exit && t.verified(tk, inj.abi, a, final) {
 			fix = g.Complete(a, final)
-			if !t.learnDontCopy(tk, a, final) {
-				return
-			}
 		}
 	}
 	if err := t.restoreRegs(tk, inj.abi, ip, ret, final); err != nil {
@@ -1302,59 +1293,4 @@ func (t *tracer) restoreRegs(tk *task, abi rewrite.ABI, ip *inPlace, ret, final 
 	regs.Orig_rax = ip.origNr
 	regs.Rax = final
 	return setRegs(tk.tid, &regs)
-}
-
-// learnDontCopy runs after a successful call that may have placed a
-// mapping the kernel does not copy into a forked child (VM_DONTCOPY) in a
-// guarded range: a driver's mapping (a perf ring buffer sets the flag in
-// its mmap) or one moved there with mremap (the flag moves with it, and
-// MADV_DONTFORK outside the guarded ranges never stops in the tracer). It
-// reads the kernel's flags and tells the guard, so that a forked child
-// gets reservations there instead of a hole. It reports false if the
-// process is being killed: flags it cannot read are a child's hole it
-// cannot rule out.
-func (t *tracer) learnDontCopy(tk *task, a *rewrite.Action, ret uint64) bool {
-	g := tk.sp.guard
-	r, ok := g.DontCopyCandidate(a.Call(), ret)
-	if !ok {
-		return true
-	}
-	dc, err := dontCopyIn(tk.tid, r)
-	if err != nil {
-		t.failClosed(tk, fmt.Sprintf("cannot read the flags of the mapping at %v: %v", r, err))
-		return false
-	}
-	for _, m := range dc {
-		g.NoteDontFork(m)
-	}
-	return true
-}
-
-// dontCopyIn returns the mappings overlapping window that a forked child
-// does not inherit ("dc" in their VmFlags in /proc/PID/smaps), clipped to
-// window.
-func dontCopyIn(tid int, window region.Range) ([]region.Range, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", tid))
-	if err != nil {
-		return nil, err
-	}
-	var out []region.Range
-	var cur region.Range
-	for l := range strings.SplitSeq(string(b), "\n") {
-		if m, err := region.ParseMapsLine(l); err == nil {
-			cur = m.Range
-			continue
-		}
-		v, ok := strings.CutPrefix(l, "VmFlags:")
-		if !ok || !cur.Overlaps(window) {
-			continue
-		}
-		for _, f := range strings.Fields(v) {
-			if f == "dc" {
-				out = append(out, region.Range{Start: max(cur.Start, window.Start), End: min(cur.End, window.End)})
-				break
-			}
-		}
-	}
-	return out, nil
 }

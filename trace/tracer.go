@@ -1461,6 +1461,21 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 	// The child inherits the parent's objects where they are: it shares
 	// the parent's placements.
 	ck.sp = &space{guard: g, abi: parent.sp.abi, planner: parent.sp.planner}
+	if g.HasOwn() {
+		// The kernel does not copy some of the program's mappings into
+		// the child (VM_DONTCOPY: a perf ring buffer, a driver's
+		// mapping, a MADV_DONTFORK one moved in with mremap, which the
+		// model does not know of): holes in a guarded range. The
+		// child's layout is the whole copy, and still (it has run
+		// nothing): where it lacks a mapping of the program's, it gets
+		// a reservation.
+		gaps, err := t.guardedGaps(child)
+		if err != nil {
+			t.failClosed(ck, fmt.Sprintf("cannot read a forked child's layout: %v", err))
+			return false
+		}
+		calls = append(calls, g.Refill(child, parent.sp.abi, gaps)...)
+	}
 	ck.forkCalls = calls
 	// A fork made by a signal handler that interrupted the code page's
 	// code returns there in the child too, with the same stack: the
