@@ -1796,7 +1796,8 @@ func (t *tracer) occupiedAtExec(tk *task, occupied []region.Mapping) bool {
 		vdso := m.Path == "[vdso]" || strings.HasPrefix(m.Path, "[vvar")
 		if vdso || loader != nil && m.Inode == loader.Inode && m.Dev == loader.Dev {
 			t.failClosed(tk, fmt.Sprintf("at its exec the kernel put %s at %v, inside a protected range "+
-				"(the legacy layout: RLIMIT_STACK unlimited, or personality ADDR_COMPAT_LAYOUT)", m.Path, m.Range))
+				"(RLIMIT_STACK unlimited or large enough to push the mapping base down to it, "+
+				"or personality ADDR_COMPAT_LAYOUT)", m.Path, m.Range))
 			return false
 		}
 	}
