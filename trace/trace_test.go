@@ -841,3 +841,17 @@ func TestForkStormWithoutKcmp(t *testing.T) {
 		t.Fatalf("exit %d (%v), failed closed %d:\n%s", res.ExitCode(), res.Status, res.FailedClosed, out)
 	}
 }
+
+// TestForkStormLeaderGoneWithoutKcmp: as TestForkStormWithoutKcmp, with
+// the main thread gone first (pthread_exit): the zombie leader is a task
+// of the creator's process that does not live, but the creator does,
+// and its event is on the way.
+func TestForkStormLeaderGoneWithoutKcmp(t *testing.T) {
+	bin := buildC(t, "forkstorm_leaderexit", "-pthread")
+	noKcmp = true
+	defer func() { noKcmp = false }()
+	out, res := guarded(t, bin)
+	if res.ExitCode() != 0 || out != "children failed: 0\n" || res.FailedClosed != 0 {
+		t.Fatalf("exit %d (%v), failed closed %d:\n%s", res.ExitCode(), res.Status, res.FailedClosed, out)
+	}
+}

@@ -1490,19 +1490,26 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 
 // parentOf finds, among the traced tasks, one of the process that created
 // a new task (its own process for a thread, its parent process otherwise),
-// from /proc. nil if there is none: that process is gone.
+// from /proc: one that lives if there is one (see taskLives), since a
+// zombie (a leader that left with pthread_exit, a thread on its way
+// out) neither tells whether the process is ending nor answers kcmp
+// for its memory. nil if there is none: that process is gone.
 func (t *tracer) parentOf(tid int) *task {
 	tgid, ppid := procIDs(tid)
 	want := tgid
 	if tgid == tid {
 		want = ppid
 	}
+	var found *task
 	for _, other := range t.tasks {
 		if other.pid == want && other.sp != nil && other.tid != tid {
-			return other
+			if !other.exiting && taskLives(other.tid) {
+				return other
+			}
+			found = other
 		}
 	}
-	return nil
+	return found
 }
 
 // procIDs reads a task's thread group and parent process ids.
