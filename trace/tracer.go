@@ -1370,13 +1370,37 @@ func (t *tracer) settleHeld() {
 		if !tk.held {
 			continue
 		}
-		if p := t.parentOf(tk.tid); p != nil && !tk.orphan && taskLives(p.tid) {
+		if !tk.orphan && t.creatorMayLive(tk) {
 			continue
 		}
 		tk.held = false
 		t.nHeld--
 		t.firstStop(tk)
 	}
+}
+
+// creatorMayLive reports whether the process that made a held task may
+// still report it: its parent process (its own, for a thread) lives. A
+// process made with CLONE_PARENT is its creator's sibling, the child of
+// a process that may not be traced at all (mmapguard itself, for the
+// first program's): then a live traced sibling may be its creator.
+func (t *tracer) creatorMayLive(tk *task) bool {
+	if p := t.parentOf(tk.tid); p != nil {
+		return taskLives(p.tid)
+	}
+	tgid, ppid := procIDs(tk.tid)
+	if tgid != tk.tid || ppid == 0 {
+		return false
+	}
+	for _, o := range t.tasks {
+		if o == tk || o.held || o.sp == nil {
+			continue
+		}
+		if _, pp := procIDs(o.tid); pp == ppid && taskLives(o.tid) {
+			return true
+		}
+	}
+	return false
 }
 
 // orphanHeld settles the new tasks made by threads that tk's exec
