@@ -1,10 +1,17 @@
 // forkstorm: four threads fork 300 children each, which exit at once.
 // Under a tracer, a child's first stop often comes before its creator's
 // fork event, while other children's exits are reported in between.
+// With "leader-exit", the main thread leaves with pthread_exit first:
+// the leader stays a zombie until the last thread ends, and a fifth
+// thread collects the children.
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+static pthread_t th[4];
 
 static void *forks(void *arg) {
 	(void)arg;
@@ -20,10 +27,8 @@ static void *forks(void *arg) {
 	return NULL;
 }
 
-int main(void) {
-	pthread_t th[4];
-	for (int i = 0; i < 4; i++)
-		pthread_create(&th[i], NULL, forks, NULL);
+static void *collect(void *arg) {
+	(void)arg;
 	int bad = 0;
 	for (int i = 0; i < 4; i++) {
 		void *r;
@@ -34,5 +39,17 @@ int main(void) {
 	while (wait(&st) > 0)
 		bad += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
 	printf("children failed: %d\n", bad);
-	return bad != 0;
+	fflush(stdout);
+	exit(bad != 0);
+}
+
+int main(int argc, char **argv) {
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, forks, NULL);
+	if (argc > 1 && strcmp(argv[1], "leader-exit") == 0) {
+		pthread_t c;
+		pthread_create(&c, NULL, collect, NULL);
+		pthread_exit(NULL);
+	}
+	collect(NULL);
 }
