@@ -924,10 +924,10 @@ func TestEscapeArgumentRace(t *testing.T) {
 // TestEscapeDontCopy: mappings the kernel does not copy into a forked
 // child (VM_DONTCOPY) placed in the range explicitly: a perf ring buffer
 // (perf sets the flag in its mmap), a MADV_DONTFORK mapping moved in from
-// outside with mremap, and one moved within the range. The guard learns
-// the flag from the kernel after the call, so the child gets
-// reservations there; before, it had holes and its MAP_32BIT landed in
-// one (found in the eighth session).
+// outside with mremap, and one moved within the range. The guard reads
+// the child's layout at the fork, so the child gets reservations where
+// it lacks the program's mappings; before, it had holes and its
+// MAP_32BIT landed in one (found in the seventh session).
 func TestEscapeDontCopy(t *testing.T) {
 	bin := buildC(t, "escape_dontcopy")
 	routes := []string{"dontcopy-perf-fixed", "dontcopy-mremap-in", "dontcopy-mremap-within", "fork-after-dontcopy"}
