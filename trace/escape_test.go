@@ -949,10 +949,10 @@ func TestEscapeDontCopy(t *testing.T) {
 // multiple of 2 MiB maps a whole huge page, over the reservations: the
 // guard judged it by IPC_STAT's size (one page). It now checks the
 // layout after such an attachment and kills the program (found in the
-// eighth session).
+// seventh session).
 func TestEscapeShmHugeBelowEdge(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("SHM_HUGETLB needs CAP_IPC_LOCK")
+		t.Fatal("this test runs as root: SHM_HUGETLB needs CAP_IPC_LOCK")
 	}
 	bin := buildC(t, "escape_shmhuge")
 	for _, strict := range []bool{false, true} {
