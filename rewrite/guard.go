@@ -498,6 +498,11 @@ func (g *Guard) Refill(task int, abi ABI, gaps []region.Range) []Call {
 	return calls
 }
 
+// Reservations returns the number of the guard's reservations (pieces
+// of guarded ranges between the program's mappings): each is a mapping
+// that counts against the kernel's vm.max_map_count.
+func (g *Guard) Reservations() int { return g.reserved.Len() }
+
 // HasOwn reports whether the program has mappings of its own in guarded
 // ranges (explicit placements, a non-PIE image, the pool's allocations).
 func (g *Guard) HasOwn() bool { return g.mapped.Len() > 0 }

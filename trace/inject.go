@@ -476,6 +476,11 @@ func (t *tracer) seccompStop(tk *task) {
 	if a.Warn != "" {
 		t.warnf("%s", a.Warn)
 	}
+	if g.Reservations() > t.mapLimit/4 {
+		t.warnf("the program's mappings split the guard's reservations into over %d pieces, each a mapping "+
+			"that counts against vm.max_map_count (%d): near it the program's mmap fails with ENOMEM; "+
+			"raise it (sysctl vm.max_map_count) or protect less", t.mapLimit/4, t.mapLimit)
+	}
 	if t.cfg.Events != nil {
 		tk.ev = &Event{Time: time.Now(), Pid: tk.pid, Tid: tk.tid, IP: si.ip, Call: c, Action: a,
 			Caller: at, Owner: who.Owner, File: mappedFile(tk.tid, c)}

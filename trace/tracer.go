@@ -738,7 +738,10 @@ type tracer struct {
 	tasks   map[int]*task
 	res     Result
 	warned  map[string]bool
-	spaces  map[*space]bool
+	// mapLimit is vm.max_map_count (see mapCountLimit); past a quarter
+	// of it in reservations, the tracer warns.
+	mapLimit int
+	spaces   map[*space]bool
 	// ready are tasks held at their seccomp stops (holdForCode) whose
 	// stops are to be handled now.
 	ready []*task
@@ -803,7 +806,8 @@ func (t *tracer) stopInfo(tk *task, atSeccomp bool) (syscallInfo, error) {
 }
 
 func newTracer(cfg Config, pid int) *tracer {
-	t := &tracer{cfg: cfg, mainPid: pid, tasks: map[int]*task{}, warned: map[string]bool{}, spaces: map[*space]bool{}}
+	t := &tracer{cfg: cfg, mainPid: pid, tasks: map[int]*task{}, warned: map[string]bool{}, spaces: map[*space]bool{},
+		mapLimit: mapCountLimit()}
 	if cfg.Events != nil || len(cfg.Owners) > 0 {
 		t.attr = NewAttributor()
 	}
@@ -896,6 +900,20 @@ func caught(tid int, sig syscall.Signal) bool {
 type sigCopy struct {
 	sig       syscall.Signal
 	forwarded bool
+}
+
+// mapCountLimit reads vm.max_map_count, the most mappings a process may
+// have (the kernel's default where it cannot be read).
+func mapCountLimit() int {
+	b, err := os.ReadFile("/proc/sys/vm/max_map_count")
+	if err != nil {
+		return 65530
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n <= 0 {
+		return 65530
+	}
+	return n
 }
 
 func (t *tracer) warnf(format string, a ...any) {

@@ -1102,3 +1102,36 @@ int main(void) {
 		t.Errorf("with room left: %v", r)
 	}
 }
+
+// TestRunWarnsMapCount: a program that maps many pieces inside a
+// protected range with gaps between them splits the guard's reservation
+// into as many, each a mapping counted against vm.max_map_count; past a
+// quarter of it mmapguard warns, once, before the program's own mmap
+// fails with ENOMEM near the limit.
+func TestRunWarnsMapCount(t *testing.T) {
+	prog := compileC(t, t.TempDir(), "pieces", `#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+int main(void) {
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+	int max = 65530;
+	if (f && fscanf(f, "%d", &max) != 1)
+		max = 65530;
+	int n = max / 4 + 64;
+	for (int i = 0; i < n; i++) {
+		void *want = (void *)(0x10000000UL + 0x2000UL * i);
+		if (mmap(want, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != want) {
+			perror("mmap");
+			return 1;
+		}
+	}
+	printf("%d pieces\n", n);
+	return 0;
+}
+`)
+	r := mmapguard(t, nil, guardArgs(prog)...)
+	want := "mmapguard: warning: the program's mappings split the guard's reservations into over"
+	if r.code != 0 || !strings.HasSuffix(r.stdout, " pieces\n") || strings.Count(r.stderr, want) != 1 {
+		t.Errorf("%v\nwant one warning %q", r, want)
+	}
+}
