@@ -405,6 +405,18 @@ func (g *Guard) decideOldMmap(c Call, who Caller) *Action {
 	return a
 }
 
+// map32Room finds where the kernel would put a MAP_32BIT mapping of n
+// bytes without an address if the guard's reservations were not there:
+// the lowest run of them in its window, inside a protected range.
+func (g *Guard) map32Room(n uint64) (uint64, bool) {
+	for r := range g.reserved.Within(map32Window) {
+		if r.Len() >= n && g.policy.protected.Covers(region.Range{Start: r.Start, End: r.Start + n}) {
+			return r.Start, true
+		}
+	}
+	return 0, false
+}
+
 func (g *Guard) decideMmap(c Call, who Caller) *Action {
 	addr, length, flags := c.Args[0], c.Args[1], c.Args[3]
 	fixed := flags&(MapFixed|MapFixedNoReplace) != 0
@@ -459,6 +471,15 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 	// asks for its static space at 0x50000000 so): an owner's is
 	// placed there like any other owner hint.
 	ownerHint := inProtected && who.Owner
+	if flags&Map32Bit != 0 && c.ABI == ABI64 && q.Start == 0 && who.Owner {
+		// An owner's MAP_32BIT without an address (mono's JIT): the
+		// kernel would take the lowest free run from 1 GiB up, which
+		// in a protected range is the guard's reservation, an owner's
+		// to use: it gets that run, as for a hint there.
+		if at, ok := g.map32Room(q.Len()); ok {
+			q, ownerHint = region.Range{Start: at, End: at + q.Len()}, true
+		}
+	}
 	if flags&Map32Bit != 0 && c.ABI == ABI64 && !(ownerHint && q.End <= 1<<31) {
 		// The kernel looks below 2 GiB; reservations keep it out of
 		// protected ranges (it fails with ENOMEM if nothing is free).
@@ -481,7 +502,11 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 			g.take(q, &b.p)
 			d := c
 			d.Args[0], d.Args[3] = q.Start, flags|MapFixed
-			a := b.runExit(c, d, Rewritten, whyAddr("owner hint ", q.Start, " honoured"))
+			why := whyAddr("owner hint ", q.Start, " honoured")
+			if addr == 0 {
+				why = whyAddr("owner MAP_32BIT placed at ", q.Start, " (the lowest free run from 1 GiB)")
+			}
+			a := b.runExit(c, d, Rewritten, why)
 			if flags&MapAnonymous == 0 && c.HugePage == 0 {
 				a.Verify = q
 			}

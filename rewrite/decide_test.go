@@ -744,3 +744,28 @@ func TestMap32Warn(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnerMap32: an owner's MAP_32BIT mmap without an address gets the
+// lowest free run of the guard's reservations from 1 GiB up, where the
+// kernel would put it without them (mono's JIT under --owner mono got
+// ENOMEM); the next one goes above it. Others' get the kernel's ENOMEM.
+func TestOwnerMap32(t *testing.T) {
+	g := newGuard(t, opts{})
+	var prev uint64
+	for i := range 2 {
+		c := mmap(0, 0x10000, protRW, anonPriv|Map32Bit, ^uint64(0), 0)
+		a := g.Decide(c, Caller{Owner: true})
+		if a.Verdict != Run || a.Outcome != Rewritten || len(a.Steps) != 1 {
+			t.Fatalf("call %d: %v %v %q, want one rewritten step", i, a.Verdict, a.Outcome, a.Why)
+		}
+		at := a.Steps[0].Call.Args[0]
+		if at < 0x40000000 || at+0x10000 > 0x80000000 || at <= prev || a.Steps[0].Call.Args[3]&MapFixed == 0 {
+			t.Fatalf("call %d: placed at %#x (flags %#x), want MAP_FIXED in 0x40000000-0x80000000 above %#x", i, at, a.Steps[0].Call.Args[3], prev)
+		}
+		g.Complete(a, at)
+		prev = at
+	}
+	if a := g.Decide(mmap(0, 0x10000, protRW, anonPriv|Map32Bit, ^uint64(0), 0), Caller{}); a.Verdict != Allow || a.Warn == "" {
+		t.Errorf("not an owner: %v %q, warning %q; want Allow with a warning", a.Verdict, a.Why, a.Warn)
+	}
+}

@@ -1074,8 +1074,8 @@ func waitGuardedSleep(mark string) int {
 // where the protected ranges cover its window (1-2 GiB): the program
 // gets ENOMEM, as the kernel answers, and mmapguard says why, once (a
 // JIT such as mono's died of SIGSEGV without a word). With a range that
-// leaves part of the window free, the mapping succeeds and nothing is
-// said.
+// leaves part of the window free, or for an owner, the mapping succeeds
+// and nothing is said.
 func TestRunWarnsMap32(t *testing.T) {
 	prog := compileC(t, t.TempDir(), "map32", `#include <errno.h>
 #include <stdio.h>
@@ -1100,6 +1100,12 @@ int main(void) {
 	r = mmapguard(t, nil, "run", "--protect", "0x10000-0x70000000", "--", prog)
 	if r.code != 0 || r.stdout != "mapped\nmapped\nmapped\n" || strings.Contains(r.stderr, "MAP_32BIT") {
 		t.Errorf("with room left: %v", r)
+	}
+	// An owner (mono's JIT under --owner mono) gets the lowest free run
+	// of the reservations from 1 GiB up, as the kernel would give it.
+	r = mmapguard(t, nil, "run", "--owner", "map32", "--protect", lowRange, "--", prog)
+	if r.code != 0 || r.stdout != "mapped\nmapped\nmapped\n" || strings.Contains(r.stderr, "MAP_32BIT") {
+		t.Errorf("an owner: %v", r)
 	}
 }
 
