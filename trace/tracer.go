@@ -1573,7 +1573,14 @@ func (t *tracer) firstStop(tk *task) {
 		// be (the parent can be killed between creating the child and
 		// reporting it): settle it from /proc now.
 		parent := t.parentOf(tk.tid)
-		if parent == nil {
+		if parent == nil || !tk.orphan {
+			// Only an exec ends a creator whose process lives on (see
+			// orphanHeld). Any other creator is dead (settleHeld), and
+			// the process /proc names as the parent is not the one
+			// whose memory the task copied: a subreaper it was handed
+			// to, or a process dying itself. Its model would not be
+			// the task's: a reservation taken for the program's
+			// mapping could be made read-write.
 			// Whatever made it is gone, and with it what its memory
 			// holds: it cannot be guarded.
 			tk.born = false
