@@ -692,6 +692,11 @@ type task struct {
 	// orphan is set on a held task whose creator was ended by an exec
 	// of another thread of its process: its event will not come.
 	orphan bool
+	// heldPPid is a held new process's parent process when its first
+	// stop was seen: its creator's process then (or, for CLONE_PARENT,
+	// the creator's parent), before the death of the creator hands it
+	// to a subreaper or init.
+	heldPPid int
 	// inj is the injection in progress, if any.
 	inj *injection
 	// codeHeld is set while the task is held at its seccomp stop
@@ -1094,8 +1099,16 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		// it waits for the event, which says what it is (see settleHeld
 		// for an event that never comes).
 		tk = &task{tid: tid, born: true, held: true}
+		if tgid, ppid := procIDs(tid); tgid == tid {
+			tk.heldPPid = ppid
+		}
 		t.tasks[tid] = tk
 		t.nHeld++
+		if t.freezes == 0 && !t.creatorMayLive(tk) {
+			// Its creator died before this stop was seen (its exit,
+			// which settles held tasks, came first).
+			t.settleHeld()
+		}
 		return
 	}
 	if tk.seizing {
@@ -1402,21 +1415,64 @@ func (t *tracer) settleHeld() {
 // process made with CLONE_PARENT is its creator's sibling, the child of
 // a process that may not be traced at all (mmapguard itself, for the
 // first program's): then a live traced sibling may be its creator.
+//
+// A process's parent is the one it had at its first stop: its creator
+// may have died since, and handed it to a subreaper that lives on but
+// will never report it (it waited for its event for good).
 func (t *tracer) creatorMayLive(tk *task) bool {
-	if p := t.parentOf(tk.tid); p != nil {
-		return taskLives(p.tid)
-	}
 	tgid, ppid := procIDs(tk.tid)
-	if tgid != tk.tid || ppid == 0 {
+	if tgid == tk.tid && tk.heldPPid != 0 {
+		ppid = tk.heldPPid
+	}
+	want := ppid
+	if tgid != tk.tid {
+		want = tgid
+	}
+	traced := false
+	for _, o := range t.tasks {
+		if o.pid == want && o.sp != nil && o.tid != tk.tid {
+			if taskLives(o.tid) && inFork(o.tid) {
+				return true
+			}
+			traced = true
+		}
+	}
+	if traced || tgid != tk.tid || ppid == 0 {
 		return false
 	}
 	for _, o := range t.tasks {
 		if o == tk || o.held || o.sp == nil {
 			continue
 		}
-		if _, pp := procIDs(o.tid); pp == ppid && taskLives(o.tid) {
+		if _, pp := procIDs(o.tid); pp == ppid && taskLives(o.tid) && inFork(o.tid) {
 			return true
 		}
+	}
+	return false
+}
+
+// inFork reports whether a task may be the creator of a new task whose
+// event has not been seen: one in the middle of a fork-family call, on
+// its way to the event (running, or stopped in it), as
+// /proc/TID/syscall shows; a task in any other call (a subreaper in
+// wait4) made nothing that is still to be reported. True where that
+// cannot be read (it waits then, as before).
+func inFork(tid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", tid))
+	if err != nil {
+		return true
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 || f[0] == "running" {
+		return true
+	}
+	nr, err := strconv.Atoi(f[0])
+	if err != nil {
+		return true
+	}
+	switch nr {
+	case unix.SYS_CLONE, unix.SYS_FORK, unix.SYS_VFORK, 120, 2, 190: // and i386 clone, fork, vfork
+		return true
 	}
 	return false
 }
