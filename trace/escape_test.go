@@ -1000,3 +1000,18 @@ func TestEscapeOrphanSubreaper(t *testing.T) {
 	}
 	escapeCheck(t, strings.Join(kept, "\n"), res, []string{"orphan-subreaper"})
 }
+
+// TestHeldChildLiveSubreaper: a child whose creator is SIGKILLed in its
+// fork event stop, before the tracer sees it, is handed to a subreaper
+// of the program's that lives on and waits for it (testdata/
+// reaper_live.c). The child waited for the event for good, and the
+// program hung (at its second to seventh round); the guard now sees that
+// no task that could have made it is in a fork-family call, asking a
+// running one to stop to tell, and kills the child (fail closed).
+func TestHeldChildLiveSubreaper(t *testing.T) {
+	bin := buildC(t, "reaper_live")
+	out, res := escapeGuarded(t, escapePolicy(t, false), bin, "200")
+	if !strings.Contains(out, "END rounds=200 escapes=0") || res.ExitCode() != 0 {
+		t.Fatalf("exit %d (%v):\n%s", res.ExitCode(), res.Status, out)
+	}
+}

@@ -697,6 +697,9 @@ type task struct {
 	// the creator's parent), before the death of the creator hands it
 	// to a subreaper or init.
 	heldPPid int
+	// probed is set on a task interrupted to see whether it made a held
+	// task (see mayHaveMade), until its next stop.
+	probed bool
 	// inj is the injection in progress, if any.
 	inj *injection
 	// codeHeld is set while the task is held at its seccomp stop
@@ -1053,6 +1056,14 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		// stop itself (set again below) says it is not in that stop
 		// any more: continued, or gone.
 		t.jobStop = 0
+	}
+	if tk != nil && ws.Stopped() && tk.probed {
+		// Interrupted to see whether it made a held task: stopped now
+		// (by the interrupt, or first by another stop), it can tell.
+		tk.probed = false
+		if t.nHeld > 0 && t.freezes == 0 {
+			t.settleHeld()
+		}
 	}
 	if tk != nil && ws.Stopped() && ws>>16 != unix.PTRACE_EVENT_VFORK {
 		tk.vforkChild = 0 // stopped: not in vfork any more
@@ -1431,7 +1442,7 @@ func (t *tracer) creatorMayLive(tk *task) bool {
 	traced := false
 	for _, o := range t.tasks {
 		if o.pid == want && o.sp != nil && o.tid != tk.tid {
-			if taskLives(o.tid) && inFork(o.tid) {
+			if t.mayHaveMade(o) {
 				return true
 			}
 			traced = true
@@ -1444,7 +1455,7 @@ func (t *tracer) creatorMayLive(tk *task) bool {
 		if o == tk || o.held || o.sp == nil {
 			continue
 		}
-		if _, pp := procIDs(o.tid); pp == ppid && taskLives(o.tid) && inFork(o.tid) {
+		if _, pp := procIDs(o.tid); pp == ppid && t.mayHaveMade(o) {
 			return true
 		}
 	}
@@ -1453,28 +1464,50 @@ func (t *tracer) creatorMayLive(tk *task) bool {
 
 // inFork reports whether a task may be the creator of a new task whose
 // event has not been seen: one in the middle of a fork-family call, on
-// its way to the event (running, or stopped in it), as
-// /proc/TID/syscall shows; a task in any other call (a subreaper in
-// wait4) made nothing that is still to be reported. True where that
-// cannot be read (it waits then, as before).
-func inFork(tid int) bool {
+// its way to the event or stopped in it, as /proc/TID/syscall shows; a
+// task in any other call (a subreaper in wait4) made nothing that is
+// still to be reported. running is set for a task on a CPU, which that
+// file cannot tell from one on its way to its event: it is asked to
+// stop (see creatorMayLive). True where the file cannot be read (it
+// waits then, as before).
+func inFork(tid int) (fork, running bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", tid))
 	if err != nil {
-		return true
+		return true, false
 	}
 	f := strings.Fields(string(b))
-	if len(f) == 0 || f[0] == "running" {
-		return true
+	if len(f) == 0 {
+		return true, false
+	}
+	if f[0] == "running" {
+		return true, true
 	}
 	nr, err := strconv.Atoi(f[0])
 	if err != nil {
-		return true
+		return true, false
 	}
 	switch nr {
 	case unix.SYS_CLONE, unix.SYS_FORK, unix.SYS_VFORK, 120, 2, 190: // and i386 clone, fork, vfork
-		return true
+		return true, false
 	}
-	return false
+	return false, false
+}
+
+// mayHaveMade reports whether task o may have made a held task whose
+// event is still to come (see inFork). One running is interrupted, once
+// until its next stop, which is reported like any other: held tasks are
+// looked at again then (see dispatch), with o stopped.
+func (t *tracer) mayHaveMade(o *task) bool {
+	if !taskLives(o.tid) {
+		return false
+	}
+	fork, running := inFork(o.tid)
+	if running && !o.probed {
+		if interrupt(o.tid) == nil {
+			o.probed = true
+		}
+	}
+	return fork
 }
 
 // orphanHeld settles the new tasks made by threads that tk's exec
