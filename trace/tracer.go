@@ -1028,7 +1028,32 @@ func atSeccompStop(tid int) bool {
 // seccompStopStatus is the wait status of a seccomp stop.
 const seccompStopStatus = unix.WaitStatus(0x7f | uint32(syscall.SIGTRAP)<<8 | unix.PTRACE_EVENT_SECCOMP<<16)
 
+// retire forgets a space no task uses any more (its process exited or
+// exec'd), adding its counts to the result: a long-running program that
+// forks a child per connection or per job must not make mmapguard's
+// memory grow with every child it ever had. A space kept frozen or
+// mapping its code page is left alone (its tasks are still being
+// waited for).
+func (t *tracer) retire(sp *space) {
+	if sp == nil || !t.spaces[sp] || sp.frozen != nil || sp.codeTask != nil || len(sp.codeWaiters) > 0 {
+		return
+	}
+	for _, tk := range t.tasks {
+		if tk.sp == sp {
+			return
+		}
+	}
+	t.res.Stats.Add(sp.guard.Stats())
+	delete(t.spaces, sp)
+}
+
+// spacesLeft is the number of spaces the last tracer still had when the
+// program ended (tests check that a program that forked and exec'd many
+// children left only a few behind).
+var spacesLeft atomic.Int64
+
 func (t *tracer) finish() Result {
+	spacesLeft.Store(int64(len(t.spaces)))
 	for sp := range t.spaces {
 		t.res.Stats.Add(sp.guard.Stats())
 	}
@@ -1091,6 +1116,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 			tk.sp.guard.Settle(tid)
 		}
 		delete(t.tasks, tid)
+		if tk != nil {
+			t.retire(tk.sp)
+		}
 		if t.nHeld > 0 {
 			// Perhaps the creator of a task that waits for its event.
 			// While a space is frozen, the event may be among the kept
@@ -1801,8 +1829,10 @@ func (t *tracer) newProgram(tk *task, abi rewrite.ABI, stack uint64) (calls []re
 	sp := &space{guard: rewrite.NewGuard(t.cfg.Policy), abi: abi}
 	// Threads that shared the old space are gone; a vfork parent keeps
 	// the old space, which is its own.
+	old := tk.sp
 	tk.sp = sp
 	t.spaces[sp] = true
+	t.retire(old)
 	if t.cfg.Place == nil && t.attr == nil && !readMapsAtExec && !imageGuarded(tk.tid, abi, stack, sp.guard.Policy()) {
 		return sp.guard.ReserveBlind(abi), true, true
 	}
