@@ -612,14 +612,7 @@ func TestAttributeWalkLimit(t *testing.T) {
 	fx := buildAttrib(t)
 	// wrap-fp under libc's name: a wrapper library without CFI, walked
 	// by frame pointers.
-	lib := filepath.Join(t.TempDir(), "libc.so.6")
-	text, err := os.ReadFile(fx.wrapFP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(lib, text, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	lib, text := copyFixture(t, fx.wrapFP, "libc.so.6")
 	fi, err := os.Stat(lib)
 	if err != nil {
 		t.Fatal(err)
@@ -1130,14 +1123,7 @@ func TestClassOf(t *testing.T) {
 // changed in place.
 func TestAttributorReusesIdle(t *testing.T) {
 	fx := buildAttrib(t)
-	lib := filepath.Join(t.TempDir(), "lib.so")
-	data, err := os.ReadFile(fx.lib)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(lib, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	lib, data := copyFixture(t, fx.lib, "lib.so")
 	s, err := loader.OpenSymbols(lib)
 	if err != nil {
 		t.Fatal(err)
@@ -1257,4 +1243,19 @@ func TestAttributorCache(t *testing.T) {
 	if len(a.objs) != 0 || len(a.refs) != 0 || len(a.procs) != 0 {
 		t.Errorf("all gone: %d objects, %d references, %d processes", len(a.objs), len(a.refs), len(a.procs))
 	}
+}
+
+// copyFixture copies a built fixture to a new temporary directory under
+// name, and returns the copy's path and contents.
+func copyFixture(t *testing.T, src, name string) (string, []byte) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dst, data
 }
