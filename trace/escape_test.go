@@ -313,14 +313,7 @@ func TestEscapeI386(t *testing.T) {
 		"i386-munmap-reservation", "i386-mprotect-reservation", "i386-mremap-reservation",
 		"i386-madvise-reservation", "i386-reservation-after-all", "i386-brk-then-sbrk",
 	}
-	t.Run("lax", func(t *testing.T) {
-		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
-		escapeCheck(t, out, res, routes)
-	})
-	t.Run("strict", func(t *testing.T) {
-		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
-		escapeCheck(t, out, res, routes)
-	})
+	escapeLaxStrict(t, bin, routes)
 	t.Run("registers", func(t *testing.T) {
 		escapeRegs(func() {
 			out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
@@ -345,14 +338,7 @@ func TestEscapeX32AndSyscallNumber(t *testing.T) {
 		"nr-hi-garbage-mmap-hint", "nr-hi-garbage-mmap-fixed", "nr-hi-garbage-mprotect-reservation",
 		"nr-hi-garbage-munmap-reservation", "nr-hi-garbage-then-map32bit",
 	}
-	t.Run("lax", func(t *testing.T) {
-		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
-		escapeCheck(t, out, res, routes)
-	})
-	t.Run("strict", func(t *testing.T) {
-		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
-		escapeCheck(t, out, res, routes)
-	})
+	escapeLaxStrict(t, bin, routes)
 	t.Run("registers", func(t *testing.T) {
 		escapeRegs(func() {
 			out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
@@ -477,14 +463,7 @@ func TestEscapeGrowsdown(t *testing.T) {
 	bin := buildC(t, "escape_growsdown")
 	routes := []string{"growsdown-above-end", "growsdown-gap-above-end", "growsdown-gap-walk-down",
 		"growsdown-hint-inside", "growsdown-above-reservation"}
-	t.Run("lax", func(t *testing.T) {
-		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
-		escapeCheck(t, out, res, routes)
-	})
-	t.Run("strict", func(t *testing.T) {
-		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
-		escapeCheck(t, out, res, routes)
-	})
+	escapeLaxStrict(t, bin, routes)
 	t.Run("native", func(t *testing.T) {
 		escapeCheckNative(t, escapeNative(t, bin),
 			[]string{"growsdown-above-end", "growsdown-hint-inside", "growsdown-above-reservation"}, nil)
@@ -908,14 +887,7 @@ func TestEscapeThreadsRacingExec(t *testing.T) {
 func TestEscapeArgumentRace(t *testing.T) {
 	bin := buildC(t, "escape_race", "-pthread")
 	routes := []string{"old_mmap-race", "clone3-race"}
-	t.Run("lax", func(t *testing.T) {
-		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
-		escapeCheck(t, out, res, routes)
-	})
-	t.Run("strict", func(t *testing.T) {
-		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
-		escapeCheck(t, out, res, routes)
-	})
+	escapeLaxStrict(t, bin, routes)
 	t.Run("native", func(t *testing.T) {
 		escapeCheckNative(t, escapeNative(t, bin, "strict"), []string{"old_mmap-race"}, []string{"clone3-race"})
 	})
@@ -931,14 +903,7 @@ func TestEscapeArgumentRace(t *testing.T) {
 func TestEscapeDontCopy(t *testing.T) {
 	bin := buildC(t, "escape_dontcopy")
 	routes := []string{"dontcopy-perf-fixed", "dontcopy-mremap-in", "dontcopy-mremap-within", "fork-after-dontcopy"}
-	t.Run("lax", func(t *testing.T) {
-		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
-		escapeCheck(t, out, res, routes)
-	})
-	t.Run("strict", func(t *testing.T) {
-		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
-		escapeCheck(t, out, res, routes)
-	})
+	escapeLaxStrict(t, bin, routes)
 	t.Run("native", func(t *testing.T) {
 		escapeCheckNative(t, escapeNative(t, bin), []string{"fork-after-dontcopy"}, nil)
 	})
@@ -1014,4 +979,18 @@ func TestHeldChildLiveSubreaper(t *testing.T) {
 	if !strings.Contains(out, "END rounds=200 escapes=0") || res.ExitCode() != 0 {
 		t.Fatalf("exit %d (%v):\n%s", res.ExitCode(), res.Status, out)
 	}
+}
+
+// escapeLaxStrict runs a probe under the test policy without and with
+// --strict (its argument "strict"), and checks the same routes in both.
+func escapeLaxStrict(t *testing.T, bin string, routes []string) {
+	t.Helper()
+	t.Run("lax", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
+		escapeCheck(t, out, res, routes)
+	})
+	t.Run("strict", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
+		escapeCheck(t, out, res, routes)
+	})
 }
