@@ -1340,10 +1340,16 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 	if ck.sp == nil {
 		// (Unless its first stop came first and settled it already.)
 		if !t.adopt(ck, parent, event) {
-			// Killed, with the creator's space: the creator too.
+			// Killed, and with it whatever shares its space: the
+			// creator too where the kind could not be told; a forked
+			// child whose layout could not be read alone, and its
+			// creator goes on (it stands in its event until resumed).
 			if ck.held {
 				ck.held = false
 				t.nHeld--
+			}
+			if ck.sp != parent.sp {
+				t.resume(parent, cont, 0)
 			}
 			return
 		}

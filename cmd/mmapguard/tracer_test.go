@@ -186,3 +186,33 @@ func TestRunStrictDropsPtraceCap(t *testing.T) {
 		t.Errorf("as root with CAP_SYS_PTRACE inheritable and ambient, with --strict: %v\nwant stdout:\n%s", r, want)
 	}
 }
+
+// TestRunNotDumpableForkPoolAll: under an unprivileged mmapguard with
+// --pool-all, a program that is not dumpable forks: the child's layout,
+// checked at a fork for mappings the kernel did not copy, cannot be
+// read, and the child is killed (fail closed; docs/run.md). Its creator
+// must go on: it stood in its fork event, never resumed, and the run
+// hung.
+func TestRunNotDumpableForkPoolAll(t *testing.T) {
+	dir, mg, nobody := nobodyCopy(t)
+	prog := compileC(t, dir, "ndfork", `#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+	prctl(PR_SET_DUMPABLE, 0);
+	pid_t c = fork();
+	if (c == 0)
+		_exit(3);
+	int st;
+	waitpid(c, &st, 0);
+	printf("child %s %d\n", WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	return 0;
+}
+`)
+	args := append([]string{"run", "--pool-all", "--protect", lowRange, "--"}, prog)
+	r := runBin(t, mg, func(c *exec.Cmd) { c.SysProcAttr = nobody; c.Dir = dir }, args...)
+	if r.code != 0 || r.stdout != "child signal 9\n" || !strings.Contains(r.stderr, "cannot read a forked child's layout") {
+		t.Errorf("as uid 65534 with --pool-all: %v", r)
+	}
+}
