@@ -116,6 +116,14 @@ func (g *Guard) Decide(c Call, who Caller) *Action {
 	}
 	var a *Action
 	switch c.Op() {
+	case OpMmap, OpOldMmap, OpMremap:
+		// (Conservative: whatever the call becomes. An old_mmap's
+		// flags are in memory.)
+		if c.Op() != OpMmap || c.Args[3]&MapAnonymous == 0 {
+			g.mayDontCopy = true
+		}
+	}
+	switch c.Op() {
 	case OpMmap:
 		a = g.decideMmap(c, who)
 	case OpOldMmap:

@@ -769,3 +769,26 @@ func TestOwnerMap32(t *testing.T) {
 		t.Errorf("not an owner: %v %q, warning %q; want Allow with a warning", a.Verdict, a.Why, a.Warn)
 	}
 }
+
+// TestMayDontCopy: only a trapped file mmap or mremap can leave, in a
+// guarded range, a mapping a forked child does not inherit without the
+// guard's record of it; a fork keeps what its parent may have.
+func TestMayDontCopy(t *testing.T) {
+	g := newGuard(t, opts{})
+	g.Decide(mmap(0x10000000, 8192, protRW, anonPriv, ^uint64(0), 0), Caller{})
+	if g.MayDontCopy() {
+		t.Fatal("set by an anonymous mmap")
+	}
+	g.Decide(mmap(0x10000000, 8192, protRW, MapPrivate, 3, 0), Caller{})
+	if !g.MayDontCopy() {
+		t.Fatal("not set by a file mmap")
+	}
+	if c, _ := g.Fork(ABI64); !c.MayDontCopy() {
+		t.Fatal("not kept by a fork")
+	}
+	h := newGuard(t, opts{})
+	h.Decide(Call{ABI: ABI64, Nr: sysMremap64, Args: [6]uint64{0x10000000, 4096, 8192, 1, 0, 0}}, Caller{})
+	if !h.MayDontCopy() {
+		t.Fatal("not set by an mremap")
+	}
+}

@@ -22,8 +22,12 @@ type Guard struct {
 	// MADV_DONTFORK: a forked child does not inherit them, so its
 	// reservations there must be put back.
 	dontFork region.Set
-	pool     *region.Pool
-	brk      uint64
+	// mayDontCopy is set once a call of the program's may have left a
+	// mapping in a guarded range that a forked child does not inherit
+	// without dontFork's knowing (see MayDontCopy).
+	mayDontCopy bool
+	pool        *region.Pool
+	brk         uint64
 	// shm holds the System V shared memory attachments that reach into
 	// guarded ranges, by attach address: what is still attached there
 	// (a later munmap or MAP_FIXED can take pieces away), and the
@@ -392,7 +396,7 @@ func (g *Guard) Injected(c Call, ret uint64) {
 // the calls to inject in the child before it runs: it does not inherit
 // mappings marked MADV_DONTFORK, so reservations go back there.
 func (g *Guard) Fork(abi ABI) (*Guard, []Call) {
-	c := &Guard{policy: g.policy, brk: g.brk, code: g.code, codeReady: g.codeReady}
+	c := &Guard{policy: g.policy, brk: g.brk, code: g.code, codeReady: g.codeReady, mayDontCopy: g.mayDontCopy}
 	c.reserved = *g.reserved.Clone()
 	c.mapped = *g.mapped.Clone()
 	for at, a := range g.shm {
@@ -506,3 +510,13 @@ func (g *Guard) Reservations() int { return g.reserved.Len() }
 // HasOwn reports whether the program has mappings of its own in guarded
 // ranges (explicit placements, a non-PIE image, the pool's allocations).
 func (g *Guard) HasOwn() bool { return g.mapped.Len() > 0 }
+
+// MayDontCopy reports whether the program may have, in a guarded range,
+// a mapping the kernel does not copy into a forked child (VM_DONTCOPY)
+// that the guard's own record of MADV_DONTFORK does not hold: a driver's
+// mapping (a perf ring buffer sets the flag in its mmap) or one moved
+// with mremap (the flag moves with it). Only a file or device mmap, or
+// an mremap, that stopped in the tracer can leave one there: every
+// other place in a guarded range is reserved. The tracer then checks a
+// forked child's layout. Set by Decide, kept by Fork, new at exec.
+func (g *Guard) MayDontCopy() bool { return g.mayDontCopy }

@@ -1626,7 +1626,7 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 	// The child inherits the parent's objects where they are: it shares
 	// the parent's placements.
 	ck.sp = &space{guard: g, abi: parent.sp.abi, planner: parent.sp.planner}
-	if g.HasOwn() {
+	if g.HasOwn() && g.MayDontCopy() {
 		// The kernel does not copy some of the program's mappings into
 		// the child (VM_DONTCOPY: a perf ring buffer, a driver's
 		// mapping, a MADV_DONTFORK one moved in with mremap, which the

@@ -192,7 +192,7 @@ func TestRunStrictDropsPtraceCap(t *testing.T) {
 // checked at a fork for mappings the kernel did not copy, cannot be
 // read, and the child is killed (fail closed; docs/run.md). Its creator
 // must go on: it stood in its fork event, never resumed, and the run
-// hung.
+// hung. A non-PIE program's forks need no such check.
 func TestRunNotDumpableForkPoolAll(t *testing.T) {
 	dir, mg, nobody := nobodyCopy(t)
 	prog := compileC(t, dir, "ndfork", `#include <stdio.h>
@@ -214,5 +214,17 @@ int main(void) {
 	r := runBin(t, mg, func(c *exec.Cmd) { c.SysProcAttr = nobody; c.Dir = dir }, args...)
 	if r.code != 0 || r.stdout != "child signal 9\n" || !strings.Contains(r.stderr, "cannot read a forked child's layout") {
 		t.Errorf("as uid 65534 with --pool-all: %v", r)
+	}
+	// Without --pool-all, a non-PIE image is the program's only mapping
+	// in the range, and nothing of its could be a mapping a child does
+	// not inherit (no file mmap or mremap stopped there): the child is
+	// not checked, and runs.
+	nopie := filepath.Join(dir, "ndfork-nopie")
+	if out, err := exec.Command("cc", "-no-pie", "-o", nopie, prog+".c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	r = runBin(t, mg, func(c *exec.Cmd) { c.SysProcAttr = nobody; c.Dir = dir }, guardArgs(nopie)...)
+	if r.code != 0 || r.stdout != "child exit 3\n" {
+		t.Errorf("as uid 65534, a non-PIE program: %v", r)
 	}
 }
