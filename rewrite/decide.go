@@ -114,15 +114,12 @@ func (g *Guard) Decide(c Call, who Caller) *Action {
 		// earlier ones is done.
 		g.Settle(who.Task)
 	}
-	var a *Action
-	switch c.Op() {
-	case OpMmap, OpOldMmap, OpMremap:
-		// (Conservative: whatever the call becomes. An old_mmap's
-		// flags are in memory.)
-		if c.Op() != OpMmap || c.Args[3]&MapAnonymous == 0 {
-			g.mayDontCopy = true
-		}
+	// See MayDontCopy. (Conservative: whatever the call becomes. An
+	// old_mmap's flags are in memory.)
+	if op := c.Op(); op == OpOldMmap || op == OpMremap || op == OpMmap && c.Args[3]&MapAnonymous == 0 {
+		g.mayDontCopy = true
 	}
+	var a *Action
 	switch c.Op() {
 	case OpMmap:
 		a = g.decideMmap(c, who)

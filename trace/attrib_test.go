@@ -1124,28 +1124,9 @@ func TestClassOf(t *testing.T) {
 func TestAttributorReusesIdle(t *testing.T) {
 	fx := buildAttrib(t)
 	lib, data := copyFixture(t, fx.lib, "lib.so")
-	s, err := loader.OpenSymbols(lib)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sym, _ := s.Find("lib_map")
-	var text loader.Segment
-	for _, g := range s.Segments {
-		if g.Flags&elf.PF_X != 0 {
-			text = g
-		}
-	}
-	fi, err := os.Stat(lib)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ino := fi.Sys().(*syscall.Stat_t).Ino
-	const start = 0x10000
-	off := text.Offset &^ 0xfff
-	m := Mapping{Range: region.Range{Start: start, End: start + 0x10000}, Perms: "r-xp", Offset: off, Dev: "fe:00", Inode: ino, Path: lib}
-	rip := start + (sym.Value - text.Vaddr + text.Offset - off) + 2
-	mem := fakeMem{start: make([]byte, 0x10000)}
-	key := attribKey{lib, "fe:00", ino}
+	m, rip := libMapMapping(t, lib)
+	mem := fakeMem{m.Start: make([]byte, 0x10000)}
+	key := attribKey{lib, "fe:00", m.Inode}
 
 	const p1, p2, p3 = 1<<22 + 1, 1<<22 + 2, 1<<22 + 3
 	a := NewAttributor()
@@ -1183,27 +1164,8 @@ func TestAttributorReusesIdle(t *testing.T) {
 // path is another object.
 func TestAttributorCache(t *testing.T) {
 	fx := buildAttrib(t)
-	s, err := loader.OpenSymbols(fx.lib)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sym, _ := s.Find("lib_map")
-	var text loader.Segment
-	for _, g := range s.Segments {
-		if g.Flags&elf.PF_X != 0 {
-			text = g
-		}
-	}
-	fi, err := os.Stat(fx.lib)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ino := fi.Sys().(*syscall.Stat_t).Ino
-	const start = 0x10000
-	off := text.Offset &^ 0xfff
-	m := Mapping{Range: region.Range{Start: start, End: start + 0x10000}, Perms: "r-xp", Offset: off, Dev: "fe:00", Inode: ino, Path: fx.lib}
-	rip := start + (sym.Value - text.Vaddr + text.Offset - off) + 2
-	mem := fakeMem{start: make([]byte, 0x10000)}
+	m, rip := libMapMapping(t, fx.lib)
+	mem := fakeMem{m.Start: make([]byte, 0x10000)}
 
 	// Process ids above pid_max: no /proc entries to fall back on.
 	const p1, p2 = 1<<22 + 1, 1<<22 + 2
@@ -1215,7 +1177,7 @@ func TestAttributorCache(t *testing.T) {
 	if at1.Site.Symbol != "lib_map" || at1.Site.Offset != 0 || at2.Site != at1.Site || at1.Class != ClassProgram || at1.How != HowSite {
 		t.Fatalf("attributions %v and %v, want the site lib_map+0", at1, at2)
 	}
-	key := attribKey{fx.lib, "fe:00", ino}
+	key := attribKey{fx.lib, "fe:00", m.Inode}
 	obj := a.objs[key]
 	if len(a.objs) != 1 || obj == nil {
 		t.Fatalf("%d objects cached", len(a.objs))
@@ -1258,4 +1220,31 @@ func copyFixture(t *testing.T, src, name string) (string, []byte) {
 		t.Fatal(err)
 	}
 	return dst, data
+}
+
+// libMapMapping maps the attribution fixture's library lib as one
+// executable mapping at 0x10000 and returns it, with an address inside
+// lib_map.
+func libMapMapping(t *testing.T, lib string) (Mapping, uint64) {
+	t.Helper()
+	s, err := loader.OpenSymbols(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sym, _ := s.Find("lib_map")
+	var text loader.Segment
+	for _, g := range s.Segments {
+		if g.Flags&elf.PF_X != 0 {
+			text = g
+		}
+	}
+	fi, err := os.Stat(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const start = 0x10000
+	off := text.Offset &^ 0xfff
+	m := Mapping{Range: region.Range{Start: start, End: start + 0x10000}, Perms: "r-xp", Offset: off,
+		Dev: "fe:00", Inode: fi.Sys().(*syscall.Stat_t).Ino, Path: lib}
+	return m, start + (sym.Value - text.Vaddr + text.Offset - off) + 2
 }
