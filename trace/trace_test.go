@@ -847,6 +847,56 @@ func TestForkStormWithoutKcmp(t *testing.T) {
 	}
 }
 
+// TestHeldThreadsReadNothing: a new thread whose first stop comes before
+// its creator's clone event waits for the event without a look at /proc:
+// whatever could end its creator first (a group exit, an exec of another
+// thread) ends it too. The looks, some 10-20 µs each on the path of the
+// thread's start, added a millisecond and more to java's start
+// (threadstorm.c makes that order common: a few hundred of its 800
+// threads here).
+func TestHeldThreadsReadNothing(t *testing.T) {
+	bin := buildC(t, "threadstorm", "-pthread")
+	before := procReads.Load()
+	out, res := guarded(t, bin)
+	if res.ExitCode() != 0 || out != "starters failed: 0\n" || res.FailedClosed != 0 {
+		t.Fatalf("exit %d (%v), failed closed %d:\n%s", res.ExitCode(), res.Status, res.FailedClosed, out)
+	}
+	if n := procReads.Load() - before; n > 0 {
+		t.Errorf("%d reads of /proc/TID/status or /proc/TID/syscall for 800 threads, want none", n)
+	}
+}
+
+// TestNotLeader: notLeader tells a thread from its process's leader
+// with one tgkill.
+func TestNotLeader(t *testing.T) {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := os.Getpid()
+	threads := 0
+	for _, e := range ents {
+		tid, _ := strconv.Atoi(e.Name())
+		if got, want := notLeader(tid), tid != pid; got != want {
+			t.Errorf("notLeader(%d) = %v, want %v (the process is %d)", tid, got, want, pid)
+		}
+		if tid != pid {
+			threads++
+		}
+	}
+	if threads == 0 {
+		t.Errorf("no thread but the leader in /proc/self/task: nothing was checked")
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if notLeader(cmd.Process.Pid) {
+		t.Errorf("notLeader(%d), a child process's leader, = true", cmd.Process.Pid)
+	}
+	cmd.Wait()
+}
+
 // TestCloneParentChildren: a process made with clone(CLONE_PARENT) is
 // its creator's sibling, here a child of the test process, which is not
 // traced. When its first stop came before its creator's event and

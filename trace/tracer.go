@@ -596,6 +596,7 @@ func threadGroup(tid, guess int) int {
 // their values in the order asked for, trimmed ("" for a field that is
 // not there); false when the file cannot be read (the task is gone).
 func procStatus(tid int, keys ...string) ([]string, bool) {
+	procReads.Add(1)
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
 	if err != nil {
 		return nil, false
@@ -692,6 +693,12 @@ type task struct {
 	// orphan is set on a held task whose creator was ended by an exec
 	// of another thread of its process: its event will not come.
 	orphan bool
+	// heldThread is set on a held task that is a thread (not its
+	// process's leader): its creator is a thread of its own process,
+	// and whatever ends the creator before its event (a group exit,
+	// another thread's exec) ends it too. It needs no look at /proc:
+	// its event or its exit is on the way.
+	heldThread bool
 	// heldPPid is a held new process's parent process when its first
 	// stop was seen: its creator's process then (or, for CLONE_PARENT,
 	// the creator's parent), before the death of the creator hands it
@@ -1047,6 +1054,11 @@ func (t *tracer) retire(sp *space) {
 	delete(t.spaces, sp)
 }
 
+// procReads counts the reads of /proc/TID/status and /proc/TID/syscall,
+// each some 10-20 µs of the tracer's, for the tests: a new thread, however
+// its stops come, needs none.
+var procReads atomic.Int64
+
 // spacesLeft is the number of spaces the last tracer still had when the
 // program ended (tests check that a program that forked and exec'd many
 // children left only a few behind).
@@ -1138,11 +1150,15 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		// it waits for the event, which says what it is (see settleHeld
 		// for an event that never comes).
 		tk = &task{tid: tid, born: true, held: true}
+		t.tasks[tid] = tk
+		t.nHeld++
+		if notLeader(tid) {
+			tk.heldThread = true
+			return
+		}
 		if tgid, ppid := procIDs(tid); tgid == tid {
 			tk.heldPPid = ppid
 		}
-		t.tasks[tid] = tk
-		t.nHeld++
 		if t.freezes == 0 && !t.creatorMayLive(tk) {
 			// Its creator died before this stop was seen (its exit,
 			// which settles held tasks, came first).
@@ -1437,22 +1453,33 @@ func (t *tracer) setExitOption(tk *task, on bool) {
 // without it where the event will never come: the creator's process was
 // killed between making them and reporting them (a group exit ends every
 // thread, the creator in its event stop too), or another of its threads
-// exec'd (the exec ended the creator: see orphanHeld). Each is settled from /proc (firstStop), or killed if its creator's
-// process is gone. A task whose creator's process still lives keeps
-// waiting: its event is on the way, and it says what /proc cannot (kcmp
-// may be refused, and a guess may be wrong: see adopt).
+// exec'd (the exec ended the creator: see orphanHeld). Each is settled
+// from /proc (firstStop), or killed if its creator's process is gone. A
+// task whose creator's process still lives keeps waiting: its event is
+// on the way, and it says what /proc cannot (kcmp may be refused, and a
+// guess may be wrong: see adopt). So does a new thread (heldThread),
+// whose process is its creator's.
 func (t *tracer) settleHeld() {
 	for _, tk := range t.tasks {
 		if !tk.held {
 			continue
 		}
-		if !tk.orphan && t.creatorMayLive(tk) {
+		if !tk.orphan && (tk.heldThread || t.creatorMayLive(tk)) {
 			continue
 		}
 		tk.held = false
 		t.nHeld--
 		t.firstStop(tk)
 	}
+}
+
+// notLeader reports whether task tid is a thread other than its
+// process's leader, at no cost of /proc: tgkill finds a task only within
+// the thread group named, so asking for tid in a group of its own id
+// fails with ESRCH for any other thread (signal 0 sends nothing). A task
+// gone meanwhile counts as one: its exit is reported anyway.
+func notLeader(tid int) bool {
+	return unix.Tgkill(tid, tid, 0) == unix.ESRCH
 }
 
 // creatorMayLive reports whether the process that made a held task may
@@ -1505,6 +1532,7 @@ func (t *tracer) creatorMayLive(tk *task) bool {
 // stop (see creatorMayLive). True where the file cannot be read (it
 // waits then, as before).
 func inFork(tid int) (fork, running bool) {
+	procReads.Add(1)
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", tid))
 	if err != nil {
 		return true, false
