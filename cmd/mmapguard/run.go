@@ -147,15 +147,26 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if *logFormat != "text" && *logFormat != "json" {
 		return usagef("--log-format %q: want text or json", *logFormat)
 	}
-	// Open the log now: a path that cannot be written is better found
-	// before the program runs than after.
-	var summary *os.File
+	argv := fs.Args()
+	if place.exe != 0 {
+		var rule loader.Rule
+		if path, argv, rule, err = placeExe(path, argv, place.exe); err != nil {
+			return err
+		}
+		place.rules = append([]loader.Rule{rule}, place.rules...)
+	}
+	// Open the log last, once the command line is known to be good, but
+	// before the program runs: a path that cannot be written is better
+	// found before than after. An existing file keeps its contents
+	// until the log's first write (logFile).
+	var summary *logFile
 	var events *eventLog
 	if *out != "" {
-		if summary, err = os.Create(*out); err != nil {
-			return fmt.Errorf("log file (-o): %w", err)
+		if summary, err = openLog(*out); err != nil {
+			return fmt.Errorf("log file (-o): %w; give -o a FILE you may write", err)
 		}
 		if events, err = newEventLog(summary, *logFormat); err != nil {
+			summary.Abandon()
 			return err
 		}
 	}
@@ -174,14 +185,6 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 			fwd <- s
 		}
 	}()
-	argv := fs.Args()
-	if place.exe != 0 {
-		var rule loader.Rule
-		if path, argv, rule, err = placeExe(path, argv, place.exe); err != nil {
-			return err
-		}
-		place.rules = append([]loader.Rule{rule}, place.rules...)
-	}
 	cfg := trace.Config{
 		Policy:  p,
 		Filter:  filterPolicy(p),
@@ -213,8 +216,9 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	res, err := trace.Run(cfg)
 	if err != nil {
 		if summary != nil {
-			_ = summary.Close()
-			_ = os.Remove(summary.Name())
+			// What was logged before the failure is kept.
+			_ = events.Flush()
+			summary.Abandon()
 		}
 		var ee *trace.ExecError
 		if errors.As(err, &ee) {
@@ -276,7 +280,7 @@ func fromTerminal() bool {
 
 // writeSummary writes the summary at the end of the -o log and closes
 // the file: text lines, or one JSON object {"summary": {...}}.
-func writeSummary(f *os.File, p *rewrite.Policy, r trace.Result, events *eventLog) error {
+func writeSummary(f *logFile, p *rewrite.Policy, r trace.Result, events *eventLog) error {
 	s := r.Stats
 	byCaller := map[string]int{}
 	for k, n := range events.byCaller {

@@ -1141,3 +1141,47 @@ int main(void) {
 		t.Errorf("%v\nwant one warning %q", r, want)
 	}
 }
+
+// TestRunLogFileKeptOnFailure: a run that ends before its program ran
+// (a bad --place-exe, an exec the kernel refuses) leaves an existing -o
+// file as it was, and leaves no file where there was none; a run that
+// happened replaces the old contents.
+func TestRunLogFileKeptOnFailure(t *testing.T) {
+	dir := t.TempDir()
+	notELF := filepath.Join(dir, "not-elf")
+	if err := os.WriteFile(notELF, []byte("echo no shebang\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const old = "an old log, not to be lost\n"
+	log := filepath.Join(dir, "log")
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"exec refused", []string{"--", notELF}, 126},
+		{"--place-exe of a script", []string{"--place-exe", "0x30000000", "--", notELF}, exitUsage},
+		{"no such program", []string{"--", filepath.Join(dir, "missing")}, 127},
+	} {
+		if err := os.WriteFile(log, []byte(old), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := mmapguard(t, nil, slices.Concat([]string{"run", "--protect", lowRange, "-o", log}, c.args)...)
+		if r.code != c.code {
+			t.Errorf("%s: want exit %d; got %v", c.name, c.code, r)
+		}
+		if b, err := os.ReadFile(log); err != nil || string(b) != old {
+			t.Errorf("%s: the existing -o file was changed: %q, %v", c.name, b, err)
+		}
+		fresh := filepath.Join(dir, "fresh")
+		r = mmapguard(t, nil, slices.Concat([]string{"run", "--protect", lowRange, "-o", fresh}, c.args)...)
+		if _, err := os.Stat(fresh); r.code != c.code || err == nil {
+			t.Errorf("%s: want exit %d and no -o file left; got %v (stat: %v)", c.name, c.code, r, err)
+		}
+	}
+	r := mmapguard(t, nil, "run", "--protect", lowRange, "-o", log, "--", "/bin/true")
+	b, err := os.ReadFile(log)
+	if r.code != 0 || err != nil || !strings.HasPrefix(string(b), "mmapguard summary\n") || strings.Contains(string(b), old) {
+		t.Errorf("a run that happened: want the log replaced by its summary; got %v\n--- log:\n%s", r, b)
+	}
+}

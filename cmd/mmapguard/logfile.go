@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+)
+
+// logFile is run's -o file. It is opened before the program starts, so
+// that a path that cannot be written is found then, but an existing file
+// keeps its contents until the first write: a run that ends before the
+// program has run (exec refused, the tracer refused) leaves it as it
+// was, and removes only a file it created itself. Never removing what
+// was there matters beyond a user's old log: as root, -o /dev/null is
+// a device that must stay.
+type logFile struct {
+	f       *os.File
+	created bool // the open created the file
+	trunc   bool // a regular file with contents that are not yet dropped
+	written bool // something was written
+}
+
+// openLog opens name for writing, creating it if need be, without
+// truncating it.
+func openLog(name string) (*logFile, error) {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err == nil {
+		return &logFile{f: f, created: true}, nil
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	// It exists (a file, or a device or pipe such as /dev/stderr): open
+	// it as it is. (A symbolic link to nothing exists too: its target
+	// is created, and not removed.)
+	f, err = os.OpenFile(name, os.O_WRONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE, 0o666)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	if st.IsDir() {
+		_ = f.Close()
+		return nil, fmt.Errorf("%s: is a directory", name)
+	}
+	return &logFile{f: f, trunc: st.Mode().IsRegular() && st.Size() > 0}, nil
+}
+
+// Write drops the file's old contents before its first write.
+func (l *logFile) Write(b []byte) (int, error) {
+	if l.trunc {
+		if err := l.f.Truncate(0); err != nil {
+			return 0, err
+		}
+		l.trunc = false
+	}
+	l.written = true
+	return l.f.Write(b)
+}
+
+// Close closes the file. An existing file that was never written is
+// truncated first: the run happened, and its log is empty.
+func (l *logFile) Close() error {
+	var err error
+	if l.trunc {
+		err = l.f.Truncate(0)
+		l.trunc = false
+	}
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Abandon closes the file of a run that failed: a file the open created
+// and nothing was written to (the program never ran) is removed, an
+// existing one is left as it was.
+func (l *logFile) Abandon() {
+	_ = l.f.Close()
+	if l.created && !l.written {
+		_ = os.Remove(l.f.Name())
+	}
+}
