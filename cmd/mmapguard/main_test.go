@@ -124,6 +124,11 @@ func TestUsageErrors(t *testing.T) {
 		{"explain with an argument", []string{"explain", "--protect", low, "ls"}, []string{`unexpected argument "ls": explain runs nothing`, "mmapguard explain --help"}},
 		{"run with an empty program name", []string{"run", "--protect", low, "--", ""}, []string{"the program's name is empty"}},
 		{"run --log-format without -o", []string{"run", "--protect", low, "--log-format", "json", "--", "true"}, []string{"give -o FILE too"}},
+		{"run -p: no attaching", []string{"run", "-p", "1234"}, []string{"unknown option -p: run starts the program itself and cannot attach", "mmapguard maps -p PID"}},
+		{"run -f: always followed", []string{"run", "-f", "--protect", low, "--", "true"}, []string{"unknown option -f", "follows every thread and process", "drop it"}},
+		{"explain -p", []string{"explain", "-p", "1234"}, []string{"unknown option -p", "mmapguard maps -p PID"}},
+		{"run --version", []string{"run", "--version"}, []string{"unknown option --version", "'mmapguard --version'"}},
+		{"maps -V", []string{"maps", "-V"}, []string{"unknown option -V", "'mmapguard --version'"}},
 		{"run --place-exe 0", []string{"run", "--protect", low, "--place-exe", "0", "--", "true"}, []string{"--place-exe", "want a page-aligned address inside user space"}},
 	}
 	// Policy errors: the same for run (which must stop before running
@@ -359,6 +364,8 @@ func TestFlagError(t *testing.T) {
 		"flag needs an argument: -o":                                 "option -o needs a value",
 		`invalid value "a b" for flag -protect: range "a b": syntax`: `--protect: range "a b": syntax`,
 		`invalid boolean value "x" for -q: parse error`:              `invalid value "x" for -q: it takes no value (or =true, =false)`,
+		`invalid value "abc" for flag -n: parse error`:               `-n "abc": not a number`,
+		`invalid value "1e99" for flag -n: value out of range`:       `-n "1e99": out of range`,
 		"something else": "something else",
 	} {
 		if got := flagError(errorString(in)); got != want {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,7 +30,15 @@ bad command line or a process that cannot be read.
 
 func runMaps(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("maps", mapsUsage)
-	pid := fs.Int("p", 0, "the process to show (`PID`)")
+	pid := new(int)
+	fs.Func("p", "the process to show (`PID`, as ps shows it)", func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%q is not a process ID: give a positive number, as ps shows", s)
+		}
+		*pid = n
+		return nil
+	})
 	var protect []region.Range
 	fs.Func("protect", "mark what lies inside `RANGE` (repeatable)", func(s string) error {
 		r, err := region.ParseRange(s)
@@ -47,11 +56,8 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q: give the process with -p PID", fs.Arg(0))
 	}
-	if *pid <= 0 {
-		if !flagSet(fs, "p") {
-			return usagef("no process: give one with -p PID")
-		}
-		return usagef("-p %d: not a process ID (give a positive number, as ps shows)", *pid)
+	if *pid == 0 {
+		return usagef("no process: give one with -p PID")
 	}
 	var pool region.Range
 	if *poolArg != "none" && *poolArg != "" {
@@ -62,7 +68,12 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 		pool = r
 	}
 	maps, err := region.ReadMaps(*pid)
-	if err != nil {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return &statusError{exitUsage, fmt.Errorf("no process %d (%w): check the pid with ps", *pid, err)}
+	case errors.Is(err, os.ErrPermission):
+		return &statusError{exitUsage, fmt.Errorf("may not read process %d's layout (%w): it belongs to another user, or is not dumpable; run maps as its user or as root", *pid, err)}
+	case err != nil:
 		return &statusError{exitUsage, fmt.Errorf("%w (does pid %d exist, and may you read its /proc/%d/maps?)", err, *pid, *pid)}
 	}
 	if len(maps) == 0 {

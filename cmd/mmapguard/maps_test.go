@@ -110,9 +110,11 @@ func TestMapsErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"-p", "2"}, "no address space"}, // kthreadd
-		{[]string{"-p", "999999999"}, "does pid 999999999 exist"},
-		{[]string{"-p", "-5"}, "not a process ID"},
-		{[]string{"-p", "0"}, "not a process ID"},
+		{[]string{"-p", "999999999"}, "no process 999999999"},
+		{[]string{"-p", "-5"}, `"-5" is not a process ID: give a positive number`},
+		{[]string{"-p", "0"}, `"0" is not a process ID`},
+		{[]string{"-p", "abc"}, `"abc" is not a process ID`},
+		{[]string{"-p", "99999999999999999999"}, "not a process ID"},
 		{nil, "give one with -p PID"},
 	} {
 		r := callMain(append([]string{"maps"}, c.args...)...)

@@ -144,9 +144,32 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 		fs.Usage()
 		return errHelpShown
 	case err != nil:
-		return &usageError{flagError(err)}
+		msg := flagError(err)
+		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+			if hint := strayOption(fs.Name(), strings.TrimPrefix(name, "-")); hint != "" {
+				msg += ": " + hint
+			}
+		}
+		return &usageError{msg}
 	}
 	return nil
+}
+
+// strayOption says what to do instead of an option the command lacks
+// but a strace, rr or gdb user is likely to try; "" when there is
+// nothing to say.
+func strayOption(cmd, name string) string {
+	switch {
+	case name == "V" || name == "version":
+		return "the version is 'mmapguard --version', before any command"
+	case cmd == "run" && name == "p":
+		return "run starts the program itself and cannot attach to a running process (its reservations must be in place before the program's first instruction); 'mmapguard maps -p PID' shows a running process's layout and what collides with a range"
+	case cmd == "run" && (name == "f" || name == "ff"):
+		return "run always follows every thread and process the program starts, as strace -f does: drop it"
+	case cmd == "explain" && name == "p":
+		return "explain looks at no process; 'mmapguard maps -p PID' shows a running process's layout"
+	}
+	return ""
 }
 
 // flagError rewords the flag package's errors with the flags spelled as
@@ -179,6 +202,17 @@ func flagError(err error) string {
 	}
 	if strings.HasPrefix(msg, "invalid boolean") {
 		return fmt.Sprintf("invalid value %s for %s: it takes no value (or =true, =false)", val, optionName(name))
+	}
+	// A value's own parser names it (range "0x1": ...); strconv's
+	// errors do not (parse error).
+	if v, _ := strconv.Unquote(val); v == "" || !strings.Contains(detail, v) {
+		switch detail {
+		case "parse error":
+			detail = "not a number"
+		case "value out of range":
+			detail = "out of range"
+		}
+		return fmt.Sprintf("%s %s: %s", optionName(name), val, detail)
 	}
 	return optionName(name) + ": " + detail
 }
