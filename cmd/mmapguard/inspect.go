@@ -96,7 +96,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	fs.Func("occupied", "treat `RANGE` as already mapped by the program (repeatable)", func(s string) error {
 		r, err := region.ParseRange(s)
 		if err != nil {
-			return err
+			return rangeHint(err)
 		}
 		p.Occupy(r)
 		return nil

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"debug/elf"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -51,5 +54,49 @@ func TestInspect(t *testing.T) {
 	}
 	if r := callMain("inspect"); r.code != exitUsage {
 		t.Errorf("no file: %v", r)
+	}
+}
+
+// TestInspectBadFiles: a file that is no x86-64 ELF object is exit 1
+// with a message naming it and the problem, and the others are still
+// shown; a bad --occupied range is a usage error that says what to do.
+func TestInspectBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	arm := slices.Clone(good)
+	arm[18], arm[19] = byte(elf.EM_AARCH64), 0
+	elf32 := slices.Clone(good)
+	elf32[4] = byte(elf.ELFCLASS32)
+	for _, c := range []struct{ file, want string }{
+		{write("garbage.dll.so", []byte("garbage, not ELF\n")), "not an ELF file: no ELF magic"},
+		{write("pe.dll", []byte("MZ\x90\x00 a Windows DLL")), "PE (Windows) image"},
+		{write("empty.dll.so", nil), "not an ELF file: empty file"},
+		{write("cut.dll.so", good[:200]), "truncated"},
+		{write("arm.dll.so", arm), "EM_AARCH64, not x86-64"},
+		{write("elf32.dll.so", elf32), "32-bit ELF"},
+		{write("script", []byte("echo hi\n")), "not an ELF file"},
+		{dir, "a directory"},
+		{filepath.Join(dir, "missing.dll.so"), "no such file"},
+	} {
+		r := callMain("inspect", "/bin/true", c.file)
+		if r.code != exitError || !strings.Contains(r.stderr, "mmapguard inspect: ") || !strings.Contains(r.stderr, c.file) ||
+			!strings.Contains(r.stderr, c.want) || !strings.Contains(r.stdout, "1 of 2 files read") {
+			t.Errorf("inspect %s: want exit 1, %q naming the file on stderr, the other file shown; got %v", c.file, c.want, r)
+		}
+	}
+	r := callMain("inspect", "--occupied", "0x10000-", "/bin/true")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "want START-END or START+SIZE") {
+		t.Errorf("inspect --occupied 0x10000-: want exit 2 and what a range looks like; got %v", r)
 	}
 }

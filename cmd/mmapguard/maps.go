@@ -43,7 +43,7 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 	fs.Func("protect", "mark what lies inside `RANGE` (repeatable)", func(s string) error {
 		r, err := region.ParseRange(s)
 		if err != nil {
-			return err
+			return rangeHint(err)
 		}
 		protect = append(protect, r)
 		return nil
@@ -63,7 +63,7 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 	if *poolArg != "none" && *poolArg != "" {
 		r, err := region.ParseRange(*poolArg)
 		if err != nil {
-			return usagef("--pool: %v", err)
+			return usagef("--pool: %v", rangeHint(err))
 		}
 		pool = r
 	}

@@ -116,6 +116,8 @@ func TestMapsErrors(t *testing.T) {
 		{[]string{"-p", "abc"}, `"abc" is not a process ID`},
 		{[]string{"-p", "99999999999999999999"}, "not a process ID"},
 		{nil, "give one with -p PID"},
+		{[]string{"-p", "1", "--protect", "0x10001-0x20000"}, "round the start down and the end up"},
+		{[]string{"-p", "1", "--pool", "0x10000-"}, "want START-END or START+SIZE"},
 	} {
 		r := callMain(append([]string{"maps"}, c.args...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, c.want) {

@@ -82,11 +82,13 @@ func rangeHint(err error) error {
 	case errors.Is(err, region.ErrReversed):
 		hint = "give the lower address first"
 	case errors.Is(err, region.ErrEmpty):
-		hint = "the end is exclusive: give an end above the start, or START+SIZE"
+		hint = "the end is exclusive: give an end above the start, or START+SIZE with a SIZE of at least 0x1000"
 	case errors.Is(err, region.ErrBeyondUser):
 		hint = "end the range at 0x7ffffffff000 or below"
 	case errors.Is(err, region.ErrOverflow):
 		hint = "check the number of digits"
+	case errors.Is(err, region.ErrSyntax) && !strings.Contains(err.Error(), "want START"):
+		hint = "want START-END or START+SIZE, e.g. 0x10000-0x80000000 or 0x10000+2G (K, M, G, T only in a SIZE)"
 	}
 	if hint == "" {
 		return err
