@@ -156,6 +156,11 @@ func TestUsageErrors(t *testing.T) {
 		{"protected range overlapping the default pool", []string{"--protect", "0x200000000000+1G"}, []string{"overlaps the default pool 0x200000000000-0x300000000000", "--pool RANGE or --pool none"}},
 		{"pool too small", []string{"--protect", low, "--pool", "0x100000000+1M"}, []string{"smaller than the minimum 4M", "give a larger --pool"}},
 		{"malformed pool", []string{"--protect", low, "--pool", "0x100000000-0x1000"}, []string{`--pool: range "0x100000000-0x1000": end is below start`, "lower address first"}},
+		{"protected range over all of user space", []string{"--protect", "0x10000-0x7ffffffff000", "--pool", "none"},
+			[]string{"the protected ranges leave nothing of user space (0x10000-0x7ffffffff000) free", "leave at least 4M unprotected"}},
+		{"all of user space but the pool", []string{"--protect", "0x10000-0x200000000000", "--protect", "0x300000000000-0x7ffffffff000"},
+			[]string{"the protected ranges and the pool leave nothing of user space"}},
+		{"user space but 8K", []string{"--protect", "0x10000-0x7fffffffd000", "--pool", "none"}, []string{"leave only 8K of user space"}},
 		{"--pool-all with --pool none", []string{"--protect", low, "--pool-all", "--pool", "none"}, []string{"--pool-all needs a pool", "drop --pool none"}},
 	}
 	for _, pc := range policyCases {
@@ -181,6 +186,15 @@ func TestUsageErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPolicyRoomInPool: with --pool-all, the pool is room enough for
+// the program's own mappings, whatever the protected ranges cover.
+func TestPolicyRoomInPool(t *testing.T) {
+	r := callMain("explain", "-q", "--protect", "0x10000-0x200000000000", "--protect", "0x300000000000-0x7ffffffff000", "--pool-all")
+	if r.code != 0 || r.stderr != "" {
+		t.Errorf("everything but the pool protected, --pool-all: want exit 0; got %v", r)
 	}
 }
 

@@ -69,7 +69,42 @@ func (pf *policyFlags) policy() (*rewrite.Policy, error) {
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
+	if err := leavesRoom(p); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// leavesRoom refuses a policy that leaves the program nowhere to map:
+// the kernel places what is mapped without an address (the loader's
+// libraries, malloc's arenas, thread stacks) outside the guarded
+// ranges, and with none of user space left every such mapping fails
+// and the program dies before main (a protected range over all of
+// user space). With --pool-all those mappings go to the pool, which
+// then counts as room.
+func leavesRoom(p *rewrite.Policy) error {
+	lowest := uint64(0x10000) // the kernel's usual vm.mmap_min_addr
+	var free region.Set
+	free.Add(region.Range{Start: lowest, End: region.UserEnd})
+	for _, r := range p.Guarded() {
+		free.Remove(r)
+	}
+	if p.PoolAll {
+		free.Add(p.Pool)
+	}
+	if free.Total() >= rewrite.MinPool {
+		return nil
+	}
+	what := "the protected ranges"
+	if p.HasPool() && !p.PoolAll {
+		what += " and the pool"
+	}
+	left := "nothing"
+	if free.Total() > 0 {
+		left = "only " + region.FormatSize(free.Total())
+	}
+	return usagef("%s leave %s of user space (%#x-%#x) free for the program's own mappings, where the loader, malloc and thread stacks need room: leave at least %s unprotected (e.g. end the range at 0x7f0000000000)",
+		what, left, lowest, region.UserEnd, region.FormatSize(rewrite.MinPool))
 }
 
 // rangeHint adds to a range's parse error what to do about it (a syntax
