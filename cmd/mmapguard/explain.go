@@ -20,6 +20,16 @@ disassembly). Nothing is run. The policy options are run's.
 
 RANGE is START-END (end exclusive) or START+SIZE, page-aligned, inside user
 space: 0x10000-0x80000000, 0x10000+2G. Sizes take K, M, G, T suffixes.
+
+Examples:
+  mmapguard explain --protect 0x10000-0x80000000
+  mmapguard explain -q --protect 0x10000+2G --pool none --strict
+  mmapguard explain --protect 0x10000-0x80000000 --trace-all -o filter.txt
+
+Exit status:
+  0  the policy was printed
+  1  the -o FILE (or standard output) could not be written
+  2  a bad command line, or a policy run would refuse: nothing was printed
 `
 
 func runExplain(args []string, stdout, stderr io.Writer) error {

@@ -58,9 +58,16 @@ range or outside user space, a full range) is a warning by default: the
 object would load wherever ld.so puts it. With --place-strict its load would
 fail, and inspect exits with status 1.
 
-Exit status: 0 when every FILE was read, 1 when a FILE could not be read
-(the error names it and the problem) or, with --place-strict, when there
-is a conflict, 2 for a bad command line.
+Examples:
+  mmapguard inspect /usr/lib/x86_64-linux-gnu/wine/x86_64-unix/*.so
+  mmapguard inspect --place 'kernel32.dll.so=0x7b600000' --place-range '0x10000000+1G=*.dll.so' lib/*.dll.so
+  mmapguard inspect --place-file wine.place --place-strict --occupied 0x10000-0x10000000 *.dll.so
+
+Exit status:
+  0  every FILE was read
+  1  a FILE could not be read (the error names it and the problem) or,
+     with --place-strict, there is a conflict
+  2  a bad command line
 `
 
 func runInspect(args []string, stdout, stderr io.Writer) error {

@@ -162,6 +162,15 @@ Run 'mmapguard COMMAND --help' for the options of one command, and
 Ranges are written START-END or START+SIZE, e.g. 0x10000-0x80000000 or
 0x10000+2G; the docs/ folder explains protected ranges, the pool and what
 each system call becomes.
+
+Examples:
+  mmapguard run --protect 0x10000-0x80000000 -- wine app.exe
+  mmapguard explain --protect 0x10000-0x80000000
+  mmapguard maps -p 1234 --protect 0x10000-0x80000000 -c
+
+Exit status: run passes the program's through (or dies of the signal
+that killed it); otherwise 0, 1 for an error, 2 for a bad command line.
+Each command's --help says more.
 `)
 }
 
@@ -169,6 +178,15 @@ const helpUsage = `Usage: mmapguard help [COMMAND]
 
 Shows the overview of mmapguard, or with COMMAND the usage and options of
 that command (the same as 'mmapguard COMMAND --help').
+
+Examples:
+  mmapguard help
+  mmapguard help run
+
+Exit status:
+  0  the help was printed
+  1  standard output could not be written
+  2  no such command
 `
 
 func runHelp(args []string, stdout, stderr io.Writer) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -52,7 +53,8 @@ var optionLine = regexp.MustCompile(`(?m)^  -`)
 func TestTopLevelHelp(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"-help"}, {"help"}} {
 		r := callMain(args...)
-		if r.code != 0 || r.stderr != "" || !strings.Contains(r.stdout, "Usage:\n  mmapguard COMMAND") {
+		if r.code != 0 || r.stderr != "" || !strings.Contains(r.stdout, "Usage:\n  mmapguard COMMAND") ||
+			!strings.Contains(r.stdout, "\nExamples:\n  mmapguard run ") || !strings.Contains(r.stdout, "\nExit status:") {
 			t.Errorf("mmapguard %v: want exit 0 and the overview on stdout only; got %v", args, r)
 			continue
 		}
@@ -404,6 +406,58 @@ func TestVersion(t *testing.T) {
 		if r.code != 0 || !strings.HasPrefix(r.stdout, "mmapguard ") || !strings.Contains(r.stdout, "go1.") ||
 			strings.Count(r.stdout, "\n") != 1 || r.stderr != "" {
 			t.Errorf("%s: %v", arg, r)
+		}
+	}
+}
+
+// TestHelpListsEveryFlag: every flag a command defines, found in its
+// flag set rather than in a list kept by hand, is in its --help: in
+// the synopsis, under Options with its description and, when it has
+// one, its default; and every command's help has examples and says
+// what its exit statuses mean.
+func TestHelpListsEveryFlag(t *testing.T) {
+	var made []*flag.FlagSet
+	flagSetMade = func(fs *flag.FlagSet) { made = append(made, fs) }
+	defer func() { flagSetMade = nil }()
+	for _, c := range commands {
+		made = nil
+		r := callMain(c.name, "--help")
+		if r.code != 0 {
+			t.Fatalf("%s --help: %v", c.name, r)
+		}
+		synopsis, rest, _ := strings.Cut(r.stdout, "\n\n")
+		for _, want := range []string{"\nExamples:\n  mmapguard " + c.name, "\nExit status:\n"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("%s --help lacks %q:\n%s", c.name, want, r.stdout)
+			}
+		}
+		if c.name == "help" {
+			continue // it has no flags but -h
+		}
+		if len(made) != 1 {
+			t.Fatalf("%s --help made %d flag sets, want 1", c.name, len(made))
+		}
+		_, options, _ := strings.Cut(rest, "\nOptions:\n")
+		options, _, _ = strings.Cut(options, "\nExamples:\n")
+		n := 0
+		made[0].VisitAll(func(f *flag.Flag) {
+			n++
+			name := optionName(f.Name)
+			if !regexp.MustCompile(`[\[ ]` + regexp.QuoteMeta(name) + `[\] =]`).MatchString(synopsis + " ") {
+				t.Errorf("%s --help: the synopsis does not show %s:\n%s", c.name, name, synopsis)
+			}
+			arg, _ := flag.UnquoteUsage(f)
+			entry := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(strings.TrimSpace(name+" "+arg)) + `\n {8}(\S.*)$`).FindStringSubmatch(options)
+			if entry == nil {
+				t.Errorf("%s --help: %s is not under Options with its description:\n%s", c.name, name, options)
+				return
+			}
+			if d := f.DefValue; d != "" && d != "false" && d != "0" && !strings.Contains(entry[1], "(default "+d+")") {
+				t.Errorf("%s --help: %s does not show its default %q: %s", c.name, name, d, entry[1])
+			}
+		})
+		if got := len(optionLine.FindAllString(options, -1)); got != n {
+			t.Errorf("%s --help: %d options listed, the flag set has %d:\n%s", c.name, got, n, options)
 		}
 	}
 }

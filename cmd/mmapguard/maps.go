@@ -23,9 +23,18 @@ with a protected range or the pool are listed.
 This is how to check, before using 'mmapguard run', where a program's
 libraries, heap and thread stacks land, and what a range would collide
 with. On a process mmapguard guards, its reservations (anonymous, no
-access) are marked r, not as collisions. Exit status: 0, or 1 when a
-mapping collides with a protected range (a check for scripts), 2 for a
-bad command line or a process that cannot be read.
+access) are marked r, not as collisions.
+
+Examples:
+  mmapguard maps -p 1234
+  mmapguard maps -p "$(pidof -s python3)" --protect 0x10000-0x80000000 -c
+  mmapguard maps -p 1234 --protect 0x10000-0x80000000 -c >/dev/null && echo free
+
+Exit status:
+  0  nothing collides with a protected range
+  1  a mapping collides with a protected range (a check for scripts)
+  2  a bad command line, or a process that cannot be read (no such
+     process, no permission, a kernel thread)
 `
 
 func runMaps(args []string, stdout, stderr io.Writer) error {

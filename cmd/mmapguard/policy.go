@@ -142,22 +142,38 @@ func filterPolicy(p *rewrite.Policy) seccomp.Policy {
 	}
 }
 
+// flagSetMade, when set (by a test), is given each flag set newFlagSet
+// makes, before the command defines its flags: the test looks at the
+// set once the command is done.
+var flagSetMade func(*flag.FlagSet)
+
 // newFlagSet returns a subcommand's flag set; usage is the text shown
 // above the options by --help.
 func newFlagSet(name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	if flagSetMade != nil {
+		defer flagSetMade(fs)
+	}
 	fs.SetOutput(io.Discard) // parseFlags reports errors itself
 	fs.Usage = func() {
+		// The options come before the examples and the exit status.
 		w := fs.Output()
-		fmt.Fprint(w, usage)
+		head, tail, _ := strings.Cut(usage, "\nExamples:\n")
+		fmt.Fprint(w, head)
 		fmt.Fprintln(w, "\nOptions:")
 		fs.VisitAll(func(f *flag.Flag) {
 			arg, help := flag.UnquoteUsage(f)
 			if arg != "" {
 				arg = " " + arg
 			}
+			if d := f.DefValue; d != "" && d != "false" && d != "0" && !strings.Contains(help, "(default") {
+				help += " (default " + d + ")"
+			}
 			fmt.Fprintf(w, "  %s%s\n        %s\n", optionName(f.Name), arg, help)
 		})
+		if tail != "" {
+			fmt.Fprint(w, "\nExamples:\n"+tail)
+		}
 	}
 	return fs
 }

@@ -42,12 +42,34 @@ their own link base or embedded PE ImageBase, else packed into a matching
 --place-range; ld.so still relocates them and runs their constructors (see
 docs/placement.md; 'mmapguard inspect' shows the plan for given files).
 
-mmapguard exits with the program's status, or dies of the signal that
-killed it; forwards SIGTERM, SIGUSR1 and SIGUSR2 (and SIGINT, SIGQUIT and
+RANGE is START-END (end exclusive) or START+SIZE, page-aligned, inside user
+space: 0x10000-0x80000000, 0x10000+2G. Numbers are hexadecimal (0x), octal
+(0o), binary (0b) or decimal; a SIZE takes K, M, G, T suffixes.
+
+mmapguard forwards SIGTERM, SIGUSR1 and SIGUSR2 (and SIGINT, SIGQUIT and
 SIGHUP when they did not come from the terminal, which sends them to the
-program itself), stops when the program stops for job control (^Z),
-and prints nothing of its own but warnings (unless -q) and, with -o, a
-summary. See docs/run.md.
+program itself), stops when the program stops for job control (^Z), and
+prints nothing of its own but warnings on stderr (unless -q) and, with
+-o, the log and its summary. Every thread and process the program starts
+is followed (there is no -f), and there is no -p: run starts the program
+itself and cannot attach to a running one ('mmapguard maps -p PID' shows
+a running process's layout). See docs/run.md.
+
+Examples:
+  mmapguard run --protect 0x10000-0x80000000 -- wine app.exe
+  mmapguard run --protect 0x10000+2G -o calls.log -- python3 script.py
+  mmapguard run --strict -q --protect 0x10000-0x100000000 -- ./server
+  mmapguard run --protect 0x10000-0x80000000 --pool-all --pool 0x100000000000+64G -- ./app
+  mmapguard run --protect 0x10000-0x80000000 --place-range '0x10000000-0x7f000000=*.dll.so' -- wine app.exe
+
+Exit status:
+  the program's  the program ran: its exit status; if signal N killed it,
+                 mmapguard dies of signal N too (a shell reports 128+N)
+  1              mmapguard's own error (ptrace or seccomp refused, the -o
+                 FILE cannot be written): the program did not run
+  2              a bad command line: nothing was run
+  126            the program was found but cannot be executed
+  127            the program was not found
 `
 
 func runRun(args []string, stdout, stderr io.Writer) error {
@@ -103,7 +125,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("o", "", "write every trapped call and the guard's decision to `FILE`, then a summary (traps, rewrites, reroutes, denials, reservations)")
 	traceAll := fs.Bool("trace-all", false, "stop at every mapping call, not only those that can touch a guarded range: a complete -o log of who mapped what (slower)")
 	logFormat := fs.String("log-format", "text", "`FORMAT` of the -o file: text (like strace) or json (one object per line; see docs/log.md)")
-	quiet := fs.Bool("q", false, "do not print warnings")
+	quiet := fs.Bool("q", false, "do not print warnings (a process killed to keep the guarantee is still reported)")
 	var place placeFlags
 	place.register(fs)
 	var owners []trace.OwnerRule
