@@ -61,10 +61,17 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	}
 	f, err := os.Create(*out)
 	if err != nil {
-		return err
+		return fmt.Errorf("-o: %w; give -o a FILE you may write", err)
 	}
-	explain(f, p, pf.pool == "", prog, *trapAll, *quiet)
-	return f.Close()
+	w := &errWriter{w: f}
+	explain(w, p, pf.pool == "", prog, *trapAll, *quiet)
+	if cerr := f.Close(); w.err == nil {
+		w.err = cerr
+	}
+	if w.err != nil {
+		return fmt.Errorf("-o: writing %s: %w", *out, w.err)
+	}
+	return nil
 }
 
 func explain(w io.Writer, p *rewrite.Policy, defaultPool bool, prog *seccomp.Program, trapAll, quiet bool) {

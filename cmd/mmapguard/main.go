@@ -92,7 +92,39 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 // run is Main, and also says which signal mmapguard should die of, if
 // any (the status is then 128+N, for when that signal does not kill).
+// Output that could not be written (a full disk, > /dev/full) makes a
+// command that would have succeeded fail with status 1, as for any
+// other tool whose output is lost.
 func run(args []string, stdout, stderr io.Writer) (int, syscall.Signal) {
+	out := &errWriter{w: stdout}
+	code, sig := run1(args, out, stderr)
+	if out.err != nil && code == 0 && sig == 0 {
+		name := "mmapguard"
+		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+			name += " " + args[0]
+		}
+		fmt.Fprintf(stderr, "%s: writing standard output: %v\n", name, out.err)
+		return exitError, 0
+	}
+	return code, sig
+}
+
+// errWriter keeps the first error of its writes.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(b []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(b)
+	e.err = err
+	return n, err
+}
+
+func run1(args []string, stdout, stderr io.Writer) (int, syscall.Signal) {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, "mmapguard: no command given\n\n")
 		topUsage(stderr)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/mmapguard/mmapguard/seccomp"
@@ -459,5 +460,36 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		if got := len(optionLine.FindAllString(options, -1)); got != n {
 			t.Errorf("%s --help: %d options listed, the flag set has %d:\n%s", c.name, got, n, options)
 		}
+	}
+}
+
+// fullWriter fails every write, as /dev/full does.
+type fullWriter struct{}
+
+func (fullWriter) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
+
+// TestOutputWriteError: output that cannot be written makes a command
+// that would have succeeded fail with status 1 and say so; explain's -o
+// FILE likewise, naming -o.
+func TestOutputWriteError(t *testing.T) {
+	for _, args := range [][]string{
+		{"--help"}, {"--version"}, {"help", "run"}, {"run", "--help"},
+		{"explain", "--protect", "0x10000-0x80000000"},
+		{"maps", "-p", strconv.Itoa(os.Getpid())},
+		{"inspect", "/bin/true"},
+	} {
+		var errb bytes.Buffer
+		code := Main(args, fullWriter{}, &errb)
+		if code != exitError || !strings.Contains(errb.String(), "writing standard output: no space left on device") {
+			t.Errorf("mmapguard %q > /dev/full: want exit 1 and the write error; got exit %d, stderr %q", args, code, errb.String())
+		}
+	}
+	r := callMain("explain", "--protect", "0x10000-0x80000000", "-o", "/dev/full")
+	if r.code != exitError || !strings.Contains(r.stderr, "mmapguard explain: -o: writing /dev/full") {
+		t.Errorf("explain -o /dev/full: want exit 1 naming -o; got %v", r)
+	}
+	r = callMain("explain", "--protect", "0x10000-0x80000000", "-o", filepath.Join(t.TempDir(), "missing", "x"))
+	if r.code != exitError || !strings.Contains(r.stderr, "mmapguard explain: -o: open ") {
+		t.Errorf("explain -o in a missing directory: want exit 1 naming -o; got %v", r)
 	}
 }
