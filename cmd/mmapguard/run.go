@@ -246,7 +246,14 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		if errors.As(err, &ee) {
 			// The kernel refused to exec it: a shell's statuses again.
 			hint := "Give a program the kernel can run (an ELF binary for this machine, or a script starting with #!)."
-			if errors.Is(err, syscall.EPERM) {
+			switch {
+			case errors.Is(err, syscall.ENOEXEC):
+				hint = execFormatHint(ee.Path)
+			case errors.Is(err, syscall.ENOENT):
+				if h := missingInterpHint(ee.Path); h != "" {
+					hint = h
+				}
+			case errors.Is(err, syscall.EPERM):
 				hint = "Either execve or ptrace was refused: is mmapguard itself being traced (strace -f, a debugger)? A process can have only one tracer."
 			}
 			fmt.Fprintf(stderr, "mmapguard run: %v\n%s\n", err, hint)

@@ -178,6 +178,38 @@ func TestRunProgramCannotRun(t *testing.T) {
 	if err := os.WriteFile(notELF, []byte("\x7fELF this is no ELF file\x00\x01\x02"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Files the kernel refuses, each with the reason named.
+	trueELF, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	arm := slices.Clone(trueELF)
+	arm[18], arm[19] = byte(elf.EM_AARCH64), 0
+	noLoader := bytes.Replace(trueELF, []byte("/lib64/ld-linux-x86-64.so.2"), []byte("/nope4/ld-linux-x86-64.so.2"), 1)
+	if bytes.Equal(noLoader, trueELF) {
+		t.Fatal("/bin/true names no /lib64/ld-linux-x86-64.so.2 to replace")
+	}
+	file := func(name string, b []byte) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	refused := []struct {
+		program string
+		want    int
+		msg     []string
+	}{
+		{file("arm", arm), 126, []string{"exec format error", "an ELF file for EM_AARCH64", "not for this machine (x86-64)"}},
+		{file("cut", trueELF[:100]), 126, []string{"exec format error", "an ELF file cut short"}},
+		{file("script", []byte("echo no shebang\n")), 126, []string{"exec format error", "a script without a #! line", "#!/bin/sh"}},
+		{file("empty", nil), 126, []string{"exec format error", "is empty"}},
+		{file("app.exe", []byte("MZ\x90\x00\x03")), 126, []string{"exec format error", "a Windows program", "wine"}},
+		{file("badinterp", []byte("#!/nonexistent/interp\necho\n")), 127, []string{"no such file or directory", "its #! line names /nonexistent/interp, which does not"}},
+		{file("noloader", noLoader), 127, []string{"its ELF interpreter (PT_INTERP) names /nope4/ld-linux-x86-64.so.2, which does not"}},
+	}
 	cases := []struct {
 		program string
 		want    int
@@ -189,9 +221,9 @@ func TestRunProgramCannotRun(t *testing.T) {
 		{dir, 126, []string{dir, "not an executable file"}},
 		// Found and executable, but the kernel refuses it: the
 		// execve fails.
-		{notELF, 126, []string{notELF, "exec format error"}},
+		{notELF, 126, []string{notELF, "exec format error", "a broken ELF file"}},
 	}
-	for _, c := range cases {
+	for _, c := range append(cases, refused...) {
 		r := mmapguard(t, nil, guardArgs(c.program, "arg")...)
 		if r.code != c.want || r.stdout != "" {
 			t.Errorf("%s: want exit %d; got %v", c.program, c.want, r)
