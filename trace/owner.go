@@ -19,14 +19,19 @@ type OwnerRule struct {
 
 // ParseOwnerRule reads "OBJECT" or "OBJECT!SYMBOL".
 func ParseOwnerRule(s string) (OwnerRule, error) {
-	obj, sym, _ := strings.Cut(s, "!")
+	obj, sym, hasSym := strings.Cut(s, "!")
 	r := OwnerRule{Object: obj, Symbol: sym}
-	if obj == "" {
+	switch {
+	case obj == "":
 		return r, fmt.Errorf("owner %q: want OBJECT or OBJECT!SYMBOL, e.g. libwine.so or 'libwine.so!virtual_*'", s)
+	case hasSym && sym == "":
+		return r, fmt.Errorf("owner %q: no SYMBOL after '!': give one (%s!virtual_*), or drop the '!' for all of %s", s, obj, obj)
+	case strings.Contains(sym, "!"):
+		return r, fmt.Errorf("owner %q: more than one '!': want OBJECT or OBJECT!SYMBOL", s)
 	}
 	for _, p := range []string{obj, sym} {
 		if _, err := path.Match(p, ""); err != nil {
-			return r, fmt.Errorf("owner %q: bad pattern %q: %v", s, p, err)
+			return r, fmt.Errorf("owner %q: bad pattern %q: %v (a '[' opens a character class that needs its ']'; write \\[ for a '[' itself)", s, p, err)
 		}
 	}
 	return r, nil

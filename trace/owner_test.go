@@ -73,3 +73,30 @@ func TestOwner(t *testing.T) {
 		t.Errorf("%d owner events, want 2", owned)
 	}
 }
+
+// TestParseOwnerRule: the forms --owner takes, and the malformed ones
+// it refuses rather than reading as something else (an empty symbol
+// as "the whole object", a second '!' as part of a symbol).
+func TestParseOwnerRule(t *testing.T) {
+	for in, want := range map[string]OwnerRule{
+		"libwine.so":             {Object: "libwine.so"},
+		"libwine.so!virtual_*":   {Object: "libwine.so", Symbol: "virtual_*"},
+		"/usr/lib/*/libc.so.6!m": {Object: "/usr/lib/*/libc.so.6", Symbol: "m"},
+	} {
+		if got, err := ParseOwnerRule(in); err != nil || got != want {
+			t.Errorf("ParseOwnerRule(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"":         "want OBJECT or OBJECT!SYMBOL",
+		"!sym":     "want OBJECT or OBJECT!SYMBOL",
+		"lib.so!":  "no SYMBOL after '!'",
+		"a!b!c":    "more than one '!'",
+		"lib[.so":  "bad pattern",
+		"lib.so![": "bad pattern",
+	} {
+		if _, err := ParseOwnerRule(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseOwnerRule(%q): error %v, want one saying %q", in, err, want)
+		}
+	}
+}
