@@ -136,6 +136,7 @@ func TestUsageErrors(t *testing.T) {
 		{"explain -p", []string{"explain", "-p", "1234"}, []string{"unknown option -p", "mmapguard maps -p PID"}},
 		{"run --version", []string{"run", "--version"}, []string{"unknown option --version", "'mmapguard --version'"}},
 		{"maps -V", []string{"maps", "-V"}, []string{"unknown option -V", "'mmapguard --version'"}},
+		{"run --place-exe of a script", []string{"run", "--protect", low, "--place-exe", "0x30000000", "--", scriptForPlaceExe(t)}, []string{"is not an ELF executable (a script)", "-- sh SCRIPT"}},
 		{"run --place-exe 0", []string{"run", "--protect", low, "--place-exe", "0", "--", "true"}, []string{"--place-exe", "want a page-aligned address inside user space"}},
 	}
 	// Policy errors: the same for run (which must stop before running
@@ -496,4 +497,13 @@ func TestOutputWriteError(t *testing.T) {
 	if r.code != exitError || !strings.Contains(r.stderr, "mmapguard explain: -o: open ") {
 		t.Errorf("explain -o in a missing directory: want exit 1 naming -o; got %v", r)
 	}
+}
+
+// scriptForPlaceExe writes a shell script for --place-exe to refuse.
+func scriptForPlaceExe(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "script")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\necho a script long enough to fill an ELF header, and more than that\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

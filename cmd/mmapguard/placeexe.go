@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -29,7 +30,16 @@ func placeExe(path string, argv []string, base uint64) (string, []string, loader
 		var fe *elf.FormatError
 		if errors.As(err, &fe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			// A script (#!), or a file that is no ELF or is cut short.
-			return "", nil, loader.Rule{}, usagef("--place-exe: %s is not an ELF executable (%v): only a position-independent ELF program can be moved; run a script's interpreter with --place-exe instead", path, err)
+			why := err.Error()
+			head := make([]byte, 4)
+			if n, _ := readHead(path, head); n >= 2 && string(head[:2]) == "#!" {
+				why = "a script"
+			} else if n < 4 || string(head) != elf.ELFMAG {
+				why = "no ELF magic"
+			} else if !errors.As(err, &fe) {
+				why = "cut short"
+			}
+			return "", nil, loader.Rule{}, usagef("--place-exe: %s is not an ELF executable (%s): only a position-independent ELF program can be moved; to move a script's interpreter, run it (mmapguard run --place-exe ADDR -- sh SCRIPT)", path, why)
 		}
 		return "", nil, loader.Rule{}, fmt.Errorf("--place-exe: %s: %w", path, err)
 	}
@@ -72,4 +82,14 @@ func globQuote(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// readHead reads the start of file path into b.
+func readHead(path string, b []byte) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = f.Close() }() // read-only: a failed close loses nothing
+	return io.ReadFull(f, b)
 }
