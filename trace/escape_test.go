@@ -630,6 +630,35 @@ func TestEscapeSyscallDispatch(t *testing.T) {
 	}
 }
 
+// TestEscapeUffdKill: a vfork child moves a mapping of the program's out
+// of the range with mremap; the mapping is registered with a userfaultfd
+// asking for remap events, so the call, the move done, waits in the
+// kernel for the event to be read. Another process of the program kills
+// the child there (SIGKILL: no exit stop); also with a clone(CLONE_VM)
+// child instead of a vfork one. The guard took a death before
+// the call's exit for the end of its wait, left the hole the reservation
+// would have filled, and thawed the parent, which shares the memory:
+// MAP_32BIT without --strict, i386 mmap2(NULL) with it, landed in the
+// hole (found in the eighth session). The parent must be killed instead.
+func TestEscapeUffdKill(t *testing.T) {
+	bin := buildC(t, "escape_uffdkill", "-no-pie", "-pthread")
+	for _, mode := range []string{"vfork", "clonevm"} {
+		for _, strict := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/strict=%v", mode, strict), func(t *testing.T) {
+				args := []string{bin, mode}
+				if strict {
+					args = append(args, "strict")
+				}
+				out, res := escapeGuarded(t, escapePolicy(t, strict), args...)
+				if strings.Contains(out, "inside") || strings.Contains(out, "hole") || strings.Contains(out, "FAIL") ||
+					res.FailedClosed == 0 || !res.Status.Signaled() {
+					t.Errorf("failed closed %d, status %v:\n%s", res.FailedClosed, res.Status, out)
+				}
+			})
+		}
+	}
+}
+
 func TestEscapeShmat(t *testing.T) {
 	bin := buildC(t, "escape_shm")
 	common := []string{"shmat-null", "shmat-inside", "shmat-inside-remap", "shmat-inside-rnd", "shmat-rdonly-inside",

@@ -1397,12 +1397,27 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 // other death takes the whole thread group, or is another thread's exec
 // (which leaves the old address space too): then only tasks of other
 // processes (a vfork parent, a clone(CLONE_VM) child) still use it.
+//
+// The same holds for a task that dies in its own call, decided at its
+// seccomp stop, before the exit stop the guard waits for (its result,
+// a rewritten call's registers): a SIGKILL skips that stop. The call
+// may have run, and what it did is unknown: an mremap that moved a
+// mapping out of a guarded range leaves the hole the After calls would
+// have reserved again (a vfork child killed while its mremap waits
+// for a userfaultfd to read the move's event), a file mapping is not
+// checked for huge pages, the model's changes are neither confirmed
+// nor rolled back.
 func (t *tracer) diedMidInjection(tk *task, ws unix.WaitStatus) {
 	sigsys := ws.Signaled() && ws.Signal() == syscall.SIGSYS
-	if tk.inj.running() && t.othersLive(tk, !sigsys) {
+	inj := tk.inj
+	own := inj.await != nil || inj.inPlace != nil
+	if (inj.running() || own) && t.othersLive(tk, !sigsys) {
 		why := fmt.Sprintf("a task running the guard's calls died (%s)", deathOf(ws))
-		if sigsys {
+		switch {
+		case sigsys:
 			why = "a seccomp filter of the program's killed a thread running the guard's calls"
+		case own:
+			why = fmt.Sprintf("a task died (%s) in a call whose end the guard must see", deathOf(ws))
 		}
 		t.failClosed(tk, why)
 	}
