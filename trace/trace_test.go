@@ -634,6 +634,15 @@ func TestLegacyLayoutAtExec(t *testing.T) {
 	if res.FailedClosed != 0 || res.ExitCode() != 0 || out != "fixed interpreter ran\n" {
 		t.Fatalf("strict, fixed loader: failed closed %d, status %v, output:\n%s", res.FailedClosed, res.Status, out)
 	}
+	// Where AT_BASE cannot be read (mmapguard out of file descriptors,
+	// say), the loader cannot be told from the image: strict fails
+	// closed rather than guess.
+	auxvFile = "/nonexistent/%d/auxv"
+	defer func() { auxvFile = "/proc/%d/auxv" }()
+	out, res = guardedBy(t, escapePolicy(t, true), prog)
+	if res.FailedClosed != 1 || !res.Status.Signaled() || out != "" {
+		t.Fatalf("strict, auxv unreadable: failed closed %d, status %v, output:\n%s", res.FailedClosed, res.Status, out)
+	}
 }
 
 // TestProgramWaitsForSignalsReady: the first program's first instruction

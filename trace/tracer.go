@@ -2003,13 +2003,25 @@ func (t *tracer) occupiedAtExec(tk *task, occupied []region.Mapping) bool {
 	if !p.Strict || len(occupied) == 0 {
 		return true
 	}
+	// Without AT_BASE and the layout, the loader cannot be told from the
+	// image: the program is not let run on a guess.
 	var loader *region.Mapping // a mapping of the loader's file
-	if base, ok := auxvBase(tk.tid, tk.sp.abi); ok && base != 0 {
-		if maps, err := region.ReadMaps(tk.tid); err == nil {
-			for i := range maps {
-				if maps[i].Contains(base) && maps[i].Inode != 0 {
-					loader = &maps[i]
-				}
+	base, ok := auxvBase(tk.tid, tk.sp.abi)
+	if !ok {
+		t.failClosed(tk, "its auxiliary vector (/proc/PID/auxv) cannot be read to tell its loader from its image, "+
+			"which lie inside a protected range at its exec")
+		return false
+	}
+	if base != 0 {
+		maps, err := region.ReadMaps(tk.tid)
+		if err != nil {
+			t.failClosed(tk, fmt.Sprintf("its layout cannot be read to tell its loader from its image, "+
+				"which lie inside a protected range at its exec: %v", err))
+			return false
+		}
+		for i := range maps {
+			if maps[i].Contains(base) && maps[i].Inode != 0 {
+				loader = &maps[i]
 			}
 		}
 	}
@@ -2028,11 +2040,15 @@ func (t *tracer) occupiedAtExec(tk *task, occupied []region.Mapping) bool {
 	return true
 }
 
+// auxvFile is where auxvBase reads a task's auxiliary vector (tests
+// make it unreadable).
+var auxvFile = "/proc/%d/auxv"
+
 // auxvBase reads AT_BASE, where the kernel put the program's loader (0
 // for none, or one at fixed addresses), from /proc/TID/auxv, whose words
 // are the ABI's.
 func auxvBase(tid int, abi rewrite.ABI) (uint64, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/auxv", tid))
+	b, err := os.ReadFile(fmt.Sprintf(auxvFile, tid))
 	if err != nil {
 		return 0, false
 	}
