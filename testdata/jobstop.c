@@ -15,6 +15,12 @@
 //     (vim's sig_tstp), then puts itself back; a SIGCONT handler notes
 //     the continue, and the program prints "continued".
 //
+//   A second argument "own-group" puts the program in a process group
+//     of its own first, as a shell does with a job: the kernel drops a
+//     job-control stop (SIGTSTP's default action) in an orphaned process
+//     group, which the group the program was started in may be (a test
+//     run from a CI job's session, or under setsid).
+//
 // Natively the program stops once, inside its handler, with its
 // clean-up done, and the job stops with it: a shell sees the stop and
 // takes the terminal back. Under mmapguard the job is mmapguard, which
@@ -68,6 +74,10 @@ static int waitFor(volatile sig_atomic_t *flag) {
 
 int main(int argc, char **argv) {
 	int group = argc > 1 && strcmp(argv[1], "group") == 0;
+	if (argc > 2 && strcmp(argv[2], "own-group") == 0 && setpgid(0, 0) != 0) {
+		say("setpgid failed\n");
+		return 1;
+	}
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = tstp;
