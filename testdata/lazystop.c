@@ -5,7 +5,8 @@
 // with SIGSTOP, as a shell's ^Z would. The parent waits for the stop
 // (WUNTRACED), then continues the process and waits for its exit, as a
 // shell does. A stop not reported within ten seconds counts as a hang,
-// and a process that ends without having stopped as a lost stop.
+// and a process that ends without having stopped as a lost stop (a
+// SIGSTOP lost under the guard: see deferexit.c).
 // Prints how many tries hung or lost their stop.
 #define _GNU_SOURCE
 #include <pthread.h>

@@ -88,7 +88,9 @@
 //     launcher to stop likewise where a shell sees it; other
 //     signals are passed on, except during an injection, when they are
 //     held and sent again (tgkill) once the task is back in its own code,
-//     their siginfo put back (PTRACE_SETSIGINFO) at their delivery.
+//     before it runs (a thread that leaves right after its call would
+//     lose a signal sent later), their siginfo put back
+//     (PTRACE_SETSIGINFO) at their delivery.
 //   - a task that vanishes mid-stop (ESRCH) is dropped; the others go on.
 //
 // Run returns when every traced task has exited, with the wait status of

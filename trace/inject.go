@@ -267,14 +267,7 @@ func (t *tracer) endInjection(tk *task) {
 		t.handOver(tk)
 		return
 	}
-	// The held signals are sent while the task is still stopped, so that
-	// it takes them on its way back to user space, before it runs
-	// anything: sent after, they could find it gone. A signal sent to
-	// the process (kill: SIGSTOP from ^Z) that this thread happened to
-	// take goes back to this thread alone, and a thread that ended at
-	// once (its work done) took it along, unseen: the process never
-	// stopped.
-	t.sendDeferred(tk)
+	t.sendDeferred(tk) // before it runs: see sendDeferred
 	t.resume(tk, cont, 0)
 }
 

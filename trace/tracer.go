@@ -506,11 +506,15 @@ func (t *tracer) seized(tk *task, ws unix.WaitStatus) {
 			t.consumeCont(tk)
 			return
 		}
+		// Resumed first: its SIGCONT must be taken (and dropped) before
+		// a held stop signal, which would flush it, leaving quietCont
+		// to drop the program's next one. The program is at its first
+		// instruction, and far from its end when the signal comes.
 		t.resume(tk, cont, 0)
 		t.sendDeferred(tk)
 	case event == 0 && sig == syscall.SIGSTOP:
-		t.resume(tk, cont, 0)
 		t.sendDeferred(tk)
+		t.resume(tk, cont, 0)
 	default:
 		t.sendDeferred(tk)
 		t.dispatch(tk.tid, ws)
@@ -520,6 +524,17 @@ func (t *tracer) seized(tk *task, ws unix.WaitStatus) {
 // sendDeferred sends a task the signals held back during an injection.
 // tgkill gives them a siginfo of its own (SI_TKILL, from mmapguard): the
 // one they came with is put back at their delivery (restoreSigInfo).
+//
+// It is called while the task is still stopped, before it is resumed:
+// the signal is then pending when the task returns to user space, and
+// taken there, as it would have been without the injection. Sent after
+// the resume, it could come too late: a thread that leaves right after
+// its call (SYS_exit, the end of a thread's function) has no return to
+// user space left, and a signal sent to it alone dies with it. A
+// process-directed signal (kill, a ^Z's SIGSTOP) that this thread took
+// off the process's queue was then lost for the whole process: the
+// stop never came, and a SIGUSR1 the other threads block was neither
+// handled nor pending (deferexit.c, TestDeferredSignalThreadExit).
 func (t *tracer) sendDeferred(tk *task) {
 	for _, h := range tk.deferred {
 		if unix.Tgkill(tk.pid, tk.tid, h.sig) == nil && h.ok {

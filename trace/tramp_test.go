@@ -247,6 +247,19 @@ func TestCodePageStop(t *testing.T) {
 	raceProbe(t, "lazystop", "400", "0 of 400 tries hung, 0 lost their stop\n")
 }
 
+// TestDeferredSignalThreadExit: a signal sent to the process while the
+// guard runs calls of its own in a thread (its first rewrite's code
+// call) is held back until they are done, then sent to that thread
+// again; the thread leaves (SYS_exit) right after its call, and is the
+// only one that does not block the signal. The signal must still be
+// handled or pending, as natively: sent again before the thread runs,
+// not after (a thread-directed signal dies with its thread). The
+// TestCodePageStop flake was this, with a SIGSTOP: the process never
+// stopped.
+func TestDeferredSignalThreadExit(t *testing.T) {
+	raceProbe(t, "deferexit", "400", "0 of 400 tries lost the signal\n")
+}
+
 // TestCodePageEagerPoolAll: with --pool-all, where ld.so's first mmap
 // is already a rewrite, the code page is mapped at exec with the
 // reservations, so that even that rewrite takes one stop.
