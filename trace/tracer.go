@@ -1522,9 +1522,9 @@ func notLeader(tid int) bool {
 // may have died since, and handed it to a subreaper that lives on but
 // will never report it (it waited for its event for good).
 func (t *tracer) creatorMayLive(tk *task) bool {
-	tgid, ppid := procIDs(tk.tid)
-	if tgid == tk.tid && tk.heldPPid != 0 {
-		ppid = tk.heldPPid
+	tgid, ppid := tk.tid, tk.heldPPid // (set only on a process's leader)
+	if ppid == 0 {
+		tgid, ppid = procIDs(tk.tid)
 	}
 	want := ppid
 	if tgid != tk.tid {
