@@ -169,6 +169,14 @@ type Step struct {
 	// rest of the steps are skipped and its result is the program's; if
 	// it fails, the next step runs instead.
 	OrElse bool
+	// FailRet, if not 0, is the program's result when the step fails
+	// (and Tolerate is false), in place of the step's own: a probe whose
+	// error is not the one the program's call would get.
+	FailRet uint64
+	// Continue, if not 0, is a failure that does not stop the steps: the
+	// next one runs, and with FixRet the program gets Ret (madvise's
+	// ENOMEM for a hole, after which the kernel goes on).
+	Continue uint64
 }
 
 // Action is the guard's answer for one call.

@@ -44,9 +44,10 @@ func (g *Guard) Complete(a *Action, ret uint64) Fix {
 		old := c.Args[0]
 		newLen, _ := region.PageUp(c.Args[2])
 		moved := ret != old
-		if moved && p.mremapUnmaps && !p.mremapOld.Empty() {
-			// The mapping left the guarded range: put the reservation
-			// back over the hole it left (never over anything else).
+		if (moved || p.mremapShrink) && p.mremapUnmaps && !p.mremapOld.Empty() {
+			// The mapping left the guarded range, or its tail went:
+			// put the reservation back over the hole it left (never
+			// over anything else).
 			for piece := range g.policy.guarded.Within(p.mremapOld) {
 				g.release(int(p.task), piece)
 				fix.After = append(fix.After, reservation(c.ABI, piece, MapFixedNoReplace))

@@ -26,6 +26,9 @@ type pending struct {
 	mremapOld    region.Range
 	mremapGrow   region.Range
 	mremapUnmaps bool
+	// mremapShrink: the call shrinks in place, and mremapOld is its
+	// tail, reserved again if the call succeeds.
+	mremapShrink bool
 
 	// brk: the break before the call.
 	brk bool
@@ -316,6 +319,15 @@ func withOffset(c Call, addr uint64, p region.Range, flags uint64) Call {
 		}
 	}
 	return d
+}
+
+// msyncCall is msync(MS_ASYNC) over r: it changes nothing, and fails
+// with ENOMEM if part of r is unmapped.
+func msyncCall(abi ABI, r region.Range) Call {
+	if abi == ABI32 {
+		return Call{ABI: ABI32, Nr: sysMsync32, Args: [6]uint64{r.Start, r.Len(), MsAsync}}
+	}
+	return Call{ABI: ABI64, Nr: sysMsync64, Args: [6]uint64{r.Start, r.Len(), MsAsync}}
 }
 
 func munmapCall(abi ABI, r region.Range) Call {
@@ -810,7 +822,11 @@ func (g *Guard) decideMadvise(c Call) *Action {
 	for free := range g.reserved.Gaps(q) {
 		d := c
 		d.Args[0], d.Args[1] = free.Start, free.Len()
-		a.Steps = append(a.Steps, Step{Call: d, Tolerate: len(a.Steps) > 0})
+		// Each piece between reservations fails with ENOMEM where it
+		// has a hole, and the kernel goes on to the next mapping; it
+		// stops at a mapping's own error (EINVAL for MADV_DONTNEED of
+		// locked memory), which the program then gets.
+		a.Steps = append(a.Steps, Step{Call: d, Continue: Err(ENOMEM)})
 		switch advice {
 		case MadvDontFork:
 			for p := range g.mapped.Within(free) {
@@ -988,9 +1004,26 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 		// Shrinking unmaps the tail and keeps the start where it is
 		// (MREMAP_DONTUNMAP, which keeps the length, is not here).
 		tail := region.Range{Start: old + newP, End: oldR.End}
+		if !guarded.ContainsAddr(old) {
+			// Only the kernel knows whether anything is mapped at old
+			// (EFAULT if not, and nothing changes): it shrinks, and
+			// the guarded parts of the tail it unmaps are reserved
+			// again after it, the other threads held meanwhile.
+			b := newTracked()
+			b.p.mremapOld, b.p.mremapUnmaps, b.p.mremapShrink = tail, true, true
+			a := b.allowExit(c, "mremap shrink of a mapping outside the guarded ranges: the tail reserved again")
+			a.Hole = true
+			return a
+		}
 		return g.unmapLike(c, who.Task, tail, old, &shrinkWhy)
 	}
-	if g.reserved.Overlaps(oldR) {
+	head := oldR
+	if fixed && newP < oldP {
+		// MREMAP_FIXED unmaps the tail first, whatever is there: the
+		// kernel looks for one mapping in the rest only.
+		head.End = old + newP
+	}
+	if g.reserved.Overlaps(head) {
 		// The old range must be one mapping; it crosses a reservation.
 		return emulate(c, Err(EFAULT), "mremap across the guard's reservation")
 	}
@@ -1004,6 +1037,22 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 		g.take(newR, p)
 		a := b.allowExit(c, "explicit mremap target honoured")
 		a.Hole = p.mremapUnmaps && touchesOld
+		if oldP == newP && guarded.Overlaps(newR) && !guarded.Covers(oldR) {
+			// A move that keeps the length moves every mapping in
+			// the old range since Linux 6.17, holes and all; at the
+			// target, what lies under a hole stays (or, on kernels
+			// that fix that, is unmapped): a reservation the model
+			// would count as the program's, or a hole. Outside the
+			// guarded ranges only the kernel knows the old range's
+			// holes: msync finds one (ENOMEM) and changes nothing,
+			// and the program then gets EFAULT, as before 6.17 (and
+			// as for a move across a reservation). The other
+			// threads are held, so none makes a hole in between.
+			a.Verdict, a.Outcome = Run, Rewritten
+			a.Steps = []Step{{Call: msyncCall(c.ABI, oldR), FailRet: Err(EFAULT)}, {Call: c}}
+			a.Hole = true
+			a.Why = "mremap move into a guarded range: the old range checked for holes first"
+		}
 		return a
 	}
 	if newP > oldP && oldP > 0 {

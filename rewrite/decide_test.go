@@ -398,7 +398,15 @@ func TestDecide(t *testing.T) {
 			want: want{verdict: Allow}},
 		{name: "mremap/reservation", call: call64(sysMremap64, 0x10000000, page, 2*page, MremapMayMove),
 			want: want{verdict: Return, outcome: Emulated, ret: Err(EFAULT)}},
+		// A move keeping the length from outside: since Linux 6.17 the
+		// kernel moves every mapping of the old range and leaves the
+		// target under its holes as it was: msync looks for a hole
+		// first (the program then gets EFAULT), the other threads held.
 		{name: "mremap/fixed-into-protected", call: call64(sysMremap64, outsideLib, page, page, MremapMayMove|MremapFixed, 0x10000000),
+			want: want{verdict: Run, outcome: Rewritten, exit: true, hole: true,
+				steps: "msync(0x7f0000000000, 0x1000, 0x1); mremap(0x7f0000000000, 0x1000, 0x1000, 0x3, 0x10000000)"}},
+		// Growing, the kernel wants one mapping: no look first.
+		{name: "mremap/fixed-grow-into-protected", call: call64(sysMremap64, outsideLib, page, 2*page, MremapMayMove|MremapFixed, 0x10000000),
 			want: want{verdict: Allow, exit: true}},
 		{name: "mremap/fixed-into-protected/strict", o: opts{strict: true},
 			call: call64(sysMremap64, outsideLib, page, page, MremapMayMove|MremapFixed, 0x10000000),

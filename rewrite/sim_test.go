@@ -13,6 +13,8 @@ import (
 // which of them are the guard's reservations.
 type simKernel struct {
 	res, prog region.Set
+	// ran lists the calls exec ran.
+	ran []Call
 }
 
 func (k *simKernel) occupied(q region.Range) bool { return k.res.Overlaps(q) || k.prog.Overlaps(q) }
@@ -41,7 +43,26 @@ func (k *simKernel) exec(c Call) uint64 {
 	if c.ABI != ABI64 {
 		panic("sim: i386 not modelled")
 	}
+	k.ran = append(k.ran, c)
 	switch c.Op() {
+	case OpMadvise:
+		// ENOMEM where part of the range is unmapped (after advising
+		// the rest).
+		q, ok := span(c.Args[0], c.Args[1])
+		if ok {
+			var all region.Set
+			all.Add(q)
+			for r := range k.res.All() {
+				all.Remove(r)
+			}
+			for r := range k.prog.All() {
+				all.Remove(r)
+			}
+			if all.Len() > 0 {
+				return Err(ENOMEM)
+			}
+		}
+		return 0
 	case OpMmap:
 		addr, n, flags := c.Args[0], c.Args[1], c.Args[3]
 		q, ok := span(addr, n)
@@ -111,7 +132,10 @@ func (k *simKernel) run(g *Guard, c Call, who Caller) (*Action, uint64) {
 				}
 				continue
 			}
-			if failed && !st.Tolerate {
+			if failed && !st.Tolerate && !(st.Continue != 0 && ret == st.Continue) {
+				if st.FailRet != 0 {
+					ret = st.FailRet
+				}
 				for j := i - 1; j >= 0; j-- {
 					for _, u := range a.Steps[j].Undo {
 						k.exec(u)

@@ -1122,8 +1122,12 @@ func (t *tracer) runAction(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 				result = ret
 				return finish()
 			}
-			if failed && !steps[i].Tolerate {
+			tolerated := steps[i].Tolerate || steps[i].Continue != 0 && ret == steps[i].Continue
+			if failed && !tolerated {
 				result = ret
+				if steps[i].FailRet != 0 {
+					result = steps[i].FailRet
+				}
 				var undo []rewrite.Call
 				for j := i - 1; j >= 0; j-- {
 					undo = append(undo, steps[j].Undo...)
@@ -1137,7 +1141,7 @@ func (t *tracer) runAction(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 			}
 			if i == len(steps)-1 {
 				result = ret
-				if a.FixRet && (!failed || steps[i].Tolerate) {
+				if a.FixRet && (!failed || tolerated) {
 					result = a.Ret
 				}
 				return finish()

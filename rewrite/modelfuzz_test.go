@@ -1,0 +1,141 @@
+package rewrite
+
+import (
+	"testing"
+
+	"github.com/mmapguard/mmapguard/region"
+)
+
+// The cases below were found by the differential fuzzer
+// (testdata/modelfuzz.c; trace's TestModelFuzz replays them against the
+// kernel, testdata/modelfuzz/*.ops).
+
+// TestMremapMoveWithHoles: a move that keeps the length (MREMAP_FIXED)
+// from outside the guarded ranges into one moves, since Linux 6.17,
+// every mapping in the old range and leaves the target under the holes
+// between them as it was, a reservation that the model counted as the
+// program's (its mprotect then made the reservation read-write). The old
+// range is looked at first (msync: ENOMEM at a hole, answered EFAULT),
+// with the other threads held; a failure gives everything back.
+func TestMremapMoveWithHoles(t *testing.T) {
+	g := newGuard(t, opts{})
+	c := call64(sysMremap64, outsideLib, 3*page, 3*page, MremapMayMove|MremapFixed, 0x20000000)
+	a := g.Decide(c, Caller{Task: 1})
+	if a.Verdict != Run || len(a.Steps) != 2 || a.Steps[0].Call.Op() != OpMsync || a.Steps[0].FailRet != Err(EFAULT) ||
+		a.Steps[1].Call.Args != c.Args || !a.Exit || !a.Hole {
+		t.Fatalf("Decide(%v) = %v (steps %s), want msync with FailRet EFAULT, then the call, Exit and Hole", c, a, steps(a))
+	}
+	// The old range has a hole: the program gets EFAULT, the target
+	// stays reserved.
+	g.Complete(a, Err(EFAULT))
+	checkModel(t, g)
+	if !g.reserved.Covers(region.Range{Start: 0x20000000, End: 0x20003000}) {
+		t.Errorf("after the failed move the target is not reserved: %v", g.Reserved())
+	}
+	// Without a hole it moves, and the target is the program's.
+	a = g.Decide(c, Caller{Task: 1})
+	g.Complete(a, 0x20000000)
+	checkModel(t, g)
+	if !g.mapped.Covers(region.Range{Start: 0x20000000, End: 0x20003000}) {
+		t.Errorf("after the move the target is not the program's: %v", g.Mapped())
+	}
+}
+
+// TestMremapFixedShrinkOverReservation: MREMAP_FIXED that shrinks unmaps
+// the tail first, whatever is there, and wants one mapping in the rest
+// only: a tail over a reservation is no reason for EFAULT (the guard
+// answered EFAULT; the kernel moves the rest). The tail's reservation
+// comes back with the rest of the old range.
+func TestMremapFixedShrinkOverReservation(t *testing.T) {
+	g := newGuard(t, opts{})
+	own := region.Range{Start: 0x40000000, End: 0x40002000}
+	a := g.Decide(mmap(own.Start, own.Len(), protRW, anonPriv|MapFixed, ^uint64(0), 0), Caller{Task: 1})
+	g.Complete(a, own.Start)
+	c := call64(sysMremap64, own.Start, 4*page, page, MremapMayMove|MremapFixed, outsideLib)
+	a = g.Decide(c, Caller{Task: 1})
+	if a.Verdict != Allow || !a.Exit || !a.Hole {
+		t.Fatalf("Decide(%v) = %v, want the call run (Exit, Hole)", c, a)
+	}
+	fix := g.Complete(a, outsideLib)
+	checkModel(t, g)
+	var back region.Set
+	for _, f := range fix.After {
+		r, ok := isReservation(f)
+		if !ok {
+			t.Fatalf("after the move: %v, want reservations", f)
+		}
+		back.Add(r)
+	}
+	if !back.Covers(region.Range{Start: own.Start, End: own.Start + 4*page}) {
+		t.Errorf("reservations put back %v, want the old range %#x-%#x", back.Ranges(), own.Start, own.Start+4*page)
+	}
+}
+
+// TestMremapShrinkOutsideIntoGuarded: a shrink of an address outside the
+// guarded ranges whose tail reaches into one: only the kernel knows
+// whether anything is mapped there (EFAULT, and nothing changes, if
+// not). The guard used to unmap the tail itself (the program's own
+// mapping there with it) and answer success.
+func TestMremapShrinkOutsideIntoGuarded(t *testing.T) {
+	g := newGuard(t, opts{})
+	own := region.Range{Start: pLo, End: pLo + page}
+	a := g.Decide(mmap(own.Start, own.Len(), protRW, anonPriv|MapFixed, ^uint64(0), 0), Caller{Task: 1})
+	g.Complete(a, own.Start)
+	c := call64(sysMremap64, pLo-2*page, 3*page, page, 0)
+	a = g.Decide(c, Caller{Task: 1})
+	if a.Verdict != Allow || !a.Exit || !a.Hole {
+		t.Fatalf("Decide(%v) = %v, want the call run by the kernel (Exit, Hole)", c, a)
+	}
+	// Nothing at the old address: EFAULT, the program's mapping stays.
+	if fix := g.Complete(a, Err(EFAULT)); len(fix.After) != 0 {
+		t.Errorf("after EFAULT: %v, want nothing", fix.After)
+	}
+	if !g.mapped.Covers(own) {
+		t.Fatalf("after EFAULT the program's mapping is gone from the model: %v", g.Mapped())
+	}
+	// Mapped: the tail's guarded part is reserved again.
+	a = g.Decide(c, Caller{Task: 1})
+	fix := g.Complete(a, pLo-2*page)
+	checkModel(t, g)
+	if len(fix.After) != 1 || fix.After[0].Args[0] != pLo || fix.After[0].Args[1] != page || g.mapped.Overlaps(own) {
+		t.Errorf("after the shrink: %v, mapped %v; want %v reserved again", fix.After, g.Mapped(), own)
+	}
+}
+
+// TestMadviseGoesOnAfterHole: madvise over a hole outside the guarded
+// ranges, a reservation and the program's mapping: the kernel advises
+// every mapping and answers ENOMEM at the end; the guard's first piece
+// (the hole) failed with ENOMEM and stopped the rest, so MADV_DONTFORK
+// never reached the mapping and a forked child inherited it.
+func TestMadviseGoesOnAfterHole(t *testing.T) {
+	g := newGuard(t, opts{})
+	own := region.Range{Start: 0x20000, End: 0x22000}
+	a := g.Decide(mmap(own.Start, own.Len(), protRW, anonPriv|MapFixed, ^uint64(0), 0), Caller{Task: 1})
+	g.Complete(a, own.Start)
+	a = g.Decide(call64(sysMadvise64, 0x8000, own.End-0x8000, MadvDontFork), Caller{Task: 1})
+	if a.Verdict != Run || len(a.Steps) != 2 {
+		t.Fatalf("madvise: %v (steps %s), want two steps", a, steps(a))
+	}
+	for i, st := range a.Steps {
+		if st.Continue != Err(ENOMEM) || st.Tolerate {
+			t.Errorf("step %d (%v): Continue %#x Tolerate %v, want to go on after ENOMEM only", i, st.Call, st.Continue, st.Tolerate)
+		}
+	}
+	// Run it against the toy kernel: the first piece is a hole, and
+	// the program's mapping must get the advice all the same.
+	g = newGuard(t, opts{})
+	k := &simKernel{}
+	for _, r := range g.Reserved() {
+		k.res.Add(r)
+	}
+	k.prog.Add(region.Range{Start: exeLo, End: exeHi})
+	k.run(g, mmap(own.Start, own.Len(), protRW, anonPriv|MapFixed, ^uint64(0), 0), Caller{Task: 1})
+	_, ret := k.run(g, call64(sysMadvise64, 0x8000, own.End-0x8000, MadvDontFork), Caller{Task: 1})
+	if ret != Err(ENOMEM) {
+		t.Errorf("madvise returned %#x, want ENOMEM", ret)
+	}
+	last := k.ran[len(k.ran)-1]
+	if last.Op() != OpMadvise || last.Args[0] != own.Start || last.Args[1] != own.Len() {
+		t.Errorf("the last call run is %v, want the madvise of the program's mapping %v", last, own)
+	}
+}
