@@ -788,6 +788,8 @@ static int do_op(struct op *o) {
 			if (!native && prot_overlaps(r, r + nlen)) fail("%s moved to %#lx, in a protected range", what, r);
 		} else {
 			long alt = 1;
+			// --strict: the guard answers EFAULT for a reservation first
+			if (!native && strict && want == -EPERM && !own) alt = -EFAULT;
 			// a move of several mappings across the guard's
 			// reservations: the guard answers EFAULT
 			// a move of several mappings with holes between them, from or
