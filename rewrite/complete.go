@@ -112,5 +112,8 @@ func (g *Guard) rollback(a *Action, p *pending) Fix {
 	for _, r := range p.wasDontFork {
 		g.dontFork.Add(r)
 	}
+	for _, d := range p.wasAttached {
+		d.a.left.Add(d.r)
+	}
 	return fix
 }

@@ -16,6 +16,9 @@ type pending struct {
 	// wasDontFork: the parts of them that were program mappings marked
 	// MADV_DONTFORK (the new mapping is not: a child inherits it).
 	wasDontFork []region.Range
+	// wasAttached: the parts of shared memory attachments the call
+	// mapped over, given back to them if it fails.
+	wasAttached []detachedPiece
 
 	// shmdt: for a shmdt the kernel runs, the attachment it detaches
 	// (its pieces inside guarded ranges are reserved again afterwards).
@@ -374,7 +377,7 @@ func (g *Guard) takePiece(piece region.Range, p *pending, inPool bool) {
 		// own now.
 		g.code, g.codeReady = region.Range{}, false
 	}
-	g.detach(piece)
+	g.detach(piece, p)
 }
 
 // release records that the program no longer maps q and that the guard
@@ -392,7 +395,7 @@ func (g *Guard) release(task int, q region.Range) {
 func (g *Guard) releasePiece(task int, piece region.Range) {
 	g.mapped.Remove(piece)
 	g.dontFork.Remove(piece)
-	g.detach(piece)
+	g.detach(piece, nil)
 	g.reserved.Add(piece)
 	g.giveBack(task, piece)
 }
@@ -653,7 +656,7 @@ func (g *Guard) unmapLike(c Call, task int, q region.Range, ret uint64, why *unm
 		}
 		g.mapped.Remove(q)
 		g.dontFork.Remove(q)
-		g.detach(q)
+		g.detach(q, nil)
 		g.giveBack(task, q)
 		b := new(stepAction)
 		a := b.runOne(c, reservation(c.ABI, q, MapFixed), Rewritten, why.run)

@@ -139,3 +139,29 @@ func TestMadviseGoesOnAfterHole(t *testing.T) {
 		t.Errorf("the last call run is %v, want the madvise of the program's mapping %v", last, own)
 	}
 }
+
+// TestFailedCallGivesAttachmentBack: a call that would map over part of
+// a shared memory attachment in a guarded range (MREMAP_FIXED onto it,
+// from an address where nothing is mapped: EFAULT) takes that part out
+// of the attachment at Decide; when it fails, the part is the
+// attachment's again, and its shmdt puts the reservation back over it.
+// The part stayed out, and shmdt left a hole there (modelfuzz's
+// failed_move_onto_shm.ops).
+func TestFailedCallGivesAttachmentBack(t *testing.T) {
+	g := newGuard(t, opts{})
+	at := Call{ABI: ABI64, Nr: sysShmat64, Args: [6]uint64{5, 0x10000000, ShmRemap}, ShmSize: 4 * page}
+	a := g.Decide(at, Caller{Task: 1})
+	g.Complete(a, 0x10000000)
+	mv := call64(sysMremap64, outsideLib, 2*page, 2*page, MremapMayMove|MremapFixed, 0x10000000+2*page)
+	a = g.Decide(mv, Caller{Task: 1})
+	if !a.Exit {
+		t.Fatalf("Decide(%v) = %v, want the call run and completed", mv, a)
+	}
+	g.Complete(a, Err(EFAULT))
+	checkModel(t, g)
+	d := g.Decide(call64(sysShmdt64, 0x10000000), Caller{Task: 1})
+	want := reservation(ABI64, region.Range{Start: 0x10000000, End: 0x10000000 + 4*page}, MapFixed).String()
+	if d.Verdict != Run || steps(d) != want {
+		t.Errorf("shmdt after the failed move: %v\nwant steps %s", d, want)
+	}
+}

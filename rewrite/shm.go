@@ -21,12 +21,28 @@ func (g *Guard) attached(q region.Range) {
 	g.shm[q.Start] = a
 }
 
+// detachedPiece is a part of an attachment a call mapped over.
+type detachedPiece struct {
+	a *attachment
+	r region.Range
+}
+
 // detach notes that piece no longer belongs to any attachment (it was
-// unmapped, or mapped over).
-func (g *Guard) detach(piece region.Range) {
+// unmapped, or mapped over). With p, the call may still fail: what it
+// took from attachments is noted there, for rollback to give back (a
+// failed MREMAP_FIXED onto a segment's part in a guarded range left that
+// part out of the attachment, and its shmdt then left a hole there).
+func (g *Guard) detach(piece region.Range, p *pending) {
 	for _, a := range g.shm {
-		if a.whole.Overlaps(piece) {
+		if !a.whole.Overlaps(piece) {
+			continue
+		}
+		if p == nil {
 			a.left.Remove(piece)
+			continue
+		}
+		for _, r := range a.left.RemoveAppend(nil, piece) {
+			p.wasAttached = append(p.wasAttached, detachedPiece{a, r})
 		}
 	}
 }
