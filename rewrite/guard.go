@@ -418,6 +418,7 @@ func (g *Guard) Fork(abi ABI) (*Guard, []Call) {
 	var calls []Call
 	for r := range g.dontFork.All() {
 		c.mapped.Remove(r)
+		c.detach(r, nil) // (a segment's part the child lacks: its shmdt gets EINVAL there)
 		c.reserved.Add(r)
 		if c.pool != nil {
 			c.poolFree(r)
