@@ -879,6 +879,28 @@ func TestHeldThreadsReadNothing(t *testing.T) {
 	}
 }
 
+// TestHeldProcessesWaitForEvent: a new process whose first stop came
+// before its creator's event waits for the event a moment (settleGrace)
+// before the guard looks for its creator among the threads of its
+// parent process, two reads of /proc for each, and so does the look
+// that every exit asks for while a task is held (wantSettle). Looked
+// for at once, vforkstorm.c's 100 children, each held while 300 idle
+// threads of their parent's could be its creator, cost some 20,000
+// reads here (30 times the native time); the events come first.
+func TestHeldProcessesWaitForEvent(t *testing.T) {
+	bin := buildC(t, "vforkstorm", "-pthread")
+	before := procReads.Load()
+	out, res := guarded(t, bin)
+	if res.ExitCode() != 0 || out != "spawners failed: 0\n" || res.FailedClosed != 0 {
+		t.Fatalf("exit %d (%v), failed closed %d:\n%s", res.ExitCode(), res.Status, res.FailedClosed, out)
+	}
+	if n := procReads.Load() - before; n > 2000 {
+		t.Errorf("%d reads of /proc/TID/status or /proc/TID/syscall for 100 vforked children of a process with 300 threads, want at most 2,000", n)
+	} else {
+		t.Logf("%d reads of /proc", n)
+	}
+}
+
 // TestNotLeader: notLeader tells a thread from its process's leader
 // with one tgkill.
 func TestNotLeader(t *testing.T) {

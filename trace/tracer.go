@@ -798,6 +798,9 @@ type tracer struct {
 	// no space is frozen.
 	nHeld     int
 	settleDue bool
+	// settleAt is when settleHeld was first asked for since it last
+	// ran (see wantSettle); zero when it is not.
+	settleAt time.Time
 	// filter is the seccomp filter in the kernel's encoding (struct
 	// sock_filter array), injected into the first program.
 	filter []byte
@@ -969,6 +972,14 @@ func (t *tracer) loop() (Result, error) {
 			// Handle the stops already waiting first (see stopJob).
 			opts |= unix.WNOHANG
 		}
+		if !t.settleAt.IsZero() {
+			if t.nHeld == 0 || time.Since(t.settleAt) >= settleGrace {
+				t.settleAt = time.Time{}
+				t.settleNow()
+				continue
+			}
+			opts |= unix.WNOHANG
+		}
 		tid, err := unix.Wait4(-1, &ws, opts, nil)
 		if err == unix.EINTR {
 			continue
@@ -980,7 +991,13 @@ func (t *tracer) loop() (Result, error) {
 			return t.finish(), fmt.Errorf("wait4: %w", err)
 		}
 		if tid == 0 {
-			t.stopJob()
+			if t.jobStop != 0 {
+				t.stopJob()
+			} else {
+				// A settle is due soon (see wantSettle) and
+				// nothing is to be handled meanwhile.
+				time.Sleep(settlePoll)
+			}
 			continue
 		}
 		t.handle(tid, ws)
@@ -1147,14 +1164,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 			t.retire(tk.sp)
 		}
 		if t.nHeld > 0 {
-			// Perhaps the creator of a task that waits for its event.
-			// While a space is frozen, the event may be among the kept
-			// stops: wait for the thaw.
-			if t.freezes > 0 {
-				t.settleDue = true
-			} else {
-				t.settleHeld()
-			}
+			// Perhaps the creator of a task that waits for its event
+			// (see wantSettle).
+			t.wantSettle()
 		}
 		return
 	case !ws.Stopped():
@@ -1174,11 +1186,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		if tgid, ppid := procIDs(tid); tgid == tid {
 			tk.heldPPid = ppid
 		}
-		if t.freezes == 0 && !t.creatorMayLive(tk) {
-			// Its creator died before this stop was seen (its exit,
-			// which settles held tasks, came first).
-			t.settleHeld()
-		}
+		// Its creator may have died before this stop was seen (its
+		// exit, which settles held tasks, came first): see wantSettle.
+		t.wantSettle()
 		return
 	}
 	if tk.seizing {
@@ -1477,6 +1487,44 @@ func (t *tracer) setExitOption(tk *task, on bool) {
 	} else if !errors.Is(err, unix.ESRCH) {
 		t.lost(tk, os.NewSyscallError("ptrace(PTRACE_SETOPTIONS)", err))
 	}
+}
+
+// settleGrace is how long settleHeld waits after it was first asked
+// for (wantSettle), settlePoll how long the tracer sleeps meanwhile when
+// no report waits.
+const (
+	settleGrace = 2 * time.Millisecond
+	settlePoll  = 50 * time.Microsecond
+)
+
+// wantSettle asks for settleHeld: a held task's creator may have died
+// (a task exited, or a new process's first stop came before its
+// creator's event). It runs settleGrace after the first ask at the
+// latest, once for all the asks meanwhile, and not at all if no task
+// is held by then. For a held process, settleHeld looks for a creator
+// that may live among the threads of its parent process, two reads of
+// /proc for each: run at every exit and every such first stop, that
+// cost some 5 ms each for a parent with 500 threads, a vfork storm
+// from one (posix_spawn, Go's os/exec) 25 times the native time. The
+// creator's event, which settles the held task for nothing, nearly
+// always comes within the grace.
+func (t *tracer) wantSettle() {
+	if t.settleAt.IsZero() {
+		t.settleAt = time.Now()
+	}
+}
+
+// settleNow runs settleHeld, after the thaw while a space is frozen
+// (the event may be among the kept stops).
+func (t *tracer) settleNow() {
+	if t.nHeld == 0 {
+		return
+	}
+	if t.freezes > 0 {
+		t.settleDue = true
+		return
+	}
+	t.settleHeld()
 }
 
 // settleHeld lets new tasks waiting for their creator's event go on
