@@ -868,15 +868,23 @@ func TestForkStormWithoutKcmp(t *testing.T) {
 // (threadstorm.c makes that order common: a few hundred of its 800
 // threads here).
 func TestHeldThreadsReadNothing(t *testing.T) {
-	bin := buildC(t, "threadstorm", "-pthread")
-	before := procReads.Load()
-	out, res := guarded(t, bin)
-	if res.ExitCode() != 0 || out != "starters failed: 0\n" || res.FailedClosed != 0 {
-		t.Fatalf("exit %d (%v), failed closed %d:\n%s", res.ExitCode(), res.Status, res.FailedClosed, out)
-	}
-	if n := procReads.Load() - before; n > 0 {
+	if n := procReadsOf(t, "threadstorm", "starters failed: 0\n"); n > 0 {
 		t.Errorf("%d reads of /proc/TID/status or /proc/TID/syscall for 800 threads, want none", n)
 	}
+}
+
+// procReadsOf runs testdata/NAME.c under the guard, checks that it ends
+// well with output want, and returns the reads of /proc it cost the
+// tracer (see procReads).
+func procReadsOf(t *testing.T, name, want string) int64 {
+	t.Helper()
+	bin := buildC(t, name, "-pthread")
+	before := procReads.Load()
+	out, res := guarded(t, bin)
+	if res.ExitCode() != 0 || out != want || res.FailedClosed != 0 {
+		t.Fatalf("exit %d (%v), failed closed %d:\n%s", res.ExitCode(), res.Status, res.FailedClosed, out)
+	}
+	return procReads.Load() - before
 }
 
 // TestHeldProcessesWaitForEvent: a new process whose first stop came
@@ -888,13 +896,7 @@ func TestHeldThreadsReadNothing(t *testing.T) {
 // threads of their parent's could be its creator, cost some 20,000
 // reads here (30 times the native time); the events come first.
 func TestHeldProcessesWaitForEvent(t *testing.T) {
-	bin := buildC(t, "vforkstorm", "-pthread")
-	before := procReads.Load()
-	out, res := guarded(t, bin)
-	if res.ExitCode() != 0 || out != "spawners failed: 0\n" || res.FailedClosed != 0 {
-		t.Fatalf("exit %d (%v), failed closed %d:\n%s", res.ExitCode(), res.Status, res.FailedClosed, out)
-	}
-	if n := procReads.Load() - before; n > 2000 {
+	if n := procReadsOf(t, "vforkstorm", "spawners failed: 0\n"); n > 2000 {
 		t.Errorf("%d reads of /proc/TID/status or /proc/TID/syscall for 100 vforked children of a process with 300 threads, want at most 2,000", n)
 	} else {
 		t.Logf("%d reads of /proc", n)
