@@ -204,6 +204,13 @@ type Action struct {
 	// Guard.Refill: for a call whose effect the guard cannot foresee
 	// exactly (a shmdt of an attachment it did not see). With Hole.
 	Rescan bool
+	// RescanFailed is Rescan for a failed call only: a length-keeping
+	// MREMAP_FIXED move, which since Linux 6.17 moves the mappings of
+	// the old range one by one and can fail after some moved (a later
+	// one sealed, registered with a userfaultfd, of a file with its own
+	// get_unmapped_area), leaving holes where the model, rolled back,
+	// still has the program's mappings. With Hole.
+	RescanFailed bool
 	// Hole says the call itself can unmap part of a guarded range, which
 	// stays free until Complete's After calls put the reservation back
 	// (a mapping moved out by mremap, a heap shrinking out, a shmdt

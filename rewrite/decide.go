@@ -1040,6 +1040,9 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 		g.take(newR, p)
 		a := b.allowExit(c, "explicit mremap target honoured")
 		a.Hole = p.mremapUnmaps && touchesOld
+		// A failed move may have moved part of the old range out (see
+		// RescanFailed).
+		a.RescanFailed = oldP == newP && a.Hole
 		if oldP == newP && guarded.Overlaps(newR) && !guarded.Covers(oldR) {
 			// A move that keeps the length moves every mapping in
 			// the old range since Linux 6.17, holes and all; at the
@@ -1054,6 +1057,7 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 			a.Verdict, a.Outcome = Run, Rewritten
 			a.Steps = []Step{{Call: msyncCall(c.ABI, oldR), FailRet: Err(EFAULT)}, {Call: c}}
 			a.Hole = true
+			a.RescanFailed = touchesOld && p.mremapUnmaps
 			a.Why = "mremap move into a guarded range: the old range checked for holes first"
 		}
 		return a

@@ -189,3 +189,26 @@ func TestForkedChildLacksDontForkAttachment(t *testing.T) {
 		t.Errorf("the parent's shmdt: %v, want the reservation put back over the segment", pd)
 	}
 }
+
+// TestFailedMoveOutRescans: a length-keeping MREMAP_FIXED move of two
+// mappings of the program's out of a guarded range may fail after the
+// first moved (Linux 6.17 moves them one by one; the second sealed):
+// the rolled-back model still has the first, whose old place is a
+// hole. The tracer must read the layout after such a failure
+// (RescanFailed); a move that changes the length moves one mapping
+// only, and needs no look.
+func TestFailedMoveOutRescans(t *testing.T) {
+	g := newGuard(t, opts{})
+	m := g.Decide(call64(sysMmap64, 0x10000000, 2*page, ProtRead|ProtWrite, MapPrivate|MapAnonymous|MapFixed, ^uint64(0), 0), Caller{Task: 1})
+	if m.Exit {
+		g.Complete(m, 0x10000000)
+	}
+	mv := call64(sysMremap64, 0x10000000, 2*page, 2*page, MremapMayMove|MremapFixed, outsideLib)
+	if a := g.Decide(mv, Caller{Task: 1}); !a.Exit || !a.Hole || !a.RescanFailed {
+		t.Errorf("Decide(%v) = %+v, want Hole and RescanFailed", mv, a)
+	}
+	grow := call64(sysMremap64, 0x10000000, 2*page, 3*page, MremapMayMove|MremapFixed, outsideLib)
+	if a := g.Decide(grow, Caller{Task: 1}); a.RescanFailed {
+		t.Errorf("Decide(%v) = %+v, want no RescanFailed", grow, a)
+	}
+}

@@ -1023,3 +1023,20 @@ func escapeLaxStrict(t *testing.T, bin string, routes []string) {
 		escapeCheck(t, out, res, routes)
 	})
 }
+
+// TestEscapePartialMove: two mappings of the program's inside the range
+// are moved out with one length-keeping MREMAP_FIXED; since Linux 6.17
+// the kernel moves them one after another, and the second cannot move
+// (sealed, or of /dev/zero): the call fails after the first one moved.
+// Its old place must be reserved again, not left a hole.
+func TestEscapePartialMove(t *testing.T) {
+	bin := buildC(t, "escape_partialmove", "-pthread")
+	for _, mode := range []string{"mseal", "devzero"} {
+		t.Run(mode, func(t *testing.T) {
+			out, res := escapeGuarded(t, escapePolicy(t, false), bin, mode)
+			if strings.Contains(out, "ESCAPED") || strings.Contains(out, "FAIL") || !strings.Contains(out, "END failures=0") {
+				t.Errorf("status %v:\n%s", res.Status, out)
+			}
+		})
+	}
+}

@@ -967,7 +967,7 @@ func (t *tracer) completeAwaited(tk *task, ret uint64) {
 		return
 	}
 	fix := g.Complete(inj.await, ret)
-	if inj.await.Rescan {
+	if _, failed := rewrite.Failed(inj.abi, ret); inj.await.Rescan || inj.await.RescanFailed && failed {
 		gaps, err := t.guardedGaps(tk.tid)
 		if err != nil {
 			t.failClosed(tk, fmt.Sprintf("cannot read the layout after %v: %v", inj.await.Call(), err))
@@ -1102,6 +1102,15 @@ func (t *tracer) runAction(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 			return true // the process is being killed
 		}
 		fix := g.Complete(a, result)
+		if _, failed := rewrite.Failed(inj.abi, result); a.Rescan || a.RescanFailed && failed {
+			// (See rewrite.Action.RescanFailed.)
+			gaps, err := t.guardedGaps(tk.tid)
+			if err != nil {
+				t.failClosed(tk, fmt.Sprintf("cannot read the layout after %v: %v", a.Call(), err))
+				return true
+			}
+			fix.After = append(fix.After, g.Refill(tk.tid, inj.abi, gaps)...)
+		}
 		if len(fix.After) == 0 {
 			return true
 		}
