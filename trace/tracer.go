@@ -506,10 +506,12 @@ func (t *tracer) seized(tk *task, ws unix.WaitStatus) {
 			t.consumeCont(tk)
 			return
 		}
-		// Resumed first: its SIGCONT must be taken (and dropped) before
-		// a held stop signal, which would flush it, leaving quietCont
-		// to drop the program's next one. The program is at its first
-		// instruction, and far from its end when the signal comes.
+		// Resumed first, so that its SIGCONT is likely taken (and
+		// dropped) before a held stop signal, which would flush it and
+		// leave quietCont to drop the program's next one (not certain:
+		// the task may not have run when tgkill comes; a stop signal
+		// held at the very start is rare). The program is at its first
+		// instruction, far from an end that could lose the signal.
 		t.resume(tk, cont, 0)
 		t.sendDeferred(tk)
 	case event == 0 && sig == syscall.SIGSTOP:
@@ -796,8 +798,11 @@ type tracer struct {
 	bornStash []waitStop
 	// nHeld counts the held tasks; settleDue asks for settleHeld once
 	// no space is frozen.
-	nHeld     int
-	settleDue bool
+	nHeld int
+	// nHeldProcs counts the held tasks that are not threads: only they
+	// need the look for their creator (see wantSettle).
+	nHeldProcs int
+	settleDue  bool
 	// settleAt is when settleHeld was first asked for since it last
 	// ran (see wantSettle); zero when it is not.
 	settleAt time.Time
@@ -973,7 +978,7 @@ func (t *tracer) loop() (Result, error) {
 			opts |= unix.WNOHANG
 		}
 		if !t.settleAt.IsZero() {
-			if t.nHeld == 0 || time.Since(t.settleAt) >= settleGrace {
+			if t.nHeldProcs == 0 || time.Since(t.settleAt) >= settleGrace {
 				t.settleAt = time.Time{}
 				t.settleNow()
 				continue
@@ -1130,7 +1135,7 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		// Interrupted to see whether it made a held task: stopped now
 		// (by the interrupt, or first by another stop), it can tell.
 		tk.probed = false
-		if t.nHeld > 0 && t.freezes == 0 {
+		if t.nHeldProcs > 0 && t.freezes == 0 {
 			t.settleHeld()
 		}
 	}
@@ -1146,7 +1151,7 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 			t.attr.SetMaps(tid, nil) // the process is gone
 		}
 		if tk != nil && tk.held {
-			t.nHeld--
+			t.unhold(tk)
 		}
 		if tk != nil && tk.inj != nil {
 			t.diedMidInjection(tk, ws)
@@ -1163,9 +1168,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		if tk != nil {
 			t.retire(tk.sp)
 		}
-		if t.nHeld > 0 {
-			// Perhaps the creator of a task that waits for its event
-			// (see wantSettle).
+		if t.nHeldProcs > 0 {
+			// Perhaps the creator of a process that waits for its
+			// event (see wantSettle; a held thread needs no look).
 			t.wantSettle()
 		}
 		return
@@ -1183,6 +1188,7 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 			tk.heldThread = true
 			return
 		}
+		t.nHeldProcs++
 		if tgid, ppid := procIDs(tid); tgid == tid {
 			tk.heldPPid = ppid
 		}
@@ -1386,8 +1392,7 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 			// child whose layout could not be read alone, and its
 			// creator goes on (it stands in its event until resumed).
 			if ck.held {
-				ck.held = false
-				t.nHeld--
+				t.unhold(ck)
 			}
 			if ck.sp != parent.sp {
 				t.resume(parent, cont, 0)
@@ -1400,8 +1405,7 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 		t.setExitOption(parent, true)
 	}
 	if ck.held {
-		ck.held = false
-		t.nHeld--
+		t.unhold(ck)
 		t.firstStop(ck)
 	}
 	t.resume(parent, cont, 0)
@@ -1517,7 +1521,7 @@ func (t *tracer) wantSettle() {
 // settleNow runs settleHeld, after the thaw while a space is frozen
 // (the event may be among the kept stops).
 func (t *tracer) settleNow() {
-	if t.nHeld == 0 {
+	if t.nHeldProcs == 0 {
 		return
 	}
 	if t.freezes > 0 {
@@ -1545,9 +1549,17 @@ func (t *tracer) settleHeld() {
 		if !tk.orphan && (tk.heldThread || t.creatorMayLive(tk)) {
 			continue
 		}
-		tk.held = false
-		t.nHeld--
+		t.unhold(tk)
 		t.firstStop(tk)
+	}
+}
+
+// unhold ends a task's wait for its creator's event (held).
+func (t *tracer) unhold(tk *task) {
+	tk.held = false
+	t.nHeld--
+	if !tk.heldThread {
+		t.nHeldProcs--
 	}
 }
 
