@@ -1043,6 +1043,13 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 		// A failed move may have moved part of the old range out (see
 		// RescanFailed).
 		a.RescanFailed = oldP == newP && a.Hole
+		if newP < oldP && guarded.Overlaps(region.Range{Start: old + newP, End: oldR.End}) {
+			// Before Linux 6.17 a shrinking MREMAP_FIXED unmaps the
+			// tail, then finds the rest is not one mapping (EFAULT):
+			// the tail's guarded part is a hole the rolled-back model
+			// does not know of.
+			a.RescanFailed = true
+		}
 		if oldP == newP && guarded.Overlaps(newR) && !guarded.Covers(oldR) {
 			// A move that keeps the length moves every mapping in
 			// the old range since Linux 6.17, holes and all; at the

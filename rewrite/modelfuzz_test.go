@@ -195,8 +195,8 @@ func TestForkedChildLacksDontForkAttachment(t *testing.T) {
 // first moved (Linux 6.17 moves them one by one; the second sealed):
 // the rolled-back model still has the first, whose old place is a
 // hole. The tracer must read the layout after such a failure
-// (RescanFailed); a move that changes the length moves one mapping
-// only, and needs no look.
+// (RescanFailed); a move that grows moves one mapping only, and needs
+// no look; one that shrinks unmaps its tail first on older kernels.
 func TestFailedMoveOutRescans(t *testing.T) {
 	g := newGuard(t, opts{})
 	m := g.Decide(call64(sysMmap64, 0x10000000, 2*page, ProtRead|ProtWrite, MapPrivate|MapAnonymous|MapFixed, ^uint64(0), 0), Caller{Task: 1})
@@ -210,5 +210,11 @@ func TestFailedMoveOutRescans(t *testing.T) {
 	grow := call64(sysMremap64, 0x10000000, 2*page, 3*page, MremapMayMove|MremapFixed, outsideLib)
 	if a := g.Decide(grow, Caller{Task: 1}); a.RescanFailed {
 		t.Errorf("Decide(%v) = %+v, want no RescanFailed", grow, a)
+	}
+	// Before Linux 6.17 a shrinking move unmaps the tail first, and may
+	// fail after (the rest not one mapping).
+	shrink := call64(sysMremap64, 0x10000000, 2*page, page, MremapMayMove|MremapFixed, outsideLib)
+	if a := g.Decide(shrink, Caller{Task: 1}); !a.Hole || !a.RescanFailed {
+		t.Errorf("Decide(%v) = %+v, want Hole and RescanFailed", shrink, a)
 	}
 }
