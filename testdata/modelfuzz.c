@@ -731,6 +731,9 @@ static int do_op(struct op *o) {
 		ul addr = o->a;
 		r = sys(shmdt((void *)addr));
 		int i = sh_find(addr);
+		// the kernel detaches whatever segment starts at addr, whichever
+		// attachment the operation had in mind
+		if (i >= 0 && sh[i].kind == SHM && sh[i].off == 0) a = sh[i].att;
 		int intact = i >= 0 && sh[i].kind == SHM && sh[i].att == a && sh[i].off == 0;
 		expect(what, r, intact ? 0 : -EINVAL, 1);
 		if (r == 0) {
@@ -758,6 +761,10 @@ static int do_op(struct op *o) {
 		int multi = 0;    // a move of every mapping in the range
 		if (!native && strict && fixed && prot_overlaps(naddr, naddr + nlen)) {
 			want = -EPERM; // --strict refuses before it looks at old
+		} else if (dontunmap && !fixed && old + olen > naddr && naddr + nlen > old) {
+			// the kernel checks the new range against the old one for
+			// MREMAP_DONTUNMAP too, where new_addr is only a hint (0)
+			want = -EINVAL;
 		} else if (!own) {
 			want = -EFAULT;
 		} else if (fixed && olen == nlen) {
