@@ -272,12 +272,8 @@ func (g *gen) body64(c Class) func() {
 			return g.retBody(trace(Always))
 		}
 		return func() {
-			allow, hi, yes := a.newLabel(), a.newLabel(), a.newLabel()
-			a.ldAbs(offArgLo(1), "shmaddr")
-			a.jumpIf(bpf.JumpEqual, 0, hi, yes, "")
-			a.bind(hi)
-			a.ldAbs(offArgHi(1), "")
-			a.jumpIf(bpf.JumpEqual, 0, allow, yes, "")
+			allow, yes := a.newLabel(), a.newLabel()
+			g.argZero(1, "shmaddr", "", "", allow, yes)
 			a.bind(allow)
 			a.ret(RetAllow)
 			a.bind(yes)
@@ -458,14 +454,10 @@ func (g *gen) mmapBody() {
 
 	a.bind(hint)
 	if g.p.TrapFileMaps {
-		isAnon, offLo, offHi, file, rest := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
+		isAnon, offLo, file, rest := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
 		a.jumpIf(bpf.JumpBitsSet, mapAnonymous, isAnon, offLo, "MAP_ANONYMOUS")
 		a.bind(offLo)
-		a.ldAbs(offArgLo(5), "offset")
-		a.jumpIf(bpf.JumpEqual, 0, offHi, rest, "")
-		a.bind(offHi)
-		a.ldAbs(offArgHi(5), "")
-		a.jumpIf(bpf.JumpEqual, 0, file, rest, "offset 0")
+		g.argZero(5, "offset", "", "offset 0", file, rest)
 		a.bind(isAnon)
 		// ld.so reserves an object aligned above the page size with an
 		// anonymous PROT_NONE mapping first.
@@ -476,15 +468,11 @@ func (g *gen) mmapBody() {
 		a.bind(rest)
 	}
 	if g.p.TrapMap32 {
-		is32, lo, hi, no := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
+		is32, hi, no := a.newLabel(), a.newLabel(), a.newLabel()
 		a.ldAbs(offArgLo(3), "flags")
 		a.jumpIf(bpf.JumpBitsSet, map32Bit, is32, no, "MAP_32BIT")
 		a.bind(is32)
-		a.ldAbs(offArgLo(0), "hint")
-		a.jumpIf(bpf.JumpEqual, 0, lo, no, "")
-		a.bind(lo)
-		a.ldAbs(offArgHi(0), "")
-		a.jumpIf(bpf.JumpEqual, 0, hi, no, "")
+		g.argZero(0, "hint", "", "", hi, no)
 		a.bind(hi)
 		a.ret(code(Map32))
 		a.bind(no)
@@ -532,17 +520,27 @@ func (g *gen) mmapBody() {
 // round a mapping's length up by.
 const hugeMax = 1 << 30
 
+// argZero emits the test of the 64-bit argument args[i] against 0, a
+// 32-bit half at a time: to zero if it is 0, to nonZero otherwise. what
+// names the argument at its load; lowNote and highNote comment the two
+// tests.
+func (g *gen) argZero(i int, what, lowNote, highNote string, zero, nonZero label) {
+	a := &g.a
+	hi := a.newLabel()
+	a.ldAbs(offArgLo(i), what)
+	a.jumpIf(bpf.JumpEqual, 0, hi, nonZero, lowNote)
+	a.bind(hi)
+	a.ldAbs(offArgHi(i), "")
+	a.jumpIf(bpf.JumpEqual, 0, zero, nonZero, highNote)
+}
+
 // nullHintCheck returns hit if args[0] is 0, goes to the overlap check
 // with hit otherwise (a hint whose range overlaps a guarded range is
 // the tracer's to place; one away from them all is the kernel's).
 func (g *gen) nullHintCheck(hit uint32) {
 	a := &g.a
-	loZero, hiZero, hinted := a.newLabel(), a.newLabel(), a.newLabel()
-	a.ldAbs(offArgLo(0), "hint")
-	a.jumpIf(bpf.JumpEqual, 0, loZero, hinted, "")
-	a.bind(loZero)
-	a.ldAbs(offArgHi(0), "")
-	a.jumpIf(bpf.JumpEqual, 0, hiZero, hinted, "")
+	hiZero, hinted := a.newLabel(), a.newLabel()
+	g.argZero(0, "hint", "", "", hiZero, hinted)
 	a.bind(hiZero)
 	a.ret(hit)
 	a.bind(hinted)
@@ -633,7 +631,7 @@ func (g *gen) overlapCheck() {
 	search, hit, miss, wrap, point := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
 
 	if g.rangeArgs != 0 {
-		lenLo, lenHi := a.newLabel(), a.newLabel()
+		lenLo := a.newLabel()
 		a.bind(g.rangeArgs)
 		a.emit(bpf.TXA{}, "overlap check")
 		a.st(slotCode, "")
@@ -641,11 +639,7 @@ func (g *gen) overlapCheck() {
 		// end == addr: the kernel looks up the mapping at addr (mremap
 		// with old_len 0) or refuses the call.
 		a.bind(lenLo)
-		a.ldAbs(offArgLo(1), "len")
-		a.jumpIf(bpf.JumpEqual, 0, lenHi, search, "empty range?")
-		a.bind(lenHi)
-		a.ldAbs(offArgHi(1), "")
-		a.jumpIf(bpf.JumpEqual, 0, point, search, "")
+		g.argZero(1, "len", "empty range?", "", point, search)
 	}
 	if g.hugeArgs != 0 {
 		more, carry, noCarry, sat := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
