@@ -183,6 +183,10 @@ const (
 	MadvDontFork   = 10
 	MadvDoFork     = 11
 	MadvWipeOnFork = 18
+	// MADV_POPULATE_READ and _WRITE fault the range in and stop at the
+	// first hole (ENOMEM) instead of going on to the next mapping.
+	MadvPopulateRead  = 22
+	MadvPopulateWrite = 23
 
 	ProtSem       = 0x8        // accepted by mprotect, and ignored
 	ProtGrowsDown = 0x01000000 // mprotect: extend to the start of a growsdown mapping

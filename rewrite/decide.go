@@ -822,7 +822,13 @@ func (g *Guard) decideMadvise(c Call) *Action {
 	// ENOMEM for the holes; reservations are holes to the program.
 	a := &Action{Verdict: Run, Outcome: Emulated, Ret: Err(ENOMEM), FixRet: true, call: c,
 		Why: "madvise skips the guard's reservations"}
+	populate := advice == MadvPopulateRead || advice == MadvPopulateWrite
 	for free := range g.reserved.Gaps(q) {
+		if populate && free.Start != q.Start {
+			// The kernel stops at the first hole: the reservation
+			// before this piece.
+			break
+		}
 		d := c
 		d.Args[0], d.Args[1] = free.Start, free.Len()
 		// Each piece between reservations fails with ENOMEM where it

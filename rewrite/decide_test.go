@@ -392,6 +392,14 @@ func TestDecide(t *testing.T) {
 			want: want{verdict: Return, outcome: Emulated, ret: Err(EINVAL)}},
 		{name: "madvise/program", call: call64(sysMadvise64, exeLo, page, MadvDontFork),
 			want: want{verdict: Allow}},
+		// MADV_POPULATE_* stops at the first hole: nothing after a
+		// reservation is faulted in.
+		{name: "madvise/reservation-then-program", call: call64(sysMadvise64, exeLo-page, 4*page, 4),
+			want: want{verdict: Run, outcome: Emulated, ret: Err(ENOMEM), steps: "madvise(0x400000, 0x2000, 0x4)"}},
+		{name: "madvise/populate/reservation-then-program", call: call64(sysMadvise64, exeLo-page, 4*page, MadvPopulateRead),
+			want: want{verdict: Return, outcome: Emulated, ret: Err(ENOMEM)}},
+		{name: "madvise/populate/program-then-reservation", call: call64(sysMadvise64, exeLo, 4*page, MadvPopulateWrite),
+			want: want{verdict: Run, outcome: Emulated, ret: Err(ENOMEM), steps: "madvise(0x400000, 0x2000, 0x17)"}},
 
 		// mremap.
 		{name: "mremap/outside", call: call64(sysMremap64, outsideLib, page, 2*page, MremapMayMove),

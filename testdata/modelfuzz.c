@@ -499,6 +499,27 @@ static int snap(ul s, ul e, struct seg *buf, int max) {
 	return n;
 }
 
+// sync_locks sets the shadow's locks in [s, e) from the kernel's
+// mappings (smaps' "lo" flag), where the kernel's mapping boundaries
+// decide what a call unlocks
+static void sync_locks(ul s, ul e) {
+	FILE *f = fopen("/proc/self/smaps", "r");
+	if (!f) fail("smaps: %s", strerror(errno));
+	char l[512];
+	ul vs = 0, ve = 0;
+	while (fgets(l, sizeof l, f)) {
+		ul a, b;
+		char c;
+		if (sscanf(l, "%lx-%lx %c", &a, &b, &c) == 3 && l[strcspn(l, " ")] == ' ' && strchr(l, '-') < strchr(l, ' ')) {
+			vs = a, ve = b;
+			continue;
+		}
+		if (strncmp(l, "VmFlags:", 8) || !overlaps(s, e, vs, ve)) continue;
+		sh_apply(vs > s ? vs : s, ve < e ? ve : e, F_LOCKED, strstr(l, " lo") != NULL);
+	}
+	fclose(f);
+}
+
 static int madv_err(const struct seg *g, int adv) {
 	switch (adv) {
 	case MADV_DONTNEED:
@@ -629,10 +650,13 @@ static int do_op(struct op *o) {
 		ul h = sh_first_hole(s, e);
 		long want = h == e ? 0 : -ENOMEM;
 		// mlock faults the pages in, which fails for PROT_NONE (ENOMEM)
-		for (int i = 0; o->c == 0 && i < nsh; i++)
-			if (overlaps(s, h, sh[i].s, sh[i].e) &&
-			    (sh[i].prot == PROT_NONE || (sh[i].kind != ANON_P && sh[i].off + (sh[i].e - sh[i].s) > sh[i].size)))
+		for (int i = 0; o->c == 0 && i < nsh; i++) {
+			if (!overlaps(s, h, sh[i].s, sh[i].e)) continue;
+			// the part locked: the pages of [s, h) in this piece
+			ul pe = sh[i].e < h ? sh[i].e : h;
+			if (sh[i].prot == PROT_NONE || (sh[i].kind != ANON_P && sh[i].off + (pe - sh[i].s) > sh[i].size))
 				want = -ENOMEM; // PROT_NONE, or past the object's end (SIGBUS)
+		}
 		expect(what, r, want, 1);
 		sh_apply(s, h, F_LOCKED, o->c != 1);
 		break;
@@ -640,6 +664,29 @@ static int do_op(struct op *o) {
 	case O_MADVISE: {
 		ul s = o->a, e = o->a + o->b;
 		int adv = (int)o->c;
+		if (adv == MADV_POPULATE_READ || adv == MADV_POPULATE_WRITE) {
+			// faults the pages in mapping by mapping and stops at the
+			// first hole (ENOMEM), at a mapping it may not access
+			// (EINVAL: PROT_NONE, a write to what is not writable) or
+			// at a page past the object's end (EFAULT: SIGBUS)
+			long want = 0;
+			for (ul x = s; x < e && !want;) {
+				int i = sh_find(x);
+				if (i < 0) {
+					want = -ENOMEM;
+					break;
+				}
+				ul pe = sh[i].e < e ? sh[i].e : e;
+				if (sh[i].prot == PROT_NONE || (adv == MADV_POPULATE_WRITE && !(sh[i].prot & PROT_WRITE)))
+					want = -EINVAL;
+				else if (sh[i].kind != ANON_P && sh[i].off + (pe - sh[i].s) > sh[i].size)
+					want = -EFAULT;
+				x = pe;
+			}
+			r = sys(madvise((void *)s, o->b, adv));
+			expect(what, r, want, 1);
+			break;
+		}
 		// native semantics: each mapping in turn, stop at its error;
 		// holes give ENOMEM at the end
 		long want = 0;
@@ -730,12 +777,16 @@ static int do_op(struct op *o) {
 		int a = (int)o->b;
 		ul addr = o->a;
 		r = sys(shmdt((void *)addr));
-		int i = sh_find(addr);
-		// the kernel detaches whatever segment starts at addr, whichever
-		// attachment the operation had in mind
-		if (i >= 0 && sh[i].kind == SHM && sh[i].off == 0) a = sh[i].att;
-		int intact = i >= 0 && sh[i].kind == SHM && sh[i].att == a && sh[i].off == 0;
-		expect(what, r, intact ? 0 : -EINVAL, 1);
+		// the kernel detaches the first piece of a segment, at or above
+		// addr, that lies at its offset from addr (a segment attached at
+		// addr, or what is left of one), whichever attachment the
+		// operation had in mind; a piece that starts below addr never
+		// matches, even one whose mapping covers addr
+		int i = -1;
+		for (int j = 0; j < nsh && i < 0; j++)
+			if (sh[j].kind == SHM && sh[j].s >= addr && sh[j].off == sh[j].s - addr) i = j;
+		if (i >= 0) a = sh[i].att;
+		expect(what, r, i >= 0 ? 0 : -EINVAL, 1);
 		if (r == 0) {
 			// the kernel detaches the pieces of the segment at their
 			// offsets from addr within its size
@@ -759,6 +810,7 @@ static int do_op(struct op *o) {
 		long want;
 		int anywhere = 0; // the kernel chooses the address
 		int multi = 0;    // a move of every mapping in the range
+		ul cut = 0;       // a move of the mappings below cut only, then EFAULT
 		if (!native && strict && fixed && prot_overlaps(naddr, naddr + nlen)) {
 			want = -EPERM; // --strict refuses before it looks at old
 		} else if (dontunmap && !fixed && old + olen > naddr && naddr + nlen > old) {
@@ -773,6 +825,19 @@ static int do_op(struct op *o) {
 			// them at the target too, on this kernel)
 			want = (long)naddr;
 			multi = 1;
+			// but a System V segment (its file has its own
+			// get_unmapped_area) moves only alone: with other
+			// mappings, the kernel moves those before it and fails
+			int nv = 0;
+			for (int k = 0; k < nvm; k++) {
+				if (!overlaps(old, old + olen, vm[k].s, vm[k].e)) continue;
+				nv++;
+				if (!cut && !strncmp(vm[k].path, "/SYSV", 5)) cut = vm[k].s > old ? vm[k].s : old;
+			}
+			if (nv > 1 && cut)
+				want = -EFAULT;
+			else
+				cut = 0;
 		} else if (fixed || dontunmap) {
 			// MREMAP_FIXED shrinks first: the rest must be one mapping
 			want = old + (nlen < olen ? nlen : olen) <= vm[vi].e ? (long)naddr : -EFAULT;
@@ -802,10 +867,28 @@ static int do_op(struct op *o) {
 			// a move of several mappings with holes between them, from or
 			// into a guarded range: the guard answers EFAULT, as kernels
 			// before 6.17 do (policy.md)
-			if (!native && multi && sh_first_hole(old, old + olen) != old + olen &&
-			    (guarded_overlaps(old, old + olen) || guarded_overlaps(naddr, naddr + nlen)))
-				alt = -EFAULT;
+			int refused = !native && multi && sh_first_hole(old, old + olen) != old + olen &&
+				      (guarded_overlaps(old, old + olen) || guarded_overlaps(naddr, naddr + nlen));
+			if (refused) alt = -EFAULT;
 			expect(what, r, want, alt);
+			if (r == -EFAULT && cut > old && !refused) {
+				// what moved before the segment
+				static struct seg part[256];
+				int n = snap(old, cut, part, 256);
+				if (dontunmap) {
+					// (emptied and unlocked, as below)
+					int i = sh_find(old);
+					sh_apply(old, cut, F_LOCKED, 0);
+					sync_locks(i >= 0 && sh[i].s < old ? sh[i].s : old, cut);
+				} else {
+					sh_remove(old, cut);
+				}
+				for (int i = 0; i < n; i++) {
+					part[i].s = part[i].s - old + naddr;
+					part[i].e = part[i].e - old + naddr;
+					sh_insert(part[i]);
+				}
+			}
 		}
 		if (r >= 0) {
 			static struct seg buf[256];
@@ -825,8 +908,15 @@ static int do_op(struct op *o) {
 			} else {
 				int n = snap(old, old + keep, buf, 256);
 				if (dontunmap) {
-					// the old range stays mapped, emptied and unlocked
+					// the old range stays mapped, emptied and
+					// unlocked: the kernel clears the lock of the
+					// whole mapping the range lies in, which the
+					// shadow's merged pieces only approximate
+					int i = sh_find(old);
+					ul vs = i >= 0 && sh[i].s < old ? sh[i].s : old;
+					ul ve = i >= 0 && sh[i].e > old + olen ? sh[i].e : old + olen;
 					sh_apply(old, old + olen, F_LOCKED, 0);
+					sync_locks(vs, ve);
 				} else {
 					sh_remove(old, old + olen);
 				}
@@ -985,10 +1075,11 @@ static void gen(struct op *o, int child) {
 			o->d = rn(4) == 0;
 		} else if (w < 56) {
 			static const int advs[] = {MADV_DONTNEED, MADV_FREE, MADV_REMOVE, MADV_DONTFORK, MADV_DOFORK,
-						   MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_NORMAL, MADV_WILLNEED, MADV_DONTFORK};
+						   MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_NORMAL, MADV_WILLNEED, MADV_DONTFORK,
+						   MADV_POPULATE_READ, MADV_POPULATE_WRITE};
 			o->k = O_MADVISE;
 			any_span(&o->a, &o->b);
-			o->c = advs[rn(10)];
+			o->c = advs[rn(12)];
 		} else if (w < 62) {
 			o->k = O_MLOCK;
 			any_span(&o->a, &o->b);
