@@ -117,3 +117,50 @@ func (g *Guard) rollback(a *Action, p *pending) Fix {
 	}
 	return fix
 }
+
+// MovedPart tells the guard, before Complete, how far a failed
+// length-keeping MREMAP_FIXED got (see Action.RescanFailed): the kernel
+// moved the mappings of the first n bytes of the old range to the start
+// of the target, one by one, before one it could not move. That part of
+// the target holds the program's mappings now: Complete keeps it the
+// program's instead of putting the guard's reservations back over it
+// (which would unmap what natively arrived there), and the holes the
+// move left in the old range are the ones a look at the layout finds.
+// For any other action, or n of 0, it does nothing.
+func (g *Guard) MovedPart(a *Action, n uint64) {
+	p := a.pending
+	if p == nil || n == 0 || a.call.Op() != OpMremap || a.call.Args[3]&MremapFixed == 0 {
+		return
+	}
+	end := p.taken.End
+	if n < p.taken.Len() {
+		end = p.taken.Start + n
+	}
+	p.taken.Start = end
+	clip := func(rs []region.Range) []region.Range {
+		out := rs[:0]
+		for _, r := range rs {
+			if r.Start < end {
+				r.Start = end
+			}
+			if !r.Empty() {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	p.wasReserved = clip(p.wasReserved)
+	p.wasDontFork = clip(p.wasDontFork)
+	// A piece of a segment the moved mappings replaced is gone from its
+	// attachment for good: it is not given back.
+	keep := p.wasAttached[:0]
+	for _, d := range p.wasAttached {
+		if d.r.Start < end {
+			d.r.Start = end
+		}
+		if !d.r.Empty() {
+			keep = append(keep, d)
+		}
+	}
+	p.wasAttached = keep
+}

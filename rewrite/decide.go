@@ -1046,9 +1046,9 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 		g.take(newR, p)
 		a := b.allowExit(c, "explicit mremap target honoured")
 		a.Hole = p.mremapUnmaps && touchesOld
-		// A failed move may have moved part of the old range out (see
-		// RescanFailed).
-		a.RescanFailed = oldP == newP && a.Hole
+		// A failed move may have moved part of the old range out, or
+		// into the guarded target (see RescanFailed and MovedPart).
+		a.RescanFailed = oldP == newP && (a.Hole || guarded.Overlaps(newR))
 		if newP < oldP && guarded.Overlaps(region.Range{Start: old + newP, End: oldR.End}) {
 			// Before Linux 6.17 a shrinking MREMAP_FIXED unmaps the
 			// tail, then finds the rest is not one mapping (EFAULT):
@@ -1070,7 +1070,7 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 			a.Verdict, a.Outcome = Run, Rewritten
 			a.Steps = []Step{{Call: msyncCall(c.ABI, oldR), FailRet: Err(EFAULT)}, {Call: c}}
 			a.Hole = true
-			a.RescanFailed = touchesOld && p.mremapUnmaps
+			a.RescanFailed = true
 			a.Why = "mremap move into a guarded range: the old range checked for holes first"
 		}
 		return a

@@ -218,3 +218,43 @@ func TestFailedMoveOutRescans(t *testing.T) {
 		t.Errorf("Decide(%v) = %+v, want Hole and RescanFailed", shrink, a)
 	}
 }
+
+// TestMremapPartlyMovedIn: a length-keeping MREMAP_FIXED into a guarded
+// range that fails after the kernel moved the first mappings (Linux
+// 6.17 moves them one by one): what arrived stays the program's, and only
+// the rest of the target gets its reservation back (the rollback used to
+// map reservations over all of it, unmapping what had arrived).
+func TestMremapPartlyMovedIn(t *testing.T) {
+	g := newGuard(t, opts{})
+	target := region.Range{Start: 0x20000000, End: 0x20003000}
+	c := call64(sysMremap64, outsideLib, 3*page, 3*page, MremapMayMove|MremapFixed, target.Start)
+	a := g.Decide(c, Caller{Task: 1})
+	if !a.RescanFailed {
+		t.Fatalf("Decide(%v) = %v, want RescanFailed", c, a)
+	}
+	g.MovedPart(a, 2*page)
+	fix := g.Complete(a, Err(EFAULT))
+	checkModel(t, g)
+	arrived := region.Range{Start: target.Start, End: target.Start + 2*page}
+	if !g.mapped.Covers(arrived) || g.reserved.Overlaps(arrived) {
+		t.Errorf("what arrived is not the program's: mapped %v, reserved %v", g.Mapped(), g.Reserved())
+	}
+	rest := region.Range{Start: arrived.End, End: target.End}
+	if !g.reserved.Covers(rest) {
+		t.Errorf("the rest of the target is not reserved: %v", g.Reserved())
+	}
+	for _, f := range fix.After {
+		if r, ok := isReservation(f); !ok || r.Overlaps(arrived) {
+			t.Errorf("after the failed move: %v, want reservations of %v only", f, rest)
+		}
+	}
+	// Nothing moved: the whole target is reserved again.
+	a = g.Decide(call64(sysMremap64, outsideLib+8*page, 3*page, 3*page, MremapMayMove|MremapFixed, 0x20010000), Caller{Task: 1})
+	g.MovedPart(a, 0)
+	g.Complete(a, Err(EFAULT))
+	checkModel(t, g)
+	if !g.reserved.Covers(region.Range{Start: 0x20010000, End: 0x20013000}) {
+		t.Errorf("after a move that moved nothing the target is not reserved: %v", g.Reserved())
+	}
+}
+

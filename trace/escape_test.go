@@ -1024,6 +1024,37 @@ func escapeLaxStrict(t *testing.T, bin string, routes []string) {
 	})
 }
 
+// TestPartialMoveIntoRange: the same failure of a length-keeping
+// MREMAP_FIXED, with the target in the protected range, from inside the
+// range and from outside it: what the kernel moved before it failed is
+// at the target, the program's, with its data, as natively (before, the
+// guard's rollback mapped its reservation over it), and the range has no
+// hole.
+func TestPartialMoveIntoRange(t *testing.T) {
+	bin := buildC(t, "partialmove_in", "-pthread")
+	for _, mode := range []string{"within", "into"} {
+		t.Run(mode, func(t *testing.T) {
+			native, err := exec.Command(bin, mode).CombinedOutput()
+			if err != nil {
+				t.Fatalf("natively: %v\n%s", err, native)
+			}
+			out, res := escapeGuarded(t, escapePolicy(t, false), bin, mode, "-g")
+			if res.ExitCode() != 0 || strings.Contains(out, "ESCAPED") || strings.Contains(out, "FAIL") {
+				t.Fatalf("status %v:\n%s", res.Status, out)
+			}
+			var got []string
+			for _, l := range strings.Split(out, "\n") {
+				if !strings.HasPrefix(l, mode+" ok:") {
+					got = append(got, l)
+				}
+			}
+			if g := strings.Join(got, "\n"); g != string(native) {
+				t.Errorf("under the guard:\n%s\nnatively:\n%s", g, native)
+			}
+		})
+	}
+}
+
 // TestEscapePartialMove: two mappings of the program's inside the range
 // are moved out with one length-keeping MREMAP_FIXED; since Linux 6.17
 // the kernel moves them one after another, and the second cannot move

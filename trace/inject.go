@@ -942,6 +942,44 @@ const (
 	procmapQueryCoveringOrNext = 0x10
 )
 
+// layoutAfter reads the layout after a call whose action asks for it
+// (rewrite.Action.Rescan, or RescanFailed and the call failed), before
+// Complete: rescan says it did, and gaps are the parts of the guarded
+// ranges nothing maps. After a failed length-keeping MREMAP_FIXED it
+// also tells the guard how much of the old range the kernel moved
+// before it failed (rewrite.Guard.MovedPart): the mappings before the
+// first one still in the old range, which had no holes (the guard sees
+// to that before a move into a guarded range). ran says the move itself
+// ran (not only a step before it that failed).
+func (t *tracer) layoutAfter(tid int, g *rewrite.Guard, a *rewrite.Action, ret uint64, ran bool) (gaps []region.Range, rescan bool, err error) {
+	c := a.Call()
+	_, failed := rewrite.Failed(c.ABI, ret)
+	if !a.Rescan && !(a.RescanFailed && failed) {
+		return nil, false, nil
+	}
+	maps, err := region.ReadMaps(tid)
+	if err != nil {
+		return nil, false, err
+	}
+	if failed && ran && c.Op() == rewrite.OpMremap {
+		old, n := c.Args[0], c.Args[1]
+		if c.ABI == rewrite.ABI32 {
+			old, n = uint64(uint32(old)), uint64(uint32(n))
+		}
+		if src, ok := region.Span(old, n); ok {
+			moved := src.Len()
+			for _, m := range maps {
+				if m.Range.Overlaps(src) {
+					moved = max(m.Start, src.Start) - src.Start
+					break
+				}
+			}
+			g.MovedPart(a, moved)
+		}
+	}
+	return gapsIn(t.cfg.Policy.Guarded(), maps), true, nil
+}
+
 // guardedGaps returns the parts of the guarded ranges nothing maps in
 // the layout of task tid.
 func (t *tracer) guardedGaps(tid int) ([]region.Range, error) {
@@ -949,14 +987,19 @@ func (t *tracer) guardedGaps(tid int) ([]region.Range, error) {
 	if err != nil {
 		return nil, err
 	}
+	return gapsIn(t.cfg.Policy.Guarded(), maps), nil
+}
+
+// gapsIn returns the parts of ranges no mapping of maps covers.
+func gapsIn(ranges []region.Range, maps []region.Mapping) []region.Range {
 	var gaps region.Set
-	for _, r := range t.cfg.Policy.Guarded() {
+	for _, r := range ranges {
 		gaps.Add(r)
 	}
 	for _, m := range maps {
 		gaps.Remove(m.Range)
 	}
-	return gaps.Ranges(), nil
+	return gaps.Ranges()
 }
 
 // completeAwaited handles the exit stop of a call run by awaitResult.
@@ -966,13 +1009,13 @@ func (t *tracer) completeAwaited(tk *task, ret uint64) {
 	if !t.verified(tk, inj.abi, inj.await, ret) {
 		return
 	}
+	gaps, rescan, err := t.layoutAfter(tk.tid, g, inj.await, ret, true)
+	if err != nil {
+		t.failClosed(tk, fmt.Sprintf("cannot read the layout after %v: %v", inj.await.Call(), err))
+		return
+	}
 	fix := g.Complete(inj.await, ret)
-	if _, failed := rewrite.Failed(inj.abi, ret); inj.await.Rescan || inj.await.RescanFailed && failed {
-		gaps, err := t.guardedGaps(tk.tid)
-		if err != nil {
-			t.failClosed(tk, fmt.Sprintf("cannot read the layout after %v: %v", inj.await.Call(), err))
-			return
-		}
+	if rescan {
 		fix.After = append(fix.After, g.Refill(tk.tid, inj.abi, gaps)...)
 	}
 	if len(fix.After) == 0 {
@@ -1093,6 +1136,7 @@ func (t *tracer) runAction(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 	}
 	phase := 0 // 0: steps, 1: undo, 2: after
 	var result uint64
+	at := 0 // the step whose result is result
 	finish := func() bool {
 		inj.final = result
 		if !a.Exit {
@@ -1101,14 +1145,13 @@ func (t *tracer) runAction(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 		if !t.verified(tk, inj.abi, a, result) {
 			return true // the process is being killed
 		}
+		gaps, rescan, err := t.layoutAfter(tk.tid, g, a, result, steps[at].Call.Op() == a.Call().Op())
+		if err != nil {
+			t.failClosed(tk, fmt.Sprintf("cannot read the layout after %v: %v", a.Call(), err))
+			return true
+		}
 		fix := g.Complete(a, result)
-		if _, failed := rewrite.Failed(inj.abi, result); a.Rescan || a.RescanFailed && failed {
-			// (See rewrite.Action.RescanFailed.)
-			gaps, err := t.guardedGaps(tk.tid)
-			if err != nil {
-				t.failClosed(tk, fmt.Sprintf("cannot read the layout after %v: %v", a.Call(), err))
-				return true
-			}
+		if rescan {
 			fix.After = append(fix.After, g.Refill(tk.tid, inj.abi, gaps)...)
 		}
 		if len(fix.After) == 0 {
@@ -1124,6 +1167,7 @@ func (t *tracer) runAction(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 		case 0:
 			g.Injected(inj.calls[i], ret)
 			_, failed := rewrite.Failed(abi, ret)
+			at = i
 			if steps[i].OrElse {
 				if failed {
 					return false // the next step instead
