@@ -593,6 +593,25 @@ func (g *Guard) fixedNoReplace(c Call, q region.Range) *Action {
 	// then map the guarded pieces over the reservations.
 	a := &Action{Verdict: Run, Outcome: Rewritten, Ret: q.Start, FixRet: true, Exit: true, call: c,
 		Why: "MAP_FIXED_NOREPLACE split at a guarded range's edge"}
+	if c.Args[3]&(MapShared|MapAnonymous) == MapShared|MapAnonymous {
+		// Shared anonymous memory: each mmap makes a new object, and
+		// pieces mapped apart would not be one (two objects, each
+		// with its own size: a page past a piece's end is a SIGBUS
+		// after mremap grows it). The outside pieces are held with
+		// placeholders mapped with NOREPLACE (EEXIST where the program
+		// has something), then the whole range is mapped in one call
+		// over them and the reservations.
+		for o := range g.policy.guarded.Gaps(q) {
+			a.Steps = append(a.Steps, Step{Call: reservation(c.ABI, o, MapFixedNoReplace), Undo: []Call{munmapCall(c.ABI, o)}})
+		}
+		d := c
+		d.Args[3] = flags
+		a.Steps = append(a.Steps, Step{Call: d})
+		a.pending = &pending{}
+		g.take(q, a.pending)
+		a.Why = "MAP_FIXED_NOREPLACE across a guarded range's edge: the outside held, then mapped in one call"
+		return a
+	}
 	for o := range g.policy.guarded.Gaps(q) {
 		a.Steps = append(a.Steps, Step{
 			Call: withOffset(c, q.Start, o, c.Args[3]),

@@ -258,3 +258,37 @@ func TestMremapPartlyMovedIn(t *testing.T) {
 	}
 }
 
+// TestSharedAnonNoReplaceAcrossEdge: MAP_FIXED_NOREPLACE of shared
+// anonymous memory across a guarded range's start. Mapped piece by piece
+// it became two objects where the kernel makes one (the first piece,
+// grown with mremap, then had pages past its object's end: SIGBUS). The
+// outside piece is held with a NOREPLACE placeholder (EEXIST where the
+// program has a mapping), then the whole range is mapped in one call.
+func TestSharedAnonNoReplaceAcrossEdge(t *testing.T) {
+	g := newGuard(t, opts{})
+	q := region.Range{Start: pLo - 6*page, End: pLo + 3*page}
+	c := mmap(q.Start, q.Len(), protRW, MapShared|MapAnonymous|MapFixedNoReplace, ^uint64(0), 0)
+	a := g.Decide(c, Caller{Task: 1})
+	if a.Verdict != Run || len(a.Steps) != 2 || !a.Exit || !a.FixRet || a.Ret != q.Start {
+		t.Fatalf("Decide(%v) = %v (steps %s), want a placeholder and one mmap, Exit", c, a, steps(a))
+	}
+	hold, last := a.Steps[0], a.Steps[1].Call
+	if r, ok := isReservation(hold.Call); !ok || r != (region.Range{Start: q.Start, End: pLo}) ||
+		hold.Call.Args[3]&MapFixedNoReplace == 0 || len(hold.Undo) != 1 || hold.Undo[0].Op() != OpMunmap {
+		t.Errorf("first step %v (undo %v), want a NOREPLACE placeholder over %#x-%#x, undone by munmap", hold.Call, hold.Undo, q.Start, pLo)
+	}
+	if last.Args[0] != q.Start || last.Args[1] != q.Len() || last.Args[3] != MapShared|MapAnonymous|MapFixed {
+		t.Errorf("last step %v, want the whole range with MAP_FIXED", last)
+	}
+	g.Complete(a, q.Start)
+	checkModel(t, g)
+	if !g.mapped.Covers(region.Range{Start: pLo, End: q.End}) {
+		t.Errorf("the guarded part is not the program's: %v", g.Mapped())
+	}
+	// Private memory is still mapped piece by piece (one object anyway),
+	// here across the range's end.
+	c = mmap(pHi-3*page, 9*page, protRW, MapPrivate|MapAnonymous|MapFixedNoReplace, ^uint64(0), 0)
+	if a := g.Decide(c, Caller{Task: 1}); len(a.Steps) != 2 || a.Steps[0].Call.Args[3] != c.Args[3] || a.Steps[0].Call.Args[0] != pHi {
+		t.Errorf("Decide(%v) = %v (steps %s), want the outside piece mapped with NOREPLACE first", c, a, steps(a))
+	}
+}
