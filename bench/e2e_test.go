@@ -373,6 +373,8 @@ func BenchmarkPrograms(b *testing.B) {
 	}{
 		{"python3", []string{strings.TrimSpace(string(py)), "-c", "import ssl, sqlite3, json, decimal, asyncio, threading"}},
 		{"gcc", []string{"gcc", "-c", "-o", filepath.Join(dir, "hello.o"), src}},
+		// A real file: the C reference tracer, 600 lines, optimised.
+		{"gcc-O2", []string{"gcc", "-O2", "-c", "-o", filepath.Join(dir, "ctracer.o"), filepath.Join("testdata", "ctracer.c")}},
 		{"node", []string{"node", "-e", "0"}},
 		{"java", []string{"java", "-version"}},
 	}
