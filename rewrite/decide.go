@@ -440,6 +440,11 @@ func (g *Guard) map32Room(n uint64) (uint64, bool) {
 func (g *Guard) decideMmap(c Call, who Caller) *Action {
 	addr, length, flags := c.Args[0], c.Args[1], c.Args[3]
 	fixed := flags&(MapFixed|MapFixedNoReplace) != 0
+	if c.ABI == ABI64 && c.Args[5]%region.PageSize != 0 {
+		// x86-64's mmap refuses an offset that is not page-aligned
+		// before anything else (mmap2's is in pages).
+		return allow(c, "unaligned offset: the kernel refuses it")
+	}
 	if c.HugePage > region.PageSize {
 		if a := g.hugeMmap(c, who); a != nil {
 			return a
@@ -451,7 +456,10 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 			return allow(c, "unaligned fixed address: the kernel refuses it")
 		}
 		q, ok := span(addr, length)
-		if !ok {
+		if !ok || q.End > region.UserEnd {
+			// A fixed range past the end of user space: ENOMEM (or
+			// an error the kernel finds earlier), before it looks at
+			// any mapping.
 			return allow(c, "invalid length: the kernel refuses it")
 		}
 		if !g.policy.guarded.Overlaps(q) {
@@ -578,7 +586,10 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 // and succeed over the guard's reservations.
 func (g *Guard) fixedNoReplace(c Call, q region.Range) *Action {
 	if g.mapped.Overlaps(q) {
-		return emulate(c, Err(EEXIST), "the program already maps part of the range")
+		// The kernel fails it with EEXIST, or with an error it finds
+		// first (a bad descriptor, an offset that overflows): there is
+		// always a mapping there, the program's or a reservation.
+		return allow(c, "the program already maps part of the range: the kernel refuses it")
 	}
 	flags := c.Args[3]&^MapFixedNoReplace | MapFixed
 	if g.policy.guarded.Covers(q) {
@@ -943,7 +954,9 @@ func (g *Guard) decideShmat(c Call, who Caller) *Action {
 		return b.allowExit(c, "explicit shmat with SHM_REMAP honoured")
 	}
 	if g.mapped.Overlaps(q) {
-		return emulate(c, Err(EINVAL), "the program already maps part of the range")
+		// The kernel fails it with EINVAL, or with an error it finds
+		// first (no permission for the segment, EACCES).
+		return allow(c, "the program already maps part of the range: the kernel refuses it")
 	}
 	if !g.policy.guarded.Covers(q) {
 		return emulate(c, Err(EINVAL), "shmat across a guarded range's edge is not supported")
@@ -1031,6 +1044,12 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 	if !fixed && newP < oldP {
 		// Shrinking unmaps the tail and keeps the start where it is
 		// (MREMAP_DONTUNMAP, which keeps the length, is not here).
+		if oldR.End > region.UserEnd {
+			// The kernel's munmap of the tail refuses a range past
+			// user space (EINVAL; EFAULT first if nothing is mapped
+			// at old) and nothing changes.
+			return allow(c, "invalid old length: the kernel refuses it")
+		}
 		tail := region.Range{Start: old + newP, End: oldR.End}
 		if !guarded.ContainsAddr(old) {
 			// Only the kernel knows whether anything is mapped at old
