@@ -1353,6 +1353,10 @@ func (t *tracer) restoreRegs(tk *task, abi rewrite.ABI, ip *inPlace, ret, final 
 		setArg(&regs, abi, i, ip.origArgs[i])
 	}
 	regs.Orig_rax = ip.origNr
-	regs.Rax = final
+	if final != ret {
+		// Otherwise rax holds the call's result, which the caller may
+		// not have read (ret and final are then both 0).
+		regs.Rax = final
+	}
 	return setRegs(tk.tid, &regs)
 }
