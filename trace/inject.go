@@ -294,6 +294,12 @@ func (t *tracer) startInjection(tk *task, abi rewrite.ABI, calls []rewrite.Call,
 // reservation that finds its range occupied reads the layout and
 // reserves the free parts instead.
 func (t *tracer) inject(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec, blind bool, extra []extraCall) {
+	if len(calls) == 0 && len(extra) == 0 {
+		// Nothing to reserve (an i386 program, all of whose guarded
+		// ranges lie above 4 GiB): nothing to write either.
+		t.resume(tk, cont, 0)
+		return
+	}
 	poke := atExec
 	inj := &injection{abi: abi, calls: calls}
 	if err := getRegs(tk.tid, &inj.saved); err != nil {
@@ -385,10 +391,6 @@ func (t *tracer) inject(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec,
 			t.warnf("cannot reserve %v of the pool: %v; the pool is smaller", r, errnoOf(abi, ret))
 		}
 		return false
-	}
-	if len(inj.calls) == 0 {
-		t.resume(tk, cont, 0)
-		return
 	}
 	t.start(tk, inj, false)
 }

@@ -272,6 +272,21 @@ func TestExecFromNonLeaderThread(t *testing.T) {
 	}
 }
 
+// TestExecI386AllRangesHigh: an i386 program exec'd from a 64-bit one
+// (here a shell) under ranges and a pool all above 4 GiB gets no
+// reservation, and runs as without the guard.
+func TestExecI386AllRangesHigh(t *testing.T) {
+	bin := buildC(t, "exec32", "-m32")
+	p, err := rewrite.NewPolicy([]region.Range{{Start: 0x100000000000, End: 0x110000000000}}, rewrite.DefaultPool, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, res := guardedBy(t, p, "/bin/sh", "-c", bin+" a b; echo status $?")
+	if res.ExitCode() != 0 || out != "exec32 ran with 3 arguments\nstatus 3\n" {
+		t.Fatalf("exit %d, output %q", res.ExitCode(), out)
+	}
+}
+
 func TestVforkAndForkWithDontfork(t *testing.T) {
 	bin := buildC(t, "forks")
 	out, res := guarded(t, bin, "/bin/true")
