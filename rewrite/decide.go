@@ -876,10 +876,29 @@ func (g *Guard) decideMadvise(c Call) *Action {
 		}
 	}
 	if len(a.Steps) == 0 {
+		if advice >= madvConfig {
+			// Advice a kernel knows only by its version or
+			// configuration (KSM, transparent huge pages, memory
+			// failure, guard regions, populate): the same advice
+			// with length 0 is refused (EINVAL) where it is unknown,
+			// and does nothing where it is known. (A piece of the
+			// program's, where there is one, tells as much: the
+			// kernel checks the advice first.)
+			p := c
+			p.Args[1] = 0
+			a.Steps = append(a.Steps, Step{Call: p})
+			a.Why = "madvise of the guard's reservation: the advice checked with length 0"
+			return a
+		}
 		return emulate(c, Err(ENOMEM), "madvise of the guard's reservation: unmapped to the program")
 	}
 	return a
 }
+
+// madvConfig is the first advice value (MADV_MERGEABLE) that a kernel
+// may not know though the guard does: from it on, advice aimed at a
+// reservation is probed (see decideMadvise).
+const madvConfig = 12
 
 func (g *Guard) decideMseal(c Call) *Action {
 	q, ok := span(c.Args[0], c.Args[1])

@@ -18,7 +18,8 @@
 //     (ENOMEM: EEXIST from the split at the range's edge);
 //   - mremap shrinking the program's mapping in the range with an old
 //     length past user space (EINVAL, nothing changes): the guard
-//     unmapped everything between the guarded ranges in its tail.
+//     unmapped everything between the guarded ranges in its tail;
+//   - madvise at a reservation with advice the running kernel may lack.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -91,6 +92,11 @@ int main(void) {
 	res("own-mapping-in-range", sys(SYS_madvise, IN, 4 * PAGE, MADV_NORMAL, 0, 0, 0), 0);
 	res("own-mapping-outside", sys(SYS_madvise, LOW, PAGE, MADV_NORMAL, 0, 0, 0), 0);
 	printf("case own-mapping-outside-holds: %s\n", (char *)blk + 1024);
+	// Advice some kernels lack (KSM, guard regions) at a reservation:
+	// EINVAL where the kernel does not know it, ENOMEM where it does.
+	res("madvise-mergeable-hole", sys(SYS_madvise, IN + 0x100000, PAGE, 12, 0, 0, 0), 0);
+	res("madvise-guard-install-hole", sys(SYS_madvise, IN + 0x100000, PAGE, 102, 0, 0, 0), 0);
+	res("madvise-soft-offline-len-0-hole", sys(SYS_madvise, IN + 0x100000, 0, 101, 0, 0, 0), 0);
 	int id = shmget(IPC_PRIVATE, PAGE, IPC_CREAT | 0600);
 	if (id >= 0) {
 		shmctl(id, IPC_RMID, 0);
