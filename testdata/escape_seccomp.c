@@ -1,8 +1,11 @@
 // escape_seccomp: the program installs a seccomp filter of its own, then
 // tries the usual routes again. argv[1] says which filter:
-//   trace  SECCOMP_RET_TRACE with garbage data for every mapping call
-//          (0x2fff for x86-64 calls, which reads as an i386 code to a
-//          tracer that trusts the data; 0x1fff for i386 calls);
+//   trace  SECCOMP_RET_TRACE with forged data for every mapping call:
+//          codes of the guard's own filter for another call and ABI
+//          (0x2102, i386 mmap2, for x86-64 calls, which reads as an
+//          i386 call to a tracer that trusts the data; 0x1102 for i386
+//          calls). Data that is no code of the guard's gets ENOSYS, as
+//          with no tracer (own_filter_trace.c);
 //   allow  SECCOMP_RET_ALLOW for everything;
 //   notif  SECCOMP_RET_USER_NOTIF for mapping calls, answered by a
 //          thread of the program with SECCOMP_USER_NOTIF_FLAG_CONTINUE.
@@ -82,10 +85,10 @@ int main(int argc, char **argv) {
 	const char *mode = argv[1];
 	long r;
 	if (strcmp(mode, "trace") == 0) {
-		r = install(SECCOMP_RET_TRACE | 0x2fff, SECCOMP_RET_TRACE | 0x1fff, 0);
+		r = install(SECCOMP_RET_TRACE | 0x2102, SECCOMP_RET_TRACE | 0x1102, 0);
 		// Refused (EPERM) where the tracer reads calls from the
 		// registers and cannot tell its own filter's data from this one's.
-		verdict("own-filter-installed", r == 0 || errno == EPERM, "seccomp(TRACE with garbage data) = %ld %s", r, r ? ename(errno) : "");
+		verdict("own-filter-installed", r == 0 || errno == EPERM, "seccomp(TRACE with forged data) = %ld %s", r, r ? ename(errno) : "");
 	} else if (strcmp(mode, "allow") == 0) {
 		r = install(SECCOMP_RET_ALLOW, SECCOMP_RET_ALLOW, 0);
 		verdict("own-filter-installed", r == 0, "seccomp(ALLOW) = %ld %s", r, r ? ename(errno) : "");

@@ -812,6 +812,32 @@ func TestEscapeOwnSeccompFilter(t *testing.T) {
 	})
 }
 
+// TestOwnFilterTraceAsNative: a filter of the program's that answers
+// SECCOMP_RET_TRACE with data that is no code of the guard's stops the
+// call in the guard, which answers ENOSYS, as the kernel does with no
+// tracer: the calls do not run (before, the guard took the stops for its
+// own and ran them, and the program's munmap unmapped its own memory).
+func TestOwnFilterTraceAsNative(t *testing.T) {
+	bin := buildC(t, "own_filter_trace")
+	native, err := exec.Command(bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("natively: %v\n%s", err, native)
+	}
+	if !strings.Contains(string(native), "munmap in the range: ENOSYS") {
+		t.Fatalf("natively, the program's TRACE did not give ENOSYS:\n%s", native)
+	}
+	for _, poolAll := range []bool{false, true} {
+		p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, poolAll, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, res := escapeGuarded(t, p, bin)
+		if res.ExitCode() != 0 || out != string(native) {
+			t.Errorf("pool-all %v: exit %d, output:\n%s\nnatively:\n%s", poolAll, res.ExitCode(), out, native)
+		}
+	}
+}
+
 func TestEscapePersonality(t *testing.T) {
 	bin := buildC(t, "escape_personality")
 	routes := []string{"personality-set", "personality-reexec", "personality-i386-mmap2-null-0",

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
+	"github.com/mmapguard/mmapguard/seccomp"
 )
 
 // An injection runs calls of the guard's choosing in a stopped task and
@@ -450,6 +451,15 @@ func (t *tracer) seccompStop(tk *task) {
 		// The filter kills unknown architectures before they get here;
 		// fail closed if one does.
 		_ = unix.Kill(tk.tid, unix.SIGKILL)
+		return
+	}
+	if !t.regsOnly && !forceRegs && !seccomp.Code(si.retData).Valid() {
+		// SECCOMP_RET_TRACE from a filter of the program's (or of
+		// whatever started it), not the guard's: without a tracer the
+		// kernel answers ENOSYS, and so does the guard, whatever its
+		// own filter would have said (the program's, the newer, gave
+		// its data, and the call may not run).
+		t.refuse(tk, rewrite.Err(rewrite.ENOSYS))
 		return
 	}
 	c := rewrite.Call{ABI: abi, Nr: si.nr, Args: si.args}
