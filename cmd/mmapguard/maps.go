@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -80,12 +81,19 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return &statusError{exitUsage, fmt.Errorf("no process %d (%w): check the pid with ps", *pid, err)}
+	case errors.Is(err, os.ErrPermission) && os.Geteuid() == 0:
+		return &statusError{exitUsage, fmt.Errorf("may not read process %d's layout (%w), even as root: it lies outside this user namespace, or ptrace access to it is restricted (kernel.yama.ptrace_scope 3, a security module); run maps where the process was started", *pid, err)}
 	case errors.Is(err, os.ErrPermission):
 		return &statusError{exitUsage, fmt.Errorf("may not read process %d's layout (%w): it belongs to another user, or is not dumpable; run maps as its user or as root", *pid, err)}
 	case err != nil:
 		return &statusError{exitUsage, fmt.Errorf("%w (does pid %d exist, and may you read its /proc/%d/maps?)", err, *pid, *pid)}
 	}
 	if len(maps) == 0 {
+		if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", *pid)); err == nil {
+			if i := bytes.LastIndexByte(st, ')'); i > 0 && i+2 < len(st) && st[i+2] == 'Z' {
+				return &statusError{exitUsage, fmt.Errorf("process %d is a zombie (it has exited, and its parent has not waited for it yet): it has no address space, nothing to show", *pid)}
+			}
+		}
 		return &statusError{exitUsage, fmt.Errorf("process %d has no address space (a kernel thread, or a process that has just exited): nothing to show", *pid)}
 	}
 	var prot region.Set

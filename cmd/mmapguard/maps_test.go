@@ -4,10 +4,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mmapguard/mmapguard/region"
 )
@@ -20,11 +22,13 @@ func TestMaps(t *testing.T) {
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	pid := strconv.Itoa(cmd.Process.Pid)
 	var maps []region.Mapping
-	for range 100 { // until it has exec'd sleep
+	for range 1000 { // until it has exec'd sleep, and its loader mapped libc
 		maps, _ = region.ReadMaps(cmd.Process.Pid)
-		if len(maps) > 0 && strings.HasSuffix(maps[0].File(), "/sleep") {
+		if len(maps) > 0 && strings.HasSuffix(maps[0].File(), "/sleep") &&
+			slices.ContainsFunc(maps, func(m region.Mapping) bool { return strings.Contains(m.File(), "libc") }) {
 			break
 		}
+		time.Sleep(time.Millisecond)
 	}
 	if len(maps) == 0 {
 		t.Fatal("no maps for sleep")
@@ -123,5 +127,21 @@ func TestMapsErrors(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
 			t.Errorf("maps %q: %v, want status 2 and %q", c.args, r, c.want)
 		}
+	}
+	// A zombie: said so, not "a kernel thread".
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Wait() }()
+	pid := cmd.Process.Pid
+	for range 1000 { // until it has exited (nothing waits for it yet)
+		if st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil && strings.Contains(string(st), ") Z ") {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if r := callMain("maps", "-p", strconv.Itoa(pid)); r.code != 2 || !strings.Contains(r.stderr, "is a zombie") {
+		t.Errorf("maps of a zombie: %v, want status 2 and \"is a zombie\"", r)
 	}
 }
