@@ -53,7 +53,7 @@ func (t *tracer) freezeFor(tk *task, run func()) {
 		// One held at its seccomp stop since the code page was mapped
 		// (holdForCode) stands still too; its stop is kept likewise.
 		others = true
-		if o.sp == nil || o.born || o.held || o.codeHeld || o.exiting {
+		if o.sp == nil || o.born || o.held || o.codeHeld || o.flightHeld || o.exiting {
 			// (An exiting task runs nothing of the program's any more: a
 			// leader may stay a zombie until its threads are gone,
 			// never to stop again.)

@@ -442,6 +442,9 @@ func (t *tracer) seccompStop(tk *task) {
 		t.lost(tk, err)
 		return
 	}
+	if len(tk.sp.fliers) > 0 && t.holdForFlights(tk, si) {
+		return
+	}
 	t.res.Stops++
 	if len(tk.tramps) > 0 && t.trampFailure(tk, si) {
 		return
@@ -496,6 +499,13 @@ func (t *tracer) seccompStop(tk *task) {
 	if t.cfg.Events != nil {
 		tk.ev = &Event{Time: time.Now(), Pid: tk.pid, Tid: tk.tid, IP: si.ip, Call: c, Action: a,
 			Caller: at, Owner: who.Owner, File: mappedFile(tk.tid, c)}
+	}
+	if a.Verdict == rewrite.Allow || a.Verdict == rewrite.Run {
+		nr := si.nr
+		if len(a.Steps) == 1 {
+			nr = a.Steps[0].Call.Nr
+		}
+		t.fly(tk, actionSpan(c, a), true, si.nr, nr)
 	}
 	if a.Hole {
 		t.freezeFor(tk, func() { t.carryOut(tk, si, abi, a) })
@@ -1053,6 +1063,9 @@ func (t *tracer) runAfter(tk *task, abi rewrite.ABI, regs unix.PtraceRegs, insn,
 	calls := after[:n:n]
 	for _, e := range extra {
 		calls = append(calls, e.call)
+	}
+	for _, c := range after {
+		t.fly(tk, flightSpan(c), false)
 	}
 	inj := &injection{abi: abi, saved: regs, insn: insn, final: final, calls: calls}
 	inj.next = func(i int, r uint64) bool {

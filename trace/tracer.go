@@ -694,6 +694,10 @@ type space struct {
 	// seccomp stops meanwhile (holdForCode).
 	codeTask    *task
 	codeWaiters []*task
+	// fliers are the tasks with a call in flight, flightWaiters those
+	// held at their seccomp stops until a flight that overlaps their
+	// call lands (see flight.go).
+	fliers, flightWaiters []*task
 }
 
 type task struct {
@@ -729,6 +733,13 @@ type task struct {
 	// codeHeld is set while the task is held at its seccomp stop
 	// (holdForCode).
 	codeHeld bool
+	// flight is the span of the call the task was sent on with, which
+	// may not be over yet; flightInt says it was interrupted to end it;
+	// flightHeld is set while the task waits at its seccomp stop for
+	// another's flight (see flight.go).
+	flight                             region.Range
+	flightInt, flightHeld, flightFresh bool
+	flightNr                           [2]uint64
 	// deferred are signals that arrived during an injection, sent
 	// again once it is over; resent are those sent again whose
 	// delivery has not been seen yet (their siginfo is put back then).
@@ -1046,8 +1057,8 @@ func (t *tracer) handleReady() {
 	for len(t.ready) > 0 {
 		tk := t.ready[0]
 		t.ready = t.ready[1:]
-		if t.tasks[tk.tid] == tk && tk.codeHeld {
-			tk.codeHeld = false
+		if t.tasks[tk.tid] == tk && (tk.codeHeld || tk.flightHeld) {
+			tk.codeHeld, tk.flightHeld = false, false
 			if !atSeccompStop(tk.tid) {
 				// Not the stop it was held at: another thread's exec
 				// has its id now (its report is on its way), or it is
@@ -1114,6 +1125,11 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 	var sp *space
 	if tk := t.tasks[tid]; tk != nil {
 		sp = tk.sp
+		if !tk.flight.Empty() && (tk.inj == nil || !ws.Stopped()) {
+			// Stopped after its call (and the guard's after it), or
+			// gone.
+			t.land(tk)
+		}
 	}
 	if t.freezes == 0 || !t.stash(tid, ws) {
 		t.dispatch(tid, ws)
@@ -1325,6 +1341,10 @@ func (t *tracer) resume(tk *task, how func(int, int) error, sig int) {
 	}
 	if err := how(tk.tid, sig); err != nil {
 		t.lost(tk, err)
+		return
+	}
+	if !tk.flight.Empty() {
+		t.flyOn(tk)
 	}
 }
 
@@ -1853,7 +1873,13 @@ func (t *tracer) execEvent(tk *task) {
 	was, err := eventMsg(tk.tid)
 	if err == nil && int(was) != tk.tid {
 		// A non-leader thread exec'd: it now has the leader's id.
+		if o := t.tasks[int(was)]; o != nil && !o.flight.Empty() {
+			t.land(o)
+		}
 		delete(t.tasks, int(was))
+	}
+	if !tk.flight.Empty() {
+		t.land(tk)
 	}
 	if sp := tk.sp; sp != nil && sp.guard != nil {
 		// The old space lives on in a vfork child's parent: the pool

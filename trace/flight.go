@@ -1,0 +1,294 @@
+package trace
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/mmapguard/mmapguard/region"
+	"github.com/mmapguard/mmapguard/rewrite"
+)
+
+// Calls in flight.
+//
+// The guard decides the calls of an address space one at a time, in the
+// order their seccomp stops reach the tracer, and its model follows that
+// order. The kernel runs them in the order the tasks get to run them:
+// a call let go at its stop (or rewritten in place) may run after a call
+// of another thread decided later. Where both touch the same pages the
+// model is then wrong: an mprotect of the program's mapping decided
+// before another thread's munmap, which the guard turns into a
+// reservation mapped over it, runs on the reservation and makes it
+// readable; a MADV_DONTFORK so decided leaves a forked child a hole;
+// a MAP_FIXED of the program's decided after an munmap whose reservation
+// runs last leaves a reservation the model counts as the program's (its
+// mprotect then makes it read-write).
+//
+// So a task sent on from its seccomp stop with a call that touches a
+// guarded range is in flight (task.flight, the pages it may touch) until
+// the call and whatever the guard runs after it are over: when the
+// guard, having driven the task through them, lets it go back to the
+// program (resume), or, for a call the kernel runs after the task is let
+// go (allowed, or rewritten in place with one stop), at the task's next
+// stop. A call of another task of the same space whose pages overlap a
+// flight waits at its seccomp stop, before it is decided (flightHeld).
+// A task in flight that the guard does not drive is then looked at:
+// blocked in another call (or in none), its call is over; otherwise it
+// is interrupted (PTRACE_INTERRUPT: the stop comes once the call has
+// returned). When a flight lands, the waiting tasks are handled again.
+// Calls on different pages, and every call of a single-threaded
+// program, never wait; the cost is a comparison per trapped call while
+// another task of the space is in flight.
+
+// everything is the span of a call whose pages cannot be told before it
+// is decided.
+var everything = region.Range{Start: 0, End: region.UserEnd}
+
+// flightSpan returns the pages a call may touch (a range covering them
+// all, rounded to pages), or an empty range for a call that touches none
+// of its own choosing (a mapping placed by the kernel, a call that does
+// not map). It is conservative: huge pages and growsdown mappings widen
+// it.
+func flightSpan(c rewrite.Call) region.Range {
+	a := c.Args
+	if c.ABI == rewrite.ABI32 {
+		for i := range a {
+			a[i] &= 0xffffffff
+		}
+	}
+	var r region.Range
+	add := func(addr, n, slack uint64) {
+		if n == 0 {
+			n = 1
+		}
+		s := region.PageDown(addr)
+		e := satAdd(satAdd(addr, n), slack)
+		if up, ok := region.PageUp(e); ok {
+			e = up
+		} else {
+			e = region.UserEnd
+		}
+		if e > region.UserEnd {
+			e = region.UserEnd
+		}
+		if s >= e {
+			return
+		}
+		if r.Empty() {
+			r = region.Range{Start: s, End: e}
+			return
+		}
+		r.Start, r.End = min(r.Start, s), max(r.End, e)
+	}
+	const huge = 1 << 30 // the largest huge page
+	switch c.Op() {
+	case rewrite.OpMmap:
+		if a[3]&(rewrite.MapFixed|rewrite.MapFixedNoReplace) == 0 && c.Place == 0 {
+			return r
+		}
+		slack := uint64(0)
+		if a[3]&rewrite.MapAnonymous == 0 || a[3]&rewrite.MapHugetlb != 0 {
+			slack = huge
+		}
+		add(a[0], a[1], slack)
+	case rewrite.OpOldMmap:
+		return region.Range{Start: 0, End: 1 << 32}
+	case rewrite.OpMunmap, rewrite.OpMadvise, rewrite.OpMlock, rewrite.OpMseal, rewrite.OpMsync,
+		rewrite.OpMincore, rewrite.OpMbind:
+		add(a[0], a[1], 0)
+	case rewrite.OpMprotect, rewrite.OpPkeyMprotect:
+		if a[2]&rewrite.ProtGrowsDown != 0 {
+			// Down to the start of the growsdown mapping.
+			add(0, satAdd(a[0], a[1]), 0)
+		} else {
+			add(a[0], a[1], 0)
+		}
+	case rewrite.OpGetMempolicy:
+		add(a[3], 1, 0)
+	case rewrite.OpMremap:
+		slack := c.HugePage
+		if slack == rewrite.HugeUnknown {
+			slack = huge
+		}
+		add(a[0], max(a[1], a[2]), slack)
+		if a[3]&rewrite.MremapFixed != 0 {
+			add(a[4], a[2], slack)
+		}
+	case rewrite.OpShmat:
+		if a[1] != 0 {
+			add(a[1], region.UserEnd, 0)
+		}
+	case rewrite.OpIPC:
+		switch a[0] & 0xffff {
+		case 21: // SHMAT
+			if a[4] != 0 {
+				add(a[4], region.UserEnd, 0)
+			}
+		case 22: // SHMDT
+			return everything
+		}
+	case rewrite.OpShmdt, rewrite.OpBrk:
+		return everything
+	}
+	return r
+}
+
+// actionSpan is flightSpan of a decided call: its own pages and those of
+// the calls the guard runs for it.
+func actionSpan(c rewrite.Call, a *rewrite.Action) region.Range {
+	r := flightSpan(c)
+	for _, s := range a.Steps {
+		r = cover(r, flightSpan(s.Call))
+	}
+	return r
+}
+
+// cover returns the smallest range holding a and b (either may be
+// empty).
+func cover(a, b region.Range) region.Range {
+	switch {
+	case b.Empty():
+		return a
+	case a.Empty():
+		return b
+	}
+	return region.Range{Start: min(a.Start, b.Start), End: max(a.End, b.End)}
+}
+
+// fly records that tk is sent on with a call that may touch r, if r
+// reaches a guarded range. At a seccomp stop (fresh), nrs are the
+// numbers the kernel may run the call as (the program's, a rewrite's).
+func (t *tracer) fly(tk *task, r region.Range, fresh bool, nrs ...uint64) {
+	sp := tk.sp
+	if r.Empty() || sp == nil || sp.guard == nil || !sp.guard.Policy().OverlapsGuarded(r) {
+		return
+	}
+	if fresh {
+		tk.flightFresh = true
+		tk.flightNr = [2]uint64{^uint64(0), ^uint64(0)}
+		copy(tk.flightNr[:], nrs)
+	}
+	if tk.flight.Empty() {
+		sp.fliers = append(sp.fliers, tk)
+		tk.flight = r
+		return
+	}
+	tk.flight = cover(tk.flight, r)
+}
+
+// flyOn is told by resume that tk, in flight, goes on. From the seccomp
+// stop where its flight began, with no injection, the kernel runs its
+// call now (flightFresh); into an injection, the guard drives it; back
+// to the program after an injection, its calls are over.
+func (t *tracer) flyOn(tk *task) {
+	switch {
+	case tk.inj != nil:
+		tk.flightFresh = false
+	case tk.flightFresh:
+		tk.flightFresh = false
+		if tk.sp != nil && len(tk.sp.flightWaiters) > 0 {
+			t.interruptFlight(tk)
+		}
+	default:
+		t.land(tk)
+	}
+}
+
+// land ends tk's flight: it has stopped after its call, or is gone. The
+// tasks waiting in its space are handled again (see handleReady).
+func (t *tracer) land(tk *task) {
+	sp := tk.sp
+	tk.flight, tk.flightInt, tk.flightFresh = region.Range{}, false, false
+	if sp == nil {
+		return
+	}
+	for i, o := range sp.fliers {
+		if o == tk {
+			sp.fliers = append(sp.fliers[:i], sp.fliers[i+1:]...)
+			break
+		}
+	}
+	if len(sp.flightWaiters) > 0 {
+		t.ready = append(t.ready, sp.flightWaiters...)
+		sp.flightWaiters = nil
+	}
+}
+
+// holdForFlights keeps tk at the seccomp stop of its call (si) while a
+// call of another task of its space that may touch the same pages is in
+// flight, and has those tasks interrupted. It reports whether it held
+// tk.
+func (t *tracer) holdForFlights(tk *task, si syscallInfo) bool {
+	abi, ok := abiOf(si.arch)
+	if !ok {
+		return false
+	}
+	r := flightSpan(rewrite.Call{ABI: abi, Nr: si.nr, Args: si.args})
+	if r.Empty() {
+		return false
+	}
+	sp := tk.sp
+	held := false
+	live := sp.fliers[:0]
+	for _, o := range sp.fliers {
+		if t.tasks[o.tid] != o {
+			// Gone without a report under its own id (another
+			// thread's exec ended it): its call is over.
+			o.flight, o.flightInt = region.Range{}, false
+			continue
+		}
+		live = append(live, o)
+		if o == tk || !o.flight.Overlaps(r) {
+			continue
+		}
+		if o.inj == nil && !o.flightFresh && !o.flightInt && flightOver(o) {
+			// Its call is over; it has not stopped since.
+			o.flight = region.Range{}
+			live = live[:len(live)-1]
+			continue
+		}
+		held = true
+		t.interruptFlight(o)
+	}
+	clear(sp.fliers[len(live):len(sp.fliers)])
+	sp.fliers = live
+	if held {
+		tk.flightHeld = true
+		sp.flightWaiters = append(sp.flightWaiters, tk)
+	}
+	return held
+}
+
+// interruptFlight asks a task in flight to stop once its call is over,
+// unless the guard drives it already (an injection under way: it stops
+// at each of the guard's calls, and is interrupted when resumed after
+// them, see resume).
+func (t *tracer) interruptFlight(o *task) {
+	if o.inj != nil || o.flightInt {
+		return
+	}
+	if err := interrupt(o.tid); err == nil {
+		o.flightInt = true
+	}
+}
+
+// flightOver reports whether a task in flight, let go with its call, is
+// past it: blocked in another call, or in none (a page fault), as
+// /proc/TID/syscall shows. A task on a CPU, or in a call of the same
+// number, may still be in its call.
+func flightOver(tk *task) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", tk.tid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return false
+	}
+	nr, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return false // "running"
+	}
+	return nr < 0 || uint64(nr) != tk.flightNr[0] && uint64(nr) != tk.flightNr[1]
+}
