@@ -17,10 +17,14 @@
 //	          (honoured without --strict), then mprotect. A's reservation
 //	          ran last, the model had the program's page: the mprotect
 //	          made the reservation read-write.
+//	dofork    the page marked MADV_DONTFORK first; A: madvise
+//	          (MADV_DOFORK); main: fork. The kernel copied the space
+//	          before A's madvise ran: the child lacked the page, and the
+//	          guard, whose model had it inherited, reserved nothing there.
 //
 // The pages are those of a -no-pie program's .bss (its own from the
 // start, so with --strict too; "fixed" only without). Usage:
-// escape_order [strict] [mprotect|madvise|fixed]
+// escape_order [strict] [mprotect|madvise|fixed|dofork]
 #include "escape.h"
 #include <sched.h>
 #include <sys/wait.h>
@@ -32,7 +36,7 @@ static volatile int go, done, stop_hog;
 static volatile unsigned long target;
 static volatile long aret;
 static volatile pid_t atid;
-enum { MPROTECT, MADVISE, FIXED };
+enum { MPROTECT, MADVISE, FIXED, DOFORK };
 static int mode = MPROTECT;
 
 static void pin(int cpu) {
@@ -62,6 +66,7 @@ static void *thread_a(void *x) {
 		long r;
 		if (mode == MPROTECT) r = mprotect((void *)target, PAGE, PROT_READ);
 		else if (mode == MADVISE) r = madvise((void *)target, PAGE, MADV_DONTFORK);
+		else if (mode == DOFORK) r = madvise((void *)target, PAGE, MADV_DOFORK);
 		else r = munmap((void *)target, PAGE);
 		aret = r;
 		done = 1;
@@ -100,6 +105,7 @@ int main(int argc, char **argv) {
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "madvise")) mode = MADVISE, route = "order-dontfork";
 		if (!strcmp(argv[i], "fixed")) mode = FIXED, route = "order-fixed";
+		if (!strcmp(argv[i], "dofork")) mode = DOFORK, route = "order-dofork";
 	}
 	unsigned long base = ((unsigned long)bss + PAGE - 1) & ~(PAGE - 1);
 	if (!in_range(base, NPAGES * PAGE)) {
@@ -116,6 +122,7 @@ int main(int argc, char **argv) {
 	int raced = 0, bad = 0;
 	for (int i = 0; i < NPAGES && !bad; i++) {
 		unsigned long pg = base + i * PAGE;
+		if (mode == DOFORK) madvise((void *)pg, PAGE, MADV_DONTFORK);
 		target = pg;
 		done = 0;
 		go = 1;
@@ -132,6 +139,24 @@ int main(int argc, char **argv) {
 		}
 		raced++;
 		long r;
+		if (mode == DOFORK) {
+			pid_t c = fork();
+			if (c == 0) {
+				struct mapping m;
+				if (!mapped_at(pg, &m)) {
+					say("%s ESCAPED: the child has a hole at %#lx (the MADV_DOFORK decided before the fork ran "
+					    "after the copy)",
+					    route, pg);
+					_exit(1);
+				}
+				_exit(0);
+			}
+			int st = 0;
+			waitpid(c, &st, 0);
+			while (!done) usleep(50);
+			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) failures++, bad = 1;
+			continue;
+		}
 		if (mode == FIXED) {
 			void *p = mmap((void *)pg, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 			r = p == (void *)pg ? 0 : -1;

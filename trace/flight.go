@@ -203,6 +203,8 @@ func (t *tracer) land(tk *task) {
 	if sp == nil {
 		return
 	}
+	sp.landed++
+	tk.landMark++ // (its own landing is not another's)
 	for i, o := range sp.fliers {
 		if o == tk {
 			sp.fliers = append(sp.fliers[:i], sp.fliers[i+1:]...)
@@ -291,4 +293,21 @@ func flightOver(tk *task) bool {
 		return false // "running"
 	}
 	return nr < 0 || uint64(nr) != tk.flightNr[0] && uint64(nr) != tk.flightNr[1]
+}
+
+// othersInFlight reports whether a call of a task of tk's space other
+// than tk may have run, or may still run, while tk ran since it was last
+// resumed: a fork by tk copies the space at a moment the model does not
+// follow. (A flight that lands before tk's fork event is seen may have
+// run after the copy.)
+func (t *tracer) othersInFlight(tk *task) bool {
+	if tk.landMark != tk.sp.landed {
+		return true
+	}
+	for _, o := range tk.sp.fliers {
+		if o != tk && t.tasks[o.tid] == o {
+			return true
+		}
+	}
+	return false
 }

@@ -696,8 +696,9 @@ type space struct {
 	codeWaiters []*task
 	// fliers are the tasks with a call in flight, flightWaiters those
 	// held at their seccomp stops until a flight that overlaps their
-	// call lands (see flight.go).
+	// call lands (see flight.go); landed counts the flights landed.
 	fliers, flightWaiters []*task
+	landed                uint64
 }
 
 type task struct {
@@ -740,6 +741,9 @@ type task struct {
 	flight                             region.Range
 	flightInt, flightHeld, flightFresh bool
 	flightNr                           [2]uint64
+	// landMark is its space's count of landed flights when the task
+	// was last resumed (see othersInFlight).
+	landMark uint64
 	// deferred are signals that arrived during an injection, sent
 	// again once it is over; resent are those sent again whose
 	// delivery has not been seen yet (their siginfo is put back then).
@@ -1343,6 +1347,9 @@ func (t *tracer) resume(tk *task, how func(int, int) error, sig int) {
 		t.lost(tk, err)
 		return
 	}
+	if tk.sp != nil {
+		tk.landMark = tk.sp.landed
+	}
 	if !tk.flight.Empty() {
 		t.flyOn(tk)
 	}
@@ -1764,12 +1771,15 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 	// The child inherits the parent's objects where they are: it shares
 	// the parent's placements.
 	ck.sp = &space{guard: g, abi: parent.sp.abi, planner: parent.sp.planner}
-	if g.HasOwn() && g.MayDontCopy() {
+	if g.HasOwn() && (g.MayDontCopy() || t.othersInFlight(parent)) {
 		// The kernel does not copy some of the program's mappings into
 		// the child (VM_DONTCOPY: a perf ring buffer, a driver's
 		// mapping, a MADV_DONTFORK one moved in with mremap, which the
-		// model does not know of): holes in a guarded range. The
-		// child's layout is the whole copy, and still (it has run
+		// model does not know of): holes in a guarded range. Nor does
+		// the model know what the child got while a call of another
+		// task of the parent's is in flight (see flight.go): a
+		// MADV_DOFORK decided before the fork may run after the copy.
+		// The child's layout is the whole copy, and still (it has run
 		// nothing): where it lacks a mapping of the program's, it gets
 		// a reservation.
 		gaps, err := t.guardedGaps(child)
