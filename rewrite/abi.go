@@ -213,6 +213,7 @@ const (
 	EPERM  = 1
 	EBADF  = 9
 	ENOMEM = 12
+	EACCES = 13
 	EFAULT = 14
 	EEXIST = 17
 	EINVAL = 22

@@ -521,3 +521,7 @@ func (g *Guard) HasOwn() bool { return g.mapped.Len() > 0 }
 // other place in a guarded range is reserved. The tracer then checks a
 // forked child's layout. Set by Decide, kept by Fork, new at exec.
 func (g *Guard) MayDontCopy() bool { return g.mayDontCopy }
+
+// ReservationRange returns the range a call the guard made maps, if it
+// is one of its reservations.
+func ReservationRange(c Call) (region.Range, bool) { return isReservation(c) }

@@ -373,6 +373,24 @@ func (t *tracer) inject(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec,
 			nres += len(more)
 			return false
 		}
+		if e, failed := rewrite.Failed(abi, ret); failed && (e == rewrite.EPERM || e == rewrite.EACCES) {
+			if r, ok := rewrite.ReservationRange(c); ok && r.Start < mmapMinAddr() {
+				// Below vm.mmap_min_addr only a task with
+				// CAP_SYS_RAWIO may map, and the kernel places
+				// nothing there of its own accord: the program can
+				// no more map there than the guard can, and that part
+				// stays the guard's in the model. The rest is
+				// reserved with a call of its own.
+				if r.End > mmapMinAddr() {
+					d := c
+					d.Args[0], d.Args[1] = mmapMinAddr(), r.End-mmapMinAddr()
+					rest := inj.calls[i+1:]
+					inj.calls = append(append(append([]rewrite.Call{}, inj.calls[:i+1]...), d), rest...)
+					nres++
+				}
+				return false
+			}
+		}
 		g.Injected(c, ret)
 		if e, failed := rewrite.Failed(abi, ret); failed {
 			r := region.Range{Start: c.Args[0], End: c.Args[0] + c.Args[1]}
@@ -1385,3 +1403,18 @@ func (t *tracer) restoreRegs(tk *task, abi rewrite.ABI, ip *inPlace, ret, final 
 	}
 	return setRegs(tk.tid, &regs)
 }
+
+// mmapMinAddr is vm.mmap_min_addr: the kernel maps nothing below it
+// unless a task with CAP_SYS_RAWIO asks for it there (65536 where the
+// file cannot be read, the usual value).
+var mmapMinAddr = sync.OnceValue(func() uint64 {
+	b, err := os.ReadFile("/proc/sys/vm/mmap_min_addr")
+	if err != nil {
+		return 1 << 16
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 1 << 16
+	}
+	return region.PageDown(v)
+})

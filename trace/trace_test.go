@@ -983,3 +983,24 @@ func TestSpacesRetired(t *testing.T) {
 		t.Errorf("reservations %d, want at least %d", res.Stats.Reservations, 2*n)
 	}
 }
+
+// TestReserveBelowMmapMinAddr: a protected range from 0, under a guard
+// run as root, and a program that gives up CAP_SYS_RAWIO and execs. The
+// new image cannot map below vm.mmap_min_addr, nor can the guard's
+// reservation made in it (EPERM): that part needs none, since nothing
+// else can map there either, and the rest is reserved. Before, the
+// program was killed at the exec ("cannot reserve 0x0-0x1000000").
+func TestReserveBelowMmapMinAddr(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test runs as root: a range below vm.mmap_min_addr needs CAP_SYS_RAWIO")
+	}
+	bin := buildC(t, "norawio")
+	p, err := rewrite.NewPolicy([]region.Range{{Start: 0, End: 0x1000000}}, rewrite.DefaultPool, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, res := guardedBy(t, p, bin)
+	if res.ExitCode() != 0 || out != "child runs; MAP_32BIT outside\n" {
+		t.Fatalf("exit %d, output %q", res.ExitCode(), out)
+	}
+}
