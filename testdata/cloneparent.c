@@ -3,14 +3,18 @@
 // while a third thread starts and ends threads; each child writes a
 // byte to a pipe and exits. Under a tracer, a child's first stop may
 // come before its creator's clone event, with other tasks' exits in
-// between. argv[1]: children per thread (300).
+// between. argv[1]: children per thread (300); argv[2] "nested": all
+// that runs in a forked child of this one, so that the children's parent
+// (this one) is traced too, and reaps them.
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static volatile int stop;
@@ -45,6 +49,21 @@ static void *cloner(void *a) {
 
 int main(int argc, char **argv) {
 	n = argc > 1 ? atoi(argv[1]) : 300;
+	if (argc > 2 && !strcmp(argv[2], "nested")) {
+		pid_t c = fork();
+		if (c < 0) {
+			perror("fork");
+			return 1;
+		}
+		if (c > 0) {
+			// reap the cloner and every child it gave this process
+			int st, ret = 1;
+			pid_t w;
+			while ((w = wait(&st)) > 0)
+				if (w == c) ret = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+			return ret;
+		}
+	}
 	if (pipe(p) != 0) {
 		perror("pipe");
 		return 1;

@@ -1004,3 +1004,19 @@ func TestReserveBelowMmapMinAddr(t *testing.T) {
 		t.Fatalf("exit %d, output %q", res.ExitCode(), out)
 	}
 }
+
+// TestCloneParentTracedGrandparent: clone(CLONE_PARENT) children whose
+// parent, their creator's parent, is traced too (cloneparent.c nested),
+// looked at the moment their first stop comes (no settleGrace): the
+// creator is a sibling, not a thread of the parent, and must be looked
+// for among them. Before, a traced parent with no thread in a fork was
+// taken for proof that the creator was gone, and the child was killed.
+func TestCloneParentTracedGrandparent(t *testing.T) {
+	bin := buildC(t, "cloneparent", "-pthread")
+	defer func(g time.Duration) { settleGrace = g }(settleGrace)
+	settleGrace = 0
+	out, res := guarded(t, bin, "300", "nested")
+	if res.ExitCode() != 0 || out != "600 of 600 children ran\n" || res.FailedClosed != 0 {
+		t.Fatalf("exit %d (%v), failed closed %d:\n%s", res.ExitCode(), res.Status, res.FailedClosed, out)
+	}
+}

@@ -1521,12 +1521,11 @@ func (t *tracer) setExitOption(tk *task, on bool) {
 }
 
 // settleGrace is how long settleHeld waits after it was first asked
-// for (wantSettle), settlePoll how long the tracer sleeps meanwhile when
-// no report waits.
-const (
-	settleGrace = 2 * time.Millisecond
-	settlePoll  = 50 * time.Microsecond
-)
+// for (wantSettle; a variable for tests, which look at once), settlePoll
+// how long the tracer sleeps meanwhile when no report waits.
+var settleGrace = 2 * time.Millisecond
+
+const settlePoll = 50 * time.Microsecond
 
 // wantSettle asks for settleHeld: a held task's creator may have died
 // (a task exited, or a new process's first stop came before its
@@ -1602,8 +1601,8 @@ func notLeader(tid int) bool {
 // creatorMayLive reports whether the process that made a held task may
 // still report it: its parent process (its own, for a thread) lives. A
 // process made with CLONE_PARENT is its creator's sibling, the child of
-// a process that may not be traced at all (mmapguard itself, for the
-// first program's): then a live traced sibling may be its creator.
+// its creator's parent, traced or not (mmapguard itself, for the first
+// program's): then a live traced sibling may be its creator.
 //
 // A process's parent is the one it had at its first stop: its creator
 // may have died since, and handed it to a subreaper that lives on but
@@ -1617,16 +1616,12 @@ func (t *tracer) creatorMayLive(tk *task) bool {
 	if tgid != tk.tid {
 		want = tgid
 	}
-	traced := false
 	for _, o := range t.tasks {
-		if o.pid == want && o.sp != nil && o.tid != tk.tid {
-			if t.mayHaveMade(o) {
-				return true
-			}
-			traced = true
+		if o.pid == want && o.sp != nil && o.tid != tk.tid && t.mayHaveMade(o) {
+			return true
 		}
 	}
-	if traced || tgid != tk.tid || ppid == 0 {
+	if tgid != tk.tid || ppid == 0 {
 		return false
 	}
 	for _, o := range t.tasks {
