@@ -525,3 +525,74 @@ func (g *Guard) MayDontCopy() bool { return g.mayDontCopy }
 // ReservationRange returns the range a call the guard made maps, if it
 // is one of its reservations.
 func ReservationRange(c Call) (region.Range, bool) { return isReservation(c) }
+
+// FromLayout returns the model of an address space the guard knows only
+// from its layout, read while nothing in it runs, and the calls that
+// reserve what nothing maps in its guarded ranges (report them through
+// Injected): a child forked by a thread that another thread's exec
+// ended, whose memory is a copy of its process's from before the exec,
+// made at a moment the guard's model of that memory (prev) did not
+// follow. In guarded ranges a mapping that looks like a reservation
+// (LooksReserved) is taken for
+// one, any other for the program's. A PROT_NONE mapping of the
+// program's own is so taken for a reservation too: the child may not
+// change it (ENOMEM, as at a hole), which is never an escape. prev gives
+// the program break and the code page (whose contents the tracer checks
+// in the child); shared memory attachments and MADV_DONTFORK marks are
+// not known (a shmdt in a guarded range gets EINVAL).
+func FromLayout(prev *Guard, abi ABI, maps []region.Mapping) (*Guard, []Call) {
+	g := NewGuard(prev.policy)
+	g.brk, g.code, g.codeReady = prev.brk, prev.code, prev.codeReady
+	g.mayDontCopy = true // (whatever the child lacks is found here)
+	for _, m := range maps {
+		if !g.code.Empty() && m.Overlaps(g.code) && !(m.Inode == 0 && m.Path == "" && (m.Perms == "r-xp" || m.Perms == "---p")) {
+			// Not the guard's code page, nor its reservation: the
+			// program mapped there.
+			g.code, g.codeReady = region.Range{}, false
+		}
+	}
+	if g.pool != nil && !g.code.Empty() {
+		g.pool.Take(g.code)
+	}
+	for _, m := range maps {
+		for p := range g.policy.guarded.Within(m.Range) {
+			for _, q := range withoutCode(p, g.code) {
+				if LooksReserved(m) {
+					g.reserved.Add(q)
+					continue
+				}
+				g.mapped.Add(q)
+				if g.pool != nil {
+					g.pool.Take(q)
+				}
+			}
+			if c := p.Intersect(g.code); !c.Empty() {
+				g.reserved.Add(c)
+			}
+		}
+	}
+	var calls []Call
+	for _, gr := range g.policy.guarded.Ranges() {
+		if abi == ABI32 {
+			gr = gr.Intersect(region.Range{Start: 0, End: top32})
+		}
+		for free := range g.reserved.Gaps(gr) {
+			if g.mapped.Covers(free) {
+				continue
+			}
+			for hole := range g.mapped.Gaps(free) {
+				g.reserved.Add(hole)
+				calls = append(calls, reservation(abi, hole, MapFixedNoReplace))
+			}
+		}
+	}
+	return g, calls
+}
+
+// LooksReserved reports whether a mapping looks like one of the guard's
+// reservations: anonymous, private, PROT_NONE, with no name but the
+// kernel's "[heap]" (which it gives a mapping over the program break's
+// start).
+func LooksReserved(m region.Mapping) bool {
+	return m.Perms == "---p" && m.Inode == 0 && (m.Path == "" || m.Path == "[heap]")
+}

@@ -292,3 +292,47 @@ func TestSharedAnonNoReplaceAcrossEdge(t *testing.T) {
 		t.Errorf("Decide(%v) = %v (steps %s), want the outside piece mapped with NOREPLACE first", c, a, steps(a))
 	}
 }
+
+// TestFromLayout: the model of a child known only from its layout: in
+// the guarded range, what looks like a reservation is one, anything
+// else the program's, and what nothing maps is reserved by the calls
+// returned; the pool never gives out what the program maps there.
+func TestFromLayout(t *testing.T) {
+	prev := newGuard(t, opts{})
+	own := region.Range{Start: 0x30000000, End: 0x30002000}
+	maps := []region.Mapping{
+		{Range: region.Range{Start: pLo, End: exeLo}, Perms: "---p"},                                   // a reservation
+		{Range: region.Range{Start: exeLo, End: exeHi}, Perms: "r-xp", Path: "/usr/bin/old", Inode: 7}, // the image
+		{Range: region.Range{Start: exeHi, End: own.Start}, Perms: "---p"},
+		{Range: own, Perms: "rw-p"}, // the program's, made after the model's fork
+		// a hole from own.End to 0x40000000
+		{Range: region.Range{Start: 0x40000000, End: pHi}, Perms: "---p", Path: "[heap]"},
+		{Range: region.Range{Start: poolLo, End: poolLo + 4*page}, Perms: "rw-s", Path: "/memfd:x (deleted)", Inode: 9},
+		{Range: region.Range{Start: poolLo + 4*page, End: poolHi}, Perms: "---p"},
+	}
+	g, calls := FromLayout(prev, ABI64, maps)
+	for _, c := range calls {
+		g.Injected(c, c.Args[0])
+	}
+	checkModel(t, g)
+	hole := region.Range{Start: own.End, End: 0x40000000}
+	if len(calls) != 1 || calls[0].Args[0] != hole.Start || calls[0].Args[1] != hole.Len() {
+		t.Errorf("calls %v, want one reservation of %v", calls, hole)
+	}
+	for _, r := range []region.Range{{Start: exeLo, End: exeHi}, own, {Start: poolLo, End: poolLo + 4*page}} {
+		if !g.mapped.Covers(r) || g.reserved.Overlaps(r) {
+			t.Errorf("%v is not the program's: mapped %v", r, g.Mapped())
+		}
+	}
+	for _, r := range []region.Range{{Start: pLo, End: exeLo}, hole, {Start: 0x40000000, End: pHi}} {
+		if !g.reserved.Covers(r) {
+			t.Errorf("%v is not reserved: %v", r, g.Reserved())
+		}
+	}
+	if a := g.Decide(call64(sysMprotect64, 0x50000000, page, protRW), Caller{Task: 1}); a.Verdict != Return || a.Ret != Err(ENOMEM) {
+		t.Errorf("mprotect of a reservation: %v, want ENOMEM", a)
+	}
+	if chunk, err := g.pool.Alloc(4 * page); err != nil || chunk.Overlaps(region.Range{Start: poolLo, End: poolLo + 4*page}) {
+		t.Errorf("the pool gave out %v (%v), over the program's mapping", chunk, err)
+	}
+}

@@ -683,6 +683,10 @@ type space struct {
 	guard *rewrite.Guard
 	// abi is the ABI of the program exec'd into this space.
 	abi rewrite.ABI
+	// lateOf is the space of a process before its exec that this one
+	// was built from, for a child forked by a thread the exec ended
+	// (see adoptLate).
+	lateOf *space
 	// planner chooses where shared objects go (with Config.Place), and
 	// spans says where each placed object's span landed.
 	planner *loader.Planner
@@ -721,6 +725,11 @@ type task struct {
 	// another thread's exec) ends it too. It needs no look at /proc:
 	// its event or its exit is on the way.
 	heldThread bool
+	// preExec is the space the process had before its last exec, kept
+	// lateWindow for a child forked by one of its threads that the
+	// exec ended, whose first stop comes after the exec (adoptLate).
+	preExec   *space
+	preExecAt time.Time
 	// heldPPid is a held new process's parent process when its first
 	// stop was seen: its creator's process then (or, for CLONE_PARENT,
 	// the creator's parent), before the death of the creator hands it
@@ -1129,6 +1138,9 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 	var sp *space
 	if tk := t.tasks[tid]; tk != nil {
 		sp = tk.sp
+		if tk.preExec != nil && time.Since(tk.preExecAt) > lateWindow {
+			tk.preExec = nil
+		}
 		if !tk.flight.Empty() && (tk.inj == nil || !ws.Stopped()) {
 			// Stopped after its call (and the guard's after it), or
 			// gone.
@@ -1642,7 +1654,12 @@ func (t *tracer) creatorMayLive(tk *task) bool {
 // still to be reported. running is set for a task on a CPU, which that
 // file cannot tell from one on its way to its event: it is asked to
 // stop (see creatorMayLive). True where the file cannot be read (it
-// waits then, as before).
+// waits then, as before). True also in an exec, whose event is on its
+// way: the exec may have ended the creator, a thread of the same
+// process, before its event (see orphanHeld and adoptLate), and the
+// task waits for the exec's event. (The numbers of both ABIs are in
+// one list: an x86-64 call taken for an i386 fork or exec, open or
+// munmap, only makes a held task wait a little longer.)
 func inFork(tid int) (fork, running bool) {
 	procReads.Add(1)
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", tid))
@@ -1661,7 +1678,8 @@ func inFork(tid int) (fork, running bool) {
 		return true, false
 	}
 	switch nr {
-	case unix.SYS_CLONE, unix.SYS_FORK, unix.SYS_VFORK, 120, 2, 190: // and i386 clone, fork, vfork
+	case unix.SYS_CLONE, unix.SYS_FORK, unix.SYS_VFORK, 120, 2, 190, // and i386 clone, fork, vfork
+		unix.SYS_EXECVE, unix.SYS_EXECVEAT, 11, 358: // and i386 execve, execveat
 		return true, false
 	}
 	return false, false
@@ -1820,6 +1838,64 @@ func (t *tracer) parentOf(tid int) *task {
 	return found
 }
 
+// lateWindow is how long after an exec a new process of the exec'd
+// process's whose creator is gone is taken for a child of the process
+// before the exec (see adoptLate); its first stop comes within
+// milliseconds.
+const lateWindow = time.Second
+
+// adoptLate gives a held new process ck, whose creator's event will not
+// come, the space of its parent process parent from before parent's
+// last exec: a thread of parent that forked while another thread exec'd
+// was ended by the exec (de_thread) before its event, and the child's
+// first stop came after the exec event (before it, orphanHeld settles
+// it). The kernel made the child all the same, and natively it runs.
+// Its memory is a copy of parent's as it was at the fork, which the
+// guard's model did not follow to that moment: the model is built anew
+// from the child's layout (rewrite.FromLayout), read before it runs
+// anything. A child that shares the memory of another traced task (a
+// CLONE_VM child, or one of a vfork parent whose child exec'd) shares
+// that task's model, which kcmp tells; where it cannot, the child is
+// killed, as in adopt. It returns false if the child was killed.
+func (t *tracer) adoptLate(ck, parent *task) bool {
+	child, pre := ck.tid, parent.preExec
+	ck.pid = child
+	ck.exitOpt = true // (options unknown: firstStop sets them)
+	t.res.Processes++
+	for _, o := range t.tasks {
+		if o == ck || o.sp == nil || o.sp != pre && o.sp.lateOf != pre {
+			continue
+		}
+		same, ok := sameMM(o.tid, child)
+		if !ok {
+			ck.sp = pre
+			t.failClosed(ck, "cannot tell whether a new process shares its creator's memory")
+			return false
+		}
+		if same {
+			ck.sp = o.sp
+			return true
+		}
+	}
+	maps, err := region.ReadMaps(child)
+	if err != nil {
+		ck.sp = pre
+		t.failClosed(ck, fmt.Sprintf("cannot read the layout of a child made before its parent's exec: %v", err))
+		return false
+	}
+	g, calls := rewrite.FromLayout(pre.guard, pre.abi, maps)
+	lateAdopted.Add(1)
+	checkForkedCode(child, g)
+	ck.sp = &space{guard: g, abi: pre.abi, planner: pre.planner, lateOf: pre}
+	ck.forkCalls = calls
+	t.spaces[ck.sp] = true
+	return true
+}
+
+// lateAdopted counts the children adoptLate gave a space built from
+// their layout (tests).
+var lateAdopted atomic.Int64
+
 // procIDs reads a task's thread group and parent process ids.
 func procIDs(tid int) (tgid, ppid int) {
 	f, ok := procStatus(tid, "Tgid", "PPid")
@@ -1839,7 +1915,15 @@ func (t *tracer) firstStop(tk *task) {
 		// be (the parent can be killed between creating the child and
 		// reporting it): settle it from /proc now.
 		parent := t.parentOf(tk.tid)
-		if parent == nil || !tk.orphan {
+		if parent != nil && !tk.orphan && tk.heldPPid != 0 && parent.pid == tk.heldPPid && parent.preExec != nil && time.Since(parent.preExecAt) <= lateWindow {
+			// Made by a thread that its process's exec ended before
+			// its event, reported after the exec: a copy of the
+			// process before it.
+			if !t.adoptLate(tk, parent) {
+				tk.born = false
+				return
+			}
+		} else if parent == nil || !tk.orphan {
 			// Only an exec ends a creator whose process lives on (see
 			// orphanHeld). Any other creator is dead (settleHeld), and
 			// the process /proc names as the parent is not the one
@@ -1852,8 +1936,7 @@ func (t *tracer) firstStop(tk *task) {
 			tk.born = false
 			t.failClosed(tk, "a new task whose creator is gone")
 			return
-		}
-		if !t.adopt(tk, parent, 0) {
+		} else if !t.adopt(tk, parent, 0) {
 			tk.born = false
 			return
 		}
@@ -1988,6 +2071,10 @@ func (t *tracer) newProgram(tk *task, abi rewrite.ABI, stack uint64) (calls []re
 	tk.sp = sp
 	t.spaces[sp] = true
 	t.retire(old)
+	tk.preExec = nil
+	if old != nil && old.guard != nil {
+		tk.preExec, tk.preExecAt = old, time.Now()
+	}
 	if t.cfg.Place == nil && t.attr == nil && !readMapsAtExec && !imageGuarded(tk.tid, abi, stack, sp.guard.Policy()) {
 		return sp.guard.ReserveBlind(abi), true, true
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/mmapguard/mmapguard/region"
+	"github.com/mmapguard/mmapguard/rewrite"
 )
 
 const mapsUsage = `Usage: mmapguard maps -p PID [--protect RANGE...] [--pool RANGE|none] [-c]
@@ -105,7 +106,7 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 	for _, m := range maps {
 		in := prot.Overlaps(m.Range)
 		inPool := !pool.Empty() && m.Overlaps(pool)
-		reserved := guarded && reservation(m)
+		reserved := guarded && rewrite.LooksReserved(m)
 		if in && !reserved {
 			hits++
 		}
@@ -172,13 +173,6 @@ func tracedByMmapguard(pid int) bool {
 		}
 	}
 	return false
-}
-
-// reservation reports whether m looks like one of the guard's
-// reservations: anonymous, no access, no name but the kernel's "[heap]"
-// (which it gives a mapping over the program break's start).
-func reservation(m region.Mapping) bool {
-	return m.Perms == "---p" && m.Inode == 0 && (m.Path == "" || m.Path == "[heap]")
 }
 
 func countIn(maps []region.Mapping, r region.Range) int {
