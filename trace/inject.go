@@ -1009,7 +1009,7 @@ func (t *tracer) layoutAfter(tid int, g *rewrite.Guard, a *rewrite.Action, ret u
 		if src, ok := region.Span(old, n); ok {
 			moved := src.Len()
 			for _, m := range maps {
-				if m.Range.Overlaps(src) {
+				if m.Overlaps(src) {
 					moved = max(m.Start, src.Start) - src.Start
 					break
 				}
