@@ -556,7 +556,17 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 		return allow(c, "hint outside the guarded ranges: honoured")
 	}
 	if g.pool != nil && (c.ABI == ABI64 || g.pool.Range().End <= 1<<32) {
-		chunk, err := g.pool.Alloc(q.Len())
+		var chunk region.Range
+		var err error
+		if q.Start != 0 && aligned(addr) && g.pool.IsFree(q) {
+			// A hint to free pool space (with PoolAll, what the
+			// program had there before): honoured, as the kernel
+			// honours a hint to a free place.
+			chunk = q
+			g.pool.Take(q)
+		} else {
+			chunk, err = g.pool.Alloc(q.Len())
+		}
 		if err == nil {
 			// Alloc marked the chunk used; takePiece records it in the
 			// model. The chunk lies in the pool, itself a guarded range.

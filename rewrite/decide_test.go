@@ -171,7 +171,13 @@ func TestDecide(t *testing.T) {
 		{name: "mmap/hint-inside/pool-all", o: opts{poolAll: true}, call: mmap(0x10000000, 8192, protRW, anonPriv, ^uint64(0), 0),
 			want: want{verdict: Run, outcome: Rerouted, exit: true,
 				steps: "mmap(0x200000001000, 0x2000, 0x3, 0x32, 0xffffffffffffffff, 0x0)"}},
+		// A hint to a free place in the pool is honoured there, as the
+		// kernel honours one to a free place.
 		{name: "mmap/hint-in-pool/pool-all", o: opts{poolAll: true}, call: mmap(poolLo+1<<30, 4096, protRW, anonPriv, ^uint64(0), 0),
+			want: want{verdict: Run, outcome: Rerouted, exit: true,
+				steps: "mmap(0x200040000000, 0x1000, 0x3, 0x32, 0xffffffffffffffff, 0x0)"}},
+		// One to the code page (not free) goes first fit.
+		{name: "mmap/hint-at-code-page/pool-all", o: opts{poolAll: true}, call: mmap(poolLo, 4096, protRW, anonPriv, ^uint64(0), 0),
 			want: want{verdict: Run, outcome: Rerouted, exit: true,
 				steps: "mmap(0x200000001000, 0x1000, 0x3, 0x32, 0xffffffffffffffff, 0x0)"}},
 		{name: "mmap/hint-straddling-pool-end/pool-all", o: opts{poolAll: true}, call: mmap(poolHi-page, 2*page, protRW, anonPriv, ^uint64(0), 0),
