@@ -101,6 +101,7 @@ func (g *Guard) rollback(a *Action, p *pending) Fix {
 	}
 	for _, r := range p.wasMapped {
 		g.mapped.Add(r)
+		g.hadOwn = true
 		if g.pool != nil {
 			g.pool.Take(r)
 		}

@@ -360,6 +360,7 @@ func (g *Guard) take(q region.Range, p *pending) {
 // setting p.taken). inPool says whether the pool must be told; it need
 // not when the piece came from Pool.Alloc.
 func (g *Guard) takePiece(piece region.Range, p *pending, inPool bool) {
+	g.hadOwn = true
 	if p == nil {
 		g.reserved.Remove(piece)
 		g.mapped.Add(piece)
@@ -849,6 +850,7 @@ func (g *Guard) decideMadvise(c Call) *Action {
 		case MadvDontFork:
 			for p := range g.mapped.Within(q) {
 				g.dontFork.Add(p)
+				g.mayDontCopy = true // (the kernel runs it later: see ForkLayout)
 			}
 		case MadvDoFork:
 			g.dontFork.Remove(q)
@@ -880,6 +882,7 @@ func (g *Guard) decideMadvise(c Call) *Action {
 		case MadvDontFork:
 			for p := range g.mapped.Within(free) {
 				g.dontFork.Add(p)
+				g.mayDontCopy = true
 			}
 		case MadvDoFork:
 			g.dontFork.Remove(free)

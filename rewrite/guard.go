@@ -26,8 +26,11 @@ type Guard struct {
 	// mapping in a guarded range that a forked child does not inherit
 	// without dontFork's knowing (see MayDontCopy).
 	mayDontCopy bool
-	pool        *region.Pool
-	brk         uint64
+	// hadOwn is set once the program has had a mapping of its own in a
+	// guarded range (see HadOwn).
+	hadOwn bool
+	pool   *region.Pool
+	brk    uint64
 	// shm holds the System V shared memory attachments that reach into
 	// guarded ranges, by attach address: what is still attached there
 	// (a later munmap or MAP_FIXED can take pieces away), and the
@@ -185,6 +188,7 @@ func (g *Guard) reserveIn(abi ABI, r region.Range, maps []region.Mapping) (calls
 		occupied = append(occupied, m)
 		for p := range g.policy.guarded.Within(in) {
 			g.mapped.Add(p)
+			g.hadOwn = true
 			g.reserved.Remove(p)
 			if g.pool != nil {
 				g.pool.Take(p)
@@ -396,7 +400,61 @@ func (g *Guard) Injected(c Call, ret uint64) {
 // the calls to inject in the child before it runs: it does not inherit
 // mappings marked MADV_DONTFORK, so reservations go back there.
 func (g *Guard) Fork(abi ABI) (*Guard, []Call) {
-	c := &Guard{policy: g.policy, brk: g.brk, code: g.code, codeReady: g.codeReady, mayDontCopy: g.mayDontCopy}
+	c := g.forkCopy()
+	var calls []Call
+	for r := range g.dontFork.All() {
+		c.mapped.Remove(r)
+		c.detach(r, nil) // (a segment's part the child lacks: its shmdt gets EINVAL there)
+		c.reserved.Add(r)
+		if c.pool != nil {
+			c.poolFree(r)
+		}
+		calls = append(calls, reservation(abi, r, MapFixedNoReplace))
+	}
+	return c, calls
+}
+
+// ForkLayout is Fork for a child whose layout has been read: gaps are
+// the parts of the guarded ranges where it has nothing mapped. Each gets
+// a reservation, whatever the model says is there, and the model the
+// program's mapping there no more. The model is not the child's copy
+// where another thread's call was decided at its stop and ran in the
+// kernel after the fork copied the layout: a munmap of a MADV_DONTFORK
+// mapping (the model has a reservation there, the child nothing), a
+// MADV_DONTFORK or MADV_DOFORK (the child has what the model says it
+// lacks, or the reverse). The child has no VM_DONTCOPY mapping: the
+// kernel copied none.
+func (g *Guard) ForkLayout(abi ABI, gaps []region.Range) (*Guard, []Call) {
+	c := g.forkCopy()
+	var calls []Call
+	var gone []region.Range
+	for _, gap := range gaps {
+		for piece := range g.policy.guarded.Within(gap) {
+			if abi == ABI32 && piece.End > top32 {
+				continue // out of an i386 call's reach
+			}
+			gone = gone[:0]
+			for m := range c.mapped.Within(piece) {
+				gone = append(gone, m)
+			}
+			for _, m := range gone {
+				c.mapped.Remove(m)
+				c.detach(m, nil)
+				if c.pool != nil {
+					c.poolFree(m)
+				}
+			}
+			c.reserved.Add(piece)
+			calls = append(calls, reservation(abi, piece, MapFixedNoReplace))
+		}
+	}
+	return c, calls
+}
+
+// forkCopy is the model of a forked child before what it does not
+// inherit is taken out.
+func (g *Guard) forkCopy() *Guard {
+	c := &Guard{policy: g.policy, brk: g.brk, code: g.code, codeReady: g.codeReady, mayDontCopy: g.mayDontCopy, hadOwn: g.hadOwn}
 	c.reserved = *g.reserved.Clone()
 	c.mapped = *g.mapped.Clone()
 	for at, a := range g.shm {
@@ -415,17 +473,7 @@ func (g *Guard) Fork(abi ABI) (*Guard, []Call) {
 	for _, f := range g.settling {
 		c.settle(f.r)
 	}
-	var calls []Call
-	for r := range g.dontFork.All() {
-		c.mapped.Remove(r)
-		c.detach(r, nil) // (a segment's part the child lacks: its shmdt gets EINVAL there)
-		c.reserved.Add(r)
-		if c.pool != nil {
-			c.poolFree(r)
-		}
-		calls = append(calls, reservation(abi, r, MapFixedNoReplace))
-	}
-	return c, calls
+	return c
 }
 
 // reservation builds the call that places a PROT_NONE placeholder over r.
@@ -512,13 +560,21 @@ func (g *Guard) Reservations() int { return g.reserved.Len() }
 // ranges (explicit placements, a non-PIE image, the pool's allocations).
 func (g *Guard) HasOwn() bool { return g.mapped.Len() > 0 }
 
+// HadOwn reports whether the program has had mappings of its own in
+// guarded ranges since its exec (it may have none left: a munmap whose
+// reservation has yet to be mapped in the kernel).
+func (g *Guard) HadOwn() bool { return g.hadOwn || g.mapped.Len() > 0 }
+
 // MayDontCopy reports whether the program may have, in a guarded range,
 // a mapping the kernel does not copy into a forked child (VM_DONTCOPY)
 // that the guard's own record of MADV_DONTFORK does not hold: a driver's
 // mapping (a perf ring buffer sets the flag in its mmap) or one moved
 // with mremap (the flag moves with it). Only a file or device mmap, or
 // an mremap, that stopped in the tracer can leave one there: every
-// other place in a guarded range is reserved. The tracer then checks a
+// other place in a guarded range is reserved. A MADV_DONTFORK of the
+// program's mapping sets it too: dontFork changes when the call is
+// decided, the kernel's flag when it runs, and a fork by another thread
+// can come in between (see ForkLayout). The tracer then checks a
 // forked child's layout. Set by Decide, kept by Fork, new at exec.
 func (g *Guard) MayDontCopy() bool { return g.mayDontCopy }
 
@@ -595,4 +651,41 @@ func FromLayout(prev *Guard, abi ABI, maps []region.Mapping) (*Guard, []Call) {
 // start).
 func LooksReserved(m region.Mapping) bool {
 	return m.Perms == "---p" && m.Inode == 0 && (m.Path == "" || m.Path == "[heap]")
+}
+
+// Reconcile makes a forked child's model (from ForkLayout) agree with
+// its layout in the guarded ranges where another thread's call may have
+// run on either side of the fork's copy: a mapping that looks like a
+// reservation (LooksReserved) is taken for one, even where the model
+// has the program's (a MAP_FIXED decided, not yet run: the child has the
+// reservation, whose mprotect would make it read-write), and any other
+// mapping for the program's, even where the model has a reservation (a
+// munmap decided, not yet run). A PROT_NONE mapping of the program's own
+// is so taken for a reservation too: the child may not change it
+// (ENOMEM, as at a hole), which is never an escape; the pool does not
+// hand it out either.
+func (g *Guard) Reconcile(maps []region.Mapping) {
+	for _, m := range maps {
+		for p := range g.policy.guarded.Within(m.Range) {
+			for _, q := range withoutCode(p, g.code) {
+				if LooksReserved(m) {
+					if g.mapped.Overlaps(q) {
+						g.mapped.Remove(q)
+						g.dontFork.Remove(q)
+						g.detach(q, nil)
+					}
+					g.reserved.Add(q)
+					continue
+				}
+				if !g.mapped.Covers(q) {
+					g.reserved.Remove(q)
+					g.mapped.Add(q)
+					g.hadOwn = true
+					if g.pool != nil {
+						g.pool.Take(q)
+					}
+				}
+			}
+		}
+	}
 }

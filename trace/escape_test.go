@@ -964,6 +964,24 @@ func TestEscapeDontCopy(t *testing.T) {
 	})
 }
 
+// TestEscapeForkRace: one thread forks while another maps, marks
+// MADV_DONTFORK and unmaps (or shrinks, or marks MADV_DOFORK and unmaps)
+// a mapping of its own inside the range. The guard decides each call at
+// its stop; the kernel may copy the parent for the fork before it runs
+// the call. A child of a munmap decided (the model has a reservation
+// there) but not yet run had a hole where the parent's MADV_DONTFORK
+// mapping was, and nothing put the reservation back (its MAP_32BIT landed
+// in it); a child of a MADV_DONTFORK decided but not yet run was killed,
+// its reservation refused with EEXIST over the mapping it had. The
+// child's layout is now read at such a fork, and it gets a reservation
+// wherever it lacks a mapping (found by testdata/concfuzz.c, tenth
+// session).
+func TestEscapeForkRace(t *testing.T) {
+	bin := buildC(t, "escape_forkrace", "-pthread")
+	out, res := escapeGuarded(t, escapePolicy(t, false), bin, "lax", "2000")
+	escapeCheck(t, out, res, []string{"forkrace-dontfork"})
+}
+
 // TestEscapeShmHugeBelowEdge: a one-page SHM_HUGETLB segment attached
 // with SHM_REMAP just below a protected range whose start is not a
 // multiple of 2 MiB maps a whole huge page, over the reservations: the

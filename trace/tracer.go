@@ -1779,29 +1779,48 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 		ck.sp = parent.sp
 		return true
 	}
-	g, calls := parent.sp.guard.Fork(parent.sp.abi)
+	var g *rewrite.Guard
+	var calls []rewrite.Call
+	pg := parent.sp.guard
+	// Another task's call, decided at its stop (the model changed then),
+	// may have run in the kernel before the copy or after it (see
+	// flight.go).
+	racing := t.othersInFlight(parent)
+	if pg.HadOwn() && (pg.MayDontCopy() || racing) {
+		// The kernel does not copy some of the program's mappings into
+		// the child (VM_DONTCOPY: a perf ring buffer, a driver's
+		// mapping, a MADV_DONTFORK one moved in with mremap, which the
+		// model does not know of, or one whose MADV_DONTFORK, or munmap,
+		// another thread's call the guard has decided but the kernel
+		// ran only after the fork): holes in a guarded range. The
+		// child's layout is the whole copy, and still (it has run
+		// nothing): where it lacks a mapping, it gets a reservation,
+		// whatever the model says is there.
+		maps, err := region.ReadMaps(child)
+		if err != nil {
+			ck.sp = &space{guard: pg, abi: parent.sp.abi} // its own: the child alone is killed
+			t.failClosed(ck, fmt.Sprintf("cannot read a forked child's layout: %v", err))
+			return false
+		}
+		g, calls = pg.ForkLayout(parent.sp.abi, gapsIn(t.cfg.Policy.Guarded(), maps))
+		if racing {
+			// A MAP_FIXED decided but not yet run when the kernel
+			// copied the parent left the child the reservation the
+			// model has taken for the program's mapping (its mprotect
+			// would make it read-write): what looks like a
+			// reservation in the child is taken for one.
+			g.Reconcile(maps)
+		}
+	} else {
+		// (No mapping of the program's in a guarded range that the
+		// kernel might not copy: the model's MADV_DONTFORK record is
+		// empty, or exact.)
+		g, calls = pg.Fork(parent.sp.abi)
+	}
 	checkForkedCode(child, g)
 	// The child inherits the parent's objects where they are: it shares
 	// the parent's placements.
 	ck.sp = &space{guard: g, abi: parent.sp.abi, planner: parent.sp.planner}
-	if g.HasOwn() && (g.MayDontCopy() || t.othersInFlight(parent)) {
-		// The kernel does not copy some of the program's mappings into
-		// the child (VM_DONTCOPY: a perf ring buffer, a driver's
-		// mapping, a MADV_DONTFORK one moved in with mremap, which the
-		// model does not know of): holes in a guarded range. Nor does
-		// the model know what the child got while a call of another
-		// task of the parent's is in flight (see flight.go): a
-		// MADV_DOFORK decided before the fork may run after the copy.
-		// The child's layout is the whole copy, and still (it has run
-		// nothing): where it lacks a mapping of the program's, it gets
-		// a reservation.
-		gaps, err := t.guardedGaps(child)
-		if err != nil {
-			t.failClosed(ck, fmt.Sprintf("cannot read a forked child's layout: %v", err))
-			return false
-		}
-		calls = append(calls, g.Refill(child, parent.sp.abi, gaps)...)
-	}
 	ck.forkCalls = calls
 	// A fork made by a signal handler that interrupted the code page's
 	// code returns there in the child too, with the same stack: the
