@@ -654,36 +654,56 @@ func LooksReserved(m region.Mapping) bool {
 }
 
 // Reconcile makes a forked child's model (from ForkLayout) agree with
-// its layout in the guarded ranges where another thread's call may have
-// run on either side of the fork's copy: a mapping that looks like a
-// reservation (LooksReserved) is taken for one, even where the model
-// has the program's (a MAP_FIXED decided, not yet run: the child has the
-// reservation, whose mprotect would make it read-write), and any other
-// mapping for the program's, even where the model has a reservation (a
-// munmap decided, not yet run). A PROT_NONE mapping of the program's own
-// is so taken for a reservation too: the child may not change it
-// (ENOMEM, as at a hole), which is never an escape; the pool does not
-// hand it out either.
-func (g *Guard) Reconcile(maps []region.Mapping) {
+// its layout in the guarded ranges where other threads' calls may have
+// run on either side of the fork's copy (within: their spans; taking:
+// those of the calls that may map something of the program's). Within
+// taking, a mapping that looks like a reservation (LooksReserved) is
+// taken for one, even where the model has the program's (a MAP_FIXED
+// decided, not yet run: the child has the reservation, whose mprotect
+// would make it read-write); within all of them, any other mapping is
+// taken for the program's, even where the model has a reservation (a
+// munmap decided, not yet run). A PROT_NONE mapping of the program's
+// own within taking is so taken for a reservation too: the child may
+// not change it (ENOMEM, as at a hole), which is never an escape; the
+// pool does not hand it out either.
+func (g *Guard) Reconcile(maps []region.Mapping, within, taking []region.Range) {
+	var in, tk region.Set
+	for _, r := range within {
+		in.Add(r)
+	}
+	for _, r := range taking {
+		tk.Add(r)
+	}
 	for _, m := range maps {
-		for p := range g.policy.guarded.Within(m.Range) {
-			for _, q := range withoutCode(p, g.code) {
-				if LooksReserved(m) {
-					if g.mapped.Overlaps(q) {
-						g.mapped.Remove(q)
-						g.dontFork.Remove(q)
-						g.detach(q, nil)
-					}
-					g.reserved.Add(q)
-					continue
+		set := &in
+		if LooksReserved(m) {
+			set = &tk
+		}
+		for w := range set.Within(m.Range) {
+			g.reconcile(m, w)
+		}
+	}
+}
+
+// reconcile is Reconcile for the part r of mapping m.
+func (g *Guard) reconcile(m region.Mapping, r region.Range) {
+	for p := range g.policy.guarded.Within(r) {
+		for _, q := range withoutCode(p, g.code) {
+			if LooksReserved(m) {
+				if g.mapped.Overlaps(q) {
+					g.mapped.Remove(q)
+					g.dontFork.Remove(q)
+					g.detach(q, nil)
 				}
-				if !g.mapped.Covers(q) {
-					g.reserved.Remove(q)
-					g.mapped.Add(q)
-					g.hadOwn = true
-					if g.pool != nil {
-						g.pool.Take(q)
-					}
+				g.reserved.Add(q)
+				continue
+			}
+			if !g.mapped.Covers(q) {
+				g.reserved.Remove(q)
+				g.mapped.Add(q)
+				g.hadOwn = true
+				if g.pool != nil {
+					g.pool.Take(q)
 				}
 			}
 		}

@@ -336,3 +336,38 @@ func TestFromLayout(t *testing.T) {
 		t.Errorf("the pool gave out %v (%v), over the program's mapping", chunk, err)
 	}
 }
+
+// TestReconcile: a forked child's model where other threads' calls may
+// have run on either side of the fork's copy. Within a span a call may
+// have mapped for the program, what looks like a reservation is one;
+// elsewhere the model's word stands (a PROT_NONE mapping of the
+// program's stays its own); anything else in a racing call's span is
+// the program's.
+func TestReconcile(t *testing.T) {
+	g := newGuard(t, opts{})
+	mine := region.Range{Start: 0x30000000, End: 0x30002000}  // the program's PROT_NONE mapping
+	raced := region.Range{Start: 0x40000000, End: 0x40002000} // a MAP_FIXED decided, not yet run
+	unmapped := region.Range{Start: 0x50000000, End: 0x50001000}
+	for _, r := range []region.Range{mine, raced} {
+		a := g.Decide(mmap(r.Start, r.Len(), ProtNone, anonPriv|MapFixed, ^uint64(0), 0), Caller{Task: 1})
+		g.Complete(a, r.Start)
+	}
+	c, _ := g.ForkLayout(ABI64, nil)
+	maps := []region.Mapping{
+		{Range: mine, Perms: "---p"},
+		{Range: raced, Perms: "---p"},                                            // the child has the reservation
+		{Range: unmapped, Perms: "rw-p"},                                         // a munmap decided, not yet run
+		{Range: region.Range{Start: 0x60000000, End: 0x60001000}, Perms: "---p"}, // a reservation
+	}
+	c.Reconcile(maps, []region.Range{raced, unmapped}, []region.Range{raced})
+	checkModel(t, c)
+	if !c.mapped.Covers(mine) {
+		t.Errorf("the program's own PROT_NONE mapping, out of every racing call, is not its own: %v", c.Mapped())
+	}
+	if c.mapped.Overlaps(raced) || !c.reserved.Covers(raced) {
+		t.Errorf("the reservation under a MAP_FIXED not yet run is the program's: mapped %v", c.Mapped())
+	}
+	if !c.mapped.Covers(unmapped) {
+		t.Errorf("the mapping under a munmap not yet run is not the program's: %v", c.Mapped())
+	}
+}

@@ -159,7 +159,9 @@ func cover(a, b region.Range) region.Range {
 // fly records that tk is sent on with a call that may touch r, if r
 // reaches a guarded range. At a seccomp stop (fresh), nrs are the
 // numbers the kernel may run the call as (the program's, a rewrite's).
-func (t *tracer) fly(tk *task, r region.Range, fresh bool, nrs ...uint64) {
+// take is what of r the call (or one the guard runs for it) may map for
+// the program (see takeSpan).
+func (t *tracer) fly(tk *task, r region.Range, fresh bool, take region.Range, nrs ...uint64) {
 	sp := tk.sp
 	if r.Empty() || sp == nil || sp.guard == nil || !sp.guard.Policy().OverlapsGuarded(r) {
 		return
@@ -169,6 +171,7 @@ func (t *tracer) fly(tk *task, r region.Range, fresh bool, nrs ...uint64) {
 		tk.flightNr = [2]uint64{^uint64(0), ^uint64(0)}
 		copy(tk.flightNr[:], nrs)
 	}
+	tk.flightTake = cover(tk.flightTake, take)
 	if tk.flight.Empty() {
 		sp.fliers = append(sp.fliers, tk)
 		tk.flight = r
@@ -199,12 +202,21 @@ func (t *tracer) flyOn(tk *task) {
 // tasks waiting in its space are handled again (see handleReady).
 func (t *tracer) land(tk *task) {
 	sp := tk.sp
-	tk.flight, tk.flightInt, tk.flightFresh = region.Range{}, false, false
+	span, take := tk.flight, tk.flightTake
+	tk.flight, tk.flightInt, tk.flightFresh, tk.flightTake = region.Range{}, false, false, region.Range{}
 	if sp == nil {
 		return
 	}
 	sp.landed++
 	tk.landMark++ // (its own landing is not another's)
+	if len(sp.landings) >= pruneLandings && len(sp.landings)%pruneLandings == 0 {
+		t.pruneLandings(sp)
+	}
+	if len(sp.landings) == maxLandings {
+		copy(sp.landings, sp.landings[1:])
+		sp.landings = sp.landings[:maxLandings-1]
+	}
+	sp.landings = append(sp.landings, landing{sp.landed, tk, span, take})
 	for i, o := range sp.fliers {
 		if o == tk {
 			sp.fliers = append(sp.fliers[:i], sp.fliers[i+1:]...)
@@ -310,4 +322,111 @@ func (t *tracer) othersInFlight(tk *task) bool {
 		}
 	}
 	return false
+}
+
+// landing is a flight that landed: the count of its space's landed
+// flights then (space.landed), the task, its span and what of it the
+// call may have mapped for the program.
+type landing struct {
+	n          uint64
+	by         *task
+	span, take region.Range
+}
+
+// maxLandings is how many landings a space remembers for uncertain;
+// a fork after more while its task ran counts every guarded range as
+// uncertain. Those every task of the space has been resumed since are
+// forgotten every pruneLandings landings.
+const (
+	maxLandings   = 4096
+	pruneLandings = 256
+)
+
+// pruneLandings forgets the landings of sp that no fork can need: those
+// before every task of sp was last resumed.
+func (t *tracer) pruneLandings(sp *space) {
+	least := sp.landed
+	for _, o := range t.tasks {
+		if o.sp == sp && o.landMark < least {
+			least = o.landMark
+		}
+	}
+	i := 0
+	for i < len(sp.landings) && sp.landings[i].n <= least {
+		i++
+	}
+	sp.landings = append(sp.landings[:0], sp.landings[i:]...)
+}
+
+// uncertain returns the spans of the calls of tk's space's other tasks
+// that may have run on either side of a fork tk made since it was last
+// resumed (those in flight, and those landed since: see othersInFlight),
+// and what of them those calls may map for the program (taking). Both
+// are everything (one range over all of user space) where more landed
+// than the space remembers.
+func (t *tracer) uncertain(tk *task) (all, taking []region.Range) {
+	sp := tk.sp
+	for _, o := range sp.fliers {
+		if o != tk && t.tasks[o.tid] == o && !o.flight.Empty() {
+			all = append(all, o.flight)
+			taking = append(taking, o.flightTake)
+		}
+	}
+	if sp.landed > tk.landMark {
+		if len(sp.landings) == 0 || sp.landings[0].n > tk.landMark+1 {
+			return []region.Range{everything}, []region.Range{everything}
+		}
+		for _, l := range sp.landings {
+			// (tk's own calls were over before its fork.)
+			if l.n > tk.landMark && l.by != tk {
+				all = append(all, l.span)
+				taking = append(taking, l.take)
+			}
+		}
+	}
+	return all, taking
+}
+
+// takeSpan returns the range a call may map for the program at an
+// address of its own choosing, which the guard's model takes for the
+// program's when it decides the call (empty for anything else: a
+// reservation, a mapping the kernel places, a call that maps nothing).
+func takeSpan(c rewrite.Call) region.Range {
+	a := c.Args
+	if c.ABI == rewrite.ABI32 {
+		for i := range a {
+			a[i] &= 0xffffffff
+		}
+	}
+	span := func(addr, n uint64) region.Range {
+		if r, ok := region.Span(region.PageDown(addr), n+addr-region.PageDown(addr)); ok {
+			return r
+		}
+		return region.Range{Start: region.PageDown(addr), End: region.UserEnd}
+	}
+	fixed := uint64(rewrite.MapFixed | rewrite.MapFixedNoReplace)
+	switch c.Op() {
+	case rewrite.OpMmap:
+		if a[3]&fixed != 0 && !rewrite.IsReservation(c) {
+			return span(a[0], a[1])
+		}
+	case rewrite.OpOldMmap:
+		if c.HaveMem && c.Mem[3]&fixed != 0 {
+			return span(c.Mem[0], c.Mem[1])
+		}
+	case rewrite.OpMremap:
+		if a[3]&rewrite.MremapFixed != 0 {
+			return span(a[4], a[2])
+		}
+		return span(a[0], max(a[1], a[2]))
+	case rewrite.OpShmat:
+		if a[1] != 0 && c.ShmSize != 0 {
+			return span(a[1], c.ShmSize)
+		}
+	case rewrite.OpIPC:
+		if a[0]&0xffff == 21 && a[4] != 0 && c.ShmSize != 0 { // SHMAT
+			return span(a[4], c.ShmSize)
+		}
+	}
+	return region.Range{}
 }

@@ -523,7 +523,14 @@ func (t *tracer) seccompStop(tk *task) {
 		if len(a.Steps) == 1 {
 			nr = a.Steps[0].Call.Nr
 		}
-		t.fly(tk, actionSpan(c, a), true, si.nr, nr)
+		var take region.Range
+		if a.Verdict == rewrite.Allow {
+			take = takeSpan(c)
+		}
+		for _, st := range a.Steps {
+			take = cover(take, takeSpan(st.Call))
+		}
+		t.fly(tk, actionSpan(c, a), true, take, si.nr, nr)
 	}
 	if a.Hole {
 		t.freezeFor(tk, func() { t.carryOut(tk, si, abi, a) })
@@ -1020,16 +1027,6 @@ func (t *tracer) layoutAfter(tid int, g *rewrite.Guard, a *rewrite.Action, ret u
 	return gapsIn(t.cfg.Policy.Guarded(), maps), true, nil
 }
 
-// guardedGaps returns the parts of the guarded ranges nothing maps in
-// the layout of task tid.
-func (t *tracer) guardedGaps(tid int) ([]region.Range, error) {
-	maps, err := region.ReadMaps(tid)
-	if err != nil {
-		return nil, err
-	}
-	return gapsIn(t.cfg.Policy.Guarded(), maps), nil
-}
-
 // gapsIn returns the parts of ranges no mapping of maps covers.
 func gapsIn(ranges []region.Range, maps []region.Mapping) []region.Range {
 	var gaps region.Set
@@ -1083,7 +1080,7 @@ func (t *tracer) runAfter(tk *task, abi rewrite.ABI, regs unix.PtraceRegs, insn,
 		calls = append(calls, e.call)
 	}
 	for _, c := range after {
-		t.fly(tk, flightSpan(c), false)
+		t.fly(tk, flightSpan(c), false, region.Range{})
 	}
 	inj := &injection{abi: abi, saved: regs, insn: insn, final: final, calls: calls}
 	inj.next = func(i int, r uint64) bool {

@@ -700,9 +700,11 @@ type space struct {
 	codeWaiters []*task
 	// fliers are the tasks with a call in flight, flightWaiters those
 	// held at their seccomp stops until a flight that overlaps their
-	// call lands (see flight.go); landed counts the flights landed.
+	// call lands (see flight.go); landed counts the flights landed, and
+	// landings holds the spans of the last of them (see uncertain).
 	fliers, flightWaiters []*task
 	landed                uint64
+	landings              []landing
 }
 
 type task struct {
@@ -744,10 +746,12 @@ type task struct {
 	// (holdForCode).
 	codeHeld bool
 	// flight is the span of the call the task was sent on with, which
-	// may not be over yet; flightInt says it was interrupted to end it;
+	// may not be over yet, flightTake what of it the call may map for
+	// the program (see uncertain); flightInt says it was interrupted to
+	// end it;
 	// flightHeld is set while the task waits at its seccomp stop for
 	// another's flight (see flight.go).
-	flight                             region.Range
+	flight, flightTake                 region.Range
 	flightInt, flightHeld, flightFresh bool
 	flightNr                           [2]uint64
 	// landMark is its space's count of landed flights when the task
@@ -1807,9 +1811,11 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 			// A MAP_FIXED decided but not yet run when the kernel
 			// copied the parent left the child the reservation the
 			// model has taken for the program's mapping (its mprotect
-			// would make it read-write): what looks like a
+			// would make it read-write): where such a call may have
+			// run on either side of the copy, what looks like a
 			// reservation in the child is taken for one.
-			g.Reconcile(maps)
+			all, taking := t.uncertain(parent)
+			g.Reconcile(maps, all, taking)
 		}
 	} else {
 		// (No mapping of the program's in a guarded range that the
