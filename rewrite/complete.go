@@ -127,10 +127,13 @@ func (g *Guard) rollback(a *Action, p *pending) Fix {
 // program's instead of putting the guard's reservations back over it
 // (which would unmap what natively arrived there), and the holes the
 // move left in the old range are the ones a look at the layout finds.
-// For any other action, or n of 0, it does nothing.
+// For any other action, or n of 0, it does nothing: a shrinking or
+// growing MREMAP_FIXED moves one mapping or none, and one that fails
+// finding no mapping at the old address (EFAULT) has changed nothing,
+// whatever the old range's first mapping further on says.
 func (g *Guard) MovedPart(a *Action, n uint64) {
 	p := a.pending
-	if p == nil || n == 0 || a.call.Op() != OpMremap || a.call.Args[3]&MremapFixed == 0 {
+	if p == nil || n == 0 || !p.mremapMove || a.call.Op() != OpMremap || a.call.Args[3]&MremapFixed == 0 {
 		return
 	}
 	end := p.taken.End

@@ -32,6 +32,10 @@ type pending struct {
 	// mremapShrink: the call shrinks in place, and mremapOld is its
 	// tail, reserved again if the call succeeds.
 	mremapShrink bool
+	// mremapMove: a length-keeping MREMAP_FIXED, which the kernel (since
+	// Linux 6.17) carries out mapping by mapping and may leave half done
+	// (see Guard.MovedPart).
+	mremapMove bool
 
 	// brk: the break before the call.
 	brk bool
@@ -1114,6 +1118,7 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 	}
 	if fixed {
 		g.take(newR, p)
+		p.mremapMove = oldP == newP
 		a := b.allowExit(c, "explicit mremap target honoured")
 		a.Hole = p.mremapUnmaps && touchesOld
 		// A failed move may have moved part of the old range out, or

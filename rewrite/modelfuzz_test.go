@@ -258,6 +258,41 @@ func TestMremapPartlyMovedIn(t *testing.T) {
 	}
 }
 
+// TestMremapShrinkFixedFailedMovedNothing: a shrinking MREMAP_FIXED
+// into a guarded range from an old range with nothing mapped at its start
+// fails (EFAULT) having changed nothing: the target keeps its
+// reservation. The tracer, reading the layout after the failure, gives
+// MovedPart the distance to the old range's first mapping (further on,
+// in the guarded range); taken for a partial move, it left the whole
+// target the program's, where the program's mprotect then made the
+// reservation read-write (testdata/escape_mremap_efault.c).
+func TestMremapShrinkFixedFailedMovedNothing(t *testing.T) {
+	g := newGuard(t, opts{})
+	target := region.Range{Start: 0x20000000, End: 0x20001000}
+	// The old range's tail reaches the guarded range: RescanFailed.
+	old := g.policy.guarded.Ranges()[0].Start - 8*page
+	c := call64(sysMremap64, old, 9*page, page, MremapMayMove|MremapFixed, target.Start)
+	a := g.Decide(c, Caller{Task: 1})
+	if !a.RescanFailed {
+		t.Fatalf("Decide(%v) = %v, want RescanFailed", c, a)
+	}
+	g.MovedPart(a, 8*page)
+	fix := g.Complete(a, Err(EFAULT))
+	checkModel(t, g)
+	if g.mapped.Overlaps(target) || !g.reserved.Covers(target) {
+		t.Errorf("after a failed shrinking move the target is not the guard's: mapped %v, reserved %v", g.Mapped(), g.Reserved())
+	}
+	put := false
+	for _, f := range fix.After {
+		if r, ok := isReservation(f); ok && r.ContainsRange(target) {
+			put = true
+		}
+	}
+	if !put {
+		t.Errorf("after the failed move: %v, want the target's reservation put back", fix.After)
+	}
+}
+
 // TestSharedAnonNoReplaceAcrossEdge: MAP_FIXED_NOREPLACE of shared
 // anonymous memory across a guarded range's start. Mapped piece by piece
 // it became two objects where the kernel makes one (the first piece,

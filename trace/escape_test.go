@@ -1161,3 +1161,16 @@ func TestEscapeCallOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestEscapeMremapEfault: a shrinking MREMAP_FIXED into the range from an
+// old range with nothing mapped at its start fails with EFAULT having
+// changed nothing (Linux 6.17 looks the old mapping up first). The guard
+// read the failure as a partial move as far as the old range's first
+// mapping (the reservation at the range's start) and counted the target,
+// still its reservation, as the program's: the program's mprotect made
+// it read-write (review of the ninth session's changes).
+func TestEscapeMremapEfault(t *testing.T) {
+	bin := buildC(t, "escape_mremap_efault")
+	out, res := escapeGuarded(t, escapePolicy(t, false), bin, "lax")
+	escapeCheck(t, out, res, []string{"mremap-efault"})
+}
