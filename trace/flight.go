@@ -250,6 +250,7 @@ func (t *tracer) holdForFlights(tk *task, si syscallInfo) bool {
 			// Gone without a report under its own id (another
 			// thread's exec ended it): its call is over.
 			o.flight, o.flightInt = region.Range{}, false
+			sp.landed++ // (see othersInFlight)
 			continue
 		}
 		live = append(live, o)
@@ -257,8 +258,13 @@ func (t *tracer) holdForFlights(tk *task, si syscallInfo) bool {
 			continue
 		}
 		if o.inj == nil && !o.flightFresh && !o.flightInt && flightOver(o) {
-			// Its call is over; it has not stopped since.
+			// Its call is over; it has not stopped since. It
+			// landed all the same: a fork whose event comes next
+			// may have copied the space before the call ran (see
+			// othersInFlight).
 			o.flight = region.Range{}
+			sp.landed++
+			o.landMark++ // (its own landing is not another's)
 			live = live[:len(live)-1]
 			continue
 		}
