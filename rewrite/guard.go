@@ -430,8 +430,12 @@ func (g *Guard) ForkLayout(abi ABI, gaps []region.Range) (*Guard, []Call) {
 	var gone []region.Range
 	for _, gap := range gaps {
 		for piece := range g.policy.guarded.Within(gap) {
-			if abi == ABI32 && piece.End > top32 {
-				continue // out of an i386 call's reach
+			if abi == ABI32 {
+				// Above top32 out of an i386 call's reach, and of
+				// the program's.
+				if piece = piece.Intersect(region.Range{Start: 0, End: top32}); piece.Empty() {
+					continue
+				}
 			}
 			gone = gone[:0]
 			for m := range c.mapped.Within(piece) {
@@ -600,6 +604,12 @@ func FromLayout(prev *Guard, abi ABI, maps []region.Mapping) (*Guard, []Call) {
 	g := NewGuard(prev.policy)
 	g.brk, g.code, g.codeReady = prev.brk, prev.code, prev.codeReady
 	g.mayDontCopy = true // (whatever the child lacks is found here)
+	if prev.pool != nil {
+		// The pool hands out only what prev's would (free there, a
+		// reservation in the child): a PROT_NONE mapping of the
+		// program's, taken for a reservation below, is not free.
+		g.pool = prev.pool.Clone()
+	}
 	for _, m := range maps {
 		if !g.code.Empty() && m.Overlaps(g.code) && !(m.Inode == 0 && m.Path == "" && (m.Perms == "r-xp" || m.Perms == "---p")) {
 			// Not the guard's code page, nor its reservation: the

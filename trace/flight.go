@@ -39,7 +39,13 @@ import (
 // returned). When a flight lands, the waiting tasks are handled again.
 // Calls on different pages, and every call of a single-threaded
 // program, never wait; the cost is a comparison per trapped call while
-// another task of the space is in flight.
+// another task of the space is in flight, and a read of
+// /proc/TID/syscall for each overlapping flight whose task has not
+// stopped since. A flier asleep where PTRACE_INTERRUPT does not wake
+// it (a killable sleep: MADV_POPULATE of userfaultfd memory, a FUSE
+// file's page) is waited for as long as it sleeps; a waiting call that
+// would end that sleep (a userfaultfd handler's own mapping call on the
+// same pages) would wait for good. No program is known to do that.
 
 // everything is the span of a call whose pages cannot be told before it
 // is decided.
@@ -202,6 +208,25 @@ func (t *tracer) flyOn(tk *task) {
 // tasks waiting in its space are handled again (see handleReady).
 func (t *tracer) land(tk *task) {
 	sp := tk.sp
+	t.landed(sp, tk)
+	if sp == nil {
+		return
+	}
+	for i, o := range sp.fliers {
+		if o == tk {
+			sp.fliers = append(sp.fliers[:i], sp.fliers[i+1:]...)
+			break
+		}
+	}
+	if len(sp.flightWaiters) > 0 {
+		t.ready = append(t.ready, sp.flightWaiters...)
+		sp.flightWaiters = nil
+	}
+}
+
+// landed ends tk's flight in sp (its space, or the one it had) and
+// records the landing (see uncertain), without touching sp's lists.
+func (t *tracer) landed(sp *space, tk *task) {
 	span, take := tk.flight, tk.flightTake
 	tk.flight, tk.flightInt, tk.flightFresh, tk.flightTake = region.Range{}, false, false, region.Range{}
 	if sp == nil {
@@ -217,16 +242,6 @@ func (t *tracer) land(tk *task) {
 		sp.landings = sp.landings[:maxLandings-1]
 	}
 	sp.landings = append(sp.landings, landing{sp.landed, tk, span, take})
-	for i, o := range sp.fliers {
-		if o == tk {
-			sp.fliers = append(sp.fliers[:i], sp.fliers[i+1:]...)
-			break
-		}
-	}
-	if len(sp.flightWaiters) > 0 {
-		t.ready = append(t.ready, sp.flightWaiters...)
-		sp.flightWaiters = nil
-	}
 }
 
 // holdForFlights keeps tk at the seccomp stop of its call (si) while a
@@ -248,9 +263,9 @@ func (t *tracer) holdForFlights(tk *task, si syscallInfo) bool {
 	for _, o := range sp.fliers {
 		if t.tasks[o.tid] != o {
 			// Gone without a report under its own id (another
-			// thread's exec ended it): its call is over.
-			o.flight, o.flightInt = region.Range{}, false
-			sp.landed++ // (see othersInFlight)
+			// thread's exec ended it): its call is over. It landed
+			// all the same (see othersInFlight).
+			t.landed(sp, o)
 			continue
 		}
 		live = append(live, o)
@@ -262,9 +277,7 @@ func (t *tracer) holdForFlights(tk *task, si syscallInfo) bool {
 			// landed all the same: a fork whose event comes next
 			// may have copied the space before the call ran (see
 			// othersInFlight).
-			o.flight = region.Range{}
-			sp.landed++
-			o.landMark++ // (its own landing is not another's)
+			t.landed(sp, o)
 			live = live[:len(live)-1]
 			continue
 		}
@@ -294,9 +307,10 @@ func (t *tracer) interruptFlight(o *task) {
 }
 
 // flightOver reports whether a task in flight, let go with its call, is
-// past it: blocked in another call, or in none (a page fault), as
-// /proc/TID/syscall shows. A task on a CPU, or in a call of the same
-// number, may still be in its call.
+// past it: blocked in another call, as /proc/TID/syscall shows (in a
+// page fault it shows the fault's error code, never a mapping call's
+// number). A task on a CPU, or in a call of the same number, may still
+// be in its call.
 func flightOver(tk *task) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", tk.tid))
 	if err != nil {

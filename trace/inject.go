@@ -1413,5 +1413,8 @@ var mmapMinAddr = sync.OnceValue(func() uint64 {
 	if err != nil {
 		return 1 << 16
 	}
-	return region.PageDown(v)
+	if up, ok := region.PageUp(v); ok {
+		return up
+	}
+	return v
 })
