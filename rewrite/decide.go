@@ -486,11 +486,25 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 			}
 			return a
 		}
+		own := g.mapped.Overlaps(q)
 		b := newTracked()
 		g.take(q, &b.p)
 		a := b.allowExit(c, "explicit fixed mapping honoured")
 		if flags&MapAnonymous == 0 && c.HugePage == 0 {
 			a.Verify = q
+		}
+		if flags&MapAnonymous == 0 || c.HugePage != 0 {
+			// A file's mmap method (hugetlbfs's too, for MAP_HUGETLB:
+			// ENOMEM with no huge page free; a perf event's MAP_PRIVATE:
+			// EINVAL) can fail after the kernel has unmapped what was
+			// there, and Linux then leaves a gap where the MAP_FIXED
+			// mapping failed: the other threads are held until the
+			// rollback has mapped the reservations back. Over the
+			// program's own mappings only a look at the layout tells
+			// what is gone (the call may have failed before it
+			// unmapped anything): the model kept them the program's
+			// over a hole, and MAP_32BIT landed there.
+			a.Hole, a.RescanFailed = true, own
 		}
 		return a
 	}
