@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/mmapguard/mmapguard/region"
 )
@@ -658,9 +659,14 @@ func FromLayout(prev *Guard, abi ABI, maps []region.Mapping) (*Guard, []Call) {
 // LooksReserved reports whether a mapping looks like one of the guard's
 // reservations: anonymous, private, PROT_NONE, with no name but the
 // kernel's "[heap]" (which it gives a mapping over the program break's
-// start).
+// start) or one the program gave it: prctl(PR_SET_VMA,
+// PR_SET_VMA_ANON_NAME), which the filter lets through, names any
+// anonymous mapping, a reservation too ("[anon:NAME]", on kernels built
+// with CONFIG_ANON_VMA_NAME). Taken for the program's, a named
+// reservation became read-write by the mprotect of a child whose model
+// was built from its layout.
 func LooksReserved(m region.Mapping) bool {
-	return m.Perms == "---p" && m.Inode == 0 && (m.Path == "" || m.Path == "[heap]")
+	return m.Perms == "---p" && m.Inode == 0 && (m.Path == "" || m.Path == "[heap]" || strings.HasPrefix(m.Path, "[anon:"))
 }
 
 // Reconcile makes a forked child's model (from ForkLayout) agree with

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -552,8 +553,11 @@ func reservedNow(tid int, r region.Range) (bool, error) {
 }
 
 // reservationLike reports whether m looks like one of the guard's
-// reservations: PROT_NONE, private, anonymous, unnamed.
-func reservationLike(m region.Mapping) bool { return m.Perms == "---p" && m.Inode == 0 && m.Path == "" }
+// reservations: PROT_NONE, private, anonymous, unnamed (or named by the
+// program: see rewrite.LooksReserved).
+func reservationLike(m region.Mapping) bool {
+	return m.Perms == "---p" && m.Inode == 0 && (m.Path == "" || strings.HasPrefix(m.Path, "[anon:"))
+}
 
 // endCode ends a code call in sp (done, or its task gone): the calls of
 // the space's other tasks held meanwhile are handled now (see
