@@ -1246,4 +1246,11 @@ func TestEscapeNamedReservation(t *testing.T) {
 	span := region.Range{Start: own.Start, End: named.End}
 	c.Reconcile(maps, []region.Range{span}, []region.Range{{}})
 	check("Reconcile", c)
+	// And the probe, which names a reservation and forks while another
+	// thread's mprotect flies over it (where the kernel can name
+	// mappings: CONFIG_ANON_VMA_NAME; elsewhere it checks only that
+	// nothing escapes).
+	bin := buildC(t, "escape_anonname", "-pthread")
+	out, res := escapeGuarded(t, p, bin)
+	escapeCheck(t, out, res, []string{"anonname-fork"})
 }
