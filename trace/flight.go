@@ -234,14 +234,20 @@ func (t *tracer) landed(sp *space, tk *task) {
 	}
 	sp.landed++
 	tk.landMark++ // (its own landing is not another's)
-	if len(sp.landings) >= pruneLandings && len(sp.landings)%pruneLandings == 0 {
+	if sp.landed%pruneLandings == 0 && len(sp.landings) >= pruneLandings {
 		t.pruneLandings(sp)
 	}
-	if len(sp.landings) == maxLandings {
-		copy(sp.landings, sp.landings[1:])
-		sp.landings = sp.landings[:maxLandings-1]
+	l := landing{sp.landed, tk, span, take}
+	if len(sp.landings) < maxLandings {
+		sp.landings = append(sp.landings, l)
+		return
 	}
-	sp.landings = append(sp.landings, landing{sp.landed, tk, span, take})
+	// Full: a ring, the oldest overwritten (at landHead). A task that
+	// is never resumed (blocked in a call for good) keeps every landing
+	// from being pruned, and moving 4,095 of them at each landing was
+	// most of the cost of a trapped call then.
+	sp.landings[sp.landHead] = l
+	sp.landHead = (sp.landHead + 1) % maxLandings
 }
 
 // holdForFlights keeps tk at the seccomp stop of its call (si) while a
@@ -371,6 +377,11 @@ func (t *tracer) pruneLandings(sp *space) {
 			least = o.landMark
 		}
 	}
+	if sp.landHead != 0 {
+		// In order again (a ring only while full).
+		sp.landings = append(sp.landings[sp.landHead:len(sp.landings):len(sp.landings)], sp.landings[:sp.landHead]...)
+		sp.landHead = 0
+	}
 	i := 0
 	for i < len(sp.landings) && sp.landings[i].n <= least {
 		i++
@@ -393,10 +404,11 @@ func (t *tracer) uncertain(tk *task) (all, taking []region.Range) {
 		}
 	}
 	if sp.landed > tk.landMark {
-		if len(sp.landings) == 0 || sp.landings[0].n > tk.landMark+1 {
+		if len(sp.landings) == 0 || sp.landings[sp.landHead].n > tk.landMark+1 {
 			return []region.Range{everything}, []region.Range{everything}
 		}
-		for _, l := range sp.landings {
+		for i := range sp.landings {
+			l := &sp.landings[(sp.landHead+i)%len(sp.landings)]
 			// (tk's own calls were over before its fork.)
 			if l.n > tk.landMark && l.by != tk {
 				all = append(all, l.span)

@@ -68,3 +68,66 @@ func TestFlightOverCountsAsLanding(t *testing.T) {
 		t.Error("a flight that ended since the forker was resumed, found over by holdForFlights, is not counted: a fork event handled now is taken for one with nothing in flight")
 	}
 }
+
+// TestLandingsStayCheap: a space whose landings cannot be pruned (one
+// of its tasks is never resumed: a main thread in pthread_join, a
+// thread blocked in epoll_wait) keeps the last maxLandings of them; each
+// landing must still cost about the same as any other. It moved the
+// 4,095 others by one place, a copy of some 200 KB at each trapped call
+// of such a program once it had made 4,096 (most of the tracer's time in
+// a multithreaded program mapping in a guarded range: 50% slower than
+// without flights), and pruned in vain at each. What uncertain returns
+// must not change.
+func TestLandingsStayCheap(t *testing.T) {
+	tr := &tracer{tasks: map[int]*task{}}
+	sp := &space{}
+	stuck := &task{tid: 1, sp: sp}
+	f := &task{tid: 2, sp: sp}
+	forker := &task{tid: 3, sp: sp}
+	for _, tk := range []*task{stuck, f, forker} {
+		tr.tasks[tk.tid] = tk
+	}
+	page := func(i int) region.Range {
+		s := uint64(0x10000000 + uint64(i%1000)*region.PageSize)
+		return region.Range{Start: s, End: s + region.PageSize}
+	}
+	land := func(i int) {
+		f.flight, f.flightTake = page(i), page(i)
+		tr.landed(sp, f)
+	}
+	const n = 60000
+	start := time.Now()
+	for i := range n {
+		land(i)
+	}
+	if d := time.Since(start); d > 300*time.Millisecond {
+		t.Errorf("%d landings took %v", n, d)
+	}
+	if all, _ := tr.uncertain(stuck); len(all) != 1 || all[0] != everything {
+		t.Errorf("a task resumed before more landings than are kept: %v", all)
+	}
+	// A task resumed 10 landings ago sees exactly those 10, in order.
+	forker.landMark = sp.landed - 10
+	all, taking := tr.uncertain(forker)
+	if len(all) != 10 || len(taking) != 10 {
+		t.Fatalf("uncertain: %d spans, %d takes", len(all), len(taking))
+	}
+	for k := range 10 {
+		if want := page(n - 10 + k); all[k] != want || taking[k] != want {
+			t.Errorf("span %d: %v %v, want %v", k, all[k], taking[k], want)
+		}
+	}
+	// Once the stuck task is resumed, pruning puts the ring in order
+	// and forgets what no fork needs.
+	stuck.landMark, f.landMark, forker.landMark = sp.landed, sp.landed, sp.landed
+	for i := n; i < n+2*pruneLandings; i++ {
+		land(i)
+	}
+	if len(sp.landings) > 2*pruneLandings {
+		t.Errorf("%d landings kept after pruning", len(sp.landings))
+	}
+	forker.landMark = sp.landed - 3
+	if all, _ := tr.uncertain(forker); len(all) != 3 || all[2] != page(n+2*pruneLandings-1) {
+		t.Errorf("after pruning: %v", all)
+	}
+}

@@ -701,10 +701,12 @@ type space struct {
 	// fliers are the tasks with a call in flight, flightWaiters those
 	// held at their seccomp stops until a flight that overlaps their
 	// call lands (see flight.go); landed counts the flights landed, and
-	// landings holds the spans of the last of them (see uncertain).
+	// landings holds the spans of the last of them (see uncertain), a
+	// ring whose oldest is at landHead once it holds maxLandings.
 	fliers, flightWaiters []*task
 	landed                uint64
 	landings              []landing
+	landHead              int
 }
 
 type task struct {
