@@ -163,11 +163,11 @@ func cover(a, b region.Range) region.Range {
 }
 
 // fly records that tk is sent on with a call that may touch r, if r
-// reaches a guarded range. At a seccomp stop (fresh), nrs are the
-// numbers the kernel may run the call as (the program's, a rewrite's).
-// take is what of r the call (or one the guard runs for it) may map for
-// the program (see takeSpan).
-func (t *tracer) fly(tk *task, r region.Range, fresh bool, take region.Range, nrs ...uint64) {
+// reaches a guarded range. At a seccomp stop (fresh), runs are the
+// calls the kernel may run it as (the program's, a rewrite's). take is
+// what of r the call (or one the guard runs for it) may map for the
+// program (see takeSpan).
+func (t *tracer) fly(tk *task, r region.Range, fresh bool, take region.Range, runs ...rewrite.Call) {
 	sp := tk.sp
 	if r.Empty() || sp == nil || sp.guard == nil || !sp.guard.Policy().OverlapsGuarded(r) {
 		return
@@ -175,7 +175,13 @@ func (t *tracer) fly(tk *task, r region.Range, fresh bool, take region.Range, nr
 	if fresh {
 		tk.flightFresh = true
 		tk.flightNr = [2]uint64{^uint64(0), ^uint64(0)}
-		copy(tk.flightNr[:], nrs)
+		tk.flightArgs = [2][2]uint64{}
+		for i, c := range runs[:min(len(runs), 2)] {
+			tk.flightNr[i], tk.flightArgs[i] = c.Nr, [2]uint64{c.Args[0], c.Args[1]}
+			if c.ABI == rewrite.ABI32 {
+				tk.flightArgs[i] = [2]uint64{c.Args[0] & 0xffffffff, c.Args[1] & 0xffffffff}
+			}
+		}
 	}
 	tk.flightTake = cover(tk.flightTake, take)
 	if tk.flight.Empty() {
@@ -315,8 +321,12 @@ func (t *tracer) interruptFlight(o *task) {
 // flightOver reports whether a task in flight, let go with its call, is
 // past it: blocked in another call, as /proc/TID/syscall shows (in a
 // page fault it shows the fault's error code, never a mapping call's
-// number). A task on a CPU, or in a call of the same number, may still
-// be in its call.
+// number). A call of the same number with other arguments (address or
+// length) is another call: one the filter lets run without a stop (a
+// madvise(MADV_POPULATE_WRITE) of userfaultfd memory outside the
+// guarded ranges, asleep until a handler thread serves it; a waiting
+// call of the handler's on the first call's pages waited for good). A
+// task on a CPU, or in a call like its own, may still be in its call.
 func flightOver(tk *task) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", tk.tid))
 	if err != nil {
@@ -330,7 +340,27 @@ func flightOver(tk *task) bool {
 	if err != nil {
 		return false // "running"
 	}
-	return nr < 0 || uint64(nr) != tk.flightNr[0] && uint64(nr) != tk.flightNr[1]
+	if nr < 0 {
+		return true
+	}
+	for i, fnr := range tk.flightNr {
+		if uint64(nr) != fnr {
+			continue
+		}
+		if len(f) < 3 {
+			return false
+		}
+		a0, err0 := strconv.ParseUint(f[1], 0, 64)
+		a1, err1 := strconv.ParseUint(f[2], 0, 64)
+		if err0 != nil || err1 != nil {
+			return false
+		}
+		want := tk.flightArgs[i]
+		if want[0] == a0 && want[1] == a1 || want[0] == a0&0xffffffff && want[1] == a1&0xffffffff && want[0]>>32 == 0 && want[1]>>32 == 0 {
+			return false // (a 32-bit call's registers may hold more)
+		}
+	}
+	return true
 }
 
 // othersInFlight reports whether a call of a task of tk's space other

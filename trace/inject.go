@@ -519,9 +519,12 @@ func (t *tracer) seccompStop(tk *task) {
 			Caller: at, Owner: who.Owner, File: mappedFile(tk.tid, c)}
 	}
 	if a.Verdict == rewrite.Allow || a.Verdict == rewrite.Run {
-		nr := si.nr
+		// The calls the kernel may run: the program's as it made it,
+		// a rewrite's.
+		prog := rewrite.Call{ABI: abi, Nr: si.nr, Args: si.args}
+		run := prog
 		if len(a.Steps) == 1 {
-			nr = a.Steps[0].Call.Nr
+			run = a.Steps[0].Call
 		}
 		var take region.Range
 		if a.Verdict == rewrite.Allow {
@@ -530,7 +533,7 @@ func (t *tracer) seccompStop(tk *task) {
 		for _, st := range a.Steps {
 			take = cover(take, takeSpan(st.Call))
 		}
-		t.fly(tk, actionSpan(c, a), true, take, si.nr, nr)
+		t.fly(tk, actionSpan(c, a), true, take, prog, run)
 	}
 	if a.Hole {
 		t.freezeFor(tk, func() { t.carryOut(tk, si, abi, a) })

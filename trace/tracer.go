@@ -756,6 +756,7 @@ type task struct {
 	flight, flightTake                 region.Range
 	flightInt, flightHeld, flightFresh bool
 	flightNr                           [2]uint64
+	flightArgs                         [2][2]uint64 // (address, length) of each
 	// landMark is its space's count of landed flights when the task
 	// was last resumed (see othersInFlight).
 	landMark uint64
