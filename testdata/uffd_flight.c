@@ -9,10 +9,14 @@
 //          is not trapped); the populating thread made a madvise on a
 //          page in the range just before it; the handler madvises that
 //          page before UFFDIO_COPY
+//   nearfile  as in, but the handler maps a page of a file with MAP_FIXED
+//          at 0x3ff00000, 2 MiB below the populated pages (no page in
+//          common: the flight span of a file mapping reaches 1 GiB past
+//          its end, for huge pages)
 //   touch  as stale, but the populating thread touches the uffd pages
 //          (a user page fault) instead of MADV_POPULATE_WRITE
 //
-// Usage: uffd_flight in|stale|touch [ROUNDS]. Prints "OK" natively.
+// Usage: uffd_flight in|stale|touch|nearfile [ROUNDS]. Prints "OK" natively.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +39,8 @@
 static char *inpage = (char *)0x40000000UL; // in the range
 static char *ureg;                           // the uffd region
 static int uffd, mode;
-enum { IN, STALE, TOUCH };
+enum { IN, STALE, TOUCH, NEARFILE };
+static int filefd;
 
 static void *handler(void *x) {
 	(void)x;
@@ -50,7 +55,9 @@ static void *handler(void *x) {
 		unsigned long a = m.arg.pagefault.address & ~(PAGE - 1);
 		// the handler's own mapping call, on pages the other thread's
 		// call (in flight) touched
-		if (mode == IN) {
+		if (mode == NEARFILE) {
+			if (mmap((void *)0x3ff00000UL, PAGE, PROT_READ, MAP_PRIVATE | MAP_FIXED, filefd, 0) == MAP_FAILED) perror("mmap file");
+		} else if (mode == IN) {
 			if (mprotect((void *)a, PAGE, PROT_READ | PROT_WRITE)) perror("mprotect");
 		} else {
 			if (madvise(inpage, PAGE, MADV_DONTNEED)) perror("madvise");
@@ -63,7 +70,8 @@ static void *handler(void *x) {
 
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
-	mode = !strcmp(argv[1], "in") ? IN : !strcmp(argv[1], "stale") ? STALE : TOUCH;
+	mode = !strcmp(argv[1], "in") ? IN : !strcmp(argv[1], "stale") ? STALE : !strcmp(argv[1], "nearfile") ? NEARFILE : TOUCH;
+	filefd = open("/proc/self/exe", O_RDONLY);
 	int rounds = argc > 2 ? atoi(argv[2]) : 20;
 	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (uffd < 0) { perror("userfaultfd"); return 1; }
@@ -76,7 +84,7 @@ int main(int argc, char **argv) {
 	pthread_t h;
 	pthread_create(&h, 0, handler, 0);
 	for (int r = 0; r < rounds; r++) {
-		if (mode == IN)
+		if (mode == IN || mode == NEARFILE)
 			ureg = mmap((char *)0x40100000UL, NP * PAGE, PROT_READ | PROT_WRITE,
 				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 		else

@@ -95,7 +95,15 @@ func flightSpan(c rewrite.Call) region.Range {
 		}
 		slack := uint64(0)
 		if a[3]&rewrite.MapAnonymous == 0 || a[3]&rewrite.MapHugetlb != 0 {
-			slack = huge
+			// As fillMemory found it (HugeUnknown where not looked
+			// up). A descriptor swapped for a hugetlb one after the
+			// look makes a fixed mapping in a guarded range longer
+			// than its span: the guard checks it at its exit and fails
+			// closed (Action.Verify).
+			slack = c.HugePage
+			if slack == rewrite.HugeUnknown {
+				slack = huge
+			}
 		}
 		add(a[0], a[1], slack)
 	case rewrite.OpOldMmap:
@@ -265,9 +273,45 @@ func (t *tracer) holdForFlights(tk *task, si syscallInfo) bool {
 	if !ok {
 		return false
 	}
-	r := flightSpan(rewrite.Call{ABI: abi, Nr: si.nr, Args: si.args})
+	c := rewrite.Call{ABI: abi, Nr: si.nr, Args: si.args}
+	// (A waiting mremap keeps none: looking up its mapping reads the
+	// layout, and 64 threads moving pages about made thousands of
+	// such reads, four times slower.)
+	mayBeHuge := c.Op() == rewrite.OpMmap && c.Args[3]&(rewrite.MapAnonymous|rewrite.MapHugetlb) != rewrite.MapAnonymous
+	if mayBeHuge {
+		// Huge pages of an unknown size until looked up (see refine).
+		c.HugePage = rewrite.HugeUnknown
+	}
+	r := flightSpan(c)
 	if r.Empty() {
 		return false
+	}
+	narrow := r
+	if mayBeHuge {
+		n := c
+		n.HugePage = 0
+		narrow = flightSpan(n)
+	}
+	// refine looks up the huge page size of the call's mapping, where
+	// only the slack for huge pages (a gigabyte past its end) makes it
+	// overlap a flight: a file's MAP_FIXED waited for a flight of
+	// another page (one sleeping where only this call's task can wake
+	// it: a userfaultfd handler's mapping 2 MiB below the pages
+	// another thread populates).
+	refine := func(f region.Range) bool {
+		if !mayBeHuge || f.Overlaps(narrow) {
+			return true
+		}
+		mayBeHuge = false
+		a := c.Args
+		if abi == rewrite.ABI32 {
+			for i := range a {
+				a[i] &= 0xffffffff
+			}
+		}
+		c.HugePage = hugePageOf(tk.tid, a[3], a[4])
+		r = flightSpan(c)
+		return f.Overlaps(r)
 	}
 	sp := tk.sp
 	held := false
@@ -281,7 +325,7 @@ func (t *tracer) holdForFlights(tk *task, si syscallInfo) bool {
 			continue
 		}
 		live = append(live, o)
-		if o == tk || !o.flight.Overlaps(r) {
+		if o == tk || !o.flight.Overlaps(r) || !refine(o.flight) {
 			continue
 		}
 		if o.inj == nil && !o.flightFresh && !o.flightInt && flightOver(o) {

@@ -184,10 +184,14 @@ func TestFlightOverOtherArgs(t *testing.T) {
 // still in it (same number), and interrupting it did not end its
 // killable sleep: both waited for good. Natively and now it runs. (Its
 // "in" mode, the handler's call on the populated pages themselves, is
-// the known window in docs/escapes.md.)
+// the known window in docs/escapes.md.) In "nearfile" the handler maps
+// a page of a file with MAP_FIXED 2 MiB below the pages the other
+// thread populates, in the range: the span of a file mapping reached a
+// gigabyte past its end (room for huge pages), over the populated
+// pages, and it waited for good likewise.
 func TestFlightStaleUffd(t *testing.T) {
 	bin := buildC(t, "uffd_flight", "-pthread")
-	for _, mode := range []string{"stale", "touch"} {
+	for _, mode := range []string{"stale", "touch", "nearfile"} {
 		t.Run(mode, func(t *testing.T) {
 			if out, err := exec.Command(bin, mode, "10").CombinedOutput(); err != nil || !strings.Contains(string(out), "OK") {
 				t.Fatalf("natively: %v\n%s", err, out)
