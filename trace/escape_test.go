@@ -1182,7 +1182,7 @@ func TestEscapeMremapEfault(t *testing.T) {
 // the program's own mapping in the range the rolled-back model kept the
 // program's over that hole, nothing reserved it, and MAP_32BIT landed
 // there; with --strict, over a pool chunk of the program's, a hole in
-// the pool (found in the tenth session). The layout is now read after
+// the pool (found in the ninth session). The layout is now read after
 // such a failure, the other threads held.
 func TestEscapeFixedFileFails(t *testing.T) {
 	bin := buildC(t, "escape_fixedfail", "-pthread")
@@ -1208,7 +1208,7 @@ func TestEscapeFixedFileFails(t *testing.T) {
 // thread another thread's exec ended; Reconcile: a fork while another
 // thread's call on those pages flies) took a named reservation for the
 // program's mapping, and the child's mprotect made it read-write (found
-// in the tenth session, by reading the code: this test's kernel may not
+// in the ninth session, by reading the code: this test's kernel may not
 // name mappings, so the models are fed the layout such a child has).
 func TestEscapeNamedReservation(t *testing.T) {
 	p := escapePolicy(t, false)
