@@ -498,13 +498,16 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 			// ENOMEM with no huge page free; a perf event's MAP_PRIVATE:
 			// EINVAL) can fail after the kernel has unmapped what was
 			// there, and Linux then leaves a gap where the MAP_FIXED
-			// mapping failed: the other threads are held until the
-			// rollback has mapped the reservations back. Over the
-			// program's own mappings only a look at the layout tells
-			// what is gone (the call may have failed before it
-			// unmapped anything): the model kept them the program's
-			// over a hole, and MAP_32BIT landed there.
-			a.Hole, a.RescanFailed = true, own
+			// mapping failed. The rollback maps the reservations back;
+			// over the program's own mappings only a look at the
+			// layout tells what is gone (the call may have failed
+			// before it unmapped anything): the model kept them the
+			// program's over a hole, and MAP_32BIT landed there. The
+			// other threads are not held meanwhile (Hole): a thread
+			// asleep where PTRACE_INTERRUPT cannot wake it (a
+			// userfaultfd fault the caller serves) would hold the call
+			// for good (see escapes.md's known windows).
+			a.RescanFailed = own
 		}
 		return a
 	}
