@@ -500,11 +500,8 @@ const top32 = 0xffffe000
 
 // IsReservation reports whether c is a call the guard builds to place a
 // reservation (PROT_NONE, private, anonymous, NORESERVE, at a fixed
-// address).
-func IsReservation(c Call) bool {
-	_, ok := isReservation(c)
-	return ok
-}
+// address), and the range it maps.
+func IsReservation(c Call) (region.Range, bool) { return isReservation(c) }
 
 // isReservation recognises a call built by reservation.
 func isReservation(c Call) (region.Range, bool) {
@@ -582,10 +579,6 @@ func (g *Guard) HadOwn() bool { return g.hadOwn || g.mapped.Len() > 0 }
 // can come in between (see ForkLayout). The tracer then checks a
 // forked child's layout. Set by Decide, kept by Fork, new at exec.
 func (g *Guard) MayDontCopy() bool { return g.mayDontCopy }
-
-// ReservationRange returns the range a call the guard made maps, if it
-// is one of its reservations.
-func ReservationRange(c Call) (region.Range, bool) { return isReservation(c) }
 
 // FromLayout returns the model of an address space the guard knows only
 // from its layout, read while nothing in it runs, and the calls that

@@ -513,7 +513,7 @@ func takeSpan(c rewrite.Call) region.Range {
 	fixed := uint64(rewrite.MapFixed | rewrite.MapFixedNoReplace)
 	switch c.Op() {
 	case rewrite.OpMmap:
-		if a[3]&fixed != 0 && !rewrite.IsReservation(c) {
+		if _, resv := rewrite.IsReservation(c); a[3]&fixed != 0 && !resv {
 			return span(a[0], a[1])
 		}
 	case rewrite.OpOldMmap:

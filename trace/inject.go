@@ -374,7 +374,7 @@ func (t *tracer) inject(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec,
 			return false
 		}
 		if e, failed := rewrite.Failed(abi, ret); failed && (e == rewrite.EPERM || e == rewrite.EACCES) {
-			if r, ok := rewrite.ReservationRange(c); ok && r.Start < mmapMinAddr() {
+			if r, ok := rewrite.IsReservation(c); ok && r.Start < mmapMinAddr() {
 				// Below vm.mmap_min_addr only a task with
 				// CAP_SYS_RAWIO may map, and the kernel places
 				// nothing there of its own accord: the program can

@@ -485,7 +485,7 @@ func (t *tracer) trampFailure(tk *task, si syscallInfo) bool {
 	}
 	ret := si.args[2]
 	g := tk.sp.guard
-	if rewrite.IsReservation(tc.call) {
+	if _, ok := rewrite.IsReservation(tc.call); ok {
 		// The report is the program's own code and could be forged (a
 		// jump to it with the stack pointer at an old frame): believed,
 		// it would make the guard give up a reservation it holds. A
