@@ -49,6 +49,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "say.h"
+
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
@@ -98,18 +100,6 @@ static int crosses_edge(ul s, ul e) {
 
 // --- output ---
 
-static void say(const char *fmt, ...) {
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0) return;
-	if (n > (int)sizeof buf - 2) n = sizeof buf - 2;
-	buf[n++] = '\n';
-	ssize_t w = write(1, buf, n);
-	(void)w;
-}
 
 static const char *ename(int e) {
 	if (!e) return "0";

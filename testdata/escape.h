@@ -30,6 +30,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "say.h"
+
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
@@ -43,22 +45,6 @@
 
 static int strict_mode; // the guard runs with --strict
 static int failures;
-
-// say writes one line with one write(2): lines from threads and forked
-// children do not interleave, and nothing sits in a stdio buffer when a
-// child is forked or the program crashes.
-static void say(const char *fmt, ...) {
-	char buf[1536];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0) return;
-	if (n > (int)sizeof buf - 2) n = sizeof buf - 2;
-	if (n == 0 || buf[n - 1] != '\n') buf[n++] = '\n';
-	ssize_t w = write(1, buf, n);
-	(void)w;
-}
 
 static const char *ename(int e) {
 	const char *s = strerrorname_np(e);

@@ -44,6 +44,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "say.h"
+
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
@@ -78,18 +80,6 @@ static long heap; // pages the program's brk calls added
 
 // --- output ---
 
-static void out(const char *fmt, ...) {
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0) return;
-	if (n > (int)sizeof buf - 2) n = sizeof buf - 2;
-	buf[n++] = '\n';
-	ssize_t w = write(1, buf, n);
-	(void)w;
-}
 
 // the operations so far, in -r's format, with their results
 #define LOGMAX 4096
@@ -103,7 +93,7 @@ static void logline(const char *fmt, ...) {
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
 	if (nlog < LOGMAX) snprintf(oplog[nlog++], sizeof oplog[0], "%s", buf);
-	if (verbose) out("%s", buf);
+	if (verbose) say("%s", buf);
 }
 
 static void fail(const char *fmt, ...) {
@@ -112,10 +102,10 @@ static void fail(const char *fmt, ...) {
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	out("VIOLATION seed=%lu step=%d%s: %s", seed, step, is_child ? " (child)" : "", buf);
-	out("--- ops (modelfuzz -r format; '#' lines are results) ---");
-	for (int i = 0; i < nlog; i++) out("%s", oplog[i]);
-	out("--- maps ---");
+	say("VIOLATION seed=%lu step=%d%s: %s", seed, step, is_child ? " (child)" : "", buf);
+	say("--- ops (modelfuzz -r format; '#' lines are results) ---");
+	for (int i = 0; i < nlog; i++) say("%s", oplog[i]);
+	say("--- maps ---");
 	int fd = open("/proc/self/maps", O_RDONLY);
 	char b[4096];
 	ssize_t n;
@@ -1253,7 +1243,7 @@ int main(int argc, char **argv) {
 		else if (!strcmp(argv[i], "-v")) verbose = 1;
 		else if (!strcmp(argv[i], "-r") && i + 1 < argc) replay = argv[++i];
 		else {
-			out("usage: modelfuzz [-n] [-s] [-2] [-p] [-v] SEED N | -r FILE");
+			say("usage: modelfuzz [-n] [-s] [-2] [-p] [-v] SEED N | -r FILE");
 			return 2;
 		}
 	}
@@ -1282,11 +1272,11 @@ int main(int argc, char **argv) {
 			sh_compact();
 			check();
 		}
-		out("OK replay %s: %d ops", replay, n);
+		say("OK replay %s: %d ops", replay, n);
 		return 0;
 	}
 	if (argc - i != 2) {
-		out("usage: modelfuzz [-n] [-s] [-2] [-p] [-v] SEED N | -r FILE");
+		say("usage: modelfuzz [-n] [-s] [-2] [-p] [-v] SEED N | -r FILE");
 		return 2;
 	}
 	seed = strtoul(argv[i], NULL, 0);
@@ -1309,6 +1299,6 @@ int main(int argc, char **argv) {
 		sh_compact();
 		check();
 	}
-	out("OK seed=%lu ops=%d", seed, n);
+	say("OK seed=%lu ops=%d", seed, n);
 	return 0;
 }

@@ -28,6 +28,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "say.h"
+
 #define PAGE 4096UL
 #define T 0x50000000UL   // the hole, or the reservation
 #define TN (16 * PAGE)
@@ -47,18 +49,6 @@
 
 enum { MPOL_DEFAULT_ = 0, MPOL_BIND_ = 2, MPOL_F_NODE_ = 1, MPOL_F_ADDR_ = 2 };
 
-static void say(const char *fmt, ...) {
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0) return;
-	if (n > (int)sizeof buf - 2) n = sizeof buf - 2;
-	buf[n++] = '\n';
-	ssize_t w = write(1, buf, n);
-	(void)w;
-}
 
 static const char *result(long r, int e) {
 	static char buf[64];
