@@ -6,7 +6,9 @@
 // the first mapping must arrive there as it does natively, content and
 // all, instead of being covered again by the guard's reservation.
 //   - within: both mappings are the program's own, inside the range;
-//   - into: both lie outside the range (at 0x90000000).
+//   - into: both lie outside the range (at 0x90000000);
+//   - within-dontunmap, into-dontunmap: the same with MREMAP_DONTUNMAP,
+//     which leaves the old mappings in place, emptied.
 // Output (the same natively and under the guard): the call's result, what
 // the target and the old place hold, and what mprotect and munmap of what
 // arrived say. Under the guard (-g) it also checks that the range has no
@@ -16,7 +18,8 @@
 int main(int argc, char **argv) {
 	const char *mode = argc > 1 ? argv[1] : "within";
 	int guarded = argc > 2 && !strcmp(argv[2], "-g");
-	const unsigned long src = !strcmp(mode, "into") ? 0x90000000UL : 0x50000000UL;
+	const unsigned long src = !strncmp(mode, "into", 4) ? 0x90000000UL : 0x50000000UL;
+	const int dontunmap = strstr(mode, "dontunmap") != NULL;
 	const unsigned long dst = 0x60000000UL, n = 3 * PAGE;
 	allow(src, n);
 	allow(dst, n);
@@ -29,7 +32,7 @@ int main(int argc, char **argv) {
 		return 1;
 	}
 	memset(p, 'A', 2 * PAGE);
-	void *q = mremap(p, n, n, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)dst);
+	void *q = mremap(p, n, n, MREMAP_MAYMOVE | MREMAP_FIXED | (dontunmap ? MREMAP_DONTUNMAP : 0), (void *)dst);
 	int e = errno;
 	say("mremap: %s", q == MAP_FAILED ? ename(e) : "moved");
 	struct mapping m;

@@ -1079,10 +1079,11 @@ func escapeLaxStrict(t *testing.T, bin string, routes []string) {
 // range and from outside it: what the kernel moved before it failed is
 // at the target, the program's, with its data, as natively (before, the
 // guard's rollback mapped its reservation over it), and the range has no
-// hole.
+// hole. With MREMAP_DONTUNMAP the old mappings stay, emptied, and only
+// the target tells how far the kernel got.
 func TestPartialMoveIntoRange(t *testing.T) {
 	bin := buildC(t, "partialmove_in", "-pthread")
-	for _, mode := range []string{"within", "into"} {
+	for _, mode := range []string{"within", "into", "within-dontunmap", "into-dontunmap"} {
 		t.Run(mode, func(t *testing.T) {
 			native, err := exec.Command(bin, mode).CombinedOutput()
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"os"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -1012,22 +1013,57 @@ func (t *tracer) layoutAfter(tid int, g *rewrite.Guard, a *rewrite.Action, ret u
 		return nil, false, err
 	}
 	if failed && ran && c.Op() == rewrite.OpMremap {
-		old, n := c.Args[0], c.Args[1]
+		old, n, dst := c.Args[0], c.Args[1], c.Args[4]
 		if c.ABI == rewrite.ABI32 {
-			old, n = uint64(uint32(old)), uint64(uint32(n))
+			old, n, dst = uint64(uint32(old)), uint64(uint32(n)), uint64(uint32(dst))
 		}
 		if src, ok := region.Span(old, n); ok {
-			moved := src.Len()
-			for _, m := range maps {
-				if m.Overlaps(src) {
-					moved = max(m.Start, src.Start) - src.Start
-					break
+			if c.Args[3]&rewrite.MremapDontUnmap != 0 {
+				g.MovedPart(a, arrived(maps, src, dst))
+			} else {
+				moved := src.Len()
+				for _, m := range maps {
+					if m.Overlaps(src) {
+						moved = max(m.Start, src.Start) - src.Start
+						break
+					}
 				}
+				g.MovedPart(a, moved)
 			}
-			g.MovedPart(a, moved)
 		}
 	}
 	return gapsIn(t.cfg.Policy.Guarded(), maps), true, nil
+}
+
+// arrived tells how much of src a failed MREMAP_FIXED with
+// MREMAP_DONTUNMAP moved to dst before it failed. Such a move leaves the
+// old mappings in place, emptied, so only the target tells: the kernel
+// unmapped it whole, then moved the old range's mappings there one by
+// one, so what it moved is the start of the target that holds, offset
+// for offset, mappings like the old range's (the same permissions, the
+// same file). A mapping there that looks like the guard's reservation
+// ends it: the call may have failed before the kernel unmapped the
+// target, and a PROT_NONE mapping of the program's that did arrive is
+// then given up to the reservation put back (its pages lost, as before;
+// never a reservation taken for the program's).
+func arrived(maps []region.Mapping, src region.Range, dst uint64) uint64 {
+	at := func(addr uint64) (region.Mapping, bool) {
+		i := sort.Search(len(maps), func(i int) bool { return maps[i].End > addr })
+		if i < len(maps) && maps[i].Start <= addr {
+			return maps[i], true
+		}
+		return region.Mapping{}, false
+	}
+	var off uint64
+	for off < src.Len() {
+		s, ok1 := at(src.Start + off)
+		d, ok2 := at(dst + off)
+		if !ok1 || !ok2 || rewrite.LooksReserved(d) || d.Perms != s.Perms || d.Inode != s.Inode || d.Dev != s.Dev {
+			break
+		}
+		off = min(s.End-src.Start, d.End-dst, src.Len())
+	}
+	return off
 }
 
 // gapsIn returns the parts of ranges no mapping of maps covers.
