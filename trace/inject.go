@@ -104,6 +104,13 @@ func (t *tracer) runCurrent(tk *task) {
 	// an interrupted call to restart.
 	regs.Orig_rax = ^uint64(0)
 	regs.Rip = inj.insn
+	if inj.abi == rewrite.ABI64 && regs.Cs == user32CS {
+		// A 64-bit process running 32-bit code (it forked there with
+		// int $0x80): the guard's 64-bit calls run in 64-bit mode,
+		// where their syscall instruction is legal; the task's own
+		// code segment comes back with its registers.
+		regs.Cs = user64CS
+	}
 	inj.entered = false
 	if err := setRegs(tk.tid, &regs); err != nil {
 		t.lost(tk, err)

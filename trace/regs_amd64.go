@@ -58,8 +58,12 @@ func abiOf(arch uint32) (rewrite.ABI, bool) {
 	return 0, false
 }
 
-// User code segments: a task running 32-bit code has __USER32_CS.
-const user32CS = 0x23
+// User code segments: a task running 32-bit code has __USER32_CS, one
+// running 64-bit code __USER_CS.
+const (
+	user32CS = 0x23
+	user64CS = 0x33
+)
 
 // regsInfo reads a stop's call from the registers, for kernels without
 // PTRACE_GET_SYSCALL_INFO (before 5.3). At a seccomp stop the ABI comes
