@@ -10,6 +10,9 @@
 //	                         reservations put back (it has a hole natively)
 //	compat32 mmap [strict]   mmap2 with no address and with a hint in the
 //	                         range, from 32-bit code: nothing may land in it
+//	compat32 unmap           munmap, a shrinking mremap and an mremap moving
+//	                         out of the range, of the program's own mappings
+//	                         in the range, from 32-bit code: no hole is left
 //
 // Output: escape.h's lines; the child's too.
 #include "escape.h"
@@ -158,12 +161,51 @@ static int mmap_route(void) {
 	return finish();
 }
 
+static int unmap_route(void) {
+	const unsigned long at = 0x50000000UL, out = 0x98000000UL;
+	const char *routes[] = {"compat32-munmap", "compat32-mremap-shrink", "compat32-mremap-out"};
+	for (int i = 0; i < 3; i++) {
+		unsigned long r = call32(NR32_mmap2, at, 4 * PAGE, PROT_READ | PROT_WRITE,
+		                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, (unsigned long)-1, 0);
+		if (r != at) {
+			say("%s FAIL: set-up mmap2: %#lx", routes[i], r);
+			failures++;
+			continue;
+		}
+		allow(at, 4 * PAGE);
+		if (i == 0)
+			r = call32(NR32_munmap, at, 4 * PAGE, 0, 0, 0, 0);
+		else if (i == 1)
+			r = call32(NR32_mremap, at, 4 * PAGE, PAGE, 0, 0, 0);
+		else
+			r = call32(NR32_mremap, at, 4 * PAGE, 4 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, out, 0);
+		if (err32(r)) {
+			say("%s FAIL: %s", routes[i], ename(err32(r)));
+			failures++;
+			continue;
+		}
+		nokv = 0;
+		if (i == 1) allow(at, PAGE);
+		verdict(routes[i], nohole(LO, HI - LO), "no hole in the range");
+		void *x = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+		if (x != MAP_FAILED && in_range((unsigned long)x, PAGE)) {
+			say("%s ESCAPED: MAP_32BIT got %p", routes[i], x);
+			failures++;
+		}
+		if (x != MAP_FAILED) munmap(x, PAGE);
+		if (i == 1) munmap((void *)at, PAGE);
+		if (i == 2) munmap((void *)out, 4 * PAGE);
+	}
+	return finish();
+}
+
 int main(int argc, char **argv) {
 	set_mode(argc, argv);
 	setup();
 	const char *mode = argc > 1 ? argv[1] : "fork";
 	if (!strcmp(mode, "fork")) return fork_route();
 	if (!strcmp(mode, "mmap")) return mmap_route();
-	say("usage: compat32 fork|mmap [strict]");
+	if (!strcmp(mode, "unmap")) return unmap_route();
+	say("usage: compat32 fork|mmap|unmap [strict]");
 	return 2;
 }

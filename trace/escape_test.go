@@ -473,7 +473,8 @@ func TestEscapeGrowsdown(t *testing.T) {
 // TestEscapeCompat32: a 64-bit program's i386 calls made from 32-bit
 // code (the far-returned-to code segment 0x23, as WoW64 thunks and
 // emulators run): mmap2 with no address or a hint in the range lands
-// outside it; and a fork there, with a MADV_DONTFORK mapping of the
+// outside it; munmap and mremap of the program's own mappings in the
+// range leave no hole; and a fork there, with a MADV_DONTFORK mapping of the
 // program's in the range, gives a child whose hole the guard must fill.
 // It did so with a 64-bit syscall instruction, illegal in 32-bit mode:
 // the child died (SIGILL, the guard failing closed) where it runs
@@ -492,7 +493,12 @@ func TestEscapeCompat32(t *testing.T) {
 		out, res = escapeGuarded(t, escapePolicy(t, true), bin, "mmap", "strict")
 		escapeCheck(t, out, res, routes)
 	})
+	t.Run("unmap", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin, "unmap")
+		escapeCheck(t, out, res, []string{"compat32-munmap", "compat32-mremap-shrink", "compat32-mremap-out"})
+	})
 	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin, "unmap"), []string{"compat32-munmap", "compat32-mremap-shrink", "compat32-mremap-out"}, nil)
 		escapeCheckNative(t, escapeNative(t, bin, "fork"), []string{"compat32-fork-child"}, nil)
 		escapeCheckNative(t, escapeNative(t, bin, "mmap"), []string{"compat32-mmap2-hint"}, nil)
 	})
