@@ -160,6 +160,8 @@ const (
 
 	MapShared         = 0x01
 	MapPrivate        = 0x02
+	MapSharedValidate = 0x03
+	MapType           = 0x0f
 	MapFixed          = 0x10
 	MapAnonymous      = 0x20
 	Map32Bit          = 0x40
@@ -167,6 +169,7 @@ const (
 	MapNoReserve      = 0x4000
 	MapFixedNoReplace = 0x100000
 	MapHugetlb        = 0x40000
+	MapSync           = 0x80000
 	// MapHugeShift is where MAP_HUGETLB's flags keep log2 of the huge
 	// page size (6 bits; 0 for the system's default size).
 	MapHugeShift = 26

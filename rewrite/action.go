@@ -28,6 +28,15 @@ type Call struct {
 	// looks it up; 0 for ordinary pages, HugeUnknown where the mapping
 	// may hold huge pages of a size the tracer could not learn.
 	HugePage uint64
+	// LateFail says, for an mmap of a file (hugetlbfs's for MAP_HUGETLB
+	// too), that the file's mmap method may fail after the kernel has
+	// unmapped what a MAP_FIXED call replaces, which then leaves a gap
+	// where the mapping failed (Linux 6.12 and later): huge pages with
+	// none free, MAP_SYNC on a file without DAX, a perf event mapped
+	// private, a device, a file system the tracer does not know. The
+	// tracer looks it up; an ordinary file of a local disk file system
+	// or tmpfs leaves it false.
+	LateFail bool
 	// ShmDetaches is, for a shmdt, every mapping the kernel's shmdt
 	// would detach, as the tracer found them in the program's layout:
 	// the first System V shared memory mapping at or above the address

@@ -183,6 +183,19 @@ func (g *Guard) Decide(c Call, who Caller) *Action {
 	}
 	if a.pending != nil {
 		a.pending.task = int32(who.Task)
+		if c.LateFail && (a.Verdict == Allow || a.Verdict == Run) {
+			// A file mapping put over part of a guarded range (the
+			// program's MAP_FIXED, or the guard's over its reservations:
+			// a pool chunk, an owner's hint, NOREPLACE) whose file's
+			// mmap may fail after the kernel unmapped the target: the
+			// other threads are held until the rollback or the layout's
+			// reading has covered the gap again, or a MAP_32BIT of
+			// theirs could land in it meanwhile. Only for such files:
+			// a thread asleep where PTRACE_INTERRUPT cannot wake it (a
+			// userfaultfd fault the caller serves) would hold the call
+			// for good (see escapes.md's known windows).
+			a.Hole = true
+		}
 	}
 	return g.done(a)
 }
@@ -503,10 +516,8 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 			// layout tells what is gone (the call may have failed
 			// before it unmapped anything): the model kept them the
 			// program's over a hole, and MAP_32BIT landed there. The
-			// other threads are not held meanwhile (Hole): a thread
-			// asleep where PTRACE_INTERRUPT cannot wake it (a
-			// userfaultfd fault the caller serves) would hold the call
-			// for good (see escapes.md's known windows).
+			// other threads are held meanwhile where the file's mmap
+			// may fail so (Call.LateFail, see Decide).
 			a.RescanFailed = own
 		}
 		return a

@@ -828,3 +828,36 @@ func TestMayDontCopy(t *testing.T) {
 		t.Fatal("not set by an mremap")
 	}
 }
+
+// TestLateFailHolds: a file mapping put over part of a guarded range
+// whose file's mmap may fail after the kernel unmapped the target
+// (Call.LateFail) holds the other threads (Hole) until the gap is
+// covered again: the program's MAP_FIXED over its own mapping or over a
+// reservation, MAP_FIXED_NOREPLACE over a reservation, a hint placed in
+// the pool; an ordinary file does not, nor does such a file mapped away
+// from the guarded ranges.
+func TestLateFailHolds(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		call Call
+		hold bool
+	}{
+		{"fixed over own", mmap(pLo+0x100000, 2*page, ProtRead, MapShared|MapFixed, anyFd, 0), true},
+		{"fixed over a reservation", mmap(pLo+0x200000, 2*page, ProtRead, MapShared|MapFixed, anyFd, 0), true},
+		{"noreplace over a reservation", mmap(pLo+0x200000, 2*page, ProtRead, MapShared|MapFixedNoReplace, anyFd, 0), true},
+		{"hint placed in the pool", mmap(pLo+0x200000, 2*page, ProtRead, MapShared, anyFd, 0), true},
+		{"fixed outside", mmap(outsideLib, 2*page, ProtRead, MapShared|MapFixed, anyFd, 0), false},
+	} {
+		for _, late := range []bool{false, true} {
+			g := newGuard(t, opts{})
+			own := g.Decide(mmap(pLo+0x100000, 2*page, protRW, anonPriv|MapFixed, ^uint64(0), 0), Caller{Task: 1})
+			g.Complete(own, pLo+0x100000)
+			call := c.call
+			call.LateFail = late
+			a := g.Decide(call, Caller{Task: 1})
+			if want := c.hold && late; a.Hole != want {
+				t.Errorf("%s, LateFail %v: Hole %v, want %v (%v)", c.name, late, a.Hole, want, a)
+			}
+		}
+	}
+}

@@ -654,10 +654,10 @@ func (t *tracer) fillMemory(tk *task, c *rewrite.Call) {
 				c.Mem[i] = uint64(uint32(b[4*i]) | uint32(b[4*i+1])<<8 | uint32(b[4*i+2])<<16 | uint32(b[4*i+3])<<24)
 			}
 			c.HaveMem = true
-			c.HugePage = hugePageOf(tk.tid, c.Mem[3], c.Mem[4])
+			c.HugePage, c.LateFail = mmapFile(tk.tid, c.Mem[3], c.Mem[4])
 		}
 	case rewrite.OpMmap:
-		c.HugePage = hugePageOf(tk.tid, args[3], args[4])
+		c.HugePage, c.LateFail = mmapFile(tk.tid, args[3], args[4])
 	case rewrite.OpMremap:
 		c.HugePage, c.OldAIO = hugePageAt(tk.tid, args[0])
 	case rewrite.OpShmdt:
@@ -684,40 +684,68 @@ func (t *tracer) fillMemory(tk *task, c *rewrite.Call) {
 	}
 }
 
-// hugetlbfsMagic is the f_type statfs reports for hugetlbfs, where
-// every huge page mapping's file lives (MAP_HUGETLB's too).
-const hugetlbfsMagic = 0x958458f6
+// File system types (statfs's f_type) where the mmap method of a
+// regular file fails only for MAP_SYNC (checked apart) or a file system
+// shut down: ext2/3/4, XFS, Btrfs, tmpfs (memfds too), overlayfs (whose
+// files are mapped by the file system below). hugetlbfs holds every
+// huge page mapping's file (MAP_HUGETLB's too).
+const (
+	ext4Magic      = 0xef53
+	xfsMagic       = 0x58465342
+	btrfsMagic     = 0x9123683e
+	tmpfsMagic     = 0x01021994
+	overlayfsMagic = 0x794c7630
+	hugetlbfsMagic = 0x958458f6
+)
 
-// hugePageOf returns the huge page size an mmap with these flags and
-// descriptor maps (see rewrite.Call.HugePage): MAP_HUGETLB's size bits
-// or the system's default for an anonymous one, the file system's block
-// size for a file on hugetlbfs (a hugetlbfs file, a MFD_HUGETLB memfd).
-func hugePageOf(tid int, flags, fd uint64) uint64 {
+// mmapFile looks at what an mmap with these flags and descriptor maps
+// (see rewrite.Call.HugePage and LateFail). huge is the huge page size:
+// MAP_HUGETLB's size bits or the system's default for an anonymous
+// mapping, the file system's block size for a file on hugetlbfs (a
+// hugetlbfs file, a MFD_HUGETLB memfd). lateFail says the file's mmap
+// method may fail after the kernel has unmapped the target: huge pages
+// (none may be free), MAP_SYNC (refused where the file has no DAX), and
+// anything but a regular file on a file system known not to fail so (a
+// perf event, a device, FUSE, NFS), or a file that cannot be looked at.
+func mmapFile(tid int, flags, fd uint64) (huge uint64, lateFail bool) {
 	if flags&rewrite.MapAnonymous != 0 {
 		if flags&rewrite.MapHugetlb == 0 {
-			return 0
+			return 0, false
 		}
 		if bits := flags >> rewrite.MapHugeShift & 0x3f; bits != 0 {
-			return 1 << bits
+			return 1 << bits, true
 		}
-		return defaultHugePage()
+		return defaultHugePage(), true
 	}
 	if int32(fd) < 0 {
-		return 0
+		return 0, false // the kernel refuses it before it unmaps anything
 	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(fmt.Sprintf("/proc/%d/fd/%d", tid, int32(fd)), &st); err != nil {
+	path := fmt.Sprintf("/proc/%d/fd/%d", tid, int32(fd))
+	var fs unix.Statfs_t
+	if err := unix.Statfs(path, &fs); err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return 0 // no such descriptor: the kernel refuses the call
+			return 0, false // no such descriptor: the kernel refuses the call
 		}
 		// Not allowed to look (a program that made itself not
 		// dumpable, mmapguard not root): the size is unknown.
-		return rewrite.HugeUnknown
+		return rewrite.HugeUnknown, true
 	}
-	if st.Type == hugetlbfsMagic {
-		return uint64(st.Bsize)
+	if fs.Type == hugetlbfsMagic {
+		return uint64(fs.Bsize), true
 	}
-	return 0
+	if flags&rewrite.MapType == rewrite.MapSharedValidate && flags&rewrite.MapSync != 0 {
+		return 0, true
+	}
+	switch uint32(fs.Type) {
+	case ext4Magic, xfsMagic, btrfsMagic, tmpfsMagic, overlayfsMagic:
+	default:
+		return 0, true
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, true // a device (/dev/zero too), or gone meanwhile
+	}
+	return 0, false
 }
 
 // hugePageAt returns the huge page size of the mapping at addr in

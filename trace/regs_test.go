@@ -10,6 +10,7 @@ import (
 	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
 	"github.com/mmapguard/mmapguard/seccomp"
+	"golang.org/x/sys/unix"
 )
 
 // TestRegistersPreserved: every register after a trapped call is what
@@ -189,5 +190,52 @@ func TestCarryUnderProgramFilter(t *testing.T) {
 	}
 	if res.OneStop == 0 {
 		t.Errorf("no one-stop rewrite: the calls were not rewritten")
+	}
+}
+
+// TestMmapFileLateFail: which descriptors mmapFile takes for files whose
+// mmap method may fail after the kernel has unmapped a MAP_FIXED target
+// (the other threads are then held, see rewrite.Call.LateFail), looked
+// at in this process: a regular file of the test's directory (a local
+// file system) is not one unless mapped with MAP_SYNC; a device, a
+// directory and huge pages are.
+func TestMmapFileLateFail(t *testing.T) {
+	f, err := os.CreateTemp(".", "latefail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	zero, err := os.Open("/dev/zero")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zero.Close()
+	dir, err := os.Open(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	pid := os.Getpid()
+	for _, c := range []struct {
+		name  string
+		flags uint64
+		fd    uintptr
+		want  bool
+	}{
+		{"a regular file", rewrite.MapShared, f.Fd(), false},
+		{"a regular file, MAP_SYNC", rewrite.MapSharedValidate | rewrite.MapSync, f.Fd(), true},
+		{"a regular file, MAP_SYNC without MAP_SHARED_VALIDATE (ignored)", rewrite.MapShared | rewrite.MapSync, f.Fd(), false},
+		{"/dev/zero", rewrite.MapPrivate, zero.Fd(), true},
+		{"a directory", rewrite.MapPrivate, dir.Fd(), true},
+		{"anonymous", rewrite.MapPrivate | rewrite.MapAnonymous, ^uintptr(0), false},
+		{"MAP_HUGETLB", rewrite.MapPrivate | rewrite.MapAnonymous | rewrite.MapHugetlb, ^uintptr(0), true},
+		{"no such descriptor", rewrite.MapPrivate, 9999, false},
+	} {
+		if _, got := mmapFile(pid, c.flags, uint64(c.fd)); got != c.want {
+			var fs unix.Statfs_t
+			_ = unix.Fstatfs(int(f.Fd()), &fs)
+			t.Errorf("%s: lateFail %v, want %v (the test's directory is on a file system of type %#x)", c.name, got, c.want, fs.Type)
+		}
 	}
 }

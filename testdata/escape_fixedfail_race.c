@@ -1,0 +1,130 @@
+// escape_fixedfail_race: escape_fixedfail's failed MAP_FIXED file
+// mappings, raced by another thread's MAP_32BIT. A file's mmap method that
+// fails after the kernel has unmapped the target leaves a gap there
+// (Linux 6.12 and later) until the guard has covered it again; a MAP_32BIT
+// of another thread in that moment lands in the range. MAP_SYNC on a file
+// without DAX fails so every time (EOPNOTSUPP), and so does a perf event
+// mapped private (EINVAL).
+//
+//	escape_fixedfail_race sync|perf own|reserved|noreplace [ROUNDS]
+//
+// own: MAP_FIXED over the program's own mapping in the range;
+// reserved: MAP_FIXED over the guard's reservation; noreplace:
+// MAP_FIXED_NOREPLACE there (which the guard maps over its reservation).
+// Route names: fixedfail-race-MODE-TARGET.
+#include "escape.h"
+#include <linux/perf_event.h>
+
+#ifndef MAP_SYNC
+#define MAP_SYNC 0x80000
+#endif
+#ifndef MAP_SHARED_VALIDATE
+#define MAP_SHARED_VALIDATE 0x03
+#endif
+
+#define AT 0x50000000UL
+#define N (2 * PAGE)
+#define SCRATCH 0x98000000UL // outside the range: the native behaviour
+
+static volatile int stop;
+static volatile unsigned long landed;
+
+static void *spam(void *x) {
+	(void)x;
+	while (!stop) {
+		void *p = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+		if (p == MAP_FAILED) continue;
+		if (in_range((unsigned long)p, PAGE)) {
+			landed = (unsigned long)p;
+			stop = 1;
+			break;
+		}
+		munmap(p, PAGE);
+	}
+	return 0;
+}
+
+// failing_file returns a descriptor and flags whose MAP_FIXED mapping
+// fails after the kernel unmapped the target, as checked at SCRATCH,
+// outside the guarded ranges; -1 if this machine has none.
+static int failing_file(int sync, int *flags, int *prot) {
+	int fd = -1;
+	if (sync) {
+		const char *dirs[] = {".", "/var/tmp", "/tmp"};
+		for (unsigned i = 0; i < sizeof dirs / sizeof dirs[0] && fd < 0; i++) {
+			char path[256];
+			snprintf(path, sizeof path, "%s/fixedfail-XXXXXX", dirs[i]);
+			int f = mkstemp(path);
+			if (f < 0) continue;
+			unlink(path);
+			if (ftruncate(f, N)) { close(f); continue; }
+			void *s = mmap((void *)SCRATCH, N, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+			void *q = mmap((void *)SCRATCH, N, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC | MAP_FIXED, f, 0);
+			unsigned char v;
+			int gap = s == (void *)SCRATCH && q == MAP_FAILED && mincore((void *)SCRATCH, PAGE, &v) != 0;
+			munmap((void *)SCRATCH, N);
+			if (q != MAP_FAILED) munmap(q, N);
+			if (gap) fd = f; else close(f);
+		}
+		*flags = MAP_SHARED_VALIDATE | MAP_SYNC;
+		*prot = PROT_READ | PROT_WRITE;
+		return fd;
+	}
+	struct perf_event_attr at;
+	memset(&at, 0, sizeof at);
+	at.size = sizeof at;
+	at.type = PERF_TYPE_SOFTWARE;
+	at.config = PERF_COUNT_SW_DUMMY;
+	at.disabled = 1;
+	fd = syscall(SYS_perf_event_open, &at, 0, -1, -1, 0);
+	*flags = MAP_PRIVATE;
+	*prot = PROT_READ;
+	return fd;
+}
+
+int main(int argc, char **argv) {
+	if (argc < 3) {
+		say("usage: escape_fixedfail_race sync|perf own|reserved|noreplace [ROUNDS]");
+		return 2;
+	}
+	int sync = !strcmp(argv[1], "sync");
+	const char *target = argv[2];
+	int own = !strcmp(target, "own"), noreplace = !strcmp(target, "noreplace");
+	int rounds = argc > 3 ? atoi(argv[3]) : 2000;
+	char route[64];
+	snprintf(route, sizeof route, "fixedfail-race-%s-%s", argv[1], target);
+	int flags, prot;
+	int fd = failing_file(sync, &flags, &prot);
+	if (fd < 0) {
+		say("%s FAIL: no file whose MAP_FIXED fails after unmapping here (%s)", route,
+		    sync ? "MAP_SYNC is refused before it, or succeeds, in ., /var/tmp and /tmp" : "perf_event_open refused");
+		return finish();
+	}
+	pthread_t t;
+	pthread_create(&t, 0, spam, 0);
+	int failed = 0;
+	for (int i = 0; i < rounds && !stop; i++) {
+		if (own) {
+			void *p = mmap((void *)AT, N, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+			if (p != (void *)AT) {
+				say("%s FAIL: MAP_FIXED of the program's own mapping: %s", route, ename(errno));
+				break;
+			}
+		}
+		void *q = mmap((void *)AT, N, prot, flags | (noreplace ? MAP_FIXED_NOREPLACE : MAP_FIXED), fd, 0);
+		if (q == MAP_FAILED)
+			failed++;
+		else
+			munmap(q, N);
+	}
+	stop = 1;
+	pthread_join(t, 0);
+	if (landed) {
+		failures++;
+		say("%s ESCAPED: MAP_32BIT got %#lx, in the range, while a failed MAP_FIXED left a gap (%d failed)", route, landed, failed);
+	} else {
+		allow(AT, N);
+		verdict(route, failed > 0 && nohole(LO, HI - LO), "%d failed MAP_FIXED mappings raced by MAP_32BIT, no hole left", failed);
+	}
+	return finish();
+}
