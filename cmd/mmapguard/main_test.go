@@ -126,6 +126,7 @@ func TestUsageErrors(t *testing.T) {
 		{"run with an empty program list", []string{"run", "--protect", low, "--"}, []string{"no program to run", "put it after --"}},
 		{"explain with an argument", []string{"explain", "--protect", low, "ls"}, []string{`unexpected argument "ls": explain runs nothing`, "mmapguard explain --help"}},
 		{"run with an empty program name", []string{"run", "--protect", low, "--", ""}, []string{"the program's name is empty"}},
+		{"run --log-format bogus, program missing too", []string{"run", "--protect", low, "-o", filepath.Join(t.TempDir(), "log"), "--log-format", "bogus", "--", "/nonexistent"}, []string{`--log-format "bogus": want text or json`}},
 		{"run --log-format without -o", []string{"run", "--protect", low, "--log-format", "json", "--", "true"}, []string{"give -o FILE too"}},
 		{"run --owner without a symbol after !", []string{"run", "--protect", low, "--owner", "libwine.so!", "--", "true"}, []string{`--owner: owner "libwine.so!": no SYMBOL after '!'`, "drop the '!' for all of libwine.so"}},
 		{"run --owner with two !", []string{"run", "--protect", low, "--owner", "a!b!c", "--", "true"}, []string{`owner "a!b!c": more than one '!'`}},

@@ -149,6 +149,12 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if *out == "" && flagSet(fs, "log-format") {
 		return usagef("--log-format says how to write the -o file: give -o FILE too")
 	}
+	// A usage error, found before the program is looked up: a bad
+	// command line is status 2 whatever the program (not 127 for a
+	// program that is also missing).
+	if *logFormat != "text" && *logFormat != "json" {
+		return usagef("--log-format %q: want text or json", *logFormat)
+	}
 	p, err := pf.policy()
 	if err != nil {
 		return err
@@ -165,9 +171,6 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stderr, "mmapguard run: %v\nGive a program with execute permission (a binary or a script starting with #!).\n", err)
 		return exitCode(126)
-	}
-	if *logFormat != "text" && *logFormat != "json" {
-		return usagef("--log-format %q: want text or json", *logFormat)
 	}
 	argv := fs.Args()
 	if place.exe != 0 {
