@@ -99,6 +99,16 @@ func run(args []string, stdout, stderr io.Writer) (int, syscall.Signal) {
 	out := &errWriter{w: stdout}
 	code, sig := run1(args, out, stderr)
 	if out.err != nil && code == 0 && sig == 0 {
+		if errors.Is(out.err, syscall.EPIPE) {
+			// The reader has gone (mmapguard run --help | head -1):
+			// end silently, of SIGPIPE, as the Go runtime ends every
+			// other command here on its own. run catches SIGPIPE for
+			// the program's sake, from a goroutine that races the
+			// parsing of its flags: without this its --help piped to
+			// head ended now of SIGPIPE, now with status 1 and
+			// "writing standard output: broken pipe".
+			return 128 + int(syscall.SIGPIPE), syscall.SIGPIPE
+		}
 		name := "mmapguard"
 		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 			name += " " + args[0]

@@ -500,6 +500,30 @@ func TestOutputWriteError(t *testing.T) {
 	}
 }
 
+// pipeWriter fails every write as a pipe whose reader has gone does
+// (with SIGPIPE caught or ignored).
+type pipeWriter struct{}
+
+func (pipeWriter) Write([]byte) (int, error) { return 0, syscall.EPIPE }
+
+// TestOutputBrokenPipe: output piped to a reader that has gone (| head
+// -1) ends every command alike, silently, of SIGPIPE (status 141), as
+// other tools end: not with status 1 and a message, which run's --help
+// gave when run had caught SIGPIPE before writing.
+func TestOutputBrokenPipe(t *testing.T) {
+	for _, args := range [][]string{
+		{"--help"}, {"--version"}, {"help", "run"}, {"run", "--help"},
+		{"explain", "--protect", "0x10000-0x80000000"},
+		{"inspect", "/bin/true"},
+	} {
+		var errb bytes.Buffer
+		code, sig := run(args, pipeWriter{}, &errb)
+		if code != 128+int(syscall.SIGPIPE) || sig != syscall.SIGPIPE || errb.Len() != 0 {
+			t.Errorf("mmapguard %q | (reader gone): want death by SIGPIPE (141) and nothing on stderr; got exit %d, signal %d, stderr %q", args, code, sig, errb.String())
+		}
+	}
+}
+
 // scriptForPlaceExe writes a shell script for --place-exe to refuse.
 func scriptForPlaceExe(t *testing.T) string {
 	p := filepath.Join(t.TempDir(), "script")
