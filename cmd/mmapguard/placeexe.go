@@ -44,6 +44,13 @@ func placeExe(path string, argv []string, base uint64) (string, []string, loader
 		return "", nil, loader.Rule{}, fmt.Errorf("--place-exe: %s: %w", path, err)
 	}
 	defer func() { _ = f.Close() }()
+	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 {
+		// An i386 program would run with its image where the kernel
+		// put it (objects of 32-bit programs are not placed), another
+		// machine's would fail in ld.so with "cannot open shared
+		// object file".
+		return "", nil, loader.Rule{}, usagef("--place-exe: %s is an ELF program for %v (%v), not a 64-bit x86-64 one: only an x86-64 PIE can be moved (32-bit programs and their objects are not placed); drop --place-exe", path, f.Machine, f.Class)
+	}
 	if f.Type != elf.ET_DYN {
 		return "", nil, loader.Rule{}, usagef("--place-exe: %s is not a position-independent executable (ELF type %v): only a PIE can be moved", path, f.Type)
 	}
@@ -59,6 +66,16 @@ func placeExe(path string, argv []string, base uint64) (string, []string, loader
 	}
 	if interp == "" {
 		return "", nil, loader.Rule{}, usagef("--place-exe: %s has no ELF interpreter (a static program): ld.so cannot load it", path)
+	}
+	if _, err := os.Stat(interp); err != nil {
+		// mmapguard execs the interpreter itself: the kernel's ENOENT
+		// would name it, not the program whose loader is missing.
+		// Status 127, as the program's own exec would give.
+		msg := missingInterpHint(path)
+		if msg == "" {
+			msg = fmt.Sprintf("%s: its ELF interpreter %s: %v", path, interp, err)
+		}
+		return "", nil, loader.Rule{}, &statusError{127, fmt.Errorf("--place-exe: %s", msg)}
 	}
 	newArgv := append([]string{interp, "--argv0", argv[0], path}, argv[1:]...)
 	// The tracer names the file it sees mapped by its real path.

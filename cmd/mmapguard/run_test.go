@@ -937,9 +937,50 @@ func TestRunPlaceExe(t *testing.T) {
 	if r.code != exitUsage || !strings.Contains(r.stderr, "not a position-independent executable") {
 		t.Errorf("a fixed-address program: want exit 2 and why; got %v", r)
 	}
+	// A program of another machine (which ld.so would answer with
+	// "cannot open shared object file") or an i386 one (which would run
+	// unmoved, silently): refused, saying why.
+	dir := t.TempDir()
+	trueELF, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	arm := slices.Clone(trueELF)
+	arm[18], arm[19] = byte(elf.EM_AARCH64), 0
+	armPath := filepath.Join(dir, "arm")
+	if err := os.WriteFile(armPath, arm, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	i386 := filepath.Join(dir, "hello32")
+	src := filepath.Join(dir, "hello.c")
+	if err := os.WriteFile(src, []byte("int main(void) { return 0; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cc", "-m32", "-pie", "-fPIE", "-o", i386, src).CombinedOutput(); err != nil {
+		t.Fatalf("cc -m32 (as for trace's tests): %v\n%s", err, out)
+	}
+	for _, c := range []struct{ path, want string }{
+		{armPath, "is an ELF program for EM_AARCH64 (ELFCLASS64), not a 64-bit x86-64 one"},
+		{i386, "is an ELF program for EM_386 (ELFCLASS32), not a 64-bit x86-64 one"},
+	} {
+		r = mmapguard(t, nil, "run", "--protect", lowRange, "--place-exe", "0x30000000", "--", c.path)
+		if r.code != exitUsage || !strings.Contains(r.stderr, c.path+" "+c.want) {
+			t.Errorf("--place-exe %s: want exit 2 and %q; got %v", filepath.Base(c.path), c.want, r)
+		}
+	}
+	// A PIE whose loader is missing: the loader named as the program's
+	// (mmapguard execs the loader), status 127 as without --place-exe.
+	noLoader := bytes.Replace(trueELF, []byte("/lib64/ld-linux-x86-64.so.2"), []byte("/nope4/ld-linux-x86-64.so.2"), 1)
+	noLoaderPath := filepath.Join(dir, "noloader")
+	if err := os.WriteFile(noLoaderPath, noLoader, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r = mmapguard(t, nil, "run", "--protect", lowRange, "--place-exe", "0x30000000", "--", noLoaderPath)
+	if want := "its ELF interpreter (PT_INTERP) names /nope4/ld-linux-x86-64.so.2, which does not"; r.code != 127 || !strings.Contains(r.stderr, want) {
+		t.Errorf("--place-exe of a PIE without its loader: want exit 127 and %q; got %v", want, r)
+	}
 	// A script, and a file cut short: what is wrong, not how the ELF
 	// reader failed.
-	dir := t.TempDir()
 	script, short := filepath.Join(dir, "script"), filepath.Join(dir, "short")
 	elfStart, err := os.ReadFile("/bin/true")
 	if err != nil {
