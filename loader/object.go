@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/bits"
 	"os"
+	"syscall"
 
 	"github.com/mmapguard/mmapguard/region"
 )
@@ -196,7 +197,10 @@ func Open(path string) (*Object, error) {
 // passes it to read; the error is read's, the *PathError of opening, or
 // a *FileError.
 func withRegularFile(path string, read func(f *os.File, size int64) error) error {
-	f, err := os.Open(path)
+	// O_NONBLOCK: the open of a FIFO with no writer would otherwise
+	// wait for one for good (mmapguard inspect hung on it); it changes
+	// nothing for a regular file.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return err // *PathError already names the file
 	}

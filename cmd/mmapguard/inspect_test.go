@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestInspect: inspect prints, for each object, its span, the base it
@@ -94,6 +96,26 @@ func TestInspectBadFiles(t *testing.T) {
 			!strings.Contains(r.stderr, c.want) || !strings.Contains(r.stdout, "1 of 2 files read") {
 			t.Errorf("inspect %s: want exit 1, %q naming the file on stderr, the other file shown; got %v", c.file, c.want, r)
 		}
+	}
+	// A FIFO with no writer: refused as not a regular file, not waited
+	// on for a writer for good.
+	fifo := filepath.Join(dir, "fifo.dll.so")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan mainResult, 1)
+	go func() { done <- callMain("inspect", "/bin/true", fifo) }()
+	select {
+	case r := <-done:
+		if r.code != exitError || !strings.Contains(r.stderr, fifo+": not an ELF file: not a regular file") || !strings.Contains(r.stdout, "1 of 2 files read") {
+			t.Errorf("inspect of a FIFO: want exit 1 and 'not a regular file'; got %v", r)
+		}
+	case <-time.After(20 * time.Second):
+		// Let the blocked open go, then fail.
+		if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			_ = w.Close()
+		}
+		t.Errorf("inspect of a FIFO with no writer: still waiting after 20s")
 	}
 	r := callMain("inspect", "--occupied", "0x10000-", "/bin/true")
 	if r.code != exitUsage || !strings.Contains(r.stderr, "want START-END or START+SIZE") {
