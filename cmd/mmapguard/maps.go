@@ -47,6 +47,11 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 		if err != nil || n <= 0 {
 			return fmt.Errorf("%q is not a process ID: give a positive number, as ps shows", s)
 		}
+		if *pid != 0 {
+			// strace -p PID -p PID traces both: showing only the last
+			// would leave the other unseen, silently.
+			return fmt.Errorf("a second process (%s, after %d): maps shows one process at a time; run it once for each", s, *pid)
+		}
 		*pid = n
 		return nil
 	})

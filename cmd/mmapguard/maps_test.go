@@ -120,6 +120,7 @@ func TestMapsErrors(t *testing.T) {
 		{[]string{"-p", "abc"}, `"abc" is not a process ID`},
 		{[]string{"-p", "99999999999999999999"}, "not a process ID"},
 		{nil, "give one with -p PID"},
+		{[]string{"-p", "1", "-p", "2"}, "-p: a second process (2, after 1): maps shows one process at a time"},
 		{[]string{"-p", "1", "--protect", "0x10001-0x20000"}, "round the start down and the end up"},
 		{[]string{"-p", "1", "--pool", "0x10000-"}, "want START-END or START+SIZE"},
 	} {
