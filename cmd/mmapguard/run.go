@@ -257,6 +257,13 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 					hint = h
 				}
 			case errors.Is(err, syscall.EPERM):
+				if tracer := tracedBy(); tracer != "" {
+					// Its child is traced too (strace -f, an outer
+					// mmapguard): PTRACE_TRACEME is what failed. That
+					// is mmapguard's own error, not the program's.
+					fmt.Fprintf(stderr, "mmapguard run: cannot trace the program: mmapguard is itself traced by %s, and a process can have only one tracer (%v)\nRun mmapguard outside that tracer; under strace, trace mmapguard without -f.\n", tracer, err)
+					return exitCode(exitError)
+				}
 				hint = "Either execve or ptrace was refused: is mmapguard itself being traced (strace -f, a debugger)? A process can have only one tracer."
 			}
 			fmt.Fprintf(stderr, "mmapguard run: %v\n%s\n", err, hint)
@@ -283,6 +290,29 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		return killedBy(res.Status.Signal())
 	}
 	return exitCode(res.ExitCode())
+}
+
+// tracedBy names mmapguard's own tracer ("process N (COMM)"), or ""
+// when it has none.
+func tracedBy() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return ""
+	}
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "TracerPid:"); ok {
+			pid := strings.TrimSpace(v)
+			if pid == "0" || pid == "" {
+				return ""
+			}
+			comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+			if c := strings.TrimSpace(string(comm)); c != "" {
+				return "process " + pid + " (" + c + ")"
+			}
+			return "process " + pid
+		}
+	}
+	return ""
 }
 
 // stopSignals undoes runRun's signal.Notify. main, which exits right

@@ -237,6 +237,21 @@ func TestRunProgramCannotRun(t *testing.T) {
 	}
 }
 
+// TestRunUnderItself: mmapguard run under mmapguard (or strace -f)
+// cannot trace its program, whose one tracer is the outer one: that is
+// mmapguard's own error (status 1, as --help says of ptrace refused),
+// with the tracer named, not status 126 as for a program the kernel
+// cannot execute.
+func TestRunUnderItself(t *testing.T) {
+	bin := mmapguardBin(t)
+	r := mmapguard(t, nil, "run", "--protect", "0x100000000+4K", "--",
+		bin, "run", "--protect", "0x100000000+4K", "--", "/bin/true")
+	if r.code != exitError || !strings.Contains(r.stderr, "mmapguard run: cannot trace the program: mmapguard is itself traced by process ") ||
+		!strings.Contains(r.stderr, "(mmapguard)") {
+		t.Errorf("mmapguard run under mmapguard run: want exit 1 and the outer tracer named; got %v", r)
+	}
+}
+
 // TestRunStdio: stdin, stdout and stderr are the program's own.
 func TestRunStdio(t *testing.T) {
 	var in strings.Builder
