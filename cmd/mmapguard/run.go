@@ -256,6 +256,11 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 				if h := missingInterpHint(ee.Path); h != "" {
 					hint = h
 				}
+			case errors.Is(err, syscall.ETXTBSY):
+				hint = ee.Path + " is open for writing (being built or copied?): run it once that is done."
+				if *out != "" && sameFile(*out, ee.Path) {
+					hint = ee.Path + " is the -o FILE, which mmapguard opened for writing, and the kernel runs no file open for writing: give -o another FILE (the program is left as it was)."
+				}
 			case errors.Is(err, syscall.EPERM):
 				if tracer := tracedBy(); tracer != "" {
 					// Its child is traced too (strace -f, an outer

@@ -252,6 +252,27 @@ func TestRunUnderItself(t *testing.T) {
 	}
 }
 
+// TestRunLogIsProgram: -o naming the program itself makes its exec
+// fail (ETXTBSY: mmapguard holds it open for writing): said so, status
+// 126, and the program left as it was.
+func TestRunLogIsProgram(t *testing.T) {
+	trueELF, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := filepath.Join(t.TempDir(), "prog")
+	if err := os.WriteFile(prog, trueELF, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := mmapguard(t, nil, "run", "--protect", lowRange, "-o", prog, "--", prog)
+	if r.code != 126 || !strings.Contains(r.stderr, "text file busy") || !strings.Contains(r.stderr, prog+" is the -o FILE") {
+		t.Errorf("-o naming the program: want exit 126 and the -o FILE named as the cause; got %v", r)
+	}
+	if b, err := os.ReadFile(prog); err != nil || !bytes.Equal(b, trueELF) {
+		t.Errorf("-o naming the program: the program changed (%v)", err)
+	}
+}
+
 // TestRunStdio: stdin, stdout and stderr are the program's own.
 func TestRunStdio(t *testing.T) {
 	var in strings.Builder
