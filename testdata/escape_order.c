@@ -29,7 +29,11 @@
 #include <sched.h>
 #include <sys/wait.h>
 
-#define NPAGES 64
+// Pages to try on (each once) until RACES rounds have raced: a round
+// races only if the main thread sees A stopped and let go, which on a
+// loaded machine it may miss for dozens of rounds in a row.
+#define NPAGES 256
+#define RACES 32
 static char bss[NPAGES + 1][PAGE] __attribute__((aligned(4096)));
 
 static volatile int go, done, stop_hog;
@@ -120,7 +124,7 @@ int main(int argc, char **argv) {
 	set_idle(atid);
 	pin(0);
 	int raced = 0, bad = 0;
-	for (int i = 0; i < NPAGES && !bad; i++) {
+	for (int i = 0; i < NPAGES && !bad && raced < RACES; i++) {
 		unsigned long pg = base + i * PAGE;
 		if (mode == DOFORK) madvise((void *)pg, PAGE, MADV_DONTFORK);
 		target = pg;
