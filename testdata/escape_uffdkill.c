@@ -14,11 +14,17 @@
 // (below 2 GiB) or, with "strict", i386 mmap2(NULL) once the space
 // above the range is used up, lands in it. The guard must kill the
 // parent too (fail closed): the probe prints "inside" if it did not.
+// With "nofile" the killer first lowers mmapguard's RLIMIT_NOFILE to 0
+// with prlimit(2), which needs no privilege over a process of the same
+// user (mmapguard's not being dumpable does not matter): the guard can
+// then read nothing of /proc, and must not take that for the parent
+// being gone.
 #include "escape.h"
 
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #ifndef UFFD_USER_MODE_ONLY
@@ -40,6 +46,20 @@ static char state(pid_t pid) {
 	buf[n] = 0;
 	char *p = strrchr(buf, ')');
 	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+// tracer_of returns the TracerPid of process pid, or 0.
+static pid_t tracer_of(pid_t pid) {
+	char path[64], buf[4096];
+	snprintf(path, sizeof path, "/proc/%d/status", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0) return 0;
+	buf[n] = 0;
+	char *p = strstr(buf, "TracerPid:");
+	return p ? atoi(p + 10) : 0;
 }
 
 static unsigned long from, to;
@@ -80,6 +100,11 @@ int main(int argc, char **argv) {
 		say("uffdkill FAIL: registering %#lx: %s", m, ename(errno));
 		return 1;
 	}
+	int clonevm = 0, nofile = 0;
+	for (int i = 1; i < argc; i++) {
+		clonevm |= strcmp(argv[i], "clonevm") == 0;
+		nofile |= strcmp(argv[i], "nofile") == 0;
+	}
 	int pfd[2];
 	if (pipe(pfd) != 0) return 1;
 	// The killer: a process of its own, which no freeze of the parent's
@@ -90,13 +115,19 @@ int main(int argc, char **argv) {
 		if (read(pfd[0], &c, sizeof c) != sizeof c) _exit(1);
 		for (int i = 0; i < 5000 && state(c) != 'D'; i++) usleep(1000);
 		usleep(20000);
+		if (nofile) {
+			pid_t tp = tracer_of(c);
+			struct rlimit rl = {0, 0};
+			if (tp > 0 && prlimit(tp, RLIMIT_NOFILE, NULL, &rl) == 0) {
+				rl.rlim_cur = 0;
+				if (prlimit(tp, RLIMIT_NOFILE, &rl, NULL) != 0) say("uffdkill info: prlimit: %s", ename(errno));
+			}
+		}
 		kill(c, SIGKILL);
 		_exit(0);
 	}
 	from = m, tell = pfd[1];
 	to = (unsigned long)mmap(0, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int clonevm = 0;
-	for (int i = 1; i < argc; i++) clonevm |= strcmp(argv[i], "clonevm") == 0;
 	pid_t c;
 	if (clonevm) {
 		c = clone(mover, stack + sizeof stack, CLONE_VM | SIGCHLD, 0);

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"runtime"
@@ -613,10 +614,17 @@ func threadGroup(tid, guess int) int {
 // their values in the order asked for, trimmed ("" for a field that is
 // not there); false when the file cannot be read (the task is gone).
 func procStatus(tid int, keys ...string) ([]string, bool) {
+	f, err := procStatusErr(tid, keys...)
+	return f, err == nil
+}
+
+// procStatusErr is procStatus with the reason the file could not be
+// read: see gone.
+func procStatusErr(tid int, keys ...string) ([]string, error) {
 	procReads.Add(1)
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
 	if err != nil {
-		return nil, false
+		return nil, err
 	}
 	vals := make([]string, len(keys))
 	for l := range strings.SplitSeq(string(b), "\n") {
@@ -630,7 +638,17 @@ func procStatus(tid int, keys ...string) ([]string, bool) {
 			}
 		}
 	}
-	return vals, true
+	return vals, nil
+}
+
+// gone reports whether err, from reading a file of /proc/TID, says the
+// task is gone (ENOENT, or ESRCH for one that died after the open).
+// Other errors (EMFILE, ENFILE, ENOMEM) say nothing about the task:
+// mmapguard itself could not read, and a program can bring that about
+// (prlimit(2) needs no privilege over a process of the same user, not
+// even its being dumpable, and so lowers mmapguard's RLIMIT_NOFILE).
+func gone(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
 }
 
 // failClosed kills a process the guard cannot keep its promise for, and
@@ -1728,10 +1746,17 @@ func (t *tracer) orphanHeld(tk *task) {
 
 // taskLives reports whether a task is neither gone nor on its way out
 // (a zombie, or SIGKILL pending: a group exit sends every thread one).
+//
+// Where the file cannot be read for another reason than the task being
+// gone, it is taken to live: callers fail closed on a live task (kill
+// the tasks sharing a space left open, wait for a creator's event),
+// and taking it for gone let a program that had lowered mmapguard's
+// RLIMIT_NOFILE to 0 keep a hole a killed vfork child left in a
+// protected range (TestEscapeUffdKill, nofile).
 func taskLives(tid int) bool {
-	f, ok := procStatus(tid, "State", "SigPnd")
-	if !ok {
-		return false
+	f, err := procStatusErr(tid, "State", "SigPnd")
+	if err != nil {
+		return !gone(err)
 	}
 	pending, _ := strconv.ParseUint(f[1], 16, 64)
 	return !strings.HasPrefix(f[0], "Z") && !strings.HasPrefix(f[0], "X") && pending&(1<<(unix.SIGKILL-1)) == 0

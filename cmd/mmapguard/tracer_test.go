@@ -160,6 +160,43 @@ func TestRunNotDumpableCloneVM(t *testing.T) {
 	}
 }
 
+// TestRunTracerRlimit: a program can lower mmapguard's RLIMIT_NOFILE
+// with prlimit(2), which needs no privilege over a process of the same
+// user and, unlike ptrace, does not care that mmapguard is not dumpable:
+// mmapguard can then open nothing under /proc. Here the probe of
+// TestEscapeUffdKill does so (its "nofile" mode) just before it kills
+// the vfork (clone(CLONE_VM)) child that moved a mapping out of the
+// range; the guard read the parent's /proc/PID/status to learn whether
+// it still lives, took the failure for its being gone, killed nothing,
+// and the parent's MAP_32BIT (with --strict, i386 mmap2) landed in the
+// hole (found in the tenth session). As root and as uid 65534.
+func TestRunTracerRlimit(t *testing.T) {
+	dir, mg, nobody := nobodyCopy(t)
+	prog := filepath.Join(dir, "escape_uffdkill")
+	if out, err := exec.Command("cc", "-O1", "-no-pie", "-pthread", "-o", prog, "../../testdata/escape_uffdkill.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	for _, user := range []string{"root", "nobody"} {
+		for _, mode := range []string{"vfork", "clonevm"} {
+			for _, strict := range []bool{false, true} {
+				args := []string{"run", "--protect", lowRange, "--", prog, mode, "nofile"}
+				if strict {
+					args = []string{"run", "--strict", "--protect", lowRange, "--", prog, mode, "nofile", "strict"}
+				}
+				setup := func(c *exec.Cmd) { c.Dir = dir }
+				if user == "nobody" {
+					setup = func(c *exec.Cmd) { c.SysProcAttr = nobody; c.Dir = dir }
+				}
+				r := runBin(t, mg, setup, args...)
+				if strings.Contains(r.stdout, "inside") || strings.Contains(r.stdout, "hole") || strings.Contains(r.stdout, "FAIL") ||
+					r.sig != syscall.SIGKILL || !strings.Contains(r.stderr, "fail closed") {
+					t.Errorf("as %s, %s, strict=%v: %v", user, mode, strict, r)
+				}
+			}
+		}
+	}
+}
+
 // TestRunStrictDropsPtraceCap: with --strict, a program running as root
 // cannot reach into mmapguard either: it runs without CAP_SYS_PTRACE,
 // which passes the dumpability check (found in the sixth session: as
