@@ -256,6 +256,20 @@ func (a *Action) QuietOnSuccess() bool {
 	return true
 }
 
+// MapsProtected reports whether the action's call is expected to map
+// something of the program's in a protected range of policy p (a
+// MAP_FIXED_NOREPLACE over the guard's reservations, rewritten to
+// MAP_FIXED): the model holds it for the program's from the decision
+// on, and only the call's failure, if it is seen, takes that back. A
+// tracer must see that failure itself: a report the program's own code
+// path makes (the one-stop code page) can be skipped by the program (a
+// signal handler that leaves the code page with siglongjmp, a write to
+// the page through /proc/self/mem), and the reservation the failed call
+// left in place would then be the program's to make read-write.
+func (a *Action) MapsProtected(p *Policy) bool {
+	return a.pending != nil && p.protected.Overlaps(a.pending.taken)
+}
+
 // Call returns the call the action answers, normalised: i386 arguments
 // masked to 32 bits.
 func (a *Action) Call() Call { return a.call }

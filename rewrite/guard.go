@@ -397,6 +397,39 @@ func (g *Guard) Injected(c Call, ret uint64) {
 	g.stats.Reservations++
 }
 
+// Kept records, after a reservation of r failed (see Injected), what the
+// layout maps (read since) shows there: every part covered by a mapping
+// that looks like a reservation (LooksReserved) and that the model does
+// not hold for the program's is the guard's still. A rollback's MAP_FIXED
+// (Complete) refused by a limit that refused the program's own call too
+// (RLIMIT_MEMLOCK under mlockall(MCL_FUTURE): EAGAIN before anything is
+// unmapped) finds there the reservation the failed call left in place;
+// taken for gone, it was the program's to change, and its mprotect made
+// it read-write. As in FromLayout, a PROT_NONE mapping of the program's
+// own there would be taken for a reservation too: the program may then
+// not change it (ENOMEM, as at a hole), which is never an escape.
+func (g *Guard) Kept(r region.Range, maps []region.Mapping) {
+	for _, m := range maps {
+		if !LooksReserved(m) {
+			continue
+		}
+		for p := range g.policy.guarded.Within(m.Range.Intersect(r)) {
+			for _, q := range withoutCode(p, g.code) {
+				// The parts the model holds for the program's stay
+				// its own.
+				var rest region.Set
+				rest.Add(q)
+				for own := range g.mapped.Within(q) {
+					rest.Remove(own)
+				}
+				for piece := range rest.All() {
+					g.reserved.Add(piece)
+				}
+			}
+		}
+	}
+}
+
 // Fork returns the model of a child created by fork (a copy of g) and
 // the calls to inject in the child before it runs: it does not inherit
 // mappings marked MADV_DONTFORK, so reservations go back there.

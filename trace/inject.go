@@ -1188,10 +1188,15 @@ func (t *tracer) putBack(tk *task, abi rewrite.ABI, c rewrite.Call, ret uint64) 
 		return false
 	}
 	r := region.Range{Start: c.Args[0], End: c.Args[0] + c.Args[1]}
-	if !g.Policy().OverlapsProtected(r) {
+	maps, err := region.ReadMaps(tk.tid)
+	if err == nil && coveredIn(maps, r, func(region.Mapping) bool { return true }) {
+		// What covers it may be the reservation itself, which the
+		// failed call left in place (a rollback refused by the limit
+		// that refused the program's call): the guard's still.
+		g.Kept(r, maps)
 		return false
 	}
-	if covered, err := coveredNow(tk.tid, r); err == nil && covered {
+	if !g.Policy().OverlapsProtected(r) {
 		return false
 	}
 	t.failClosed(tk, fmt.Sprintf("cannot put back the reservation of %v in a protected range: %v", r, syscall.Errno(e)))

@@ -252,7 +252,8 @@ func (t *tracer) oneStop(tk *task, si syscallInfo, abi rewrite.ABI, a *rewrite.A
 // oneStopFits reports whether a rewrite could take the one-stop path,
 // given the code page.
 func oneStopFits(tk *task, abi rewrite.ABI, a *rewrite.Action) bool {
-	return abi == rewrite.ABI64 && tk.ev == nil && tk.spanObj == nil && !noOneStop && a.QuietOnSuccess()
+	return abi == rewrite.ABI64 && tk.ev == nil && tk.spanObj == nil && !noOneStop && a.QuietOnSuccess() &&
+		!a.MapsProtected(tk.sp.guard.Policy())
 }
 
 // remember keeps a one-stop rewrite under way for its failure report. A
