@@ -691,8 +691,16 @@ func FromLayout(prev *Guard, abi ABI, maps []region.Mapping) (*Guard, []Call) {
 // with CONFIG_ANON_VMA_NAME). Taken for the program's, a named
 // reservation became read-write by the mprotect of a child whose model
 // was built from its layout.
+//
+// "[stack]" likewise: the kernel names so the mapping that holds the
+// process's start_stack address, which prctl(PR_SET_MM,
+// PR_SET_MM_START_STACK) (CAP_SYS_RESOURCE; the filter lets it through)
+// moves into a reservation. (The stack itself is never ---p unless the
+// program made it so: taken for a reservation then, it only may not be
+// changed.)
 func LooksReserved(m region.Mapping) bool {
-	return m.Perms == "---p" && m.Inode == 0 && (m.Path == "" || m.Path == "[heap]" || strings.HasPrefix(m.Path, "[anon:"))
+	return m.Perms == "---p" && m.Inode == 0 &&
+		(m.Path == "" || m.Path == "[heap]" || m.Path == "[stack]" || strings.HasPrefix(m.Path, "[anon:"))
 }
 
 // Reconcile makes a forked child's model (from ForkLayout) agree with
