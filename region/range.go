@@ -35,7 +35,46 @@ var (
 	ErrBeyondUser = errors.New("beyond the user address space (ends above 0x7ffffffff000)")
 	ErrOverflow   = errors.New("address arithmetic overflows 64 bits")
 	ErrSyntax     = errors.New("syntax")
+	// ErrUnalignedSize is START+SIZE with a page-aligned START and a
+	// SIZE that is not a whole number of pages. It wraps ErrUnaligned.
+	ErrUnalignedSize = fmt.Errorf("size %w", ErrUnaligned)
 )
+
+// numberTooLarge is a number that does not fit in 64 bits; it is an
+// ErrOverflow, but says which number and why rather than speaking of
+// arithmetic.
+type numberTooLarge string
+
+func (e numberTooLarge) Error() string {
+	return fmt.Sprintf("%s is too large for 64 bits (the largest is 0xffffffffffffffff)", string(e))
+}
+
+func (e numberTooLarge) Is(target error) bool { return target == ErrOverflow }
+
+// LeadingZeroNote returns, for a number written with a leading 0 and
+// octal digits only (010000), a note that it was read as decimal and
+// how to write octal; "" for any other number. Callers add it to an
+// error about that number, which a reader of C or a shell may have
+// meant as octal.
+func LeadingZeroNote(s string) string {
+	t := strings.TrimSpace(s)
+	digits := strings.TrimLeft(t, "0")
+	if len(t) < 2 || t[0] != '0' || digits == "" || strings.Trim(digits, "01234567") != "" {
+		return ""
+	}
+	return fmt.Sprintf("%s is read as decimal (a leading 0 is not octal here: write 0o%s for octal)", t, digits)
+}
+
+// withOctalNote adds LeadingZeroNote of the first of nums that has one
+// to err.
+func withOctalNote(err error, nums ...string) error {
+	for _, n := range nums {
+		if note := LeadingZeroNote(n); note != "" {
+			return fmt.Errorf("%w; %s", err, note)
+		}
+	}
+	return err
+}
 
 // RangeError describes why a range (or size) was refused.
 type RangeError struct {
@@ -157,7 +196,9 @@ func (r Range) String() string {
 // of 1024). Spaces around the numbers are ignored. The result must be
 // page-aligned, non-empty and inside user space; the error wraps the
 // sentinel for the rule that was broken (ErrSyntax, ErrOverflow,
-// ErrUnaligned, ErrEmpty, ErrReversed or ErrBeyondUser).
+// ErrUnaligned, ErrEmpty, ErrReversed or ErrBeyondUser; ErrUnalignedSize
+// when only the SIZE is to blame), and notes a number with a leading 0
+// that may have been meant as octal (LeadingZeroNote).
 func ParseRange(s string) (Range, error) {
 	in := strings.TrimSpace(s)
 	fail := func(err error) (Range, error) { return Range{}, &RangeError{s, err} }
@@ -175,7 +216,10 @@ func ParseRange(s string) (Range, error) {
 			return fail(ErrOverflow)
 		}
 		if err := r.check(); err != nil {
-			return fail(err)
+			if errors.Is(err, ErrUnaligned) && start%PageSize == 0 {
+				err = ErrUnalignedSize
+			}
+			return fail(withOctalNote(err, in[:i], in[i+1:]))
 		}
 		return r, nil
 	}
@@ -193,7 +237,7 @@ func ParseRange(s string) (Range, error) {
 	}
 	r := Range{start, end}
 	if err := r.check(); err != nil {
-		return fail(err)
+		return fail(withOctalNote(err, in[:i], in[i+1:]))
 	}
 	return r, nil
 }
@@ -244,13 +288,13 @@ func parseNumber(s string, suffixOK bool) (uint64, error) {
 	if err != nil {
 		var ne *strconv.NumError
 		if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
-			return 0, ErrOverflow
+			return 0, numberTooLarge(strings.TrimSpace(s))
 		}
 		return 0, fmt.Errorf("%w: %q is not a number", ErrSyntax, strings.TrimSpace(s))
 	}
 	if shift != 0 {
 		if n > (^uint64(0))>>shift {
-			return 0, ErrOverflow
+			return 0, numberTooLarge(strings.TrimSpace(s))
 		}
 		n <<= shift
 	}

@@ -85,6 +85,45 @@ func TestParseRange(t *testing.T) {
 	}
 }
 
+// TestParseRangeMessages: an error says which number is at fault and,
+// where the reader may have meant something else, what was read.
+func TestParseRangeMessages(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+		not      string // must not appear; "" for no such check
+	}{
+		{"0x10000+2K", "size not page-aligned", ""},
+		{"0x10000+100", "size not page-aligned", ""},
+		{"0x10001+4K", "not page-aligned", "size not page-aligned"},
+		{"010000-0x20000", "010000 is read as decimal (a leading 0 is not octal here: write 0o10000 for octal)", ""},
+		{"0x10000-020000", "write 0o20000 for octal", ""},
+		{"0x10000+010000", "write 0o10000 for octal", ""},
+		{"0x20000-010000", "write 0o10000 for octal", ""}, // reversed either way, still worth saying
+		{"09000-0x20000", "not page-aligned", "octal"},    // 9 is no octal digit: meant as decimal
+		{"0x10001-0x20000", "not page-aligned", "octal"},
+		{"0x10000+12345678901234567890123", "size: 12345678901234567890123 is too large for 64 bits", "arithmetic"},
+		{"0x10000+100000000000T", "100000000000T is too large for 64 bits", "arithmetic"},
+		{"0xfffffffffffff000+1G", "address arithmetic overflows 64 bits", ""},
+	} {
+		_, err := ParseRange(tt.in)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || (tt.not != "" && strings.Contains(err.Error(), tt.not)) {
+			t.Errorf("ParseRange(%q) = %v; want an error with %q (and without %q)", tt.in, err, tt.want, tt.not)
+		}
+	}
+	if _, err := ParseRange("0x10000+2K"); !errors.Is(err, ErrUnalignedSize) || !errors.Is(err, ErrUnaligned) {
+		t.Errorf("ParseRange(0x10000+2K) = %v; want ErrUnalignedSize, an ErrUnaligned", err)
+	}
+	if _, err := ParseRange("0x10001+4K"); errors.Is(err, ErrUnalignedSize) {
+		t.Errorf("ParseRange(0x10001+4K) = %v: the start is at fault, not the size", err)
+	}
+	for in, want := range map[string]string{"010000": "0o10000", "0777": "0o777", "00": "", "0": "", "08": "", "0x10": "", "10": ""} {
+		got := LeadingZeroNote(in)
+		if (want == "") != (got == "") || !strings.Contains(got, want) {
+			t.Errorf("LeadingZeroNote(%q) = %q, want a note with %q", in, got, want)
+		}
+	}
+}
+
 func TestParseSize(t *testing.T) {
 	tests := []struct {
 		name string
@@ -268,7 +307,7 @@ func ExampleParseRange() {
 	// Output:
 	// 0x10000-0x80000000 2097088K
 	// 0x10000-0x80010000 2G
-	// error: range "0x10000+100": not page-aligned (must be a multiple of 0x1000)
+	// error: range "0x10000+100": size not page-aligned (must be a multiple of 0x1000)
 }
 
 func TestHumanSize(t *testing.T) {
