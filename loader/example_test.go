@@ -70,5 +70,5 @@ range 0x10000-0x80000000 *.dll.so
 	fmt.Println(err)
 	// Output:
 	// [ntdll.dll.so=0x7bc00000] [0x10000-0x80000000=*.dll.so] <nil>
-	// line 1: bad placement rule: address 0x7bc00800 is not page-aligned (a multiple of 0x1000)
+	// line 1: bad placement rule: address 0x7bc00800 is not page-aligned: give a multiple of 0x1000, e.g. 0x7bc00000
 }

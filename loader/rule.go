@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"strconv"
 	"strings"
 
 	"github.com/mmapguard/mmapguard/region"
@@ -72,9 +71,10 @@ func ruleErr(format string, a ...any) error {
 }
 
 // ParseRule parses PATTERN=ADDR. The address is split off at the last
-// '=', so a pattern may contain '='. ADDR is a number (0x hex, 0o octal,
-// 0b binary or decimal) that must be page-aligned, at least MinAddr and
-// below region.UserEnd; PATTERN must be a valid path.Match glob.
+// '=', so a pattern may contain '='. ADDR is read by ParseAddr: a number
+// (0x hex, 0o octal, 0b binary or decimal, K, M, G or T suffixes
+// allowed) that must be page-aligned, at least MinAddr and below
+// region.UserEnd; PATTERN must be a valid path.Match glob.
 func ParseRule(s string) (Rule, error) {
 	i := strings.LastIndexByte(s, '=')
 	if i < 0 {
@@ -128,33 +128,41 @@ func checkPattern(p string) error {
 	return nil
 }
 
-// parseAddr reads a base address the way region reads range ends: 0x,
-// 0o and 0b prefixes, otherwise decimal (a leading 0 does not mean
-// octal).
-func parseAddr(s string) (uint64, error) {
-	t := strings.ToLower(s)
-	base := 10
-	for _, p := range []struct {
-		prefix string
-		base   int
-	}{{"0x", 16}, {"0o", 8}, {"0b", 2}} {
-		if strings.HasPrefix(t, p.prefix) {
-			t, base = t[2:], p.base
-			break
-		}
+// ParseAddr reads a base address as --place and --place-exe take it:
+// a number as region.ParseSize reads it (0x hex, 0o octal, 0b binary or
+// decimal, where a leading 0 does not mean octal, optionally with a K,
+// M, G or T suffix: 256M is 0x10000000), page-aligned, at least MinAddr
+// and below region.UserEnd. The error names the address and says what
+// to give instead.
+func ParseAddr(s string) (uint64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, errors.New("missing address")
 	}
-	v, err := strconv.ParseUint(t, base, 64)
+	v, err := region.ParseSize(s)
 	switch {
-	case s == "":
-		return 0, ruleErr("missing address")
+	case errors.Is(err, region.ErrOverflow):
+		return 0, fmt.Errorf("address %v; check the number of digits", errors.Unwrap(err))
 	case err != nil:
-		return 0, ruleErr("address %q is not a number", s)
+		return 0, fmt.Errorf("address %q is not a number: write it in hexadecimal (0x7d000000), octal (0o...), binary (0b...) or decimal, optionally with a K, M, G or T suffix (256M)", s)
 	case v%region.PageSize != 0:
-		return 0, ruleErr("address %s is not page-aligned (a multiple of 0x1000)", s)
+		if note := region.LeadingZeroNote(s); note != "" {
+			return 0, fmt.Errorf("address %s is not page-aligned (a multiple of 0x1000); %s", s, note)
+		}
+		return 0, fmt.Errorf("address %s is not page-aligned: give a multiple of 0x1000, e.g. %#x", s, max(region.PageDown(v), MinAddr))
 	case v < MinAddr:
-		return 0, ruleErr("address %s is below 0x%x, the lowest address mmap allows (vm.mmap_min_addr)", s, MinAddr)
+		return 0, fmt.Errorf("address %s is below 0x%x, the lowest address mmap allows (vm.mmap_min_addr)", s, MinAddr)
 	case v >= region.UserEnd:
-		return 0, ruleErr("address %s is beyond user space (0x%x)", s, region.UserEnd)
+		return 0, fmt.Errorf("address %s is not below the end of user space (0x%x): give a lower address", s, region.UserEnd)
+	}
+	return v, nil
+}
+
+// parseAddr is ParseAddr for a rule: its errors wrap ErrRule.
+func parseAddr(s string) (uint64, error) {
+	v, err := ParseAddr(s)
+	if err != nil {
+		return 0, ruleErr("%v", err)
 	}
 	return v, nil
 }

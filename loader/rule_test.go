@@ -28,8 +28,14 @@ func TestParseRule(t *testing.T) {
 		{in: "a.so=0x10001", err: "not page-aligned"},
 		{in: "a.so=0x1000", err: "below 0x10000"},
 		{in: "a.so=0", err: "below 0x10000"},
-		{in: "a.so=0x7ffffffff000", err: "beyond user space"},
-		{in: "a.so=0x1ffffffffffffffff", err: "not a number"},
+		{in: "a.so=0x7ffffffff000", err: "not below the end of user space (0x7ffffffff000)"},
+		{in: "a.so=0x1ffffffffffffffff", err: "0x1ffffffffffffffff is too large for 64 bits"},
+		{in: "x.so=256M", want: Rule{"x.so", 256 << 20}}, // suffixes, as --place-exe and sizes take them
+		{in: "x.so=1G", want: Rule{"x.so", 1 << 30}},
+		{in: "x.so=0x100K", want: Rule{"x.so", 0x100 << 10}},
+		{in: "a.so=256Q", err: "optionally with a K, M, G or T suffix"},
+		{in: "a.so=0x7bc00800", err: "give a multiple of 0x1000, e.g. 0x7bc00000"},
+		{in: "a.so=010000", err: "010000 is read as decimal (a leading 0 is not octal here: write 0o10000 for octal)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

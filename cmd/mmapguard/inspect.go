@@ -41,8 +41,9 @@ of these that applies:
 
 PATTERN is a glob (*, ?, [...]) matched against the FILE as given, its file
 name and its soname; * does not match '/'. ADDR is a page-aligned address
-(0x hex, 0o octal, 0b binary or decimal). RANGE is START-END (end exclusive)
-or START+SIZE, e.g. 0x10000-0x80000000 or 0x10000000+1G.
+(0x hex, 0o octal, 0b binary or decimal, optionally with a K, M, G or T
+suffix: 256M is 0x10000000). RANGE is START-END (end exclusive) or
+START+SIZE, e.g. 0x10000-0x80000000 or 0x10000000+1G.
 
 --place-range takes RANGE=PATTERN as one argument; the two-argument form
 --place-range RANGE PATTERN is accepted too (when RANGE has no '=').

@@ -59,6 +59,29 @@ func TestInspect(t *testing.T) {
 	}
 }
 
+// TestPlaceAddrSuffix: an ADDR takes the K, M, G, T suffixes in
+// --place and in a --place-file as it does in --place-exe (256M is
+// 0x10000000).
+func TestPlaceAddrSuffix(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "rules")
+	if err := os.WriteFile(file, []byte("place true 1G\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"--place", "true=256M"},
+		{"--place-file", file},
+	} {
+		r := callMain(append(append([]string{"inspect"}, args...), "/bin/true")...)
+		want := "base      0x10000000 (rule)"
+		if args[0] == "--place-file" {
+			want = "base      0x40000000 (rule)"
+		}
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Errorf("inspect %q /bin/true: want exit 0 and %q; got %v", args, want, r)
+		}
+	}
+}
+
 // TestInspectBadFiles: a file that is no x86-64 ELF object is exit 1
 // with a message naming it and the problem, and the others are still
 // shown; a bad --occupied range is a usage error that says what to do.

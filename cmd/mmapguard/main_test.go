@@ -138,7 +138,12 @@ func TestUsageErrors(t *testing.T) {
 		{"run --version", []string{"run", "--version"}, []string{"unknown option --version", "'mmapguard --version'"}},
 		{"maps -V", []string{"maps", "-V"}, []string{"unknown option -V", "'mmapguard --version'"}},
 		{"run --place-exe of a script", []string{"run", "--protect", low, "--place-exe", "0x30000000", "--", scriptForPlaceExe(t)}, []string{"is not an ELF executable (a script)", "-- sh SCRIPT"}},
-		{"run --place-exe 0", []string{"run", "--protect", low, "--place-exe", "0", "--", "true"}, []string{"--place-exe", "want a page-aligned address inside user space"}},
+		{"run --place-exe 0", []string{"run", "--protect", low, "--place-exe", "0", "--", "true"}, []string{"--place-exe: address 0 is below 0x10000"}},
+		{"run --place-exe unaligned", []string{"run", "--protect", low, "--place-exe", "0x30000800", "--", "true"}, []string{"--place-exe: address 0x30000800 is not page-aligned", "e.g. 0x30000000"}},
+		{"run --place-exe at the end of user space", []string{"run", "--protect", low, "--place-exe", "0x7ffffffff000", "--", "true"}, []string{"not below the end of user space (0x7ffffffff000)"}},
+		{"run --place-exe where the program cannot fit", []string{"run", "--protect", low, "--place-exe", "0x7fffffffe000", "--", "true"},
+			[]string{"--place-exe 0x7fffffffe000: ", "which does not fit below the end of user space (0x7ffffffff000): give an ADDR of at most 0x7fff"}},
+		{"run --place with a bad suffix", []string{"run", "--protect", low, "--place", "x=256Q", "--", "true"}, []string{`address "256Q" is not a number`, "K, M, G or T suffix (256M)"}},
 	}
 	// Policy errors: the same for run (which must stop before running
 	// anything) and explain.

@@ -2,10 +2,8 @@ package main
 
 import (
 	"flag"
-	"fmt"
 
 	"github.com/mmapguard/mmapguard/loader"
-	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/trace"
 )
 
@@ -46,12 +44,12 @@ func (pf *placeFlags) register(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.Func("place-exe", "start a PIE program through its ELF interpreter so that it loads at `ADDR` (its /proc/self/exe then names the interpreter)", func(s string) error {
-		v, err := region.ParseSize(s)
+		// The same ADDR as --place's, where the program's image
+		// should start; whether the program fits there is known once
+		// it is read (placeExe).
+		v, err := loader.ParseAddr(s)
 		if err != nil {
 			return err
-		}
-		if v == 0 || v%region.PageSize != 0 || v >= region.UserEnd {
-			return fmt.Errorf("%#x: want a page-aligned address inside user space, where the program's image should start", v)
 		}
 		pf.exe = v
 		return nil

@@ -22,8 +22,8 @@ import (
 // interpreter, not the program (argv[0] is kept with --argv0), and
 // AT_BASE is 0.
 func placeExe(path string, argv []string, base uint64) (string, []string, loader.Rule, error) {
-	if base%region.PageSize != 0 || base == 0 || base >= region.UserEnd {
-		return "", nil, loader.Rule{}, usagef("--place-exe %#x: want a page-aligned address inside user space", base)
+	if base%region.PageSize != 0 || base < loader.MinAddr || base >= region.UserEnd {
+		return "", nil, loader.Rule{}, usagef("--place-exe %#x: want a page-aligned address from %#x up to below the end of user space (%#x)", base, loader.MinAddr, region.UserEnd)
 	}
 	f, err := elf.Open(path)
 	if err != nil {
@@ -53,6 +53,15 @@ func placeExe(path string, argv []string, base uint64) (string, []string, loader
 	}
 	if f.Type != elf.ET_DYN {
 		return "", nil, loader.Rule{}, usagef("--place-exe: %s is not a position-independent executable (ELF type %v): only a PIE can be moved", path, f.Type)
+	}
+	// A program whose image cannot fit between base and the end of
+	// user space would only get a warning once ld.so maps it, and run
+	// where the kernel put it: refused now.
+	if span, ok := imageSize(f); ok {
+		if end, ok := region.Span(base, span); !ok || end.End > region.UserEnd {
+			return "", nil, loader.Rule{}, usagef("--place-exe %#x: %s needs %s (its image, %#x bytes), which does not fit below the end of user space (%#x): give an ADDR of at most %#x",
+				base, path, region.HumanSize(span), span, region.UserEnd, region.UserEnd-span)
+		}
 	}
 	interp := ""
 	for _, p := range f.Progs {
@@ -87,6 +96,30 @@ func placeExe(path string, argv []string, base uint64) (string, []string, loader
 		return "", nil, loader.Rule{}, err
 	}
 	return interp, newArgv, loader.Rule{Pattern: globQuote(real), Base: base}, nil
+}
+
+// imageSize is the length of the page-aligned span f's PT_LOAD segments
+// need; ok is false if it has none or they make no sense.
+func imageSize(f *elf.File) (uint64, bool) {
+	lo, hi := ^uint64(0), uint64(0)
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_LOAD {
+			continue
+		}
+		r, ok := region.Span(p.Vaddr, p.Memsz)
+		if !ok {
+			return 0, false
+		}
+		lo, hi = min(lo, r.Start), max(hi, r.End)
+	}
+	if hi == 0 {
+		return 0, false
+	}
+	end, ok := region.PageUp(hi)
+	if !ok {
+		return 0, false
+	}
+	return end - region.PageDown(lo), true
 }
 
 // globQuote escapes the characters path.Match treats specially.

@@ -44,7 +44,8 @@ docs/placement.md; 'mmapguard inspect' shows the plan for given files).
 
 RANGE is START-END (end exclusive) or START+SIZE, page-aligned, inside user
 space: 0x10000-0x80000000, 0x10000+2G. Numbers are hexadecimal (0x), octal
-(0o), binary (0b) or decimal; a SIZE takes K, M, G, T suffixes.
+(0o), binary (0b) or decimal; a SIZE takes K, M, G, T suffixes, and so does
+the page-aligned ADDR of --place and --place-exe (256M is 0x10000000).
 
 mmapguard forwards SIGTERM, SIGUSR1 and SIGUSR2 (and SIGINT, SIGQUIT and
 SIGHUP when they did not come from the terminal, which sends them to the
