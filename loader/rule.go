@@ -2,6 +2,7 @@ package loader
 
 import (
 	"bufio"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -78,10 +79,24 @@ func ruleErr(format string, a ...any) error {
 func ParseRule(s string) (Rule, error) {
 	i := strings.LastIndexByte(s, '=')
 	if i < 0 {
-		return Rule{}, ruleErr("%q: want PATTERN=ADDR, e.g. 'libfoo*.so=0x7d000000'", s)
+		return Rule{}, ruleErr("%q: want %s", s, ruleForm)
 	}
-	return newRule(strings.TrimSpace(s[:i]), strings.TrimSpace(s[i+1:]))
+	pattern, addr := strings.TrimSpace(s[:i]), strings.TrimSpace(s[i+1:])
+	switch {
+	case pattern == "":
+		return Rule{}, ruleErr("%q: empty pattern before '=': want %s", s, ruleForm)
+	case addr == "":
+		return Rule{}, ruleErr("%q: missing address after '=': want %s", s, ruleForm)
+	}
+	return newRule(pattern, addr)
 }
+
+// The forms of a rule and a range rule on the command line, with an
+// example of each, for errors to show.
+const (
+	ruleForm      = "PATTERN=ADDR, e.g. 'libfoo*.so=0x7d000000'"
+	rangeRuleForm = "RANGE=PATTERN, e.g. '0x10000000-0x7f000000=*.dll.so'"
+)
 
 func newRule(pattern, addr string) (Rule, error) {
 	if err := checkPattern(pattern); err != nil {
@@ -99,9 +114,16 @@ func newRule(pattern, addr string) (Rule, error) {
 func ParseRangeRule(s string) (RangeRule, error) {
 	i := strings.IndexByte(s, '=')
 	if i < 0 {
-		return RangeRule{}, ruleErr("%q: want RANGE=PATTERN, e.g. '0x10000-0x80000000=*.dll.so'", s)
+		return RangeRule{}, ruleErr("%q: want %s", s, rangeRuleForm)
 	}
-	return newRangeRule(strings.TrimSpace(s[:i]), strings.TrimSpace(s[i+1:]))
+	rng, pattern := strings.TrimSpace(s[:i]), strings.TrimSpace(s[i+1:])
+	switch {
+	case rng == "":
+		return RangeRule{}, ruleErr("%q: missing range before '=': want %s", s, rangeRuleForm)
+	case pattern == "":
+		return RangeRule{}, ruleErr("%q: empty pattern after '=': want %s", s, rangeRuleForm)
+	}
+	return newRangeRule(rng, pattern)
 }
 
 func newRangeRule(rng, pattern string) (RangeRule, error) {
@@ -123,9 +145,19 @@ func checkPattern(p string) error {
 		return ruleErr("empty pattern")
 	}
 	if _, err := path.Match(p, ""); err != nil {
-		return ruleErr("pattern %q: %v", p, err)
+		return ruleErr("pattern %q: %v (%s)", p, err, PatternHint(p))
 	}
 	return nil
+}
+
+// PatternHint says how to mend a glob path.Match refuses (ErrBadPattern):
+// how to write the '[' or '\' taken for the start of a character class
+// or an escape.
+func PatternHint(p string) string {
+	if !strings.Contains(p, "[") && strings.HasSuffix(p, `\`) {
+		return `a '\' escapes the character after it; write \\ for a '\' itself`
+	}
+	return `a '[' opens a character class that needs its ']'; write \[ for a '[' itself`
 }
 
 // ParseAddr reads a base address as --place and --place-exe take it:
@@ -137,7 +169,7 @@ func checkPattern(p string) error {
 func ParseAddr(s string) (uint64, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return 0, errors.New("missing address")
+		return 0, errors.New("missing address: give a page-aligned address, e.g. 0x7d000000")
 	}
 	v, err := region.ParseSize(s)
 	switch {
@@ -194,11 +226,20 @@ const maxLine = 64 << 10
 // are skipped. Rules keep their order: the first matching rule wins. The
 // first bad line stops parsing with a *LineError.
 func ParsePlacementFile(r io.Reader) (rules []Rule, ranges []RangeRule, err error) {
-	sc := bufio.NewScanner(r)
+	br := bufio.NewReader(r)
+	// A program or library given by mistake (--place-file next to the
+	// FILEs of inspect): said so, not its header shown as a directive.
+	if head, _ := br.Peek(len(elf.ELFMAG)); string(head) == elf.ELFMAG {
+		return nil, nil, &LineError{1, "", notText("it is an ELF file (a program or shared object)")}
+	}
+	sc := bufio.NewScanner(br)
 	sc.Buffer(make([]byte, 0, 4096), maxLine)
 	n := 0
 	for sc.Scan() {
 		n++
+		if strings.IndexByte(sc.Text(), 0) >= 0 {
+			return nil, nil, &LineError{n, "", notText("it has NUL bytes")}
+		}
 		line := strings.TrimSpace(sc.Text())
 		fields := strings.Fields(line)
 		for i, f := range fields {
@@ -214,7 +255,8 @@ func ParsePlacementFile(r io.Reader) (rules []Rule, ranges []RangeRule, err erro
 		switch fields[0] {
 		case "place":
 			if len(fields) != 3 {
-				return nil, nil, bad(ruleErr("want 'place PATTERN ADDR', got %d field(s) after 'place'", len(fields)-1))
+				return nil, nil, bad(ruleErr("want 'place PATTERN ADDR', e.g. 'place libfoo*.so 0x7d000000', got %d field(s) after 'place'%s",
+					len(fields)-1, fileForm(fields)))
 			}
 			rule, err := newRule(fields[1], fields[2])
 			if err != nil {
@@ -223,7 +265,8 @@ func ParsePlacementFile(r io.Reader) (rules []Rule, ranges []RangeRule, err erro
 			rules = append(rules, rule)
 		case "range":
 			if len(fields) != 3 {
-				return nil, nil, bad(ruleErr("want 'range RANGE PATTERN', got %d field(s) after 'range'", len(fields)-1))
+				return nil, nil, bad(ruleErr("want 'range RANGE PATTERN', e.g. 'range 0x10000000-0x7f000000 *.dll.so', got %d field(s) after 'range'%s",
+					len(fields)-1, fileForm(fields)))
 			}
 			rr, err := newRangeRule(fields[1], fields[2])
 			if err != nil {
@@ -231,14 +274,54 @@ func ParsePlacementFile(r io.Reader) (rules []Rule, ranges []RangeRule, err erro
 			}
 			ranges = append(ranges, rr)
 		default:
-			return nil, nil, bad(ruleErr("unknown directive %q: want 'place' or 'range'", fields[0]))
+			d := fields[0]
+			if len(d) > 40 {
+				d = d[:40] + "..."
+			}
+			return nil, nil, bad(ruleErr("unknown directive %q: a line is 'place PATTERN ADDR' or 'range RANGE PATTERN'%s", d, fileForm(append([]string{""}, fields...))))
 		}
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, nil, &LineError{n + 1, "", ruleErr("line longer than %d bytes", maxLine)}
+			return nil, nil, &LineError{n + 1, "", ruleErr("line longer than %d bytes (is this a text file of rules?)", maxLine)}
 		}
 		return nil, nil, err
 	}
 	return rules, ranges, nil
+}
+
+// notText is the error for a placement file that is no text file. It
+// wraps ErrRule, whose words ("bad placement rule") it leaves out: the
+// file holds no rules at all.
+func notText(why string) error {
+	return &notTextError{"not a placement file: " + why + "; a placement file is text, one rule a line, e.g. 'place libfoo*.so 0x7d000000' or 'range 0x10000000-0x7f000000 *.dll.so'"}
+}
+
+type notTextError struct{ msg string }
+
+func (e *notTextError) Error() string { return e.msg }
+func (e *notTextError) Unwrap() error { return ErrRule }
+
+// fileForm says how to write, in a placement file, a rule written as
+// on the command line (PATTERN=ADDR, RANGE=PATTERN) after the directive
+// fields[0] ("" when the line has none); "" if fields[1:] is no such
+// rule.
+func fileForm(fields []string) string {
+	if len(fields) != 2 || !strings.Contains(fields[1], "=") {
+		return ""
+	}
+	f := fields[1]
+	rng, pattern, _ := strings.Cut(f, "=")
+	_, err := region.ParseRange(rng)
+	if fields[0] == "range" || fields[0] == "" && err == nil {
+		if rng == "" || pattern == "" {
+			return ""
+		}
+		return fmt.Sprintf(": the fields are separated by blanks, not '=': write 'range %s %s'", rng, pattern)
+	}
+	i := strings.LastIndexByte(f, '=')
+	if f[:i] == "" || f[i+1:] == "" {
+		return ""
+	}
+	return fmt.Sprintf(": the fields are separated by blanks, not '=': write 'place %s %s'", f[:i], f[i+1:])
 }

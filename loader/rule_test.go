@@ -20,9 +20,10 @@ func TestParseRule(t *testing.T) {
 		{in: "x.so=0o400000000", want: Rule{"x.so", 0o400000000}},
 		{in: "x.so=065536", want: Rule{"x.so", 0x10000}}, // a leading 0 is decimal, not octal
 		{in: "libfoo.so", err: "want PATTERN=ADDR"},
-		{in: "=0x10000", err: "empty pattern"},
-		{in: "[a.so=0x10000", err: "syntax error in pattern"},
-		{in: "a.so=", err: "missing address"},
+		{in: "=0x10000", err: "empty pattern before '=': want PATTERN=ADDR, e.g. 'libfoo*.so=0x7d000000'"},
+		{in: "[a.so=0x10000", err: `syntax error in pattern (a '[' opens a character class that needs its ']'; write \[ for a '[' itself)`},
+		{in: `a.so\=0x10000`, err: `write \\ for a '\' itself`},
+		{in: "a.so=", err: "missing address after '=': want PATTERN=ADDR, e.g. 'libfoo*.so=0x7d000000'"},
 		{in: "a.so=zz", err: "not a number"},
 		{in: "a.so=-0x1000", err: "not a number"},
 		{in: "a.so=0x10001", err: "not page-aligned"},
@@ -65,10 +66,11 @@ func TestParseRangeRule(t *testing.T) {
 		{in: "0x10000-0x80000000=*.dll.so", want: RangeRule{region.Must(0x10000, 0x80000000), "*.dll.so"}},
 		{in: "0x10000000+256M = lib*", want: RangeRule{region.Must(0x10000000, 0x20000000), "lib*"}},
 		{in: "0x10000-0x80000000", err: "want RANGE=PATTERN"},
-		{in: "0x10000-0x80000000=", err: "empty pattern"},
+		{in: "0x10000-0x80000000=", err: "empty pattern after '=': want RANGE=PATTERN, e.g. '0x10000000-0x7f000000=*.dll.so'"},
+		{in: "=*.dll.so", err: "missing range before '='"},
 		{in: "0x10001-0x80000000=a", err: "not page-aligned"},
 		{in: "0x0-0x10000=a", err: "below 0x10000"},
-		{in: "0x10000-0x80000000=[", err: "syntax error in pattern"},
+		{in: "0x10000-0x80000000=[", err: `syntax error in pattern (a '[' opens a character class that needs its ']'; write \[ for a '[' itself)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -117,13 +119,23 @@ range 0x100000000+4G lib*.so
 		msg      string
 	}{
 		{"unknown directive", "place a 0x10000\nput a 0x10000\n", 2, `unknown directive "put"`},
-		{"place arity", "\n\nplace a\n", 3, "want 'place PATTERN ADDR', got 1 field"},
+		{"place arity", "\n\nplace a\n", 3, "got 1 field(s) after 'place'"},
+		{"place arity example", "place a\n", 1, "want 'place PATTERN ADDR', e.g. 'place libfoo*.so 0x7d000000'"},
+		{"range arity example", "range *.so\n", 1, "want 'range RANGE PATTERN', e.g. 'range 0x10000000-0x7f000000 *.dll.so'"},
 		{"place extra", "place a 0x10000 b\n", 1, "got 3 field"},
 		{"range arity", "range 0x10000-0x20000\n", 1, "want 'range RANGE PATTERN'"},
 		{"bad address", "# c\nplace a 0x10001\n", 2, "not page-aligned"},
 		{"bad range", "range 0x20000-0x10000 a\n", 1, "end is below start"},
 		{"bad pattern", "place [ 0x10000\n", 1, "syntax error in pattern"},
 		{"old syntax", "place a=0x10000\n", 1, "got 1 field"},
+		{"place with =", "place a=0x1000\n", 1, "the fields are separated by blanks, not '=': write 'place a 0x1000'"},
+		{"range with =", "range 0x10000-0x20000=*.so\n", 1, "write 'range 0x10000-0x20000 *.so'"},
+		{"command-line rule", "libfoo.so=0x7d000000\n", 1, `unknown directive "libfoo.so=0x7d000000": a line is 'place PATTERN ADDR' or 'range RANGE PATTERN': the fields are separated by blanks, not '=': write 'place libfoo.so 0x7d000000'`},
+		{"command-line range rule", "0x10000+1G=*.dll.so\n", 1, "write 'range 0x10000+1G *.dll.so'"},
+		{"ELF file", "\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x00>\x00\n", 1, "not a placement file: it is an ELF file"},
+		{"ELF file without a newline", "\x7fELF" + strings.Repeat("\x00", maxLine+10), 1, "it is an ELF file"},
+		{"NUL bytes", "place a 0x10000\nplace b\x00 0x20000\n", 2, "not a placement file: it has NUL bytes"},
+		{"long directive cut short", strings.Repeat("y", 100) + "\n", 1, `unknown directive "` + strings.Repeat("y", 40) + `..."`},
 		{"long line", "place a 0x10000\n" + strings.Repeat("x", maxLine+10) + "\n", 2, "longer than"},
 	}
 	for _, tt := range bad {

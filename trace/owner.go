@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/mmapguard/mmapguard/loader"
 	"github.com/mmapguard/mmapguard/region"
 )
 
@@ -32,7 +33,7 @@ func ParseOwnerRule(s string) (OwnerRule, error) {
 	}
 	for _, p := range []string{obj, sym} {
 		if _, err := path.Match(p, ""); err != nil {
-			return r, fmt.Errorf("owner %q: bad pattern %q: %v (a '[' opens a character class that needs its ']'; write \\[ for a '[' itself)", s, p, err)
+			return r, fmt.Errorf("owner %q: bad pattern %q: %v (%s)", s, p, err, loader.PatternHint(p))
 		}
 	}
 	return r, nil

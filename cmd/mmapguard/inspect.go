@@ -87,7 +87,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	fs.Func("place-range", "pack objects matching PATTERN that have no base of their own into RANGE, written `RANGE=PATTERN` (repeatable)", func(s string) error {
 		r, err := loader.ParseRangeRule(s)
 		if err != nil {
-			return err
+			return rangeHint(err)
 		}
 		p.Ranges = append(p.Ranges, r)
 		return nil
@@ -95,7 +95,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	fs.Func("place-file", "read place and range rules from `FILE` (repeatable)", func(name string) error {
 		rules, ranges, err := readPlacementFile(name)
 		if err != nil {
-			return err
+			return rangeHint(err)
 		}
 		fileRules = append(fileRules, rules...)
 		fileRanges = append(fileRanges, ranges...)

@@ -143,6 +143,16 @@ func TestUsageErrors(t *testing.T) {
 		{"run --place-exe at the end of user space", []string{"run", "--protect", low, "--place-exe", "0x7ffffffff000", "--", "true"}, []string{"not below the end of user space (0x7ffffffff000)"}},
 		{"run --place-exe where the program cannot fit", []string{"run", "--protect", low, "--place-exe", "0x7fffffffe000", "--", "true"},
 			[]string{"--place-exe 0x7fffffffe000: ", "which does not fit below the end of user space (0x7ffffffff000): give an ADDR of at most 0x7fff"}},
+		{"run --place with an empty pattern", []string{"run", "--protect", low, "--place", "=0x30000000", "--", "true"}, []string{"empty pattern before '=': want PATTERN=ADDR, e.g. 'libfoo*.so=0x7d000000'"}},
+		{"run --place without an address", []string{"run", "--protect", low, "--place", "lib.so=", "--", "true"}, []string{"missing address after '=': want PATTERN=ADDR, e.g."}},
+		{"run --place with an open [", []string{"run", "--protect", low, "--place", "lib[=0x30000000", "--", "true"}, []string{`pattern "lib[": syntax error in pattern`, `write \[ for a '[' itself`}},
+		{"run --place-range unaligned", []string{"run", "--protect", low, "--place-range", "0x10001-0x20000000=*.so", "--", "true"}, []string{"not page-aligned", "round the start down and the end up to a multiple of 0x1000"}},
+		{"inspect --place-range without an end", []string{"inspect", "--place-range", "0x10000000-=*.so", "/bin/true"}, []string{"end: syntax: missing number", "want START-END or START+SIZE"}},
+		{"run --place-file with a bad range", []string{"run", "--protect", low, "--place-file", placeFile(t, "range 0x10000000+2K *.so\n"), "--", "true"},
+			[]string{"line 1: bad placement rule: range \"0x10000000+2K\": size not page-aligned", "give a SIZE that is a multiple of 4K"}},
+		{"run --place-file with PATTERN=ADDR", []string{"run", "--protect", low, "--place-file", placeFile(t, "place a=0x30000000\n"), "--", "true"},
+			[]string{"want 'place PATTERN ADDR', e.g. 'place libfoo*.so 0x7d000000'", "write 'place a 0x30000000'"}},
+		{"inspect --place-file of a program", []string{"inspect", "--place-file", "/bin/true", "/bin/true"}, []string{"/bin/true: line 1: not a placement file: it is an ELF file", "a placement file is text"}},
 		{"run --place with a bad suffix", []string{"run", "--protect", low, "--place", "x=256Q", "--", "true"}, []string{`address "256Q" is not a number`, "K, M, G or T suffix (256M)"}},
 	}
 	// Policy errors: the same for run (which must stop before running
@@ -530,6 +540,16 @@ func TestOutputBrokenPipe(t *testing.T) {
 			t.Errorf("mmapguard %q | (reader gone): want death by SIGPIPE (141) and nothing on stderr; got exit %d, signal %d, stderr %q", args, code, sig, errb.String())
 		}
 	}
+}
+
+// placeFile writes a placement file holding text.
+func placeFile(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "rules")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // scriptForPlaceExe writes a shell script for --place-exe to refuse.

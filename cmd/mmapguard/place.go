@@ -28,7 +28,7 @@ func (pf *placeFlags) register(fs *flag.FlagSet) {
 	fs.Func("place-range", "pack shared objects matching PATTERN that have no base of their own into RANGE, written `RANGE=PATTERN` (repeatable)", func(s string) error {
 		r, err := loader.ParseRangeRule(s)
 		if err != nil {
-			return err
+			return rangeHint(err)
 		}
 		pf.ranges = append(pf.ranges, r)
 		return nil
@@ -36,7 +36,7 @@ func (pf *placeFlags) register(fs *flag.FlagSet) {
 	fs.Func("place-file", "read place and range rules from `FILE` (repeatable; see docs/placement.md)", func(name string) error {
 		rules, ranges, err := readPlacementFile(name)
 		if err != nil {
-			return err
+			return rangeHint(err)
 		}
 		pf.rules = append(pf.rules, rules...)
 		pf.ranges = append(pf.ranges, ranges...)
