@@ -111,12 +111,13 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	})
 	fs.BoolVar(&p.Strict, "place-strict", false, "a conflict makes the load fail (and inspect exit 1) instead of being a warning")
 
-	files, err := parseInterspersed(fs, joinPlaceRange(args), stdout)
+	args, joined := joinPlaceRange(args)
+	files, err := parseInterspersed(fs, args, stdout)
 	if err != nil {
 		return err
 	}
 	if len(files) == 0 {
-		return usagef("no FILE to inspect")
+		return usagef("no FILE to inspect%s", joined.took("inspect", "mmapguard inspect --place-range %s %s"))
 	}
 	p.Rules = append(p.Rules, fileRules...)
 	p.Ranges = append(p.Ranges, fileRanges...)
@@ -169,23 +170,52 @@ func readPlacementFile(name string) ([]loader.Rule, []loader.RangeRule, error) {
 
 // joinPlaceRange turns the two-argument form "--place-range RANGE
 // PATTERN" into "--place-range RANGE=PATTERN", which the flag package can
-// parse. Arguments after "--" are left alone.
-func joinPlaceRange(args []string) []string {
-	out := make([]string, 0, len(args))
+// parse. Arguments after "--" are left alone. joined is the last
+// argument so taken for a PATTERN, for a command that then finds no
+// program or FILE to say where it went (nil if none was).
+func joinPlaceRange(args []string) (out []string, joined *placeRangeJoin) {
+	out = make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
-			return append(out, args[i:]...)
+			return append(out, args[i:]...), joined
 		}
 		if (a == "--place-range" || a == "-place-range") && i+2 < len(args) &&
 			!strings.Contains(args[i+1], "=") && !strings.HasPrefix(args[i+2], "-") {
 			out = append(out, a, args[i+1]+"="+args[i+2])
+			joined = &placeRangeJoin{args[i+1], args[i+2]}
 			i += 2
 			continue
 		}
 		out = append(out, a)
 	}
-	return out
+	return out, joined
+}
+
+// placeRangeJoin is a --place-range given as two arguments, RANGE and
+// PATTERN.
+type placeRangeJoin struct{ rng, pattern string }
+
+// took says, after "no program to run" or "no FILE to inspect", that
+// the two-argument --place-range took the argument meant as the program
+// or a FILE for its PATTERN, and how to write it instead: doing is what
+// the command would do with it ("run", "inspect"), example the command
+// line to write, with %s for the rule and then the argument. "" if no
+// --place-range was given so.
+func (j *placeRangeJoin) took(doing, example string) string {
+	if j == nil {
+		return ""
+	}
+	return fmt.Sprintf(": --place-range %s took %q as its PATTERN (the two-argument form, RANGE PATTERN); to %s %s, give the rule as one argument, RANGE=PATTERN: "+example,
+		j.rng, j.pattern, doing, j.pattern, "'"+strings.ReplaceAll(j.rng, "'", `'\''`)+"=PATTERN'", shellQuote(j.pattern))
+}
+
+// shellQuote quotes s for a shell if it needs it.
+func shellQuote(s string) string {
+	if s == "" || strings.ContainsAny(s, " \t\n*?[]'\"\\$`!&;|<>(){}#~") {
+		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	}
+	return s
 }
 
 // parseInterspersed parses flags that may come before, between and after

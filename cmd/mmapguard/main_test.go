@@ -153,6 +153,11 @@ func TestUsageErrors(t *testing.T) {
 		{"run --place-file with PATTERN=ADDR", []string{"run", "--protect", low, "--place-file", placeFile(t, "place a=0x30000000\n"), "--", "true"},
 			[]string{"want 'place PATTERN ADDR', e.g. 'place libfoo*.so 0x7d000000'", "write 'place a 0x30000000'"}},
 		{"inspect --place-file of a program", []string{"inspect", "--place-file", "/bin/true", "/bin/true"}, []string{"/bin/true: line 1: not a placement file: it is an ELF file", "a placement file is text"}},
+		{"run --place-range RANGE PROGRAM", []string{"run", "--protect", low, "--place-range", "0x10000000-0x20000000", "ls"},
+			[]string{`no program to run: --place-range 0x10000000-0x20000000 took "ls" as its PATTERN`, "give the rule as one argument, RANGE=PATTERN: mmapguard run ... --place-range '0x10000000-0x20000000=PATTERN' -- ls"}},
+		{"inspect --place-range RANGE FILE", []string{"inspect", "--place-range", "0x10000000+1G", "/bin/true"},
+			[]string{`no FILE to inspect: --place-range 0x10000000+1G took "/bin/true" as its PATTERN`, "mmapguard inspect --place-range '0x10000000+1G=PATTERN' /bin/true"}},
+		{"inspect without a FILE", []string{"inspect", "--place-range", "0x10000000+1G=*.so"}, []string{"no FILE to inspect"}},
 		{"run --place with a bad suffix", []string{"run", "--protect", low, "--place", "x=256Q", "--", "true"}, []string{`address "256Q" is not a number`, "K, M, G or T suffix (256M)"}},
 	}
 	// Policy errors: the same for run (which must stop before running

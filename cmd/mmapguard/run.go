@@ -138,10 +138,14 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		owners = append(owners, r)
 		return nil
 	})
-	if err := parseFlags(fs, joinPlaceRange(args), stdout); err != nil {
+	args, joined := joinPlaceRange(args)
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
+		if joined != nil {
+			return usagef("no program to run%s", joined.took("run", "mmapguard run ... --place-range %s -- %s"))
+		}
 		return usagef("no program to run: put it after --, e.g. mmapguard run --protect 0x10000-0x80000000 -- ls")
 	}
 	if fs.Arg(0) == "" {
