@@ -20,7 +20,8 @@ Shows the layout of a running process without stopping it: every mapping
 from /proc/PID/maps with its size and what it is (a file, the heap, a
 stack, anonymous memory), and, for each protected range given, what lies
 inside it and where it is free. With -c only the mappings that collide
-with a protected range or the pool are listed.
+with a protected range or the pool are listed (-c needs --protect or
+--pool).
 
 This is how to check, before using 'mmapguard run', where a program's
 libraries, heap and thread stacks land, and what a range would collide
@@ -65,7 +66,7 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 		return nil
 	})
 	poolArg := fs.String("pool", "none", "mark what lies inside the pool `RANGE` too")
-	collisions := fs.Bool("c", false, "list only the mappings that collide with a protected range or the pool")
+	collisions := fs.Bool("c", false, "list only the mappings that collide with a protected range or the pool (give --protect or --pool)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -82,6 +83,11 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 			return usagef("--pool: %v", rangeHint(err))
 		}
 		pool = r
+	}
+	if *collisions && len(protect) == 0 && pool.Empty() {
+		// Nothing can collide: -c would list nothing and exit 0, as
+		// if the process had been checked.
+		return usagef("-c needs ranges to check against: it lists the mappings that collide with a --protect RANGE or the --pool RANGE; give one, e.g. mmapguard maps -p %d --protect 0x10000-0x80000000 -c (or drop -c to see every mapping)", *pid)
 	}
 	maps, err := region.ReadMaps(*pid)
 	switch {

@@ -123,6 +123,8 @@ func TestMapsErrors(t *testing.T) {
 		{[]string{"-p", "1", "-p", "2"}, "-p: a second process (2, after 1): maps shows one process at a time"},
 		{[]string{"-p", "1", "--protect", "0x10001-0x20000"}, "round the start down and the end up"},
 		{[]string{"-p", "1", "--pool", "0x10000-"}, "want START-END or START+SIZE"},
+		{[]string{"-p", "1", "-c"}, "-c needs ranges to check against: it lists the mappings that collide with a --protect RANGE or the --pool RANGE; give one, e.g. mmapguard maps -p 1 --protect"},
+		{[]string{"-p", "1", "-c", "--pool", "none"}, "-c needs ranges to check against"},
 	} {
 		r := callMain(append([]string{"maps"}, c.args...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
