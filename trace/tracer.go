@@ -161,15 +161,34 @@ func Resolve(name string) (string, error) {
 	}
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("%s: %w (not in $PATH and no such file)", name, ErrNotFound)
+			if strings.Contains(name, "/") {
+				// A path is taken as it is: no $PATH search.
+				return "", fmt.Errorf("%s: %w (no such file)", name, ErrNotFound)
+			}
+			if st, err := os.Stat(name); err == nil && !st.IsDir() {
+				// As in a shell, a name without a '/' is looked
+				// for in $PATH only, not in the current directory.
+				return "", fmt.Errorf("%s: %w (not in $PATH; to run the file %s in this directory, write ./%s)", name, ErrNotFound, name, name)
+			}
+			return "", fmt.Errorf("%s: %w (not in $PATH)", name, ErrNotFound)
 		}
-		return "", fmt.Errorf("%s: %w: %v", name, ErrNotExecutable, err)
+		var ee *exec.Error
+		if errors.As(err, &ee) {
+			err = ee.Err // without exec's repetition of the name
+		}
+		if errors.Is(err, syscall.EISDIR) {
+			return "", fmt.Errorf("%s: %w: %w", name, ErrNotExecutable, syscall.EISDIR)
+		}
+		return "", fmt.Errorf("%s: %w: %w", name, ErrNotExecutable, err)
 	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", name, ErrNotFound)
 	}
-	if st.IsDir() || st.Mode()&0o111 == 0 {
+	if st.IsDir() {
+		return "", fmt.Errorf("%s: %w: %w", path, ErrNotExecutable, syscall.EISDIR)
+	}
+	if st.Mode()&0o111 == 0 {
 		return "", fmt.Errorf("%s: %w", path, ErrNotExecutable)
 	}
 	return path, nil

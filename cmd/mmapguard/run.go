@@ -171,10 +171,18 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		// A shell's statuses: 127 not found, 126 found but not runnable.
 		if errors.Is(err, trace.ErrNotFound) {
-			fmt.Fprintf(stderr, "mmapguard run: %v\nCheck the name, or give the program's path.\n", err)
+			hint := "Check the name, or give the program's path."
+			if strings.Contains(fs.Arg(0), "/") {
+				hint = "Check the path (a name with a '/' is taken as a path, not looked for in $PATH)."
+			}
+			fmt.Fprintf(stderr, "mmapguard run: %v\n%s\n", err, hint)
 			return exitCode(127)
 		}
-		fmt.Fprintf(stderr, "mmapguard run: %v\nGive a program with execute permission (a binary or a script starting with #!).\n", err)
+		hint := "Give a program with execute permission (a binary or a script starting with #!)."
+		if errors.Is(err, syscall.EISDIR) {
+			hint = "Give the path of a program file in it, not the directory."
+		}
+		fmt.Fprintf(stderr, "mmapguard run: %v\n%s\n", err, hint)
 		return exitCode(126)
 	}
 	argv := fs.Args()

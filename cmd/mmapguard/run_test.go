@@ -215,10 +215,10 @@ func TestRunProgramCannotRun(t *testing.T) {
 		want    int
 		msg     []string
 	}{
-		{"/nonexistent", 127, []string{"mmapguard run: /nonexistent: no such program", "Check the name"}},
+		{"/nonexistent", 127, []string{"mmapguard run: /nonexistent: no such program (no such file)", "Check the path"}},
 		{"no-such-program-for-mmapguard", 127, []string{"no-such-program-for-mmapguard: no such program", "not in $PATH"}},
 		{"/etc/passwd", 126, []string{"/etc/passwd", "not an executable file", "execute permission"}},
-		{dir, 126, []string{dir, "not an executable file"}},
+		{dir, 126, []string{dir, "not an executable file", "is a directory"}},
 		// Found and executable, but the kernel refuses it: the
 		// execve fails.
 		{notELF, 126, []string{notELF, "exec format error", "a broken ELF file"}},
@@ -234,6 +234,47 @@ func TestRunProgramCannotRun(t *testing.T) {
 				t.Errorf("%s: stderr lacks %q:\n%s", c.program, m, r.stderr)
 			}
 		}
+	}
+}
+
+// TestRunProgramNotFoundWording: a program named by a path is not
+// looked for in $PATH, and the message says only that the file is not
+// there; a directory is called one.
+func TestRunProgramNotFoundWording(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		program string
+		code    int
+		want    []string
+		not     string
+	}{
+		{"./no-such-program-for-mmapguard", 127, []string{"./no-such-program-for-mmapguard: no such program (no such file)", "Check the path"}, "$PATH and"},
+		{filepath.Join(dir, "nosuch"), 127, []string{"nosuch: no such program (no such file)"}, "not in $PATH"},
+		{"no-such-program-for-mmapguard", 127, []string{"no-such-program-for-mmapguard: no such program (not in $PATH)", "Check the name"}, "no such file"},
+		{dir, 126, []string{dir + ": not an executable file: is a directory", "Give the path of a program file in it, not the directory."}, "execute permission"},
+	} {
+		r := callMain("run", "--protect", lowRange, "--", c.program)
+		if r.code != c.code {
+			t.Errorf("run -- %s: want exit %d; got %v", c.program, c.code, r)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("run -- %s: stderr lacks %q:\n%s", c.program, w, r.stderr)
+			}
+		}
+		if strings.Contains(r.stderr, c.not) {
+			t.Errorf("run -- %s: stderr has %q:\n%s", c.program, c.not, r.stderr)
+		}
+	}
+	// A name without a '/' is not looked for in the current directory,
+	// as in a shell: the file there is pointed at.
+	t.Chdir(dir)
+	if err := os.WriteFile("prog", []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := callMain("run", "--protect", lowRange, "--", "prog")
+	if want := "prog: no such program (not in $PATH; to run the file prog in this directory, write ./prog)"; r.code != 127 || !strings.Contains(r.stderr, want) {
+		t.Errorf("run -- prog with ./prog there: want exit 127 and %q; got %v", want, r)
 	}
 }
 
