@@ -3,6 +3,7 @@ package region
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -120,6 +121,31 @@ func TestParseRangeMessages(t *testing.T) {
 		got := LeadingZeroNote(in)
 		if (want == "") != (got == "") || !strings.Contains(got, want) {
 			t.Errorf("LeadingZeroNote(%q) = %q, want a note with %q", in, got, want)
+		}
+	}
+}
+
+// TestDocsUserEnd: the user guide says, in both places that give the
+// rule, what ParseRange does at the end of user space: a range may end
+// at UserEnd (its end is exclusive), not one page past it.
+func TestDocsUserEnd(t *testing.T) {
+	if _, err := ParseRange("0x7fff00000000-0x7ffffffff000"); err != nil {
+		t.Fatalf("a range ending at UserEnd: %v", err)
+	}
+	if _, err := ParseRange("0x7fff00000000-0x800000000000"); !errors.Is(err, ErrBeyondUser) {
+		t.Fatalf("a range ending a page past UserEnd: %v, want ErrBeyondUser", err)
+	}
+	for _, doc := range []string{"../docs/run.md", "../docs/policy.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(strings.Fields(string(b)), " ")
+		if !strings.Contains(text, "at most 0x7ffffffff000, the end of user space") {
+			t.Errorf("%s does not say a range may end at most at 0x7ffffffff000, the end of user space", doc)
+		}
+		if strings.Contains(text, "below 0x7ffffffff000") {
+			t.Errorf("%s says a range must end below 0x7ffffffff000: it may end there", doc)
 		}
 	}
 }
