@@ -1,9 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
 
 	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
@@ -37,7 +43,7 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	var pf policyFlags
 	pf.register(fs)
 	trapAll := fs.Bool("trace-all", false, "show the filter without the in-kernel fast path, as run --trace-all installs it (every mapping call stops in the tracer)")
-	out := fs.String("o", "", "write to `FILE` instead of standard output")
+	out := fs.String("o", "", "write to `FILE` instead of standard output (replaced whole: a write that fails leaves an existing FILE as it was)")
 	quiet := fs.Bool("q", false, "print only the policy and the filter's size, not its disassembly")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -59,19 +65,115 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 		explain(stdout, p, pf.pool == "", prog, *trapAll, *quiet)
 		return nil
 	}
-	f, err := os.Create(*out)
-	if err != nil {
+	// Written whole, or not at all: an existing FILE stays as it was
+	// when the write fails (a full disk), as run's -o log stays when
+	// the program never ran.
+	var b bytes.Buffer
+	explain(&b, p, pf.pool == "", prog, *trapAll, *quiet)
+	return replaceFile(*out, b.Bytes())
+}
+
+// replaceFile writes data to the file name for -o: a regular file (or a
+// new one) is replaced in one rename by a file written whole beside it,
+// so that a failed write leaves what was there; a device or a pipe
+// (/dev/stdout) is written to as it is.
+func replaceFile(name string, data []byte) error {
+	st, err := os.Stat(name)
+	switch {
+	case err == nil && st.IsDir():
+		return fmt.Errorf("-o: %s is a directory; give -o a FILE", name)
+	case err == nil && !st.Mode().IsRegular():
+		f, err := os.OpenFile(name, os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("-o: %w; give -o a FILE you may write", err)
+		}
+		_, err = f.Write(data)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("-o: writing %s: %w", name, unwrapPath(err))
+		}
+		return nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("-o: %w; give -o a FILE you may write", err)
 	}
-	w := &errWriter{w: f}
-	explain(w, p, pf.pool == "", prog, *trapAll, *quiet)
-	if cerr := f.Close(); w.err == nil {
-		w.err = cerr
+	target := name
+	if err == nil {
+		// Through a symbolic link, the file it names is replaced,
+		// not the link.
+		if t, err := filepath.EvalSymlinks(name); err == nil {
+			target = t
+		}
 	}
-	if w.err != nil {
-		return fmt.Errorf("-o: writing %s: %w", *out, w.err)
+	tmp, err := createBeside(target)
+	if err != nil {
+		if st == nil || !errors.Is(err, fs.ErrPermission) {
+			return fmt.Errorf("-o: open %s: %w; give -o a FILE you may write", name, unwrapPath(err))
+		}
+		// A file you may write in a directory you may not: written
+		// over in place (a failed write then leaves it cut short).
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			return fmt.Errorf("-o: %w; give -o a FILE you may write", err)
+		}
+		_, err = f.Write(data)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("-o: writing %s: %w", name, unwrapPath(err))
+		}
+		return nil
+	}
+	if st != nil {
+		// The file keeps its permissions (and, where mmapguard may
+		// give them, its owner and group).
+		_ = tmp.Chmod(st.Mode().Perm())
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			_ = tmp.Chown(int(sys.Uid), int(sys.Gid))
+		}
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), target)
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("-o: writing %s: %w", name, unwrapPath(err))
 	}
 	return nil
+}
+
+// createBeside creates a new file in the directory of name, to be
+// renamed to name, with the permissions a new file gets (0666 less the
+// umask).
+func createBeside(name string) (*os.File, error) {
+	dir, base := filepath.Split(name)
+	for i := 0; ; i++ {
+		f, err := os.OpenFile(filepath.Join(dir, "."+base+".tmp"+strconv.Itoa(os.Getpid())+"-"+strconv.Itoa(i)), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, fs.ErrExist) && i < 100 {
+			continue
+		}
+		return f, err
+	}
+}
+
+// unwrapPath drops the file name of a *fs.PathError or *os.LinkError,
+// whose name is the temporary file's, not the one the user gave.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
 }
 
 func explain(w io.Writer, p *rewrite.Policy, defaultPool bool, prog *seccomp.Program, trapAll, quiet bool) {

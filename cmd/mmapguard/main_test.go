@@ -405,6 +405,55 @@ func TestExplainOutputFile(t *testing.T) {
 	}
 }
 
+// TestExplainOutputFileKept: explain -o replaces FILE whole or not at
+// all: a write that fails (here past the file size limit, as on a full
+// disk) leaves an existing FILE as it was and nothing beside it; one
+// that succeeds keeps its permissions, and a symbolic link stays one.
+func TestExplainOutputFileKept(t *testing.T) {
+	mg := mmapguardBin(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "explain.txt")
+	if err := os.WriteFile(file, []byte("old\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(file, 0o640); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	// 512 bytes at most (ulimit -f counts 512-byte blocks); the Go
+	// runtime leaves SIGXFSZ unhandled, so the write fails with EFBIG.
+	r := runBin(t, "sh", nil, "-c", `ulimit -f 1 && exec "$0" "$@"`, mg, "explain", "--protect", lowRange, "-o", file)
+	if r.code != exitError || !strings.Contains(r.stderr, "mmapguard explain: -o: writing "+file+": file too large") {
+		t.Errorf("explain -o past the file size limit: want exit 1 and the write error; got %v", r)
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "old\n" {
+		t.Errorf("explain -o that failed to write: the file holds %q (%v), want its old contents", b, err)
+	}
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 1 {
+		t.Errorf("explain -o that failed to write left %v (%v) in the directory, want only the file", ents, err)
+	}
+
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink("explain.txt", link); err != nil {
+		t.Fatal(err)
+	}
+	want := callMain("explain", "-q", "--protect", lowRange).stdout
+	if r := callMain("explain", "-q", "--protect", lowRange, "-o", link); r.code != 0 || r.stderr != "" {
+		t.Fatalf("explain -o through a link: %v", r)
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != want {
+		t.Errorf("explain -o LINK: the file it names holds %q (%v), want the explanation", b, err)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("explain -o LINK replaced the link itself (%v, %v)", st, err)
+	}
+	if st, err := os.Stat(file); err != nil || st.Mode().Perm() != 0o640 {
+		t.Errorf("explain -o of a 0640 file: now %v (%v), want its permissions kept", st, err)
+	}
+	if r := callMain("explain", "-q", "--protect", lowRange, "-o", dir); r.code != exitError || !strings.Contains(r.stderr, dir+" is a directory") {
+		t.Errorf("explain -o DIR: want exit 1 and 'is a directory'; got %v", r)
+	}
+}
+
 func TestFlagError(t *testing.T) {
 	// The flag package's messages this rewording depends on: if Go
 	// changes them, flagError passes them through unchanged.
