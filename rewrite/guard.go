@@ -413,7 +413,7 @@ func (g *Guard) Kept(r region.Range, maps []region.Mapping) {
 		if !LooksReserved(m) {
 			continue
 		}
-		for p := range g.policy.guarded.Within(m.Range.Intersect(r)) {
+		for p := range g.policy.guarded.Within(m.Intersect(r)) {
 			for _, q := range withoutCode(p, g.code) {
 				// The parts the model holds for the program's stay
 				// its own.
