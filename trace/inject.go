@@ -686,15 +686,18 @@ func (t *tracer) fillMemory(tk *task, c *rewrite.Call) {
 
 // File system types (statfs's f_type) where the mmap method of a
 // regular file fails only for MAP_SYNC (checked apart) or a file system
-// shut down: ext2/3/4, XFS, Btrfs, tmpfs (memfds too), overlayfs (whose
-// files are mapped by the file system below). hugetlbfs holds every
-// huge page mapping's file (MAP_HUGETLB's too).
+// shut down: ext2/3/4, XFS, Btrfs, tmpfs (memfds too). Not overlayfs: it
+// hands the mapping to the file of the layer below, which can be of any
+// file system (sysfs, whose attribute files fail with ENODEV after the
+// unmap; FUSE with direct I/O; NFS), and an unprivileged program can
+// mount one in a user namespace of its own; what the layers are cannot
+// be told from the descriptor. hugetlbfs holds every huge page mapping's
+// file (MAP_HUGETLB's too).
 const (
 	ext4Magic      = 0xef53
 	xfsMagic       = 0x58465342
 	btrfsMagic     = 0x9123683e
 	tmpfsMagic     = 0x01021994
-	overlayfsMagic = 0x794c7630
 	hugetlbfsMagic = 0x958458f6
 )
 
@@ -706,7 +709,8 @@ const (
 // method may fail after the kernel has unmapped the target: huge pages
 // (none may be free), MAP_SYNC (refused where the file has no DAX), and
 // anything but a regular file on a file system known not to fail so (a
-// perf event, a device, FUSE, NFS), or a file that cannot be looked at.
+// perf event, a device, FUSE, NFS, overlayfs), or a file that cannot be
+// looked at.
 func mmapFile(tid int, flags, fd uint64) (huge uint64, lateFail bool) {
 	if flags&rewrite.MapAnonymous != 0 {
 		if flags&rewrite.MapHugetlb == 0 {
@@ -737,7 +741,7 @@ func mmapFile(tid int, flags, fd uint64) (huge uint64, lateFail bool) {
 		return 0, true
 	}
 	switch uint32(fs.Type) {
-	case ext4Magic, xfsMagic, btrfsMagic, tmpfsMagic, overlayfsMagic:
+	case ext4Magic, xfsMagic, btrfsMagic, tmpfsMagic:
 	default:
 		return 0, true
 	}
