@@ -13,10 +13,15 @@
 //	compat32 unmap           munmap, a shrinking mremap and an mremap moving
 //	                         out of the range, of the program's own mappings
 //	                         in the range, from 32-bit code: no hole is left
+//	compat32 fork-ldt        fork, from 32-bit code of a code segment of the
+//	                         program's own (modify_ldt: selector 0x7, as
+//	                         Wine's 16- and 32-bit code segments are), not
+//	                         __USER32_CS
 //
 // Output: escape.h's lines; the child's too.
 #include "escape.h"
 
+#include <asm/ldt.h>
 #include <sys/wait.h>
 
 #define CODE 0xa0000000UL  // the stubs
@@ -33,6 +38,22 @@ static void put64(unsigned char **p, uint64_t v) { put(p, &v, 8); }
 static void put32(unsigned char **p, uint32_t v) { put(p, &v, 4); }
 
 static unsigned long (*enter)(void);
+
+// cs32 is the 32-bit code segment the stubs far-return to: __USER32_CS,
+// or LDT entry 0 (see ldt_segment).
+static unsigned char cs32 = 0x23;
+
+// ldt_segment makes LDT entry 0 a flat 32-bit code segment and has the
+// stubs use it (selector 0x7: entry 0, the LDT, privilege 3).
+static void ldt_segment(void) {
+	struct user_desc d = {.entry_number = 0, .base_addr = 0, .limit = 0xfffff, .seg_32bit = 1,
+	                      .contents = MODIFY_LDT_CONTENTS_CODE, .limit_in_pages = 1, .useable = 1};
+	if (syscall(SYS_modify_ldt, 1, &d, sizeof d)) {
+		say("setup FAIL: modify_ldt: %s", ename(errno));
+		exit(2);
+	}
+	cs32 = 0x7;
+}
 
 // setup writes the stubs: enter (64-bit) loads the i386 registers from
 // ARGS, saves its stack pointer, switches to a stack below 4 GiB and far-
@@ -57,7 +78,8 @@ static void setup(void) {
 	put(&p, "\x8b\x00", 2);                                                                 // mov (%rax), %eax
 	put(&p, "\xbc", 1);                                                                     // mov $STACKTOP, %esp
 	put32(&p, STACKTOP);
-	put(&p, "\x6a\x23", 2);     // push $0x23
+	put(&p, "\x6a", 1);         // push $cs32
+	put(&p, &cs32, 1);
 	put(&p, "\x41\xbb", 2);     // mov $code32, %r11d
 	put32(&p, code32);
 	put(&p, "\x41\x53", 2);     // push %r11
@@ -201,11 +223,12 @@ static int unmap_route(void) {
 
 int main(int argc, char **argv) {
 	set_mode(argc, argv);
-	setup();
 	const char *mode = argc > 1 ? argv[1] : "fork";
-	if (!strcmp(mode, "fork")) return fork_route();
+	if (!strcmp(mode, "fork-ldt")) ldt_segment();
+	setup();
+	if (!strcmp(mode, "fork") || !strcmp(mode, "fork-ldt")) return fork_route();
 	if (!strcmp(mode, "mmap")) return mmap_route();
 	if (!strcmp(mode, "unmap")) return unmap_route();
-	say("usage: compat32 fork|mmap|unmap [strict]");
+	say("usage: compat32 fork|fork-ldt|mmap|unmap [strict]");
 	return 2;
 }

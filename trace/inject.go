@@ -104,11 +104,14 @@ func (t *tracer) runCurrent(tk *task) {
 	// an interrupted call to restart.
 	regs.Orig_rax = ^uint64(0)
 	regs.Rip = inj.insn
-	if inj.abi == rewrite.ABI64 && regs.Cs == user32CS {
+	if inj.abi == rewrite.ABI64 && regs.Cs != user64CS {
 		// A 64-bit process running 32-bit code (it forked there with
-		// int $0x80): the guard's 64-bit calls run in 64-bit mode,
-		// where their syscall instruction is legal; the task's own
-		// code segment comes back with its registers.
+		// int $0x80), in __USER32_CS or in a code segment of its own
+		// LDT (modify_ldt: Wine's 16- and 32-bit code): the guard's
+		// 64-bit calls run in 64-bit mode, where their syscall
+		// instruction is legal (at the linear address insn, which is
+		// where it was read or written: a 64-bit segment has no base);
+		// the task's own code segment comes back with its registers.
 		regs.Cs = user64CS
 	}
 	inj.entered = false
