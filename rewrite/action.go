@@ -62,6 +62,21 @@ type Call struct {
 // Op classifies the call.
 func (c Call) Op() Op { return Classify(c.ABI, c.Nr) }
 
+// mapsFile reports whether c is an mmap of a file (hugetlbfs's too, for
+// MAP_HUGETLB), whose mmap method runs after the kernel has unmapped a
+// MAP_FIXED target.
+func (c Call) mapsFile() bool {
+	flags := c.Args[3]
+	switch c.Op() {
+	case OpMmap:
+	case OpOldMmap:
+		flags = c.Mem[3]
+	default:
+		return false
+	}
+	return flags&MapAnonymous == 0 || c.HugePage != 0
+}
+
 // Forged reports whether ret, taken as c's result, is one the kernel
 // never gives: a fixed mmap (MAP_FIXED or MAP_FIXED_NOREPLACE, its
 // arguments in registers) that succeeds returns its address, nothing

@@ -829,24 +829,27 @@ func TestMayDontCopy(t *testing.T) {
 	}
 }
 
-// TestLateFailHolds: a file mapping put over part of a guarded range
-// whose file's mmap may fail after the kernel unmapped the target
-// (Call.LateFail) holds the other threads (Hole) until the gap is
-// covered again: the program's MAP_FIXED over its own mapping or over a
-// reservation, MAP_FIXED_NOREPLACE over a reservation, a hint placed in
-// the pool; an ordinary file does not, nor does such a file mapped away
-// from the guarded ranges.
+// TestLateFailHolds: a file mapping put over part of a protected range
+// holds the other threads (Hole) until the gap a late failure of the
+// file's mmap leaves is covered again, whatever the file (another thread
+// can swap the descriptor after the tracer looked): the program's
+// MAP_FIXED over its own mapping or over a reservation,
+// MAP_FIXED_NOREPLACE over a reservation. A hint placed in the pool holds
+// them only for a file whose mmap may fail so (Call.LateFail); an
+// anonymous mapping, or a file mapped away from the guarded ranges,
+// never.
 func TestLateFailHolds(t *testing.T) {
 	for _, c := range []struct {
-		name string
-		call Call
-		hold bool
+		name       string
+		call       Call
+		hold, late bool // with LateFail false, and true
 	}{
-		{"fixed over own", mmap(pLo+0x100000, 2*page, ProtRead, MapShared|MapFixed, anyFd, 0), true},
-		{"fixed over a reservation", mmap(pLo+0x200000, 2*page, ProtRead, MapShared|MapFixed, anyFd, 0), true},
-		{"noreplace over a reservation", mmap(pLo+0x200000, 2*page, ProtRead, MapShared|MapFixedNoReplace, anyFd, 0), true},
-		{"hint placed in the pool", mmap(pLo+0x200000, 2*page, ProtRead, MapShared, anyFd, 0), true},
-		{"fixed outside", mmap(outsideLib, 2*page, ProtRead, MapShared|MapFixed, anyFd, 0), false},
+		{"fixed over own", mmap(pLo+0x100000, 2*page, ProtRead, MapShared|MapFixed, anyFd, 0), true, true},
+		{"fixed over a reservation", mmap(pLo+0x200000, 2*page, ProtRead, MapShared|MapFixed, anyFd, 0), true, true},
+		{"noreplace over a reservation", mmap(pLo+0x200000, 2*page, ProtRead, MapShared|MapFixedNoReplace, anyFd, 0), true, true},
+		{"hint placed in the pool", mmap(pLo+0x200000, 2*page, ProtRead, MapShared, anyFd, 0), false, true},
+		{"anonymous fixed over a reservation", mmap(pLo+0x200000, 2*page, ProtRead, anonPriv|MapFixed, ^uint64(0), 0), false, false},
+		{"fixed outside", mmap(outsideLib, 2*page, ProtRead, MapShared|MapFixed, anyFd, 0), false, false},
 	} {
 		for _, late := range []bool{false, true} {
 			g := newGuard(t, opts{})
@@ -855,7 +858,11 @@ func TestLateFailHolds(t *testing.T) {
 			call := c.call
 			call.LateFail = late
 			a := g.Decide(call, Caller{Task: 1})
-			if want := c.hold && late; a.Hole != want {
+			want := c.hold
+			if late {
+				want = c.late
+			}
+			if a.Hole != want {
 				t.Errorf("%s, LateFail %v: Hole %v, want %v (%v)", c.name, late, a.Hole, want, a)
 			}
 		}

@@ -1,11 +1,12 @@
 // escape_fixedfail_swap: the guard judges, at the seccomp stop of a
 // MAP_FIXED file mapping, whether the file's mmap may fail after the
 // kernel has unmapped the target (rewrite.Call.LateFail) by looking at the
-// descriptor then: an ext4 or tmpfs file cannot, so the other threads are
-// not held. Another thread swaps the descriptor (dup2) between that look
-// and the kernel's, for a sysfs file whose mmap fails with ENODEV after
-// the unmap; a third thread's MAP_32BIT lands in the gap. (Reproducer of
-// the tenth session's review; no test runs it yet: no fix is decided.)
+// descriptor then: an ext4 or tmpfs file cannot, so the other threads
+// were not held. Another thread swaps the descriptor (dup2) between that
+// look and the kernel's, for a sysfs file whose mmap fails with ENODEV
+// after the unmap; a third thread's MAP_32BIT lands in the gap. (Found in
+// the tenth session's review; in a protected range the other threads are
+// now held for every file: TestEscapeFixedFileRace swap.)
 //
 //	escape_fixedfail_swap [ROUNDS]
 //

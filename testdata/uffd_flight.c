@@ -15,8 +15,13 @@
 //          its end, for huge pages)
 //   touch  as stale, but the populating thread touches the uffd pages
 //          (a user page fault) instead of MADV_POPULATE_WRITE
+//   neardev  as nearfile, but the file is /dev/zero, a device, whose
+//          mmap may fail after the kernel unmapped the target: the guard
+//          holds the other threads while it maps it, and the populating
+//          thread, asleep until the handler serves its fault, never stops
 //
-// Usage: uffd_flight in|stale|touch|nearfile [ROUNDS]. Prints "OK" natively.
+// Usage: uffd_flight in|stale|touch|nearfile|neardev [ROUNDS]. Prints "OK"
+// natively.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +44,7 @@
 static char *inpage = (char *)0x40000000UL; // in the range
 static char *ureg;                           // the uffd region
 static int uffd, mode;
-enum { IN, STALE, TOUCH, NEARFILE };
+enum { IN, STALE, TOUCH, NEARFILE, NEARDEV };
 static int filefd;
 
 static void *handler(void *x) {
@@ -55,7 +60,7 @@ static void *handler(void *x) {
 		unsigned long a = m.arg.pagefault.address & ~(PAGE - 1);
 		// the handler's own mapping call, on pages the other thread's
 		// call (in flight) touched
-		if (mode == NEARFILE) {
+		if (mode == NEARFILE || mode == NEARDEV) {
 			if (mmap((void *)0x3ff00000UL, PAGE, PROT_READ, MAP_PRIVATE | MAP_FIXED, filefd, 0) == MAP_FAILED) perror("mmap file");
 		} else if (mode == IN) {
 			if (mprotect((void *)a, PAGE, PROT_READ | PROT_WRITE)) perror("mprotect");
@@ -70,8 +75,9 @@ static void *handler(void *x) {
 
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
-	mode = !strcmp(argv[1], "in") ? IN : !strcmp(argv[1], "stale") ? STALE : !strcmp(argv[1], "nearfile") ? NEARFILE : TOUCH;
-	filefd = open("/proc/self/exe", O_RDONLY);
+	mode = !strcmp(argv[1], "in") ? IN : !strcmp(argv[1], "stale") ? STALE : !strcmp(argv[1], "nearfile") ? NEARFILE
+	     : !strcmp(argv[1], "neardev") ? NEARDEV : TOUCH;
+	filefd = open(mode == NEARDEV ? "/dev/zero" : "/proc/self/exe", O_RDONLY);
 	int rounds = argc > 2 ? atoi(argv[2]) : 20;
 	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (uffd < 0) { perror("userfaultfd"); return 1; }
@@ -84,7 +90,7 @@ int main(int argc, char **argv) {
 	pthread_t h;
 	pthread_create(&h, 0, handler, 0);
 	for (int r = 0; r < rounds; r++) {
-		if (mode == IN || mode == NEARFILE)
+		if (mode == IN || mode == NEARFILE || mode == NEARDEV)
 			ureg = mmap((char *)0x40100000UL, NP * PAGE, PROT_READ | PROT_WRITE,
 				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 		else

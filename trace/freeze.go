@@ -1,6 +1,12 @@
 package trace
 
 import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -22,8 +28,11 @@ import (
 //
 // A task blocked in vfork (until its child execs or exits) cannot stop
 // before that, and cannot run either: it is interrupted but not waited
-// for. New tasks whose space is not known yet are kept until no space is
-// frozen.
+// for. Nor, once freezeGrace has passed, is a task asleep in the kernel
+// in a call that cannot place a mapping (see lookAtSleepers): a thread in
+// a userfaultfd fault or a FUSE read that the holder itself is to serve
+// would never stop. New tasks whose space is not known yet are kept until
+// no space is frozen.
 type freeze struct {
 	holder  *task
 	waiting map[int]bool // interrupted, not stopped yet
@@ -77,7 +86,94 @@ func (t *tracer) freezeFor(tk *task, run func()) {
 	if len(fr.waiting) == 0 {
 		fr.started = true
 		fr.run()
+		return
 	}
+	if t.sleepersAt.IsZero() {
+		t.sleepersAt = time.Now()
+	}
+}
+
+// freezeGrace is how long a freeze waits for the tasks it interrupted
+// before it looks at those that have not stopped (lookAtSleepers): a
+// task on a CPU or runnable stops within microseconds; one that has not
+// by then is usually asleep in the kernel. A variable for tests.
+var freezeGrace = 2 * time.Millisecond
+
+// lookAtSleepers lets each freeze that still waits go on without the
+// tasks asleep in the kernel in a call that cannot place a mapping
+// (/proc/TID/syscall: a call number not in mayPlace, or -1, a task
+// asleep outside any call, in a page fault): one woken later stops
+// before it runs any code of the program's again, at the
+// PTRACE_INTERRUPT still pending, and can no more map anything
+// meanwhile than a stopped one. A task a freeze waits for may be asleep
+// for good until the holder has run (a thread whose userfaultfd fault,
+// in MADV_POPULATE or a call's copy from user memory, the holder's
+// thread serves; a FUSE server's read): the freeze would then never
+// start. Tasks still running, or asleep in a call that may place a
+// mapping (an mmap waiting for the lock), are waited for still, and
+// looked at again after freezeGrace.
+func (t *tracer) lookAtSleepers() {
+	var ready []*freeze
+	again := false
+	for sp := range t.spaces {
+		fr := sp.frozen
+		if fr == nil || fr.started || len(fr.waiting) == 0 {
+			continue
+		}
+		for tid := range fr.waiting {
+			if asleepHarmless(tid) {
+				delete(fr.waiting, tid)
+			}
+		}
+		if len(fr.waiting) == 0 {
+			ready = append(ready, fr)
+		} else {
+			again = true
+		}
+	}
+	if again {
+		t.sleepersAt = time.Now()
+	}
+	for _, fr := range ready {
+		if !fr.started {
+			fr.started = true
+			fr.run()
+		}
+	}
+}
+
+// asleepHarmless reports whether a task is asleep in the kernel where it
+// cannot place a mapping before it stops (see lookAtSleepers).
+func asleepHarmless(tid int) bool {
+	procReads.Add(1)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", tid))
+	if err != nil {
+		return false // (gone: its exit is on its way, and ends the wait)
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return false
+	}
+	nr, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return false // "running": on a CPU or about to be
+	}
+	return nr < 0 || !mayPlace[nr]
+}
+
+// mayPlace holds the numbers of the calls that may place a mapping where
+// the kernel chooses, or copy or replace the address space, in either
+// ABI (the file does not tell which: a number of one taken for the
+// other's only makes a freeze wait as before): mmap, mremap, shmat, brk,
+// io_setup (the AIO ring), arch_prctl (ARCH_MAP_VDSO), ioctl (drivers
+// that map, i915's legacy GEM mmap), the fork family and exec.
+var mayPlace = map[int64]bool{
+	// x86-64
+	9: true, 25: true, 30: true, 12: true, 206: true, 158: true, 16: true,
+	56: true, 57: true, 58: true, 435: true, 59: true, 322: true,
+	// i386
+	90: true, 192: true, 163: true, 117: true, 397: true, 45: true, 245: true, 384: true, 54: true,
+	120: true, 2: true, 190: true, 11: true, 358: true,
 }
 
 // vforkBlocked reports whether a task waits in vfork (clone with

@@ -196,15 +196,17 @@ func TestCarryUnderProgramFilter(t *testing.T) {
 // TestMmapFileLateFail: which descriptors mmapFile takes for files whose
 // mmap method may fail after the kernel has unmapped a MAP_FIXED target
 // (the other threads are then held, see rewrite.Call.LateFail), looked
-// at in this process: a regular file of the test's directory (a local
-// file system) is not one unless mapped with MAP_SYNC; a device, a
-// directory and huge pages are.
+// at in this process: a regular file of tmpfs (a memfd) is not one
+// unless mapped with MAP_SYNC; a device, a directory and huge pages are.
 func TestMmapFileLateFail(t *testing.T) {
-	f, err := os.CreateTemp(".", "latefail")
+	// A memfd: a regular file of tmpfs, whatever file system the test
+	// runs on (overlayfs, in a container, is not one whose files are
+	// taken as safe).
+	mfd, err := unix.MemfdCreate("latefail", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.Remove(f.Name())
+	f := os.NewFile(uintptr(mfd), "memfd:latefail")
 	defer f.Close()
 	zero, err := os.Open("/dev/zero")
 	if err != nil {
@@ -235,7 +237,7 @@ func TestMmapFileLateFail(t *testing.T) {
 		if _, got := mmapFile(pid, c.flags, uint64(c.fd)); got != c.want {
 			var fs unix.Statfs_t
 			_ = unix.Fstatfs(int(f.Fd()), &fs)
-			t.Errorf("%s: lateFail %v, want %v (the test's directory is on a file system of type %#x)", c.name, got, c.want, fs.Type)
+			t.Errorf("%s: lateFail %v, want %v (the file is on a file system of type %#x)", c.name, got, c.want, fs.Type)
 		}
 	}
 }

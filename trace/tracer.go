@@ -864,6 +864,9 @@ type tracer struct {
 	// new tasks meanwhile.
 	freezes   int
 	bornStash []waitStop
+	// sleepersAt is when a freeze began to wait for tasks that may be
+	// asleep in the kernel (see lookAtSleepers); zero when none does.
+	sleepersAt time.Time
 	// nHeld counts the held tasks; settleDue asks for settleHeld once
 	// no space is frozen.
 	nHeld int
@@ -1045,6 +1048,14 @@ func (t *tracer) loop() (Result, error) {
 			// Handle the stops already waiting first (see stopJob).
 			opts |= unix.WNOHANG
 		}
+		if !t.sleepersAt.IsZero() {
+			if time.Since(t.sleepersAt) >= freezeGrace {
+				t.sleepersAt = time.Time{}
+				t.lookAtSleepers()
+				continue
+			}
+			opts |= unix.WNOHANG
+		}
 		if !t.settleAt.IsZero() {
 			if t.nHeldProcs == 0 || time.Since(t.settleAt) >= settleGrace {
 				t.settleAt = time.Time{}
@@ -1067,8 +1078,9 @@ func (t *tracer) loop() (Result, error) {
 			if t.jobStop != 0 {
 				t.stopJob()
 			} else {
-				// A settle is due soon (see wantSettle) and
-				// nothing is to be handled meanwhile.
+				// A settle or a look at a freeze's sleepers is due
+				// soon (see wantSettle, lookAtSleepers) and nothing
+				// is to be handled meanwhile.
 				time.Sleep(settlePoll)
 			}
 			continue
