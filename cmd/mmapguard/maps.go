@@ -136,13 +136,27 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s%-33v %8s %s %s\n", mark, m.Range, region.HumanSize(m.Len()), m.Perms, what)
 	}
 	for _, r := range prot.Ranges() {
-		var used region.Set
+		// The guard's reservations are no use: the program's
+		// explicit requests get them; the summary says so apart.
+		var used, taken, resv region.Set
+		n := 0
 		for _, m := range maps {
+			taken.Add(m.Intersect(r))
+			if guarded && rewrite.LooksReserved(m) {
+				resv.Add(m.Intersect(r))
+				continue
+			}
 			used.Add(m.Intersect(r))
+			if m.Overlaps(r) {
+				n++
+			}
 		}
-		fmt.Fprintf(stdout, "\nprotected %v (%s): %s used by %d mapping(s), %s free",
-			r, region.HumanSize(r.Len()), region.HumanSize(used.Total()), countIn(maps, r), region.HumanSize(r.Len()-used.Total()))
-		if used.Len() > 0 {
+		fmt.Fprintf(stdout, "\nprotected %v (%s): %s used by %d mapping(s)", r, region.HumanSize(r.Len()), region.HumanSize(used.Total()), n)
+		if resv.Len() > 0 {
+			fmt.Fprintf(stdout, ", %s reserved by mmapguard", region.HumanSize(resv.Total()))
+		}
+		fmt.Fprintf(stdout, ", %s free", region.HumanSize(r.Len()-taken.Total()))
+		if used := taken; used.Len() > 0 {
 			largest := uint64(0)
 			for g := range used.Gaps(r) {
 				largest = max(largest, g.Len())
@@ -184,16 +198,6 @@ func tracedByMmapguard(pid int) bool {
 		}
 	}
 	return false
-}
-
-func countIn(maps []region.Mapping, r region.Range) int {
-	n := 0
-	for _, m := range maps {
-		if m.Overlaps(r) {
-			n++
-		}
-	}
-	return n
 }
 
 // describe says what a mapping is, in a few words.

@@ -75,6 +75,12 @@ func TestMapsOfGuardedProcess(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "r 0x10000-0x80000000") || strings.Contains(r.stdout, "P ") {
 		t.Errorf("a guarded process's reservation taken for a collision: %v", r)
 	}
+	// The summary does not count the reservation as the program's use
+	// (it said "2.0G used by 1 mapping(s), 0 free" of a range the
+	// program had nothing in).
+	if want := "(2.0G): 0 used by 0 mapping(s), 2.0G reserved by mmapguard, 0 free"; !strings.Contains(r.stdout, want) {
+		t.Errorf("the summary of a guarded process's range does not say %q: %v", want, r)
+	}
 }
 
 // TestMapsOfGuardedProcessRenamed: the reservations are recognised
