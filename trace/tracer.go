@@ -760,6 +760,10 @@ type task struct {
 	// orphan is set on a held task whose creator was ended by an exec
 	// of another thread of its process: its event will not come.
 	orphan bool
+	// groupStop is set while the task is in a group-stop (job control:
+	// SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU), listened to; any other report
+	// of the task clears it (see orphanedGroup).
+	groupStop bool
 	// heldThread is set on a held task that is a thread (not its
 	// process's leader): its creator is a thread of its own process,
 	// and whatever ends the creator before its event (a group exit,
@@ -888,6 +892,10 @@ type tracer struct {
 	// waits (see stopJob); 0 when there is none.
 	jobStop   syscall.Signal
 	jobStopAt time.Time
+	// pgrpOrphaned is set once the tracer's process group, the one the
+	// first program started in, is orphaned as it would be without the
+	// tracer in it (see orphanedGroup).
+	pgrpOrphaned bool
 }
 
 // jobStopDrain bounds the time the first program's job-control stop
@@ -1230,6 +1238,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 	if tk != nil && ws.Stopped() && ws>>16 != unix.PTRACE_EVENT_VFORK {
 		tk.vforkChild = 0 // stopped: not in vfork any more
 	}
+	if tk != nil {
+		tk.groupStop = false // set again below if it is one
+	}
 	switch {
 	case ws.Exited() || ws.Signaled():
 		if tid == t.mainPid {
@@ -1255,6 +1266,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		delete(t.tasks, tid)
 		if tk != nil {
 			t.retire(tk.sp)
+		}
+		if tk != nil && tk.pid == tid {
+			t.orphanedGroup()
 		}
 		if t.nHeldProcs > 0 {
 			// Perhaps the creator of a process that waits for its
@@ -1315,6 +1329,7 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 				t.lost(tk, err)
 				return
 			}
+			tk.groupStop = true
 			if tid == t.mainPid && sig != syscall.SIGSTOP && t.cfg.JobStop != nil {
 				t.jobStop, t.jobStopAt = sig, time.Now()
 			}

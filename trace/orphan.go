@@ -1,0 +1,106 @@
+package trace
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// orphanedGroup does for the tracer's process group what the kernel
+// does for a process group that becomes orphaned with a stopped member:
+// it sends each member SIGHUP, then SIGCONT (POSIX; Linux's
+// kill_orphaned_pgrp). It runs when a traced process has ended.
+//
+// The first program starts in the tracer's process group. Without the
+// tracer, that group stops being kept from orphanhood by the first
+// program once it ends (its parent, a shell, is in another group of the
+// same session); under the guard the tracer, whose parent is that shell,
+// is still a member, waiting for the program's other processes, and
+// keeps it from being orphaned. A background child the program left
+// stopped (`sh -c 'sleep 100 & kill -STOP $!'`, a job stopped by
+// SIGTTIN) then never got the kernel's SIGHUP and SIGCONT, stayed
+// stopped, and the tracer waited for it for good: the terminal hung
+// where the program natively returned at once. So once the first
+// program has ended, the group is taken as orphaned when no traced
+// member's parent is in another group of the session (the tracer itself
+// not counted), and on the change to orphaned the stopped group gets
+// the kernel's signals, from the tracer (SI_USER, where the kernel's
+// come as SI_KERNEL).
+func (t *tracer) orphanedGroup() {
+	if _, ok := t.tasks[t.mainPid]; ok {
+		return // the tracer stands for the first program, as its parent's child
+	}
+	me := os.Getpid()
+	pgrp, sid := unix.Getpgrp(), 0
+	if s, err := unix.Getsid(0); err == nil {
+		sid = s
+	}
+	_, parentPgrp, parentSid, ok := statIDs(os.Getppid())
+	if !ok || parentPgrp == pgrp || parentSid != sid {
+		// The tracer never kept its group from orphanhood: the kernel's
+		// own rule holds.
+		return
+	}
+	var members []int
+	stopped := false
+	for _, tk := range t.tasks {
+		if tk.pid == 0 || tk.tid != tk.pid {
+			continue
+		}
+		ppid, g, s, ok := statIDs(tk.pid)
+		if !ok || g != pgrp || s != sid {
+			continue
+		}
+		members = append(members, tk.pid)
+		if ppid != me {
+			if _, pg, ps, ok := statIDs(ppid); ok && pg != pgrp && ps == sid {
+				t.pgrpOrphaned = false // kept as without the tracer
+				return
+			}
+		}
+	}
+	if t.pgrpOrphaned || len(members) == 0 {
+		return
+	}
+	t.pgrpOrphaned = true
+	for _, tk := range t.tasks {
+		if tk.groupStop && tk.pid != 0 {
+			if _, g, _, ok := statIDs(tk.pid); ok && g == pgrp {
+				stopped = true
+				break
+			}
+		}
+	}
+	if !stopped {
+		return
+	}
+	for _, pid := range members {
+		_ = syscall.Kill(pid, syscall.SIGHUP)
+		_ = syscall.Kill(pid, syscall.SIGCONT)
+	}
+}
+
+// statIDs reads a process's parent, process group and session from
+// /proc/PID/stat.
+func statIDs(pid int) (ppid, pgrp, sid int, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, 0, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, 0, false
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 5 {
+		return 0, 0, 0, false
+	}
+	ppid, err1 := strconv.Atoi(string(f[1]))
+	pgrp, err2 := strconv.Atoi(string(f[2]))
+	sid, err3 := strconv.Atoi(string(f[3]))
+	return ppid, pgrp, sid, err1 == nil && err2 == nil && err3 == nil
+}
