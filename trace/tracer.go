@@ -2323,13 +2323,32 @@ func (t *tracer) occupiedAtExec(tk *task, occupied []region.Mapping) bool {
 		}
 		vdso := m.Path == "[vdso]" || strings.HasPrefix(m.Path, "[vvar")
 		if vdso || loader != nil && m.Inode == loader.Inode && m.Dev == loader.Dev {
-			t.failClosed(tk, fmt.Sprintf("at its exec the kernel put %s at %v, inside a protected range "+
-				"(RLIMIT_STACK unlimited or large enough to push the mapping base down to it, "+
-				"or personality ADDR_COMPAT_LAYOUT)", m.Path, m.Range))
+			t.failClosed(tk, fmt.Sprintf("at its exec the kernel put %s at %v, inside a protected range; %s",
+				m.Path, m.Range, kernelPlaced(tk.sp.abi)))
 			return false
 		}
 	}
 	return true
+}
+
+// kernelPlaced says why the kernel put a program's loader or vDSO in a
+// protected range at its exec, and what to do. A 64-bit program's go
+// top-down from a base chosen at random (address-space randomisation,
+// vm.mmap_rnd_bits: 28 bits of pages, 1 TiB, by default) below the
+// stack: a protected range in that TiB catches them now and then, in
+// some runs and not others, whatever the stack limit. (The message said
+// only RLIMIT_STACK and ADDR_COMPAT_LAYOUT, the i386 legacy layout's
+// causes, which do not apply there.)
+func kernelPlaced(abi rewrite.ABI) string {
+	if abi == rewrite.ABI32 {
+		return "the legacy layout puts them bottom-up from below 0x40000000 " +
+			"(RLIMIT_STACK unlimited or large enough to push the mapping base down to it, " +
+			"or personality ADDR_COMPAT_LAYOUT): run it with a finite stack limit"
+	}
+	return "the kernel chooses their place at random (address-space randomisation), " +
+		"anywhere in the TiB or so below the stack (0x7eff00000000-0x7ffff8000000 with the default " +
+		"vm.mmap_rnd_bits), or lower with a large RLIMIT_STACK: some runs are killed and others not; " +
+		"protect no range there with --strict"
 }
 
 // auxvFile is where auxvBase reads a task's auxiliary vector (tests
