@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mmapguard/mmapguard/region"
 )
@@ -26,17 +25,12 @@ func FuzzRead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const name = "fuzz.so"
 		r := &countingReader{r: bytes.NewReader(data)}
-		start := time.Now()
 		o, err := Read(r, int64(len(data)), name)
 		// Work is bounded by what Read asks of the reader: a few reads
 		// of the headers, then each part of the file at most a few
-		// times. (The clock is only a backstop: a loaded machine can
-		// stall a fuzz worker for seconds.)
+		// times.
 		if maxBytes := 8*int64(len(data)) + 4096; r.bytes > maxBytes || r.calls > 64+int64(len(data))/(16<<10) {
 			t.Errorf("Read made %d reads of %d bytes in all from a %d-byte input", r.calls, r.bytes, len(data))
-		}
-		if d := time.Since(start); d > 30*time.Second {
-			t.Errorf("Read took %v on %d bytes", d, len(data))
 		}
 		if err != nil {
 			var fe *FileError

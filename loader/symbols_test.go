@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 const libcPath = "/lib/x86_64-linux-gnu/libc.so.6"
@@ -405,13 +404,9 @@ func FuzzReadSymbols(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := &countingReader{r: bytes.NewReader(data)}
-		start := time.Now()
 		s, err := ReadSymbols(r, int64(len(data)), "fuzz.so")
 		if r.bytes > 8*int64(len(data))+4096 {
 			t.Errorf("ReadSymbols read %d bytes in %d reads of a %d-byte input", r.bytes, r.calls, len(data))
-		}
-		if d := time.Since(start); d > 30*time.Second {
-			t.Errorf("ReadSymbols took %v", d)
 		}
 		if err != nil {
 			var fe *FileError

@@ -941,12 +941,6 @@ func FuzzCFI(f *testing.F) {
 	f.Add(s.EHFrame.Data[:300])
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const addr = 0x2000
-		start := time.Now()
-		defer func() {
-			if d := time.Since(start); d > 10*time.Second {
-				t.Errorf("%v for %d bytes", d, len(data))
-			}
-		}()
 		tab := parseCFI(loader.UnwindSection{Addr: addr, Data: data})
 		for i, d := range tab.fdes {
 			if d.end <= d.begin || int(d.cie) >= len(tab.cies) || d.insns[0] > d.insns[1] || d.insns[1] > len(data) {
