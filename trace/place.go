@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mmapguard/mmapguard/loader"
 	"github.com/mmapguard/mmapguard/region"
@@ -107,8 +110,11 @@ func (t *tracer) placeReservation(tk *task, c *rewrite.Call) bool {
 // the planner chose, and remembers it so the object's segments can be
 // checked against where it lands.
 func (t *tracer) applyPlacement(tk *task, c *rewrite.Call, obj *loader.Object) bool {
-	tk.spanObj, tk.spanLen = obj, c.Args[1]
+	tk.spanObj, tk.spanLen, tk.spanWant = obj, c.Args[1], 0
 	p := placementOf(tk.sp.planner, obj)
+	if p.Conflict != nil && p.Conflict.Kind == loader.ConflictOverlap && t.forgetGone(tk, p.Span) {
+		p = placementOf(tk.sp.planner, obj)
+	}
 	if p.Conflict != nil {
 		t.warnf("%v", p.Conflict)
 		if t.cfg.Place.Strict {
@@ -120,8 +126,68 @@ func (t *tracer) applyPlacement(tk *task, c *rewrite.Call, obj *loader.Object) b
 	}
 	if p.Placed() {
 		c.Place, c.PlaceStrict = p.Base, t.cfg.Place.Strict
+		tk.spanWant = p.Base
 	}
 	return true
+}
+
+// forgetGone drops from the planner the objects placed over span that
+// this process no longer maps there: unloaded by dlclose (whose munmap
+// outside the guarded ranges never stops), or placed by another process
+// that shares the planner (a forked child's dlopen). Their spans are
+// free here. It reports whether it dropped any. An object whose first
+// mapping is in flight in a task of this address space is kept.
+func (t *tracer) forgetGone(tk *task, span region.Range) bool {
+	maps, err := region.ReadMaps(tk.tid)
+	if err != nil {
+		return false
+	}
+	pl := tk.sp.planner
+	gone := false
+	for _, q := range pl.Placements() {
+		if q.Object.Kind == loader.Executable || !q.Span.Overlaps(span) || t.loading(tk.sp, q.Object) {
+			continue
+		}
+		id, ok := t.cfg.Place.idOf(q.Object)
+		if !ok || mapsFile(maps, q.Span, id) {
+			continue
+		}
+		pl.Forget(q.Object)
+		gone = true
+	}
+	return gone
+}
+
+// loading reports whether a task of sp is in the middle of obj's first
+// mapping.
+func (t *tracer) loading(sp *space, obj *loader.Object) bool {
+	for _, o := range t.tasks {
+		if o.sp == sp && o.spanObj == obj {
+			return true
+		}
+	}
+	return false
+}
+
+// idOf returns the identity of the file obj was read from.
+func (pc *PlaceConfig) idOf(obj *loader.Object) (fileID, bool) {
+	for id, o := range pc.objs {
+		if o == obj {
+			return id, true
+		}
+	}
+	return fileID{}, false
+}
+
+// mapsFile reports whether any mapping inside r maps the file id.
+func mapsFile(maps []region.Mapping, r region.Range, id fileID) bool {
+	dev := fmt.Sprintf("%02x:%02x", unix.Major(id.dev), unix.Minor(id.dev))
+	for _, m := range maps {
+		if m.Inode == id.ino && m.Overlaps(r) && strings.EqualFold(m.Dev, dev) {
+			return true
+		}
+	}
+	return false
 }
 
 // placementOf returns the planner's placement of obj, planning it if it
@@ -211,12 +277,31 @@ func (t *tracer) checkSegment(tk *task, c *rewrite.Call) bool {
 // noteSpan records where a placed object's first mapping landed, once
 // the call's result is known.
 func (t *tracer) noteSpan(tk *task, ret uint64) {
-	obj, n := tk.spanObj, tk.spanLen
-	tk.spanObj = nil
+	obj, n, want := tk.spanObj, tk.spanLen, tk.spanWant
+	tk.spanObj, tk.spanWant = nil, 0
 	if obj == nil {
 		return
 	}
-	if _, failed := rewrite.Failed(rewrite.ABI64, ret); failed {
+	_, failed := rewrite.Failed(rewrite.ABI64, ret)
+	if want != 0 && (failed || ret != want) {
+		// The planner's span was free as far as it knew, but the
+		// program had mapped something there since it started (or the
+		// span crosses a protected range's edge): the object is not at
+		// its base, and its span must not keep others out.
+		tk.sp.planner.Forget(obj)
+		size, _ := region.PageUp(n)
+		span, _ := region.Span(want, size)
+		why := "something is mapped there"
+		if crossesEdge(tk.sp.guard.Policy().Guarded(), span) {
+			why = "it crosses the edge of a guarded range (a protected range or the pool)"
+		}
+		if failed {
+			t.warnf("%s wants %v but %s; strict placement: the load fails", obj.Path, span, why)
+		} else {
+			t.warnf("%s wants %v but %s; it loads where ld.so puts it (%#x)", obj.Path, span, why, ret)
+		}
+	}
+	if failed {
 		return
 	}
 	end, ok := region.PageUp(n)
@@ -229,4 +314,18 @@ func (t *tracer) noteSpan(tk *task, ret uint64) {
 		}
 		tk.sp.spans[obj] = r
 	}
+}
+
+// crossesEdge reports whether r lies partly inside the guarded ranges
+// and partly outside them: a placement there cannot be had (inside it
+// replaces the guard's reservation, outside it must not replace
+// anything).
+func crossesEdge(guarded []region.Range, r region.Range) bool {
+	in := uint64(0)
+	for _, g := range guarded {
+		if i := g.Intersect(r); !i.Empty() {
+			in += i.Len()
+		}
+	}
+	return in != 0 && in != r.Len()
 }

@@ -201,3 +201,53 @@ func TestPlacementAligned(t *testing.T) {
 		}
 	}
 }
+
+// TestPlacementGivesBack: a span is held only while its object is
+// there. After dlclose, in a process whose forked child loaded the
+// object, and when the object could not have its base (the program
+// mapped a page there after it started, or the span crosses the
+// protected range's edge), another object that wants the span gets it,
+// where the planner used to name the absent object as holding it; the
+// object that could not have its base is warned about.
+func TestPlacementGivesBack(t *testing.T) {
+	dir := placeFixtures(t)
+	bin := filepath.Join(dir, "reload")
+	if out, err := exec.Command("cc", "-o", bin, filepath.Join("..", "testdata", "place", "reload.c"), "-ldl").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	plain, clash := filepath.Join(dir, "libplain.so"), filepath.Join(dir, "libclash.so")
+	same := []loader.Rule{mustRule(t, "libplain.so=0x30000000"), mustRule(t, "libclash.so=0x30000000")}
+	for _, tc := range []struct {
+		name     string
+		rules    []loader.Rule
+		args     []string
+		want     string
+		warnings []string
+	}{
+		{"dlclose", same, []string{"open", plain, "close", plain, "open", clash},
+			"libplain.so 0x30000000\nlibclash.so 0x30000000\n", nil},
+		{"fork", same, []string{"fork", plain, "open", clash},
+			"libplain.so 0x30000000\nlibclash.so 0x30000000\n", nil},
+		{"taken", []loader.Rule{mustRule(t, "libplain.so=0x30000000"), mustRule(t, "libclash.so=0x30001000")},
+			[]string{"map", "0x30000000", "open", plain, "open", clash},
+			"libclash.so 0x30001000\n", []string{"libplain.so wants 0x30000000-", "something is mapped there"}},
+		{"edge", []loader.Rule{mustRule(t, "libplain.so=0x7fffe000"), mustRule(t, "libclash.so=0x7fff0000")},
+			[]string{"open", plain, "open", clash},
+			"libclash.so 0x7fff0000\n", []string{"libplain.so wants 0x7fffe000-", "crosses the edge"}},
+	} {
+		for _, strict := range []bool{false, true} {
+			out, warn, res := runPlaced(t, &PlaceConfig{Rules: tc.rules, Strict: strict}, append([]string{bin}, tc.args...)...)
+			if res.ExitCode() != 0 || !strings.Contains(out, tc.want) {
+				t.Errorf("%s, strict %v: exit %d, output:\n%s\nwant it to hold:\n%s\nwarnings:\n%s", tc.name, strict, res.ExitCode(), out, tc.want, warn)
+			}
+			if strings.Contains(warn, "holds") {
+				t.Errorf("%s, strict %v: a span held by an object that is not there:\n%s", tc.name, strict, warn)
+			}
+			for _, w := range tc.warnings {
+				if !strings.Contains(warn, w) {
+					t.Errorf("%s, strict %v: no warning %q:\n%s", tc.name, strict, w, warn)
+				}
+			}
+		}
+	}
+}

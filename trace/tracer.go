@@ -824,6 +824,9 @@ type task struct {
 	// is (with Config.Place), spanLen its length.
 	spanObj *loader.Object
 	spanLen uint64
+	// spanWant is the base the planner gave spanObj (0 if none): a
+	// first mapping that lands elsewhere gives its span back.
+	spanWant uint64
 	// vforkChild is the child a task vforked, until the task's next
 	// stop: it sits in the kernel until that child execs or exits.
 	vforkChild int
