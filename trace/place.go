@@ -3,6 +3,7 @@ package trace
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -80,16 +81,28 @@ func (t *tracer) placement(tk *task, c *rewrite.Call) bool {
 // at the first aligned address inside. Nothing in the call names the
 // object; the loader has it open, so the tracer looks among the
 // process's open files for an object whose reservation has this length.
+//
+// The program may hold other such objects open itself, and descriptor
+// numbers say nothing of which was opened last (a lower one freed
+// earlier is reused). When the open files with this reservation length
+// are more than one object, the one glibc's loader is reading is the one
+// whose file position is just past the header it read (FILEBUF_SIZE
+// bytes: glibc reads the header with read, the rest with pread); if that
+// does not settle it, no object is placed (a warning; a failed load under
+// Strict) rather than one object at another's base.
 func (t *tracer) placeReservation(tk *task, c *rewrite.Call) bool {
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", tk.tid))
 	if err != nil {
 		return true
 	}
-	var obj *loader.Object
-	best := -1
+	type cand struct {
+		obj *loader.Object
+		fd  int
+	}
+	var cands []cand
 	for _, e := range ents {
 		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd < best {
+		if err != nil {
 			continue
 		}
 		o := t.cfg.Place.object(tk.tid, fd)
@@ -97,13 +110,69 @@ func (t *tracer) placeReservation(tk *task, c *rewrite.Call) bool {
 			continue
 		}
 		if r, ok := region.PageUp(o.FirstMap().Reserve); ok && r == c.Args[1] || o.FirstMap().Reserve == c.Args[1] {
-			obj, best = o, fd // the most recently opened one wins
+			cands = append(cands, cand{o, fd})
 		}
 	}
-	if obj == nil {
+	distinct := func(cs []cand) []*loader.Object {
+		var objs []*loader.Object
+		for _, c := range cs {
+			if !slices.Contains(objs, c.obj) {
+				objs = append(objs, c.obj)
+			}
+		}
+		return objs
+	}
+	objs := distinct(cands)
+	if len(objs) > 1 {
+		var read []cand
+		for _, c := range cands {
+			if filePos(tk.tid, c.fd) == glibcHeaderRead {
+				read = append(read, c)
+			}
+		}
+		if r := distinct(read); len(r) == 1 {
+			objs = r
+		} else {
+			names := make([]string, len(objs))
+			for i, o := range objs {
+				names[i] = o.Path
+			}
+			if t.cfg.Place.Strict {
+				t.warnf("a reservation of %#x bytes is for one of %s, which are all open: cannot tell which; strict placement: the load fails", c.Args[1], strings.Join(names, ", "))
+				t.refuse(tk, rewrite.Err(rewrite.EEXIST))
+				return false
+			}
+			t.warnf("a reservation of %#x bytes is for one of %s, which are all open: cannot tell which; it loads where ld.so puts it", c.Args[1], strings.Join(names, ", "))
+			return true
+		}
+	}
+	if len(objs) == 0 {
 		return true
 	}
-	return t.applyPlacement(tk, c, obj)
+	return t.applyPlacement(tk, c, objs[0])
+}
+
+// glibcHeaderRead is where glibc's loader leaves the file position of an
+// object it is loading: it reads FILEBUF_SIZE (832 on 64-bit) bytes of
+// header with read(2) in open_verify, and everything else with pread.
+const glibcHeaderRead = 832
+
+// filePos returns a descriptor's file position, -1 if unknown.
+func filePos(tid, fd int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%d", tid, fd))
+	if err != nil {
+		return -1
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "pos:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
 }
 
 // applyPlacement gives the call (ld.so's first mapping of obj) the base

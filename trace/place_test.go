@@ -251,3 +251,43 @@ func TestPlacementGivesBack(t *testing.T) {
 		}
 	}
 }
+
+// TestPlacementAlignedOpenElsewhere: an object aligned above the page
+// size is recognised by the length of ld.so's anonymous reservation,
+// among the files the process has open. The program holding another
+// such object open, on a higher descriptor than the loader's, must not
+// make the object being loaded go to the other's base; when the tracer
+// cannot tell which of them is loading, neither is placed (a warning,
+// or a failed load under Strict).
+func TestPlacementAlignedOpenElsewhere(t *testing.T) {
+	dir := placeFixtures(t)
+	bin := filepath.Join(dir, "reload")
+	if out, err := exec.Command("cc", "-o", bin, filepath.Join("..", "testdata", "place", "reload.c"), "-ldl").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	var libs []string
+	for _, n := range []string{"libbig1.so", "libbig2.so"} {
+		so := filepath.Join(dir, n)
+		if out, err := exec.Command("cc", "-shared", "-fPIC", "-Wl,-z,max-page-size=0x200000", "-o", so,
+			filepath.Join("..", "testdata", "place", "obj.c")).CombinedOutput(); err != nil {
+			t.Fatalf("cc: %v\n%s", err, out)
+		}
+		libs = append(libs, so)
+	}
+	rules := []loader.Rule{mustRule(t, "libbig1.so=0x20000000"), mustRule(t, "libbig2.so=0x30000000")}
+	out, warn, res := runPlaced(t, &PlaceConfig{Rules: rules}, bin, "hold", libs[1], "open", libs[0], "open", libs[1])
+	if res.ExitCode() != 0 || !strings.Contains(out, "libbig1.so 0x20000000\n") || !strings.Contains(out, "libbig2.so 0x30000000\n") {
+		t.Errorf("hold: exit %d\n%s\nwarnings:\n%s", res.ExitCode(), out, warn)
+	}
+	for _, strict := range []bool{false, true} {
+		out, warn, res = runPlaced(t, &PlaceConfig{Rules: rules, Strict: strict}, bin, "read", libs[1], "open", libs[0])
+		want := "libbig1.so 0x"
+		if strict {
+			want = "libbig1.so dlopen-failed"
+		}
+		if res.ExitCode() != 0 || !strings.Contains(out, want) || strings.Contains(out, "0x30000000") ||
+			!strings.Contains(warn, "cannot tell which") {
+			t.Errorf("read, strict %v: exit %d\n%s\nwarnings:\n%s", strict, res.ExitCode(), out, warn)
+		}
+	}
+}

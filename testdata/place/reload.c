@@ -4,8 +4,12 @@
 //   close PATH  dlclose what the last open of PATH returned
 //   fork PATH   a child dlopens PATH, reports and exits; the parent waits
 //   map ADDR    map one page at ADDR (MAP_FIXED_NOREPLACE)
+//   hold PATH   keep PATH open on a descriptor above a free one (the
+//               next open, the loader's, gets the lower number)
+//   read PATH   the same, and read its first 832 bytes as ld.so does
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +56,14 @@ int main(int argc, char **argv) {
 				_exit(0);
 			}
 			waitpid(pid, NULL, 0);
+		} else if (!strcmp(op, "hold") || !strcmp(op, "read")) {
+			int gap = open("/dev/null", O_RDONLY);
+			int fd = open(arg, O_RDONLY);
+			char buf[832];
+			if (gap < 0 || fd < 0 || !strcmp(op, "read") && read(fd, buf, sizeof buf) != sizeof buf) {
+				printf("%s %s failed\n", op, arg);
+			}
+			close(gap);
 		} else if (!strcmp(op, "map")) {
 			void *want = (void *)strtoul(arg, NULL, 0);
 			void *p = mmap(want, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
