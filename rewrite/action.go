@@ -139,6 +139,11 @@ type Caller struct {
 	// Owner is true when the calling code is allowed to use protected
 	// ranges freely (an owner rule matched it).
 	Owner bool
+	// Placed is true when the call is the system loader mapping part of
+	// a shared object the tracer placed, inside the span it placed it
+	// at (a segment, or the zero-fill after one): an allowed requester
+	// there, even under a strict policy.
+	Placed bool
 	// Task names the thread that made the call (the tracer gives its
 	// id): see Guard.Settle. Callers that leave it 0 for calls of
 	// several threads lose the guarantee that pool space one of them

@@ -495,7 +495,7 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 			}
 			return a
 		}
-		if g.policy.Strict && !who.Owner && g.policy.protected.Overlaps(q) {
+		if g.policy.Strict && !who.Owner && !who.Placed && g.policy.protected.Overlaps(q) {
 			return deny(c, EPERM, whyRange("strict: fixed mapping ", q, " in a protected range"))
 		}
 		if flags&MapFixedNoReplace != 0 {

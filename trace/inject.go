@@ -510,7 +510,7 @@ func (t *tracer) seccompStop(tk *task) {
 	}
 	t.fillMemory(tk, &c)
 	g := tk.sp.guard
-	who := rewrite.Caller{Task: tk.tid}
+	who := rewrite.Caller{Task: tk.tid, Placed: t.cfg.Place != nil && tk.inSpan}
 	var at *Attribution
 	if t.attr != nil {
 		at = t.attribute(tk, si)

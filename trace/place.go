@@ -50,12 +50,19 @@ func (pc *PlaceConfig) planner(maps []region.Mapping) *loader.Planner {
 // conflict under Strict).
 func (t *tracer) placement(tk *task, c *rewrite.Call) bool {
 	const fixed = rewrite.MapFixed | rewrite.MapFixedNoReplace
+	tk.inSpan = false
 	if c.Op() != rewrite.OpMmap || c.ABI != rewrite.ABI64 || tk.sp.planner == nil {
 		return true
 	}
 	if c.Args[3]&rewrite.MapAnonymous != 0 {
 		if c.Args[3]&fixed == 0 && uint32(c.Args[2]) == rewrite.ProtNone {
 			return t.placeReservation(tk, c)
+		}
+		if c.Args[3]&rewrite.MapFixed != 0 && !tk.loadSpan.Empty() {
+			// ld.so zero-fills the end of a segment (.bss past the
+			// file's pages) with an anonymous MAP_FIXED mapping.
+			q, ok := region.Span(c.Args[0], c.Args[1])
+			tk.inSpan = ok && tk.loadSpan.ContainsRange(q)
 		}
 		return true
 	}
@@ -333,6 +340,7 @@ func (t *tracer) checkSegment(tk *task, c *rewrite.Call) bool {
 	}
 	q, ok := region.Span(c.Args[0], c.Args[1])
 	if ok && span.ContainsRange(q) {
+		tk.inSpan = true
 		return true
 	}
 	t.warnf("%s: a segment mapped at %#x (+%#x) falls outside the object's span %v", obj.Path, c.Args[0], c.Args[1], span)
@@ -377,7 +385,11 @@ func (t *tracer) noteSpan(tk *task, ret uint64) {
 	if !ok {
 		return
 	}
+	tk.loadSpan = region.Range{}
 	if r, ok := region.Span(ret, end); ok {
+		if want != 0 && ret == want {
+			tk.loadSpan = r
+		}
 		if tk.sp.spans == nil {
 			tk.sp.spans = map[*loader.Object]region.Range{}
 		}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/mmapguard/mmapguard/loader"
+	"github.com/mmapguard/mmapguard/region"
+	"github.com/mmapguard/mmapguard/rewrite"
 	"github.com/mmapguard/mmapguard/seccomp"
 )
 
@@ -47,7 +49,11 @@ func placeFixtures(t *testing.T) string {
 
 func runPlaced(t *testing.T, pc *PlaceConfig, argv ...string) (string, string, Result) {
 	t.Helper()
-	p := testPolicy(t)
+	return runPlacedPolicy(t, testPolicy(t), pc, argv...)
+}
+
+func runPlacedPolicy(t *testing.T, p *rewrite.Policy, pc *PlaceConfig, argv ...string) (string, string, Result) {
+	t.Helper()
 	dir := t.TempDir()
 	out, _ := os.Create(filepath.Join(dir, "out"))
 	warn, _ := os.Create(filepath.Join(dir, "warn"))
@@ -288,6 +294,48 @@ func TestPlacementAlignedOpenElsewhere(t *testing.T) {
 		if res.ExitCode() != 0 || !strings.Contains(out, want) || strings.Contains(out, "0x30000000") ||
 			!strings.Contains(warn, "cannot tell which") {
 			t.Errorf("read, strict %v: exit %d\n%s\nwarnings:\n%s", strict, res.ExitCode(), out, warn)
+		}
+	}
+}
+
+// TestPlacementStrictPolicy: under --strict (no owners), a placed object
+// is still an allowed requester inside the protected range, as
+// docs/placement.md says: ld.so's MAP_FIXED segments inside the span the
+// object was placed at, and its anonymous zero-fill of a large .bss,
+// are honoured (they were refused with EPERM, and every dlopen of an
+// object placed there failed), while a MAP_FIXED of the program's there
+// is still refused.
+func TestPlacementStrictPolicy(t *testing.T) {
+	dir := placeFixtures(t)
+	big := filepath.Join(dir, "libbss.so")
+	src := filepath.Join(t.TempDir(), "bss.c")
+	if err := os.WriteFile(src, []byte("static char bss[16<<20];\nint obj_marker(void) { return bss[4096]; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cc", "-shared", "-fPIC", "-o", big, src).CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	al := filepath.Join(dir, "libbig.so")
+	if out, err := exec.Command("cc", "-shared", "-fPIC", "-Wl,-z,max-page-size=0x200000", "-o", al,
+		filepath.Join("..", "testdata", "place", "obj.c")).CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	bin := filepath.Join(dir, "reload")
+	if out, err := exec.Command("cc", "-o", bin, filepath.Join("..", "testdata", "place", "reload.c"), "-ldl").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := []loader.Rule{mustRule(t, "libplain.so=0x30000000"), mustRule(t, "libbss.so=0x10000000"), mustRule(t, "libbig.so=0x20000000")}
+	lib := func(n string) string { return filepath.Join(dir, n) }
+	for _, strictPlace := range []bool{false, true} {
+		out, warn, res := runPlacedPolicy(t, p, &PlaceConfig{Rules: rules, Strict: strictPlace}, bin,
+			"open", lib("libplain.so"), "open", lib("libttext.so"), "open", big, "open", al, "map", "0x40000000")
+		want := "libplain.so 0x30000000\nlibttext.so 0x7d000000\nlibbss.so 0x10000000\nlibbig.so 0x20000000\nmap 0x40000000 failed\n"
+		if res.ExitCode() != 0 || out != want {
+			t.Errorf("place-strict %v: exit %d, output:\n%s\nwant:\n%s\nwarnings:\n%s", strictPlace, res.ExitCode(), out, want, warn)
 		}
 	}
 }

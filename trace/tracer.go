@@ -827,6 +827,14 @@ type task struct {
 	// spanWant is the base the planner gave spanObj (0 if none): a
 	// first mapping that lands elsewhere gives its span back.
 	spanWant uint64
+	// loadSpan is the span of the object this task's last first
+	// mapping placed (empty if it placed none): ld.so's anonymous
+	// MAP_FIXED zero-fill of its .bss inside it is the loader's, an
+	// allowed requester's even under a strict policy. inSpan says the
+	// call in progress is such a mapping, or a segment of a placed
+	// object inside its span.
+	loadSpan region.Range
+	inSpan   bool
 	// vforkChild is the child a task vforked, until the task's next
 	// stop: it sits in the kernel until that child execs or exits.
 	vforkChild int
