@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +29,21 @@ type eventLog struct {
 	spans map[int]loadSpan
 }
 
+// notObject reports whether a file the loader mapped is known not to be
+// an ELF object: ld.so maps its cache (/etc/ld.so.cache) whole, a call
+// shaped like an object's span that loads no object. A file that cannot
+// be read now counts as an object.
+func (*eventLog) notObject(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer func() { _ = f.Close() }() // read-only
+	magic := make([]byte, 4)
+	_, err = io.ReadFull(f, magic)
+	return err != nil || string(magic) != elf.ELFMAG
+}
+
 type loadSpan struct {
 	file       string
 	start, end uint64
@@ -46,7 +63,7 @@ func (l *eventLog) loadNote(e trace.Event) (file, part string) {
 		return "", ""
 	}
 	if c.Args[3]&(rewrite.MapFixed|rewrite.MapFixedNoReplace) == 0 {
-		if e.Caller == nil || e.Caller.Class != trace.ClassLoader {
+		if e.Caller == nil || e.Caller.Class != trace.ClassLoader || c.Args[5] != 0 || l.notObject(e.File) {
 			return "", ""
 		}
 		if l.spans == nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +112,36 @@ func TestJSONEvent(t *testing.T) {
 	}
 	if _, err := newEventLog(&buf, "yaml"); err == nil {
 		t.Error("log format yaml accepted")
+	}
+}
+
+// TestLoadNoteObjectsOnly: ld.so's mapping of its cache
+// (/etc/ld.so.cache, a file mapping from offset 0 without MAP_FIXED, by
+// the loader) is not an object's span: no "[ld.so maps ld.so.cache]",
+// no "load" in JSON; an ELF object's is.
+func TestLoadNoteObjectsOnly(t *testing.T) {
+	cache := filepath.Join(t.TempDir(), "ld.so.cache")
+	if err := os.WriteFile(cache, []byte("glibc-ld.so.cache1.1 and more"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		file string
+		want bool
+	}{{cache, false}, {self, true}} {
+		var buf bytes.Buffer
+		l, _ := newEventLog(&buf, "text")
+		e := testEvent()
+		e.Call = rewrite.Call{ABI: rewrite.ABI64, Nr: 9, Args: [6]uint64{0, 47983, 1, 2, 3, 0}}
+		e.File, e.Result = tc.file, 0x7f0000000000
+		e.Caller = &trace.Attribution{Class: trace.ClassLoader}
+		l.Event(e)
+		_ = l.Flush()
+		if got := strings.Contains(buf.String(), "[ld.so maps "); got != tc.want {
+			t.Errorf("%s: labelled a load %v, want %v: %s", tc.file, got, tc.want, buf.String())
+		}
 	}
 }
