@@ -30,6 +30,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/perf_event.h>
+
 #include "say.h"
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -366,6 +368,44 @@ static void *low4g(void) {
 		}
 	}
 	return p;
+}
+
+// --- racing probes ---
+
+// map32_stop ends map32_spam; map32_landed is where a MAP_32BIT mapping
+// landed in the range, or 0.
+static volatile int map32_stop;
+static volatile unsigned long map32_landed;
+
+// map32_spam is a thread that maps with MAP_32BIT (no address) in a loop
+// until map32_stop, and stops at the first mapping that lands in the
+// range: a hole someone left there for a moment.
+static void *map32_spam(void *x) {
+	(void)x;
+	while (!map32_stop) {
+		void *p = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+		if (p == MAP_FAILED) continue;
+		if (in_range((unsigned long)p, PAGE)) {
+			map32_landed = (unsigned long)p;
+			map32_stop = 1;
+			break;
+		}
+		munmap(p, PAGE);
+	}
+	return 0;
+}
+
+// perf_dummy_fd opens a disabled software perf event of this process,
+// whose mmap MAP_PRIVATE fails (EINVAL) after the kernel has unmapped a
+// MAP_FIXED target; -1 if refused.
+static int perf_dummy_fd(void) {
+	struct perf_event_attr at;
+	memset(&at, 0, sizeof at);
+	at.size = sizeof at;
+	at.type = PERF_TYPE_SOFTWARE;
+	at.config = PERF_COUNT_SW_DUMMY;
+	at.disabled = 1;
+	return syscall(SYS_perf_event_open, &at, 0, -1, -1, 0);
 }
 
 #endif

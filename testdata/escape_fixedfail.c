@@ -11,26 +11,16 @@
 // range. With --strict: a hint into the range rerouted to the pool, then
 // the MAP_FIXED there (a hole in the pool).
 #include "escape.h"
-#include <linux/perf_event.h>
 
 #define AT 0x50000000UL
 
-static int perf_fd(void) {
-	struct perf_event_attr at;
-	memset(&at, 0, sizeof at);
-	at.size = sizeof at;
-	at.type = PERF_TYPE_SOFTWARE;
-	at.config = PERF_COUNT_SW_DUMMY;
-	at.disabled = 1;
-	return syscall(SYS_perf_event_open, &at, 0, -1, -1, 0);
-}
 
 int main(int argc, char **argv) {
 	set_mode(argc, argv);
 	int huge = argc > 1 && strcmp(argv[argc - 1], "huge") == 0;
 	const char *route = huge ? "fixedfail-huge" : "fixedfail-perf";
 	unsigned long n = huge ? 0x200000UL : 2 * PAGE;
-	int fd = huge ? -1 : perf_fd();
+	int fd = huge ? -1 : perf_dummy_fd();
 	if (!huge && fd < 0) {
 		verdict(route, 1, "perf_event_open: %s: nothing to try", ename(errno));
 		return finish();

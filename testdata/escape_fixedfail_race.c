@@ -16,7 +16,6 @@
 // MAP_FIXED_NOREPLACE there (which the guard maps over its reservation).
 // Route names: fixedfail-race-MODE-TARGET.
 #include "escape.h"
-#include <linux/perf_event.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -32,23 +31,6 @@
 #define N (2 * PAGE)
 #define SCRATCH 0x98000000UL // outside the range: the native behaviour
 
-static volatile int stop;
-static volatile unsigned long landed;
-
-static void *spam(void *x) {
-	(void)x;
-	while (!stop) {
-		void *p = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
-		if (p == MAP_FAILED) continue;
-		if (in_range((unsigned long)p, PAGE)) {
-			landed = (unsigned long)p;
-			stop = 1;
-			break;
-		}
-		munmap(p, PAGE);
-	}
-	return 0;
-}
 
 // failing_file returns a descriptor and flags whose MAP_FIXED mapping
 // fails after the kernel unmapped the target, as checked at SCRATCH,
@@ -125,13 +107,7 @@ static int failing_file(const char *mode, int *flags, int *prot) {
 		*prot = PROT_READ | PROT_WRITE;
 		return fd;
 	}
-	struct perf_event_attr at;
-	memset(&at, 0, sizeof at);
-	at.size = sizeof at;
-	at.type = PERF_TYPE_SOFTWARE;
-	at.config = PERF_COUNT_SW_DUMMY;
-	at.disabled = 1;
-	fd = syscall(SYS_perf_event_open, &at, 0, -1, -1, 0);
+	fd = perf_dummy_fd();
 	*flags = MAP_PRIVATE;
 	*prot = PROT_READ;
 	return fd;
@@ -157,9 +133,9 @@ int main(int argc, char **argv) {
 		return finish();
 	}
 	pthread_t t;
-	pthread_create(&t, 0, spam, 0);
+	pthread_create(&t, 0, map32_spam, 0);
 	int failed = 0;
-	for (int i = 0; i < rounds && !stop; i++) {
+	for (int i = 0; i < rounds && !map32_stop; i++) {
 		if (own) {
 			void *p = mmap((void *)AT, N, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 			if (p != (void *)AT) {
@@ -173,11 +149,11 @@ int main(int argc, char **argv) {
 		else
 			munmap(q, N);
 	}
-	stop = 1;
+	map32_stop = 1;
 	pthread_join(t, 0);
-	if (landed) {
+	if (map32_landed) {
 		failures++;
-		say("%s ESCAPED: MAP_32BIT got %#lx, in the range, while a failed MAP_FIXED left a gap (%d failed)", route, landed, failed);
+		say("%s ESCAPED: MAP_32BIT got %#lx, in the range, while a failed MAP_FIXED left a gap (%d failed)", route, map32_landed, failed);
 	} else {
 		allow(AT, N);
 		verdict(route, failed > 0 && nohole(LO, HI - LO), "%d failed MAP_FIXED mappings raced by MAP_32BIT, no hole left", failed);

@@ -20,28 +20,11 @@
 #define N (2 * PAGE)
 #define FD 100
 
-static volatile int stop;
-static volatile unsigned long landed;
 static int good, bad;
-
-static void *spam(void *x) {
-	(void)x;
-	while (!stop) {
-		void *p = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
-		if (p == MAP_FAILED) continue;
-		if (in_range((unsigned long)p, PAGE)) {
-			landed = (unsigned long)p;
-			stop = 1;
-			break;
-		}
-		munmap(p, PAGE);
-	}
-	return 0;
-}
 
 static void *swapper(void *x) {
 	(void)x;
-	while (!stop) {
+	while (!map32_stop) {
 		dup2(bad, FD);
 		dup2(good, FD);
 	}
@@ -60,10 +43,10 @@ int main(int argc, char **argv) {
 		return finish();
 	}
 	pthread_t t1, t2;
-	pthread_create(&t1, 0, spam, 0);
+	pthread_create(&t1, 0, map32_spam, 0);
 	pthread_create(&t2, 0, swapper, 0);
 	int failed = 0, i;
-	for (i = 0; i < rounds && !stop; i++) {
+	for (i = 0; i < rounds && !map32_stop; i++) {
 		void *p = mmap((void *)AT, N, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 		if (p != (void *)AT) {
 			say("%s FAIL: MAP_FIXED of the program's own mapping: %s", route, ename(errno));
@@ -71,12 +54,12 @@ int main(int argc, char **argv) {
 		}
 		if (mmap((void *)AT, N, PROT_READ, MAP_PRIVATE | MAP_FIXED, FD, 0) == MAP_FAILED) failed++;
 	}
-	stop = 1;
+	map32_stop = 1;
 	pthread_join(t1, 0);
 	pthread_join(t2, 0);
-	if (landed) {
+	if (map32_landed) {
 		failures++;
-		say("%s ESCAPED: MAP_32BIT got %#lx, in the range, after %d rounds (%d failed)", route, landed, i, failed);
+		say("%s ESCAPED: MAP_32BIT got %#lx, in the range, after %d rounds (%d failed)", route, map32_landed, i, failed);
 	} else {
 		allow(AT, N);
 		verdict(route, nohole(LO, HI - LO), "%d rounds, %d failed MAP_FIXED mappings, no hole left", i, failed);

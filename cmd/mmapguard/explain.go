@@ -83,18 +83,7 @@ func replaceFile(name string, data []byte) error {
 	case err == nil && st.IsDir():
 		return fmt.Errorf("-o: %s is a directory; give -o a FILE", name)
 	case err == nil && !st.Mode().IsRegular():
-		f, err := os.OpenFile(name, os.O_WRONLY, 0)
-		if err != nil {
-			return fmt.Errorf("-o: %w; give -o a FILE you may write", err)
-		}
-		_, err = f.Write(data)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("-o: writing %s: %w", name, unwrapPath(err))
-		}
-		return nil
+		return writeInPlace(name, os.O_WRONLY, data)
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("-o: %w; give -o a FILE you may write", err)
 	}
@@ -113,18 +102,7 @@ func replaceFile(name string, data []byte) error {
 		}
 		// A file you may write in a directory you may not: written
 		// over in place (a failed write then leaves it cut short).
-		f, err := os.OpenFile(name, os.O_WRONLY|os.O_TRUNC, 0)
-		if err != nil {
-			return fmt.Errorf("-o: %w; give -o a FILE you may write", err)
-		}
-		_, err = f.Write(data)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("-o: writing %s: %w", name, unwrapPath(err))
-		}
-		return nil
+		return writeInPlace(name, os.O_WRONLY|os.O_TRUNC, data)
 	}
 	if st != nil {
 		// The file keeps its permissions (and, where mmapguard may
@@ -242,4 +220,21 @@ func explain(w io.Writer, p *rewrite.Policy, defaultPool bool, prog *seccomp.Pro
 	if !quiet {
 		fmt.Fprint(w, prog.Disassemble())
 	}
+}
+
+// writeInPlace writes data to the -o FILE name itself, opened with flag
+// (a device, or a file whose directory may not be written).
+func writeInPlace(name string, flag int, data []byte) error {
+	f, err := os.OpenFile(name, flag, 0)
+	if err != nil {
+		return fmt.Errorf("-o: %w; give -o a FILE you may write", err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("-o: writing %s: %w", name, unwrapPath(err))
+	}
+	return nil
 }
