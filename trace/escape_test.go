@@ -1373,3 +1373,22 @@ func testNamedReservation(t *testing.T, p *rewrite.Policy, name string) {
 	c.Reconcile(maps, []region.Range{span}, []region.Range{{}})
 	check("Reconcile", c)
 }
+
+// TestEscapeSleeperGrowsdown: a freeze goes on without a thread asleep
+// in the kernel in a call that cannot place a mapping (lookAtSleepers),
+// but the call, woken while the hole is there, writes into it, and the
+// fault grows a MAP_GROWSDOWN mapping just above the range down over
+// it (escape_sleepgrow.c). The reservation put back then fails with
+// EEXIST over a range the layout shows covered, which putBack took for
+// its own reservation left in place: the growth stayed, read-write, in
+// the protected range, in every run. The program must be killed.
+func TestEscapeSleeperGrowsdown(t *testing.T) {
+	bin := buildC(t, "escape_sleepgrow", "-pthread")
+	out, res := escapeGuarded(t, escapePolicy(t, false), bin)
+	if strings.Contains(out, "ESCAPED") || strings.Contains(out, "FAIL") || res.FailedClosed == 0 || !res.Status.Signaled() {
+		t.Errorf("failed closed %d, status %v:\n%s", res.FailedClosed, res.Status, out)
+	}
+	if nat := escapeNative(t, bin); !strings.Contains(nat, "sleepgrow ESCAPED") {
+		t.Errorf("natively the mapping above should grow into the range:\n%s", nat)
+	}
+}

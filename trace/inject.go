@@ -1200,6 +1200,17 @@ func (t *tracer) putBack(tk *task, abi rewrite.ABI, c rewrite.Call, ret uint64) 
 		// What covers it may be the reservation itself, which the
 		// failed call left in place (a rollback refused by the limit
 		// that refused the program's call): the guard's still.
+		// Anything else in a protected range arrived while the range
+		// was free, since the call before (the other tasks held or
+		// not: a task asleep in the kernel that a freeze went on
+		// without, woken meanwhile, grows a MAP_GROWSDOWN mapping
+		// above the hole into it when its call writes there): nobody
+		// asked for it there.
+		if m, ok := intruder(maps, r, g); ok {
+			t.failClosed(tk, fmt.Sprintf("cannot put back the reservation of %v in a protected range: %v; %v arrived there meanwhile",
+				r, syscall.Errno(e), fmtMapping(m)))
+			return true
+		}
 		g.Kept(r, maps)
 		return false
 	}
@@ -1208,6 +1219,24 @@ func (t *tracer) putBack(tk *task, abi rewrite.ABI, c rewrite.Call, ret uint64) 
 	}
 	t.failClosed(tk, fmt.Sprintf("cannot put back the reservation of %v in a protected range: %v", r, syscall.Errno(e)))
 	return true
+}
+
+// intruder returns a mapping in maps, inside r and a protected range,
+// that does not look like one of the guard's reservations (nor is its
+// code page): a put-back reservation found it there.
+func intruder(maps []region.Mapping, r region.Range, g *rewrite.Guard) (region.Mapping, bool) {
+	code := g.Code()
+	for _, m := range maps {
+		in := m.Intersect(r)
+		if in.Empty() || rewrite.LooksReserved(m) || !g.Policy().OverlapsProtected(in) {
+			continue
+		}
+		if !code.Empty() && code.ContainsRange(in) {
+			continue
+		}
+		return m, true
+	}
+	return region.Mapping{}, false
 }
 
 // coveredNow reports whether r is covered by mappings, whatever they are,
@@ -1504,3 +1533,12 @@ var mmapMinAddr = sync.OnceValue(func() uint64 {
 	}
 	return v
 })
+
+// fmtMapping describes a mapping as /proc/PID/maps shows it, in short.
+func fmtMapping(m region.Mapping) string {
+	s := fmt.Sprintf("%v %s", m.Range, m.Perms)
+	if m.Path != "" {
+		s += " " + m.Path
+	}
+	return s
+}
