@@ -95,3 +95,68 @@ func (o *Object) SegmentsAt(base uint64) []region.Range {
 	}
 	return out
 }
+
+// LoaderMap is one MAP_FIXED mmap glibc's ld.so (_dl_map_segments) makes
+// for an object once its span is mapped: a segment's file pages, or the
+// anonymous zero pages of a segment's tail past its file data (File
+// false, Offset 0).
+type LoaderMap struct {
+	region.Range        // page-aligned, as the kernel maps it
+	Prot         int    // the segment's PROT_* bits
+	Offset       uint64 // file offset (page-aligned), for File
+	File         bool
+}
+
+// LoaderMaps returns the MAP_FIXED mappings ld.so makes for o placed at
+// base (its span starting there), in order: with Align above the page
+// size the first segment's mapping of the whole span from inside the
+// anonymous reservation, then each later segment's file pages
+// (p_vaddr+p_filesz rounded up; none for a segment without file data)
+// and each segment's anonymous zero pages past the page that holds
+// the end of its file data, up to p_vaddr+p_memsz.
+func (o *Object) LoaderMaps(base uint64) []LoaderMap {
+	var out []LoaderMap
+	if len(o.Segments) == 0 {
+		return nil
+	}
+	bias := base - o.LinkBase
+	fm := o.FirstMap()
+	if l, ok := region.PageUp(fm.Length); ok && fm.Reserve != 0 {
+		out = append(out, LoaderMap{Range: region.Range{Start: base, End: base + l}, Prot: fm.Prot, Offset: fm.Offset, File: true})
+	}
+	for i, s := range o.Segments {
+		start := region.PageDown(s.Vaddr) + bias
+		end, ok := region.PageUp(s.Vaddr + s.Filesz)
+		if !ok {
+			continue
+		}
+		end += bias
+		if i > 0 && end > start {
+			out = append(out, LoaderMap{Range: region.Range{Start: start, End: end}, Prot: s.Prot(), Offset: region.PageDown(s.Offset), File: true})
+		}
+		if s.Memsz > s.Filesz {
+			zero, ok1 := region.PageUp(s.Vaddr + s.Filesz)
+			zeroEnd, ok2 := region.PageUp(s.Vaddr + s.Memsz)
+			if ok1 && ok2 && zeroEnd > zero {
+				out = append(out, LoaderMap{Range: region.Range{Start: zero + bias, End: zeroEnd + bias}, Prot: s.Prot()})
+			}
+		}
+	}
+	return out
+}
+
+// IsLoaderMap reports whether a MAP_FIXED mmap(addr, length, prot, ...)
+// of this object's file at offset (file true), or an anonymous one (file
+// false), is exactly one of ld.so's mappings of o placed at base.
+func (o *Object) IsLoaderMap(base, addr, length uint64, prot int, offset uint64, file bool) bool {
+	l, ok := region.PageUp(length)
+	if !ok || length == 0 {
+		return false
+	}
+	for _, m := range o.LoaderMaps(base) {
+		if m.File == file && m.Start == addr && m.Len() == l && m.Prot == prot && (!file || m.Offset == offset) {
+			return true
+		}
+	}
+	return false
+}

@@ -58,11 +58,13 @@ func (t *tracer) placement(tk *task, c *rewrite.Call) bool {
 		if c.Args[3]&fixed == 0 && uint32(c.Args[2]) == rewrite.ProtNone {
 			return t.placeReservation(tk, c)
 		}
-		if c.Args[3]&rewrite.MapFixed != 0 && !tk.loadSpan.Empty() {
+		if c.Args[3] == rewrite.MapFixed|rewrite.MapAnonymous|mapPrivate && tk.loadObj != nil {
 			// ld.so zero-fills the end of a segment (.bss past the
-			// file's pages) with an anonymous MAP_FIXED mapping.
-			q, ok := region.Span(c.Args[0], c.Args[1])
-			tk.inSpan = ok && tk.loadSpan.ContainsRange(q)
+			// file's pages) with an anonymous MAP_FIXED mapping: that
+			// one exactly, with the segment's protection, not any
+			// anonymous mapping of the program's inside the span
+			// (read-write-execute, after the load, after dlclose).
+			tk.inSpan = tk.loadObj.IsLoaderMap(tk.loadSpan.Start, c.Args[0], c.Args[1], int(uint32(c.Args[2])), 0, false)
 		}
 		return true
 	}
@@ -158,6 +160,13 @@ func (t *tracer) placeReservation(tk *task, c *rewrite.Call) bool {
 	}
 	return t.applyPlacement(tk, c, objs[0])
 }
+
+// MAP_PRIVATE and MAP_DENYWRITE (which the kernel ignores; glibc's
+// MAP_COPY has it), as ld.so passes them.
+const (
+	mapPrivate   = 0x02
+	mapDenyWrite = 0x800
+)
 
 // glibcHeaderRead is where glibc's loader leaves the file position of an
 // object it is loading: it reads FILEBUF_SIZE (832 on 64-bit) bytes of
@@ -340,7 +349,12 @@ func (t *tracer) checkSegment(tk *task, c *rewrite.Call) bool {
 	}
 	q, ok := region.Span(c.Args[0], c.Args[1])
 	if ok && span.ContainsRange(q) {
-		tk.inSpan = true
+		// Only ld.so's own mapping of a segment is the placed
+		// object's (private, the segment's pages, offset and
+		// protection): not the program's mapping of the same file
+		// over the span, shared and writable, say.
+		tk.inSpan = c.Args[3]&^(rewrite.MapFixed|mapDenyWrite) == mapPrivate &&
+			obj.IsLoaderMap(span.Start, c.Args[0], c.Args[1], int(uint32(c.Args[2])), c.Args[5], true)
 		return true
 	}
 	t.warnf("%s: a segment mapped at %#x (+%#x) falls outside the object's span %v", obj.Path, c.Args[0], c.Args[1], span)
@@ -385,10 +399,10 @@ func (t *tracer) noteSpan(tk *task, ret uint64) {
 	if !ok {
 		return
 	}
-	tk.loadSpan = region.Range{}
+	tk.loadSpan, tk.loadObj = region.Range{}, nil
 	if r, ok := region.Span(ret, end); ok {
 		if want != 0 && ret == want {
-			tk.loadSpan = r
+			tk.loadSpan, tk.loadObj = r, obj
 		}
 		if tk.sp.spans == nil {
 			tk.sp.spans = map[*loader.Object]region.Range{}

@@ -306,6 +306,7 @@ func TestPlacementAlignedOpenElsewhere(t *testing.T) {
 // object placed there failed), while a MAP_FIXED of the program's there
 // is still refused.
 func TestPlacementStrictPolicy(t *testing.T) {
+	t.Run("loader-only", testPlacementStrictLoaderOnly)
 	dir := placeFixtures(t)
 	big := filepath.Join(dir, "libbss.so")
 	src := filepath.Join(t.TempDir(), "bss.c")
@@ -337,5 +338,32 @@ func TestPlacementStrictPolicy(t *testing.T) {
 		if res.ExitCode() != 0 || out != want {
 			t.Errorf("place-strict %v: exit %d, output:\n%s\nwant:\n%s\nwarnings:\n%s", strictPlace, res.ExitCode(), out, want, warn)
 		}
+	}
+}
+
+// testPlacementStrictLoaderOnly: under --strict the placed object's
+// allowance covers ld.so's own mappings of it, not the program's
+// MAP_FIXED over its span afterwards: an anonymous read-write-execute
+// page (the task's last load span was taken for ld.so's .bss fill for
+// good), or the object's file mapped shared and writable (any mapping
+// of the file inside the span passed as a segment), with the object
+// loaded and after dlclose. Both were mapped before.
+func testPlacementStrictLoaderOnly(t *testing.T) {
+	dir := placeFixtures(t)
+	bin := filepath.Join(dir, "reload")
+	if out, err := exec.Command("cc", "-o", bin, filepath.Join("..", "testdata", "place", "reload.c"), "-ldl").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib := filepath.Join(dir, "libplain.so")
+	pc := &PlaceConfig{Rules: []loader.Rule{mustRule(t, "libplain.so=0x30000000")}}
+	out, warn, res := runPlacedPolicy(t, p, pc, bin, "open", lib, "rwx", "0x30000000", "share", "0x30001000",
+		"close", lib, "rwx", "0x30000000", "share", "0x30000000")
+	want := "libplain.so 0x30000000\nrwx 0x30000000 failed\nshare 0x30001000 failed\nrwx 0x30000000 failed\nshare 0x30000000 failed\n"
+	if res.ExitCode() != 0 || out != want {
+		t.Errorf("exit %d, output:\n%s\nwant:\n%s\nwarnings:\n%s", res.ExitCode(), out, want, warn)
 	}
 }

@@ -834,6 +834,7 @@ type task struct {
 	// call in progress is such a mapping, or a segment of a placed
 	// object inside its span.
 	loadSpan region.Range
+	loadObj  *loader.Object // the object placed at loadSpan
 	inSpan   bool
 	// vforkChild is the child a task vforked, until the task's next
 	// stop: it sits in the kernel until that child execs or exits.

@@ -7,6 +7,10 @@
 //   hold PATH   keep PATH open on a descriptor above a free one (the
 //               next open, the loader's, gets the lower number)
 //   read PATH   the same, and read its first 832 bytes as ld.so does
+//   rwx ADDR    map one anonymous read-write-execute page at ADDR over
+//               whatever is there (MAP_FIXED)
+//   share ADDR  map the first page of the last PATH opened, shared,
+//               read-write-execute, at ADDR (MAP_FIXED)
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -18,6 +22,7 @@
 #include <unistd.h>
 
 static void *handles[64];
+static const char *last;
 
 static void *load(const char *path) {
 	const char *name = strrchr(path, '/') + 1;
@@ -40,6 +45,7 @@ int main(int argc, char **argv) {
 	for (int i = 1; i + 1 < argc; i += 2) {
 		const char *op = argv[i], *arg = argv[i + 1];
 		if (!strcmp(op, "open")) {
+			last = arg;
 			handles[i / 2] = load(arg);
 		} else if (!strcmp(op, "close")) {
 			for (int j = i - 2; j >= 1; j -= 2) {
@@ -70,6 +76,16 @@ int main(int argc, char **argv) {
 			if (p != want) {
 				printf("map %s failed\n", arg);
 			}
+		} else if (!strcmp(op, "rwx") || !strcmp(op, "share")) {
+			void *want = (void *)strtoul(arg, NULL, 0);
+			int fd = -1, flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+			if (!strcmp(op, "share")) {
+				fd = last ? open(last, O_RDWR) : -1;
+				flags = MAP_SHARED | MAP_FIXED;
+			}
+			void *p = mmap(want, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, flags, fd, 0);
+			printf("%s %s %s\n", op, arg, p == want ? "mapped" : "failed");
+			if (fd >= 0) close(fd);
 		}
 	}
 	return 0;
