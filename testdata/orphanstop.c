@@ -6,7 +6,8 @@
 // group becomes orphaned then, with a stopped member: the kernel sends
 // that group SIGHUP and SIGCONT, and the child's SIGHUP handler prints
 // "child got SIGHUP" and ends it (exit 0). "child not hung up" (exit 1)
-// if neither comes within 30 seconds.
+// if neither comes within 30 seconds. With ORPHANSTOP_PID set, the
+// child's pid is written to that file once it has stopped.
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,14 @@ int main(void) {
 	// Stopped: T natively, t (a group-stop under ptrace) traced.
 	for (int i = 0; i < 3000 && state(child) != 'T' && state(child) != 't'; i++)
 		usleep(10000);
+	const char *pf = getenv("ORPHANSTOP_PID");
+	if (pf) {
+		FILE *f = fopen(pf, "w");
+		if (f) {
+			fprintf(f, "%d\n", child);
+			fclose(f);
+		}
+	}
 	usleep(200000);
 	say("parent exits");
 	return 0;

@@ -45,22 +45,21 @@ func (t *tracer) orphanedGroup() {
 		// own rule holds.
 		return
 	}
+	// Every member of the group counts, traced or not: in a pipeline
+	// (mmapguard run ... | cat) the other commands, whose parent is the
+	// shell, keep the group from orphanhood natively too.
+	if keptByOthers(me, pgrp, sid) {
+		t.pgrpOrphaned = false
+		return
+	}
 	var members []int
 	stopped := false
 	for _, tk := range t.tasks {
 		if tk.pid == 0 || tk.tid != tk.pid {
 			continue
 		}
-		ppid, g, s, ok := statIDs(tk.pid)
-		if !ok || g != pgrp || s != sid {
-			continue
-		}
-		members = append(members, tk.pid)
-		if ppid != me {
-			if _, pg, ps, ok := statIDs(ppid); ok && pg != pgrp && ps == sid {
-				t.pgrpOrphaned = false // kept as without the tracer
-				return
-			}
+		if _, g, s, ok := statIDs(tk.pid); ok && g == pgrp && s == sid {
+			members = append(members, tk.pid)
 		}
 	}
 	if t.pgrpOrphaned || len(members) == 0 {
@@ -82,6 +81,31 @@ func (t *tracer) orphanedGroup() {
 		_ = syscall.Kill(pid, syscall.SIGHUP)
 		_ = syscall.Kill(pid, syscall.SIGCONT)
 	}
+}
+
+// keptByOthers reports whether a member of process group pgrp (session
+// sid) other than the tracer (me) has a parent, not the tracer, in
+// another group of the same session: what keeps a group from being
+// orphaned. It looks at every process in /proc.
+func keptByOthers(me, pgrp, sid int) bool {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return true // cannot tell: do nothing, as before the first program ended
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == me {
+			continue
+		}
+		ppid, g, s, ok := statIDs(pid)
+		if !ok || g != pgrp || s != sid || ppid == me {
+			continue
+		}
+		if _, pg, ps, ok := statIDs(ppid); ok && pg != pgrp && ps == sid {
+			return true
+		}
+	}
+	return false
 }
 
 // statIDs reads a process's parent, process group and session from
