@@ -165,11 +165,12 @@ func asleepHarmless(tid int) bool {
 // the kernel chooses, or copy or replace the address space, in either
 // ABI (the file does not tell which: a number of one taken for the
 // other's only makes a freeze wait as before): mmap, mremap, shmat, brk,
-// io_setup (the AIO ring), arch_prctl (ARCH_MAP_VDSO), ioctl (drivers
-// that map, i915's legacy GEM mmap), the fork family and exec.
+// io_setup (the AIO ring), arch_prctl (ARCH_MAP_VDSO, and a shadow stack
+// with ARCH_SHSTK_ENABLE), map_shadow_stack, ioctl (drivers that map,
+// i915's legacy GEM mmap), the fork family and exec.
 var mayPlace = map[int64]bool{
 	// x86-64
-	9: true, 25: true, 30: true, 12: true, 206: true, 158: true, 16: true,
+	9: true, 25: true, 30: true, 12: true, 206: true, 158: true, 453: true, 16: true,
 	56: true, 57: true, 58: true, 435: true, 59: true, 322: true,
 	// i386
 	90: true, 192: true, 163: true, 117: true, 397: true, 45: true, 245: true, 384: true, 54: true,
