@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -45,15 +46,26 @@ func (t *tracer) orphanedGroup() {
 		// own rule holds.
 		return
 	}
-	// Every member of the group counts, traced or not: in a pipeline
-	// (mmapguard run ... | cat) the other commands, whose parent is the
-	// shell, keep the group from orphanhood natively too.
-	if keptByOthers(me, pgrp, sid) {
-		t.pgrpOrphaned = false
+	t.orphanedGroupIn(me, pgrp, sid)
+}
+
+// orphanedGroupIn is orphanedGroup once the tracer (me) is known to keep
+// its group pgrp of session sid from orphanhood. The traced members are
+// looked at first, then the member that kept the group last time (a
+// pipeline's cat), and only then every process in /proc: a program that
+// forks a thousand short children after its first process ended paid a
+// scan of /proc for each exit (1.5 ms each with 80 processes on the
+// machine, more than doubling its time; found in the eleventh session's
+// review).
+func (t *tracer) orphanedGroupIn(me, pgrp, sid int) {
+	if t.pgrpOrphaned {
+		// The kernel signals a group only on its change to orphaned
+		// (kill_orphaned_pgrp, at the exit of the last member whose
+		// parent was in another group of the session): later exits
+		// send nothing, and need no look at /proc.
 		return
 	}
 	var members []int
-	stopped := false
 	for _, tk := range t.tasks {
 		if tk.pid == 0 || tk.tid != tk.pid {
 			continue
@@ -62,10 +74,24 @@ func (t *tracer) orphanedGroup() {
 			members = append(members, tk.pid)
 		}
 	}
-	if t.pgrpOrphaned || len(members) == 0 {
+	if len(members) == 0 {
+		return // nobody of the program's to signal
+	}
+	// Every member of the group counts, traced or not: in a pipeline
+	// (mmapguard run ... | cat) the other commands, whose parent is the
+	// shell, keep the group from orphanhood natively too.
+	if t.pgrpKeeper != 0 && keeps(t.pgrpKeeper, me, pgrp, sid) {
+		return
+	}
+	t.pgrpKeeper = 0
+	if k := keeperOf(me, pgrp, sid); k != 0 {
+		if k > 0 {
+			t.pgrpKeeper = k
+		}
 		return
 	}
 	t.pgrpOrphaned = true
+	stopped := false
 	for _, tk := range t.tasks {
 		if tk.groupStop && tk.pid != 0 {
 			if _, g, _, ok := statIDs(tk.pid); ok && g == pgrp {
@@ -83,29 +109,41 @@ func (t *tracer) orphanedGroup() {
 	}
 }
 
-// keptByOthers reports whether a member of process group pgrp (session
-// sid) other than the tracer (me) has a parent, not the tracer, in
-// another group of the same session: what keeps a group from being
-// orphaned. It looks at every process in /proc.
-func keptByOthers(me, pgrp, sid int) bool {
+// procScans counts keeperOf's scans of /proc, for the tests.
+var procScans atomic.Int64
+
+// keeps reports whether pid, not the tracer's child, is a member of
+// process group pgrp (session sid) whose parent is in another group of
+// the same session: what keeps a group from being orphaned.
+func keeps(pid, me, pgrp, sid int) bool {
+	ppid, g, s, ok := statIDs(pid)
+	if !ok || g != pgrp || s != sid || ppid == me {
+		return false
+	}
+	_, pg, ps, ok := statIDs(ppid)
+	return ok && pg != pgrp && ps == sid
+}
+
+// keeperOf returns a member of process group pgrp (session sid) other
+// than the tracer (me) that keeps it from being orphaned (see keeps), 0
+// if none does, or -1 if /proc cannot be read (cannot tell: taken as
+// kept). It looks at every process in /proc.
+func keeperOf(me, pgrp, sid int) int {
+	procScans.Add(1)
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return true // cannot tell: do nothing, as before the first program ended
+		return -1
 	}
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == me {
 			continue
 		}
-		ppid, g, s, ok := statIDs(pid)
-		if !ok || g != pgrp || s != sid || ppid == me {
-			continue
-		}
-		if _, pg, ps, ok := statIDs(ppid); ok && pg != pgrp && ps == sid {
-			return true
+		if keeps(pid, me, pgrp, sid) {
+			return pid
 		}
 	}
-	return false
+	return 0
 }
 
 // statIDs reads a process's parent, process group and session from

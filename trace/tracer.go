@@ -908,6 +908,9 @@ type tracer struct {
 	// first program started in, is orphaned as it would be without the
 	// tracer in it (see orphanedGroup).
 	pgrpOrphaned bool
+	// pgrpKeeper is the member that kept that group from orphanhood
+	// at the last look (see orphanedGroupIn), 0 if none.
+	pgrpKeeper int
 }
 
 // jobStopDrain bounds the time the first program's job-control stop
