@@ -843,6 +843,9 @@ type task struct {
 	// leaderOptions); exiting once its exit stop has been seen: it runs
 	// no code of the program's any more, and may never stop again.
 	exitOpt, exiting bool
+	// bornExiting is set on a new task whose first report was its exit
+	// stop (see dispatch): it never ran, and is in no space.
+	bornExiting bool
 }
 
 type tracer struct {
@@ -893,6 +896,11 @@ type tracer struct {
 	// settleAt is when settleHeld was first asked for since it last
 	// ran (see wantSettle); zero when it is not.
 	settleAt time.Time
+	// goneEarly holds, for a while, the new tasks whose first report was
+	// their exit stop and that were gone before their creator's event
+	// (which usually never comes: see dispatch), so that an event that
+	// does come late is not taken for a child still to stop.
+	goneEarly map[int]time.Time
 	// filter is the seccomp filter in the kernel's encoding (struct
 	// sock_filter array), injected into the first program.
 	filter []byte
@@ -1226,7 +1234,7 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 			t.land(tk)
 		}
 	}
-	if t.freezes == 0 || !t.stash(tid, ws) {
+	if t.freezes == 0 || t.tasks[tid] == nil && bornExit(ws) || !t.stash(tid, ws) {
 		t.dispatch(tid, ws)
 	}
 	if t.freezes > 0 && sp != nil && sp.frozen != nil {
@@ -1285,6 +1293,18 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		if tk != nil && tk.pid == tid {
 			t.orphanedGroup()
 		}
+		if tk != nil && tk.bornExiting && tk.sp == nil {
+			// Gone before its creator's event (see bornExit).
+			if t.goneEarly == nil {
+				t.goneEarly = map[int]time.Time{}
+			}
+			for id, at := range t.goneEarly {
+				if time.Since(at) > lateWindow {
+					delete(t.goneEarly, id)
+				}
+			}
+			t.goneEarly[tid] = time.Now()
+		}
 		if t.nHeldProcs > 0 {
 			// Perhaps the creator of a process that waits for its
 			// event (see wantSettle; a held thread needs no look).
@@ -1292,6 +1312,22 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		}
 		return
 	case !ws.Stopped():
+		return
+	}
+	if tk == nil && bornExit(ws) {
+		// A new task whose first report is its exit stop (it has
+		// PTRACE_O_TRACEEXIT from a leader: see leaderOptions): a
+		// fatal signal ended it before it ran an instruction, and
+		// its creator with it, as a rule (a group exit, a SIGKILL of
+		// its process, another thread's exec), in which case the
+		// creator's event never comes. It runs no code of the
+		// program's any more and maps nothing: it is let go at once.
+		// Held for the event like other new tasks, a thread stayed in
+		// its exit stop for good, its process a zombie that its
+		// parent waited for, and the run never ended.
+		tk = &task{tid: tid, born: true, exiting: true, bornExiting: true}
+		t.tasks[tid] = tk
+		t.resume(tk, cont, 0)
 		return
 	}
 	if tk == nil {
@@ -1312,6 +1348,13 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		// Its creator may have died before this stop was seen (its
 		// exit, which settles held tasks, came first): see wantSettle.
 		t.wantSettle()
+		return
+	}
+	if tk.bornExiting {
+		// Ended before it ran (see bornExit): a later stop (Linux
+		// reports the new task's pending PTRACE_EVENT_STOP after its
+		// exit stop) is not a first stop to settle it at.
+		t.resume(tk, cont, 0)
 		return
 	}
 	if tk.seizing {
@@ -1505,6 +1548,16 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 		parent.vforkChild = child
 	}
 	ck := t.tasks[child]
+	_, gone := t.goneEarly[child]
+	delete(t.goneEarly, child)
+	if ck == nil && gone && unix.Kill(child, 0) == unix.ESRCH || ck != nil && ck.bornExiting && ck.sp == nil {
+		// Made and ended before it ran (see bornExit): nothing of it
+		// to guard. (A task that has the id now made it again: with
+		// few ids, a new task of the program's can have it within
+		// milliseconds, and its event then comes first.)
+		t.resume(parent, cont, 0)
+		return
+	}
 	if ck == nil {
 		ck = &task{tid: child, born: true}
 		t.tasks[child] = ck
@@ -1685,6 +1738,13 @@ func (t *tracer) unhold(tk *task) {
 	if !tk.heldThread {
 		t.nHeldProcs--
 	}
+}
+
+// bornExit reports whether a stop is an exit stop (PTRACE_EVENT_EXIT):
+// for a task the tracer does not know yet, a new one ended before its
+// first stop.
+func bornExit(ws unix.WaitStatus) bool {
+	return ws.Stopped() && ws.StopSignal() == syscall.SIGTRAP && int(ws)>>16 == unix.PTRACE_EVENT_EXIT
 }
 
 // notLeader reports whether task tid is a thread other than its
