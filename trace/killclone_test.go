@@ -28,3 +28,21 @@ func TestKilledWhileCloning(t *testing.T) {
 		t.Fatalf("status %v:\n%s", res.Status, out)
 	}
 }
+
+// TestStopWhileCloning: a process whose threads make threads is stopped
+// (SIGSTOP) at a random moment. A thread made while the stop is under
+// way joins it: its first stop is a group-stop (PTRACE_EVENT_STOP with
+// SIGSTOP), and it must stay stopped until SIGCONT. Before, the guard
+// took it for an ordinary first stop and resumed it: the process ran on
+// while its parent had seen it stopped (2-5 rounds of 40 in every run;
+// natively none).
+func TestStopWhileCloning(t *testing.T) {
+	bin := buildC(t, "stopclone", "-pthread")
+	out, res, err := escapeWatched(t, escapePolicy(t, false), 40*time.Second, bin, "40")
+	if err != nil {
+		t.Fatalf("%v; output:\n%s", err, out)
+	}
+	if res.ExitCode() != 0 || !strings.Contains(out, "END rounds=40 bad=0") {
+		t.Fatalf("status %v:\n%s", res.Status, out)
+	}
+}

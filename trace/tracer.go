@@ -764,6 +764,11 @@ type task struct {
 	// SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU), listened to; any other report
 	// of the task clears it (see orphanedGroup).
 	groupStop bool
+	// firstSig is the signal of a new task's first stop: SIGSTOP (or
+	// SIGTSTP, SIGTTIN, SIGTTOU) where the task was made while its
+	// process was stopping (a new thread joins a group-stop under
+	// way), or was sent a stop signal before it ran.
+	firstSig syscall.Signal
 	// heldThread is set on a held task that is a thread (not its
 	// process's leader): its creator is a thread of its own process,
 	// and whatever ends the creator before its event (a group exit,
@@ -1335,6 +1340,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		// it waits for the event, which says what it is (see settleHeld
 		// for an event that never comes).
 		tk = &task{tid: tid, born: true, held: true}
+		if int(ws)>>16 == ptraceEventStop {
+			tk.firstSig = ws.StopSignal()
+		}
 		t.tasks[tid] = tk
 		t.nHeld++
 		if notLeader(tid) {
@@ -1374,6 +1382,7 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		t.execEvent(tk)
 	case event == ptraceEventStop:
 		if tk.born {
+			tk.firstSig = sig
 			t.firstStop(tk)
 			return
 		}
@@ -1738,6 +1747,15 @@ func (t *tracer) unhold(tk *task) {
 	if !tk.heldThread {
 		t.nHeldProcs--
 	}
+}
+
+// groupStopSig reports whether sig is a signal that stops a process.
+func groupStopSig(sig syscall.Signal) bool {
+	switch sig {
+	case syscall.SIGSTOP, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU:
+		return true
+	}
+	return false
 }
 
 // bornExit reports whether a stop is an exit stop (PTRACE_EVENT_EXIT):
@@ -2122,6 +2140,18 @@ func (t *tracer) firstStop(tk *task) {
 		t.setExitOption(tk, false)
 	}
 	if len(tk.forkCalls) == 0 {
+		if groupStopSig(tk.firstSig) {
+			// Its first stop is its part in a group-stop: it stays
+			// stopped with the others until SIGCONT, as natively.
+			// Resumed, it ran while its process was stopped (and a
+			// thread that makes threads went on making them).
+			if err := listen(tk.tid); err != nil {
+				t.lost(tk, err)
+				return
+			}
+			tk.groupStop = true
+			return
+		}
 		t.resume(tk, cont, 0)
 		return
 	}
