@@ -1,9 +1,13 @@
 package trace
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mmapguard/mmapguard/region"
+	"github.com/mmapguard/mmapguard/rewrite"
 )
 
 // TestKilledWhileCloning: a process killed (SIGKILL) while it makes
@@ -44,5 +48,32 @@ func TestStopWhileCloning(t *testing.T) {
 	}
 	if res.ExitCode() != 0 || !strings.Contains(out, "END rounds=40 bad=0") {
 		t.Fatalf("status %v:\n%s", res.Status, out)
+	}
+}
+
+// TestStopDuringFreeze: a process stopped (SIGSTOP, waitpid WUNTRACED,
+// SIGCONT) while its threads move mappings out of the protected range
+// (testdata/stopfreeze.c): each move-out holds the other threads until
+// its reservation is back. A thread caught by the group-stop on its way
+// to that reservation was left stopped, the frozen threads with it, and
+// the stop never completed: the parent waited for good (found in the
+// tenth session). Its stop is now taken after the reservation, and not
+// at all if the process was continued meanwhile.
+func TestStopDuringFreeze(t *testing.T) {
+	bin := buildC(t, "stopfreeze", "-pthread")
+	for _, poolAll := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pool-all=%v", poolAll), func(t *testing.T) {
+			p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, poolAll, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, res, err := escapeWatched(t, p, 40*time.Second, bin, "20")
+			if err != nil {
+				t.Fatalf("%v; output:\n%s", err, out)
+			}
+			if res.ExitCode() != 0 || !strings.Contains(out, "END bad=0") {
+				t.Fatalf("status %v:\n%s", res.Status, out)
+			}
+		})
 	}
 }
