@@ -559,9 +559,16 @@ func (t *tracer) seized(tk *task, ws unix.WaitStatus) {
 // handled nor pending (deferexit.c, TestDeferredSignalThreadExit).
 func (t *tracer) sendDeferred(tk *task) {
 	for _, h := range tk.deferred {
-		if h.stop && (t.conts[tk.pid] != h.conts || contPending(tk.pid)) {
-			// The process was continued meanwhile: the stop is over
-			// for the others, and over for this task too.
+		if h.stop {
+			// A group-stop it took part in during the guard's calls
+			// (see dispatch): interrupted, it stops at once, and the
+			// kernel reports that stop as the group's, with its stop
+			// signal, if the group is still stopped (then listened
+			// to, as any group-stop), or as a bare trap if a SIGCONT
+			// ended it meanwhile (then resumed). A stop signal sent
+			// again instead stopped the process anew after its
+			// parent had continued it.
+			_ = interrupt(tk.tid)
 			continue
 		}
 		if unix.Tgkill(tk.pid, tk.tid, h.sig) == nil && h.ok {
@@ -571,26 +578,14 @@ func (t *tracer) sendDeferred(tk *task) {
 	tk.deferred = nil
 }
 
-// contPending reports whether a SIGCONT is pending for process pid, sent
-// but not taken yet (its continuing is done at the sending).
-func contPending(pid int) bool {
-	f, ok := procStatus(pid, "ShdPnd")
-	if !ok || len(f) == 0 {
-		return false
-	}
-	v, err := strconv.ParseUint(f[0], 16, 64)
-	return err == nil && v&(1<<(syscall.SIGCONT-1)) != 0
-}
-
 // heldSignal is a signal held back from a task, with its siginfo.
 type heldSignal struct {
 	sig  syscall.Signal
 	info [128]byte
 	ok   bool // info was read
-	// stop: a group-stop the task took part in during an injection
-	// (no siginfo), sent again only if no SIGCONT came since (conts).
-	stop  bool
-	conts uint64
+	// stop: a group-stop the task took part in during an injection (no
+	// siginfo): see sendDeferred.
+	stop bool
 }
 
 // holdSignal reads the siginfo of the signal a task is stopped for.
@@ -908,9 +903,6 @@ type tracer struct {
 	// new tasks meanwhile.
 	freezes   int
 	bornStash []waitStop
-	// conts counts, per process, the SIGCONTs its tasks took (see
-	// heldSignal's stop).
-	conts map[int]uint64
 	// sleepersAt is when a freeze began to wait for tasks that may be
 	// asleep in the kernel (see lookAtSleepers); zero when none does.
 	sleepersAt time.Time
@@ -1425,7 +1417,7 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 				// join the group-stop only once thawed, with it: the
 				// stop never completed, and the parent waiting for it
 				// never sent SIGCONT.
-				tk.deferred = append(tk.deferred, heldSignal{sig: sig, stop: true, conts: t.conts[tk.pid]})
+				tk.deferred = append(tk.deferred, heldSignal{sig: sig, stop: true})
 				t.resume(tk, sysStep, 0)
 				return
 			}
@@ -1468,12 +1460,6 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 			tk.quietCont = false
 			t.resume(tk, cont, 0)
 			return
-		}
-		if sig == syscall.SIGCONT {
-			if t.conts == nil {
-				t.conts = map[int]uint64{}
-			}
-			t.conts[tk.pid]++ // (see heldSignal's stop)
 		}
 		if t.cfg.Signals != nil && tk.pid == t.mainPid && t.forwardedTwice(tk.tid, sig) {
 			t.resume(tk, cont, 0)
