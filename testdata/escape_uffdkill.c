@@ -33,31 +33,33 @@
 
 static char bss[16 * PAGE] __attribute__((aligned(4096)));
 
-// state returns the state letter of /proc/PID/stat ('D' while the child
-// waits for its event to be read), or 0.
-static char state(pid_t pid) {
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+// proc_read reads /proc/PID/NAME into buf (NUL-terminated); 0 if it
+// cannot.
+static int proc_read(pid_t pid, const char *name, char *buf, size_t size) {
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/%s", pid, name);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
+	ssize_t n = read(fd, buf, size - 1);
 	close(fd);
 	if (n <= 0) return 0;
 	buf[n] = 0;
+	return 1;
+}
+
+// state returns the state letter of /proc/PID/stat ('D' while the child
+// waits for its event to be read), or 0.
+static char state(pid_t pid) {
+	char buf[512];
+	if (!proc_read(pid, "stat", buf, sizeof buf)) return 0;
 	char *p = strrchr(buf, ')');
 	return p && p[1] == ' ' ? p[2] : 0;
 }
 
 // tracer_of returns the TracerPid of process pid, or 0.
 static pid_t tracer_of(pid_t pid) {
-	char path[64], buf[4096];
-	snprintf(path, sizeof path, "/proc/%d/status", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0) return 0;
-	buf[n] = 0;
+	char buf[4096];
+	if (!proc_read(pid, "status", buf, sizeof buf)) return 0;
 	char *p = strstr(buf, "TracerPid:");
 	return p ? atoi(p + 10) : 0;
 }

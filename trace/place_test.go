@@ -321,14 +321,7 @@ func TestPlacementStrictPolicy(t *testing.T) {
 		filepath.Join("..", "testdata", "place", "obj.c")).CombinedOutput(); err != nil {
 		t.Fatalf("cc: %v\n%s", err, out)
 	}
-	bin := filepath.Join(dir, "reload")
-	if out, err := exec.Command("cc", "-o", bin, filepath.Join("..", "testdata", "place", "reload.c"), "-ldl").CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
-	p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, false, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin, p := reloadStrict(t, dir)
 	rules := []loader.Rule{mustRule(t, "libplain.so=0x30000000"), mustRule(t, "libbss.so=0x10000000"), mustRule(t, "libbig.so=0x20000000")}
 	lib := func(n string) string { return filepath.Join(dir, n) }
 	for _, strictPlace := range []bool{false, true} {
@@ -350,14 +343,7 @@ func TestPlacementStrictPolicy(t *testing.T) {
 // loaded and after dlclose. Both were mapped before.
 func testPlacementStrictLoaderOnly(t *testing.T) {
 	dir := placeFixtures(t)
-	bin := filepath.Join(dir, "reload")
-	if out, err := exec.Command("cc", "-o", bin, filepath.Join("..", "testdata", "place", "reload.c"), "-ldl").CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
-	p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, false, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin, p := reloadStrict(t, dir)
 	lib := filepath.Join(dir, "libplain.so")
 	pc := &PlaceConfig{Rules: []loader.Rule{mustRule(t, "libplain.so=0x30000000")}}
 	out, warn, res := runPlacedPolicy(t, p, pc, bin, "open", lib, "rwx", "0x30000000", "share", "0x30001000",
@@ -366,4 +352,19 @@ func testPlacementStrictLoaderOnly(t *testing.T) {
 	if res.ExitCode() != 0 || out != want {
 		t.Errorf("exit %d, output:\n%s\nwant:\n%s\nwarnings:\n%s", res.ExitCode(), out, want, warn)
 	}
+}
+
+// reloadStrict builds testdata/place/reload.c in dir and returns it with
+// a --strict policy protecting lowRange.
+func reloadStrict(t *testing.T, dir string) (string, *rewrite.Policy) {
+	t.Helper()
+	bin := filepath.Join(dir, "reload")
+	if out, err := exec.Command("cc", "-o", bin, filepath.Join("..", "testdata", "place", "reload.c"), "-ldl").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin, p
 }
