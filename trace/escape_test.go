@@ -641,10 +641,7 @@ func TestEscapeMlockFuture(t *testing.T) {
 	escapeCheck(t, escapeNative(t, bin), Result{}, routes)
 	for _, strict := range []bool{false, true} {
 		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
-			args := []string{bin}
-			if strict {
-				args = append(args, "strict")
-			}
+			args := strictArgs(bin, strict)
 			out, res := escapeGuarded(t, escapePolicy(t, strict), args...)
 			escapeCheck(t, out, res, routes)
 		})
@@ -685,10 +682,7 @@ func TestEscapeSyscallDispatch(t *testing.T) {
 	bin := buildC(t, "escape_sud", "-no-pie", "-pthread")
 	for _, strict := range []bool{false, true} {
 		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
-			args := []string{bin}
-			if strict {
-				args = append(args, "strict")
-			}
+			args := strictArgs(bin, strict)
 			out, res := escapeGuarded(t, escapePolicy(t, strict), args...)
 			if strings.Contains(out, "inside") || strings.Contains(out, "hole") || res.FailedClosed == 0 || !res.Status.Signaled() {
 				t.Errorf("failed closed %d, status %v:\n%s", res.FailedClosed, res.Status, out)
@@ -1257,10 +1251,7 @@ func TestEscapeFixedFileFails(t *testing.T) {
 	for _, strict := range []bool{false, true} {
 		for _, mode := range []string{"huge", "perf"} {
 			t.Run(fmt.Sprintf("%s/strict=%v", mode, strict), func(t *testing.T) {
-				args := []string{bin}
-				if strict {
-					args = append(args, "strict")
-				}
+				args := strictArgs(bin, strict)
 				out, res := escapeGuarded(t, escapePolicy(t, strict), append(args, mode)...)
 				escapeCheck(t, out, res, []string{"fixedfail-" + mode})
 			})
@@ -1391,4 +1382,13 @@ func TestEscapeSleeperGrowsdown(t *testing.T) {
 	if nat := escapeNative(t, bin); !strings.Contains(nat, "sleepgrow ESCAPED") {
 		t.Errorf("natively the mapping above should grow into the range:\n%s", nat)
 	}
+}
+
+// strictArgs is a probe's command line: bin, and "strict" when the guard
+// runs with --strict (see escape.h's set_mode).
+func strictArgs(bin string, strict bool) []string {
+	if strict {
+		return []string{bin, "strict"}
+	}
+	return []string{bin}
 }
