@@ -1,17 +1,18 @@
 // orphanstop: leaves a stopped child behind, as `sh -c 'sleep 100 &
 // kill -STOP $!'` or a background job stopped by SIGTTIN does. The child
-// stops itself with SIGSTOP; once it has, the program prints "parent
-// exits" and ends (exit 0). Run in a process group of its own whose
-// parent is in another group of the same session (a shell's job), its
-// group becomes orphaned then, with a stopped member: the kernel sends
-// that group SIGHUP and SIGCONT, and the child's SIGHUP handler prints
-// "child got SIGHUP" and ends it (exit 0). "child not hung up" (exit 1)
-// if neither comes within 30 seconds. With ORPHANSTOP_PID set, the
-// child's pid is written to that file once it has stopped.
+// stops itself with SIGSTOP; once waitpid has reported that, the program
+// prints "parent exits" and ends at once (exit 0). Run in a process
+// group of its own whose parent is in another group of the same session
+// (a shell's job), its group becomes orphaned then, with a stopped
+// member: the kernel sends that group SIGHUP and SIGCONT, and the
+// child's SIGHUP handler prints "child got SIGHUP" and ends it (exit 0).
+// "child not hung up" (exit 1) if neither comes within 30 seconds. With
+// ORPHANSTOP_PID set, the child's pid is written to that file once it
+// has stopped.
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "say.h"
@@ -20,18 +21,6 @@ static void hup(int sig) {
 	(void)sig;
 	say("child got SIGHUP");
 	_exit(0);
-}
-
-static char state(pid_t pid) {
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f) return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : 0;
 }
 
 int main(void) {
@@ -47,9 +36,15 @@ int main(void) {
 		say("child not hung up");
 		_exit(1);
 	}
-	// Stopped: T natively, t (a group-stop under ptrace) traced.
-	for (int i = 0; i < 3000 && state(child) != 'T' && state(child) != 't'; i++)
-		usleep(10000);
+	// Stopped: waited for as a parent does, which hears of the stop once
+	// the child's whole group has stopped. (Polling /proc for the state
+	// 't' was not enough under ptrace: a new task reads 't' while its
+	// tracer looks at it, before it has run at all.)
+	int st;
+	if (waitpid(child, &st, WUNTRACED) != child || !WIFSTOPPED(st)) {
+		perror("waitpid");
+		return 2;
+	}
 	const char *pf = getenv("ORPHANSTOP_PID");
 	if (pf) {
 		FILE *f = fopen(pf, "w");
@@ -58,7 +53,6 @@ int main(void) {
 			fclose(f);
 		}
 	}
-	usleep(200000);
 	say("parent exits");
 	return 0;
 }

@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -82,4 +83,75 @@ func TestOrphanedGroupScansOnce(t *testing.T) {
 			t.Errorf("%d scans of /proc for 50 exits in a group a member keeps, want 1", n)
 		}
 	})
+}
+
+// TestOrphanedGroupCountsStopping: a member the tracer has just resumed
+// with SIGSTOP from its signal-delivery-stop, whose group-stop report
+// has not been handled yet, is stopped as far as the kernel and the
+// program know (its parent may have heard of it through waitpid and
+// ended at once). The group turning orphaned then must get SIGHUP and
+// SIGCONT: counting only the reported group-stops left the member
+// stopped for good (CI). SIGTSTP counts only where it stops the
+// process: not where the process ignores it or has a handler.
+func TestOrphanedGroupCountsStopping(t *testing.T) {
+	sid, err := unix.Getsid(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := os.Getpid()
+	for _, c := range []struct {
+		name   string
+		script string
+		sig    syscall.Signal
+		hup    bool
+	}{
+		{"sigstop", "exec sleep 60", syscall.SIGSTOP, true},
+		{"sigtstp", "exec sleep 60", syscall.SIGTSTP, true},
+		{"sigtstp-ignored", `trap "" TSTP; exec sleep 60`, syscall.SIGTSTP, false},
+		{"sigttin-caught", `trap "exit 3" TTIN; sleep 60 & wait`, syscall.SIGTTIN, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			member := exec.Command("sh", "-c", c.script)
+			member.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			if err := member.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- member.Wait() }()
+			ended := false
+			defer func() {
+				if !ended {
+					member.Process.Kill()
+					<-done
+				}
+			}()
+			pgrp := member.Process.Pid
+			// The shell's trap is set once it has read its script:
+			// wait for the member's dispositions to be in place.
+			for i := 0; i < 200 && !c.hup && stopsOn(pgrp, c.sig); i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if got := stopsOn(pgrp, c.sig); got != c.hup {
+				t.Fatalf("stopsOn(%v) = %v, want %v", c.sig, got, c.hup)
+			}
+			tr := &tracer{tasks: map[int]*task{pgrp: {pid: pgrp, tid: pgrp, stopping: c.sig}}, mainPid: -1}
+			tr.orphanedGroupIn(me, pgrp, sid)
+			if !tr.pgrpOrphaned {
+				t.Fatalf("group %d not taken for orphaned", pgrp)
+			}
+			if !c.hup {
+				return
+			}
+			select {
+			case err := <-done:
+				ended = true
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGHUP {
+					t.Fatalf("member ended with %v, want killed by SIGHUP", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("member stopping on %v got no SIGHUP when its group turned orphaned", c.sig)
+			}
+		})
+	}
 }

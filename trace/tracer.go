@@ -779,6 +779,11 @@ type task struct {
 	// SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU), listened to; any other report
 	// of the task clears it (see orphanedGroup).
 	groupStop bool
+	// stopping is the stop signal (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU)
+	// the task was last resumed with from its signal-delivery-stop: it
+	// is on its way to a group-stop, not yet reported; any other report
+	// of the task clears it (see orphanedGroup).
+	stopping syscall.Signal
 	// firstSig is the signal of a new task's first stop: SIGSTOP (or
 	// SIGTSTP, SIGTTIN, SIGTTOU) where the task was made while its
 	// process was stopping (a new thread joins a group-stop under
@@ -939,7 +944,15 @@ type tracer struct {
 	// pgrpKeeper is the member that kept that group from orphanhood
 	// at the last look (see orphanedGroupIn), 0 if none.
 	pgrpKeeper int
+	// orphanDue is when a traced process ended, making a look at
+	// whether the tracer's group is orphaned due once the stops already
+	// waiting are handled (see orphanedGroup); zero when none is due.
+	orphanDue time.Time
 }
+
+// orphanDrain bounds the time a look at whether the tracer's group is
+// orphaned waits for the stops already reported to be handled first.
+const orphanDrain = 20 * time.Millisecond
 
 // jobStopDrain bounds the time the first program's job-control stop
 // waits for the other tasks' stops before it is passed on (see stopJob).
@@ -1107,6 +1120,14 @@ func (t *tracer) loop() (Result, error) {
 			}
 			opts |= unix.WNOHANG
 		}
+		if !t.orphanDue.IsZero() {
+			if time.Since(t.orphanDue) >= orphanDrain {
+				t.orphanDue = time.Time{}
+				t.orphanedGroup()
+				continue
+			}
+			opts |= unix.WNOHANG
+		}
 		if !t.settleAt.IsZero() {
 			if t.nHeldProcs == 0 || time.Since(t.settleAt) >= settleGrace {
 				t.settleAt = time.Time{}
@@ -1126,6 +1147,13 @@ func (t *tracer) loop() (Result, error) {
 			return t.finish(), fmt.Errorf("wait4: %w", err)
 		}
 		if tid == 0 {
+			if !t.orphanDue.IsZero() {
+				// Nothing else waits: the stops that came before the
+				// exit are all handled (see orphanedGroup).
+				t.orphanDue = time.Time{}
+				t.orphanedGroup()
+				continue
+			}
 			if t.jobStop != 0 {
 				t.stopJob()
 			} else {
@@ -1283,6 +1311,7 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 	}
 	if tk != nil {
 		tk.groupStop = false // set again below if it is one
+		tk.stopping = 0
 	}
 	switch {
 	case ws.Exited() || ws.Signaled():
@@ -1310,8 +1339,8 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		if tk != nil {
 			t.retire(tk.sp)
 		}
-		if tk != nil && tk.pid == tid {
-			t.orphanedGroup()
+		if tk != nil && tk.pid == tid && t.orphanDue.IsZero() {
+			t.orphanDue = time.Now()
 		}
 		if tk != nil && tk.bornExiting && tk.sp == nil {
 			// Gone before its creator's event (see bornExit).
@@ -1495,6 +1524,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 			return
 		}
 		t.resume(tk, cont, int(sig))
+		if groupStopSig(sig) {
+			tk.stopping = sig
+		}
 	}
 }
 
