@@ -5,10 +5,11 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/mmapguard/mmapguard/internal/procfile"
 )
 
 // Mapping is one line of /proc/PID/maps:
@@ -248,7 +249,7 @@ func ReadMaps(pid int) ([]Mapping, error) {
 	}
 	bp := mapsBuf.Get().(*[]byte)
 	defer mapsBuf.Put(bp)
-	data, err := readAll(name, (*bp)[:0])
+	data, err := procfile.ReadInto(name, (*bp)[:0])
 	*bp = data
 	if err != nil {
 		return nil, fmt.Errorf("read maps of pid %d: %w", pid, err)
@@ -265,25 +266,3 @@ func ReadMaps(pid int) ([]Mapping, error) {
 // of which has the kernel find its place in the layout again; the guard
 // reads the maps of stopped processes, where every microsecond is theirs.
 var mapsBuf = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
-
-// readAll reads the file name into buf, growing it as needed.
-func readAll(name string, buf []byte) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return buf, err
-	}
-	defer func() { _ = f.Close() }() // read only: nothing to lose
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-}

@@ -2,10 +2,10 @@ package trace
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
+	"github.com/mmapguard/mmapguard/internal/procfile"
 	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
 )
@@ -372,7 +372,7 @@ func (t *tracer) interruptFlight(o *task) {
 // call of the handler's on the first call's pages waited for good). A
 // task on a CPU, or in a call like its own, may still be in its call.
 func flightOver(tk *task) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", tk.tid))
+	b, err := procfile.Read(fmt.Sprintf("/proc/%d/syscall", tk.tid))
 	if err != nil {
 		return false
 	}

@@ -2,12 +2,13 @@ package trace
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mmapguard/mmapguard/internal/procfile"
 )
 
 // A freeze keeps every other task of an address space stopped while one
@@ -146,7 +147,7 @@ func (t *tracer) lookAtSleepers() {
 // cannot place a mapping before it stops (see lookAtSleepers).
 func asleepHarmless(tid int) bool {
 	procReads.Add(1)
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", tid))
+	b, err := procfile.Read(fmt.Sprintf("/proc/%d/syscall", tid))
 	if err != nil {
 		return false // (gone: its exit is on its way, and ends the wait)
 	}

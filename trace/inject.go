@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mmapguard/mmapguard/internal/procfile"
 	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
 	"github.com/mmapguard/mmapguard/seccomp"
@@ -796,7 +797,7 @@ func hugePageAt(tid int, addr uint64) (size uint64, aio bool) {
 // defaultHugePage is the system's default huge page size
 // (Hugepagesize in /proc/meminfo), read once.
 var defaultHugePage = sync.OnceValue(func() uint64 {
-	b, err := os.ReadFile("/proc/meminfo")
+	b, err := procfile.Read("/proc/meminfo")
 	if err != nil {
 		return rewrite.HugeUnknown
 	}
@@ -998,7 +999,7 @@ func hugeMappingsIn(tid int, window region.Range) ([]region.Range, error) {
 
 // smapsHugeIn is hugeMappingsIn from /proc/PID/smaps.
 func smapsHugeIn(tid int, window region.Range) ([]region.Range, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", tid))
+	b, err := procfile.Read(fmt.Sprintf("/proc/%d/smaps", tid))
 	if err != nil {
 		return nil, err
 	}
@@ -1520,7 +1521,7 @@ func (t *tracer) restoreRegs(tk *task, abi rewrite.ABI, ip *inPlace, ret, final 
 // unless a task with CAP_SYS_RAWIO asks for it there (65536 where the
 // file cannot be read, the usual value).
 var mmapMinAddr = sync.OnceValue(func() uint64 {
-	b, err := os.ReadFile("/proc/sys/vm/mmap_min_addr")
+	b, err := procfile.Read("/proc/sys/vm/mmap_min_addr")
 	if err != nil {
 		return 1 << 16
 	}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mmapguard/mmapguard/internal/procfile"
 )
 
 // orphanedGroup does for the tracer's process group what the kernel
@@ -126,7 +128,7 @@ func stopsOn(pid int, sig syscall.Signal) bool {
 	if sig == syscall.SIGSTOP {
 		return true
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	b, err := procfile.Read(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return false
 	}
@@ -183,7 +185,7 @@ func keeperOf(me, pgrp, sid int) int {
 // statIDs reads a process's parent, process group and session from
 // /proc/PID/stat.
 func statIDs(pid int) (ppid, pgrp, sid int, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	b, err := procfile.Read(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, 0, 0, false
 	}

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mmapguard/mmapguard/internal/procfile"
 	"github.com/mmapguard/mmapguard/loader"
 	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
@@ -656,7 +657,7 @@ func procStatus(tid int, keys ...string) ([]string, bool) {
 // read: see gone.
 func procStatusErr(tid int, keys ...string) ([]string, error) {
 	procReads.Add(1)
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	b, err := procfile.Read(fmt.Sprintf("/proc/%d/status", tid))
 	if err != nil {
 		return nil, err
 	}
@@ -723,7 +724,7 @@ func ptraceHint(err error) string {
 		return ""
 	}
 	hint := " (ptrace refused:"
-	if b, err := os.ReadFile("/proc/sys/kernel/yama/ptrace_scope"); err == nil && len(b) > 0 && b[0] != '0' {
+	if b, err := procfile.Read("/proc/sys/kernel/yama/ptrace_scope"); err == nil && len(b) > 0 && b[0] != '0' {
 		hint += " Yama's kernel.yama.ptrace_scope is " + string(b[:1]) + ", set it to 0 or run as root;"
 	}
 	return hint + " in a container, grant CAP_SYS_PTRACE and allow ptrace in its seccomp profile)"
@@ -1078,7 +1079,7 @@ type sigCopy struct {
 // mapCountLimit reads vm.max_map_count, the most mappings a process may
 // have (the kernel's default where it cannot be read).
 func mapCountLimit() int {
-	b, err := os.ReadFile("/proc/sys/vm/max_map_count")
+	b, err := procfile.Read("/proc/sys/vm/max_map_count")
 	if err != nil {
 		return 65530
 	}
@@ -1887,7 +1888,7 @@ func (t *tracer) creatorMayLive(tk *task) bool {
 // munmap, only makes a held task wait a little longer.)
 func inFork(tid int) (fork, running bool) {
 	procReads.Add(1)
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", tid))
+	b, err := procfile.Read(fmt.Sprintf("/proc/%d/syscall", tid))
 	if err != nil {
 		return true, false
 	}
@@ -2525,7 +2526,7 @@ var auxvFile = "/proc/%d/auxv"
 // for none, or one at fixed addresses), from /proc/TID/auxv, whose words
 // are the ABI's.
 func auxvBase(tid int, abi rewrite.ABI) (uint64, bool) {
-	b, err := os.ReadFile(fmt.Sprintf(auxvFile, tid))
+	b, err := procfile.Read(fmt.Sprintf(auxvFile, tid))
 	if err != nil {
 		return 0, false
 	}

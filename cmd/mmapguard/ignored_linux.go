@@ -80,12 +80,13 @@ const (
 // with a few preads (debug/elf's parse of every section took a quarter
 // of a millisecond there).
 func fwdSig() *[nsig]uint64 {
-	f, err := os.Open("/proc/self/exe")
+	// (unix.Open, not os.Open: the os package would start its poller
+	// for the file, an epoll instance and an eventfd, on every start.)
+	fd, err := unix.Open("/proc/self/exe", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil
 	}
-	defer func() { _ = f.Close() }()
-	fd := int(f.Fd())
+	defer func() { _ = unix.Close(fd) }()
 	le := binary.LittleEndian
 	var eh [64]byte // Elf64_Ehdr
 	if n, err := unix.Pread(fd, eh[:], 0); err != nil || n != len(eh) || string(eh[:4]) != elf.ELFMAG ||
@@ -175,13 +176,13 @@ func fwdSig() *[nsig]uint64 {
 		}
 		table += uint64(reflect.ValueOf(startIgnored).Pointer()) - self
 	}
-	mem, err := os.Open("/proc/self/mem")
+	mem, err := unix.Open("/proc/self/mem", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil
 	}
-	defer func() { _ = mem.Close() }()
+	defer func() { _ = unix.Close(mem) }()
 	var raw [nsig * 8]byte
-	if n, err := unix.Pread(int(mem.Fd()), raw[:], int64(table)); err != nil || n != len(raw) {
+	if n, err := unix.Pread(mem, raw[:], int64(table)); err != nil || n != len(raw) {
 		return nil
 	}
 	var t [nsig]uint64

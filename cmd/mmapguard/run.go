@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mmapguard/mmapguard/internal/procfile"
 	"github.com/mmapguard/mmapguard/loader"
 	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
@@ -434,19 +435,21 @@ func writeSummary(f *logFile, p *rewrite.Policy, r trace.Result, events *eventLo
 // which kills the program. (The program, no more privileged, could not
 // map there either.)
 func belowMinAddr(p *rewrite.Policy) error {
-	b, err := os.ReadFile("/proc/sys/vm/mmap_min_addr")
+	b, err := procfile.Read("/proc/sys/vm/mmap_min_addr")
 	if err != nil {
 		return nil // the kernel will say
 	}
 	lowest, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	// The kernel wants CAP_SYS_RAWIO in the initial user namespace: a
-	// root of a container's own (a rootless one) does not count.
-	if err != nil || lowest == 0 || hasCap(unix.CAP_SYS_RAWIO) && initialUserNS() {
+	if err != nil || lowest == 0 {
 		return nil
 	}
 	start, _ := region.PageUp(lowest)
 	for _, r := range p.Guarded() {
-		if r.Start < lowest {
+		// The kernel wants CAP_SYS_RAWIO in the initial user namespace:
+		// a root of a container's own (a rootless one) does not count.
+		// (Looked at only for a range that needs it: two more files to
+		// read on every start.)
+		if r.Start < lowest && !(hasCap(unix.CAP_SYS_RAWIO) && initialUserNS()) {
 			return usagef("%v starts below vm.mmap_min_addr (%#x), where only a process with CAP_SYS_RAWIO (root) may map, and mmapguard cannot reserve it: start it at %#x (nothing without that capability can map below), or run as root",
 				r, lowest, start)
 		}
@@ -457,7 +460,7 @@ func belowMinAddr(p *rewrite.Policy) error {
 // initialUserNS reports whether mmapguard runs in the initial user
 // namespace, where its user IDs map to themselves, all of them.
 func initialUserNS() bool {
-	b, err := os.ReadFile("/proc/self/uid_map")
+	b, err := procfile.Read("/proc/self/uid_map")
 	return err == nil && strings.Join(strings.Fields(string(b)), " ") == "0 0 4294967295"
 }
 
@@ -509,7 +512,7 @@ func dropPtraceCap() error {
 // capIn reports whether the capability set named field (CapEff,
 // CapPrm, CapBnd, CapAmb) of the calling thread holds capability c.
 func capIn(field string, c int) bool {
-	b, err := os.ReadFile("/proc/thread-self/status")
+	b, err := procfile.Read("/proc/thread-self/status")
 	if err != nil {
 		return false
 	}

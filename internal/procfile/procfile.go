@@ -1,0 +1,56 @@
+// Package procfile reads the small files of /proc (a process's status,
+// stat, auxv or syscall; a sysctl) with plain system calls.
+//
+// os.ReadFile registers every file it opens with the runtime's poller:
+// the first open creates the poller itself (epoll_create1, an eventfd,
+// epoll_ctl), and each later one makes an epoll_ctl that a /proc file
+// refuses, or, for a sysctl file (which supports poll), an epoll_ctl
+// to add it and another to remove it at close. mmapguard reads these
+// files while it starts the program, and while traced processes wait
+// in their stops; it never waits on them.
+package procfile
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Read returns the contents of the file name. Its errors are
+// *os.PathError, as os.ReadFile's, so errors.Is finds the errno.
+func Read(name string) ([]byte, error) {
+	return ReadInto(name, make([]byte, 0, 512))
+}
+
+// ReadInto appends the contents of the file name to buf, growing it as
+// needed, and returns the result (buf as far as it was filled, with an
+// error).
+func ReadInto(name string, buf []byte) ([]byte, error) {
+	var fd int
+	var err error
+	for {
+		fd, err = unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return buf, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	defer func() { _ = unix.Close(fd) }() // read only: nothing to lose
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return buf, &os.PathError{Op: "read", Path: name, Err: err}
+		case n == 0:
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
+}

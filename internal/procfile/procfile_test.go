@@ -1,0 +1,48 @@
+package procfile
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestRead(t *testing.T) {
+	// A file larger than the first buffer, whose size stat gives:
+	// read whole, as os.ReadFile reads it.
+	want := bytes.Repeat([]byte("0123456789abcdef"), 10000)
+	name := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(name, want, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(name)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("Read = %d bytes, %v; want %d bytes", len(got), err, len(want))
+	}
+	// A /proc file, whose size stat gives as 0.
+	got, err = Read("/proc/self/status")
+	if err != nil || !bytes.Contains(got, []byte("\nVmPeak:")) || !bytes.HasSuffix(got, []byte("\n")) {
+		t.Fatalf("Read(/proc/self/status) = %q, %v", got, err)
+	}
+	// ReadInto appends.
+	got, err = ReadInto("/proc/sys/kernel/ostype", []byte("os "))
+	if err != nil || string(got) != "os Linux\n" {
+		t.Fatalf("ReadInto = %q, %v", got, err)
+	}
+}
+
+func TestReadErrors(t *testing.T) {
+	_, err := Read(filepath.Join(t.TempDir(), "none"))
+	var pe *fs.PathError
+	if !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, unix.ENOENT) || !errors.As(err, &pe) || pe.Op != "open" {
+		t.Errorf("Read of a missing file: %v, want an open *PathError for ENOENT", err)
+	}
+	_, err = Read(t.TempDir())
+	if !errors.Is(err, unix.EISDIR) || !errors.As(err, &pe) || pe.Op != "read" {
+		t.Errorf("Read of a directory: %v, want a read *PathError for EISDIR", err)
+	}
+}
