@@ -56,4 +56,7 @@
 // names with spaces, " (deleted)" files, memfd names and [anon:NAME]
 // labels survive intact. Bad lines give a *MapsError naming the line
 // (and, from ParseMaps, its number) and the column at fault.
+// ReadMapsLocked reads the same lines from /proc/PID/smaps, which the
+// kernel reads under the mmap lock where it reads maps without it since
+// Linux 6.17: for a layout read while another task may be in a call.
 package region

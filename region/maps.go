@@ -213,13 +213,24 @@ func isHex(s string) bool {
 // ParseMaps parses the contents of a /proc/PID/maps file. Empty lines are
 // skipped. The first bad line stops parsing; its *MapsError carries the
 // line number.
-func ParseMaps(r io.Reader) ([]Mapping, error) {
+func ParseMaps(r io.Reader) ([]Mapping, error) { return parseLines(r, false) }
+
+// ParseSmaps parses the contents of a /proc/PID/smaps file: its mapping
+// lines, as ParseMaps does, skipping the lines of fields that follow
+// each ("Rss:        12 kB", "VmFlags: rd wr mr mw me ac"), whose first
+// word ends with a colon. Line numbers in errors count every line.
+func ParseSmaps(r io.Reader) ([]Mapping, error) { return parseLines(r, true) }
+
+func parseLines(r io.Reader, smaps bool) ([]Mapping, error) {
 	var out []Mapping
 	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 1<<20) // a path is at most PATH_MAX, but be generous
 	for line := 1; sc.Scan(); line++ {
 		text := sc.Text()
 		if text == "" {
+			continue
+		}
+		if first, _, _ := strings.Cut(text, " "); smaps && strings.HasSuffix(first, ":") {
 			continue
 		}
 		m, err := ParseMapsLine(text)
@@ -238,23 +249,47 @@ func ParseMaps(r io.Reader) ([]Mapping, error) {
 // ReadMaps reads and parses /proc/PID/maps; pid 0 means the calling
 // process. The kernel builds the file as it is read, so a process that
 // changes its mappings meanwhile can yield a mix of before and after;
-// read a stopped process for an exact picture.
+// read a stopped process for an exact picture. Since Linux 6.17 it
+// shows the middle of a call, too, where another task of the address
+// space may be in one: see ReadMapsLocked.
 func ReadMaps(pid int) ([]Mapping, error) {
-	if pid < 0 {
-		return nil, fmt.Errorf("read maps: invalid pid %d", pid)
+	return readMaps(pid, false)
+}
+
+// ReadMapsLocked is ReadMaps from /proc/PID/smaps (its mapping lines
+// only), which the kernel reads under the address space's mmap lock, a
+// piece at a time. Since Linux 6.17 maps is read without that lock, each
+// mapping looked up and locked on its own, so it can show the middle of
+// a call another task holds the lock for: an MREMAP_FIXED unmaps its
+// target, then moves the mapping there, and a read in between shows the
+// target free, where no mmap can ever find it free. A gap in smaps was
+// free at a moment another task could have mapped there. It costs more
+// (a walk of each mapping's page tables, some twenty lines per mapping):
+// for a layout read while other tasks of the space may be in a call.
+func ReadMapsLocked(pid int) ([]Mapping, error) {
+	return readMaps(pid, true)
+}
+
+func readMaps(pid int, smaps bool) ([]Mapping, error) {
+	file := "maps"
+	if smaps {
+		file = "smaps"
 	}
-	name := "/proc/self/maps"
+	if pid < 0 {
+		return nil, fmt.Errorf("read %s: invalid pid %d", file, pid)
+	}
+	name := "/proc/self/" + file
 	if pid != 0 {
-		name = "/proc/" + strconv.Itoa(pid) + "/maps"
+		name = "/proc/" + strconv.Itoa(pid) + "/" + file
 	}
 	bp := mapsBuf.Get().(*[]byte)
 	defer mapsBuf.Put(bp)
 	data, err := procfile.ReadInto(name, (*bp)[:0])
 	*bp = data
 	if err != nil {
-		return nil, fmt.Errorf("read maps of pid %d: %w", pid, err)
+		return nil, fmt.Errorf("read %s of pid %d: %w", file, pid, err)
 	}
-	ms, err := ParseMaps(bytes.NewReader(data))
+	ms, err := parseLines(bytes.NewReader(data), smaps)
 	if err != nil {
 		return ms, fmt.Errorf("pid %d: %w", pid, err)
 	}

@@ -261,6 +261,38 @@ func TestParseMaps(t *testing.T) {
 	}
 }
 
+// sampleSmaps is sampleMaps's first lines as /proc/PID/smaps shows them:
+// each mapping line followed by its fields.
+const sampleSmaps = `5622c56d0000-5622c56d2000 r--p 00000000 fe:00 247026                     /usr/bin/cat
+Size:                  8 kB
+KernelPageSize:        4 kB
+Rss:                   8 kB
+Anonymous:             0 kB
+THPeligible:           0
+ProtectionKey:         0
+VmFlags: rd mr mw me sd
+5622e27d1000-5622e27f2000 rw-p 00000000 00:00 0                          [heap]
+Size:                132 kB
+AnonHugePages:         0 kB
+FilePmdMapped:         0 kB
+VmFlags: rd wr mr mw me ac sd
+`
+
+func TestParseSmaps(t *testing.T) {
+	ms, err := ParseSmaps(strings.NewReader(sampleSmaps))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 2 || ms[0].Path != "/usr/bin/cat" || ms[1].Range != (Range{0x5622e27d1000, 0x5622e27f2000}) || ms[1].Path != "[heap]" {
+		t.Fatalf("got %v", ms)
+	}
+	bad := strings.Replace(sampleSmaps, "Size:                132 kB\n", "Size:                132 kB\nnot a maps line\n", 1)
+	var me *MapsError
+	if _, err := ParseSmaps(strings.NewReader(bad)); !errors.As(err, &me) || me.Line != 11 {
+		t.Fatalf("bad line 11: %v", err)
+	}
+}
+
 func TestReadMapsSelf(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -269,16 +301,22 @@ func TestReadMapsSelf(t *testing.T) {
 	if real, err := filepath.EvalSymlinks(exe); err == nil {
 		exe = real
 	}
-	for _, pid := range []int{0, os.Getpid()} {
-		ms, err := ReadMaps(pid)
+	type reader struct {
+		name string
+		read func(int) ([]Mapping, error)
+		pid  int
+	}
+	for _, r := range []reader{{"ReadMaps", ReadMaps, 0}, {"ReadMaps", ReadMaps, os.Getpid()}, {"ReadMapsLocked", ReadMapsLocked, os.Getpid()}} {
+		pid := r.pid
+		ms, err := r.read(pid)
 		if err != nil {
-			t.Fatalf("ReadMaps(%d): %v", pid, err)
+			t.Fatalf("%s(%d): %v", r.name, pid, err)
 		}
 		found := false
 		var prev Range
 		for i, m := range ms {
 			if i > 0 && m.Start < prev.End {
-				t.Errorf("ReadMaps(%d): %v is not above %v", pid, m.Range, prev)
+				t.Errorf("%s(%d): %v is not above %v", r.name, pid, m.Range, prev)
 			}
 			prev = m.Range
 			if m.Executable() && m.File() == exe {
@@ -286,7 +324,7 @@ func TestReadMapsSelf(t *testing.T) {
 			}
 		}
 		if !found {
-			t.Errorf("ReadMaps(%d): no executable mapping of %s among %d mappings", pid, exe, len(ms))
+			t.Errorf("%s(%d): no executable mapping of %s among %d mappings", r.name, pid, exe, len(ms))
 		}
 	}
 }
