@@ -1093,7 +1093,13 @@ func (t *tracer) layoutAfter(tid int, g *rewrite.Guard, a *rewrite.Action, ret u
 	if !a.Rescan && !(a.RescanFailed && failed) {
 		return nil, false, nil
 	}
-	maps, err := region.ReadMaps(tid)
+	// Read under the mmap lock: the other tasks are not always held
+	// (a failed MREMAP_DONTUNMAP within the guarded ranges), and since
+	// Linux 6.17 maps shows the target of another task's MREMAP_FIXED
+	// free in the middle of its move, which Refill then took for a gap
+	// of its own: its reservation found the moved mapping there (EEXIST)
+	// and the process was killed (testdata/midmove.c).
+	maps, err := region.ReadMapsLocked(tid)
 	if err != nil {
 		return nil, false, err
 	}
@@ -1238,7 +1244,7 @@ func (t *tracer) putBack(tk *task, abi rewrite.ABI, c rewrite.Call, ret uint64) 
 		return false
 	}
 	r := region.Range{Start: c.Args[0], End: c.Args[0] + c.Args[1]}
-	maps, err := region.ReadMaps(tk.tid)
+	maps, err := region.ReadMapsLocked(tk.tid) // (not the middle of another task's call: see layoutAfter)
 	if err == nil && coveredIn(maps, r, func(region.Mapping) bool { return true }) {
 		// What covers it may be the reservation itself, which the
 		// failed call left in place (a rollback refused by the limit
@@ -1289,9 +1295,10 @@ func coveredNow(tid int, r region.Range) (bool, error) {
 }
 
 // coveredBy reports whether r is covered by mappings that all pass ok in
-// the task's layout.
+// the task's layout, read under the mmap lock (not the middle of another
+// task's call: see layoutAfter).
 func coveredBy(tid int, r region.Range, ok func(region.Mapping) bool) (bool, error) {
-	maps, err := region.ReadMaps(tid)
+	maps, err := region.ReadMapsLocked(tid)
 	if err != nil {
 		return false, err
 	}
