@@ -302,7 +302,7 @@ func (g *gen) body64(c Class) func() {
 			// page.
 			g.toHugeOverlapCheck(trace(RangeOverlap))
 		}
-	case Munmap, Mprotect, PkeyMprotect, Madvise, Mlock, Mlock2, Munlock, Mseal, Msync, Mincore, Mbind:
+	case Munmap, Mprotect, PkeyMprotect, Madvise, Mlock, Mlock2, Munlock, Mseal, Msync, Mincore, Mbind, RemapFilePages:
 		if !g.fastPath() {
 			return nil
 		}

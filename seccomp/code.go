@@ -152,6 +152,7 @@ const (
 	Mincore                          // mincore
 	Mbind                            // mbind
 	GetMempolicy                     // get_mempolicy with MPOL_F_ADDR (its address is args[3])
+	RemapFilePages                   // remap_file_pages
 	classEnd
 )
 
@@ -186,6 +187,7 @@ var classNames = [...]string{
 	Mincore:         "mincore",
 	Mbind:           "mbind",
 	GetMempolicy:    "get_mempolicy",
+	RemapFilePages:  "remap_file_pages",
 }
 
 func (c Class) valid() bool { return c != 0 && c < classEnd }

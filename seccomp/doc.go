@@ -30,7 +30,8 @@
 // A call is decided in the kernel whenever the answer does not need the
 // tracer (see Evaluate for the full rules): an mmap without MAP_FIXED
 // whose hint is not inside a protected range, a munmap, mprotect,
-// madvise, msync, mincore, mbind... whose range [addr, addr+len) does not
+// madvise, msync, mincore, mbind, remap_file_pages... whose range
+// [addr, addr+len) does not
 // overlap a guarded range (an empty range counts as its address: mremap
 // with old_len 0 names the mapping there), and a get_mempolicy whose
 // MPOL_F_ADDR address is not inside one. Everything else of a mapping

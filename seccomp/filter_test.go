@@ -110,7 +110,7 @@ var filterCases = []struct {
 		{"nr -1 has the x32 bit and gets ENOSYS", x64(-1), enosys},
 		{"x86_64 getpid allowed", x64(39), allow},
 		{"x86_64 read allowed", x64(0, 0, 0x20000, 100), allow},
-		{"x86_64 remap_file_pages is not singled out", x64(216, 0x20000, 0x1000), allow},
+		{"x86_64 pread64 is not singled out", x64(17, 3, 0x20000, 0x1000), allow},
 		{"i386 getpid allowed", i32(20), allow},
 
 		// mmap without MAP_FIXED.
@@ -185,6 +185,10 @@ var filterCases = []struct {
 		{"mbind inside", x64(nr64Mbind, 0x50000000, 0x1000, 2, 0x7f0000001000, 64, 0), tr(Mbind, ABI64, RangeOverlap)},
 		{"mbind far allowed", x64(nr64Mbind, 0x7f0000000000, 0x1000, 2, 0x7f0000001000, 64, 0), allow},
 		{"mbind wrap", x64(nr64Mbind, 0x7f0000000000, max64, 2), tr(Mbind, ABI64, Wrap)},
+		{"remap_file_pages inside", x64(nr64RemapFile, 0x50000000, 0x2000, 0, 1, 0), tr(RemapFilePages, ABI64, RangeOverlap)},
+		{"remap_file_pages straddling end", x64(nr64RemapFile, 0x7ffff000, 0x2000, 0, 1, 0), tr(RemapFilePages, ABI64, RangeOverlap)},
+		{"remap_file_pages in the pool", x64(nr64RemapFile, 0x100000000000, 0x1000, 0, 1, 0), tr(RemapFilePages, ABI64, RangeOverlap)},
+		{"remap_file_pages far allowed", x64(nr64RemapFile, 0x7f0000000000, 0x1000, 0, 1, 0), allow},
 
 		// An empty range stands for its address: mremap with old_len 0
 		// looks up the mapping there.
@@ -263,6 +267,7 @@ var filterCases = []struct {
 		{"i386 msync", i32(nr32Msync, 0xf7000000, 0x1000, msAsync), tr(Msync, ABI32, Always)},
 		{"i386 mincore", i32(nr32Mincore, 0xf7000000, 0x1000, 0xffffd000), tr(Mincore, ABI32, Always)},
 		{"i386 mbind", i32(nr32Mbind, 0xf7000000, 0x1000, 0), tr(Mbind, ABI32, Always)},
+		{"i386 remap_file_pages", i32(nr32RemapFile, 0xf7000000, 0x1000, 0, 1, 0), tr(RemapFilePages, ABI32, Always)},
 		{"i386 get_mempolicy without MPOL_F_ADDR", i32(nr32GetMempolicy, 0xffffd000, 0, 0, 0, 0), tr(GetMempolicy, ABI32, Always)},
 		{"i386 ipc SHMAT", i32(nr32Ipc, ipcShmat, 3, 0, 0, 0x20000), tr(Ipc, ABI32, Always)},
 		{"i386 ipc SHMAT with version 2", i32(nr32Ipc, 2<<16|ipcShmat, 3), tr(Ipc, ABI32, Always)},

@@ -48,8 +48,9 @@ type Policy struct {
 	// whose range [addr, addr+len) overlaps one of these must reach the
 	// tracer. This covers MAP_FIXED mmaps, munmap, mremap (old range, and
 	// new range with MREMAP_FIXED), mprotect, pkey_mprotect, madvise,
-	// mlock, mlock2, munlock, mseal, msync, mincore and mbind, and
-	// get_mempolicy with MPOL_F_ADDR, whose address must not lie in one.
+	// mlock, mlock2, munlock, mseal, msync, mincore, mbind and
+	// remap_file_pages, and get_mempolicy with MPOL_F_ADDR, whose
+	// address must not lie in one.
 	Guarded []region.Range
 	// Protected is the protected ranges only: an mmap without MAP_FIXED
 	// whose hint address lies inside one of these must reach the tracer,
@@ -160,8 +161,11 @@ func (d Data) Marshal() []byte {
 //     those are reserved). Without it: TRACE if addr != 0 lies inside
 //     a protected range; else ALLOW.
 //   - munmap, mprotect, pkey_mprotect, madvise, mlock, mlock2, munlock,
-//     mseal, msync, mincore, mbind: TRACE if [addr, addr+len) overlaps a
-//     guarded range.
+//     mseal, msync, mincore, mbind, remap_file_pages: TRACE if
+//     [addr, addr+len) overlaps a guarded range. (remap_file_pages maps
+//     the file of a shared mapping again over [addr, addr+len), MAP_FIXED,
+//     and its mmap method may fail after the kernel has unmapped the
+//     range: a gap.)
 //   - mremap with MREMAP_FIXED in the low word of args[3]: TRACE
 //     (reason FixedTarget) if there is any guarded range. Other mremaps:
 //     TRACE if the old range [args[0], args[0]+args[1]+1 GiB) overlaps
@@ -180,8 +184,8 @@ func (d Data) Marshal() []byte {
 //
 // i386: old_mmap, mmap2, munmap, mremap, mprotect, pkey_mprotect,
 // madvise, brk, shmat, mlock, mlock2, munlock, mseal, msync, mincore,
-// mbind, get_mempolicy, and ipc with call SHMAT (the low 16 bits of
-// args[0]): TRACE always. clone: as on x86-64 (the low 32 bits are all
+// mbind, get_mempolicy, remap_file_pages, and ipc with call SHMAT (the
+// low 16 bits of args[0]): TRACE always. clone: as on x86-64 (the low 32 bits are all
 // i386 has). clone3, the io_uring calls, process_madvise and uselib: as
 // on x86-64. Everything else: ALLOW.
 func Evaluate(p Policy, d Data) uint32 {

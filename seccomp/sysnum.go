@@ -41,6 +41,7 @@ const (
 	nr64Mincore      = 27  // mincore
 	nr64Mbind        = 237 // mbind
 	nr64GetMempolicy = 239 // get_mempolicy
+	nr64RemapFile    = 216 // remap_file_pages
 
 	// syscall_32.tbl
 	nr32Brk          = 45  // brk
@@ -71,6 +72,7 @@ const (
 	nr32Mincore      = 218 // mincore
 	nr32Mbind        = 274 // mbind
 	nr32GetMempolicy = 275 // get_mempolicy
+	nr32RemapFile    = 257 // remap_file_pages
 )
 
 // Flag bits the filter tests. Values from the kernel's uapi headers
@@ -153,6 +155,7 @@ var syscalls64 = []syscallDef{
 	{nr64Mincore, Mincore},
 	{nr64Mbind, Mbind},
 	{nr64GetMempolicy, GetMempolicy},
+	{nr64RemapFile, RemapFilePages},
 }
 
 var syscalls32 = []syscallDef{
@@ -184,6 +187,7 @@ var syscalls32 = []syscallDef{
 	{nr32Mincore, Mincore},
 	{nr32Mbind, Mbind},
 	{nr32GetMempolicy, GetMempolicy},
+	{nr32RemapFile, RemapFilePages},
 }
 
 func syscallTable(abi ABI) []syscallDef {
