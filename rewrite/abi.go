@@ -50,6 +50,7 @@ const (
 	OpMincore         //
 	OpMbind           //
 	OpGetMempolicy    //
+	OpRemapFile       // remap_file_pages
 )
 
 var opNames = [...]string{
@@ -58,7 +59,7 @@ var opNames = [...]string{
 	OpMadvise: "madvise", OpMlock: "mlock", OpMseal: "mseal", OpBrk: "brk",
 	OpShmat: "shmat", OpIPC: "ipc", OpClone: "clone", OpClone3: "clone3",
 	OpShmdt: "shmdt", OpMsync: "msync", OpMincore: "mincore", OpMbind: "mbind",
-	OpGetMempolicy: "get_mempolicy",
+	OpGetMempolicy: "get_mempolicy", OpRemapFile: "remap_file_pages",
 }
 
 func (o Op) String() string {
@@ -89,6 +90,7 @@ const (
 	sysMincore64      = 27
 	sysMbind64        = 237
 	sysGetMempolicy64 = 239
+	sysRemapFile64    = 216
 
 	sysBrk32          = 45
 	sysOldMmap32      = 90
@@ -111,6 +113,7 @@ const (
 	sysMincore32      = 218
 	sysMbind32        = 274
 	sysGetMempolicy32 = 275
+	sysRemapFile32    = 257
 
 	// ipcSHMAT and ipcSHMDT are the ipc(2) multiplexer's sub-calls for
 	// shmat and shmdt.
@@ -127,7 +130,7 @@ var ops64 = [...]Op{
 	sysMunlock64: OpMlock, sysMlock2_64: OpMlock, sysPkeyMprotect64: OpPkeyMprotect,
 	sysClone3_64: OpClone3, sysMseal64: OpMseal, sysShmdt64: OpShmdt,
 	sysMsync64: OpMsync, sysMincore64: OpMincore, sysMbind64: OpMbind,
-	sysGetMempolicy64: OpGetMempolicy,
+	sysGetMempolicy64: OpGetMempolicy, sysRemapFile64: OpRemapFile,
 }
 
 var ops32 = [...]Op{
@@ -138,6 +141,7 @@ var ops32 = [...]Op{
 	sysPkeyMprotect32: OpPkeyMprotect, sysShmat32: OpShmat, sysClone3_32: OpClone3,
 	sysMseal32: OpMseal, sysShmdt32: OpShmdt, sysMsync32: OpMsync,
 	sysMincore32: OpMincore, sysMbind32: OpMbind, sysGetMempolicy32: OpGetMempolicy,
+	sysRemapFile32: OpRemapFile,
 }
 
 // Classify names the mapping call that number nr is in the given ABI.

@@ -120,7 +120,7 @@ func argCount(c Call) int {
 	switch c.Op() {
 	case OpMmap, OpIPC, OpMbind:
 		return 6
-	case OpMremap, OpClone, OpGetMempolicy:
+	case OpMremap, OpClone, OpGetMempolicy, OpRemapFile:
 		return 5
 	case OpPkeyMprotect:
 		return 4

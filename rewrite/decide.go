@@ -155,6 +155,8 @@ func (g *Guard) Decide(c Call, who Caller) *Action {
 		a = g.decideMadvise(c)
 	case OpMseal:
 		a = g.decideMseal(c)
+	case OpRemapFile:
+		a = g.decideRemapFilePages(c)
 	case OpBrk:
 		a = g.decideBrk(c)
 	case OpShmat:
@@ -958,6 +960,38 @@ func (g *Guard) decideMseal(c Call) *Action {
 		return allow(c, "")
 	}
 	return emulate(c, Err(ENOMEM), "mseal of the guard's reservation: unmapped to the program")
+}
+
+// decideRemapFilePages handles remap_file_pages. Linux emulates it
+// (since 4.0): it rounds addr and size down to pages, refuses a prot
+// other than 0, checks that [addr, addr+size) lies in shared mappings of
+// one file with the same flags, one after the other, and maps that file
+// again over the range with MAP_SHARED|MAP_FIXED|MAP_POPULATE at page
+// offset pgoff. A reservation is neither shared nor a file's: aimed at
+// or across one, the call fails (EINVAL) before anything changes, as at
+// a hole. Over the program's own shared mapping in a guarded range it
+// puts a mapping of the same extent, still the program's, in its place:
+// the model needs nothing. But the file's mmap method runs after the
+// kernel has unmapped the range, and where it fails (a perf event's ring
+// buffer at another offset: EINVAL; a hugetlbfs file or memfd with no
+// huge page free, the remap asking for no MAP_NORESERVE: ENOMEM), Linux
+// 6.12 and later leave a gap there. The filter let the call pass unseen,
+// the model kept the program's mapping over the hole, and MAP_32BIT
+// landed in it. Now the other threads are held while it runs (Hole:
+// another thread's MAP_32BIT took the gap before the guard could look
+// at the layout, in the first round), and after a failure the layout is
+// read and the gaps reserved again (RescanFailed), as for a fixed mmap
+// of such a file (see decideMmap). The file is not looked at: the call
+// is rare (deprecated since Linux 3.16), and no descriptor names it.
+func (g *Guard) decideRemapFilePages(c Call) *Action {
+	addr, size := region.PageDown(c.Args[0]), region.PageDown(c.Args[1])
+	q, ok := span(addr, size)
+	if c.Args[2] != 0 || size == 0 || !ok || !g.mapped.Overlaps(q) {
+		return allow(c, "")
+	}
+	a := allow(c, "remap_file_pages of the program's mapping in a guarded range: its file's mmap may fail after the unmap")
+	a.Exit, a.Hole, a.RescanFailed = true, true, true
+	return a
 }
 
 func (g *Guard) decideBrk(c Call) *Action {

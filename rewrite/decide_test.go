@@ -870,3 +870,49 @@ func TestLateFailHolds(t *testing.T) {
 		}
 	}
 }
+
+// TestRemapFilePages: remap_file_pages over the program's own mapping in
+// a guarded range runs with the other threads held and, if it fails,
+// the layout looked at (its file's mmap may fail after the kernel
+// unmapped the range); aimed at a reservation, outside the guarded
+// ranges, or refused by the kernel's own checks, it runs as it is.
+func TestRemapFilePages(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		call Call
+		hold bool
+	}{
+		{"own", call64(sysRemapFile64, pLo+0x100000, 2*page, 0, 5, 0), true},
+		{"own, unaligned", call64(sysRemapFile64, pLo+0x100000+10, 2*page+10, 0, 5, 0), true},
+		{"own and the reservation after it", call64(sysRemapFile64, pLo+0x100000, 4*page, 0, 5, 0), true},
+		{"the image", call64(sysRemapFile64, exeLo, page, 0, 1, 0), true},
+		{"own, i386", call32(sysRemapFile32, pLo+0x100000, 2*page, 0, 5, 0), true},
+		{"own, i386, address in the high word", call32(sysRemapFile32, 1<<32|pLo+0x100000, 2*page, 0, 5, 0), true},
+		{"reservation", call64(sysRemapFile64, pLo+0x200000, 2*page, 0, 5, 0), false},
+		{"outside", call64(sysRemapFile64, outsideLib, 2*page, 0, 5, 0), false},
+		{"prot (EINVAL first)", call64(sysRemapFile64, pLo+0x100000, 2*page, ProtRead, 5, 0), false},
+		{"size below a page (EINVAL first)", call64(sysRemapFile64, pLo+0x100000, page-1, 0, 5, 0), false},
+	} {
+		g := newGuard(t, opts{})
+		own := g.Decide(mmap(pLo+0x100000, 2*page, protRW, MapShared|MapFixed, anyFd, 0), Caller{Task: 1})
+		g.Complete(own, pLo+0x100000)
+		a := g.Decide(c.call, Caller{Task: 1})
+		if a.Verdict != Allow || a.Hole != c.hold || a.Exit != c.hold || a.RescanFailed != c.hold {
+			t.Errorf("%s: %v with Hole %v, Exit %v, RescanFailed %v; want allowed, all %v", c.name, a, a.Hole, a.Exit, a.RescanFailed, c.hold)
+		}
+		if !c.hold {
+			continue
+		}
+		// Failed after the unmap: the gap the layout shows is reserved
+		// again, and the model has a reservation there.
+		if fix := g.Complete(a, Err(EINVAL)); len(fix.After) != 0 {
+			t.Errorf("%s: Complete after a failure asks for %v; the layout's gaps are Refill's", c.name, fix.After)
+		}
+		gap := region.Range{Start: pLo + 0x100000, End: pLo + 0x102000}
+		calls := g.Refill(1, c.call.ABI, []region.Range{gap})
+		if len(calls) != 1 || calls[0].Args[0] != gap.Start || calls[0].Args[1] != gap.Len() {
+			t.Errorf("%s: Refill(%v) = %v, want one reservation over it", c.name, gap, calls)
+		}
+		checkModel(t, g)
+	}
+}

@@ -109,7 +109,7 @@ func flightSpan(c rewrite.Call) region.Range {
 	case rewrite.OpOldMmap:
 		return region.Range{Start: 0, End: 1 << 32}
 	case rewrite.OpMunmap, rewrite.OpMadvise, rewrite.OpMlock, rewrite.OpMseal, rewrite.OpMsync,
-		rewrite.OpMincore, rewrite.OpMbind:
+		rewrite.OpMincore, rewrite.OpMbind, rewrite.OpRemapFile:
 		add(a[0], a[1], 0)
 	case rewrite.OpMprotect, rewrite.OpPkeyMprotect:
 		if a[2]&rewrite.ProtGrowsDown != 0 {

@@ -66,6 +66,7 @@ func TestTextEvent(t *testing.T) {
 		{27, [6]uint64{0x50000000, 4096, 0x7f0000001000}, "mincore(0x50000000, 4096, 0x7f0000001000)"},
 		{237, [6]uint64{0x50000000, 4096, 2, 0x7f0000001000, 64, 0}, "mbind(0x50000000, 4096, 0x2, 0x7f0000001000, 64, 0x0)"},
 		{239, [6]uint64{0x7f0000001000, 0, 0, 0x50000000, rewrite.MpolFAddr}, "get_mempolicy(0x7f0000001000, NULL, 0, 0x50000000, MPOL_F_ADDR)"},
+		{216, [6]uint64{0x7fff0000, 8192, 0, 1, 0}, "remap_file_pages(0x7fff0000, 8192, 0, 1, 0x0)"},
 	} {
 		e := testEvent()
 		e.Call = rewrite.Call{ABI: rewrite.ABI64, Nr: tc.nr, Args: tc.args}

@@ -195,6 +195,7 @@ func explain(w io.Writer, p *rewrite.Policy, defaultPool bool, prog *seccomp.Pro
 		{"mremap, mbind, get_mempolicy of a reservation", "EFAULT, as for unmapped memory"},
 		{"brk growing into a guarded range", "fails: the break stays where it was"},
 		{"shmdt of a segment in a guarded range", "the reservation is put back over it in the same call"},
+		{"remap_file_pages of the program's own mapping", "other threads held; a gap a failure leaves is reserved again"},
 		{"clone with CLONE_UNTRACED", "EPERM"},
 		{"a seccomp filter with a notification listener", "EBUSY (it could answer calls before the tracer sees them)"},
 		{"prctl(PR_SET_MM) moving the program break", "EPERM"},
