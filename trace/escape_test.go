@@ -1316,6 +1316,39 @@ func TestEscapeFixedFileRace(t *testing.T) {
 	})
 }
 
+// TestEscapeRemapFilePages: remap_file_pages maps the file of a shared
+// mapping again over part of it with MAP_FIXED, and the file's mmap
+// method runs after the kernel has unmapped that part: a perf ring
+// buffer at page offset 1 (EINVAL), a hugetlb memfd at an offset with no
+// huge page free (ENOMEM) fail there and leave a gap. Over the program's
+// own mapping in the range (without --strict; with it, in the pool) the
+// filter let the call through unseen, the model kept the program's
+// mapping over the hole, and MAP_32BIT landed in it (found in the
+// eleventh session). race: another thread's MAP_32BIT, which took the
+// gap in the first round while the guard had not yet looked at the
+// layout, unless the other threads are held.
+func TestEscapeRemapFilePages(t *testing.T) {
+	bin := buildC(t, "escape_remapfile", "-pthread")
+	for _, strict := range []bool{false, true} {
+		for _, mode := range []string{"perf", "huge", "race", "reservation"} {
+			if mode == "race" && strict {
+				continue // (its mapping is a MAP_FIXED one in the range)
+			}
+			t.Run(fmt.Sprintf("%s/strict=%v", mode, strict), func(t *testing.T) {
+				routes := []string{"remapfile-" + mode}
+				if mode == "perf" && !strict {
+					routes = append(routes, "remapfile-perf32")
+				}
+				out, res := escapeGuarded(t, escapePolicy(t, strict), append(strictArgs(bin, strict), mode)...)
+				escapeCheck(t, out, res, routes)
+			})
+		}
+	}
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin, "perf"), []string{"remapfile-perf", "remapfile-perf32"}, nil)
+	})
+}
+
 // TestEscapeNamedReservation: prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME),
 // which the filter lets through, names any anonymous mapping, the
 // guard's reservations too: "[anon:NAME]" in /proc/PID/maps (kernels
