@@ -1349,6 +1349,34 @@ func TestEscapeRemapFilePages(t *testing.T) {
 	})
 }
 
+// TestEscapeMapVdso: arch_prctl(ARCH_MAP_VDSO_64 / _32, addr), which the
+// filter lets through, maps a vDSO once the old one is unmapped, with
+// addr as a hint: inside the range, at its start, across its end and in
+// the pool it lands elsewhere, the reservations being in the way (x32:
+// EINVAL on this kernel). race: the same while another thread moves a
+// mapping out of the range at that address (a hole until the guard
+// reserves it again; the other threads are held meanwhile). Natively the
+// vDSO lands at the hint. Not an escape (eleventh session).
+func TestEscapeMapVdso(t *testing.T) {
+	bin := buildC(t, "escape_vdso", "-pthread")
+	routes := []string{"vdso64-inside", "vdso64-start", "vdso64-across-end", "vdso64-pool", "vdso32-inside", "vdso32-pool",
+		"vdsox32-inside"}
+	for _, strict := range []bool{false, true} {
+		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
+			out, res := escapeGuarded(t, escapePolicy(t, strict), strictArgs(bin, strict)...)
+			escapeCheck(t, out, res, routes)
+		})
+	}
+	t.Run("race", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin, "race")
+		escapeCheck(t, out, res, []string{"vdso-race"})
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin), []string{"vdso64-inside", "vdso64-start", "vdso64-across-end", "vdso32-inside"},
+			[]string{"vdso64-pool", "vdso32-pool"})
+	})
+}
+
 // TestEscapeNamedReservation: prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME),
 // which the filter lets through, names any anonymous mapping, the
 // guard's reservations too: "[anon:NAME]" in /proc/PID/maps (kernels
