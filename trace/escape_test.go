@@ -1344,6 +1344,12 @@ func TestEscapeRemapFilePages(t *testing.T) {
 			})
 		}
 	}
+	t.Run("registers", func(t *testing.T) {
+		escapeRegs(func() {
+			out, res := escapeGuarded(t, escapePolicy(t, false), bin, "perf")
+			escapeCheck(t, out, res, []string{"remapfile-perf", "remapfile-perf32"})
+		})
+	})
 	t.Run("native", func(t *testing.T) {
 		escapeCheckNative(t, escapeNative(t, bin, "perf"), []string{"remapfile-perf", "remapfile-perf32"}, nil)
 	})
