@@ -40,7 +40,6 @@ type Program struct {
 	insns    []bpf.Instruction
 	raw      []bpf.RawInstruction
 	comments []string
-	vmState
 }
 
 // Instructions returns the program's instructions (a copy).

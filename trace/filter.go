@@ -83,7 +83,6 @@ func (t *tracer) filterCalls(tk *task, abi rewrite.ABI, sp uint64) ([]extraCall,
 				if failed("seccomp(SECCOMP_SET_MODE_FILTER)", ret) {
 					return false
 				}
-				t.filterOn = true
 				// The kernel has its copy: give the stack back as it was.
 				if err := writeMem(tk.tid, addr, make([]byte, size)); err != nil {
 					t.lost(tk, err)

@@ -46,10 +46,6 @@ type injection struct {
 	calls   []rewrite.Call
 	i       int  // the call running now
 	entered bool // it has entered the kernel: its next exit stop is its own
-	// sure: the current call was sent from a syscall-exit stop with
-	// PTRACE_CONT, its seccomp stop being certain (see sureStop); until
-	// that stop it may be resumed without PTRACE_SYSCALL.
-	sure bool
 
 	// next is told each call's result and may change calls; when it
 	// returns done, the task goes on with its rax set to final.
@@ -96,23 +92,15 @@ func (t *tracer) start(tk *task, inj *injection, inPlace bool) {
 		t.resume(tk, sysStep, 0)
 		return
 	}
-	t.runCurrent(tk, false)
+	t.runCurrent(tk)
 }
 
 // runCurrent points the task at the syscall instruction with the current
-// call loaded. atExit says the task stands at a syscall-exit stop (of
-// the call before, or of execve after the exec event), where the
-// registers it is given are the ones it returns to user space with: a
-// call whose seccomp stop is certain (see sureStop) is then resumed
-// with PTRACE_CONT, and stops only there and at its exit, not also at
-// its entry. (At an event stop inside a call, execve's exec event, the
-// call's return still writes rax over the number loaded: its exit stop
-// must come first.)
-func (t *tracer) runCurrent(tk *task, atExit bool) {
+// call loaded.
+func (t *tracer) runCurrent(tk *task) {
 	inj := tk.inj
 	regs := inj.saved
-	c := inj.calls[inj.i]
-	loadCall(&regs, c)
+	loadCall(&regs, inj.calls[inj.i])
 	// orig_rax -1: the kernel must not take the stop we resume from as
 	// an interrupted call to restart.
 	regs.Orig_rax = ^uint64(0)
@@ -128,42 +116,12 @@ func (t *tracer) runCurrent(tk *task, atExit bool) {
 		regs.Cs = user64CS
 	}
 	inj.entered = false
-	inj.sure = atExit && t.sureStop(tk, inj.abi, c, inj.insn)
 	if err := setRegs(tk.tid, &regs); err != nil {
 		t.lost(tk, err)
 		return
 	}
-	if inj.sure {
-		t.resume(tk, cont, 0)
-		return
-	}
 	t.resume(tk, sysStep, 0)
 }
-
-// noSureStop turns sureStop off (tests compare).
-var noSureStop = false
-
-// sureStop reports whether the guard's call c, made by tk from the
-// syscall instruction at insn, certainly stops at a seccomp stop: the
-// guard's filter is in the task, and no other (every task descends from
-// the first program, which got the filter before its first instruction;
-// a filter of the program's is seen when installed, see otherFilters),
-// and the filter, run over the call here, answers SECCOMP_RET_TRACE.
-// Such a call may be resumed with PTRACE_CONT: its seccomp stop is where
-// it is checked (checkInjected), as at an entry stop. Were the stop not
-// to come, the call would run unchecked and the task go on from insn
-// with the guard's registers. 64-bit calls only.
-func (t *tracer) sureStop(tk *task, abi rewrite.ABI, c rewrite.Call, insn uint64) bool {
-	if noSureStop || !t.filterOn || t.prog == nil || t.regsOnly || forceRegs || abi != rewrite.ABI64 || !t.onlyGuardFilter(tk) {
-		return false
-	}
-	r, err := t.prog.Eval(seccomp.Data{Nr: int32(c.Nr), Arch: seccomp.AuditArchX86_64, IP: insn + 2, Args: c.Args})
-	return err == nil && r&retActionFull == seccomp.RetTrace
-}
-
-// retActionFull is SECCOMP_RET_ACTION_FULL: a filter result's action,
-// without its data.
-const retActionFull = 0xffff0000
 
 // running reports whether the task was sent to run the injection's
 // current call from the syscall instruction at insn (not its own call,
@@ -263,7 +221,7 @@ func (t *tracer) syscallStop(tk *task) {
 	case !inj.entered:
 		// The exit of the call before ours (execve's, after the exec
 		// event), which writes its result over rax: load ours again.
-		t.runCurrent(tk, true)
+		t.runCurrent(tk)
 		return
 	}
 	ret := uint64(si.rval)
@@ -289,7 +247,7 @@ func (t *tracer) syscallStop(tk *task) {
 		t.endInjection(tk)
 		return
 	}
-	t.runCurrent(tk, true)
+	t.runCurrent(tk)
 }
 
 func (t *tracer) endInjection(tk *task) {
@@ -502,7 +460,7 @@ func (t *tracer) seccompStop(tk *task) {
 				return
 			}
 		}
-		inj.entered, inj.sure = true, false
+		inj.entered = true
 		t.resume(tk, sysStep, 0)
 		return
 	}
@@ -1196,14 +1154,14 @@ func (t *tracer) completeAwaited(tk *task, ret uint64) {
 		t.lost(tk, err)
 		return
 	}
-	t.runAfter(tk, true, inj.abi, regs, regs.Rip-2, regs.Rax, fix.After)
+	t.runAfter(tk, inj.abi, regs, regs.Rip-2, regs.Rax, fix.After)
 }
 
 // runAfter runs the After calls of a call's Fix (reservations put back)
 // in a task stopped just after that call, from the syscall instruction
 // at insn, and then lets it go on with regs and final as the call's
 // result.
-func (t *tracer) runAfter(tk *task, atExit bool, abi rewrite.ABI, regs unix.PtraceRegs, insn, final uint64, after []rewrite.Call, extra ...extraCall) {
+func (t *tracer) runAfter(tk *task, abi rewrite.ABI, regs unix.PtraceRegs, insn, final uint64, after []rewrite.Call, extra ...extraCall) {
 	n := len(after)
 	calls := after[:n:n]
 	for _, e := range extra {
@@ -1224,7 +1182,7 @@ func (t *tracer) runAfter(tk *task, atExit bool, abi rewrite.ABI, regs unix.Ptra
 		return t.putBack(tk, abi, inj.calls[i], r)
 	}
 	tk.inj = inj
-	t.runCurrent(tk, atExit)
+	t.runCurrent(tk)
 }
 
 // putBack tells the guard the result of a reservation it put back after
@@ -1513,7 +1471,7 @@ func (t *tracer) finishInPlace(tk *task) {
 	if !read {
 		final = regs.Rax // the call's own result, unread so far
 	}
-	t.runAfter(tk, true, inj.abi, regs, regs.Rip-2, final, fix.After, extra...)
+	t.runAfter(tk, inj.abi, regs, regs.Rip-2, final, fix.After, extra...)
 }
 
 // restoreRegs puts back, at the exit of a call rewritten in place, the

@@ -1050,30 +1050,3 @@ func TestForkWhileExec(t *testing.T) {
 	}
 	t.Logf("%d children adopted from their layout", lateAdopted.Load()-before)
 }
-
-// TestSureStopSkipsEntryStops: the guard's calls at an exec (the
-// reservations) and after a call (put back) are made from a
-// syscall-exit stop with PTRACE_CONT when their seccomp stop is certain
-// (sureStop), and stop twice each instead of three times: an exec of a
-// position-independent program with the default policy, whose two
-// reservations (the protected range, the pool) both stop, takes six
-// reports instead of eight.
-func TestSureStopSkipsEntryStops(t *testing.T) {
-	const execs = 20
-	script := "i=0; while [ $i -lt " + strconv.Itoa(execs) + " ]; do /bin/true; i=$((i+1)); done"
-	count := func(noSure bool) int64 {
-		defer func(v bool) { noSureStop = v }(noSureStop)
-		noSureStop = noSure
-		before := reports.Load()
-		out, res := guarded(t, "/bin/sh", "-c", script)
-		if res.ExitCode() != 0 || out != "" || res.FailedClosed != 0 {
-			t.Fatalf("exit %d (%v), failed closed %d:\n%s", res.ExitCode(), res.Status, res.FailedClosed, out)
-		}
-		return reports.Load() - before
-	}
-	with, without := count(false), count(true)
-	t.Logf("%d reports for %d execs with certain seccomp stops, %d without", with, execs, without)
-	if without-with < 2*execs {
-		t.Errorf("%d reports with certain seccomp stops, %d without: want at least %d fewer (two per exec)", with, without, 2*execs)
-	}
-}

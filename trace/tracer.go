@@ -304,7 +304,7 @@ func run(cfg Config) (Result, error) {
 	}
 	prog := b.prog
 	t := newTracer(cfg, pid)
-	t.filter, t.prog = filterBytes(prog), prog
+	t.filter = filterBytes(prog)
 	if breakFilter {
 		t.filter[0], t.filter[1] = 0xff, 0xff // no such BPF instruction
 	}
@@ -902,10 +902,6 @@ type tracer struct {
 	// known not to: such a filter sees the calls the guard rewrites, and
 	// the carry path's (see carryEntry).
 	otherFilters int
-	// prog is the guard's filter, and filterOn says the first program
-	// has it: every task from then on runs under it (see sureStop).
-	prog     *seccomp.Program
-	filterOn bool
 	// attr finds the code behind each trapped call, when events or
 	// owner rules want it.
 	attr *Attributor
@@ -1260,10 +1256,6 @@ func (t *tracer) retire(sp *space) {
 // its stops come, needs none.
 var procReads atomic.Int64
 
-// reports counts the stops and exits wait4 reported to every tracer, for
-// the tests.
-var reports atomic.Int64
-
 // spacesLeft is the number of spaces the last tracer still had when the
 // program ended (tests check that a program that forked and exec'd many
 // children left only a few behind).
@@ -1279,7 +1271,6 @@ func (t *tracer) finish() Result {
 
 // handle takes one wait4 report.
 func (t *tracer) handle(tid int, ws unix.WaitStatus) {
-	reports.Add(1)
 	var sp *space
 	if tk := t.tasks[tid]; tk != nil {
 		sp = tk.sp
@@ -1560,10 +1551,8 @@ func syncFault(sig syscall.Signal) bool {
 // A task in the middle of an injection is always resumed with
 // PTRACE_SYSCALL, whatever stop it is at (a group-stop between two
 // injected calls, say): its injected calls must be seen to their exit.
-// Until the seccomp stop of a call whose stop is certain (see sureStop)
-// it is resumed as asked: that stop comes either way.
 func (t *tracer) resume(tk *task, how func(int, int) error, sig int) {
-	if tk.inj != nil && !tk.inj.sure {
+	if tk.inj != nil {
 		how = sysStep
 	}
 	if err := how(tk.tid, sig); err != nil {

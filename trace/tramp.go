@@ -317,7 +317,15 @@ func (t *tracer) carryEntry(tk *task, si syscallInfo, a *rewrite.Action) (uint64
 		o[3]&rewrite.MapAnonymous == 0 || uint32(o[4]) != 0xffffffff || (o[4]>>32 != 0 && o[4]>>32 != 0xffffffff) {
 		return 0, false
 	}
-	if !t.onlyGuardFilter(tk) {
+	if t.otherFilters == 0 {
+		// Checked once: the guard's filter is the only one the first
+		// program had (later ones the guard sees installed).
+		t.otherFilters = 1
+		if n, ok := seccompFilters(tk.tid); ok && n == 1 {
+			t.otherFilters = -1
+		}
+	}
+	if t.otherFilters > 0 {
 		// A filter of the program's sees the rewritten call with its
 		// descriptor changed: it might refuse it.
 		return 0, false
@@ -363,21 +371,6 @@ func (t *tracer) carryStop(tk *task, si syscallInfo, a *rewrite.Action, entry ui
 	t.remember(tk, &trampCall{action: a, call: c, origArgs: si.args, ip: si.ip, sp: si.sp, frame: si.sp, carried: true})
 	t.resume(tk, cont, 0)
 	return true
-}
-
-// onlyGuardFilter reports whether the guard's filter is the only one the
-// program's tasks run under (see otherFilters). Checked once, in a task
-// that has the guard's filter: the only one the first program had, with
-// none inherited from mmapguard's own environment (a container's);
-// later ones the guard sees installed.
-func (t *tracer) onlyGuardFilter(tk *task) bool {
-	if t.otherFilters == 0 {
-		t.otherFilters = 1
-		if n, ok := seccompFilters(tk.tid); ok && n == 1 {
-			t.otherFilters = -1
-		}
-	}
-	return t.otherFilters < 0
 }
 
 // seccompFilters reads how many seccomp filters task tid runs under.
@@ -551,7 +544,7 @@ func (t *tracer) finishTramp(tk *task, tc *trampCall, regs *unix.PtraceRegs, ret
 	}
 	// Reservations to put back first, from the program's own syscall
 	// instruction.
-	t.runAfter(tk, false, rewrite.ABI64, *regs, tc.ip-2, final, fix.After)
+	t.runAfter(tk, rewrite.ABI64, *regs, tc.ip-2, final, fix.After)
 }
 
 // reservedNow reports whether r is covered by reservation-like mappings
