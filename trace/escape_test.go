@@ -1471,6 +1471,58 @@ func TestEscapeSleeperGrowsdown(t *testing.T) {
 	}
 }
 
+// TestEscapeInsnOverwritten: another process writes over the syscall
+// instruction the guard runs its calls from, between the SETREGS and the
+// call (testdata/escape_insnwrite.c): a parent through its child's
+// /proc/PID/mem (FOLL_FORCE) at the child's exec, where the reservations
+// run from the entry point (exec: the victim, insnwrite_victim.c, reports
+// whether the range is reserved at its start, with the range below the
+// pool and above it, where the pool's reservation comes first); a helper
+// process that shares the page of the program's own syscall instruction,
+// from which the reservation put back after a move-out runs (putback).
+// The task then runs the program's code with the guard's registers.
+// Resumed with PTRACE_SYSCALL, it stops at the entry of that code's
+// first call, and the process is killed. An eleventh-session change
+// resumed calls whose seccomp stop the filter made certain with
+// PTRACE_CONT: nothing stopped the task before its next trapped call,
+// and its open, read and write found the range unreserved, in 6 execs
+// of 10 and at the first put-back rewritten (found by a reviewer; the
+// change was taken back).
+func TestEscapeInsnOverwritten(t *testing.T) {
+	bin := buildC(t, "escape_insnwrite")
+	victim := buildC(t, "insnwrite_victim", "-static", "-nostdlib", "-fno-stack-protector", "-fno-builtin",
+		"-Wl,-Ttext-segment=0x10000000000")
+	high := region.Must(0x400000000000, 0x500000000000)
+	above, err := rewrite.NewPolicy([]region.Range{high}, rewrite.DefaultPool, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewritten := regexp.MustCompile(`rewritten in (\d+) of`)
+	for _, c := range []struct {
+		name string
+		p    *rewrite.Policy
+		r    region.Range
+	}{{"exec", escapePolicy(t, false), lowRange}, {"exec-above-pool", above, high}} {
+		t.Run(c.name, func(t *testing.T) {
+			out, res := escapeGuarded(t, c.p, bin, "exec", victim, fmt.Sprintf("%#x", c.r.Start), fmt.Sprintf("%#x", c.r.End))
+			escapeCheck(t, out, res, []string{"exec-entry-rewritten"})
+			if m := rewritten.FindStringSubmatch(out); m == nil || m[1] == "0" {
+				t.Errorf("no entry point rewritten in time: the probe tried nothing:\n%s", out)
+			}
+		})
+	}
+	t.Run("putback", func(t *testing.T) {
+		out, res := escapeGuarded(t, escapePolicy(t, false), bin, "putback")
+		escapeCheck(t, out, res, []string{"putback-insn-rewritten"})
+		if !strings.Contains(out, "killed") {
+			t.Logf("no try had the program's code run in the guard's call:\n%s", out)
+		}
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin, "exec", victim, "0x10000", "0x80000000"), []string{"exec-entry-rewritten"}, nil)
+	})
+}
+
 // strictArgs is a probe's command line: bin, and "strict" when the guard
 // runs with --strict (see escape.h's set_mode).
 func strictArgs(bin string, strict bool) []string {
