@@ -9,9 +9,15 @@
 // "child not hung up" (exit 1) if neither comes within 30 seconds. With
 // ORPHANSTOP_PID set, the child's pid is written to that file once it
 // has stopped.
+//
+// With argument "late" the child stops itself only once the parent has
+// ended (and 0.1 s more), with SIGTSTP: natively its group is orphaned
+// by then, the kernel discards the signal, and the child prints "child
+// not stopped" and ends (exit 0).
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,7 +29,23 @@ static void hup(int sig) {
 	_exit(0);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+	if (argc > 1 && strcmp(argv[1], "late") == 0) {
+		pid_t parent = getpid(), child = fork();
+		if (child < 0) {
+			perror("fork");
+			return 2;
+		}
+		if (child == 0) {
+			while (getppid() == parent) usleep(1000);
+			usleep(100000);
+			raise(SIGTSTP);
+			say("child not stopped");
+			_exit(0);
+		}
+		say("parent exits");
+		return 0;
+	}
 	pid_t child = fork();
 	if (child < 0) {
 		perror("fork");

@@ -121,6 +121,30 @@ func (t *tracer) orphanedGroupIn(me, pgrp, sid int) {
 	}
 }
 
+// orphanDiscards reports whether the kernel would discard the stop
+// signal a task is stopped for, were the tracer not a member of its
+// group: SIGTSTP, SIGTTIN or SIGTTOU with the default action (stop), in
+// the tracer's group once it is taken for orphaned (orphanedGroup).
+// Linux discards those in an orphaned group (get_signal: nobody is left
+// to continue the process); under the guard the tracer keeps the group
+// from orphanhood, and the process stopped for good, the tracer waiting
+// for it, where natively it went on and ended (a child that raised
+// SIGTSTP once its parent had ended: TestRunOrphanedLateStop). Not a
+// SIGTTIN or SIGTTOU the kernel sent (a terminal's, for a background
+// read or write): natively the terminal would have failed the call with
+// EIO instead of sending it, and dropped, it would come again at each
+// restart of the call. (A terminal's SIGTSTP, ^Z, is dropped as natively.)
+func (t *tracer) orphanDiscards(tk *task, sig syscall.Signal) bool {
+	if !t.pgrpOrphaned || sig == syscall.SIGSTOP || !groupStopSig(sig) || tk.pid == 0 ||
+		sig != syscall.SIGTSTP && kernelSent(tk.tid) {
+		return false
+	}
+	if _, g, _, ok := statIDs(tk.pid); !ok || g != unix.Getpgrp() {
+		return false
+	}
+	return stopsOn(tk.pid, sig)
+}
+
 // stopsOn reports whether process pid stops on signal sig: SIGSTOP
 // always; SIGTSTP, SIGTTIN and SIGTTOU unless it catches or ignores
 // them (/proc/PID/status's SigCgt and SigIgn).

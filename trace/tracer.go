@@ -1524,6 +1524,10 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 			t.resume(tk, cont, 0)
 			return
 		}
+		if t.orphanDiscards(tk, sig) {
+			t.resume(tk, cont, 0)
+			return
+		}
 		t.resume(tk, cont, int(sig))
 		if groupStopSig(sig) {
 			tk.stopping = sig

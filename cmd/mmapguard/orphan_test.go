@@ -58,6 +58,49 @@ func TestRunOrphanedStoppedChild(t *testing.T) {
 	}
 }
 
+// TestRunOrphanedLateStop: the same program's child stops itself with
+// SIGTSTP only once the program has ended (testdata/orphanstop.c late).
+// Natively its group is orphaned by then, the kernel discards the signal
+// and the child goes on and ends. Under the guard mmapguard kept the
+// group from orphanhood: the child stopped for good, and mmapguard
+// waited for it (a hang, where natively the command returned at once).
+func TestRunOrphanedLateStop(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "orphanstop")
+	if out, err := exec.Command("cc", "-Wall", "-o", bin, "../../testdata/orphanstop.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	for _, guard := range []bool{false, true} {
+		name := "native"
+		if guard {
+			name = "guarded"
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "late")
+			if guard {
+				cmd = exec.CommandContext(ctx, mmapguardBin(t), append(guardArgs(bin), "late")...)
+			}
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			cmd.WaitDelay = 5 * time.Second // natively the child holds stdout until it ends
+			err := cmd.Run()
+			if ctx.Err() != nil {
+				t.Fatalf("did not end within 20s (the child stopped for good); stdout %q, stderr %q", stdout.String(), stderr.String())
+			}
+			if err != nil {
+				t.Fatalf("%v; stdout %q, stderr %q", err, stdout.String(), stderr.String())
+			}
+			for _, want := range []string{"parent exits", "child not stopped"} {
+				if !strings.Contains(stdout.String(), want+"\n") {
+					t.Errorf("no line %q; stdout %q, stderr %q", want, stdout.String(), stderr.String())
+				}
+			}
+		})
+	}
+}
+
 // TestRunOrphanPipelineKeepsStopped: the same program's stopped child,
 // but the job is a pipeline (mmapguard run ... | cat) run by a shell
 // with job control: cat, whose parent is the shell, in another group of
