@@ -12,8 +12,7 @@ package procfile
 
 import (
 	"os"
-
-	"golang.org/x/sys/unix"
+	"syscall"
 )
 
 // Read returns the contents of the file name. Its errors are
@@ -29,22 +28,22 @@ func ReadInto(name string, buf []byte) ([]byte, error) {
 	var fd int
 	var err error
 	for {
-		fd, err = unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != unix.EINTR {
+		fd, err = syscall.Open(name, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != syscall.EINTR {
 			break
 		}
 	}
 	if err != nil {
 		return buf, &os.PathError{Op: "open", Path: name, Err: err}
 	}
-	defer func() { _ = unix.Close(fd) }() // read only: nothing to lose
+	defer func() { _ = syscall.Close(fd) }() // read only: nothing to lose
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		n, err := syscall.Read(fd, buf[len(buf):cap(buf)])
 		switch {
-		case err == unix.EINTR:
+		case err == syscall.EINTR:
 			continue
 		case err != nil:
 			return buf, &os.PathError{Op: "read", Path: name, Err: err}

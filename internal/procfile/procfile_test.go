@@ -6,9 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 func TestRead(t *testing.T) {
@@ -38,11 +37,11 @@ func TestRead(t *testing.T) {
 func TestReadErrors(t *testing.T) {
 	_, err := Read(filepath.Join(t.TempDir(), "none"))
 	var pe *fs.PathError
-	if !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, unix.ENOENT) || !errors.As(err, &pe) || pe.Op != "open" {
+	if !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, syscall.ENOENT) || !errors.As(err, &pe) || pe.Op != "open" {
 		t.Errorf("Read of a missing file: %v, want an open *PathError for ENOENT", err)
 	}
 	_, err = Read(t.TempDir())
-	if !errors.Is(err, unix.EISDIR) || !errors.As(err, &pe) || pe.Op != "read" {
+	if !errors.Is(err, syscall.EISDIR) || !errors.As(err, &pe) || pe.Op != "read" {
 		t.Errorf("Read of a directory: %v, want a read *PathError for EISDIR", err)
 	}
 }
