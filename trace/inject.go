@@ -935,19 +935,39 @@ func (t *tracer) verified(tk *task, abi rewrite.ABI, a *rewrite.Action, ret uint
 		}
 	}
 	if want := g.ProtectedReservations(window); len(want) > 0 {
-		maps, err := region.ReadMaps(tk.tid)
+		gone, err := uncovered(tk.tid, want, region.ReadMaps)
+		if err == nil && !gone.Empty() {
+			// maps, the cheap read, may show the middle of another
+			// task's call (a move's target unmapped before the mapping
+			// arrives: see layoutAfter): looked at again under the mmap
+			// lock before the process is killed.
+			gone, err = uncovered(tk.tid, want, region.ReadMapsLocked)
+		}
 		if err != nil {
 			t.failClosed(tk, fmt.Sprintf("cannot read the layout after the file mapping at %v: %v", v, err))
 			return false
 		}
-		for _, r := range want {
-			if !coveredIn(maps, r, func(region.Mapping) bool { return true }) {
-				t.failClosed(tk, fmt.Sprintf("part of the reservation at %v is gone after the file mapping at %v (a descriptor swapped for one of huge pages)", r, v))
-				return false
-			}
+		if !gone.Empty() {
+			t.failClosed(tk, fmt.Sprintf("part of the reservation at %v is gone after the file mapping at %v (a descriptor swapped for one of huge pages)", gone, v))
+			return false
 		}
 	}
 	return true
+}
+
+// uncovered returns the first of rs that the task's layout, as read
+// returns it, does not cover, or the empty range.
+func uncovered(tid int, rs []region.Range, read func(int) ([]region.Mapping, error)) (region.Range, error) {
+	maps, err := read(tid)
+	if err != nil {
+		return region.Range{}, err
+	}
+	for _, r := range rs {
+		if !coveredIn(maps, r, func(region.Mapping) bool { return true }) {
+			return r, nil
+		}
+	}
+	return region.Range{}, nil
 }
 
 // satAdd is a+b, or the largest address if that overflows.
