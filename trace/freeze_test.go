@@ -25,3 +25,36 @@ func TestPollPauseShort(t *testing.T) {
 		t.Errorf("pollPause takes %v (median of %d; settlePoll is %v): %v", med, len(d), settlePoll, d)
 	}
 }
+
+// TestSleepersDoneWhenAllStopped: once every task a freeze waits for has
+// stopped, the loop no longer waits to look at sleepers, and blocks in
+// wait4 again: it polled (a pause for each stop of the holder's call
+// and of the calls that put the reservation back that had not come at
+// once) until freezeGrace had passed, which made a freeze cost 0.45 ms
+// instead of 0.1. Another space's freeze still waiting keeps the look.
+func TestSleepersDoneWhenAllStopped(t *testing.T) {
+	tr := &tracer{tasks: map[int]*task{}, spaces: map[*space]bool{}}
+	a, b := &space{}, &space{}
+	tr.spaces[a], tr.spaces[b] = true, true
+	ran := 0
+	fa := &freeze{waiting: map[int]bool{11: true}, run: func() { ran++ }}
+	fb := &freeze{waiting: map[int]bool{21: true}, run: func() { ran++ }}
+	a.frozen, b.frozen = fa, fb
+	tr.freezes = 2
+	tr.sleepersAt = time.Now()
+
+	tr.stopped(fa, 11)
+	if ran != 1 || !fa.started {
+		t.Fatalf("the freeze whose tasks all stopped did not start (ran %d)", ran)
+	}
+	if tr.sleepersAt.IsZero() {
+		t.Fatal("the look at sleepers was called off while another freeze still waits for a task")
+	}
+	tr.stopped(fb, 21)
+	if ran != 2 {
+		t.Fatalf("the second freeze did not start (ran %d)", ran)
+	}
+	if !tr.sleepersAt.IsZero() {
+		t.Errorf("no freeze waits for a task, but the loop still waits to look at sleepers (since %v)", tr.sleepersAt)
+	}
+}
