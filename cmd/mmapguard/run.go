@@ -260,6 +260,17 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 			summary.Abandon()
 		}
 		var ee *trace.ExecError
+		if errors.As(err, &ee) && (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) {
+			// The start's own descriptors (the pipe through which Go's
+			// fork reports a failed exec) did not fit: mmapguard's
+			// error, not the program's, which never ran (execve opens
+			// no descriptor). Under a limit that leaves mmapguard a few
+			// less, the Go runtime's own descriptors fail first and it
+			// dies (runtime: netpollinit failed).
+			fmt.Fprintf(stderr, "mmapguard run: cannot start %s: %v: mmapguard's descriptor limit (ulimit -n %s) leaves it too few descriptors of its own (it needs about ten, the three standard ones included)\nRaise the limit (the program gets the same).\n",
+				ee.Path, ee.Err, nofileLimit())
+			return exitCode(exitError)
+		}
 		if errors.As(err, &ee) {
 			// The kernel refused to exec it: a shell's statuses again.
 			hint := "Give a program the kernel can run (an ELF binary for this machine, or a script starting with #!)."
@@ -309,6 +320,16 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		return killedBy(res.Status.Signal())
 	}
 	return exitCode(res.ExitCode())
+}
+
+// nofileLimit is mmapguard's RLIMIT_NOFILE for a message ("?" if it
+// cannot be read).
+func nofileLimit() string {
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) != nil {
+		return "?"
+	}
+	return strconv.FormatUint(lim.Cur, 10)
 }
 
 // tracedBy names mmapguard's own tracer ("process N (COMM)"), or ""

@@ -293,6 +293,29 @@ func TestRunUnderItself(t *testing.T) {
 	}
 }
 
+// TestRunNoDescriptorLeft: under a descriptor limit that leaves
+// mmapguard none of its own (ulimit -n 3: the standard three only), the
+// start fails before any exec (the pipe Go's fork reports through):
+// mmapguard's own error, status 1, with the limit named. It said "exec
+// PROGRAM: too many open files" with status 126 and the advice to give
+// a program the kernel can run, of /bin/true, which runs natively under
+// that limit (a limit of 8 did the same here).
+func TestRunNoDescriptorLeft(t *testing.T) {
+	bin := mmapguardBin(t)
+	r := runBin(t, "/bin/sh", nil, append([]string{"-c", `ulimit -n 3 && exec "$0" "$@"`, bin}, guardArgs("/bin/true")...)...)
+	if r.code != exitError || r.sig != 0 {
+		t.Errorf("want exit %d; got %v", exitError, r)
+	}
+	for _, want := range []string{"mmapguard run: cannot start /bin/true: too many open files", "ulimit -n 3", "Raise the limit"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "Give a program the kernel can run") {
+		t.Errorf("the program is blamed:\n%s", r.stderr)
+	}
+}
+
 // TestRunLogIsProgram: -o naming the program itself makes its exec
 // fail (ETXTBSY: mmapguard holds it open for writing): said so, status
 // 126, and the program left as it was.
