@@ -686,6 +686,19 @@ func gone(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
 }
 
+// notDumpableHint says what to do when mmapguard was refused a file of
+// /proc/PID (EACCES): the program made itself not dumpable, which shuts
+// an unprivileged tracer out (docs/run.md). Without it the message
+// named the file only, and ssh-agent under --pool-all, killed so as it
+// daemonizes, left the user to guess.
+func notDumpableHint(err error) string {
+	if !errors.Is(err, fs.ErrPermission) {
+		return ""
+	}
+	return " (the program made itself not dumpable, as ssh-agent and gpg-agent do, which keeps an " +
+		"unprivileged mmapguard out of its /proc files: run mmapguard as root for it)"
+}
+
 // failClosed kills a process the guard cannot keep its promise for, and
 // says why (always, even with warnings off: the program did not fail by
 // itself).
@@ -2050,7 +2063,7 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 		maps, err := region.ReadMaps(child)
 		if err != nil {
 			ck.sp = &space{guard: pg, abi: parent.sp.abi} // its own: the child alone is killed
-			t.failClosed(ck, fmt.Sprintf("cannot read a forked child's layout: %v", err))
+			t.failClosed(ck, fmt.Sprintf("cannot read a forked child's layout: %v%s", err, notDumpableHint(err)))
 			return false
 		}
 		g, calls = pg.ForkLayout(parent.sp.abi, gapsIn(t.cfg.Policy.Guarded(), maps))

@@ -229,7 +229,8 @@ func TestRunStrictDropsPtraceCap(t *testing.T) {
 // checked at a fork for mappings the kernel did not copy, cannot be
 // read, and the child is killed (fail closed; docs/run.md). Its creator
 // must go on: it stood in its fork event, never resumed, and the run
-// hung. A non-PIE program's forks need no such check.
+// hung. A non-PIE program's forks need no such check. The message names
+// the cause and the remedy (running mmapguard as root).
 func TestRunNotDumpableForkPoolAll(t *testing.T) {
 	dir, mg, nobody := nobodyCopy(t)
 	prog := compileC(t, dir, "ndfork", `#include <stdio.h>
@@ -251,6 +252,10 @@ int main(void) {
 	r := runBin(t, mg, func(c *exec.Cmd) { c.SysProcAttr = nobody; c.Dir = dir }, args...)
 	if r.code != 0 || r.stdout != "child signal 9\n" || !strings.Contains(r.stderr, "cannot read a forked child's layout") {
 		t.Errorf("as uid 65534 with --pool-all: %v", r)
+	}
+	// The message says why and what to do, not only which file.
+	if !strings.Contains(r.stderr, "the program made itself not dumpable") || !strings.Contains(r.stderr, "run mmapguard as root") {
+		t.Errorf("as uid 65534 with --pool-all, the message does not say why the layout cannot be read: %v", r)
 	}
 	// Without --pool-all, a non-PIE image is the program's only mapping
 	// in the range, and nothing of its could be a mapping a child does
