@@ -416,7 +416,7 @@ func (t *tracer) inject(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec,
 				// A protected range the kernel is still free to use:
 				// the program must not run. Killed while still stopped,
 				// it dies before its first instruction.
-				t.failClosed(tk, fmt.Sprintf("cannot reserve %v in a protected range: %v", r, errnoOf(abi, ret)))
+				t.failClosed(tk, fmt.Sprintf("cannot reserve %v in a protected range: %v%s", r, errnoOf(abi, ret), asLimitHint(tk.pid, e)))
 				return true
 			}
 			t.warnf("cannot reserve %v of the pool: %v; the pool is smaller", r, errnoOf(abi, ret))
@@ -424,6 +424,21 @@ func (t *tracer) inject(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec,
 		return false
 	}
 	t.start(tk, inj, false)
+}
+
+// asLimitHint says why a reservation the kernel refused with ENOMEM
+// failed when the process has an address-space limit (RLIMIT_AS,
+// ulimit -v): reservations count against it with their whole size, so
+// a limit below the protected ranges' size leaves the program unable to
+// run under the guard at all, where natively it runs (docs/run.md).
+func asLimitHint(pid int, e int) string {
+	var lim unix.Rlimit
+	if e != rewrite.ENOMEM || unix.Prlimit(pid, unix.RLIMIT_AS, nil, &lim) != nil || lim.Cur == unix.RLIM_INFINITY {
+		return ""
+	}
+	return fmt.Sprintf(" (its address-space limit, ulimit -v, is %s, and the guard's reservations count "+
+		"against it with their whole size: raise the limit by the size of the protected ranges, or protect less)",
+		region.HumanSize(lim.Cur))
 }
 
 func (t *tracer) pokeSyscall(tk *task, inj *injection) error {

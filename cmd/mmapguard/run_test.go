@@ -316,6 +316,26 @@ func TestRunNoDescriptorLeft(t *testing.T) {
 	}
 }
 
+// TestRunAddressSpaceLimit: reservations count against RLIMIT_AS with
+// their whole size, so under a limit below the protected range's size
+// (ulimit -v 1000000: 976.6M against 2G) the program cannot be guarded
+// and is killed before its first instruction (fail closed), where
+// natively it runs. The message says so and what to do; it said only
+// "cannot reserve ...: cannot allocate memory".
+func TestRunAddressSpaceLimit(t *testing.T) {
+	bin := mmapguardBin(t)
+	r := runBin(t, "/bin/sh", nil, append([]string{"-c", `ulimit -v 1000000 && exec "$0" "$@"`, bin}, guardArgs("/bin/true")...)...)
+	if r.sig != syscall.SIGKILL {
+		t.Errorf("want the program killed before it runs (mmapguard dies of SIGKILL); got %v", r)
+	}
+	for _, want := range []string{"cannot reserve 0x10000-0x80000000 in a protected range: cannot allocate memory",
+		"ulimit -v, is 976.6M", "raise the limit", "fail closed"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}
+
 // TestRunLogIsProgram: -o naming the program itself makes its exec
 // fail (ETXTBSY: mmapguard holds it open for writing): said so, status
 // 126, and the program left as it was.
