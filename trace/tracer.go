@@ -896,6 +896,9 @@ type tracer struct {
 	tasks   map[int]*task
 	res     Result
 	warned  map[string]bool
+	// occupiedSeen holds the objects found in guarded ranges at an exec
+	// so far, each run by its object and offset (see warnOccupied).
+	occupiedSeen map[string]bool
 	// mapLimit is vm.max_map_count (see mapCountLimit); past a quarter
 	// of it in reservations, the tracer warns.
 	mapLimit int
@@ -993,7 +996,7 @@ func (t *tracer) stopInfo(tk *task, atSeccomp bool) (syscallInfo, error) {
 }
 
 func newTracer(cfg Config, pid int) *tracer {
-	t := &tracer{cfg: cfg, mainPid: pid, tasks: map[int]*task{}, warned: map[string]bool{}, spaces: map[*space]bool{},
+	t := &tracer{cfg: cfg, mainPid: pid, tasks: map[int]*task{}, warned: map[string]bool{}, occupiedSeen: map[string]bool{}, spaces: map[*space]bool{},
 		mapLimit: mapCountLimit()}
 	if cfg.Events != nil || len(cfg.Owners) > 0 {
 		t.attr = NewAttributor()
@@ -2586,7 +2589,18 @@ func auxvBase(tid int, abi rewrite.ABI) (uint64, bool) {
 // warnOccupied warns about mappings found in guarded ranges at exec, one
 // warning per object: a non-PIE image's segments and the bss after them
 // are contiguous.
+//
+// Each run of an object is reported once per run of mmapguard, however
+// often it is exec'd, and wherever the kernel put it: one where the
+// kernel chose at random (the loader and the vDSO of a program with the
+// legacy layout, setarch -L, which go at a third of the address space,
+// inside the default pool) is told by its object and its offset from
+// that object's first run, not by its addresses. Told by the message,
+// a shell script under setarch -L got four warnings (the loader,
+// [vvar], [vvar_vclock], [vdso]) and four summary lines per program it
+// ran (157 lines for python3 through pyenv's shim).
 func (t *tracer) warnOccupied(occupied []region.Mapping) {
+	base := map[string]uint64{} // the start of each object's first run
 	for i := 0; i < len(occupied); {
 		r, what := occupied[i].Range, occupied[i].Path
 		for i++; i < len(occupied) && occupied[i].Start == r.End &&
@@ -2596,6 +2610,14 @@ func (t *tracer) warnOccupied(occupied []region.Mapping) {
 		if what == "" {
 			what = "an anonymous mapping"
 		}
+		if _, ok := base[what]; !ok {
+			base[what] = r.Start
+		}
+		key := fmt.Sprintf("%s+%#x+%#x", what, r.Start-base[what], r.End-r.Start)
+		if t.occupiedSeen[key] {
+			continue
+		}
+		t.occupiedSeen[key] = true
 		msg := fmt.Sprintf("%v is occupied at exec by %s: cannot reserve it", r, what)
 		if !t.warned[msg] {
 			t.res.Unreserved = append(t.res.Unreserved, msg)

@@ -545,6 +545,62 @@ func TestRunOccupiedAtExecWarning(t *testing.T) {
 	}
 }
 
+// TestRunOccupiedOncePerObject: with the legacy layout (personality
+// ADDR_COMPAT_LAYOUT, as setarch -L sets it) the kernel puts each
+// program's loader and vDSO at a third of the address space plus a
+// random offset, inside the default pool, at every exec. Each object is
+// reported once per run, as the summary's documentation says, however
+// often it is exec'd: a shell that ran three programs got four warnings
+// and four summary lines for each object, at four addresses.
+func TestRunOccupiedOncePerObject(t *testing.T) {
+	dir := t.TempDir()
+	legacy := compileC(t, dir, "legacy", `#include <stdio.h>
+#include <sys/personality.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+	(void)argc;
+	if (personality(ADDR_COMPAT_LAYOUT) == -1) {
+		perror("personality");
+		return 1;
+	}
+	execv(argv[1], argv + 1);
+	perror("execv");
+	return 1;
+}
+`)
+	summary := filepath.Join(dir, "summary")
+	args := append([]string{mmapguardBin(t), "run", "-o", summary, "--protect", lowRange, "--"},
+		"/bin/sh", "-c", "/bin/true; /bin/true; /bin/true")
+	r := runBin(t, legacy, nil, args...)
+	if r.code != 0 {
+		t.Fatalf("want exit 0; got %v", r)
+	}
+	warned := map[string]int{}
+	for l := range strings.SplitSeq(strings.TrimSuffix(r.stderr, "\n"), "\n") {
+		_, what, ok := strings.Cut(strings.TrimSuffix(l, ": cannot reserve it"), " is occupied at exec by ")
+		if !ok {
+			t.Errorf("unexpected stderr line %q", l)
+			continue
+		}
+		warned[what]++
+	}
+	if len(warned) == 0 {
+		t.Fatalf("no object found in the pool at exec under the legacy layout: the test's premise fails\n%v", r)
+	}
+	for what, n := range warned {
+		if n != 1 {
+			t.Errorf("%d warnings for %s, want one:\n%s", n, what, r.stderr)
+		}
+	}
+	b, err := os.ReadFile(summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, unreserved := parseSummary(t, string(b)); len(unreserved) != len(warned) {
+		t.Errorf("%d unreserved lines in the summary, want one per object (%d):\n%q", len(unreserved), len(warned), unreserved)
+	}
+}
+
 // live is a running mmapguard whose output is read line by line.
 type live struct {
 	cmd    *exec.Cmd
