@@ -853,6 +853,84 @@ func TestForwardedSignalNotTwice(t *testing.T) {
 	}
 }
 
+// TestForwardedSignalAfterDefault: a signal sent to the process group
+// (kill -TERM -PGID) reaches the program and mmapguard, which forwards
+// it. A program whose handler puts the default action back first, then
+// waits with the signal let through (make's handler, waiting for its
+// children in pselect), and exits when done, must get one copy, as
+// natively: mmapguard's copy, passed on while the handler waited, was
+// not dropped (the program had no handler any more, and the copy could
+// have carried a re-raise merged with it), and killed it before it had
+// cleaned up (make -j4 reported one child of four and died of SIGQUIT
+// instead of exiting with 1). Here the program's copy comes first, and
+// mmapguard's once the handler has begun, as the two do when the
+// tracer sees the program's delivery before mmapguard's own copy is
+// passed on.
+func TestForwardedSignalAfterDefault(t *testing.T) {
+	bin := buildC(t, "sigdfl")
+	dir := t.TempDir()
+	mark := filepath.Join(dir, "pid")
+	out, err := os.CreateTemp(dir, "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	killer := exec.Command("sh", "-c", `while read p; do kill -TERM "$p"; done`)
+	send, err := killer.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := killer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { send.Close(); _ = killer.Wait() }()
+	sigs := make(chan os.Signal, 1)
+	type result struct {
+		res Result
+		err error
+	}
+	done := make(chan result, 1)
+	p := testPolicy(t)
+	go func() {
+		res, err := Run(Config{
+			Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+			Path: bin, Args: []string{bin, mark, "300"},
+			Stdout: out, Stderr: out, Signals: sigs,
+		})
+		done <- result{res, err}
+	}()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for range 1000 {
+			if ok() {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatalf("%s never happened", what)
+	}
+	pid := ""
+	waitFor("the program's start", func() bool {
+		b, err := os.ReadFile(mark)
+		pid = string(b)
+		return err == nil && strings.HasSuffix(pid, "\n")
+	})
+	fmt.Fprint(send, pid)
+	waitFor("the handler's start", func() bool {
+		b, _ := os.ReadFile(out.Name())
+		return strings.HasPrefix(string(b), "got\n")
+	})
+	sigs <- syscall.SIGTERM
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	b, _ := os.ReadFile(out.Name())
+	if string(b) != "got\ncleaned up\n" || r.res.Status.Signaled() || r.res.ExitCode() != 1 {
+		t.Errorf("status %v, output %q; want exit 1 after the clean-up, as natively", r.res.Status, b)
+	}
+}
+
 // TestForkStormWithoutKcmp: where kcmp is refused (an unprivileged
 // mmapguard, a program that is not dumpable), a new process whose first
 // stop comes before its creator's event must wait for the event, not be

@@ -280,6 +280,7 @@ func run(cfg Config) (Result, error) {
 	// sleeps in wait4 while no tracee stops. Through a pidfd, a signal
 	// can never reach another process that reused the pid after the
 	// program's exit.
+	others := new(otherCopies)
 	if cfg.Signals != nil && first.Stopped() {
 		pidfd, err := unix.PidfdOpen(pid, 0)
 		if err != nil {
@@ -293,7 +294,7 @@ func run(cfg Config) (Result, error) {
 			for {
 				select {
 				case s := <-cfg.Signals:
-					if sig, ok := s.(syscall.Signal); ok {
+					if sig, ok := s.(syscall.Signal); ok && !others.came(sig, time.Now()) {
 						_ = unix.PidfdSendSignal(pidfd, sig, nil, 0)
 					}
 				case <-done:
@@ -304,6 +305,7 @@ func run(cfg Config) (Result, error) {
 	}
 	prog := b.prog
 	t := newTracer(cfg, pid)
+	t.others = others
 	t.filter = filterBytes(prog)
 	if breakFilter {
 		t.filter[0], t.filter[1] = 0xff, 0xff // no such BPF instruction
@@ -890,8 +892,10 @@ type task struct {
 type tracer struct {
 	cfg Config
 	// gotFrom says when the first program last got each signal,
-	// forwarded or from another process (see forwardedTwice).
+	// forwarded (see forwardedTwice); others, when it got one from
+	// another process, which the launcher's forwarder reads too.
 	gotFrom map[sigCopy]time.Time
+	others  *otherCopies
 	mainPid int
 	tasks   map[int]*task
 	res     Result
@@ -1021,8 +1025,10 @@ const forwardWindow = 200 * time.Millisecond
 // of a cgroup (systemd's stop, in either order), reaches both mmapguard,
 // which forwards it, and the program. The two copies merge in the
 // kernel while the first is still pending; once the program has taken
-// it, the second would run its handler a second time. It is dropped
-// instead, whichever came first. A signal sent to mmapguard alone still
+// it, the second would run its handler a second time. Mostly the
+// forwarder sees the program's copy and passes nothing on (see
+// otherCopies.came); a copy that comes later than that is dropped
+// here, whichever came first. A signal sent to mmapguard alone still
 // reaches the program, as does the same signal sent later than
 // forwardWindow. One the program (any traced process) sends is never
 // dropped: its own re-raise after a handler's clean-up is not a copy;
@@ -1051,24 +1057,93 @@ func (t *tracer) forwardedTwice(tid int, sig syscall.Signal) bool {
 		// after its handler's clean-up, say, after a forwarded copy),
 		// but a copy of it that mmapguard forwards next is (a kill(0)
 		// of the program's reaches mmapguard too).
-		if t.gotFrom == nil {
-			t.gotFrom = map[sigCopy]time.Time{}
-		}
-		t.gotFrom[sigCopy{sig, false}] = now
+		t.others.note(sig, now)
 		return false
 	}
-	if at, ok := t.gotFrom[sigCopy{sig, !mine}]; ok {
-		// The other kind of copy came first.
-		delete(t.gotFrom, sigCopy{sig, !mine})
-		if now.Sub(at) < forwardWindow && caught(tid, sig) {
-			return true
+	if !mine {
+		if at, ok := t.gotFrom[sigCopy{sig, true}]; ok {
+			// mmapguard's copy came first (more than forwardGrace
+			// before this one: see otherCopies.came).
+			delete(t.gotFrom, sigCopy{sig, true})
+			if now.Sub(at) < forwardWindow && caught(tid, sig) {
+				return true
+			}
 		}
+		t.others.note(sig, now)
+		return false
+	}
+	if t.others.take(sig, now) && caught(tid, sig) {
+		// The other copy came first, too late for the forwarder to
+		// see it (the program had the signal blocked, or was
+		// stopped, until after forwardGrace).
+		return true
 	}
 	if t.gotFrom == nil {
 		t.gotFrom = map[sigCopy]time.Time{}
 	}
-	t.gotFrom[sigCopy{sig, mine}] = now
+	t.gotFrom[sigCopy{sig, true}] = now
 	return false
+}
+
+// forwardGrace is how long the forwarder waits, before it passes a
+// signal on, for the first program to get the same signal from another
+// process (see otherCopies.came).
+const forwardGrace = 10 * time.Millisecond
+
+// otherCopies holds, per signal, when the first program last got a copy
+// that mmapguard did not forward (its delivery stop; 0 for none), on
+// the monotonic clock from monoBase. The tracer notes them; the
+// launcher's forwarder, which runs on another goroutine, takes them.
+type otherCopies [65]atomic.Int64
+
+var monoBase = time.Now()
+
+func (o *otherCopies) note(sig syscall.Signal, at time.Time) {
+	if sig > 0 && int(sig) < len(o) {
+		o[sig].Store(int64(at.Sub(monoBase)) | 1) // never 0
+	}
+}
+
+// take reports whether a copy of sig came from another process within
+// forwardWindow before now, and forgets it: each pairs with one
+// forwarded copy.
+func (o *otherCopies) take(sig syscall.Signal, now time.Time) bool {
+	if sig <= 0 || int(sig) >= len(o) {
+		return false
+	}
+	at := o[sig].Load()
+	return at != 0 && time.Duration(int64(now.Sub(monoBase))-at) < forwardWindow && o[sig].CompareAndSwap(at, 0)
+}
+
+// came reports, for a signal mmapguard got at got, whether the first
+// program got the same signal from another process too: a signal sent
+// to a whole process group (kill -TERM -PGID, timeout(1) on its
+// command's group) or to every process of a cgroup (systemd's stop)
+// reaches both, within microseconds and in either order. mmapguard
+// then passes its copy on not at all. It waits forwardGrace for the
+// program's copy, whose delivery stop the tracer must see first.
+//
+// The tracer used to drop the second copy at its delivery instead, but
+// only where the program still had a handler for it: one that had put
+// the default action back may have re-raised the signal, and the
+// re-raise merges in the kernel with a copy still pending. A handler
+// that puts the default action back first, then waits for its children
+// with the signal let through (make's, in pselect), and then exits
+// (SIGQUIT) or re-raises, died of mmapguard's copy in the middle:
+// `kill -QUIT -PGID` of mmapguard run -- make -j4 reported one child of
+// four and died of SIGQUIT, where natively make reports all four and
+// exits with 1.
+func (o *otherCopies) came(sig syscall.Signal, got time.Time) bool {
+	deadline := got.Add(forwardGrace)
+	for {
+		if o.take(sig, got) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // caught reports whether a task has a handler for sig now. A second copy
