@@ -1073,9 +1073,8 @@ func (t *tracer) forwardedTwice(tid int, sig syscall.Signal) bool {
 		return false
 	}
 	if t.others.take(sig, now) && caught(tid, sig) {
-		// The other copy came first, too late for the forwarder to
-		// see it (the program had the signal blocked, or was
-		// stopped, until after forwardGrace).
+		// The other copy came first, but after the forwarder had
+		// stopped waiting for it (forwardGrace: a loaded machine).
 		return true
 	}
 	if t.gotFrom == nil {
@@ -1099,7 +1098,7 @@ type otherCopies [65]atomic.Int64
 var monoBase = time.Now()
 
 func (o *otherCopies) note(sig syscall.Signal, at time.Time) {
-	if sig > 0 && int(sig) < len(o) {
+	if o != nil && sig > 0 && int(sig) < len(o) {
 		o[sig].Store(int64(at.Sub(monoBase)) | 1) // never 0
 	}
 }
@@ -1108,7 +1107,7 @@ func (o *otherCopies) note(sig syscall.Signal, at time.Time) {
 // forwardWindow before now, and forgets it: each pairs with one
 // forwarded copy.
 func (o *otherCopies) take(sig syscall.Signal, now time.Time) bool {
-	if sig <= 0 || int(sig) >= len(o) {
+	if o == nil || sig <= 0 || int(sig) >= len(o) {
 		return false
 	}
 	at := o[sig].Load()
