@@ -781,14 +781,7 @@ func TestForwardedSignalNotTwice(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer out.Close()
-			killer := exec.Command("sh", "-c", `while read p; do kill -TERM "$p"; done`)
-			send, err := killer.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := killer.Start(); err != nil {
-				t.Fatal(err)
-			}
+			send := startKiller(t)
 			sigs := make(chan os.Signal, 1)
 			type result struct {
 				res Result
@@ -840,8 +833,6 @@ func TestForwardedSignalNotTwice(t *testing.T) {
 				}
 			}
 			r := <-done
-			send.Close()
-			_ = killer.Wait()
 			if r.err != nil {
 				t.Fatal(r.err)
 			}
@@ -875,15 +866,7 @@ func TestForwardedSignalAfterDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	killer := exec.Command("sh", "-c", `while read p; do kill -TERM "$p"; done`)
-	send, err := killer.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := killer.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { send.Close(); _ = killer.Wait() }()
+	send := startKiller(t)
 	sigs := make(chan os.Signal, 1)
 	type result struct {
 		res Result
@@ -1127,4 +1110,22 @@ func TestForkWhileExec(t *testing.T) {
 		}
 	}
 	t.Logf("%d children adopted from their layout", lateAdopted.Load()-before)
+}
+
+// startKiller starts a process of another program's (a shell) that
+// sends SIGTERM to each pid written to it, one per line: a signal from
+// another process, as a process-group kill's copy. It ends with the
+// test.
+func startKiller(t *testing.T) io.Writer {
+	t.Helper()
+	killer := exec.Command("sh", "-c", `while read p; do kill -TERM "$p"; done`)
+	send, err := killer.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := killer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { send.Close(); _ = killer.Wait() })
+	return send
 }

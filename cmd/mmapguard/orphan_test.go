@@ -22,40 +22,7 @@ import (
 // for it for good (a terminal hung where natively the command returned
 // at once; strace -f does the same).
 func TestRunOrphanedStoppedChild(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "orphanstop")
-	if out, err := exec.Command("cc", "-Wall", "-o", bin, "../../testdata/orphanstop.c").CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
-	for _, guard := range []bool{false, true} {
-		name := "native"
-		if guard {
-			name = "guarded"
-		}
-		t.Run(name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, bin)
-			if guard {
-				cmd = exec.CommandContext(ctx, mmapguardBin(t), guardArgs(bin)...)
-			}
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			cmd.WaitDelay = 5 * time.Second // natively the child holds stdout until it ends
-			err := cmd.Run()
-			if ctx.Err() != nil {
-				t.Fatalf("did not end within 20s (the stopped child was not hung up); stdout %q, stderr %q", stdout.String(), stderr.String())
-			}
-			if err != nil {
-				t.Fatalf("%v; stdout %q, stderr %q", err, stdout.String(), stderr.String())
-			}
-			for _, want := range []string{"parent exits", "child got SIGHUP"} {
-				if !strings.Contains(stdout.String(), want+"\n") {
-					t.Errorf("no line %q; stdout %q, stderr %q", want, stdout.String(), stderr.String())
-				}
-			}
-		})
-	}
+	runOrphanstop(t, nil, "the stopped child was not hung up", "parent exits", "child got SIGHUP")
 }
 
 // TestRunOrphanedLateStop: the same program's child stops itself with
@@ -65,10 +32,26 @@ func TestRunOrphanedStoppedChild(t *testing.T) {
 // group from orphanhood: the child stopped for good, and mmapguard
 // waited for it (a hang, where natively the command returned at once).
 func TestRunOrphanedLateStop(t *testing.T) {
+	runOrphanstop(t, []string{"late"}, "the child stopped for good", "parent exits", "child not stopped")
+}
+
+// buildOrphanstop compiles testdata/orphanstop.c.
+func buildOrphanstop(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "orphanstop")
 	if out, err := exec.Command("cc", "-Wall", "-o", bin, "../../testdata/orphanstop.c").CombinedOutput(); err != nil {
 		t.Fatalf("cc: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// runOrphanstop runs orphanstop with args, natively and under the guard,
+// as a shell runs a job: in a process group of its own whose parent (the
+// test) is in another group of the same session. Each run must end
+// within 20 s (else: hang says what stayed stopped) with status 0 and
+// print each of the lines want.
+func runOrphanstop(t *testing.T, args []string, hang string, want ...string) {
+	bin := buildOrphanstop(t)
 	for _, guard := range []bool{false, true} {
 		name := "native"
 		if guard {
@@ -77,9 +60,9 @@ func TestRunOrphanedLateStop(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, bin, "late")
+			cmd := exec.CommandContext(ctx, bin, args...)
 			if guard {
-				cmd = exec.CommandContext(ctx, mmapguardBin(t), append(guardArgs(bin), "late")...)
+				cmd = exec.CommandContext(ctx, mmapguardBin(t), append(guardArgs(bin), args...)...)
 			}
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			var stdout, stderr bytes.Buffer
@@ -87,14 +70,14 @@ func TestRunOrphanedLateStop(t *testing.T) {
 			cmd.WaitDelay = 5 * time.Second // natively the child holds stdout until it ends
 			err := cmd.Run()
 			if ctx.Err() != nil {
-				t.Fatalf("did not end within 20s (the child stopped for good); stdout %q, stderr %q", stdout.String(), stderr.String())
+				t.Fatalf("did not end within 20s (%s); stdout %q, stderr %q", hang, stdout.String(), stderr.String())
 			}
 			if err != nil {
 				t.Fatalf("%v; stdout %q, stderr %q", err, stdout.String(), stderr.String())
 			}
-			for _, want := range []string{"parent exits", "child not stopped"} {
-				if !strings.Contains(stdout.String(), want+"\n") {
-					t.Errorf("no line %q; stdout %q, stderr %q", want, stdout.String(), stderr.String())
+			for _, w := range want {
+				if !strings.Contains(stdout.String(), w+"\n") {
+					t.Errorf("no line %q; stdout %q, stderr %q", w, stdout.String(), stderr.String())
 				}
 			}
 		})
@@ -109,10 +92,7 @@ func TestRunOrphanedLateStop(t *testing.T) {
 // SIGHUP all the same, and died: only the traced members were looked at
 // (found in the tenth session's review).
 func TestRunOrphanPipelineKeepsStopped(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "orphanstop")
-	if out, err := exec.Command("cc", "-Wall", "-o", bin, "../../testdata/orphanstop.c").CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
+	bin := buildOrphanstop(t)
 	pidFile := filepath.Join(t.TempDir(), "child")
 	// orphanstop writes its stopped child's pid to $ORPHANSTOP_PID; the
 	// shell looks at the child a second later, after orphanstop has
