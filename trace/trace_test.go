@@ -774,45 +774,13 @@ func TestForwardedSignalNotTwice(t *testing.T) {
 		{"the program's own, then forwarded (its kill(0))", none, 50 * time.Millisecond, 0, "1\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			mark := filepath.Join(dir, "pid")
-			out, err := os.CreateTemp(dir, "out")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer out.Close()
-			send := startKiller(t)
-			sigs := make(chan os.Signal, 1)
-			type result struct {
-				res Result
-				err error
-			}
-			done := make(chan result, 1)
-			p := testPolicy(t)
 			total := max(tc.other, tc.forward, tc.itself) + 400*time.Millisecond
 			itself := "-1"
 			if tc.itself != none {
 				itself = strconv.Itoa(int(tc.itself.Milliseconds()))
 			}
-			go func() {
-				res, err := Run(Config{
-					Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
-					Path: bin, Args: []string{bin, mark, strconv.Itoa(int(total.Milliseconds())), itself},
-					Stdout: out, Stderr: out, Signals: sigs,
-				})
-				done <- result{res, err}
-			}()
-			pid := ""
-			for range 1000 {
-				if b, err := os.ReadFile(mark); err == nil && strings.HasSuffix(string(b), "\n") {
-					pid = string(b)
-					break
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			if pid == "" {
-				t.Fatal("the program did not start")
-			}
+			r := startSignalRun(t, bin, strconv.Itoa(int(total.Milliseconds())), itself)
+			send, sigs, pid := r.send, r.sigs, r.pid
 			start := time.Now()
 			at := func(d time.Duration) { time.Sleep(time.Until(start.Add(d))) }
 			if tc.other != none && tc.other <= tc.forward || tc.forward == none {
@@ -832,11 +800,7 @@ func TestForwardedSignalNotTwice(t *testing.T) {
 					fmt.Fprint(send, pid)
 				}
 			}
-			r := <-done
-			if r.err != nil {
-				t.Fatal(r.err)
-			}
-			b, _ := os.ReadFile(out.Name())
+			_, b := r.wait(t)
 			if string(b) != tc.want {
 				t.Errorf("the handler ran %q times, want %q", b, tc.want)
 			}
@@ -859,29 +823,7 @@ func TestForwardedSignalNotTwice(t *testing.T) {
 // passed on.
 func TestForwardedSignalAfterDefault(t *testing.T) {
 	bin := buildC(t, "sigdfl")
-	dir := t.TempDir()
-	mark := filepath.Join(dir, "pid")
-	out, err := os.CreateTemp(dir, "out")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	send := startKiller(t)
-	sigs := make(chan os.Signal, 1)
-	type result struct {
-		res Result
-		err error
-	}
-	done := make(chan result, 1)
-	p := testPolicy(t)
-	go func() {
-		res, err := Run(Config{
-			Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
-			Path: bin, Args: []string{bin, mark, "300"},
-			Stdout: out, Stderr: out, Signals: sigs,
-		})
-		done <- result{res, err}
-	}()
+	r := startSignalRun(t, bin, "300")
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
 		for range 1000 {
@@ -892,25 +834,16 @@ func TestForwardedSignalAfterDefault(t *testing.T) {
 		}
 		t.Fatalf("%s never happened", what)
 	}
-	pid := ""
-	waitFor("the program's start", func() bool {
-		b, err := os.ReadFile(mark)
-		pid = string(b)
-		return err == nil && strings.HasSuffix(pid, "\n")
-	})
+	send, sigs, pid, out := r.send, r.sigs, r.pid, r.out
 	fmt.Fprint(send, pid)
 	waitFor("the handler's start", func() bool {
 		b, _ := os.ReadFile(out.Name())
 		return strings.HasPrefix(string(b), "got\n")
 	})
 	sigs <- syscall.SIGTERM
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	b, _ := os.ReadFile(out.Name())
-	if string(b) != "got\ncleaned up\n" || r.res.Status.Signaled() || r.res.ExitCode() != 1 {
-		t.Errorf("status %v, output %q; want exit 1 after the clean-up, as natively", r.res.Status, b)
+	res, b := r.wait(t)
+	if string(b) != "got\ncleaned up\n" || res.Status.Signaled() || res.ExitCode() != 1 {
+		t.Errorf("status %v, output %q; want exit 1 after the clean-up, as natively", res.Status, b)
 	}
 }
 
@@ -1128,4 +1061,62 @@ func startKiller(t *testing.T) io.Writer {
 	}
 	t.Cleanup(func() { send.Close(); _ = killer.Wait() })
 	return send
+}
+
+// signalRun is a guarded run of a program that writes its pid to the
+// file its first argument names, for the tests of forwarded signals.
+type signalRun struct {
+	out  *os.File       // the program's output
+	send io.Writer      // a pid written here gets SIGTERM from another process
+	sigs chan os.Signal // what mmapguard forwards
+	pid  string         // the program's, with its newline
+	done chan signalResult
+}
+
+type signalResult struct {
+	res Result
+	err error
+}
+
+// startSignalRun runs bin with a pid file and args under the guard and
+// waits for its pid.
+func startSignalRun(t *testing.T, bin string, args ...string) *signalRun {
+	t.Helper()
+	dir := t.TempDir()
+	mark := filepath.Join(dir, "pid")
+	out, err := os.CreateTemp(dir, "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { out.Close() })
+	r := &signalRun{out: out, send: startKiller(t), sigs: make(chan os.Signal, 1), done: make(chan signalResult, 1)}
+	p := testPolicy(t)
+	go func() {
+		res, err := Run(Config{
+			Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+			Path: bin, Args: append([]string{bin, mark}, args...),
+			Stdout: out, Stderr: out, Signals: r.sigs,
+		})
+		r.done <- signalResult{res, err}
+	}()
+	for range 1000 {
+		if b, err := os.ReadFile(mark); err == nil && strings.HasSuffix(string(b), "\n") {
+			r.pid = string(b)
+			return r
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the program did not start")
+	return nil
+}
+
+// wait waits for the run's end and returns its result and output.
+func (r *signalRun) wait(t *testing.T) (Result, []byte) {
+	t.Helper()
+	res := <-r.done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	b, _ := os.ReadFile(r.out.Name())
+	return res.res, b
 }

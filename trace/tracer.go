@@ -971,6 +971,13 @@ type tracer struct {
 	orphanDue time.Time
 }
 
+// orphanLook makes the look at the tracer's group that an exit made due
+// (see orphanDue).
+func (t *tracer) orphanLook() {
+	t.orphanDue = time.Time{}
+	t.orphanedGroup()
+}
+
 // orphanDrain bounds the time a look at whether the tracer's group is
 // orphaned waits for the stops already reported to be handled first.
 const orphanDrain = 20 * time.Millisecond
@@ -1213,8 +1220,7 @@ func (t *tracer) loop() (Result, error) {
 		}
 		if !t.orphanDue.IsZero() {
 			if time.Since(t.orphanDue) >= orphanDrain {
-				t.orphanDue = time.Time{}
-				t.orphanedGroup()
+				t.orphanLook()
 				continue
 			}
 			opts |= unix.WNOHANG
@@ -1241,8 +1247,7 @@ func (t *tracer) loop() (Result, error) {
 			if !t.orphanDue.IsZero() {
 				// Nothing else waits: the stops that came before the
 				// exit are all handled (see orphanedGroup).
-				t.orphanDue = time.Time{}
-				t.orphanedGroup()
+				t.orphanLook()
 				continue
 			}
 			if t.jobStop != 0 {
