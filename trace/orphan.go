@@ -176,12 +176,48 @@ var procScans atomic.Int64
 // process group pgrp (session sid) whose parent is in another group of
 // the same session: what keeps a group from being orphaned.
 func keeps(pid, me, pgrp, sid int) bool {
-	ppid, g, s, ok := statIDs(pid)
-	if !ok || g != pgrp || s != sid || ppid == me {
+	m, ok := readIDs(pid)
+	if !ok || m.ppid == me {
 		return false
 	}
-	_, pg, ps, ok := statIDs(ppid)
-	return ok && pg != pgrp && ps == sid
+	p, ok := readIDs(m.ppid)
+	return ok && keepsGroup(m, p, pgrp, sid, globalInit(m.ppid))
+}
+
+// keepsGroup is the kernel's rule (will_become_orphaned_pgrp) for one
+// process m, whose parent is p: m keeps process group pgrp of session
+// sid from orphanhood when it is a member whose parent is in another
+// group of the same session, unless m is a zombie with no thread left
+// or its parent is the global init (parentInit). Without that last
+// exemption a child the program left behind, handed to init when the
+// program ended, kept the group where init shares the session: on a
+// machine whose init starts the tests without a session of their own
+// (session 0, as CI's), the group was never taken for orphaned and the
+// stopped child stayed stopped for good.
+func keepsGroup(m, p procEntry, pgrp, sid int, parentInit bool) bool {
+	if m.pgrp != pgrp || m.sid != sid || m.state == 'Z' && m.threads <= 1 || parentInit {
+		return false
+	}
+	return p.pgrp != pgrp && p.sid == sid
+}
+
+// initPidNSIno is the inode number of the initial PID namespace
+// (the kernel's PROC_PID_INIT_INO).
+const initPidNSIno = 0xEFFFFFFC
+
+// globalInit reports whether pid is the kernel's global init: pid 1,
+// seen from the initial PID namespace. In a PID namespace of its own,
+// the tracer's pid 1 is that namespace's init, which the kernel's rule
+// counts as any other parent.
+func globalInit(pid int) bool {
+	if pid != 1 {
+		return false
+	}
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/pid", &st); err != nil {
+		return true // no namespaces: the only init there is
+	}
+	return st.Ino == initPidNSIno
 }
 
 // keeperOf returns a member of process group pgrp (session sid) other
@@ -206,23 +242,48 @@ func keeperOf(me, pgrp, sid int) int {
 	return 0
 }
 
-// statIDs reads a process's parent, process group and session from
-// /proc/PID/stat.
-func statIDs(pid int) (ppid, pgrp, sid int, ok bool) {
+// procEntry is what /proc/PID/stat says of a process that the rule on
+// orphaned groups looks at.
+type procEntry struct {
+	state                    byte // R, S, T, t, Z...
+	ppid, pgrp, sid, threads int
+}
+
+// readIDs reads a process's state, parent, process group, session and
+// number of threads from /proc/PID/stat.
+func readIDs(pid int) (procEntry, bool) {
 	b, err := procfile.Read(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, 0, 0, false
+		return procEntry{}, false
 	}
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, 0, 0, false
+		return procEntry{}, false
 	}
+	// After the command: state (field 3), ppid, pgrp, session, ...,
+	// num_threads (field 20).
 	f := bytes.Fields(b[i+1:])
-	if len(f) < 5 {
-		return 0, 0, 0, false
+	if len(f) < 18 || len(f[0]) != 1 {
+		return procEntry{}, false
 	}
-	ppid, err1 := strconv.Atoi(string(f[1]))
-	pgrp, err2 := strconv.Atoi(string(f[2]))
-	sid, err3 := strconv.Atoi(string(f[3]))
-	return ppid, pgrp, sid, err1 == nil && err2 == nil && err3 == nil
+	var id procEntry
+	id.state = f[0][0]
+	for _, v := range []struct {
+		dst *int
+		i   int
+	}{{&id.ppid, 1}, {&id.pgrp, 2}, {&id.sid, 3}, {&id.threads, 17}} {
+		n, err := strconv.Atoi(string(f[v.i]))
+		if err != nil {
+			return procEntry{}, false
+		}
+		*v.dst = n
+	}
+	return id, true
+}
+
+// statIDs reads a process's parent, process group and session from
+// /proc/PID/stat.
+func statIDs(pid int) (ppid, pgrp, sid int, ok bool) {
+	id, ok := readIDs(pid)
+	return id.ppid, id.pgrp, id.sid, ok
 }

@@ -155,3 +155,67 @@ func TestOrphanedGroupCountsStopping(t *testing.T) {
 		})
 	}
 }
+
+// TestOrphanRuleExemptions: the kernel's rule on orphaned groups
+// (will_become_orphaned_pgrp) does not count a member whose parent is
+// the global init, nor a zombie. CI's tests run in session 0, the
+// session of init itself: a child the program left behind, handed to
+// init when the program ended, has a parent in another group of the
+// same session there, and counting it kept the group from orphanhood
+// for good (TestRunOrphanedStoppedChild and TestRunOrphanedLateStop
+// hung in CI, and passed on a machine whose tests have a session of
+// their own).
+func TestOrphanRuleExemptions(t *testing.T) {
+	const pgrp, sid = 500, 0
+	shell := procEntry{state: 'S', ppid: 1, pgrp: 400, sid: sid, threads: 1}
+	initProc := procEntry{state: 'S', ppid: 0, pgrp: 0, sid: 0, threads: 1}
+	for _, c := range []struct {
+		name       string
+		m, p       procEntry
+		parentInit bool
+		keeps      bool
+	}{
+		{"parent a shell of the session", procEntry{'S', 400, pgrp, sid, 1}, shell, false, true},
+		{"parent the global init", procEntry{'T', 1, pgrp, sid, 1}, initProc, true, false},
+		{"parent a namespace's init", procEntry{'T', 1, pgrp, sid, 1}, initProc, false, true},
+		{"zombie", procEntry{'Z', 400, pgrp, sid, 1}, shell, false, false},
+		{"zombie leader, threads alive", procEntry{'Z', 400, pgrp, sid, 3}, shell, false, true},
+		{"parent in the group", procEntry{'S', 400, pgrp, sid, 1}, procEntry{'S', 1, pgrp, sid, 1}, false, false},
+		{"parent in another session", procEntry{'S', 400, pgrp, sid, 1}, procEntry{'S', 1, 400, 7, 1}, false, false},
+		{"not a member", procEntry{'S', 400, 501, sid, 1}, shell, false, false},
+	} {
+		if got := keepsGroup(c.m, c.p, pgrp, sid, c.parentInit); got != c.keeps {
+			t.Errorf("%s: keepsGroup = %v, want %v", c.name, got, c.keeps)
+		}
+	}
+
+	// This machine's tests run in the initial PID namespace.
+	if !globalInit(1) {
+		t.Errorf("pid 1 not taken for the global init")
+	}
+	if globalInit(os.Getpid()) {
+		t.Errorf("the test (%d) taken for the global init", os.Getpid())
+	}
+
+	// readIDs on a real zombie and a real process with threads.
+	z := exec.Command("true")
+	if err := z.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer z.Wait()
+	var zid procEntry
+	for i := 0; i < 200; i++ {
+		if e, ok := readIDs(z.Process.Pid); ok && e.state == 'Z' {
+			zid = e
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if zid.state != 'Z' || zid.threads != 1 || zid.ppid != os.Getpid() {
+		t.Errorf("readIDs of the zombie %d = %+v, want state Z, 1 thread, parent %d", z.Process.Pid, zid, os.Getpid())
+	}
+	self, ok := readIDs(os.Getpid())
+	if !ok || self.threads < 2 || self.pgrp != unix.Getpgrp() {
+		t.Errorf("readIDs of the test = %+v (%v), want its group %d and the Go runtime's threads", self, ok, unix.Getpgrp())
+	}
+}
