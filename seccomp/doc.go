@@ -67,16 +67,19 @@
 //  1. ld arch; x86-64 goes on, i386 jumps to its block, anything else
 //     returns KILL_PROCESS.
 //  2. The x86-64 block: ld nr; the x32 bit returns ERRNO(ENOSYS); then a
-//     chain of jeq, one per call the filter singles out, and ALLOW at its
-//     end. A call that is not singled out runs only loads of nr and arch
-//     and comparisons with constants, a path the kernel's seccomp action
-//     cache (Linux 5.11) recognises when the filter is attached: from then
-//     on such calls do not run the filter at all.
+//     binary search over the numbers of the calls the filter singles out
+//     (jge splits, leaves of at most four jeq, each leaf ending in
+//     ALLOW). A call that is not singled out runs only loads of nr and
+//     arch and comparisons with constants, a path the kernel's seccomp
+//     action cache (Linux 5.11) recognises when the filter is attached:
+//     from then on such calls do not run the filter at all. The kernel
+//     finds those paths by walking the filter for every number, so the
+//     search keeps each walk short (see dispatch).
 //  3. The bodies of the singled-out x86-64 calls: constant returns (brk,
 //     clone3, io_uring), the clone flag test, the shmat address test, the mmap flag
 //     test and hint search, and for every range call "ldx #result; ja
 //     overlap".
-//  4. The i386 block: ld nr; a chain of jeq whose bodies are mostly
+//  4. The i386 block: ld nr; the same search, whose bodies are mostly
 //     constant TRACE returns, plus the ipc, clone and clone3 tests.
 //  5. The overlap check, one block shared by every range call of every
 //     class, so that the program grows with the number of ranges and not

@@ -222,7 +222,10 @@ func TestKernelCacheSeesConstantAllow(t *testing.T) {
 		}{{AuditArchX86_64, ABI64}, {AuditArchI386, ABI32}} {
 			for nr := int32(0); nr < 470; nr++ {
 				class, listed := ClassOf(arch.abi, nr)
-				constAllow := constantAllow(prog.Raw(), arch.audit, nr)
+				constAllow, walked := constantAllow(prog.Raw(), arch.audit, nr)
+				if walked > maxCacheWalk {
+					t.Errorf("%s: %v call %d walks %d instructions when the kernel prepares its cache, want at most %d", name, arch.abi, nr, walked, maxCacheWalk)
+				}
 				if listed && class == Brk && arch.abi == ABI64 && !p.TrapAll {
 					// brk is settled in the kernel unless everything is trapped.
 					if !constAllow {
@@ -243,8 +246,17 @@ func TestKernelCacheSeesConstantAllow(t *testing.T) {
 	}
 }
 
-// constantAllow is the kernel's emulation, over the raw encoding.
-func constantAllow(prog []bpf.RawInstruction, arch uint32, nr int32) bool {
+// maxCacheWalk bounds the instructions the kernel's emulation walks for
+// one number: it walks the filter for every number of both ABIs, with
+// interrupts off, each time a filter is attached. Through a chain of
+// jeq, a number not singled out walked 32 instructions for the default
+// policy; through the binary search, at most 12 (the arch and x32
+// tests, three splits, a leaf of four and the return).
+const maxCacheWalk = 12
+
+// constantAllow is the kernel's emulation, over the raw encoding. It
+// also returns how many instructions it walked.
+func constantAllow(prog []bpf.RawInstruction, arch uint32, nr int32) (allow bool, walked int) {
 	const (
 		ldAbsW = 0x20 // BPF_LD|BPF_W|BPF_ABS
 		retK   = 0x06 // BPF_RET|BPF_K
@@ -258,6 +270,7 @@ func constantAllow(prog []bpf.RawInstruction, arch uint32, nr int32) bool {
 	var a uint32
 	for pc := 0; pc < len(prog); pc++ {
 		ins := prog[pc]
+		walked++
 		switch ins.Op {
 		case ldAbsW:
 			switch ins.K {
@@ -266,10 +279,10 @@ func constantAllow(prog []bpf.RawInstruction, arch uint32, nr int32) bool {
 			case offArch:
 				a = arch
 			default:
-				return false
+				return false, walked
 			}
 		case retK:
-			return ins.K == RetAllow
+			return ins.K == RetAllow, walked
 		case ja:
 			pc += int(ins.K)
 		case jeqK, jgeK, jgtK, jsetK:
@@ -292,8 +305,8 @@ func constantAllow(prog []bpf.RawInstruction, arch uint32, nr int32) bool {
 		case andK:
 			a &= ins.K
 		default:
-			return false
+			return false, walked
 		}
 	}
-	return false
+	return false, walked
 }
