@@ -31,6 +31,16 @@ type Config struct {
 	Policy *rewrite.Policy
 	// Filter is the seccomp side of the policy.
 	Filter seccomp.Policy
+	// Program, if not nil, returns the filter built from Filter, by a
+	// caller that builds it off the start's path: Run calls it once the
+	// program's process is started. If nil, Run builds the filter
+	// itself, in a goroutine of its own while the program starts; but at
+	// a Go program's start that goroutine had no processor to run on
+	// until the fork was done (os/signal's first Notify held the other,
+	// waiting on the runtime's signal thread), and the build, a quarter
+	// of a millisecond cold, ran after it (cmd/mmapguard builds it on the
+	// goroutine that makes the Notify calls, before them).
+	Program func() (*seccomp.Program, error)
 	// Path is the program (resolved like a shell would when it has no
 	// slash); Args its argv, Args[0] included. Env and Dir default to
 	// mmapguard's own.
@@ -227,15 +237,22 @@ func run(cfg Config) (Result, error) {
 	// The filter is built while the program starts (a millisecond's
 	// fork and exec): a policy the kernel would refuse still fails
 	// before the program's first instruction.
-	type built struct {
-		prog *seccomp.Program
-		err  error
+	build := cfg.Program
+	if build == nil {
+		type built struct {
+			prog *seccomp.Program
+			err  error
+		}
+		buildc := make(chan built, 1)
+		go func() {
+			prog, err := seccomp.Build(cfg.Filter)
+			buildc <- built{prog, err}
+		}()
+		build = func() (*seccomp.Program, error) {
+			b := <-buildc
+			return b.prog, b.err
+		}
 	}
-	buildc := make(chan built, 1)
-	go func() {
-		prog, err := seccomp.Build(cfg.Filter)
-		buildc <- built{prog, err}
-	}()
 	// The program must not reach into its tracer: attach to it with
 	// ptrace (and then make the guard's own calls, or detach the
 	// program's threads from it), write its memory through
@@ -251,7 +268,7 @@ func run(cfg Config) (Result, error) {
 	}
 	if cfg.BeforeStart != nil {
 		if err := cfg.BeforeStart(); err != nil {
-			<-buildc
+			_, _ = build()
 			return Result{}, err
 		}
 	}
@@ -259,12 +276,12 @@ func run(cfg Config) (Result, error) {
 	if err == nil && cfg.Started != nil {
 		cfg.Started()
 	}
-	b := <-buildc
-	if b.err != nil {
+	prog, berr := build()
+	if berr != nil {
 		if err == nil {
 			killStarted(pid)
 		}
-		return Result{}, b.err
+		return Result{}, berr
 	}
 	if err != nil {
 		return Result{}, err
@@ -303,7 +320,6 @@ func run(cfg Config) (Result, error) {
 			}
 		}()
 	}
-	prog := b.prog
 	t := newTracer(cfg, pid)
 	t.others = others
 	t.filter = filterBytes(prog)

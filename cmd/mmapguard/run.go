@@ -20,6 +20,7 @@ import (
 	"github.com/mmapguard/mmapguard/loader"
 	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
+	"github.com/mmapguard/mmapguard/seccomp"
 	"github.com/mmapguard/mmapguard/trace"
 )
 
@@ -96,7 +97,17 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	}
 	sigs := make(chan os.Signal, 8)
 	notified := make(chan struct{})
+	// The seccomp filter is built on this goroutine too, before the
+	// Notify calls, once the command line is read (nil: it was not
+	// good): while the Notify calls wait on the runtime's signal thread
+	// they hold the second processor, and a goroutine of its own did not
+	// get to run before the fork was done.
+	filters := make(chan *filterJob, 1)
 	go func() {
+		if j := <-filters; j != nil {
+			prog, err := seccomp.Build(j.policy)
+			j.done <- builtFilter{prog, err}
+		}
 		signal.Notify(sigs, now...)
 		// A write of mmapguard's to a closed pipe (a warning on a
 		// stderr whose reader is gone) must fail with EPIPE, not end
@@ -117,7 +128,11 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		}
 		close(notified)
 	}()
+	filterSent := false
 	defer func() {
+		if !filterSent {
+			filters <- nil
+		}
 		<-notified
 		stopSignals(sigs)
 	}()
@@ -252,6 +267,13 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		// starts the program.
 		cfg.BeforeStart = dropPtraceCap
 	}
+	job := &filterJob{policy: cfg.Filter, done: make(chan builtFilter, 1)}
+	filters <- job
+	filterSent = true
+	cfg.Program = func() (*seccomp.Program, error) {
+		b := <-job.done
+		return b.prog, b.err
+	}
 	res, err := trace.Run(cfg)
 	if err != nil {
 		if summary != nil {
@@ -320,6 +342,18 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		return killedBy(res.Status.Signal())
 	}
 	return exitCode(res.ExitCode())
+}
+
+// filterJob is the seccomp filter for runRun's signal goroutine to
+// build; done receives it.
+type filterJob struct {
+	policy seccomp.Policy
+	done   chan builtFilter
+}
+
+type builtFilter struct {
+	prog *seccomp.Program
+	err  error
 }
 
 // nofileLimit is mmapguard's RLIMIT_NOFILE for a message ("?" if it

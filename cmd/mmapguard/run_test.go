@@ -170,6 +170,27 @@ func TestRunExitStatus(t *testing.T) {
 	}
 }
 
+// TestRunFilterTooLarge: a policy whose filter the kernel would refuse
+// (more ranges than BPF_MAXINSNS instructions can test) ends the run
+// with status 1 and says how many ranges fit, before the program has run
+// anything. The filter is built on the signal goroutine (runRun), and
+// its error comes back through trace.Config.Program.
+func TestRunFilterTooLarge(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "ran")
+	args := []string{"run"}
+	for i := range 500 {
+		args = append(args, "--protect", fmt.Sprintf("%#x+0x1000", 0x10000000+i*0x2000))
+	}
+	args = append(args, "--", "/bin/sh", "-c", "touch "+marker)
+	r := mmapguard(t, nil, args...)
+	if r.code != 1 || !strings.Contains(r.stderr, "exceeds BPF_MAXINSNS") || !strings.Contains(r.stderr, "ranges in all would fit") {
+		t.Errorf("want status 1 naming the instruction limit and how many ranges fit; got %v", r)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the program ran")
+	}
+}
+
 // TestRunProgramCannotRun: 127 for a program that does not exist, 126
 // for one that cannot be executed, each with a message that names it.
 func TestRunProgramCannotRun(t *testing.T) {
