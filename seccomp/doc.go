@@ -114,5 +114,5 @@
 // one is in reach. The assembled program is checked the way the kernel
 // checks it (checkProgram) before Build returns it. A program may hold at
 // most MaxInstructions (4096) instructions; the default policy needs
-// about 280, and about 380 guarded ranges fit.
+// about 350, and about 390 guarded ranges fit.
 package seccomp

@@ -310,3 +310,19 @@ func constantAllow(prog []bpf.RawInstruction, arch uint32, nr int32) (allow bool
 	}
 	return false, walked
 }
+
+// TestSyscallTablesUnique: each number is singled out once per ABI. The
+// program searches the numbers sorted (dispatch), where a number listed
+// twice would go to either of its bodies, not the first as in the old
+// chain of tests.
+func TestSyscallTablesUnique(t *testing.T) {
+	for _, abi := range []ABI{ABI64, ABI32} {
+		seen := map[int32]Class{}
+		for _, d := range syscallTable(abi) {
+			if c, dup := seen[d.nr]; dup {
+				t.Errorf("%v: number %d listed for %v and %v", abi, d.nr, c, d.class)
+			}
+			seen[d.nr] = d.class
+		}
+	}
+}

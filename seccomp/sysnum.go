@@ -126,8 +126,8 @@ type syscallDef struct {
 	class Class
 }
 
-// syscalls64 and syscalls32 list every call the filter singles out, in the
-// order the generated program tests them (most frequent first).
+// syscalls64 and syscalls32 list every call the filter singles out, each
+// number once (the program searches them sorted: see dispatch).
 var syscalls64 = []syscallDef{
 	{nr64Mmap, Mmap},
 	{nr64Munmap, Munmap},

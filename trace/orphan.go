@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -181,7 +182,7 @@ func keeps(pid, me, pgrp, sid int) bool {
 		return false
 	}
 	p, ok := readIDs(m.ppid)
-	return ok && keepsGroup(m, p, pgrp, sid, globalInit(m.ppid))
+	return ok && keepsGroup(m, p, pgrp, sid, globalInit(m.ppid), sid == 0 && !inInitPidNS())
 }
 
 // keepsGroup is the kernel's rule (will_become_orphaned_pgrp) for one
@@ -194,8 +195,16 @@ func keeps(pid, me, pgrp, sid int) bool {
 // machine whose init starts the tests without a session of their own
 // (session 0, as CI's), the group was never taken for orphaned and the
 // stopped child stayed stopped for good.
-func keepsGroup(m, p procEntry, pgrp, sid int, parentInit bool) bool {
-	if m.pgrp != pgrp || m.sid != sid || m.state == 'Z' && m.threads <= 1 || parentInit {
+//
+// sidHidden says the session reads 0 because its leader lies outside
+// the tracer's PID namespace, where every such session reads 0: the
+// parent's session cannot be shown to be the same one, and the parent
+// is taken not to keep the group. Taken for the same, a child handed to
+// the namespace's init kept the group for good where natively the
+// sessions differ (a hang); the cost the other way is a SIGHUP and
+// SIGCONT where natively the group stays kept.
+func keepsGroup(m, p procEntry, pgrp, sid int, parentInit, sidHidden bool) bool {
+	if m.pgrp != pgrp || m.sid != sid || m.state == 'Z' && m.threads <= 1 || parentInit || sidHidden {
 		return false
 	}
 	return p.pgrp != pgrp && p.sid == sid
@@ -205,19 +214,22 @@ func keepsGroup(m, p procEntry, pgrp, sid int, parentInit bool) bool {
 // (the kernel's PROC_PID_INIT_INO).
 const initPidNSIno = 0xEFFFFFFC
 
+// inInitPidNS reports whether the tracer is in the initial PID
+// namespace (true where that cannot be read: no namespaces).
+var inInitPidNS = sync.OnceValue(func() bool {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/pid", &st); err != nil {
+		return true
+	}
+	return st.Ino == initPidNSIno
+})
+
 // globalInit reports whether pid is the kernel's global init: pid 1,
 // seen from the initial PID namespace. In a PID namespace of its own,
 // the tracer's pid 1 is that namespace's init, which the kernel's rule
 // counts as any other parent.
 func globalInit(pid int) bool {
-	if pid != 1 {
-		return false
-	}
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/self/ns/pid", &st); err != nil {
-		return true // no namespaces: the only init there is
-	}
-	return st.Ino == initPidNSIno
+	return pid == 1 && inInitPidNS()
 }
 
 // keeperOf returns a member of process group pgrp (session sid) other

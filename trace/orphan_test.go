@@ -173,25 +173,32 @@ func TestOrphanRuleExemptions(t *testing.T) {
 		name       string
 		m, p       procEntry
 		parentInit bool
+		hidden     bool
 		keeps      bool
 	}{
-		{"parent a shell of the session", procEntry{'S', 400, pgrp, sid, 1}, shell, false, true},
-		{"parent the global init", procEntry{'T', 1, pgrp, sid, 1}, initProc, true, false},
-		{"parent a namespace's init", procEntry{'T', 1, pgrp, sid, 1}, initProc, false, true},
-		{"zombie", procEntry{'Z', 400, pgrp, sid, 1}, shell, false, false},
-		{"zombie leader, threads alive", procEntry{'Z', 400, pgrp, sid, 3}, shell, false, true},
-		{"parent in the group", procEntry{'S', 400, pgrp, sid, 1}, procEntry{'S', 1, pgrp, sid, 1}, false, false},
-		{"parent in another session", procEntry{'S', 400, pgrp, sid, 1}, procEntry{'S', 1, 400, 7, 1}, false, false},
-		{"not a member", procEntry{'S', 400, 501, sid, 1}, shell, false, false},
+		{"parent a shell of the session", procEntry{'S', 400, pgrp, sid, 1}, shell, false, false, true},
+		{"parent the global init", procEntry{'T', 1, pgrp, sid, 1}, initProc, true, false, false},
+		{"parent a namespace's init", procEntry{'T', 1, pgrp, sid, 1}, initProc, false, false, true},
+		{"zombie", procEntry{'Z', 400, pgrp, sid, 1}, shell, false, false, false},
+		{"zombie leader, threads alive", procEntry{'Z', 400, pgrp, sid, 3}, shell, false, false, true},
+		{"parent in the group", procEntry{'S', 400, pgrp, sid, 1}, procEntry{'S', 1, pgrp, sid, 1}, false, false, false},
+		{"parent in another session", procEntry{'S', 400, pgrp, sid, 1}, procEntry{'S', 1, 400, 7, 1}, false, false, false},
+		{"not a member", procEntry{'S', 400, 501, sid, 1}, shell, false, false, false},
+		{"session hidden in a PID namespace", procEntry{'T', 1, pgrp, sid, 1}, initProc, false, true, false},
 	} {
-		if got := keepsGroup(c.m, c.p, pgrp, sid, c.parentInit); got != c.keeps {
+		if got := keepsGroup(c.m, c.p, pgrp, sid, c.parentInit, c.hidden); got != c.keeps {
 			t.Errorf("%s: keepsGroup = %v, want %v", c.name, got, c.keeps)
 		}
 	}
 
-	// This machine's tests run in the initial PID namespace.
-	if !globalInit(1) {
-		t.Errorf("pid 1 not taken for the global init")
+	// pid 1 is the global init where the test runs in the initial PID
+	// namespace, and a namespace's own init in a container.
+	var ns unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/pid", &ns); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := globalInit(1), ns.Ino == initPidNSIno; got != want {
+		t.Errorf("globalInit(1) = %v, want %v (the test's PID namespace is inode %#x)", got, want, ns.Ino)
 	}
 	if globalInit(os.Getpid()) {
 		t.Errorf("the test (%d) taken for the global init", os.Getpid())

@@ -80,9 +80,12 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	// SIGQUIT (^\) would end mmapguard with a stack dump and, through
 	// PTRACE_O_EXITKILL, kill the program; SIGUSR1 and SIGUSR2 would be
 	// swallowed. The first signal.Notify starts a thread of the runtime's
-	// and waits for it, a fifth of a millisecond here: it runs while the
-	// command line is read and the program execs, and is waited for
-	// before the program's first instruction (Config.SignalsReady).
+	// and waits for it, and each signal is a round trip with that
+	// thread, half a millisecond in all here: it runs, after the
+	// filter's build (see filters), while the program forks and execs,
+	// and is waited for before the program's first instruction
+	// (Config.SignalsReady). Until then SIGINT, SIGTSTP and SIGPIPE keep
+	// their default actions, as for any program at its start.
 	//
 	// Signals mmapguard was started with ignored must reach the
 	// program ignored (see startIgnored): they are ignored here too by
