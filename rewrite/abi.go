@@ -51,6 +51,7 @@ const (
 	OpMbind           //
 	OpGetMempolicy    //
 	OpRemapFile       // remap_file_pages
+	OpIoDestroy       // io_destroy
 )
 
 var opNames = [...]string{
@@ -60,6 +61,7 @@ var opNames = [...]string{
 	OpShmat: "shmat", OpIPC: "ipc", OpClone: "clone", OpClone3: "clone3",
 	OpShmdt: "shmdt", OpMsync: "msync", OpMincore: "mincore", OpMbind: "mbind",
 	OpGetMempolicy: "get_mempolicy", OpRemapFile: "remap_file_pages",
+	OpIoDestroy: "io_destroy",
 }
 
 func (o Op) String() string {
@@ -91,6 +93,7 @@ const (
 	sysMbind64        = 237
 	sysGetMempolicy64 = 239
 	sysRemapFile64    = 216
+	sysIoDestroy64    = 207
 
 	sysBrk32          = 45
 	sysOldMmap32      = 90
@@ -114,6 +117,7 @@ const (
 	sysMbind32        = 274
 	sysGetMempolicy32 = 275
 	sysRemapFile32    = 257
+	sysIoDestroy32    = 246
 
 	// ipcSHMAT and ipcSHMDT are the ipc(2) multiplexer's sub-calls for
 	// shmat and shmdt.
@@ -131,6 +135,7 @@ var ops64 = [...]Op{
 	sysClone3_64: OpClone3, sysMseal64: OpMseal, sysShmdt64: OpShmdt,
 	sysMsync64: OpMsync, sysMincore64: OpMincore, sysMbind64: OpMbind,
 	sysGetMempolicy64: OpGetMempolicy, sysRemapFile64: OpRemapFile,
+	sysIoDestroy64: OpIoDestroy,
 }
 
 var ops32 = [...]Op{
@@ -141,7 +146,7 @@ var ops32 = [...]Op{
 	sysPkeyMprotect32: OpPkeyMprotect, sysShmat32: OpShmat, sysClone3_32: OpClone3,
 	sysMseal32: OpMseal, sysShmdt32: OpShmdt, sysMsync32: OpMsync,
 	sysMincore32: OpMincore, sysMbind32: OpMbind, sysGetMempolicy32: OpGetMempolicy,
-	sysRemapFile32: OpRemapFile,
+	sysRemapFile32: OpRemapFile, sysIoDestroy32: OpIoDestroy,
 }
 
 // Classify names the mapping call that number nr is in the given ABI.

@@ -128,6 +128,8 @@ func argCount(c Call) int {
 		return 3
 	case OpMunmap, OpMseal, OpMlock, OpClone3:
 		return 2
+	case OpIoDestroy:
+		return 1
 	}
 	return 1
 }

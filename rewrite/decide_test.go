@@ -916,3 +916,30 @@ func TestRemapFilePages(t *testing.T) {
 		checkModel(t, g)
 	}
 }
+
+// TestIoDestroy: io_destroy always runs with the other threads held and
+// the layout read after it: the kernel unmaps the ring with the size it
+// had at io_setup, from wherever mremap put it, which can reach into a
+// guarded range from outside. A gap where the model has its own
+// reservation (the kernel unmapped it unseen) is reserved again as it
+// was; one where it has the program's mapping is counted reserved.
+func TestIoDestroy(t *testing.T) {
+	for _, c := range []Call{call64(sysIoDestroy64, pLo-page), call32(sysIoDestroy32, pLo-page)} {
+		g := newGuard(t, opts{})
+		own := g.Decide(mmap(pLo+0x100000, 2*page, protRW, MapPrivate|MapAnonymous|MapFixed, anyFd, 0), Caller{Task: 1})
+		g.Complete(own, pLo+0x100000)
+		a := g.Decide(c, Caller{Task: 1})
+		if a.Verdict != Allow || !a.Hole || !a.Exit || !a.Rescan {
+			t.Errorf("%v: %v with Hole %v, Exit %v, Rescan %v; want allowed, all true", c, a, a.Hole, a.Exit, a.Rescan)
+		}
+		g.Complete(a, 0)
+		reservedGap := region.Range{Start: pLo + 0x200000, End: pLo + 0x204000}
+		ownGap := region.Range{Start: pLo + 0x100000, End: pLo + 0x102000}
+		calls := g.Refill(1, c.ABI, []region.Range{reservedGap, ownGap})
+		if len(calls) != 2 || calls[0].Args[0] != reservedGap.Start || calls[0].Args[1] != reservedGap.Len() ||
+			calls[1].Args[0] != ownGap.Start || calls[1].Args[1] != ownGap.Len() {
+			t.Errorf("%v: Refill(%v, %v) = %v, want a reservation over each", c, reservedGap, ownGap, calls)
+		}
+		checkModel(t, g)
+	}
+}

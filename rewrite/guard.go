@@ -571,13 +571,23 @@ func (g *Guard) ProtectedReservations(r region.Range) []region.Range {
 // after a call with Rescan (by task): those the model has as the
 // program's (pieces the call took away) are counted reserved again, and
 // it returns the reservations that put them back, never over anything
-// else (MAP_FIXED_NOREPLACE).
+// else (MAP_FIXED_NOREPLACE). Those the model has as reserved (the
+// kernel unmapped the guard's reservations behind its back: an
+// io_destroy whose ring reached them) are reserved again as they were.
 func (g *Guard) Refill(task int, abi ABI, gaps []region.Range) []Call {
 	var calls []Call
 	for _, gap := range gaps {
-		for piece := range g.mapped.Within(gap) {
+		// (The reserved pieces first: releasing the program's makes
+		// them reserved too.)
+		for piece := range g.reserved.Within(gap) {
 			if abi == ABI32 && piece.End > top32 {
 				continue // out of an i386 call's reach
+			}
+			calls = append(calls, reservation(abi, piece, MapFixedNoReplace))
+		}
+		for piece := range g.mapped.Within(gap) {
+			if abi == ABI32 && piece.End > top32 {
+				continue
 			}
 			g.releasePiece(task, piece)
 			calls = append(calls, reservation(abi, piece, MapFixedNoReplace))

@@ -351,6 +351,13 @@ func (g *gen) body64(c Class) func() {
 			return nil
 		}
 		return func() { g.toOverlapCheck(trace(RangeOverlap)) }
+	case IoDestroy:
+		// The ring it unmaps can reach a guarded range from outside
+		// (see rewrite's decideIoDestroy): always the tracer's.
+		if !g.fastPath() {
+			return nil
+		}
+		return g.retBody(trace(Always))
 	case GetMempolicy:
 		if !g.fastPath() {
 			return nil

@@ -153,6 +153,7 @@ const (
 	Mbind                            // mbind
 	GetMempolicy                     // get_mempolicy with MPOL_F_ADDR (its address is args[3])
 	RemapFilePages                   // remap_file_pages
+	IoDestroy                        // io_destroy: the kernel unmaps the AIO ring with its io_setup size
 	classEnd
 )
 
@@ -188,6 +189,7 @@ var classNames = [...]string{
 	Mbind:           "mbind",
 	GetMempolicy:    "get_mempolicy",
 	RemapFilePages:  "remap_file_pages",
+	IoDestroy:       "io_destroy",
 }
 
 func (c Class) valid() bool { return c != 0 && c < classEnd }

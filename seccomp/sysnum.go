@@ -42,6 +42,7 @@ const (
 	nr64Mbind        = 237 // mbind
 	nr64GetMempolicy = 239 // get_mempolicy
 	nr64RemapFile    = 216 // remap_file_pages
+	nr64IoDestroy    = 207 // io_destroy
 
 	// syscall_32.tbl
 	nr32Brk          = 45  // brk
@@ -73,6 +74,7 @@ const (
 	nr32Mbind        = 274 // mbind
 	nr32GetMempolicy = 275 // get_mempolicy
 	nr32RemapFile    = 257 // remap_file_pages
+	nr32IoDestroy    = 246 // io_destroy
 )
 
 // Flag bits the filter tests. Values from the kernel's uapi headers
@@ -156,6 +158,7 @@ var syscalls64 = []syscallDef{
 	{nr64Mbind, Mbind},
 	{nr64GetMempolicy, GetMempolicy},
 	{nr64RemapFile, RemapFilePages},
+	{nr64IoDestroy, IoDestroy},
 }
 
 var syscalls32 = []syscallDef{
@@ -188,6 +191,7 @@ var syscalls32 = []syscallDef{
 	{nr32Mbind, Mbind},
 	{nr32GetMempolicy, GetMempolicy},
 	{nr32RemapFile, RemapFilePages},
+	{nr32IoDestroy, IoDestroy},
 }
 
 func syscallTable(abi ABI) []syscallDef {

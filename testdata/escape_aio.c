@@ -1,22 +1,47 @@
-// escape_aio: an AIO ring (io_setup) moved into the range with mremap
-// (an explicit placement, honoured without --strict), then io_destroy,
-// which unmaps the ring inside the kernel: no call the guard sees as one
-// that unmaps. The guard refuses the move (EINVAL).
+// escape_aio: routes through AIO rings, which the kernel unmaps itself
+// at io_destroy, at the address it has for the ring (which follows the
+// ring's mremap moves) with the size the ring had at io_setup (which
+// does not follow a munmap of its tail):
+//
+//   aio-ring-moved-in: the ring moved into the range with mremap (an
+//     explicit placement, honoured without --strict), then io_destroy.
+//     The guard refuses the move (EINVAL; EPERM with --strict).
+//   aio-ring-shrunk-below: a 65-page ring shrunk to its first page (a
+//     munmap far from every range: no stop), that page moved to just
+//     below the range (outside it: honoured), then io_destroy, which
+//     unmaps 65 pages from there, into the range. The guard reserves
+//     what it unmapped again before the program goes on (twelfth
+//     session: it did not see the call, and MAP_32BIT landed there).
+//   aio-ring-multi: an ordinary page with a ring right after it, both
+//     moved into the range with one mremap (since Linux 6.17 a move that
+//     keeps the length moves every mapping in the old range). The guard
+//     looked only at the first mapping and let the ring in; it refuses
+//     the move now (EINVAL, EPERM with --strict).
+//   huge-multi: the same with a 2 MiB hugetlb mapping (MAP_NORESERVE: no
+//     huge page needs to be free) after the page: the kernel rounds the
+//     hugetlb piece up to its huge page at the target, 2 MiB - 4 KiB more
+//     than the guard counted, and moved out again it left a hole. The
+//     guard refuses the move next to a guarded range (EINVAL, EPERM with
+//     --strict); where hugetlb mappings cannot be made, the route says so
+//     as info.
 #include "escape.h"
 
 #include <linux/aio_abi.h>
 
-int main(int argc, char **argv) {
-	set_mode(argc, argv);
+#ifndef MAP_HUGE_2MB
+#define MAP_HUGE_2MB (21 << 26)
+#endif
+
+static void moved_in(void) {
 	aio_context_t ctx = 0;
 	if (syscall(SYS_io_setup, 1, &ctx) != 0) {
-		say("setup FAIL: io_setup: %s", ename(errno));
-		return 2;
+		verdict("aio-ring-moved-in", 0, "io_setup: %s", ename(errno));
+		return;
 	}
 	struct mapping m;
 	if (!mapped_at(ctx, &m)) {
-		say("setup FAIL: no ring at %#lx", (unsigned long)ctx);
-		return 2;
+		verdict("aio-ring-moved-in", 0, "no ring at %#lx", (unsigned long)ctx);
+		return;
 	}
 	unsigned long len = m.end - m.start, to = 0x30000000;
 	void *p = mremap((void *)m.start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)to);
@@ -32,5 +57,107 @@ int main(int argc, char **argv) {
 	verdict("aio-ring-moved-in", !hole && p == MAP_FAILED && (e == EINVAL || (strict_mode && e == EPERM)),
 	        "mremap of the ring (%lu bytes) to %#lx: %s; io_destroy = %ld; hole left: %s", len, to,
 	        p == MAP_FAILED ? ename(e) : "moved", d, hole ? "YES" : "no");
+}
+
+static void shrunk_below(void) {
+	const char *route = "aio-ring-shrunk-below";
+	aio_context_t ctx = 0;
+	if (syscall(SYS_io_setup, 4096, &ctx) != 0) {
+		verdict(route, 0, "io_setup: %s", ename(errno));
+		return;
+	}
+	struct mapping m;
+	if (!mapped_at(ctx, &m) || m.end - m.start < 2 * PAGE) {
+		verdict(route, 0, "no ring of two pages or more at %#lx", (unsigned long)ctx);
+		return;
+	}
+	unsigned long span = m.end - m.start, to = LO - PAGE;
+	if (munmap((void *)(m.start + PAGE), span - PAGE) != 0) {
+		verdict(route, 0, "munmap of the ring's tail: %s", ename(errno));
+		return;
+	}
+	void *p = mremap((void *)m.start, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)to);
+	if (p == MAP_FAILED) {
+		// (Below vm.mmap_min_addr only with CAP_SYS_RAWIO.)
+		say("%s info: mremap of the ring's page to %#lx: %s", route, to, ename(errno));
+		verdict(route, 1, "nothing to destroy below the range");
+		syscall(SYS_io_destroy, ctx);
+		return;
+	}
+	long d = syscall(SYS_io_destroy, (aio_context_t)to);
+	int e = errno;
+	int hole = !nohole(LO, span - PAGE);
+	void *q = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	if (q != MAP_FAILED && in_range((unsigned long)q, PAGE)) *(volatile char *)q = 1;
+	verdict(route, d == 0 && !hole, "ring of %lu pages shrunk to one, moved to %#lx; io_destroy = %ld%s%s; hole at %#lx: %s", span / PAGE, to, d,
+	        d ? " " : "", d ? ename(e) : "", LO, hole ? "YES" : "no");
+	if (q != MAP_FAILED) munmap(q, PAGE);
+}
+
+// multi moves [page][second] (second made by make_second, n bytes) into
+// the range at to with one mremap of the page's length plus the
+// second's first page.
+static void multi(const char *route, unsigned long at, unsigned long to) {
+	char *page = mmap((void *)(at - PAGE), PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (page == MAP_FAILED) {
+		verdict(route, 0, "the page before %#lx: %s", at, ename(errno));
+		return;
+	}
+	void *p = mremap(page, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)to);
+	int e = errno;
+	if (p != MAP_FAILED) {
+		allow(to, 2 * PAGE);
+		// Out again: what the kernel moved in, it moves out.
+		mremap((void *)to, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)(at - PAGE));
+		pthread_mutex_lock(&maps_lock);
+		nokv--;
+		pthread_mutex_unlock(&maps_lock);
+	}
+	unsigned long holes = hole_bytes();
+	verdict(route, p == MAP_FAILED && (e == EINVAL || (strict_mode && e == EPERM)) && holes == 0,
+	        "mremap of a page and the mapping after it to %#lx: %s; holes in the range: %#lx", to,
+	        p == MAP_FAILED ? ename(e) : "moved", holes);
+	munmap(page, PAGE);
+}
+
+static void aio_multi(void) {
+	aio_context_t ctx = 0;
+	if (syscall(SYS_io_setup, 1, &ctx) != 0) {
+		verdict("aio-ring-multi", 0, "io_setup: %s", ename(errno));
+		return;
+	}
+	struct mapping m;
+	if (!mapped_at(ctx, &m)) {
+		verdict("aio-ring-multi", 0, "no ring at %#lx", (unsigned long)ctx);
+		return;
+	}
+	unsigned long at = 0x500000000000UL, len = m.end - m.start;
+	if (mremap((void *)m.start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)at) == MAP_FAILED) {
+		verdict("aio-ring-multi", 0, "mremap of the ring to %#lx: %s", at, ename(errno));
+		return;
+	}
+	multi("aio-ring-multi", at, 0x7fe00000);
+	syscall(SYS_io_destroy, (aio_context_t)at);
+}
+
+static void huge_multi(void) {
+	unsigned long at = 0x600000000000UL;
+	void *h = mmap((void *)at, 2UL << 20, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (h == MAP_FAILED) {
+		say("huge-multi info: no hugetlb mapping here: %s", ename(errno));
+		verdict("huge-multi", 1, "nothing to move");
+		return;
+	}
+	multi("huge-multi", at, 0x401ff000);
+	munmap(h, 2UL << 20);
+}
+
+int main(int argc, char **argv) {
+	set_mode(argc, argv);
+	moved_in();
+	shrunk_below();
+	aio_multi();
+	huge_multi();
 	return finish();
 }

@@ -797,13 +797,14 @@ func TestFileMapCheckNoFalseKill(t *testing.T) {
 
 func TestEscapeAIORing(t *testing.T) {
 	bin := buildC(t, "escape_aio")
+	routes := []string{"aio-ring-moved-in", "aio-ring-shrunk-below", "aio-ring-multi", "huge-multi"}
 	t.Run("lax", func(t *testing.T) {
 		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
-		escapeCheck(t, out, res, []string{"aio-ring-moved-in"})
+		escapeCheck(t, out, res, routes)
 	})
 	t.Run("strict", func(t *testing.T) {
 		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
-		escapeCheck(t, out, res, []string{"aio-ring-moved-in"})
+		escapeCheck(t, out, res, routes)
 	})
 }
 

@@ -142,7 +142,8 @@ func flightSpan(c rewrite.Call) region.Range {
 		case 22: // SHMDT
 			return everything
 		}
-	case rewrite.OpShmdt, rewrite.OpBrk:
+	case rewrite.OpShmdt, rewrite.OpBrk, rewrite.OpIoDestroy:
+		// (io_destroy: the ring's size at io_setup is the kernel's.)
 		return everything
 	}
 	return r

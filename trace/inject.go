@@ -678,7 +678,7 @@ func (t *tracer) fillMemory(tk *task, c *rewrite.Call) {
 	case rewrite.OpMmap:
 		c.HugePage, c.LateFail = mmapFile(tk.tid, args[3], args[4])
 	case rewrite.OpMremap:
-		c.HugePage, c.OldAIO = hugePageAt(tk.tid, args[0])
+		c.HugePage, c.OldAIO = hugePageAt(tk.tid, args[0], args[1])
 	case rewrite.OpShmdt:
 		c.ShmDetaches, c.ShmDetachesUnknown = shmDetaches(tk.tid, args[0])
 	case rewrite.OpShmat, rewrite.OpIPC:
@@ -772,41 +772,69 @@ func mmapFile(tid int, flags, fd uint64) (huge uint64, lateFail bool) {
 }
 
 // hugePageAt returns the huge page size of the mapping at addr in
-// process tid (see rewrite.Call.HugePage), for an mremap: found through
-// /proc/PID/map_files where mmapguard may follow those links (root),
-// else by the mapping's name, which does not tell a memfd or a deleted
-// file on hugetlbfs from others (rewrite.HugeUnknown for those, and
-// where the layout cannot be read). aio says the mapping is an AIO ring,
-// which the kernel unmaps itself at io_destroy.
-func hugePageAt(tid int, addr uint64) (size uint64, aio bool) {
+// process tid (see rewrite.Call.HugePage), for an mremap of length
+// bytes from addr: found through /proc/PID/map_files where mmapguard may
+// follow those links (root), else by the mapping's name, which does not
+// tell a memfd or a deleted file on hugetlbfs from others
+// (rewrite.HugeUnknown for those, and where the layout cannot be read).
+// aio says a mapping the call moves is an AIO ring, which the kernel
+// unmaps itself at io_destroy.
+//
+// Since Linux 6.17 a move that keeps the length moves every mapping in
+// the old range, each on its own: a hugetlb mapping after the first is
+// rounded up to its huge pages where the guard counted the pages asked
+// for, and moved back out it left a hole the guard did not know of
+// (twelfth session). So every mapping in the range is looked at: one of
+// huge pages that is not alone in it makes the size HugeUnknown (the
+// guard then refuses the call next to a guarded range, as for a file it
+// cannot tell), and a ring anywhere in it is aio.
+func hugePageAt(tid int, addr, length uint64) (size uint64, aio bool) {
 	maps, err := region.ReadMaps(tid)
 	if err != nil {
 		return rewrite.HugeUnknown, false
 	}
+	end := satAdd(addr, max(length, 1))
+	pieces, huge := 0, false
 	for _, m := range maps {
-		if !m.Contains(addr) {
+		if m.End <= addr || m.Start >= end {
 			continue
 		}
+		pieces++
 		if m.Path == "/[aio] (deleted)" {
-			return 0, true
+			aio = true
+			continue
 		}
-		if m.Inode == 0 {
-			return 0, false // anonymous memory (huge pages are always a file's)
+		h := mappingHugePage(tid, m)
+		if m.Contains(addr) {
+			size = h
 		}
-		var st unix.Statfs_t
-		err := unix.Statfs(fmt.Sprintf("/proc/%d/map_files/%x-%x", tid, m.Start, m.End), &st)
-		if err != nil && !strings.HasSuffix(m.Path, " (deleted)") && strings.HasPrefix(m.Path, "/") {
-			err = unix.Statfs(fmt.Sprintf("/proc/%d/root%s", tid, m.Path), &st)
-		}
-		switch {
-		case err == nil && st.Type == hugetlbfsMagic:
-			return uint64(st.Bsize), false
-		case err == nil:
-			return 0, false
-		}
-		return rewrite.HugeUnknown, false
+		huge = huge || h != 0
 	}
-	return 0, false
+	if pieces > 1 && huge {
+		return rewrite.HugeUnknown, aio
+	}
+	return size, aio
+}
+
+// mappingHugePage is the huge page size of mapping m of process tid: 0
+// for ordinary pages, rewrite.HugeUnknown where its file cannot be
+// looked at (see hugePageAt).
+func mappingHugePage(tid int, m region.Mapping) uint64 {
+	if m.Inode == 0 {
+		return 0 // anonymous memory (huge pages are always a file's)
+	}
+	var st unix.Statfs_t
+	err := unix.Statfs(fmt.Sprintf("/proc/%d/map_files/%x-%x", tid, m.Start, m.End), &st)
+	if err != nil && !strings.HasSuffix(m.Path, " (deleted)") && strings.HasPrefix(m.Path, "/") {
+		err = unix.Statfs(fmt.Sprintf("/proc/%d/root%s", tid, m.Path), &st)
+	}
+	switch {
+	case err == nil && st.Type == hugetlbfsMagic:
+		return uint64(st.Bsize)
+	case err == nil:
+		return 0
+	}
+	return rewrite.HugeUnknown
 }
 
 // defaultHugePage is the system's default huge page size

@@ -375,6 +375,8 @@ func decodeArgs(c rewrite.Call) []arg {
 	case rewrite.OpMbind:
 		return []arg{{"addr", hex(a[0])}, {"length", dec(a[1])}, {"mode", hex(a[2])}, {"nodemask", addr(a[3])},
 			{"maxnode", dec(a[4])}, {"flags", hex(a[5])}}
+	case rewrite.OpIoDestroy:
+		return []arg{{"ctx_id", hex(a[0])}}
 	case rewrite.OpRemapFile:
 		return []arg{{"addr", hex(a[0])}, {"size", dec(a[1])}, {"prot", flagNames(a[2], protNames, "0")},
 			{"pgoff", dec(a[3])}, {"flags", hex(a[4])}}
