@@ -915,12 +915,19 @@ func TestRemapFilePages(t *testing.T) {
 		}
 		checkModel(t, g)
 	}
+	g := newGuard(t, opts{})
+	for _, c := range []Call{call64(sysIoDestroy64, outsideLib), call32(sysIoDestroy32, 1<<32|0xc0000000)} {
+		if a := g.Decide(c, Caller{Task: 1}); a.Verdict != Allow || a.Hole || a.Rescan {
+			t.Errorf("%v: %v with Hole %v, Rescan %v; want allowed as it is", c, a, a.Hole, a.Rescan)
+		}
+	}
 }
 
-// TestIoDestroy: io_destroy always runs with the other threads held and
-// the layout read after it: the kernel unmaps the ring with the size it
-// had at io_setup, from wherever mremap put it, which can reach into a
-// guarded range from outside. A gap where the model has its own
+// TestIoDestroy: io_destroy of a ring that can reach a guarded range
+// runs with the other threads held and the layout read after it: the
+// kernel unmaps the ring with the size it had at io_setup (at most 256
+// MiB and a page), from wherever mremap put it, which can reach into a
+// guarded range from outside. One farther off runs as it is. A gap where the model has its own
 // reservation (the kernel unmapped it unseen) is reserved again as it
 // was; one where it has the program's mapping is counted reserved.
 func TestIoDestroy(t *testing.T) {

@@ -352,12 +352,15 @@ func (g *gen) body64(c Class) func() {
 		}
 		return func() { g.toOverlapCheck(trace(RangeOverlap)) }
 	case IoDestroy:
-		// The ring it unmaps can reach a guarded range from outside
-		// (see rewrite's decideIoDestroy): always the tracer's.
+		// The ring it unmaps, from args[0], has the size it had at
+		// io_setup, at most 256 MiB (see rewrite's decideIoDestroy):
+		// the tracer's where [args[0], args[0]+args[1]+1 GiB) reaches a
+		// guarded range (args[1], which io_destroy does not have, only
+		// widens it).
 		if !g.fastPath() {
 			return nil
 		}
-		return g.retBody(trace(Always))
+		return func() { g.toHugeOverlapCheck(trace(RangeOverlap)) }
 	case GetMempolicy:
 		if !g.fastPath() {
 			return nil

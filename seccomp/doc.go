@@ -34,10 +34,11 @@
 // [addr, addr+len) does not
 // overlap a guarded range (an empty range counts as its address: mremap
 // with old_len 0 names the mapping there), and a get_mempolicy whose
-// MPOL_F_ADDR address is not inside one. io_destroy always goes to the
-// tracer while a range is guarded: the ring it unmaps has the size it
-// had at io_setup, which the filter cannot see. Everything else of a
-// mapping kind is sent to the tracer, which answers a call aimed at a
+// MPOL_F_ADDR address is not inside one. io_destroy goes to the tracer
+// when a guarded range lies within 1 GiB above its context (the ring's
+// address): the ring it unmaps has the size it had at io_setup, at most
+// 256 MiB, which the filter cannot see. Everything else of a mapping
+// kind is sent to the tracer, which answers a call aimed at a
 // reservation as the kernel answers one aimed at unmapped memory. i386
 // mapping calls always are: they are rare, and the kernel uses only the
 // low 32 bits of their registers, which a comparison on all 64 could be

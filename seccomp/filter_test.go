@@ -189,6 +189,11 @@ var filterCases = []struct {
 		{"remap_file_pages straddling end", x64(nr64RemapFile, 0x7ffff000, 0x2000, 0, 1, 0), tr(RemapFilePages, ABI64, RangeOverlap)},
 		{"remap_file_pages in the pool", x64(nr64RemapFile, 0x100000000000, 0x1000, 0, 1, 0), tr(RemapFilePages, ABI64, RangeOverlap)},
 		{"remap_file_pages far allowed", x64(nr64RemapFile, 0x7f0000000000, 0x1000, 0, 1, 0), allow},
+		{"io_destroy just below the range", x64(nr64IoDestroy, 0xf000), tr(IoDestroy, ABI64, RangeOverlap)},
+		{"io_destroy less than 1 GiB below the pool", x64(nr64IoDestroy, 0xfffc0001000), tr(IoDestroy, ABI64, RangeOverlap)},
+		{"io_destroy, a large second argument", x64(nr64IoDestroy, 0x7f0000000000, max64), tr(IoDestroy, ABI64, Wrap)},
+		{"io_destroy far allowed", x64(nr64IoDestroy, 0x7f0000000000), allow},
+		{"io_destroy 1 GiB below the pool allowed", x64(nr64IoDestroy, 0xfffc0000000), allow},
 
 		// An empty range stands for its address: mremap with old_len 0
 		// looks up the mapping there.

@@ -263,10 +263,7 @@ func evaluate64(p Policy, d Data) uint32 {
 		}
 		return hugeOverlapRet(p.Guarded, d.Args[0], d.Args[1], trace(RangeOverlap))
 	case IoDestroy:
-		if len(p.Guarded) == 0 {
-			return RetAllow
-		}
-		return trace(Always)
+		return hugeOverlapRet(p.Guarded, d.Args[0], d.Args[1], trace(RangeOverlap))
 	case GetMempolicy:
 		if uint32(d.Args[4])&mpolFAddr == 0 {
 			return RetAllow
