@@ -1220,7 +1220,16 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 		g.take(newR, p)
 		p.mremapMove = oldP == newP
 		a := b.allowExit(c, "explicit mremap target honoured")
-		a.Hole = p.mremapUnmaps && touchesOld
+		// The kernel unmaps the target before anything else (mremap_to:
+		// do_munmap), and may fail after that, shrinking a tail it
+		// cannot split (a sealed mapping: EPERM; the vDSO: EINVAL):
+		// the target in a guarded range was a hole until the rolled
+		// back model's reservation went back over it, and another
+		// thread's MAP_32BIT landed there in most rounds of a race, its
+		// page then taken away by the reservation put back (found in the
+		// twelfth session). The other threads are held for any move
+		// into a guarded range, whatever the lengths.
+		a.Hole = p.mremapUnmaps && touchesOld || guarded.Overlaps(newR)
 		// A failed move may have moved part of the old range out, or
 		// into the guarded target (see RescanFailed and MovedPart).
 		a.RescanFailed = oldP == newP && (a.Hole || guarded.Overlaps(newR))

@@ -795,6 +795,26 @@ func TestFileMapCheckNoFalseKill(t *testing.T) {
 	}
 }
 
+// TestEscapeShrinkRace: an mremap(MREMAP_FIXED) into a reservation that
+// changes the length and fails after the kernel unmapped the target (a
+// sealed tail, the vDSO's), while another thread loops MAP_32BIT
+// (testdata/escape_shrinkrace.c). The other threads must be held until
+// the reservation is back: before (twelfth session), MAP_32BIT landed in
+// the hole in most of 300 rounds, and the reservation put back took its
+// page away. With --strict the move is refused.
+func TestEscapeShrinkRace(t *testing.T) {
+	bin := buildC(t, "escape_shrinkrace", "-pthread")
+	for _, mode := range []string{"sealed", "vdso"} {
+		route := "mremap-shrink-" + mode + "-race"
+		for _, strict := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/strict=%v", mode, strict), func(t *testing.T) {
+				out, res := escapeGuarded(t, escapePolicy(t, strict), append(strictArgs(bin, strict), mode, "300")...)
+				escapeCheck(t, out, res, []string{route})
+			})
+		}
+	}
+}
+
 func TestEscapeAIORing(t *testing.T) {
 	bin := buildC(t, "escape_aio")
 	routes := []string{"aio-ring-moved-in", "aio-ring-shrunk-below", "aio-ring-multi", "huge-multi"}
