@@ -159,7 +159,19 @@ func asleepHarmless(tid int) bool {
 	if err != nil {
 		return false // "running": on a CPU or about to be
 	}
-	return nr < 0 || !mayPlace[nr]
+	if nr < 0 || !mayPlace[nr] {
+		return true
+	}
+	// An mremap, fork or munmap whose work is done, waiting for a
+	// userfaultfd monitor to read its event (UFFD_FEATURE_EVENT_REMAP,
+	// _FORK, _UNMAP), with the mmap lock released: it places nothing
+	// more before it stops. The monitor may be a thread the freeze has
+	// stopped: the mover then waited for the freeze, and the freeze for
+	// the mover, for good (a program whose thread moved a registered
+	// mapping far from every range, while another mapped a device under
+	// --pool-all; twelfth session).
+	w, err := procfile.Read(fmt.Sprintf("/proc/%d/wchan", tid))
+	return err == nil && string(w) == "userfaultfd_event_wait_completion"
 }
 
 // mayPlace holds the numbers of the calls that may place a mapping where

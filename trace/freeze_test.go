@@ -1,9 +1,18 @@
 package trace
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mmapguard/mmapguard/region"
+	"github.com/mmapguard/mmapguard/rewrite"
 )
 
 // TestPollPauseShort: the loop's pause while a freeze waits for the
@@ -56,5 +65,42 @@ func TestSleepersDoneWhenAllStopped(t *testing.T) {
 	}
 	if !tr.sleepersAt.IsZero() {
 		t.Errorf("no freeze waits for a task, but the loop still waits to look at sleepers (since %v)", tr.sleepersAt)
+	}
+}
+
+// TestFreezeUffdMover: a thread asleep in mremap after its move, waiting
+// for a userfaultfd monitor thread to read the event, while another
+// thread's call holds the others (testdata/uffd_freeze.c). The freeze
+// must go on without the mover, as without a thread asleep in a call
+// that cannot place a mapping: it waited for the mover, which waited for
+// the frozen monitor, for good (twelfth session, in both modes). Killed
+// after 60 s.
+func TestFreezeUffdMover(t *testing.T) {
+	bin := buildC(t, "uffd_freeze", "-pthread")
+	for _, c := range []struct {
+		mode    string
+		poolAll bool
+	}{{"zero", true}, {"move", false}} {
+		t.Run(c.mode, func(t *testing.T) {
+			p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, c.poolAll, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pidFile := filepath.Join(t.TempDir(), "pid")
+			var hung atomic.Bool
+			watchdog := time.AfterFunc(60*time.Second, func() {
+				hung.Store(true)
+				if b, err := os.ReadFile(pidFile); err == nil {
+					if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+						_ = syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
+			})
+			out, res := guardedBy(t, p, bin, c.mode, "200", pidFile)
+			watchdog.Stop()
+			if hung.Load() || res.ExitCode() != 0 || !strings.Contains(out, "END ok") {
+				t.Errorf("hung %v, status %v:\n%s", hung.Load(), res.Status, out)
+			}
+		})
 	}
 }
