@@ -1231,8 +1231,12 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 		// into a guarded range, whatever the lengths.
 		a.Hole = p.mremapUnmaps && touchesOld || guarded.Overlaps(newR)
 		// A failed move may have moved part of the old range out, or
-		// into the guarded target (see RescanFailed and MovedPart).
-		a.RescanFailed = oldP == newP && (a.Hole || guarded.Overlaps(newR))
+		// into the guarded target (see RescanFailed and MovedPart);
+		// and one that changes the length may have unmapped the target
+		// before it failed: over the program's own mapping there the
+		// rolled back model kept the mapping over a hole, and MAP_32BIT
+		// landed in it (found in the twelfth session's review).
+		a.RescanFailed = guarded.Overlaps(newR) || oldP == newP && a.Hole
 		if newP < oldP && guarded.Overlaps(region.Range{Start: old + newP, End: oldR.End}) {
 			// Before Linux 6.17 a shrinking MREMAP_FIXED unmaps the
 			// tail, then finds the rest is not one mapping (EFAULT):

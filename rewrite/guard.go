@@ -583,6 +583,12 @@ func (g *Guard) Refill(task int, abi ABI, gaps []region.Range) []Call {
 			if abi == ABI32 && piece.End > top32 {
 				continue // out of an i386 call's reach
 			}
+			if piece.Overlaps(g.code) {
+				// The code page went with it (an io_destroy's ring
+				// reaching into the pool): reserved like the rest, it
+				// is mapped again when next wanted (CodeCall).
+				g.codeReady = false
+			}
 			calls = append(calls, reservation(abi, piece, MapFixedNoReplace))
 		}
 		for piece := range g.mapped.Within(gap) {
@@ -768,4 +774,22 @@ func (g *Guard) reconcile(m region.Mapping, r region.Range) {
 			}
 		}
 	}
+}
+
+// Unplanned returns the parts of gaps that no reservation among after
+// (a Fix's, from Complete) covers: those Refill is to reserve. A failed
+// call's rollback puts its reservations back itself, and a second one
+// over the same gap failed (EEXIST), counted as a failure and keeping
+// the pool's piece taken.
+func Unplanned(gaps []region.Range, after []Call) []region.Range {
+	var s region.Set
+	for _, g := range gaps {
+		s.Add(g)
+	}
+	for _, c := range after {
+		if r, ok := isReservation(c); ok {
+			s.Remove(r)
+		}
+	}
+	return s.Ranges()
 }

@@ -12,6 +12,14 @@
 //     unmaps 65 pages from there, into the range. The guard reserves
 //     what it unmapped again before the program goes on (twelfth
 //     session: it did not see the call, and MAP_32BIT landed there).
+//   aio-ring-shrunk-below-pool: the same, the ring's page moved to just
+//     below the pool (0x200000000000), after a hint into the range
+//     (rerouted through the guard's code page, the pool's first page):
+//     io_destroy unmaps the pool's first 64 pages, the code page among
+//     them. The guard reserved them again but still took its code page
+//     for mapped, and the next hint jumped into a PROT_NONE page: the
+//     program died of SIGSEGV (twelfth session's review). Where vm.
+//     mmap_min_addr keeps the ring from 0xf000, this route still runs.
 //   aio-ring-multi: an ordinary page with a ring right after it, both
 //     moved into the range with one mremap (since Linux 6.17 a move that
 //     keeps the length moves every mapping in the old range). The guard
@@ -57,6 +65,57 @@ static void moved_in(void) {
 	verdict("aio-ring-moved-in", !hole && p == MAP_FAILED && (e == EINVAL || (strict_mode && e == EPERM)),
 	        "mremap of the ring (%lu bytes) to %#lx: %s; io_destroy = %ld; hole left: %s", len, to,
 	        p == MAP_FAILED ? ename(e) : "moved", d, hole ? "YES" : "no");
+}
+
+// shrunk_to makes a 65-page ring, shrinks it to its first page and moves
+// that to to; it returns the ring's size at io_setup (0 on failure,
+// reported as route's verdict; 1 where the move was refused, as info).
+static unsigned long shrunk_to(const char *route, unsigned long to) {
+	aio_context_t ctx = 0;
+	if (syscall(SYS_io_setup, 4096, &ctx) != 0) {
+		verdict(route, 0, "io_setup: %s", ename(errno));
+		return 0;
+	}
+	struct mapping m;
+	if (!mapped_at(ctx, &m) || m.end - m.start < 2 * PAGE) {
+		verdict(route, 0, "no ring of two pages or more at %#lx", (unsigned long)ctx);
+		return 0;
+	}
+	unsigned long span = m.end - m.start;
+	if (munmap((void *)(m.start + PAGE), span - PAGE) != 0) {
+		verdict(route, 0, "munmap of the ring's tail: %s", ename(errno));
+		return 0;
+	}
+	if (mremap((void *)m.start, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)to) == MAP_FAILED) {
+		say("%s info: mremap of the ring's page to %#lx: %s", route, to, ename(errno));
+		verdict(route, 1, "nothing to destroy there");
+		syscall(SYS_io_destroy, ctx);
+		return 1;
+	}
+	return span;
+}
+
+static void shrunk_below_pool(void) {
+	const char *route = "aio-ring-shrunk-below-pool";
+	const unsigned long pool = 0x200000000000UL, hint = 0x50000000UL;
+	void *h = mmap((void *)hint, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (h != MAP_FAILED) munmap(h, PAGE);
+	unsigned long span = shrunk_to(route, pool - PAGE);
+	if (span <= 1) return;
+	long d = syscall(SYS_io_destroy, (aio_context_t)(pool - PAGE));
+	int e = errno;
+	int hole = !nohole(pool, span - PAGE);
+	int moved = 0;
+	for (int i = 0; i < 3; i++) {
+		void *q = mmap((void *)hint, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (q != MAP_FAILED) {
+			moved += !in_range((unsigned long)q, PAGE);
+			*(volatile char *)q = 1;
+			munmap(q, PAGE);
+		}
+	}
+	verdict(route, d == 0 && !hole && moved == 3, "io_destroy at %#lx = %ld%s%s; hole in the pool: %s; hints into the range moved out: %d of 3",
+	        pool - PAGE, d, d ? " " : "", d ? ename(e) : "", hole ? "YES" : "no", moved);
 }
 
 static void shrunk_below(void) {
@@ -157,6 +216,7 @@ int main(int argc, char **argv) {
 	set_mode(argc, argv);
 	moved_in();
 	shrunk_below();
+	shrunk_below_pool();
 	aio_multi();
 	huge_multi();
 	return finish();

@@ -10,7 +10,13 @@
 // MAP_32BIT landed in most rounds, and the reservation put back over it
 // took its page away). With --strict the move is refused (EPERM).
 //
-// Usage: escape_shrinkrace [strict] sealed|vdso ROUNDS
+// own-sealed, own-vdso: the same single-threaded, onto a mapping of the
+// program's own at the target (MAP_FIXED, honoured without --strict):
+// the kernel unmapped it, the rolled back model kept it, and MAP_32BIT
+// landed in the hole every time (twelfth session's review). With
+// --strict the MAP_FIXED is refused and the route is info.
+//
+// Usage: escape_shrinkrace [strict] sealed|vdso|own-sealed|own-vdso ROUNDS
 #include "escape.h"
 
 #include <setjmp.h>
@@ -53,8 +59,10 @@ int main(int argc, char **argv) {
 		fprintf(stderr, "usage: escape_shrinkrace [strict] sealed|vdso ROUNDS\n");
 		return 2;
 	}
-	int vdso = strcmp(argv[a], "vdso") == 0, rounds = atoi(argv[a + 1]);
-	const char *route = vdso ? "mremap-shrink-vdso-race" : "mremap-shrink-sealed-race";
+	int own = strncmp(argv[a], "own-", 4) == 0;
+	int vdso = strcmp(argv[a] + (own ? 4 : 0), "vdso") == 0, rounds = atoi(argv[a + 1]);
+	const char *route = own ? (vdso ? "mremap-shrink-own-vdso" : "mremap-shrink-own-sealed")
+	                        : (vdso ? "mremap-shrink-vdso-race" : "mremap-shrink-sealed-race");
 	unsigned long vd = 0;
 	if (vdso) {
 		struct mapping m;
@@ -69,8 +77,18 @@ int main(int argc, char **argv) {
 			return finish();
 		}
 	}
+	if (own) {
+		void *o = mmap((void *)TARGET, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		if (o == MAP_FAILED) {
+			say("%s info: MAP_FIXED at %#lx: %s", route, TARGET, ename(errno));
+			verdict(route, strict_mode && errno == EPERM, "nothing of the program's own at the target");
+			return finish();
+		}
+		allow(TARGET, PAGE);
+		rounds = 1;
+	}
 	pthread_t th;
-	pthread_create(&th, NULL, mapper, NULL);
+	if (!own) pthread_create(&th, NULL, mapper, NULL);
 	unsigned long base = 0x600000000000UL;
 	int want = strict_mode ? EPERM : vdso ? EINVAL : EPERM, as_wanted = 0, last = 0;
 	for (int i = 0; i < rounds; i++) {
@@ -81,9 +99,12 @@ int main(int argc, char **argv) {
 			unsigned long s = base + (unsigned long)i * 4 * PAGE;
 			mmap((void *)s, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 			mmap((void *)(s + PAGE), PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-			if (syscall(462, s + PAGE, PAGE, 0) != 0) { // mseal
+			if (syscall(462, s + PAGE, PAGE, 0) != 0) { // mseal (Linux 6.10)
 				say("%s info: mseal: %s", route, ename(errno));
-				break;
+				verdict(route, 1, "nothing to seal");
+				stop = 1;
+				if (!own) pthread_join(th, NULL);
+				return finish();
 			}
 			r = syscall(SYS_mremap, s, 2 * PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, TARGET);
 		}
@@ -91,7 +112,14 @@ int main(int argc, char **argv) {
 		if (r == -1 && errno == want) as_wanted++;
 	}
 	stop = 1;
-	pthread_join(th, NULL);
+	if (!own) pthread_join(th, NULL);
+	for (int i = 0; own && i < 10; i++) {
+		void *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+		if (p != MAP_FAILED && in_range((unsigned long)p, PAGE)) {
+			*(volatile char *)p = 1;
+			landed++;
+		}
+	}
 	unsigned long holes = hole_bytes();
 	verdict(route, landed == 0 && lost == 0 && holes == 0 && as_wanted == rounds,
 	        "%d rounds, %d failed with %s (the last: %s); MAP_32BIT landed in the range %ld times, "

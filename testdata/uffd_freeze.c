@@ -85,7 +85,11 @@ int main(int argc, char **argv) {
 		fprintf(pf, "%d\n", getpid());
 		fclose(pf);
 	}
-	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+	// (User mode only: allowed where vm.unprivileged_userfaultfd is 0.)
+	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
 	if (uffd < 0) {
 		say("FAIL: userfaultfd");
 		return 1;

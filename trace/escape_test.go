@@ -804,8 +804,11 @@ func TestFileMapCheckNoFalseKill(t *testing.T) {
 // page away. With --strict the move is refused.
 func TestEscapeShrinkRace(t *testing.T) {
 	bin := buildC(t, "escape_shrinkrace", "-pthread")
-	for _, mode := range []string{"sealed", "vdso"} {
+	for _, mode := range []string{"sealed", "vdso", "own-sealed", "own-vdso"} {
 		route := "mremap-shrink-" + mode + "-race"
+		if strings.HasPrefix(mode, "own-") {
+			route = "mremap-shrink-" + mode
+		}
 		for _, strict := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/strict=%v", mode, strict), func(t *testing.T) {
 				out, res := escapeGuarded(t, escapePolicy(t, strict), append(strictArgs(bin, strict), mode, "300")...)
@@ -817,7 +820,7 @@ func TestEscapeShrinkRace(t *testing.T) {
 
 func TestEscapeAIORing(t *testing.T) {
 	bin := buildC(t, "escape_aio")
-	routes := []string{"aio-ring-moved-in", "aio-ring-shrunk-below", "aio-ring-multi", "huge-multi"}
+	routes := []string{"aio-ring-moved-in", "aio-ring-shrunk-below", "aio-ring-shrunk-below-pool", "aio-ring-multi", "huge-multi"}
 	t.Run("lax", func(t *testing.T) {
 		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
 		escapeCheck(t, out, res, routes)

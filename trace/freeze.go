@@ -171,7 +171,7 @@ func asleepHarmless(tid int) bool {
 	// mapping far from every range, while another mapped a device under
 	// --pool-all; twelfth session).
 	w, err := procfile.Read(fmt.Sprintf("/proc/%d/wchan", tid))
-	return err == nil && string(w) == "userfaultfd_event_wait_completion"
+	return err == nil && strings.HasPrefix(string(w), "userfaultfd_event_wait_completion")
 }
 
 // mayPlace holds the numbers of the calls that may place a mapping where

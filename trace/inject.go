@@ -1204,7 +1204,7 @@ func (t *tracer) completeAwaited(tk *task, ret uint64) {
 	}
 	fix := g.Complete(inj.await, ret)
 	if rescan {
-		fix.After = append(fix.After, g.Refill(tk.tid, inj.abi, gaps)...)
+		fix.After = append(fix.After, g.Refill(tk.tid, inj.abi, rewrite.Unplanned(gaps, fix.After))...)
 	}
 	if len(fix.After) == 0 {
 		tk.inj = nil
@@ -1378,7 +1378,7 @@ func (t *tracer) runAction(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 		}
 		fix := g.Complete(a, result)
 		if rescan {
-			fix.After = append(fix.After, g.Refill(tk.tid, inj.abi, gaps)...)
+			fix.After = append(fix.After, g.Refill(tk.tid, inj.abi, rewrite.Unplanned(gaps, fix.After))...)
 		}
 		if len(fix.After) == 0 {
 			return true
