@@ -50,6 +50,7 @@ func (g *Guard) Complete(a *Action, ret uint64) Fix {
 			// over anything else).
 			for piece := range g.policy.guarded.Within(p.mremapOld) {
 				g.release(int(p.task), piece)
+				g.codeUnmapped(piece)
 				fix.After = append(fix.After, reservation(c.ABI, piece, MapFixedNoReplace))
 			}
 		}

@@ -580,14 +580,11 @@ func (g *Guard) Refill(task int, abi ABI, gaps []region.Range) []Call {
 		// (The reserved pieces first: releasing the program's makes
 		// them reserved too.)
 		for piece := range g.reserved.Within(gap) {
+			// (The code page may have gone with it: an io_destroy's
+			// ring reaching into the pool.)
+			g.codeUnmapped(piece)
 			if abi == ABI32 && piece.End > top32 {
 				continue // out of an i386 call's reach
-			}
-			if piece.Overlaps(g.code) {
-				// The code page went with it (an io_destroy's ring
-				// reaching into the pool): reserved like the rest, it
-				// is mapped again when next wanted (CodeCall).
-				g.codeReady = false
 			}
 			calls = append(calls, reservation(abi, piece, MapFixedNoReplace))
 		}
@@ -773,6 +770,19 @@ func (g *Guard) reconcile(m region.Mapping, r region.Range) {
 				}
 			}
 		}
+	}
+}
+
+// codeUnmapped notes that the kernel unmapped r: if the guard's code
+// page was there, it is reserved again like the rest and mapped again
+// when next wanted (CodeCall). Taken for still mapped, the next one-stop
+// rewrite jumped into the PROT_NONE reservation put over it, and the
+// program died of SIGSEGV: an io_destroy whose ring reached into the
+// pool, and an mremap shrinking a mapping just below the pool, whose
+// tail the kernel unmapped (found in the twelfth session's reviews).
+func (g *Guard) codeUnmapped(r region.Range) {
+	if r.Overlaps(g.code) {
+		g.codeReady = false
 	}
 }
 
