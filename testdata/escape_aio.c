@@ -40,17 +40,25 @@
 #define MAP_HUGE_2MB (21 << 26)
 #endif
 
+// new_ring makes a ring for nr events and finds its mapping; 0 (and
+// route's failing verdict) if it cannot.
+static int new_ring(const char *route, unsigned nr, aio_context_t *ctx, struct mapping *m) {
+	*ctx = 0;
+	if (syscall(SYS_io_setup, nr, ctx) != 0) {
+		verdict(route, 0, "io_setup: %s", ename(errno));
+		return 0;
+	}
+	if (!mapped_at(*ctx, m)) {
+		verdict(route, 0, "no ring at %#lx", (unsigned long)*ctx);
+		return 0;
+	}
+	return 1;
+}
+
 static void moved_in(void) {
-	aio_context_t ctx = 0;
-	if (syscall(SYS_io_setup, 1, &ctx) != 0) {
-		verdict("aio-ring-moved-in", 0, "io_setup: %s", ename(errno));
-		return;
-	}
+	aio_context_t ctx;
 	struct mapping m;
-	if (!mapped_at(ctx, &m)) {
-		verdict("aio-ring-moved-in", 0, "no ring at %#lx", (unsigned long)ctx);
-		return;
-	}
+	if (!new_ring("aio-ring-moved-in", 1, &ctx, &m)) return;
 	unsigned long len = m.end - m.start, to = 0x30000000;
 	void *p = mremap((void *)m.start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)to);
 	int e = errno;
@@ -71,14 +79,11 @@ static void moved_in(void) {
 // that to to; it returns the ring's size at io_setup (0 on failure,
 // reported as route's verdict; 1 where the move was refused, as info).
 static unsigned long shrunk_to(const char *route, unsigned long to) {
-	aio_context_t ctx = 0;
-	if (syscall(SYS_io_setup, 4096, &ctx) != 0) {
-		verdict(route, 0, "io_setup: %s", ename(errno));
-		return 0;
-	}
+	aio_context_t ctx;
 	struct mapping m;
-	if (!mapped_at(ctx, &m) || m.end - m.start < 2 * PAGE) {
-		verdict(route, 0, "no ring of two pages or more at %#lx", (unsigned long)ctx);
+	if (!new_ring(route, 4096, &ctx, &m)) return 0;
+	if (m.end - m.start < 2 * PAGE) {
+		verdict(route, 0, "a ring of one page at %#lx, want more", (unsigned long)ctx);
 		return 0;
 	}
 	unsigned long span = m.end - m.start;
@@ -120,29 +125,9 @@ static void shrunk_below_pool(void) {
 
 static void shrunk_below(void) {
 	const char *route = "aio-ring-shrunk-below";
-	aio_context_t ctx = 0;
-	if (syscall(SYS_io_setup, 4096, &ctx) != 0) {
-		verdict(route, 0, "io_setup: %s", ename(errno));
-		return;
-	}
-	struct mapping m;
-	if (!mapped_at(ctx, &m) || m.end - m.start < 2 * PAGE) {
-		verdict(route, 0, "no ring of two pages or more at %#lx", (unsigned long)ctx);
-		return;
-	}
-	unsigned long span = m.end - m.start, to = LO - PAGE;
-	if (munmap((void *)(m.start + PAGE), span - PAGE) != 0) {
-		verdict(route, 0, "munmap of the ring's tail: %s", ename(errno));
-		return;
-	}
-	void *p = mremap((void *)m.start, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)to);
-	if (p == MAP_FAILED) {
-		// (Below vm.mmap_min_addr only with CAP_SYS_RAWIO.)
-		say("%s info: mremap of the ring's page to %#lx: %s", route, to, ename(errno));
-		verdict(route, 1, "nothing to destroy below the range");
-		syscall(SYS_io_destroy, ctx);
-		return;
-	}
+	// (Below vm.mmap_min_addr only with CAP_SYS_RAWIO: else info.)
+	unsigned long to = LO - PAGE, span = shrunk_to(route, to);
+	if (span <= 1) return;
 	long d = syscall(SYS_io_destroy, (aio_context_t)to);
 	int e = errno;
 	int hole = !nohole(LO, span - PAGE);
@@ -180,16 +165,9 @@ static void multi(const char *route, unsigned long at, unsigned long to) {
 }
 
 static void aio_multi(void) {
-	aio_context_t ctx = 0;
-	if (syscall(SYS_io_setup, 1, &ctx) != 0) {
-		verdict("aio-ring-multi", 0, "io_setup: %s", ename(errno));
-		return;
-	}
+	aio_context_t ctx;
 	struct mapping m;
-	if (!mapped_at(ctx, &m)) {
-		verdict("aio-ring-multi", 0, "no ring at %#lx", (unsigned long)ctx);
-		return;
-	}
+	if (!new_ring("aio-ring-multi", 1, &ctx, &m)) return;
 	unsigned long at = 0x500000000000UL, len = m.end - m.start;
 	if (mremap((void *)m.start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)at) == MAP_FAILED) {
 		verdict("aio-ring-multi", 0, "mremap of the ring to %#lx: %s", at, ename(errno));
