@@ -1164,6 +1164,16 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 		newR = region.Range{Start: newAddr, End: newAddr + newP}
 	}
 	touchesOld := guarded.Overlaps(oldR)
+	if newP < oldP && g.codeReady && (region.Range{Start: old + newP, End: oldR.End}).Overlaps(g.code) {
+		// A shrink whose tail the kernel would unmap reaches over the
+		// guard's code page (a mapping of the program's just below the
+		// pool): another thread on its way through a trampoline there,
+		// or a signal handler returning into one, ran into the
+		// reservation put back over it (SIGSEGV in most runs; found in
+		// the twelfth session). Refused as a move across a
+		// reservation is.
+		return emulate(c, Err(EFAULT), "mremap shrink over the guard's code page")
+	}
 	if c.OldAIO && fixed && guarded.Overlaps(newR) {
 		// io_destroy would unmap it there, in the kernel, unseen.
 		return emulate(c, Err(EINVAL), "an AIO ring may not move into a guarded range")
