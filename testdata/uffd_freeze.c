@@ -14,10 +14,9 @@
 //
 // Natively it ends at once. Under the guard the freeze waited for the
 // mover, asleep in mremap, and the mover for the frozen monitor, for
-// good (twelfth session). Prints "END ok". Its pid goes to PIDFILE, for
-// the test to kill it should it hang.
+// good (twelfth session). Prints "END ok".
 //
-// Usage: uffd_freeze zero|move ROUNDS PIDFILE
+// Usage: uffd_freeze zero|move ROUNDS
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
@@ -75,16 +74,11 @@ static void *mover(void *arg) {
 }
 
 int main(int argc, char **argv) {
-	if (argc != 4) {
-		fprintf(stderr, "usage: uffd_freeze zero|move ROUNDS PIDFILE\n");
+	if (argc != 3) {
+		fprintf(stderr, "usage: uffd_freeze zero|move ROUNDS\n");
 		return 2;
 	}
 	int zero = strcmp(argv[1], "zero") == 0, rounds = atoi(argv[2]);
-	FILE *pf = fopen(argv[3], "w");
-	if (pf) {
-		fprintf(pf, "%d\n", getpid());
-		fclose(pf);
-	}
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY 1
 #endif

@@ -1,13 +1,8 @@
 package trace
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -74,7 +69,7 @@ func TestSleepersDoneWhenAllStopped(t *testing.T) {
 // must go on without the mover, as without a thread asleep in a call
 // that cannot place a mapping: it waited for the mover, which waited for
 // the frozen monitor, for good (twelfth session, in both modes). Killed
-// after 60 s.
+// after escapeTimeout.
 func TestFreezeUffdMover(t *testing.T) {
 	bin := buildC(t, "uffd_freeze", "-pthread")
 	for _, c := range []struct {
@@ -86,20 +81,9 @@ func TestFreezeUffdMover(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pidFile := filepath.Join(t.TempDir(), "pid")
-			var hung atomic.Bool
-			watchdog := time.AfterFunc(60*time.Second, func() {
-				hung.Store(true)
-				if b, err := os.ReadFile(pidFile); err == nil {
-					if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-						_ = syscall.Kill(pid, syscall.SIGKILL)
-					}
-				}
-			})
-			out, res := guardedBy(t, p, bin, c.mode, "200", pidFile)
-			watchdog.Stop()
-			if hung.Load() || res.ExitCode() != 0 || !strings.Contains(out, "END ok") {
-				t.Errorf("hung %v, status %v:\n%s", hung.Load(), res.Status, out)
+			out, res, err := escapeWatched(t, p, escapeTimeout, bin, c.mode, "200")
+			if err != nil || res.ExitCode() != 0 || !strings.Contains(out, "END ok") {
+				t.Errorf("%v, status %v:\n%s", err, res.Status, out)
 			}
 		})
 	}
