@@ -767,10 +767,6 @@ type space struct {
 	guard *rewrite.Guard
 	// abi is the ABI of the program exec'd into this space.
 	abi rewrite.ABI
-	// lateOf is the space of a process before its exec that this one
-	// was built from, for a child forked by a thread the exec ended
-	// (see adoptLate).
-	lateOf *space
 	// planner chooses where shared objects go (with Config.Place), and
 	// spans says where each placed object's span landed.
 	planner *loader.Planner
@@ -806,7 +802,14 @@ type task struct {
 	held bool
 	// orphan is set on a held task whose creator was ended by an exec
 	// of another thread of its process: its event will not come.
-	orphan bool
+	// orphanOf is, for a held process whose parent process exec'd
+	// (before its first stop, within lateWindow, or after it), that
+	// process's space before the exec, of which it shares or copied
+	// the memory if a thread the exec ended made it (see orphanHeld
+	// and adoptLate): set when either is seen, kept should the parent
+	// process end before the task is settled.
+	orphan   bool
+	orphanOf *space
 	// groupStop is set while the task is in a group-stop (job control:
 	// SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU), listened to; any other report
 	// of the task clears it (see orphanedGroup).
@@ -1508,6 +1511,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		t.nHeldProcs++
 		if tgid, ppid := procIDs(tid); tgid == tid {
 			tk.heldPPid = ppid
+			if p := t.tasks[ppid]; p != nil && p.preExec != nil && time.Since(p.preExecAt) <= lateWindow {
+				tk.orphanOf = p.preExec
+			}
 		}
 		// Its creator may have died before this stop was seen (its
 		// exit, which settles held tasks, came first): see wantSettle.
@@ -1991,6 +1997,13 @@ func (t *tracer) creatorMayLive(tk *task) bool {
 	if tgid != tk.tid || ppid == 0 {
 		return false
 	}
+	return t.siblingMayHaveMade(tk, ppid)
+}
+
+// siblingMayHaveMade reports whether held process tk, a child of
+// process ppid, may have been made with CLONE_PARENT by another child
+// of ppid's, traced, alive and in the middle of a fork-family call.
+func (t *tracer) siblingMayHaveMade(tk *task, ppid int) bool {
 	for _, o := range t.tasks {
 		if o == tk || o.held || o.sp == nil {
 			continue
@@ -2057,16 +2070,41 @@ func (t *tracer) mayHaveMade(o *task) bool {
 	return fork
 }
 
-// orphanHeld settles the new tasks made by threads that tk's exec
-// ended before they reported them: they get the old program's space,
-// which they share or copied (after a thaw if a space is frozen, as for
-// an exit).
-func (t *tracer) orphanHeld(tk *task) {
+// orphanHeld marks the new tasks made by threads that tk's exec ended
+// before they reported them, at tk's exec event, before tk gets its new
+// space: a new process among them shares the memory of the old one, or
+// copied it (see adoptLate). settleOrphans lets them go on once tk has
+// its new space. It reports whether it marked any.
+//
+// A held process whose parent is tk's but which a live child of tk's
+// may have made with CLONE_PARENT is not one yet: that creator's event
+// may be on its way, and tells what its memory is (before, the exec
+// gave such a process a copy of tk's old model where it had its
+// creator's memory, copied or shared: a reservation of the creator's,
+// taken for the program's mapping, could be made read-write). If the
+// event does not come, settleHeld settles it as an orphan all the same.
+func (t *tracer) orphanHeld(tk *task) bool {
+	marked := false
 	for _, o := range t.tasks {
-		if p := t.parentOf(o.tid); o.held && p != nil && p.pid == tk.pid {
-			o.orphan = true
+		p := t.parentOf(o.tid)
+		if !o.held || p == nil || p.pid != tk.pid {
+			continue
 		}
+		if !o.heldThread {
+			o.orphanOf = tk.sp
+			if t.siblingMayHaveMade(o, tk.pid) {
+				continue
+			}
+		}
+		o.orphan = true
+		marked = true
 	}
+	return marked
+}
+
+// settleOrphans settles the tasks orphanHeld marked (after a thaw if a
+// space is frozen, as for an exit).
+func (t *tracer) settleOrphans() {
 	if t.freezes > 0 {
 		t.settleDue = true
 	} else {
@@ -2118,7 +2156,15 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 		// gets a copy, clone(CLONE_VM|SIGCHLD) as a fork but shares the
 		// memory: ask the kernel whether the memory is shared.
 		var ok bool
-		if same, ok = sameMM(parent.tid, child); !ok {
+		same, ok = sameMM(parent.tid, child)
+		if (!ok || !same) && event != 0 && ck.pid == child && !taskLives(parent.tid) {
+			// The creator is gone since its event (another thread's
+			// exec ended it in its event stop): kcmp compared the
+			// child's memory with none. The tasks that shared the
+			// creator's space tell whether the child shares it too.
+			same, ok = t.sharesSpace(parent.sp, child)
+		}
+		if !ok {
 			if ck.pid != child {
 				same = true // a thread: CLONE_THREAD needs CLONE_VM
 			} else {
@@ -2197,6 +2243,24 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 	return true
 }
 
+// sharesSpace reports whether a live task of space sp shares the memory
+// of task tid; ok is false if kcmp cannot tell for one that lives.
+func (t *tracer) sharesSpace(sp *space, tid int) (same, ok bool) {
+	for _, o := range t.tasks {
+		if o.sp != sp || o.tid == tid {
+			continue
+		}
+		same, ok := sameMM(o.tid, tid)
+		if !ok && !taskLives(o.tid) {
+			continue // gone: it shares nothing any more
+		}
+		if !ok || same {
+			return same, ok
+		}
+	}
+	return false, true
+}
+
 // parentOf finds, among the traced tasks, one of the process that created
 // a new task (its own process for a thread, its parent process otherwise),
 // from /proc: one that lives if there is one (see taskLives), since a
@@ -2228,28 +2292,33 @@ func (t *tracer) parentOf(tid int) *task {
 const lateWindow = time.Second
 
 // adoptLate gives a held new process ck, whose creator's event will not
-// come, the space of its parent process parent from before parent's
-// last exec: a thread of parent that forked while another thread exec'd
-// was ended by the exec (de_thread) before its event, and the child's
-// first stop came after the exec event (before it, orphanHeld settles
-// it). The kernel made the child all the same, and natively it runs.
+// come, the space of its parent process from before its last exec, pre:
+// a thread of the parent that forked while another thread exec'd was
+// ended by the exec (de_thread) before its event, and the child's first
+// stop came after the exec event, or before it (see orphanHeld). The
+// kernel made the child all the same, and natively it runs.
 // Its memory is a copy of parent's as it was at the fork, which the
 // guard's model did not follow to that moment: the model is built anew
 // from the child's layout (rewrite.FromLayout), read before it runs
 // anything. A child that shares the memory of another traced task (a
 // CLONE_VM child, or one of a vfork parent whose child exec'd) shares
-// that task's model, which kcmp tells; where it cannot, the child is
-// killed, as in adopt. It returns false if the child was killed.
-func (t *tracer) adoptLate(ck, parent *task) bool {
-	child, pre := ck.tid, parent.preExec
+// that task's model, which kcmp tells (any traced task's: a process made
+// with CLONE_PARENT|CLONE_VM by another child of the parent's, that
+// died before its event, shares that one's); where it cannot, the child
+// is killed, as in adopt. It returns false if the child was killed.
+func (t *tracer) adoptLate(ck *task, pre *space) bool {
+	child := ck.tid
 	ck.pid = child
 	ck.exitOpt = true // (options unknown: firstStop sets them)
 	t.res.Processes++
 	for _, o := range t.tasks {
-		if o == ck || o.sp == nil || o.sp != pre && o.sp.lateOf != pre {
+		if o == ck || o.sp == nil {
 			continue
 		}
 		same, ok := sameMM(o.tid, child)
+		if !ok && !taskLives(o.tid) {
+			continue // gone: it shares nothing any more
+		}
 		if !ok {
 			ck.sp = pre
 			t.failClosed(ck, "cannot tell whether a new process shares its creator's memory")
@@ -2269,7 +2338,7 @@ func (t *tracer) adoptLate(ck, parent *task) bool {
 	g, calls := rewrite.FromLayout(pre.guard, pre.abi, maps)
 	lateAdopted.Add(1)
 	checkForkedCode(child, g)
-	ck.sp = &space{guard: g, abi: pre.abi, planner: pre.planner, lateOf: pre}
+	ck.sp = &space{guard: g, abi: pre.abi, planner: pre.planner}
 	ck.forkCalls = calls
 	t.spaces[ck.sp] = true
 	return true
@@ -2298,11 +2367,20 @@ func (t *tracer) firstStop(tk *task) {
 		// be (the parent can be killed between creating the child and
 		// reporting it): settle it from /proc now.
 		parent := t.parentOf(tk.tid)
-		if parent != nil && !tk.orphan && tk.heldPPid != 0 && parent.pid == tk.heldPPid && parent.preExec != nil && time.Since(parent.preExecAt) <= lateWindow {
+		if tk.orphanOf != nil && tk.orphanOf.guard != nil {
+			// Made by a thread that its process's exec ended before
+			// its event, its first stop before the exec's: a copy of
+			// the process before the exec, or a sharer of its memory
+			// (or of a creator's that died since: adoptLate looks).
+			if !t.adoptLate(tk, tk.orphanOf) {
+				tk.born = false
+				return
+			}
+		} else if parent != nil && !tk.orphan && tk.heldPPid != 0 && parent.pid == tk.heldPPid && parent.preExec != nil && time.Since(parent.preExecAt) <= lateWindow {
 			// Made by a thread that its process's exec ended before
 			// its event, reported after the exec: a copy of the
 			// process before it.
-			if !t.adoptLate(tk, parent) {
+			if !t.adoptLate(tk, parent.preExec) {
 				tk.born = false
 				return
 			}
@@ -2400,8 +2478,12 @@ func (t *tracer) execEvent(tk *task) {
 		t.endFreeze(old)
 	}
 	tk.pid = tk.tid
-	if t.nHeld > 0 {
-		t.orphanHeld(tk)
+	orphans := t.nHeld > 0 && t.orphanHeld(tk)
+	if orphans {
+		// Settled once tk has its new space (even if it is killed
+		// instead): a child that cannot be told is killed with the
+		// tasks of the old space it may share, not the new program.
+		defer t.settleOrphans()
 	}
 	abi := rewrite.ABI64
 	var stack uint64
