@@ -52,6 +52,7 @@ const (
 	OpGetMempolicy    //
 	OpRemapFile       // remap_file_pages
 	OpIoDestroy       // io_destroy
+	OpIoSetup         // io_setup
 )
 
 var opNames = [...]string{
@@ -61,7 +62,7 @@ var opNames = [...]string{
 	OpShmat: "shmat", OpIPC: "ipc", OpClone: "clone", OpClone3: "clone3",
 	OpShmdt: "shmdt", OpMsync: "msync", OpMincore: "mincore", OpMbind: "mbind",
 	OpGetMempolicy: "get_mempolicy", OpRemapFile: "remap_file_pages",
-	OpIoDestroy: "io_destroy",
+	OpIoDestroy: "io_destroy", OpIoSetup: "io_setup",
 }
 
 func (o Op) String() string {
@@ -94,6 +95,7 @@ const (
 	sysGetMempolicy64 = 239
 	sysRemapFile64    = 216
 	sysIoDestroy64    = 207
+	sysIoSetup64      = 206
 
 	sysBrk32          = 45
 	sysOldMmap32      = 90
@@ -118,6 +120,7 @@ const (
 	sysGetMempolicy32 = 275
 	sysRemapFile32    = 257
 	sysIoDestroy32    = 246
+	sysIoSetup32      = 245
 
 	// ipcSHMAT and ipcSHMDT are the ipc(2) multiplexer's sub-calls for
 	// shmat and shmdt.
@@ -135,7 +138,7 @@ var ops64 = [...]Op{
 	sysClone3_64: OpClone3, sysMseal64: OpMseal, sysShmdt64: OpShmdt,
 	sysMsync64: OpMsync, sysMincore64: OpMincore, sysMbind64: OpMbind,
 	sysGetMempolicy64: OpGetMempolicy, sysRemapFile64: OpRemapFile,
-	sysIoDestroy64: OpIoDestroy,
+	sysIoDestroy64: OpIoDestroy, sysIoSetup64: OpIoSetup,
 }
 
 var ops32 = [...]Op{
@@ -146,7 +149,7 @@ var ops32 = [...]Op{
 	sysPkeyMprotect32: OpPkeyMprotect, sysShmat32: OpShmat, sysClone3_32: OpClone3,
 	sysMseal32: OpMseal, sysShmdt32: OpShmdt, sysMsync32: OpMsync,
 	sysMincore32: OpMincore, sysMbind32: OpMbind, sysGetMempolicy32: OpGetMempolicy,
-	sysRemapFile32: OpRemapFile, sysIoDestroy32: OpIoDestroy,
+	sysRemapFile32: OpRemapFile, sysIoDestroy32: OpIoDestroy, sysIoSetup32: OpIoSetup,
 }
 
 // Classify names the mapping call that number nr is in the given ABI.

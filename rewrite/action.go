@@ -126,7 +126,7 @@ func argCount(c Call) int {
 		return 4
 	case OpMprotect, OpMadvise, OpShmat, OpMsync, OpMincore:
 		return 3
-	case OpMunmap, OpMseal, OpMlock, OpClone3:
+	case OpMunmap, OpMseal, OpMlock, OpClone3, OpIoSetup:
 		return 2
 	case OpIoDestroy:
 		return 1

@@ -17,6 +17,10 @@ func (g *Guard) Complete(a *Action, ret uint64) Fix {
 		ret &= 0xffffffff
 	}
 	_, failed := Failed(c.ABI, ret)
+	if p.ioSetup {
+		g.aioSetups--
+		return Fix{}
+	}
 	if p.brk {
 		return g.completeBrk(c.ABI, p, ret)
 	}

@@ -927,6 +927,44 @@ func TestRemapFilePages(t *testing.T) {
 	}
 }
 
+// TestIoSetup: io_setup stops and is seen to its end, and after a
+// failure the layout is read (a failure unmaps the new ring with its
+// whole size from wherever it is then). While one is in progress, an
+// AIO ring may not move to within the largest ring's size below a
+// guarded range; once it is over, it may again (io_destroy is decided
+// on its own), and a ring's move far off is never refused.
+func TestIoSetup(t *testing.T) {
+	for _, abi := range []ABI{ABI64, ABI32} {
+		setup, move := call64(sysIoSetup64, 4096, outsideLib), call64(sysMremap64, outsideLib, page, page, MremapMayMove|MremapFixed, pLo-page)
+		far := call64(sysMremap64, outsideLib, page, page, MremapMayMove|MremapFixed, outsideLib+maxAIORing)
+		if abi == ABI32 {
+			setup = call32(sysIoSetup32, 4096, 0x90000000)
+			move = call32(sysMremap32, 0x90000000, page, page, MremapMayMove|MremapFixed, pLo-page)
+			far = call32(sysMremap32, 0x90000000, page, page, MremapMayMove|MremapFixed, 0xe0000000)
+		}
+		move.OldAIO, far.OldAIO = true, true
+		g := newGuard(t, opts{})
+		s := g.Decide(setup, Caller{Task: 1})
+		if s.Verdict != Allow || !s.Exit || !s.RescanFailed || s.Hole {
+			t.Errorf("%v: %v with Exit %v, RescanFailed %v, Hole %v; want allowed, seen to its end, the layout read after a failure, no threads held",
+				setup, s, s.Exit, s.RescanFailed, s.Hole)
+		}
+		if a := g.Decide(move, Caller{Task: 2}); a.Verdict != Return || a.Ret != Err(EINVAL) {
+			t.Errorf("%v during io_setup: %v, want EINVAL", move, a)
+		}
+		if a := g.Decide(far, Caller{Task: 2}); a.Verdict == Return {
+			t.Errorf("%v during io_setup: %v, want it let through", far, a)
+		} else if a.Exit {
+			g.Complete(a, a.Call().Args[4])
+		}
+		g.Complete(s, Err(EFAULT))
+		if a := g.Decide(move, Caller{Task: 2}); a.Verdict == Return {
+			t.Errorf("%v after io_setup: %v, want it let through", move, a)
+		}
+		checkModel(t, g)
+	}
+}
+
 // TestIoDestroy: io_destroy of a ring that can reach a guarded range
 // runs with the other threads held and the layout read after it: the
 // kernel unmaps the ring with the size it had at io_setup (at most 256

@@ -32,6 +32,9 @@ type Guard struct {
 	hadOwn bool
 	pool   *region.Pool
 	brk    uint64
+	// aioSetups counts the io_setup calls in progress (see
+	// decideIoSetup).
+	aioSetups int
 	// shm holds the System V shared memory attachments that reach into
 	// guarded ranges, by attach address: what is still attached there
 	// (a later munmap or MAP_FIXED can take pieces away), and the

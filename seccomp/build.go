@@ -361,6 +361,13 @@ func (g *gen) body64(c Class) func() {
 			return nil
 		}
 		return func() { g.toHugeOverlapCheck(trace(RangeOverlap)) }
+	case IoSetup:
+		// Where its ring ends up if the call fails is not in its
+		// arguments (see rewrite's decideIoSetup).
+		if !g.fastPath() {
+			return nil
+		}
+		return g.retBody(trace(Always))
 	case GetMempolicy:
 		if !g.fastPath() {
 			return nil

@@ -154,6 +154,7 @@ const (
 	GetMempolicy                     // get_mempolicy with MPOL_F_ADDR (its address is args[3])
 	RemapFilePages                   // remap_file_pages
 	IoDestroy                        // io_destroy: the kernel unmaps the AIO ring with its io_setup size
+	IoSetup                          // io_setup: a failure unmaps the new ring wherever it is then
 	classEnd
 )
 
@@ -190,6 +191,7 @@ var classNames = [...]string{
 	GetMempolicy:    "get_mempolicy",
 	RemapFilePages:  "remap_file_pages",
 	IoDestroy:       "io_destroy",
+	IoSetup:         "io_setup",
 }
 
 func (c Class) valid() bool { return c != 0 && c < classEnd }

@@ -37,7 +37,8 @@
 // MPOL_F_ADDR address is not inside one. io_destroy goes to the tracer
 // when a guarded range lies within 1 GiB above its context (the ring's
 // address): the ring it unmaps has the size it had at io_setup, at most
-// 256 MiB, which the filter cannot see. Everything else of a mapping
+// 256 MiB, which the filter cannot see. io_setup always does: a failure
+// at its end unmaps the new ring wherever it is by then. Everything else of a mapping
 // kind is sent to the tracer, which answers a call aimed at a
 // reservation as the kernel answers one aimed at unmapped memory. i386
 // mapping calls always are: they are rare, and the kernel uses only the

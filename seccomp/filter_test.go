@@ -194,6 +194,8 @@ var filterCases = []struct {
 		{"io_destroy, a large second argument", x64(nr64IoDestroy, 0x7f0000000000, max64), tr(IoDestroy, ABI64, Wrap)},
 		{"io_destroy far allowed", x64(nr64IoDestroy, 0x7f0000000000), allow},
 		{"io_destroy 1 GiB below the pool allowed", x64(nr64IoDestroy, 0xfffc0000000), allow},
+		{"io_setup", x64(nr64IoSetup, 4096, 0x7f0000000000), tr(IoSetup, ABI64, Always)},
+		{"i386 io_setup", i32(nr32IoSetup, 4096, 0x90000000), tr(IoSetup, ABI32, Always)},
 
 		// An empty range stands for its address: mremap with old_len 0
 		// looks up the mapping there.

@@ -264,6 +264,11 @@ func evaluate64(p Policy, d Data) uint32 {
 		return hugeOverlapRet(p.Guarded, d.Args[0], d.Args[1], trace(RangeOverlap))
 	case IoDestroy:
 		return hugeOverlapRet(p.Guarded, d.Args[0], d.Args[1], trace(RangeOverlap))
+	case IoSetup:
+		if len(p.Guarded) == 0 {
+			return RetAllow
+		}
+		return trace(Always)
 	case GetMempolicy:
 		if uint32(d.Args[4])&mpolFAddr == 0 {
 			return RetAllow

@@ -43,6 +43,7 @@ const (
 	nr64GetMempolicy = 239 // get_mempolicy
 	nr64RemapFile    = 216 // remap_file_pages
 	nr64IoDestroy    = 207 // io_destroy
+	nr64IoSetup      = 206 // io_setup
 
 	// syscall_32.tbl
 	nr32Brk          = 45  // brk
@@ -75,6 +76,7 @@ const (
 	nr32GetMempolicy = 275 // get_mempolicy
 	nr32RemapFile    = 257 // remap_file_pages
 	nr32IoDestroy    = 246 // io_destroy
+	nr32IoSetup      = 245 // io_setup
 )
 
 // Flag bits the filter tests. Values from the kernel's uapi headers
@@ -159,6 +161,7 @@ var syscalls64 = []syscallDef{
 	{nr64GetMempolicy, GetMempolicy},
 	{nr64RemapFile, RemapFilePages},
 	{nr64IoDestroy, IoDestroy},
+	{nr64IoSetup, IoSetup},
 }
 
 var syscalls32 = []syscallDef{
@@ -192,6 +195,7 @@ var syscalls32 = []syscallDef{
 	{nr32GetMempolicy, GetMempolicy},
 	{nr32RemapFile, RemapFilePages},
 	{nr32IoDestroy, IoDestroy},
+	{nr32IoSetup, IoSetup},
 }
 
 func syscallTable(abi ABI) []syscallDef {

@@ -32,9 +32,23 @@
 //     guard refuses the move next to a guarded range (EINVAL, EPERM with
 //     --strict); where hugetlb mappings cannot be made, the route says so
 //     as info.
+//   aio-setup-moved-below: an io_setup whose final write of the context
+//     id waits on a userfaultfd (its pointer's page write-protected);
+//     meanwhile another thread shrinks the new ring to its first page
+//     and moves that to just below the range, then lets the write fail:
+//     the kernel tears the context down as io_destroy does, unmapping
+//     the ring's whole size from there, into the range. io_setup never
+//     stopped in the tracer (thirteenth session): the hole was open to
+//     hints and i386 mmap2. The guard refuses such a move while an
+//     io_setup is in progress (EINVAL) and reads the layout after a
+//     failed one. Where no userfaultfd can be had, the route says so as
+//     info.
 #include "escape.h"
 
 #include <linux/aio_abi.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 
 #ifndef MAP_HUGE_2MB
 #define MAP_HUGE_2MB (21 << 26)
@@ -190,6 +204,92 @@ static void huge_multi(void) {
 	munmap(h, 2UL << 20);
 }
 
+// wp_uffd write-protects page with a new userfaultfd (the system call,
+// or /dev/userfaultfd where the program lacks CAP_SYS_PTRACE, as with
+// --strict); -1 if neither can be had.
+static int wp_uffd(unsigned long page) {
+	int fd = syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (fd < 0) {
+		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+		if (dev >= 0) {
+			fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
+			close(dev);
+		}
+	}
+	if (fd < 0) return -1;
+	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP};
+	struct uffdio_register reg = {.range = {page, PAGE}, .mode = UFFDIO_REGISTER_MODE_WP};
+	struct uffdio_writeprotect wp = {.range = {page, PAGE}, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
+	if (ioctl(fd, UFFDIO_API, &api) || ioctl(fd, UFFDIO_REGISTER, &reg) || ioctl(fd, UFFDIO_WRITEPROTECT, &wp)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static unsigned long setup_ctxp;
+static long setup_ret;
+
+static void *setup_thread(void *x) {
+	(void)x;
+	setup_ret = syscall(SYS_io_setup, 4096, (aio_context_t *)setup_ctxp) ? -errno : 0;
+	return NULL;
+}
+
+static void setup_moved_below(void) {
+	const char *route = "aio-setup-moved-below";
+	unsigned long to = LO - PAGE;
+	char *ctxp = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	*(volatile aio_context_t *)ctxp = 0; // io_setup wants 0 there
+	int uffd = wp_uffd((unsigned long)ctxp);
+	if (uffd < 0) {
+		say("%s info: no userfaultfd to write-protect with: %s", route, ename(errno));
+		return;
+	}
+	setup_ctxp = (unsigned long)ctxp;
+	pthread_t th;
+	pthread_create(&th, NULL, setup_thread, NULL);
+	struct pollfd pfd = {uffd, POLLIN, 0};
+	struct uffd_msg msg;
+	if (poll(&pfd, 1, 10000) != 1 || read(uffd, &msg, sizeof msg) != sizeof msg) {
+		verdict(route, 0, "io_setup's write of the context id never waited on the userfaultfd");
+		close(uffd);
+		pthread_join(th, NULL);
+		return;
+	}
+	// The new ring: the only [aio] mapping.
+	unsigned long ring = 0, end = 0;
+	pthread_mutex_lock(&maps_lock);
+	int n = read_maps();
+	for (int i = 0; i < n; i++)
+		if (strstr(maps_tab[i].path, "[aio]")) ring = maps_tab[i].start, end = maps_tab[i].end;
+	pthread_mutex_unlock(&maps_lock);
+	long mv = -1;
+	int e = 0;
+	if (ring && end - ring > PAGE && munmap((void *)(ring + PAGE), end - ring - PAGE) == 0) {
+		void *r = mremap((void *)ring, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)to);
+		mv = r == MAP_FAILED ? -1 : 0;
+		e = errno;
+	}
+	munmap(ctxp, PAGE); // the write retries, finds nothing: EFAULT
+	close(uffd);
+	pthread_join(th, NULL);
+	int hole = !nohole(LO, 64 * PAGE);
+	void *q = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	if (q != MAP_FAILED && in_range((unsigned long)q, PAGE)) *(volatile char *)q = 1;
+	if (!ring) {
+		verdict(route, 0, "no ring found while io_setup waited");
+	} else if (mv != 0 && e == EPERM && !hole) {
+		say("%s info: the move to %#lx: EPERM (below vm.mmap_min_addr)", route, to);
+		verdict(route, 1, "nothing moved there");
+	} else {
+		verdict(route, ((mv != 0 && e == EINVAL) || mv == 0) && !hole,
+		        "ring %#lx shrunk to a page and moved to %#lx during io_setup: %s; io_setup = %s; hole at %#lx: %s", ring, to,
+		        mv == 0 ? "moved" : ename(e), setup_ret ? ename(-setup_ret) : "0", LO, hole ? "YES" : "no");
+	}
+	if (q != MAP_FAILED) munmap(q, PAGE);
+}
+
 int main(int argc, char **argv) {
 	set_mode(argc, argv);
 	moved_in();
@@ -197,5 +297,6 @@ int main(int argc, char **argv) {
 	shrunk_below_pool();
 	aio_multi();
 	huge_multi();
+	setup_moved_below();
 	return finish();
 }

@@ -820,7 +820,8 @@ func TestEscapeShrinkRace(t *testing.T) {
 
 func TestEscapeAIORing(t *testing.T) {
 	bin := buildC(t, "escape_aio")
-	routes := []string{"aio-ring-moved-in", "aio-ring-shrunk-below", "aio-ring-shrunk-below-pool", "aio-ring-multi", "huge-multi"}
+	routes := []string{"aio-ring-moved-in", "aio-ring-shrunk-below", "aio-ring-shrunk-below-pool", "aio-ring-multi", "huge-multi",
+		"aio-setup-moved-below"}
 	t.Run("lax", func(t *testing.T) {
 		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
 		escapeCheck(t, out, res, routes)

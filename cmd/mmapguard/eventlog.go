@@ -377,6 +377,8 @@ func decodeArgs(c rewrite.Call) []arg {
 			{"maxnode", dec(a[4])}, {"flags", hex(a[5])}}
 	case rewrite.OpIoDestroy:
 		return []arg{{"ctx_id", hex(a[0])}}
+	case rewrite.OpIoSetup:
+		return []arg{{"nr_events", dec(a[0])}, {"ctxp", addr(a[1])}}
 	case rewrite.OpRemapFile:
 		return []arg{{"addr", hex(a[0])}, {"size", dec(a[1])}, {"prot", flagNames(a[2], protNames, "0")},
 			{"pgoff", dec(a[3])}, {"flags", hex(a[4])}}
