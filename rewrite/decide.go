@@ -831,12 +831,13 @@ func (g *Guard) decideMlock(c Call) *Action {
 		return allow(c, "unknown mlock2 flags: the kernel refuses them")
 	}
 	// mlock rounds the start down and the length up instead of
-	// refusing an unaligned start.
+	// refusing an unaligned start, in 64 bits that wrap: a length
+	// within a page of 2^64 becomes a page or none, not an error
+	// (do_mlock: PAGE_ALIGN(len + offset_in_page(start))). Taken for
+	// an overflow and let through, such a call locked a page of a
+	// reservation (found in the thirteenth session).
 	start := region.PageDown(c.Args[0])
-	n := c.Args[1] + (c.Args[0] - start)
-	if n < c.Args[1] {
-		return allow(c, "length overflows")
-	}
+	n := (c.Args[1] + (c.Args[0] - start) + region.PageSize - 1) &^ (region.PageSize - 1)
 	if is(sysMunlock64, sysMunlock32) {
 		return g.decidePrefix(c, start, n, &mlockWhy, nil)
 	}

@@ -313,6 +313,16 @@ func TestDecide(t *testing.T) {
 			want: want{verdict: Run, outcome: Emulated, ret: Err(ENOMEM), steps: "mlock(0x10000000, 0x0) [i386]"}},
 		{name: "munlock/reservation", call: call64(sysMunlock64, 0x10000000, page),
 			want: want{verdict: Return, outcome: Emulated, ret: Err(ENOMEM)}},
+		// A length within a page of 2^64 wraps to one page in the
+		// kernel (PAGE_ALIGN(len + offset in the page)), or to none.
+		{name: "mlock/reservation/length-wraps-to-a-page", call: call64(sysMlock64, 0x10000800, 0xfffffffffffff900),
+			want: want{verdict: Run, outcome: Emulated, ret: Err(ENOMEM), steps: "mlock(0x10000000, 0x0)"}},
+		{name: "mlock2/reservation/length-wraps-to-a-page", call: call64(sysMlock2_64, 0x10000800, 0xfffffffffffff900, MlockOnFault),
+			want: want{verdict: Run, outcome: Emulated, ret: Err(ENOMEM), steps: "mlock(0x10000000, 0x0)"}},
+		{name: "munlock/reservation/length-wraps-to-a-page", call: call64(sysMunlock64, 0x10000800, 0xfffffffffffff900),
+			want: want{verdict: Return, outcome: Emulated, ret: Err(ENOMEM)}},
+		{name: "mlock/reservation/length-wraps-to-none", call: call64(sysMlock64, 0x10000000, 0xffffffffffffffff),
+			want: want{verdict: Allow}},
 		{name: "mseal/reservation/flags", call: call64(sysMseal64, 0x10000000, page, 1),
 			want: want{verdict: Allow}},
 
