@@ -437,6 +437,23 @@ func (g *gen) prctlBody(abi ABI) {
 	a.ret(NewCode(Prctl, abi, Always).Ret())
 }
 
+// archPrctlBody refuses ARCH_ENABLE_TAGGED_ADDR as the kernel does on a
+// CPU without Linear Address Masking (see taggedAddrErrno): with it, the kernel ignores the tag
+// bits of the addresses munmap, mprotect, madvise, mremap's old address
+// and their kind are given, and a tagged address inside a guarded range
+// looks far from it to the filter's comparisons, which see all 64 bits.
+// Other arch_prctl calls are allowed.
+func (g *gen) archPrctlBody() {
+	a := &g.a
+	deny, allow := a.newLabel(), a.newLabel()
+	a.ldAbs(offArgLo(0), "arch_prctl option")
+	a.jumpIf(bpf.JumpEqual, archTaggedAddr, deny, allow, "ARCH_ENABLE_TAGGED_ADDR")
+	a.bind(allow)
+	a.ret(RetAllow)
+	a.bind(deny)
+	a.ret(ErrnoRet(taggedAddrErrno()))
+}
+
 // seccompBody refuses a filter that asks for a user-notification
 // listener (SECCOMP_RET_USER_NOTIF outranks SECCOMP_RET_TRACE: with a
 // listener the program could answer its own mapping calls and never
@@ -470,6 +487,8 @@ func (g *gen) commonBody(c Class, abi ABI) func() {
 		return g.cloneBody
 	case Prctl:
 		return func() { g.prctlBody(abi) }
+	case ArchPrctl:
+		return g.archPrctlBody
 	case Seccomp:
 		return func() { g.seccompBody(abi) }
 	}

@@ -196,6 +196,10 @@ var filterCases = []struct {
 		{"io_destroy 1 GiB below the pool allowed", x64(nr64IoDestroy, 0xfffc0000000), allow},
 		{"io_setup", x64(nr64IoSetup, 4096, 0x7f0000000000), tr(IoSetup, ABI64, Always)},
 		{"i386 io_setup", i32(nr32IoSetup, 4096, 0x90000000), tr(IoSetup, ABI32, Always)},
+		{"arch_prctl ARCH_ENABLE_TAGGED_ADDR refused", x64(nr64ArchPrctl, 0x4002, 6), ErrnoRet(taggedAddrErrno())},
+		{"arch_prctl ARCH_ENABLE_TAGGED_ADDR, high word ignored", x64(nr64ArchPrctl, 1<<32|0x4002, 6), ErrnoRet(taggedAddrErrno())},
+		{"arch_prctl ARCH_SET_FS allowed", x64(nr64ArchPrctl, 0x1002, 0x7f0000001000), allow},
+		{"i386 arch_prctl allowed", i32(384, 0x4002, 6), allow},
 
 		// An empty range stands for its address: mremap with old_len 0
 		// looks up the mapping there.

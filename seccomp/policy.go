@@ -370,6 +370,11 @@ func evaluateCommon(class Class, abi ABI, d Data) (ret uint32, ok bool) {
 		return RetAllow, true
 	case Prctl, Seccomp:
 		return evaluateControl(class, abi, d), true
+	case ArchPrctl:
+		if uint32(d.Args[0]) == archTaggedAddr {
+			return ErrnoRet(taggedAddrErrno()), true
+		}
+		return RetAllow, true
 	}
 	return 0, false
 }

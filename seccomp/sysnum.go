@@ -25,6 +25,7 @@ const (
 	nr64Clone        = 56  // clone
 	nr64Shmdt        = 67  // shmdt
 	nr64Prctl        = 157 // prctl
+	nr64ArchPrctl    = 158 // arch_prctl
 	nr64Seccomp      = 317 // seccomp
 	nr64Mlock        = 149 // mlock
 	nr64Munlock      = 150 // munlock
@@ -97,6 +98,7 @@ const (
 	flagListener      = 8        // SECCOMP_FILTER_FLAG_NEW_LISTENER
 	ipcCallMask       = 0xffff   // ipc(2) keeps a version in the call's upper 16 bits
 	mpolFAddr         = 2        // MPOL_F_ADDR (linux/mempolicy.h): get_mempolicy looks up the mapping at addr
+	archTaggedAddr    = 0x4002   // ARCH_ENABLE_TAGGED_ADDR (asm/prctl.h): Linear Address Masking
 )
 
 // harmlessAdvice is the advice process_madvise may carry through the
@@ -118,11 +120,12 @@ var prSetMMBreakOps = []uint32{3, 4, 6, 7, 14}
 const (
 	EPERM  = 1
 	EBUSY  = 16
+	ENODEV = 19
 	EINVAL = 22
 	ENOSYS = 38
 )
 
-var errnoNames = map[uint16]string{EPERM: "EPERM", EBUSY: "EBUSY", EINVAL: "EINVAL", ENOSYS: "ENOSYS"}
+var errnoNames = map[uint16]string{EPERM: "EPERM", EBUSY: "EBUSY", ENODEV: "ENODEV", EINVAL: "EINVAL", ENOSYS: "ENOSYS"}
 
 // syscallDef ties a syscall number of one ABI to its class.
 type syscallDef struct {
@@ -149,6 +152,7 @@ var syscalls64 = []syscallDef{
 	{nr64Shmat, Shmat},
 	{nr64Shmdt, Shmdt},
 	{nr64Prctl, Prctl},
+	{nr64ArchPrctl, ArchPrctl},
 	{nr64Seccomp, Seccomp},
 	{nr64IoUringSetup, IoUringSetup},
 	{nr64IoUringEnter, IoUringEnter},

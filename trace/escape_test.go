@@ -1409,11 +1409,13 @@ func TestEscapeRemapFilePages(t *testing.T) {
 // EINVAL on this kernel). race: the same while another thread moves a
 // mapping out of the range at that address (a hole until the guard
 // reserves it again; the other threads are held meanwhile). Natively the
-// vDSO lands at the hint. Not an escape (eleventh session).
+// vDSO lands at the hint. Not an escape (eleventh session). And
+// arch_prctl(ARCH_ENABLE_TAGGED_ADDR) is refused as on a CPU without
+// Linear Address Masking (thirteenth session).
 func TestEscapeMapVdso(t *testing.T) {
 	bin := buildC(t, "escape_vdso", "-pthread")
 	routes := []string{"vdso64-inside", "vdso64-start", "vdso64-across-end", "vdso64-pool", "vdso32-inside", "vdso32-pool",
-		"vdsox32-inside"}
+		"vdsox32-inside", "lam-tagged-addr"}
 	for _, strict := range []bool{false, true} {
 		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
 			out, res := escapeGuarded(t, escapePolicy(t, strict), strictArgs(bin, strict)...)
