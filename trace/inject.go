@@ -536,6 +536,13 @@ func (t *tracer) seccompStop(tk *task) {
 	if a.Warn != "" {
 		t.warnf("%s", a.Warn)
 	}
+	if a.Outcome == rewrite.Denied && g.Policy().Strict && !t.strictWarned {
+		// Once: a program that fails on it says nothing of why (ld.so
+		// mapping a non-PIE image: "not a dynamic executable").
+		t.strictWarned = true
+		t.warnf("--strict refused %v in process %d with EPERM (%s); further refusals are not shown "+
+			"(-o FILE logs each; --owner lets named code place there)", c, tk.pid, a.Why)
+	}
 	if g.Reservations() > t.mapLimit/4 {
 		t.warnf("the program's mappings split the guard's reservations into over %d pieces, each a mapping "+
 			"that counts against vm.max_map_count (%d): near it the program's mmap fails with ENOMEM; "+

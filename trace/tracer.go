@@ -919,6 +919,8 @@ type tracer struct {
 	tasks   map[int]*task
 	res     Result
 	warned  map[string]bool
+	// strictWarned is set once a --strict refusal has been warned of.
+	strictWarned bool
 	// occupiedSeen holds the objects found in guarded ranges at an exec
 	// so far, each run by its object and offset (see warnOccupied).
 	occupiedSeen map[string]bool

@@ -566,6 +566,27 @@ func TestRunOccupiedAtExecWarning(t *testing.T) {
 	}
 }
 
+var strictWarning = regexp.MustCompile(`(?m)^mmapguard: warning: --strict refused mmap\(0x400000, .* in process \d+ with EPERM \(strict: fixed mapping 0x400000-.*\); further refusals are not shown`)
+
+// TestRunStrictRefusalWarning: ld.so asked to run a non-PIE program
+// maps its image at 0x400000 itself, which --strict refuses in a
+// protected range; ld.so then only says "failed to map segment". One
+// warning on stderr names the first refusal, and none with -q
+// (helper's compatibility sweep, thirteenth session: ldd printed "not a
+// dynamic executable" with no word from the guard).
+func TestRunStrictRefusalWarning(t *testing.T) {
+	bin := nonPIE(t)
+	ldso := "/lib64/ld-linux-x86-64.so.2"
+	r := mmapguard(t, nil, "run", "--strict", "--protect", lowRange, "--", ldso, bin)
+	if r.code == 0 || len(strictWarning.FindAllString(r.stderr, -1)) != 1 || strings.Count(r.stderr, "--strict refused") != 1 {
+		t.Errorf("want ld.so to fail and one warning of the refusal; got %v", r)
+	}
+	r = mmapguard(t, nil, "run", "-q", "--strict", "--protect", lowRange, "--", ldso, bin)
+	if r.code == 0 || strings.Contains(r.stderr, "mmapguard") {
+		t.Errorf("with -q: want ld.so to fail and no word from mmapguard; got %v", r)
+	}
+}
+
 // TestRunOccupiedOncePerObject: with the legacy layout (personality
 // ADDR_COMPAT_LAYOUT, as setarch -L sets it) the kernel puts each
 // program's loader and vDSO at a third of the address space plus a
