@@ -74,14 +74,51 @@ func LeadingZeroNote(s string) string {
 }
 
 // withOctalNote adds LeadingZeroNote of the first of nums that has one
-// to err.
+// to err; failing that, where nums are plain decimal numbers that read as
+// hexadecimal make a range that would pass (10000-80000000, meant as
+// 0x10000-0x80000000), a note saying so.
 func withOctalNote(err error, nums ...string) error {
 	for _, n := range nums {
 		if note := LeadingZeroNote(n); note != "" {
 			return fmt.Errorf("%w; %s", err, note)
 		}
 	}
+	if len(nums) == 2 {
+		a, b := strings.TrimSpace(nums[0]), strings.TrimSpace(nums[1])
+		if decimalDigits(a) && decimalDigits(b) {
+			s, err1 := strconv.ParseUint(a, 16, 64)
+			e, err2 := strconv.ParseUint(b, 16, 64)
+			if err1 == nil && err2 == nil && (Range{s, e}).check() == nil {
+				return fmt.Errorf("%w; %w", err, decimalNote{a, b})
+			}
+		}
+	}
 	return err
+}
+
+// ErrMeantHex is matched (errors.Is) by a range error whose numbers,
+// written without 0x, make a good range when read as hexadecimal: the
+// error says so, and that is the thing to fix.
+var ErrMeantHex = errors.New("numbers meant as hexadecimal")
+
+// decimalNote says that a range's two numbers were read as decimal.
+type decimalNote struct{ start, end string }
+
+func (n decimalNote) Error() string {
+	return fmt.Sprintf("%s and %s are read as decimal: write 0x%s-0x%s for hexadecimal", n.start, n.end, n.start, n.end)
+}
+
+func (n decimalNote) Is(target error) bool { return target == ErrMeantHex }
+
+// decimalDigits reports whether s is digits only, without a 0x prefix.
+func decimalDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// hexDigits reports whether s is hexadecimal digits only, with at least
+// one letter, without a 0x prefix (7fff0000).
+func hexDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789abcdef") == "" && !decimalDigits(s)
 }
 
 // RangeError describes why a range (or size) was refused.
@@ -296,6 +333,9 @@ func parseNumber(s string, suffixOK bool) (uint64, error) {
 		var ne *strconv.NumError
 		if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
 			return 0, numberTooLarge(strings.TrimSpace(s))
+		}
+		if hexDigits(t) {
+			return 0, fmt.Errorf("%w: %q is not a number (write 0x%s for hexadecimal)", ErrSyntax, strings.TrimSpace(s), t)
 		}
 		return 0, fmt.Errorf("%w: %q is not a number", ErrSyntax, strings.TrimSpace(s))
 	}

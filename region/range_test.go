@@ -105,6 +105,9 @@ func TestParseRangeMessages(t *testing.T) {
 		{"0x10000+12345678901234567890123", "size: 12345678901234567890123 is too large for 64 bits", "arithmetic"},
 		{"0x10000+100000000000T", "100000000000T is too large for 64 bits", "arithmetic"},
 		{"0xfffffffffffff000+1G", "address arithmetic overflows 64 bits", ""},
+		{"10000-80000000", "10000 and 80000000 are read as decimal: write 0x10000-0x80000000 for hexadecimal", ""},
+		{"10000-7fff0000", `"7fff0000" is not a number (write 0x7fff0000 for hexadecimal)`, ""},
+		{"65536-2147483647", "not page-aligned", "hexadecimal"}, // as hex not aligned either
 	} {
 		_, err := ParseRange(tt.in)
 		if err == nil || !strings.Contains(err.Error(), tt.want) || (tt.not != "" && strings.Contains(err.Error(), tt.not)) {

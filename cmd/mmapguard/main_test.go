@@ -172,6 +172,8 @@ func TestUsageErrors(t *testing.T) {
 		{"unaligned range", []string{"--protect", "0x10001-0x80000000"}, []string{`--protect: range "0x10001-0x80000000": not page-aligned`, "round the start down and the end up to a multiple of 0x1000"}},
 		{"unaligned size", []string{"--protect", "0x10000+100"}, []string{`range "0x10000+100": size not page-aligned`, "give a SIZE that is a multiple of 4K"}},
 		{"size of half a page", []string{"--protect", "0x10000+2K"}, []string{`range "0x10000+2K": size not page-aligned`, "give a SIZE that is a multiple of 4K (0x1000)"}},
+		{"hex without 0x", []string{"--protect", "10000-80000000"}, []string{"not page-aligned", "10000 and 80000000 are read as decimal: write 0x10000-0x80000000 for hexadecimal"}},
+		{"hex letters without 0x", []string{"--protect", "10000-7fff0000"}, []string{`"7fff0000" is not a number (write 0x7fff0000 for hexadecimal)`}},
 		{"leading 0 read as decimal", []string{"--protect", "010000-0x80000000"}, []string{"not page-aligned", "010000 is read as decimal (a leading 0 is not octal here: write 0o10000 for octal)"}},
 		{"number past 64 bits", []string{"--protect", "0x10000+12345678901234567890123"}, []string{"12345678901234567890123 is too large for 64 bits", "check the number of digits"}},
 		{"reversed range", []string{"--protect", "0x80000000-0x10000"}, []string{"end is below start", "give the lower address first"}},

@@ -112,6 +112,8 @@ func leavesRoom(p *rewrite.Policy) error {
 func rangeHint(err error) error {
 	hint := ""
 	switch {
+	case errors.Is(err, region.ErrMeantHex):
+		// (It says what to write.)
 	case errors.Is(err, region.ErrUnalignedSize):
 		hint = "give a SIZE that is a multiple of 4K (0x1000), e.g. START+4K"
 	case errors.Is(err, region.ErrUnaligned):
