@@ -15,6 +15,7 @@ import (
 var (
 	nrPrctl   = map[rewrite.ABI]uint64{rewrite.ABI64: unix.SYS_PRCTL, rewrite.ABI32: 172}
 	nrSeccomp = map[rewrite.ABI]uint64{rewrite.ABI64: unix.SYS_SECCOMP, rewrite.ABI32: 354}
+	nrBrk     = map[rewrite.ABI]uint64{rewrite.ABI64: unix.SYS_BRK, rewrite.ABI32: 45}
 )
 
 // filterGap is how far below the stack pointer the filter goes. At the

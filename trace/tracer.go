@@ -833,6 +833,9 @@ type task struct {
 	// preExec is the space the process had before its last exec, kept
 	// lateWindow for a child forked by one of its threads that the
 	// exec ended, whose first stop comes after the exec (adoptLate).
+	// brkUnknown is set on a new process whose model was read from its
+	// layout (adoptLate), which does not show the program break.
+	brkUnknown bool
 	preExec   *space
 	preExecAt time.Time
 	// heldPPid is a held new process's parent process when its first
@@ -2342,6 +2345,10 @@ func (t *tracer) adoptLate(ck *task, pre *space) bool {
 	checkForkedCode(child, g)
 	ck.sp = &space{guard: g, abi: pre.abi, planner: pre.planner}
 	ck.forkCalls = calls
+	// The break is the child's creator's, which may be a program exec'd
+	// since pre (a child of the new program whose creator was killed
+	// before its event): brk(0) asks (see firstStop).
+	ck.brkUnknown = true
 	t.spaces[ck.sp] = true
 	return true
 }
@@ -2410,7 +2417,7 @@ func (t *tracer) firstStop(tk *task) {
 		// only one so far.
 		t.setExitOption(tk, false)
 	}
-	if len(tk.forkCalls) == 0 {
+	if len(tk.forkCalls) == 0 && !tk.brkUnknown {
 		if groupStopSig(tk.firstSig) {
 			// Its first stop is its part in a group-stop: it stays
 			// stopped with the others until SIGCONT, as natively.
@@ -2428,8 +2435,15 @@ func (t *tracer) firstStop(tk *task) {
 	}
 	calls := tk.forkCalls
 	tk.forkCalls = nil
+	var extra []extraCall
+	if tk.brkUnknown {
+		tk.brkUnknown = false
+		g := tk.sp.guard
+		extra = append(extra, extraCall{call: rewrite.Call{ABI: tk.sp.abi, Nr: nrBrk[tk.sp.abi]},
+			done: func(ret uint64) bool { g.SetBrk(ret); return true }})
+	}
 	// The child stands just after the fork's syscall instruction.
-	t.startInjection(tk, tk.sp.abi, calls, false, nil)
+	t.startInjection(tk, tk.sp.abi, calls, false, extra)
 }
 
 func (t *tracer) execEvent(tk *task) {
