@@ -7,7 +7,13 @@
 // Believed, the report would make the guard drop the reservation from
 // its model, and the next mprotect would make it readable and writable.
 // The guard must refuse: it checks the kernel's layout and kills the
-// program. argv[1] is the address of the report's code.
+// program. argv[1] is the address of the report's code. argv[2]:
+//   split  (without --strict) two pages of the program's own at
+//          0x50000000, both unmapped (one reservation), the second mapped
+//          again: the range is not all reserved, the report is believed,
+//          and the guard must still know the first page for its own
+//          (thirteenth session: it forgot it, and mprotect made it
+//          read-write)
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -29,8 +35,10 @@ __asm__(".text\n"
         "do_munmap: mov $11, %eax\n syscall\n ret\n"
         "forge: lea -192(%rsp), %rsp\n mov $-12, %rax\n mov report(%rip), %r11\n jmp *%r11\n");
 
+static unsigned long span = 4096;
+
 __attribute__((noinline)) static long step(int forged, void *page) {
-	return forged ? forge() : do_munmap(page, 4096);
+	return forged ? forge() : do_munmap(page, span);
 }
 
 int main(int argc, char **argv) {
@@ -38,9 +46,18 @@ int main(int argc, char **argv) {
 	if (argc < 2) return 2;
 	report = strtoul(argv[1], 0, 0);
 	setvbuf(stdout, NULL, _IONBF, 0);
-	void *page = bss + 4 * 4096;
+	char *page = bss + 4 * 4096;
+	const char *mode = argc > 2 ? argv[2] : "";
+	if (strcmp(mode, "split") == 0) {
+		page = (char *)0x50000000;
+		span = 2 * 4096;
+		if (mmap(page, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != page) return 2;
+	}
 	printf("page %p\n", page);
 	printf("munmap = %ld\n", step(0, page));
+	if (strcmp(mode, "split") == 0 &&
+	    mmap(page + 4096, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != page + 4096)
+		return 2;
 	int e = mprotect(page, 4096, PROT_READ | PROT_WRITE);
 	printf("mprotect before forging = %d %s\n", e, e ? strerror(errno) : "");
 	long r = step(1, page);

@@ -1264,6 +1264,33 @@ func (t *tracer) runAfter(tk *task, abi rewrite.ABI, regs unix.PtraceRegs, insn,
 // refused by the same limit left the reservation in place, and EEXIST
 // says a mapping is there (unless a seccomp filter of the program's
 // forged it); the layout says which.
+// injected records the result of a call of the guard's that a task ran
+// for a call of its own (Injected). A reservation that failed changed
+// nothing in the kernel, yet the model gives up all of its range, the
+// parts that were the guard's before it too: the layout, read now, gives
+// those back (Kept). Before, a munmap over a page of the program's and
+// the reservation beside it, rewritten into one reservation that failed
+// (EAGAIN under mlockall(MCL_FUTURE) and a small RLIMIT_MEMLOCK, or the
+// program's own seccomp filter's answer), left the guard's reservation to
+// the program, whose mprotect then made it read-write, with --strict too
+// (found in the thirteenth session). It returns false if the task was
+// killed instead, its layout unreadable.
+func (t *tracer) injected(tk *task, c rewrite.Call, ret uint64) bool {
+	g := tk.sp.guard
+	g.Injected(c, ret)
+	r, ok := rewrite.IsReservation(c)
+	if _, failed := rewrite.Failed(c.ABI, ret); !ok || !failed {
+		return true
+	}
+	maps, err := region.ReadMapsLocked(tk.tid) // (not the middle of another task's call: see layoutAfter)
+	if err != nil {
+		t.failClosed(tk, fmt.Sprintf("cannot read the layout after a failed reservation of %v: %v", r, err))
+		return false
+	}
+	g.Kept(r, maps)
+	return true
+}
+
 func (t *tracer) putBack(tk *task, abi rewrite.ABI, c rewrite.Call, ret uint64) bool {
 	g := tk.sp.guard
 	g.Injected(c, ret)
@@ -1398,7 +1425,9 @@ func (t *tracer) runAction(tk *task, abi rewrite.ABI, a *rewrite.Action) {
 	inj.next = func(i int, ret uint64) bool {
 		switch phase {
 		case 0:
-			g.Injected(inj.calls[i], ret)
+			if !t.injected(tk, inj.calls[i], ret) {
+				return true
+			}
 			_, failed := rewrite.Failed(abi, ret)
 			at = i
 			if steps[i].OrElse {
@@ -1511,7 +1540,9 @@ func (t *tracer) finishInPlace(tk *task) {
 			t.failClosed(tk, fmt.Sprintf("the guard's %v returned %#x: a seccomp filter of the program's answered it", ip.call, ret))
 			return
 		}
-		g.Injected(ip.call, ret)
+		if !t.injected(tk, ip.call, ret) {
+			return
+		}
 		if a.Exit && t.verified(tk, inj.abi, a, final) {
 			fix = g.Complete(a, final)
 		}
