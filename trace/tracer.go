@@ -836,8 +836,8 @@ type task struct {
 	// brkUnknown is set on a new process whose model was read from its
 	// layout (adoptLate), which does not show the program break.
 	brkUnknown bool
-	preExec   *space
-	preExecAt time.Time
+	preExec    *space
+	preExecAt  time.Time
 	// heldPPid is a held new process's parent process when its first
 	// stop was seen: its creator's process then (or, for CLONE_PARENT,
 	// the creator's parent), before the death of the creator hands it

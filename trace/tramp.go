@@ -562,7 +562,6 @@ func reservedNow(tid int, r region.Range) (bool, error) {
 	return coveredBy(tid, r, rewrite.LooksReserved)
 }
 
-
 // endCode ends a code call in sp (done, or its task gone): the calls of
 // the space's other tasks held meanwhile are handled now (see
 // holdForCode).
