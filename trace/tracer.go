@@ -830,14 +830,14 @@ type task struct {
 	// another thread's exec) ends it too. It needs no look at /proc:
 	// its event or its exit is on the way.
 	heldThread bool
-	// preExec is the space the process had before its last exec, kept
-	// lateWindow for a child forked by one of its threads that the
-	// exec ended, whose first stop comes after the exec (adoptLate).
 	// brkUnknown is set on a new process whose model was read from its
 	// layout (adoptLate), which does not show the program break.
 	brkUnknown bool
-	preExec    *space
-	preExecAt  time.Time
+	// preExec is the space the process had before its last exec, kept
+	// lateWindow for a child forked by one of its threads that the
+	// exec ended, whose first stop comes after the exec (adoptLate).
+	preExec   *space
+	preExecAt time.Time
 	// heldPPid is a held new process's parent process when its first
 	// stop was seen: its creator's process then (or, for CLONE_PARENT,
 	// the creator's parent), before the death of the creator hands it
