@@ -108,6 +108,10 @@ type Attribution struct {
 	// Stack is the frames walked, Site first; it ends at the Caller
 	// when one was found, else at the last frame the walk reached.
 	Stack []Frame
+	// strayReturn is a return address the walk met in no recorded
+	// mapping: code mapped since the layout was read, perhaps (an
+	// object opened with dlopen at a place that had nothing).
+	strayReturn uint64
 }
 
 // String formats the attribution on one line for a log.
@@ -304,6 +308,22 @@ func (a *Attributor) SetMaps(pid int, maps []Mapping) {
 	}
 }
 
+// MappingAt returns the mapping of process pid's recorded layout (see
+// SetMaps) that holds addr.
+func (a *Attributor) MappingAt(pid int, addr uint64) (Mapping, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p := a.procs[pid]
+	if p == nil {
+		return Mapping{}, false
+	}
+	i := sort.Search(len(p.maps), func(i int) bool { return p.maps[i].End > addr })
+	if i < len(p.maps) && p.maps[i].Start <= addr {
+		return p.maps[i], true
+	}
+	return Mapping{}, false
+}
+
 func keyOf(m *Mapping) (attribKey, bool) {
 	f := m.File()
 	if f == "" {
@@ -399,7 +419,7 @@ func (a *Attributor) Attribute(pid int, mem Memory, rip, rsp, rbp uint64) Attrib
 		at.Class = class
 		return at
 	}
-	at.How = HowUnknown
+	at.How, at.strayReturn = HowUnknown, w.stray
 	switch {
 	case class != "":
 		at.Class = class
@@ -494,6 +514,8 @@ type walker struct {
 
 	win   []byte // stack bytes read from winAt on
 	winAt uint64
+
+	stray uint64 // a return address in no recorded mapping (Attribution.strayReturn)
 }
 
 // unwindRegs are the registers the walk tracks for one frame: its pc,
@@ -809,6 +831,9 @@ func (w *walker) callBefore(ra uint64) (uint64, bool) {
 		return 0, false
 	}
 	m, o := w.locate(ra - 1)
+	if m == nil && w.stray == 0 {
+		w.stray = ra
+	}
 	if m == nil || !m.Executable() {
 		return 0, false
 	}

@@ -511,7 +511,7 @@ func (t *tracer) seccompStop(tk *task) {
 		return
 	}
 	c := rewrite.Call{ABI: abi, Nr: si.nr, Args: si.args}
-	if t.cfg.Place != nil && !t.placement(tk, &c) {
+	if t.cfg.Place != nil && !t.placement(tk, &c, si.ip) {
 		return // refused: a strict placement conflict
 	}
 	if installsFilter(abi, si.nr, si.args) {
@@ -530,7 +530,7 @@ func (t *tracer) seccompStop(tk *task) {
 	var at *Attribution
 	if t.attr != nil {
 		at = t.attribute(tk, si)
-		who.Owner = matchOwner(t.cfg.Owners, at)
+		who.Owner = t.ownerCall(tk, si, &at)
 	}
 	a := g.Decide(c, who)
 	if a.Warn != "" {

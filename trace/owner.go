@@ -2,9 +2,13 @@ package trace
 
 import (
 	"fmt"
+	"os"
 	"path"
 	"strings"
 	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mmapguard/mmapguard/loader"
 	"github.com/mmapguard/mmapguard/region"
@@ -46,9 +50,11 @@ func (r OwnerRule) String() string {
 	return r.Object + "!" + r.Symbol
 }
 
-// Matches reports whether the rule names the frame's code.
+// Matches reports whether the rule names the frame's code. Only a
+// file's code can be an owner's: not a pseudo mapping ([vdso]), nor a
+// memfd, whose name is the program's to choose ("/memfd:libowner.so").
 func (r OwnerRule) Matches(f Frame) bool {
-	if f.Object == "" || !f.Confirmed && f.Addr == 0 {
+	if !strings.HasPrefix(f.Object, "/") || strings.HasPrefix(f.Object, "/memfd:") || !f.Confirmed && f.Addr == 0 {
 		return false
 	}
 	ok, _ := path.Match(r.Object, f.Object)
@@ -75,6 +81,97 @@ func matchOwner(rules []OwnerRule, at *Attribution) bool {
 		}
 	}
 	return false
+}
+
+// ownerCall reports whether the call tk is stopped in comes from code an
+// owner rule names (see matchOwner), as the layout is now where it
+// matters. The attributor's layout is read at exec and when a walk meets
+// unknown code, not at every change: the mapping an owner's object had
+// may hold something else since (the object closed with dlclose and
+// another opened at its place, or the program's own code mapped with
+// MAP_FIXED over its text), whose calls were credited to the owner,
+// symbol and all (thirteenth session). So where a rule matches, the
+// kernel is asked for the mapping at the caller's address, and if it is
+// not the recorded one, the layout is read again and the call
+// attributed anew (at is updated). A rule naming a file by its full path
+// also wants that file itself, as mmapguard sees it: a program in a
+// mount namespace of its own can put another file at that path (a bind
+// mount in a user namespace needs no privilege).
+//
+// The same look is taken where no rule matches: an owner's object opened
+// again after its dlclose, at a place the recorded layout gave to
+// another, was not its owner's (EPERM under --strict). Only where the
+// walk found a caller: a layout read at every call whose caller is
+// unknown made every stop of a thread that ends cost milliseconds (see
+// attribute).
+func (t *tracer) ownerCall(tk *task, si syscallInfo, at **Attribution) bool {
+	if len(t.cfg.Owners) == 0 || *at == nil || (*at).Caller.Addr == 0 {
+		return false
+	}
+	if !t.mappingCurrent(tk, (*at).Caller.Addr) {
+		mapsRereads.Add(1)
+		maps, err := region.ReadMaps(tk.tid)
+		if err != nil {
+			return false
+		}
+		t.attr.SetMaps(tk.pid, maps)
+		rbp, err := peekUser(tk.tid, offRbp)
+		if err != nil {
+			return false
+		}
+		a := t.attr.Attribute(tk.pid, procMemory{tk.tid}, si.ip, si.sp, rbp)
+		*at = &a
+	}
+	if !matchOwner(t.cfg.Owners, *at) {
+		return false
+	}
+	m, ok := t.attr.MappingAt(tk.pid, (*at).Caller.Addr)
+	if !ok {
+		return false
+	}
+	for _, r := range t.cfg.Owners {
+		if r.Matches((*at).Caller) && t.ownerFile(r, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// mappingCurrent reports whether the kernel's mapping at addr in tk's
+// process is the one the attributor has recorded there (the same start,
+// file and offset), asked with PROCMAP_QUERY; false where it cannot be
+// asked (before Linux 6.11), which has the layout read again.
+func (t *tracer) mappingCurrent(tk *task, addr uint64) bool {
+	rec, ok := t.attr.MappingAt(tk.pid, addr)
+	if !ok {
+		return false
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", tk.tid))
+	if err != nil {
+		return false
+	}
+	defer func() { _ = f.Close() }()
+	q := procmapQuery{Size: uint64(unsafe.Sizeof(procmapQuery{})), QueryAddr: addr}
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), procmapQueryIoctl, uintptr(unsafe.Pointer(&q))); e != 0 {
+		return false
+	}
+	return q.VMAStart == rec.Start && q.VMAEnd == rec.End && q.VMAOffset == rec.Offset && q.Inode == rec.Inode &&
+		fmt.Sprintf("%02x:%02x", q.DevMajor, q.DevMinor) == rec.Dev
+}
+
+// ownerFile reports whether mapping m, which rule r names, maps the file
+// r names, where r names one by its full path (no pattern): the same
+// device and inode as that path has for mmapguard. A file mmapguard
+// cannot stat is no owner.
+func (t *tracer) ownerFile(r OwnerRule, m region.Mapping) bool {
+	if !path.IsAbs(r.Object) || strings.ContainsAny(r.Object, `*?[\`) {
+		return true
+	}
+	var st unix.Stat_t
+	if unix.Stat(r.Object, &st) != nil {
+		return false
+	}
+	return st.Ino == m.Inode && fmt.Sprintf("%02x:%02x", unix.Major(st.Dev), unix.Minor(st.Dev)) == m.Dev
 }
 
 // procMemory reads a tracee's memory as the attribution engine needs it.
@@ -120,7 +217,14 @@ func (t *tracer) attribute(tk *task, si syscallInfo) *Attribution {
 // code made executable since the layout was read): the site, or the
 // last frame the walk reached, where it stopped. A newer layout may know
 // it.
+//
+// Or the walk found no caller and met a return address in no known
+// mapping: an object opened since with dlopen, where the layout read had
+// nothing (an owner opened again after its dlclose was no owner).
 func unknownCode(at *Attribution) bool {
+	if at.Caller.Addr == 0 && at.strayReturn != 0 {
+		return true
+	}
 	if at.Class == ClassJIT {
 		return false
 	}

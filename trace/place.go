@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"slices"
@@ -49,10 +50,20 @@ func (pc *PlaceConfig) planner(maps []region.Mapping) *loader.Planner {
 // object's span) and sets c.Place to the base the planner chose for the
 // object. It returns false when it has refused the call itself (a
 // conflict under Strict).
-func (t *tracer) placement(tk *task, c *rewrite.Call) bool {
+//
+// Only ld.so's own calls are placed, or exempt as a placed object's
+// segments (ip, just after the call's syscall instruction, is in the
+// interpreter's code): the program's own mmap of a placed object's file
+// with the shape of ld.so's first mapping, or its anonymous PROT_NONE
+// mapping of such an object's reservation length while it held the
+// object open, was put at the object's base in the protected range, and
+// with --strict its MAP_FIXED mappings shaped like ld.so's in the span
+// were honoured, after dlclose too (found by a helper in the thirteenth
+// session).
+func (t *tracer) placement(tk *task, c *rewrite.Call, ip uint64) bool {
 	const fixed = rewrite.MapFixed | rewrite.MapFixedNoReplace
 	tk.inSpan = false
-	if c.Op() != rewrite.OpMmap || c.ABI != rewrite.ABI64 || tk.sp.planner == nil {
+	if c.Op() != rewrite.OpMmap || c.ABI != rewrite.ABI64 || tk.sp.planner == nil || !fromLoader(tk.sp.loader, ip-2) {
 		return true
 	}
 	if c.Args[3]&rewrite.MapAnonymous != 0 {
@@ -84,6 +95,57 @@ func (t *tracer) placement(tk *task, c *rewrite.Call) bool {
 	}
 	return t.applyPlacement(tk, c, obj)
 }
+
+// fromLoader reports whether the instruction at addr is in the loader's
+// code.
+func fromLoader(code []region.Range, addr uint64) bool {
+	for _, r := range code {
+		if r.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// interpreterCode returns the executable mappings of the ELF interpreter
+// (ld.so) in the layout maps of a process just exec'd: those of the file
+// mapped at the interpreter's base, as the process's auxiliary vector
+// gives it (AT_BASE). None for a program without one (static).
+func interpreterCode(tid int, maps []region.Mapping) []region.Range {
+	b, err := procfile.Read(fmt.Sprintf("/proc/%d/auxv", tid))
+	if err != nil {
+		return nil
+	}
+	var base uint64
+	for i := 0; i+16 <= len(b); i += 16 {
+		if binary.LittleEndian.Uint64(b[i:]) == atBase {
+			base = binary.LittleEndian.Uint64(b[i+8:])
+			break
+		}
+	}
+	if base == 0 {
+		return nil
+	}
+	var interp region.Mapping
+	for _, m := range maps {
+		if m.Contains(base) {
+			interp = m
+		}
+	}
+	if interp.Inode == 0 {
+		return nil
+	}
+	var code []region.Range
+	for _, m := range maps {
+		if m.Inode == interp.Inode && m.Dev == interp.Dev && m.Executable() {
+			code = append(code, m.Range)
+		}
+	}
+	return code
+}
+
+// atBase is AT_BASE, the interpreter's base in the auxiliary vector.
+const atBase = 7
 
 // placeReservation handles the anonymous PROT_NONE mapping with which
 // ld.so (glibc 2.35 and later) first reserves room for an object whose

@@ -770,7 +770,10 @@ type space struct {
 	// planner chooses where shared objects go (with Config.Place), and
 	// spans says where each placed object's span landed.
 	planner *loader.Planner
-	spans   map[*loader.Object]region.Range
+	// loader is where the program's ELF interpreter (ld.so) has its
+	// code: only calls made from there are placed (see placement).
+	loader []region.Range
+	spans  map[*loader.Object]region.Range
 	// frozen is set while the other tasks are kept stopped (see freeze).
 	frozen *freeze
 	// codeTask is the task mapping the guard's code page, while it does
@@ -2235,7 +2238,7 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 	checkForkedCode(child, g)
 	// The child inherits the parent's objects where they are: it shares
 	// the parent's placements.
-	ck.sp = &space{guard: g, abi: parent.sp.abi, planner: parent.sp.planner}
+	ck.sp = &space{guard: g, abi: parent.sp.abi, planner: parent.sp.planner, loader: parent.sp.loader}
 	ck.forkCalls = calls
 	// A fork made by a signal handler that interrupted the code page's
 	// code returns there in the child too, with the same stack: the
@@ -2343,7 +2346,7 @@ func (t *tracer) adoptLate(ck *task, pre *space) bool {
 	g, calls := rewrite.FromLayout(pre.guard, pre.abi, maps)
 	lateAdopted.Add(1)
 	checkForkedCode(child, g)
-	ck.sp = &space{guard: g, abi: pre.abi, planner: pre.planner}
+	ck.sp = &space{guard: g, abi: pre.abi, planner: pre.planner, loader: pre.loader}
 	ck.forkCalls = calls
 	// The break is the child's creator's, which may be a program exec'd
 	// since pre (a child of the new program whose creator was killed
@@ -2580,6 +2583,7 @@ func (t *tracer) newProgram(tk *task, abi rewrite.ABI, stack uint64) (calls []re
 	}
 	if t.cfg.Place != nil {
 		sp.planner = t.cfg.Place.planner(maps)
+		sp.loader = interpreterCode(tk.tid, maps)
 	}
 	if t.attr != nil {
 		t.attr.SetMaps(tk.pid, maps)
