@@ -867,6 +867,32 @@ func TestEscapeAIORing(t *testing.T) {
 	})
 }
 
+// TestIoSetupDeath: a task that dies inside an io_setup (killed by
+// another process; ended by another thread's exec) while a process
+// sharing its memory goes on (testdata/aio_death.c): natively the sharer
+// goes on, and so it must under the guard, and its own ring's move far
+// from the ranges is honoured (no io_setup is in progress any more).
+// The guard killed the sharers, and the exec'd program with them
+// (the thirteenth session's review).
+func TestIoSetupDeath(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test runs as root: a userfaultfd that handles the kernel's faults needs CAP_SYS_PTRACE")
+	}
+	bin := buildC(t, "aio_death", "-pthread")
+	for mode, want := range map[string]string{
+		"kill": "P after Q killed: mremap(ring ",
+		"exec": "Q after P's exec: mremap(ring ",
+	} {
+		t.Run(mode, func(t *testing.T) {
+			out, res := guardedBy(t, escapePolicy(t, false), bin, mode)
+			i := strings.Index(out, want)
+			if res.ExitCode() != 0 || res.FailedClosed != 0 || i < 0 || !strings.Contains(out[i:], "= moved") {
+				t.Errorf("exit %d, failed closed %d:\n%s", res.ExitCode(), res.FailedClosed, out)
+			}
+		})
+	}
+}
+
 // TestEscapeShmdtRace: a shmdt of an attachment the guard did not see,
 // while another thread moves a piece of the segment into the range
 // (found in the sixth session: the layout read at the shmdt's stop did

@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -1519,7 +1520,7 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		t.nHeldProcs++
 		if tgid, ppid := procIDs(tid); tgid == tid {
 			tk.heldPPid = ppid
-			if p := t.tasks[ppid]; p != nil && p.preExec != nil && time.Since(p.preExecAt) <= lateWindow {
+			if p := t.tasks[ppid]; p != nil && p.preExec != nil && time.Since(p.preExecAt) <= lateWindow && !sameProgram(tid, p.tid) {
 				tk.orphanOf = p.preExec
 			}
 		}
@@ -1606,6 +1607,11 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		}
 		t.resume(tk, cont, 0)
 	case event == unix.PTRACE_EVENT_VFORK_DONE:
+		if t.nHeldProcs > 0 {
+			// A held process may have waited on this task's being
+			// in vfork (see mayHaveMade).
+			t.wantSettle()
+		}
 		t.resume(tk, cont, 0)
 	default:
 		// Signal-delivery-stop: pass the signal on, unless an injection
@@ -1786,6 +1792,11 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 		t.unhold(ck)
 		t.firstStop(ck)
 	}
+	if t.nHeldProcs > 0 {
+		// Another held process may have waited on this creator's being
+		// in its call (see creatorMayLive).
+		t.wantSettle()
+	}
 	t.resume(parent, cont, 0)
 }
 
@@ -1815,6 +1826,9 @@ func (t *tracer) cloneEvent(parent *task, event int) {
 // checked for huge pages, the model's changes are neither confirmed
 // nor rolled back.
 func (t *tracer) diedMidInjection(tk *task, ws unix.WaitStatus) {
+	if t.lostIoSetup(tk) {
+		return
+	}
 	sigsys := ws.Signaled() && ws.Signal() == syscall.SIGSYS
 	inj := tk.inj
 	own := inj.await != nil || inj.inPlace != nil
@@ -1829,6 +1843,25 @@ func (t *tracer) diedMidInjection(tk *task, ws unix.WaitStatus) {
 		t.failClosed(tk, why)
 	}
 	tk.inj = nil
+}
+
+// lostIoSetup forgets an io_setup whose end tk will not reach (it died
+// in it, or another thread's exec ended it), and reports whether that
+// was tk's injection. Losing it is harmless, unlike the other calls
+// whose end the guard waits for: while it ran, no AIO ring could move to
+// just below a guarded range (see rewrite's decideIoSetup), so what a
+// failure unmaps reaches none. Taken for one of those, its death killed
+// the processes sharing the memory (the program itself, after another
+// of its threads exec'd), where natively they go on (found by the
+// thirteenth session's review).
+func (t *tracer) lostIoSetup(tk *task) bool {
+	inj := tk.inj
+	if inj == nil || inj.await == nil || inj.await.Call().Op() != rewrite.OpIoSetup || tk.sp == nil || tk.sp.guard == nil {
+		return false
+	}
+	tk.sp.guard.Complete(inj.await, rewrite.Err(int(unix.EINTR))) // (counted out of aioSetups)
+	tk.inj = nil
+	return true
 }
 
 // deathOf says how a task died, from its wait status.
@@ -2066,7 +2099,11 @@ func inFork(tid int) (fork, running bool) {
 // until its next stop, which is reported like any other: held tasks are
 // looked at again then (see dispatch), with o stopped.
 func (t *tracer) mayHaveMade(o *task) bool {
-	if !taskLives(o.tid) {
+	if o.vforkChild != 0 || !taskLives(o.tid) {
+		// (A task waiting in vfork for its child, whose event was
+		// seen: it made nothing that is still to be reported. Taken
+		// for one that may have, it kept an orphan of another's exec
+		// waiting until some process ended, seconds later or never.)
 		return false
 	}
 	fork, running := inFork(o.tid)
@@ -2324,8 +2361,13 @@ func (t *tracer) adoptLate(ck *task, pre *space) bool {
 			continue
 		}
 		same, ok := sameMM(o.tid, child)
-		if !ok && !taskLives(o.tid) {
-			continue // gone: it shares nothing any more
+		if !ok && (o.sp != pre || !taskLives(o.tid)) {
+			// Gone, it shares nothing any more. A task of another
+			// space that kcmp may not look at (one not dumpable, for
+			// an unprivileged mmapguard) is most likely no sharer: a
+			// refusal there killed the child and the old space's
+			// tasks with it (the thirteenth session's review).
+			continue
 		}
 		if !ok {
 			ck.sp = pre
@@ -2359,6 +2401,38 @@ func (t *tracer) adoptLate(ck *task, pre *space) bool {
 // lateAdopted counts the children adoptLate gave a space built from
 // their layout (tests).
 var lateAdopted atomic.Int64
+
+// sameProgram reports whether tasks a and b run the same exec of a
+// program, as far as their memory's layout at exec tells (/proc/PID/stat:
+// the start of the code and of the arguments, which a fork copies and
+// an exec sets anew, the second randomized): a child made by the program
+// its parent exec'd since, not by the one before. True where either
+// cannot be read (then the child is not taken for the old program's).
+func sameProgram(a, b int) bool {
+	ia, okA := execIdentity(a)
+	ib, okB := execIdentity(b)
+	return !okA || !okB || ia == ib
+}
+
+// execIdentity reads startcode and arg_start (fields 26 and 48) of
+// /proc/TID/stat.
+func execIdentity(tid int) ([2]uint64, bool) {
+	b, err := procfile.Read(fmt.Sprintf("/proc/%d/stat", tid))
+	if err != nil {
+		return [2]uint64{}, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return [2]uint64{}, false
+	}
+	f := strings.Fields(string(b[i+1:])) // f[0] is field 3
+	if len(f) < 46 {
+		return [2]uint64{}, false
+	}
+	code, err1 := strconv.ParseUint(f[23], 10, 64)
+	args, err2 := strconv.ParseUint(f[45], 10, 64)
+	return [2]uint64{code, args}, err1 == nil && err2 == nil
+}
 
 // procIDs reads a task's thread group and parent process ids.
 func procIDs(tid int) (tgid, ppid int) {
@@ -2474,6 +2548,7 @@ func (t *tracer) execEvent(tk *task) {
 			o.vforkChild = 0 // its vfork is over
 		}
 	}
+	t.lostIoSetup(tk)
 	// The old program's per-call state is gone with it, and so are the
 	// signals held back from it (after an exec from another thread, this
 	// is the old leader's task): they were taken from the old program,
@@ -2498,6 +2573,9 @@ func (t *tracer) execEvent(tk *task) {
 	}
 	tk.pid = tk.tid
 	orphans := t.nHeld > 0 && t.orphanHeld(tk)
+	if t.nHeldProcs > 0 {
+		t.wantSettle() // (one left waiting on a sibling: see orphanHeld)
+	}
 	if orphans {
 		// Settled once tk has its new space (even if it is killed
 		// instead): a child that cannot be told is killed with the
