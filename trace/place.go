@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,29 +111,37 @@ func fromLoader(code []region.Range, addr uint64) bool {
 // interpreterCode returns the executable mappings of the ELF interpreter
 // (ld.so) in the layout maps of a process just exec'd: those of the file
 // mapped at the interpreter's base, as the process's auxiliary vector
-// gives it (AT_BASE). None for a program without one (static).
+// gives it (AT_BASE), or, where there is none, of the program itself if
+// it is ld.so run as a program (--place-exe: the file at its entry point,
+// named like a loader). None for another program without one (static).
 func interpreterCode(tid int, maps []region.Mapping) []region.Range {
 	b, err := procfile.Read(fmt.Sprintf("/proc/%d/auxv", tid))
 	if err != nil {
 		return nil
 	}
-	var base uint64
+	var base, entry uint64
 	for i := 0; i+16 <= len(b); i += 16 {
-		if binary.LittleEndian.Uint64(b[i:]) == atBase {
+		switch binary.LittleEndian.Uint64(b[i:]) {
+		case atBase:
 			base = binary.LittleEndian.Uint64(b[i+8:])
-			break
+		case atEntry:
+			entry = binary.LittleEndian.Uint64(b[i+8:])
 		}
 	}
-	if base == 0 {
-		return nil
+	at := base
+	if at == 0 {
+		at = entry
 	}
 	var interp region.Mapping
 	for _, m := range maps {
-		if m.Contains(base) {
+		if m.Contains(at) {
 			interp = m
 		}
 	}
-	if interp.Inode == 0 {
+	if interp.Inode == 0 || base == 0 && !slices.ContainsFunc(DefaultLoaders, func(p string) bool {
+		ok, _ := path.Match(p, path.Base(interp.File()))
+		return ok
+	}) {
 		return nil
 	}
 	var code []region.Range
@@ -144,8 +153,12 @@ func interpreterCode(tid int, maps []region.Mapping) []region.Range {
 	return code
 }
 
-// atBase is AT_BASE, the interpreter's base in the auxiliary vector.
-const atBase = 7
+// atBase and atEntry are AT_BASE, the interpreter's base in the
+// auxiliary vector, and AT_ENTRY, the program's entry point.
+const (
+	atBase  = 7
+	atEntry = 9
+)
 
 // placeReservation handles the anonymous PROT_NONE mapping with which
 // ld.so (glibc 2.35 and later) first reserves room for an object whose
