@@ -444,14 +444,20 @@ func (g *gen) prctlBody(abi ABI) {
 // looks far from it to the filter's comparisons, which see all 64 bits.
 // Other arch_prctl calls are allowed.
 func (g *gen) archPrctlBody() {
+	g.refuseArg0("arch_prctl option", bpf.JumpEqual, archTaggedAddr, "ARCH_ENABLE_TAGGED_ADDR", taggedAddrErrno())
+}
+
+// refuseArg0 answers errno where the low half of args[0] (what) passes
+// test against k (why), and allows the call otherwise.
+func (g *gen) refuseArg0(what string, test bpf.JumpTest, k uint32, why string, errno uint16) {
 	a := &g.a
 	deny, allow := a.newLabel(), a.newLabel()
-	a.ldAbs(offArgLo(0), "arch_prctl option")
-	a.jumpIf(bpf.JumpEqual, archTaggedAddr, deny, allow, "ARCH_ENABLE_TAGGED_ADDR")
+	a.ldAbs(offArgLo(0), what)
+	a.jumpIf(test, k, deny, allow, why)
 	a.bind(allow)
 	a.ret(RetAllow)
 	a.bind(deny)
-	a.ret(ErrnoRet(taggedAddrErrno()))
+	a.ret(ErrnoRet(errno))
 }
 
 // seccompBody refuses a filter that asks for a user-notification
@@ -498,14 +504,7 @@ func (g *gen) commonBody(c Class, abi ABI) func() {
 // cloneBody denies CLONE_UNTRACED, which would start a child the tracer
 // cannot follow. Only the low 32 bits of the flags count, in both ABIs.
 func (g *gen) cloneBody() {
-	a := &g.a
-	deny, allow := a.newLabel(), a.newLabel()
-	a.ldAbs(offArgLo(0), "clone flags")
-	a.jumpIf(bpf.JumpBitsSet, cloneUntraced, deny, allow, "CLONE_UNTRACED")
-	a.bind(allow)
-	a.ret(RetAllow)
-	a.bind(deny)
-	a.ret(ErrnoRet(EPERM))
+	g.refuseArg0("clone flags", bpf.JumpBitsSet, cloneUntraced, "CLONE_UNTRACED", EPERM)
 }
 
 // processMadviseBody lets process_madvise through only with advice that

@@ -175,6 +175,17 @@ static void round_cloneparent(void) {
 	for (;;) pause();
 }
 
+// own_page makes page the program's own page in the range the route aims
+// at: the .bss page with "strict", else a page it maps at at.
+static void own_page(const char *route, unsigned long bsspage, unsigned long at) {
+	page = bsspage;
+	if (strict_mode) return;
+	page = at;
+	if (mmap((void *)page, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != (void *)page)
+		say("%s FAIL: MAP_FIXED at %#lx: %s", route, page, ename(errno));
+	allow(page, PAGE);
+}
+
 // rounds runs one route's rounds, each in a process of its own.
 static void rounds(const char *route, int n, void (*round)(void), int max_delay_us) {
 	memset(tally, 0, sizeof *tally);
@@ -210,25 +221,12 @@ int main(int argc, char **argv) {
 	if (!in_range(page, PAGE)) say("orphan-clonevm info: .bss page %#lx not in the range (build -no-pie)", page);
 	rounds("orphan-clonevm", n, round_clonevm, 1500);
 
-	page = bsspage;
-	if (!strict_mode) {
-		page = 0x50000000;
-		if (mmap((void *)page, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) !=
-		    (void *)page)
-			say("orphan-cloneparent FAIL: MAP_FIXED at %#lx: %s", page, ename(errno));
-		allow(page, PAGE);
-	}
+	own_page("orphan-cloneparent", bsspage, 0x50000000);
 	rounds("orphan-cloneparent", n, round_cloneparent, 3000);
 
 	dontfork = 1;
-	if (!strict_mode) {
-		// Just below the range's end, where MAP_32BIT looks first.
-		page = 0x7fff0000;
-		if (mmap((void *)page, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) !=
-		    (void *)page)
-			say("orphan-cloneparent-dontfork FAIL: MAP_FIXED at %#lx: %s", page, ename(errno));
-		allow(page, PAGE);
-	}
+	// Just below the range's end, where MAP_32BIT looks first.
+	own_page("orphan-cloneparent-dontfork", bsspage, 0x7fff0000);
 	rounds("orphan-cloneparent-dontfork", n, round_cloneparent, 3000);
 	return finish();
 }
