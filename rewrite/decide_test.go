@@ -937,6 +937,34 @@ func TestRemapFilePages(t *testing.T) {
 	}
 }
 
+// TestShmdtRecordDemoted: a shmdt at an address whose recorded
+// attachment the layout does not show first there (another segment
+// attached since with SHM_REMAP, outside the ranges) is taken for one at
+// an attachment the guard did not see: with the other threads held and
+// the layout read after it, under --strict too (the thing at addr can be
+// unmapped before the call runs, and the recorded segment then
+// detached: the thirteenth session's review); the record is kept.
+func TestShmdtRecordDemoted(t *testing.T) {
+	for _, strict := range []bool{false, true} {
+		g := newGuard(t, opts{strict: strict})
+		at := uint64(poolLo - page)
+		attach := Call{ABI: ABI64, Nr: sysShmat64, Args: [6]uint64{5, at, ShmRemap}, ShmSize: 2 * page}
+		a := g.Decide(attach, Caller{Task: 1})
+		if a.Verdict == Return {
+			t.Fatalf("strict %v: shmat across the pool's start: %v", strict, a)
+		}
+		g.Complete(a, at)
+		d := call64(sysShmdt64, at)
+		d.ShmDetaches = []region.Range{{Start: at, End: poolLo}} // another segment's page at addr
+		if a := g.Decide(d, Caller{Task: 1}); a.Verdict != Allow || !a.Hole || !a.Rescan || !a.Exit {
+			t.Errorf("strict %v: %v with Hole %v, Rescan %v; want the layout read after it, the others held", strict, a, a.Hole, a.Rescan)
+		}
+		if _, kept := g.shm[at]; !kept {
+			t.Errorf("strict %v: the record at %#x was dropped", strict, at)
+		}
+	}
+}
+
 // TestIoSetup: io_setup stops and is seen to its end, and after a
 // failure the layout is read (a failure unmaps the new ring with its
 // whole size from wherever it is then). While one is in progress, an

@@ -108,6 +108,13 @@ func (t *tracer) ownerCall(tk *task, si syscallInfo, at **Attribution) bool {
 	if len(t.cfg.Owners) == 0 || *at == nil || (*at).Caller.Addr == 0 {
 		return false
 	}
+	if noProcmapQuery.Load() && !matchOwner(t.cfg.Owners, *at) {
+		// Before Linux 6.11 the look reads the whole layout: only
+		// where a rule matches (a read at every call with a caller
+		// cost milliseconds each in a program of thousands of
+		// mappings: the thirteenth session's review).
+		return false
+	}
 	if !t.mappingCurrent(tk, (*at).Caller.Addr) {
 		mapsRereads.Add(1)
 		maps, err := region.ReadMaps(tk.tid)
@@ -153,16 +160,25 @@ func (t *tracer) mappingCurrent(tk *task, addr uint64) bool {
 	defer func() { _ = f.Close() }()
 	q := procmapQuery{Size: uint64(unsafe.Sizeof(procmapQuery{})), QueryAddr: addr}
 	if _, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), procmapQueryIoctl, uintptr(unsafe.Pointer(&q))); e != 0 {
+		if e == unix.ENOTTY || e == unix.EINVAL {
+			noProcmapQuery.Store(true)
+		}
 		return false
 	}
 	return q.VMAStart == rec.Start && q.VMAEnd == rec.End && q.VMAOffset == rec.Offset && q.Inode == rec.Inode &&
 		fmt.Sprintf("%02x:%02x", q.DevMajor, q.DevMinor) == rec.Dev
 }
 
+// noProcmapQuery is set once PROCMAP_QUERY was found missing (before
+// Linux 6.11).
+var noProcmapQuery atomic.Bool
+
 // ownerFile reports whether mapping m, which rule r names, maps the file
 // r names, where r names one by its full path (no pattern): the same
-// device and inode as that path has for mmapguard. A file mmapguard
-// cannot stat is no owner.
+// inode as that path has for mmapguard. (Not the device: on btrfs, stat
+// gives a subvolume's own device, /proc/PID/maps the file system's, and
+// a rule by full path never matched there: the thirteenth session's
+// review.) A file mmapguard cannot stat is no owner.
 func (t *tracer) ownerFile(r OwnerRule, m region.Mapping) bool {
 	if !path.IsAbs(r.Object) || strings.ContainsAny(r.Object, `*?[\`) {
 		return true
@@ -171,7 +187,7 @@ func (t *tracer) ownerFile(r OwnerRule, m region.Mapping) bool {
 	if unix.Stat(r.Object, &st) != nil {
 		return false
 	}
-	return st.Ino == m.Inode && fmt.Sprintf("%02x:%02x", unix.Major(st.Dev), unix.Minor(st.Dev)) == m.Dev
+	return st.Ino == m.Inode
 }
 
 // procMemory reads a tracee's memory as the attribution engine needs it.

@@ -64,6 +64,10 @@ func (pc *PlaceConfig) planner(maps []region.Mapping) *loader.Planner {
 func (t *tracer) placement(tk *task, c *rewrite.Call, ip uint64) bool {
 	const fixed = rewrite.MapFixed | rewrite.MapFixedNoReplace
 	tk.inSpan = false
+	if c.Op() == rewrite.OpMunmap && len(tk.sp.spans) > 0 {
+		t.unloaded(tk, c)
+		return true
+	}
 	if c.Op() != rewrite.OpMmap || c.ABI != rewrite.ABI64 || tk.sp.planner == nil || !fromLoader(tk.sp.loader, ip-2) {
 		return true
 	}
@@ -95,6 +99,33 @@ func (t *tracer) placement(tk *task, c *rewrite.Call, ip uint64) bool {
 		return true
 	}
 	return t.applyPlacement(tk, c, obj)
+}
+
+// unloaded forgets the spans of the placed objects a munmap takes away
+// whole (ld.so's at dlclose): MAP_FIXED mappings shaped like the object's
+// segments are not the object's any more there. Before, with --strict,
+// they were honoured after its dlclose, made from ld.so's code (a jump
+// to its syscall instruction) as well (the thirteenth session's review).
+func (t *tracer) unloaded(tk *task, c *rewrite.Call) {
+	n, ok := region.PageUp(c.Args[1]) // (ld.so's length is not rounded)
+	if !ok {
+		return
+	}
+	r, ok := region.Span(c.Args[0], n)
+	if !ok {
+		return
+	}
+	for obj, span := range tk.sp.spans {
+		if !r.ContainsRange(span) {
+			continue
+		}
+		delete(tk.sp.spans, obj)
+		for _, o := range t.tasks {
+			if o.sp == tk.sp && o.loadObj == obj {
+				o.loadObj, o.loadSpan = nil, region.Range{}
+			}
+		}
+	}
 }
 
 // fromLoader reports whether the instruction at addr is in the loader's

@@ -191,8 +191,11 @@ func TestPlacementSegmentCheck(t *testing.T) {
 // (but read-write-execute), its anonymous PROT_NONE mapping of the
 // length ld.so reserves for an object aligned above the page, while it
 // holds the file open; and, strict, its MAP_FIXED of the text segment at
-// the object's place after a dlclose. Each landed at the object's base
-// in the protected range (found by a helper in the thirteenth session).
+// the object's place after a dlclose, also through ld.so's own syscall
+// instruction (the object's span is forgotten at its unload). Each
+// landed at the object's base in the protected range (found by a helper
+// in the thirteenth session, the last by the session's review). Made
+// from ld.so's code, the first two are still placed: docs/placement.md.
 func TestPlacementOnlyLoader(t *testing.T) {
 	dir := placeFixtures(t)
 	build := [][]string{
@@ -216,14 +219,16 @@ func TestPlacementOnlyLoader(t *testing.T) {
 		{"resv-shape", "libalign.so", "0x40000000", false, "elsewhere"},
 		{"resv-shape", "libalign.so", "0x40000000", true, "elsewhere"},
 		{"after-dlclose", "libplain.so", "0x30000000", true, "EPERM"},
+		{"after-dlclose ldso", "libplain.so", "0x30000000", true, "EPERM"},
 	} {
 		p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, false, c.strict)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, _, res := runPlacedPolicy(t, p, &PlaceConfig{Rules: rules, Strict: c.strict}, filepath.Join(dir, "spoof"), c.route,
-			filepath.Join(dir, c.obj), c.base)
-		if want := c.route + ": " + c.want + "\n"; res.ExitCode() != 0 || out != want {
+		route, how, _ := strings.Cut(c.route, " ")
+		out, _, res := runPlacedPolicy(t, p, &PlaceConfig{Rules: rules, Strict: c.strict}, filepath.Join(dir, "spoof"), route,
+			filepath.Join(dir, c.obj), c.base, how)
+		if want := route + ": " + c.want + "\n"; res.ExitCode() != 0 || out != want {
 			t.Errorf("%s, strict %v: exit %d, output %q, want %q", c.route, c.strict, res.ExitCode(), out, want)
 		}
 	}

@@ -2661,7 +2661,10 @@ func (t *tracer) newProgram(tk *task, abi rewrite.ABI, stack uint64) (calls []re
 	}
 	if t.cfg.Place != nil {
 		sp.planner = t.cfg.Place.planner(maps)
-		sp.loader = interpreterCode(tk.tid, maps)
+		if sp.loader = interpreterCode(tk.tid, maps); sp.loader == nil {
+			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", tk.tid))
+			t.warnf("%s has no ELF interpreter (ld.so): the objects it loads itself are not placed", exe)
+		}
 	}
 	if t.attr != nil {
 		t.attr.SetMaps(tk.pid, maps)
