@@ -1351,8 +1351,12 @@ func waitGuardedSleep(mark string) int {
 	for range 500 {
 		if b, err := os.ReadFile(mark); err == nil && strings.HasSuffix(string(b), "\n") {
 			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			// Once sleep runs: its image mapped at the exec, and the
+			// guard's reservation at 0x10000 made after it (looking
+			// between the two showed the range free, a flake in CI).
 			maps, _ := region.ReadMaps(pid)
-			if slices.ContainsFunc(maps, func(m region.Mapping) bool { return strings.HasSuffix(m.File(), "/sleep") }) {
+			if slices.ContainsFunc(maps, func(m region.Mapping) bool { return strings.HasSuffix(m.File(), "/sleep") }) &&
+				slices.ContainsFunc(maps, func(m region.Mapping) bool { return m.Start == 0x10000 && m.Perms == "---p" }) {
 				return pid
 			}
 		}
