@@ -2099,11 +2099,18 @@ func inFork(tid int) (fork, running bool) {
 // until its next stop, which is reported like any other: held tasks are
 // looked at again then (see dispatch), with o stopped.
 func (t *tracer) mayHaveMade(o *task) bool {
-	if o.vforkChild != 0 || !taskLives(o.tid) {
+	state, lives := taskState(o.tid)
+	if !lives || o.vforkChild != 0 && strings.HasPrefix(state, "D") {
 		// (A task waiting in vfork for its child, whose event was
-		// seen: it made nothing that is still to be reported. Taken
-		// for one that may have, it kept an orphan of another's exec
-		// waiting until some process ended, seconds later or never.)
+		// seen, sleeps uninterruptibly (D): it made nothing that is
+		// still to be reported. Taken for one that may have, it kept
+		// an orphan of another's exec waiting until some process
+		// ended, seconds later or never. vforkChild alone is no proof:
+		// it stays set until the task's next stop is seen, and a vfork
+		// child that ended without exec (a failed posix_spawn, Python's
+		// subprocess, Go's os/exec) leaves its creator free to vfork
+		// again, its next child held for an event it stands in: those
+		// children were killed, as of a creator gone.)
 		return false
 	}
 	fork, running := inFork(o.tid)
@@ -2167,12 +2174,19 @@ func (t *tracer) settleOrphans() {
 // RLIMIT_NOFILE to 0 keep a hole a killed vfork child left in a
 // protected range (TestEscapeUffdKill, nofile).
 func taskLives(tid int) bool {
+	_, lives := taskState(tid)
+	return lives
+}
+
+// taskState is taskLives, with the task's state as /proc shows it ("S
+// (sleeping)"; "" where it cannot be read).
+func taskState(tid int) (state string, lives bool) {
 	f, err := procStatusErr(tid, "State", "SigPnd")
 	if err != nil {
-		return !gone(err)
+		return "", !gone(err)
 	}
 	pending, _ := strconv.ParseUint(f[1], 16, 64)
-	return !strings.HasPrefix(f[0], "Z") && !strings.HasPrefix(f[0], "X") && pending&(1<<(unix.SIGKILL-1)) == 0
+	return f[0], !strings.HasPrefix(f[0], "Z") && !strings.HasPrefix(f[0], "X") && pending&(1<<(unix.SIGKILL-1)) == 0
 }
 
 // adopt gives a new task its process and address space, from the task

@@ -1365,6 +1365,37 @@ func waitGuardedSleep(mark string) int {
 	return 0
 }
 
+// TestRunVforkWithoutExec: threads vfork children whose exec fails, each
+// ending without exec, their creators vforking again at once
+// (testdata/vfork_noexec.c): every child exits as natively. A creator
+// whose last vfork child the guard had seen was taken for one waiting
+// in vfork, which makes nothing, while it stood in its next vfork's
+// event: that child, held, was killed as one whose creator was gone
+// (Python's subprocess.run of a missing program got -9; found by the
+// thirteenth session's stress hunt, in the session's own change). The
+// race wants a busy machine: two processes spin meanwhile (the run
+// through the binary; in-process, the tracer's timing differs and the
+// race did not show).
+func TestRunVforkWithoutExec(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "vfork_noexec")
+	if out, err := exec.Command("cc", "-pthread", "-o", bin, "../../testdata/vfork_noexec.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	for range 2 {
+		hog := exec.Command("sh", "-c", "while :; do :; done")
+		if err := hog.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = hog.Process.Kill(); _ = hog.Wait() }()
+	}
+	for range 2 {
+		r := mmapguard(t, nil, "run", "-q", "--protect", lowRange, "--", bin, "4", "500")
+		if r.code != 0 || r.stdout != "2000 children, 0 killed or wrong\n" {
+			t.Fatalf("want every child to exit 7; got %v", r)
+		}
+	}
+}
+
 // TestRunWarnsMap32: a MAP_32BIT mmap without an address cannot succeed
 // where the protected ranges cover its window (1-2 GiB): the program
 // gets ENOMEM, as the kernel answers, and mmapguard says why, once (a
