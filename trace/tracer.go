@@ -2305,19 +2305,33 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 // sharesSpace reports whether a live task of space sp shares the memory
 // of task tid; ok is false if kcmp cannot tell for one that lives.
 func (t *tracer) sharesSpace(sp *space, tid int) (same, ok bool) {
+	in := func(o *task) bool { return o.sp == sp }
+	found, ok := t.sharer(tid, in, in)
+	return found != nil, ok
+}
+
+// sharer finds, among the traced tasks in accepts (tid's own task
+// aside), the space of one that shares tid's memory, as kcmp tells; nil
+// if none does. ok is false if kcmp cannot tell for one that lives and
+// that must answer (must); a refusal elsewhere, and a task gone, count
+// as no sharer.
+func (t *tracer) sharer(tid int, in, must func(*task) bool) (sp *space, ok bool) {
 	for _, o := range t.tasks {
-		if o.sp != sp || o.tid == tid {
+		if o.tid == tid || !in(o) {
 			continue
 		}
 		same, ok := sameMM(o.tid, tid)
-		if !ok && !taskLives(o.tid) {
-			continue // gone: it shares nothing any more
+		if !ok && (!must(o) || !taskLives(o.tid)) {
+			continue
 		}
-		if !ok || same {
-			return same, ok
+		if !ok {
+			return nil, false
+		}
+		if same {
+			return o.sp, true
 		}
 	}
-	return false, true
+	return nil, true
 }
 
 // parentOf finds, among the traced tasks, one of the process that created
@@ -2370,28 +2384,20 @@ func (t *tracer) adoptLate(ck *task, pre *space) bool {
 	ck.pid = child
 	ck.exitOpt = true // (options unknown: firstStop sets them)
 	t.res.Processes++
-	for _, o := range t.tasks {
-		if o == ck || o.sp == nil {
-			continue
-		}
-		same, ok := sameMM(o.tid, child)
-		if !ok && (o.sp != pre || !taskLives(o.tid)) {
-			// Gone, it shares nothing any more. A task of another
-			// space that kcmp may not look at (one not dumpable, for
-			// an unprivileged mmapguard) is most likely no sharer: a
-			// refusal there killed the child and the old space's
-			// tasks with it (the thirteenth session's review).
-			continue
-		}
-		if !ok {
-			ck.sp = pre
-			t.failClosed(ck, "cannot tell whether a new process shares its creator's memory")
-			return false
-		}
-		if same {
-			ck.sp = o.sp
-			return true
-		}
+	// Only the old space's tasks must answer: a task of another space
+	// that kcmp may not look at (one not dumpable, for an unprivileged
+	// mmapguard) is most likely no sharer, and a refusal there killed the
+	// child and the old space's tasks with it (the thirteenth session's
+	// review).
+	sp, ok := t.sharer(child, func(o *task) bool { return o.sp != nil }, func(o *task) bool { return o.sp == pre })
+	if !ok {
+		ck.sp = pre
+		t.failClosed(ck, "cannot tell whether a new process shares its creator's memory")
+		return false
+	}
+	if sp != nil {
+		ck.sp = sp
+		return true
 	}
 	maps, err := region.ReadMaps(child)
 	if err != nil {
