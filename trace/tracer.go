@@ -847,6 +847,13 @@ type task struct {
 	// the creator's parent), before the death of the creator hands it
 	// to a subreaper or init.
 	heldPPid int
+	// heldFrom is the space of that process when the first stop was
+	// seen, and heldExec the exec of the program it ran then (see
+	// execIdentity): the memory a held process copied, if its creator
+	// (a thread of that process) dies before its event and the process
+	// runs that exec (see deadCreatorSpace).
+	heldFrom *space
+	heldExec [2]uint64
 	// probed is set on a task interrupted to see whether it made a held
 	// task (see mayHaveMade), until its next stop.
 	probed bool
@@ -1520,8 +1527,11 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		t.nHeldProcs++
 		if tgid, ppid := procIDs(tid); tgid == tid {
 			tk.heldPPid = ppid
-			if p := t.tasks[ppid]; p != nil && p.preExec != nil && time.Since(p.preExecAt) <= lateWindow && !sameProgram(tid, p.tid) {
-				tk.orphanOf = p.preExec
+			if p := t.tasks[ppid]; p != nil {
+				if p.preExec != nil && time.Since(p.preExecAt) <= lateWindow && !sameProgram(tid, p.tid) {
+					tk.orphanOf = p.preExec
+				}
+				t.noteHeldFrom(tk, p)
 			}
 		}
 		// Its creator may have died before this stop was seen (its
@@ -2378,7 +2388,10 @@ const lateWindow = time.Second
 // that task's model, which kcmp tells (any traced task's: a process made
 // with CLONE_PARENT|CLONE_VM by another child of the parent's, that
 // died before its event, shares that one's); where it cannot, the child
-// is killed, as in adopt. It returns false if the child was killed.
+// is killed, as in adopt. A held process whose creator died before its
+// event, with its whole process (a group exit, a SIGKILL), is settled
+// the same way from a space of the program's exec it runs (see
+// deadCreatorSpace). It returns false if the child was killed.
 func (t *tracer) adoptLate(ck *task, pre *space) bool {
 	child := ck.tid
 	ck.pid = child
@@ -2416,6 +2429,68 @@ func (t *tracer) adoptLate(ck *task, pre *space) bool {
 	ck.brkUnknown = true
 	t.spaces[ck.sp] = true
 	return true
+}
+
+// noteHeldFrom notes, for held process tk whose parent process has
+// task p, p's space and the exec it runs, as the memory tk may be a
+// copy of. (A task in the middle of an exec, its event not yet seen,
+// shows the new program's with its old space: no child of the new
+// program's exists yet, and a child of the old one's does not match.)
+func (t *tracer) noteHeldFrom(tk, p *task) {
+	if p.sp == nil || p.sp.guard == nil {
+		return
+	}
+	if id, ok := execIdentity(p.tid); ok && id != ([2]uint64{}) {
+		tk.heldFrom, tk.heldExec = p.sp, id
+	}
+}
+
+// deadCreatorSpace returns the space of the program whose memory a held
+// process copied (or shares) when its creator died before its event,
+// or nil: the space noted at its first stop (noteHeldFrom), or any
+// other space of the run, if the process runs the same exec of a
+// program as that space (execIdentity: fork copies it, exec sets it
+// anew). Its creator, a thread of its parent process then, died with
+// that process (a group exit, a SIGKILL: a thread alone cannot be
+// killed), often before the first stop was seen (a zombie shows no
+// exec); or was another child of that process that made it with
+// CLONE_PARENT, or the first stop came after the creator's process had
+// died and handed it to a subreaper. Any space of the same exec will
+// do: the model is read from the process's own layout (see adoptLate),
+// and takes from that space only what an exec sets (the policy, the
+// guard's code page, the loader's place) and the pool's state, which
+// the layout corrects. (A program that rewrites those /proc fields
+// needs CAP_SYS_RESOURCE, and gains nothing a program in ld.so's place
+// does not already have: see placement.md.)
+//
+// Before, such a process was killed: natively it runs, and a process
+// whose thread calls exit() while others fork lost 8-10% of the
+// children made meanwhile (TestExitWhileForking).
+func (t *tracer) deadCreatorSpace(tk *task) *space {
+	id, ok := execIdentity(tk.tid)
+	if !ok || id == ([2]uint64{}) {
+		return nil
+	}
+	if pre := tk.heldFrom; pre != nil && pre.guard != nil && tk.heldExec == id {
+		return pre
+	}
+	// Read anew, one live task per space: a task seen here in the
+	// middle of an exec shows the new program's, of which no child
+	// exists yet.
+	seen := make(map[*space]bool)
+	for _, o := range t.tasks {
+		sp := o.sp
+		if sp == nil || sp.guard == nil || seen[sp] || o.exiting || o.born || !t.spaces[sp] {
+			continue
+		}
+		if got, ok := execIdentity(o.tid); ok && got != ([2]uint64{}) {
+			seen[sp] = true
+			if got == id {
+				return sp
+			}
+		}
+	}
+	return nil
 }
 
 // lateAdopted counts the children adoptLate gave a space built from
@@ -2493,16 +2568,29 @@ func (t *tracer) firstStop(tk *task) {
 		} else if parent == nil || !tk.orphan {
 			// Only an exec ends a creator whose process lives on (see
 			// orphanHeld). Any other creator is dead (settleHeld), and
-			// the process /proc names as the parent is not the one
+			// the process /proc names as the parent may not be the one
 			// whose memory the task copied: a subreaper it was handed
 			// to, or a process dying itself. Its model would not be
 			// the task's: a reservation taken for the program's
-			// mapping could be made read-write.
-			// Whatever made it is gone, and with it what its memory
-			// holds: it cannot be guarded.
-			tk.born = false
-			t.failClosed(tk, "a new task whose creator is gone")
-			return
+			// mapping could be made read-write. A process that runs
+			// the exec of a program the run still knows gets a model
+			// read from its own layout (or shares a sharer's), as one
+			// whose creator an exec ended; otherwise whatever made it
+			// is gone, and with it what its memory holds: it cannot be
+			// guarded.
+			pre := (*space)(nil)
+			if !tk.heldThread {
+				pre = t.deadCreatorSpace(tk)
+			}
+			if pre == nil {
+				tk.born = false
+				t.failClosed(tk, "a new task whose creator is gone")
+				return
+			}
+			if !t.adoptLate(tk, pre) {
+				tk.born = false
+				return
+			}
 		} else if !t.adopt(tk, parent, 0) {
 			tk.born = false
 			return
