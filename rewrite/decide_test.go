@@ -637,7 +637,7 @@ func TestShmdt(t *testing.T) {
 	if u := g.Decide(call64(sysMunmap64, 0x10000000+page, page), Caller{}); u.Verdict != Run {
 		t.Fatalf("munmap: %v", u)
 	}
-	d := g.Decide(call64(sysShmdt64, 0x10000000), Caller{})
+	d := g.Decide(shmdt64(0x10000000, rng(0x10000000, page), rng(0x10000000+2*page, 2*page)), Caller{})
 	res := func(a, n uint64) string {
 		return reservation(ABI64, region.Range{Start: a, End: a + n}, MapFixed).String()
 	}
@@ -653,7 +653,7 @@ func TestShmdt(t *testing.T) {
 		t.Errorf("shmdt outside: %v, want allow", out)
 	}
 	// The forked child inherited the whole attachment.
-	cd := child.Decide(call64(sysShmdt64, 0x10000000), Caller{})
+	cd := child.Decide(shmdt64(0x10000000, rng(0x10000000, 4*page)), Caller{})
 	if cd.Verdict != Run || steps(cd) != res(0x10000000, 4*page) {
 		t.Errorf("child's shmdt: %v", cd)
 	}
@@ -664,7 +664,7 @@ func TestShmdt(t *testing.T) {
 	edge := Call{ABI: ABI64, Nr: sysShmat64, Args: [6]uint64{6, pHi - page, ShmRemap}, ShmSize: 2 * page}
 	ea := g.Decide(edge, Caller{})
 	g.Complete(ea, pHi-page)
-	ed := g.Decide(call64(sysShmdt64, pHi-page), Caller{})
+	ed := g.Decide(shmdt64(pHi-page, rng(pHi-page, 2*page)), Caller{})
 	if ed.Verdict != Allow || !ed.Exit || !ed.Hole {
 		t.Errorf("shmdt across the edge: %v (exit %v, hole %v), want allow with exit and hole", ed, ed.Exit, ed.Hole)
 	}
@@ -675,10 +675,23 @@ func TestShmdt(t *testing.T) {
 	g2 := newGuard(t, opts{})
 	a2 := g2.Decide(Call{ABI: ABI32, Nr: sysIPC32, Args: [6]uint64{ipcSHMAT, 5, 0, 0xffc000, 0x20000000}, ShmSize: page}, Caller{})
 	g2.Complete(a2, 0)
-	if d2 := g2.Decide(call32(sysIPC32, ipcSHMDT, 0, 0, 0, 0x20000000), Caller{}); d2.Verdict != Run {
+	d2c := call32(sysIPC32, ipcSHMDT, 0, 0, 0, 0x20000000)
+	d2c.ShmDetaches = []region.Range{rng(0x20000000, page)}
+	if d2 := g2.Decide(d2c, Caller{}); d2.Verdict != Run {
 		t.Errorf("ipc SHMDT: %v", d2)
 	}
 }
+
+// shmdt64 is shmdt(addr), with what the kernel would detach as the
+// tracer reads it from the layout.
+func shmdt64(addr uint64, detaches ...region.Range) Call {
+	c := call64(sysShmdt64, addr)
+	c.ShmDetaches = detaches
+	return c
+}
+
+// rng is [start, start+n).
+func rng(start, n uint64) region.Range { return region.Range{Start: start, End: start + n} }
 
 // TestMadviseAdviceIsAnInt: the kernel takes madvise's advice as an int,
 // so the guard looks at its low 32 bits only: MADV_DONTFORK with garbage
@@ -961,6 +974,58 @@ func TestShmdtRecordDemoted(t *testing.T) {
 		}
 		if _, kept := g.shm[at]; !kept {
 			t.Errorf("strict %v: the record at %#x was dropped", strict, at)
+		}
+	}
+}
+
+// TestShmdtDetachesOtherPieces: the kernel's shmdt(addr) detaches the
+// first System V mapping at or above addr whose offset is its distance
+// from addr, of any segment, and that segment's pieces so placed. Where
+// that is not exactly what the record at addr holds in the guarded
+// ranges, the call runs with the others held and the layout is read
+// after it (the fourteenth session's hunt): a record whose pieces were
+// all unmapped let it run unwatched (another segment's piece moved into
+// the range was detached, a hole); one emulated over its pieces
+// detached them instead of the other segment's page; one across the
+// range's end put reservations back over its recorded pieces only.
+// With the layout agreeing, the record is used as before; with nothing
+// to detach, EINVAL.
+func TestShmdtDetachesOtherPieces(t *testing.T) {
+	in := uint64(0x10000000)
+	cases := []struct {
+		name     string
+		at, size uint64
+		unmap    []region.Range // the program's munmaps of its pieces
+		detaches []region.Range // what the layout shows the kernel would detach
+	}{
+		{"record emptied, another segment's page at its offset", in, 4 * page,
+			[]region.Range{rng(in, 4*page)}, []region.Range{rng(in+2*page, page)}},
+		{"another segment's page first", in, 4 * page,
+			[]region.Range{rng(in, page)}, []region.Range{rng(in, page)}},
+		{"a piece moved out and back in, across the end", pHi - 2*page, 4 * page,
+			nil, []region.Range{rng(pHi-2*page, 4*page), rng(pHi+8*page, page)}},
+	}
+	for _, c := range cases {
+		g := newGuard(t, opts{})
+		a := g.Decide(Call{ABI: ABI64, Nr: sysShmat64, Args: [6]uint64{5, c.at, ShmRemap}, ShmSize: c.size}, Caller{Task: 1})
+		g.Complete(a, c.at)
+		for _, u := range c.unmap {
+			if m := g.Decide(call64(sysMunmap64, u.Start, u.Len()), Caller{Task: 1}); m.Exit {
+				g.Complete(m, 0)
+			}
+		}
+		if c.name == "a piece moved out and back in, across the end" {
+			// The model takes the piece moved back for the program's:
+			// the record loses it.
+			g.detach(rng(pHi-page, page), nil)
+		}
+		d := g.Decide(shmdt64(c.at, c.detaches...), Caller{Task: 1})
+		if d.Verdict != Allow || !d.Hole || !d.Rescan || !d.Exit {
+			t.Errorf("%s: %v with Hole %v, Rescan %v, Exit %v; want the layout read after it, the others held", c.name, d, d.Hole, d.Rescan, d.Exit)
+		}
+		// Nothing to detach: the kernel's EINVAL, or the guard's.
+		if none := g.Decide(shmdt64(c.at), Caller{Task: 1}); none.Verdict == Run || none.Verdict == Return && none.Ret != Err(EINVAL) {
+			t.Errorf("%s: shmdt with nothing to detach: %v, want EINVAL", c.name, none)
 		}
 	}
 }

@@ -60,17 +60,30 @@ func (g *Guard) detach(piece region.Range, p *pending) {
 // one, is what the kernel detaches first, and the recorded one keeps
 // its pieces; taken for detached, their reservations were put back over
 // them, which found them there, and the process was killed (the
-// thirteenth session's model fuzzing). Then the call is handled as one
-// at an attachment the guard did not see, and the record kept for the
-// next shmdt there.
+// thirteenth session's model fuzzing). So is one whose pieces in the
+// guarded ranges are not exactly what the kernel detaches there: the
+// kernel takes the first System V mapping at or above addr whose offset
+// is its distance from addr, of any segment, and every mapping of that
+// segment so placed, a piece the program moved out and back in too. A
+// record whose pieces were all unmapped let the kernel's call run
+// unwatched, and it detached another segment's piece the program had
+// moved into the range (a hole MAP_32BIT then took); one emulated over
+// its pieces detached them where the kernel detaches the other
+// segment's, and one across an edge put reservations back over its own
+// pieces only (the fourteenth session's hunt). Then the call is handled
+// as one at an attachment the guard did not see, and the record kept
+// for the next shmdt there.
 func (g *Guard) decideShmdt(c Call, addr uint64, task int) *Action {
 	a, known := g.shm[addr]
-	demoted := known && !c.ShmDetachesUnknown && !g.policy.guarded.ContainsAddr(addr) && !coveredByAll(a.left, c.ShmDetaches)
+	demoted := known && !c.ShmDetachesUnknown && !g.sameDetach(a.left, c.ShmDetaches)
 	if demoted {
 		known = false
 	}
 	if !known {
-		if g.policy.guarded.ContainsAddr(addr) {
+		if g.policy.guarded.ContainsAddr(addr) && (c.ShmDetachesUnknown || len(c.ShmDetaches) == 0) {
+			// (Every attachment made inside a guarded range went
+			// through the guard; a piece moved in from elsewhere is
+			// what the layout shows.)
 			return emulate(c, Err(EINVAL), "no shared memory attached at this address")
 		}
 		if c.ShmDetachesUnknown {
@@ -137,6 +150,23 @@ func (g *Guard) decideShmdt(c Call, addr uint64, task int) *Action {
 		g.release(task, p)
 	}
 	return act
+}
+
+// sameDetach reports whether the pieces of an attachment in the guarded
+// ranges, left, are exactly the parts of rs (what the kernel's shmdt
+// detaches) in them.
+func (g *Guard) sameDetach(left region.Set, rs []region.Range) bool {
+	if !coveredByAll(left, rs) {
+		return false
+	}
+	for _, r := range rs {
+		for piece := range g.policy.guarded.Within(r) {
+			if !left.Covers(piece) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // coveredByAll reports whether every part of s lies in one of rs.

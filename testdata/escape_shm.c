@@ -65,6 +65,84 @@ static void shmdt_fragment(const char *route, int i386) {
 	if (base != (void *)-1) shmdt(base);
 }
 
+static void unallow(int n) {
+	pthread_mutex_lock(&maps_lock);
+	nokv -= n;
+	pthread_mutex_unlock(&maps_lock);
+}
+
+static int sysv_at(unsigned long a) {
+	struct mapping m;
+	return mapped_at(a, &m) && strncmp(m.path, "/SYSV", 5) == 0;
+}
+
+static int map32_outside(void) {
+	void *q = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	if (q == MAP_FAILED) return 1;
+	int out = !in_range((unsigned long)q, PAGE);
+	munmap(q, PAGE);
+	return out;
+}
+
+// shmdt_other: the kernel's shmdt(addr) detaches the first System V
+// mapping at or above addr whose offset in its segment is its distance
+// from addr, of whatever segment, and the pieces of that segment placed
+// so; not necessarily the segment the guard recorded at addr. Segment X
+// (4 pages) is attached at x, and another segment Z's page at offset
+// zoff is moved (mremap) to x + zoff, after X's pages in drop are
+// unmapped (a mask of its pages). With back set, X's page 1 is instead
+// moved out of the range and back. Natively the call detaches Z's page
+// (or all of X), and X's other pages stay. Is a hole left, does
+// MAP_32BIT find one, and is what the kernel keeps still there?
+static void shmdt_other(const char *route, unsigned long x, int drop, unsigned long zoff, int back) {
+	int xs = seg(4 * PAGE), zs = seg(4 * PAGE);
+	char *ax = shmat(xs, (void *)x, SHM_REMAP);
+	if (ax != (char *)x) {
+		verdict(route, 0, "setup: shmat(%#lx, SHM_REMAP): %s", x, ename(errno));
+		return;
+	}
+	unsigned long in = (x + 4 * PAGE > HI ? HI : x + 4 * PAGE) - x; // X's part in the range
+	allow(x, in);
+	for (int i = 0; i < 4; i++)
+		if (drop & (1 << i)) munmap(ax + i * PAGE, PAGE);
+	char *az = (char *)-1;
+	if (back) {
+		void *out = mremap(ax + PAGE, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)0x90000000UL);
+		void *again = out == MAP_FAILED ? out : mremap(out, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, ax + PAGE);
+		if (again != ax + PAGE) {
+			verdict(route, 0, "setup: X's page 1 out and back: %s", ename(errno));
+			unallow(1);
+			return;
+		}
+	} else {
+		az = shmat(zs, NULL, 0);
+		void *m = az == (char *)-1 ? MAP_FAILED : mremap(az + zoff, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, ax + zoff);
+		if (m != ax + zoff) {
+			verdict(route, 0, "setup: Z's page at %#lx moved to %#lx: %s", zoff, x + zoff, ename(errno));
+			unallow(1);
+			return;
+		}
+	}
+	int dt = shmdt(ax), e = errno;
+	// What the kernel keeps: X's pages not dropped, unless the call
+	// detached X itself (back).
+	int kept = 1;
+	for (int i = 0; i < 4 && !back; i++)
+		if (!(drop & (1 << i)) && x + i * PAGE < HI && x + i * PAGE != x + zoff) kept = kept && sysv_at(x + i * PAGE);
+	int zgone = back || !sysv_at(x + zoff);
+	int hole = !nohole(x, in);
+	int m32 = map32_outside();
+	verdict(route, dt == 0 && kept && zgone && !hole && m32,
+	        "shmdt(%#lx) = %d %s; X's other pages kept: %s; the piece at its offset detached: %s; hole left: %s; "
+	        "MAP_32BIT outside the range: %s",
+	        x, dt, dt ? ename(e) : "", kept ? "yes" : "NO", zgone ? "yes" : "NO", hole ? "YES" : "no", m32 ? "yes" : "NO");
+	// Clean up: what is left of X in the range (unmapped: reservations
+	// come back), and Z.
+	munmap(ax, in);
+	unallow(1);
+	if (az != (char *)-1) shmdt(az);
+}
+
 int main(int argc, char **argv) {
 	set_mode(argc, argv);
 	int id = seg(PAGE);
@@ -145,6 +223,12 @@ int main(int argc, char **argv) {
 	if (!strict_mode) {
 		shmdt_fragment("shmdt-fragment", 0);
 		shmdt_fragment("i386-shmdt-fragment-hi-garbage", 1);
+		// (Found by the fourteenth session's hunt: a hole MAP_32BIT
+		// took, a page of X's lost, a kill.)
+		shmdt_other("shmdt-record-emptied", 0x35000000, 0xf, 2 * PAGE, 0);
+		shmdt_other("shmdt-other-segment-first", 0x35100000, 0x1, 0, 0);
+		shmdt_other("shmdt-moved-back-across-end", HI - 2 * PAGE, 0, 0, 1);
+		shmdt_other("shmdt-other-segment-across-end", HI - 2 * PAGE, 0x1, 0, 0);
 	}
 
 	// A segment id is only meaningful in an IPC namespace. Make the
