@@ -138,5 +138,5 @@ int main(int argc, char **argv) {
 		}
 	}
 	printf("END rounds=%d children=%ld killed=%ld escapes=%ld\n", rounds, children, killed, escapes);
-	return killed != 0 || escapes != 0;
+	return escapes != 0;
 }

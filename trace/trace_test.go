@@ -1051,12 +1051,15 @@ func TestForkWhileExec(t *testing.T) {
 // made in that window is reported by its first stop only: the group
 // exit ends its creator before the fork event. Natively it runs, handed
 // to the subreaper above; it was killed as "a new task whose creator is
-// gone" (4-7 children of 40 rounds of forks, about 65 of 40 rounds of
-// CLONE_VM children, every run). It now gets a model read from its own
-// layout (or the space of a task that shares its memory), when it runs
-// the exec its dead parent process ran; each child checks that the
+// gone" (6-9 children of 60 rounds of forks, 60-99 of 60 rounds of
+// CLONE_VM children, every run). One whose first stop comes while its
+// parent process lives now gets a model read from its own layout (or
+// the space of a task that shares its memory); each checks that the
 // reservation its parent left at 0x50000000 cannot be made read-write
-// and that MAP_32BIT stays out of the range.
+// and that MAP_32BIT stays out of the range. A child first seen after
+// its parent died, handed to the subreaper, is still killed (nothing
+// tells whose memory it copied): the kills are not counted, only that
+// children were settled.
 func TestExitWhileForking(t *testing.T) {
 	bin := buildC(t, "exitfork", "-pthread")
 	before := lateAdopted.Load()
@@ -1068,13 +1071,77 @@ func TestExitWhileForking(t *testing.T) {
 					t.Fatal(err)
 				}
 				out, res := guardedBy(t, p, bin, "60", mode)
-				if res.ExitCode() != 0 || !strings.Contains(out, "killed=0 escapes=0") || res.FailedClosed != 0 {
-					t.Fatalf("exit %d, failed closed %d:\n%s", res.ExitCode(), res.FailedClosed, out)
+				if res.ExitCode() != 0 || !strings.Contains(out, " escapes=0") {
+					t.Fatalf("exit %d:\n%s", res.ExitCode(), out)
 				}
+				t.Log(lastLine(out))
 			})
 		}
 	}
-	t.Logf("%d children adopted from their layout or a sharer's space", lateAdopted.Load()-before)
+	if n := lateAdopted.Load() - before; n == 0 {
+		t.Errorf("no child settled from its layout or a sharer's space in 240 rounds")
+	} else {
+		t.Logf("%d children settled from their layout or a sharer's space", n)
+	}
+}
+
+// TestDeadCreatorSharedMemory: processes sharing the memory of a process
+// SIGKILLed while one of its threads is inside a move of its page out
+// of the range, its reservation due back at the call's end
+// (testdata/deadcreator_vm.c). A held one, settled, joined the dying
+// process's space, whose model has the reservation, or ran before
+// another's reservations read from its layout were made: MAP_32BIT
+// landed in the hole (5-15 of 20 rounds, every run, found by the
+// fourteenth session's review of the settling of such children).
+func TestDeadCreatorSharedMemory(t *testing.T) {
+	bin := buildC(t, "deadcreator_vm", "-pthread")
+	for _, poolAll := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pool-all=%v", poolAll), func(t *testing.T) {
+			p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, poolAll, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, res := guardedBy(t, p, bin, "20")
+			if res.ExitCode() != 0 || !strings.Contains(out, " escapes=0 ") {
+				t.Fatalf("exit %d:\n%s", res.ExitCode(), out)
+			}
+			t.Log(lastLine(out))
+		})
+	}
+}
+
+// TestDeadCreatorCloneParent: a held process made with CLONE_PARENT by a
+// process that dies, the child of that one's parent R, which lives on
+// and runs the same exec (testdata/deadcreator_parent.c). Settled with
+// R's space, its model took a PROT_NONE mapping of its own in the pool
+// for a reservation free to hand out, and its next mmap landed inside
+// it (49-89 of 40 rounds, found by the fourteenth session's review).
+// It is killed instead, as before that settling (natively it runs).
+func TestDeadCreatorCloneParent(t *testing.T) {
+	bin := buildC(t, "deadcreator_parent", "-pthread")
+	for _, hint := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hint=%v", hint), func(t *testing.T) {
+			p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, !hint, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			args := []string{bin, "40", "cp"}
+			if hint {
+				args = append(args, "hint")
+			}
+			out, res := guardedBy(t, p, args...)
+			if res.ExitCode() != 0 || !strings.Contains(out, " clobber=0 lost=0") {
+				t.Fatalf("exit %d:\n%s", res.ExitCode(), out)
+			}
+			t.Log(lastLine(out))
+		})
+	}
+}
+
+// lastLine is the last non-empty line of out.
+func lastLine(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return lines[len(lines)-1]
 }
 
 // startKiller starts a process of another program's (a shell) that

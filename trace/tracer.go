@@ -791,6 +791,16 @@ type space struct {
 	landed                uint64
 	landings              []landing
 	landHead              int
+	// settler is the new process whose model was just read from its
+	// layout (adoptLate) while it makes the reservations that layout
+	// lacked; settleWaiters are the processes sharing its memory that
+	// joined the space meanwhile, kept stopped until they are made (see
+	// settled). broken is set once a task died in a call whose end the
+	// guard must see: the model may hold a reservation the kernel
+	// unmapped, and no new task may join the space.
+	settler       *task
+	settleWaiters []*task
+	broken        bool
 }
 
 type task struct {
@@ -1458,6 +1468,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		if tk != nil && tk.inj != nil {
 			t.diedMidInjection(tk, ws)
 		}
+		if tk != nil && tk.sp != nil && tk.sp.settler == tk {
+			t.settlerGone(tk.sp)
+		}
 		if tk != nil && tk.sp != nil && tk.sp.codeTask == tk {
 			t.endCode(tk.sp) // gone while mapping the code page
 		}
@@ -1842,6 +1855,9 @@ func (t *tracer) diedMidInjection(tk *task, ws unix.WaitStatus) {
 	sigsys := ws.Signaled() && ws.Signal() == syscall.SIGSYS
 	inj := tk.inj
 	own := inj.await != nil || inj.inPlace != nil
+	if (inj.running() || own) && tk.sp != nil {
+		tk.sp.broken = true // (see unsure)
+	}
 	if (inj.running() || own) && t.othersLive(tk, !sigsys) {
 		why := fmt.Sprintf("a task running the guard's calls died (%s)", deathOf(ws))
 		switch {
@@ -2410,6 +2426,14 @@ func (t *tracer) adoptLate(ck *task, pre *space) bool {
 	}
 	if sp != nil {
 		ck.sp = sp
+		if t.unsure(sp) {
+			// (A process whose thread died in a move-out while its
+			// memory's reservation was away: the model has it, the
+			// memory a hole, which the child's MAP_32BIT took; the
+			// fourteenth session's review.)
+			t.failClosed(ck, "a new process shares the memory of one that died in a call whose end the guard must see")
+			return false
+		}
 		return true
 	}
 	maps, err := region.ReadMaps(child)
@@ -2427,6 +2451,9 @@ func (t *tracer) adoptLate(ck *task, pre *space) bool {
 	// since pre (a child of the new program whose creator was killed
 	// before its event): brk(0) asks (see firstStop).
 	ck.brkUnknown = true
+	// Another new process sharing this memory may join the space before
+	// the reservations the layout lacks are made: it waits for them.
+	ck.sp.settler = ck
 	t.spaces[ck.sp] = true
 	return true
 }
@@ -2445,52 +2472,83 @@ func (t *tracer) noteHeldFrom(tk, p *task) {
 	}
 }
 
-// deadCreatorSpace returns the space of the program whose memory a held
-// process copied (or shares) when its creator died before its event,
-// or nil: the space noted at its first stop (noteHeldFrom), or any
-// other space of the run, if the process runs the same exec of a
-// program as that space (execIdentity: fork copies it, exec sets it
-// anew). Its creator, a thread of its parent process then, died with
-// that process (a group exit, a SIGKILL: a thread alone cannot be
-// killed), often before the first stop was seen (a zombie shows no
-// exec); or was another child of that process that made it with
+// deadCreatorSpace returns the space whose memory a held process copied
+// (or shares) when its creator died before its event, or nil: the space
+// of its parent process noted at its first stop (noteHeldFrom), if the
+// process runs the exec that space ran then (execIdentity: fork copies
+// it, exec sets it anew) and no task of that space lives on. Its
+// creator, a thread of that process, died with it (a group exit, a
+// SIGKILL: a thread alone cannot be killed, nor leave its fork event
+// stop by itself). A parent process that lives on did not make it:
+// the creator was another child of that process, which made it with
 // CLONE_PARENT, or the first stop came after the creator's process had
-// died and handed it to a subreaper. Any space of the same exec will
-// do: the model is read from the process's own layout (see adoptLate),
-// and takes from that space only what an exec sets (the policy, the
-// guard's code page, the loader's place) and the pool's state, which
-// the layout corrects. (A program that rewrites those /proc fields
-// needs CAP_SYS_RESOURCE, and gains nothing a program in ld.so's place
-// does not already have: see placement.md.)
+// died and handed it to a subreaper; that space's model and pool are
+// not the memory's (the pool could hand out a PROT_NONE mapping of the
+// child's own), and the process is killed as before (the fourteenth
+// session's review). The model is read from the process's own layout
+// (see adoptLate); the space gives what an exec sets (the policy, the
+// guard's code page, the loader's place) and the pool's state.
 //
-// Before, such a process was killed: natively it runs, and a process
-// whose thread calls exit() while others fork lost 8-10% of the
-// children made meanwhile (TestExitWhileForking).
+// Before, every such process was killed: natively it runs, and a
+// process whose thread calls exit() while others fork lost 8-10% of
+// the children made meanwhile (TestExitWhileForking).
 func (t *tracer) deadCreatorSpace(tk *task) *space {
-	id, ok := execIdentity(tk.tid)
-	if !ok || id == ([2]uint64{}) {
+	pre := tk.heldFrom
+	if pre == nil || pre.guard == nil {
 		return nil
 	}
-	if pre := tk.heldFrom; pre != nil && pre.guard != nil && tk.heldExec == id {
-		return pre
+	if id, ok := execIdentity(tk.tid); !ok || id != tk.heldExec {
+		return nil
 	}
-	// Read anew, one live task per space: a task seen here in the
-	// middle of an exec shows the new program's, of which no child
-	// exists yet.
-	seen := make(map[*space]bool)
 	for _, o := range t.tasks {
-		sp := o.sp
-		if sp == nil || sp.guard == nil || seen[sp] || o.exiting || o.born || !t.spaces[sp] {
-			continue
-		}
-		if got, ok := execIdentity(o.tid); ok && got != ([2]uint64{}) {
-			seen[sp] = true
-			if got == id {
-				return sp
-			}
+		if o.sp == pre && !o.exiting && taskLives(o.tid) {
+			return nil
 		}
 	}
-	return nil
+	return pre
+}
+
+// unsure reports whether a space's model may not be what its memory
+// holds: a task of it died, or is dying (SIGKILL pending), in a call
+// whose end the guard must see (the reservation a move-out or a
+// failure puts back at that end may never come). A new process that
+// shares its memory may not join it.
+func (t *tracer) unsure(sp *space) bool {
+	if sp.broken {
+		return true
+	}
+	for _, o := range t.tasks {
+		if o.sp == sp && o.inj != nil && (o.inj.running() || o.inj.await != nil || o.inj.inPlace != nil) && !taskLives(o.tid) {
+			return true
+		}
+	}
+	return false
+}
+
+// settlerGone fails closed on the processes that joined space sp while
+// its settler, gone before its reservations were all made, made them:
+// their memory may lack one.
+func (t *tracer) settlerGone(sp *space) {
+	waiters := sp.settleWaiters
+	sp.settler, sp.settleWaiters = nil, nil
+	for _, w := range waiters {
+		if t.tasks[w.tid] == w {
+			t.failClosed(w, "a new process shares the memory of one that died before its reservations were made")
+			return // (the kill reaches every process of the space)
+		}
+	}
+}
+
+// settled ends the wait of the processes that joined space sp while
+// its settler made its reservations (see adoptLate).
+func (t *tracer) settled(sp *space) {
+	waiters := sp.settleWaiters
+	sp.settler, sp.settleWaiters = nil, nil
+	for _, w := range waiters {
+		if t.tasks[w.tid] == w {
+			t.firstRun(w)
+		}
+	}
 }
 
 // lateAdopted counts the children adoptLate gave a space built from
@@ -2602,20 +2660,13 @@ func (t *tracer) firstStop(tk *task) {
 		// only one so far.
 		t.setExitOption(tk, false)
 	}
+	if s := tk.sp.settler; s != nil && s != tk && t.tasks[s.tid] == s {
+		// Its memory's reservations are still being made (adoptLate).
+		tk.sp.settleWaiters = append(tk.sp.settleWaiters, tk)
+		return
+	}
 	if len(tk.forkCalls) == 0 && !tk.brkUnknown {
-		if groupStopSig(tk.firstSig) {
-			// Its first stop is its part in a group-stop: it stays
-			// stopped with the others until SIGCONT, as natively.
-			// Resumed, it ran while its process was stopped (and a
-			// thread that makes threads went on making them).
-			if err := listen(tk.tid); err != nil {
-				t.lost(tk, err)
-				return
-			}
-			tk.groupStop = true
-			return
-		}
-		t.resume(tk, cont, 0)
+		t.firstRun(tk)
 		return
 	}
 	calls := tk.forkCalls
@@ -2623,12 +2674,37 @@ func (t *tracer) firstStop(tk *task) {
 	var extra []extraCall
 	if tk.brkUnknown {
 		tk.brkUnknown = false
-		g := tk.sp.guard
+		g, sp := tk.sp.guard, tk.sp
+		settler := sp.settler == tk
 		extra = append(extra, extraCall{call: rewrite.Call{ABI: tk.sp.abi, Nr: nrBrk[tk.sp.abi]},
-			done: func(ret uint64) bool { g.SetBrk(ret); return true }})
+			done: func(ret uint64) bool {
+				g.SetBrk(ret)
+				if settler && sp.settler == tk {
+					t.settled(sp)
+				}
+				return true
+			}})
 	}
 	// The child stands just after the fork's syscall instruction.
 	t.startInjection(tk, tk.sp.abi, calls, false, extra)
+}
+
+// firstRun lets a new task with nothing to make run, or keeps it in
+// the group-stop its first stop was part of.
+func (t *tracer) firstRun(tk *task) {
+	if groupStopSig(tk.firstSig) {
+		// Its first stop is its part in a group-stop: it stays stopped
+		// with the others until SIGCONT, as natively. Resumed, it ran
+		// while its process was stopped (and a thread that makes
+		// threads went on making them).
+		if err := listen(tk.tid); err != nil {
+			t.lost(tk, err)
+			return
+		}
+		tk.groupStop = true
+		return
+	}
+	t.resume(tk, cont, 0)
 }
 
 func (t *tracer) execEvent(tk *task) {
