@@ -268,7 +268,7 @@ func (a *Action) QuietOnSuccess() bool {
 	if p == nil {
 		return true
 	}
-	if p.brk || p.shmdt != nil {
+	if p.brk {
 		return false
 	}
 	switch a.call.Op() {

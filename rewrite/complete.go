@@ -25,24 +25,12 @@ func (g *Guard) Complete(a *Action, ret uint64) Fix {
 		return g.completeBrk(c.ABI, p, ret)
 	}
 	if failed {
-		if p.shmdt != nil {
-			// shmdt failed: the segment is still attached.
-			g.shm[p.shmdt.whole.Start] = p.shmdt
-			return Fix{}
-		}
 		return g.rollback(a, p)
 	}
 	var fix Fix
 	switch op := c.Op(); {
 	case op == OpShmat || op == OpIPC && c.Args[0]&0xffff == ipcSHMAT:
 		g.attached(p.taken)
-	case p.shmdt != nil:
-		// The kernel detached the segment: reserve the holes it left
-		// (never over anything else).
-		for _, piece := range p.shmdt.left.Ranges() {
-			g.release(int(p.task), piece)
-			fix.After = append(fix.After, reservation(c.ABI, piece, MapFixedNoReplace))
-		}
 	}
 	if c.Op() == OpMremap {
 		old := c.Args[0]

@@ -20,10 +20,6 @@ type pending struct {
 	// mapped over, given back to them if it fails.
 	wasAttached []detachedPiece
 
-	// shmdt: for a shmdt the kernel runs, the attachment it detaches
-	// (its pieces inside guarded ranges are reserved again afterwards).
-	shmdt *attachment
-
 	// mremap: the old range (inside guarded ranges) released if the
 	// mapping moved, and the growth area taken if it grew in place.
 	mremapOld    region.Range

@@ -73,9 +73,23 @@ func (g *Guard) detach(piece region.Range, p *pending) {
 // pieces only (the fourteenth session's hunt). Then the call is handled
 // as one at an attachment the guard did not see, and the record kept
 // for the next shmdt there.
+//
+// Nor is a record of a segment across a guarded range's edge used: the
+// kernel detaches the pieces of one attachment (its file, not the
+// segment: two attachments of a segment have a file each), which the
+// layout cannot tell apart, and the part outside, which the program
+// may unmap or fill with another attachment's piece unseen. Its pieces
+// were put back as reservations at the call's end, over pieces the
+// kernel had kept (another attachment's page first at addr), and the
+// process was killed (the fourteenth session's review). The call runs
+// as one at an attachment the guard did not see, the record dropped.
 func (g *Guard) decideShmdt(c Call, addr uint64, task int) *Action {
 	a, known := g.shm[addr]
 	demoted := known && !c.ShmDetachesUnknown && !g.sameDetach(a.left, c.ShmDetaches)
+	if known && !g.policy.guarded.Covers(a.whole) {
+		delete(g.shm, addr)
+		demoted = true
+	}
 	if demoted {
 		known = false
 	}
@@ -125,18 +139,6 @@ func (g *Guard) decideShmdt(c Call, addr uint64, task int) *Action {
 		return act
 	}
 	delete(g.shm, addr) // g.shm is not nil here
-	if !g.policy.guarded.Covers(a.whole) {
-		if len(a.left.Ranges()) == 0 {
-			return allow(c, "")
-		}
-		// Part of the segment lies outside: only the kernel can detach
-		// that. Let it, and put the reservations back at the exit.
-		b := newTracked()
-		b.p.shmdt = a
-		act := b.allowExit(c, "shmdt of a segment across a guarded range's edge")
-		act.Hole = true
-		return act
-	}
 	pieces := a.left.Ranges()
 	if len(pieces) == 0 {
 		// Everything of it inside was unmapped already; what remains (if

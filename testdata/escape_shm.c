@@ -86,23 +86,25 @@ static int map32_outside(void) {
 
 // shmdt_other: the kernel's shmdt(addr) detaches the first System V
 // mapping at or above addr whose offset in its segment is its distance
-// from addr, of whatever segment, and the pieces of that segment placed
-// so; not necessarily the segment the guard recorded at addr. Segment X
-// (4 pages) is attached at x, and another segment Z's page at offset
-// zoff is moved (mremap) to x + zoff, after X's pages in drop are
-// unmapped (a mask of its pages). With back set, X's page 1 is instead
-// moved out of the range and back. Natively the call detaches Z's page
-// (or all of X), and X's other pages stay. Is a hole left, does
-// MAP_32BIT find one, and is what the kernel keeps still there?
-static void shmdt_other(const char *route, unsigned long x, int drop, unsigned long zoff, int back) {
-	int xs = seg(4 * PAGE), zs = seg(4 * PAGE);
+// from addr, of whatever segment, and the pieces of that attachment (its
+// file: each shmat has its own) so placed; not necessarily the
+// attachment the guard recorded at addr. Segment X (4 pages) is attached
+// at x, and a page at offset zoff of another segment Z (with same set,
+// of a second attachment of X's segment) is moved (mremap) to x + zoff,
+// after X's pages in drop (a mask) are unmapped. With back set, X's
+// page 1 is instead moved out of the range and back. Natively the call
+// detaches Z's page (or all of X), and X's other pages stay. Is a hole
+// left in the range, does MAP_32BIT find one, and is what the kernel
+// keeps still there?
+static void shmdt_other(const char *route, unsigned long x, int drop, unsigned long zoff, int back, int same) {
+	int xs = seg(4 * PAGE), zs = same ? xs : seg(4 * PAGE);
 	char *ax = shmat(xs, (void *)x, SHM_REMAP);
 	if (ax != (char *)x) {
 		verdict(route, 0, "setup: shmat(%#lx, SHM_REMAP): %s", x, ename(errno));
 		return;
 	}
-	unsigned long in = (x + 4 * PAGE > HI ? HI : x + 4 * PAGE) - x; // X's part in the range
-	allow(x, in);
+	unsigned long lo = x < LO ? LO : x, hi = x + 4 * PAGE > HI ? HI : x + 4 * PAGE; // X's part in the range
+	allow(lo, hi - lo);
 	for (int i = 0; i < 4; i++)
 		if (drop & (1 << i)) munmap(ax + i * PAGE, PAGE);
 	char *az = (char *)-1;
@@ -130,15 +132,15 @@ static void shmdt_other(const char *route, unsigned long x, int drop, unsigned l
 	for (int i = 0; i < 4 && !back; i++)
 		if (!(drop & (1 << i)) && x + i * PAGE < HI && x + i * PAGE != x + zoff) kept = kept && sysv_at(x + i * PAGE);
 	int zgone = back || !sysv_at(x + zoff);
-	int hole = !nohole(x, in);
+	int hole = !nohole(lo, hi - lo);
 	int m32 = map32_outside();
 	verdict(route, dt == 0 && kept && zgone && !hole && m32,
 	        "shmdt(%#lx) = %d %s; X's other pages kept: %s; the piece at its offset detached: %s; hole left: %s; "
 	        "MAP_32BIT outside the range: %s",
 	        x, dt, dt ? ename(e) : "", kept ? "yes" : "NO", zgone ? "yes" : "NO", hole ? "YES" : "no", m32 ? "yes" : "NO");
-	// Clean up: what is left of X in the range (unmapped: reservations
-	// come back), and Z.
-	munmap(ax, in);
+	// Clean up: what is left of X (unmapped: in the range the
+	// reservations come back), and Z.
+	munmap(ax, 4 * PAGE);
 	unallow(1);
 	if (az != (char *)-1) shmdt(az);
 }
@@ -225,10 +227,13 @@ int main(int argc, char **argv) {
 		shmdt_fragment("i386-shmdt-fragment-hi-garbage", 1);
 		// (Found by the fourteenth session's hunt: a hole MAP_32BIT
 		// took, a page of X's lost, a kill.)
-		shmdt_other("shmdt-record-emptied", 0x35000000, 0xf, 2 * PAGE, 0);
-		shmdt_other("shmdt-other-segment-first", 0x35100000, 0x1, 0, 0);
-		shmdt_other("shmdt-moved-back-across-end", HI - 2 * PAGE, 0, 0, 1);
-		shmdt_other("shmdt-other-segment-across-end", HI - 2 * PAGE, 0x1, 0, 0);
+		shmdt_other("shmdt-record-emptied", 0x35000000, 0xf, 2 * PAGE, 0, 0);
+		shmdt_other("shmdt-other-segment-first", 0x35100000, 0x1, 0, 0, 0);
+		shmdt_other("shmdt-moved-back-across-end", HI - 2 * PAGE, 0, 0, 1, 0);
+		shmdt_other("shmdt-other-segment-across-end", HI - 2 * PAGE, 0x1, 0, 0, 0);
+		// Below the range's start (0xe000: root maps there), a second
+		// attachment of the same segment first at the address.
+		shmdt_other("shmdt-second-attachment-across-start", LO - 2 * PAGE, 0x1, 0, 0, 1);
 	}
 
 	// A segment id is only meaningful in an IPC namespace. Make the

@@ -764,7 +764,7 @@ func TestEscapeShmat(t *testing.T) {
 		out, res := escapeGuarded(t, escapePolicy(t, false), bin)
 		escapeCheck(t, out, res, append(common[:len(common):len(common)], "shmat-over-own", "shmat-over-own-remap", "shmdt-fragment",
 			"i386-shmdt-fragment-hi-garbage", "shmdt-record-emptied", "shmdt-other-segment-first",
-			"shmdt-moved-back-across-end", "shmdt-other-segment-across-end"))
+			"shmdt-moved-back-across-end", "shmdt-other-segment-across-end", "shmdt-second-attachment-across-start"))
 	})
 	t.Run("strict", func(t *testing.T) {
 		out, res := escapeGuarded(t, escapePolicy(t, true), bin, "strict")
