@@ -643,14 +643,22 @@ func (g *Guard) MayDontCopy() bool { return g.mayDontCopy }
 // the program break and the code page (whose contents the tracer checks
 // in the child); shared memory attachments and MADV_DONTFORK marks are
 // not known (a shmdt in a guarded range gets EINVAL).
+//
+// Nor is what of the pool is free: prev's pool is not the child's
+// memory's (prev changed since the copy was made, or is another
+// process's: see the tracer's deadCreatorSpace), and the layout cannot
+// tell the pool's reservations from a PROT_NONE mapping of the
+// program's, which the pool, handing it out, would replace (a review
+// in the fourteenth session found a child's next mapping inside its
+// own). The child's pool gives out nothing its layout maps: only what
+// the calls returned reserve. Its mappings go where the kernel puts
+// them once that is used up (never in a protected range: those are
+// reserved).
 func FromLayout(prev *Guard, abi ABI, maps []region.Mapping) (*Guard, []Call) {
 	g := NewGuard(prev.policy)
 	g.brk, g.code, g.codeReady = prev.brk, prev.code, prev.codeReady
 	g.mayDontCopy = true // (whatever the child lacks is found here)
 	if prev.pool != nil {
-		// The pool hands out only what prev's would (free there, a
-		// reservation in the child): a PROT_NONE mapping of the
-		// program's, taken for a reservation below, is not free.
 		g.pool = prev.pool.Clone()
 	}
 	for _, m := range maps {
@@ -666,14 +674,14 @@ func FromLayout(prev *Guard, abi ABI, maps []region.Mapping) (*Guard, []Call) {
 	for _, m := range maps {
 		for p := range g.policy.guarded.Within(m.Range) {
 			for _, q := range withoutCode(p, g.code) {
+				if g.pool != nil {
+					g.pool.Take(q)
+				}
 				if LooksReserved(m) {
 					g.reserved.Add(q)
 					continue
 				}
 				g.mapped.Add(q)
-				if g.pool != nil {
-					g.pool.Take(q)
-				}
 			}
 			if c := p.Intersect(g.code); !c.Empty() {
 				g.reserved.Add(c)
