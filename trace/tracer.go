@@ -801,6 +801,14 @@ type space struct {
 	settler       *task
 	settleWaiters []*task
 	broken        bool
+	// ident is the exec this space's program runs (see execIdentity),
+	// as last read for a held new process's parent (noteHeldFrom), or
+	// inherited from the space a fork copied: for a parent that is
+	// dying by the next one's first stop, whose /proc shows none then.
+	// Read while a task of the space was in the middle of an exec, it
+	// is the new program's: no child of that one's is held with this
+	// space as its parent's, and a child of the old one's is killed.
+	ident [2]uint64
 }
 
 type task struct {
@@ -2126,7 +2134,7 @@ func inFork(tid int) (fork, running bool) {
 // looked at again then (see dispatch), with o stopped.
 func (t *tracer) mayHaveMade(o *task) bool {
 	state, lives := taskState(o.tid)
-	if !lives || o.vforkChild != 0 && strings.HasPrefix(state, "D") {
+	if !lives || o.vforkChild != 0 && strings.HasPrefix(state, "D") && t.inVfork(o) {
 		// (A task waiting in vfork for its child, whose event was
 		// seen, sleeps uninterruptibly (D): it made nothing that is
 		// still to be reported. Taken for one that may have, it kept
@@ -2146,6 +2154,18 @@ func (t *tracer) mayHaveMade(o *task) bool {
 		}
 	}
 	return fork
+}
+
+// inVfork reports whether the vfork child whose event task o reported
+// last may still hold o in vfork: it lives and has not exec'd (it shares
+// o's space). One that exec'd or ended let o go on without a stop of
+// o's (vforkChild stays set until o's next stop), and o asleep (D) in
+// its next fork-family call, or anywhere, is no proof it made nothing:
+// a posix_spawn loop's next child, held for its event, was killed as
+// one whose creator is gone (the fourteenth session's review).
+func (t *tracer) inVfork(o *task) bool {
+	c := t.tasks[o.vforkChild]
+	return c != nil && c.sp == o.sp && !c.exiting
 }
 
 // orphanHeld marks the new tasks made by threads that tk's exec ended
@@ -2315,7 +2335,7 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 	checkForkedCode(child, g)
 	// The child inherits the parent's objects where they are: it shares
 	// the parent's placements.
-	ck.sp = &space{guard: g, abi: parent.sp.abi, planner: parent.sp.planner, loader: parent.sp.loader}
+	ck.sp = &space{guard: g, abi: parent.sp.abi, planner: parent.sp.planner, loader: parent.sp.loader, ident: parent.sp.ident}
 	ck.forkCalls = calls
 	// A fork made by a signal handler that interrupted the code page's
 	// code returns there in the child too, with the same stack: the
@@ -2463,12 +2483,18 @@ func (t *tracer) adoptLate(ck *task, pre *space) bool {
 // copy of. (A task in the middle of an exec, its event not yet seen,
 // shows the new program's with its old space: no child of the new
 // program's exists yet, and a child of the old one's does not match.)
+// A parent dying already shows none: the exec last read for its space
+// stands (a process SIGKILLed while it spawns, whose posix_spawn child
+// runs natively, lost it: the fourteenth session's review).
 func (t *tracer) noteHeldFrom(tk, p *task) {
 	if p.sp == nil || p.sp.guard == nil {
 		return
 	}
 	if id, ok := execIdentity(p.tid); ok && id != ([2]uint64{}) {
-		tk.heldFrom, tk.heldExec = p.sp, id
+		p.sp.ident = id
+	}
+	if p.sp.ident != ([2]uint64{}) {
+		tk.heldFrom, tk.heldExec = p.sp, p.sp.ident
 	}
 }
 
@@ -2476,18 +2502,19 @@ func (t *tracer) noteHeldFrom(tk, p *task) {
 // (or shares) when its creator died before its event, or nil: the space
 // of its parent process noted at its first stop (noteHeldFrom), if the
 // process runs the exec that space ran then (execIdentity: fork copies
-// it, exec sets it anew) and no task of that space lives on. Its
-// creator, a thread of that process, died with it (a group exit, a
-// SIGKILL: a thread alone cannot be killed, nor leave its fork event
-// stop by itself). A parent process that lives on did not make it:
-// the creator was another child of that process, which made it with
-// CLONE_PARENT, or the first stop came after the creator's process had
-// died and handed it to a subreaper; that space's model and pool are
-// not the memory's (the pool could hand out a PROT_NONE mapping of the
-// child's own), and the process is killed as before (the fourteenth
-// session's review). The model is read from the process's own layout
-// (see adoptLate); the space gives what an exec sets (the policy, the
-// guard's code page, the loader's place) and the pool's state.
+// it, exec sets it anew) and that process lives no more. Its creator, a
+// thread of that process, died with it (a group exit, a SIGKILL: a
+// thread alone cannot be killed, nor leave its fork event stop by
+// itself), or was a child of that process that made it with CLONE_PARENT
+// and died too (then of the same exec, or the process is killed). A
+// parent process that lives on did not make it: the creator was such a
+// child, or the first stop came after the creator's process had died
+// and handed it to a subreaper; it is killed as before. The model is
+// read from the process's own layout (see adoptLate): the space gives
+// only what an exec sets (the policy, the guard's code page, the
+// loader's place), not its pool (see rewrite.FromLayout: a CLONE_PARENT
+// child given its grandparent's pool had its own PROT_NONE mapping
+// handed out, the fourteenth session's reviews).
 //
 // Before, every such process was killed: natively it runs, and a
 // process whose thread calls exit() while others fork lost 8-10% of
@@ -2501,7 +2528,9 @@ func (t *tracer) deadCreatorSpace(tk *task) *space {
 		return nil
 	}
 	for _, o := range t.tasks {
-		if o.sp == pre && !o.exiting && taskLives(o.tid) {
+		// (The process, not the space: a vfork child in the middle of
+		// its exec still shares the dead parent's memory.)
+		if o.pid == tk.heldPPid && !o.exiting && taskLives(o.tid) {
 			return nil
 		}
 	}
