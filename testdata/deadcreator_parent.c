@@ -12,6 +12,7 @@
 // argv[1] rounds and prints "END rounds=N children=C killed=K clobber=B
 // lost=L". Written by a helper in the fourteenth session's review.
 #define _GNU_SOURCE
+#include "rounds.h"
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -88,62 +89,27 @@ static void process(int round, int ready) {
 	pthread_exit(0); // zombie leader: /proc/D/stat shows no exec identity
 }
 
+// round_body is a round's process D: Y first, then process.
+static void round_body(int r, int ready) {
+	Y = mmap(hint, YLEN, PROT_NONE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (Y == MAP_FAILED)
+		_exit(1);
+	if (r == 0)
+		printf("Y=%p\n", Y);
+	process(r, ready);
+}
+
 int main(int argc, char **argv) {
 	int rounds = argc > 1 ? atoi(argv[1]) : 40;
 	cp = argc > 2 && strcmp(argv[2], "cp") == 0;
 	if (argc > 3 && strcmp(argv[3], "hint") == 0)
 		hint = (void *)0x20000000UL;
-	setvbuf(stdout, 0, _IONBF, 0);
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	long children = 0, killed = 0, bad44 = 0, bad45 = 0;
-	for (int r = 0; r < rounds; r++) {
-		int pfd[2];
-		if (pipe(pfd))
-			return 1;
-		pid_t p = fork();
-		if (p == 0) {
-			close(pfd[0]);
-			Y = mmap(hint, YLEN, PROT_NONE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-			if (Y == MAP_FAILED)
-				_exit(1);
-			if (r == 0)
-				printf("Y=%p\n", Y);
-			process(r, pfd[1]);
-		}
-		close(pfd[1]);
-		char b;
-		(void)!read(pfd[0], &b, 1);
-		close(pfd[0]);
-		time_t t0 = time(NULL);
-		for (;;) {
-			int st;
-			pid_t w = waitpid(-1, &st, WNOHANG);
-			if (w > 0) {
-				if (w == p)
-					continue;
-				children++;
-				if (WIFSIGNALED(st)) {
-					if (++killed <= 5)
-						printf("child %d of round %d killed by signal %d\n", (int)w, r, WTERMSIG(st));
-				} else if (WIFEXITED(st) && WEXITSTATUS(st) == 44) {
-					if (++bad44 <= 500)
-						printf("CLOBBER: child %d of round %d: mmap landed in its own PROT_NONE mapping\n", (int)w, r);
-				} else if (WIFEXITED(st) && WEXITSTATUS(st) == 45) {
-					if (++bad45 <= 5)
-						printf("LOST: child %d: its PROT_NONE mapping is gone\n", (int)w);
-				}
-				continue;
-			}
-			if (w < 0)
-				break;
-			if (time(NULL) - t0 > 5) {
-				printf("HANG round %d\n", r);
-				if (getenv("HANGWAIT")) sleep(atoi(getenv("HANGWAIT")));
-				return 2;
-			}
-			usleep(200);
-		}
-	}
-	printf("END rounds=%d children=%ld killed=%ld clobber=%ld lost=%ld\n", rounds, children, killed, bad44, bad45);
+	become_reaper();
+	struct tally t = {0};
+	for (int r = 0; r < rounds; r++)
+		if (reap_round(r, start_round(r, round_body), &t))
+			return 2;
+	printf("END rounds=%d children=%ld killed=%ld clobber=%ld lost=%ld\n", rounds, t.children, t.killed, t.status[44],
+	       t.status[45]);
 	return 0;
 }

@@ -18,6 +18,8 @@
 // (nod: rounds where T2 was not seen asleep). Written by a helper in
 // the fourteenth session's review, which found both ways in.
 #define _GNU_SOURCE
+#include "rounds.h"
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
@@ -103,7 +105,10 @@ static char state(pid_t tid) {
 	return p && p[1] == ' ' ? p[2] : 0;
 }
 
-static void process(int ready, int nforkers) {
+static int nforkers = 3;
+
+static void process(int round, int ready) {
+	(void)round;
 	dpid = getpid();
 	if (!usebss && mmap((void *)X, PAGE, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_ANONYMOUS | MAP_PRIVATE, -1, 0) != (void *)X)
 		_exit(3);
@@ -124,71 +129,43 @@ static void process(int ready, int nforkers) {
 		pause();
 }
 
+// asleep reports whether a thread of process p sleeps uninterruptibly
+// (D): the mremap waiting for its event to be read.
+static int asleep(pid_t p) {
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task", (int)p);
+	DIR *d = opendir(path);
+	int found = 0;
+	for (struct dirent *e; d && !found && (e = readdir(d));)
+		found = e->d_name[0] != '.' && state(atoi(e->d_name)) == 'D';
+	if (d)
+		closedir(d);
+	return found;
+}
+
 int main(int argc, char **argv) {
 	int rounds = argc > 1 ? atoi(argv[1]) : 20;
-	int nforkers = argc > 2 ? atoi(argv[2]) : 3;
+	nforkers = argc > 2 ? atoi(argv[2]) : 3;
+	int after = argc > 3 ? atoi(argv[3]) : 1000;
 	usebss = argc > 4 && strcmp(argv[4], "bss") == 0;
 	if (usebss)
 		X = ((unsigned long)bss + 8 * PAGE) & ~(PAGE - 1);
+	become_reaper();
 	printf("X=%#lx\n", X);
-	setvbuf(stdout, 0, _IONBF, 0);
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	long children = 0, killed = 0, escapes = 0, dstuck = 0;
+	struct tally t = {0};
+	long nod = 0;
 	for (int r = 0; r < rounds; r++) {
-		int pfd[2];
-		if (pipe(pfd))
-			return 1;
-		pid_t p = fork();
-		if (p == 0) {
-			close(pfd[0]);
-			process(pfd[1], nforkers);
-		}
-		close(pfd[1]);
-		char b;
-		(void)!read(pfd[0], &b, 1);
-		close(pfd[0]);
+		pid_t p = start_round(r, process);
 		dpid = p;
-		// wait for some thread of D to sleep in D state (the mremap waiting)
 		int seen = 0;
-		for (int i = 0; i < 3000 && !seen; i++) {
-			char path[64];
-			snprintf(path, sizeof path, "/proc/%d/task", (int)p);
-			// crude: scan tids p..p+4000
-			for (int tid = p; tid < p + 4000 && !seen; tid++)
-				if (state(tid) == 'D')
-					seen = 1;
-			if (!seen)
-				usleep(500);
-		}
-		if (!seen)
-			dstuck++;
-		usleep(argc > 3 ? atoi(argv[3]) : 1000);
+		for (int i = 0; i < 3000 && !(seen = asleep(p)); i++)
+			usleep(500);
+		nod += !seen;
+		usleep(after);
 		kill(p, SIGKILL);
-		time_t t0 = time(NULL);
-		for (;;) {
-			int st;
-			pid_t w = waitpid(-1, &st, WNOHANG);
-			if (w > 0) {
-				if (w == p)
-					continue;
-				children++;
-				if (WIFSIGNALED(st))
-					killed++;
-				else if (WIFEXITED(st) && WEXITSTATUS(st) == 43) {
-					if (++escapes <= 10)
-						printf("ESCAPE: child %d of round %d: MAP_32BIT landed in the range\n", (int)w, r);
-				}
-				continue;
-			}
-			if (w < 0)
-				break;
-			if (time(NULL) - t0 > 8) {
-				printf("HANG: round %d\n", r);
-				return 2;
-			}
-			usleep(200);
-		}
+		if (reap_round(r, p, &t))
+			return 2;
 	}
-	printf("END rounds=%d children=%ld killed=%ld escapes=%ld nod=%ld\n", rounds, children, killed, escapes, dstuck);
+	printf("END rounds=%d children=%ld killed=%ld escapes=%ld nod=%ld\n", rounds, t.children, t.killed, t.status[43], nod);
 	return 0;
 }

@@ -20,6 +20,7 @@
 //
 // Prints "END rounds=N children=C killed=K escapes=E".
 #define _GNU_SOURCE
+#include "rounds.h"
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -84,59 +85,19 @@ static void process(int round, int ready) {
 int main(int argc, char **argv) {
 	int rounds = argc > 1 ? atoi(argv[1]) : 40;
 	vm = argc > 2 && strcmp(argv[2], "vm") == 0;
-	setvbuf(stdout, 0, _IONBF, 0); // (P's exit() flushes what it copied)
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1)) {
-		perror("PR_SET_CHILD_SUBREAPER");
-		return 1;
-	}
-	long children = 0, killed = 0, escapes = 0;
+	become_reaper();
+	struct tally t = {0};
 	for (int r = 0; r < rounds; r++) {
-		int pfd[2];
-		if (pipe(pfd)) {
-			perror("pipe");
-			return 1;
-		}
-		pid_t p = fork();
-		if (p == 0) {
-			close(pfd[0]);
-			process(r, pfd[1]);
-		}
-		close(pfd[1]);
-		char b;
-		(void)!read(pfd[0], &b, 1);
-		close(pfd[0]);
+		pid_t p = start_round(r, process);
 		if (r % 2 == 1) {
 			struct timespec ts = {0, 200000 + (r * 7919 % 2000) * 1000L};
 			nanosleep(&ts, 0);
 			kill(p, SIGKILL);
 		}
-		time_t t0 = time(NULL);
-		for (;;) {
-			int st;
-			pid_t w = waitpid(-1, &st, WNOHANG);
-			if (w > 0) {
-				if (w == p)
-					continue;
-				children++;
-				if (WIFSIGNALED(st)) {
-					killed++;
-					if (killed <= 5)
-						printf("child %d of round %d killed by signal %d\n", (int)w, r, WTERMSIG(st));
-				} else if (WIFEXITED(st) && WEXITSTATUS(st) >= 42) {
-					if (++escapes <= 5)
-						printf("ESCAPE: child %d exit %d\n", (int)w, WEXITSTATUS(st));
-				}
-				continue;
-			}
-			if (w < 0)
-				break; // the round's processes are all gone
-			if (time(NULL) - t0 > 5) {
-				printf("HANG: round %d's processes not gone after 5 s\n", r);
-				return 2;
-			}
-			usleep(200);
-		}
+		if (reap_round(r, p, &t))
+			return 2;
 	}
-	printf("END rounds=%d children=%ld killed=%ld escapes=%ld\n", rounds, children, killed, escapes);
+	long escapes = t.status[42] + t.status[43];
+	printf("END rounds=%d children=%ld killed=%ld escapes=%ld\n", rounds, t.children, t.killed, escapes);
 	return escapes != 0;
 }
