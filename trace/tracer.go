@@ -2426,8 +2426,8 @@ const lateWindow = time.Second
 // died before its event, shares that one's); where it cannot, the child
 // is killed, as in adopt. A held process whose creator died before its
 // event, with its whole process (a group exit, a SIGKILL), is settled
-// the same way from a space of the program's exec it runs (see
-// deadCreatorSpace). It returns false if the child was killed.
+// the same way from that process's space (see deadCreatorSpace). It
+// returns false if the child was killed.
 func (t *tracer) adoptLate(ck *task, pre *space) bool {
 	child := ck.tid
 	ck.pid = child
@@ -2465,7 +2465,7 @@ func (t *tracer) adoptLate(ck *task, pre *space) bool {
 	g, calls := rewrite.FromLayout(pre.guard, pre.abi, maps)
 	lateAdopted.Add(1)
 	checkForkedCode(child, g)
-	ck.sp = &space{guard: g, abi: pre.abi, planner: pre.planner, loader: pre.loader}
+	ck.sp = &space{guard: g, abi: pre.abi, planner: pre.planner, loader: pre.loader, ident: pre.ident}
 	ck.forkCalls = calls
 	// The break is the child's creator's, which may be a program exec'd
 	// since pre (a child of the new program whose creator was killed
@@ -2659,12 +2659,12 @@ func (t *tracer) firstStop(tk *task) {
 			// whose memory the task copied: a subreaper it was handed
 			// to, or a process dying itself. Its model would not be
 			// the task's: a reservation taken for the program's
-			// mapping could be made read-write. A process that runs
-			// the exec of a program the run still knows gets a model
-			// read from its own layout (or shares a sharer's), as one
-			// whose creator an exec ended; otherwise whatever made it
-			// is gone, and with it what its memory holds: it cannot be
-			// guarded.
+			// mapping could be made read-write. A process whose
+			// parent process died with its creator (deadCreatorSpace)
+			// gets a model read from its own layout (or shares a
+			// sharer's), as one whose creator an exec ended; otherwise
+			// whatever made it is gone, and with it what its memory
+			// holds: it cannot be guarded.
 			pre := (*space)(nil)
 			if !tk.heldThread {
 				pre = t.deadCreatorSpace(tk)
