@@ -992,6 +992,10 @@ type tracer struct {
 	// need the look for their creator (see wantSettle).
 	nHeldProcs int
 	settleDue  bool
+	// passMade and passPPid keep, during a pass of settleHeld, what
+	// mayHaveMade and parentPid found for each task.
+	passMade map[*task]bool
+	passPPid map[*task]int
 	// settleAt is when settleHeld was first asked for since it last
 	// ran (see wantSettle); zero when it is not.
 	settleAt time.Time
@@ -1451,8 +1455,11 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		// Interrupted to see whether it made a held task: stopped now
 		// (by the interrupt, or first by another stop), it can tell.
 		tk.probed = false
-		if t.nHeldProcs > 0 && t.freezes == 0 {
-			t.settleHeld()
+		if t.nHeldProcs > 0 {
+			// (Once for all those interrupted, not at each: a pass
+			// reads two files of each of the parent's threads, and
+			// interrupts those running.)
+			t.wantSettle()
 		}
 	}
 	if tk != nil && ws.Stopped() && ws>>16 != unix.PTRACE_EVENT_VFORK {
@@ -2000,6 +2007,12 @@ func (t *tracer) settleNow() {
 // guess may be wrong: see adopt). So does a new thread (heldThread),
 // whose process is its creator's.
 func (t *tracer) settleHeld() {
+	// What each task may have made, and whose child it is, are read
+	// once for all the held tasks of this pass: a storm of spawns from
+	// 64 threads had every held child read two files of every thread
+	// (5-10 times slower than natively: the fourteenth session's hunt).
+	t.passMade, t.passPPid = map[*task]bool{}, map[*task]int{}
+	defer func() { t.passMade, t.passPPid = nil, nil }()
 	for _, tk := range t.tasks {
 		if !tk.held {
 			continue
@@ -2083,11 +2096,24 @@ func (t *tracer) siblingMayHaveMade(tk *task, ppid int) bool {
 		if o == tk || o.held || o.sp == nil {
 			continue
 		}
-		if _, pp := procIDs(o.tid); pp == ppid && t.mayHaveMade(o) {
+		if t.parentPid(o) == ppid && t.mayHaveMade(o) {
 			return true
 		}
 	}
 	return false
+}
+
+// parentPid is procIDs' parent process of task o, read once per pass
+// of settleHeld.
+func (t *tracer) parentPid(o *task) int {
+	if pp, ok := t.passPPid[o]; ok {
+		return pp
+	}
+	_, pp := procIDs(o.tid)
+	if t.passPPid != nil {
+		t.passPPid[o] = pp
+	}
+	return pp
 }
 
 // inFork reports whether a task may be the creator of a new task whose
@@ -2133,6 +2159,17 @@ func inFork(tid int) (fork, running bool) {
 // until its next stop, which is reported like any other: held tasks are
 // looked at again then (see dispatch), with o stopped.
 func (t *tracer) mayHaveMade(o *task) bool {
+	if made, ok := t.passMade[o]; ok {
+		return made
+	}
+	made := t.mayHaveMadeNow(o)
+	if t.passMade != nil {
+		t.passMade[o] = made
+	}
+	return made
+}
+
+func (t *tracer) mayHaveMadeNow(o *task) bool {
 	state, lives := taskState(o.tid)
 	if !lives || o.vforkChild != 0 && strings.HasPrefix(state, "D") && t.inVfork(o) {
 		// (A task waiting in vfork for its child, whose event was
