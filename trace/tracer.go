@@ -312,7 +312,7 @@ func run(cfg Config) (Result, error) {
 			for {
 				select {
 				case s := <-cfg.Signals:
-					if sig, ok := s.(syscall.Signal); ok && !others.came(sig, time.Now()) {
+					if sig, ok := s.(syscall.Signal); ok && (hangupOfLeader(sig) || !others.came(sig, time.Now())) {
 						_ = unix.PidfdSendSignal(pidfd, sig, nil, 0)
 					}
 				case <-done:
@@ -1146,6 +1146,21 @@ func (t *tracer) forwardedTwice(tid int, sig syscall.Signal) bool {
 	}
 	t.gotFrom[sigCopy{sig, true}] = now
 	return false
+}
+
+// hangupOfLeader reports whether sig is a SIGHUP that mmapguard, the
+// leader of its session (script(1), ssh -t, a pty's child), got from
+// its terminal's hang-up: the kernel sends that to the session leader
+// only, so no copy of the program's is to be waited for. Passed on
+// forwardGrace late, it came after the program had read EOF or EIO
+// and exited by itself (an interactive bash then hung up no job of
+// its own: the fourteenth session's hunt).
+func hangupOfLeader(sig syscall.Signal) bool {
+	if sig != syscall.SIGHUP {
+		return false
+	}
+	sid, err := unix.Getsid(0)
+	return err == nil && sid == os.Getpid()
 }
 
 // forwardGrace is how long the forwarder waits, before it passes a
