@@ -2728,7 +2728,7 @@ func (t *tracer) firstStop(tk *task) {
 			// sharer's), as one whose creator an exec ended; otherwise
 			// whatever made it is gone, and with it what its memory
 			// holds: it cannot be guarded.
-			pre := (*space)(nil)
+			var pre *space
 			if !tk.heldThread {
 				pre = t.deadCreatorSpace(tk)
 			}
