@@ -97,6 +97,13 @@ type Config struct {
 	// SIGSTOP: a program stopped that way alone is usually continued
 	// alone (kill -CONT PID), which would leave the launcher stopped.
 	JobStop func(sig syscall.Signal)
+	// Ended, if not nil, is called once the first program's process
+	// has ended (the report of its leader's exit, which comes after its
+	// last thread's), on the tracer's thread; other processes of the
+	// program may run on. A launcher that leads its session in the
+	// program's place does there what the kernel does at a session
+	// leader's exit.
+	Ended func()
 }
 
 // Event is one trapped call and what the guard did with it.
@@ -1560,6 +1567,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 	case ws.Exited() || ws.Signaled():
 		if tid == t.mainPid {
 			t.res.Status = ws
+			if t.cfg.Ended != nil {
+				t.cfg.Ended()
+			}
 		}
 		if t.attr != nil && tk != nil && tk.pid == tid {
 			t.attr.SetMaps(tid, nil) // the process is gone

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -87,6 +89,62 @@ func TestRunHangupAsSessionLeader(t *testing.T) {
 		ws := hangupStatus(t, append([]string{bin, "run", "-q", "--protect", lowRange, "--"}, prog...)...)
 		if !ws.Signaled() || ws.Signal() != syscall.SIGHUP {
 			t.Fatalf("run %d: under mmapguard %v ended with %v (exit %d), natively SIGHUP", i, prog, ws, ws.ExitStatus())
+		}
+	}
+}
+
+// leaderStatus runs argv as the leader of a new session on a new
+// terminal, whose output it reads until the end, and returns how argv
+// ended.
+func leaderStatus(t *testing.T, argv ...string) syscall.WaitStatus {
+	t.Helper()
+	m, s := openPty(t)
+	defer m.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	go func() { _, _ = io.Copy(io.Discard, m) }() // (EIO once every slave is closed)
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("%v: not ended after 20 s", argv)
+	}
+	return cmd.ProcessState.Sys().(syscall.WaitStatus)
+}
+
+// TestRunLeaderEndHangsUp: mmapguard run as the leader of its session
+// (script(1), ssh -t), the program leaving a process in the terminal's
+// foreground group. Natively the program leads the session, and at its
+// end the kernel sends that group SIGHUP: the process ends with it.
+// Under the guard mmapguard leads, and must do the same at the
+// program's end: before, the process ran on, and kept mmapguard and the
+// session waiting until it ended.
+func TestRunLeaderEndHangsUp(t *testing.T) {
+	bin := mmapguardBin(t)
+	file := filepath.Join(t.TempDir(), "ran-on")
+	prog := []string{"sh", "-c", fmt.Sprintf("(sleep 1; echo > %s) & echo started", file)}
+	for i, argv := range [][]string{prog, append([]string{bin, "run", "-q", "--protect", lowRange, "--"}, prog...)} {
+		_ = os.Remove(file)
+		if ws := leaderStatus(t, argv...); ws != 0 {
+			t.Fatalf("%v ended with %v (exit %d), want exit 0", argv, ws, ws.ExitStatus())
+		}
+		time.Sleep(1500 * time.Millisecond) // (past the background process's sleep)
+		if _, err := os.Stat(file); err == nil {
+			if i == 0 {
+				t.Fatalf("natively the background process of %v ran on after its session leader's end: the test's premise does not hold here", prog)
+			}
+			t.Fatalf("under mmapguard the background process of %v ran on after the program's end (natively SIGHUP ends it)", prog)
 		}
 	}
 }

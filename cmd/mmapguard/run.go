@@ -252,6 +252,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		// Caught before the program's first instruction.
 		SignalsReady: notified,
 		JobStop:      stopAs,
+		Ended:        hangUpAsLeader,
 	}
 	if len(later) > 0 {
 		cfg.Started = func() { signal.Notify(sigs, later...) }

@@ -16,3 +16,25 @@ func foregroundPgrp() (int, error) {
 	defer func() { _ = tty.Close() }()
 	return unix.IoctlGetInt(int(tty.Fd()), unix.TIOCGPGRP)
 }
+
+// hangUpAsLeader does, at the end of the first program's process, what
+// the kernel does at a session leader's exit, when mmapguard leads its
+// session in the program's place (script(1), ssh -t, a terminal
+// emulator's child): the terminal's foreground process group gets
+// SIGHUP, and the session loses its terminal (TIOCNOTTY by the leader,
+// which sends SIGCONT after the SIGHUP as well, where a leader's exit on
+// a pseudo-terminal sends SIGHUP alone). Natively the program led the
+// session, and a process it left in the foreground group (`sh -c
+// 'sleep 60 &'`) ended with it; under the guard it ran on, and kept the
+// session, and mmapguard, waiting until it ended.
+func hangUpAsLeader() {
+	if sid, err := unix.Getsid(0); err != nil || sid != os.Getpid() {
+		return
+	}
+	fd, err := unix.Open("/dev/tty", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return // no terminal, or hung up already
+	}
+	defer func() { _ = unix.Close(fd) }()
+	_ = unix.IoctlSetInt(fd, unix.TIOCNOTTY, 0)
+}
