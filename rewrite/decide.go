@@ -657,14 +657,20 @@ func (g *Guard) fixedNoReplace(c Call, q region.Range) *Action {
 	// then map the guarded pieces over the reservations.
 	a := &Action{Verdict: Run, Outcome: Rewritten, Ret: q.Start, FixRet: true, Exit: true, call: c,
 		Why: "MAP_FIXED_NOREPLACE split at a guarded range's edge"}
-	if c.Args[3]&(MapShared|MapAnonymous) == MapShared|MapAnonymous {
-		// Shared anonymous memory: each mmap makes a new object, and
-		// pieces mapped apart would not be one (two objects, each
-		// with its own size: a page past a piece's end is a SIGBUS
-		// after mremap grows it). The outside pieces are held with
-		// placeholders mapped with NOREPLACE (EEXIST where the program
-		// has something), then the whole range is mapped in one call
-		// over them and the reservations.
+	if c.Args[3]&MapAnonymous == 0 || c.Args[3]&MapShared != 0 {
+		// A file, or shared anonymous memory: pieces mapped apart would
+		// not be the one mapping the kernel makes. Shared anonymous
+		// memory and a shared mapping of /dev/zero make a new object
+		// at each mmap, each piece with its own size (a page past a
+		// piece's end is a SIGBUS, at once for /dev/zero's pieces at
+		// an offset); a device's or a perf event's mmap method takes
+		// the whole mapping or refuses a piece (a perf ring buffer
+		// must be mapped from offset 0, 1+2^n pages: EINVAL). The
+		// outside pieces are held with placeholders mapped with
+		// NOREPLACE (EEXIST where the program has something), then
+		// the whole range is mapped in one call over them and the
+		// reservations. (Private anonymous pieces are the same memory
+		// as one mapping: they are mapped apart.)
 		for o := range g.policy.guarded.Gaps(q) {
 			a.Steps = append(a.Steps, Step{Call: reservation(c.ABI, o, MapFixedNoReplace), Undo: []Call{munmapCall(c.ABI, o)}})
 		}
@@ -1161,7 +1167,7 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 	// for MREMAP_DONTUNMAP a change of length.
 	oldP, _ := region.PageUp(oldLen)
 	newP, _ := region.PageUp(newLen)
-	if !aligned(old) || flags&^uint64(MremapMayMove|MremapFixed|MremapDontUnmap) != 0 || newP == 0 {
+	if !aligned(old) || flags&^uint64(MremapMayMove|MremapFixed|MremapDontUnmap) != 0 || newP == 0 || newP > region.UserEnd {
 		return allow(c, "invalid arguments: the kernel refuses them")
 	}
 	fixed := flags&MremapFixed != 0
@@ -1173,10 +1179,15 @@ func (g *Guard) decideMremap(c Call, who Caller) *Action {
 		}
 	}
 	if g.reserved.ContainsAddr(old) {
-		if newP > region.UserEnd {
-			return emulate(c, Err(EINVAL), "mremap of the guard's reservation past user space")
-		}
 		return emulate(c, Err(EFAULT), "mremap of the guard's reservation: unmapped to the program")
+	}
+	if !fixed && flags&MremapDontUnmap == 0 && newP == oldP {
+		// The same length and no new address: the kernel changes
+		// nothing, whatever the old range reaches over (it answers
+		// with the mapping at old, EFAULT for none, EPERM for a sealed
+		// one). Taken for a move across the reservation the old range
+		// reaches, it got EFAULT where natively it succeeds.
+		return allow(c, "mremap to the same length: the kernel changes nothing")
 	}
 	oldR, ok := region.Span(old, oldP)
 	if !ok {

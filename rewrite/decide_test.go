@@ -228,7 +228,12 @@ func TestDecide(t *testing.T) {
 		// see TestLateFailHolds.)
 		{name: "noreplace/straddles-end", call: mmap(pHi-page, 2*page, ProtRead, MapPrivate|MapFixedNoReplace, anyFd, 0x5000),
 			want: want{verdict: Run, outcome: Rewritten, exit: true, hole: true, ret: pHi - page,
-				steps: "mmap(0x80000000, 0x1000, 0x1, 0x100002, 0x3, 0x6000); mmap(0x7ffff000, 0x1000, 0x1, 0x12, 0x3, 0x5000)"}},
+				steps: "mmap(0x80000000, 0x1000, 0x0, 0x104022, 0xffffffffffffffff, 0x0); mmap(0x7ffff000, 0x2000, 0x1, 0x12, 0x3, 0x5000)"}},
+		// A private anonymous mapping across the edge is mapped in
+		// pieces (the same memory as one mapping).
+		{name: "noreplace/straddles-end-anonymous", call: mmap(pHi-page, 2*page, protRW, MapPrivate|MapAnonymous|MapFixedNoReplace, ^uint64(0), 0),
+			want: want{verdict: Run, outcome: Rewritten, exit: true, ret: pHi - page,
+				steps: "mmap(0x80000000, 0x1000, 0x3, 0x100022, 0xffffffffffffffff, 0x0); mmap(0x7ffff000, 0x1000, 0x3, 0x32, 0xffffffffffffffff, 0x0)"}},
 		{name: "noreplace/strict", o: opts{strict: true}, call: mmap(0x10000000, 4096, protRW, noRepl, ^uint64(0), 0),
 			want: want{verdict: Return, outcome: Denied, ret: Err(EPERM)}},
 
@@ -475,7 +480,18 @@ func TestDecide(t *testing.T) {
 		{name: "mremap/reservation/old-len-rounds-to-0", call: call64(sysMremap64, 0x10000000, ^uint64(0), page, MremapMayMove),
 			want: want{verdict: Return, outcome: Emulated, ret: Err(EFAULT)}},
 		{name: "mremap/reservation/new-len-past-user-space", call: call64(sysMremap64, 0x10000000, page, region.UserEnd+page, MremapMayMove),
-			want: want{verdict: Return, outcome: Emulated, ret: Err(EINVAL)}},
+			want: want{verdict: Allow}},
+		// A new length past user space is refused (EINVAL) before the
+		// kernel looks at the old range, which here reaches a
+		// reservation (it got EFAULT).
+		{name: "mremap/new-len-past-user-space", call: call64(sysMremap64, pLo-2*page, 8*page, 1<<63, 0),
+			want: want{verdict: Allow}},
+		// The same length, no new address: the kernel changes nothing
+		// (it got EFAULT for an old range reaching a reservation).
+		{name: "mremap/same-length-reaching-reservation", call: call64(sysMremap64, pLo-2*page, 4*page, 4*page, 0),
+			want: want{verdict: Allow}},
+		{name: "mremap/same-length-maymove", call: call64(sysMremap64, pLo-2*page, 4*page, 4*page, MremapMayMove),
+			want: want{verdict: Allow}},
 		{name: "mremap/reservation/new-len-0", call: call64(sysMremap64, 0x10000000, page, 0, MremapMayMove),
 			want: want{verdict: Allow}},
 		{name: "mremap/reservation/dontunmap-unaligned-target", call: call64(sysMremap64, 0x10000000, page, page, MremapMayMove|MremapDontUnmap, 0x123),

@@ -231,6 +231,17 @@ int main(void) {
 	call("mremap-unknown-flag", SYS_mremap, T, PAGE, PAGE, 8, 0);
 	call("mremap-fixed-without-maymove", SYS_mremap, T, PAGE, PAGE, MREMAP_FIXED, T + 8 * PAGE);
 	call("mremap-dontunmap-without-maymove", SYS_mremap, T, PAGE, PAGE, MREMAP_DONTUNMAP, 0);
+	// The same length and no new address change nothing: the kernel
+	// answers with the mapping at the old address, whatever the old
+	// range reaches over.
+	call("mremap-own-then-target-same-length", SYS_mremap, OWN, 2 * PAGE, 2 * PAGE, 0, 0);
+	call("mremap-own-then-target-same-length-maymove", SYS_mremap, OWN, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE, 0);
+#ifdef __x86_64__
+	// A new length past user space (a 64-bit process's) is refused
+	// before the kernel looks at the old range.
+	call("mremap-own-then-target-new-len-past-user-space", SYS_mremap, OWN, 2 * PAGE, 1UL << 63, 0, 0);
+	call("mremap-own-then-target-grow-past-user-space", SYS_mremap, OWN, 2 * PAGE, 1UL << 47, MREMAP_MAYMOVE, 0);
+#endif
 
 #ifdef __x86_64__
 	// Garbage in the high half of an int argument: the kernel ignores it;

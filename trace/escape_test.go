@@ -1642,3 +1642,31 @@ func strictArgs(bin string, strict bool) []string {
 	}
 	return []string{bin}
 }
+
+// TestNoReplaceAcrossEdge: MAP_FIXED_NOREPLACE of a shared /dev/zero
+// mapping and of a perf event's ring buffer across the range's edges
+// (testdata/noreplace_edge.c) must give what it gives natively: one
+// mapping, every page usable. The guard mapped each side of an edge
+// apart, and the pieces were not the kernel's one mapping: /dev/zero's
+// piece at an offset a SIGBUS at each page, the ring buffer EINVAL
+// (found by the fifteenth session's hunt).
+func TestNoReplaceAcrossEdge(t *testing.T) {
+	bin := buildC(t, "noreplace_edge")
+	native, err := exec.Command(bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("natively: %v\n%s", err, native)
+	}
+	if !strings.Contains(string(native), "/dev/zero across the end: mapped at the address asked: yes; 1 mapping(s)\n") {
+		t.Fatalf("natively, /dev/zero across the end is not one usable mapping: the test's premise does not hold here:\n%s", native)
+	}
+	for _, poolAll := range []bool{false, true} {
+		p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, poolAll, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, res := escapeGuarded(t, p, bin)
+		if res.ExitCode() != 0 || out != string(native) {
+			t.Errorf("pool-all %v: exit %d, output:\n%s\nnatively:\n%s", poolAll, res.ExitCode(), out, native)
+		}
+	}
+}
