@@ -37,6 +37,10 @@ type Call struct {
 	// tracer looks it up; an ordinary file of a local disk file system
 	// or tmpfs leaves it false.
 	LateFail bool
+	// BadFd says, for an mmap of a file, that the descriptor was not
+	// open at the tracer's look: the kernel refuses the call (EBADF)
+	// before it looks at anything else.
+	BadFd bool
 	// ShmDetaches is, for a shmdt, every mapping the kernel's shmdt
 	// would detach, as the tracer found them in the program's layout:
 	// the first System V shared memory mapping at or above the address

@@ -657,6 +657,14 @@ func (g *Guard) fixedNoReplace(c Call, q region.Range) *Action {
 	// then map the guarded pieces over the reservations.
 	a := &Action{Verdict: Run, Outcome: Rewritten, Ret: q.Start, FixRet: true, Exit: true, call: c,
 		Why: "MAP_FIXED_NOREPLACE split at a guarded range's edge"}
+	if c.Args[3]&MapAnonymous == 0 && c.BadFd {
+		// The kernel looks at the descriptor first (EBADF); a
+		// placeholder of the guard's would have made it EEXIST where
+		// the program maps the outside part. Should another thread
+		// open the descriptor meanwhile, NOREPLACE still fails over
+		// the reservations (EEXIST).
+		return allow(c, "MAP_FIXED_NOREPLACE of no open descriptor: the kernel refuses it")
+	}
 	if c.Args[3]&MapAnonymous == 0 || c.Args[3]&MapShared != 0 {
 		// A file, or shared anonymous memory: pieces mapped apart would
 		// not be the one mapping the kernel makes. Shared anonymous

@@ -229,6 +229,13 @@ func TestDecide(t *testing.T) {
 		{name: "noreplace/straddles-end", call: mmap(pHi-page, 2*page, ProtRead, MapPrivate|MapFixedNoReplace, anyFd, 0x5000),
 			want: want{verdict: Run, outcome: Rewritten, exit: true, hole: true, ret: pHi - page,
 				steps: "mmap(0x80000000, 0x1000, 0x0, 0x104022, 0xffffffffffffffff, 0x0); mmap(0x7ffff000, 0x2000, 0x1, 0x12, 0x3, 0x5000)"}},
+		// No such descriptor: the kernel's EBADF comes first (a
+		// placeholder made it EEXIST where the outside was mapped).
+		{name: "noreplace/straddles-end-bad-fd", call: func() Call {
+			c := mmap(pHi-page, 2*page, ProtRead, MapShared|MapFixedNoReplace, 999, 0)
+			c.BadFd = true
+			return c
+		}(), want: want{verdict: Allow}},
 		// A private anonymous mapping across the edge is mapped in
 		// pieces (the same memory as one mapping).
 		{name: "noreplace/straddles-end-anonymous", call: mmap(pHi-page, 2*page, protRW, MapPrivate|MapAnonymous|MapFixedNoReplace, ^uint64(0), 0),

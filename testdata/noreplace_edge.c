@@ -3,11 +3,12 @@
 // object per call or takes the mapping whole: a shared mapping of
 // /dev/zero (8 pages, 4 each side of the edge: each page is touched) and
 // a perf event's ring buffer (1+1 pages: perf takes only offset 0 and
-// 1+2^n pages). It prints, for each, the result, the pages that could
-// not be touched, and how many mappings /proc/self/maps shows over it:
-// the same natively and under the guard. The guard once mapped each
-// side apart (the pages past the first piece of /dev/zero a SIGBUS, the
-// ring buffer EINVAL).
+// 1+2^n pages), and of a descriptor that is not open. It prints, for
+// each, the result, the pages that could not be touched, and how many
+// mappings /proc/self/maps shows over it: the same natively and under
+// the guard. The guard once mapped each side apart (the pages past the
+// first piece of /dev/zero a SIGBUS, the ring buffer EINVAL), and then
+// answered the bad descriptor EEXIST (its placeholder came first).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -80,6 +81,16 @@ int main(void) {
 		void *p = mmap((void *)base, 8 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
 		report(e ? "/dev/zero across the end" : "/dev/zero across the start", p, base, 8, 1);
 	}
+	// A descriptor that is not open, the outside part the program's:
+	// the kernel looks at the descriptor first (EBADF, not EEXIST).
+	void *own = mmap((void *)HI, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (own == MAP_FAILED) {
+		perror("mmap at the range's end");
+		return 1;
+	}
+	void *p = mmap((void *)(HI - PG), 2 * PG, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, 999, 0);
+	printf("no such descriptor across the end: %s\n", p == MAP_FAILED ? strerror(errno) : "mapped");
+	munmap(own, PG);
 	struct perf_event_attr a;
 	memset(&a, 0, sizeof a);
 	a.size = sizeof a;

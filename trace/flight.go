@@ -310,7 +310,7 @@ func (t *tracer) holdForFlights(tk *task, si syscallInfo) bool {
 				a[i] &= 0xffffffff
 			}
 		}
-		c.HugePage, _ = mmapFile(tk.tid, a[3], a[4])
+		c.HugePage, _, _ = mmapFile(tk.tid, a[3], a[4])
 		r = flightSpan(c)
 		return f.Overlaps(r)
 	}

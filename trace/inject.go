@@ -680,10 +680,10 @@ func (t *tracer) fillMemory(tk *task, c *rewrite.Call) {
 				c.Mem[i] = uint64(uint32(b[4*i]) | uint32(b[4*i+1])<<8 | uint32(b[4*i+2])<<16 | uint32(b[4*i+3])<<24)
 			}
 			c.HaveMem = true
-			c.HugePage, c.LateFail = mmapFile(tk.tid, c.Mem[3], c.Mem[4])
+			c.HugePage, c.LateFail, c.BadFd = mmapFile(tk.tid, c.Mem[3], c.Mem[4])
 		}
 	case rewrite.OpMmap:
-		c.HugePage, c.LateFail = mmapFile(tk.tid, args[3], args[4])
+		c.HugePage, c.LateFail, c.BadFd = mmapFile(tk.tid, args[3], args[4])
 	case rewrite.OpMremap:
 		c.HugePage, c.OldAIO = hugePageAt(tk.tid, args[0], args[1])
 	case rewrite.OpShmdt:
@@ -736,46 +736,47 @@ const (
 // (none may be free), MAP_SYNC (refused where the file has no DAX), and
 // anything but a regular file on a file system known not to fail so (a
 // perf event, a device, FUSE, NFS, overlayfs), or a file that cannot be
-// looked at.
-func mmapFile(tid int, flags, fd uint64) (huge uint64, lateFail bool) {
+// looked at. badFd says the descriptor is not open: the kernel refuses
+// the call (EBADF) before anything else.
+func mmapFile(tid int, flags, fd uint64) (huge uint64, lateFail, badFd bool) {
 	if flags&rewrite.MapAnonymous != 0 {
 		if flags&rewrite.MapHugetlb == 0 {
-			return 0, false
+			return 0, false, false
 		}
 		if bits := flags >> rewrite.MapHugeShift & 0x3f; bits != 0 {
-			return 1 << bits, true
+			return 1 << bits, true, false
 		}
-		return defaultHugePage(), true
+		return defaultHugePage(), true, false
 	}
 	if int32(fd) < 0 {
-		return 0, false // the kernel refuses it before it unmaps anything
+		return 0, false, true // the kernel refuses it before it unmaps anything
 	}
 	path := fmt.Sprintf("/proc/%d/fd/%d", tid, int32(fd))
 	var fs unix.Statfs_t
 	if err := unix.Statfs(path, &fs); err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return 0, false // no such descriptor: the kernel refuses the call
+			return 0, false, true // no such descriptor: the kernel refuses the call
 		}
 		// Not allowed to look (a program that made itself not
 		// dumpable, mmapguard not root): the size is unknown.
-		return rewrite.HugeUnknown, true
+		return rewrite.HugeUnknown, true, false
 	}
 	if fs.Type == hugetlbfsMagic {
-		return uint64(fs.Bsize), true
+		return uint64(fs.Bsize), true, false
 	}
 	if flags&rewrite.MapType == rewrite.MapSharedValidate && flags&rewrite.MapSync != 0 {
-		return 0, true
+		return 0, true, false
 	}
 	switch uint32(fs.Type) {
 	case ext4Magic, xfsMagic, btrfsMagic, tmpfsMagic:
 	default:
-		return 0, true
+		return 0, true, false
 	}
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return 0, true // a device (/dev/zero too), or gone meanwhile
+		return 0, true, false // a device (/dev/zero too), or gone meanwhile
 	}
-	return 0, false
+	return 0, false, false
 }
 
 // hugePageAt returns the huge page size of the mapping at addr in

@@ -234,7 +234,7 @@ func TestMmapFileLateFail(t *testing.T) {
 		{"MAP_HUGETLB", rewrite.MapPrivate | rewrite.MapAnonymous | rewrite.MapHugetlb, ^uintptr(0), true},
 		{"no such descriptor", rewrite.MapPrivate, 9999, false},
 	} {
-		if _, got := mmapFile(pid, c.flags, uint64(c.fd)); got != c.want {
+		if _, got, _ := mmapFile(pid, c.flags, uint64(c.fd)); got != c.want {
 			var fs unix.Statfs_t
 			_ = unix.Fstatfs(int(f.Fd()), &fs)
 			t.Errorf("%s: lateFail %v, want %v (the file is on a file system of type %#x)", c.name, got, c.want, fs.Type)
