@@ -1219,3 +1219,18 @@ func (r *signalRun) wait(t *testing.T) (Result, []byte) {
 	b, _ := os.ReadFile(r.out.Name())
 	return res.res, b
 }
+
+// TestMainPidReused: the first process exits with 3; a later process of
+// the program's gets its pid (testdata/pidreuse.c, through
+// ns_last_pid) and exits 0. The run's status is the first process's:
+// before, the later process's exit was taken for the first program's.
+// Found by the fifteenth session's review.
+func TestMainPidReused(t *testing.T) {
+	out, res := guarded(t, buildC(t, "pidreuse"))
+	if !strings.HasSuffix(out, " reused\n") {
+		t.Fatalf("the pid was not reused (exit %d):\n%s", res.ExitCode(), out)
+	}
+	if res.ExitCode() != 3 {
+		t.Errorf("exit %d, want 3, the first process's:\n%s", res.ExitCode(), out)
+	}
+}

@@ -1026,6 +1026,8 @@ type tracer struct {
 	// another process, which the launcher's forwarder reads too.
 	gotFrom map[sigCopy]time.Time
 	others  *otherCopies
+	// mainPid is the first program's pid; -1 once its process has
+	// ended.
 	mainPid int
 	tasks   map[int]*task
 	res     Result
@@ -1567,6 +1569,10 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 	case ws.Exited() || ws.Signaled():
 		if tid == t.mainPid {
 			t.res.Status = ws
+			// A later process of the program's may get its pid: the
+			// first program's status stands (a reused pid overwrote
+			// it, and the run ended with another process's status).
+			t.mainPid = -1
 			if t.cfg.Ended != nil {
 				t.cfg.Ended()
 			}
