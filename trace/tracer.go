@@ -544,6 +544,29 @@ func (t *tracer) seized(tk *task, ws unix.WaitStatus) {
 	sig := ws.StopSignal()
 	switch event := int(ws) >> 16; {
 	case event == ptraceEventStop && sig == syscall.SIGSTOP:
+		// A stop signal the program got meanwhile waits behind the
+		// hand-over's SIGSTOP, and the SIGCONT that ends that one would
+		// flush it: a SIGSTOP is the program's stop now (the task stays
+		// in it), another is sent again once the task goes on (a kill
+		// -STOP or a ^Z in the program's first milliseconds was lost in
+		// about one start in six: the fifteenth session's hunt).
+		pending := pendingStops(tk.tid)
+		if pending&sigBit(syscall.SIGSTOP) != 0 {
+			if err := listen(tk.tid); err != nil {
+				t.lost(tk, err)
+				return
+			}
+			tk.groupStop = true
+			t.sendDeferred(tk)
+			return
+		}
+		resend := false
+		for _, s := range []syscall.Signal{syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU} {
+			if pending&sigBit(s) != 0 {
+				tk.deferred = append(tk.deferred, heldSignal{sig: s, seq: t.nextJob()})
+				resend = true
+			}
+		}
 		tk.quietCont = true
 		if err := unix.Kill(tk.pid, unix.SIGCONT); err != nil {
 			t.lost(tk, err)
@@ -561,6 +584,11 @@ func (t *tracer) seized(tk *task, ws unix.WaitStatus) {
 		// instruction, far from an end that could lose the signal.
 		t.resume(tk, cont, 0)
 		t.sendDeferred(tk)
+		if resend {
+			// The stop signal flushed the SIGCONT if it was not taken
+			// yet, and if it was, quietCont is clear already.
+			tk.quietCont = false
+		}
 	case event == 0 && sig == syscall.SIGSTOP:
 		t.sendDeferred(tk)
 		t.resume(tk, cont, 0)
@@ -584,6 +612,12 @@ func (t *tracer) seized(tk *task, ws unix.WaitStatus) {
 // continued by their parent: a stop lost in every run of 300 rounds,
 // TestJobControlMidCall).
 func (t *tracer) passMidCall(tk *task, sig syscall.Signal) bool {
+	if tk.handoff {
+		// Not seized yet (see handOver): its group-stop would be
+		// reported as a signal, and the hand-over's own SIGCONT would
+		// end it. Held, the stop is sent again once it is seized.
+		return false
+	}
 	switch {
 	case sig == syscall.SIGCONT:
 		if caught(tk.tid, sig) {
@@ -599,7 +633,7 @@ func (t *tracer) passMidCall(tk *task, sig syscall.Signal) bool {
 			return true
 		}
 		t.resume(tk, sysStep, int(sig))
-		tk.stopping = sig
+		tk.stopping, tk.stopSeq = sig, t.nextJob()
 	default:
 		return false
 	}
@@ -634,7 +668,7 @@ func (t *tracer) sendDeferred(tk *task) {
 			_ = interrupt(tk.tid)
 			continue
 		}
-		if h.sig == syscall.SIGCONT && t.stopSent(tk) {
+		if h.sig == syscall.SIGCONT && t.stopSince(tk, h.seq) {
 			// (One the program catches: see passMidCall.) Its handler
 			// would have run before the stop sent since; sent again
 			// now, the SIGCONT would end that stop, or flush it, and
@@ -649,32 +683,54 @@ func (t *tracer) sendDeferred(tk *task) {
 	tk.deferred = nil
 }
 
-// stopSent reports whether a stop is on its way to tk's process or in
-// force there: a stop signal pending (the process's, or tk's own), or a
-// task of the process stopped or stopping for one.
-func (t *tracer) stopSent(tk *task) bool {
-	const stops = 1<<(syscall.SIGSTOP-1) | 1<<(syscall.SIGTSTP-1) | 1<<(syscall.SIGTTIN-1) | 1<<(syscall.SIGTTOU-1)
-	if f, ok := procStatus(tk.tid, "ShdPnd", "SigPnd"); ok {
-		for _, v := range f {
-			if m, err := strconv.ParseUint(v, 16, 64); err == nil && m&stops != 0 {
-				return true
-			}
-		}
+// stopSince reports whether a stop came to tk's process after the
+// signal held at jobSeq since: a stop signal pending (the process's, or
+// tk's own: a SIGCONT flushed those sent before it), or one the tracer
+// passed on to a task of the process, or a group-stop held back from one,
+// after that.
+func (t *tracer) stopSince(tk *task, since uint64) bool {
+	if pendingStops(tk.tid) != 0 {
+		return true
 	}
 	for _, o := range t.tasks {
 		if o.pid != tk.pid {
 			continue
 		}
-		if o.groupStop || o.stopping != 0 {
+		if o.stopSeq > since {
 			return true
 		}
 		for _, h := range o.deferred {
-			if h.stop {
+			if h.stop && h.seq > since {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// pendingStops returns the stop signals pending for a task, its own and
+// its process's, as a mask of sigBit.
+func pendingStops(tid int) uint64 {
+	const stops = 1<<(syscall.SIGSTOP-1) | 1<<(syscall.SIGTSTP-1) | 1<<(syscall.SIGTTIN-1) | 1<<(syscall.SIGTTOU-1)
+	var m uint64
+	if f, ok := procStatus(tid, "ShdPnd", "SigPnd"); ok {
+		for _, v := range f {
+			if b, err := strconv.ParseUint(v, 16, 64); err == nil {
+				m |= b & stops
+			}
+		}
+	}
+	return m
+}
+
+// sigBit is sig's bit in /proc/PID/status's signal masks.
+func sigBit(sig syscall.Signal) uint64 { return 1 << (sig - 1) }
+
+// nextJob numbers a signal the tracer holds back or a stop signal it
+// passes on (see stopSince).
+func (t *tracer) nextJob() uint64 {
+	t.jobSeq++
+	return t.jobSeq
 }
 
 // heldSignal is a signal held back from a task, with its siginfo.
@@ -685,6 +741,8 @@ type heldSignal struct {
 	// stop: a group-stop the task took part in during an injection (no
 	// siginfo): see sendDeferred.
 	stop bool
+	// seq orders it with the stop signals passed on (see stopSince).
+	seq uint64
 }
 
 // holdSignal reads the siginfo of the signal a task is stopped for.
@@ -920,6 +978,9 @@ type task struct {
 	// is on its way to a group-stop, not yet reported; any other report
 	// of the task clears it (see orphanedGroup).
 	stopping syscall.Signal
+	// stopSeq is when (jobSeq) a stop signal was last passed on to the
+	// task (see stopSince).
+	stopSeq uint64
 	// firstSig is the signal of a new task's first stop: SIGSTOP (or
 	// SIGTSTP, SIGTTIN, SIGTTOU) where the task was made while its
 	// process was stopping (a new thread joins a group-stop under
@@ -1100,6 +1161,9 @@ type tracer struct {
 	// first program started in, is orphaned as it would be without the
 	// tracer in it (see orphanedGroup).
 	pgrpOrphaned bool
+	// jobSeq numbers the signals held back and the stop signals passed
+	// on, in the order the tracer saw them (see stopSince).
+	jobSeq uint64
 	// pgrpKeeper is the member that kept that group from orphanhood
 	// at the last look (see orphanedGroupIn), 0 if none.
 	pgrpKeeper int
@@ -1714,7 +1778,7 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 				// join the group-stop only once thawed, with it: the
 				// stop never completed, and the parent waiting for it
 				// never sent SIGCONT.
-				tk.deferred = append(tk.deferred, heldSignal{sig: sig, stop: true})
+				tk.deferred = append(tk.deferred, heldSignal{sig: sig, stop: true, seq: t.nextJob()})
 				t.resume(tk, sysStep, 0)
 				return
 			}
@@ -1790,7 +1854,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 			if t.passMidCall(tk, sig) {
 				return
 			}
-			tk.deferred = append(tk.deferred, holdSignal(tk.tid, sig))
+			h := holdSignal(tk.tid, sig)
+			h.seq = t.nextJob()
+			tk.deferred = append(tk.deferred, h)
 			t.resume(tk, sysStep, 0)
 			return
 		}
@@ -1805,7 +1871,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 			t.restoreSigInfo(tk, sig)
 		} else if holdEverySignal && !kernelSent(tk.tid) || holdEverySignal && sig == syscall.SIGCHLD {
 			// (Tests: as if it had come during an injection.)
-			tk.deferred = append(tk.deferred, holdSignal(tk.tid, sig))
+			h := holdSignal(tk.tid, sig)
+			h.seq = t.nextJob()
+			tk.deferred = append(tk.deferred, h)
 			t.sendDeferred(tk)
 			t.resume(tk, cont, 0)
 			return
@@ -1816,7 +1884,7 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		}
 		t.resume(tk, cont, int(sig))
 		if groupStopSig(sig) {
-			tk.stopping = sig
+			tk.stopping, tk.stopSeq = sig, t.nextJob()
 		}
 	}
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -136,4 +138,41 @@ func programState(pid int) byte {
 		return state(kids[0])
 	}
 	return state(pid)
+}
+
+// TestRunStopAtStart: a SIGSTOP sent to the program in its first
+// milliseconds under the guard (testdata/startstop.c: 40 starts, the
+// signal at a random moment of the first 2.5 ms) must stop it, as it
+// always does natively. The guard hands the program over from
+// PTRACE_TRACEME to PTRACE_SEIZE with a stop of its own, which it ends
+// with a SIGCONT; a SIGSTOP that came meanwhile was flushed by that
+// SIGCONT (about one start in four lost its stop), and one that came
+// during the guard's first calls was passed on as the TRACEME tracee's
+// (the fifteenth session's hunt). A window of a few microseconds
+// remains, between the look at the pending signals and the SIGCONT
+// (about one start in fifty here), so the test allows three lost stops
+// in forty: before the fix, 4 to 12 were lost in each run made (7 on
+// average), after it 0 or 1.
+func TestRunStopAtStart(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "startstop")
+	if out, err := exec.Command("cc", "-Wall", "-O2", "-o", bin, "../../testdata/startstop.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "40", mmapguardBin(t), "run", "-q", "--protect", lowRange, "--", "sleep", "0.15").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var lost, tries int
+	if _, err := fmt.Sscanf(lastLine(string(out)), "%d of %d stops lost", &lost, &tries); err != nil || tries != 40 {
+		t.Fatalf("no count in the output:\n%s", out)
+	}
+	if lost > 3 {
+		t.Errorf("%d of 40 stops sent in the program's first milliseconds were lost:\n%s", lost, out)
+	}
+}
+
+// lastLine returns the last line of s, without its newline.
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
 }
