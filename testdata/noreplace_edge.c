@@ -9,20 +9,11 @@
 // the guard. The guard once mapped each side apart (the pages past the
 // first piece of /dev/zero a SIGBUS, the ring buffer EINVAL), and then
 // answered the bad descriptor EEXIST (its placeholder came first).
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/perf_event.h>
-#include <setjmp.h>
-#include <signal.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include "escape.h"
 
-enum { PG = 4096 };
-static const unsigned long LO = 0x10000, HI = 0x80000000;
+#include <setjmp.h>
+
+enum { PG = PAGE };
 
 static sigjmp_buf jb;
 static void on_fault(int sig) { siglongjmp(jb, sig); }
@@ -75,7 +66,7 @@ int main(void) {
 		perror("/dev/zero");
 		return 1;
 	}
-	unsigned long edges[] = {LO, HI};
+	const unsigned long edges[] = {LO, HI};
 	for (int e = 0; e < 2; e++) {
 		unsigned long base = edges[e] - 4 * PG;
 		void *p = mmap((void *)base, 8 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
@@ -91,13 +82,7 @@ int main(void) {
 	void *p = mmap((void *)(HI - PG), 2 * PG, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, 999, 0);
 	printf("no such descriptor across the end: %s\n", p == MAP_FAILED ? strerror(errno) : "mapped");
 	munmap(own, PG);
-	struct perf_event_attr a;
-	memset(&a, 0, sizeof a);
-	a.size = sizeof a;
-	a.type = PERF_TYPE_SOFTWARE;
-	a.config = PERF_COUNT_SW_DUMMY;
-	a.disabled = 1;
-	int pfd = syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
+	int pfd = perf_dummy_fd();
 	if (pfd < 0) {
 		printf("perf_event_open: %s\n", strerror(errno));
 		return 0;

@@ -40,7 +40,24 @@ func openPty(t *testing.T) (master, slave *os.File) {
 // ended.
 func hangupStatus(t *testing.T, argv ...string) syscall.WaitStatus {
 	t.Helper()
+	return ptySession(t, true, argv...)
+}
+
+// leaderStatus runs argv as the leader of a new session on a new
+// terminal, whose output it reads until the end, and returns how argv
+// ended.
+func leaderStatus(t *testing.T, argv ...string) syscall.WaitStatus {
+	t.Helper()
+	return ptySession(t, false, argv...)
+}
+
+// ptySession runs argv as the leader of a new session on a new terminal
+// and returns how it ended: with hangUp, the terminal hangs up after a
+// while (its master closed); without, its output is read until the end.
+func ptySession(t *testing.T, hangUp bool, argv ...string) syscall.WaitStatus {
+	t.Helper()
 	m, s := openPty(t)
+	defer m.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
@@ -48,9 +65,13 @@ func hangupStatus(t *testing.T, argv ...string) syscall.WaitStatus {
 		t.Fatal(err)
 	}
 	_ = s.Close()
-	// Let the program reach its read.
-	time.Sleep(500 * time.Millisecond)
-	_ = m.Close()
+	if hangUp {
+		// Let the program reach its read.
+		time.Sleep(500 * time.Millisecond)
+		_ = m.Close()
+	} else {
+		go func() { _, _ = io.Copy(io.Discard, m) }() // (EIO once every slave is closed)
+	}
 	done := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
@@ -61,7 +82,7 @@ func hangupStatus(t *testing.T, argv ...string) syscall.WaitStatus {
 	case <-time.After(20 * time.Second):
 		_ = cmd.Process.Kill()
 		<-done
-		t.Fatalf("%v: not ended 20 s after the hang-up", argv)
+		t.Fatalf("%v: not ended after 20 s", argv)
 	}
 	return cmd.ProcessState.Sys().(syscall.WaitStatus)
 }
@@ -91,36 +112,6 @@ func TestRunHangupAsSessionLeader(t *testing.T) {
 			t.Fatalf("run %d: under mmapguard %v ended with %v (exit %d), natively SIGHUP", i, prog, ws, ws.ExitStatus())
 		}
 	}
-}
-
-// leaderStatus runs argv as the leader of a new session on a new
-// terminal, whose output it reads until the end, and returns how argv
-// ended.
-func leaderStatus(t *testing.T, argv ...string) syscall.WaitStatus {
-	t.Helper()
-	m, s := openPty(t)
-	defer m.Close()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	_ = s.Close()
-	go func() { _, _ = io.Copy(io.Discard, m) }() // (EIO once every slave is closed)
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("%v: not ended after 20 s", argv)
-	}
-	return cmd.ProcessState.Sys().(syscall.WaitStatus)
 }
 
 // TestRunLeaderEndHangsUp: mmapguard run as the leader of its session
