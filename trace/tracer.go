@@ -626,10 +626,9 @@ func (t *tracer) passMidCall(tk *task, sig syscall.Signal) bool {
 		t.resume(tk, sysStep, 0)
 	case groupStopSig(sig):
 		// (A handler another thread installs between this look and
-		// the delivery would run on the guard's calls' registers, and
-		// its first traced call there has the process killed: fail
-		// closed, never the program's code with the guard's calls
-		// undone.)
+		// the delivery would run in the middle of the guard's calls,
+		// and return to them; a trapped call it made there would
+		// have the process killed, failing closed.)
 		if !stopsOn(tk.tid, sig) {
 			return false
 		}
