@@ -358,7 +358,7 @@ func (t *tracer) interruptFlight(o *task) {
 	if o.inj != nil || o.flightInt {
 		return
 	}
-	if err := interrupt(o.tid); err == nil {
+	if err := t.interruptTask(o); err == nil {
 		o.flightInt = true
 	}
 }

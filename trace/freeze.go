@@ -69,7 +69,7 @@ func (t *tracer) freezeFor(tk *task, run func()) {
 			// never to stop again.)
 			continue
 		}
-		if err := interrupt(o.tid); err != nil {
+		if err := t.interruptTask(o); err != nil {
 			// Gone (its exit is on its way): nothing to wait for.
 			continue
 		}

@@ -1241,3 +1241,68 @@ func TestMainPidReused(t *testing.T) {
 		t.Errorf("exit %d, want 3, the first process's:\n%s", res.ExitCode(), out)
 	}
 }
+
+// TestJobStopOncePerStop: a program that stops itself for job control
+// 200 times while its threads move mappings in and out of the range
+// (testdata/selfstop.c: the guard's freezes for those calls interrupt
+// its stopped leader, which then reports its stop again) must have each
+// stop passed on to Config.JobStop once. Passed on again, the launcher
+// stopped a second time after its shell had continued the job: the
+// shell saw 202-209 stops for 200 (the fifteenth session's hunt).
+func TestJobStopOncePerStop(t *testing.T) {
+	bin := buildC(t, "selfstop", "-pthread")
+	p := testPolicy(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var pid, calls atomic.Int64
+	ch := make(chan error, 1)
+	var res Result
+	go func() {
+		var err error
+		res, err = Run(Config{Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+			Path: bin, Args: []string{bin, "200"}, Stdout: w,
+			JobStop: func(sig syscall.Signal) {
+				calls.Add(1)
+				_ = syscall.Kill(int(pid.Load()), syscall.SIGCONT) // the shell's fg
+			}})
+		w.Close()
+		ch <- err
+	}()
+	lines := bufio.NewScanner(r)
+	var out []string
+	for lines.Scan() {
+		out = append(out, lines.Text())
+		if n, ok := strings.CutPrefix(lines.Text(), "pid "); ok {
+			v, err := strconv.Atoi(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid.Store(int64(v))
+			break
+		}
+	}
+	// Should a stop not be passed on at all, the program is continued
+	// all the same, and the test fails below instead of hanging.
+	stuck := time.NewTicker(2 * time.Second)
+	defer stuck.Stop()
+	go func() {
+		for range stuck.C {
+			_ = syscall.Kill(int(pid.Load()), syscall.SIGCONT)
+		}
+	}()
+	for lines.Scan() {
+		out = append(out, lines.Text())
+	}
+	if err := <-ch; err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode() != 0 || len(out) != 2 || out[1] != "200 stops" {
+		t.Fatalf("exit %d, output %q", res.ExitCode(), out)
+	}
+	if n := calls.Load(); n != 200 {
+		t.Errorf("JobStop called %d times for 200 stops", n)
+	}
+}

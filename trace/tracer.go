@@ -730,6 +730,17 @@ func pendingStops(tid int) uint64 {
 // sigBit is sig's bit in /proc/PID/status's signal masks.
 func sigBit(sig syscall.Signal) uint64 { return 1 << (sig - 1) }
 
+// interruptTask interrupts a task (PTRACE_INTERRUPT) for the guard's own
+// purposes: a freeze, a look at what it is doing. A task listening in a
+// group-stop then reports that stop again, which is not a new one.
+func (t *tracer) interruptTask(o *task) error {
+	err := interrupt(o.tid)
+	if err == nil && o.groupStop {
+		o.reTrap = true
+	}
+	return err
+}
+
 // nextJob numbers a signal the tracer holds back or a stop signal it
 // passes on (see stopSince).
 func (t *tracer) nextJob() uint64 {
@@ -982,6 +993,9 @@ type task struct {
 	// is on its way to a group-stop, not yet reported; any other report
 	// of the task clears it (see orphanedGroup).
 	stopping syscall.Signal
+	// reTrap: the guard interrupted the task while it listened in a
+	// group-stop (see interruptTask).
+	reTrap bool
 	// stopSeq is when (jobSeq) a stop signal was last passed on to the
 	// task (see stopSince).
 	stopSeq uint64
@@ -1609,12 +1623,16 @@ func (t *tracer) handle(tid int, ws unix.WaitStatus) {
 
 func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 	tk := t.tasks[tid]
+	heldJob := t.jobStop
 	if tid == t.mainPid {
 		// Any report of the first program's leader but the job-control
 		// stop itself (set again below) says it is not in that stop
 		// any more: continued, or gone.
 		t.jobStop = 0
 	}
+	// A group-stop the guard's own interrupt made the task report
+	// again: the same stop (see interruptTask).
+	sameStop := tk != nil && tk.groupStop && tk.reTrap
 	if tk != nil && ws.Stopped() && tk.probed {
 		// Interrupted to see whether it made a held task: stopped now
 		// (by the interrupt, or first by another stop), it can tell.
@@ -1631,6 +1649,7 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 	}
 	if tk != nil {
 		tk.groupStop = false // set again below if it is one
+		tk.reTrap = false
 		tk.stopping = 0
 	}
 	switch {
@@ -1803,7 +1822,16 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 			}
 			tk.groupStop = true
 			if tid == t.mainPid && sig != syscall.SIGSTOP && t.cfg.JobStop != nil {
-				t.jobStop, t.jobStopAt = sig, time.Now()
+				if sameStop {
+					// Passed on once: a second JobStop stopped the
+					// launcher again after its shell had continued
+					// the job (some 5 extra stops in 200 of a program
+					// stopping itself while its threads moved
+					// mappings, whose freezes interrupt the leader).
+					t.jobStop = heldJob
+				} else {
+					t.jobStop, t.jobStopAt = sig, time.Now()
+				}
 			}
 		default:
 			t.resume(tk, cont, 0)
@@ -2375,7 +2403,7 @@ func (t *tracer) mayHaveMadeNow(o *task) bool {
 	}
 	fork, running := inFork(o.tid)
 	if running && !o.probed {
-		if interrupt(o.tid) == nil {
+		if t.interruptTask(o) == nil {
 			o.probed = true
 		}
 	}
