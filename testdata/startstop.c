@@ -1,10 +1,17 @@
 // startstop: starts a command (mmapguard run ... -- PROGRAM) TRIES
-// times, sends the program (the command's child) SIGSTOP at a random
-// moment of its first 2.5 ms, and looks 100 ms later whether it is
-// stopped, as it always is natively; then continues it and waits for
-// the command. Prints "N of TRIES stops lost".
+// times and, at a random moment of the program's first 2.5 ms:
 //
-// usage: startstop TRIES COMMAND...
+//	pid    sends the program (the command's child) SIGSTOP, and looks
+//	       100 ms later whether it is stopped, as it always is
+//	       natively; then continues it;
+//	group  sends the command's process group (its own) SIGSTOP
+//	       (kill -STOP -PGID), and 100 ms later SIGCONT, as fg does:
+//	       the command must then end by itself, with status 0, within
+//	       5 s.
+//
+// Prints "N of TRIES stops lost" (pid) or "N of TRIES hung" (group).
+//
+// usage: startstop TRIES pid|group COMMAND...
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <signal.h>
@@ -58,18 +65,22 @@ static char state(int pid) {
 }
 
 int main(int argc, char **argv) {
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s TRIES COMMAND...\n", argv[0]);
+	if (argc < 4 || (strcmp(argv[2], "pid") && strcmp(argv[2], "group"))) {
+		fprintf(stderr, "usage: %s TRIES pid|group COMMAND...\n", argv[0]);
 		return 2;
 	}
-	int tries = atoi(argv[1]), lost = 0;
+	int tries = atoi(argv[1]), group = !strcmp(argv[2], "group"), bad = 0;
 	srand(getpid());
 	for (int i = 0; i < tries; i++) {
 		pid_t c = fork();
 		if (c == 0) {
-			execvp(argv[2], argv + 2);
+			if (group)
+				setpgid(0, 0);
+			execvp(argv[3], argv + 3);
 			_exit(127);
 		}
+		if (group)
+			setpgid(c, c);
 		int prog = 0;
 		for (long t0 = now_us(); !(prog = child(c)) && now_us() - t0 < 5000000;)
 			;
@@ -80,16 +91,35 @@ int main(int argc, char **argv) {
 		long d = rand() % 2500;
 		for (long t0 = now_us(); now_us() - t0 < d;)
 			;
-		kill(prog, SIGSTOP);
-		usleep(100000);
-		char s = state(prog);
-		if (s != 'T' && s != 't') {
-			lost++;
-			printf("try %d: %ld us after the start, the program is in state %c\n", i, d, s);
+		if (!group) {
+			kill(prog, SIGSTOP);
+			usleep(100000);
+			char s = state(prog);
+			if (s != 'T' && s != 't') {
+				bad++;
+				printf("try %d: %ld us after the start, the program is in state %c\n", i, d, s);
+			}
+			kill(prog, SIGCONT);
+			waitpid(c, 0, 0);
+			continue;
 		}
-		kill(prog, SIGCONT);
-		waitpid(c, 0, 0);
+		kill(-c, SIGSTOP);
+		usleep(100000);
+		kill(-c, SIGCONT);
+		int st = 0;
+		pid_t w = 0;
+		for (long t0 = now_us(); (w = waitpid(c, &st, WNOHANG)) == 0 && now_us() - t0 < 5000000;)
+			usleep(1000);
+		if (w != c) {
+			bad++;
+			printf("try %d: %ld us after the start, the command has not ended 5 s after SIGCONT\n", i, d);
+			kill(-c, SIGKILL);
+			waitpid(c, &st, 0);
+		} else if (st != 0) {
+			bad++;
+			printf("try %d: %ld us after the start, the command ended with status %#x\n", i, d, st);
+		}
 	}
-	printf("%d of %d stops lost\n", lost, tries);
+	printf("%d of %d %s\n", bad, tries, group ? "hung" : "stops lost");
 	return 0;
 }

@@ -583,8 +583,7 @@ func (t *tracer) seized(tk *task, ws unix.WaitStatus) {
 		// held at the very start is rare). The program is at its first
 		// instruction, far from an end that could lose the signal.
 		t.resume(tk, cont, 0)
-		t.sendDeferred(tk)
-		if resend {
+		if t.sendDeferred(tk) || resend {
 			// The stop signal flushed the SIGCONT if it was not taken
 			// yet, and if it was, quietCont is clear already.
 			tk.quietCont = false
@@ -658,7 +657,18 @@ func (t *tracer) passMidCall(tk *task, sig syscall.Signal) bool {
 // off the process's queue was then lost for the whole process: the
 // stop never came, and a SIGUSR1 the other threads block was neither
 // handled nor pending (deferexit.c, TestDeferredSignalThreadExit).
-func (t *tracer) sendDeferred(tk *task) {
+//
+// It reports whether it sent a stop signal again.
+func (t *tracer) sendDeferred(tk *task) (sentStop bool) {
+	// The stop signals pending before any is sent again here: a stop
+	// held before a SIGCONT in the same list is sent again first, and
+	// flushed by the SIGCONT after it, as natively; taken for one sent
+	// since, it had the SIGCONT dropped and the program stopped for
+	// good (a ^Z, then fg, in the program's first milliseconds).
+	var pending uint64
+	if slices.ContainsFunc(tk.deferred, func(h heldSignal) bool { return h.sig == syscall.SIGCONT }) {
+		pending = pendingStops(tk.tid)
+	}
 	for _, h := range tk.deferred {
 		if h.stop {
 			// A group-stop it took part in during the guard's calls
@@ -672,7 +682,7 @@ func (t *tracer) sendDeferred(tk *task) {
 			_ = interrupt(tk.tid)
 			continue
 		}
-		if h.sig == syscall.SIGCONT && t.stopSince(tk, h.seq) {
+		if h.sig == syscall.SIGCONT && (pending != 0 || t.stopSince(tk, h.seq)) {
 			// (One the program catches: see passMidCall.) Its handler
 			// would have run before the stop sent since; sent again
 			// now, the SIGCONT would end that stop, or flush it, and
@@ -680,22 +690,23 @@ func (t *tracer) sendDeferred(tk *task) {
 			// handler misses this one.
 			continue
 		}
-		if unix.Tgkill(tk.pid, tk.tid, h.sig) == nil && h.ok {
-			tk.resent = append(tk.resent, h)
+		if unix.Tgkill(tk.pid, tk.tid, h.sig) == nil {
+			if h.ok {
+				tk.resent = append(tk.resent, h)
+			}
+			sentStop = sentStop || groupStopSig(h.sig)
 		}
 	}
 	tk.deferred = nil
+	return sentStop
 }
 
 // stopSince reports whether a stop came to tk's process after the
-// signal held at jobSeq since: a stop signal pending (the process's, or
-// tk's own: a SIGCONT flushed those sent before it), or one the tracer
-// passed on to a task of the process, or a group-stop held back from one,
-// after that.
+// signal held at jobSeq since, as the tracer saw them: one it passed on
+// to a task of the process, or a group-stop held back from one, after
+// that. (A stop signal pending, the caller looks at: a SIGCONT flushed
+// those sent before it.)
 func (t *tracer) stopSince(tk *task, since uint64) bool {
-	if pendingStops(tk.tid) != 0 {
-		return true
-	}
 	for _, o := range t.tasks {
 		if o.pid != tk.pid {
 			continue
