@@ -173,6 +173,7 @@ const (
 	MapShared         = 0x01
 	MapPrivate        = 0x02
 	MapSharedValidate = 0x03
+	MapDroppable      = 0x08 // Linux 6.11
 	MapType           = 0x0f
 	MapFixed          = 0x10
 	MapAnonymous      = 0x20

@@ -500,6 +500,16 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 			return a
 		}
 		if g.policy.Strict && !who.Owner && !who.Placed && g.policy.protected.Overlaps(q) {
+			if flags&MapAnonymous == 0 && c.BadFd {
+				// The kernel's first answer, before it looks at the
+				// address; the call changes nothing.
+				return emulate(c, Err(EBADF), "fixed mapping of no open descriptor")
+			}
+			if t := flags & MapType; t != MapShared && t != MapPrivate && t != MapSharedValidate && t != MapDroppable {
+				// No such mapping type: the kernel refuses it (EINVAL)
+				// before it maps anything.
+				return emulate(c, Err(EINVAL), "fixed mapping of no known type")
+			}
 			return deny(c, EPERM, whyRange("strict: fixed mapping ", q, " in a protected range"))
 		}
 		if flags&MapFixedNoReplace != 0 {

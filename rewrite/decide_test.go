@@ -220,6 +220,17 @@ func TestDecide(t *testing.T) {
 			want: want{verdict: Allow}},
 		{name: "noreplace/past-user-space", call: mmap(0x10000000, 1<<63, protRW, noRepl, ^uint64(0), 0),
 			want: want{verdict: Allow}},
+		// The kernel's own errors come first: no such type (EINVAL), no
+		// open descriptor (EBADF); EPERM only for a call it would run.
+		{name: "fixed/strict-no-such-type", o: opts{strict: true}, call: mmap(0x10000000, 4096, protRW, MapAnonymous|MapFixed, ^uint64(0), 0),
+			want: want{verdict: Return, outcome: Emulated, ret: Err(EINVAL)}},
+		{name: "fixed/strict-droppable", o: opts{strict: true}, call: mmap(0x10000000, 4096, protRW, MapDroppable|MapAnonymous|MapFixed, ^uint64(0), 0),
+			want: want{verdict: Return, outcome: Denied, ret: Err(EPERM)}},
+		{name: "fixed/strict-bad-fd", o: opts{strict: true}, call: func() Call {
+			c := mmap(0x10000000, 4096, ProtRead, MapShared|MapFixed, 999, 0)
+			c.BadFd = true
+			return c
+		}(), want: want{verdict: Return, outcome: Emulated, ret: Err(EBADF)}},
 		{name: "fixed/strict-past-user-space", o: opts{strict: true}, call: mmap(0x10000000, 1<<47, protRW, MapPrivate|MapAnonymous|MapFixed, ^uint64(0), 0),
 			want: want{verdict: Allow}},
 		{name: "fixed/strict-unaligned-offset", o: opts{strict: true}, call: mmap(0x10000000, 4096, protRW, MapPrivate|MapAnonymous|MapFixed, ^uint64(0), 1),
