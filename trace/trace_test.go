@@ -447,49 +447,16 @@ func TestStopAndContinue(t *testing.T) {
 // handler's stop, natively too, and the test failed wherever the test
 // binary's group was one (run under setsid, or from some CI jobs).
 func TestJobStopPassedOn(t *testing.T) {
-	bin := buildC(t, "jobstop")
-	p := testPolicy(t)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var pid, called atomic.Int64
 	var stops []syscall.Signal
 	var states []string
-	ch := make(chan error, 1)
-	var res Result
-	go func() {
-		var err error
-		res, err = Run(Config{Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
-			Path: bin, Args: []string{bin, "handler", "own-group"}, Stdout: w,
-			JobStop: func(sig syscall.Signal) {
-				called.Add(1)
-				stops = append(stops, sig)
-				n := int(pid.Load())
-				states = append(states, procState(n))
-				_ = syscall.Kill(n, syscall.SIGCONT)
-			}})
-		w.Close()
-		ch <- err
-	}()
-	lines := bufio.NewScanner(r)
-	var out []string
-	for lines.Scan() {
-		out = append(out, lines.Text())
-		if n, ok := strings.CutPrefix(lines.Text(), "pid "); ok {
-			v, err := strconv.Atoi(n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pid.Store(int64(v))
-		}
-		if lines.Text() == "ready" {
-			break
-		}
-	}
+	j := startJobRun(t, buildC(t, "jobstop"), []string{"handler", "own-group"}, func(pid int, sig syscall.Signal) {
+		stops = append(stops, sig)
+		states = append(states, procState(pid))
+		_ = syscall.Kill(pid, syscall.SIGCONT)
+	})
+	j.readUntil(t, "ready")
 	// A SIGSTOP and its SIGCONT first: not for JobStop.
-	n := int(pid.Load())
+	n := j.pidNow()
 	if err := syscall.Kill(n, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -506,17 +473,12 @@ func TestJobStopPassedOn(t *testing.T) {
 	// Should JobStop never come, the program is continued all the same
 	// after a while, and the test fails below instead of hanging.
 	late := time.AfterFunc(10*time.Second, func() {
-		if called.Load() == 0 {
+		if j.calls.Load() == 0 {
 			_ = syscall.Kill(n, syscall.SIGCONT)
 		}
 	})
 	defer late.Stop()
-	for lines.Scan() {
-		out = append(out, lines.Text())
-	}
-	if err := <-ch; err != nil {
-		t.Fatal(err)
-	}
+	res, out := j.wait(t)
 	want := []string{"pid " + strconv.Itoa(n), "ready", "cleanup", "resumed", "done"}
 	if res.ExitCode() != 0 || !slices.Equal(out, want) {
 		t.Errorf("exit %d, output %q; want 0 and %q", res.ExitCode(), out, want)
@@ -527,6 +489,74 @@ func TestJobStopPassedOn(t *testing.T) {
 	if i := strings.LastIndexByte(states[0], ')'); i < 0 || i+2 >= len(states[0]) || states[0][i+2] != 't' {
 		t.Errorf("the program at JobStop: %q, want stopped (t)", states[0])
 	}
+}
+
+// jobRun is a run of a program under testPolicy whose Config.JobStop
+// is a test's hook, its output read line by line from a pipe; the
+// program prints "pid N" first.
+type jobRun struct {
+	lines      *bufio.Scanner
+	out        []string
+	pid, calls atomic.Int64
+	done       chan error
+	res        Result
+}
+
+// startJobRun starts bin with args, hook called (after the count of
+// calls) with the program's pid at each JobStop.
+func startJobRun(t *testing.T, bin string, args []string, hook func(pid int, sig syscall.Signal)) *jobRun {
+	t.Helper()
+	p := testPolicy(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	j := &jobRun{lines: bufio.NewScanner(r), done: make(chan error, 1)}
+	go func() {
+		var err error
+		j.res, err = Run(Config{Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+			Path: bin, Args: append([]string{bin}, args...), Stdout: w,
+			JobStop: func(sig syscall.Signal) {
+				j.calls.Add(1)
+				hook(j.pidNow(), sig)
+			}})
+		w.Close()
+		j.done <- err
+	}()
+	return j
+}
+
+func (j *jobRun) pidNow() int { return int(j.pid.Load()) }
+
+// readUntil reads the program's output up to the first line that
+// starts with last (taking its pid from "pid N" on the way).
+func (j *jobRun) readUntil(t *testing.T, last string) {
+	t.Helper()
+	for j.lines.Scan() {
+		l := j.lines.Text()
+		j.out = append(j.out, l)
+		if n, ok := strings.CutPrefix(l, "pid "); ok {
+			v, err := strconv.Atoi(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			j.pid.Store(int64(v))
+		}
+		if strings.HasPrefix(l, last) {
+			return
+		}
+	}
+}
+
+// wait reads the rest of the output and waits for the run's end.
+func (j *jobRun) wait(t *testing.T) (Result, []string) {
+	t.Helper()
+	j.readUntil(t, "\x00") // (no such line: to the end)
+	if err := <-j.done; err != nil {
+		t.Fatal(err)
+	}
+	return j.res, j.out
 }
 
 func procState(pid int) string {
@@ -1250,59 +1280,24 @@ func TestMainPidReused(t *testing.T) {
 // stopped a second time after its shell had continued the job: the
 // shell saw 202-209 stops for 200 (the fifteenth session's hunt).
 func TestJobStopOncePerStop(t *testing.T) {
-	bin := buildC(t, "selfstop", "-pthread")
-	p := testPolicy(t)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var pid, calls atomic.Int64
-	ch := make(chan error, 1)
-	var res Result
-	go func() {
-		var err error
-		res, err = Run(Config{Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
-			Path: bin, Args: []string{bin, "200"}, Stdout: w,
-			JobStop: func(sig syscall.Signal) {
-				calls.Add(1)
-				_ = syscall.Kill(int(pid.Load()), syscall.SIGCONT) // the shell's fg
-			}})
-		w.Close()
-		ch <- err
-	}()
-	lines := bufio.NewScanner(r)
-	var out []string
-	for lines.Scan() {
-		out = append(out, lines.Text())
-		if n, ok := strings.CutPrefix(lines.Text(), "pid "); ok {
-			v, err := strconv.Atoi(n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pid.Store(int64(v))
-			break
-		}
-	}
+	j := startJobRun(t, buildC(t, "selfstop", "-pthread"), []string{"200"}, func(pid int, sig syscall.Signal) {
+		_ = syscall.Kill(pid, syscall.SIGCONT) // the shell's fg
+	})
+	j.readUntil(t, "pid ")
 	// Should a stop not be passed on at all, the program is continued
 	// all the same, and the test fails below instead of hanging.
 	stuck := time.NewTicker(2 * time.Second)
 	defer stuck.Stop()
 	go func() {
 		for range stuck.C {
-			_ = syscall.Kill(int(pid.Load()), syscall.SIGCONT)
+			_ = syscall.Kill(j.pidNow(), syscall.SIGCONT)
 		}
 	}()
-	for lines.Scan() {
-		out = append(out, lines.Text())
-	}
-	if err := <-ch; err != nil {
-		t.Fatal(err)
-	}
+	res, out := j.wait(t)
 	if res.ExitCode() != 0 || len(out) != 2 || out[1] != "200 stops" {
 		t.Fatalf("exit %d, output %q", res.ExitCode(), out)
 	}
-	if n := calls.Load(); n != 200 {
+	if n := j.calls.Load(); n != 200 {
 		t.Errorf("JobStop called %d times for 200 stops", n)
 	}
 }
