@@ -11,6 +11,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/mmapguard/mmapguard/internal/plainfile"
 	"github.com/mmapguard/mmapguard/region"
 )
 
@@ -200,7 +201,7 @@ func withRegularFile(path string, read func(f *os.File, size int64) error) error
 	// O_NONBLOCK: the open of a FIFO with no writer would otherwise
 	// wait for one for good (mmapguard inspect hung on it); it changes
 	// nothing for a regular file.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := plainfile.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return err // *PathError already names the file
 	}

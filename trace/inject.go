@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mmapguard/mmapguard/internal/plainfile"
 	"github.com/mmapguard/mmapguard/internal/procfile"
 	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
@@ -1036,7 +1037,7 @@ const hugeMax = 1 << 30
 // in process tid: through PROCMAP_QUERY, or on kernels before 6.11 from
 // /proc/PID/smaps.
 func hugeMappingsIn(tid int, window region.Range) ([]region.Range, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", tid))
+	f, err := plainfile.Open(fmt.Sprintf("/proc/%d/maps", tid))
 	if err != nil {
 		return nil, err
 	}

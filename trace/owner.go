@@ -2,7 +2,6 @@ package trace
 
 import (
 	"fmt"
-	"os"
 	"path"
 	"strings"
 	"sync/atomic"
@@ -10,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mmapguard/mmapguard/internal/plainfile"
 	"github.com/mmapguard/mmapguard/loader"
 	"github.com/mmapguard/mmapguard/region"
 )
@@ -153,7 +153,7 @@ func (t *tracer) mappingCurrent(tk *task, addr uint64) bool {
 	if !ok {
 		return false
 	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", tk.tid))
+	f, err := plainfile.Open(fmt.Sprintf("/proc/%d/maps", tk.tid))
 	if err != nil {
 		return false
 	}

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mmapguard/mmapguard/internal/plainfile"
 	"github.com/mmapguard/mmapguard/internal/procfile"
 	"github.com/mmapguard/mmapguard/loader"
 	"github.com/mmapguard/mmapguard/region"
@@ -402,7 +403,7 @@ func (pc *PlaceConfig) object(tid, fd int) *loader.Object {
 	if st, err := os.Stat(link); err != nil || !st.Mode().IsRegular() {
 		return nil
 	}
-	f, err := os.Open(link)
+	f, err := plainfile.Open(link)
 	if err != nil {
 		return nil
 	}

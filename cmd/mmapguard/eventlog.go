@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mmapguard/mmapguard/internal/plainfile"
 	"github.com/mmapguard/mmapguard/rewrite"
 	"github.com/mmapguard/mmapguard/trace"
 )
@@ -34,7 +34,7 @@ type eventLog struct {
 // shaped like an object's span that loads no object. A file that cannot
 // be read now counts as an object.
 func (*eventLog) notObject(path string) bool {
-	f, err := os.Open(path)
+	f, err := plainfile.Open(path)
 	if err != nil {
 		return false
 	}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mmapguard/mmapguard/internal/plainfile"
 )
 
 // execFormatHint says why the kernel refused to exec path with ENOEXEC
@@ -17,7 +19,7 @@ import (
 // cut short, a Windows program, or nothing.
 func execFormatHint(path string) string {
 	const generic = "Give a program the kernel can run (an ELF binary for this machine, or a script starting with #!)."
-	f, err := os.Open(path)
+	f, err := plainfile.Open(path)
 	if err != nil {
 		return generic
 	}
@@ -56,7 +58,7 @@ func execFormatHint(path string) string {
 // line names, or an ELF program's loader (PT_INTERP); "" when neither
 // is missing.
 func missingInterpHint(path string) string {
-	f, err := os.Open(path)
+	f, err := plainfile.Open(path)
 	if err != nil {
 		return ""
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/mmapguard/mmapguard/internal/plainfile"
 	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
 	"github.com/mmapguard/mmapguard/seccomp"
@@ -132,7 +133,7 @@ func replaceFile(name string, data []byte) error {
 func createBeside(name string) (*os.File, error) {
 	dir, base := filepath.Split(name)
 	for i := 0; ; i++ {
-		f, err := os.OpenFile(filepath.Join(dir, "."+base+".tmp"+strconv.Itoa(os.Getpid())+"-"+strconv.Itoa(i)), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		f, err := plainfile.OpenFile(filepath.Join(dir, "."+base+".tmp"+strconv.Itoa(os.Getpid())+"-"+strconv.Itoa(i)), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 		if errors.Is(err, fs.ErrExist) && i < 100 {
 			continue
 		}
@@ -226,7 +227,7 @@ func explain(w io.Writer, p *rewrite.Policy, defaultPool bool, prog *seccomp.Pro
 // writeInPlace writes data to the -o FILE name itself, opened with flag
 // (a device, or a file whose directory may not be written).
 func writeInPlace(name string, flag int, data []byte) error {
-	f, err := os.OpenFile(name, flag, 0)
+	f, err := plainfile.OpenFile(name, flag, 0)
 	if err != nil {
 		return fmt.Errorf("-o: %w; give -o a FILE you may write", err)
 	}

@@ -4,9 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
+	"github.com/mmapguard/mmapguard/internal/plainfile"
 	"github.com/mmapguard/mmapguard/loader"
 	"github.com/mmapguard/mmapguard/region"
 )
@@ -127,7 +127,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	for _, name := range files {
 		o, err := loader.Open(name)
 		if err != nil {
-			fmt.Fprintf(stderr, "mmapguard inspect: %v\n", err)
+			fmt.Fprintf(stderr, "mmapguard inspect: %v\n%s", err, fdLimitHint(err))
 			failed++
 			continue
 		}
@@ -156,7 +156,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 }
 
 func readPlacementFile(name string) ([]loader.Rule, []loader.RangeRule, error) {
-	f, err := os.Open(name)
+	f, err := plainfile.Open(name)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/mmapguard/mmapguard/internal/plainfile"
 )
 
 // logFile is run's -o file. It is opened before the program starts, so
@@ -24,7 +26,7 @@ type logFile struct {
 // openLog opens name for writing, creating it if need be, without
 // truncating it.
 func openLog(name string) (*logFile, error) {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	f, err := plainfile.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 	if err == nil {
 		return &logFile{f: f, created: true}, nil
 	}
@@ -34,9 +36,9 @@ func openLog(name string) (*logFile, error) {
 	// It exists (a file, or a device or pipe such as /dev/stderr): open
 	// it as it is. (A symbolic link to nothing exists too: its target
 	// is created, and not removed.)
-	f, err = os.OpenFile(name, os.O_WRONLY, 0)
+	f, err = plainfile.OpenFile(name, os.O_WRONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		f, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE, 0o666)
+		f, err = plainfile.OpenFile(name, os.O_WRONLY|os.O_CREATE, 0o666)
 	}
 	if err != nil {
 		return nil, err

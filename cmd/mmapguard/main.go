@@ -167,13 +167,13 @@ func run1(args []string, stdout, stderr io.Writer) (int, syscall.Signal) {
 		case errors.Is(err, errHelpShown):
 			return 0, 0
 		case errors.As(err, &status):
-			fmt.Fprintf(stderr, "mmapguard %s: %v\n", name, err)
+			fmt.Fprintf(stderr, "mmapguard %s: %v\n%s", name, err, fdLimitHint(err))
 			return status.code, 0
 		case errors.Is(err, errUsage):
 			fmt.Fprintf(stderr, "mmapguard %s: %v\nRun 'mmapguard %s --help' for usage.\n", name, err, name)
 			return exitUsage, 0
 		default:
-			fmt.Fprintf(stderr, "mmapguard %s: %v\n", name, err)
+			fmt.Fprintf(stderr, "mmapguard %s: %v\n%s", name, err, fdLimitHint(err))
 			return exitError, 0
 		}
 	}
@@ -183,6 +183,15 @@ func run1(args []string, stdout, stderr io.Writer) (int, syscall.Signal) {
 	}
 	fmt.Fprintf(stderr, "mmapguard: unknown command %q\nRun 'mmapguard --help' for the list of commands.\n", name)
 	return exitUsage, 0
+}
+
+// fdLimitHint explains an error that is mmapguard's descriptor limit
+// (EMFILE), not the file's: "" for any other.
+func fdLimitHint(err error) string {
+	if !errors.Is(err, syscall.EMFILE) {
+		return ""
+	}
+	return fmt.Sprintf("That is mmapguard's own descriptor limit (ulimit -n %s), which leaves it too few: raise the limit.\n", nofileLimit())
 }
 
 func isHelpFlag(s string) bool { return s == "-h" || s == "--help" || s == "-help" }

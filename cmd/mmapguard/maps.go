@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mmapguard/mmapguard/internal/procfile"
 	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
 )
@@ -101,7 +102,7 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 		return &statusError{exitUsage, fmt.Errorf("%w (does pid %d exist, and may you read its /proc/%d/maps?)", err, *pid, *pid)}
 	}
 	if len(maps) == 0 {
-		if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", *pid)); err == nil {
+		if st, err := procfile.Read(fmt.Sprintf("/proc/%d/stat", *pid)); err == nil {
 			if i := bytes.LastIndexByte(st, ')'); i > 0 && i+2 < len(st) && st[i+2] == 'Z' {
 				return &statusError{exitUsage, fmt.Errorf("process %d is a zombie (it has exited, and its parent has not waited for it yet): it has no address space, nothing to show", *pid)}
 			}
@@ -180,7 +181,7 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 // then the anonymous no-access mappings in its ranges are the guard's
 // reservations, not collisions.
 func tracedByMmapguard(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	b, err := procfile.Read(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return false
 	}
@@ -193,7 +194,7 @@ func tracedByMmapguard(pid int) bool {
 			if sameFile("/proc/"+tracer+"/exe", "/proc/self/exe") {
 				return true
 			}
-			comm, err := os.ReadFile("/proc/" + tracer + "/comm")
+			comm, err := procfile.Read("/proc/" + tracer + "/comm")
 			return err == nil && strings.HasPrefix(string(comm), "mmapguard")
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mmapguard/mmapguard/internal/plainfile"
 	"github.com/mmapguard/mmapguard/loader"
 	"github.com/mmapguard/mmapguard/region"
 )
@@ -136,7 +137,7 @@ func globQuote(s string) string {
 
 // readHead reads the start of file path into b.
 func readHead(path string, b []byte) (int, error) {
-	f, err := os.Open(path)
+	f, err := plainfile.Open(path)
 	if err != nil {
 		return 0, err
 	}

@@ -373,7 +373,7 @@ func nofileLimit() string {
 // tracedBy names mmapguard's own tracer ("process N (COMM)"), or ""
 // when it has none.
 func tracedBy() string {
-	b, err := os.ReadFile("/proc/self/status")
+	b, err := procfile.Read("/proc/self/status")
 	if err != nil {
 		return ""
 	}
@@ -383,7 +383,7 @@ func tracedBy() string {
 			if pid == "0" || pid == "" {
 				return ""
 			}
-			comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+			comm, _ := procfile.Read("/proc/" + pid + "/comm")
 			if c := strings.TrimSpace(string(comm)); c != "" {
 				return "process " + pid + " (" + c + ")"
 			}

@@ -4,12 +4,14 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mmapguard/mmapguard/internal/plainfile"
 )
 
 // foregroundPgrp returns the foreground process group of the
 // controlling terminal; an error when there is none.
 func foregroundPgrp() (int, error) {
-	tty, err := os.OpenFile("/dev/tty", os.O_RDONLY|unix.O_NOCTTY, 0)
+	tty, err := plainfile.OpenFile("/dev/tty", os.O_RDONLY|unix.O_NOCTTY, 0)
 	if err != nil {
 		return 0, err
 	}
