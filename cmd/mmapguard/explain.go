@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mmapguard/mmapguard/internal/plainfile"
 	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
@@ -78,8 +80,20 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 // new one) is replaced in one rename by a file written whole beside it,
 // so that a failed write leaves what was there; a device or a pipe
 // (/dev/stdout) is written to as it is.
+//
+// It writes only where a shell's `> FILE` would: a file mmapguard may not
+// write is refused (EACCES, where a rename in a directory it may write
+// replaced it, and gave it mmapguard's owner), and through a symbolic
+// link the file it names is written, or created if the link dangles. A
+// file with other hard links, or whose owner mmapguard cannot give the
+// new file, is written over in place, as the shell does, so that it
+// stays the same file.
 func replaceFile(name string, data []byte) error {
-	st, err := os.Stat(name)
+	target, err := followLinks(name)
+	if err != nil {
+		return fmt.Errorf("-o: %w; give -o a FILE you may write", err)
+	}
+	st, err := os.Stat(target)
 	switch {
 	case err == nil && st.IsDir():
 		return fmt.Errorf("-o: %s is a directory; give -o a FILE", name)
@@ -88,12 +102,16 @@ func replaceFile(name string, data []byte) error {
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("-o: %w; give -o a FILE you may write", err)
 	}
-	target := name
-	if err == nil {
-		// Through a symbolic link, the file it names is replaced,
-		// not the link.
-		if t, err := filepath.EvalSymlinks(name); err == nil {
-			target = t
+	if err != nil {
+		st = nil // a new file
+	}
+	if st != nil {
+		if err := unix.Faccessat(unix.AT_FDCWD, target, unix.W_OK, unix.AT_EACCESS); err != nil {
+			return fmt.Errorf("-o: open %s: %w; give -o a FILE you may write", name, err)
+		}
+		sys, ok := st.Sys().(*syscall.Stat_t)
+		if !ok || sys.Nlink > 1 || int(sys.Uid) != os.Geteuid() && os.Geteuid() != 0 {
+			return writeInPlace(name, os.O_WRONLY|os.O_TRUNC, data)
 		}
 	}
 	tmp, err := createBeside(target)
@@ -125,6 +143,30 @@ func replaceFile(name string, data []byte) error {
 		return fmt.Errorf("-o: writing %s: %w", name, unwrapPath(err))
 	}
 	return nil
+}
+
+// followLinks returns the path name leads to through symbolic links,
+// the last of which may name a file that does not exist yet.
+func followLinks(name string) (string, error) {
+	p := name
+	for range 40 { // the kernel's own limit (MAXSYMLINKS)
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) || err == nil && fi.Mode()&fs.ModeSymlink == 0 {
+			return p, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		to, err := os.Readlink(p)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(to) {
+			to = filepath.Join(filepath.Dir(p), to)
+		}
+		p = to
+	}
+	return "", &fs.PathError{Op: "open", Path: name, Err: syscall.ELOOP}
 }
 
 // createBeside creates a new file in the directory of name, to be

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -453,6 +454,62 @@ func TestExplainOutputFileKept(t *testing.T) {
 	}
 	if r := callMain("explain", "-q", "--protect", lowRange, "-o", dir); r.code != exitError || !strings.Contains(r.stderr, dir+" is a directory") {
 		t.Errorf("explain -o DIR: want exit 1 and 'is a directory'; got %v", r)
+	}
+}
+
+// TestExplainOutputAsShell: explain -o writes only where a shell's
+// `> FILE` would. A file of root's, 0644, in a directory anyone may
+// write, is refused to another user (it was replaced by a rename and
+// became that user's); a symbolic link to a file that does not exist yet
+// stays a link and its file is created (the link was replaced by a
+// file); a file with two names keeps both (a rename broke the link).
+func TestExplainOutputAsShell(t *testing.T) {
+	dir, mg, nobody := nobodyCopy(t)
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	want := callMain("explain", "-q", "--protect", lowRange).stdout
+	rootFile := filepath.Join(dir, "root.txt")
+	if err := os.WriteFile(rootFile, []byte("root's\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runBin(t, mg, func(c *exec.Cmd) { c.SysProcAttr = nobody; c.Dir = dir }, "explain", "-q", "--protect", lowRange, "-o", rootFile)
+	if r.code != exitError || !strings.Contains(r.stderr, "permission denied") {
+		t.Errorf("explain -o of root's file as uid 65534: want exit 1 and 'permission denied'; got %v", r)
+	}
+	if b, err := os.ReadFile(rootFile); err != nil || string(b) != "root's\n" {
+		t.Errorf("root's file now holds %q (%v), want it untouched", b, err)
+	}
+	if st, err := os.Stat(rootFile); err != nil || st.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("root's file: %v (%v), want it still root's", st, err)
+	}
+
+	link, target := filepath.Join(dir, "dangling"), filepath.Join(dir, "later.txt")
+	if err := os.Symlink("later.txt", link); err != nil {
+		t.Fatal(err)
+	}
+	if r := callMain("explain", "-q", "--protect", lowRange, "-o", link); r.code != 0 {
+		t.Fatalf("explain -o through a dangling link: %v", r)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("explain -o of a dangling link replaced the link (%v, %v)", st, err)
+	}
+	if b, err := os.ReadFile(target); err != nil || string(b) != want {
+		t.Errorf("the link's file holds %q (%v), want the explanation", b, err)
+	}
+
+	one, two := filepath.Join(dir, "one.txt"), filepath.Join(dir, "two.txt")
+	if err := os.WriteFile(one, []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(one, two); err != nil {
+		t.Fatal(err)
+	}
+	if r := callMain("explain", "-q", "--protect", lowRange, "-o", one); r.code != 0 {
+		t.Fatalf("explain -o of a file with two names: %v", r)
+	}
+	if b, err := os.ReadFile(two); err != nil || string(b) != want {
+		t.Errorf("its other name holds %q (%v), want the explanation", b, err)
 	}
 }
 
