@@ -38,7 +38,8 @@ Exit status:
   0  nothing collides with a protected range
   1  a mapping collides with a protected range (a check for scripts)
   2  a bad command line, or a process that cannot be read (no such
-     process, no permission, a kernel thread)
+     process, no permission, a kernel thread, or one that exited while
+     its layout was read)
 `
 
 func runMaps(args []string, stdout, stderr io.Writer) error {
@@ -108,6 +109,12 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		return &statusError{exitUsage, fmt.Errorf("process %d has no address space (a kernel thread, or a process that has just exited): nothing to show", *pid)}
+	}
+	if !hasMemory(*pid) {
+		// Its address space went away during the read, which then ends
+		// early, as at the end of the file: the layout is cut short
+		// (with -c, a collision further on went unseen).
+		return &statusError{exitUsage, fmt.Errorf("process %d exited while its layout was read: what was read may be cut short, so nothing is shown", *pid)}
 	}
 	var prot region.Set
 	for _, r := range protect {
@@ -236,4 +243,16 @@ func sameFile(a, b string) bool {
 	}
 	fb, err := os.Stat(b)
 	return err == nil && os.SameFile(fa, fb)
+}
+
+// hasMemory reports whether process pid still has its address space:
+// /proc/PID/statm gives its size in pages, 0 once the process has let
+// its memory go on its way out (and an error once it is gone).
+func hasMemory(pid int) bool {
+	b, err := procfile.Read(fmt.Sprintf("/proc/%d/statm", pid))
+	if err != nil {
+		return false
+	}
+	size, _, _ := bytes.Cut(b, []byte(" "))
+	return len(size) > 0 && string(size) != "0"
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,4 +154,53 @@ func TestMapsErrors(t *testing.T) {
 	if r := callMain("maps", "-p", strconv.Itoa(pid)); r.code != 2 || !strings.Contains(r.stderr, "is a zombie") {
 		t.Errorf("maps of a zombie: %v, want status 2 and \"is a zombie\"", r)
 	}
+}
+
+// TestMapsProcessExits: maps of a process killed while its layout is read
+// (testdata/maps_many.c: some 50,000 mappings) prints the whole layout
+// or fails with status 2; never a layout cut short with status 0, which
+// is what the read gives once the process has let its memory go (6 runs
+// of 8 in a reviewer's tries, with -c then reporting no collision).
+func TestMapsProcessExits(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "maps_many")
+	if out, err := exec.Command("cc", "-O1", "-Wall", "-o", bin, "../../testdata/maps_many.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	mg := mmapguardBin(t)
+	cut := 0
+	for i := range 8 {
+		child := exec.Command(bin)
+		out, err := child.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := child.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+			t.Fatalf("maps_many did not get ready: %v", err)
+		}
+		full, err := region.ReadMaps(child.Process.Pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Killed at 0-35 ms into the read (which takes some 150 ms).
+		go func() {
+			time.Sleep(time.Duration(i*5) * time.Millisecond)
+			_ = child.Process.Kill()
+		}()
+		r := runBin(t, mg, nil, "maps", "-p", strconv.Itoa(child.Process.Pid), "--protect", "0x10000+64K")
+		_ = child.Wait()
+		lines := strings.Count(r.stdout, "\n")
+		switch {
+		case r.code == 0 && lines < len(full):
+			t.Errorf("kill at %d ms: status 0 with %d lines, for %d mappings:\n%s", i*5, lines, len(full), r.stderr)
+		case r.code == 0:
+		case r.code == 2 && r.stdout == "":
+			cut++
+		default:
+			t.Errorf("kill at %d ms: want the whole layout, or status 2 and nothing on stdout:\n%v", i*5, r)
+		}
+	}
+	t.Logf("%d of 8 reads saw the process go", cut)
 }
