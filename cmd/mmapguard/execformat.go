@@ -45,6 +45,13 @@ func execFormatHint(path string) string {
 			return fmt.Sprintf("%s is an ELF %v, not a program: link it into one.", path, ef.Type)
 		}
 		return fmt.Sprintf("The kernel refused %s, an x86-64 ELF program: it may be damaged (readelf -lW %s shows its segments); build or copy it again.", path, path)
+	case bytes.HasPrefix(head, []byte("#!")):
+		// The kernel refuses a #! line without an interpreter (or
+		// one that is too long) with ENOEXEC.
+		if interp, _ := shebang(head); interp == "" {
+			return path + "'s #! line names no interpreter: write it after the #! (e.g. #!/bin/sh)."
+		}
+		return fmt.Sprintf("The kernel refused the #! line of %s: it may be longer than the kernel takes (255 bytes); shorten it.", path)
 	case bytes.HasPrefix(head, []byte("MZ")):
 		return path + " is a Windows program: run it with Wine (mmapguard run ... -- wine " + path + ")."
 	case utf8.Valid(head) && !bytes.ContainsRune(head, 0):
@@ -58,6 +65,12 @@ func execFormatHint(path string) string {
 // line names, or an ELF program's loader (PT_INTERP); "" when neither
 // is missing.
 func missingInterpHint(path string) string {
+	return missingInterp(path, 0)
+}
+
+// missingInterp is missingInterpHint for a script that depth scripts
+// name as their interpreter (the kernel follows up to four).
+func missingInterp(path string, depth int) string {
 	f, err := plainfile.Open(path)
 	if err != nil {
 		return ""
@@ -69,12 +82,16 @@ func missingInterpHint(path string) string {
 	var interp, what, fix string
 	switch {
 	case bytes.HasPrefix(head, []byte("#!")):
-		line, _, _ := bytes.Cut(head[2:], []byte("\n"))
-		fields := strings.Fields(string(line))
-		if len(fields) == 0 {
+		var crlf bool
+		if interp, crlf = shebang(head); interp == "" {
 			return ""
 		}
-		interp, what, fix = fields[0], "its #! line", "install it, or correct the #! line"
+		if _, err := os.Stat(interp); err != nil && crlf {
+			// The kernel ends the name at a blank or the newline
+			// only: "/bin/sh\r" is looked for.
+			return fmt.Sprintf("%s has Windows line endings (CRLF): its #! line names %q, with a carriage return, which does not exist; convert the file to Unix line endings (dos2unix %s, or sed -i 's/\\r$//' %s).", path, interp, path, path)
+		}
+		what, fix = "its #! line", "install it, or correct the #! line"
 	case bytes.HasPrefix(head, []byte(elf.ELFMAG)):
 		ef, err := elf.NewFile(f)
 		if err != nil {
@@ -94,7 +111,25 @@ func missingInterpHint(path string) string {
 		return ""
 	}
 	if _, err := os.Stat(interp); err == nil {
+		if depth < 4 {
+			// A script as interpreter: its own may be missing.
+			if h := missingInterp(interp, depth+1); h != "" {
+				return fmt.Sprintf("%s names %s in %s, a script: %s", path, interp, what, h)
+			}
+		}
 		return ""
 	}
 	return fmt.Sprintf("%s exists, but %s names %s, which does not: %s.", path, what, interp, fix)
+}
+
+// shebang returns the interpreter a script's #! line names, as the
+// kernel reads it: after blanks, up to the next blank or the newline;
+// crlf says the name ends in a carriage return (which the kernel keeps).
+func shebang(head []byte) (interp string, crlf bool) {
+	line, _, _ := bytes.Cut(head[2:], []byte("\n"))
+	line = bytes.TrimLeft(line, " \t")
+	if i := bytes.IndexAny(line, " \t"); i >= 0 {
+		line = line[:i]
+	}
+	return string(line), bytes.HasSuffix(line, []byte("\r"))
 }

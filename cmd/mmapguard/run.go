@@ -198,8 +198,11 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 			return exitCode(127)
 		}
 		hint := "Give a program with execute permission (a binary or a script starting with #!)."
-		if errors.Is(err, syscall.EISDIR) {
+		switch {
+		case errors.Is(err, syscall.EISDIR):
 			hint = "Give the path of a program file in it, not the directory."
+		case errors.Is(err, syscall.ELOOP):
+			hint = "A symbolic link on the way leads back to itself (or through more than 40 links): point it at the program."
 		}
 		fmt.Fprintf(stderr, "mmapguard run: %v\n%s\n", err, hint)
 		return exitCode(126)

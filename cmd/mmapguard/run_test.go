@@ -218,6 +218,10 @@ func TestRunProgramCannotRun(t *testing.T) {
 		}
 		return p
 	}
+	loop := filepath.Join(dir, "loop")
+	if err := os.Symlink("loop", loop); err != nil {
+		t.Fatal(err)
+	}
 	refused := []struct {
 		program string
 		want    int
@@ -230,6 +234,11 @@ func TestRunProgramCannotRun(t *testing.T) {
 		{file("app.exe", []byte("MZ\x90\x00\x03")), 126, []string{"exec format error", "a Windows program", "wine"}},
 		{file("badinterp", []byte("#!/nonexistent/interp\necho\n")), 127, []string{"no such file or directory", "its #! line names /nonexistent/interp, which does not"}},
 		{file("noloader", noLoader), 127, []string{"its ELF interpreter (PT_INTERP) names /nope4/ld-linux-x86-64.so.2, which does not"}},
+		// The kernel keeps the carriage return in the interpreter's
+		// name.
+		{file("crlf", []byte("#!/bin/sh\r\necho hi\r\n")), 127, []string{"no such file or directory", "Windows line endings (CRLF)", `"/bin/sh\r"`, "dos2unix"}},
+		{file("nointerp", []byte("#!\necho hi\n")), 126, []string{"exec format error", "#! line names no interpreter"}},
+		{file("outer", []byte("#!"+file("inner", []byte("#!/nonexistent/interp\n"))+"\n")), 127, []string{"no such file or directory", "a script: ", "its #! line names /nonexistent/interp, which does not"}},
 	}
 	cases := []struct {
 		program string
@@ -240,6 +249,7 @@ func TestRunProgramCannotRun(t *testing.T) {
 		{"no-such-program-for-mmapguard", 127, []string{"no-such-program-for-mmapguard: no such program", "not in $PATH"}},
 		{"/etc/passwd", 126, []string{"/etc/passwd", "not an executable file", "execute permission"}},
 		{dir, 126, []string{dir, "not an executable file", "is a directory"}},
+		{loop, 126, []string{loop, "too many levels of symbolic links", "leads back to itself"}},
 		// Found and executable, but the kernel refuses it: the
 		// execve fails.
 		{notELF, 126, []string{notELF, "exec format error", "a broken ELF file"}},
