@@ -66,8 +66,9 @@ Examples:
 
 Exit status:
   0  every FILE was read
-  1  a FILE could not be read (the error names it and the problem) or,
-     with --place-strict, there is a conflict
+  1  a FILE could not be read (the error names it and the problem),
+     standard output could not be written, or, with --place-strict,
+     there is a conflict
   2  a bad command line
 `
 

@@ -39,7 +39,7 @@ Exit status:
   1  a mapping collides with a protected range (a check for scripts)
   2  a bad command line, or a process that cannot be read (no such
      process, no permission, a kernel thread, or one that exited while
-     its layout was read)
+     its layout was read), or standard output could not be written
 `
 
 func runMaps(args []string, stdout, stderr io.Writer) error {
