@@ -1249,8 +1249,24 @@ func newTracer(cfg Config, pid int) *tracer {
 
 // Forwardable are the signals a launcher passes on to the program
 // through Config.Signals: the ones a user or a supervisor sends to end
-// or poke a program (mmapguard's own list).
-var Forwardable = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
+// or poke a program (mmapguard's own list), and the others whose
+// default action ends a process and that the Go runtime would drop:
+// SIGALRM (an alarm(2) set before mmapguard was exec'd is mmapguard's,
+// since exec keeps it and fork does not, and a timeout built on it
+// never fired), SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT and the
+// real-time signals SIGRTMIN (34) to SIGRTMAX (64). Not those raised by
+// mmapguard's own doing (SIGXCPU, SIGXFSZ: its own limits), nor those
+// the runtime needs (SIGURG, 32, 33).
+var Forwardable = forwardable()
+
+func forwardable() []os.Signal {
+	sigs := []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
+		syscall.SIGALRM, syscall.SIGVTALRM, syscall.SIGPROF, syscall.SIGIO, syscall.SIGPWR, syscall.SIGSTKFLT}
+	for s := 34; s <= 64; s++ {
+		sigs = append(sigs, syscall.Signal(s))
+	}
+	return sigs
+}
 
 // forwardWindow is how long two copies of a signal the first program
 // gets, one forwarded by mmapguard and one from another process, are

@@ -49,9 +49,11 @@ space: 0x10000-0x80000000, 0x10000+2G. Numbers are hexadecimal (0x), octal
 (0o), binary (0b) or decimal; a SIZE takes K, M, G, T suffixes, and so does
 the page-aligned ADDR of --place and --place-exe (256M is 0x10000000).
 
-mmapguard forwards SIGTERM, SIGUSR1 and SIGUSR2 (and SIGINT, SIGQUIT and
-SIGHUP when they did not come from the terminal, which sends them to the
-program itself), stops when the program stops for job control (^Z), and
+mmapguard forwards SIGTERM, SIGUSR1, SIGUSR2, SIGALRM (an alarm set before
+it was started is its own), the real-time signals and the other signals
+that end a process by default (and SIGINT, SIGQUIT and SIGHUP when they
+did not come from the terminal, which sends them to the program itself),
+stops when the program stops for job control (^Z), and
 prints nothing of its own but warnings on stderr (unless -q) and, with
 -o, the log and its summary. Every thread and process the program starts
 is followed (there is no -f), and there is no -p: run starts the program

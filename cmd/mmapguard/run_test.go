@@ -806,6 +806,7 @@ func (l *live) killedBy(t *testing.T, what string) syscall.Signal {
 const trapScript = `trap 'echo got TERM; exit 42' TERM; trap 'echo got INT; exit 43' INT; ` +
 	`trap 'echo got HUP; exit 44' HUP; trap 'echo got QUIT; exit 45' QUIT; ` +
 	`trap 'echo got USR1; exit 46' USR1; trap 'echo got USR2; exit 47' USR2; ` +
+	`trap 'echo got ALRM; exit 48' ALRM; trap 'echo got 37; exit 49' 37; ` +
 	`echo ready; while :; do sleep 0.1; done`
 
 // TestRunForwardsSignals: SIGTERM, SIGUSR1 and SIGUSR2 are always
@@ -825,6 +826,9 @@ func TestRunForwardsSignals(t *testing.T) {
 		{syscall.SIGQUIT, &syscall.SysProcAttr{Setpgid: true}, "got QUIT", 45},
 		{syscall.SIGUSR1, nil, "got USR1", 46},
 		{syscall.SIGUSR2, nil, "got USR2", 47},
+		// (The Go runtime dropped these two.)
+		{syscall.SIGALRM, nil, "got ALRM", 48},
+		{syscall.Signal(37), nil, "got 37", 49},
 	}
 	for _, c := range cases {
 		t.Run(c.sig.String(), func(t *testing.T) {
@@ -838,6 +842,22 @@ func TestRunForwardsSignals(t *testing.T) {
 				t.Errorf("exit %d, want the program's %d; stderr:\n%s", code, c.code, l.stderr.String())
 			}
 		})
+	}
+}
+
+// TestRunAlarmBeforeExec: an alarm set before mmapguard is exec'd (a
+// timeout: perl -e 'alarm shift; exec @ARGV') is mmapguard's, since exec
+// keeps it and fork does not; when it fires, the program gets it and
+// dies of it, as it would without the guard. The Go runtime dropped the
+// SIGALRM, and the program ran on.
+func TestRunAlarmBeforeExec(t *testing.T) {
+	alarm := compileC(t, t.TempDir(), "alarmexec", `#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv) { alarm(atoi(argv[1])); execvp(argv[2], argv + 2); return 127; }
+`)
+	r := runBin(t, alarm, nil, append([]string{"1", mmapguardBin(t)}, guardArgs("sleep", "10")...)...)
+	if r.sig != syscall.SIGALRM {
+		t.Errorf("want mmapguard dead of SIGALRM, as sleep is; got %v", r)
 	}
 }
 
