@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 const (
@@ -160,10 +161,14 @@ func (r Range) check() error {
 		return ErrReversed
 	case r.Start == r.End:
 		return ErrEmpty
+	case r.End > UserEnd:
+		// Before alignment: a range that reaches past user space
+		// cannot be mended by rounding, and its end is often an
+		// address no mapping can have (0xffffffffffffffff), which
+		// "not page-aligned" would send the user to round.
+		return ErrBeyondUser
 	case r.Start%PageSize != 0 || r.End%PageSize != 0:
 		return ErrUnaligned
-	case r.End > UserEnd:
-		return ErrBeyondUser
 	}
 	return nil
 }
@@ -237,7 +242,11 @@ func (r Range) String() string {
 // Numbers are hexadecimal with 0x, octal with 0o, binary with 0b, or
 // decimal (a leading zero does not make a number octal: 0100 is one
 // hundred); sizes (and only sizes) may carry a K, M, G or T suffix (powers
-// of 1024). Spaces around the numbers are ignored. The result must be
+// of 1024). Blanks around the whole range are ignored; blanks inside it
+// (0x10000+ 4K, 1 K) and Go's digit separators (0x1_0000) are a syntax
+// error: the command line's ranges are written as one word, and a
+// form the documentation does not give is more likely a slip than a
+// choice. The result must be
 // page-aligned, non-empty and inside user space; the error wraps the
 // sentinel for the rule that was broken (ErrSyntax, ErrOverflow,
 // ErrUnaligned, ErrEmpty, ErrReversed or ErrBeyondUser; ErrUnalignedSize
@@ -246,6 +255,11 @@ func (r Range) String() string {
 func ParseRange(s string) (Range, error) {
 	in := strings.TrimSpace(s)
 	fail := func(err error) (Range, error) { return Range{}, &RangeError{s, err} }
+	if strings.IndexFunc(in, unicode.IsSpace) >= 0 {
+		// A blank where the shell kept it (quoted): said before the
+		// numbers are read, which would blame the half it cut off.
+		return fail(fmt.Errorf("%w: a blank inside the range: write it as one word, %s", ErrSyntax, strings.Join(strings.Fields(in), "")))
+	}
 	if i := strings.IndexByte(in, '+'); i >= 0 {
 		start, err := parseNumber(in[:i], false)
 		if err != nil {
@@ -288,7 +302,8 @@ func ParseRange(s string) (Range, error) {
 
 // ParseSize parses a byte count: a number (as for ParseRange) optionally
 // followed by K, M, G or T, case-insensitive, optionally with B or iB
-// after it: 64K, 2MiB and 1GB all mean powers of 1024.
+// after it: 64K, 2MiB and 1GB all mean powers of 1024. Blanks around it
+// are ignored, blanks inside it (2 M) and digit separators refused.
 func ParseSize(s string) (uint64, error) {
 	n, err := parseNumber(s, true)
 	if err != nil {
@@ -310,15 +325,23 @@ var sizeSuffixes = []struct {
 }
 
 func parseNumber(s string, suffixOK bool) (uint64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	if t == "" {
+	in := strings.TrimSpace(s)
+	t := strings.ToLower(in)
+	switch {
+	case t == "":
 		return 0, fmt.Errorf("%w: missing number", ErrSyntax)
+	case strings.IndexFunc(t, unicode.IsSpace) >= 0:
+		return 0, fmt.Errorf("%w: %q has a blank inside: write it as one word, %s", ErrSyntax, in, strings.Join(strings.Fields(in), ""))
+	case strings.Contains(t, "_"):
+		// strconv takes Go's digit separators with base 0; the
+		// documentation gives none, and 0x1_0000 is as likely a slip.
+		return 0, fmt.Errorf("%w: %q: no '_' in a number (write %s)", ErrSyntax, in, strings.ReplaceAll(in, "_", ""))
 	}
 	shift := uint(0)
 	if suffixOK {
 		for _, sfx := range sizeSuffixes {
 			if strings.HasSuffix(t, sfx.s) {
-				t, shift = strings.TrimSpace(strings.TrimSuffix(t, sfx.s)), sfx.shift
+				t, shift = strings.TrimSuffix(t, sfx.s), sfx.shift
 				break
 			}
 		}
@@ -334,6 +357,13 @@ func parseNumber(s string, suffixOK bool) (uint64, error) {
 		if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
 			return 0, numberTooLarge(strings.TrimSpace(s))
 		}
+		if sfx := unsupportedSuffix(in); suffixOK && sfx != "" {
+			hex := ""
+			if hexDigits(t) {
+				hex = " (or write 0x" + t + " for hexadecimal)"
+			}
+			return 0, fmt.Errorf("%w: %q: the %s suffix is not supported (K, M, G, T are)%s", ErrSyntax, in, sfx, hex)
+		}
 		if hexDigits(t) {
 			return 0, fmt.Errorf("%w: %q is not a number (write 0x%s for hexadecimal)", ErrSyntax, strings.TrimSpace(s), t)
 		}
@@ -346,6 +376,31 @@ func parseNumber(s string, suffixOK bool) (uint64, error) {
 		n <<= shift
 	}
 	return n, nil
+}
+
+// unsupportedSuffix returns, for a number followed by one of the binary
+// suffixes past T (P, E, alone or with B or iB: 16E, 2PiB), that suffix
+// as written; "" for anything else. (16E would be read as a number that
+// lacks its 0x otherwise.)
+func unsupportedSuffix(s string) string {
+	t := strings.ToLower(s)
+	n := len(t)
+	if strings.HasSuffix(t, "ib") {
+		n -= 2
+	} else if strings.HasSuffix(t, "b") {
+		n--
+	}
+	if n < 2 || (t[n-1] != 'p' && t[n-1] != 'e') {
+		return ""
+	}
+	num, base := t[:n-1], 0
+	if len(num) > 1 && num[0] == '0' && num[1] >= '0' && num[1] <= '9' {
+		base = 10 // as parseNumber reads it
+	}
+	if _, err := strconv.ParseUint(num, base, 64); err != nil && !errors.Is(err, strconv.ErrRange) {
+		return ""
+	}
+	return s[n-1:]
 }
 
 // FormatSize renders n with the largest binary suffix that divides it
