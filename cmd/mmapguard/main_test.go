@@ -166,6 +166,8 @@ func TestUsageErrors(t *testing.T) {
 	policyCases := []tc{
 		{"unknown option", []string{"--frobnicate"}, []string{"unknown option --frobnicate"}},
 		{"unknown short option", []string{"-x"}, []string{"unknown option -x"}},
+		{"unknown option with one dash", []string{"--protect", low, "-weird"}, []string{"unknown option -weird\n"}},
+		{"unknown short option with two dashes", []string{"--protect", low, "--x=1"}, []string{"unknown option --x\n"}},
 		{"option without its value", []string{"--protect"}, []string{"option --protect needs a value"}},
 		{"bool option with a value", []string{"--protect", low, "--strict=maybe"}, []string{`invalid value "maybe" for --strict`, "takes no value"}},
 		{"missing --protect", nil, []string{"no protected range", "give at least one --protect RANGE, e.g. --protect 0x10000-0x80000000"}},

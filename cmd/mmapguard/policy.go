@@ -203,6 +203,15 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	case err != nil:
 		msg := flagError(err)
 		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+			// The flag package names it with one dash whatever was
+			// typed; the argument it failed on, the one before
+			// those it left, says how the user wrote it (-weird,
+			// not --weird).
+			if i := len(args) - len(fs.Args()) - 1; i >= 0 && i < len(args) {
+				if typed, _, _ := strings.Cut(args[i], "="); strings.TrimLeft(typed, "-") == name {
+					msg = "unknown option " + typed
+				}
+			}
 			if hint := strayOption(fs.Name(), strings.TrimPrefix(name, "-")); hint != "" {
 				msg += ": " + hint
 			}
