@@ -46,7 +46,9 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	var pf policyFlags
 	pf.register(fs)
 	trapAll := fs.Bool("trace-all", false, "show the filter without the in-kernel fast path, as run --trace-all installs it (every mapping call stops in the tracer)")
-	out := fs.String("o", "", "write to `FILE` instead of standard output (replaced whole: a write that fails leaves an existing FILE as it was)")
+	out := new(string)
+	oneValueVar(fs, out, "o", "", "write to `FILE` instead of standard output (replaced whole: a write that fails leaves an existing FILE as it was)",
+		"an empty FILE: give -o a FILE, or leave -o out to write to standard output", nil)
 	quiet := fs.Bool("q", false, "print only the policy and the filter's size, not its disassembly")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err

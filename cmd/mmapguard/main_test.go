@@ -231,6 +231,50 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestOptionGivenOnce: an option that takes one value is refused when
+// given twice (naming both values) or empty, as maps -p is, rather than
+// keeping the last value or reading "" as the option left out; and a
+// bad value is said before what else it needs.
+func TestOptionGivenOnce(t *testing.T) {
+	const low = "0x10000-0x80000000"
+	dir := t.TempDir()
+	l1, l2 := filepath.Join(dir, "l1"), filepath.Join(dir, "l2")
+	for _, c := range []struct {
+		args      []string
+		want, not string
+	}{
+		{[]string{"run", "--protect", low, "-o", "", "--", "true"}, `-o "": an empty FILE: give -o a FILE to write the log to, or leave -o out for no log`, ""},
+		{[]string{"explain", "--protect", low, "-o", ""}, `-o "": an empty FILE: give -o a FILE, or leave -o out to write to standard output`, ""},
+		{[]string{"run", "--protect", low, "--pool", "", "--", "true"}, `--pool "": an empty RANGE: give --pool a RANGE, or none for no pool; leave --pool out for the default (0x200000000000-0x300000000000)`, ""},
+		{[]string{"explain", "--protect", low, "--pool", " "}, `an empty RANGE: give --pool a RANGE, or none`, ""},
+		{[]string{"maps", "-p", "1", "--pool", ""}, `--pool "": an empty RANGE: give --pool a RANGE; leave --pool out (or give none) for no pool`, ""},
+		{[]string{"run", "--protect", low, "--place-exe", "", "--", "true"}, `--place-exe "": an empty ADDR`, ""},
+		{[]string{"run", "--protect", low, "-o", l1, "-o", l2, "--", "true"},
+			`-o: given twice ("` + l1 + `", then "` + l2 + `"): it takes one value, and keeping only the last would leave the other unused, unseen; give -o once`, ""},
+		{[]string{"explain", "--protect", low, "-o", l1, "-o", l2}, `-o: given twice ("` + l1 + `", then "` + l2 + `")`, ""},
+		{[]string{"run", "--protect", low, "--pool", "0x100000000+1G", "--pool", "0x200000000+1G", "--", "true"},
+			`--pool: given twice ("0x100000000+1G", then "0x200000000+1G")`, ""},
+		{[]string{"explain", "--protect", low, "--pool", "none", "--pool", "0x200000000+1G"}, `--pool: given twice ("none", then "0x200000000+1G")`, ""},
+		{[]string{"maps", "-p", "1", "--pool", "none", "--pool", "0x200000000+1G"}, `--pool: given twice ("none", then "0x200000000+1G")`, ""},
+		{[]string{"run", "--protect", low, "--place-exe", "0x30000000", "--place-exe", "0x40000000", "--", "true"},
+			`--place-exe: given twice ("0x30000000", then "0x40000000")`, ""},
+		{[]string{"run", "--protect", low, "-o", l1, "--log-format", "json", "--log-format", "text", "--", "true"},
+			`--log-format: given twice ("json", then "text")`, ""},
+		{[]string{"run", "--protect", low, "--log-format", "bogus", "--", "true"}, `--log-format "bogus": want text or json`, "give -o FILE too"},
+		{[]string{"run", "--protect", low, "--log-format", "", "--", "true"}, `--log-format "": an empty FORMAT: want text or json`, "give -o FILE too"},
+	} {
+		r := callMain(c.args...)
+		if r.code != exitUsage || r.stdout != "" || !strings.Contains(r.stderr, c.want) || (c.not != "" && strings.Contains(r.stderr, c.not)) {
+			t.Errorf("mmapguard %q: want exit 2 and %q on stderr (without %q); got %v", c.args, c.want, c.not, r)
+		}
+	}
+	for _, f := range []string{l1, l2} {
+		if _, err := os.Stat(f); err == nil {
+			t.Errorf("%s was written by a command line that was refused", f)
+		}
+	}
+}
+
 // TestPolicyRoomInPool: with --pool-all, the pool is room enough for
 // the program's own mappings, whatever the protected ranges cover.
 func TestPolicyRoomInPool(t *testing.T) {

@@ -67,7 +67,9 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 		protect = append(protect, r)
 		return nil
 	})
-	poolArg := fs.String("pool", "none", "mark what lies inside the pool `RANGE` too")
+	poolArg := new(string)
+	oneValueVar(fs, poolArg, "pool", "none", "mark what lies inside the pool `RANGE` too",
+		"an empty RANGE: give --pool a RANGE; leave --pool out (or give none) for no pool", nil)
 	collisions := fs.Bool("c", false, "list only the mappings that collide with a protected range or the pool (give --protect or --pool)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -79,7 +81,7 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 		return usagef("no process: give one with -p PID")
 	}
 	var pool region.Range
-	if *poolArg != "none" && *poolArg != "" {
+	if *poolArg != "none" {
 		r, err := region.ParseRange(*poolArg)
 		if err != nil {
 			return usagef("--pool: %v", rangeHint(err))

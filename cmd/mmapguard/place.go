@@ -43,17 +43,18 @@ func (pf *placeFlags) register(fs *flag.FlagSet) {
 		pf.files = true
 		return nil
 	})
-	fs.Func("place-exe", "start a PIE program through its ELF interpreter so that it loads at `ADDR` (its /proc/self/exe then names the interpreter)", func(s string) error {
-		// The same ADDR as --place's, where the program's image
-		// should start; whether the program fits there is known once
-		// it is read (placeExe).
-		v, err := loader.ParseAddr(s)
-		if err != nil {
-			return err
-		}
-		pf.exe = v
-		return nil
-	})
+	oneValueVar(fs, new(string), "place-exe", "", "start a PIE program through its ELF interpreter so that it loads at `ADDR` (its /proc/self/exe then names the interpreter)",
+		"an empty ADDR: give --place-exe a page-aligned address, e.g. 0x30000000", func(s string) error {
+			// The same ADDR as --place's, where the program's image
+			// should start; whether the program fits there is known
+			// once it is read (placeExe).
+			v, err := loader.ParseAddr(s)
+			if err != nil {
+				return err
+			}
+			pf.exe = v
+			return nil
+		})
 	fs.BoolVar(&pf.strict, "place-strict", false, "an object that cannot have its base fails to load (dlopen returns an error) instead of loading elsewhere with a warning")
 }
 

@@ -34,7 +34,8 @@ func (pf *policyFlags) register(fs *flag.FlagSet) {
 		pf.protect = append(pf.protect, r)
 		return nil
 	})
-	fs.StringVar(&pf.pool, "pool", "", "put rerouted mappings in `RANGE`; 'none' for no pool (default "+rewrite.DefaultPool.String()+")")
+	oneValueVar(fs, &pf.pool, "pool", "", "put rerouted mappings in `RANGE`; 'none' for no pool (default "+rewrite.DefaultPool.String()+")",
+		"an empty RANGE: give --pool a RANGE, or none for no pool; leave --pool out for the default ("+rewrite.DefaultPool.String()+")", nil)
 	fs.BoolVar(&pf.poolAll, "pool-all", false, "place every mapping made without an address in the pool, first fit (the same addresses on every run for the same calls); hints away from the guarded ranges are honoured")
 	fs.BoolVar(&pf.strict, "strict", false, "refuse with EPERM explicit placements inside protected ranges (MAP_FIXED, MAP_FIXED_NOREPLACE, MREMAP_FIXED, shmat at an address); run the program without CAP_SYS_PTRACE")
 }
@@ -180,6 +181,53 @@ func newFlagSet(name, usage string) *flag.FlagSet {
 		}
 	}
 	return fs
+}
+
+// oneValue is an option that takes one value (-o FILE, --pool RANGE).
+// Given twice it is refused, as maps -p is: the flag package keeps the
+// last value, which would drop the first without a word (-o l1 -o l2
+// logged to l2 only, and nothing said l1 was not written). An empty
+// value is refused too, saying what to give: it is what an unset
+// shell variable leaves (-o "$LOG"), and taken for the option left out
+// it ran without the log, or the pool, the user asked for.
+type oneValue struct {
+	name  string
+	value *string
+	set   bool
+	empty string             // what to say of an empty value
+	check func(string) error // a value's own checks; nil for none
+}
+
+// oneValueVar defines a oneValue option on fs whose value, def until
+// it is given, goes to *p. empty is the error for an empty value, check
+// (if not nil) sees every other value before it is kept.
+func oneValueVar(fs *flag.FlagSet, p *string, name, def, usage, empty string, check func(string) error) {
+	*p = def
+	fs.Var(&oneValue{name: name, value: p, empty: empty, check: check}, name, usage)
+}
+
+func (v *oneValue) String() string {
+	if v == nil || v.value == nil {
+		return "" // the flag package's zero value, for its defaults
+	}
+	return *v.value
+}
+
+func (v *oneValue) Set(s string) error {
+	if v.set {
+		return fmt.Errorf("given twice (%q, then %q): it takes one value, and keeping only the last would leave the other unused, unseen; give %s once",
+			*v.value, s, optionName(v.name))
+	}
+	if strings.TrimSpace(s) == "" {
+		return errors.New(v.empty)
+	}
+	if v.check != nil {
+		if err := v.check(s); err != nil {
+			return err
+		}
+	}
+	*v.value, v.set = s, true
+	return nil
 }
 
 // optionName spells a flag as the usage texts do: -o, --protect. (The

@@ -144,9 +144,20 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", runUsage)
 	var pf policyFlags
 	pf.register(fs)
-	out := fs.String("o", "", "write every trapped call and the guard's decision to `FILE`, then a summary (traps, rewrites, reroutes, denials, reservations)")
+	out := new(string)
+	oneValueVar(fs, out, "o", "", "write every trapped call and the guard's decision to `FILE`, then a summary (traps, rewrites, reroutes, denials, reservations)",
+		"an empty FILE: give -o a FILE to write the log to, or leave -o out for no log", nil)
 	traceAll := fs.Bool("trace-all", false, "stop at every mapping call, not only those that can touch a guarded range: a complete -o log of who mapped what (slower)")
-	logFormat := fs.String("log-format", "text", "`FORMAT` of the -o file: text (like strace) or json (one object per line; see docs/log.md)")
+	logFormat := new(string)
+	// Checked as it is read: a bad FORMAT is the first thing to say,
+	// before that it wants -o too.
+	oneValueVar(fs, logFormat, "log-format", "text", "`FORMAT` of the -o file: text (like strace) or json (one object per line; see docs/log.md)",
+		"an empty FORMAT: want text or json", func(s string) error {
+			if s != "text" && s != "json" {
+				return errors.New("want text or json")
+			}
+			return nil
+		})
 	quiet := fs.Bool("q", false, "do not print warnings (a process killed to keep the guarantee is still reported)")
 	var place placeFlags
 	place.register(fs)
@@ -172,14 +183,12 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if fs.Arg(0) == "" {
 		return usagef("the program's name is empty: put the program after --")
 	}
-	if *out == "" && flagSet(fs, "log-format") {
-		return usagef("--log-format says how to write the -o file: give -o FILE too")
-	}
 	// A usage error, found before the program is looked up: a bad
 	// command line is status 2 whatever the program (not 127 for a
-	// program that is also missing).
-	if *logFormat != "text" && *logFormat != "json" {
-		return usagef("--log-format %q: want text or json", *logFormat)
+	// program that is also missing). (A FORMAT other than text or
+	// json was refused as it was read.)
+	if *out == "" && flagSet(fs, "log-format") {
+		return usagef("--log-format says how to write the -o file: give -o FILE too")
 	}
 	p, err := pf.policy()
 	if err != nil {
