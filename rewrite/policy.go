@@ -20,6 +20,15 @@ var DefaultPool = region.Must(0x200000000000, 0x300000000000)
 // aligned chunk always fits in an empty pool.
 const MinPool = 2 * region.HugePageSize
 
+// MinPoolStart is the lowest address a pool may start at: 64 KiB, the
+// usual vm.mmap_min_addr. Below it nothing is mapped, so that a NULL
+// pointer (plus an offset) faults; a pool there would hand those pages
+// out as mappings (address 0 itself, NULL to the program, to an i386
+// mmap) and put the guard's code page, its first page, at NULL. That a
+// privileged guard could map there does not make it right to, so the
+// rule is the same for every user.
+const MinPoolStart uint64 = 0x10000
+
 // Policy is what the guard enforces for every process it watches.
 type Policy struct {
 	// Protected ranges: sorted, disjoint, non-adjacent.
@@ -74,6 +83,14 @@ func NewPolicy(protected []region.Range, pool region.Range, poolAll, strict bool
 	if pool != (region.Range{}) {
 		if _, err := region.New(pool.Start, pool.End); err != nil {
 			return nil, fmt.Errorf("%w: pool %w", ErrPolicy, err)
+		}
+		if pool.Start < MinPoolStart {
+			at := fmt.Sprintf("%#x", pool.Start)
+			if pool.Start == 0 {
+				at = "NULL"
+			}
+			return nil, fmt.Errorf("%w: pool %v starts below %#x (the usual vm.mmap_min_addr), where nothing is mapped so that NULL pointers fault: the guard's code page, the pool's first page, would sit at %s and the pool's pages be handed out as mappings (address 0 as NULL to the program); start the pool at %#x or above",
+				ErrPolicy, pool, MinPoolStart, at, MinPoolStart)
 		}
 		if pool.Len() < MinPool {
 			return nil, fmt.Errorf("%w: pool %v is %s, smaller than the minimum %s; give a larger --pool",

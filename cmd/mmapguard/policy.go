@@ -34,7 +34,7 @@ func (pf *policyFlags) register(fs *flag.FlagSet) {
 		pf.protect = append(pf.protect, r)
 		return nil
 	})
-	oneValueVar(fs, &pf.pool, "pool", "", "put rerouted mappings in `RANGE`; 'none' for no pool (default "+rewrite.DefaultPool.String()+")",
+	oneValueVar(fs, &pf.pool, "pool", "", "put rerouted mappings in `RANGE` (at least 4M, from 0x10000 up); 'none' for no pool (default "+rewrite.DefaultPool.String()+")",
 		"an empty RANGE: give --pool a RANGE, or none for no pool; leave --pool out for the default ("+rewrite.DefaultPool.String()+")", nil)
 	fs.BoolVar(&pf.poolAll, "pool-all", false, "place every mapping made without an address in the pool, first fit (the same addresses on every run for the same calls); hints away from the guarded ranges are honoured")
 	fs.BoolVar(&pf.strict, "strict", false, "refuse with EPERM explicit placements inside protected ranges (MAP_FIXED, MAP_FIXED_NOREPLACE, MREMAP_FIXED, shmat at an address); run the program without CAP_SYS_PTRACE")
