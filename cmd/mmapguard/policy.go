@@ -73,6 +73,11 @@ func (pf *policyFlags) policy() (*rewrite.Policy, error) {
 	if err := leavesRoom(p); err != nil {
 		return nil, err
 	}
+	// Here, not in run alone: explain promises status 2 for a policy
+	// run would refuse, and printed this one.
+	if err := belowMinAddr(p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

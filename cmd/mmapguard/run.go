@@ -194,9 +194,6 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := belowMinAddr(p); err != nil {
-		return err
-	}
 	path, err := trace.Resolve(fs.Arg(0))
 	if err != nil {
 		// A shell's statuses: 127 not found, 126 found but not runnable.

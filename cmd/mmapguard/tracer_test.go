@@ -120,6 +120,18 @@ func TestRunBelowMinAddr(t *testing.T) {
 	if r.code != exitUsage || !strings.Contains(r.stderr, "starts below vm.mmap_min_addr") {
 		t.Errorf("as root of a user namespace of uid 65534's: %v", r)
 	}
+	// explain refuses what run refuses (its --help promises status 2
+	// for such a policy), and a pool at 0 is refused as for root.
+	for _, args := range [][]string{
+		{"explain", "-q", "--protect", "0x0-0x80000000"},
+		{"explain", "-q", "--protect", "0x10000000-0x80000000", "--pool", "0+16M"},
+		{"run", "--protect", "0x10000000-0x80000000", "--pool", "0+16M", "--", "/bin/true"},
+	} {
+		r = runBin(t, mg, func(c *exec.Cmd) { c.SysProcAttr = nobody; c.Dir = dir }, args...)
+		if r.code != exitUsage || r.stdout != "" || !strings.Contains(r.stderr, "starts below") {
+			t.Errorf("mmapguard %q as uid 65534: want exit 2 and nothing printed; got %v", args, r)
+		}
+	}
 }
 
 // TestRunNotDumpableProgram: a program that makes itself not dumpable
