@@ -278,6 +278,30 @@ func TestOptionGivenOnce(t *testing.T) {
 	}
 }
 
+// TestPoolBelowMinAddr: where vm.mmap_min_addr is above the usual 64
+// KiB, a pool that starts below it is refused by every command that
+// takes one, as root too, and one that starts at it is not.
+func TestPoolBelowMinAddr(t *testing.T) {
+	defer func(f func() (uint64, bool)) { mmapMinAddr = f }(mmapMinAddr)
+	mmapMinAddr = func() (uint64, bool) { return 0x20000, true }
+	const prot = "0x10000000-0x80000000"
+	for _, args := range [][]string{
+		{"run", "--protect", prot, "--pool", "0x10000+16M", "--", "/bin/true"},
+		{"explain", "-q", "--protect", prot, "--pool", "0x10000+16M"},
+		{"maps", "-p", strconv.Itoa(os.Getpid()), "--protect", prot, "--pool", "0x10000+16M"},
+	} {
+		r := callMain(args...)
+		if r.code != exitUsage || r.stdout != "" ||
+			!strings.Contains(r.stderr, "pool 0x10000-0x1010000 starts below vm.mmap_min_addr (0x20000)") ||
+			!strings.Contains(r.stderr, "start the pool at 0x20000 or above") {
+			t.Errorf("mmapguard %q with vm.mmap_min_addr 0x20000: want exit 2 and the pool refused; got %v", args, r)
+		}
+	}
+	if r := callMain("explain", "-q", "--protect", prot, "--pool", "0x20000+16M"); r.code != 0 {
+		t.Errorf("a pool at vm.mmap_min_addr: %v", r)
+	}
+}
+
 // TestPolicyRoomInPool: with --pool-all, the pool is room enough for
 // the program's own mappings, whatever the protected ranges cover.
 func TestPolicyRoomInPool(t *testing.T) {

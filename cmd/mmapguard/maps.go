@@ -27,7 +27,9 @@ with a protected range or the pool are listed (-c needs --protect or
 This is how to check, before using 'mmapguard run', where a program's
 libraries, heap and thread stacks land, and what a range would collide
 with. On a process mmapguard guards, its reservations (anonymous, no
-access) are marked r, not as collisions.
+access) are marked r, not as collisions. The ranges are checked as run
+checks them: overlapping protected ranges, and a pool that overlaps one,
+is smaller than 4M or starts below 0x10000, are refused.
 
 Examples:
   mmapguard maps -p 1234
@@ -87,6 +89,15 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 			return usagef("--pool: %v", rangeHint(err))
 		}
 		pool = r
+	}
+	// The ranges are checked as run checks them, with the same words:
+	// overlapping protected ranges would be merged here unseen, and a
+	// pool over a protected range neither marked nor summarised, for a
+	// policy run then refuses. (What run checks of a policy as a
+	// whole, the room it leaves and the addresses only root may map,
+	// is about running a program; maps only looks.)
+	if _, err := newPolicy(protect, pool, false, false); err != nil {
+		return err
 	}
 	if *collisions && len(protect) == 0 && pool.Empty() {
 		// Nothing can collide: -c would list nothing and exit 0, as

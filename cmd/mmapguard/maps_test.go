@@ -116,6 +116,7 @@ func TestMapsOfGuardedProcessRenamed(t *testing.T) {
 // TestMapsErrors: a process that cannot be shown ends maps with 2, not
 // with 1, which means "a collision" to a script.
 func TestMapsErrors(t *testing.T) {
+	self := strconv.Itoa(os.Getpid()) // a process maps may read
 	for _, c := range []struct {
 		args []string
 		want string
@@ -132,6 +133,13 @@ func TestMapsErrors(t *testing.T) {
 		{[]string{"-p", "1", "--pool", "0x10000-"}, "want START-END or START+SIZE"},
 		{[]string{"-p", "1", "-c"}, "-c needs ranges to check against: it lists the mappings that collide with a --protect RANGE or the --pool RANGE; give one, e.g. mmapguard maps -p 1 --protect"},
 		{[]string{"-p", "1", "-c", "--pool", "none"}, "-c needs ranges to check against"},
+		// The ranges are checked as run and explain check them.
+		{[]string{"-p", self, "--protect", "0x10000-0x80000000", "--protect", "0x20000-0x30000"},
+			"protected ranges 0x10000-0x80000000 and 0x20000-0x30000 overlap; give their union as one --protect"},
+		{[]string{"-p", self, "--protect", "0x10000-0x80000000", "--pool", "0x40000000+1G"},
+			"pool 0x40000000-0x80000000 overlaps protected range 0x10000-0x80000000; move the pool with --pool"},
+		{[]string{"-p", self, "--pool", "0x0+16M"}, "pool 0x0-0x1000000 starts below 0x10000"},
+		{[]string{"-p", self, "--pool", "0x100000000+1M"}, "smaller than the minimum 4M"},
 	} {
 		r := callMain(append([]string{"maps"}, c.args...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, c.want) {

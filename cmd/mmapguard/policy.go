@@ -7,7 +7,9 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
+	"github.com/mmapguard/mmapguard/internal/procfile"
 	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
 	"github.com/mmapguard/mmapguard/seccomp"
@@ -66,9 +68,9 @@ func (pf *policyFlags) policy() (*rewrite.Policy, error) {
 	if pf.poolAll && pool.Empty() {
 		return nil, usagef("--pool-all needs a pool: drop --pool none")
 	}
-	p, err := rewrite.NewPolicy(pf.protect, pool, pf.poolAll, pf.strict)
+	p, err := newPolicy(pf.protect, pool, pf.poolAll, pf.strict)
 	if err != nil {
-		return nil, usagef("%v", err)
+		return nil, err
 	}
 	if err := leavesRoom(p); err != nil {
 		return nil, err
@@ -80,6 +82,37 @@ func (pf *policyFlags) policy() (*rewrite.Policy, error) {
 	}
 	return p, nil
 }
+
+// newPolicy is rewrite.NewPolicy with its errors made usage errors, and
+// with the one check of the ranges that needs the system's settings: a
+// pool that starts below vm.mmap_min_addr, where that is above the
+// usual 64 KiB NewPolicy holds every pool to. Every command that takes
+// ranges checks them here (maps too, which enforces nothing), so that
+// they all refuse the same ranges with the same words.
+func newPolicy(protect []region.Range, pool region.Range, poolAll, strict bool) (*rewrite.Policy, error) {
+	p, err := rewrite.NewPolicy(protect, pool, poolAll, strict)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	if lowest, ok := mmapMinAddr(); ok && p.HasPool() && p.Pool.Start < lowest {
+		start, _ := region.PageUp(lowest)
+		return nil, usagef("pool %v starts below vm.mmap_min_addr (%#x), the lowest address a program without CAP_SYS_RAWIO may map, so that NULL pointers (plus an offset) fault: the pool's pages would be handed out as mappings there, the guard's code page first; start the pool at %#x or above",
+			p.Pool, lowest, start)
+	}
+	return p, nil
+}
+
+// mmapMinAddr is vm.mmap_min_addr; ok is false when it cannot be read
+// (the kernel will say what it refuses) or is 0. Read once (run asks
+// twice at every start); a variable, which tests set to other values.
+var mmapMinAddr = sync.OnceValues(func() (lowest uint64, ok bool) {
+	b, err := procfile.Read("/proc/sys/vm/mmap_min_addr")
+	if err != nil {
+		return 0, false
+	}
+	lowest, err = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return lowest, err == nil && lowest != 0
+})
 
 // leavesRoom refuses a policy that leaves the program nowhere to map:
 // the kernel places what is mapped without an address (the loader's

@@ -505,13 +505,9 @@ func writeSummary(f *logFile, p *rewrite.Policy, r trace.Result, events *eventLo
 // which kills the program. (The program, no more privileged, could not
 // map there either.)
 func belowMinAddr(p *rewrite.Policy) error {
-	b, err := procfile.Read("/proc/sys/vm/mmap_min_addr")
-	if err != nil {
+	lowest, ok := mmapMinAddr()
+	if !ok {
 		return nil // the kernel will say
-	}
-	lowest, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil || lowest == 0 {
-		return nil
 	}
 	start, _ := region.PageUp(lowest)
 	for _, r := range p.Guarded() {
