@@ -165,13 +165,26 @@ func rangeHint(err error) error {
 		hint = "end the range at 0x7ffffffff000 or below"
 	case errors.Is(err, region.ErrOverflow):
 		hint = "check the number of digits"
-	case errors.Is(err, region.ErrSyntax) && !strings.Contains(err.Error(), "want START"):
+	case errors.Is(err, region.ErrSyntax) && !saysWhatToWrite(err.Error()):
 		hint = "want START-END or START+SIZE, e.g. 0x10000-0x80000000 or 0x10000+2G (K, M, G, T only in a SIZE)"
 	}
 	if hint == "" {
 		return err
 	}
 	return fmt.Errorf("%w; %s", err, hint)
+}
+
+// saysWhatToWrite reports whether a range's syntax error already says
+// what to write (the forms, the range without its blanks, the number
+// without its '_', the suffixes there are): the forms and an example
+// after it would only repeat it.
+func saysWhatToWrite(msg string) bool {
+	for _, s := range []string{"want START", "write it as one word", "no '_' in a number", "suffix is not supported"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // filterPolicy is the seccomp side of a policy: which calls the kernel
