@@ -35,8 +35,13 @@
 // (or .symtab), maps its address to a file offset through the PT_LOADs,
 // and reads the IMAGE_NT_HEADERS there for the optional header's
 // ImageBase, PE32 or PE32+. Everything read is bounded by the file's size
-// and small fixed limits, and every inconsistency is an error naming the
-// file, never a panic.
+// and small fixed limits, never a panic. An inconsistency in what ld.so
+// needs to map the object (the ELF header's program header fields and
+// the PT_LOADs) is an error naming the file and the field; one in what
+// only placement reads (section headers, symbol tables, the PE header,
+// DT_SONAME) is not, since ld.so loads such a file all the same: the
+// object is read without that part, and Object.Skipped says what was
+// lost (a PE ImageBase, a soname to match rules against).
 //
 // # Choosing bases
 //

@@ -93,8 +93,8 @@ type Segment struct {
 	Vaddr  uint64 // p_vaddr: link-time address of the first byte
 	Memsz  uint64 // p_memsz: bytes in memory (the part past Filesz is zero-filled)
 	Offset uint64 // p_offset: file offset of the first byte
-	Filesz uint64 // p_filesz: bytes taken from the file
-	Align  uint64 // p_align as written (0 means none)
+	Filesz uint64 // p_filesz: bytes taken from the file (ld.so maps them all, even past Memsz)
+	Align  uint64 // p_align as written (0 means none; ld.so uses only a power of two)
 	Flags  elf.ProgFlag
 }
 
@@ -140,6 +140,16 @@ type Object struct {
 
 	// PE is the embedded PE header of a Wine-style builtin, or nil.
 	PE *PEHeader
+
+	// Skipped lists the problems found in parts of the file that
+	// placement can do without, each wrapping ErrMalformed and saying
+	// what is lost: broken section headers or symbol tables (no PE
+	// header is looked for through them), a broken PE header (no PE
+	// ImageBase), a broken DT_SONAME (no soname to match rules
+	// against). ld.so reads none of them to load the object, so the
+	// object still loads natively and is placed by its program headers:
+	// by a rule or its link base.
+	Skipped []error
 }
 
 // PEHeader is the part of an embedded IMAGE_NT_HEADERS that placement
@@ -220,26 +230,127 @@ func withRegularFile(path string, read func(f *os.File, size int64) error) error
 }
 
 // newELF opens the x86-64 ELF file r holds (size bytes) after checking
-// its identification; the errors are those Read and ReadSymbols wrap.
-func newELF(r io.ReaderAt, size int64) (*elf.File, error) {
+// its identification and the ELF header's description of the program
+// headers; the errors are those Read and ReadSymbols wrap.
+//
+// The section headers are another matter: ld.so never reads them, so a
+// file whose section header fields are broken (e_shoff past the end,
+// e_shnum or e_shstrndx that make no sense, a bad section name table)
+// loads all the same. newELF then opens the file as if it had none and
+// returns why in noSections; the caller decides what that costs it
+// (Read loses the symbol tables the PE header is found through).
+func newELF(r io.ReaderAt, size int64) (f *elf.File, noSections, err error) {
 	if size < 0 {
-		return nil, fmt.Errorf("negative size %d", size)
+		return nil, nil, fmt.Errorf("negative size %d", size)
 	}
 	sr := io.NewSectionReader(r, 0, size)
 	if err := checkIdent(sr, size); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	f, err := elf.NewFile(sr)
+	var h [ehdrSize]byte
+	if _, err := sr.ReadAt(h[:], 0); err != nil {
+		return nil, nil, fmt.Errorf("reading the ELF header: %w", err)
+	}
+	if err := checkProgHeaders(h[:], size); err != nil {
+		return nil, nil, err
+	}
+	noSections = checkSectionHeaders(h[:], size)
+	if noSections == nil {
+		f, err = elf.NewFile(sr)
+		if err != nil {
+			// debug/elf refused something past the header fields
+			// checked above: the section headers or their names, as
+			// the program headers were found whole.
+			noSections = fmt.Errorf("the section headers cannot be read (%v)", err)
+		}
+	}
+	if noSections != nil {
+		f, err = elf.NewFile(io.NewSectionReader(withoutSections{sr}, 0, size))
+	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, malformed("truncated: the program or section headers run past the end of the file (0x%x bytes)", size)
+		return nil, nil, malformed("truncated: the program headers run past the end of the file (0x%x bytes)", size)
 	}
 	if err != nil {
-		return nil, malformed("%v", err)
+		return nil, nil, malformed("%v", err)
 	}
 	if f.Machine != elf.EM_X86_64 {
-		return nil, fmt.Errorf("%w: ELF for %v, not x86-64 (EM_X86_64)", ErrUnsupported, f.Machine)
+		return nil, nil, fmt.Errorf("%w: ELF for %v, not x86-64 (EM_X86_64)", ErrUnsupported, f.Machine)
 	}
-	return f, nil
+	if noSections != nil {
+		noSections = malformed("%v", noSections)
+	}
+	return f, noSections, nil
+}
+
+// Offsets and sizes in an Elf64_Ehdr, and the sizes of the headers it
+// describes.
+const (
+	ehdrSize    = 64 // an Elf64_Ehdr
+	ehPhoff     = 0x20
+	ehShoff     = 0x28
+	ehPhentsize = 0x36
+	ehPhnum     = 0x38
+	ehShentsize = 0x3a
+	ehShnum     = 0x3c
+	ehShstrndx  = 0x3e
+	phdrSize    = 56 // an Elf64_Phdr
+	shdrSize    = 64 // an Elf64_Shdr
+)
+
+// checkProgHeaders checks what the ELF header h says of the program
+// headers against the file's size, as ld.so does before it maps
+// anything, and says which field is wrong in plain words.
+func checkProgHeaders(h []byte, size int64) error {
+	le := binary.LittleEndian
+	phoff, entsize, num := le.Uint64(h[ehPhoff:]), le.Uint16(h[ehPhentsize:]), uint64(le.Uint16(h[ehPhnum:]))
+	if num == 0 {
+		return nil // nothing to map: said once the type is known
+	}
+	if entsize != phdrSize {
+		return malformed("the ELF header gives program headers of %d bytes (e_phentsize), not the %d of a 64-bit one (ld.so refuses it)", entsize, phdrSize)
+	}
+	if end, ok := add(phoff, num*phdrSize); !ok || end > uint64(size) {
+		return malformed("truncated: the %d program headers at offset 0x%x (e_phoff) run past the end of the file (0x%x bytes)", num, phoff, size)
+	}
+	return nil
+}
+
+// checkSectionHeaders checks what the ELF header h says of the section
+// headers; nil if they can be read (or there are none), else why not.
+func checkSectionHeaders(h []byte, size int64) error {
+	le := binary.LittleEndian
+	shoff, entsize := le.Uint64(h[ehShoff:]), le.Uint16(h[ehShentsize:])
+	num, strndx := uint64(le.Uint16(h[ehShnum:])), uint64(le.Uint16(h[ehShstrndx:]))
+	switch {
+	case shoff == 0 && num == 0:
+		return nil
+	case shoff == 0:
+		return fmt.Errorf("the ELF header gives %d section headers (e_shnum) at offset 0 (e_shoff)", num)
+	case num == 0:
+		return nil // more than 0xff00 sections, counted in section 0: debug/elf checks it
+	case entsize != shdrSize:
+		return fmt.Errorf("the ELF header gives section headers of %d bytes (e_shentsize), not the %d of a 64-bit one", entsize, shdrSize)
+	case strndx >= num && strndx != uint64(elf.SHN_XINDEX):
+		return fmt.Errorf("the section name table's index %d (e_shstrndx) is not below the number of sections, %d (e_shnum)", strndx, num)
+	}
+	if end, ok := add(shoff, num*shdrSize); !ok || end > uint64(size) {
+		return fmt.Errorf("the %d section headers at offset 0x%x (e_shoff) run past the end of the file (0x%x bytes)", num, shoff, size)
+	}
+	return nil
+}
+
+// withoutSections reads an ELF file as if its header gave no section
+// headers: e_shoff, e_shnum and e_shstrndx read as 0.
+type withoutSections struct{ r io.ReaderAt }
+
+func (w withoutSections) ReadAt(p []byte, off int64) (int, error) {
+	n, err := w.r.ReadAt(p, off)
+	for i := range p[:n] {
+		if at := off + int64(i); at >= ehShoff && at < ehShoff+8 || at >= ehShnum && at < ehShstrndx+2 {
+			p[i] = 0
+		}
+	}
+	return n, err
 }
 
 // Read reads an object from r, which holds size bytes; name is used in
@@ -256,7 +367,7 @@ func Read(r io.ReaderAt, size int64, name string) (*Object, error) {
 }
 
 func read(r io.ReaderAt, size int64, name string) (*Object, error) {
-	f, err := newELF(r, size)
+	f, noSections, err := newELF(r, size)
 	if err != nil {
 		return nil, err
 	}
@@ -297,15 +408,32 @@ func read(r io.ReaderAt, size int64, name string) (*Object, error) {
 	if err := o.setSpan(); err != nil {
 		return nil, err
 	}
+	// What follows is read for the rules and the PE ImageBase, not by
+	// ld.so to map the object: a problem there costs only what depends
+	// on it (a rule or the link base still places the object).
+	if noSections != nil {
+		o.skip(noSections, "the section headers are ignored, and with them the symbol tables the PE header is found through")
+	}
 	if dynamic != nil {
 		if o.Soname, err = o.readSoname(sr, dynamic); err != nil {
-			return nil, err
+			o.Soname = ""
+			o.skip(err, "no soname: rules match its path and file name only")
 		}
 	}
 	if o.PE, err = o.findPE(sr, f); err != nil {
-		return nil, err
+		o.PE = nil
+		o.skip(err, "its PE ImageBase is not used")
 	}
 	return o, nil
+}
+
+// skip records a problem in a part of the file placement can do
+// without, and what is lost with it.
+func (o *Object) skip(err error, lost string) {
+	if !errors.Is(err, ErrMalformed) {
+		err = fmt.Errorf("%w: %w", ErrMalformed, err) // an I/O error reading the part
+	}
+	o.Skipped = append(o.Skipped, fmt.Errorf("%w; %s", err, lost))
 }
 
 // checkIdent looks at the first bytes before debug/elf does, to name
@@ -340,7 +468,6 @@ func checkIdent(r io.ReaderAt, size int64) error {
 	if d := elf.Data(id[elf.EI_DATA]); d != elf.ELFDATA2LSB {
 		return fmt.Errorf("%w: %v byte order, not x86-64's little-endian", ErrUnsupported, d)
 	}
-	const ehdrSize = 64 // an Elf64_Ehdr
 	if size < ehdrSize {
 		return malformed("file ends inside the ELF header (%d of %d bytes)", size, ehdrSize)
 	}
@@ -351,9 +478,8 @@ func checkIdent(r io.ReaderAt, size int64) error {
 // headers) the way ld.so would and appends it.
 func (o *Object) addSegment(i int, s Segment) error {
 	page := region.PageSize
-	if s.Filesz > s.Memsz {
-		return malformed("program header %d (PT_LOAD): p_filesz 0x%x exceeds p_memsz 0x%x", i, s.Filesz, s.Memsz)
-	}
+	// p_filesz above p_memsz is not refused: glibc's ld.so maps the
+	// p_filesz bytes and zero-fills nothing, and the object loads.
 	end, ok := add(s.Offset, s.Filesz)
 	if !ok || end > uint64(o.Size) {
 		return malformed("program header %d (PT_LOAD): file bytes 0x%x+0x%x run past the end of the file (0x%x bytes)", i, s.Offset, s.Filesz, o.Size)
@@ -361,10 +487,10 @@ func (o *Object) addSegment(i int, s Segment) error {
 	if _, ok := add(s.Vaddr, s.Memsz); !ok {
 		return malformed("program header %d (PT_LOAD): p_vaddr 0x%x + p_memsz 0x%x overflows 64 bits", i, s.Vaddr, s.Memsz)
 	}
-	if s.Align%page != 0 {
-		return malformed("program header %d (PT_LOAD): p_align 0x%x is not a multiple of the page size (ld.so refuses it)", i, s.Align)
-	}
-	if s.Align > maxAlign {
+	// A p_align that is no power of two (0x3, say) is not refused
+	// either: glibc's ld.so (2.35 and later) ignores it, and so does
+	// setSpan. A power of two is what ld.so aligns the object to.
+	if bits.OnesCount64(s.Align) == 1 && s.Align > maxAlign {
 		return malformed("program header %d (PT_LOAD): p_align 0x%x is larger than 0x%x", i, s.Align, uint64(maxAlign))
 	}
 	if (s.Vaddr-s.Offset)%page != 0 {

@@ -251,16 +251,12 @@ func (e *elfEdit) put64(off int, v uint64) *elfEdit { le.PutUint64(e.data[off:],
 func (e *elfEdit) put16(off int, v uint16) *elfEdit { le.PutUint16(e.data[off:], v); return e }
 func (e *elfEdit) put32(off int, v uint32) *elfEdit { le.PutUint32(e.data[off:], v); return e }
 
-// Offsets inside an Elf64_Phdr and an Elf64_Ehdr.
+// Offsets inside an Elf64_Phdr (those of an Elf64_Ehdr are object.go's).
 const (
 	phType, phOffset, phVaddr, phFilesz, phMemsz, phAlign = 0, 8, 16, 32, 40, 48
-	ehPhoff, ehShoff, ehPhnum, ehShnum                    = 0x20, 0x28, 0x38, 0x3c
 )
 
 func TestReadMalformed(t *testing.T) {
-	// PE header offsets inside the fixture's embedded header.
-	pe := openFixture(t, "pe64.dll.so").PE
-	peOff := int(pe.Offset)
 	load := func(e *elfEdit, i int) int { return e.phdr(elf.PT_LOAD, i) }
 	tests := []struct {
 		name string
@@ -271,15 +267,20 @@ func TestReadMalformed(t *testing.T) {
 	}{
 		{"truncated header", "libplain.so", func(e *elfEdit) { e.data = e.data[:40] }, ErrMalformed, ""},
 		{"truncated program headers", "libplain.so", func(e *elfEdit) { e.data = e.data[:100] }, ErrMalformed, ""},
-		{"truncated segments", "libplain.so", func(e *elfEdit) { e.data = e.data[:0x2000] }, ErrMalformed, "truncated"},
+		{"truncated segments", "libplain.so", func(e *elfEdit) { e.data = e.data[:0x2000] }, ErrMalformed, "file bytes 0x2000+0x"},
 		{"truncated segments, no section headers", "libplain.so", func(e *elfEdit) {
 			e.put64(ehShoff, 0).put16(ehShnum, 0).put16(ehShnum+2, 0)
 			e.data = e.data[:0x2000]
 		}, ErrMalformed, "file bytes 0x2000+0x"},
-		{"program headers past the end", "libplain.so", func(e *elfEdit) { e.put64(ehPhoff, 1<<40) }, ErrMalformed, ""},
-		{"section headers past the end", "libplain.so", func(e *elfEdit) { e.put64(ehShoff, 1<<40) }, ErrMalformed, ""},
-		{"huge phnum", "libplain.so", func(e *elfEdit) { e.put16(ehPhnum, 0xfffe) }, ErrMalformed, ""},
-		{"huge shnum", "libplain.so", func(e *elfEdit) { e.put16(ehShnum, 0xfffe) }, ErrMalformed, ""},
+		{"program headers past the end", "libplain.so", func(e *elfEdit) { e.put64(ehPhoff, 1<<40) }, ErrMalformed,
+			"program headers at offset 0x10000000000 (e_phoff) run past the end of the file"},
+		// debug/elf's words for these were "invalid phoff '-65536' in
+		// record at byte 0x0" and "invalid ELF phentsize '8'".
+		{"negative phoff", "libplain.so", func(e *elfEdit) { e.put64(ehPhoff, ^uint64(0xffff)) }, ErrMalformed,
+			"program headers at offset 0xffffffffffff0000 (e_phoff) run past the end of the file"},
+		{"phentsize", "libplain.so", func(e *elfEdit) { e.put16(ehPhentsize, 8) }, ErrMalformed,
+			"program headers of 8 bytes (e_phentsize), not the 56 of a 64-bit one"},
+		{"huge phnum", "libplain.so", func(e *elfEdit) { e.put16(ehPhnum, 0xfffe) }, ErrMalformed, "the 65534 program headers at offset 0x40 (e_phoff) run past"},
 		{"no PT_LOAD", "libplain.so", func(e *elfEdit) {
 			for i := range e.f.Progs {
 				if e.f.Progs[i].Type == elf.PT_LOAD {
@@ -288,27 +289,16 @@ func TestReadMalformed(t *testing.T) {
 			}
 		}, ErrMalformed, "no PT_LOAD"},
 		{"filesz past the end", "libplain.so", func(e *elfEdit) { e.put64(load(e, 1)+phFilesz, 1<<40).put64(load(e, 1)+phMemsz, 1<<40) }, ErrMalformed, "past the end of the file"},
-		{"filesz above memsz", "libplain.so", func(e *elfEdit) { e.put64(load(e, 1)+phMemsz, 1) }, ErrMalformed, "exceeds p_memsz"},
 		{"unsorted", "libplain.so", func(e *elfEdit) { e.put64(load(e, 2)+phVaddr, 0x800000) }, ErrMalformed, "must be sorted"},
 		{"overlapping", "libplain.so", func(e *elfEdit) { e.put64(load(e, 1)+phMemsz, 0x1800) }, ErrMalformed, "overlaps the previous PT_LOAD"},
 		{"offset not congruent", "libplain.so", func(e *elfEdit) { e.put64(load(e, 1)+phOffset, 0x1010) }, ErrMalformed, "partial page"},
-		{"align not page multiple", "libplain.so", func(e *elfEdit) { e.put64(load(e, 0)+phAlign, 0x10) }, ErrMalformed, "p_align 0x10"},
 		{"align huge", "libplain.so", func(e *elfEdit) { e.put64(load(e, 0)+phAlign, 1<<40) }, ErrMalformed, "larger than"},
+		{"overlapping memsz", "libplain.so", func(e *elfEdit) { e.put64(load(e, 1)+phMemsz, 0x1800) }, ErrMalformed, "overlaps the previous PT_LOAD"},
 		{"memsz overflows", "libplain.so", func(e *elfEdit) { e.put64(load(e, 3)+phMemsz, ^uint64(0)-0x100) }, ErrMalformed, "overflows 64 bits"},
 		{"span past user space", "libplain.so", func(e *elfEdit) {
 			e.put64(load(e, 3)+phVaddr, region.UserEnd-0x1000+le.Uint64(e.data[load(e, 3)+phVaddr:])%0x1000)
 			e.put64(load(e, 3)+phMemsz, 0x2000)
 		}, ErrMalformed, "past the end of user space"},
-		{"dynamic past the end", "libplain.so", func(e *elfEdit) { e.put64(e.phdr(elf.PT_DYNAMIC, 0)+phOffset, 1<<40) }, ErrMalformed, "PT_DYNAMIC"},
-		{"dynamic huge", "libplain.so", func(e *elfEdit) { e.put64(e.phdr(elf.PT_DYNAMIC, 0)+phFilesz, 1<<32) }, ErrMalformed, "PT_DYNAMIC"},
-		{"soname past strsz", "libplain.so", func(e *elfEdit) { e.editDynamic(elf.DT_SONAME, 1<<20) }, ErrMalformed, "DT_SONAME offset"},
-		{"strtab outside segments", "libplain.so", func(e *elfEdit) { e.editDynamic(elf.DT_STRTAB, 1<<40) }, ErrMalformed, "no PT_LOAD"},
-		{"PE signature", "pe64.dll.so", func(e *elfEdit) { copy(e.data[peOff:], "XX") }, ErrMalformed, "PE signature"},
-		{"PE magic", "pe64.dll.so", func(e *elfEdit) { e.put16(peOff+24, 0x107) }, ErrMalformed, "optional header magic 0x107"},
-		{"PE optional header size", "pe64.dll.so", func(e *elfEdit) { e.put16(peOff+20, 8) }, ErrMalformed, "SizeOfOptionalHeader 8"},
-		{"PE symbol outside the file contents", "pe64.dll.so", func(e *elfEdit) { e.editSymbol(NTHeaderSymbol, 0x7000000) }, ErrMalformed, "in no PT_LOAD"},
-		{"symbol table past the end", "pe64.dll.so", func(e *elfEdit) { e.editSection(elf.SHT_DYNSYM, 0x18, 1<<40) }, ErrMalformed, "runs past the end"},
-		{"string table link", "pe64.dll.so", func(e *elfEdit) { e.editSection(elf.SHT_DYNSYM, 0x28, 0xfff0) }, ErrMalformed, "sh_link"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -317,6 +307,114 @@ func TestReadMalformed(t *testing.T) {
 			checkReadError(t, e.data, tt.want, tt.msg)
 		})
 	}
+}
+
+// TestReadSkips: a problem in a part of the file ld.so does not read to
+// load it (section headers, symbol tables, the embedded PE header,
+// DT_SONAME) or a program header field ld.so does without (p_align that
+// is no power of two, p_filesz above p_memsz) does not make the object
+// unreadable: glibc 2.36 loads every one of these files, and a rule or
+// the link base must still place it. Only what depends on the broken
+// part is lost, and Skipped says so. Read refused each before.
+func TestReadSkips(t *testing.T) {
+	pe := openFixture(t, "pe64.dll.so").PE
+	peOff := int(pe.Offset)
+	load := func(e *elfEdit, i int) int { return e.phdr(elf.PT_LOAD, i) }
+	const (
+		keepsAll  = iota // nothing is lost
+		noPE             // the PE header is not used
+		noSoname         // the soname is not known
+		noSymbols        // no PE header is looked for (no sections)
+	)
+	tests := []struct {
+		name string
+		fix  string
+		edit func(e *elfEdit)
+		lost int
+		msg  string // in Skipped, when something is lost
+	}{
+		{"section headers past the end", "pe64.dll.so", func(e *elfEdit) { e.put64(ehShoff, 1<<40) }, noSymbols, "section headers at offset 0x10000000000 (e_shoff) run past the end"},
+		{"huge shnum", "pe64.dll.so", func(e *elfEdit) { e.put16(ehShnum, 0xfffe) }, noSymbols, "the 65534 section headers"},
+		{"shstrndx", "pe64.dll.so", func(e *elfEdit) { e.put16(ehShstrndx, 0x7000) }, noSymbols, "index 28672 (e_shstrndx) is not below"},
+		{"shentsize", "pe64.dll.so", func(e *elfEdit) { e.put16(ehShentsize, 8) }, noSymbols, "section headers of 8 bytes (e_shentsize)"},
+		{"section name", "pe64.dll.so", func(e *elfEdit) { e.editSection(elf.SHT_DYNSYM, 0, 1<<31) }, noSymbols, "section headers cannot be read (bad section name index"},
+		{"filesz above memsz", "libplain.so", func(e *elfEdit) { e.put64(load(e, 1)+phMemsz, 1) }, keepsAll, ""},
+		{"align not page multiple", "libplain.so", func(e *elfEdit) { e.put64(load(e, 0)+phAlign, 0x3) }, keepsAll, ""},
+		{"align huge, not a power of two", "libplain.so", func(e *elfEdit) { e.put64(load(e, 0)+phAlign, 1<<40+3) }, keepsAll, ""},
+		{"dynamic past the end", "libplain.so", func(e *elfEdit) { e.put64(e.phdr(elf.PT_DYNAMIC, 0)+phOffset, 1<<40) }, noSoname, "PT_DYNAMIC"},
+		{"dynamic huge", "libplain.so", func(e *elfEdit) { e.put64(e.phdr(elf.PT_DYNAMIC, 0)+phFilesz, 1<<32) }, noSoname, "PT_DYNAMIC"},
+		{"soname past strsz", "libplain.so", func(e *elfEdit) { e.editDynamic(elf.DT_SONAME, 1<<20) }, noSoname, "DT_SONAME offset"},
+		{"strtab outside segments", "libplain.so", func(e *elfEdit) { e.editDynamic(elf.DT_STRTAB, 1<<40) }, noSoname, "no PT_LOAD"},
+		{"PE signature", "pe64.dll.so", func(e *elfEdit) { copy(e.data[peOff:], "XX") }, noPE, "PE signature"},
+		{"PE magic", "pe64.dll.so", func(e *elfEdit) { e.put16(peOff+24, 0x107) }, noPE, "optional header magic 0x107"},
+		{"PE optional header size", "pe64.dll.so", func(e *elfEdit) { e.put16(peOff+20, 8) }, noPE, "SizeOfOptionalHeader 8"},
+		{"PE symbol outside the file contents", "pe64.dll.so", func(e *elfEdit) { e.editSymbol(NTHeaderSymbol, 0x7000000) }, noPE, "in no PT_LOAD"},
+		// .symtab still has the symbol when .dynsym cannot be searched.
+		{"dynamic symbol table past the end", "pe64.dll.so", func(e *elfEdit) { e.editSection(elf.SHT_DYNSYM, 0x18, 1<<40) }, keepsAll, ""},
+		{"dynamic string table link", "pe64.dll.so", func(e *elfEdit) { e.editSection(elf.SHT_DYNSYM, 0x28, 0xfff0) }, keepsAll, ""},
+		{"both symbol tables past the end", "pe64.dll.so", func(e *elfEdit) {
+			e.editSection(elf.SHT_DYNSYM, 0x18, 1<<40)
+			e.editSection(elf.SHT_SYMTAB, 0x18, 1<<40)
+		}, noPE, "runs past the end"},
+		// An unstripped library with a .strtab over maxStrtab: the
+		// symbol it looks for is not in .dynsym (hidden), and .symtab
+		// is too big to search.
+		{"huge string table", "hidden.dll.so", func(e *elfEdit) {
+			n := len(e.data)
+			e.data = append(e.data, make([]byte, maxStrtab+0x1000)...)
+			e.editSectionNamed(".strtab", 0x18, uint64(n))
+			e.editSectionNamed(".strtab", 0x20, maxStrtab+0x1000)
+		}, noPE, "more than 0x4000000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEdit(t, tt.fix)
+			want := openFixture(t, tt.fix)
+			tt.edit(e)
+			o, err := Read(bytes.NewReader(e.data), int64(len(e.data)), "test/obj.so")
+			if err != nil {
+				t.Fatalf("Read: %v; want the object read without what the broken part gives", err)
+			}
+			if len(o.Segments) != len(want.Segments) || o.Span != want.Span || o.LinkBase != want.LinkBase {
+				t.Errorf("segments %+v span %v, want %+v %v", o.Segments, o.Span, want.Segments, want.Span)
+			}
+			var skipped []string
+			for _, err := range o.Skipped {
+				if !errors.Is(err, ErrMalformed) {
+					t.Errorf("Skipped error %q does not wrap ErrMalformed", err)
+				}
+				skipped = append(skipped, err.Error())
+			}
+			all := strings.Join(skipped, "\n")
+			switch tt.lost {
+			case keepsAll:
+				if len(o.Skipped) != 0 || o.Soname != want.Soname || (want.PE == nil) != (o.PE == nil) {
+					t.Errorf("lost something: soname %q PE %+v skipped %q", o.Soname, o.PE, all)
+				}
+			case noPE, noSymbols:
+				if o.PE != nil || o.Soname != want.Soname || !strings.Contains(all, tt.msg) || !strings.Contains(all, "PE") {
+					t.Errorf("want no PE header, the soname %q and %q skipped; got PE %+v soname %q skipped %q", want.Soname, tt.msg, o.PE, o.Soname, all)
+				}
+			case noSoname:
+				if o.Soname != "" || !strings.Contains(all, tt.msg) || !strings.Contains(all, "no soname") {
+					t.Errorf("want no soname and %q skipped; got soname %q skipped %q", tt.msg, o.Soname, all)
+				}
+			}
+		})
+	}
+}
+
+// editSectionNamed sets the 64-bit field at off of the section named
+// name.
+func (e *elfEdit) editSectionNamed(name string, off int, v uint64) {
+	shoff := int(le.Uint64(e.data[ehShoff:]))
+	for i, s := range e.f.Sections {
+		if s.Name == name {
+			e.put64(shoff+i*section64Size+off, v)
+			return
+		}
+	}
+	e.t.Fatalf("no section %s", name)
 }
 
 // editDynamic sets the value of the first dynamic entry with tag.

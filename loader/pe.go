@@ -2,6 +2,7 @@ package loader
 
 import (
 	"bytes"
+	"cmp"
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
@@ -12,8 +13,10 @@ import (
 // findPE looks for NTHeaderSymbol, first among the dynamic symbols and
 // then in the full symbol table, and reads the PE header it points at.
 // No symbol means no PE header (nil, nil); a symbol whose header cannot
-// be read is an error.
+// be read is an error, and so is a table that cannot be searched when
+// the other has not found the symbol.
 func (o *Object) findPE(r io.ReaderAt, f *elf.File) (*PEHeader, error) {
+	var tableErr error
 	// The ELF specification allows one section of each of these types;
 	// looking at the first only also keeps a file with thousands of
 	// symbol table headers from costing thousands of scans.
@@ -24,11 +27,17 @@ func (o *Object) findPE(r io.ReaderAt, f *elf.File) (*PEHeader, error) {
 		}
 		val, found, err := o.lookupSymbol(r, f, i, NTHeaderSymbol)
 		if err != nil {
-			return nil, err
+			// The other table may still have it (an unstripped
+			// library's .symtab can be too big, its .dynsym not).
+			tableErr = cmp.Or(tableErr, err)
+			continue
 		}
 		if found {
 			return o.readPE(r, NTHeaderSymbol, val)
 		}
+	}
+	if tableErr != nil {
+		return nil, fmt.Errorf("%w (%s not looked for there)", tableErr, NTHeaderSymbol)
 	}
 	return nil, nil
 }

@@ -112,9 +112,14 @@ func ReadSymbols(r io.ReaderAt, size int64, name string) (*Symbols, error) {
 }
 
 func readSymbols(r io.ReaderAt, size int64, name string) (*Symbols, error) {
-	f, err := newELF(r, size)
+	f, noSections, err := newELF(r, size)
 	if err != nil {
 		return nil, err
+	}
+	if noSections != nil {
+		// Symbols are what this reader is for: without the section
+		// headers that locate them it has nothing to give.
+		return nil, noSections
 	}
 	sr := io.NewSectionReader(r, 0, size)
 	switch {
