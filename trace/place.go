@@ -2,6 +2,7 @@ package trace
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -30,7 +31,14 @@ type PlaceConfig struct {
 	Strict bool
 
 	objs map[fileID]*loader.Object // read objects, by file identity
-	bad  map[fileID]bool           // files that are not objects we can place
+	bad  map[fileID]*unreadable    // files that are not objects we can place
+}
+
+// unreadable is a file loader.Read refused: its path and why.
+type unreadable struct {
+	path   string
+	err    error
+	warned bool // said once (cannotPlace)
 }
 
 type fileID struct{ dev, ino uint64 }
@@ -96,7 +104,10 @@ func (t *tracer) placement(tk *task, c *rewrite.Call, ip uint64) bool {
 		return true
 	}
 	obj := t.cfg.Place.object(tk.tid, int(int32(c.Args[4])))
-	if obj == nil || obj.Kind == loader.Executable || obj.FirstMap().Reserve != 0 || !obj.MatchesMapping(0, c.Args[1]) {
+	if obj == nil {
+		return t.cannotPlace(tk, c)
+	}
+	if obj.Kind == loader.Executable || obj.FirstMap().Reserve != 0 || !obj.MatchesMapping(0, c.Args[1]) {
 		return true
 	}
 	return t.applyPlacement(tk, c, obj)
@@ -394,34 +405,104 @@ func placementOf(pl *loader.Planner, obj *loader.Object) loader.Placement {
 	return pl.Plan(obj)[0]
 }
 
+// cannotPlace handles ld.so's mapping from offset 0 (its first of an
+// object) of a file the loader package could not read as an object. A
+// data file (ld.so.cache) is none of its business. But ld.so only maps
+// what it has checked as an ELF object, so an ELF file here that a rule
+// or a placement range names is one ld.so accepts and the loader package
+// does not (program headers it judges malformed): it cannot have its
+// base. That is said once per file, naming the file and the problem;
+// with Strict the load fails, as for an object whose base is taken.
+// Before, such an object loaded where ld.so put it, without a word
+// (found in the sixteenth session). It returns false when it has
+// refused the call.
+//
+// A rule is matched against the file's path and file name only: the
+// soname is in the part that could not be read.
+func (t *tracer) cannotPlace(tk *task, c *rewrite.Call) bool {
+	bad := t.cfg.Place.unreadable(tk.tid, int(int32(c.Args[4])))
+	if bad == nil || errors.Is(bad.err, loader.ErrNotELF) {
+		return true
+	}
+	named := t.cfg.Place.namedBy(bad.path)
+	if named == "" {
+		return true
+	}
+	if !bad.warned {
+		bad.warned = true
+		outcome := "it loads where ld.so puts it"
+		if t.cfg.Place.Strict {
+			outcome = "strict placement: the load fails"
+		}
+		t.warnf("%v; %s names it, but an object mmapguard cannot read cannot be placed: %s (mmapguard inspect %s shows the problem; build or copy the file again)",
+			bad.err, named, outcome, bad.path)
+	}
+	if t.cfg.Place.Strict {
+		t.refuse(tk, rewrite.Err(rewrite.EEXIST))
+		return false
+	}
+	return true
+}
+
+// namedBy returns the first rule or placement range whose pattern
+// matches the path or file name of a file, described for a message; ""
+// if none does.
+func (pc *PlaceConfig) namedBy(path string) string {
+	o := &loader.Object{Path: path}
+	for _, r := range pc.Rules {
+		if _, ok := r.Match(o); ok {
+			return "rule " + r.String()
+		}
+	}
+	for _, r := range pc.Ranges {
+		if _, ok := r.Match(o); ok {
+			return "placement range " + r.String()
+		}
+	}
+	return ""
+}
+
+// unreadable returns what is known of the file a tracee's descriptor
+// refers to if loader.Read refused it; nil otherwise.
+func (pc *PlaceConfig) unreadable(tid, fd int) *unreadable {
+	_, bad := pc.read(tid, fd)
+	return bad
+}
+
 // object reads the ELF object a tracee's descriptor refers to, once per
 // file; nil if it is not one (a data file, say).
 func (pc *PlaceConfig) object(tid, fd int) *loader.Object {
+	o, _ := pc.read(tid, fd)
+	return o
+}
+
+// read is object, and for a file loader.Read refused, why.
+func (pc *PlaceConfig) read(tid, fd int) (*loader.Object, *unreadable) {
 	link := fmt.Sprintf("/proc/%d/fd/%d", tid, fd)
 	// Look before opening: opening a FIFO could block the tracer, and a
 	// terminal could become someone's controlling terminal.
 	if st, err := os.Stat(link); err != nil || !st.Mode().IsRegular() {
-		return nil
+		return nil, nil
 	}
 	f, err := plainfile.Open(link)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	defer func() { _ = f.Close() }()
 	st, err := f.Stat()
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	if !ok || !st.Mode().IsRegular() {
-		return nil
+		return nil, nil
 	}
 	id := fileID{uint64(sys.Dev), sys.Ino}
 	if o := pc.objs[id]; o != nil {
-		return o
+		return o, nil
 	}
-	if pc.bad[id] {
-		return nil
+	if bad := pc.bad[id]; bad != nil {
+		return nil, bad
 	}
 	path, err := os.Readlink(link)
 	if err != nil {
@@ -430,16 +511,17 @@ func (pc *PlaceConfig) object(tid, fd int) *loader.Object {
 	o, err := loader.Read(f, st.Size(), path)
 	if err != nil {
 		if pc.bad == nil {
-			pc.bad = map[fileID]bool{}
+			pc.bad = map[fileID]*unreadable{}
 		}
-		pc.bad[id] = true
-		return nil
+		bad := &unreadable{path: path, err: err}
+		pc.bad[id] = bad
+		return nil, bad
 	}
 	if pc.objs == nil {
 		pc.objs = map[fileID]*loader.Object{}
 	}
 	pc.objs[id] = o
-	return o
+	return o, nil
 }
 
 // checkSegment checks that a MAP_FIXED mapping of a placed object's file
@@ -449,6 +531,12 @@ func (pc *PlaceConfig) object(tid, fd int) *loader.Object {
 func (t *tracer) checkSegment(tk *task, c *rewrite.Call) bool {
 	obj := t.cfg.Place.object(tk.tid, int(int32(c.Args[4])))
 	if obj == nil {
+		if c.Args[5] == 0 {
+			// The first file mapping of an object aligned above
+			// the page size comes with MAP_FIXED, inside ld.so's
+			// reservation.
+			return t.cannotPlace(tk, c)
+		}
 		return true
 	}
 	span, ok := tk.sp.spans[obj]

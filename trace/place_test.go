@@ -1,9 +1,14 @@
 package trace
 
 import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -416,4 +421,169 @@ func reloadStrict(t *testing.T, dir string) (string, *rewrite.Policy) {
 		t.Fatal(err)
 	}
 	return bin, p
+}
+
+// TestPlacementBrokenParts: an object with a broken part that ld.so
+// does not read to load it (a corrupted embedded PE header, a bogus
+// e_shstrndx, a .strtab over the loader package's 64 MiB limit) or a
+// program header field ld.so does without (p_align 0x3, p_filesz above
+// p_memsz) is placed by its rule, strict or not: the tracer used to
+// drop every object loader.Read refused, and each of these loaded where
+// ld.so put it, without a word, under --place-strict too.
+func TestPlacementBrokenParts(t *testing.T) {
+	dir := placeFixtures(t)
+	bin := filepath.Join(dir, "reload")
+	if out, err := exec.Command("cc", "-o", bin, filepath.Join("..", "testdata", "place", "reload.c"), "-ldl").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	edits := []struct {
+		name string
+		from string
+		edit func(t *testing.T, d []byte, f *elf.File) []byte
+	}{
+		{"libpemagic.so", "libpe.so", func(t *testing.T, d []byte, f *elf.File) []byte {
+			off := symbolOffset(t, f, loader.NTHeaderSymbol)
+			binary.LittleEndian.PutUint16(d[off+24:], 0x107) // the optional header's magic
+			return d
+		}},
+		{"libshstrndx.so", "libplain.so", func(t *testing.T, d []byte, f *elf.File) []byte {
+			binary.LittleEndian.PutUint16(d[0x3e:], 0x7000)
+			return d
+		}},
+		{"libalign3.so", "libplain.so", func(t *testing.T, d []byte, f *elf.File) []byte {
+			binary.LittleEndian.PutUint64(d[loadHeader(t, d, f, 0)+48:], 3)
+			return d
+		}},
+		{"libfilesz.so", "libplain.so", func(t *testing.T, d []byte, f *elf.File) []byte {
+			binary.LittleEndian.PutUint64(d[loadHeader(t, d, f, 1)+40:], 1) // p_memsz of the text
+			return d
+		}},
+		{"libstrtab.so", "libplain.so", func(t *testing.T, d []byte, f *elf.File) []byte {
+			// A .strtab of 65 MiB at the end of the file, which ld.so
+			// never reads.
+			i := slices.IndexFunc(f.Sections, func(s *elf.Section) bool { return s.Name == ".strtab" })
+			if i < 0 {
+				t.Fatal("libplain.so has no .strtab")
+			}
+			sh := int(binary.LittleEndian.Uint64(d[0x28:])) + i*64
+			binary.LittleEndian.PutUint64(d[sh+0x18:], uint64(len(d)))
+			binary.LittleEndian.PutUint64(d[sh+0x20:], 65<<20)
+			return append(d, make([]byte, 65<<20)...)
+		}},
+	}
+	var rules []loader.Rule
+	args := []string{bin}
+	want := ""
+	for i, e := range edits {
+		path := filepath.Join(dir, e.name)
+		patchELF(t, filepath.Join(dir, e.from), path, e.edit)
+		base := fmt.Sprintf("%#x", 0x30000000+i*0x1000000)
+		rules = append(rules, mustRule(t, e.name+"="+base))
+		args = append(args, "open", path)
+		want += e.name + " " + base + "\n"
+	}
+	for _, strict := range []bool{false, true} {
+		out, warn, res := runPlaced(t, &PlaceConfig{Rules: rules, Strict: strict}, args...)
+		if res.ExitCode() != 0 || out != want || warn != "" {
+			t.Errorf("strict %v: exit %d, output:\n%s\nwant:\n%s\nwarnings:\n%s", strict, res.ExitCode(), out, want, warn)
+		}
+	}
+}
+
+// TestPlacementUnreadable: an object ld.so loads but the loader package
+// cannot read (here, a PT_LOAD whose p_memsz runs over the next one's
+// start, which glibc 2.36 maps all the same) cannot have its rule's
+// base. That is said once, naming the file and the problem, and with
+// Strict its load fails, as placement.md promises for an object that
+// cannot have its base; an object no rule names is left alone quietly.
+// It used to load where ld.so put it, without a word.
+func TestPlacementUnreadable(t *testing.T) {
+	dir := placeFixtures(t)
+	bin := filepath.Join(dir, "reload")
+	if out, err := exec.Command("cc", "-o", bin, filepath.Join("..", "testdata", "place", "reload.c"), "-ldl").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	so := filepath.Join(dir, "liboverlap.so")
+	patchELF(t, filepath.Join(dir, "libplain.so"), so, func(t *testing.T, d []byte, f *elf.File) []byte {
+		binary.LittleEndian.PutUint64(d[loadHeader(t, d, f, 1)+40:], 0x1800)
+		return d
+	})
+	if _, err := loader.Open(so); err == nil || !strings.Contains(err.Error(), "overlaps") {
+		t.Fatalf("loader.Open(%s) = %v, want it refused for overlapping segments", so, err)
+	}
+	for _, strict := range []bool{false, true} {
+		pc := &PlaceConfig{Rules: []loader.Rule{mustRule(t, "liboverlap.so=0x30000000")}, Strict: strict}
+		out, warn, res := runPlaced(t, pc, bin, "open", so, "close", so, "open", so)
+		want := "liboverlap.so 0x7"
+		if strict {
+			want = "liboverlap.so dlopen-failed"
+		}
+		if res.ExitCode() != 0 || strings.Count(out, want) != 2 {
+			t.Errorf("strict %v: exit %d, output:\n%s\nwant %q twice", strict, res.ExitCode(), out, want)
+		}
+		if strings.Count(warn, "\n") != 1 || !strings.Contains(warn, so+": malformed ELF: ") || !strings.Contains(warn, "overlaps") ||
+			!strings.Contains(warn, "rule liboverlap.so=0x30000000 names it") || !strings.Contains(warn, "build or copy the file again") {
+			t.Errorf("strict %v: want one warning naming the file, the problem, the rule and what to do; got:\n%s", strict, warn)
+		}
+		// No rule names it: nothing to say.
+		_, warn, res = runPlaced(t, &PlaceConfig{Rules: []loader.Rule{mustRule(t, "other.so=0x30000000")}, Strict: strict}, bin, "open", so)
+		if res.ExitCode() != 0 || warn != "" {
+			t.Errorf("strict %v, no rule for it: exit %d, warnings:\n%s", strict, res.ExitCode(), warn)
+		}
+	}
+}
+
+// patchELF writes to dst the ELF file src as edit changes it.
+func patchELF(t *testing.T, src, dst string, edit func(t *testing.T, d []byte, f *elf.File) []byte) {
+	t.Helper()
+	d, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.NewFile(bytes.NewReader(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, edit(t, d, f), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// loadHeader returns the file offset of f's i-th PT_LOAD program header.
+func loadHeader(t *testing.T, d []byte, f *elf.File, i int) int {
+	t.Helper()
+	phoff := int(binary.LittleEndian.Uint64(d[0x20:]))
+	for j, p := range f.Progs {
+		if p.Type != elf.PT_LOAD {
+			continue
+		}
+		if i == 0 {
+			return phoff + j*56
+		}
+		i--
+	}
+	t.Fatalf("no PT_LOAD number %d", i)
+	return 0
+}
+
+// symbolOffset returns the file offset of the bytes a dynamic symbol of
+// f names.
+func symbolOffset(t *testing.T, f *elf.File, name string) int {
+	t.Helper()
+	syms, err := f.DynamicSymbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range syms {
+		if s.Name != name {
+			continue
+		}
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_LOAD && s.Value >= p.Vaddr && s.Value-p.Vaddr < p.Filesz {
+				return int(p.Off + s.Value - p.Vaddr)
+			}
+		}
+	}
+	t.Fatalf("no symbol %s in a PT_LOAD's file bytes", name)
+	return 0
 }
