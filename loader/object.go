@@ -180,8 +180,11 @@ func (h *PEHeader) Format() string {
 // own link-time span. winebuild fills ImageBase with the address of a
 // header area inside the .so itself, a pointer that ld.so relocates;
 // such a value says where the image is, not where it wants to be, so the
-// planner does not use it as a base.
-func (h *PEHeader) SelfReferential(o *Object) bool { return o.Span.Contains(h.ImageBase) }
+// planner does not use it as a base. An ImageBase of 0 is no address at
+// all (no base wanted), not one inside an object linked at 0.
+func (h *PEHeader) SelfReferential(o *Object) bool {
+	return h.ImageBase != 0 && o.Span.Contains(h.ImageBase)
+}
 
 // NTHeaderSymbol is the symbol through which a Wine builtin exports its
 // PE header.
@@ -308,6 +311,9 @@ func checkProgHeaders(h []byte, size int64) error {
 	}
 	if entsize != phdrSize {
 		return malformed("the ELF header gives program headers of %d bytes (e_phentsize), not the %d of a 64-bit one (ld.so refuses it)", entsize, phdrSize)
+	}
+	if phoff >= uint64(size) {
+		return malformed("the program headers' offset 0x%x (e_phoff) is past the end of the file (0x%x bytes)", phoff, size)
 	}
 	if end, ok := add(phoff, num*phdrSize); !ok || end > uint64(size) {
 		return malformed("truncated: the %d program headers at offset 0x%x (e_phoff) run past the end of the file (0x%x bytes)", num, phoff, size)

@@ -273,11 +273,11 @@ func TestReadMalformed(t *testing.T) {
 			e.data = e.data[:0x2000]
 		}, ErrMalformed, "file bytes 0x2000+0x"},
 		{"program headers past the end", "libplain.so", func(e *elfEdit) { e.put64(ehPhoff, 1<<40) }, ErrMalformed,
-			"program headers at offset 0x10000000000 (e_phoff) run past the end of the file"},
+			"the program headers' offset 0x10000000000 (e_phoff) is past the end of the file"},
 		// debug/elf's words for these were "invalid phoff '-65536' in
 		// record at byte 0x0" and "invalid ELF phentsize '8'".
 		{"negative phoff", "libplain.so", func(e *elfEdit) { e.put64(ehPhoff, ^uint64(0xffff)) }, ErrMalformed,
-			"program headers at offset 0xffffffffffff0000 (e_phoff) run past the end of the file"},
+			"the program headers' offset 0xffffffffffff0000 (e_phoff) is past the end of the file"},
 		{"phentsize", "libplain.so", func(e *elfEdit) { e.put16(ehPhentsize, 8) }, ErrMalformed,
 			"program headers of 8 bytes (e_phentsize), not the 56 of a 64-bit one"},
 		{"huge phnum", "libplain.so", func(e *elfEdit) { e.put16(ehPhnum, 0xfffe) }, ErrMalformed, "the 65534 program headers at offset 0x40 (e_phoff) run past"},

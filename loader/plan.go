@@ -204,6 +204,9 @@ func (p *Planner) want(o *Object) (Placement, *RangeRule) {
 		}
 	}
 	pl.Why = "no rule matches, its link base is 0 and it has no PE ImageBase: ld.so and the kernel choose"
+	if pe != nil && pe.ImageBase == 0 {
+		pl.Why = fmt.Sprintf("no rule matches, its link base is 0 and its %s header's ImageBase is 0 (no base wanted): ld.so and the kernel choose", pe.Format())
+	}
 	if pe != nil && pe.ImageBase != 0 {
 		pl.Why = fmt.Sprintf("no rule matches, its link base is 0, and its PE ImageBase 0x%x points into its own span (a relocated self-reference, not a wish): ld.so and the kernel choose", pe.ImageBase)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,6 +22,13 @@ addresses its PT_LOAD segments need, at link time), an embedded PE header,
 the base it would get and why, and any conflict among the FILEs. Nothing is
 run. Options may come before, between or after the FILEs; after -- every
 argument is a FILE.
+
+A broken part of a FILE that ld.so does not read to load it (section
+headers, symbol tables, the embedded PE header, DT_SONAME) is shown as
+skipped, with what is lost (a PE ImageBase, a soname for rules to match):
+the object is still placed by its program headers, by a rule or its link
+base. A FILE whose ELF header or program headers are broken cannot be
+placed: the error names the field.
 
 The base is where the object's span starts, the address ld.so's first
 mapping of the object must get; every segment then moves by the same load
@@ -128,7 +136,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	for _, name := range files {
 		o, err := loader.Open(name)
 		if err != nil {
-			fmt.Fprintf(stderr, "mmapguard inspect: %v\n%s", err, fdLimitHint(err))
+			fmt.Fprintf(stderr, "mmapguard inspect: %v%s\n%s", err, readHint(err), fdLimitHint(err))
 			failed++
 			continue
 		}
@@ -154,6 +162,15 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 		return exitCode(exitError)
 	}
 	return nil
+}
+
+// readHint says what to do about a file loader.Open refused: a
+// malformed one was damaged, cut short or built wrong.
+func readHint(err error) string {
+	if errors.Is(err, loader.ErrMalformed) {
+		return "; the file may be damaged or cut short: build or copy it again (readelf -lW shows its program headers)"
+	}
+	return ""
 }
 
 func readPlacementFile(name string) ([]loader.Rule, []loader.RangeRule, error) {
@@ -251,10 +268,18 @@ func printPlacement(w io.Writer, pl loader.Placement) {
 		o.Span, region.FormatSize(o.Span.Len()), len(o.Segments), o.Align)
 	if pe := o.PE; pe != nil {
 		fmt.Fprintf(w, "  PE        %s header (%s at 0x%x), ImageBase 0x%x", pe.Format(), pe.Symbol, pe.Vaddr, pe.ImageBase)
-		if pe.SelfReferential(o) {
+		switch {
+		case pe.ImageBase == 0:
+			fmt.Fprint(w, " (no base wanted)")
+		case pe.SelfReferential(o):
 			fmt.Fprint(w, " (inside the object itself)")
 		}
 		fmt.Fprintln(w)
+	}
+	for _, err := range o.Skipped {
+		// A broken part ld.so does not need: the object is still
+		// placed by its program headers, without what the part gives.
+		fmt.Fprintf(w, "  skipped   %v\n", err)
 	}
 	switch {
 	case pl.Placed():

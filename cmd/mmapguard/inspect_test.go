@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"debug/elf"
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,5 +145,85 @@ func TestInspectBadFiles(t *testing.T) {
 	r := callMain("inspect", "--occupied", "0x10000-", "/bin/true")
 	if r.code != exitUsage || !strings.Contains(r.stderr, "want START-END or START+SIZE") {
 		t.Errorf("inspect --occupied 0x10000-: want exit 2 and what a range looks like; got %v", r)
+	}
+}
+
+// TestInspectReadErrors: a file whose program header fields are wrong
+// is refused naming the file and the field in plain words, and saying
+// what to do (debug/elf's "invalid phoff '-65536' in record at byte
+// 0x0" and "invalid ELF phentsize '8'" did neither); a file with a
+// broken part ld.so does not read (the embedded PE header) is shown,
+// placed by its rule, with what was skipped; an ImageBase of 0 is
+// described one way (it was "inside the object itself" and "no PE
+// ImageBase" at once).
+func TestInspectReadErrors(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join("..", "..", "testdata", "loader", "nt_header.c")
+	pe, zero := filepath.Join(dir, "pe.dll.so"), filepath.Join(dir, "zero.dll.so")
+	for _, b := range [][]string{
+		{"-shared", "-fPIC", "-o", pe, src},
+		{"-shared", "-fPIC", "-DIMAGE_BASE=0", "-o", zero, src},
+	} {
+		if out, err := exec.Command("cc", b...).CombinedOutput(); err != nil {
+			t.Fatalf("cc %v: %v\n%s", b, err, out)
+		}
+	}
+	good, err := os.ReadFile(pe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, edit func(d []byte) []byte) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, edit(slices.Clone(good)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	le := binary.LittleEndian
+	for _, c := range []struct{ file, want string }{
+		{write("phoff.dll.so", func(d []byte) []byte { le.PutUint64(d[0x20:], ^uint64(0xffff)); return d }),
+			"the program headers' offset 0xffffffffffff0000 (e_phoff) is past the end of the file"},
+		{write("phentsize.dll.so", func(d []byte) []byte { le.PutUint16(d[0x36:], 8); return d }),
+			"program headers of 8 bytes (e_phentsize), not the 56 of a 64-bit one"},
+		{write("cut.dll.so", func(d []byte) []byte { return d[:0x100] }),
+			"program headers at offset 0x40 (e_phoff) run past the end of the file (0x100 bytes)"},
+	} {
+		r := callMain("inspect", c.file)
+		if r.code != exitError || !strings.Contains(r.stderr, c.file+": malformed ELF: ") || !strings.Contains(r.stderr, c.want) || !strings.Contains(r.stderr, "build or copy it again") {
+			t.Errorf("inspect %s: want exit 1 and %q with what to do; got %v", c.file, c.want, r)
+		}
+	}
+
+	f, err := elf.NewFile(bytes.NewReader(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	syms, err := f.DynamicSymbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(syms, func(s elf.Symbol) bool { return s.Name == "__wine_spec_nt_header" })
+	if i < 0 {
+		t.Fatal("no __wine_spec_nt_header")
+	}
+	off := 0
+	for _, p := range f.Progs {
+		if v := syms[i].Value; p.Type == elf.PT_LOAD && v >= p.Vaddr && v-p.Vaddr < p.Filesz {
+			off = int(p.Off + v - p.Vaddr)
+		}
+	}
+	badPE := write("badmagic.dll.so", func(d []byte) []byte { le.PutUint16(d[off+24:], 0x107); return d })
+	r := callMain("inspect", "--place-strict", "--place", "badmagic.dll.so=0x30000000", badPE)
+	if r.code != 0 || !strings.Contains(r.stdout, "base      0x30000000 (rule)") ||
+		!strings.Contains(r.stdout, "skipped   malformed PE header: __wine_spec_nt_header: optional header magic 0x107") ||
+		!strings.Contains(r.stdout, "its PE ImageBase is not used") {
+		t.Errorf("inspect of a broken PE header: want it placed by its rule, with what was skipped; got %v", r)
+	}
+
+	r = callMain("inspect", zero)
+	if r.code != 0 || !strings.Contains(r.stdout, "ImageBase 0x0 (no base wanted)") || strings.Contains(r.stdout, "inside the object itself") ||
+		!strings.Contains(r.stdout, "its PE32+ header's ImageBase is 0 (no base wanted)") || strings.Contains(r.stdout, "has no PE ImageBase") {
+		t.Errorf("inspect of ImageBase 0: want it described as no base wanted, once; got %v", r)
 	}
 }
