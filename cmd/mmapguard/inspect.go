@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+	"syscall"
 
 	"github.com/mmapguard/mmapguard/internal/plainfile"
 	"github.com/mmapguard/mmapguard/loader"
@@ -21,7 +23,9 @@ the FILEs to be loaded in the order given: its type, soname and span (the
 addresses its PT_LOAD segments need, at link time), an embedded PE header,
 the base it would get and why, and any conflict among the FILEs. Nothing is
 run. Options may come before, between or after the FILEs; after -- every
-argument is a FILE.
+argument is a FILE. A FILE given again, by another name or through a
+symbolic link, is the same object (ld.so loads a file once): it is shown
+as the same file as the first name, not as a conflict.
 
 A broken part of a FILE that ld.so does not read to load it (section
 headers, symbol tables, the embedded PE header, DT_SONAME) is shown as
@@ -131,7 +135,18 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	p.Rules = append(p.Rules, fileRules...)
 	p.Ranges = append(p.Ranges, fileRanges...)
 
+	// One file given twice (by two names, or through a symbolic link)
+	// is one object, as for ld.so, which loads a file once (it knows
+	// files by device and inode, as run does): its first name stands
+	// for it, and the others are shown as the same file, not as an
+	// object that conflicts with itself.
+	type entry struct {
+		obj    *loader.Object
+		sameAs string // the first name of the same file, for a repeat
+	}
+	var entries []entry
 	var objs []*loader.Object
+	first := map[fileKey]string{}
 	failed := 0
 	for _, name := range files {
 		o, err := loader.Open(name)
@@ -140,28 +155,67 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 			failed++
 			continue
 		}
+		if k, ok := keyOf(name); ok {
+			if prev, seen := first[k]; seen {
+				entries = append(entries, entry{obj: o, sameAs: prev})
+				continue
+			}
+			first[k] = name
+		}
+		entries = append(entries, entry{obj: o})
 		objs = append(objs, o)
 	}
+	plans := map[*loader.Object]loader.Placement{}
 	conflicts := 0
-	for i, pl := range p.Plan(objs...) {
-		if i > 0 {
-			fmt.Fprintln(stdout)
-		}
-		printPlacement(stdout, pl)
+	for _, pl := range p.Plan(objs...) {
+		plans[pl.Object] = pl
 		if pl.Conflict != nil {
 			conflicts++
 		}
 	}
-	if len(objs) > 1 || failed > 0 {
-		if len(objs) > 0 {
+	same := 0
+	for i, e := range entries {
+		if i > 0 {
 			fmt.Fprintln(stdout)
 		}
-		fmt.Fprintf(stdout, "%d of %d files read, %d conflict(s)\n", len(objs), len(files), conflicts)
+		if e.sameAs != "" {
+			fmt.Fprintf(stdout, "%s\n  same      file as %s: one object, loaded once (see there)\n", e.obj.Path, e.sameAs)
+			same++
+			continue
+		}
+		printPlacement(stdout, plans[e.obj])
+	}
+	if len(entries) > 1 || failed > 0 {
+		if len(entries) > 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintf(stdout, "%d of %d files read", len(entries), len(files))
+		if same > 0 {
+			fmt.Fprintf(stdout, " (%d the same file as another)", same)
+		}
+		fmt.Fprintf(stdout, ", %d conflict(s)\n", conflicts)
 	}
 	if failed > 0 || (p.Strict && conflicts > 0) {
 		return exitCode(exitError)
 	}
 	return nil
+}
+
+// fileKey identifies a file as ld.so and run do: device and inode.
+type fileKey struct{ dev, ino uint64 }
+
+// keyOf returns the identity of the file at path (a symbolic link
+// followed).
+func keyOf(path string) (fileKey, bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileKey{}, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileKey{}, false
+	}
+	return fileKey{uint64(st.Dev), st.Ino}, true
 }
 
 // readHint says what to do about a file loader.Open refused: a

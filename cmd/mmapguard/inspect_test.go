@@ -148,6 +148,32 @@ func TestInspectBadFiles(t *testing.T) {
 	}
 }
 
+// TestInspectSameFile: one file given twice, by two names or through a
+// symbolic link, is one object, as ld.so loads it once: inspect used to
+// report it as conflicting with itself (exit 1 with --place-strict).
+func TestInspectSameFile(t *testing.T) {
+	dir := t.TempDir()
+	so := filepath.Join(dir, "a.so")
+	if out, err := exec.Command("cc", "-shared", "-fPIC", "-o", so, filepath.Join("..", "..", "testdata", "place", "obj.c")).CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	link := filepath.Join(dir, "c.so")
+	if err := os.Symlink("a.so", link); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"--place", "a.so=0x10000000", so, filepath.Join(dir, ".", "a.so")},
+		{"--place", "*.so=0x10000000", so, link},
+	} {
+		r := callMain(append([]string{"inspect", "--place-strict"}, args...)...)
+		if r.code != 0 || strings.Contains(r.stdout, "conflict  ") || !strings.Contains(r.stdout, "same      file as "+so) ||
+			!strings.Contains(r.stdout, "2 of 2 files read (1 the same file as another), 0 conflict(s)") ||
+			strings.Count(r.stdout, "base      0x10000000 (rule)") != 1 {
+			t.Errorf("inspect %q: want exit 0, the second name shown as the same file, no conflict; got %v", args, r)
+		}
+	}
+}
+
 // TestInspectReadErrors: a file whose program header fields are wrong
 // is refused naming the file and the field in plain words, and saying
 // what to do (debug/elf's "invalid phoff '-65536' in record at byte
