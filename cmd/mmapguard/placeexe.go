@@ -12,6 +12,7 @@ import (
 	"github.com/mmapguard/mmapguard/internal/plainfile"
 	"github.com/mmapguard/mmapguard/loader"
 	"github.com/mmapguard/mmapguard/region"
+	"github.com/mmapguard/mmapguard/rewrite"
 )
 
 // placeExe rewrites a command so that a PIE program is started by its
@@ -22,7 +23,11 @@ import (
 // What changes for the program: /proc/self/exe and AT_EXECFN name the
 // interpreter, not the program (argv[0] is kept with --argv0), and
 // AT_BASE is 0.
-func placeExe(path string, argv []string, base uint64) (string, []string, loader.Rule, error) {
+//
+// The policy's guarded ranges (protected ranges and the pool) are known
+// too: an image that would cross the edge of one can be had neither over
+// the guard's reservation nor beside it, and is refused here.
+func placeExe(path string, argv []string, base uint64, policy *rewrite.Policy) (string, []string, loader.Rule, error) {
 	if base%region.PageSize != 0 || base < loader.MinAddr || base >= region.UserEnd {
 		return "", nil, loader.Rule{}, usagef("--place-exe %#x: want a page-aligned address from %#x up to below the end of user space (%#x)", base, loader.MinAddr, region.UserEnd)
 	}
@@ -63,6 +68,9 @@ func placeExe(path string, argv []string, base uint64) (string, []string, loader
 			return "", nil, loader.Rule{}, usagef("--place-exe %#x: %s needs %s (its image, %#x bytes), which does not fit below the end of user space (%#x): give an ADDR of at most %#x",
 				base, path, region.HumanSize(span), span, region.UserEnd, region.UserEnd-span)
 		}
+		if err := crossesGuarded(path, base, span, policy); err != nil {
+			return "", nil, loader.Rule{}, err
+		}
 	}
 	interp := ""
 	for _, p := range f.Progs {
@@ -97,6 +105,48 @@ func placeExe(path string, argv []string, base uint64) (string, []string, loader
 		return "", nil, loader.Rule{}, err
 	}
 	return interp, newArgv, loader.Rule{Pattern: globQuote(real), Base: base}, nil
+}
+
+// crossesGuarded refuses an image of size bytes at base that would lie
+// partly inside a guarded range of the policy and partly outside it. It
+// used to be found only once ld.so mapped the program: a warning, and the
+// program ran where the kernel put it (silently under -q).
+func crossesGuarded(path string, base, size uint64, policy *rewrite.Policy) error {
+	if policy == nil {
+		return nil
+	}
+	img := region.Range{Start: base, End: base + size}
+	for _, g := range policy.Guarded() {
+		if !g.Overlaps(img) || g.ContainsRange(img) {
+			continue
+		}
+		what, protected := "the guard's code page", policy.OverlapsProtected(g)
+		switch {
+		case protected:
+			what = "the protected range"
+		case g.Overlaps(policy.Pool):
+			what = "the pool"
+		}
+		var fits []string
+		// Objects are placed inside a protected range, over the
+		// guard's reservation, but not in the pool.
+		if protected && size <= g.Len() && g.End-size >= max(g.Start, loader.MinAddr) {
+			fits = append(fits, fmt.Sprintf("inside it (from %#x to %#x)", max(g.Start, loader.MinAddr), g.End-size))
+		}
+		var outside []string
+		if g.Start >= loader.MinAddr+size {
+			outside = append(outside, fmt.Sprintf("at most %#x", g.Start-size))
+		}
+		if g.End <= region.UserEnd-size {
+			outside = append(outside, fmt.Sprintf("from %#x up", g.End))
+		}
+		if len(outside) > 0 {
+			fits = append(fits, "outside it ("+strings.Join(outside, ", or ")+")")
+		}
+		return usagef("--place-exe %#x: %s needs %s (its image, %v), which crosses the edge of %s %v: it can be placed neither over the guard's reservation there nor beside it; give an ADDR that puts it wholly %s",
+			base, path, region.HumanSize(size), img, what, g, strings.Join(fits, " or wholly "))
+	}
+	return nil
 }
 
 // imageSize is the length of the page-aligned span f's PT_LOAD segments

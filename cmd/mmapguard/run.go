@@ -218,7 +218,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	argv := fs.Args()
 	if place.exe != 0 {
 		var rule loader.Rule
-		if path, argv, rule, err = placeExe(path, argv, place.exe); err != nil {
+		if path, argv, rule, err = placeExe(path, argv, place.exe, p); err != nil {
 			return err
 		}
 		place.rules = append([]loader.Rule{rule}, place.rules...)
