@@ -2,12 +2,15 @@ package loader
 
 import (
 	"bufio"
+	"bytes"
 	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mmapguard/mmapguard/region"
 )
@@ -232,13 +235,21 @@ func ParsePlacementFile(r io.Reader) (rules []Rule, ranges []RangeRule, err erro
 	if head, _ := br.Peek(len(elf.ELFMAG)); string(head) == elf.ELFMAG {
 		return nil, nil, &LineError{1, "", notText("it is an ELF file (a program or shared object)")}
 	}
+	// Any other binary file (random bytes, an image) is found by its
+	// first bytes as well, before a line of it is shown as a directive
+	// or found too long: the same check as each line gets below.
+	if head, _ := br.Peek(512); len(head) > 0 {
+		if why, at := binaryText(head, len(head) == 512); why != "" {
+			return nil, nil, &LineError{1 + bytes.Count(head[:at], []byte("\n")), "", notText(why)}
+		}
+	}
 	sc := bufio.NewScanner(br)
 	sc.Buffer(make([]byte, 0, 4096), maxLine)
 	n := 0
 	for sc.Scan() {
 		n++
-		if strings.IndexByte(sc.Text(), 0) >= 0 {
-			return nil, nil, &LineError{n, "", notText("it has NUL bytes")}
+		if why, _ := binaryText(sc.Bytes(), false); why != "" {
+			return nil, nil, &LineError{n, "", notText(why)}
 		}
 		line := strings.TrimSpace(sc.Text())
 		fields := strings.Fields(line)
@@ -252,6 +263,9 @@ func ParsePlacementFile(r io.Reader) (rules []Rule, ranges []RangeRule, err erro
 			continue
 		}
 		bad := func(err error) error { return &LineError{n, line, err} }
+		if err := quoted(fields); err != nil {
+			return nil, nil, bad(err)
+		}
 		switch fields[0] {
 		case "place":
 			if len(fields) != 3 {
@@ -288,6 +302,48 @@ func ParsePlacementFile(r io.Reader) (rules []Rule, ranges []RangeRule, err erro
 		return nil, nil, err
 	}
 	return rules, ranges, nil
+}
+
+// binaryText says why b is not text, "" if it is, and where in b it
+// found so: NUL bytes, control characters other than blanks, or bytes
+// that are not UTF-8. cut says b may end inside a character (a prefix
+// of the file).
+func binaryText(b []byte, cut bool) (why string, at int) {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return "it has NUL bytes", i
+	}
+	for at < len(b) {
+		r, size := utf8.DecodeRune(b[at:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			if cut && !utf8.FullRune(b[at:]) {
+				return "", 0
+			}
+			return "it has bytes that are not UTF-8 text", at
+		case unicode.IsControl(r) && !unicode.IsSpace(r):
+			return fmt.Sprintf("it has control characters (%U)", r), at
+		}
+		at += size
+	}
+	return "", 0
+}
+
+// quoted refuses a field of a placement file line written in quotes.
+// Quotes are not stripped: a shell's quoting has no meaning here, and
+// "good.so" would be a pattern matching only names with the quote
+// characters in them, so nothing (found in the sixteenth session).
+func quoted(fields []string) error {
+	for _, f := range fields[1:] {
+		if strings.HasPrefix(f, `"`) || strings.HasPrefix(f, "'") || strings.HasSuffix(f, `"`) || strings.HasSuffix(f, "'") {
+			example := "place " + strings.Trim(f, `"'`) + " ADDR"
+			if fields[0] == "range" {
+				example = "range RANGE " + strings.Trim(f, `"'`)
+			}
+			return ruleErr("%s: quotes are not stripped in a placement file, and a quoted pattern would match no name; write it without them, e.g. '%s' (fields are separated by blanks, so a pattern has none: write ? for a blank; and ['] or [\"] for a quote character itself)",
+				f, example)
+		}
+	}
+	return nil
 }
 
 // notText is the error for a placement file that is no text file. It

@@ -135,6 +135,16 @@ range 0x100000000+4G lib*.so
 		{"ELF file", "\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x00>\x00\n", 1, "not a placement file: it is an ELF file"},
 		{"ELF file without a newline", "\x7fELF" + strings.Repeat("\x00", maxLine+10), 1, "it is an ELF file"},
 		{"NUL bytes", "place a 0x10000\nplace b\x00 0x20000\n", 2, "not a placement file: it has NUL bytes"},
+		// A binary file: said so, like NUL bytes and an ELF file, not
+		// shown as an unknown directive "Il0S…" (/dev/urandom).
+		{"random bytes", "Il0S\x8f\x91\xd3\x02 \x1b\xfe\n", 1, "not a placement file: it has bytes that are not UTF-8 text"},
+		{"control characters", "place a 0x10000\x1b[0m\n", 1, "not a placement file: it has control characters (U+001B)"},
+		{"binary after text", strings.Repeat("# comment\n", 100) + "place b\xff 0x20000\n", 101, "not a placement file: it has bytes that are not UTF-8 text"},
+		// Quotes are refused, not taken as part of the pattern (which
+		// then matched nothing, silently).
+		{"quoted pattern", "place \"good.so\" 0x30000000\n", 1, `"good.so": quotes are not stripped in a placement file`},
+		{"single-quoted range pattern", "range 0x10000000+1G '*.dll.so'\n", 1, "write it without them, e.g. 'range RANGE *.dll.so'"},
+		{"quoted pattern with a blank", "place \"my lib.so\" 0x30000000\n", 1, "write ? for a blank"},
 		{"long directive cut short", strings.Repeat("y", 100) + "\n", 1, `unknown directive "` + strings.Repeat("y", 40) + `..."`},
 		{"long line", "place a 0x10000\n" + strings.Repeat("x", maxLine+10) + "\n", 2, "longer than"},
 	}
