@@ -148,6 +148,56 @@ func TestLayoutAtExecBlindOrRead(t *testing.T) {
 	}
 }
 
+// TestStackGrowsInGuardedRange: a guarded range over the top of the
+// address space, where the kernel puts the stack at exec (here the last
+// 64 GiB, which the stack's randomisation stays within), leaves the
+// stack room to grow to its limit, protected or pool; the reservation
+// right below the stack stopped it at the 132 KiB mapped at exec, and a
+// program needing 6 MiB died of SIGSEGV (found by the sixteenth
+// session's hunt). With --strict the room stays reserved (see
+// withStackRoom), and the warning says the stack cannot grow.
+func TestStackGrowsInGuardedRange(t *testing.T) {
+	bin := buildC(t, "stackgrow", "-O0")
+	top := region.Must(0x7ff000000000, 0x7ffffffff000)
+	for _, c := range []struct {
+		name          string
+		protect, pool region.Range
+	}{
+		{"protected", top, rewrite.DefaultPool},
+		{"pool", lowRange, top},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := rewrite.NewPolicy([]region.Range{c.protect}, c.pool, false, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, read := range []bool{false, true} {
+				readMapsAtExec = read
+				out, res := guardedBy(t, p, bin)
+				readMapsAtExec = false
+				if res.ExitCode() != 0 || !strings.Contains(out, "stack ok") {
+					t.Fatalf("read=%v: %v, output:\n%s", read, res.Status, out)
+				}
+				if res.Stats.Reservations == 0 {
+					t.Errorf("read=%v: nothing reserved", read)
+				}
+			}
+		})
+	}
+	t.Run("strict", func(t *testing.T) {
+		p, err := rewrite.NewPolicy([]region.Range{top}, rewrite.DefaultPool, false, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, res := guardedBy(t, p, bin)
+		if !slices.ContainsFunc(res.Unreserved, func(m string) bool {
+			return strings.Contains(m, "by [stack]") && strings.Contains(m, "the stack cannot grow")
+		}) {
+			t.Errorf("want a warning that the stack cannot grow; got %q", res.Unreserved)
+		}
+	})
+}
+
 func TestExitStatusPassesThrough(t *testing.T) {
 	cases := []struct {
 		script string

@@ -2598,7 +2598,7 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 			t.failClosed(ck, fmt.Sprintf("cannot read a forked child's layout: %v%s", err, notDumpableHint(err)))
 			return false
 		}
-		g, calls = pg.ForkLayout(parent.sp.abi, gapsIn(t.cfg.Policy.Guarded(), maps))
+		g, calls = pg.ForkLayout(parent.sp.abi, gapsIn(t.cfg.Policy.Guarded(), withStackRoom(child, maps, 0, t.cfg.Policy)))
 		if racing {
 			// A MAP_FIXED decided but not yet run when the kernel
 			// copied the parent left the child the reservation the
@@ -3156,7 +3156,8 @@ func (t *tracer) newProgram(tk *task, abi rewrite.ABI, stack uint64) (calls []re
 	if old != nil && old.guard != nil {
 		tk.preExec, tk.preExecAt = old, time.Now()
 	}
-	if t.cfg.Place == nil && t.attr == nil && !readMapsAtExec && !imageGuarded(tk.tid, abi, stack, sp.guard.Policy()) {
+	if t.cfg.Place == nil && t.attr == nil && !readMapsAtExec && !imageGuarded(tk.tid, abi, stack, sp.guard.Policy()) &&
+		(sp.guard.Policy().Strict || !guardsAny(sp.guard.Policy(), stackRoom(tk.tid, stack, 0))) {
 		return sp.guard.ReserveBlind(abi), true, true
 	}
 	layoutReads.Add(1)
@@ -3176,11 +3177,90 @@ func (t *tracer) newProgram(tk *task, abi rewrite.ABI, stack uint64) (calls []re
 	if t.attr != nil {
 		t.attr.SetMaps(tk.pid, maps)
 	}
-	calls, occupied := sp.guard.Reserve(abi, maps)
+	calls, occupied := sp.guard.Reserve(abi, withStackRoom(tk.tid, maps, stack, sp.guard.Policy()))
 	if !t.occupiedAtExec(tk, occupied) {
 		return nil, false, false
 	}
 	return calls, false, true
+}
+
+// maxStackRoom bounds the room left below a stack whose limit is
+// unlimited (or huge): natively it grows until it meets a mapping.
+const maxStackRoom = 1 << 30
+
+// stackRoom returns the part of the address space a new program's stack
+// may grow down into: RLIMIT_STACK (at most maxStackRoom) below top, the
+// end of its stack mapping, or below sp, its stack pointer at the exec,
+// when top is 0 (the mapping's end lies a little above).
+func stackRoom(tid int, sp, top uint64) region.Range {
+	if sp == 0 && top == 0 {
+		return region.Range{}
+	}
+	room := uint64(8 << 20) // the usual limit, if it cannot be read
+	var lim unix.Rlimit
+	if unix.Prlimit(tid, unix.RLIMIT_STACK, nil, &lim) == nil {
+		room = min(lim.Cur, maxStackRoom)
+	}
+	if top == 0 {
+		top = sp &^ 0xfff
+	}
+	start := uint64(0)
+	if top > room {
+		start = (top - room) &^ 0xfff
+	}
+	return region.Range{Start: start, End: top}
+}
+
+// guardsAny reports whether r overlaps a guarded range of p.
+func guardsAny(p *rewrite.Policy, r region.Range) bool {
+	for _, g := range p.Guarded() {
+		if g.Overlaps(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// withStackRoom returns maps with the stack mapping (the one holding sp,
+// the stack pointer at the exec) reaching down over the room it may grow
+// into (see stackRoom), as far as the mapping below it: taken for the
+// program's, as the stack itself, that room is not reserved. A
+// reservation right below the stack (a guarded range over the top of
+// the address space, where the kernel puts it) stopped its growth at
+// the 132 KiB the kernel maps at exec: a program that needed more died
+// of SIGSEGV. A hint there stops in the tracer, and the kernel puts
+// nothing there of its own accord while it has room elsewhere: the
+// mappings made without an address go below its mmap base, which lies
+// RLIMIT_STACK and more below the stack's top, and come above it only
+// once the whole address space below is taken (its bottom-up fallback).
+// A program that fills 128 TiB of address space could so get a mapping
+// there it did not ask for; one that means to take the range can map
+// there explicitly anyway, unless --strict refuses it: with --strict
+// (policy p) the room is reserved, and the stack does not grow.
+//
+// With sp 0 (a forked child's layout, where the forking thread's stack
+// pointer need not be in it) the mapping is the one the kernel calls
+// [stack].
+func withStackRoom(tid int, maps []region.Mapping, sp uint64, p *rewrite.Policy) []region.Mapping {
+	if p.Strict {
+		return maps
+	}
+	for i, m := range maps {
+		if sp != 0 && !m.Contains(sp) || sp == 0 && m.Path != "[stack]" {
+			continue
+		}
+		start := stackRoom(tid, sp, m.End).Start
+		if i > 0 {
+			start = max(start, maps[i-1].End)
+		}
+		if start >= m.Start {
+			return maps
+		}
+		out := slices.Clone(maps)
+		out[i].Start = start
+		return out
+	}
+	return maps
 }
 
 // readMapsAtExec makes every exec read the layout (tests compare both
@@ -3404,6 +3484,11 @@ func (t *tracer) warnOccupied(occupied []region.Mapping) {
 		}
 		t.occupiedSeen[key] = true
 		msg := fmt.Sprintf("%v is occupied at exec by %s: cannot reserve it", r, what)
+		if what == "[stack]" && t.cfg.Policy.Strict {
+			msg += "; with --strict the rest is reserved right below it, and the stack cannot grow: a program that needs more stack than this dies of SIGSEGV (keep the range out of the last 16 GiB of user space)"
+		} else if what == "[stack]" {
+			msg += " (nor the room below it the stack may grow into, up to RLIMIT_STACK)"
+		}
 		if !t.warned[msg] {
 			t.res.Unreserved = append(t.res.Unreserved, msg)
 		}
