@@ -16,6 +16,9 @@
 //        (two nops) back over it (FOLL_FORCE). The victim reports
 //        whether the range is reserved at its start; killed (fail
 //        closed) is fine too.
+//   exec VICTIM LO HI int80  the same, writing int $0x80 instead: the
+//        guard's call made through the i386 entry, where its number is
+//        another call's (mmap's 9 is link's).
 //   putback  (putback-insn-rewritten) in a child, up to 300 times: map
 //        0x40000000 (in the range), then move it out of the range with
 //        mremap(MREMAP_FIXED) made from a syscall instruction in a page
@@ -30,7 +33,7 @@
 #include <elf.h>
 #include <sys/wait.h>
 
-static void exec_mode(const char *victim, const char *lo, const char *hi) {
+static void exec_mode(const char *victim, const char *lo, const char *hi, const char *with) {
 	Elf64_Ehdr eh;
 	int vf = open(victim, O_RDONLY | O_CLOEXEC);
 	if (vf < 0 || read(vf, &eh, sizeof eh) != sizeof eh) {
@@ -62,7 +65,7 @@ static void exec_mode(const char *victim, const char *lo, const char *hi) {
 		for (long k = 0; fd >= 0 && k < 5000000 && !done; k++) {
 			unsigned char got[2];
 			if (pread(fd, got, 2, eh.e_entry) != 2) break; // gone
-			if (got[0] == 0x0f && got[1] == 0x05) done = pwrite(fd, "\x90\x90", 2, eh.e_entry) == 2;
+			if (got[0] == 0x0f && got[1] == 0x05) done = pwrite(fd, with, 2, eh.e_entry) == 2;
 		}
 		if (fd >= 0) close(fd);
 		wrote += done;
@@ -197,7 +200,8 @@ static void putback_mode(void) {
 }
 
 int main(int argc, char **argv) {
-	if (argc > 4 && strcmp(argv[1], "exec") == 0) exec_mode(argv[2], argv[3], argv[4]);
+	if (argc > 4 && strcmp(argv[1], "exec") == 0)
+		exec_mode(argv[2], argv[3], argv[4], argc > 5 && strcmp(argv[5], "int80") == 0 ? "\xcd\x80" : "\x90\x90");
 	else if (argc > 1 && strcmp(argv[1], "putback") == 0) putback_mode();
 	else return 2;
 	return finish();

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -37,11 +38,27 @@ import (
 // instruction pointer at a syscall stop), or, at an exec event where the
 // task is not in a call of its own, two bytes written over the program's
 // entry point and restored afterwards.
+//
+// There, each call runs with PTRACE_SINGLESTEP instead: the task runs
+// the one instruction and stops right after it (a SIGTRAP; for a system
+// call, at its exit, as the kernel reports a step out of a call), with
+// no stop at the call's entry. A call the filter traps still stops at
+// its seccomp stop first, where it is checked as before. Either way the
+// step's stop shows what ran: the call's number (orig_rax, -1 after any
+// other instruction), its ABI and the instruction pointer right behind
+// insn; anything else is the program's own code, run because another
+// process wrote over insn (see checkInjected), and the process is
+// killed: one instruction, not the program's code up to its next
+// trapped call, as PTRACE_CONT would have let run. A call stops once
+// (twice where trapped) instead of twice (three times), and the exec
+// event's first resume once more for execve's own exit: six stops at an
+// exec instead of eight, five instead of nine at the first program's.
 type injection struct {
 	abi   rewrite.ABI
 	saved unix.PtraceRegs // where the task goes on afterwards
 	insn  uint64          // address of the syscall instruction used
 	poked bool            // insn was written by us; restore orig
+	step  bool            // calls run with PTRACE_SINGLESTEP
 	orig  [2]byte
 
 	calls   []rewrite.Call
@@ -119,6 +136,10 @@ func (t *tracer) runCurrent(tk *task) {
 	inj.entered = false
 	if err := setRegs(tk.tid, &regs); err != nil {
 		t.lost(tk, err)
+		return
+	}
+	if inj.step {
+		t.resumeAs(tk, singleStep, 0)
 		return
 	}
 	t.resume(tk, sysStep, 0)
@@ -230,6 +251,51 @@ func (t *tracer) syscallStop(tk *task) {
 		t.completeAwaited(tk, ret)
 		return
 	}
+	t.injectedExit(tk, ret)
+}
+
+// stepTrap handles a SIGTRAP stop of a task running the guard's calls
+// with PTRACE_SINGLESTEP (see injection), and reports whether it was the
+// step's. At insn nothing has run: the stop is the exit of the call the
+// task was in at the exec event, execve, whose result overwrote rax, and
+// the call is loaded again. Right behind insn, the current call must
+// have run, through the ABI's instruction; its result is in rax.
+func (t *tracer) stepTrap(tk *task) bool {
+	inj := tk.inj
+	if !inj.step || !inj.running() {
+		return false
+	}
+	var regs unix.PtraceRegs
+	if err := getRegs(tk.tid, &regs); err != nil {
+		t.lost(tk, err)
+		return true
+	}
+	c := inj.calls[inj.i]
+	switch {
+	case regs.Rip == inj.insn && !inj.entered:
+		t.runCurrent(tk)
+		return true
+	case regs.Rip != inj.insn+2:
+		t.failClosed(tk, fmt.Sprintf("ran code of its own (to %#x) where the guard ran %v at %#x", regs.Rip, c, inj.insn))
+		return true
+	}
+	si, err := t.stopInfo(tk, false)
+	if err != nil {
+		t.lost(tk, err)
+		return true
+	}
+	if abi, ok := abiOf(si.arch); !ok || abi != inj.abi || regs.Orig_rax != c.Nr {
+		t.failClosed(tk, fmt.Sprintf("made a call of its own (nr %d, arch %#x) where the guard ran %v at %#x", int64(regs.Orig_rax), si.arch, c, inj.insn))
+		return true
+	}
+	t.injectedExit(tk, regs.Rax)
+	return true
+}
+
+// injectedExit takes the result of the injection's current call, and
+// runs the next or ends the injection.
+func (t *tracer) injectedExit(tk *task, ret uint64) {
+	inj := tk.inj
 	if c := inj.calls[inj.i]; c.Forged(ret) {
 		// The program's filter answered the guard's call: what it was
 		// to reserve may be free.
@@ -338,6 +404,12 @@ func (t *tracer) inject(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec,
 			// Nothing could be reserved: the program must not run.
 			t.failClosed(tk, fmt.Sprintf("cannot run the reservation calls at %#x: %v", inj.insn, err))
 			return
+		}
+		// (The step's stop needs PTRACE_GET_SYSCALL_INFO to tell
+		// the ABI of what ran.)
+		inj.step = atExec && !noStep && !t.regsOnly && !forceRegs
+		if inj.step {
+			stepInjections.Add(1)
 		}
 	}
 	inj.final = inj.saved.Rax
@@ -454,6 +526,14 @@ func (t *tracer) pokeSyscall(tk *task, inj *injection) error {
 	return nil
 }
 
+// noStep makes exec injections run their calls with PTRACE_SYSCALL, as
+// on kernels without PTRACE_GET_SYSCALL_INFO (tests).
+var noStep = false
+
+// stepInjections counts the injections run with PTRACE_SINGLESTEP
+// (tests).
+var stepInjections atomic.Int64
+
 func errnoOf(abi rewrite.ABI, ret uint64) error {
 	if e, failed := rewrite.Failed(abi, ret); failed {
 		return syscall.Errno(e)
@@ -477,6 +557,10 @@ func (t *tracer) seccompStop(tk *task) {
 			}
 		}
 		inj.entered = true
+		if inj.step && inj.running() {
+			t.resumeAs(tk, singleStep, 0) // out of the call, to its exit
+			return
+		}
 		t.resume(tk, sysStep, 0)
 		return
 	}

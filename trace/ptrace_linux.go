@@ -62,8 +62,12 @@ func seize(pid int, opts int) error {
 
 func cont(tid, sig int) error    { return ptrace(unix.PTRACE_CONT, tid, 0, uintptr(sig)) }
 func sysStep(tid, sig int) error { return ptrace(unix.PTRACE_SYSCALL, tid, 0, uintptr(sig)) }
-func listen(tid int) error       { return ptrace(ptraceListen, tid, 0, 0) }
-func interrupt(tid int) error    { return ptrace(unix.PTRACE_INTERRUPT, tid, 0, 0) }
+
+// singleStep runs one instruction; a system call it makes stops at its
+// exit, before the next instruction (see injection).
+func singleStep(tid, sig int) error { return ptrace(unix.PTRACE_SINGLESTEP, tid, 0, uintptr(sig)) }
+func listen(tid int) error          { return ptrace(ptraceListen, tid, 0, 0) }
+func interrupt(tid int) error       { return ptrace(unix.PTRACE_INTERRUPT, tid, 0, 0) }
 
 // getRegs and setRegs use PTRACE_GETREGS and PTRACE_SETREGS, which give
 // every tracee's registers in the tracer's own (x86-64) layout. x/sys's

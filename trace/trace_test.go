@@ -148,6 +148,43 @@ func TestLayoutAtExecBlindOrRead(t *testing.T) {
 	}
 }
 
+// TestExecStep: the guard's calls at an exec run with PTRACE_SINGLESTEP
+// (see injection), after the exec event, where execve is still under
+// way, and at the first program's start, for 64- and 32-bit programs;
+// or with PTRACE_SYSCALL where asked (as where PTRACE_GET_SYSCALL_INFO
+// is missing). Both give the same layout.
+func TestExecStep(t *testing.T) {
+	layout := buildC(t, "layout", "-pthread", "-ldl")
+	layout32 := buildC(t, "layout", "-m32", "-no-pie", "-pthread", "-ldl")
+	for _, c := range []struct {
+		name   string
+		argv   []string
+		noStep bool
+		steps  int64 // injections run with PTRACE_SINGLESTEP
+	}{
+		{"first", []string{layout}, false, 1},
+		{"exec", []string{"sh", "-c", "exec " + layout}, false, 2},
+		{"exec-32", []string{"sh", "-c", "exec " + layout32}, false, 2},
+		{"no-step", []string{"sh", "-c", "exec " + layout}, true, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			noStep = c.noStep
+			defer func() { noStep = false }()
+			before := stepInjections.Load()
+			out, res := guarded(t, c.argv...)
+			if res.ExitCode() != 0 || !strings.Contains(out, "layout ok") {
+				t.Fatalf("exit %d, output:\n%s", res.ExitCode(), out)
+			}
+			if n := stepInjections.Load() - before; n != c.steps {
+				t.Errorf("%d injections single-stepped, want %d", n, c.steps)
+			}
+			if s := res.Stats; s.ReserveFailures != 0 || s.Reservations == 0 || res.FailedClosed != 0 {
+				t.Errorf("reservations %d made, %d failed; %d failed closed", s.Reservations, s.ReserveFailures, res.FailedClosed)
+			}
+		})
+	}
+}
+
 // TestStackGrowsInGuardedRange: a guarded range over the top of the
 // address space, where the kernel puts the stack at exec (here the last
 // 64 GiB, which the stack's randomisation stays within), leaves the

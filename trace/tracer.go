@@ -885,19 +885,25 @@ func notDumpableHint(err error) string {
 // says why (always, even with warnings off: the program did not fail by
 // itself).
 func (t *tracer) failClosed(tk *task, why string) {
+	t.reportClosed(tk, why+"; killing it")
+	tk.inj = nil
+	t.kill(tk)
+}
+
+// reportClosed says why a process is ended to keep the guarantee, and
+// counts it.
+func (t *tracer) reportClosed(tk *task, why string) {
 	id := tk.pid
 	if id <= 0 {
 		id = tk.tid // a new task whose process is not known yet
 	}
-	msg := fmt.Sprintf("mmapguard: pid %d: %s; killing it (fail closed)\n", id, why)
+	msg := fmt.Sprintf("mmapguard: pid %d: %s (fail closed)\n", id, why)
 	if t.cfg.Warn != nil {
 		fmt.Fprint(t.cfg.Warn, msg)
 	} else {
 		fmt.Fprint(os.Stderr, msg)
 	}
 	t.res.FailedClosed++
-	tk.inj = nil
-	t.kill(tk)
 }
 
 func warnOnce(w io.Writer, format string, a ...any) {
@@ -1902,6 +1908,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 			return
 		}
 		if tk.inj != nil {
+			if sig == syscall.SIGTRAP && t.stepTrap(tk) {
+				return
+			}
 			if syncFault(sig) && kernelSent(tk.tid) {
 				// Where the guard's call should run, the task faulted:
 				// the instruction it was sent to is not there any more
@@ -1972,6 +1981,12 @@ func (t *tracer) resume(tk *task, how func(int, int) error, sig int) {
 	if tk.inj != nil {
 		how = sysStep
 	}
+	t.resumeAs(tk, how, sig)
+}
+
+// resumeAs is resume as asked: for a task running the guard's calls
+// with PTRACE_SINGLESTEP (see injection).
+func (t *tracer) resumeAs(tk *task, how func(int, int) error, sig int) {
 	if err := how(tk.tid, sig); err != nil {
 		t.lost(tk, err)
 		return
@@ -2126,6 +2141,14 @@ func (t *tracer) diedMidInjection(tk *task, ws unix.WaitStatus) {
 			why = fmt.Sprintf("a task died (%s) in a call whose end the guard must see", deathOf(ws))
 		}
 		t.failClosed(tk, why)
+	} else if sigsys && inj.running() {
+		// Its last thread, killed by the program's filter before the
+		// call's exit could be reported (a filter's SIGSYS that kills
+		// is seen by no tracer, and the step's report comes after
+		// it): nothing of the program ran after the guard's calls
+		// began, and nothing is left to kill, but the death is the
+		// guard's doing.
+		t.reportClosed(tk, "a seccomp filter of the program's killed it at the guard's calls")
 	}
 	tk.inj = nil
 }
