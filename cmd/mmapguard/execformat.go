@@ -48,8 +48,12 @@ func execFormatHint(path string) string {
 	case bytes.HasPrefix(head, []byte("#!")):
 		// The kernel refuses a #! line without an interpreter (or
 		// one that is too long) with ENOEXEC.
-		if interp, _ := shebang(head); interp == "" {
+		interp, _ := shebang(head)
+		if interp == "" {
 			return path + "'s #! line names no interpreter: write it after the #! (e.g. #!/bin/sh)."
+		}
+		if ih, err := fileHead(interp, 4); err == nil && !bytes.HasPrefix(ih, []byte(elf.ELFMAG)) && !bytes.HasPrefix(ih, []byte("#!")) {
+			return fmt.Sprintf("%s's #! line names %s, which the kernel cannot run (neither an ELF program nor a script with a #! line of its own): give %s a #! line, or name its interpreter instead.", path, interp, interp)
 		}
 		return fmt.Sprintf("The kernel refused the #! line of %s: it may be longer than the kernel takes (255 bytes); shorten it.", path)
 	case bytes.HasPrefix(head, []byte("MZ")):
@@ -132,4 +136,19 @@ func shebang(head []byte) (interp string, crlf bool) {
 		line = line[:i]
 	}
 	return string(line), bytes.HasSuffix(line, []byte("\r"))
+}
+
+// fileHead returns up to n bytes from the start of the file name.
+func fileHead(name string, n int) ([]byte, error) {
+	f, err := plainfile.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }() // read-only: a failed close loses nothing
+	b := make([]byte, n)
+	k, err := io.ReadFull(f, b)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return b[:k], nil
 }

@@ -91,11 +91,9 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 // new file, is written over in place, as the shell does, so that it
 // stays the same file.
 func replaceFile(name string, data []byte) error {
-	target, err := followLinks(name)
-	if err != nil {
-		return fmt.Errorf("-o: %w; give -o a FILE you may write", err)
-	}
-	st, err := os.Stat(target)
+	// (Stat follows the kernel's own links too: /dev/stdout, a pipe
+	// through /proc/self/fd, is written as it is.)
+	st, err := os.Stat(name)
 	switch {
 	case err == nil && st.IsDir():
 		return fmt.Errorf("-o: %s is a directory; give -o a FILE", name)
@@ -104,8 +102,19 @@ func replaceFile(name string, data []byte) error {
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("-o: %w; give -o a FILE you may write", err)
 	}
-	if err != nil {
-		st = nil // a new file
+	target := name
+	if err == nil {
+		// Through a symbolic link, the file it names is replaced,
+		// not the link.
+		if t, err := filepath.EvalSymlinks(name); err == nil {
+			target = t
+		}
+	} else {
+		// A new file, or one a dangling link names: created there.
+		st = nil
+		if target, err = followLinks(name); err != nil {
+			return fmt.Errorf("-o: %w; give -o a FILE you may write", err)
+		}
 	}
 	if st != nil {
 		if err := unix.Faccessat(unix.AT_FDCWD, target, unix.W_OK, unix.AT_EACCESS); err != nil {

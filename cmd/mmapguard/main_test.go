@@ -582,6 +582,13 @@ func TestExplainOutputAsShell(t *testing.T) {
 		t.Errorf("the link's file holds %q (%v), want the explanation", b, err)
 	}
 
+	// A pipe through the kernel's own link is written as it is (the
+	// first form followed the link by hand to "pipe:[N]", a file that
+	// does not exist, and failed).
+	if r := runBin(t, mg, nil, "explain", "-q", "--protect", lowRange, "-o", "/dev/stdout"); r.code != 0 || r.stdout != want {
+		t.Errorf("explain -o /dev/stdout into a pipe: %v\nwant the explanation on stdout", r)
+	}
+
 	one, two := filepath.Join(dir, "one.txt"), filepath.Join(dir, "two.txt")
 	if err := os.WriteFile(one, []byte("old\n"), 0o644); err != nil {
 		t.Fatal(err)

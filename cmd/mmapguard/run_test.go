@@ -238,6 +238,7 @@ func TestRunProgramCannotRun(t *testing.T) {
 		// name.
 		{file("crlf", []byte("#!/bin/sh\r\necho hi\r\n")), 127, []string{"no such file or directory", "Windows line endings (CRLF)", `"/bin/sh\r"`, "dos2unix"}},
 		{file("nointerp", []byte("#!\necho hi\n")), 126, []string{"exec format error", "#! line names no interpreter"}},
+		{file("plainouter", []byte("#!"+file("plaininner", []byte("echo no shebang\n"))+"\n")), 126, []string{"exec format error", "which the kernel cannot run", "a #! line"}},
 		{file("outer", []byte("#!"+file("inner", []byte("#!/nonexistent/interp\n"))+"\n")), 127, []string{"no such file or directory", "a script: ", "its #! line names /nonexistent/interp, which does not"}},
 	}
 	cases := []struct {
