@@ -443,7 +443,7 @@ func (t *tracer) inject(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec,
 				return true
 			}
 			r := region.Range{Start: c.Args[0], End: c.Args[0] + c.Args[1]}
-			more, occupied := g.ReserveIn(abi, r, withStackRoom(tk.tid, maps, inj.saved.Rsp, g.Policy()))
+			more, occupied := g.ReserveIn(abi, r, withStackRoom(tk.tid, maps, inj.saved.Rsp, g.Policy(), abi))
 			if len(occupied) == 0 {
 				// Nothing is there: the EEXIST was not the kernel's
 				// (a seccomp filter of the program's answered for it).

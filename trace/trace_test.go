@@ -218,21 +218,42 @@ func TestStackGrowsInGuardedRange(t *testing.T) {
 				if res.Stats.Reservations == 0 {
 					t.Errorf("read=%v: nothing reserved", read)
 				}
+				if !slices.ContainsFunc(res.Unreserved, func(m string) bool { return strings.Contains(m, "nor the room below it") }) ||
+					slices.ContainsFunc(res.Unreserved, func(m string) bool { return strings.Contains(m, stackRoomPath) }) {
+					t.Errorf("read=%v: want the stack's warning to name its room, not as occupied; got %q", read, res.Unreserved)
+				}
 			}
 		})
 	}
-	t.Run("strict", func(t *testing.T) {
-		p, err := rewrite.NewPolicy([]region.Range{top}, rewrite.DefaultPool, false, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, res := guardedBy(t, p, bin)
-		if !slices.ContainsFunc(res.Unreserved, func(m string) bool {
-			return strings.Contains(m, "by [stack]") && strings.Contains(m, "the stack cannot grow")
-		}) {
-			t.Errorf("want a warning that the stack cannot grow; got %q", res.Unreserved)
-		}
-	})
+	// Where less than filling the address space would reach the room,
+	// it is reserved, and the warning says the stack cannot grow.
+	bin32 := buildC(t, "stackgrow", "-O0", "-m32")
+	for _, c := range []struct {
+		name    string
+		protect region.Range
+		strict  bool
+		argv    []string
+	}{
+		{"strict", top, true, []string{bin}},
+		{"legacy", top, false, []string{"sh", "-c", "ulimit -s unlimited && exec " + bin}},
+		{"i386", region.Must(0x80000000, 0x100000000), false, []string{bin32}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := rewrite.NewPolicy([]region.Range{c.protect}, rewrite.DefaultPool, false, c.strict)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, res := guardedBy(t, p, c.argv...)
+			if !slices.ContainsFunc(res.Unreserved, func(m string) bool {
+				return strings.Contains(m, "by [stack]") && strings.Contains(m, "the stack cannot grow")
+			}) {
+				t.Errorf("want a warning that the stack cannot grow; got %q", res.Unreserved)
+			}
+			if slices.ContainsFunc(res.Unreserved, func(m string) bool { return strings.Contains(m, stackRoomPath) }) {
+				t.Errorf("the room is named as occupied: %q", res.Unreserved)
+			}
+		})
+	}
 }
 
 func TestExitStatusPassesThrough(t *testing.T) {

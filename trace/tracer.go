@@ -1259,16 +1259,19 @@ func newTracer(cfg Config, pid int) *tracer {
 // default action ends a process and that the Go runtime would drop:
 // SIGALRM (an alarm(2) set before mmapguard was exec'd is mmapguard's,
 // since exec keeps it and fork does not, and a timeout built on it
-// never fired), SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT and the
-// real-time signals SIGRTMIN (34) to SIGRTMAX (64). Not those raised by
-// mmapguard's own doing (SIGXCPU, SIGXFSZ: its own limits), nor those
-// the runtime needs (SIGURG, 32, 33).
+// never fired), SIGVTALRM, SIGPWR, SIGSTKFLT and the real-time signals
+// 35 to 64. Not those raised by mmapguard's own doing (SIGXCPU, SIGXFSZ:
+// its own limits), nor SIGIO (the kernel sends it to a whole process
+// group, mmapguard's copy included, for a descriptor set with F_SETOWN
+// to one: passed on, it came twice), nor those the runtime keeps for
+// itself (SIGURG, SIGPROF, 32 to 34, which signal.Notify cannot catch:
+// see docs/run.md).
 var Forwardable = forwardable()
 
 func forwardable() []os.Signal {
 	sigs := []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
-		syscall.SIGALRM, syscall.SIGVTALRM, syscall.SIGPROF, syscall.SIGIO, syscall.SIGPWR, syscall.SIGSTKFLT}
-	for s := 34; s <= 64; s++ {
+		syscall.SIGALRM, syscall.SIGVTALRM, syscall.SIGPWR, syscall.SIGSTKFLT}
+	for s := 35; s <= 64; s++ {
 		sigs = append(sigs, syscall.Signal(s))
 	}
 	return sigs
@@ -2621,7 +2624,7 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 			t.failClosed(ck, fmt.Sprintf("cannot read a forked child's layout: %v%s", err, notDumpableHint(err)))
 			return false
 		}
-		g, calls = pg.ForkLayout(parent.sp.abi, gapsIn(t.cfg.Policy.Guarded(), withStackRoom(child, maps, 0, t.cfg.Policy)))
+		g, calls = pg.ForkLayout(parent.sp.abi, gapsIn(t.cfg.Policy.Guarded(), withStackRoom(child, maps, 0, t.cfg.Policy, parent.sp.abi)))
 		if racing {
 			// A MAP_FIXED decided but not yet run when the kernel
 			// copied the parent left the child the reservation the
@@ -3180,7 +3183,7 @@ func (t *tracer) newProgram(tk *task, abi rewrite.ABI, stack uint64) (calls []re
 		tk.preExec, tk.preExecAt = old, time.Now()
 	}
 	if t.cfg.Place == nil && t.attr == nil && !readMapsAtExec && !imageGuarded(tk.tid, abi, stack, sp.guard.Policy()) &&
-		(sp.guard.Policy().Strict || !guardsAny(sp.guard.Policy(), stackRoom(tk.tid, stack, 0))) {
+		(sp.guard.Policy().Strict || abi != rewrite.ABI64 || !guardsAny(sp.guard.Policy(), stackRoom(tk.tid, stack, 0))) {
 		return sp.guard.ReserveBlind(abi), true, true
 	}
 	layoutReads.Add(1)
@@ -3200,7 +3203,7 @@ func (t *tracer) newProgram(tk *task, abi rewrite.ABI, stack uint64) (calls []re
 	if t.attr != nil {
 		t.attr.SetMaps(tk.pid, maps)
 	}
-	calls, occupied := sp.guard.Reserve(abi, withStackRoom(tk.tid, maps, stack, sp.guard.Policy()))
+	calls, occupied := sp.guard.Reserve(abi, withStackRoom(tk.tid, maps, stack, sp.guard.Policy(), abi))
 	if !t.occupiedAtExec(tk, occupied) {
 		return nil, false, false
 	}
@@ -3244,28 +3247,35 @@ func guardsAny(p *rewrite.Policy, r region.Range) bool {
 	return false
 }
 
-// withStackRoom returns maps with the stack mapping (the one holding sp,
-// the stack pointer at the exec) reaching down over the room it may grow
-// into (see stackRoom), as far as the mapping below it: taken for the
-// program's, as the stack itself, that room is not reserved. A
-// reservation right below the stack (a guarded range over the top of
-// the address space, where the kernel puts it) stopped its growth at
-// the 132 KiB the kernel maps at exec: a program that needed more died
-// of SIGSEGV. A hint there stops in the tracer, and the kernel puts
-// nothing there of its own accord while it has room elsewhere: the
-// mappings made without an address go below its mmap base, which lies
-// RLIMIT_STACK and more below the stack's top, and come above it only
-// once the whole address space below is taken (its bottom-up fallback).
-// A program that fills 128 TiB of address space could so get a mapping
-// there it did not ask for; one that means to take the range can map
-// there explicitly anyway, unless --strict refuses it: with --strict
-// (policy p) the room is reserved, and the stack does not grow.
+// withStackRoom returns maps with the room a new program's stack (the
+// mapping holding sp, the stack pointer at the exec) may grow into (see
+// stackRoom), as far as the mapping below it, added as a mapping of the
+// program's (stackRoomPath): it is not reserved. A reservation right
+// below the stack (a guarded range over the top of the address space,
+// where the kernel puts it) stopped its growth at the 132 KiB the
+// kernel maps at exec: a program that needed more died of SIGSEGV.
+//
+// A hint there stops in the tracer, and mappings made without an
+// address go below the kernel's mmap base, which lies RLIMIT_STACK and
+// more below the stack's top: only the kernel's last-resort search,
+// bottom-up to the top of user space once nothing below the base is
+// free, reaches the room. For a 64-bit program that takes filling some
+// 100 TiB (a program can, with PROT_NONE and MAP_NORESERVE mappings; one
+// that means to take the range can map there explicitly anyway, unless
+// --strict refuses it). Where less would do, no room is left and the
+// stack does not grow: with --strict (policy p); for an i386 program,
+// whose 2 GiB below a range over its top half a program fills with
+// ordinary memory; and under the legacy layout (RLIMIT_STACK
+// unlimited, personality ADDR_COMPAT_LAYOUT, vm.legacy_va_layout),
+// where those mappings go bottom-up from a third of the address space
+// and reach the room as soon as that part is full (found by the
+// sixteenth session's review).
 //
 // With sp 0 (a forked child's layout, where the forking thread's stack
 // pointer need not be in it) the mapping is the one the kernel calls
 // [stack].
-func withStackRoom(tid int, maps []region.Mapping, sp uint64, p *rewrite.Policy) []region.Mapping {
-	if p.Strict {
+func withStackRoom(tid int, maps []region.Mapping, sp uint64, p *rewrite.Policy, abi rewrite.ABI) []region.Mapping {
+	if p.Strict || abi != rewrite.ABI64 || legacyLayout(tid) {
 		return maps
 	}
 	for i, m := range maps {
@@ -3279,11 +3289,33 @@ func withStackRoom(tid int, maps []region.Mapping, sp uint64, p *rewrite.Policy)
 		if start >= m.Start {
 			return maps
 		}
-		out := slices.Clone(maps)
-		out[i].Start = start
-		return out
+		room := region.Mapping{Range: region.Range{Start: start, End: m.Start}, Perms: "---p", Path: stackRoomPath}
+		return slices.Insert(slices.Clone(maps), i, room)
 	}
 	return maps
+}
+
+// stackRoomPath names the room left below a stack (see withStackRoom)
+// among the mappings found at exec.
+const stackRoomPath = "[room for the stack to grow]"
+
+// legacyLayout reports whether process tid places its mappings bottom-up
+// (the kernel's mmap_is_legacy): RLIMIT_STACK unlimited, the personality
+// ADDR_COMPAT_LAYOUT, or vm.legacy_va_layout set. Unknown is taken for
+// legacy.
+func legacyLayout(tid int) bool {
+	const addrCompatLayout = 0x0200000
+	var lim unix.Rlimit
+	if unix.Prlimit(tid, unix.RLIMIT_STACK, nil, &lim) != nil || lim.Cur == unix.RLIM_INFINITY {
+		return true
+	}
+	b, err := procfile.Read(fmt.Sprintf("/proc/%d/personality", tid))
+	pers, perr := strconv.ParseUint(strings.TrimSpace(string(b)), 16, 32)
+	if err != nil || perr != nil || pers&addrCompatLayout != 0 {
+		return true
+	}
+	b, err = procfile.Read("/proc/sys/vm/legacy_va_layout")
+	return err != nil || strings.TrimSpace(string(b)) != "0"
 }
 
 // readMapsAtExec makes every exec read the layout (tests compare both
@@ -3489,8 +3521,13 @@ func auxvBase(tid int, abi rewrite.ABI) (uint64, bool) {
 // ran (157 lines for python3 through pyenv's shim).
 func (t *tracer) warnOccupied(occupied []region.Mapping) {
 	base := map[string]uint64{} // the start of each object's first run
+	room := slices.ContainsFunc(occupied, func(m region.Mapping) bool { return m.Path == stackRoomPath })
 	for i := 0; i < len(occupied); {
 		r, what := occupied[i].Range, occupied[i].Path
+		if what == stackRoomPath {
+			i++ // (said with the stack's)
+			continue
+		}
 		for i++; i < len(occupied) && occupied[i].Start == r.End &&
 			(occupied[i].Path == what || occupied[i].Path == ""); i++ {
 			r.End = occupied[i].End
@@ -3502,15 +3539,19 @@ func (t *tracer) warnOccupied(occupied []region.Mapping) {
 			base[what] = r.Start
 		}
 		key := fmt.Sprintf("%s+%#x+%#x", what, r.Start-base[what], r.End-r.Start)
+		if what == "[stack]" && !room {
+			key += " (cannot grow)" // (said of the first such stack)
+		}
 		if t.occupiedSeen[key] {
 			continue
 		}
 		t.occupiedSeen[key] = true
 		msg := fmt.Sprintf("%v is occupied at exec by %s: cannot reserve it", r, what)
-		if what == "[stack]" && t.cfg.Policy.Strict {
-			msg += "; with --strict the rest is reserved right below it, and the stack cannot grow: a program that needs more stack than this dies of SIGSEGV (keep the range out of the last 16 GiB of user space)"
-		} else if what == "[stack]" {
+		switch {
+		case what == "[stack]" && room:
 			msg += " (nor the room below it the stack may grow into, up to RLIMIT_STACK)"
+		case what == "[stack]":
+			msg += "; the rest is reserved right below it, and the stack cannot grow (with --strict, in an i386 program, or under the legacy layout): a program that needs more stack than this dies of SIGSEGV (keep the range out of the last 16 GiB of user space)"
 		}
 		if !t.warned[msg] {
 			t.res.Unreserved = append(t.res.Unreserved, msg)
