@@ -1259,23 +1259,17 @@ func newTracer(cfg Config, pid int) *tracer {
 // default action ends a process and that the Go runtime would drop:
 // SIGALRM (an alarm(2) set before mmapguard was exec'd is mmapguard's,
 // since exec keeps it and fork does not, and a timeout built on it
-// never fired), SIGVTALRM, SIGPWR, SIGSTKFLT and the real-time signals
-// 35 to 64. Not those raised by mmapguard's own doing (SIGXCPU, SIGXFSZ:
-// its own limits), nor SIGIO (the kernel sends it to a whole process
-// group, mmapguard's copy included, for a descriptor set with F_SETOWN
-// to one: passed on, it came twice), nor those the runtime keeps for
-// itself (SIGURG, SIGPROF, 32 to 34, which signal.Notify cannot catch:
-// see docs/run.md).
-var Forwardable = forwardable()
-
-func forwardable() []os.Signal {
-	sigs := []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
-		syscall.SIGALRM, syscall.SIGVTALRM, syscall.SIGPWR, syscall.SIGSTKFLT}
-	for s := 35; s <= 64; s++ {
-		sigs = append(sigs, syscall.Signal(s))
-	}
-	return sigs
-}
+// never fired), SIGVTALRM, SIGPWR and SIGSTKFLT. Not those raised by
+// mmapguard's own doing (SIGXCPU, SIGXFSZ: its own limits), nor SIGIO
+// (the kernel sends it to a whole process group, mmapguard's copy
+// included, for a descriptor set with F_SETOWN to one: passed on, it
+// came twice), nor those the runtime keeps for itself (SIGURG, SIGPROF,
+// 32 to 34, which signal.Notify cannot catch), nor the real-time
+// signals 35 to 64: each signal caught costs the start a round trip
+// with the runtime's signal thread, and those 30 made every run 0.6-1
+// ms longer (see docs/run.md).
+var Forwardable = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
+	syscall.SIGALRM, syscall.SIGVTALRM, syscall.SIGPWR, syscall.SIGSTKFLT}
 
 // forwardWindow is how long two copies of a signal the first program
 // gets, one forwarded by mmapguard and one from another process, are

@@ -50,10 +50,9 @@ space: 0x10000-0x80000000, 0x10000+2G. Numbers are hexadecimal (0x), octal
 the page-aligned ADDR of --place and --place-exe (256M is 0x10000000).
 
 mmapguard forwards SIGTERM, SIGUSR1, SIGUSR2, SIGALRM (an alarm set before
-it was started is its own), the real-time signals and the other signals
-that end a process by default (and SIGINT, SIGQUIT and SIGHUP when they
-did not come from the terminal, which sends them to the program itself),
-stops when the program stops for job control (^Z), and
+it was started is its own), SIGVTALRM, SIGPWR and SIGSTKFLT (and SIGINT,
+SIGQUIT and SIGHUP when they did not come from the terminal, which sends
+them to the program itself), stops when the program stops for job control (^Z), and
 prints nothing of its own but warnings on stderr (unless -q) and, with
 -o, the log and its summary. Every thread and process the program starts
 is followed (there is no -f), and there is no -p: run starts the program
@@ -102,7 +101,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		signal.Ignore(ignored...)
 	}
 	sigs := make(chan os.Signal, 8)
-	notified, allNotified := make(chan struct{}), make(chan struct{})
+	notified := make(chan struct{})
 	// The seccomp filter is built on this goroutine too, before the
 	// Notify calls, once the command line is read (nil: it was not
 	// good): while the Notify calls wait on the runtime's signal thread
@@ -133,19 +132,19 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 			signal.Notify(make(chan os.Signal, 1), syscall.SIGTSTP)
 		}
 		close(notified)
-		// The others (SIGALRM, the real-time signals, ...: see
-		// splitFirst) only once the program runs: each is a round
-		// trip with the runtime's signal thread, and the 37 of them
-		// made every run 0.6-1 ms longer on the start's path.
+		// The others (SIGALRM, ...: see splitFirst) only once the
+		// program runs: each is a round trip with the runtime's
+		// signal thread. (Not waited for at the end: a Stop that
+		// comes first leaves them caught, for a mmapguard that is
+		// about to exit.)
 		signal.Notify(sigs, after...)
-		close(allNotified)
 	}()
 	filterSent := false
 	defer func() {
 		if !filterSent {
 			filters <- nil
 		}
-		<-allNotified
+		<-notified
 		stopSignals(sigs)
 	}()
 	fs := newFlagSet("run", runUsage)

@@ -807,7 +807,7 @@ func (l *live) killedBy(t *testing.T, what string) syscall.Signal {
 const trapScript = `trap 'echo got TERM; exit 42' TERM; trap 'echo got INT; exit 43' INT; ` +
 	`trap 'echo got HUP; exit 44' HUP; trap 'echo got QUIT; exit 45' QUIT; ` +
 	`trap 'echo got USR1; exit 46' USR1; trap 'echo got USR2; exit 47' USR2; ` +
-	`trap 'echo got ALRM; exit 48' ALRM; trap 'echo got 37; exit 49' 37; ` +
+	`trap 'echo got ALRM; exit 48' ALRM; trap 'echo got PWR; exit 49' PWR; ` +
 	`echo ready; while :; do sleep 0.1; done`
 
 // TestRunForwardsSignals: SIGTERM, SIGUSR1 and SIGUSR2 are always
@@ -829,7 +829,7 @@ func TestRunForwardsSignals(t *testing.T) {
 		{syscall.SIGUSR2, nil, "got USR2", 47},
 		// (The Go runtime dropped these two.)
 		{syscall.SIGALRM, nil, "got ALRM", 48},
-		{syscall.Signal(37), nil, "got 37", 49},
+		{syscall.SIGPWR, nil, "got PWR", 49},
 	}
 	for _, c := range cases {
 		t.Run(c.sig.String(), func(t *testing.T) {
