@@ -691,12 +691,29 @@ func TestEscapeMlockFuture(t *testing.T) {
 // killing the thread that puts the reservation back. The guard checks
 // what it is told (the layout for EEXIST, the address for a success) and
 // that the thread lived: the program is killed, and no MAP_32BIT mapping
-// lands in the range.
+// lands in the range. At an exec, as root, the guard's calls run with the
+// program's filters suspended (see suspendSeccomp): they are not
+// answered at all, the range is reserved, and the new program runs
+// (without the suspension, as for an unprivileged mmapguard, it is
+// killed).
 func TestEscapeOwnAnswer(t *testing.T) {
 	bin := buildC(t, "escape_ownanswer", "-pthread")
 	for _, answer := range []string{"eexist", "errno0", "trap", "killthread"} {
-		for _, when := range []string{"moveout", "exec", "leader", "clonevm"} {
-			out, res := escapeGuarded(t, escapePolicy(t, false), bin, answer, when)
+		for _, when := range []string{"moveout", "exec", "exec-nosuspend", "leader", "clonevm"} {
+			noSuspend = when == "exec-nosuspend"
+			before := suspendedInjections.Load()
+			out, res := escapeGuarded(t, escapePolicy(t, false), bin, answer, strings.TrimSuffix(when, "-nosuspend"))
+			noSuspend = false
+			if when == "exec" {
+				if n := suspendedInjections.Load() - before; n != 1 {
+					t.Errorf("%s exec: %d injections with the filters suspended, want 1 (the exec's)", answer, n)
+				}
+				if strings.Contains(out, "MAP_32BIT inside") || res.FailedClosed != 0 || res.ExitCode() != 0 ||
+					!strings.Contains(out, "running after the exec") || !strings.Contains(out, "MAP_32BIT never inside") {
+					t.Errorf("%s exec: failed closed %d, status %v:\n%s\nwant the new program guarded, exit 0", answer, res.FailedClosed, res.Status, out)
+				}
+				continue
+			}
 			if strings.Contains(out, "inside") || res.FailedClosed == 0 || !res.Status.Signaled() {
 				t.Errorf("%s %s: failed closed %d, status %v:\n%s", answer, when, res.FailedClosed, res.Status, out)
 			}

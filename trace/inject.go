@@ -52,14 +52,19 @@ import (
 // trapped call, as PTRACE_CONT would have let run. A call stops once
 // (twice where trapped) instead of twice (three times), and the exec
 // event's first resume once more for execve's own exit: six stops at an
-// exec instead of eight, five instead of nine at the first program's.
+// exec instead of eight, five instead of nine at the first program's;
+// four at an exec where the program's filters can be suspended for the
+// calls (see suspendSeccomp), so that none of them is trapped.
 type injection struct {
 	abi   rewrite.ABI
 	saved unix.PtraceRegs // where the task goes on afterwards
 	insn  uint64          // address of the syscall instruction used
 	poked bool            // insn was written by us; restore orig
 	step  bool            // calls run with PTRACE_SINGLESTEP
-	orig  [2]byte
+	// suspended: the task's seccomp filters are suspended
+	// (PTRACE_O_SUSPEND_SECCOMP) while the calls run, single-stepped.
+	suspended bool
+	orig      [2]byte
 
 	calls   []rewrite.Call
 	i       int  // the call running now
@@ -325,6 +330,13 @@ func (t *tracer) endInjection(tk *task) {
 		// again may go back to the pool (see rewrite.Guard.Settle).
 		tk.sp.guard.Settle(tk.tid)
 	}
+	if inj.suspended {
+		// Before anything of the program's runs.
+		if err := t.suspendSeccomp(tk, false); err != nil {
+			t.lost(tk, err)
+			return
+		}
+	}
 	if inj.poked {
 		if err := poke(tk.tid, inj.insn, inj.orig[:]); err != nil {
 			t.lost(tk, err)
@@ -410,6 +422,21 @@ func (t *tracer) inject(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec,
 		inj.step = atExec && !noStep && !t.regsOnly && !forceRegs
 		if inj.step {
 			stepInjections.Add(1)
+		}
+		if inj.step && !tk.handoff && !t.noSuspend && !noSuspend {
+			// The filter is the program's now (inherited): its
+			// seccomp stops for the guard's own calls are suspended
+			// (see suspendSeccomp).
+			switch err := t.suspendSeccomp(tk, true); {
+			case err == nil:
+				inj.suspended = true
+				suspendedInjections.Add(1)
+			case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL):
+				t.noSuspend = true // (not CAP_SYS_ADMIN, or mmapguard itself under seccomp)
+			default:
+				t.lost(tk, err)
+				return
+			}
 		}
 	}
 	inj.final = inj.saved.Rax
@@ -529,6 +556,34 @@ func (t *tracer) pokeSyscall(tk *task, inj *injection) error {
 // noStep makes exec injections run their calls with PTRACE_SYSCALL, as
 // on kernels without PTRACE_GET_SYSCALL_INFO (tests).
 var noStep = false
+
+// noSuspend makes exec injections leave the program's seccomp filters
+// on, as for a tracer without CAP_SYS_ADMIN (tests).
+var noSuspend = false
+
+// suspendedInjections counts the injections run with the program's
+// filters suspended (tests).
+var suspendedInjections atomic.Int64
+
+// suspendSeccomp turns PTRACE_O_SUSPEND_SECCOMP on or off for a stopped
+// task, with the options it has otherwise. At an exec the guard's
+// calls, single-stepped and checked at each step (see injection), need
+// no seccomp stop of their own, and the filter the program inherited
+// traps each: with the filters suspended a call stops once, an exec
+// four times instead of six. Only a tracer with CAP_SYS_ADMIN that is
+// not itself under seccomp may set it (EPERM otherwise; EINVAL without
+// CONFIG_CHECKPOINT_RESTORE). The injection turns it off before the
+// program runs an instruction of its own, or the process dies.
+func (t *tracer) suspendSeccomp(tk *task, on bool) error {
+	opts := ptraceOptions
+	if tk.exitOpt {
+		opts = leaderOptions
+	}
+	if on {
+		opts |= unix.PTRACE_O_SUSPEND_SECCOMP
+	}
+	return ptrace(unix.PTRACE_SETOPTIONS, tk.tid, 0, uintptr(opts))
+}
 
 // stepInjections counts the injections run with PTRACE_SINGLESTEP
 // (tests).

@@ -150,33 +150,41 @@ func TestLayoutAtExecBlindOrRead(t *testing.T) {
 
 // TestExecStep: the guard's calls at an exec run with PTRACE_SINGLESTEP
 // (see injection), after the exec event, where execve is still under
-// way, and at the first program's start, for 64- and 32-bit programs;
-// or with PTRACE_SYSCALL where asked (as where PTRACE_GET_SYSCALL_INFO
-// is missing). Both give the same layout.
+// way, with the program's filters suspended (see suspendSeccomp), and at
+// the first program's start, for 64- and 32-bit programs; or with the
+// filters on, or with PTRACE_SYSCALL, where asked (as for a tracer
+// without CAP_SYS_ADMIN, or where PTRACE_GET_SYSCALL_INFO is missing).
+// All give the same layout.
 func TestExecStep(t *testing.T) {
 	layout := buildC(t, "layout", "-pthread", "-ldl")
 	layout32 := buildC(t, "layout", "-m32", "-no-pie", "-pthread", "-ldl")
 	for _, c := range []struct {
-		name   string
-		argv   []string
-		noStep bool
-		steps  int64 // injections run with PTRACE_SINGLESTEP
+		name      string
+		argv      []string
+		noStep    bool
+		noSuspend bool
+		steps     int64 // injections run with PTRACE_SINGLESTEP
+		suspended int64 // and with the program's filters suspended (as root)
 	}{
-		{"first", []string{layout}, false, 1},
-		{"exec", []string{"sh", "-c", "exec " + layout}, false, 2},
-		{"exec-32", []string{"sh", "-c", "exec " + layout32}, false, 2},
-		{"no-step", []string{"sh", "-c", "exec " + layout}, true, 0},
+		{"first", []string{layout}, false, false, 1, 0},
+		{"exec", []string{"sh", "-c", "exec " + layout}, false, false, 2, 1},
+		{"exec-32", []string{"sh", "-c", "exec " + layout32}, false, false, 2, 1},
+		{"no-suspend", []string{"sh", "-c", "exec " + layout}, false, true, 2, 0},
+		{"no-step", []string{"sh", "-c", "exec " + layout}, true, false, 0, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			noStep = c.noStep
-			defer func() { noStep = false }()
-			before := stepInjections.Load()
+			noStep, noSuspend = c.noStep, c.noSuspend
+			defer func() { noStep, noSuspend = false, false }()
+			before, susp := stepInjections.Load(), suspendedInjections.Load()
 			out, res := guarded(t, c.argv...)
 			if res.ExitCode() != 0 || !strings.Contains(out, "layout ok") {
 				t.Fatalf("exit %d, output:\n%s", res.ExitCode(), out)
 			}
 			if n := stepInjections.Load() - before; n != c.steps {
 				t.Errorf("%d injections single-stepped, want %d", n, c.steps)
+			}
+			if n := suspendedInjections.Load() - susp; n != c.suspended {
+				t.Errorf("%d injections with the filters suspended, want %d (as root: PTRACE_O_SUSPEND_SECCOMP needs CAP_SYS_ADMIN)", n, c.suspended)
 			}
 			if s := res.Stats; s.ReserveFailures != 0 || s.Reservations == 0 || res.FailedClosed != 0 {
 				t.Errorf("reservations %d made, %d failed; %d failed closed", s.Reservations, s.ReserveFailures, res.FailedClosed)

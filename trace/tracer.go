@@ -1140,6 +1140,9 @@ type tracer struct {
 	// ready are tasks held at their seccomp stops (holdForCode) whose
 	// stops are to be handled now.
 	ready []*task
+	// noSuspend is set once PTRACE_O_SUSPEND_SECCOMP turns out to be
+	// refused (see suspendSeccomp).
+	noSuspend bool
 	// regsOnly is set once PTRACE_GET_SYSCALL_INFO turns out to be
 	// missing (Linux before 5.3): stops are read from the registers.
 	regsOnly bool
