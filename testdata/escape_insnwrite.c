@@ -19,6 +19,7 @@
 //   exec VICTIM LO HI int80  the same, writing int $0x80 instead: the
 //        guard's call made through the i386 entry, where its number is
 //        another call's (mmap's 9 is link's).
+//   exec VICTIM LO HI jmpself  the same, writing a jump to itself.
 //   putback  (putback-insn-rewritten) in a child, up to 300 times: map
 //        0x40000000 (in the range), then move it out of the range with
 //        mremap(MREMAP_FIXED) made from a syscall instruction in a page
@@ -201,7 +202,10 @@ static void putback_mode(void) {
 
 int main(int argc, char **argv) {
 	if (argc > 4 && strcmp(argv[1], "exec") == 0)
-		exec_mode(argv[2], argv[3], argv[4], argc > 5 && strcmp(argv[5], "int80") == 0 ? "\xcd\x80" : "\x90\x90");
+		exec_mode(argv[2], argv[3], argv[4],
+		          argc > 5 && strcmp(argv[5], "int80") == 0     ? "\xcd\x80"
+		          : argc > 5 && strcmp(argv[5], "jmpself") == 0 ? "\xeb\xfe"
+		                                                        : "\x90\x90");
 	else if (argc > 1 && strcmp(argv[1], "putback") == 0) putback_mode();
 	else return 2;
 	return finish();

@@ -1641,12 +1641,15 @@ func TestEscapeInsnOverwritten(t *testing.T) {
 		name   string
 		p      *rewrite.Policy
 		r      region.Range
-		with   string // what is written over the instruction: two nops, or int $0x80
+		with   string // what is written over the instruction: two nops, int $0x80, or jmp to itself
 		noStep bool   // the calls run with PTRACE_SYSCALL (see injection)
 	}{
 		{"exec", escapePolicy(t, false), lowRange, "nops", false},
 		{"exec-above-pool", above, high, "nops", false},
 		{"exec-int80", escapePolicy(t, false), lowRange, "int80", false},
+		// (Single-stepped, the jump stops where it started, as if
+		// nothing had run: the guard stepped it for good.)
+		{"exec-jmpself", escapePolicy(t, false), lowRange, "jmpself", false},
 		{"exec-nostep", escapePolicy(t, false), lowRange, "nops", true},
 		{"exec-int80-nostep", escapePolicy(t, false), lowRange, "int80", true},
 	} {

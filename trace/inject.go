@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -61,6 +62,9 @@ type injection struct {
 	insn  uint64          // address of the syscall instruction used
 	poked bool            // insn was written by us; restore orig
 	step  bool            // calls run with PTRACE_SINGLESTEP
+	// inExecve: the task is still in execve, whose exit, with its
+	// result written over rax, is the first step's stop.
+	inExecve bool
 	// suspended: the task's seccomp filters are suspended
 	// (PTRACE_O_SUSPEND_SECCOMP) while the calls run, single-stepped.
 	suspended bool
@@ -261,10 +265,14 @@ func (t *tracer) syscallStop(tk *task) {
 
 // stepTrap handles a SIGTRAP stop of a task running the guard's calls
 // with PTRACE_SINGLESTEP (see injection), and reports whether it was the
-// step's. At insn nothing has run: the stop is the exit of the call the
-// task was in at the exec event, execve, whose result overwrote rax, and
-// the call is loaded again. Right behind insn, the current call must
-// have run, through the ABI's instruction; its result is in rax.
+// step's. A SIGTRAP another process sent is held, as any signal that
+// comes during the guard's calls, whether or not the step's merged with
+// it. At insn nothing has run: the first step's stop is the exit of the
+// call the task was in at the exec event, execve, whose result
+// overwrote rax, and the call is loaded again; another such stop (an
+// instruction of the program's that jumps to itself, written over insn)
+// is the program's code. Right behind insn, the current call must have
+// run, through the ABI's instruction; its result is in rax.
 func (t *tracer) stepTrap(tk *task) bool {
 	inj := tk.inj
 	if !inj.step || !inj.running() {
@@ -275,9 +283,16 @@ func (t *tracer) stepTrap(tk *task) bool {
 		t.lost(tk, err)
 		return true
 	}
+	h := holdSignal(tk.tid, syscall.SIGTRAP)
+	sent := !h.ok || int32(binary.LittleEndian.Uint32(h.info[8:])) <= 0 // si_code: SI_USER, SI_TKILL, SI_QUEUE...
+	if sent {
+		h.seq = t.nextJob()
+		tk.deferred = append(tk.deferred, h)
+	}
 	c := inj.calls[inj.i]
 	switch {
-	case regs.Rip == inj.insn && !inj.entered:
+	case regs.Rip == inj.insn && (inj.inExecve || sent):
+		inj.inExecve = false
 		t.runCurrent(tk)
 		return true
 	case regs.Rip != inj.insn+2:
@@ -419,7 +434,8 @@ func (t *tracer) inject(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec,
 		}
 		// (The step's stop needs PTRACE_GET_SYSCALL_INFO to tell
 		// the ABI of what ran.)
-		inj.step = atExec && !noStep && !t.regsOnly && !forceRegs
+		inj.step = atExec && !noStep && !t.regsOnly && !forceRegs && stepSafe(tk.tid)
+		inj.inExecve = inj.step && !tk.handoff
 		if inj.step {
 			stepInjections.Add(1)
 		}
@@ -564,6 +580,29 @@ var noSuspend = false
 // suspendedInjections counts the injections run with the program's
 // filters suspended (tests).
 var suspendedInjections atomic.Int64
+
+// stepSafe reports whether a task that has just exec'd may run the
+// guard's calls single-stepped: the kernel sends each step's SIGTRAP as
+// a fault, forced, which unblocks SIGTRAP and makes it SIG_DFL where it
+// was ignored, and merges with one already pending. Where SIGTRAP is
+// blocked, ignored or pending (a parent's doing, kept across the exec:
+// rare), the calls run with PTRACE_SYSCALL instead, which leaves all
+// three as they were (the first form changed them: a program started
+// with SIGTRAP ignored died of its own; found by the sixteenth session's
+// hunt).
+func stepSafe(tid int) bool {
+	f, ok := procStatus(tid, "SigPnd", "ShdPnd", "SigBlk", "SigIgn")
+	if !ok {
+		return false
+	}
+	for _, v := range f {
+		b, err := strconv.ParseUint(v, 16, 64)
+		if err != nil || b&sigBit(syscall.SIGTRAP) != 0 {
+			return false
+		}
+	}
+	return true
+}
 
 // suspendSeccomp turns PTRACE_O_SUSPEND_SECCOMP on or off for a stopped
 // task, with the options it has otherwise. At an exec the guard's
