@@ -567,7 +567,8 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 		if q.Start == 0 && g.policy.Map32Blocked() {
 			a := allow(c, "MAP_32BIT: no room (the guarded ranges cover 0x40000000-0x80000000): ENOMEM")
 			a.Warn = "a MAP_32BIT mapping (no address) fails with ENOMEM: the kernel places one between 0x40000000 and 0x80000000, " +
-				"which the protected ranges cover; leave part of it unprotected, or name the code that asks with --owner (docs/run.md)"
+				"which the protected ranges cover (a program that falls back to a mapping elsewhere runs on; one that needs it, " +
+				"such as mono's JIT, fails): leave part of it unprotected, or name the code that asks with --owner (docs/run.md)"
 			return a
 		}
 		return allow(c, "MAP_32BIT: the kernel's choice below 2 GiB")
