@@ -345,22 +345,7 @@ func (t *tracer) endInjection(tk *task) {
 		// again may go back to the pool (see rewrite.Guard.Settle).
 		tk.sp.guard.Settle(tk.tid)
 	}
-	if inj.suspended {
-		// Before anything of the program's runs.
-		if err := t.suspendSeccomp(tk, false); err != nil {
-			t.lost(tk, err)
-			return
-		}
-	}
-	if inj.poked {
-		if err := poke(tk.tid, inj.insn, inj.orig[:]); err != nil {
-			t.lost(tk, err)
-			return
-		}
-	}
-	regs := inj.saved
-	regs.Rax = inj.final
-	if err := setRegs(tk.tid, &regs); err != nil {
+	if err := t.restoreTask(tk, inj); err != nil {
 		t.lost(tk, err)
 		return
 	}
@@ -376,6 +361,28 @@ func (t *tracer) endInjection(tk *task) {
 	}
 	t.sendDeferred(tk) // before it runs: see sendDeferred
 	t.resume(tk, cont, 0)
+}
+
+// restoreTask puts a task that ran the guard's calls back as it was for
+// the program: its seccomp filters on again, the instruction written at
+// insn gone, and its registers, with rax the result it gets.
+func (t *tracer) restoreTask(tk *task, inj *injection) error {
+	if inj.suspended {
+		// Before anything of the program's runs.
+		if err := t.suspendSeccomp(tk, false); err != nil {
+			return err
+		}
+		inj.suspended = false
+	}
+	if inj.poked {
+		if err := poke(tk.tid, inj.insn, inj.orig[:]); err != nil {
+			return err
+		}
+		inj.poked = false
+	}
+	regs := inj.saved
+	regs.Rax = inj.final
+	return setRegs(tk.tid, &regs)
 }
 
 // extraCall is a call injected after the reservations (the code page,

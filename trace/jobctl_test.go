@@ -2,7 +2,11 @@ package trace
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/mmapguard/mmapguard/region"
+	"github.com/mmapguard/mmapguard/rewrite"
 )
 
 // TestJobControlMidCall: a parent stops and continues its children,
@@ -31,5 +35,25 @@ func TestJobControlMidCall(t *testing.T) {
 				t.Fatalf("exit %d, output:\n%s", res.ExitCode(), out)
 			}
 		})
+	}
+}
+
+// TestStopAtExecPoolAll: a process stopped (SIGSTOP) while the guard
+// maps its code page at its exec (with --pool-all, the last of the calls
+// there) gives the call up and stays stopped; continued, it runs from
+// its entry point, as it would have. The syscall instruction the guard
+// wrote over the entry point stayed there when the call was given up:
+// the program ran it and went on two bytes into its first instruction
+// (in ld.so, an `out`), and died of SIGSEGV, 2-3% of such children
+// (testdata/execstop.c; found by the sixteenth session's hunt).
+func TestStopAtExecPoolAll(t *testing.T) {
+	bin := buildC(t, "execstop")
+	p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, res := guardedBy(t, p, bin, "400", "1000000")
+	if res.ExitCode() != 0 || !strings.Contains(out, "bad=0") {
+		t.Errorf("exit %d, output:\n%s\nwant every child continued and exiting 0", res.ExitCode(), out)
 	}
 }

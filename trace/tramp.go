@@ -586,9 +586,12 @@ func (t *tracer) stopCodeCall(tk *task) bool {
 	if c, want := inj.calls[inj.i], sp.guard.CodeCall(); c.Nr != want.Nr || c.Args != want.Args {
 		return true
 	}
-	regs := inj.saved
-	regs.Rax = inj.final
-	if err := setRegs(tk.tid, &regs); err != nil {
+	// (At an exec, the syscall instruction written over the entry point
+	// goes too: left there, the program ran it and went on two bytes
+	// into its first instruction, and died of SIGSEGV, in some 2% of
+	// processes stopped and continued at their exec under --pool-all;
+	// found by the sixteenth session's hunt.)
+	if err := t.restoreTask(tk, inj); err != nil {
 		t.lost(tk, err) // (which ends the code call)
 		return false
 	}
