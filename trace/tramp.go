@@ -580,7 +580,9 @@ func (t *tracer) endCode(sp *space) {
 // be mapped at a later rewrite. It reports false if the task was lost.
 func (t *tracer) stopCodeCall(tk *task) bool {
 	sp, inj := tk.sp, tk.inj
-	if sp == nil || sp.codeTask != tk || inj == nil || !inj.running() || inj.entered || inj.i != len(inj.calls)-1 {
+	// (Single-stepped, a call may have run with its step's stop still
+	// to come: it is seen to its end, and the stop sent again after.)
+	if sp == nil || sp.codeTask != tk || inj == nil || !inj.running() || inj.entered || inj.step || inj.i != len(inj.calls)-1 {
 		return true
 	}
 	if c, want := inj.calls[inj.i], sp.guard.CodeCall(); c.Nr != want.Nr || c.Args != want.Args {
