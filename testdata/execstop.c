@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "execrace.h"
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "child") == 0) {
@@ -29,15 +31,7 @@ int main(int argc, char **argv)
 	long maxspin = atol(argv[2]);
 	srand(getpid());
 	for (int i = 0; i < n; i++) {
-		pid_t c = fork();
-		if (c == 0) {
-			execl("/proc/self/exe", "execstop", "child", (char *)0);
-			_exit(127);
-		}
-		long spin = maxspin ? rand() % maxspin : 0;
-		for (volatile long k = 0; k < spin; k++) {
-		}
-		kill(c, SIGSTOP);
+		pid_t c = exec_and_signal("execstop", "child", maxspin, SIGSTOP);
 		int st;
 		waitpid(c, &st, WUNTRACED);
 		if (WIFSTOPPED(st)) {

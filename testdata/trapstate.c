@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "execrace.h"
+
 static int report(void)
 {
 	struct sigaction sa;
@@ -44,15 +46,7 @@ static int race(int n, long maxspin)
 	int survived = 0, killed = 0, other = 0;
 	srand(getpid());
 	for (int i = 0; i < n; i++) {
-		pid_t c = fork();
-		if (c == 0) {
-			execl("/proc/self/exe", "trapstate", "sleep", (char *)0);
-			_exit(127);
-		}
-		long spin = maxspin ? rand() % maxspin : 0;
-		for (volatile long k = 0; k < spin; k++) {
-		}
-		kill(c, SIGTRAP);
+		pid_t c = exec_and_signal("trapstate", "sleep", maxspin, SIGTRAP);
 		int st;
 		waitpid(c, &st, 0);
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
