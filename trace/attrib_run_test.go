@@ -122,3 +122,60 @@ func TestAttributeNoRereadAtThreadExit(t *testing.T) {
 	}
 	t.Logf("%d calls attributed to no caller, layout read again %d times", unknown, n)
 }
+
+// TestEventLogCallers: with the event log and no owner rules, a caller in
+// a library opened where a closed one was (the same addresses) is named
+// as that library, not the closed one, symbols and all (the layout was
+// checked again only for owner rules); a call a thread dies in when its
+// process ends is logged with no result, not left out while it counts
+// as a stop (found by the sixteenth session's hunt).
+func TestEventLogCallers(t *testing.T) {
+	dir := t.TempDir()
+	reopen, liba, libb := filepath.Join(dir, "reopen"), filepath.Join(dir, "liba.so"), filepath.Join(dir, "libb.so")
+	lib := filepath.Join("..", "testdata", "attrib", "reopen_lib.c")
+	for _, b := range [][]string{
+		{"-O1", "-o", reopen, filepath.Join("..", "testdata", "attrib", "reopen.c"), "-ldl"},
+		{"-shared", "-fPIC", "-O1", "-DNAME=fa", "-o", liba, lib},
+		{"-shared", "-fPIC", "-O1", "-DNAME=fb", "-o", libb, lib},
+	} {
+		if out, err := exec.Command("cc", b...).CombinedOutput(); err != nil {
+			t.Fatalf("cc %v: %v\n%s", b, err, out)
+		}
+	}
+	p := testPolicy(t)
+	run := func(argv ...string) ([]Event, Result) {
+		t.Helper()
+		var evs []Event
+		res, err := Run(Config{Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+			Path: argv[0], Args: argv, Events: func(e Event) { evs = append(evs, e) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evs, res
+	}
+	evs, res := run(reopen, liba, libb)
+	if res.ExitCode() != 0 {
+		t.Fatalf("reopen: %v", res.Status)
+	}
+	seen := 0
+	for _, e := range evs {
+		if e.Call.Args[0] != 0x31000000 {
+			continue
+		}
+		seen++
+		if e.Caller == nil || filepath.Base(e.Caller.Caller.Object) != "libb.so" || e.Caller.Caller.Symbol != "fb" {
+			t.Errorf("libb.so's call credited to %+v, want libb.so!fb", e.Caller.Caller)
+		}
+	}
+	if seen != 1 {
+		t.Errorf("%d events of libb.so's call, want 1", seen)
+	}
+
+	evs, res = run(buildC(t, "inflight", "-pthread"))
+	if res.ExitCode() != 3 {
+		t.Fatalf("inflight: %v", res.Status)
+	}
+	if uint64(len(evs)) != res.Stops {
+		t.Errorf("%d events for %d stops: calls cut short by the exit left out", len(evs), res.Stops)
+	}
+}

@@ -218,7 +218,14 @@ func (t *tracer) attribute(tk *task, si syscallInfo) *Attribution {
 	}
 	mem := procMemory{tk.tid}
 	at := t.attr.Attribute(tk.pid, mem, si.ip, si.sp, rbp)
-	if unknownCode(&at) {
+	// For the log alone (owner rules look themselves: ownerCall), a
+	// caller in a mapping that is not the recorded one any more (a
+	// library closed, another opened at its place) is found again in a
+	// newer layout: the log named the closed library, symbols and all.
+	// Only where the kernel answers PROCMAP_QUERY (one ioctl), not with
+	// a reading of the whole layout at every call.
+	stale := len(t.cfg.Owners) == 0 && at.Caller.Addr != 0 && !noProcmapQuery.Load() && !t.mappingCurrent(tk, at.Caller.Addr)
+	if unknownCode(&at) || stale {
 		mapsRereads.Add(1)
 		if maps, err := region.ReadMaps(tk.tid); err == nil {
 			t.attr.SetMaps(tk.pid, maps)

@@ -1706,6 +1706,11 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 		if tk != nil && tk.inj != nil {
 			t.diedMidInjection(tk, ws)
 		}
+		if tk != nil && tk.ev != nil {
+			// A call it died in: logged with no result (docs/log.md),
+			// not left out while the summary counts it.
+			t.emit(tk, 0, false)
+		}
 		if tk != nil && tk.sp != nil && tk.sp.settler == tk {
 			t.settlerGone(tk.sp)
 		}
@@ -3083,6 +3088,9 @@ func (t *tracer) execEvent(tk *task) {
 	// signals held back from it (after an exec from another thread, this
 	// is the old leader's task): they were taken from the old program,
 	// which would have handled them, and are not the new one's.
+	if tk.ev != nil {
+		t.emit(tk, 0, false) // (a call the exec ended: no result)
+	}
 	tk.inj, tk.ev, tk.spanObj, tk.forkCalls, tk.tramps, tk.deferred, tk.resent = nil, nil, nil, nil, nil, nil, nil
 	tk.codeHeld = false // (the old leader's task, held: the exec'ing thread has its id now)
 	// The old leader may have been on its way out; the new program has

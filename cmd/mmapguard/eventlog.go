@@ -154,7 +154,7 @@ func textEvent(e trace.Event) string {
 		}
 		b.WriteString(a.value)
 		if a.name == "fd" && e.File != "" {
-			b.WriteString("<" + e.File + ">")
+			b.WriteString("<" + escapeName(e.File) + ">")
 		}
 	}
 	b.WriteByte(')')
@@ -329,6 +329,13 @@ type arg struct{ name, value string }
 // addresses in hex, sizes in decimal, flags by name.
 func decodeArgs(c rewrite.Call) []arg {
 	a := c.Args
+	if c.ABI == rewrite.ABI32 {
+		// The kernel uses only the low 32 bits of each register of an
+		// i386 call (a 64-bit program's int $0x80 may leave junk above).
+		for i := range a {
+			a[i] &= 0xffffffff
+		}
+	}
 	hex := func(v uint64) string { return fmt.Sprintf("%#x", v) }
 	addr := func(v uint64) string {
 		if v == 0 {
@@ -476,4 +483,26 @@ func errnoName(e int) string {
 		return n
 	}
 	return "E" + strconv.Itoa(e)
+}
+
+// escapeName writes a file name's control characters (a newline would
+// start a line of its own, which could pass for an event) in octal, as
+// /proc/PID/maps writes a newline (\012), and doubles its backslashes,
+// so that a name's own "\012" reads "\\012".
+func escapeName(name string) string {
+	if !strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
+		return name
+	}
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		switch ch := name[i]; {
+		case ch == '\\':
+			b.WriteString(`\\`)
+		case ch < 0x20 || ch == 0x7f:
+			fmt.Fprintf(&b, "\\%03o", ch)
+		default:
+			b.WriteByte(ch)
+		}
+	}
+	return b.String()
 }

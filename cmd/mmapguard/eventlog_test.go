@@ -146,3 +146,25 @@ func TestLoadNoteObjectsOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestTextEventNames: a file name with a newline in it is one line of
+// the log, written as /proc/PID/maps writes it (\012), with its own
+// backslashes doubled: written raw, the rest of the name made a line of
+// its own that could pass for an event. An i386 call's arguments are
+// the low 32 bits the kernel uses, as its decision says, not the
+// 64-bit registers a 64-bit program's int $0x80 left (found by the
+// sixteenth session's hunt).
+func TestTextEventNames(t *testing.T) {
+	e := testEvent()
+	e.Call.Args[3], e.Call.Args[4] = rewrite.MapPrivate, 3
+	e.File = "/tmp/data\n12:00:00.000000 [pid 1] mmap(0x10000) = 0x10000 by fake\\x"
+	got := textEvent(e)
+	if strings.Contains(got, "\n") || !strings.Contains(got, `3</tmp/data\01212:00:00.000000 [pid 1] mmap(0x10000) = 0x10000 by fake\\x>`) {
+		t.Errorf("got  %q", got)
+	}
+	e = testEvent()
+	e.Call = rewrite.Call{ABI: rewrite.ABI32, Nr: 192, Args: [6]uint64{0x130000000, 0x100001000, 1, rewrite.MapPrivate | rewrite.MapAnonymous, 0xffffffff, 0x7ffd00000401}}
+	if got := textEvent(e); !strings.Contains(got, "mmap2(0x30000000, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 1025)") {
+		t.Errorf("i386 call: got %s", got)
+	}
+}
