@@ -112,6 +112,12 @@ range 0x100000000+4G lib*.so
 	if len(ranges) != 2 || ranges[0] != wantRanges[0] || ranges[1] != wantRanges[1] {
 		t.Errorf("ranges = %v, want %v", ranges, wantRanges)
 	}
+	// Bytes that are not UTF-8 are text: a Latin-1 comment, a file name
+	// of any bytes (refused for a while in the sixteenth session).
+	latin1 := "# R\xe9glages\nplace caf\xe9.so 0x7bc00000\n"
+	if rules, _, err := ParsePlacementFile(strings.NewReader(latin1)); err != nil || len(rules) != 1 || rules[0].Pattern != "caf\xe9.so" {
+		t.Errorf("a Latin-1 file: rules %v, error %v; want the one rule", rules, err)
+	}
 
 	bad := []struct {
 		name, in string
@@ -137,9 +143,9 @@ range 0x100000000+4G lib*.so
 		{"NUL bytes", "place a 0x10000\nplace b\x00 0x20000\n", 2, "not a placement file: it has NUL bytes"},
 		// A binary file: said so, like NUL bytes and an ELF file, not
 		// shown as an unknown directive "Il0S…" (/dev/urandom).
-		{"random bytes", "Il0S\x8f\x91\xd3\x02 \x1b\xfe\n", 1, "not a placement file: it has bytes that are not UTF-8 text"},
+		{"random bytes", "Il0S\x8f\x91\xd3\x02 \x1b\xfe\n", 1, "not a placement file: it has control characters (U+0002)"},
 		{"control characters", "place a 0x10000\x1b[0m\n", 1, "not a placement file: it has control characters (U+001B)"},
-		{"binary after text", strings.Repeat("# comment\n", 100) + "place b\xff 0x20000\n", 101, "not a placement file: it has bytes that are not UTF-8 text"},
+		{"binary after text", strings.Repeat("# comment\n", 100) + "place b\x01 0x20000\n", 101, "not a placement file: it has control characters (U+0001)"},
 		// Quotes are refused, not taken as part of the pattern (which
 		// then matched nothing, silently).
 		{"quoted pattern", "place \"good.so\" 0x30000000\n", 1, `"good.so": quotes are not stripped in a placement file`},
