@@ -529,6 +529,14 @@ func (o *Object) setSpan() error {
 	if end == start {
 		return malformed("PT_LOAD segments hold no bytes (p_memsz 0)")
 	}
+	// p_filesz above p_memsz maps file bytes past the segment's memory
+	// (ld.so maps them all): harmless within the span, where the next
+	// segment is mapped over them, but past its end they land on
+	// whatever follows the object (natively, too: it clobbers its
+	// neighbour), outside the place planned for it.
+	if fend, ok := region.PageUp(last.Vaddr + last.Filesz); !ok || fend > end {
+		return malformed("the last PT_LOAD's p_filesz 0x%x exceeds its p_memsz 0x%x past the object's end: ld.so would map file bytes over whatever follows it", last.Filesz, last.Memsz)
+	}
 	o.Span = region.Range{Start: start, End: end}
 	o.LinkBase = start
 	o.Align = region.PageSize
