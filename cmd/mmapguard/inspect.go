@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -139,30 +140,44 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	// is one object, as for ld.so, which loads a file once (it knows
 	// files by device and inode, as run does): its first name stands
 	// for it, and the others are shown as the same file, not as an
-	// object that conflicts with itself.
+	// object that conflicts with itself. Rules are matched against the
+	// file's own path, symbolic links followed, as run matches them
+	// against the path the kernel shows for the mapped file: matched
+	// against the first name given (a shell's glob puts libz.so, a link,
+	// before libz.so.1.2.13), a rule that run applies did not show.
 	type entry struct {
 		obj    *loader.Object
+		given  string // the name given, where the file's own path differs
 		sameAs string // the first name of the same file, for a repeat
 	}
 	var entries []entry
 	var objs []*loader.Object
 	first := map[fileKey]string{}
 	failed := 0
-	for _, name := range files {
+	for _, given := range files {
+		name := given
+		if real, err := filepath.EvalSymlinks(given); err == nil && real != filepath.Clean(given) {
+			name = real
+		}
 		o, err := loader.Open(name)
 		if err != nil {
 			fmt.Fprintf(stderr, "mmapguard inspect: %v%s\n%s", err, readHint(err), fdLimitHint(err))
 			failed++
 			continue
 		}
+		e := entry{obj: o}
+		if name != given {
+			e.given = given
+		}
 		if k, ok := keyOf(name); ok {
 			if prev, seen := first[k]; seen {
-				entries = append(entries, entry{obj: o, sameAs: prev})
+				e.sameAs = prev
+				entries = append(entries, e)
 				continue
 			}
 			first[k] = name
 		}
-		entries = append(entries, entry{obj: o})
+		entries = append(entries, e)
 		objs = append(objs, o)
 	}
 	plans := map[*loader.Object]loader.Placement{}
@@ -177,6 +192,9 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	for i, e := range entries {
 		if i > 0 {
 			fmt.Fprintln(stdout)
+		}
+		if e.given != "" {
+			fmt.Fprintf(stdout, "%s -> ", e.given)
 		}
 		if e.sameAs != "" {
 			fmt.Fprintf(stdout, "%s\n  same      file as %s: one object, loaded once (see there)\n", e.obj.Path, e.sameAs)

@@ -172,6 +172,14 @@ func TestInspectSameFile(t *testing.T) {
 			t.Errorf("inspect %q: want exit 0, the second name shown as the same file, no conflict; got %v", args, r)
 		}
 	}
+	// The link first, as a shell's glob gives it (libz.so before
+	// libz.so.1.2.13), and a rule on the file's own name: run applies it
+	// (it matches the path the kernel shows), and so does inspect, which
+	// matched the first name given and showed no base.
+	r := callMain("inspect", "--place", "a.so=0x10000000", link, so)
+	if r.code != 0 || strings.Count(r.stdout, "base      0x10000000 (rule)") != 1 || !strings.Contains(r.stdout, link+" -> "+so) {
+		t.Errorf("inspect LINK FILE with a rule on the file: want the rule applied, the link shown as leading to the file; got %v", r)
+	}
 }
 
 // TestInspectReadErrors: a file whose program header fields are wrong
