@@ -150,6 +150,11 @@ func TestUsageErrors(t *testing.T) {
 			[]string{"--place-exe 0x7ffff000: ", "crosses the edge of the protected range 0x10000-0x80000000", "give an ADDR that puts it wholly inside it (from 0x10000 to 0x7ff", "or wholly outside it (from 0x80000000 up)"}},
 		{"run --place-exe across the pool's edge", []string{"run", "--protect", low, "--place-exe", "0x1ffffffff000", "--", "true"},
 			[]string{"--place-exe 0x1ffffffff000: ", "crosses the edge of the pool 0x200000000000-0x300000000000", "wholly outside it (at most 0x1ffff", "or from 0x300000000000 up)"}},
+		// A protected range that ends where the pool begins: the seam
+		// between them was one guarded range, and an image across it
+		// passed.
+		{"run --place-exe across a protected range's seam with the pool", []string{"run", "--protect", "0x100000000000-0x200000000000", "--place-exe", "0x1ffffffff000", "--", "true"},
+			[]string{"--place-exe 0x1ffffffff000: ", "crosses the edge of the protected range 0x100000000000-0x200000000000"}},
 		{"run --place with an empty pattern", []string{"run", "--protect", low, "--place", "=0x30000000", "--", "true"}, []string{"empty pattern before '=': want PATTERN=ADDR, e.g. 'libfoo*.so=0x7d000000'"}},
 		{"run --place without an address", []string{"run", "--protect", low, "--place", "lib.so=", "--", "true"}, []string{"missing address after '=': want PATTERN=ADDR, e.g."}},
 		{"run --place with an open [", []string{"run", "--protect", low, "--place", "lib[=0x30000000", "--", "true"}, []string{`pattern "lib[": syntax error in pattern`, `write \[ for a '[' itself`}},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/mmapguard/mmapguard/internal/plainfile"
@@ -116,16 +117,20 @@ func crossesGuarded(path string, base, size uint64, policy *rewrite.Policy) erro
 		return nil
 	}
 	img := region.Range{Start: base, End: base + size}
-	for _, g := range policy.Guarded() {
+	// Each protected range and the pool on its own: a protected range
+	// that ends where the pool begins is one guarded range, and an image
+	// across that seam passed (the sixteenth session's review).
+	ranges := slices.Clone(policy.Protected)
+	if !policy.Pool.Empty() {
+		ranges = append(ranges, policy.Pool)
+	}
+	for _, g := range ranges {
 		if !g.Overlaps(img) || g.ContainsRange(img) {
 			continue
 		}
-		what, protected := "the guard's code page", policy.OverlapsProtected(g)
-		switch {
-		case protected:
+		what, protected := "the pool", policy.OverlapsProtected(g)
+		if protected {
 			what = "the protected range"
-		case g.Overlaps(policy.Pool):
-			what = "the pool"
 		}
 		var fits []string
 		// Objects are placed inside a protected range, over the
