@@ -462,6 +462,12 @@ func classOf(m *Mapping) string {
 			return ClassJIT
 		}
 		return ClassUnknown
+	case m.Pseudo():
+		// The kernel's own code ([vdso]: an i386 program's system
+		// calls all go through its __kernel_vsyscall, and its objects
+		// are not read, so the walk stops there), no file of the
+		// program's: it was taken for "program".
+		return ClassUnknown
 	}
 	return ClassProgram
 }

@@ -1094,7 +1094,7 @@ func TestClassOf(t *testing.T) {
 		{m("rwxp", "[anon:v8 code]"), ClassJIT},
 		{m("r-xs", "/memfd:jit (deleted)"), ClassJIT},
 		{m("rw-p", ""), ClassUnknown},
-		{m("r-xp", "[vdso]"), ClassProgram},
+		{m("r-xp", "[vdso]"), ClassUnknown}, // the kernel's code, no file of the program's
 	}
 	for _, tt := range tests {
 		if got := classOf(tt.m); got != tt.want {
