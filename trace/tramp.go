@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"unsafe"
 
-	"golang.org/x/sys/cpu"
 	"golang.org/x/sys/unix"
 
 	"github.com/mmapguard/mmapguard/region"
@@ -313,7 +312,7 @@ var oneStopSignal syscall.Signal
 // carryEntry returns the code page entry that can finish a's rewrite of
 // the call si describes on the carry path, if there is one.
 func (t *tracer) carryEntry(tk *task, si syscallInfo, a *rewrite.Action) (uint64, bool) {
-	if t.noSetInfo || forceRegs || noCarry || !cpu.X86.HasLAHF || a.FixRet || len(a.Steps) != 1 {
+	if t.noSetInfo || forceRegs || noCarry || !hasLAHF() || a.FixRet || len(a.Steps) != 1 {
 		return 0, false
 	}
 	c, o := a.Steps[0].Call, si.args
