@@ -150,6 +150,10 @@ func TestUsageErrors(t *testing.T) {
 			[]string{"--place-exe 0x7ffff000: ", "crosses the edge of the protected range 0x10000-0x80000000", "give an ADDR that puts it wholly inside it (from 0x10000 to 0x7ff", "or wholly outside it (from 0x80000000 up)"}},
 		{"run --place-exe across the pool's edge", []string{"run", "--protect", low, "--place-exe", "0x1ffffffff000", "--", "true"},
 			[]string{"--place-exe 0x1ffffffff000: ", "crosses the edge of the pool 0x200000000000-0x300000000000", "wholly outside it (at most 0x1ffff", "or from 0x300000000000 up)"}},
+		// The pool right after the range: "outside it" named the pool's
+		// start, where an image cannot go either.
+		{"run --place-exe across a protected range's edge, the pool next to it", []string{"run", "--protect", low, "--pool", "0x80000000+1T", "--place-exe", "0x7ffff000", "--", "true"},
+			[]string{"crosses the edge of the protected range 0x10000-0x80000000", "or wholly outside it (from 0x10080000000 up)"}},
 		// A protected range that ends where the pool begins: the seam
 		// between them was one guarded range, and an image across it
 		// passed.

@@ -138,12 +138,16 @@ func crossesGuarded(path string, base, size uint64, policy *rewrite.Policy) erro
 		if protected && size <= g.Len() && g.End-size >= max(g.Start, loader.MinAddr) {
 			fits = append(fits, fmt.Sprintf("inside it (from %#x to %#x)", max(g.Start, loader.MinAddr), g.End-size))
 		}
+		// Outside it, the nearest places clear of every guarded range:
+		// the one next to g may be another protected range or the pool
+		// (the sixteenth session's note: "from 0x80000000 up" named the
+		// pool's start where the pool followed the range).
 		var outside []string
-		if g.Start >= loader.MinAddr+size {
-			outside = append(outside, fmt.Sprintf("at most %#x", g.Start-size))
+		if at, ok := clearBelow(ranges, g.Start, size); ok {
+			outside = append(outside, fmt.Sprintf("at most %#x", at))
 		}
-		if g.End <= region.UserEnd-size {
-			outside = append(outside, fmt.Sprintf("from %#x up", g.End))
+		if at, ok := clearAbove(ranges, g.End, size); ok {
+			outside = append(outside, fmt.Sprintf("from %#x up", at))
 		}
 		if len(outside) > 0 {
 			fits = append(fits, "outside it ("+strings.Join(outside, ", or ")+")")
@@ -152,6 +156,42 @@ func crossesGuarded(path string, base, size uint64, policy *rewrite.Policy) erro
 			base, path, region.HumanSize(size), img, what, g, strings.Join(fits, " or wholly "))
 	}
 	return nil
+}
+
+// clearBelow returns the highest address at most end-size where size
+// bytes touch none of ranges and lie above loader.MinAddr.
+func clearBelow(ranges []region.Range, end, size uint64) (uint64, bool) {
+	for end >= loader.MinAddr+size {
+		img := region.Range{Start: end - size, End: end}
+		moved := false
+		for _, r := range ranges {
+			if r.Overlaps(img) {
+				end, moved = min(end, r.Start), true
+			}
+		}
+		if !moved {
+			return img.Start, true
+		}
+	}
+	return 0, false
+}
+
+// clearAbove returns the lowest address from start up where size bytes
+// touch none of ranges and end below the end of user space.
+func clearAbove(ranges []region.Range, start, size uint64) (uint64, bool) {
+	for start <= region.UserEnd-size {
+		img := region.Range{Start: start, End: start + size}
+		moved := false
+		for _, r := range ranges {
+			if r.Overlaps(img) {
+				start, moved = max(start, r.End), true
+			}
+		}
+		if !moved {
+			return start, true
+		}
+	}
+	return 0, false
 }
 
 // imageSize is the length of the page-aligned span f's PT_LOAD segments
