@@ -3270,11 +3270,14 @@ func guardsAny(p *rewrite.Policy, r region.Range) bool {
 // --strict refuses it). Where less would do, no room is left and the
 // stack does not grow: with --strict (policy p); for an i386 program,
 // whose 2 GiB below a range over its top half a program fills with
-// ordinary memory; and under the legacy layout (RLIMIT_STACK
-// unlimited, personality ADDR_COMPAT_LAYOUT, vm.legacy_va_layout),
-// where those mappings go bottom-up from a third of the address space
-// and reach the room as soon as that part is full (found by the
-// sixteenth session's review).
+// ordinary memory; and under the legacy layout (personality
+// ADDR_COMPAT_LAYOUT, vm.legacy_va_layout), where those mappings go
+// bottom-up from a third of the address space and reach the room as
+// soon as that part is full (found by the sixteenth session's review).
+// An unlimited RLIMIT_STACK is not that layout on x86-64 (see
+// legacyLayout): the mmap base goes down to a sixth of the address
+// space, mappings go top-down from there, and the last-resort search
+// reaches the room only after some 100 TiB, as with a finite limit.
 //
 // With sp 0 (a forked child's layout, where the forking thread's stack
 // pointer need not be in it) the mapping is the one the kernel calls
@@ -3305,15 +3308,19 @@ func withStackRoom(tid int, maps []region.Mapping, sp uint64, p *rewrite.Policy,
 const stackRoomPath = "[room for the stack to grow]"
 
 // legacyLayout reports whether process tid places its mappings bottom-up
-// (the kernel's mmap_is_legacy): RLIMIT_STACK unlimited, the personality
-// ADDR_COMPAT_LAYOUT, or vm.legacy_va_layout set. Unknown is taken for
-// legacy.
+// (x86's mmap_is_legacy): the personality ADDR_COMPAT_LAYOUT, or
+// vm.legacy_va_layout set. Unknown is taken for legacy.
+//
+// Not RLIMIT_STACK unlimited, which selects the legacy layout in the
+// generic mm code (and on x86 kernels of long ago), but not on x86-64
+// now: there it only moves the mmap base down to a sixth of the address
+// space (ulimit -s unlimited puts libc at about 0x150000000000, setarch
+// -L at 0x2b0000000000, on this Linux 6.18). Taken for legacy, it left
+// a stack inside a guarded range no room to grow, and a program run
+// with ulimit -s unlimited, which runs natively, died of SIGSEGV past
+// the 132 KiB mapped at exec (TestStackGrowsInGuardedRange/unlimited).
 func legacyLayout(tid int) bool {
 	const addrCompatLayout = 0x0200000
-	var lim unix.Rlimit
-	if unix.Prlimit(tid, unix.RLIMIT_STACK, nil, &lim) != nil || lim.Cur == unix.RLIM_INFINITY {
-		return true
-	}
 	b, err := procfile.Read(fmt.Sprintf("/proc/%d/personality", tid))
 	pers, perr := strconv.ParseUint(strings.TrimSpace(string(b)), 16, 32)
 	if err != nil || perr != nil || pers&addrCompatLayout != 0 {
