@@ -814,9 +814,10 @@ func TestLayoutGuarded32(t *testing.T) {
 	}
 }
 
-// TestLegacyLayoutAtExec: with RLIMIT_STACK unlimited an i386 program
-// gets the legacy layout, and the kernel puts its loader and vDSO inside
-// the protected range at the exec, before the guard can reserve it.
+// TestLegacyLayoutAtExec: with RLIMIT_STACK unlimited an i386 program's
+// mapping base is pushed down to about 0x2aaaa000, and the kernel puts
+// its loader and vDSO inside the protected range at the exec, top-down
+// from there, before the guard can reserve it.
 // Without --strict the guard warns and the program runs; with it the
 // program is killed before its first instruction.
 func TestLegacyLayoutAtExec(t *testing.T) {

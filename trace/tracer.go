@@ -3416,10 +3416,12 @@ func auxvPhdr(b []byte, abi rewrite.ABI) (uint64, bool) {
 // at its exec, before its first instruction: the kernel put them there.
 // It warns about them; under a strict policy it kills the program, and
 // reports false, if one in a protected range is its vDSO or its loader
-// where the kernel chose to put it: with the legacy layout (RLIMIT_STACK
-// unlimited, or personality ADDR_COMPAT_LAYOUT) the kernel puts an i386
-// program's loader and vDSO bottom-up from 0x40000000 (less a random
-// offset), where nobody asked for them. The program's image, and a
+// where the kernel chose to put it: with RLIMIT_STACK unlimited (or
+// large) an i386 program's mapping base is pushed down to as low as a
+// sixth of its 4 GiB, and its loader and vDSO go top-down from about
+// 0x2aaaa000; under the legacy layout (personality ADDR_COMPAT_LAYOUT)
+// bottom-up from about 0x55555000: where nobody asked for them. The
+// program's image, and a
 // loader that is not position-independent (AT_BASE 0: it lies at the
 // addresses its headers give, like a non-PIE image), are its own.
 func (t *tracer) occupiedAtExec(tk *task, occupied []region.Mapping) bool {
@@ -3474,9 +3476,10 @@ func (t *tracer) occupiedAtExec(tk *task, occupied []region.Mapping) bool {
 // causes, which do not apply there.)
 func kernelPlaced(abi rewrite.ABI) string {
 	if abi == rewrite.ABI32 {
-		return "the legacy layout puts them bottom-up from below 0x40000000 " +
-			"(RLIMIT_STACK unlimited or large enough to push the mapping base down to it, " +
-			"or personality ADDR_COMPAT_LAYOUT): run it with a finite stack limit"
+		return "an i386 program's mapping base is pushed down to as low as 0x2aaaa000 " +
+			"by an unlimited or large RLIMIT_STACK (they go top-down from there), " +
+			"and the legacy layout (personality ADDR_COMPAT_LAYOUT, setarch -L) puts them bottom-up from about 0x55555000: " +
+			"run it with a stack limit of a few MiB (ulimit -s 8192), without setarch -L"
 	}
 	return "the kernel chooses their place at random (address-space randomisation), " +
 		"anywhere in the TiB or so below the stack (0x7eff00000000-0x7ffff8000000 with the default " +
