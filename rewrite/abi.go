@@ -53,6 +53,7 @@ const (
 	OpRemapFile       // remap_file_pages
 	OpIoDestroy       // io_destroy
 	OpIoSetup         // io_setup
+	OpArchPrctl       // arch_prctl (x86-64; only ARCH_MAP_VDSO_* reach the tracer)
 )
 
 var opNames = [...]string{
@@ -62,7 +63,7 @@ var opNames = [...]string{
 	OpShmat: "shmat", OpIPC: "ipc", OpClone: "clone", OpClone3: "clone3",
 	OpShmdt: "shmdt", OpMsync: "msync", OpMincore: "mincore", OpMbind: "mbind",
 	OpGetMempolicy: "get_mempolicy", OpRemapFile: "remap_file_pages",
-	OpIoDestroy: "io_destroy", OpIoSetup: "io_setup",
+	OpIoDestroy: "io_destroy", OpIoSetup: "io_setup", OpArchPrctl: "arch_prctl",
 }
 
 func (o Op) String() string {
@@ -96,6 +97,7 @@ const (
 	sysRemapFile64    = 216
 	sysIoDestroy64    = 207
 	sysIoSetup64      = 206
+	sysArchPrctl64    = 158
 
 	sysBrk32          = 45
 	sysOldMmap32      = 90
@@ -138,7 +140,7 @@ var ops64 = [...]Op{
 	sysClone3_64: OpClone3, sysMseal64: OpMseal, sysShmdt64: OpShmdt,
 	sysMsync64: OpMsync, sysMincore64: OpMincore, sysMbind64: OpMbind,
 	sysGetMempolicy64: OpGetMempolicy, sysRemapFile64: OpRemapFile,
-	sysIoDestroy64: OpIoDestroy, sysIoSetup64: OpIoSetup,
+	sysIoDestroy64: OpIoDestroy, sysIoSetup64: OpIoSetup, sysArchPrctl64: OpArchPrctl,
 }
 
 var ops32 = [...]Op{

@@ -130,7 +130,7 @@ func argCount(c Call) int {
 		return 4
 	case OpMprotect, OpMadvise, OpShmat, OpMsync, OpMincore:
 		return 3
-	case OpMunmap, OpMseal, OpMlock, OpClone3, OpIoSetup:
+	case OpMunmap, OpMseal, OpMlock, OpClone3, OpIoSetup, OpArchPrctl:
 		return 2
 	case OpIoDestroy:
 		return 1

@@ -182,6 +182,8 @@ func (g *Guard) Decide(c Call, who Caller) *Action {
 		}
 	case OpClone3:
 		a = deny(c, ENOSYS, "clone3 keeps its flags in memory; the C library falls back to clone")
+	case OpArchPrctl:
+		a = g.decideArchPrctl(c)
 	default:
 		a = allow(c, "")
 	}
@@ -1152,6 +1154,41 @@ func (g *Guard) decideShmat(c Call, who Caller) *Action {
 	d := c
 	d.Args[flagArg] = flg | ShmRemap
 	return b.runExit(c, d, Rewritten, "shmat over the guard's reservation")
+}
+
+// ARCH_MAP_VDSO_X32, ARCH_MAP_VDSO_32 and ARCH_MAP_VDSO_64 (asm/prctl.h).
+const (
+	archMapVdsoX32 = 0x2001
+	archMapVdso64  = 0x2003
+)
+
+// vdsoMaxSpan bounds the size of a vDSO image with its vvar pages (32
+// KiB on Linux 6.18), generously.
+const vdsoMaxSpan = 64 << 10
+
+// decideArchPrctl decides arch_prctl(ARCH_MAP_VDSO_*, addr), which maps
+// a new vDSO (once the old one is unmapped: CRIU) with addr as a hint,
+// as mmap takes one: the kernel maps it there if that much is free.
+// Reservations keep it out of a guarded range, except where nothing is
+// reserved: the room a stack in a guarded range may grow into (see
+// trace.withStackRoom), and a hole while a call that frees part of a
+// range runs (the caller is held then). A hint whose image could reach
+// a guarded range is dropped: the kernel places the vDSO itself, as it
+// did where the hint found a reservation (found by the seventeenth
+// session's hunt: the vDSO mapped in the stack's room, inside a
+// protected range over the top of the address space).
+func (g *Guard) decideArchPrctl(c Call) *Action {
+	op, addr := uint32(c.Args[0]), c.Args[1]
+	if c.ABI != ABI64 || op < archMapVdsoX32 || op > archMapVdso64 || addr == 0 {
+		return allow(c, "")
+	}
+	r := region.Range{Start: region.PageDown(addr), End: satAdd(addr, vdsoMaxSpan)}
+	if !g.policy.guarded.Overlaps(r) {
+		return allow(c, "")
+	}
+	d := c
+	d.Args[1] = 0
+	return runOne(c, d, Rewritten, whyAddr("vDSO hint ", addr, " near a guarded range dropped"))
 }
 
 func (g *Guard) decideMremap(c Call, who Caller) *Action {

@@ -442,9 +442,26 @@ func (g *gen) prctlBody(abi ABI) {
 // bits of the addresses munmap, mprotect, madvise, mremap's old address
 // and their kind are given, and a tagged address inside a guarded range
 // looks far from it to the filter's comparisons, which see all 64 bits.
+// ARCH_MAP_VDSO_X32, _32 and _64 map a new vDSO with their address as a
+// hint, which reservations keep out of a guarded range but for the room
+// left below a stack in one (trace.withStackRoom): they go to the tracer,
+// which drops a hint near a guarded range (rare calls: CRIU's restore).
 // Other arch_prctl calls are allowed.
-func (g *gen) archPrctlBody() {
-	g.refuseArg0("arch_prctl option", bpf.JumpEqual, archTaggedAddr, "ARCH_ENABLE_TAGGED_ADDR", taggedAddrErrno())
+func (g *gen) archPrctlBody(abi ABI) {
+	a := &g.a
+	deny, notTagged, vdsoLow, trace, allow := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
+	a.ldAbs(offArgLo(0), "arch_prctl option")
+	a.jumpIf(bpf.JumpEqual, archTaggedAddr, deny, notTagged, "ARCH_ENABLE_TAGGED_ADDR")
+	a.bind(notTagged)
+	a.jumpIf(bpf.JumpGreaterOrEqual, archMapVdsoX32, vdsoLow, allow, "ARCH_MAP_VDSO_X32 or above")
+	a.bind(vdsoLow)
+	a.jumpIf(bpf.JumpGreaterThan, archMapVdso64, allow, trace, "above ARCH_MAP_VDSO_64")
+	a.bind(allow)
+	a.ret(RetAllow)
+	a.bind(deny)
+	a.ret(ErrnoRet(taggedAddrErrno()))
+	a.bind(trace)
+	a.ret(NewCode(ArchPrctl, abi, Always).Ret())
 }
 
 // refuseArg0 answers errno where the low half of args[0] (what) passes
@@ -494,7 +511,7 @@ func (g *gen) commonBody(c Class, abi ABI) func() {
 	case Prctl:
 		return func() { g.prctlBody(abi) }
 	case ArchPrctl:
-		return g.archPrctlBody
+		return func() { g.archPrctlBody(abi) }
 	case Seccomp:
 		return func() { g.seccompBody(abi) }
 	}

@@ -142,7 +142,7 @@ const (
 	Clone3                           // clone3
 	Shmdt                            // shmdt
 	Prctl                            // prctl: PR_SET_MM refused, PR_SET_SECCOMP trapped
-	ArchPrctl                        // arch_prctl (x86-64): ARCH_ENABLE_TAGGED_ADDR refused
+	ArchPrctl                        // arch_prctl (x86-64): ARCH_ENABLE_TAGGED_ADDR refused, ARCH_MAP_VDSO_* trapped
 	Seccomp                          // seccomp: listeners refused, filters trapped
 	IoUringSetup                     // io_uring_setup: refused (ENOSYS)
 	IoUringEnter                     // io_uring_enter: refused (ENOSYS)

@@ -199,6 +199,11 @@ var filterCases = []struct {
 		{"arch_prctl ARCH_ENABLE_TAGGED_ADDR refused", x64(nr64ArchPrctl, 0x4002, 6), ErrnoRet(taggedAddrErrno())},
 		{"arch_prctl ARCH_ENABLE_TAGGED_ADDR, high word ignored", x64(nr64ArchPrctl, 1<<32|0x4002, 6), ErrnoRet(taggedAddrErrno())},
 		{"arch_prctl ARCH_SET_FS allowed", x64(nr64ArchPrctl, 0x1002, 0x7f0000001000), allow},
+		{"arch_prctl ARCH_MAP_VDSO_X32 traced", x64(nr64ArchPrctl, 0x2001, 0x7f0000001000), tr(ArchPrctl, ABI64, Always)},
+		{"arch_prctl ARCH_MAP_VDSO_32 traced", x64(nr64ArchPrctl, 0x2002, 0x50000000), tr(ArchPrctl, ABI64, Always)},
+		{"arch_prctl ARCH_MAP_VDSO_64 traced, high word ignored", x64(nr64ArchPrctl, 1<<32|0x2003, 0), tr(ArchPrctl, ABI64, Always)},
+		{"arch_prctl 0x2000 allowed", x64(nr64ArchPrctl, 0x2000, 0x50000000), allow},
+		{"arch_prctl 0x2004 allowed", x64(nr64ArchPrctl, 0x2004, 0x50000000), allow},
 		{"i386 arch_prctl allowed", i32(384, 0x4002, 6), allow},
 
 		// An empty range stands for its address: mremap with old_len 0

@@ -371,8 +371,11 @@ func evaluateCommon(class Class, abi ABI, d Data) (ret uint32, ok bool) {
 	case Prctl, Seccomp:
 		return evaluateControl(class, abi, d), true
 	case ArchPrctl:
-		if uint32(d.Args[0]) == archTaggedAddr {
+		switch op := uint32(d.Args[0]); {
+		case op == archTaggedAddr:
 			return ErrnoRet(taggedAddrErrno()), true
+		case op >= archMapVdsoX32 && op <= archMapVdso64:
+			return NewCode(ArchPrctl, abi, Always).Ret(), true
 		}
 		return RetAllow, true
 	}

@@ -99,6 +99,8 @@ const (
 	ipcCallMask       = 0xffff   // ipc(2) keeps a version in the call's upper 16 bits
 	mpolFAddr         = 2        // MPOL_F_ADDR (linux/mempolicy.h): get_mempolicy looks up the mapping at addr
 	archTaggedAddr    = 0x4002   // ARCH_ENABLE_TAGGED_ADDR (asm/prctl.h): Linear Address Masking
+	archMapVdsoX32    = 0x2001   // ARCH_MAP_VDSO_X32 (asm/prctl.h); _32 and _64 follow
+	archMapVdso64     = 0x2003   // ARCH_MAP_VDSO_64
 )
 
 // harmlessAdvice is the advice process_madvise may carry through the

@@ -1695,3 +1695,48 @@ func TestNoReplaceAcrossEdge(t *testing.T) {
 	asNative(t, buildC(t, "noreplace_edge"), "/dev/zero across the end: mapped at the address asked: yes; 1 mapping(s)\n",
 		"/dev/zero across the end is not one usable mapping")
 }
+
+// TestEscapeStackRoom: the room left unreserved below a stack in a
+// guarded range, for it to grow into (withStackRoom), is the stack's
+// alone (testdata/escape_stackroom.c). arch_prctl(ARCH_MAP_VDSO_64 and
+// _32), which the filter let through, mapped the vDSO at a hint in it;
+// and mremap grew a mapping right below it in place into it: two pages
+// of the program's just below a range whose start lay in the room, and
+// ld.so's data segment where the layout was made with an RLIMIT_STACK
+// smaller than the one the guard read at the exec (another process's
+// prlimit between the two, with ADDR_NO_RANDOMIZE, which puts ld.so 128
+// MiB below the stack), as root and as any user (found by the seventeenth
+// session's hunt).
+func TestEscapeStackRoom(t *testing.T) {
+	bin := buildC(t, "escape_stackroom")
+	top := region.Must(0x7f0000000000, 0x7ffffffff000)
+	high := region.Must(0x7ffffff00000, 0x7ffffffff000)
+	for _, c := range []struct {
+		mode    string
+		protect region.Range
+		routes  []string
+	}{
+		{"vdso", top, []string{"room-vdso64", "room-vdso32"}},
+		{"below", high, []string{"room-grow-below", "room-grow-below-maymove"}},
+		{"rlimit", top, []string{"room-rlimit-grow"}},
+	} {
+		for _, strict := range []bool{false, true} {
+			if strict && c.protect == top {
+				// (--strict kills a program whose vDSO or ld.so the
+				// kernel put in a protected range at its exec.)
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/strict=%v", c.mode, strict), func(t *testing.T) {
+				p, err := rewrite.NewPolicy([]region.Range{c.protect}, rewrite.DefaultPool, false, strict)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, res := escapeGuarded(t, p, bin, c.mode)
+				escapeCheck(t, out, res, c.routes)
+			})
+		}
+		t.Run(c.mode+"/native", func(t *testing.T) {
+			escapeCheckNative(t, escapeNative(t, bin, c.mode), c.routes, nil)
+		})
+	}
+}

@@ -3290,9 +3290,32 @@ func withStackRoom(tid int, maps []region.Mapping, sp uint64, p *rewrite.Policy,
 		if sp != 0 && !m.Contains(sp) || sp == 0 && m.Path != "[stack]" {
 			continue
 		}
-		start := stackRoom(tid, sp, m.End).Start
+		// Only the guarded range the stack grows down into has room
+		// left in it, from the stack down.
+		var g region.Range
+		for _, r := range p.Guarded() {
+			if m.Start > r.Start && m.Start <= r.End {
+				g = r
+			}
+		}
+		if g.Empty() {
+			return maps
+		}
+		start := max(stackRoom(tid, sp, m.End).Start, g.Start)
 		if i > 0 {
 			start = max(start, maps[i-1].End)
+		}
+		if i == 0 || maps[i-1].End != start || !rewrite.LooksReserved(maps[i-1]) {
+			// The room's lowest page stays reserved: below it lies a
+			// mapping of the program's (ld.so's data, where the layout
+			// was made with a smaller RLIMIT_STACK than the one read
+			// now: another process's prlimit between the exec and the
+			// guard's look) or, past the guarded range's start, space
+			// the program may map freely, and mremap grows a mapping in
+			// place into free space above it. A reservation stops that,
+			// as it stops brk. (Found by the seventeenth session's
+			// hunt: ld.so's data segment grown 1 MiB into the room.)
+			start += region.PageSize
 		}
 		if start >= m.Start {
 			return maps
