@@ -19,6 +19,17 @@
 //	  limit after the kernel made the layout with the old one, leaves
 //	  the room down to ld.so's data segment, which mremap grows in place
 //	  by 1 MiB into it.
+//	fill (under --protect 0x7f0000000000-0x7ffffffff000):
+//	  room-fill: the address space filled with PROT_NONE, MAP_NORESERVE
+//	  mappings the kernel places (2^46 bytes, halved each time one does
+//	  not fit, down to a page): once nothing is free below its mmap
+//	  base, the kernel searches bottom-up to the top of user space, and
+//	  found the room.
+//	  room-legacy-fill: the same in a child exec'd with RLIMIT_STACK
+//	  unlimited (the legacy layout, bottom-up from a third of the address
+//	  space, under which the guard reserves the room), the limit lowered
+//	  to 8 MiB by the parent with prlimit as soon as the exec shows: the
+//	  guard read 8 MiB and left the room.
 //
 // Each prints "ROUTE ok|ESCAPED|FAIL: ..." and "END failures=N".
 #define _GNU_SOURCE
@@ -43,6 +54,7 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 #define TOP 0x7ffffffff000UL
+#define PAGE_SIZE_ 4096UL
 
 static unsigned long lo, hi = TOP;
 static int failures;
@@ -219,9 +231,79 @@ static void rlimit_route(const char *self) {
 	say("room-rlimit-grow ok: the room never reached the mapping below it in 40 tries");
 }
 
+// fill fills the address space; it reports whether a fill landed in
+// [lo, hi).
+static int fill(const char *route) {
+	unsigned long total = 0;
+	for (unsigned long sz = 1UL << 46; sz >= PAGE_SIZE_;) {
+		void *p = mmap(NULL, sz, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED) {
+			sz >>= 1;
+			continue;
+		}
+		total += sz;
+		unsigned long a = (unsigned long)p;
+		if (a < hi && a + sz > lo) {
+			verdict(route, 0, "a fill of %#lx landed at %#lx after %lu GiB", sz, a, total >> 30);
+			return 1;
+		}
+	}
+	verdict(route, 1, "%lu GiB filled, nothing in the range", total >> 30);
+	return 0;
+}
+
+static void legacy_route(const char *self) {
+	char comm[32];
+	prctl(PR_SET_NAME, "stackroom-pre");
+	for (int t = 0; t < 40; t++) {
+		setstack(0, RLIM_INFINITY);
+		pid_t c = fork();
+		if (c == 0) {
+			execl(self, "stackroom_kid", "legacy-child", (char *)NULL);
+			_exit(9);
+		}
+		snprintf(comm, sizeof comm, "/proc/%d/comm", c);
+		for (;;) {
+			char b[32] = {0};
+			int fd = open(comm, O_RDONLY);
+			if (fd < 0) break;
+			ssize_t r = read(fd, b, sizeof b - 1);
+			close(fd);
+			if (r > 0 && strncmp(b, "stackroom-pre", 13) != 0) break;
+		}
+		setstack(c, 8 << 20);
+		int st;
+		waitpid(c, &st, 0);
+		if (WIFEXITED(st) && (WEXITSTATUS(st) == 5 || WEXITSTATUS(st) == 0)) {
+			failures += WEXITSTATUS(st) == 5;
+			return;
+		}
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 7) {
+			say("room-legacy-fill FAIL: child status %#x", st);
+			failures++;
+			return;
+		}
+	}
+	say("room-legacy-fill ok: the guard never read a limit other than the layout's in 40 tries");
+}
+
+// legacy_child runs in the exec'd child: under the legacy layout (the
+// loader a third of the way up) with a limit of 8 MiB now, it fills.
+static int legacy_child(void) {
+	lo = 0x7f0000000000UL;
+	struct rlimit r;
+	getrlimit(RLIMIT_STACK, &r);
+	int n = read_maps(tab, 4096), legacy = 0;
+	for (int i = 0; i < n; i++)
+		if (strstr(tab[i].path, "ld-linux") && tab[i].start < 0x400000000000UL) legacy = 1;
+	if (!legacy || r.rlim_cur == RLIM_INFINITY) return 7;
+	return fill("room-legacy-fill") ? 5 : 0;
+}
+
 int main(int argc, char **argv) {
 	const char *mode = argc > 1 ? argv[1] : "";
 	if (strcmp(mode, "rlimit-child") == 0) return rlimit_child();
+	if (strcmp(mode, "legacy-child") == 0) return legacy_child();
 	if (strcmp(mode, "vdso") == 0) {
 		lo = 0x7f0000000000UL;
 		vdso_route("room-vdso64", ARCH_MAP_VDSO_64, 4UL << 20);
@@ -247,8 +329,21 @@ int main(int argc, char **argv) {
 		}
 		self[k] = 0;
 		rlimit_route(self);
+	} else if (strcmp(mode, "fill") == 0) {
+		lo = 0x7f0000000000UL;
+		if (fill("room-fill")) failures = 1;
+		failures = failures ? 1 : 0;
+	} else if (strcmp(mode, "legacy") == 0) {
+		static char self[4096];
+		ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+		if (k <= 0) {
+			say("legacy FAIL: readlink: %s", strerror(errno));
+			return 1;
+		}
+		self[k] = 0;
+		legacy_route(self);
 	} else {
-		say("usage: escape_stackroom vdso|below|rlimit");
+		say("usage: escape_stackroom vdso|below|rlimit|fill|legacy");
 		return 2;
 	}
 	say("END failures=%d", failures);

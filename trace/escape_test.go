@@ -1705,8 +1705,13 @@ func TestNoReplaceAcrossEdge(t *testing.T) {
 // ld.so's data segment where the layout was made with an RLIMIT_STACK
 // smaller than the one the guard read at the exec (another process's
 // prlimit between the two, with ADDR_NO_RANDOMIZE, which puts ld.so 128
-// MiB below the stack), as root and as any user (found by the seventeenth
-// session's hunt).
+// MiB below the stack), as root and as any user; and the kernel's
+// last-resort search put a mapping in it once the program had filled the
+// rest of the address space (a dozen calls), also under the legacy
+// layout, whose room the guard reserved, where another process lowered
+// RLIMIT_STACK from unlimited before the guard read it (found by the
+// seventeenth session's hunt). The stack is grown over the room at the
+// exec now (growStack).
 func TestEscapeStackRoom(t *testing.T) {
 	bin := buildC(t, "escape_stackroom")
 	top := region.Must(0x7f0000000000, 0x7ffffffff000)
@@ -1719,6 +1724,8 @@ func TestEscapeStackRoom(t *testing.T) {
 		{"vdso", top, []string{"room-vdso64", "room-vdso32"}},
 		{"below", high, []string{"room-grow-below", "room-grow-below-maymove"}},
 		{"rlimit", top, []string{"room-rlimit-grow"}},
+		{"fill", top, []string{"room-fill"}},
+		{"legacy", top, []string{"room-legacy-fill"}},
 	} {
 		for _, strict := range []bool{false, true} {
 			if strict && c.protect == top {
@@ -1734,6 +1741,12 @@ func TestEscapeStackRoom(t *testing.T) {
 				out, res := escapeGuarded(t, p, bin, c.mode)
 				escapeCheck(t, out, res, c.routes)
 			})
+		}
+		if c.mode == "legacy" {
+			// (Natively the child reads its limit before the parent's
+			// prlimit, as a rule: no tracer stands between; fill is the
+			// same route without the race.)
+			continue
 		}
 		t.Run(c.mode+"/native", func(t *testing.T) {
 			escapeCheckNative(t, escapeNative(t, bin, c.mode), c.routes, nil)

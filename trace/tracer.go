@@ -3260,15 +3260,14 @@ func guardsAny(p *rewrite.Policy, r region.Range) bool {
 // where the kernel puts it) stopped its growth at the 132 KiB the
 // kernel maps at exec: a program that needed more died of SIGSEGV.
 //
-// A hint there stops in the tracer, and mappings made without an
-// address go below the kernel's mmap base, which lies RLIMIT_STACK and
-// more below the stack's top: only the kernel's last-resort search,
-// bottom-up to the top of user space once nothing below the base is
-// free, reaches the room. For a 64-bit program that takes filling some
-// 100 TiB (a program can, with PROT_NONE and MAP_NORESERVE mappings; one
-// that means to take the range can map there explicitly anyway, unless
-// --strict refuses it). Where less would do, no room is left and the
-// stack does not grow: with --strict (policy p); for an i386 program,
+// The stack is grown over the room at once (growStack), so that nothing
+// is left unreserved there: left free, the room was where the kernel's
+// last-resort search, bottom-up to the top of user space once nothing
+// below its mmap base is free, put a mapping once the program had filled
+// some 100 TiB with PROT_NONE, MAP_NORESERVE mappings. Where the stack
+// cannot grow so, or where the program could reach the room with less,
+// no room is left and the stack does not grow: with --strict (policy
+// p); for an i386 program,
 // whose 2 GiB below a range over its top half a program fills with
 // ordinary memory; and under the legacy layout (personality
 // ADDR_COMPAT_LAYOUT, vm.legacy_va_layout), where those mappings go
@@ -3320,10 +3319,54 @@ func withStackRoom(tid int, maps []region.Mapping, sp uint64, p *rewrite.Policy,
 		if start >= m.Start {
 			return maps
 		}
+		if !growStack(tid, start, m.End-start) {
+			// Reserved, then: the stack stops there, as with --strict.
+			return maps
+		}
 		room := region.Mapping{Range: region.Range{Start: start, End: m.Start}, Perms: "---p", Path: stackRoomPath}
 		return slices.Insert(slices.Clone(maps), i, room)
 	}
 	return maps
+}
+
+// growStack grows the stack of stopped task tid down to addr at once,
+// so that the room below it (see withStackRoom) is the stack's mapping
+// from the start and no part of the guarded range is left unreserved: a
+// word written there through ptrace (PTRACE_POKEDATA, as /proc/PID/mem
+// does, grows a stack the kernel's own way, within RLIMIT_STACK and the
+// address-space and commit limits, where a fault of the program's would;
+// the zeros it writes are a new stack page's). Left free for the stack
+// to grow into on its own, the room was the first place the kernel's
+// last-resort search found once a program had filled the rest of the
+// address space with some 100 TiB of PROT_NONE, MAP_NORESERVE mappings:
+// a dozen calls, 6 ms, as any user (found by the seventeenth session's
+// hunt). It reports whether the stack reaches addr now; if not (a limit,
+// or an accessible mapping less than the kernel's stack guard gap below
+// it), the room is reserved and the stack cannot grow.
+//
+// The kernel checks the stack's new size, size, against the
+// RLIMIT_STACK of the process that writes, mmapguard, not the program's
+// (whose own limit size is within: see stackRoom): mmapguard's is
+// raised for the write where it is lower, and put back. (Its address
+// space limit applies too, not the program's; the guard's reservations
+// count against the program's anyway, some TiB where a stack has room.)
+func growStack(tid int, addr, size uint64) bool {
+	var mine unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_STACK, &mine); err != nil {
+		return false
+	}
+	if mine.Cur != unix.RLIM_INFINITY && mine.Cur < size {
+		if mine.Max != unix.RLIM_INFINITY && mine.Max < size {
+			return false
+		}
+		raised := unix.Rlimit{Cur: size, Max: mine.Max}
+		if err := unix.Setrlimit(unix.RLIMIT_STACK, &raised); err != nil {
+			return false
+		}
+		defer unix.Setrlimit(unix.RLIMIT_STACK, &mine)
+	}
+	var zero [8]byte
+	return poke(tid, addr, zero[:]) == nil
 }
 
 // stackRoomPath names the room left below a stack (see withStackRoom)
@@ -3587,7 +3630,7 @@ func (t *tracer) warnOccupied(occupied []region.Mapping) {
 		msg := fmt.Sprintf("%v is occupied at exec by %s: cannot reserve it", r, what)
 		switch {
 		case what == "[stack]" && room:
-			msg += " (nor the room below it the stack may grow into, up to RLIMIT_STACK)"
+			msg += " (nor the room below it the stack may grow into, up to RLIMIT_STACK, which the stack is given at once)"
 		case what == "[stack]":
 			msg += "; the rest is reserved right below it, and the stack cannot grow (with --strict, in an i386 program, or under the legacy layout): a program that needs more stack than this dies of SIGSEGV (keep the range out of the last 16 GiB of user space)"
 		}
