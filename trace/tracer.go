@@ -3267,12 +3267,12 @@ func guardsAny(p *rewrite.Policy, r region.Range) bool {
 // some 100 TiB with PROT_NONE, MAP_NORESERVE mappings. Where the stack
 // cannot grow so, or where the program could reach the room with less,
 // no room is left and the stack does not grow: with --strict (policy
-// p); for an i386 program,
-// whose 2 GiB below a range over its top half a program fills with
-// ordinary memory; and under the legacy layout (personality
-// ADDR_COMPAT_LAYOUT, vm.legacy_va_layout), where those mappings go
-// bottom-up from a third of the address space and reach the room as
-// soon as that part is full (found by the sixteenth session's review).
+// p); for an i386 program, whose 2 GiB below a range over its top half
+// a program fills with ordinary memory; and under the legacy layout
+// (personality ADDR_COMPAT_LAYOUT, vm.legacy_va_layout), where those
+// mappings go bottom-up from a third of the address space and reach the
+// room as soon as that part is full (found by the sixteenth session's
+// review).
 // An unlimited RLIMIT_STACK is not that layout on x86-64 (see
 // legacyLayout): the mmap base goes down to a sixth of the address
 // space, mappings go top-down from there, and the last-resort search
