@@ -436,7 +436,7 @@ func (t *tracer) inject(tk *task, abi rewrite.ABI, calls []rewrite.Call, atExec,
 		inj.insn = inj.saved.Rip
 		if err := t.pokeSyscall(tk, inj); err != nil {
 			// Nothing could be reserved: the program must not run.
-			t.failClosed(tk, fmt.Sprintf("cannot run the reservation calls at %#x: %v", inj.insn, err))
+			t.failClosed(tk, fmt.Sprintf("cannot run the reservation calls at %#x: %v%s", inj.insn, err, memoryRefusedHint(tk.tid, err)))
 			return
 		}
 		// (The step's stop needs PTRACE_GET_SYSCALL_INFO to tell

@@ -890,6 +890,27 @@ func (t *tracer) failClosed(tk *task, why string) {
 	t.kill(tk)
 }
 
+// memoryRefusedHint explains a failed write to process tid's memory (err)
+// where the kernel refuses it to an unprivileged tracer: the process is
+// not dumpable, as after the exec of a file its user may run but not
+// read (mode 0711), and then only a tracer with CAP_SYS_PTRACE may
+// write its memory (ptrace_access_vm: EIO). Natively such a program
+// runs; under an unprivileged mmapguard it cannot be guarded. The sign:
+// the kernel makes the files of a process that is not dumpable root's in
+// /proc (not its directory). Empty where that is not the case.
+func memoryRefusedHint(tid int, err error) string {
+	if !errors.Is(err, unix.EIO) && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EFAULT) || os.Geteuid() == 0 {
+		return ""
+	}
+	var st unix.Stat_t
+	if unix.Stat(fmt.Sprintf("/proc/%d/stat", tid), &st) != nil || st.Uid != 0 {
+		return ""
+	}
+	return " (the program is not dumpable, as after the exec of a file its user may run but not read, " +
+		"and the kernel lets only a tracer with CAP_SYS_PTRACE write to its memory: " +
+		"make the file readable, or run mmapguard as root)"
+}
+
 // reportClosed says why a process is ended to keep the guarantee, and
 // counts it.
 func (t *tracer) reportClosed(tk *task, why string) {
@@ -3159,7 +3180,7 @@ func (t *tracer) programStart(tk *task, early []heldSignal) {
 	fc, err := t.filterCalls(tk, abi, regs.Rsp)
 	if err != nil {
 		// Unguarded, the program must not run.
-		t.startErr = fmt.Errorf("installing the seccomp filter in the program: %w", err)
+		t.startErr = fmt.Errorf("installing the seccomp filter in the program: %w%s", err, memoryRefusedHint(tk.tid, err))
 		t.kill(tk)
 		return
 	}

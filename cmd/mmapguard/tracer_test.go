@@ -98,6 +98,38 @@ func TestRunTracerUnreachable(t *testing.T) {
 	}
 }
 
+// TestRunExecuteOnlyProgram: a file its user may run but not read (mode
+// 0711, root's) makes its process not dumpable, and the kernel lets an
+// unprivileged tracer neither write its memory nor run the guard's calls
+// in it. It runs natively, and cannot be guarded: killed before its first
+// instruction (fail closed), and the message says why and what to do
+// (before, only "input/output error").
+func TestRunExecuteOnlyProgram(t *testing.T) {
+	dir, mg, nobody := nobodyCopy(t)
+	prog := filepath.Join(dir, "xonly")
+	b, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prog, b, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	asNobody := func(c *exec.Cmd) { c.SysProcAttr = nobody; c.Dir = dir }
+	if r := runBin(t, prog, asNobody); r.code != 0 {
+		t.Fatalf("natively, as uid 65534: %v", r)
+	}
+	const hint = "the program is not dumpable, as after the exec of a file its user may run but not read"
+	// The first program, and one its shell runs.
+	r := runBin(t, mg, asNobody, guardArgs(prog)...)
+	if r.code == 0 || !strings.Contains(r.stderr, "installing the seccomp filter in the program") || !strings.Contains(r.stderr, hint) {
+		t.Errorf("the first program, as uid 65534: %v", r)
+	}
+	r = runBin(t, mg, asNobody, guardArgs("/bin/sh", "-c", prog+"; echo $?")...)
+	if r.stdout != "137\n" || !strings.Contains(r.stderr, "cannot run the reservation calls") || !strings.Contains(r.stderr, hint) {
+		t.Errorf("a child, as uid 65534: want it killed (137) with the hint; %v", r)
+	}
+}
+
 // TestRunBelowMinAddr: a range that starts below vm.mmap_min_addr, which
 // an unprivileged mmapguard cannot reserve, is a usage error before
 // anything runs, not a program killed at its exec.
