@@ -542,7 +542,25 @@ func TestEscapeMoveOut(t *testing.T) {
 		}
 	})
 	t.Run("native", func(t *testing.T) {
-		escapeCheckNative(t, escapeNative(t, bin, "20"), routes, nil)
+		// Races: a route need not win in one short run (the new
+		// thread's, 20 rounds here, lost in about one run in ten, more
+		// on a loaded machine); that the probe sees each escape is
+		// shown by any of five runs.
+		var out string
+		for range 5 {
+			out += escapeNative(t, bin, "100")
+			lines, _, _ := escapeParse(out)
+			won := map[string]bool{}
+			for _, l := range lines {
+				if l.kind == "ESCAPED" {
+					won[l.route] = true
+				}
+			}
+			if len(won) == len(routes) {
+				break
+			}
+		}
+		escapeCheckNative(t, out, routes, nil)
 	})
 }
 
