@@ -246,6 +246,14 @@ func TestStackGrowsInGuardedRange(t *testing.T) {
 		// address space. Taken for it, the stack got no room, and the
 		// program, which runs natively, died of SIGSEGV.
 		{"unlimited", top, rewrite.DefaultPool, []string{"sh", "-c", "ulimit -s unlimited && exec " + bin}},
+		// A range whose start lies in the room (ADDR_NO_RANDOMIZE puts
+		// the stack's top at the end of user space, 1 MiB above the
+		// range's start): the stack grows past the range's start, out
+		// of it, as natively. Stopped at the range's start by a
+		// reservation of its lowest page, it had less than 1 MiB, and
+		// the program died of SIGSEGV (found in review).
+		{"range-start-in-room", region.Must(0x7ffffff00000, 0x7ffffffff000), rewrite.DefaultPool,
+			[]string{"setarch", "x86_64", "-R", bin}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p, err := rewrite.NewPolicy([]region.Range{c.protect}, c.pool, false, false)

@@ -3325,16 +3325,26 @@ func withStackRoom(tid int, maps []region.Mapping, sp uint64, p *rewrite.Policy,
 		if i > 0 {
 			start = max(start, maps[i-1].End)
 		}
-		if i == 0 || maps[i-1].End != start || !rewrite.LooksReserved(maps[i-1]) {
+		if start > g.Start && (i == 0 || maps[i-1].End != start || !rewrite.LooksReserved(maps[i-1])) {
 			// The room's lowest page stays reserved: below it lies a
 			// mapping of the program's (ld.so's data, where the layout
 			// was made with a smaller RLIMIT_STACK than the one read
 			// now: another process's prlimit between the exec and the
-			// guard's look) or, past the guarded range's start, space
-			// the program may map freely, and mremap grows a mapping in
-			// place into free space above it. A reservation stops that,
-			// as it stops brk. (Found by the seventeenth session's
-			// hunt: ld.so's data segment grown 1 MiB into the room.)
+			// guard's look), and mremap grows a mapping in place into
+			// free space above it. A reservation stops that, as it
+			// stops brk. (Found by the seventeenth session's hunt:
+			// ld.so's data segment grown 1 MiB into the room.)
+			//
+			// Not where the room reaches the guarded range's start:
+			// the stack, grown to it (growStack), covers the range's
+			// part and leaves nothing there free for a mapping below
+			// to grow into, and below the range it grows on its own,
+			// as natively. A reservation of the range's first page
+			// stopped it there: a stack whose range started less
+			// than its limit below it had less (under setarch -R and
+			// --protect 0x7ffffff00000-0x7ffffffff000, under 1 MiB),
+			// and a program needing more, which runs natively, died
+			// of SIGSEGV (found in review).
 			start += region.PageSize
 		}
 		if start >= m.Start {
