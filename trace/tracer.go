@@ -3663,7 +3663,7 @@ func (t *tracer) warnOccupied(occupied []region.Mapping) {
 		case what == "[stack]" && room:
 			msg += " (nor the room below it the stack may grow into, up to RLIMIT_STACK, which the stack is given at once)"
 		case what == "[stack]":
-			msg += "; the rest is reserved right below it, and the stack cannot grow (with --strict, in an i386 program, or under the legacy layout): a program that needs more stack than this dies of SIGSEGV (keep the range out of the last 16 GiB of user space)"
+			msg += "; the rest is reserved right below it, and the stack cannot grow (with --strict, in an i386 program, under the legacy layout, or where the kernel refused to grow it at the exec: RLIMIT_STACK or RLIMIT_AS of mmapguard itself, the commit limit, a mapping just below): a program that needs more stack than this dies of SIGSEGV (keep the range out of the last 16 GiB of user space)"
 		}
 		if !t.warned[msg] {
 			t.res.Unreserved = append(t.res.Unreserved, msg)

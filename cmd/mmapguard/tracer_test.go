@@ -314,3 +314,21 @@ int main(void) {
 		t.Errorf("as uid 65534, a non-PIE program: %v", r)
 	}
 }
+
+// TestRunStackNotGrownWarning: where the kernel refuses to grow a stack
+// in a guarded range over its room at the exec (here mmapguard's own
+// hard RLIMIT_STACK, which the program lowers with prlimit, below the
+// room), the room is reserved and the warning says the stack cannot
+// grow, and why; it named only --strict, i386 programs and the legacy
+// layout, none of which applied (found in review).
+func TestRunStackNotGrownWarning(t *testing.T) {
+	if _, err := exec.LookPath("prlimit"); err != nil {
+		t.Skip("no prlimit")
+	}
+	r := mmapguard(t, nil, "run", "--protect", "0x7f0000000000-0x7ffffffff000", "--",
+		"sh", "-c", "prlimit --pid $PPID --stack=1048576:1048576 && exec true")
+	if r.code != 0 || !strings.Contains(r.stderr, "the stack cannot grow") ||
+		!strings.Contains(r.stderr, "where the kernel refused to grow it at the exec") {
+		t.Errorf("want a warning that the stack cannot grow since the kernel refused it; got %v", r)
+	}
+}
