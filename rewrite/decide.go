@@ -573,6 +573,19 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 				"such as mono's JIT, fails): leave part of it unprotected, or name the code that asks with --owner (docs/run.md)"
 			return a
 		}
+		if g.policy.Map32Blocked() && (q.End > 1<<31 || g.policy.guarded.Overlaps(q)) {
+			// The kernel honours a MAP_32BIT hint only where it is
+			// free and ends below 2 GiB; else it looks in the same
+			// window, which is reserved. SBCL asks for its static
+			// space so, at 0x50000000, and stopped with its own
+			// "failed to allocate" and no word from the guard.
+			a := allow(c, "MAP_32BIT: the hint is reserved or above 2 GiB, and no room (the guarded ranges cover 0x40000000-0x80000000): ENOMEM")
+			a.Warn = "a MAP_32BIT mapping at an address in a guarded range or above 2 GiB fails with ENOMEM: the kernel gives it " +
+				"that address only where it is free (the guard's reservations are not) and below 2 GiB, else places it between 0x40000000 " +
+				"and 0x80000000, which the protected ranges cover (a program that needs it, such as SBCL's static space at " +
+				"0x50000000, fails): leave that address unprotected, or name the code that asks with --owner (docs/run.md)"
+			return a
+		}
 		return allow(c, "MAP_32BIT: the kernel's choice below 2 GiB")
 	}
 	if c.Place != 0 {

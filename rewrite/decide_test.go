@@ -849,9 +849,20 @@ func TestMap32Warn(t *testing.T) {
 		if p.Map32Blocked() != tc.warn {
 			t.Errorf("protect %v: Map32Blocked %v", tc.protect, p.Map32Blocked())
 		}
-		// With an address (the kernel may honour it), no warning.
-		if a := g.Decide(mmap(0x90000000, 8192, protRW, anonPriv|Map32Bit, ^uint64(0), 0), Caller{}); a.Warn != "" {
-			t.Errorf("protect %v, a hint: warning %q", tc.protect, a.Warn)
+		// With an address the kernel honours only where it is free
+		// and below 2 GiB, else it looks in the same window: a hint
+		// above 2 GiB, or in a guarded range (SBCL's static space at
+		// 0x50000000), fails too, and is warned of.
+		for _, hint := range []uint64{0x90000000, 0x50000000, 0x7ffff000} {
+			if a := g.Decide(mmap(hint, 8192, protRW, anonPriv|Map32Bit, ^uint64(0), 0), Caller{}); a.Verdict != Allow || (a.Warn != "") != tc.warn {
+				t.Errorf("protect %v, a hint at %#x: %v %q, warning %q; want Allow, a warning %v", tc.protect, hint, a.Verdict, a.Why, a.Warn, tc.warn)
+			}
+		}
+		// One it can honour, free and below 2 GiB: no warning.
+		if tc.protect.Start >= 0x40000000 {
+			if a := g.Decide(mmap(0x10000000, 8192, protRW, anonPriv|Map32Bit, ^uint64(0), 0), Caller{}); a.Warn != "" {
+				t.Errorf("protect %v, a free hint: warning %q", tc.protect, a.Warn)
+			}
 		}
 	}
 }

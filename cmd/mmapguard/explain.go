@@ -261,7 +261,9 @@ func explain(w io.Writer, p *rewrite.Policy, defaultPool bool, prog *seccomp.Pro
 	}
 	if p.Map32Blocked() {
 		rows = append(rows[:1:1], append([][2]string{{"mmap MAP_32BIT without an address",
-			"ENOMEM: the kernel places it at 1-2 GiB, all guarded (mmapguard warns)"}}, rows[1:]...)...)
+			"ENOMEM: the kernel places it at 1-2 GiB, all guarded (mmapguard warns)"},
+			{"mmap MAP_32BIT at a guarded address, or above 2G",
+				"ENOMEM: the kernel gives it only a free address below 2 GiB, else 1-2 GiB (mmapguard warns)"}}, rows[1:]...)...)
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "  %-50s %s\n", r[0], r[1])

@@ -357,6 +357,7 @@ func TestExplainPolicy(t *testing.T) {
 			"What mapping calls become",
 			"  mmap without an address                            left to the kernel, which can no longer choose a guarded range",
 			"  mmap MAP_32BIT without an address                  ENOMEM: the kernel places it at 1-2 GiB, all guarded (mmapguard warns)",
+			"  mmap MAP_32BIT at a guarded address, or above 2G   ENOMEM: the kernel gives it only a free address below 2 GiB, else 1-2 GiB (mmapguard warns)",
 			"  mmap with a hint inside a protected range          moved into the pool",
 			"  MAP_FIXED / MAP_FIXED_NOREPLACE inside             honoured at exactly that address",
 			"  clone3                                             ENOSYS (the C library falls back to clone)",

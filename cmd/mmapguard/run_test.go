@@ -1466,6 +1466,37 @@ int main(void) {
 	}
 }
 
+// TestRunWarnsMap32Hint: a MAP_32BIT mmap with an address in the
+// protected range (SBCL's static space, asked for at 0x50000000) gets
+// ENOMEM where the ranges cover the whole window, as one without an
+// address does, and mmapguard says why, once: SBCL stopped with its
+// own "failed to allocate 1048576 bytes at 0x50000000" and no word of
+// the guard's. Its owner gets the address.
+func TestRunWarnsMap32Hint(t *testing.T) {
+	prog := compileC(t, t.TempDir(), "map32hint", `#include <errno.h>
+#include <stdio.h>
+#include <sys/mman.h>
+int main(void) {
+	for (int i = 0; i < 2; i++) {
+		void *p = mmap((void *)0x50000000, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT | MAP_NORESERVE, -1, 0);
+		printf("%s\n", p == MAP_FAILED ? (errno == ENOMEM ? "ENOMEM" : "other error") : p == (void *)0x50000000 ? "at the hint" : "elsewhere");
+		if (p != MAP_FAILED)
+			munmap(p, 1 << 20);
+	}
+	return 0;
+}
+`)
+	r := mmapguard(t, nil, guardArgs(prog)...)
+	want := "mmapguard: warning: a MAP_32BIT mapping at an address in a guarded range or above 2 GiB fails with ENOMEM"
+	if r.code != 0 || r.stdout != "ENOMEM\nENOMEM\n" || strings.Count(r.stderr, want) != 1 {
+		t.Errorf("%v\nwant two ENOMEM and one warning %q", r, want)
+	}
+	r = mmapguard(t, nil, "run", "--owner", "map32hint", "--protect", lowRange, "--", prog)
+	if r.code != 0 || r.stdout != "at the hint\nat the hint\n" || strings.Contains(r.stderr, "MAP_32BIT") {
+		t.Errorf("an owner: %v", r)
+	}
+}
+
 // TestRunWarnsMapCount: a program that maps many pieces inside a
 // protected range with gaps between them splits the guard's reservation
 // into as many, each a mapping counted against vm.max_map_count; past a
