@@ -55,7 +55,10 @@ type Config struct {
 	// discards them.
 	Warn io.Writer
 	// Signals, if not nil, delivers signals to forward to the program
-	// (those of Forwardable).
+	// (those of Forwardable). Once the first program's process has
+	// ended, they go to the processes it left running outside the
+	// launcher's process group, which nothing else sent to the group
+	// reaches (see signalLeftovers).
 	Signals <-chan os.Signal
 	// SignalsReady, if not nil, is closed once the signals meant for
 	// the program are caught for Signals (os/signal's first Notify takes
@@ -306,6 +309,7 @@ func run(cfg Config) (Result, error) {
 	// can never reach another process that reused the pid after the
 	// program's exit.
 	others := new(otherCopies)
+	ended := new(atomic.Bool)
 	if cfg.Signals != nil && first.Stopped() {
 		pidfd, err := unix.PidfdOpen(pid, 0)
 		if err != nil {
@@ -319,7 +323,20 @@ func run(cfg Config) (Result, error) {
 			for {
 				select {
 				case s := <-cfg.Signals:
-					if sig, ok := s.(syscall.Signal); ok && (hangupOfLeader(sig) || !others.came(sig, time.Now())) {
+					sig, ok := s.(syscall.Signal)
+					switch {
+					case !ok:
+					case ended.Load():
+						// Nobody left to take it but what the program
+						// left behind (see signalLeftovers). Not the
+						// SIGHUP of a session mmapguard leads: its own
+						// hang-up of the terminal at the program's end
+						// (Config.Ended), or one that natively found
+						// the session without its leader.
+						if !hangupOfLeader(sig) {
+							signalLeftovers(sig)
+						}
+					case hangupOfLeader(sig) || !others.came(sig, time.Now()):
 						_ = unix.PidfdSendSignal(pidfd, sig, nil, 0)
 					}
 				case <-done:
@@ -330,6 +347,7 @@ func run(cfg Config) (Result, error) {
 	}
 	t := newTracer(cfg, pid)
 	t.others = others
+	t.ended = ended
 	t.filter = filterBytes(prog)
 	if breakFilter {
 		t.filter[0], t.filter[1] = 0xff, 0xff // no such BPF instruction
@@ -1146,9 +1164,12 @@ type tracer struct {
 	// mainPid is the first program's pid; -1 once its process has
 	// ended.
 	mainPid int
-	tasks   map[int]*task
-	res     Result
-	warned  map[string]bool
+	// ended is set once the first program's process has ended, for the
+	// launcher's forwarder (see signalLeftovers); nil without one.
+	ended  *atomic.Bool
+	tasks  map[int]*task
+	res    Result
+	warned map[string]bool
 	// strictWarned is set once a --strict refusal has been warned of.
 	strictWarned bool
 	// occupiedSeen holds the objects found in guarded ranges at an exec
@@ -1714,6 +1735,9 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 			// first program's status stands (a reused pid overwrote
 			// it, and the run ended with another process's status).
 			t.mainPid = -1
+			if t.ended != nil {
+				t.ended.Store(true)
+			}
 			if t.cfg.Ended != nil {
 				t.cfg.Ended()
 			}

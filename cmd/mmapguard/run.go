@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -251,9 +252,14 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		warn = nil
 	}
 	fwd := make(chan os.Signal, 8)
+	// Once the program has ended, what it left running outside
+	// mmapguard's group (a daemon) is all mmapguard waits for, and the
+	// terminal's signals do not reach it: they are passed on to it
+	// (see trace.Config.Signals).
+	var ended atomic.Bool
 	go func() {
 		for s := range sigs {
-			if terminalSignal(s) && fromTerminal() {
+			if terminalSignal(s) && !ended.Load() && fromTerminal() {
 				continue // the terminal sent it to the program as well
 			}
 			fwd <- s
@@ -269,7 +275,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		// Caught before the program's first instruction.
 		SignalsReady: notified,
 		JobStop:      stopAs,
-		Ended:        hangUpAsLeader,
+		Ended:        func() { ended.Store(true); hangUpAsLeader() },
 	}
 	if len(later) > 0 {
 		cfg.Started = func() { signal.Notify(sigs, later...) }

@@ -1,0 +1,65 @@
+package trace
+
+import (
+	"os"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// signalLeftovers passes sig, a signal mmapguard got for the program
+// after the first program's process had ended, to the processes the
+// guard still follows outside mmapguard's own process group, and
+// returns how many it reached.
+//
+// mmapguard waits for every process it guards, and what the program
+// left running in a session or group of its own (a daemon: `erl -sname`
+// starts `epmd -daemon`, `setsid cmd &`) kept it running after the
+// program had ended, where natively the command had returned. Such
+// processes get no signal sent to mmapguard's group (a terminal's ^C,
+// timeout(1)'s), and the one sent to mmapguard went to the ended
+// program's pid and was lost: `timeout 10 mmapguard run -- erl -sname
+// a ...` never returned, and only SIGKILL ended mmapguard (and, through
+// PTRACE_O_EXITKILL, the daemon). Those left in mmapguard's group get
+// a group's signal as natively, and are left alone here (a second copy
+// would run their handlers twice).
+//
+// It reads /proc, as it runs on the forwarder's goroutine, apart from
+// the tracer's: a process is taken for the guard's when its TracerPid
+// is mmapguard's, checked again once a pidfd holds it, so that a pid
+// reused meanwhile is never signalled (a new process the guard traces
+// is the program's too).
+func signalLeftovers(sig syscall.Signal) int {
+	me, pgrp := os.Getpid(), unix.Getpgrp()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == me || !tracedBy(pid, me) {
+			continue
+		}
+		id, ok := readIDs(pid)
+		if !ok || id.pgrp == pgrp || id.state == 'Z' {
+			continue
+		}
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			continue
+		}
+		if tracedBy(pid, me) && unix.PidfdSendSignal(fd, sig, nil, 0) == nil {
+			n++
+		}
+		_ = unix.Close(fd)
+	}
+	return n
+}
+
+// tracedBy reports whether process pid's tracer is tracer.
+func tracedBy(pid, tracer int) bool {
+	f, ok := procStatus(pid, "TracerPid")
+	return ok && f[0] == strconv.Itoa(tracer)
+}
