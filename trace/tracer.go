@@ -332,8 +332,12 @@ func run(cfg Config) (Result, error) {
 						// SIGHUP of a session mmapguard leads: its own
 						// hang-up of the terminal at the program's end
 						// (Config.Ended), or one that natively found
-						// the session without its leader.
-						if !hangupOfLeader(sig) {
+						// the session without its leader. Nor SIGALRM
+						// and SIGVTALRM: an alarm set before
+						// mmapguard's exec is mmapguard's only as the
+						// ended program's stand-in, and natively ended
+						// with it.
+						if !hangupOfLeader(sig) && sig != syscall.SIGALRM && sig != syscall.SIGVTALRM {
 							signalLeftovers(sig)
 						}
 					case hangupOfLeader(sig) || !others.came(sig, time.Now()):
