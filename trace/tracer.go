@@ -3422,7 +3422,8 @@ func growStack(tid int, addr, size uint64) bool {
 		if err := unix.Setrlimit(unix.RLIMIT_STACK, &raised); err != nil {
 			return false
 		}
-		defer unix.Setrlimit(unix.RLIMIT_STACK, &mine)
+		// Lowering a soft limit back cannot fail.
+		defer func() { _ = unix.Setrlimit(unix.RLIMIT_STACK, &mine) }()
 	}
 	var zero [8]byte
 	return poke(tid, addr, zero[:]) == nil
