@@ -7,8 +7,11 @@
 // Run starts the program directly (syscall.StartProcess, not
 // os.StartProcess, which forks a throwaway child first to probe for
 // pidfds), with PTRACE_TRACEME in the child (SysProcAttr.Ptrace), from
-// the caller's goroutine locked to its thread; the filter is built
-// meanwhile on another. The child stops with SIGTRAP after its execve,
+// the caller's goroutine locked to its thread for good, with SIGKILL as
+// the child's parent-death signal and no_new_privs set on that thread
+// (inherited, so that no secure exec clears that signal: it kills the
+// program with mmapguard until PTRACE_O_EXITKILL is set, and in the
+// hand-over below); the filter is built meanwhile on another. The child stops with SIGTRAP after its execve,
 // before the program's first instruction. Until then the child has
 // every signal but SIGTRAP blocked (inherited from the tracer thread):
 // a signal stopping it in Go's fork code, between PTRACE_TRACEME and

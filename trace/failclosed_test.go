@@ -306,3 +306,49 @@ func TestFilterTooLargeStopsTheStart(t *testing.T) {
 		t.Errorf("wait4 after Run: pid %d, %v; want ECHILD (the started program reaped)", pid, werr)
 	}
 }
+
+// TestFirstProgramKeepsDeathSignal: the first program is killed with
+// mmapguard (its parent-death signal, SIGKILL) where PTRACE_O_EXITKILL
+// does not hold: between its exec and the tracer's PTRACE_SETOPTIONS,
+// when it is still a PTRACE_TRACEME tracee without the option, and in
+// the hand-over, detached between PTRACE_DETACH and PTRACE_SEIZE. A
+// secure exec (set-user-ID or set-group-ID to other ids, file
+// capabilities) clears the parent-death signal: a set-group-ID program
+// run by root whose mmapguard was SIGKILLed in those windows ran on,
+// in the first unguarded (no reservations, no filter, MAP_32BIT below
+// 2 GiB granted) and in the second stopped and untraced (a helper's
+// hunt: 2 of 300 kills at 0-6 ms after the start). The program is
+// therefore started with no_new_privs, under which no exec is a secure
+// one (the filter sets it at the exec anyway, before the program's
+// first instruction). See testdata/pdeathsig.c.
+func TestFirstProgramKeepsDeathSignal(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: only a tracer with CAP_SYS_PTRACE lets a traced exec change ids")
+	}
+	bin := buildC(t, "pdeathsig")
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sgid := filepath.Join(dir, "pdeathsig_sgid")
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sgid, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(sgid, 0, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(sgid, 0o755|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	for _, prog := range []string{bin, sgid} {
+		out, res := failclosedRun(t, 60*time.Second, prog)
+		want := fmt.Sprintf("pdeathsig %d nnp 1 egid %d ", int(syscall.SIGKILL), os.Getegid())
+		if res.ExitCode() != 0 || !strings.HasPrefix(out, want) {
+			t.Errorf("%s: exit %d, output %q; want it to start with %q", filepath.Base(prog), res.ExitCode(), out, want)
+		}
+	}
+}

@@ -218,18 +218,16 @@ func Resolve(name string) (string, error) {
 
 // Run starts the program, guards it and every process
 // it starts until all have exited, and reports how the first one ended.
-// The calling goroutine is locked to its OS thread while Run runs:
-// ptrace requests must come from the thread that attached. After an
-// error it stays locked, and its thread ends with it: that thread may
-// still be the tracer of processes that outlive the error, which
-// PTRACE_O_EXITKILL kills then.
+// The calling goroutine is locked to its OS thread by Run, for good:
+// ptrace requests must come from the thread that attached, and that
+// thread starts the program with no_new_privs set on itself (see
+// startTraced), which it cannot shed: it must not go on to serve other
+// goroutines, whose execs would inherit it. It ends with the goroutine
+// (after an error, it may still be the tracer of processes that
+// outlive the error, which PTRACE_O_EXITKILL kills then).
 func Run(cfg Config) (Result, error) {
 	runtime.LockOSThread()
-	r, err := run(cfg)
-	if err == nil {
-		runtime.UnlockOSThread()
-	}
-	return r, err
+	return run(cfg)
 }
 
 const ptraceOptions = unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_TRACEFORK | unix.PTRACE_O_TRACEVFORK |
@@ -400,6 +398,21 @@ func startTraced(cfg Config) (pid int, mask unix.Sigset_t, err error) {
 		all.Val[i] = ^uint64(0)
 	}
 	all.Val[0] &^= 1 << (unix.SIGTRAP - 1)
+	// no_new_privs before the program's exec, not only with its filter
+	// at the exec stop: a secure exec (set-user-ID or set-group-ID to
+	// other ids, file capabilities, which a tracer with CAP_SYS_PTRACE
+	// lets take effect) clears the parent-death signal, and that signal
+	// is what kills the program with mmapguard where PTRACE_O_EXITKILL
+	// does not hold yet or any more: between the exec and its
+	// PTRACE_SETOPTIONS (awaitExec), a TRACEME tracee without the
+	// option, which ran on unguarded when mmapguard was SIGKILLed there,
+	// and in the hand-over (handOver), detached, which stayed stopped
+	// and untraced. Under no_new_privs no exec is a secure one, and the
+	// program gains no ids, as at every later exec (docs/run.md). The
+	// flag is per thread: this one's, inherited by the child.
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return 0, mask, fmt.Errorf("setting no_new_privs for the launch: %w", os.NewSyscallError("prctl(PR_SET_NO_NEW_PRIVS)", err))
+	}
 	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &mask); err != nil {
 		return 0, mask, fmt.Errorf("blocking signals for the launch: %w", err)
 	}

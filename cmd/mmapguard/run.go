@@ -573,12 +573,11 @@ func hasCap(c int) bool { return capIn("CapEff", c) }
 // mmapguard keeps it in its own effective set (it needs it to read the
 // layout of a program that makes itself not dumpable).
 func dropPtraceCap() error {
-	// The program's first exec comes before its filter, and with it
-	// no_new_privs: a set-user-ID or file-capability program there gets
-	// what the kernel grants, bounded by the bounding set, when its
-	// tracer may trace anything (has CAP_SYS_PTRACE itself). Root's exec
-	// grants the bounding set and the inheritable set; anyone's, the
-	// ambient set.
+	// The program's first exec comes before its filter. It runs with
+	// no_new_privs (trace.Run sets it on the thread that starts the
+	// program), so a set-user-ID or file-capability program gains
+	// nothing there; but root's exec grants the bounding set and the
+	// inheritable set, and anyone's the ambient set.
 	holds := capIn("CapEff", unix.CAP_SYS_PTRACE) || capIn("CapPrm", unix.CAP_SYS_PTRACE) ||
 		capIn("CapInh", unix.CAP_SYS_PTRACE) || capIn("CapAmb", unix.CAP_SYS_PTRACE)
 	root := unix.Geteuid() == 0 || unix.Getuid() == 0
