@@ -193,26 +193,33 @@ static int rlimit_child(void) {
 	return 0;
 }
 
-static void rlimit_route(const char *self) {
+// start_child forks a child that execs self in mode, and returns once
+// the exec shows (the child's comm is the file's name from then on; this
+// process calls itself "stackroom-pre").
+static pid_t start_child(const char *self, const char *mode) {
+	pid_t c = fork();
+	if (c == 0) {
+		execl(self, "stackroom_kid", mode, (char *)NULL);
+		_exit(9);
+	}
 	char comm[32];
-	// The child's comm tells its exec: the file's name from then on.
+	snprintf(comm, sizeof comm, "/proc/%d/comm", c);
+	for (;;) {
+		char b[32] = {0};
+		int fd = open(comm, O_RDONLY);
+		if (fd < 0) break;
+		ssize_t r = read(fd, b, sizeof b - 1);
+		close(fd);
+		if (r > 0 && strncmp(b, "stackroom-pre", 13) != 0) break;
+	}
+	return c;
+}
+
+static void rlimit_route(const char *self) {
 	prctl(PR_SET_NAME, "stackroom-pre");
 	for (int t = 0; t < 40; t++) {
 		setstack(0, 8 << 20);
-		pid_t c = fork();
-		if (c == 0) {
-			execl(self, "stackroom_kid", "rlimit-child", (char *)NULL);
-			_exit(9);
-		}
-		snprintf(comm, sizeof comm, "/proc/%d/comm", c);
-		for (;;) {
-			char b[32] = {0};
-			int fd = open(comm, O_RDONLY);
-			if (fd < 0) break;
-			ssize_t r = read(fd, b, sizeof b - 1);
-			close(fd);
-			if (r > 0 && strncmp(b, "stackroom-pre", 13) != 0) break;
-		}
+		pid_t c = start_child(self, "rlimit-child");
 		setstack(c, 1UL << 30);
 		int st;
 		waitpid(c, &st, 0);
@@ -253,24 +260,10 @@ static int fill(const char *route) {
 }
 
 static void legacy_route(const char *self) {
-	char comm[32];
 	prctl(PR_SET_NAME, "stackroom-pre");
 	for (int t = 0; t < 40; t++) {
 		setstack(0, RLIM_INFINITY);
-		pid_t c = fork();
-		if (c == 0) {
-			execl(self, "stackroom_kid", "legacy-child", (char *)NULL);
-			_exit(9);
-		}
-		snprintf(comm, sizeof comm, "/proc/%d/comm", c);
-		for (;;) {
-			char b[32] = {0};
-			int fd = open(comm, O_RDONLY);
-			if (fd < 0) break;
-			ssize_t r = read(fd, b, sizeof b - 1);
-			close(fd);
-			if (r > 0 && strncmp(b, "stackroom-pre", 13) != 0) break;
-		}
+		pid_t c = start_child(self, "legacy-child");
 		setstack(c, 8 << 20);
 		int st;
 		waitpid(c, &st, 0);
