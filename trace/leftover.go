@@ -27,10 +27,15 @@ import (
 //
 // It reads /proc, as it runs on the forwarder's goroutine, apart from
 // the tracer's: a process is taken for the guard's when its TracerPid
-// is mmapguard's, checked again once a pidfd holds it, so that a pid
-// reused meanwhile is never signalled (a new process the guard traces
-// is the program's too).
-func signalLeftovers(sig syscall.Signal) int {
+// is tracer, the id of the tracer's thread (TracerPid is a thread's id,
+// not its process's: Run traces from its caller's thread, which need
+// not be mmapguard's main one), checked again once a pidfd holds it,
+// so that a pid reused meanwhile is never signalled (a new process the
+// guard traces is the program's too). A zombie is skipped, but not a
+// leader that has left while other threads of its process live (main
+// returning through pthread_exit): /proc shows it as a zombie, and a
+// signal to the process reaches them, as natively.
+func signalLeftovers(sig syscall.Signal, tracer int) int {
 	me, pgrp := os.Getpid(), unix.Getpgrp()
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -39,18 +44,18 @@ func signalLeftovers(sig syscall.Signal) int {
 	n := 0
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == me || !tracedBy(pid, me) {
+		if err != nil || pid == me || !tracedBy(pid, tracer) {
 			continue
 		}
 		id, ok := readIDs(pid)
-		if !ok || id.pgrp == pgrp || id.state == 'Z' {
+		if !ok || id.pgrp == pgrp || id.state == 'Z' && id.threads <= 1 {
 			continue
 		}
 		fd, err := unix.PidfdOpen(pid, 0)
 		if err != nil {
 			continue
 		}
-		if tracedBy(pid, me) && unix.PidfdSendSignal(fd, sig, nil, 0) == nil {
+		if tracedBy(pid, tracer) && unix.PidfdSendSignal(fd, sig, nil, 0) == nil {
 			n++
 		}
 		_ = unix.Close(fd)
@@ -58,7 +63,7 @@ func signalLeftovers(sig syscall.Signal) int {
 	return n
 }
 
-// tracedBy reports whether process pid's tracer is tracer.
+// tracedBy reports whether process pid's tracer is the thread tracer.
 func tracedBy(pid, tracer int) bool {
 	f, ok := procStatus(pid, "TracerPid")
 	return ok && f[0] == strconv.Itoa(tracer)

@@ -308,6 +308,7 @@ func run(cfg Config) (Result, error) {
 	// program's exit.
 	others := new(otherCopies)
 	ended := new(atomic.Bool)
+	tracerTid := unix.Gettid() // the leftovers' TracerPid (signalLeftovers)
 	if cfg.Signals != nil && first.Stopped() {
 		pidfd, err := unix.PidfdOpen(pid, 0)
 		if err != nil {
@@ -336,7 +337,7 @@ func run(cfg Config) (Result, error) {
 						// ended program's stand-in, and natively ended
 						// with it.
 						if !hangupOfLeader(sig) && sig != syscall.SIGALRM && sig != syscall.SIGVTALRM {
-							signalLeftovers(sig)
+							signalLeftovers(sig, tracerTid)
 						}
 					case hangupOfLeader(sig) || !others.came(sig, time.Now()):
 						_ = unix.PidfdSendSignal(pidfd, sig, nil, 0)
