@@ -18,7 +18,8 @@ import (
 
 // TestSignalLeftovers: a signal the launcher passes on once the first
 // program has ended reaches the daemon it left in a session of its own
-// (testdata/leftover.c), and Run returns with the program's status 3.
+// (testdata/leftover.c), and Run returns with the program's status 3;
+// not a SIGHUP, which natively never reaches such a daemon.
 // Two ways it was lost (the review of 5b442e7): the daemon was taken
 // for the guard's only where its TracerPid was mmapguard's pid, but
 // TracerPid is the tracer's thread id, and Run traces from whatever
@@ -67,6 +68,15 @@ func TestSignalLeftovers(t *testing.T) {
 			}
 			if int(tracer.Load()) == os.Getpid() {
 				t.Fatal("the tracer's thread is the process's main thread")
+			}
+			// A terminal's hang-up, passed on by a shell to its jobs,
+			// natively found the command ended and never reaches a
+			// daemon in a session of its own (the daemon dies of one).
+			sigs <- syscall.SIGHUP
+			select {
+			case r := <-done:
+				t.Fatalf("Run returned (%v, exit %d) after a SIGHUP once the program had ended: the daemon got it", r.err, r.res.ExitCode())
+			case <-time.After(300 * time.Millisecond):
 			}
 			sigs <- syscall.SIGTERM
 			select {

@@ -327,16 +327,21 @@ func run(cfg Config) (Result, error) {
 					case !ok:
 					case ended.Load():
 						// Nobody left to take it but what the program
-						// left behind (see signalLeftovers). Not the
-						// SIGHUP of a session mmapguard leads: its own
-						// hang-up of the terminal at the program's end
-						// (Config.Ended), or one that natively found
-						// the session without its leader. Nor SIGALRM
-						// and SIGVTALRM: an alarm set before
+						// left behind (see signalLeftovers). Not a
+						// SIGHUP: a terminal's hang-up, which a shell
+						// passes on to its jobs (mmapguard's), or the
+						// kernel to the session's leader (mmapguard's
+						// own hang-up at the program's end,
+						// Config.Ended), natively found the command
+						// ended, and never reaches a process in a
+						// session of its own: that is what setsid is
+						// for, and a daemon so left behind was killed
+						// by the close of the terminal it had left.
+						// Nor SIGALRM and SIGVTALRM: an alarm set before
 						// mmapguard's exec is mmapguard's only as the
 						// ended program's stand-in, and natively ended
 						// with it.
-						if !hangupOfLeader(sig) && sig != syscall.SIGALRM && sig != syscall.SIGVTALRM {
+						if sig != syscall.SIGHUP && sig != syscall.SIGALRM && sig != syscall.SIGVTALRM {
 							signalLeftovers(sig, tracerTid)
 						}
 					case hangupOfLeader(sig) || !others.came(sig, time.Now()):
