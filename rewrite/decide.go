@@ -554,13 +554,16 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 	// asks for its static space at 0x50000000 so): an owner's is
 	// placed there like any other owner hint.
 	ownerHint := inProtected && who.Owner
-	if flags&Map32Bit != 0 && c.ABI == ABI64 && q.Start == 0 && who.Owner {
-		// An owner's MAP_32BIT without an address (mono's JIT): the
-		// kernel would take the lowest free run from 1 GiB up, which
-		// in a protected range is the guard's reservation, an owner's
-		// to use: it gets that run, as for a hint there.
+	map32Placed := false
+	if flags&Map32Bit != 0 && c.ABI == ABI64 && (q.Start == 0 || q.End > 1<<31) && who.Owner {
+		// An owner's MAP_32BIT without an address (mono's JIT), or
+		// with one the kernel does not honour, ending above 2 GiB (it
+		// then looks as for none): the kernel would take the lowest
+		// free run from 1 GiB up, which in a protected range is the
+		// guard's reservation, an owner's to use: it gets that run, as
+		// for a hint there.
 		if at, ok := g.map32Room(q.Len()); ok {
-			q, ownerHint = region.Range{Start: at, End: at + q.Len()}, true
+			q, ownerHint, map32Placed = region.Range{Start: at, End: at + q.Len()}, true, true
 		}
 	}
 	if flags&Map32Bit != 0 && c.ABI == ABI64 && !(ownerHint && q.End <= 1<<31) {
@@ -573,12 +576,14 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 				"such as mono's JIT, fails): leave part of it unprotected, or name the code that asks with --owner (docs/run.md)"
 			return a
 		}
-		if g.policy.Map32Blocked() && (q.End > 1<<31 || g.policy.guarded.Overlaps(q)) {
+		if g.policy.Map32Blocked() && (q.End > 1<<31 || g.policy.guarded.Overlaps(q)) && !who.Owner {
 			// The kernel honours a MAP_32BIT hint only where it is
 			// free and ends below 2 GiB; else it looks in the same
 			// window, which is reserved. SBCL asks for its static
 			// space so, at 0x50000000, and stopped with its own
-			// "failed to allocate" and no word from the guard.
+			// "failed to allocate" and no word from the guard. (Not
+			// an owner's, whose hint is placed, or which fails with
+			// no room left: naming it with --owner does no more.)
 			a := allow(c, "MAP_32BIT: the hint is reserved or above 2 GiB, and no room (the guarded ranges cover 0x40000000-0x80000000): ENOMEM")
 			a.Warn = "a MAP_32BIT mapping at an address in a guarded range or above 2 GiB fails with ENOMEM: the kernel gives it " +
 				"that address only where it is free (the guard's reservations are not) and below 2 GiB, else places it between 0x40000000 " +
@@ -600,7 +605,7 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 			d := c
 			d.Args[0], d.Args[3] = q.Start, flags|MapFixed
 			why := whyAddr("owner hint ", q.Start, " honoured")
-			if addr == 0 {
+			if map32Placed {
 				why = whyAddr("owner MAP_32BIT placed at ", q.Start, " (the lowest free run from 1 GiB)")
 			}
 			a := b.runExit(c, d, Rewritten, why)
