@@ -581,9 +581,11 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 			// free and ends below 2 GiB; else it looks in the same
 			// window, which is reserved. SBCL asks for its static
 			// space so, at 0x50000000, and stopped with its own
-			// "failed to allocate" and no word from the guard. (Not
-			// an owner's, whose hint is placed, or which fails with
-			// no room left: naming it with --owner does no more.)
+			// "failed to allocate" and no word from the guard. (A hint
+			// above 2 GiB outside every range reaches the tracer only
+			// with --pool-all: the filter lets it through otherwise.
+			// Not an owner's, whose hint is placed, or which fails
+			// with no room left: naming it with --owner does no more.)
 			a := allow(c, "MAP_32BIT: the hint is reserved or above 2 GiB, and no room (the guarded ranges cover 0x40000000-0x80000000): ENOMEM")
 			a.Warn = "a MAP_32BIT mapping at an address in a guarded range or above 2 GiB fails with ENOMEM: the kernel gives it " +
 				"that address only where it is free (the guard's reservations are not) and below 2 GiB, else places it between 0x40000000 " +
