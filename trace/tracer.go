@@ -540,7 +540,35 @@ func isExecTrap(pid int) bool {
 // injected call, into a PTRACE_SEIZE tracee: detached with SIGSTOP
 // (delivered before it returns to user space), waited for in that
 // group-stop, and seized. seized handles its next stop.
+//
+// Between the detach and the seize the program is traced by nobody: a
+// SIGCONT from another process (any of the same user) that comes before
+// the SIGSTOP is taken flushes it, and one that comes in the group-stop
+// ends it before the seize. The program then ran on untraced (until it
+// stopped or exited): its forks were not followed, and an exec of its
+// (or of such a child's) got no reservations, so that its NULL-hint
+// mmaps, which the filter lets the kernel place, went into the
+// protected ranges once it had filled the rest of the address space
+// (found by the eighteenth session's strict hunt: one start in three
+// with a helper sending SIGCONT in a loop). Its instruction pointer
+// therefore points at handoffPoison while it is not traced: a task
+// continued untraced faults there before it runs any instruction of its
+// own, and dies of SIGSEGV if the seize comes too late (a process of
+// the same user may kill it anyway), or is taken back at its first stop
+// under the seize (seized), which puts its registers back.
 func (t *tracer) handOver(tk *task) {
+	var regs unix.PtraceRegs
+	if err := getRegs(tk.tid, &regs); err != nil {
+		t.lost(tk, err)
+		return
+	}
+	poisoned := regs
+	poisoned.Rip = handoffPoison(regs.Cs)
+	if err := setRegs(tk.tid, &poisoned); err != nil {
+		t.lost(tk, err)
+		return
+	}
+	tk.handoffRegs = &regs
 	if err := ptrace(unix.PTRACE_DETACH, tk.tid, 0, uintptr(syscall.SIGSTOP)); err != nil {
 		if errors.Is(err, unix.ESRCH) {
 			t.lost(tk, err) // killed meanwhile: its exit is on its way
@@ -574,6 +602,18 @@ func (t *tracer) handOver(tk *task) {
 	tk.seizing = true
 }
 
+// handoffPoison is where the first program's instruction pointer points
+// during the hand-over (see handOver): a non-canonical address for
+// 64-bit code, and for 32-bit code (cs, its code segment, __USER32_CS)
+// one above the end of an i386 process's user space (0xffffe000),
+// neither of which can be mapped.
+func handoffPoison(cs uint64) uint64 {
+	if cs == user32CS {
+		return 0xfffff000
+	}
+	return 0xdead000000000000
+}
+
 // seized handles the first stop after handOver: the group-stop of the
 // tracer's SIGSTOP (ended with a SIGCONT the program does not see: it is
 // dropped on delivery, and taken off the queue where the program blocks
@@ -583,6 +623,26 @@ func (t *tracer) handOver(tk *task) {
 func (t *tracer) seized(tk *task, ws unix.WaitStatus) {
 	tk.seizing = false
 	sig := ws.StopSignal()
+	if saved := tk.handoffRegs; saved != nil {
+		// Its own registers back (see handOver), before it runs.
+		tk.handoffRegs = nil
+		var now unix.PtraceRegs
+		if err := getRegs(tk.tid, &now); err != nil {
+			t.lost(tk, err)
+			return
+		}
+		if err := setRegs(tk.tid, saved); err != nil {
+			t.lost(tk, err)
+			return
+		}
+		if int(ws)>>16 == 0 && sig == syscall.SIGSEGV && now.Rip == handoffPoison(saved.Cs) {
+			// Continued during the hand-over and seized after: it
+			// ran nothing but the fault at the poisoned address.
+			t.sendDeferred(tk)
+			t.resume(tk, cont, 0)
+			return
+		}
+	}
 	switch event := int(ws) >> 16; {
 	case event == ptraceEventStop && sig == syscall.SIGSTOP:
 		// A stop signal the program got meanwhile waits behind the
@@ -1143,6 +1203,9 @@ type task struct {
 	// tracer itself sent it.
 	handoff, seizing bool
 	quietCont        bool
+	// handoffRegs are the program's registers at its first instruction
+	// while they point at handoffPoison, during the hand-over.
+	handoffRegs *unix.PtraceRegs
 	// forkCalls are reservations to inject in a forked child before it
 	// runs (where its parent had MADV_DONTFORK mappings).
 	forkCalls []rewrite.Call
