@@ -35,9 +35,9 @@
 // TRACESYSGOOD, EXITKILL), and continued with a SIGCONT that is dropped
 // before the program sees it (taken off its queue with an injected
 // rt_sigtimedwait where it blocks SIGCONT). Should something continue it
-// during the hand-over, it dies of SIGSEGV before its first instruction
-// (its instruction pointer is poisoned until the seize): untraced, its
-// exec would get no reservations. No second process start and no
+// during the hand-over, it runs only a stub of the guard's written over
+// its first instructions, which stops it again until it is seized:
+// untraced, its exec would get no reservations. No second process start and no
 // second Go runtime (an earlier launch re-executed mmapguard as a shim
 // that installed the filter and then exec'd the program): about 2 ms
 // less per run.

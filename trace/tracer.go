@@ -542,31 +542,38 @@ func isExecTrap(pid int) bool {
 // group-stop, and seized. seized handles its next stop.
 //
 // Between the detach and the seize the program is traced by nobody: a
-// SIGCONT from another process (any of the same user) that comes before
-// the SIGSTOP is taken flushes it, and one that comes in the group-stop
-// ends it before the seize. The program then ran on untraced (until it
-// stopped or exited): its forks were not followed, and an exec of its
-// (or of such a child's) got no reservations, so that its NULL-hint
-// mmaps, which the filter lets the kernel place, went into the
-// protected ranges once it had filled the rest of the address space
-// (found by the eighteenth session's strict hunt: one start in three
-// with a helper sending SIGCONT in a loop). Its instruction pointer
-// therefore points at handoffPoison while it is not traced: a task
-// continued untraced faults there before it runs any instruction of its
-// own, and dies of SIGSEGV if the seize comes too late (a process of
-// the same user may kill it anyway), or is taken back at its first stop
-// under the seize (seized), which puts its registers back.
+// SIGCONT from another process (any of the same user, or a shell's fg
+// after a ^Z) that comes before the SIGSTOP is taken flushes it, and one
+// that comes in the group-stop ends it before the seize. The program then
+// ran on untraced (until it stopped or exited): its forks were not
+// followed, and an exec of its (or of such a child's) got no
+// reservations, so that its NULL-hint mmaps, which the filter lets the
+// kernel place, went into the protected ranges once it had filled the
+// rest of the address space (found by the eighteenth session's strict
+// hunt: one start in three with a helper sending SIGCONT in a loop).
+// While it is detached it therefore stands at handoffStub, written over
+// its first instructions: continued untraced, it runs nothing of its own
+// and stops itself again (SIGSTOP, in a loop), and its first stop under
+// the seize (seized) puts its code and registers back. Where the stub
+// cannot be written, its instruction pointer points at an address that
+// cannot be mapped (handoffPoison): continued, it dies of SIGSEGV.
 func (t *tracer) handOver(tk *task) {
 	var regs unix.PtraceRegs
 	if err := getRegs(tk.tid, &regs); err != nil {
 		t.lost(tk, err)
 		return
 	}
-	poisoned := regs
-	poisoned.Rip = handoffPoison(regs.Cs)
-	if err := setRegs(tk.tid, &poisoned); err != nil {
-		t.lost(tk, err)
-		return
+	stub := handoffStub(regs.Cs)
+	orig := make([]byte, len(stub))
+	if peek(tk.tid, regs.Rip, orig) == nil && poke(tk.tid, regs.Rip, stub) == nil {
+		tk.handoffCode = orig
+	} else {
+		poisoned := regs
+		poisoned.Rip = handoffPoison(regs.Cs)
+		if err := setRegs(tk.tid, &poisoned); err != nil {
+			t.lost(tk, err)
+			return
+		}
 	}
 	tk.handoffRegs = &regs
 	if err := ptrace(unix.PTRACE_DETACH, tk.tid, 0, uintptr(syscall.SIGSTOP)); err != nil {
@@ -602,6 +609,33 @@ func (t *tracer) handOver(tk *task) {
 	tk.seizing = true
 }
 
+// handoffStub returns the code the first program stands at during the
+// hand-over (see handOver), for code segment cs: kill(getpid(),
+// SIGSTOP) in a loop, with the 64-bit or (cs is __USER32_CS) the i386
+// calls, neither of which the filter stops.
+func handoffStub(cs uint64) []byte {
+	if cs == user32CS {
+		return []byte{
+			0xb8, 20, 0, 0, 0, // mov $20 (getpid), %eax
+			0xcd, 0x80, // int $0x80
+			0x89, 0xc3, // mov %eax, %ebx
+			0xb9, 19, 0, 0, 0, // mov $19 (SIGSTOP), %ecx
+			0xb8, 37, 0, 0, 0, // mov $37 (kill), %eax
+			0xcd, 0x80, // int $0x80
+			0xeb, 0xe9, // jmp back to the start
+		}
+	}
+	return []byte{
+		0xb8, 39, 0, 0, 0, // mov $39 (getpid), %eax
+		0x0f, 0x05, // syscall
+		0x89, 0xc7, // mov %eax, %edi
+		0xbe, 19, 0, 0, 0, // mov $19 (SIGSTOP), %esi
+		0xb8, 62, 0, 0, 0, // mov $62 (kill), %eax
+		0x0f, 0x05, // syscall
+		0xeb, 0xe9, // jmp back to the start
+	}
+}
+
 // handoffPoison is where the first program's instruction pointer points
 // during the hand-over (see handOver): a non-canonical address for
 // 64-bit code, and for 32-bit code (cs, its code segment, __USER32_CS)
@@ -624,12 +658,20 @@ func (t *tracer) seized(tk *task, ws unix.WaitStatus) {
 	tk.seizing = false
 	sig := ws.StopSignal()
 	if saved := tk.handoffRegs; saved != nil {
-		// Its own registers back (see handOver), before it runs.
+		// Its own code and registers back (see handOver), before it
+		// runs.
 		tk.handoffRegs = nil
 		var now unix.PtraceRegs
 		if err := getRegs(tk.tid, &now); err != nil {
 			t.lost(tk, err)
 			return
+		}
+		if code := tk.handoffCode; code != nil {
+			tk.handoffCode = nil
+			if err := poke(tk.tid, saved.Rip, code); err != nil {
+				t.lost(tk, err)
+				return
+			}
 		}
 		if err := setRegs(tk.tid, saved); err != nil {
 			t.lost(tk, err)
@@ -1204,8 +1246,10 @@ type task struct {
 	handoff, seizing bool
 	quietCont        bool
 	// handoffRegs are the program's registers at its first instruction
-	// while they point at handoffPoison, during the hand-over.
+	// and handoffCode the bytes handoffStub replaced there, during the
+	// hand-over.
 	handoffRegs *unix.PtraceRegs
+	handoffCode []byte
 	// forkCalls are reservations to inject in a forked child before it
 	// runs (where its parent had MADV_DONTFORK mappings).
 	forkCalls []rewrite.Call
