@@ -1779,7 +1779,7 @@ func TestEscapeStackRoom(t *testing.T) {
 // ran on traced by nobody until it next stopped: its exec got no
 // reservations, and its NULL-hint mmaps, which the filter leaves to the
 // kernel, landed in the protected range once it had filled the rest of
-// the address space (the eighteenth session's strict hunt: one start in
+// the address space (the seventeenth session's strict hunt: one start in
 // three with a helper sending SIGCONT in a loop, as uid 65534 too; with
 // --protect 0x100000000-0x200000000 nineteen of twenty). Now the
 // program stands at a stub of the guard's while it is detached, which

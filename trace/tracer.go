@@ -549,7 +549,7 @@ func isExecTrap(pid int) bool {
 // followed, and an exec of its (or of such a child's) got no
 // reservations, so that its NULL-hint mmaps, which the filter lets the
 // kernel place, went into the protected ranges once it had filled the
-// rest of the address space (found by the eighteenth session's strict
+// rest of the address space (found by the seventeenth session's strict
 // hunt: one start in three with a helper sending SIGCONT in a loop).
 // While it is detached it therefore stands at handoffStub, written over
 // its first instructions: continued untraced, it runs nothing of its own
