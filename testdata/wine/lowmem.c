@@ -8,27 +8,15 @@
 #include <string.h>
 #include <windows.h>
 
+#include "lowso.h"
+
 int main(void) {
 	void *p = VirtualAlloc((void *)0x10000000, 0x10000, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
 	printf("VirtualAlloc(0x10000000): %s\n", p == (void *)0x10000000 ? "there" : "elsewhere");
 	void *q = VirtualAlloc(NULL, 0x100000, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
 	printf("VirtualAlloc(NULL): %s\n", q && (ULONG_PTR)q < 0x80000000 ? "low" : "high");
 	printf("kernel32: %s\n", (ULONG_PTR)GetModuleHandleA("kernel32.dll") < 0x80000000 ? "low" : "high");
-	FILE *f = fopen("Z:\\proc\\self\\maps", "r");
-	if (!f) {
-		printf("maps: cannot open\n");
+	if (low_shared_objects() < 0)
 		return 1;
-	}
-	char line[512];
-	int so = 0;
-	while (fgets(line, sizeof line, f)) {
-		unsigned long long start;
-		if (sscanf(line, "%llx", &start) == 1 && start >= 0x10000 && start < 0x80000000ULL && strstr(line, ".so")) {
-			printf("in the range: %s", line);
-			so++;
-		}
-	}
-	fclose(f);
-	printf("shared objects in the range: %d\n", so);
 	return 7;
 }

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <windows.h>
 
+#include "lowso.h"
+
 #define LOW(p) ((ULONG_PTR)(p) < 0x80000000ULL)
 
 static volatile LONG tls_proc, tls_thread;
@@ -181,21 +183,7 @@ int main(void) {
 	ro_page[0] = 5;
 	printf("access violation caught: %ld, the write then done: %s\n", veh_hits, ro_page[0] == 5 ? "yes" : "no");
 
-	FILE *m = fopen("Z:\\proc\\self\\maps", "r");
-	if (!m) {
-		printf("maps: cannot open\n");
+	if (low_shared_objects() < 0)
 		return 1;
-	}
-	char line[512];
-	int so = 0;
-	while (fgets(line, sizeof line, m)) {
-		unsigned long long start;
-		if (sscanf(line, "%llx", &start) == 1 && start >= 0x10000 && start < 0x80000000ULL && strstr(line, ".so")) {
-			printf("in the range: %s", line);
-			so++;
-		}
-	}
-	fclose(m);
-	printf("shared objects in the range: %d\n", so);
 	return 9;
 }
