@@ -21,7 +21,9 @@ const (
 	// object fits in.
 	ConflictRangeFull
 	// ConflictUnaligned: the base is not page-aligned (a PE ImageBase
-	// can be anything).
+	// can be anything), or not a multiple of the alignment of an object
+	// whose segments are aligned above the page size (Align set), which
+	// ld.so would move up to the next multiple.
 	ConflictUnaligned
 )
 
@@ -69,6 +71,10 @@ type ConflictError struct {
 	PlaceRange    region.Range
 	Free, Largest uint64
 
+	// ConflictUnaligned of a page-aligned base: the object's
+	// alignment (Object.Align), which the base is no multiple of.
+	Align uint64
+
 	Strict bool
 }
 
@@ -97,6 +103,11 @@ func (e *ConflictError) Problem() string {
 		return fmt.Sprintf("%s (0x%x bytes) does not fit in placement range %v: 0x%x bytes free, the largest free piece 0x%x bytes",
 			e.Object, e.Size, e.PlaceRange, e.Free, e.Largest)
 	case ConflictUnaligned:
+		if e.Align > region.PageSize {
+			up := (e.Base + e.Align - 1) &^ (e.Align - 1)
+			return fmt.Sprintf("%s wants base 0x%x (%s), which is not a multiple of its segments' alignment 0x%x (p_align): ld.so maps such an object only at a multiple, and would move it up to 0x%x (give it a base aligned to 0x%x)",
+				e.Object, e.Base, e.Source, e.Align, up, e.Align)
+		}
 		return fmt.Sprintf("%s wants base 0x%x (%s), which is not page-aligned", e.Object, e.Base, e.Source)
 	}
 	return fmt.Sprintf("%s: conflict %v", e.Object, e.Kind)

@@ -25,6 +25,15 @@ func synth(path, soname string, linkBase, size, imageBase uint64) *Object {
 	return o
 }
 
+// aligned gives a synthetic object segments aligned to align.
+func aligned(o *Object, align uint64) *Object {
+	o.Align = align
+	for i := range o.Segments {
+		o.Segments[i].Align = align
+	}
+	return o
+}
+
 func TestPlannerPrecedence(t *testing.T) {
 	const (
 		ruleBase  = 0x50000000
@@ -142,6 +151,19 @@ func TestPlannerConflicts(t *testing.T) {
 			objs: []*Object{synth("a.so", "", 0, 0x2000, 0x6a000800)},
 			kind: ConflictUnaligned,
 			msg:  []string{"a.so wants base 0x6a000800 (PE ImageBase), which is not page-aligned"},
+		},
+		{
+			name:    "base not a multiple of p_align",
+			planner: Planner{Rules: []Rule{{Pattern: "a.so", Base: 0x10001000}}},
+			objs:    []*Object{aligned(synth("a.so", "", 0, 0x801000, 0), 0x200000)},
+			kind:    ConflictUnaligned,
+			msg:     []string{"a.so wants base 0x10001000 (rule), which is not a multiple of its segments' alignment 0x200000", "move it up to 0x10200000"},
+		},
+		{
+			name: "link base not a multiple of p_align",
+			objs: []*Object{aligned(synth("a.so", "", 0x7d001000, 0x3000, 0), 0x10000)},
+			kind: ConflictUnaligned,
+			msg:  []string{"a.so wants base 0x7d001000 (p_vaddr), which is not a multiple of its segments' alignment 0x10000"},
 		},
 		{
 			name:    "range full",

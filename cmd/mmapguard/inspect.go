@@ -68,7 +68,8 @@ A placement file holds one rule per line, fields separated by blanks:
   range RANGE PATTERN
 
 A conflict (two objects wanting overlapping spans, a span over an --occupied
-range or outside user space, a full range) is a warning by default: the
+range or outside user space, a full range, a base that is no multiple of the
+object's p_align where that is above the page size) is a warning by default: the
 object would load wherever ld.so puts it. With --place-strict its load would
 fail, and inspect exits with status 1.
 

@@ -146,6 +146,8 @@ func TestUsageErrors(t *testing.T) {
 			[]string{"--place-exe 0x7fffffffe000: ", "which does not fit below the end of user space (0x7ffffffff000): give an ADDR of at most 0x7fff"}},
 		// Found only once ld.so mapped the program before: a warning,
 		// and the program ran where the kernel put it.
+		{"run --place-exe not a multiple of the program's p_align", []string{"run", "--protect", low, "--place-exe", "0x10001000", "--", pieAligned2M(t)},
+			[]string{"--place-exe 0x10001000: ", "segments are aligned to 0x200000 (p_align)", "give an ADDR aligned to 0x200000, such as 0x10000000 or 0x10200000"}},
 		{"run --place-exe across a protected range's edge", []string{"run", "--protect", low, "--place-exe", "0x7ffff000", "--", "true"},
 			[]string{"--place-exe 0x7ffff000: ", "crosses the edge of the protected range 0x10000-0x80000000", "give an ADDR that puts it wholly inside it (from 0x10000 to 0x7ff", "or wholly outside it (from 0x80000000 up)"}},
 		{"run --place-exe across the pool's edge", []string{"run", "--protect", low, "--place-exe", "0x1ffffffff000", "--", "true"},
@@ -769,6 +771,20 @@ func placeFile(t *testing.T, text string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// pieAligned2M builds a PIE whose segments are aligned to 2 MiB.
+func pieAligned2M(t *testing.T) string {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "p.c")
+	if err := os.WriteFile(src, []byte("int main(void) { return 0; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "pie2m")
+	if out, err := exec.Command("cc", "-pie", "-fPIE", "-Wl,-z,max-page-size=0x200000", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // scriptForPlaceExe writes a shell script for --place-exe to refuse.

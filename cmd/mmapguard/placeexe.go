@@ -73,6 +73,19 @@ func placeExe(path string, argv []string, base uint64, policy *rewrite.Policy) (
 			return "", nil, loader.Rule{}, err
 		}
 	}
+	// ld.so maps a program whose segments are aligned above the page
+	// size only at a multiple of that alignment (the eighteenth
+	// session: it went to the next multiple, without a word, and now
+	// would only get a warning once ld.so maps it).
+	if align := imageAlign(f); base%align != 0 {
+		down := base &^ (align - 1)
+		alt := fmt.Sprintf("%#x or %#x", down, down+align)
+		if down < loader.MinAddr {
+			alt = fmt.Sprintf("%#x", down+align)
+		}
+		return "", nil, loader.Rule{}, usagef("--place-exe %#x: %s's segments are aligned to %#x (p_align), and ld.so maps it only at a multiple of that: give an ADDR aligned to %#x, such as %s",
+			base, path, align, align, alt)
+	}
 	interp := ""
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
@@ -216,6 +229,19 @@ func imageSize(f *elf.File) (uint64, bool) {
 		return 0, false
 	}
 	return end - region.PageDown(lo), true
+}
+
+// imageAlign is the alignment ld.so gives f's image: the largest p_align
+// of its PT_LOADs that is a power of two (glibc ignores the others), at
+// least the page size, as loader.Object's Align.
+func imageAlign(f *elf.File) uint64 {
+	align := uint64(region.PageSize)
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD && p.Align > align && p.Align&(p.Align-1) == 0 && p.Align <= 1<<30 {
+			align = p.Align
+		}
+	}
+	return align
 }
 
 // globQuote escapes the characters path.Match treats specially.
