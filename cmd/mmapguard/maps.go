@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/mmapguard/mmapguard/internal/procfile"
 	"github.com/mmapguard/mmapguard/region"
@@ -22,7 +23,8 @@ from /proc/PID/maps with its size and what it is (a file, the heap, a
 stack, anonymous memory), and, for each protected range given, what lies
 inside it and where it is free. With -c only the mappings that collide
 with a protected range or the pool are listed (-c needs --protect or
---pool).
+--pool). A process whose main thread has exited while others live on is
+shown through one of them (a note on standard error says which).
 
 This is how to check, before using 'mmapguard run', where a program's
 libraries, heap and thread stacks land, and what a range would collide
@@ -40,8 +42,9 @@ Exit status:
   0  nothing collides with a protected range
   1  a mapping collides with a protected range (a check for scripts)
   2  a bad command line, or a process that cannot be read (no such
-     process, no permission, a kernel thread, or one that exited while
-     its layout was read), or standard output could not be written
+     process, no permission, a kernel thread, a zombie, or one that
+     exited while its layout was read), or standard output could not be
+     written
 `
 
 func runMaps(args []string, stdout, stderr io.Writer) error {
@@ -104,36 +107,15 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 		// if the process had been checked.
 		return usagef("-c needs ranges to check against: it lists the mappings that collide with a --protect RANGE or the --pool RANGE; give one, e.g. mmapguard maps -p %d --protect 0x10000-0x80000000 -c (or drop -c to see every mapping)", *pid)
 	}
-	maps, err := region.ReadMaps(*pid)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return &statusError{exitUsage, fmt.Errorf("no process %d (%w): check the pid with ps", *pid, err)}
-	case errors.Is(err, os.ErrPermission) && os.Geteuid() == 0:
-		return &statusError{exitUsage, fmt.Errorf("may not read process %d's layout (%w), even as root: it lies outside this user namespace, or ptrace access to it is restricted (kernel.yama.ptrace_scope 3, a security module); run maps where the process was started", *pid, err)}
-	case errors.Is(err, os.ErrPermission):
-		return &statusError{exitUsage, fmt.Errorf("may not read process %d's layout (%w): it belongs to another user, or is not dumpable; run maps as its user or as root", *pid, err)}
-	case err != nil:
-		return &statusError{exitUsage, fmt.Errorf("%w (does pid %d exist, and may you read its /proc/%d/maps?)", err, *pid, *pid)}
-	}
-	if len(maps) == 0 {
-		if st, err := procfile.Read(fmt.Sprintf("/proc/%d/stat", *pid)); err == nil {
-			if i := bytes.LastIndexByte(st, ')'); i > 0 && i+2 < len(st) && st[i+2] == 'Z' {
-				return &statusError{exitUsage, fmt.Errorf("process %d is a zombie (it has exited, and its parent has not waited for it yet): it has no address space, nothing to show", *pid)}
-			}
-		}
-		return &statusError{exitUsage, fmt.Errorf("process %d has no address space (a kernel thread, or a process that has just exited): nothing to show", *pid)}
-	}
-	if !hasMemory(*pid) {
-		// Its address space went away during the read, which then ends
-		// early, as at the end of the file: the layout is cut short
-		// (with -c, a collision further on went unseen).
-		return &statusError{exitUsage, fmt.Errorf("process %d exited while its layout was read: what was read may be cut short, so nothing is shown", *pid)}
+	maps, from, err := readLayout(*pid, stderr)
+	if err != nil {
+		return &statusError{exitUsage, err}
 	}
 	var prot region.Set
 	for _, r := range protect {
 		prot.Add(r)
 	}
-	guarded := tracedByMmapguard(*pid)
+	guarded := tracedByMmapguard(from)
 	hits := 0
 	for _, m := range maps {
 		in := prot.Overlaps(m.Range)
@@ -193,6 +175,91 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 		return exitCode(exitError)
 	}
 	return nil
+}
+
+// readLayout reads process pid's layout for maps, and returns the task
+// it was read from: pid itself, or, where pid is a process whose main
+// thread has exited (pthread_exit) while others live on, one of those,
+// which still have the address space (the leader, a zombie, shows
+// none; the eighteenth session found such a process called "a zombie
+// ... it has exited"). Each error says what became of the process.
+func readLayout(pid int, stderr io.Writer) ([]region.Mapping, int, error) {
+	maps, err := region.ReadMaps(pid)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, 0, fmt.Errorf("no process %d (%w): check the pid with ps", pid, err)
+	case errors.Is(err, os.ErrPermission) && os.Geteuid() == 0:
+		return nil, 0, fmt.Errorf("may not read process %d's layout (%w), even as root: it lies outside this user namespace, or ptrace access to it is restricted (kernel.yama.ptrace_scope 3, a security module); run maps where the process was started", pid, err)
+	case errors.Is(err, os.ErrPermission):
+		return nil, 0, fmt.Errorf("may not read process %d's layout (%w): it belongs to another user, or is not dumpable; run maps as its user or as root", pid, err)
+	case errors.Is(err, syscall.ESRCH):
+		// The read began, and the process went on its way out
+		// (its address space gone mid-read).
+		return nil, 0, fmt.Errorf("process %d exited while its layout was read (%w): nothing is shown", pid, err)
+	case err != nil:
+		return nil, 0, fmt.Errorf("%w (does pid %d exist, and may you read its /proc/%d/maps?)", err, pid, pid)
+	}
+	from := pid
+	if len(maps) == 0 {
+		if tid, m, ok := liveThreadLayout(pid); ok {
+			fmt.Fprintf(stderr, "mmapguard maps: process %d's main thread has exited; its other threads live on: the layout was read through thread %d\n", pid, tid)
+			maps, from = m, tid
+		}
+	}
+	if len(maps) == 0 {
+		st, err := procfile.Read(fmt.Sprintf("/proc/%d/stat", pid))
+		switch {
+		case err != nil:
+			return nil, 0, fmt.Errorf("process %d exited while its layout was read: nothing to show", pid)
+		case kernelThread(st):
+			return nil, 0, fmt.Errorf("process %d is a kernel thread: it has no user address space, nothing to show", pid)
+		}
+		if i := bytes.LastIndexByte(st, ')'); i > 0 && i+2 < len(st) && st[i+2] == 'Z' {
+			return nil, 0, fmt.Errorf("process %d is a zombie (it has exited, and its parent has not waited for it yet): it has no address space, nothing to show", pid)
+		}
+		return nil, 0, fmt.Errorf("process %d has no address space (it is exiting): nothing to show", pid)
+	}
+	if !hasMemory(from) {
+		// Its address space went away during the read, which then ends
+		// early, as at the end of the file: the layout is cut short
+		// (with -c, a collision further on went unseen).
+		return nil, 0, fmt.Errorf("process %d exited while its layout was read: what was read may be cut short, so nothing is shown", pid)
+	}
+	return maps, from, nil
+}
+
+// liveThreadLayout reads the layout of process pid through another of
+// its threads than pid, for a process whose main thread has exited.
+func liveThreadLayout(pid int) (int, []region.Mapping, bool) {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, nil, false
+	}
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil || tid == pid {
+			continue
+		}
+		if m, err := region.ReadMaps(tid); err == nil && len(m) > 0 {
+			return tid, m, true
+		}
+	}
+	return 0, nil, false
+}
+
+// kernelThread reports whether a /proc/PID/stat line is a kernel
+// thread's (PF_KTHREAD in its flags, the ninth field).
+func kernelThread(stat []byte) bool {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 7 {
+		return false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return err == nil && flags&0x00200000 != 0 // PF_KTHREAD
 }
 
 // tracedByMmapguard reports whether pid's tracer is mmapguard (the

@@ -121,7 +121,7 @@ func TestMapsErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-p", "2"}, "no address space"}, // kthreadd
+		{[]string{"-p", "2"}, "process 2 is a kernel thread: it has no user address space"}, // kthreadd
 		{[]string{"-p", "999999999"}, "no process 999999999"},
 		{[]string{"-p", "-5"}, `"-5" is not a process ID: give a positive number`},
 		{[]string{"-p", "0"}, `"0" is not a process ID`},
@@ -161,6 +161,52 @@ func TestMapsErrors(t *testing.T) {
 	}
 	if r := callMain("maps", "-p", strconv.Itoa(pid)); r.code != 2 || !strings.Contains(r.stderr, "is a zombie") {
 		t.Errorf("maps of a zombie: %v, want status 2 and \"is a zombie\"", r)
+	}
+}
+
+// TestMapsLeaderExited: a process whose main thread has left with
+// pthread_exit while another thread lives on is shown, through that
+// thread (it was called "a zombie ... it has exited", status 2: its
+// leader is one, and shows no layout).
+func TestMapsLeaderExited(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "leader.c")
+	prog := `#include <pthread.h>
+#include <stdio.h>
+#include <unistd.h>
+static void *live(void *a) { (void)a; puts("ready"); fflush(stdout); for (;;) pause(); }
+int main(void) { pthread_t t; pthread_create(&t, 0, live, 0); pthread_exit(0); }
+`
+	if err := os.WriteFile(src, []byte(prog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "leader_exits")
+	if out, err := exec.Command("cc", "-o", bin, src, "-lpthread").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+		t.Fatalf("the program did not get ready: %v", err)
+	}
+	pid := strconv.Itoa(cmd.Process.Pid)
+	for range 1000 { // until its leader is a zombie
+		if st, err := os.ReadFile("/proc/" + pid + "/stat"); err == nil && strings.Contains(string(st), ") Z ") {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r := callMain("maps", "-p", pid, "--protect", "0x10000-0x20000")
+	if r.code != 0 || !strings.Contains(r.stdout, bin) || !strings.Contains(r.stdout, "[stack]") ||
+		!strings.Contains(r.stderr, "main thread has exited; its other threads live on: the layout was read through thread") {
+		t.Errorf("maps of a process whose main thread has exited: %v, want status 0, its layout and a note", r)
 	}
 }
 
