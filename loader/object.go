@@ -227,9 +227,30 @@ func withRegularFile(path string, read func(f *os.File, size int64) error) error
 	case fi.IsDir():
 		return &FileError{path, fmt.Errorf("%w: a directory", ErrNotELF)}
 	case !fi.Mode().IsRegular():
-		return &FileError{path, fmt.Errorf("%w: not a regular file (%v)", ErrNotELF, fi.Mode().Type())}
+		return &FileError{path, fmt.Errorf("%w: not a regular file (%s)", ErrNotELF, fileType(fi.Mode()))}
 	}
 	return read(f, fi.Size())
+}
+
+// fileType names the type of a file that is not a regular one in words
+// (fs.FileMode's own form, "Dc---------" for /dev/null, said nothing).
+func fileType(m os.FileMode) string {
+	switch t := m.Type(); {
+	case t&os.ModeCharDevice != 0:
+		return "a character device"
+	case t&os.ModeDevice != 0:
+		return "a block device"
+	case t&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case t&os.ModeSocket != 0:
+		return "a socket"
+	case t&os.ModeSymlink != 0:
+		return "a symbolic link"
+	case t&os.ModeIrregular != 0:
+		return "a file of an unknown type"
+	default:
+		return "mode " + t.String()
+	}
 }
 
 // newELF opens the x86-64 ELF file r holds (size bytes) after checking

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/mmapguard/mmapguard/region"
@@ -175,8 +177,18 @@ func TestReadRefusesForeignFiles(t *testing.T) {
 	})
 	t.Run("device", func(t *testing.T) {
 		_, err := Open("/dev/null")
-		if !errors.Is(err, ErrNotELF) || !strings.Contains(err.Error(), "not a regular file") {
-			t.Errorf("Open(/dev/null) = %v, want a refusal", err)
+		if !errors.Is(err, ErrNotELF) || !strings.Contains(err.Error(), "not a regular file (a character device)") {
+			t.Errorf("Open(/dev/null) = %v, want a refusal naming a character device", err)
+		}
+	})
+	t.Run("named pipe", func(t *testing.T) {
+		fifo := filepath.Join(t.TempDir(), "fifo")
+		if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+			t.Skip(err)
+		}
+		_, err := Open(fifo)
+		if !errors.Is(err, ErrNotELF) || !strings.Contains(err.Error(), "not a regular file (a named pipe)") {
+			t.Errorf("Open(fifo) = %v, want a refusal naming a named pipe", err)
 		}
 	})
 	t.Run("missing", func(t *testing.T) {

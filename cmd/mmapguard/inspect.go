@@ -240,8 +240,15 @@ func keyOf(path string) (fileKey, bool) {
 // readHint says what to do about a file loader.Open refused: a
 // malformed one was damaged, cut short or built wrong.
 func readHint(err error) string {
-	if errors.Is(err, loader.ErrMalformed) {
+	switch {
+	case errors.Is(err, loader.ErrMalformed):
 		return "; the file may be damaged or cut short: build or copy it again (readelf -lW shows its program headers)"
+	case errors.Is(err, os.ErrPermission):
+		// The eighteenth session: "open FILE: permission denied"
+		// alone, of a file inspect only reads.
+		return "; inspect only reads the file, but may not: run it as a user who may read it (ls -l shows who), or as root"
+	case errors.Is(err, syscall.ELOOP):
+		return "; its symbolic links lead round in a circle: readlink on each shows where it points"
 	}
 	return ""
 }

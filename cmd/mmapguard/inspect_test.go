@@ -115,6 +115,8 @@ func TestInspectBadFiles(t *testing.T) {
 		{write("script", []byte("echo hi\n")), "not an ELF file"},
 		{dir, "a directory"},
 		{filepath.Join(dir, "missing.dll.so"), "no such file"},
+		{"/dev/null", "not a regular file (a character device)"},
+		{symlinkLoop(t, dir), "too many levels of symbolic links; its symbolic links lead round in a circle"},
 	} {
 		r := callMain("inspect", "/bin/true", c.file)
 		if r.code != exitError || !strings.Contains(r.stderr, "mmapguard inspect: ") || !strings.Contains(r.stderr, c.file) ||
@@ -145,6 +147,29 @@ func TestInspectBadFiles(t *testing.T) {
 	r := callMain("inspect", "--occupied", "0x10000-", "/bin/true")
 	if r.code != exitUsage || !strings.Contains(r.stderr, "want START-END or START+SIZE") {
 		t.Errorf("inspect --occupied 0x10000-: want exit 2 and what a range looks like; got %v", r)
+	}
+}
+
+// symlinkLoop makes two symbolic links that point at each other and
+// returns one.
+func symlinkLoop(t *testing.T, dir string) string {
+	a, b := filepath.Join(dir, "loop-a.so"), filepath.Join(dir, "loop-b.so")
+	if err := os.Symlink(b, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(a, b); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestInspectUnreadableHint: a FILE inspect may not read gets a hint
+// (it said "open FILE: permission denied" alone). The tests run as root,
+// who may read every file: the hint is checked on the error itself.
+func TestInspectUnreadableHint(t *testing.T) {
+	err := &os.PathError{Op: "open", Path: "lib.so", Err: syscall.EACCES}
+	if h := readHint(err); !strings.Contains(h, "run it as a user who may read it") {
+		t.Errorf("readHint(%v) = %q, want what to do", err, h)
 	}
 }
 
