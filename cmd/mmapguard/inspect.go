@@ -162,7 +162,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 		}
 		o, err := loader.Open(name)
 		if err != nil {
-			fmt.Fprintf(stderr, "mmapguard inspect: %v%s\n%s", err, readHint(err), fdLimitHint(err))
+			fmt.Fprintf(stderr, "mmapguard inspect: %s%s\n%s", printable(err.Error()), readHint(err), fdLimitHint(err))
 			failed++
 			continue
 		}
@@ -195,10 +195,10 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stdout)
 		}
 		if e.given != "" {
-			fmt.Fprintf(stdout, "%s -> ", e.given)
+			fmt.Fprintf(stdout, "%s -> ", printable(e.given))
 		}
 		if e.sameAs != "" {
-			fmt.Fprintf(stdout, "%s\n  same      file as %s: one object, loaded once (see there)\n", e.obj.Path, e.sameAs)
+			fmt.Fprintf(stdout, "%s\n  same      file as %s: one object, loaded once (see there)\n", printable(e.obj.Path), printable(e.sameAs))
 			same++
 			continue
 		}
@@ -339,10 +339,12 @@ func parseInterspersed(fs *flag.FlagSet, args []string, stdout io.Writer) ([]str
 
 func printPlacement(w io.Writer, pl loader.Placement) {
 	o := pl.Object
-	fmt.Fprintln(w, o.Path)
+	// A path (from a glob) and a soname (from the file) may hold any
+	// byte: their control characters are escaped, everywhere below.
+	fmt.Fprintln(w, printable(o.Path))
 	fmt.Fprintf(w, "  type      %v\n", o.Kind)
 	if o.Soname != "" {
-		fmt.Fprintf(w, "  soname    %s\n", o.Soname)
+		fmt.Fprintf(w, "  soname    %s\n", printable(o.Soname))
 	}
 	fmt.Fprintf(w, "  span      %v (%s) in %d PT_LOAD segment(s), aligned 0x%x\n",
 		o.Span, region.FormatSize(o.Span.Len()), len(o.Segments), o.Align)
@@ -359,7 +361,7 @@ func printPlacement(w io.Writer, pl loader.Placement) {
 	for _, err := range o.Skipped {
 		// A broken part ld.so does not need: the object is still
 		// placed by its program headers, without what the part gives.
-		fmt.Fprintf(w, "  skipped   %v\n", err)
+		fmt.Fprintf(w, "  skipped   %s\n", printable(err.Error()))
 	}
 	switch {
 	case pl.Placed():
@@ -371,8 +373,8 @@ func printPlacement(w io.Writer, pl loader.Placement) {
 	default:
 		fmt.Fprintf(w, "  base      none found (%s)\n", pl.Source)
 	}
-	fmt.Fprintf(w, "  why       %s\n", pl.Why)
+	fmt.Fprintf(w, "  why       %s\n", printable(pl.Why))
 	if c := pl.Conflict; c != nil {
-		fmt.Fprintf(w, "  conflict  %s\n            %s\n", c.Problem(), c.Outcome())
+		fmt.Fprintf(w, "  conflict  %s\n            %s\n", printable(c.Problem()), c.Outcome())
 	}
 }

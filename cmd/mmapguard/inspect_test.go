@@ -163,6 +163,25 @@ func symlinkLoop(t *testing.T, dir string) string {
 	return a
 }
 
+// TestInspectSonameControlCharacters: a soname holding control
+// characters (an escape sequence, a newline) is shown with them escaped
+// as \ooo: it broke the listing's lines and drove the terminal.
+func TestInspectSonameControlCharacters(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "s.c")
+	if err := os.WriteFile(src, []byte("int f(void) { return 1; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	so := filepath.Join(dir, "esc.so")
+	if out, err := exec.Command("cc", "-shared", "-fPIC", "-Wl,-soname,lib\x1b[31mred\nline.so", "-o", so, src).CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	r := callMain("inspect", so)
+	if r.code != 0 || strings.Contains(r.stdout, "\x1b") || !strings.Contains(r.stdout, "  soname    lib\\033[31mred\\012line.so\n") {
+		t.Errorf("inspect of an object whose soname holds control characters: want them escaped; got %v", r)
+	}
+}
+
 // TestInspectUnreadableHint: a FILE inspect may not read gets a hint
 // (it said "open FILE: permission denied" alone). The tests run as root,
 // who may read every file: the hint is checked on the error itself.

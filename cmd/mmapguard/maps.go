@@ -288,8 +288,36 @@ func tracedByMmapguard(pid int) bool {
 	return false
 }
 
-// describe says what a mapping is, in a few words.
+// printable escapes the control characters in s (bytes below 0x20, and
+// DEL) as \ooo, as the kernel writes a newline in a path in
+// /proc/PID/maps (\012): a file name, or a soname a file carries, may
+// hold any of them, and written as they are they break a listing's
+// lines or drive the terminal (ESC [ ... m: the eighteenth session).
+// Other bytes, UTF-8 or not, stay as they are.
+func printable(s string) string {
+	i := strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.WriteString(s[:i])
+	for j := i; j < len(s); j++ {
+		if c := s[j]; c < 0x20 || c == 0x7f {
+			fmt.Fprintf(&b, "\\%03o", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// describe says what a mapping is, in a few words, control characters
+// escaped.
 func describe(m region.Mapping) string {
+	return printable(describeRaw(m))
+}
+
+func describeRaw(m region.Mapping) string {
 	switch {
 	case m.File() != "":
 		s := m.File()

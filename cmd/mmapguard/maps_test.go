@@ -164,6 +164,31 @@ func TestMapsErrors(t *testing.T) {
 	}
 }
 
+// TestMapsControlCharacters: a mapped file whose name holds control
+// characters (an escape sequence, a tab) is listed with them escaped as
+// \ooo, as the kernel writes a newline there (\012): written as they
+// were, they drove the terminal.
+func TestMapsControlCharacters(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "esc\x1b[31mred\tx")
+	if err := os.WriteFile(name, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	b, err := syscall.Mmap(int(f.Fd()), 0, 4096, syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Munmap(b) }()
+	r := callMain("maps", "-p", strconv.Itoa(os.Getpid()))
+	if r.code != 0 || strings.ContainsAny(r.stdout, "\x1b\t") || !strings.Contains(r.stdout, "/esc\\033[31mred\\011x") {
+		t.Errorf("maps of a file named with control characters: want them escaped as \\033 and \\011; got %q", r.stdout)
+	}
+}
+
 // TestMapsLeaderExited: a process whose main thread has left with
 // pthread_exit while another thread lives on is shown, through that
 // thread (it was called "a zombie ... it has exited", status 2: its
