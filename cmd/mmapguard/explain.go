@@ -64,6 +64,9 @@ func runExplain(args []string, stdout, stderr io.Writer) error {
 	sp.TrapAll = *trapAll
 	prog, err := seccomp.Build(sp)
 	if err != nil {
+		if uerr := filterTooLarge(err); uerr != nil {
+			return uerr
+		}
 		return fmt.Errorf("building the filter: %w", err)
 	}
 	if *out == "" {

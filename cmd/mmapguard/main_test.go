@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -224,6 +225,8 @@ func TestUsageErrors(t *testing.T) {
 			[]string{"the protected ranges and the pool leave nothing of user space"}},
 		{"user space but 8K", []string{"--protect", "0x10000-0x7fffffffd000", "--pool", "none"}, []string{"leave only 8K of user space"}},
 		{"--pool-all with --pool none", []string{"--protect", low, "--pool-all", "--pool", "none"}, []string{"--pool-all needs a pool", "drop --pool none"}},
+		{"too many ranges for the filter", manyRanges(200),
+			[]string{"200 protected ranges (after merging adjacent ones) need a seccomp filter of", "more than the kernel takes (4096): give at most about 19"}},
 	}
 	for _, pc := range policyCases {
 		runArgs := slices.Concat([]string{"run"}, pc.args)
@@ -771,6 +774,15 @@ func placeFile(t *testing.T, text string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// manyRanges returns n --protect options of one page each, apart.
+func manyRanges(n int) []string {
+	var args []string
+	for i := range n {
+		args = append(args, "--protect", fmt.Sprintf("%#x+4K", 0x10000000+i*0x2000))
+	}
+	return args
 }
 
 // pieAligned2M builds a PIE whose segments are aligned to 2 MiB.

@@ -189,6 +189,27 @@ func saysWhatToWrite(msg string) bool {
 
 // filterPolicy is the seccomp side of a policy: which calls the kernel
 // may settle alone.
+// filterTooLarge turns the error of a seccomp filter too large for the
+// kernel (too many protected ranges) into a usage error, status 2, that
+// says how many --protect ranges fit: run would refuse the policy, and
+// explain promises status 2 for that (both ended with 1, and "about 388
+// ranges in all would fit" of a policy where some 193 did: the
+// eighteenth session). nil for any other error.
+func filterTooLarge(err error) error {
+	var tl *seccomp.TooLargeError
+	if !errors.As(err, &tl) {
+		return nil
+	}
+	// The estimate counts guarded and protected ranges alike; a
+	// --protect range is one of each, the pool a guarded one more.
+	fit := tl.Fit
+	if all := tl.Guarded + tl.Protected; all > 0 {
+		fit = tl.Fit * tl.Protected / all
+	}
+	return usagef("%d protected ranges (after merging adjacent ones) need a seccomp filter of %d instructions, more than the kernel takes (%d): give at most about %d --protect ranges; one range over several and the gaps between them counts as one",
+		tl.Protected, tl.Instructions, seccomp.MaxInstructions, fit)
+}
+
 func filterPolicy(p *rewrite.Policy) seccomp.Policy {
 	return seccomp.Policy{
 		Guarded:      p.Guarded(),

@@ -308,6 +308,9 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 			_ = events.Flush()
 			summary.Abandon()
 		}
+		if uerr := filterTooLarge(err); uerr != nil {
+			return uerr
+		}
 		var ee *trace.ExecError
 		if errors.As(err, &ee) && (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) {
 			// The start's own descriptors (the pipe through which Go's
