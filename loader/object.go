@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/bits"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/mmapguard/mmapguard/internal/plainfile"
@@ -463,6 +464,50 @@ func (o *Object) skip(err error, lost string) {
 	o.Skipped = append(o.Skipped, fmt.Errorf("%w; %s", err, lost))
 }
 
+// linkerScript says what a GNU ld script is, the text a lib*.so often
+// is (libc.so: "GROUP ( /lib/x86_64-linux-gnu/libc.so.6 ... )"), and
+// which object it names; "" for a file that is not one. (The eighteenth
+// session: such a file was "no ELF magic at the start", and nothing
+// said which file to inspect instead.)
+func linkerScript(r io.ReaderAt) string {
+	var buf [1024]byte
+	n, _ := r.ReadAt(buf[:], 0)
+	text := string(buf[:n])
+	if strings.ContainsRune(text, 0) {
+		return ""
+	}
+	for _, kw := range []string{"GROUP", "INPUT"} {
+		// The command starts a line (a C file that calls
+		// INPUT(x) is no script).
+		i := -1
+		for at := 0; ; {
+			j := strings.Index(text[at:], kw)
+			if j < 0 {
+				break
+			}
+			j += at
+			if strings.TrimLeft(text[strings.LastIndexByte(text[:j], '\n')+1:j], " \t") == "" {
+				i = j
+				break
+			}
+			at = j + len(kw)
+		}
+		if i < 0 {
+			continue
+		}
+		rest := strings.TrimLeft(text[i+len(kw):], " \t\r\n")
+		if !strings.HasPrefix(rest, "(") {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(rest[1:], " \t\r\n"), ")")
+		if f := strings.FieldsFunc(name, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' || r == '\n' }); len(f) > 0 && f[0] != "AS_NEEDED" {
+			return fmt.Sprintf("a linker script (%s(...)), which the linker reads when a program is built; ld.so loads the object it names: inspect that, %s", kw, f[0])
+		}
+		return fmt.Sprintf("a linker script (%s(...)), which the linker reads when a program is built; ld.so loads the objects it names: inspect those", kw)
+	}
+	return ""
+}
+
 // checkIdent looks at the first bytes before debug/elf does, to name
 // what a non-ELF or foreign file is.
 func checkIdent(r io.ReaderAt, size int64) error {
@@ -480,6 +525,9 @@ func checkIdent(r io.ReaderAt, size int64) error {
 	case !bytes.HasPrefix(head, []byte(elf.ELFMAG)):
 		if size == 0 {
 			return fmt.Errorf("%w: empty file", ErrNotELF)
+		}
+		if what := linkerScript(r); what != "" {
+			return fmt.Errorf("%w: %s", ErrNotELF, what)
 		}
 		return fmt.Errorf("%w: no ELF magic at the start", ErrNotELF)
 	case n < elf.EI_NIDENT:

@@ -181,6 +181,27 @@ func TestReadRefusesForeignFiles(t *testing.T) {
 			t.Errorf("Open(/dev/null) = %v, want a refusal naming a character device", err)
 		}
 	})
+	t.Run("linker script", func(t *testing.T) {
+		// What libc.so is: the object to inspect is named.
+		dir := t.TempDir()
+		script := filepath.Join(dir, "libc.so")
+		text := "/* GNU ld script\n   Use the shared library.  */\nOUTPUT_FORMAT(elf64-x86-64)\nGROUP ( /lib/x86_64-linux-gnu/libc.so.6 /usr/lib/x86_64-linux-gnu/libc_nonshared.a  AS_NEEDED ( /lib64/ld-linux-x86-64.so.2 ) )\n"
+		if err := os.WriteFile(script, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Open(script)
+		if !errors.Is(err, ErrNotELF) || !strings.Contains(err.Error(), "a linker script (GROUP(...))") || !strings.Contains(err.Error(), "inspect that, /lib/x86_64-linux-gnu/libc.so.6") {
+			t.Errorf("Open(linker script) = %v, want it named, and the object it names", err)
+		}
+		// A C file that calls INPUT is no script.
+		src := filepath.Join(dir, "x.c")
+		if err := os.WriteFile(src, []byte("int main(void) { return INPUT(x); }\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(src); !errors.Is(err, ErrNotELF) || strings.Contains(err.Error(), "linker script") {
+			t.Errorf("Open(C file) = %v, want no ELF magic, not a linker script", err)
+		}
+	})
 	t.Run("named pipe", func(t *testing.T) {
 		fifo := filepath.Join(t.TempDir(), "fifo")
 		if err := syscall.Mkfifo(fifo, 0o644); err != nil {
