@@ -39,8 +39,9 @@ Examples:
   mmapguard maps -p 1234 --protect 0x10000-0x80000000 -c >/dev/null && echo free
 
 Exit status:
-  0  nothing collides with a protected range
-  1  a mapping collides with a protected range (a check for scripts)
+  0  nothing collides with a protected range or the pool
+  1  a mapping collides with a protected range or the pool (a check for
+     scripts)
   2  a bad command line, or a process that cannot be read (no such
      process, no permission, a kernel thread, a zombie, or one that
      exited while its layout was read), or standard output could not be
@@ -121,7 +122,12 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 		in := prot.Overlaps(m.Range)
 		inPool := !pool.Empty() && m.Overlaps(pool)
 		reserved := guarded && rewrite.LooksReserved(m)
-		if in && !reserved {
+		if (in || inPool && !guarded) && !reserved {
+			// A mapping in the pool collides too, before the
+			// program runs under the guard: run cannot reserve it
+			// there (a warning at exec), and -c lists it. In a
+			// process the guard runs, the pool is where it put
+			// what it moved.
 			hits++
 		}
 		if *collisions && !in && !inPool {
@@ -138,7 +144,11 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%s%-33v %8s %s %s\n", mark, m.Range, region.HumanSize(m.Len()), m.Perms, what)
 	}
-	for _, r := range prot.Ranges() {
+	summary := prot.Ranges()
+	if !pool.Empty() {
+		summary = append(summary, pool)
+	}
+	for i, r := range summary {
 		// The guard's reservations are no use: the program's
 		// explicit requests get them; the summary says so apart.
 		var used, taken, resv region.Set
@@ -154,7 +164,11 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 				n++
 			}
 		}
-		fmt.Fprintf(stdout, "\nprotected %v (%s): %s used by %d mapping(s)", r, region.HumanSize(r.Len()), region.HumanSize(used.Total()), n)
+		what := "protected"
+		if i == len(prot.Ranges()) {
+			what = "pool"
+		}
+		fmt.Fprintf(stdout, "\n%s %v (%s): %s used by %d mapping(s)", what, r, region.HumanSize(r.Len()), region.HumanSize(used.Total()), n)
 		if resv.Len() > 0 {
 			fmt.Fprintf(stdout, ", %s reserved by mmapguard", region.HumanSize(resv.Total()))
 		}
@@ -168,7 +182,7 @@ func runMaps(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintln(stdout)
 	}
-	if !*collisions && len(protect) > 0 {
+	if !*collisions && (len(protect) > 0 || !pool.Empty()) {
 		fmt.Fprintln(stdout, "\nP: inside a protected range, p: inside the pool, r: reserved by mmapguard (not a collision)")
 	}
 	if hits > 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,6 +45,12 @@ func TestMaps(t *testing.T) {
 	r = callMain("maps", "-p", pid, "-c", "--protect", "0x10000-0x20000")
 	if r.code != 0 || strings.Contains(r.stdout, "P ") || !strings.Contains(r.stdout, "0 used by 0 mapping(s), 64K free") {
 		t.Errorf("free range: %v", r)
+	}
+	// A pool over its image collides too: listed with p, exit 1,
+	// summarised (exit 0 and no summary: the eighteenth session).
+	r = callMain("maps", "-p", pid, "-c", "--pool", fmt.Sprintf("%#x+4M", img.Start))
+	if r.code != exitError || !strings.Contains(r.stdout, "p "+img.String()) || !strings.Contains(r.stdout, "\npool "+fmt.Sprintf("%#x", img.Start)) {
+		t.Errorf("colliding pool: %v, want status 1, the mapping marked p and the pool summarised", r)
 	}
 	// Without -c every mapping is listed.
 	r = callMain("maps", "-p", pid)
