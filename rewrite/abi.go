@@ -1,6 +1,10 @@
 package rewrite
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/mmapguard/mmapguard/region"
+)
 
 // ABI is the system-call convention a call was made with.
 type ABI uint8
@@ -262,3 +266,40 @@ const HugeUnknown = ^uint64(0)
 // hugeMax is the largest huge page on x86-64: how far the kernel may
 // round a length beyond what the call says.
 const hugeMax = 1 << 30
+
+// ArenaSpan is the most a BPF arena maps (4 GiB), and the lines its
+// mapping may not cross: the kernel (arena_get_unmapped_area) moves a
+// range that crosses one up to it, MAP_FIXED or not, so that the low 32
+// bits of an address in the arena name one place.
+const ArenaSpan = 1 << 32
+
+// crossesArenaLine reports whether n bytes from addr cross a 4 GiB line.
+func crossesArenaLine(addr, n uint64) bool {
+	if n == 0 {
+		return false
+	}
+	last := addr + n - 1
+	return last >= addr && addr/ArenaSpan != last/ArenaSpan
+}
+
+// ArenaLine reports where the kernel maps fixed mmap c of a BPF arena
+// (Call.Arena) whose range crosses a 4 GiB line: at that line, and
+// length bytes from there, replacing what is there up to an address
+// beyond the range the program named (an unaligned address too, which
+// ends up aligned). ok is false for every other call, which maps where
+// it says or fails; and for an arena's mapping the kernel refuses before
+// it looks at the address (a file offset, a length of more than 4 GiB).
+func ArenaLine(c Call) (line uint64, ok bool) {
+	if !c.Arena || c.Op() != OpMmap || c.Args[3]&(MapFixed|MapFixedNoReplace) == 0 {
+		return 0, false
+	}
+	addr, length, off := c.Args[0], c.Args[1], c.Args[5]
+	if c.ABI == ABI32 {
+		addr, length, off = addr&0xffffffff, length&0xffffffff, off&0xffffffff
+	}
+	n, ok := region.PageUp(length)
+	if !ok || n == 0 || n > ArenaSpan || off != 0 || !crossesArenaLine(addr, n) {
+		return 0, false
+	}
+	return (addr/ArenaSpan + 1) * ArenaSpan, true
+}

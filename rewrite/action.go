@@ -55,6 +55,12 @@ type Call struct {
 	// kernel unmaps by itself at io_destroy, a call no filter sees as one
 	// that unmaps.
 	OldAIO bool
+	// Arena says, for an mmap of a file, that the descriptor is a BPF
+	// arena (BPF_MAP_TYPE_ARENA): the kernel's get_unmapped_area for
+	// one never lets its mapping cross a 4 GiB line, and moves a range
+	// that would up to the line, MAP_FIXED too (see ArenaLine). The
+	// tracer looks it up.
+	Arena bool
 	// Place is where the tracer wants this mmap to land: it recognised
 	// the system loader's first mapping of a shared object that has a
 	// placement (package loader). 0 when none. PlaceStrict makes the call

@@ -337,6 +337,52 @@ func (g *Guard) hugeMmap(c Call, who Caller) *Action {
 	return allow(c, "huge pages: the kernel's choice")
 }
 
+// arenaMmap decides an mmap of a BPF arena (Call.Arena), whose mapping
+// the kernel keeps from crossing a 4 GiB line by moving it up to the
+// line (see ArenaLine), or returns nil for one decided as any other
+// file mapping. A fixed range across a line is decided as the call the
+// kernel runs, at the line (the registers stay as they are, so that
+// the kernel's answer is the program's own: EINVAL where the arena is
+// mapped elsewhere already), where what it covers past the range named
+// lies outside every guarded range; where that reaches one the call is
+// refused as the kernel refuses an arena's mapping it cannot make
+// (EINVAL): the program never named that place (before, the filter
+// let such a call through unseen where the range named lay more than
+// 1 GiB below a guarded range, and the arena replaced reservations,
+// with --strict too). An i386 call cannot name the line (4 GiB or
+// above): refused. An arena is never placed in the pool: a chunk across
+// a line moved it off the chunk, over the pool's reservations (the
+// guard saw its own MAP_FIXED return another address, and killed the
+// program); a hint in a guarded range is dropped instead, as for huge
+// pages, and the kernel's choice (a free place twice the length, the
+// arena put in it) stays out of the reservations.
+func (g *Guard) arenaMmap(c Call, who Caller) *Action {
+	addr, length, flags := c.Args[0], c.Args[1], c.Args[3]
+	if line, ok := ArenaLine(c); ok {
+		n, _ := region.PageUp(length)
+		past := region.Range{Start: addr + n, End: line + n}
+		if c.ABI != ABI64 || line+n > region.UserEnd || g.policy.guarded.Overlaps(past) {
+			return emulate(c, Err(EINVAL), whyRange("BPF arena mapped across a 4 GiB line, which the kernel would move over ", past, ", never named"))
+		}
+		d := c
+		d.Args[0] = line
+		a := g.decideMmap(d, who)
+		if a.Why == "" {
+			a.Why = whyAddr("BPF arena mapped at the 4 GiB line ", line, ", as the kernel does")
+		}
+		return a
+	}
+	if flags&(MapFixed|MapFixedNoReplace) != 0 {
+		return nil
+	}
+	if q, ok := span(region.PageDown(addr), length); addr != 0 && (!ok || g.policy.guarded.Overlaps(q)) {
+		d := c
+		d.Args[0] = 0
+		return runOne(c, d, Rewritten, whyAddr("BPF arena hint ", addr, " in a guarded range dropped"))
+	}
+	return allow(c, "BPF arena: the kernel's choice")
+}
+
 // withOffset returns mmap call c narrowed to piece p of the range it
 // maps from addr, with flags and the file offset adjusted.
 func withOffset(c Call, addr uint64, p region.Range, flags uint64) Call {
@@ -444,7 +490,7 @@ func (g *Guard) decideOldMmap(c Call, who Caller) *Action {
 	if m[5]%region.PageSize != 0 {
 		return emulate(c, Err(EINVAL), "old_mmap offset not page-aligned")
 	}
-	m2 := Call{ABI: ABI32, Nr: sysMmap2_32, Args: [6]uint64{m[0], m[1], m[2], m[3], m[4], m[5] / region.PageSize}, HugePage: c.HugePage}
+	m2 := Call{ABI: ABI32, Nr: sysMmap2_32, Args: [6]uint64{m[0], m[1], m[2], m[3], m[4], m[5] / region.PageSize}, HugePage: c.HugePage, Arena: c.Arena}
 	a := g.decideMmap(m2, who)
 	a.call = c
 	if a.Verdict == Allow {
@@ -474,6 +520,11 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 		// x86-64's mmap refuses an offset that is not page-aligned
 		// before anything else (mmap2's is in pages).
 		return allow(c, "unaligned offset: the kernel refuses it")
+	}
+	if c.Arena {
+		if a := g.arenaMmap(c, who); a != nil {
+			return a
+		}
 	}
 	if c.HugePage > region.PageSize {
 		if a := g.hugeMmap(c, who); a != nil {

@@ -1171,3 +1171,48 @@ func TestIoDestroy(t *testing.T) {
 		checkModel(t, g)
 	}
 }
+
+// TestArenaMmap: a BPF arena's mapping, which the kernel moves up to the
+// 4 GiB line its range crosses (eighteenth session).
+func TestArenaMmap(t *testing.T) {
+	arena := func(c Call) Call { c.Arena = true; return c }
+	for _, tc := range []struct {
+		name string
+		o    opts
+		c    Call
+		want string // the action's String, or its prefix
+	}{
+		// poolLo is a 4 GiB line: a range across it is moved into
+		// the pool.
+		{"fixed across the line below the pool, reaching into it", opts{},
+			arena(mmap(poolLo-0x1000, 0x2000, protRW, MapShared|MapFixed, anyFd, 0)), "emulated = -EINVAL"},
+		{"unaligned fixed across it", opts{},
+			arena(mmap(poolLo-0x1123, 0x2000, protRW, MapShared|MapFixed, anyFd, 0)), "emulated = -EINVAL"},
+		{"i386 fixed across 4 GiB", opts{},
+			arena(call32(sysMmap2_32, 0xfffff000, 0x2000, protRW, MapShared|MapFixed, anyFd, 0)), "emulated = -EINVAL"},
+		{"fixed across a line far from every range: as the kernel runs it", opts{},
+			arena(mmap(0x100fffff000, 0x2000, protRW, MapShared|MapFixed, anyFd, 0)), "allowed"},
+		{"fixed across a line in the pool, moved over more of the pool", opts{},
+			arena(mmap(poolLo+0xfffff000, 0x2000, protRW, MapShared|MapFixed, anyFd, 0)), "emulated = -EINVAL"},
+		{"hint in the protected range: dropped, never the pool", opts{},
+			arena(mmap(0x30000000, 0xfff00000, protRW, MapShared, anyFd, 0)), "rewritten: mmap(0x0,"},
+		{"no address under --pool-all: the kernel's choice", opts{poolAll: true},
+			arena(mmap(0, 0xfff00000, protRW, MapShared, anyFd, 0)), "allowed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGuard(t, tc.o)
+			a := g.Decide(tc.c, Caller{Task: 1})
+			if got := a.String(); !strings.HasPrefix(got, tc.want) {
+				t.Errorf("Decide(%v) = %s, want %s", tc.c, got, tc.want)
+			}
+			checkModel(t, g)
+		})
+	}
+	line, ok := ArenaLine(Call{ABI: ABI64, Nr: sysMmap64, Args: [6]uint64{0x60000000, 0xc0000000, protRW, MapShared | MapFixed, anyFd, 0}, Arena: true})
+	if !ok || line != 0x100000000 {
+		t.Errorf("ArenaLine(0x60000000, 3 GiB) = %#x, %v; want 0x100000000", line, ok)
+	}
+	if _, ok := ArenaLine(Call{ABI: ABI64, Nr: sysMmap64, Args: [6]uint64{0x100000000, 1 << 32, protRW, MapShared | MapFixed, anyFd, 0}, Arena: true}); ok {
+		t.Errorf("ArenaLine of a range from a line, 4 GiB: moved")
+	}
+}

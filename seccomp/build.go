@@ -180,6 +180,9 @@ type gen struct {
 	// hugeArgs: its entry for the calls whose length the kernel may
 	// round up to a huge page: the end is moved up by hugeMax.
 	hugeArgs label
+	// fileArgs: its entry for fixed file mappings, which may reach
+	// fileReach past their end: the end is moved up by that.
+	fileArgs label
 }
 
 // fastPath reports whether range calls are decided in the kernel. With
@@ -201,7 +204,7 @@ func (g *gen) program() {
 	a.bind(i386)
 	g.i386()
 
-	if g.rangeArgs != 0 || g.addrArg3 != 0 || g.hugeArgs != 0 {
+	if g.rangeArgs != 0 || g.addrArg3 != 0 || g.hugeArgs != 0 || g.fileArgs != 0 {
 		g.overlapCheck()
 	}
 }
@@ -598,20 +601,30 @@ func (g *gen) mmapBody() {
 		a.ret(RetAllow)
 		return
 	}
-	// A file mapping (hugetlbfs, a MFD_HUGETLB memfd) and a MAP_HUGETLB
-	// one may be longer than their length says: the kernel rounds it up
-	// to a huge page.
-	huge, small := a.newLabel(), a.newLabel()
+	// A MAP_HUGETLB mapping may be longer than its length says: the
+	// kernel rounds it up to a huge page. A file's may be too
+	// (hugetlbfs, a MFD_HUGETLB memfd), or lie elsewhere: the kernel
+	// moves a BPF arena's fixed mapping that crosses a 4 GiB line up to
+	// the line, up to its length (4 GiB at most) past the range asked
+	// for.
+	anon, file, huge, small := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
 	a.ldAbs(offArgLo(3), "flags")
+	a.jumpIf(bpf.JumpBitsSet, mapAnonymous, anon, file, "MAP_ANONYMOUS")
+	a.bind(file)
+	g.toFileOverlapCheck(code(FixedOverlap))
+	a.bind(anon)
 	a.jumpIf(bpf.JumpBitsSet, mapHugetlb, huge, small, "MAP_HUGETLB")
-	a.bind(small)
-	anon := a.newLabel()
-	a.jumpIf(bpf.JumpBitsSet, mapAnonymous, anon, huge, "MAP_ANONYMOUS")
 	a.bind(huge)
 	g.toHugeOverlapCheck(code(FixedOverlap))
-	a.bind(anon)
+	a.bind(small)
 	g.toOverlapCheck(code(FixedOverlap))
 }
+
+// fileReach is the most a fixed file mapping may map past the end of
+// its range: a BPF arena's, moved up to a 4 GiB line (Linux 6.9),
+// reaches up to its length, at most 4 GiB, past it; more than a huge
+// page (hugeMax).
+const fileReach = 1 << 32
 
 // hugeMax is the largest huge page on x86-64: the most the kernel may
 // round a mapping's length up by.
@@ -704,6 +717,16 @@ func (g *gen) toAddrCheck(ret uint32) {
 	g.a.jump(g.addrArg3, "")
 }
 
+// toFileOverlapCheck is toOverlapCheck for a fixed file mapping,
+// which may reach fileReach past its end.
+func (g *gen) toFileOverlapCheck(ret uint32) {
+	if g.fileArgs == 0 {
+		g.fileArgs = g.a.newLabel()
+	}
+	g.a.emit(bpf.LoadConstant{Dst: bpf.RegX, Val: ret}, "")
+	g.a.jump(g.fileArgs, "")
+}
+
 // toHugeOverlapCheck is toOverlapCheck for a call whose length the
 // kernel may round up to a huge page (see hugeReach).
 func (g *gen) toHugeOverlapCheck(ret uint32) {
@@ -721,8 +744,8 @@ func (g *gen) toHugeOverlapCheck(ret uint32) {
 // range stands for its address, and so does args[3] entering at
 // addrArg3: the search is given [addr, addr|0xfff) instead, which
 // overlaps a page-aligned range exactly when addr lies in it.
-// Entered at hugeArgs, it moves the end up by hugeMax first
-// (saturating).
+// Entered at hugeArgs, it moves the end up by hugeMax first, at
+// fileArgs by fileReach (saturating).
 func (g *gen) overlapCheck() {
 	a := &g.a
 	search, hit, miss, wrap, point := a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel(), a.newLabel()
@@ -759,6 +782,23 @@ func (g *gen) overlapCheck() {
 		a.st(slotEndLo, "")
 		a.st(slotEndHi, "")
 		a.bind(noCarry)
+		a.jump(search, "")
+	}
+	if g.fileArgs != 0 {
+		more, sat := a.newLabel(), a.newLabel()
+		a.bind(g.fileArgs)
+		a.emit(bpf.TXA{}, "overlap check, fixed file mappings")
+		a.st(slotCode, "")
+		g.computeEnd(0, 1, more, wrap)
+		a.bind(more)
+		a.ldMem(slotEndHi, "")
+		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: fileReach >> 32}, "end + 4 GiB")
+		a.st(slotEndHi, "")
+		a.jumpIf(bpf.JumpEqual, 0, sat, search, "overflowed: the end of the address space")
+		a.bind(sat)
+		a.emit(bpf.LoadConstant{Dst: bpf.RegA, Val: 0xffffffff}, "")
+		a.st(slotEndLo, "")
+		a.st(slotEndHi, "")
 		a.jump(search, "")
 	}
 	if g.addrArg3 != 0 {

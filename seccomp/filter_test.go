@@ -97,8 +97,13 @@ var filterCases = []struct {
 		{"mmap fixed MAP_HUGETLB of a page below the range trapped", x64(nr64Mmap, 0, 0x1000, protRW, fixed|mapHugetlb), tr(Mmap, ABI64, FixedOverlap)},
 		{"mmap fixed anonymous page below the range allowed", x64(nr64Mmap, 0, 0x1000, protRW, fixed), allow},
 		{"mmap fixed file page below the range trapped", x64(nr64Mmap, 0, 0x1000, protRW, mapPrivate|mapFixed, 3, 0), tr(Mmap, ABI64, FixedOverlap)},
-		{"mmap fixed file 1 GiB below the range allowed", x64(nr64Mmap, poolRange.Start-0x40000000-0x1000, 0x1000, protRW, mapPrivate|mapFixed, 3, 0), allow},
-		{"mmap fixed file just under 1 GiB below the pool trapped", x64(nr64Mmap, poolRange.Start-0x40000000, 0x1000, protRW, mapPrivate|mapFixed, 3, 0), tr(Mmap, ABI64, FixedOverlap)},
+		// A file's fixed mapping may be a BPF arena's, which the kernel
+		// moves up to the 4 GiB line it crosses: up to 4 GiB further.
+		{"mmap fixed file 4 GiB below the range allowed", x64(nr64Mmap, poolRange.Start-0x100000000-0x1000, 0x1000, protRW, mapPrivate|mapFixed, 3, 0), allow},
+		{"mmap fixed file just under 4 GiB below the pool trapped", x64(nr64Mmap, poolRange.Start-0x100000000, 0x1000, protRW, mapPrivate|mapFixed, 3, 0), tr(Mmap, ABI64, FixedOverlap)},
+		{"mmap fixed file 1 GiB below the pool trapped", x64(nr64Mmap, poolRange.Start-0x40000000-0x1000, 0x1000, protRW, mapPrivate|mapFixed, 3, 0), tr(Mmap, ABI64, FixedOverlap)},
+		{"mmap fixed MAP_HUGETLB 1 GiB below the pool allowed", x64(nr64Mmap, poolRange.Start-0x40000000-0x1000, 0x1000, protRW, fixed|mapHugetlb), allow},
+		{"mmap fixed file crossing 4 GiB, 3 GiB below the pool, trapped", x64(nr64Mmap, poolRange.Start-0x100000000-0x60000000, 0xc0000000, protRW, mapPrivate|mapFixed, 3, 0), tr(Mmap, ABI64, FixedOverlap)},
 		{"mmap fixed file at the top saturates", x64(nr64Mmap, 0xffffffffffff0000, 0x1000, protRW, mapPrivate|mapFixed, 3, 0), allow},
 		{"mremap of a page below the range trapped", x64(nr64Mremap, 0, 0x1000, 0x1000, maymove), tr(Mremap, ABI64, RangeOverlap)},
 		{"mremap far allowed", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x2000, maymove), allow},

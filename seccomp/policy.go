@@ -233,7 +233,10 @@ func evaluate64(p Policy, d Data) uint32 {
 			if p.TrapFileMaps && flags&mapAnonymous == 0 {
 				return trace(FileMap)
 			}
-			if flags&mapAnonymous == 0 || flags&mapHugetlb != 0 {
+			if flags&mapAnonymous == 0 {
+				return reachOverlapRet(p.Guarded, d.Args[0], d.Args[1], fileReach, trace(FixedOverlap))
+			}
+			if flags&mapHugetlb != 0 {
 				return hugeOverlapRet(p.Guarded, d.Args[0], d.Args[1], trace(FixedOverlap))
 			}
 			return overlapRet(p.Guarded, d.Args[0], d.Args[1], trace(FixedOverlap))
@@ -283,6 +286,13 @@ func evaluate64(p Policy, d Data) uint32 {
 // round up to a huge page: the range's end is moved up by hugeMax,
 // saturating at the top of the address space.
 func hugeOverlapRet(rs []region.Range, addr, length uint64, hit uint32) uint32 {
+	return reachOverlapRet(rs, addr, length, hugeMax, hit)
+}
+
+// reachOverlapRet is overlapRet for a call that may map up to reach
+// bytes past the end of its range, saturating at the top of the address
+// space.
+func reachOverlapRet(rs []region.Range, addr, length, reach uint64, hit uint32) uint32 {
 	if len(rs) == 0 {
 		return RetAllow
 	}
@@ -290,7 +300,7 @@ func hugeOverlapRet(rs []region.Range, addr, length uint64, hit uint32) uint32 {
 	if carry != 0 {
 		return overlapRet(rs, addr, length, hit) // Wrap
 	}
-	if end, carry = bits.Add64(end, hugeMax, 0); carry != 0 {
+	if end, carry = bits.Add64(end, reach, 0); carry != 0 {
 		end = ^uint64(0)
 	}
 	return overlapRet(rs, addr, end-addr, hit)

@@ -41,8 +41,11 @@
 #define MREMAP_DONTUNMAP 4
 #endif
 
+// The protected range; a probe that needs another defines both first.
+#ifndef LO
 #define LO 0x10000UL
 #define HI 0x80000000UL
+#endif
 #define PAGE 4096UL
 
 static int strict_mode; // the guard runs with --strict

@@ -104,6 +104,12 @@ func flightSpan(c rewrite.Call) region.Range {
 			if slack == rewrite.HugeUnknown {
 				slack = huge
 			}
+			if c.Arena || c.HugePage == rewrite.HugeUnknown && a[3]&rewrite.MapAnonymous == 0 {
+				// A BPF arena's (or a file not looked at yet, which
+				// may be one): moved up to the 4 GiB line it crosses,
+				// it reaches up to its length beyond its range.
+				slack = max(slack, min(a[1], rewrite.ArenaSpan))
+			}
 		}
 		add(a[0], a[1], slack)
 	case rewrite.OpOldMmap:
@@ -310,7 +316,9 @@ func (t *tracer) holdForFlights(tk *task, si syscallInfo) bool {
 				a[i] &= 0xffffffff
 			}
 		}
-		c.HugePage, _, _ = mmapFile(tk.tid, a[3], a[4])
+		var lateFail bool
+		c.HugePage, lateFail, _ = mmapFile(tk.tid, a[3], a[4])
+		c.Arena = lateFail && a[3]&rewrite.MapAnonymous == 0 && bpfArena(tk.tid, a[4])
 		r = flightSpan(c)
 		return f.Overlaps(r)
 	}

@@ -867,9 +867,12 @@ func (t *tracer) fillMemory(tk *task, c *rewrite.Call) {
 			}
 			c.HaveMem = true
 			c.HugePage, c.LateFail, c.BadFd = mmapFile(tk.tid, c.Mem[3], c.Mem[4])
+			c.Arena = c.LateFail && c.Mem[3]&rewrite.MapAnonymous == 0 && bpfArena(tk.tid, c.Mem[4])
 		}
 	case rewrite.OpMmap:
 		c.HugePage, c.LateFail, c.BadFd = mmapFile(tk.tid, args[3], args[4])
+		// (A regular file, which an arena is not, leaves LateFail false.)
+		c.Arena = c.LateFail && args[3]&rewrite.MapAnonymous == 0 && bpfArena(tk.tid, args[4])
 	case rewrite.OpMremap:
 		c.HugePage, c.OldAIO = hugePageAt(tk.tid, args[0], args[1])
 	case rewrite.OpShmdt:
@@ -964,6 +967,27 @@ func mmapFile(tid int, flags, fd uint64) (huge uint64, lateFail, badFd bool) {
 	}
 	return 0, false, false
 }
+
+// bpfArena reports whether descriptor fd of process tid is a BPF arena
+// (BPF_MAP_TYPE_ARENA, Linux 6.9), whose mapping the kernel moves up to
+// a 4 GiB line where it would cross one (see rewrite.ArenaLine).
+func bpfArena(tid int, fd uint64) bool {
+	if int32(fd) < 0 {
+		return false
+	}
+	if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", tid, int32(fd))); err != nil || l != bpfMapName {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%d", tid, int32(fd)))
+	if err != nil {
+		// Not allowed to look (see mmapFile): it may be one.
+		return true
+	}
+	return strings.Contains(string(b), "\nmap_type:\t33\n")
+}
+
+// bpfMapName is what /proc names a BPF map's descriptor and mappings.
+const bpfMapName = "anon_inode:bpf-map"
 
 // hugePageAt returns the huge page size of the mapping at addr in
 // process tid (see rewrite.Call.HugePage), for an mremap of length
@@ -1158,6 +1182,16 @@ func (t *tracer) verified(tk *task, abi rewrite.ABI, a *rewrite.Action, ret uint
 		return true
 	}
 	v := a.Verify
+	if c := a.Call(); c.Op() == rewrite.OpMmap && c.Args[3]&(rewrite.MapFixed|rewrite.MapFixedNoReplace) != 0 && ret != v.Start {
+		// A fixed mapping returns its address. Elsewhere, it was a
+		// BPF arena's the kernel moved up to a 4 GiB line (a
+		// descriptor swapped for an arena after the tracer's look),
+		// or an arena's decided at the line that was swapped for
+		// another file: the guard decided on another range than
+		// the one the kernel mapped.
+		t.failClosed(tk, fmt.Sprintf("the fixed file mapping decided at %v landed at %#x (a descriptor swapped for a BPF arena's, or from one)", v, ret))
+		return false
+	}
 	window := region.Range{Start: v.Start, End: satAdd(v.End, hugeMax)}
 	huge, err := hugeMappingsIn(tk.tid, window)
 	if err != nil {
