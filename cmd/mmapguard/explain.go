@@ -253,6 +253,7 @@ func explain(w io.Writer, p *rewrite.Policy, defaultPool bool, prog *seccomp.Pro
 		{"brk growing into a guarded range", "fails: the break stays where it was"},
 		{"shmdt of a segment in a guarded range", "the reservation is put back over it in the same call"},
 		{"remap_file_pages of the program's own mapping", "other threads held; a gap a failure leaves is reserved again"},
+		{"a BPF arena's MAP_FIXED across a 4 GiB line", "decided at the line, where the kernel puts it; EINVAL where that reaches a guarded range"},
 		{"clone with CLONE_UNTRACED", "EPERM"},
 		{"a seccomp filter with a notification listener", "EBUSY (it could answer calls before the tracer sees them)"},
 		{"prctl(PR_SET_MM) moving the program break", "EPERM"},
