@@ -51,6 +51,13 @@ type Config struct {
 	Dir  string
 	// Stdin, Stdout, Stderr default to mmapguard's own.
 	Stdin, Stdout, Stderr *os.File
+	// SigMask, if not nil, is the signal mask the program starts with:
+	// the one the launcher was started with, which a program inherits
+	// across fork and exec. If nil, the program gets the mask of the
+	// thread that starts it; in a Go launcher that is not the one it
+	// was started with, since the Go runtime unblocks SIGHUP, SIGINT,
+	// SIGTERM, SIGCHLD and others on every thread of its own.
+	SigMask *unix.Sigset_t
 	// Warn receives warnings (ranges that could not be reserved); nil
 	// discards them.
 	Warn io.Writer
@@ -375,7 +382,8 @@ func run(cfg Config) (Result, error) {
 
 // startTraced starts the program with PTRACE_TRACEME: it stops after its
 // exec, before its first instruction (see awaitExec). mask is the signal
-// mask the program must get back at that stop.
+// mask the program must get back at that stop: cfg.SigMask, or this
+// thread's.
 //
 // Go's child calls PTRACE_TRACEME and then execve, while this thread
 // waits in vfork: a signal between the two would stop the child for a
@@ -419,8 +427,13 @@ func startTraced(cfg Config) (pid int, mask unix.Sigset_t, err error) {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return 0, mask, fmt.Errorf("setting no_new_privs for the launch: %w", os.NewSyscallError("prctl(PR_SET_NO_NEW_PRIVS)", err))
 	}
-	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &mask); err != nil {
+	var own unix.Sigset_t
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &own); err != nil {
 		return 0, mask, fmt.Errorf("blocking signals for the launch: %w", err)
+	}
+	mask = own
+	if cfg.SigMask != nil {
+		mask = *cfg.SigMask
 	}
 	pid, _, err = syscall.StartProcess(cfg.Path, cfg.Args, &syscall.ProcAttr{
 		Dir:   cfg.Dir,
@@ -430,7 +443,7 @@ func startTraced(cfg Config) (pid int, mask unix.Sigset_t, err error) {
 		// the program's first instruction.
 		Sys: &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL},
 	})
-	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &mask, nil)
+	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &own, nil)
 	runtime.KeepAlive(files)
 	if err != nil {
 		// Fork or exec refused: the kernel's errno either way.

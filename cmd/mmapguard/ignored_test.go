@@ -69,3 +69,52 @@ func TestRunForwardsSignalIgnoredAtStart(t *testing.T) {
 		t.Errorf("exit %d, want 3 (the program's handler)", code)
 	}
 }
+
+// blockExecC blocks the signals given as its first argument (numbers,
+// comma-separated) and execs the rest of its arguments.
+const blockExecC = `#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+	sigset_t set;
+	sigemptyset(&set);
+	for (char *s = strtok(argv[1], ","); s; s = strtok(NULL, ","))
+		sigaddset(&set, atoi(s));
+	if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+		return 100;
+	execvp(argv[2], argv + 2);
+	perror("execvp");
+	return 101;
+}
+`
+
+// TestRunKeepsSignalMask: the program starts with the signal mask
+// mmapguard was started with, as it would without the guard (a parent
+// that blocks SIGTERM or SIGCHLD for its child, a job started from a
+// signal handler). The Go runtime unblocks SIGHUP, SIGINT, SIGTERM,
+// SIGCHLD and others on every thread of its own, and until the
+// eighteenth session the program got that mask: a SIGTERM its parent
+// had blocked for it killed it.
+func TestRunKeepsSignalMask(t *testing.T) {
+	bin := mmapguardBin(t)
+	blockExec := compileC(t, t.TempDir(), "blockexec", blockExecC)
+	// grep itself, not a shell: dash clears its mask as it starts.
+	sigBlkOf := []string{"grep", "SigBlk", "/proc/self/status"}
+	for _, sigs := range []string{"1,2,15,17", "10,13,40", "3,14,20,26,27,28,62", ""} {
+		t.Run(strings.ReplaceAll(sigs, ",", "_")+"_", func(t *testing.T) {
+			native, err := exec.Command(blockExec, append([]string{sigs}, sigBlkOf...)...).Output()
+			if err != nil {
+				t.Fatalf("native: %v", err)
+			}
+			if sigs != "" && strings.TrimSpace(string(native)) == "SigBlk:\t0000000000000000" {
+				t.Fatalf("blockexec blocked nothing: %s", native)
+			}
+			r := runBin(t, blockExec, nil, append([]string{sigs, bin}, guardArgs(sigBlkOf...)...)...)
+			if r.code != 0 || r.stdout != string(native) {
+				t.Errorf("guarded: %v\nwant stdout %q", r, native)
+			}
+		})
+	}
+}

@@ -95,7 +95,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	// forwarded ones among them caught (Config.Started). Finding them
 	// takes a tenth of a millisecond, done here: waiting for a goroutine
 	// to do it cost more (its thread's first wake-up).
-	ignored := startIgnored()
+	ignored, startMask := startIgnored()
 	now, later := splitIgnored(forwarded, ignored)
 	now, after := splitFirst(now)
 	if len(ignored) > 0 {
@@ -271,6 +271,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		Path:    path,
 		Args:    argv,
 		Warn:    warn,
+		SigMask: startMask,
 		Signals: fwd,
 		// Caught before the program's first instruction.
 		SignalsReady: notified,
