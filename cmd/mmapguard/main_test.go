@@ -298,6 +298,49 @@ func TestOptionGivenOnce(t *testing.T) {
 	}
 }
 
+// TestOptionValueIsOption: an option that takes a value does not take
+// "--" or another option of the command for it, as the flag package
+// (and getopt) would: until the eighteenth session `run -o -- prog`
+// and `run -o -q -- prog` ran prog with a log file named "--" or "-q",
+// without a word, and `--protect --` said "missing number".
+func TestOptionValueIsOption(t *testing.T) {
+	const low = "0x10000-0x80000000"
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--protect", low, "-o", "--", "true"}, `-o: took "--", the end of the options, for its value: give -o its FILE before --`},
+		{[]string{"run", "--protect", low, "-o", "-q", "--", "true"}, `-o: took "-q", an option of mmapguard run, for its value: give -o its FILE (a FILE of that name as ./-q)`},
+		{[]string{"run", "-o", "--trace-all", "--protect", low, "--", "true"}, `-o: took "--trace-all", an option of mmapguard run`},
+		{[]string{"run", "--protect", "--", "true"}, `--protect: took "--", the end of the options, for its value: give --protect its RANGE before --`},
+		{[]string{"run", "--protect", low, "--pool", "--pool-all", "--", "true"}, `--pool: took "--pool-all", an option of mmapguard run, for its value: give --pool its RANGE` + "\n"},
+		{[]string{"run", "--protect", low, "--owner", "-h", "--", "true"}, `--owner: took "-h", an option of mmapguard run`},
+		{[]string{"explain", "--protect", low, "-o", "-q"}, `-o: took "-q", an option of mmapguard explain`},
+		{[]string{"maps", "-p", "-c"}, `-p: took "-c", an option of mmapguard maps, for its value: give -p its PID` + "\n"},
+		{[]string{"inspect", "--place", "--", "/bin/true"}, `--place: took "--", the end of the options`},
+	} {
+		r := callMain(c.args...)
+		if r.code != exitUsage || r.stdout != "" || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("mmapguard %q: want exit 2 and %q on stderr; got %v", c.args, c.want, r)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+		t.Errorf("refused command lines left %v", ents)
+	}
+	// A FILE that starts with '-' is still given as ./NAME, or with
+	// '=' when it is not one of the command's options.
+	for _, name := range []string{"./-q", "-log"} {
+		if r := callMain("explain", "--protect", low, "-q", "-o="+name); r.code != 0 {
+			t.Errorf("explain -o=%s: %v", name, r)
+		}
+		if _, err := os.Stat(name); err != nil {
+			t.Errorf("explain -o=%s: %v", name, err)
+		}
+	}
+}
+
 // TestPoolBelowMinAddr: where vm.mmap_min_addr is above the usual 64
 // KiB, a pool that starts below it is refused by every command that
 // takes one, as root too, and one that starts at it is not.

@@ -314,6 +314,7 @@ func optionName(name string) string {
 // parseFlags parses a subcommand's flags: -h/--help prints the usage on
 // stdout, any other problem becomes a usage error.
 func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	guardValues(fs)
 	err := fs.Parse(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -339,6 +340,55 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 		return &usageError{msg}
 	}
 	return nil
+}
+
+// guardValues makes each option of fs that takes a value refuse "--"
+// and the command's own options as that value. The flag package takes
+// the argument after such an option as its value whatever it is, as
+// getopt does: a FILE left out of -o (mmapguard run -o -- prog, -o -q)
+// made a log file named "--" or "-q" and ran on without a word, and
+// --protect -- said "missing number". A FILE of such a name is still
+// given as ./-q.
+func guardValues(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		if _, done := f.Value.(optionValue); done {
+			return
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			return
+		}
+		f.Value = optionValue{Value: f.Value, fs: fs, name: f.Name}
+	})
+}
+
+// optionValue is an option's value that may not be "--" or another
+// option (see guardValues).
+type optionValue struct {
+	flag.Value
+	fs   *flag.FlagSet
+	name string
+}
+
+func (v optionValue) Set(s string) error {
+	arg, _ := flag.UnquoteUsage(v.fs.Lookup(v.name))
+	what := "its " + arg
+	if arg == "" {
+		what = "a value"
+	}
+	if s == "--" {
+		return fmt.Errorf("took %q, the end of the options, for its value: give %s %s before --", s, optionName(v.name), what)
+	}
+	if name, ok := strings.CutPrefix(s, "-"); ok && name != "" {
+		name = strings.TrimPrefix(name, "-")
+		if v.fs.Lookup(name) != nil || name == "h" || name == "help" {
+			hint := ""
+			if arg == "FILE" {
+				hint = " (a FILE of that name as ./" + s + ")"
+			}
+			return fmt.Errorf("took %q, an option of mmapguard %s, for its value: give %s %s%s", s, v.fs.Name(), optionName(v.name), what, hint)
+		}
+	}
+	return v.Value.Set(s)
 }
 
 // strayOption says what to do instead of an option the command lacks
