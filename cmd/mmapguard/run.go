@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"slices"
 	"sort"
@@ -212,14 +213,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "mmapguard run: %v\n%s\n", err, hint)
 			return exitCode(127)
 		}
-		hint := "Give a program with execute permission (a binary or a script starting with #!)."
-		switch {
-		case errors.Is(err, syscall.EISDIR):
-			hint = "Give the path of a program file in it, not the directory."
-		case errors.Is(err, syscall.ELOOP):
-			hint = "A symbolic link on the way leads back to itself (or through more than 40 links): point it at the program."
-		}
-		fmt.Fprintf(stderr, "mmapguard run: %v\n%s\n", err, hint)
+		fmt.Fprintf(stderr, "mmapguard run: %v\n%s\n", err, notExecutableHint(fs.Arg(0), err))
 		return exitCode(126)
 	}
 	argv := fs.Args()
@@ -373,6 +367,43 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		return killedBy(res.Status.Signal())
 	}
 	return exitCode(res.ExitCode())
+}
+
+// notExecutableHint says what to do about a program that was found but
+// cannot be run (status 126), from why: the path, its directories, the
+// file's mode, its file system.
+func notExecutableHint(name string, err error) string {
+	switch {
+	case errors.Is(err, syscall.EISDIR):
+		return "Give the path of a program file in it, not the directory."
+	case errors.Is(err, syscall.ELOOP):
+		return "A symbolic link on the way leads back to itself (or through more than 40 links): point it at the program."
+	case errors.Is(err, syscall.ENOTDIR):
+		return "A part of the path before its last '/' is a file, not a directory: check the path (a '/' after the program's name?)."
+	}
+	path := name
+	if !strings.Contains(name, "/") {
+		if p, lerr := exec.LookPath(name); lerr == nil || errors.Is(lerr, exec.ErrDot) {
+			path = p
+		}
+	}
+	st, serr := os.Stat(path)
+	switch {
+	case errors.Is(serr, syscall.EACCES):
+		return "A directory on the way to it may not be searched by this user (it lacks x permission): check the directories' permissions (namei -l " + path + " shows them), or run as a user who may."
+	case serr != nil || !st.Mode().IsRegular():
+	case st.Mode()&0o111 != 0:
+		var sfs unix.Statfs_t
+		if unix.Statfs(path, &sfs) == nil && sfs.Flags&unix.ST_NOEXEC != 0 {
+			return path + " lies on a file system mounted noexec, from which the kernel runs no program: copy it to another file system, or, for a script, run its interpreter (mmapguard run ... -- sh " + path + ")."
+		}
+		owner := ""
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			owner = fmt.Sprintf(", owner uid %d", sys.Uid)
+		}
+		return fmt.Sprintf("%s (mode %#o%s) may not be run by this user: run as a user who may, or have its owner give more execute permission (chmod a+x).", path, st.Mode().Perm(), owner)
+	}
+	return "Give a program with execute permission (a binary or a script starting with #!)."
 }
 
 // filterJob is the seccomp filter for runRun's signal goroutine to

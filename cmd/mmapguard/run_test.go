@@ -329,6 +329,59 @@ func TestRunProgramNotFoundWording(t *testing.T) {
 	}
 }
 
+// TestRunNotExecutableHint: a program found but not runnable (status
+// 126) is told apart by why, and the second line says what to do about
+// that: until the eighteenth session a '/' after a file's name, a file
+// on a noexec mount, a directory on the way the user may not search and
+// a file of another user's all said "Give a program with execute
+// permission".
+func TestRunNotExecutableHint(t *testing.T) {
+	dir, mg, nobody := nobodyCopy(t)
+	locked := filepath.Join(dir, "locked")
+	if err := os.Mkdir(locked, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{filepath.Join(locked, "t"), filepath.Join(dir, "rootonly")} {
+		if err := os.WriteFile(f, b, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type tc struct {
+		program string
+		as      *syscall.SysProcAttr
+		want    string
+	}
+	cases := []tc{
+		{"/bin/true/", nil, "A part of the path before its last '/' is a file, not a directory"},
+		{"/etc/passwd", nil, "Give a program with execute permission"},
+		{filepath.Join(locked, "t"), nobody, "A directory on the way to it may not be searched by this user (it lacks x permission): check the directories' permissions (namei -l " + filepath.Join(locked, "t") + " shows them)"},
+		{filepath.Join(dir, "rootonly"), nobody, "rootonly (mode 0700, owner uid 0) may not be run by this user"},
+	}
+	noexec := filepath.Join(dir, "noexec")
+	if err := os.Mkdir(noexec, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", noexec, "tmpfs", syscall.MS_NOEXEC, ""); err != nil {
+		t.Logf("no noexec mount (%v): that case is left out", err)
+	} else {
+		t.Cleanup(func() { _ = syscall.Unmount(noexec, syscall.MNT_DETACH) })
+		if err := os.WriteFile(filepath.Join(noexec, "t"), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, tc{filepath.Join(noexec, "t"), nil, "lies on a file system mounted noexec, from which the kernel runs no program"})
+	}
+	for _, c := range cases {
+		r := runBin(t, mg, func(cmd *exec.Cmd) { cmd.SysProcAttr = c.as; cmd.Dir = dir }, guardArgs(c.program)...)
+		if r.code != 126 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("run -- %s: want exit 126 and %q; got %v", c.program, c.want, r)
+		}
+	}
+}
+
 // TestRunUnderItself: mmapguard run under mmapguard (or strace -f)
 // cannot trace its program, whose one tracer is the outer one: that is
 // mmapguard's own error (status 1, as --help says of ptrace refused),
