@@ -37,16 +37,20 @@ func placeExe(path string, argv []string, base uint64, policy *rewrite.Policy) (
 		var fe *elf.FormatError
 		if errors.As(err, &fe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			// A script (#!), or a file that is no ELF or is cut short.
-			why := err.Error()
 			head := make([]byte, 4)
 			if n, _ := readHead(path, head); n >= 2 && string(head[:2]) == "#!" {
-				why = "a script"
-			} else if n < 4 || string(head) != elf.ELFMAG {
+				return "", nil, loader.Rule{}, usagef("--place-exe: %s is not an ELF executable (a script): only a position-independent ELF program can be moved; to move a script's interpreter, run it (mmapguard run --place-exe ADDR -- sh SCRIPT)", path)
+			}
+			// Not a program the kernel can run either (no ELF, or
+			// one cut short or broken): said as without --place-exe,
+			// with a shell's status, not as an error of the option's.
+			why := "a broken ELF file"
+			if n, _ := readHead(path, head); n < 4 || string(head) != elf.ELFMAG {
 				why = "no ELF magic"
 			} else if !errors.As(err, &fe) {
 				why = "cut short"
 			}
-			return "", nil, loader.Rule{}, usagef("--place-exe: %s is not an ELF executable (%s): only a position-independent ELF program can be moved; to move a script's interpreter, run it (mmapguard run --place-exe ADDR -- sh SCRIPT)", path, why)
+			return "", nil, loader.Rule{}, &statusError{126, fmt.Errorf("--place-exe: %s is not an ELF executable (%s): the kernel cannot run it, and only a position-independent ELF program can be moved\n%s", path, why, execFormatHint(path))}
 		}
 		return "", nil, loader.Rule{}, fmt.Errorf("--place-exe: %s: %w", path, err)
 	}

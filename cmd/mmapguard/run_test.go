@@ -1300,20 +1300,36 @@ func TestRunPlaceExe(t *testing.T) {
 	if want := "its ELF interpreter (PT_INTERP) names /nope4/ld-linux-x86-64.so.2, which does not"; r.code != 127 || !strings.Contains(r.stderr, want) {
 		t.Errorf("--place-exe of a PIE without its loader: want exit 127 and %q; got %v", want, r)
 	}
-	// A script, and a file cut short: what is wrong, not how the ELF
-	// reader failed.
-	script, short := filepath.Join(dir, "script"), filepath.Join(dir, "short")
+	// A script, and files the kernel cannot run: what is wrong, not how
+	// the ELF reader failed. A script is a usage error (run its
+	// interpreter); a file cut short or without an ELF header is said
+	// as without --place-exe, with its status, 126 (until the
+	// eighteenth session: status 2, and a hint about scripts).
+	script, short, junk := filepath.Join(dir, "script"), filepath.Join(dir, "short"), filepath.Join(dir, "junk")
 	elfStart, err := os.ReadFile("/bin/true")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for path, body := range map[string][]byte{script: []byte("#!/bin/sh\necho hi\n"), short: elfStart[:100]} {
-		if err := os.WriteFile(path, body, 0o755); err != nil {
+	for _, c := range []struct {
+		path string
+		body []byte
+		code int
+		want []string
+	}{
+		{script, []byte("#!/bin/sh\necho hi\n"), exitUsage, []string{script + " is not an ELF executable (a script)", "-- sh SCRIPT"}},
+		{short, elfStart[:100], 126, []string{short + " is not an ELF executable (cut short): the kernel cannot run it", short + " is an ELF file cut short: build or copy it again."}},
+		{junk, []byte("\x01\x02junk\x00\x00"), 126, []string{junk + " is not an ELF executable (no ELF magic)"}},
+	} {
+		if err := os.WriteFile(c.path, c.body, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		r = mmapguard(t, nil, "run", "--protect", lowRange, "--place-exe", "0x30000000", "--", path)
-		if r.code != exitUsage || !strings.Contains(r.stderr, path+" is not an ELF executable") {
-			t.Errorf("%s: want exit 2 and 'not an ELF executable'; got %v", filepath.Base(path), r)
+		r = mmapguard(t, nil, "run", "--protect", lowRange, "--place-exe", "0x30000000", "--", c.path)
+		ok := r.code == c.code
+		for _, w := range c.want {
+			ok = ok && strings.Contains(r.stderr, w)
+		}
+		if !ok || (c.code != exitUsage && strings.Contains(r.stderr, "SCRIPT")) {
+			t.Errorf("%s: want exit %d and %q; got %v", filepath.Base(c.path), c.code, c.want, r)
 		}
 	}
 }
