@@ -73,9 +73,21 @@ func NewPolicy(protected []region.Range, pool region.Range, poolAll, strict bool
 		if _, err := region.New(r.Start, r.End); err != nil {
 			return nil, fmt.Errorf("%w: protected %w", ErrPolicy, err)
 		}
+		if i > 0 && rs[i-1] == r {
+			return nil, fmt.Errorf("%w: protected range %v given twice; give it once", ErrPolicy, r)
+		}
 		if i > 0 && rs[i-1].Overlaps(r) {
-			return nil, fmt.Errorf("%w: protected ranges %v and %v overlap; give their union as one --protect",
-				ErrPolicy, rs[i-1], r)
+			// The union of every range this one overlaps, in a
+			// chain: what to give instead of all of them.
+			union := rs[i-1]
+			for _, n := range rs[i:] {
+				if n.Start >= union.End {
+					break
+				}
+				union.End = max(union.End, n.End)
+			}
+			return nil, fmt.Errorf("%w: protected ranges %v and %v overlap; give their union, %v, as one --protect",
+				ErrPolicy, rs[i-1], r, union)
 		}
 		p.protected.Add(r)
 	}

@@ -19,7 +19,14 @@ func TestNewPolicyErrors(t *testing.T) {
 		want    []string
 	}{
 		{"overlapping protected ranges", []region.Range{low, {Start: 0x70000000, End: 0x90000000}}, DefaultPool,
-			[]string{"protected ranges 0x10000-0x80000000 and 0x70000000-0x90000000 overlap", "give their union"}},
+			[]string{"protected ranges 0x10000-0x80000000 and 0x70000000-0x90000000 overlap", "give their union, 0x10000-0x90000000, as one --protect"}},
+		// The union of a chain of overlaps, and a range given twice
+		// (the eighteenth session: "give their union" named none, and
+		// a range given twice was said to overlap itself).
+		{"a chain of overlapping ranges", []region.Range{{Start: 0x50000000, End: 0xa0000000}, low, {Start: 0x60000000, End: 0x70000000}, {Start: 0xa0000000, End: 0xb0000000}}, DefaultPool,
+			[]string{"protected ranges 0x10000-0x80000000 and 0x50000000-0xa0000000 overlap", "give their union, 0x10000-0xa0000000, as one --protect"}},
+		{"a protected range twice", []region.Range{low, low}, DefaultPool,
+			[]string{"protected range 0x10000-0x80000000 given twice; give it once"}},
 		{"pool overlapping a protected range", []region.Range{low}, region.Range{Start: 0x40000000, End: 0x80000000},
 			[]string{"pool 0x40000000-0x80000000 overlaps protected range 0x10000-0x80000000", "move the pool"}},
 		{"pool too small", []region.Range{low}, region.Range{Start: 0x100000000, End: 0x100100000},

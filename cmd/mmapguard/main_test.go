@@ -211,7 +211,7 @@ func TestUsageErrors(t *testing.T) {
 		{"zero size", []string{"--protect", "0x10000+0"}, []string{`range "0x10000+0": empty range`, "a SIZE of at least 0x1000"}},
 		{"overflowing size", []string{"--protect", "0xffffffffffffffff+1"}, []string{"overflows 64 bits", "check the number of digits"}},
 		{"overflowing range", []string{"--protect", "0xffffffffffff0000+1M"}, []string{"overflows", "check the number of digits"}},
-		{"overlapping protected ranges", []string{"--protect", low, "--protect", "0x70000000-0x90000000"}, []string{"protected ranges 0x10000-0x80000000 and 0x70000000-0x90000000 overlap", "give their union as one --protect"}},
+		{"overlapping protected ranges", []string{"--protect", low, "--protect", "0x70000000-0x90000000"}, []string{"protected ranges 0x10000-0x80000000 and 0x70000000-0x90000000 overlap", "give their union, 0x10000-0x90000000, as one --protect"}},
 		{"pool overlapping a protected range", []string{"--protect", low, "--pool", "0x70000000-0x90000000"}, []string{"pool 0x70000000-0x90000000 overlaps protected range 0x10000-0x80000000", "move the pool with --pool"}},
 		{"protected range overlapping the default pool", []string{"--protect", "0x200000000000+1G"}, []string{"overlaps the default pool 0x200000000000-0x300000000000", "--pool RANGE or --pool none"}},
 		{"pool at 0", []string{"--protect", "0x10000000-0x80000000", "--pool", "0x0+16M"},

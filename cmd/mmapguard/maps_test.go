@@ -142,7 +142,7 @@ func TestMapsErrors(t *testing.T) {
 		{[]string{"-p", "1", "-c", "--pool", "none"}, "-c needs ranges to check against"},
 		// The ranges are checked as run and explain check them.
 		{[]string{"-p", self, "--protect", "0x10000-0x80000000", "--protect", "0x20000-0x30000"},
-			"protected ranges 0x10000-0x80000000 and 0x20000-0x30000 overlap; give their union as one --protect"},
+			"protected ranges 0x10000-0x80000000 and 0x20000-0x30000 overlap; give their union, 0x10000-0x80000000, as one --protect"},
 		{[]string{"-p", self, "--protect", "0x10000-0x80000000", "--pool", "0x40000000+1G"},
 			"pool 0x40000000-0x80000000 overlaps protected range 0x10000-0x80000000; move the pool with --pool"},
 		{[]string{"-p", self, "--pool", "0x0+16M"}, "pool 0x0-0x1000000 starts below 0x10000"},
