@@ -179,6 +179,10 @@ func ParseAddr(s string) (uint64, error) {
 		return 0, fmt.Errorf("address %v; check the number of digits", errors.Unwrap(err))
 	case err != nil:
 		return 0, fmt.Errorf("address %q is not a number: write it in hexadecimal (0x7d000000), octal (0o...), binary (0b...) or decimal, optionally with a K, M, G or T suffix (256M)", s)
+	case v >= region.UserEnd:
+		// Said first, as for a range: the aligned address an unaligned
+		// one would be pointed at is no better there.
+		return 0, fmt.Errorf("address %s is not below the end of user space (0x%x): give a lower address", s, region.UserEnd)
 	case v%region.PageSize != 0:
 		if note := region.LeadingZeroNote(s); note != "" {
 			return 0, fmt.Errorf("address %s is not page-aligned (a multiple of 0x1000); %s", s, note)
@@ -186,8 +190,6 @@ func ParseAddr(s string) (uint64, error) {
 		return 0, fmt.Errorf("address %s is not page-aligned: give a multiple of 0x1000, e.g. %#x", s, max(region.PageDown(v), MinAddr))
 	case v < MinAddr:
 		return 0, fmt.Errorf("address %s is below 0x%x, the lowest address mmap allows (vm.mmap_min_addr)", s, MinAddr)
-	case v >= region.UserEnd:
-		return 0, fmt.Errorf("address %s is not below the end of user space (0x%x): give a lower address", s, region.UserEnd)
 	}
 	return v, nil
 }

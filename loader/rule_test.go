@@ -30,6 +30,10 @@ func TestParseRule(t *testing.T) {
 		{in: "a.so=0x1000", err: "below 0x10000"},
 		{in: "a.so=0", err: "below 0x10000"},
 		{in: "a.so=0x7ffffffff000", err: "not below the end of user space (0x7ffffffff000)"},
+		// Unaligned and beyond user space: the latter is said, not an
+		// aligned address beyond it (the eighteenth session).
+		{in: "a.so=18446744073709551615", err: "18446744073709551615 is not below the end of user space (0x7ffffffff000): give a lower address"},
+		{in: "a.so=0x7ffffffff800", err: "not below the end of user space"},
 		{in: "a.so=0x1ffffffffffffffff", err: "0x1ffffffffffffffff is too large for 64 bits"},
 		{in: "x.so=256M", want: Rule{"x.so", 256 << 20}}, // suffixes, as --place-exe and sizes take them
 		{in: "x.so=1G", want: Rule{"x.so", 1 << 30}},
