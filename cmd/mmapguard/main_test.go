@@ -137,6 +137,13 @@ func TestUsageErrors(t *testing.T) {
 		{"run -p: no attaching", []string{"run", "-p", "1234"}, []string{"unknown option -p: run starts the program itself and cannot attach", "mmapguard maps -p PID"}},
 		{"run -f: always followed", []string{"run", "-f", "--protect", low, "--", "true"}, []string{"unknown option -f", "follows every thread and process", "drop it"}},
 		{"explain -p", []string{"explain", "-p", "1234"}, []string{"unknown option -p", "mmapguard maps -p PID"}},
+		// Options of another command: what they are for (the
+		// eighteenth session: "unknown option" alone).
+		{"explain --place", []string{"explain", "--protect", low, "--place", "x=0x30000000"}, []string{"unknown option --place: explain takes the policy's options only", "'mmapguard inspect' shows"}},
+		{"explain --owner", []string{"explain", "--protect", low, "--owner", "x"}, []string{"unknown option --owner: explain shows a policy and its filter, which --owner does not change"}},
+		{"maps --strict", []string{"maps", "-p", "1", "--strict"}, []string{"unknown option --strict: maps only looks at a layout", "drop it"}},
+		{"inspect --protect", []string{"inspect", "--protect", low, "/bin/true"}, []string{"unknown option --protect: inspect takes no policy", "--occupied RANGE"}},
+		{"three dashes", []string{"run", "---protect", low, "--", "true"}, []string{"bad option syntax ---protect: write options as -o, --protect, --protect=RANGE (here --protect)"}},
 		{"run --version", []string{"run", "--version"}, []string{"unknown option --version", "'mmapguard --version'"}},
 		{"maps -V", []string{"maps", "-V"}, []string{"unknown option -V", "'mmapguard --version'"}},
 		{"run --place-exe of a script", []string{"run", "--protect", low, "--place-exe", "0x30000000", "--", scriptForPlaceExe(t)}, []string{"is not an ELF executable (a script)", "-- sh SCRIPT"}},

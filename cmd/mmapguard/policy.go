@@ -337,6 +337,13 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 				msg += ": " + hint
 			}
 		}
+		if bad, ok := strings.CutPrefix(err.Error(), "bad flag syntax: "); ok {
+			// ---protect, -=x: the flag package says no more.
+			msg = "bad option syntax " + bad + ": write options as -o, --protect, --protect=RANGE"
+			if name := strings.TrimLeft(bad, "-"); name != "" && fs.Lookup(strings.SplitN(name, "=", 2)[0]) != nil {
+				msg += " (here " + optionName(strings.SplitN(name, "=", 2)[0]) + ")"
+			}
+		}
 		return &usageError{msg}
 	}
 	return nil
@@ -404,6 +411,14 @@ func strayOption(cmd, name string) string {
 		return "run always follows every thread and process the program starts, as strace -f does: drop it"
 	case cmd == "explain" && name == "p":
 		return "explain looks at no process; 'mmapguard maps -p PID' shows a running process's layout"
+	case cmd == "explain" && strings.HasPrefix(name, "place"):
+		return "explain takes the policy's options only; with a --place option, run's filter also stops file mappings for ld.so's placement (docs/placement.md), and 'mmapguard inspect' shows where shared objects would be placed"
+	case cmd == "explain" && (name == "owner" || name == "log-format"):
+		return "explain shows a policy and its filter, which " + optionName(name) + " does not change: it is run's only"
+	case cmd == "maps" && (name == "pool-all" || name == "strict" || name == "trace-all" || name == "q"):
+		return "maps only looks at a layout, which " + optionName(name) + " does not change: drop it"
+	case cmd == "inspect" && (name == "protect" || name == "pool"):
+		return "inspect takes no policy; give what the program maps before its objects load with --occupied RANGE"
 	}
 	return ""
 }
