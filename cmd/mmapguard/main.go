@@ -235,6 +235,10 @@ const helpUsage = `Usage: mmapguard help [COMMAND]
 Shows the overview of mmapguard, or with COMMAND the usage and options of
 that command (the same as 'mmapguard COMMAND --help').
 
+Options:
+  -h, --help
+        print this help and exit
+
 Examples:
   mmapguard help
   mmapguard help run

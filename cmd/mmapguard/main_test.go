@@ -94,6 +94,11 @@ func TestSubcommandHelp(t *testing.T) {
 					t.Errorf("mmapguard %v: option %q is not listed with its description:\n%s", args, f, options)
 				}
 			}
+			options = "\n" + options
+			if !strings.Contains(options, "\n  -h, --help\n        print this help and exit") {
+				t.Errorf("mmapguard %v: -h, --help is not listed:\n%s", args, options)
+			}
+			options = strings.Replace(options, "\n  -h, --help\n", "\n", 1)
 			if n := len(optionLine.FindAllString(options, -1)); len(flags) > 0 && n != len(flags) {
 				t.Errorf("mmapguard %v: %d options listed, want %d (%v):\n%s", args, n, len(flags), flags, options)
 			}
@@ -750,6 +755,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 				t.Errorf("%s --help: %s does not show its default %q: %s", c.name, name, d, entry[1])
 			}
 		})
+		n++ // -h, --help, which the flag package handles itself
 		if got := len(optionLine.FindAllString(options, -1)); got != n {
 			t.Errorf("%s --help: %d options listed, the flag set has %d:\n%s", c.name, got, n, options)
 		}

@@ -248,6 +248,7 @@ func newFlagSet(name, usage string) *flag.FlagSet {
 			}
 			fmt.Fprintf(w, "  %s%s\n        %s\n", optionName(f.Name), arg, help)
 		})
+		fmt.Fprintf(w, "  -h, --help\n        print this help and exit (the same as 'mmapguard help %s')\n", fs.Name())
 		if tail != "" {
 			fmt.Fprint(w, "\nExamples:\n"+tail)
 		}
