@@ -146,7 +146,12 @@ func run1(args []string, stdout, stderr io.Writer) (int, syscall.Signal) {
 		return exitUsage, 0
 	}
 	name := args[0]
-	if isHelpFlag(name) {
+	if isHelpFlag(name) && len(args) > 1 {
+		// mmapguard --help run: as 'mmapguard help run' (it showed the
+		// overview, the command left unread).
+		args = append([]string{"help"}, args[1:]...)
+		name = "help"
+	} else if isHelpFlag(name) {
 		topUsage(stdout)
 		return 0, 0
 	}
@@ -225,8 +230,10 @@ Examples:
   mmapguard maps -p 1234 --protect 0x10000-0x80000000 -c
 
 Exit status: run passes the program's through (or dies of the signal
-that killed it); otherwise 0, 1 for an error, 2 for a bad command line.
-Each command's --help says more.
+that killed it), and gives a shell's 126 and 127 for a program that
+cannot be run or is not found; maps exits 1 when a mapping collides
+with a protected range; otherwise 0, 1 for an error, 2 for a bad
+command line. Each command's --help says more.
 `)
 }
 

@@ -104,6 +104,17 @@ func TestSubcommandHelp(t *testing.T) {
 			}
 		}
 	}
+	// --help before a command is help for it (the eighteenth session:
+	// the overview), and a command that is none is refused as by help.
+	for _, args := range [][]string{{"--help", "run"}, {"-h", "run"}} {
+		r := callMain(args...)
+		if r.code != 0 || r.stderr != "" || !strings.HasPrefix(r.stdout, "Usage: mmapguard run ") {
+			t.Errorf("mmapguard %v: want exit 0 and run's usage; got %v", args, r)
+		}
+	}
+	if r := callMain("--help", "frobnicate"); r.code != exitUsage || !strings.Contains(r.stderr, `no command "frobnicate"`) {
+		t.Errorf("mmapguard --help frobnicate: want exit 2 and no such command; got %v", r)
+	}
 	// help's own help.
 	for _, args := range [][]string{{"help", "help"}, {"help", "--help"}, {"help", "-h"}} {
 		r := callMain(args...)
