@@ -23,8 +23,10 @@ from /proc/PID/maps with its size and what it is (a file, the heap, a
 stack, anonymous memory), and, for each protected range given, what lies
 inside it and where it is free. With -c only the mappings that collide
 with a protected range or the pool are listed (-c needs --protect or
---pool). A process whose main thread has exited while others live on is
-shown through one of them (a note on standard error says which).
+--pool). A thread's id (as ps -L or top -H show it) shows the layout of
+its process, which all its threads share. A process whose main thread
+has exited while others live on is shown through one of them (a note on
+standard error says which).
 
 This is how to check, before using 'mmapguard run', where a program's
 libraries, heap and thread stacks land, and what a range would collide
