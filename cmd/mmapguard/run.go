@@ -516,13 +516,18 @@ func writeSummary(f *logFile, p *rewrite.Policy, r trace.Result, events *eventLo
 		if p.HasPool() {
 			pool = p.Pool.String()
 		}
-		b, err := json.Marshal(map[string]any{"summary": map[string]any{
+		sum := map[string]any{
 			"protected": protected, "pool": pool, "pool_all": p.PoolAll, "strict": p.Strict,
 			"processes": r.Processes, "stops": r.Stops, "freezes": r.Freezes, "calls": s.Calls, "outcomes": outcomes,
 			"reservations": s.Reservations, "reservation_failures": s.ReserveFailures,
 			"pool_exhausted": s.PoolExhausted, "failed_closed": r.FailedClosed, "unreserved": r.Unreserved, "exit_status": r.ExitCode(),
 			"by_caller": byCaller,
-		}})
+		}
+		if r.Status.Signaled() {
+			sum["signal"] = int(r.Status.Signal())
+			sum["core_dumped"] = r.Status.CoreDump()
+		}
+		b, err := json.Marshal(map[string]any{"summary": sum})
 		if err == nil {
 			_, err = f.Write(append(b, '\n'))
 		}
@@ -557,12 +562,29 @@ func writeSummary(f *logFile, p *rewrite.Policy, r trace.Result, events *eventLo
 	for _, k := range keys {
 		fmt.Fprintf(&b, "caller         %-40s %d\n", k, byCaller[k])
 	}
-	fmt.Fprintf(&b, "exit status    %d\n", r.ExitCode())
+	fmt.Fprintf(&b, "exit status    %d%s\n", r.ExitCode(), killedNote(r.Status))
 	_, err := f.Write(b.Bytes())
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// killedNote says, after the summary's exit status, which signal killed
+// the program, as strace's "+++ killed by SIGTERM +++" does: a 143 is
+// otherwise also what exit(143) gives. "" for a program that exited.
+func killedNote(ws unix.WaitStatus) string {
+	if !ws.Signaled() {
+		return ""
+	}
+	name := unix.SignalName(ws.Signal())
+	if name == "" {
+		name = "signal " + strconv.Itoa(int(ws.Signal()))
+	}
+	if ws.CoreDump() {
+		return " (killed by " + name + ", core dumped)"
+	}
+	return " (killed by " + name + ")"
 }
 
 // belowMinAddr refuses a guarded range that starts below

@@ -518,7 +518,7 @@ var summaryLines = []string{
 	`reservations   (\d+) made, (\d+) failed`,
 	`pool exhausted (\d+)`,
 	`failed closed  (\d+)`,
-	`exit status    (\d+)`,
+	`exit status    (\d+)(?: \(killed by \S+(?: \d+)?(?:, core dumped)?\))?`,
 }
 
 // parseSummary checks the summary's lines against summaryLines and
@@ -533,7 +533,7 @@ func parseSummary(t *testing.T, text string) (nums map[string][]int, unreserved 
 	nums = map[string][]int{}
 	i := 0
 	for _, pat := range summaryLines {
-		if pat == `exit status    (\d+)` {
+		if strings.HasPrefix(pat, `exit status`) {
 			for i < len(lines) && strings.HasPrefix(lines[i], "unreserved     ") {
 				unreserved = append(unreserved, strings.TrimPrefix(lines[i], "unreserved     "))
 				i++
@@ -558,6 +558,46 @@ func parseSummary(t *testing.T, text string) (nums map[string][]int, unreserved 
 		t.Fatalf("summary: unexpected lines after %q:\n%s", lines[i-1], text)
 	}
 	return nums, unreserved
+}
+
+// TestRunSummaryKilled: the summary of a program killed by a signal
+// names it, as strace's "+++ killed by SIGTERM +++" does (the JSON
+// summary as "signal" and "core_dumped"): its exit status, 128+N, is
+// also what exit(128+N) gives (until the eighteenth session "exit
+// status 143" said no more).
+func TestRunSummaryKilled(t *testing.T) {
+	dir := t.TempDir()
+	text, js := filepath.Join(dir, "summary.txt"), filepath.Join(dir, "summary.json")
+	for _, c := range []struct {
+		log  string
+		args []string
+	}{{text, nil}, {js, []string{"--log-format", "json"}}} {
+		r := mmapguard(t, nil, slices.Concat([]string{"run", "--protect", lowRange, "-o", c.log}, c.args, []string{"--", "sh", "-c", "kill -TERM $$"})...)
+		if r.sig != syscall.SIGTERM {
+			t.Fatalf("want mmapguard killed by SIGTERM; got %v", r)
+		}
+	}
+	b, err := os.ReadFile(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nums, _ := parseSummary(t, string(b)); !strings.HasSuffix(string(b), "\nexit status    143 (killed by SIGTERM)\n") || nums["exit status"][0] != 143 {
+		t.Errorf("text summary: want 'exit status    143 (killed by SIGTERM)' last:\n%s", b)
+	}
+	b, err = os.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var sum struct {
+		Summary map[string]any `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Summary["exit_status"] != 143.0 || sum.Summary["signal"] != 15.0 || sum.Summary["core_dumped"] != false {
+		t.Errorf("JSON summary: want exit_status 143, signal 15, core_dumped false; got %v", sum.Summary)
+	}
 }
 
 // TestRunSummary: -o writes the documented lines, counting the traced
@@ -1628,6 +1668,10 @@ func TestRunLogFileKeptOnFailure(t *testing.T) {
 	if err := os.WriteFile(notELF, []byte("echo no shebang\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	script := filepath.Join(dir, "script")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho hi\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	const old = "an old log, not to be lost\n"
 	log := filepath.Join(dir, "log")
 	for _, c := range []struct {
@@ -1636,7 +1680,8 @@ func TestRunLogFileKeptOnFailure(t *testing.T) {
 		code int
 	}{
 		{"exec refused", []string{"--", notELF}, 126},
-		{"--place-exe of a script", []string{"--place-exe", "0x30000000", "--", notELF}, exitUsage},
+		{"--place-exe of a file the kernel cannot run", []string{"--place-exe", "0x30000000", "--", notELF}, 126},
+		{"--place-exe of a script", []string{"--place-exe", "0x30000000", "--", script}, exitUsage},
 		{"no such program", []string{"--", filepath.Join(dir, "missing")}, 127},
 	} {
 		if err := os.WriteFile(log, []byte(old), 0o644); err != nil {
