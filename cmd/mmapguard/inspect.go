@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -255,10 +256,18 @@ func readHint(err error) string {
 
 func readPlacementFile(name string) ([]loader.Rule, []loader.RangeRule, error) {
 	f, err := plainfile.Open(name)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil, fmt.Errorf("%w: check the FILE's path (a relative one is from mmapguard's working directory)", err)
+	case errors.Is(err, fs.ErrPermission):
+		return nil, nil, fmt.Errorf("%w: give a FILE you may read", err)
+	case err != nil:
 		return nil, nil, err
 	}
 	defer func() { _ = f.Close() }() // read-only: a failed close loses nothing
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, nil, fmt.Errorf("%s is a directory: give the placement FILE in it", name)
+	}
 	rules, ranges, err := loader.ParsePlacementFile(f)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", name, err)

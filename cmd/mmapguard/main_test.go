@@ -194,6 +194,8 @@ func TestUsageErrors(t *testing.T) {
 			[]string{"line 1: bad placement rule: range \"0x10000000+2K\": size not page-aligned", "give a SIZE that is a multiple of 4K"}},
 		{"run --place-file with PATTERN=ADDR", []string{"run", "--protect", low, "--place-file", placeFile(t, "place a=0x30000000\n"), "--", "true"},
 			[]string{"want 'place PATTERN ADDR', e.g. 'place libfoo*.so 0x7d000000'", "write 'place a 0x30000000'"}},
+		{"inspect --place-file missing", []string{"inspect", "--place-file", "/nonexistent/wine.place", "/bin/true"}, []string{"--place-file: open /nonexistent/wine.place: no such file or directory: check the FILE's path"}},
+		{"run --place-file of a directory", []string{"run", "--protect", low, "--place-file", "/tmp", "--", "true"}, []string{"--place-file: /tmp is a directory: give the placement FILE in it"}},
 		{"inspect --place-file of a program", []string{"inspect", "--place-file", "/bin/true", "/bin/true"}, []string{"/bin/true: line 1: not a placement file: it is an ELF file", "a placement file is text"}},
 		{"run --place-range RANGE PROGRAM", []string{"run", "--protect", low, "--place-range", "0x10000000-0x20000000", "ls"},
 			[]string{`no program to run: --place-range 0x10000000-0x20000000 took "ls" as its PATTERN`, "give the rule as one argument, RANGE=PATTERN: mmapguard run ... --place-range '0x10000000-0x20000000=PATTERN' -- ls"}},
