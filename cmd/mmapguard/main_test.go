@@ -155,6 +155,8 @@ func TestUsageErrors(t *testing.T) {
 		{"explain -p", []string{"explain", "-p", "1234"}, []string{"unknown option -p", "mmapguard maps -p PID"}},
 		// Options of another command: what they are for (the
 		// eighteenth session: "unknown option" alone).
+		{"run PROGRAM --protect", []string{"run", "ls", "--protect", low}, []string{"no protected range: --protect comes after the program (ls), and so is the program's own argument", "mmapguard run --protect RANGE ... -- ls ..."}},
+		{"run -- PROGRAM --protect=", []string{"run", "--", "ls", "-l", "--protect=" + low}, []string{"no protected range: --protect=" + low + " comes after the program (ls)"}},
 		{"explain --place", []string{"explain", "--protect", low, "--place", "x=0x30000000"}, []string{"unknown option --place: explain takes the policy's options only", "'mmapguard inspect' shows"}},
 		{"explain --owner", []string{"explain", "--protect", low, "--owner", "x"}, []string{"unknown option --owner: explain shows a policy and its filter, which --owner does not change"}},
 		{"maps --strict", []string{"maps", "-p", "1", "--strict"}, []string{"unknown option --strict: maps only looks at a layout", "drop it"}},

@@ -198,6 +198,17 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if *out == "" && flagSet(fs, "log-format") {
 		return usagef("--log-format says how to write the -o file: give -o FILE too")
 	}
+	if len(pf.protect) == 0 {
+		// mmapguard run prog --protect RANGE: the program's own
+		// arguments from its name on, where "no protected range"
+		// alone left the user looking at the --protect given.
+		for _, a := range fs.Args()[1:] {
+			if name, _, _ := strings.Cut(a, "="); name == "--protect" || name == "-protect" {
+				return usagef("no protected range: %s comes after the program (%s), and so is the program's own argument; put mmapguard's options before the program: mmapguard run --protect RANGE ... -- %s ...",
+					a, fs.Arg(0), shellQuote(fs.Arg(0)))
+			}
+		}
+	}
 	p, err := pf.policy()
 	if err != nil {
 		return err
