@@ -361,6 +361,30 @@ func TestResolve(t *testing.T) {
 	}
 }
 
+// TestResolveWithoutPATH: with $PATH not set at all (env -i), a name
+// is looked for where the C library's execvp looks, as `env -i ls`
+// finds ls; until the eighteenth session it was not found (127). An
+// empty $PATH still finds nothing, as in a shell.
+func TestResolveWithoutPATH(t *testing.T) {
+	t.Setenv("PATH", "") // restored afterwards
+	if p, err := Resolve("sh"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("PATH empty: Resolve(sh) = %q, %v, want ErrNotFound", p, err)
+	}
+	if err := os.Unsetenv("PATH"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := Resolve("sh"); err != nil || (p != "/bin/sh" && p != "/usr/bin/sh") {
+		t.Errorf("PATH unset: Resolve(sh) = %q, %v, want /bin/sh or /usr/bin/sh", p, err)
+	}
+	_, err := Resolve("no-such-program-here")
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "not in /bin:/usr/bin, searched as $PATH is not set") {
+		t.Errorf("PATH unset: Resolve(missing) = %v, want ErrNotFound naming the default path", err)
+	}
+	if _, err := Resolve("passwd-not-exec-dir/x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("PATH unset: a relative path = %v, want ErrNotFound", err)
+	}
+}
+
 // TestRealPrograms runs programs installed on the machine under the
 // guard: same output and status as without it, and their own maps show
 // nothing in the protected range but reservations and, for non-PIE

@@ -180,9 +180,25 @@ var (
 	ErrNotExecutable = errors.New("not an executable file")
 )
 
+// DefaultPath is where a name without a '/' is looked for when $PATH
+// is not set at all (env -i, some service managers): the C library's
+// execvp looks there (confstr(_CS_PATH)), and so runs `env -i ls`.
+const DefaultPath = "/bin:/usr/bin"
+
 // Resolve finds the program a command names, as a shell would, and
 // checks that it can be executed.
 func Resolve(name string) (string, error) {
+	if _, set := os.LookupEnv("PATH"); !set && name != "" && !strings.Contains(name, "/") {
+		// As execvp: the default path, tried in order; the first
+		// file there that exists is the program, runnable or not.
+		for dir := range strings.SplitSeq(DefaultPath, ":") {
+			p := dir + "/" + name
+			if _, err := os.Stat(p); err == nil {
+				return Resolve(p)
+			}
+		}
+		return "", fmt.Errorf("%s: %w (not in %s, searched as $PATH is not set)", name, ErrNotFound, DefaultPath)
+	}
 	path, err := exec.LookPath(name)
 	if errors.Is(err, exec.ErrDot) {
 		// Found through "." in $PATH: a shell runs it, and so do we.
