@@ -88,7 +88,12 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	// filter's build (see filters), while the program forks and execs,
 	// and is waited for before the program's first instruction
 	// (Config.SignalsReady). Until then SIGINT, SIGTSTP and SIGPIPE keep
-	// their default actions, as for any program at its start.
+	// their default actions, as for any program at its start. Every
+	// forwarded signal is caught by then: SIGALRM, SIGVTALRM, SIGPWR and
+	// SIGSTKFLT were caught only once the program ran, and one sent in
+	// its first milliseconds was dropped (on a loaded machine, a SIGPWR
+	// sent after the program's first line of output: the eighteenth
+	// session); the four cost the start no time that shows.
 	//
 	// Signals mmapguard was started with ignored must reach the
 	// program ignored (see startIgnored): they are ignored here too by
@@ -98,7 +103,6 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	// to do it cost more (its thread's first wake-up).
 	ignored, startMask := startIgnored()
 	now, later := splitIgnored(forwarded, ignored)
-	now, after := splitFirst(now)
 	if len(ignored) > 0 {
 		signal.Ignore(ignored...)
 	}
@@ -134,12 +138,6 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 			signal.Notify(make(chan os.Signal, 1), syscall.SIGTSTP)
 		}
 		close(notified)
-		// The others (SIGALRM, ...: see splitFirst) only once the
-		// program runs: each is a round trip with the runtime's
-		// signal thread. (Not waited for at the end: a Stop that
-		// comes first leaves them caught, for a mmapguard that is
-		// about to exit.)
-		signal.Notify(sigs, after...)
 	}()
 	filterSent := false
 	defer func() {
@@ -469,25 +467,6 @@ var stopSignals = signal.Stop
 
 // forwarded are the signals mmapguard passes on to the program.
 var forwarded = trace.Forwardable
-
-// splitFirst splits forwarded signals into those caught before the
-// program's first instruction, the ones a user or a supervisor sends to
-// end or poke a program (SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1,
-// SIGUSR2), and the rest, caught just after it starts: one of those
-// that comes in the program's first millisecond is dropped, as the Go
-// runtime drops it (an alarm set before mmapguard's exec, the case that
-// matters, fires later).
-func splitFirst(sigs []os.Signal) (first, after []os.Signal) {
-	for _, s := range sigs {
-		switch s {
-		case syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2:
-			first = append(first, s)
-		default:
-			after = append(after, s)
-		}
-	}
-	return first, after
-}
 
 // terminalSignal reports whether a terminal sends s to its foreground
 // process group (^C, ^\, hang-up).
