@@ -290,16 +290,45 @@ func crossesArenaLine(addr, n uint64) bool {
 // it says or fails; and for an arena's mapping the kernel refuses before
 // it looks at the address (a file offset, a length of more than 4 GiB).
 func ArenaLine(c Call) (line uint64, ok bool) {
-	if !c.Arena || c.Op() != OpMmap || c.Args[3]&(MapFixed|MapFixedNoReplace) == 0 {
+	if !c.Arena || c.Op() != OpMmap {
 		return 0, false
 	}
-	addr, length, off := c.Args[0], c.Args[1], c.Args[5]
-	if c.ABI == ABI32 {
+	r, ok := arenaMove(c.ABI, c.Args)
+	return r.Start, ok
+}
+
+// arenaMove reports where the kernel would map fixed mmap call args
+// (mmap's or mmap2's; an old_mmap's block as mmap2's but for the offset,
+// in bytes there, 0 both ways) if the descriptor were a BPF arena's,
+// whatever it was at the tracer's look: the range of its length from
+// the 4 GiB line its range crosses. ok is false where an arena's would
+// map where it says, or fail before the kernel looks at the address.
+func arenaMove(abi ABI, args [6]uint64) (region.Range, bool) {
+	addr, length, flags, off := args[0], args[1], args[3], args[5]
+	if flags&MapAnonymous != 0 || flags&(MapFixed|MapFixedNoReplace) == 0 {
+		return region.Range{}, false
+	}
+	if abi == ABI32 {
 		addr, length, off = addr&0xffffffff, length&0xffffffff, off&0xffffffff
 	}
 	n, ok := region.PageUp(length)
 	if !ok || n == 0 || n > ArenaSpan || off != 0 || !crossesArenaLine(addr, n) {
-		return 0, false
+		return region.Range{}, false
 	}
-	return (addr/ArenaSpan + 1) * ArenaSpan, true
+	line := (addr/ArenaSpan + 1) * ArenaSpan
+	return region.Range{Start: line, End: satAdd(line, n)}, true
+}
+
+// ArenaMoveOf is arenaMove for an mmap or old_mmap call (the block the
+// tracer read for the latter).
+func ArenaMoveOf(c Call) (region.Range, bool) {
+	switch c.Op() {
+	case OpMmap:
+		return arenaMove(c.ABI, c.Args)
+	case OpOldMmap:
+		if c.HaveMem {
+			return arenaMove(c.ABI, c.Mem)
+		}
+	}
+	return region.Range{}, false
 }

@@ -514,6 +514,44 @@ func (g *Guard) map32Room(n uint64) (uint64, bool) {
 }
 
 func (g *Guard) decideMmap(c Call, who Caller) *Action {
+	a := g.decideMmapArgs(c, who)
+	if c.Arena || a.Verdict != Allow && a.Verdict != Run {
+		return a
+	}
+	if r, ok := arenaMove(c.ABI, c.Args); ok && g.policy.guarded.Overlaps(r) {
+		// A fixed file mapping across a 4 GiB line, decided as the
+		// file the tracer found at its look; another thread can put a
+		// BPF arena on the descriptor (dup2) before the kernel takes
+		// it, which maps it at the line, up to its length past the
+		// range named, here into a guarded range: MAP_FIXED over the
+		// reservations where it succeeds (an unaligned address too,
+		// which the guard let through as one the kernel refuses, and
+		// a file of huge pages, whose mapping it did not look at
+		// afterwards), and a gap where the arena's mmap then fails (a
+		// private mapping: EINVAL, after the kernel unmapped the
+		// target). The call is seen to its end: a success elsewhere
+		// than named fails closed (see Action.Verify; the guard's own
+		// fixed mappings are checked so anyway), and after a failure
+		// the layout is read and every gap in a guarded range reserved
+		// again, with the other threads held meanwhile. Before, the
+		// arena replaced reservations unseen, and a private one left
+		// a hole of 1.5 GiB in the range (eighteenth session's review).
+		a.Exit, a.Hole, a.RescanFailed = true, true, true
+		if a.Verdict == Allow && a.Verify.Empty() {
+			n, _ := region.PageUp(c.Args[1])
+			if c.ABI == ABI32 {
+				n, _ = region.PageUp(c.Args[1] & 0xffffffff)
+			}
+			if c.HugePage > region.PageSize && c.HugePage != HugeUnknown {
+				n, _ = roundUp(n, c.HugePage)
+			}
+			a.Verify = region.Range{Start: c.Args[0], End: satAdd(c.Args[0], n)}
+		}
+	}
+	return a
+}
+
+func (g *Guard) decideMmapArgs(c Call, who Caller) *Action {
 	addr, length, flags := c.Args[0], c.Args[1], c.Args[3]
 	fixed := flags&(MapFixed|MapFixedNoReplace) != 0
 	if c.ABI == ABI64 && c.Args[5]%region.PageSize != 0 {

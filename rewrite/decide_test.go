@@ -1216,3 +1216,49 @@ func TestArenaMmap(t *testing.T) {
 		t.Errorf("ArenaLine of a range from a line, 4 GiB: moved")
 	}
 }
+
+// TestArenaSwapSeen: a fixed file mapping across a 4 GiB line that a
+// BPF arena's would take into a guarded range, decided as the file the
+// tracer found (a memfd, huge pages): another thread can put an arena
+// on the descriptor before the kernel takes it (eighteenth session's
+// review). The call is seen to its end (a success elsewhere fails
+// closed), with the other threads held and the layout read after a
+// failure; one whose arena would stay outside every range is not.
+func TestArenaSwapSeen(t *testing.T) {
+	huge := func(c Call, size uint64) Call { c.HugePage, c.LateFail = size, true; return c }
+	for _, tc := range []struct {
+		name   string
+		c      Call
+		seen   bool
+		verify region.Range
+	}{
+		{"unaligned, let through as one the kernel refuses",
+			mmap(poolLo-0x1123, 0x2000, protRW, MapShared|MapFixed, anyFd, 0), true,
+			region.Range{Start: poolLo - 0x1123, End: poolLo - 0x1123 + 0x2000}},
+		{"aligned below the line",
+			mmap(poolLo-0x1000, 0x2000, protRW, MapPrivate|MapFixed, anyFd, 0), true,
+			region.Range{Start: poolLo - 0x1000, End: poolLo + 0x1000}},
+		{"huge pages below the line",
+			huge(mmap(poolLo-0x200000, 0x300000, protRW, MapShared|MapFixed, anyFd, 0), 0x200000), true,
+			region.Range{Start: poolLo - 0x200000, End: poolLo + 0x200000}},
+		{"i386 across 4 GiB into nothing guarded", call32(sysMmap2_32, 0xfffff000, 0x2000, protRW, MapShared|MapFixed, anyFd, 0), false, region.Range{}},
+		{"across a line far from every range", mmap(0x100fffff000, 0x2000, protRW, MapShared|MapFixed, anyFd, 0), false, region.Range{}},
+		{"at a line", mmap(poolLo-0x2000, 0x2000, protRW, MapShared|MapFixed, anyFd, 0), false, region.Range{}},
+		{"with an offset (an arena's is refused)", mmap(poolLo-0x1000, 0x2000, protRW, MapShared|MapFixed, anyFd, 0x1000), false, region.Range{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGuard(t, opts{})
+			a := g.Decide(tc.c, Caller{Task: 1})
+			if a.Verdict != Allow && a.Verdict != Run {
+				t.Fatalf("Decide(%v) = %s, want it run", tc.c, a)
+			}
+			if seen := a.Exit && a.Hole && a.RescanFailed; seen != tc.seen {
+				t.Errorf("Decide(%v): Exit %v, Hole %v, RescanFailed %v; want all %v", tc.c, a.Exit, a.Hole, a.RescanFailed, tc.seen)
+			}
+			if tc.seen && a.Verify != tc.verify {
+				t.Errorf("Decide(%v): Verify %v, want %v", tc.c, a.Verify, tc.verify)
+			}
+			checkModel(t, g)
+		})
+	}
+}
