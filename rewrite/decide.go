@@ -518,7 +518,7 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 	if c.Arena || a.Verdict != Allow && a.Verdict != Run {
 		return a
 	}
-	if r, ok := arenaMove(c.ABI, c.Args); ok && g.policy.guarded.Overlaps(r) {
+	if g.arenaCouldMove(c, a) {
 		// A fixed file mapping across a 4 GiB line, decided as the
 		// file the tracer found at its look; another thread can put a
 		// BPF arena on the descriptor (dup2) before the kernel takes
@@ -549,6 +549,26 @@ func (g *Guard) decideMmap(c Call, who Caller) *Action {
 		}
 	}
 	return a
+}
+
+// arenaCouldMove reports whether a fixed file mapping that action a runs
+// for call c (the program's own, or a step of the guard's: a pool chunk,
+// an owner's hint, a NOREPLACE over reservations) crosses a 4 GiB line
+// whose arena range reaches a guarded range.
+func (g *Guard) arenaCouldMove(c Call, a *Action) bool {
+	if a.Verdict == Allow {
+		r, ok := arenaMove(c.ABI, c.Args)
+		return ok && g.policy.guarded.Overlaps(r)
+	}
+	for _, s := range a.Steps {
+		if s.Call.Op() != OpMmap {
+			continue
+		}
+		if r, ok := arenaMove(s.Call.ABI, s.Call.Args); ok && g.policy.guarded.Overlaps(r) {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *Guard) decideMmapArgs(c Call, who Caller) *Action {

@@ -1262,3 +1262,26 @@ func TestArenaSwapSeen(t *testing.T) {
 		})
 	}
 }
+
+// TestArenaSwapSeenOwner: an owner's hint in a protected range across a
+// 4 GiB line is mapped there with MAP_FIXED by the guard: seen to its
+// end too (a success elsewhere is taken for a forged answer).
+func TestArenaSwapSeenOwner(t *testing.T) {
+	p, err := NewPolicy([]region.Range{{Start: 0xff000000, End: 0x101000000}}, region.Range{Start: poolLo, End: poolHi}, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewGuard(p)
+	calls, _ := g.Reserve(ABI64, nil)
+	for _, c := range calls {
+		g.Injected(c, c.Args[0])
+	}
+	c := mmap(0xfffff000, 0x2000, protRW, MapPrivate, anyFd, 0)
+	a := g.Decide(c, Caller{Task: 1, Owner: true})
+	if a.Verdict != Run || len(a.Steps) != 1 || a.Steps[0].Call.Args[0] != 0xfffff000 {
+		t.Fatalf("Decide(%v) = %s, want it placed at its hint", c, a)
+	}
+	if !a.Exit || !a.Hole || !a.RescanFailed {
+		t.Errorf("Decide(%v): Exit %v, Hole %v, RescanFailed %v; want all true", c, a.Exit, a.Hole, a.RescanFailed)
+	}
+}
