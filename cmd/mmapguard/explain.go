@@ -254,6 +254,7 @@ func explain(w io.Writer, p *rewrite.Policy, defaultPool bool, prog *seccomp.Pro
 		{"shmdt of a segment in a guarded range", "the reservation is put back over it in the same call"},
 		{"remap_file_pages of the program's own mapping", "other threads held; a gap a failure leaves is reserved again"},
 		{"a BPF arena's MAP_FIXED across a 4 GiB line", "decided at the line, where the kernel puts it; EINVAL where that reaches a guarded range"},
+		{"another file's MAP_FIXED across a 4 GiB line", "seen to its end, other threads held, where an arena put on its descriptor meanwhile would reach a guarded range"},
 		{"clone with CLONE_UNTRACED", "EPERM"},
 		{"a seccomp filter with a notification listener", "EBUSY (it could answer calls before the tracer sees them)"},
 		{"prctl(PR_SET_MM) moving the program break", "EPERM"},
