@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mmapguard/mmapguard/internal/plainfile"
@@ -18,9 +19,14 @@ import (
 // eventLog writes one line per trapped call: text that reads like
 // strace's, or JSON lines for tools (the schema is in docs/log.md).
 type eventLog struct {
+	// mu guards w and err: the tracer's thread writes events, a timer
+	// flushes them (see flushSoon).
+	mu   sync.Mutex
 	w    *bufio.Writer
 	json bool
 	err  error
+	// flushing: a flush is due within flushDelay.
+	flushing bool
 	// byCaller counts the logged calls per caller class and object, for
 	// the summary.
 	byCaller map[callerKey]int
@@ -90,8 +96,33 @@ func newEventLog(w io.Writer, format string) (*eventLog, error) {
 	return nil, usagef("--log-format %q: want text or json", format)
 }
 
+// flushDelay is the longest an event line waits in the buffer: a log
+// read while the program runs (tail -f, as with strace -o) shows each
+// call within it, and a SIGKILL of mmapguard loses no more than it (and
+// the summary, written at the end).
+const flushDelay = 100 * time.Millisecond
+
+// flushSoon makes sure what was written is flushed within flushDelay.
+// Called with mu held.
+func (l *eventLog) flushSoon() {
+	if l.flushing || l.err != nil {
+		return
+	}
+	l.flushing = true
+	time.AfterFunc(flushDelay, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.flushing = false
+		if err := l.w.Flush(); l.err == nil {
+			l.err = err
+		}
+	})
+}
+
 // Event is called on the tracer's thread for every trapped call.
 func (l *eventLog) Event(e trace.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if e.Caller != nil {
 		if l.byCaller == nil {
 			l.byCaller = map[callerKey]int{}
@@ -116,6 +147,7 @@ func (l *eventLog) Event(e trace.Event) {
 			_, err = l.w.Write(b)
 		}
 		l.err = err
+		l.flushSoon()
 		return
 	}
 	line := textEvent(e)
@@ -125,9 +157,13 @@ func (l *eventLog) Event(e trace.Event) {
 		line += " [segment of " + baseName(file) + "]"
 	}
 	_, l.err = io.WriteString(l.w, line+"\n")
+	l.flushSoon()
 }
 
+// Flush writes out what is buffered.
 func (l *eventLog) Flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if err := l.w.Flush(); l.err == nil {
 		l.err = err
 	}

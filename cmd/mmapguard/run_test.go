@@ -1273,6 +1273,42 @@ func TestRunEventLog(t *testing.T) {
 	}
 }
 
+// TestRunEventLogWhileRunning: the event log is written while the
+// program runs, each line within flushDelay, as strace -o writes its
+// lines (a log read with tail -f, or left by a SIGKILL of mmapguard):
+// it used to wait in a 64 KiB buffer until the end (the eighteenth
+// session). Under --pool-all the program's first mallocs are logged.
+func TestRunEventLogWhileRunning(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "log")
+	l := startLive(t, nil, "run", "--pool-all", "--protect", lowRange, "-o", log, "--", "sh", "-c", "echo ready; exec sleep 30")
+	l.waitLine(t, "ready")
+	var b []byte
+	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(20 * time.Millisecond) {
+		var err error
+		if b, err = os.ReadFile(log); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "<rerouted: placed in the pool") {
+			break
+		}
+	}
+	select {
+	case <-l.done:
+		t.Fatalf("mmapguard ended before its log was read: %v; stderr:\n%s", l.err, l.stderr.String())
+	default:
+	}
+	if !strings.Contains(string(b), "<rerouted: placed in the pool") {
+		t.Fatalf("no event line in the log 10 s into the run:\n%s", b)
+	}
+	// What was written stands: SIGKILL loses only the summary.
+	_ = l.cmd.Process.Kill()
+	<-l.done
+	after, err := os.ReadFile(log)
+	if err != nil || !strings.HasPrefix(string(after), string(b)) {
+		t.Errorf("the log after a SIGKILL of mmapguard (%v) lost what it had:\n%s", err, after)
+	}
+}
+
 // TestRunLogWriteError: a log that cannot be written (/dev/full) is
 // reported on stderr, in either format, and mmapguard still exits with
 // the program's status.
