@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mmapguard/mmapguard/internal/plainfile"
@@ -25,8 +26,9 @@ type eventLog struct {
 	w    *bufio.Writer
 	json bool
 	err  error
-	// flushing: a flush is due within flushDelay.
-	flushing bool
+	// flushing: a flush is due within flushDelay; untimed: lines are
+	// flushed at the end only (see flushSoon).
+	flushing, untimed bool
 	// byCaller counts the logged calls per caller class and object, for
 	// the summary.
 	byCaller map[callerKey]int
@@ -87,13 +89,12 @@ func (l *eventLog) loadNote(e trace.Event) (file, part string) {
 type callerKey struct{ class, object string }
 
 func newEventLog(w io.Writer, format string) (*eventLog, error) {
-	switch format {
-	case "text", "":
-		return &eventLog{w: bufio.NewWriterSize(w, 64<<10)}, nil
-	case "json":
-		return &eventLog{w: bufio.NewWriterSize(w, 64<<10), json: true}, nil
+	if format != "text" && format != "" && format != "json" {
+		return nil, usagef("--log-format %q: want text or json", format)
 	}
-	return nil, usagef("--log-format %q: want text or json", format)
+	var lim syscall.Rlimit
+	untimed := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) != nil || lim.Cur < timedFlushFiles
+	return &eventLog{w: bufio.NewWriterSize(w, 64<<10), json: format == "json", untimed: untimed}, nil
 }
 
 // flushDelay is the longest an event line waits in the buffer: a log
@@ -102,10 +103,16 @@ func newEventLog(w io.Writer, format string) (*eventLog, error) {
 // the summary, written at the end).
 const flushDelay = 100 * time.Millisecond
 
+// timedFlushFiles is the descriptor limit under which the log is
+// flushed at the end only: a timer starts the Go runtime's poller, whose
+// two descriptors it takes, and the runtime throws where it cannot have
+// them (under ulimit -n 8, with the log's and the program's start's own).
+const timedFlushFiles = 64
+
 // flushSoon makes sure what was written is flushed within flushDelay.
 // Called with mu held.
 func (l *eventLog) flushSoon() {
-	if l.flushing || l.err != nil {
+	if l.flushing || l.untimed || l.err != nil {
 		return
 	}
 	l.flushing = true

@@ -15,8 +15,8 @@ import (
 // runtime's poller, which os.Open starts on its first file, needs two
 // descriptors of its own and, when they do not fit, killed mmapguard
 // ("fatal error: runtime: eventfd failed", status 2) at ulimit -n 6 and
-// 7 for run -o, explain -o, maps and inspect. A run that fails leaves no
-// -o file it created.
+// 7 for run -o, explain -o, maps and inspect, and at 8 for run -o with
+// lines to log. A run that fails leaves no -o file it created.
 func TestLowDescriptorLimit(t *testing.T) {
 	bin := mmapguardBin(t)
 	dir := t.TempDir()
@@ -29,6 +29,10 @@ func TestLowDescriptorLimit(t *testing.T) {
 			fail int    // the status of an error
 		}{
 			{"run-o", []string{"run", "-q", "--protect", lowRange, "-o", "run.log", "--", "/bin/true"}, "run.log", exitError},
+			// With lines to log: the timer that flushes them within
+			// flushDelay started the poller, and died at 8 (the
+			// eighteenth session).
+			{"run-o-events", []string{"run", "-q", "--pool-all", "--protect", lowRange, "-o", "events.log", "--", "/bin/true"}, "events.log", exitError},
 			{"explain-o", []string{"explain", "-q", "--protect", lowRange, "-o", "explain.txt"}, "explain.txt", exitError},
 			// (A range this process leaves free: maps says 1 for a
 			// collision, 2 for an error.)
