@@ -17,7 +17,10 @@
 // a signal stopping it in Go's fork code, between PTRACE_TRACEME and
 // execve, would wait for a tracer blocked in vfork (a fault the kernel
 // raises there, as for an exec failing after its point of no return, is
-// delivered: the process dies of it, as natively). Its own mask
+// delivered: the process dies of it, as natively). SIGSTOP cannot be
+// blocked: a child it stops there is found from another thread if the
+// launch lasts over a millisecond, killed before it ran anything of the
+// program's, and the program started again (launchWatch). Its own mask
 // (Config.SigMask, the one the launcher was started with) is put
 // back with PTRACE_SETSIGMASK at the exec stop, which is told apart from
 // a SIGTRAP someone sent by its sender. Right there, with

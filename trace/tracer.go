@@ -304,7 +304,7 @@ func run(cfg Config) (Result, error) {
 			return Result{}, err
 		}
 	}
-	pid, mask, err := startTraced(cfg)
+	pid, mask, killedEarly, err := startTraced(cfg)
 	if err == nil && cfg.Started != nil {
 		cfg.Started()
 	}
@@ -319,6 +319,7 @@ func run(cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	first, early, err := awaitExec(pid, mask)
+	early = append(killedEarly, early...)
 	if err != nil {
 		if first.Stopped() {
 			killStarted(pid) // (not reaped yet: its pid is still its own)
@@ -408,12 +409,14 @@ func run(cfg Config) (Result, error) {
 // mask is put back at its exec stop (awaitExec), and what arrived
 // meanwhile is delivered then. All but SIGTRAP: the exec's own SIGTRAP is
 // that stop, and blocked it would never come (the program would run
-// unguarded). SIGKILL and SIGSTOP cannot be blocked.
+// unguarded). SIGKILL and SIGSTOP cannot be blocked: a child SIGSTOP
+// stops there is killed and started again (see launchWatch); early
+// holds the signals it had pending, for awaitExec's.
 //
 // syscall.StartProcess, not os.StartProcess: the latter first forks a
 // throwaway child to learn whether the kernel has pidfds, a tenth of a
 // millisecond of every start.
-func startTraced(cfg Config) (pid int, mask unix.Sigset_t, err error) {
+func startTraced(cfg Config) (pid int, mask unix.Sigset_t, early []heldSignal, err error) {
 	env := cfg.Env
 	if env == nil {
 		env = os.Environ()
@@ -441,31 +444,42 @@ func startTraced(cfg Config) (pid int, mask unix.Sigset_t, err error) {
 	// program gains no ids, as at every later exec (docs/run.md). The
 	// flag is per thread: this one's, inherited by the child.
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return 0, mask, fmt.Errorf("setting no_new_privs for the launch: %w", os.NewSyscallError("prctl(PR_SET_NO_NEW_PRIVS)", err))
+		return 0, mask, nil, fmt.Errorf("setting no_new_privs for the launch: %w", os.NewSyscallError("prctl(PR_SET_NO_NEW_PRIVS)", err))
 	}
 	var own unix.Sigset_t
 	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &own); err != nil {
-		return 0, mask, fmt.Errorf("blocking signals for the launch: %w", err)
+		return 0, mask, nil, fmt.Errorf("blocking signals for the launch: %w", err)
 	}
 	mask = own
 	if cfg.SigMask != nil {
 		mask = *cfg.SigMask
 	}
-	pid, _, err = syscall.StartProcess(cfg.Path, cfg.Args, &syscall.ProcAttr{
-		Dir:   cfg.Dir,
-		Env:   env,
-		Files: fds,
-		// PTRACE_TRACEME in the child: it stops after its exec, before
-		// the program's first instruction.
-		Sys: &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL},
-	})
+	for {
+		// A child stopped by SIGSTOP between its PTRACE_TRACEME and its
+		// execve is killed and started again (see launchWatch).
+		w := watchLaunch()
+		pid, _, err = syscall.StartProcess(cfg.Path, cfg.Args, &syscall.ProcAttr{
+			Dir:   cfg.Dir,
+			Env:   env,
+			Files: fds,
+			// PTRACE_TRACEME in the child: it stops after its exec,
+			// before the program's first instruction.
+			Sys: &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL},
+		})
+		killed, pending := w.end()
+		if err != nil || !killed {
+			break
+		}
+		killStarted(pid)
+		early = append(early, pending...)
+	}
 	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &own, nil)
 	runtime.KeepAlive(files)
 	if err != nil {
 		// Fork or exec refused: the kernel's errno either way.
-		return 0, mask, &ExecError{Path: cfg.Path, Err: err}
+		return 0, mask, nil, &ExecError{Path: cfg.Path, Err: err}
 	}
-	return pid, mask, nil
+	return pid, mask, early, nil
 }
 
 // killStarted kills a program started by startTraced that must not run,

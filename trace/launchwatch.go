@@ -1,0 +1,160 @@
+package trace
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmapguard/mmapguard/internal/procfile"
+)
+
+// A launch stopped for good.
+//
+// Go's child calls PTRACE_TRACEME and then execve, while the launching
+// thread, its tracer, waits in vfork for that execve (startTraced). Every
+// signal but SIGTRAP is blocked in the child, but SIGSTOP cannot be: one
+// that comes during PTRACE_TRACEME is taken on its way back to user
+// space, by a task traced now, which stops to report it to a tracer
+// that cannot answer before the child's execve, which the child cannot
+// reach before its tracer answers. Only SIGKILL ends that (the vfork
+// wait is killable, the launcher's group-stop cannot complete either):
+// a `kill -STOP` of the process group, or of the child, in its first
+// tens of microseconds left mmapguard and the program stopped for good,
+// a SIGCONT changing nothing (/proc: the launching thread in D state in
+// kernel_clone, the child in a tracing stop, ptrace_stop in get_signal,
+// TracerPid the launching thread; TestRunStopAtStart's group mode hung
+// so about one start in 250, and with the stop in the first 150 µs 3
+// starts of 300 in the group mode and 2 of 300 in the pid mode, whose
+// waitpid then never returned: the eighteenth session's hunt).
+//
+// So a launch that takes longer than launchLook is looked at from
+// another thread: a child of the launching thread stopped for its
+// tracer with SIGSTOP while the launch is not done yet (the launching
+// thread cannot have resumed it: a stop after the exec comes after the
+// exec's SIGTRAP, which the launcher waits for only once the launch is
+// done) is in that stop. It has run nothing of the program: it is
+// killed and the program started again (startTraced), with the signals
+// pending for it (blocked until its exec) sent to the new process (see
+// awaitExec); the stop and a SIGCONT are not: the new process has
+// another pid, which the stop's sender does not know to continue. A
+// launch that ends before launchLook costs a timer. (The look needs a
+// processor of the Go runtime's while the launching thread keeps its
+// own in vfork: with GOMAXPROCS=1 it would come only after the launch,
+// too late.)
+
+// cldTrapped is si_code CLD_TRAPPED (a ptrace stop).
+const cldTrapped = 4
+
+// launchLook is how long a launch runs before it is looked at.
+const launchLook = time.Millisecond
+
+// launchWatch looks at one launch (see above).
+type launchWatch struct {
+	tid    int // the launching thread
+	timer  *time.Timer
+	done   atomic.Bool
+	killed atomic.Bool
+	// pending are the signals the killed child had pending, set before
+	// killed.
+	pending []heldSignal
+}
+
+// watchLaunch starts looking at the launch the calling thread is about
+// to make (locked to it).
+func watchLaunch() *launchWatch {
+	w := &launchWatch{tid: unix.Gettid()}
+	w.timer = time.AfterFunc(launchLook, w.look)
+	return w
+}
+
+// end ends the watch once the launch is done; killed says the child was
+// killed (see above), and pending are its pending signals then.
+func (w *launchWatch) end() (killed bool, pending []heldSignal) {
+	w.done.Store(true)
+	w.timer.Stop()
+	if w.killed.Load() {
+		return true, w.pending
+	}
+	return false, nil
+}
+
+// look waits for the launching thread's child to stop, and kills it if
+// it stopped before its exec (see above).
+func (w *launchWatch) look() {
+	pid := 0
+	for !w.done.Load() {
+		if pid = launchChild(w.tid); pid != 0 {
+			break
+		}
+		time.Sleep(launchLook) // not forked yet (or no /proc)
+	}
+	if pid == 0 {
+		return
+	}
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT|unix.WALL, nil)
+		if err != unix.EINTR {
+			if err != nil {
+				return
+			}
+			break
+		}
+	}
+	// siginfo_t for SIGCHLD: si_code at 8, si_status at 24.
+	b := (*[unsafe.Sizeof(info)]byte)(unsafe.Pointer(&info))
+	code := int32(binary.LittleEndian.Uint32(b[8:]))
+	status := syscall.Signal(binary.LittleEndian.Uint32(b[24:]))
+	if code != cldTrapped || status != syscall.SIGSTOP || w.done.Load() {
+		return // its exec's stop, or an end
+	}
+	if same, ok := sameMM(unix.Getpid(), pid); ok && !same {
+		return // past its exec after all
+	}
+	w.pending = pendingSignals(pid)
+	w.killed.Store(true)
+	_ = unix.Kill(pid, unix.SIGKILL)
+}
+
+// launchChild returns the first child of thread tid, 0 if none.
+func launchChild(tid int) int {
+	b, err := procfile.Read(fmt.Sprintf("/proc/self/task/%d/children", tid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	pid, _ := strconv.Atoi(f[0])
+	return pid
+}
+
+// pendingSignals returns the signals pending for a task (its own and its
+// process's), lowest first, as the kernel takes them, but SIGKILL,
+// SIGSTOP and SIGCONT (see above).
+func pendingSignals(tid int) []heldSignal {
+	var m uint64
+	if f, ok := procStatus(tid, "ShdPnd", "SigPnd"); ok {
+		for _, v := range f {
+			if b, err := strconv.ParseUint(v, 16, 64); err == nil {
+				m |= b
+			}
+		}
+	}
+	m &^= sigBit(syscall.SIGKILL) | sigBit(syscall.SIGSTOP) | sigBit(syscall.SIGCONT)
+	var held []heldSignal
+	for s := syscall.Signal(1); s <= 64; s++ {
+		if m&sigBit(s) != 0 {
+			held = append(held, heldSignal{sig: s})
+		}
+	}
+	return held
+}
