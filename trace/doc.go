@@ -33,15 +33,15 @@
 //
 // A TRACEME tracee cannot be PTRACE_LISTENed to or PTRACE_INTERRUPTed,
 // and its children would inherit that mode, so the guarded program is
-// then handed over to PTRACE_SEIZE: detached with SIGSTOP in place of
-// the last stop, waited for in the group-stop, seized there with every
-// option (TRACESECCOMP, TRACECLONE, TRACEFORK, TRACEVFORK, TRACEEXEC,
-// TRACESYSGOOD, EXITKILL), and continued with a SIGCONT that is dropped
-// before the program sees it (taken off its queue with an injected
-// rt_sigtimedwait where it blocks SIGCONT). Should something continue it
-// during the hand-over, it runs only a stub of the guard's written over
-// its first instructions, which stops it again until it is seized:
-// untraced, its exec would get no reservations. No second process start and no
+// then handed over to PTRACE_SEIZE: the signals it got meanwhile are
+// sent again, it is detached standing at a stub of the guard's written
+// over its first instructions (pause() in a loop: untraced, its exec
+// would get no reservations), seized at once with every option
+// (TRACESECCOMP, TRACECLONE, TRACEFORK, TRACEVFORK, TRACEEXEC,
+// TRACESYSGOOD, EXITKILL) and interrupted; at that stop its code and
+// registers are put back. Job control acts on it meanwhile as without
+// the guard: no stop signal or SIGCONT of the guard's own is involved.
+// No second process start and no
 // second Go runtime (an earlier launch re-executed mmapguard as a shim
 // that installed the filter and then exec'd the program): about 2 ms
 // less per run.

@@ -1850,10 +1850,12 @@ func TestEscapeStackRoom(t *testing.T) {
 // three with a helper sending SIGCONT in a loop, as uid 65534 too; with
 // --protect 0x100000000-0x200000000 nineteen of twenty). Now the
 // program stands at a stub of the guard's while it is detached, which
-// stops it again if it is continued, and is never untraced running its
-// own code; nor is it killed (a first form of the fix, which made it
-// fault, killed 35 starts of 40 here, and a shell's fg after a ^Z at the
-// start: TestRunStopAtStart in cmd/mmapguard).
+// stopped it again if it was continued (since the eighteenth session,
+// which detaches it without a stop, the stub waits in pause(2)), and is
+// never untraced running its own code; nor is it killed (a first form
+// of the fix, which made it fault, killed 35 starts of 40 here, and a
+// shell's fg after a ^Z at the start: TestRunStopAtStart in
+// cmd/mmapguard).
 func TestEscapeHandoverCont(t *testing.T) {
 	bin := buildC(t, "escape_handover")
 	out := escapeNative(t, bin)

@@ -115,36 +115,3 @@ func writeAsProgram(tid int, addr uint64, b []byte) error {
 	}
 	return err
 }
-
-// consumeCont takes the tracer's SIGCONT off the first program's queue
-// after the hand-over (see seized), in case the program blocks SIGCONT
-// (a blocked signal stays pending, and the program could see it with
-// sigpending or take it with sigwait): rt_sigtimedwait({SIGCONT}, NULL,
-// {0, 0}) is injected, with its two arguments written below the stack
-// pointer and zeroed again. An unblocked SIGCONT is delivered first and
-// dropped (quietCont); the call then finds nothing.
-func (t *tracer) consumeCont(tk *task) {
-	var regs unix.PtraceRegs
-	if err := getRegs(tk.tid, &regs); err != nil {
-		t.lost(tk, err)
-		return
-	}
-	abi := tk.sp.abi
-	addr := (regs.Rsp - filterGap - 32) &^ 15
-	var mem [32]byte
-	binary.LittleEndian.PutUint64(mem[:], 1<<(unix.SIGCONT-1)) // sigset; the timespec after it is {0, 0}
-	if err := writeMem(tk.tid, addr, mem[:]); err != nil {
-		t.lost(tk, err)
-		return
-	}
-	nr := map[rewrite.ABI]uint64{rewrite.ABI64: unix.SYS_RT_SIGTIMEDWAIT, rewrite.ABI32: 177}[abi]
-	c := rewrite.Call{ABI: abi, Nr: nr, Args: [6]uint64{addr, 0, addr + 16, 8}}
-	t.inject(tk, abi, nil, false, false, []extraCall{{call: c, done: func(uint64) bool {
-		tk.quietCont = false
-		if err := writeMem(tk.tid, addr, make([]byte, len(mem))); err != nil {
-			t.lost(tk, err)
-			return false
-		}
-		return true
-	}}})
-}

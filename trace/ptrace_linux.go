@@ -236,13 +236,3 @@ func cloneKind(tid int) (thread, sharesVM, ok bool) {
 	}
 	return flags&unix.CLONE_THREAD != 0, flags&unix.CLONE_VM != 0, true
 }
-
-// contBlocked reports whether a stopped task blocks SIGCONT
-// (PTRACE_GETSIGMASK); true when that cannot be read.
-func contBlocked(tid int) bool {
-	var mask uint64
-	if ptracePtr(unix.PTRACE_GETSIGMASK, tid, 8, unsafe.Pointer(&mask)) != nil {
-		return true
-	}
-	return mask&(1<<(unix.SIGCONT-1)) != 0
-}

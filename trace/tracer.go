@@ -439,8 +439,8 @@ func startTraced(cfg Config) (pid int, mask unix.Sigset_t, early []heldSignal, e
 	// does not hold yet or any more: between the exec and its
 	// PTRACE_SETOPTIONS (awaitExec), a TRACEME tracee without the
 	// option, which ran on unguarded when mmapguard was SIGKILLed there,
-	// and in the hand-over (handOver), detached, which stayed stopped
-	// and untraced. Under no_new_privs no exec is a secure one, and the
+	// and in the hand-over (handOver), detached, which stayed at its
+	// stub, untraced. Under no_new_privs no exec is a secure one, and the
 	// program gains no ids, as at every later exec (docs/run.md). The
 	// flag is per thread: this one's, inherited by the child.
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
@@ -512,12 +512,11 @@ func (e *ExecError) Unwrap() error { return e.Err }
 // inherit that mode. So the program is first made safe where it stands
 // (programStart injects its reservations, the code page and the seccomp
 // filter, with the options that injection needs set), and only then
-// handed over to PTRACE_SEIZE (handOver): the tracer detaches with
-// SIGSTOP, waits for the group-stop and seizes it there, and its next
-// stop (seized) ends the hand-over. Should anything continue it in between (a SIGCONT to
-// its process group), it runs with its reservations and filter in
-// place and no tracer for a moment: trapped calls fail with ENOSYS, and
-// nothing can map in a protected range.
+// handed over to PTRACE_SEIZE (handOver): the tracer detaches it
+// standing at a stub of its own, seizes and interrupts it, and its next
+// stop (seized) ends the hand-over. In between it has its reservations
+// and filter in place and no tracer for a moment, and runs nothing of
+// its own.
 
 // awaitExec waits for the TRACEME child's exec stop. Signals that stop
 // it before (it is still in Go's fork code) are held back, and returned
@@ -580,26 +579,28 @@ func isExecTrap(pid int) bool {
 }
 
 // handOver turns the TRACEME tracee, guarded and stopped after its last
-// injected call, into a PTRACE_SEIZE tracee: detached with SIGSTOP
-// (delivered before it returns to user space), waited for in that
-// group-stop, and seized. seized handles its next stop.
+// injected call, into a PTRACE_SEIZE tracee: detached, seized at once
+// and interrupted (PTRACE_INTERRUPT). seized handles its next stop.
 //
-// Between the detach and the seize the program is traced by nobody: a
-// SIGCONT from another process (any of the same user, or a shell's fg
-// after a ^Z) that comes before the SIGSTOP is taken flushes it, and one
-// that comes in the group-stop ends it before the seize. The program then
-// ran on untraced (until it stopped or exited): its forks were not
-// followed, and an exec of its (or of such a child's) got no
-// reservations, so that its NULL-hint mmaps, which the filter lets the
-// kernel place, went into the protected ranges once it had filled the
-// rest of the address space (found by the seventeenth session's strict
-// hunt: one start in three with a helper sending SIGCONT in a loop).
-// While it is detached it therefore stands at handoffStub, written over
-// its first instructions: continued untraced, it runs nothing of its own
-// and stops itself again (SIGSTOP, in a loop), and its first stop under
-// the seize (seized) puts its code and registers back. Where the stub
-// cannot be written, its instruction pointer points at an address that
-// cannot be mapped (handoffPoison): continued, it dies of SIGSEGV.
+// Between the detach and the seize the program is traced by nobody. Run
+// on untraced, its forks would not be followed and an exec of its (or
+// of such a child's) would get no reservations, so that its NULL-hint
+// mmaps, which the filter lets the kernel place, went into the protected
+// ranges once it had filled the rest of the address space (found by the
+// seventeenth session's strict hunt). While it is detached it therefore
+// stands at handoffStub, written over its first instructions: it runs
+// nothing of its own, and waits in pause(2) until the interrupt's stop,
+// where seized puts its code and registers back.
+//
+// Job control works meanwhile as without the guard: a stop signal stops
+// it (seized then finds it in that group-stop, its own), a SIGCONT
+// continues it (into the stub: pause again). Until the eighteenth
+// session the program was detached with a SIGSTOP of the guard's
+// instead, seized in that group-stop and continued with a SIGCONT that
+// it must not see; a stop signal of the program's own that came meanwhile
+// merged with the guard's SIGSTOP, or came between the guard's look at
+// the pending signals and its SIGCONT, and was flushed by that SIGCONT
+// (TestRunStopAtStart/pid: about one start in fifty lost its stop).
 func (t *tracer) handOver(tk *task) {
 	var regs unix.PtraceRegs
 	if err := getRegs(tk.tid, &regs); err != nil {
@@ -608,18 +609,24 @@ func (t *tracer) handOver(tk *task) {
 	}
 	stub := handoffStub(regs.Cs)
 	orig := make([]byte, len(stub))
-	if peek(tk.tid, regs.Rip, orig) == nil && poke(tk.tid, regs.Rip, stub) == nil {
-		tk.handoffCode = orig
-	} else {
-		poisoned := regs
-		poisoned.Rip = handoffPoison(regs.Cs)
-		if err := setRegs(tk.tid, &poisoned); err != nil {
-			t.lost(tk, err)
-			return
-		}
+	if err := peek(tk.tid, regs.Rip, orig); err != nil {
+		t.lost(tk, err)
+		return
 	}
-	tk.handoffRegs = &regs
-	if err := ptrace(unix.PTRACE_DETACH, tk.tid, 0, uintptr(syscall.SIGSTOP)); err != nil {
+	if err := poke(tk.tid, regs.Rip, stub); err != nil {
+		// (The reservations' syscall instruction was written there.)
+		t.lost(tk, err)
+		return
+	}
+	tk.handoffCode, tk.handoffRegs = orig, &regs
+	// The signals held during the guard's first calls are sent again
+	// now, in their order, and taken once it is detached, as without the
+	// guard: a stop signal stops it, and a SIGCONT sent since, even while
+	// it is detached, ends that stop. (Sent after the seize, a held stop
+	// signal would stop it for good where the SIGCONT that should end
+	// it came while it was detached.)
+	t.sendDeferred(tk)
+	if err := ptrace(unix.PTRACE_DETACH, tk.tid, 0, 0); err != nil {
 		if errors.Is(err, unix.ESRCH) {
 			t.lost(tk, err) // killed meanwhile: its exit is on its way
 			return
@@ -628,21 +635,15 @@ func (t *tracer) handOver(tk *task) {
 		t.kill(tk)
 		return
 	}
-	// Seize it once stopped, so that its first stop under the seize is
-	// always that group-stop (unless a SIGCONT came first: then it runs
-	// guarded, untraced, until it stops or exits).
-	var ws unix.WaitStatus
-	if err := waitTask(tk.tid, &ws, unix.WALL|unix.WUNTRACED); err != nil {
-		t.lost(tk, err)
-		return
+	err := seize(tk.tid, ptraceOptions)
+	if err == nil {
+		err = os.NewSyscallError("ptrace(PTRACE_INTERRUPT)", interrupt(tk.tid))
 	}
-	if !ws.Stopped() {
-		t.handle(tk.tid, ws)
-		return
-	}
-	if err := seize(tk.tid, ptraceOptions); err != nil {
-		if errors.Is(err, unix.ESRCH) {
-			t.lost(tk, err)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) || !taskLives(tk.tid) {
+			// Killed meanwhile (a zombie cannot be seized: EPERM): its
+			// exit, reported to its parent, is on its way.
+			t.lost(tk, unix.ESRCH)
 			return
 		}
 		t.startErr = fmt.Errorf("handing the program over to PTRACE_SEIZE: %w%s", err, ptraceHint(err))
@@ -653,133 +654,64 @@ func (t *tracer) handOver(tk *task) {
 }
 
 // handoffStub returns the code the first program stands at during the
-// hand-over (see handOver), for code segment cs: kill(getpid(),
-// SIGSTOP) in a loop, with the 64-bit or (cs is __USER32_CS) the i386
-// calls, neither of which the filter stops.
+// hand-over (see handOver), for code segment cs: pause() in a loop,
+// with the 64-bit or (cs is __USER32_CS) the i386 call, neither of
+// which the filter stops.
 func handoffStub(cs uint64) []byte {
 	if cs == user32CS {
 		return []byte{
-			0xb8, 20, 0, 0, 0, // mov $20 (getpid), %eax
+			0xb8, 29, 0, 0, 0, // mov $29 (pause), %eax
 			0xcd, 0x80, // int $0x80
-			0x89, 0xc3, // mov %eax, %ebx
-			0xb9, 19, 0, 0, 0, // mov $19 (SIGSTOP), %ecx
-			0xb8, 37, 0, 0, 0, // mov $37 (kill), %eax
-			0xcd, 0x80, // int $0x80
-			0xeb, 0xe9, // jmp back to the start
+			0xeb, 0xf7, // jmp back to the start
 		}
 	}
 	return []byte{
-		0xb8, 39, 0, 0, 0, // mov $39 (getpid), %eax
+		0xb8, 34, 0, 0, 0, // mov $34 (pause), %eax
 		0x0f, 0x05, // syscall
-		0x89, 0xc7, // mov %eax, %edi
-		0xbe, 19, 0, 0, 0, // mov $19 (SIGSTOP), %esi
-		0xb8, 62, 0, 0, 0, // mov $62 (kill), %eax
-		0x0f, 0x05, // syscall
-		0xeb, 0xe9, // jmp back to the start
+		0xeb, 0xf7, // jmp back to the start
 	}
 }
 
-// handoffPoison is where the first program's instruction pointer points
-// during the hand-over (see handOver): a non-canonical address for
-// 64-bit code, and for 32-bit code (cs, its code segment, __USER32_CS)
-// one above the end of an i386 process's user space (0xffffe000),
-// neither of which can be mapped.
-func handoffPoison(cs uint64) uint64 {
-	if cs == user32CS {
-		return 0xfffff000
-	}
-	return 0xdead000000000000
-}
-
-// seized handles the first stop after handOver: the group-stop of the
-// tracer's SIGSTOP (ended with a SIGCONT the program does not see: it is
-// dropped on delivery, and taken off the queue where the program blocks
-// it), or the SIGSTOP on its way (dropped). Any other stop means a
-// SIGCONT flushed the SIGSTOP before it stopped the program: the stop
-// is handled as usual.
+// seized handles the first stop after handOver: the interrupt's, or a
+// group-stop the program was in or went into before it (its own), or
+// a signal it got before it. Its code and registers go back first,
+// before it runs. (Its registers are those of its exec's stop: with
+// orig_rax execve's and rax 0, the pause it stood in is not restarted.)
 func (t *tracer) seized(tk *task, ws unix.WaitStatus) {
 	tk.seizing = false
-	sig := ws.StopSignal()
-	if saved := tk.handoffRegs; saved != nil {
-		// Its own code and registers back (see handOver), before it
-		// runs.
-		tk.handoffRegs = nil
-		var now unix.PtraceRegs
-		if err := getRegs(tk.tid, &now); err != nil {
+	if code := tk.handoffCode; code != nil {
+		tk.handoffCode = nil
+		if err := poke(tk.tid, tk.handoffRegs.Rip, code); err != nil {
 			t.lost(tk, err)
 			return
 		}
-		if code := tk.handoffCode; code != nil {
-			tk.handoffCode = nil
-			if err := poke(tk.tid, saved.Rip, code); err != nil {
-				t.lost(tk, err)
-				return
-			}
-		}
+	}
+	if saved := tk.handoffRegs; saved != nil {
+		tk.handoffRegs = nil
 		if err := setRegs(tk.tid, saved); err != nil {
 			t.lost(tk, err)
 			return
 		}
-		if int(ws)>>16 == 0 && sig == syscall.SIGSEGV && now.Rip == handoffPoison(saved.Cs) {
-			// Continued during the hand-over and seized after: it
-			// ran nothing but the fault at the poisoned address.
-			t.sendDeferred(tk)
-			t.resume(tk, cont, 0)
-			return
-		}
 	}
-	switch event := int(ws) >> 16; {
-	case event == ptraceEventStop && sig == syscall.SIGSTOP:
-		// A stop signal the program got meanwhile waits behind the
-		// hand-over's SIGSTOP, and the SIGCONT that ends that one would
-		// flush it: a SIGSTOP is the program's stop now (the task stays
-		// in it), another is sent again once the task goes on (a kill
-		// -STOP or a ^Z in the program's first milliseconds was lost in
-		// about one start in six: the fifteenth session's hunt).
-		pending := pendingStops(tk.tid)
-		if pending&sigBit(syscall.SIGSTOP) != 0 {
-			if err := listen(tk.tid); err != nil {
-				t.lost(tk, err)
-				return
-			}
-			tk.groupStop = true
-			t.sendDeferred(tk)
-			return
+	if len(tk.resent) > 0 {
+		// The signals sent again that it took while detached are gone
+		// (a blocked one is still pending): their siginfo must not go
+		// to a later one (see restoreSigInfo).
+		var pending uint64
+		if f, ok := procStatus(tk.tid, "SigPnd"); ok {
+			pending, _ = strconv.ParseUint(f[0], 16, 64)
 		}
-		resend := false
-		for _, s := range []syscall.Signal{syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU} {
-			if pending&sigBit(s) != 0 {
-				tk.deferred = append(tk.deferred, heldSignal{sig: s, seq: t.nextJob()})
-				resend = true
-			}
-		}
-		tk.quietCont = true
-		if err := unix.Kill(tk.pid, unix.SIGCONT); err != nil {
-			t.lost(tk, err)
-			return
-		}
-		if contBlocked(tk.tid) {
-			t.consumeCont(tk)
-			return
-		}
-		// Resumed first, so that its SIGCONT is likely taken (and
-		// dropped) before a held stop signal, which would flush it and
-		// leave quietCont to drop the program's next one (not certain:
-		// the task may not have run when tgkill comes; a stop signal
-		// held at the very start is rare). The program is at its first
-		// instruction, far from an end that could lose the signal.
-		t.resume(tk, cont, 0)
-		if t.sendDeferred(tk) || resend {
-			// The stop signal flushed the SIGCONT if it was not taken
-			// yet, and if it was, quietCont is clear already.
-			tk.quietCont = false
-		}
-	case event == 0 && sig == syscall.SIGSTOP:
-		t.sendDeferred(tk)
-		t.resume(tk, cont, 0)
-	default:
-		t.sendDeferred(tk)
-		t.dispatch(tk.tid, ws)
+		tk.resent = slices.DeleteFunc(tk.resent, func(h heldSignal) bool { return pending&sigBit(h.sig) == 0 })
+	}
+	if int(ws)>>16 == ptraceEventStop && ws.StopSignal() == syscall.SIGTRAP {
+		t.resume(tk, cont, 0) // the interrupt's stop
+		return
+	}
+	t.dispatch(tk.tid, ws)
+	if tk.groupStop {
+		// Stopped when seized: the interrupt may make it report the
+		// same stop again.
+		tk.reTrap = true
 	}
 }
 
@@ -799,8 +731,8 @@ func (t *tracer) seized(tk *task, ws unix.WaitStatus) {
 func (t *tracer) passMidCall(tk *task, sig syscall.Signal) bool {
 	if tk.handoff {
 		// Not seized yet (see handOver): its group-stop would be
-		// reported as a signal, and the hand-over's own SIGCONT would
-		// end it. Held, the stop is sent again once it is seized.
+		// reported as a signal, which cannot be listened to. Held, it
+		// is sent again before the hand-over's detach.
 		return false
 	}
 	switch {
@@ -1284,10 +1216,8 @@ type task struct {
 	tramps []*trampCall
 	// For the first program's start (see handOver): handoff is set
 	// while it is still a PTRACE_TRACEME tracee, seizing until its
-	// first stop under PTRACE_SEIZE; quietCont drops the SIGCONT the
-	// tracer itself sent it.
+	// first stop under PTRACE_SEIZE.
 	handoff, seizing bool
-	quietCont        bool
 	// handoffRegs are the program's registers at its first instruction
 	// and handoffCode the bytes handoffStub replaced there, during the
 	// hand-over.
@@ -2120,12 +2050,6 @@ func (t *tracer) dispatch(tid int, ws unix.WaitStatus) {
 	default:
 		// Signal-delivery-stop: pass the signal on, unless an injection
 		// is under way (then keep it for later).
-		if sig == syscall.SIGCONT && tk.quietCont {
-			// The tracer's own, from the hand-over (seized).
-			tk.quietCont = false
-			t.resume(tk, cont, 0)
-			return
-		}
 		if t.cfg.Signals != nil && tk.pid == t.mainPid && t.forwardedTwice(tk.tid, sig) {
 			t.resume(tk, cont, 0)
 			return
