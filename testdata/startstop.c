@@ -1,9 +1,11 @@
 // startstop: starts a command (mmapguard run ... -- PROGRAM) TRIES
-// times and, at a random moment of the program's first 2.5 ms:
+// times and, at a random moment of the program's first 2.5 ms (or of
+// its first $STARTSTOP_US microseconds):
 //
 //	pid    sends the program (the command's child) SIGSTOP, and looks
 //	       100 ms later whether it is stopped, as it always is
-//	       natively; then continues it;
+//	       natively; then continues it: the command must then end
+//	       within 5 s;
 //	group  sends the command's process group (its own) SIGSTOP
 //	       (kill -STOP -PGID), and 100 ms later SIGCONT, as fg does:
 //	       the command must then end by itself, with status 0, within
@@ -64,12 +66,24 @@ static char state(int pid) {
 	return q ? q[2] : '?';
 }
 
+// ended waits up to us microseconds for child c to end, with its wait
+// status in *st; 0 if it has not ended.
+static int ended(pid_t c, long us, int *st) {
+	pid_t w = 0;
+	for (long t0 = now_us(); (w = waitpid(c, st, WNOHANG)) == 0 && now_us() - t0 < us;)
+		usleep(1000);
+	return w == c;
+}
+
 int main(int argc, char **argv) {
 	if (argc < 4 || (strcmp(argv[2], "pid") && strcmp(argv[2], "group"))) {
 		fprintf(stderr, "usage: %s TRIES pid|group COMMAND...\n", argv[0]);
 		return 2;
 	}
 	int tries = atoi(argv[1]), group = !strcmp(argv[2], "group"), bad = 0;
+	long window = getenv("STARTSTOP_US") ? atol(getenv("STARTSTOP_US")) : 2500;
+	if (window <= 0)
+		window = 2500;
 	srand(getpid());
 	for (int i = 0; i < tries; i++) {
 		pid_t c = fork();
@@ -88,29 +102,34 @@ int main(int argc, char **argv) {
 			printf("try %d: the command started no program\n", i);
 			return 1;
 		}
-		long d = rand() % 2500;
+		long d = rand() % window;
 		for (long t0 = now_us(); now_us() - t0 < d;)
 			;
 		if (!group) {
 			kill(prog, SIGSTOP);
 			usleep(100000);
 			char s = state(prog);
+			int lost = 0;
 			if (s != 'T' && s != 't') {
-				bad++;
+				lost = 1;
 				printf("try %d: %ld us after the start, the program is in state %c\n", i, d, s);
 			}
 			kill(prog, SIGCONT);
-			waitpid(c, 0, 0);
+			int st = 0;
+			if (!ended(c, 5000000, &st)) {
+				lost = 1;
+				printf("try %d: %ld us after the start, the command has not ended 5 s after SIGCONT\n", i, d);
+				kill(c, SIGKILL);
+				waitpid(c, 0, 0);
+			}
+			bad += lost;
 			continue;
 		}
 		kill(-c, SIGSTOP);
 		usleep(100000);
 		kill(-c, SIGCONT);
 		int st = 0;
-		pid_t w = 0;
-		for (long t0 = now_us(); (w = waitpid(c, &st, WNOHANG)) == 0 && now_us() - t0 < 5000000;)
-			usleep(1000);
-		if (w != c) {
+		if (!ended(c, 5000000, &st)) {
 			bad++;
 			printf("try %d: %ld us after the start, the command has not ended 5 s after SIGCONT\n", i, d);
 			kill(-c, SIGKILL);

@@ -30,8 +30,8 @@ import (
 // a SIGCONT changing nothing (/proc: the launching thread in D state in
 // kernel_clone, the child in a tracing stop, ptrace_stop in get_signal,
 // TracerPid the launching thread; TestRunStopAtStart's group mode hung
-// so about one start in 250, and with the stop in the first 150 µs 3
-// starts of 300 in the group mode and 2 of 300 in the pid mode, whose
+// so about one start in 250, and with the stop in the first 150 µs 7
+// starts of 600 in the group mode and 3 of 600 in the pid mode, whose
 // waitpid then never returned: the eighteenth session's hunt).
 //
 // So a launch that takes longer than launchLook is looked at from
