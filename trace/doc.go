@@ -41,10 +41,9 @@
 // TRACESYSGOOD, EXITKILL) and interrupted; at that stop its code and
 // registers are put back. Job control acts on it meanwhile as without
 // the guard: no stop signal or SIGCONT of the guard's own is involved.
-// No second process start and no
-// second Go runtime (an earlier launch re-executed mmapguard as a shim
-// that installed the filter and then exec'd the program): about 2 ms
-// less per run.
+// No second process start and no second Go runtime (an earlier launch
+// re-executed mmapguard as a shim that installed the filter and then
+// exec'd the program): about 2 ms less per run.
 //
 // # Reservations at exec
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -44,83 +45,120 @@ import (
 // pending for it (blocked until its exec) sent to the new process (see
 // awaitExec); the stop and a SIGCONT are not: the new process has
 // another pid, which the stop's sender does not know to continue. A
-// launch that ends before launchLook costs a timer. (The look needs a
-// processor of the Go runtime's while the launching thread keeps its
-// own in vfork: with GOMAXPROCS=1 it would come only after the launch,
-// too late.)
+// launch that ends before launchLook costs a timer (and where it is the
+// process's first, the start of the Go runtime's poller: not under a
+// descriptor limit below launchWatchFiles, which goes unwatched). (The
+// look needs a processor of the Go runtime's while the launching thread
+// keeps its own in vfork: with GOMAXPROCS=1 it would come only after
+// the launch, too late.)
 
 // cldTrapped is si_code CLD_TRAPPED (a ptrace stop).
 const cldTrapped = 4
 
-// launchLook is how long a launch runs before it is looked at.
+// launchLook is how long a launch runs before it is looked at, and
+// again between looks.
 const launchLook = time.Millisecond
+
+// launchWatchFiles is the descriptor limit under which a launch is not
+// watched: its timer starts the Go runtime's poller, which needs two
+// descriptors, and throws where it cannot have them (see
+// internal/plainfile).
+const launchWatchFiles = 64
 
 // launchWatch looks at one launch (see above).
 type launchWatch struct {
-	tid    int // the launching thread
-	timer  *time.Timer
-	done   atomic.Bool
-	killed atomic.Bool
-	// pending are the signals the killed child had pending, set before
-	// killed.
+	tid   int // the launching thread
+	mu    sync.Mutex
+	timer *time.Timer
+	child int // the launching thread's child, once seen
+	done  atomic.Bool
+	// killed is set once the child is killed, pending before with the
+	// signals it had pending.
+	killed  atomic.Bool
 	pending []heldSignal
 }
 
 // watchLaunch starts looking at the launch the calling thread is about
-// to make (locked to it).
+// to make (locked to it); nil where it is not watched.
 func watchLaunch() *launchWatch {
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil || lim.Cur < launchWatchFiles {
+		return nil
+	}
 	w := &launchWatch{tid: unix.Gettid()}
+	w.mu.Lock()
 	w.timer = time.AfterFunc(launchLook, w.look)
+	w.mu.Unlock()
 	return w
 }
 
 // end ends the watch once the launch is done; killed says the child was
 // killed (see above), and pending are its pending signals then.
 func (w *launchWatch) end() (killed bool, pending []heldSignal) {
+	if w == nil {
+		return false, nil
+	}
 	w.done.Store(true)
+	w.mu.Lock()
 	w.timer.Stop()
+	w.mu.Unlock()
 	if w.killed.Load() {
 		return true, w.pending
 	}
 	return false, nil
 }
 
-// look waits for the launching thread's child to stop, and kills it if
-// it stopped before its exec (see above).
+// look looks whether the launching thread's child stopped before its
+// exec (see above), and kills it if so; it looks again launchLook later
+// while the child has not stopped or ended. (Without a wait: blocked in
+// a system call, the look would hold the runtime's second processor,
+// which the launcher's other goroutines need meanwhile.)
 func (w *launchWatch) look() {
-	pid := 0
-	for !w.done.Load() {
-		if pid = launchChild(w.tid); pid != 0 {
-			break
-		}
-		time.Sleep(launchLook) // not forked yet (or no /proc)
+	if w.done.Load() {
+		return
 	}
-	if pid == 0 {
+	if w.child == 0 {
+		w.child = launchChild(w.tid)
+	}
+	if w.child == 0 {
+		w.again() // not forked yet (or no /proc)
 		return
 	}
 	var info unix.Siginfo
-	for {
-		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT|unix.WALL, nil)
-		if err != unix.EINTR {
-			if err != nil {
-				return
-			}
-			break
+	if err := unix.Waitid(unix.P_PID, w.child, &info, unix.WEXITED|unix.WNOWAIT|unix.WNOHANG|unix.WALL, nil); err != nil {
+		if err == unix.EINTR {
+			w.again()
 		}
+		return
 	}
-	// siginfo_t for SIGCHLD: si_code at 8, si_status at 24.
+	// siginfo_t for SIGCHLD: si_code at 8, si_pid at 16, si_status at
+	// 24 (si_pid 0: no report yet).
 	b := (*[unsafe.Sizeof(info)]byte)(unsafe.Pointer(&info))
 	code := int32(binary.LittleEndian.Uint32(b[8:]))
+	from := int32(binary.LittleEndian.Uint32(b[16:]))
 	status := syscall.Signal(binary.LittleEndian.Uint32(b[24:]))
+	if from == 0 {
+		w.again()
+		return
+	}
 	if code != cldTrapped || status != syscall.SIGSTOP || w.done.Load() {
 		return // its exec's stop, or an end
 	}
-	if same, ok := sameMM(unix.Getpid(), pid); ok && !same {
+	if same, ok := sameMM(unix.Getpid(), w.child); ok && !same {
 		return // past its exec after all
 	}
-	w.pending = pendingSignals(pid)
+	w.pending = pendingSignals(w.child)
 	w.killed.Store(true)
-	_ = unix.Kill(pid, unix.SIGKILL)
+	_ = unix.Kill(w.child, unix.SIGKILL)
+}
+
+// again has the launch looked at again launchLook later.
+func (w *launchWatch) again() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done.Load() {
+		w.timer.Reset(launchLook)
+	}
 }
 
 // launchChild returns the first child of thread tid, 0 if none.

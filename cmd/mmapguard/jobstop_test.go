@@ -161,7 +161,7 @@ func programState(pid int) byte {
 // child is killed and the program started again (see launchWatch), so
 // one lost stop is allowed; until the eighteenth session that left the
 // run stopped for good, and this test waiting for it (3 starts of 600
-// with the stop in the first 150 µs; now 2 of 900 lose their stop).
+// with the stop in the first 150 µs; now 5 of 1,200 lose their stop).
 //
 // group: a SIGSTOP to the process group, mmapguard's and the program's,
 // then a SIGCONT, as kill -STOP and fg: the run must end, with its
@@ -175,7 +175,7 @@ func programState(pid int) byte {
 // first 150 µs in the eighteenth session, which found it: the SIGSTOP
 // between the child's PTRACE_TRACEME and its execve, above). None is
 // allowed now, in 120 starts over 2.5 ms and 120 in the first 150 µs
-// (with the fix 0 of 800 and 0 of 900; the build before it hung 1 of
+// (with the fix 0 of 800 and 0 of 1,200; the build before it hung 1 of
 // 120 in the first 150 µs when this test was tried on it).
 func TestRunStopAtStart(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "startstop")
