@@ -717,6 +717,19 @@ func (g *gen) toAddrCheck(ret uint32) {
 	g.a.jump(g.addrArg3, "")
 }
 
+// saturateEnd ends a carry into the end's high word (in A, just
+// stored): on to search unless it overflowed, in which case (at sat) the
+// end becomes the last address of the space, and the code after sat
+// runs.
+func (g *gen) saturateEnd(sat, search label) {
+	a := &g.a
+	a.jumpIf(bpf.JumpEqual, 0, sat, search, "overflowed: the end of the address space")
+	a.bind(sat)
+	a.emit(bpf.LoadConstant{Dst: bpf.RegA, Val: 0xffffffff}, "")
+	a.st(slotEndLo, "")
+	a.st(slotEndHi, "")
+}
+
 // toFileOverlapCheck is toOverlapCheck for a fixed file mapping,
 // which may reach fileReach past its end.
 func (g *gen) toFileOverlapCheck(ret uint32) {
@@ -776,11 +789,7 @@ func (g *gen) overlapCheck() {
 		a.ldMem(slotEndHi, "")
 		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 1}, "the carry")
 		a.st(slotEndHi, "")
-		a.jumpIf(bpf.JumpEqual, 0, sat, search, "overflowed: the end of the address space")
-		a.bind(sat)
-		a.emit(bpf.LoadConstant{Dst: bpf.RegA, Val: 0xffffffff}, "")
-		a.st(slotEndLo, "")
-		a.st(slotEndHi, "")
+		g.saturateEnd(sat, search)
 		a.bind(noCarry)
 		a.jump(search, "")
 	}
@@ -794,11 +803,7 @@ func (g *gen) overlapCheck() {
 		a.ldMem(slotEndHi, "")
 		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: fileReach >> 32}, "end + 4 GiB")
 		a.st(slotEndHi, "")
-		a.jumpIf(bpf.JumpEqual, 0, sat, search, "overflowed: the end of the address space")
-		a.bind(sat)
-		a.emit(bpf.LoadConstant{Dst: bpf.RegA, Val: 0xffffffff}, "")
-		a.st(slotEndLo, "")
-		a.st(slotEndHi, "")
+		g.saturateEnd(sat, search)
 		a.jump(search, "")
 	}
 	if g.addrArg3 != 0 {
