@@ -1,12 +1,21 @@
 package trace
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mmapguard/mmapguard/seccomp"
 )
 
 // TestLaunchWatchOneProcessor: the launch watch looks while the launching
@@ -59,4 +68,138 @@ func TestLaunchWatchOneProcessor(t *testing.T) {
 	if g.procs != 1 {
 		t.Errorf("GOMAXPROCS %d after the launch, want 1 as before it", g.procs)
 	}
+}
+
+// TestLaunchStopBeforeExec: a SIGSTOP or a SIGTRAP (the one signal Go's
+// child has unblocked there) that stops Go's child between its
+// PTRACE_TRACEME and its execve, when its tracer, the launching thread,
+// waits in vfork and cannot answer, is found by the launch watch: the
+// child is killed and the program started again. The window, a few
+// microseconds as a rule, is held open here by a write lease on the
+// program's file, whose break the exec's open waits for
+// (interruptibly). The run ends as without the guard: started again,
+// the program runs to its end after a SIGSTOP (whose stop is lost with
+// the first process), and dies of a SIGTRAP. Until the eighteenth
+// session's review the watch looked for SIGSTOP only, and a SIGTRAP
+// there left the run stopped for good.
+func TestLaunchStopBeforeExec(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: /proc/PID/syscall of the child, which shares the non-dumpable tracer's memory")
+	}
+	// No garbage collection meanwhile: its stop of the world would wait
+	// for good for the launching thread's processor, kept in vfork while
+	// the child stands stopped (the watch's goroutine with it).
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	for _, c := range []struct {
+		sig    syscall.Signal
+		noKcmp bool // as for a user without CAP_SYS_PTRACE (see preExecStop)
+	}{{syscall.SIGSTOP, false}, {syscall.SIGTRAP, false}, {syscall.SIGTRAP, true}} {
+		sig := c.sig
+		name := unix.SignalName(sig)
+		if c.noKcmp {
+			name += "-no-kcmp"
+		}
+		t.Run(name, func(t *testing.T) {
+			noKcmp = c.noKcmp
+			defer func() { noKcmp = false }()
+			prog := filepath.Join(t.TempDir(), "prog")
+			b, err := os.ReadFile("/bin/true")
+			if err != nil {
+				t.Skip(err)
+			}
+			if err := os.WriteFile(prog, b, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			fd, err := unix.Open(prog, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fd)
+			if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, unix.F_WRLCK); err != nil {
+				t.Skipf("no write lease on %s: %v", prog, err)
+			}
+			leased := true
+			unlease := func() {
+				if leased {
+					_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, unix.F_UNLCK)
+					leased = false
+				}
+			}
+			defer unlease()
+			p := testPolicy(t)
+			type done struct {
+				res Result
+				err error
+			}
+			ch := make(chan done, 1)
+			go func() {
+				res, err := Run(Config{
+					Policy: p,
+					Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+					Path:   prog,
+					Args:   []string{prog},
+				})
+				ch <- done{res, err}
+			}()
+			first := execWaiter(t, 0)
+			if first == 0 {
+				t.Fatal("no child waiting in its exec")
+			}
+			if err := unix.Kill(first, sig); err != nil {
+				t.Fatal(err)
+			}
+			again := execWaiter(t, first)
+			if again == 0 {
+				// Stopped for good: ended here.
+				_ = unix.Kill(first, unix.SIGKILL)
+				unlease()
+				<-ch
+				t.Fatalf("child %d stopped by %v before its exec: not started again", first, sig)
+			}
+			unlease()
+			var d done
+			select {
+			case d = <-ch:
+			case <-time.After(10 * time.Second):
+				_ = unix.Kill(again, unix.SIGKILL)
+				t.Fatal("the run did not end")
+			}
+			if d.err != nil {
+				t.Fatal(d.err)
+			}
+			switch sig {
+			case syscall.SIGSTOP:
+				if d.res.Status.ExitStatus() != 0 {
+					t.Errorf("status %v, want exit 0", d.res.Status)
+				}
+			case syscall.SIGTRAP:
+				if !d.res.Status.Signaled() || d.res.Status.Signal() != syscall.SIGTRAP {
+					t.Errorf("status %v, want killed by SIGTRAP, as without the guard", d.res.Status)
+				}
+			}
+		})
+	}
+}
+
+// execWaiter returns a child of this process other than not that waits
+// in execve, 0 if none does within 5 s.
+func execWaiter(t *testing.T, not int) int {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		tasks, _ := os.ReadDir("/proc/self/task")
+		for _, task := range tasks {
+			b, _ := os.ReadFile("/proc/self/task/" + task.Name() + "/children")
+			for _, f := range strings.Fields(string(b)) {
+				pid, _ := strconv.Atoi(f)
+				if pid == 0 || pid == not {
+					continue
+				}
+				sc, _ := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid))
+				if strings.HasPrefix(string(sc), fmt.Sprint(unix.SYS_EXECVE)+" ") {
+					return pid
+				}
+			}
+		}
+	}
+	return 0
 }
