@@ -171,7 +171,7 @@ func (w *launchWatch) look() {
 		w.again()
 		return
 	}
-	if code != cldTrapped || w.done.Load() || !preExecStop(status, w.child, w.tid) {
+	if code != cldTrapped || w.done.Load() || !preExecStop(status, w.child) {
 		return // its exec's stop, or an end
 	}
 	w.pending = pendingSignals(w.child)
@@ -185,53 +185,68 @@ func (w *launchWatch) look() {
 }
 
 // preExecStop reports whether a ptrace stop with signal sig of child,
-// the launching thread tid's child, came before its exec, in the
-// window where nobody can answer it (see above). A SIGSTOP stop does,
-// unless child runs another program than mmapguard already (a stop
-// after the exec comes after the exec's SIGTRAP stop, which the
-// launcher answers only once the launch is done). A SIGTRAP stop is
-// mostly the exec's own: one in the window is told apart as a stop of
-// a child that still shares mmapguard's memory, or, where that cannot
-// be asked (kcmp refused: mmapguard is not dumpable, and a user
-// without CAP_SYS_PTRACE may not compare a non-dumpable process's
-// memory), by the launching thread's being in its fork still: the
-// exec ends that before its SIGTRAP stop. Until the eighteenth
-// session's review only SIGSTOP was looked for, and a SIGTRAP sent in
-// the window (SIGTRAP is the one signal Go's child has unblocked there)
-// left the run stopped for good (1 of 300 runs with a kill -TRAP of the
-// program in its first 150 µs).
-func preExecStop(sig syscall.Signal, child, tid int) bool {
-	same, ok := sameMM(unix.Getpid(), child)
-	switch sig {
-	case syscall.SIGSTOP:
-		return !ok || same
-	case syscall.SIGTRAP:
-		if ok {
-			return same
-		}
-		return launcherInFork(tid)
+// the launching thread's child, came before its exec, in the window
+// where nobody can answer it (see above): SIGSTOP, or SIGTRAP, whose
+// stop is mostly the exec's own. The kernel clears a task's
+// PF_FORKNOEXEC at its exec, before the exec's SIGTRAP stop, and
+// /proc/PID/stat shows it to anyone; where it cannot be read, a child
+// that still shares mmapguard's memory (kcmp) has not exec'd, and a
+// SIGSTOP stop is taken for one before the exec unless kcmp says
+// otherwise (a stop after the exec comes after the exec's SIGTRAP stop,
+// which the launcher answers only once the launch is done). Until the
+// eighteenth session's review only SIGSTOP was looked for, and a
+// SIGTRAP sent in the window (SIGTRAP is the one signal Go's child has
+// unblocked there) left the run stopped for good (1 of 300 runs with a
+// kill -TRAP of the program in its first 150 µs). (kcmp alone is
+// refused to a user without CAP_SYS_PTRACE: mmapguard is not dumpable,
+// and the child shares its memory.)
+func preExecStop(sig syscall.Signal, child int) bool {
+	if sig != syscall.SIGSTOP && sig != syscall.SIGTRAP {
+		return false
 	}
-	return false
+	if pre, ok := forkedNoExec(child); ok {
+		return pre
+	}
+	same, ok := sameMM(unix.Getpid(), child)
+	if sig == syscall.SIGSTOP {
+		return !ok || same
+	}
+	return ok && same
 }
 
-// launcherInFork reports whether thread tid (of this process) is
-// blocked in a fork (clone, vfork or clone3), as /proc says: not on a
-// CPU, nor anywhere else (unlike inFork, which errs the other way).
-func launcherInFork(tid int) bool {
-	b, err := procfile.Read(fmt.Sprintf("/proc/self/task/%d/syscall", tid))
+// pfForkNoExec is the kernel's PF_FORKNOEXEC: forked, no exec yet.
+const pfForkNoExec = 0x40
+
+// forkedNoExec reports whether process pid has not exec'd since its
+// fork (PF_FORKNOEXEC in /proc/PID/stat's flags); ok is false where
+// that cannot be read.
+func forkedNoExec(pid int) (pre, ok bool) {
+	if noProcFlags {
+		return false, false
+	}
+	b, err := procfile.Read(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return false
+		return false, false
 	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return false
+	// After the name in parentheses: state, ppid, pgrp, session,
+	// tty_nr, tpgid, flags.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return false, false
 	}
-	switch f[0] {
-	case "56", "58", "435": // clone, vfork, clone3 on x86-64
-		return true
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 7 {
+		return false, false
 	}
-	return false
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	if err != nil {
+		return false, false
+	}
+	return flags&pfForkNoExec != 0, true
 }
+
+// noProcFlags has tests do without forkedNoExec.
+var noProcFlags bool
 
 // again has the launch looked at again launchLook later.
 func (w *launchWatch) again() {

@@ -86,6 +86,9 @@ func TestLaunchStopBeforeExec(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: /proc/PID/syscall of the child, which shares the non-dumpable tracer's memory")
 	}
+	if pre, ok := forkedNoExec(os.Getpid()); pre || !ok {
+		t.Fatalf("forkedNoExec of the test, which was exec'd: %v, %v; want false, true", pre, ok)
+	}
 	// No garbage collection meanwhile: its stop of the world would wait
 	// for good for the launching thread's processor, kept in vfork while
 	// the child stands stopped (the watch's goroutine with it).
@@ -93,15 +96,19 @@ func TestLaunchStopBeforeExec(t *testing.T) {
 	for _, c := range []struct {
 		sig    syscall.Signal
 		noKcmp bool // as for a user without CAP_SYS_PTRACE (see preExecStop)
-	}{{syscall.SIGSTOP, false}, {syscall.SIGTRAP, false}, {syscall.SIGTRAP, true}} {
+		noProc bool // kcmp alone
+	}{{syscall.SIGSTOP, false, false}, {syscall.SIGTRAP, false, false}, {syscall.SIGTRAP, true, false}, {syscall.SIGTRAP, false, true}} {
 		sig := c.sig
 		name := unix.SignalName(sig)
 		if c.noKcmp {
 			name += "-no-kcmp"
 		}
+		if c.noProc {
+			name += "-kcmp-only"
+		}
 		t.Run(name, func(t *testing.T) {
-			noKcmp = c.noKcmp
-			defer func() { noKcmp = false }()
+			noKcmp, noProcFlags = c.noKcmp, c.noProc
+			defer func() { noKcmp, noProcFlags = false, false }()
 			prog := filepath.Join(t.TempDir(), "prog")
 			b, err := os.ReadFile("/bin/true")
 			if err != nil {
