@@ -588,7 +588,8 @@ func isExecTrap(pid int) bool {
 // mmaps, which the filter lets the kernel place, went into the protected
 // ranges once it had filled the rest of the address space (found by the
 // seventeenth session's strict hunt). While it is detached it therefore
-// stands at handoffStub, written over its first instructions: it runs
+// stands at handoffStub, written over its first instructions (or the end
+// of their page: see handoffAt): it runs
 // nothing of its own, and waits in pause(2) until the interrupt's stop,
 // where seized puts its code and registers back.
 //
@@ -608,17 +609,26 @@ func (t *tracer) handOver(tk *task) {
 		return
 	}
 	stub := handoffStub(regs.Cs)
+	at := handoffAt(regs.Rip, len(stub))
 	orig := make([]byte, len(stub))
-	if err := peek(tk.tid, regs.Rip, orig); err != nil {
+	if err := peek(tk.tid, at, orig); err != nil {
 		t.lost(tk, err)
 		return
 	}
-	if err := poke(tk.tid, regs.Rip, stub); err != nil {
+	if err := poke(tk.tid, at, stub); err != nil {
 		// (The reservations' syscall instruction was written there.)
 		t.lost(tk, err)
 		return
 	}
-	tk.handoffCode, tk.handoffRegs = orig, &regs
+	tk.handoffCode, tk.handoffAt, tk.handoffRegs = orig, at, &regs
+	if at != regs.Rip {
+		moved := regs
+		moved.Rip = at
+		if err := setRegs(tk.tid, &moved); err != nil {
+			t.lost(tk, err)
+			return
+		}
+	}
 	// The signals held during the guard's first calls are sent again
 	// now, in their order, and taken once it is detached, as without the
 	// guard: a stop signal stops it, and a SIGCONT sent since, even while
@@ -653,6 +663,24 @@ func (t *tracer) handOver(tk *task) {
 	tk.seizing = true
 }
 
+// handoffAt returns where the hand-over's stub of n bytes goes for a
+// program whose first instruction is at ip: there, unless the stub
+// would run past the end of ip's page, into a page that may not be
+// mapped; then at the end of that page, which is the program's code as
+// well, its instruction pointer moved there for the hand-over. A
+// program whose first instruction lay in the last 8 bytes of its code
+// (a jmp back, say) was killed at the start ("input/output error;
+// killing its process"): until the eighteenth session the stub was not
+// needed for it to run, and its review found that the stub always was
+// (TestHandoverEntryAtPageEnd).
+func handoffAt(ip uint64, n int) uint64 {
+	const page = 4096 // x86-64 and i386
+	if ip%page+uint64(n) <= page {
+		return ip
+	}
+	return ip - ip%page + page - uint64(n)
+}
+
 // handoffStub returns the code the first program stands at during the
 // hand-over (see handOver), for code segment cs: pause() in a loop,
 // with the 64-bit or (cs is __USER32_CS) the i386 call, neither of
@@ -681,7 +709,7 @@ func (t *tracer) seized(tk *task, ws unix.WaitStatus) {
 	tk.seizing = false
 	if code := tk.handoffCode; code != nil {
 		tk.handoffCode = nil
-		if err := poke(tk.tid, tk.handoffRegs.Rip, code); err != nil {
+		if err := poke(tk.tid, tk.handoffAt, code); err != nil {
 			t.lost(tk, err)
 			return
 		}
@@ -1219,10 +1247,11 @@ type task struct {
 	// first stop under PTRACE_SEIZE.
 	handoff, seizing bool
 	// handoffRegs are the program's registers at its first instruction
-	// and handoffCode the bytes handoffStub replaced there, during the
-	// hand-over.
+	// and handoffCode the bytes handoffStub replaced at handoffAt (see
+	// handoffAt), during the hand-over.
 	handoffRegs *unix.PtraceRegs
 	handoffCode []byte
+	handoffAt   uint64
 	// forkCalls are reservations to inject in a forked child before it
 	// runs (where its parent had MADV_DONTFORK mappings).
 	forkCalls []rewrite.Call
