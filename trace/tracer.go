@@ -1436,7 +1436,12 @@ func newTracer(cfg Config, pid int) *tracer {
 // default action ends a process and that the Go runtime would drop:
 // SIGALRM (an alarm(2) set before mmapguard was exec'd is mmapguard's,
 // since exec keeps it and fork does not, and a timeout built on it
-// never fired), SIGVTALRM, SIGPWR and SIGSTKFLT. Not those raised by
+// never fired), SIGVTALRM, SIGPWR and SIGSTKFLT; and the fault signals
+// sent with kill (SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGSYS,
+// SIGTRAP: a kill -ABRT for a core of a program that hangs), which the
+// runtime took for a fault of mmapguard's own, with a goroutine dump
+// (one the kernel raises for a real fault still is: caught, only a
+// signal sent with kill or tgkill is passed on). Not those raised by
 // mmapguard's own doing (SIGXCPU, SIGXFSZ: its own limits), nor SIGIO
 // (the kernel sends it to a whole process group, mmapguard's copy
 // included, for a descriptor set with F_SETOWN to one: passed on, it
@@ -1446,7 +1451,8 @@ func newTracer(cfg Config, pid int) *tracer {
 // with the runtime's signal thread, and those 30 made every run 0.6-1
 // ms longer (see docs/run.md).
 var Forwardable = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
-	syscall.SIGALRM, syscall.SIGVTALRM, syscall.SIGPWR, syscall.SIGSTKFLT}
+	syscall.SIGALRM, syscall.SIGVTALRM, syscall.SIGPWR, syscall.SIGSTKFLT,
+	syscall.SIGABRT, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL, syscall.SIGSYS, syscall.SIGTRAP}
 
 // forwardWindow is how long two copies of a signal the first program
 // gets, one forwarded by mmapguard and one from another process, are

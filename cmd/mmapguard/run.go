@@ -52,9 +52,11 @@ space: 0x10000-0x80000000, 0x10000+2G. Numbers are hexadecimal (0x), octal
 the page-aligned ADDR of --place and --place-exe (256M is 0x10000000).
 
 mmapguard forwards SIGTERM, SIGUSR1, SIGUSR2, SIGALRM (an alarm set before
-it was started is its own), SIGVTALRM, SIGPWR and SIGSTKFLT (and SIGINT,
-SIGQUIT and SIGHUP when they did not come from the terminal, which sends
-them to the program itself), stops when the program stops for job control (^Z), and
+it was started is its own), SIGVTALRM, SIGPWR, SIGSTKFLT, the fault signals
+sent with kill (SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGSYS, SIGTRAP),
+and SIGINT, SIGQUIT and SIGHUP when they did not come from the terminal
+(which sends them to the program itself); it stops when the program stops
+for job control (^Z), and
 prints nothing of its own but warnings on stderr (unless -q) and, with
 -o, the log and its summary. Every thread and process the program starts
 is followed (there is no -f), and there is no -p: run starts the program

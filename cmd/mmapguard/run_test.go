@@ -958,6 +958,33 @@ func TestRunForwardsSignals(t *testing.T) {
 	}
 }
 
+// TestRunForwardsFaultSignals: SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+// SIGSYS and SIGTRAP sent to mmapguard with kill (kill -ABRT for a core
+// of a program that hangs, timeout -s ABRT) reach the program, which
+// dies of it as it would without the guard, and mmapguard with it. The
+// Go runtime took each for a fault of mmapguard's own: mmapguard printed
+// a goroutine dump, exited with status 2, and the program was killed by
+// SIGKILL.
+func TestRunForwardsFaultSignals(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGABRT, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE,
+		syscall.SIGILL, syscall.SIGSYS, syscall.SIGTRAP} {
+		t.Run(unix.SignalName(sig), func(t *testing.T) {
+			l := startLive(t, nil, guardArgs("sh", "-c", "echo ready; exec sleep 120")...)
+			l.waitLine(t, "ready")
+			waitSleeping(t, l.cmd.Process.Pid)
+			if err := l.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			if got := l.killedBy(t, "sleep"); got != sig {
+				t.Errorf("mmapguard died of %v, want %v (sleep killed by it); stderr:\n%s", got, sig, l.stderr.String())
+			}
+			if strings.Contains(l.stderr.String(), "goroutine ") {
+				t.Errorf("mmapguard printed a Go stack dump:\n%s", l.stderr.String())
+			}
+		})
+	}
+}
+
 // TestRunAlarmBeforeExec: an alarm set before mmapguard is exec'd (a
 // timeout: perl -e 'alarm shift; exec @ARGV') is mmapguard's, since exec
 // keeps it and fork does not; when it fires, the program gets it and
