@@ -66,9 +66,10 @@ import (
 //
 // A stop of the world of the Go runtime's (a garbage collection) that
 // begins while the child stands stopped there waits for good for the
-// launching thread's processor, and the look with it: mmapguard makes
-// none so early (its heap is small then), but a test of this package
-// must see to it that it makes none (TestLaunchStopBeforeExec).
+// launching thread's processor, and the look with it: the launch runs
+// with collection off (see noCollection; TestLaunchStopBeforeExec runs
+// with collections as frequent as GOGC=1 makes them, which hung it
+// until the nineteenth session).
 
 // cldTrapped is si_code CLD_TRAPPED (a ptrace stop).
 const cldTrapped = 4

@@ -89,10 +89,29 @@ func TestLaunchStopBeforeExec(t *testing.T) {
 	if pre, ok := forkedNoExec(os.Getpid()); pre || !ok {
 		t.Fatalf("forkedNoExec of the test, which was exec'd: %v, %v; want false, true", pre, ok)
 	}
-	// No garbage collection meanwhile: its stop of the world would wait
-	// for good for the launching thread's processor, kept in vfork while
-	// the child stands stopped (the watch's goroutine with it).
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	// A collection as soon as anything allocates (as under GOGC=1, which
+	// mmapguard's runtime takes from a user's environment meant for a Go
+	// program): one that began while the child stood stopped would wait
+	// for good for the launching thread's processor, kept in vfork, and
+	// the watch's goroutine with it (see run). Something allocates
+	// meanwhile, as the filter's build would.
+	defer debug.SetGCPercent(debug.SetGCPercent(1))
+	stopAlloc := make(chan struct{})
+	defer close(stopAlloc)
+	go func() {
+		var keep [][]byte
+		for {
+			select {
+			case <-stopAlloc:
+				return
+			case <-time.After(100 * time.Microsecond):
+				keep = append(keep, make([]byte, 64<<10))
+				if len(keep) > 64 {
+					keep = keep[:0]
+				}
+			}
+		}
+	}()
 	for _, c := range []struct {
 		sig    syscall.Signal
 		noKcmp bool // as for a user without CAP_SYS_PTRACE (see preExecStop)

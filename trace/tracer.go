@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -304,7 +306,9 @@ func run(cfg Config) (Result, error) {
 			return Result{}, err
 		}
 	}
+	gc := noCollection()
 	pid, mask, killedEarly, err := startTraced(cfg)
+	debug.SetGCPercent(gc)
 	if err == nil && cfg.Started != nil {
 		cfg.Started()
 	}
@@ -395,6 +399,31 @@ func run(cfg Config) (Result, error) {
 		err = t.startErr
 	}
 	return res, err
+}
+
+// noCollection turns garbage collection off for the launch, and returns
+// the GOGC percentage to put back after it. A collection's stops of the
+// world, and the flush of every processor's caches that ends it, wait
+// for each processor of the Go runtime's, and the launching thread keeps
+// its own in vfork until the child's exec (startTraced): as long as a
+// child stopped before its exec (see launchWatch), for good, the watch
+// that ends such a stop waiting with the rest of mmapguard; or as long
+// as an exec waits (a write lease on the program, a file system that
+// hangs). mmapguard's heap is small so early, but GOGC from a user's
+// environment (GOGC=1, meant for a Go program run under the guard) is
+// mmapguard's runtime's too, and made collections come during the
+// launch. SetGCPercent(-1) waits for a collection's marking to end, not
+// for that flush: where a collection has run, a stop of the world of
+// its own (ReadMemStats) waits for the flush too.
+func noCollection() int {
+	gc := debug.SetGCPercent(-1)
+	cycles := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(cycles)
+	if cycles[0].Value.Kind() != metrics.KindUint64 || cycles[0].Value.Uint64() > 0 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+	}
+	return gc
 }
 
 // startTraced starts the program with PTRACE_TRACEME: it stops after its
