@@ -39,6 +39,7 @@ func init() {
 }
 
 func main() {
+	ownRuntime()
 	stopSignals = func(chan<- os.Signal) {}
 	code, sig := run(os.Args[1:], os.Stdout, os.Stderr)
 	if sig != 0 {
