@@ -89,11 +89,10 @@ func TestLaunchStopBeforeExec(t *testing.T) {
 	if pre, ok := forkedNoExec(os.Getpid()); pre || !ok {
 		t.Fatalf("forkedNoExec of the test, which was exec'd: %v, %v; want false, true", pre, ok)
 	}
-	// A collection as soon as anything allocates (as under GOGC=1, which
-	// mmapguard's runtime takes from a user's environment meant for a Go
-	// program): one that began while the child stood stopped would wait
-	// for good for the launching thread's processor, kept in vfork, and
-	// the watch's goroutine with it (see run). Something allocates
+	// A collection as soon as anything allocates (as under GOGC=1): one
+	// that began while the child stood stopped would wait for good for
+	// the launching thread's processor, kept in vfork, and the watch's
+	// goroutine with it (see noCollection). Something allocates
 	// meanwhile, as the filter's build would.
 	defer debug.SetGCPercent(debug.SetGCPercent(1))
 	stopAlloc := make(chan struct{})

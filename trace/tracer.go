@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -306,9 +307,9 @@ func run(cfg Config) (Result, error) {
 			return Result{}, err
 		}
 	}
-	gc := noCollection()
+	collect := noCollection()
 	pid, mask, killedEarly, err := startTraced(cfg)
-	debug.SetGCPercent(gc)
+	collect()
 	if err == nil && cfg.Started != nil {
 		cfg.Started()
 	}
@@ -402,7 +403,7 @@ func run(cfg Config) (Result, error) {
 }
 
 // noCollection turns garbage collection off for the launch, and returns
-// the GOGC percentage to put back after it. A collection's stops of the
+// the function that turns it back on. A collection's stops of the
 // world, and the flush of every processor's caches that ends it, wait
 // for each processor of the Go runtime's, and the launching thread keeps
 // its own in vfork until the child's exec (startTraced): as long as a
@@ -412,18 +413,25 @@ func run(cfg Config) (Result, error) {
 // hangs). mmapguard's heap is small so early, but GOGC from a user's
 // environment (GOGC=1, meant for a Go program run under the guard) is
 // mmapguard's runtime's too, and made collections come during the
-// launch. SetGCPercent(-1) waits for a collection's marking to end, not
-// for that flush: where a collection has run, a stop of the world of
-// its own (ReadMemStats) waits for the flush too.
-func noCollection() int {
+// launch (mmapguard's command now ignores it). A memory limit
+// (GOMEMLIMIT, or a program that calls Run with one) makes the runtime
+// collect with GOGC off too, as its documentation says: it is lifted
+// for the launch as well (reasoned, not seen). SetGCPercent(-1) waits for a collection's marking to
+// end, not for that flush: where a collection has run, a stop of the
+// world of its own (ReadMemStats) waits for the flush too.
+func noCollection() (restore func()) {
 	gc := debug.SetGCPercent(-1)
+	limit := debug.SetMemoryLimit(math.MaxInt64)
 	cycles := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
 	metrics.Read(cycles)
 	if cycles[0].Value.Kind() != metrics.KindUint64 || cycles[0].Value.Uint64() > 0 {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 	}
-	return gc
+	return func() {
+		debug.SetMemoryLimit(limit)
+		debug.SetGCPercent(gc)
+	}
 }
 
 // startTraced starts the program with PTRACE_TRACEME: it stops after its
