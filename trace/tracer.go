@@ -411,14 +411,15 @@ func run(cfg Config) (Result, error) {
 // that ends such a stop waiting with the rest of mmapguard; or as long
 // as an exec waits (a write lease on the program, a file system that
 // hangs). mmapguard's heap is small so early, but GOGC from a user's
-// environment (GOGC=1, meant for a Go program run under the guard) is
+// environment (GOGC=1, meant for a Go program run under the guard) was
 // mmapguard's runtime's too, and made collections come during the
 // launch (mmapguard's command now ignores it). A memory limit
 // (GOMEMLIMIT, or a program that calls Run with one) makes the runtime
 // collect with GOGC off too, as its documentation says: it is lifted
-// for the launch as well (reasoned, not seen). SetGCPercent(-1) waits for a collection's marking to
-// end, not for that flush: where a collection has run, a stop of the
-// world of its own (ReadMemStats) waits for the flush too.
+// for the launch as well (reasoned, not seen). SetGCPercent(-1) waits
+// for a collection's marking to end, not for that flush: where a
+// collection has run, a stop of the world of its own (ReadMemStats)
+// waits for the flush too.
 func noCollection() (restore func()) {
 	gc := debug.SetGCPercent(-1)
 	limit := debug.SetMemoryLimit(math.MaxInt64)
