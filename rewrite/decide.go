@@ -764,6 +764,13 @@ func (g *Guard) decideMmapArgs(c Call, who Caller) *Action {
 			// make the mapping longer than the chunk, over pool space:
 			// the guard's own, not a protected range. Not checked, so
 			// that such calls keep their one stop.)
+			if inProtected {
+				if !g.hinted.Empty() {
+					g.hintsUndone = 0 // the program kept the last one
+				}
+				g.hinted = chunk
+				g.hintIn, _ = g.policy.protected.Find(q.Start)
+			}
 			return b.runExit(c, d, Rerouted, whyRange("placed in the pool at ", chunk, ""))
 		}
 		g.stats.PoolExhausted++
@@ -857,7 +864,38 @@ func (g *Guard) decideMunmap(c Call, task int) *Action {
 	if !aligned(addr) || !ok || q.End > region.UserEnd {
 		return allow(c, "invalid range: the kernel refuses it")
 	}
-	return g.unmapLike(c, task, q, 0, &munmapWhy)
+	a := g.unmapLike(c, task, q, 0, &munmapWhy)
+	if q == g.hinted && a.Verdict == Run {
+		g.noteHintUndone(a)
+	}
+	return a
+}
+
+// hintsUndoneWarn is how many hints into a protected range in a row,
+// each unmapped at once from the pool where the guard put it, make a
+// warning: a program that wants memory at the addresses it hints at
+// and retries elsewhere near them (LuaJIT's JIT looks so for its code
+// buffer, within 2 GiB of its own image, 32 tries a time) never gets it
+// there. Go's runtime, which moves on to its next arena hint, unmaps
+// one.
+const hintsUndoneWarn = 16 // the warning says so
+
+// noteHintUndone counts a munmap of the pool chunk the last hint into a
+// protected range was moved to, a, and warns at the hintsUndoneWarn-th
+// in a row. LuaJIT, its image in a protected range (PIE, with
+// --protect 0x550000000000-0x560000000000), gave up compiling after
+// each 32 tries and tried again at the next hot loop, so that a loop of
+// 10 million additions ran for minutes instead of 10 ms, with no word
+// from the guard.
+func (g *Guard) noteHintUndone(a *Action) {
+	g.hinted = region.Range{}
+	g.hintsUndone++
+	if g.hintsUndone == hintsUndoneWarn {
+		a.Warn = whyRange("the program unmapped at once, 16 times in a row, the pool mappings its mmap hints into the protected range ", g.hintIn,
+			" were moved to: it wants memory at those addresses, and may retry for good or run much slower without it "+
+				"(LuaJIT's JIT looks so for its code buffer near its own image): name the code that asks with --owner, whose "+
+				"hints are then honoured, or leave the addresses it hints at unprotected (docs/run.md)")
+	}
 }
 
 // unmapWhy holds the Why texts of a call unmapLike handles, spelled out

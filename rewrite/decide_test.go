@@ -867,6 +867,71 @@ func TestMap32Warn(t *testing.T) {
 	}
 }
 
+// TestHintUndoneWarn: a program that unmaps at once the pool chunk
+// each of its hints into a protected range was moved to, 16 times in a
+// row, is told of it once (LuaJIT, its image in a protected range,
+// looked for its JIT's code buffer near it for good, with no word from
+// the guard). One that keeps a chunk starts the count again, and so
+// does one whose munmap is of something else.
+func TestHintUndoneWarn(t *testing.T) {
+	const n = 0x10000
+	hint := func(g *Guard, i int) uint64 {
+		t.Helper()
+		a := g.Decide(mmap(0x30000000+uint64(i)*n, n, protRW, anonPriv, ^uint64(0), 0), Caller{Task: 1})
+		if a.Verdict != Run || a.Outcome != Rerouted || a.Warn != "" {
+			t.Fatalf("hint %d: %v %v %q, warning %q; want rerouted, no warning", i, a.Verdict, a.Outcome, a.Why, a.Warn)
+		}
+		at := a.Steps[0].Call.Args[0]
+		g.Complete(a, at)
+		return at
+	}
+	undo := func(g *Guard, at uint64) string {
+		t.Helper()
+		a := g.Decide(call64(sysMunmap64, at, n), Caller{Task: 1})
+		if a.Verdict != Run {
+			t.Fatalf("munmap %#x: %v %q; want run", at, a.Verdict, a.Why)
+		}
+		g.Complete(a, 0)
+		return a.Warn
+	}
+	g := newGuard(t, opts{})
+	for i := range 3 * hintsUndoneWarn {
+		w := undo(g, hint(g, i))
+		if (w != "") != (i == hintsUndoneWarn-1) {
+			t.Fatalf("unmap %d: warning %q; want one at the %dth only", i, w, hintsUndoneWarn)
+		}
+		if w != "" && (!strings.Contains(w, "0x10000-0x80000000") || !strings.Contains(w, "--owner")) {
+			t.Errorf("warning %q: want the protected range and --owner named", w)
+		}
+	}
+	g = newGuard(t, opts{})
+	for i := range 2 * hintsUndoneWarn {
+		at := hint(g, i)
+		if i == hintsUndoneWarn/2 {
+			continue // kept: the count starts again
+		}
+		if w := undo(g, at); w != "" {
+			t.Fatalf("unmap %d: warning %q, after a chunk the program kept %d hints before", i, w, i-hintsUndoneWarn/2)
+		}
+		if i == hintsUndoneWarn+2 {
+			break
+		}
+	}
+	g = newGuard(t, opts{})
+	for i := range 2 * hintsUndoneWarn {
+		at := hint(g, i)
+		if i == 3 {
+			// Half of it: not what the hint got.
+			a := g.Decide(call64(sysMunmap64, at, n/2), Caller{Task: 1})
+			g.Complete(a, 0)
+			continue
+		}
+		if w := undo(g, at); (w != "") != (i == 3+hintsUndoneWarn) {
+			t.Fatalf("unmap %d: warning %q; want one at %d only", i, w, 3+hintsUndoneWarn)
+		}
+	}
+}
+
 // TestOwnerMap32: an owner's MAP_32BIT mmap without an address gets the
 // lowest free run of the guard's reservations from 1 GiB up, where the
 // kernel would put it without them (mono's JIT under --owner mono got

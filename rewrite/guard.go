@@ -49,6 +49,13 @@ type Guard struct {
 	// may not be in place yet, with the thread whose call puts it there
 	// (see giveBack).
 	settling []freed
+	// hinted is the pool chunk the last hint into a protected range
+	// (hintIn) was moved to, until the program unmaps it or makes
+	// another such hint; hintsUndone counts the hints in a row whose
+	// chunk the program unmapped before its next one (see
+	// noteHintUndone).
+	hinted, hintIn region.Range
+	hintsUndone    int
 
 	stats Stats
 }
