@@ -774,7 +774,24 @@ func (g *Guard) decideMmapArgs(c Call, who Caller) *Action {
 			return b.runExit(c, d, Rerouted, whyRange("placed in the pool at ", chunk, ""))
 		}
 		g.stats.PoolExhausted++
+		a := g.poolFallback(c, addr, inProtected)
+		// Said once a run (the tracer prints a warning once): the
+		// program sees nothing, and a small --pool that ran out under
+		// --pool-all gave another layout from run to run, of which only
+		// -o's summary told.
+		a.Warn = whyRange("the pool ", g.policy.Pool, " is full: what the guard would place there (hints into a protected "+
+			"range; with --pool-all every mapping made without an address) goes where the kernel chooses, still outside the "+
+			"protected ranges, and with --pool-all no longer at the same addresses on every run: give a larger --pool "+
+			"(-o's summary counts these as pool exhausted)")
+		return a
 	}
+	return g.poolFallback(c, addr, inProtected)
+}
+
+// poolFallback is what becomes of a call decideMmapArgs would put in the
+// pool where there is none, or no room in it: a hint into a protected
+// range is dropped, anything else left to the kernel's choice.
+func (g *Guard) poolFallback(c Call, addr uint64, inProtected bool) *Action {
 	if inProtected {
 		d := c
 		d.Args[0] = 0

@@ -932,6 +932,52 @@ func TestHintUndoneWarn(t *testing.T) {
 	}
 }
 
+// TestPoolFullWarn: a call the guard would put in the pool, which has no
+// room left, goes where the kernel chooses (a hint into a protected
+// range dropped), with a warning that names the pool and --pool: a
+// 4 MiB pool under --pool-all ran out in python3, and nothing but -o's
+// summary said so. Calls that fit say nothing.
+func TestPoolFullWarn(t *testing.T) {
+	pool := region.Range{Start: 0x100000000000, End: 0x100000000000 + 4<<20}
+	for _, poolAll := range []bool{false, true} {
+		p, err := NewPolicy([]region.Range{{Start: pLo, End: pHi}}, pool, poolAll, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := NewGuard(p)
+		for i := range 8 {
+			addr := uint64(0x30000000)
+			if poolAll && i%2 == 1 {
+				addr = 0
+			}
+			a := g.Decide(mmap(addr, 1<<20, protRW, anonPriv, ^uint64(0), 0), Caller{})
+			full := i >= 4 // NewGuard alone: no code page taken yet
+			if full != (a.Outcome != Rerouted) {
+				t.Fatalf("pool-all %v, call %d: %v %q; want rerouted %v", poolAll, i, a.Outcome, a.Why, !full)
+			}
+			if !full {
+				if a.Warn != "" {
+					t.Errorf("pool-all %v, call %d: warning %q in a pool with room", poolAll, i, a.Warn)
+				}
+				g.Complete(a, a.Steps[0].Call.Args[0])
+				continue
+			}
+			if !strings.Contains(a.Warn, pool.String()) || !strings.Contains(a.Warn, "--pool") {
+				t.Errorf("pool-all %v, call %d: warning %q; want one naming the pool and --pool", poolAll, i, a.Warn)
+			}
+			if addr != 0 && (a.Verdict != Run || len(a.Steps) != 1 || a.Steps[0].Call.Args[0] != 0) {
+				t.Errorf("pool-all %v, call %d: %v %q; want the hint dropped", poolAll, i, a.Verdict, a.Why)
+			}
+			if addr == 0 && a.Verdict != Allow {
+				t.Errorf("pool-all %v, call %d: %v %q; want the kernel's choice", poolAll, i, a.Verdict, a.Why)
+			}
+		}
+		if s := g.Stats(); s.PoolExhausted != 4 {
+			t.Errorf("pool-all %v: %d exhausted, want 4", poolAll, s.PoolExhausted)
+		}
+	}
+}
+
 // TestOwnerMap32: an owner's MAP_32BIT mmap without an address gets the
 // lowest free run of the guard's reservations from 1 GiB up, where the
 // kernel would put it without them (mono's JIT under --owner mono got
