@@ -123,27 +123,64 @@ var mmapMinAddr = sync.OnceValues(func() (lowest uint64, ok bool) {
 // then counts as room.
 func leavesRoom(p *rewrite.Policy) error {
 	lowest := uint64(0x10000) // the kernel's usual vm.mmap_min_addr
+	room := roomLeft(p)
+	if room >= rewrite.MinPool {
+		return nil
+	}
+	what := roomTakers(p)
+	left := "nothing"
+	if room > 0 {
+		left = "only " + region.FormatSize(room)
+	}
+	return usagef("%s leave %s of user space (%#x-%#x) free for the program's own mappings, where the loader, malloc and thread stacks need room: leave at least %s unprotected (e.g. end the range at 0x7f0000000000)",
+		what, left, lowest, region.UserEnd, region.FormatSize(rewrite.MinPool))
+}
+
+// roomLeft is how much of user space, from the kernel's usual
+// vm.mmap_min_addr up, the policy leaves the kernel to place what is
+// mapped without an address in (the pool too, with --pool-all).
+func roomLeft(p *rewrite.Policy) uint64 {
 	var free region.Set
-	free.Add(region.Range{Start: lowest, End: region.UserEnd})
+	free.Add(region.Range{Start: 0x10000, End: region.UserEnd})
 	for _, r := range p.Guarded() {
 		free.Remove(r)
 	}
 	if p.PoolAll {
 		free.Add(p.Pool)
 	}
-	if free.Total() >= rewrite.MinPool {
-		return nil
-	}
-	what := "the protected ranges"
+	return free.Total()
+}
+
+// roomTakers names what takes user space from the program in p.
+func roomTakers(p *rewrite.Policy) string {
 	if p.HasPool() && !p.PoolAll {
-		what += " and the pool"
+		return "the protected ranges and the pool"
 	}
-	left := "nothing"
-	if free.Total() > 0 {
-		left = "only " + region.FormatSize(free.Total())
+	return "the protected ranges"
+}
+
+// littleRoom is the room below which run warns (see roomWarning):
+// Java reserves its heap, a quarter of the machine's memory, and a
+// class space of 1 GiB at its start.
+const littleRoom = 16 << 30
+
+// roomWarning is a warning for a policy that leaves the program less
+// than littleRoom of user space, or "": leavesRoom refuses less than
+// 4 MiB, but above that a program that needs more fails at its start
+// in its own words, with none from the guard (the mappings fail in the
+// kernel, unseen): python3 with 8 MiB left, "failed to map segment
+// from shared object", status 127; java -version with 64 MiB, killed
+// by SIGSEGV with nothing printed.
+func roomWarning(p *rewrite.Policy) string {
+	room := roomLeft(p)
+	if room >= littleRoom {
+		return ""
 	}
-	return usagef("%s leave %s of user space (%#x-%#x) free for the program's own mappings, where the loader, malloc and thread stacks need room: leave at least %s unprotected (e.g. end the range at 0x7f0000000000)",
-		what, left, lowest, region.UserEnd, region.FormatSize(rewrite.MinPool))
+	return fmt.Sprintf("%s leave only %s of user space free for the program's own mappings: a program whose libraries, "+
+		"heap, thread stacks and reservations need more fails at its start, in its own words (ld.so: \"failed to map "+
+		"segment from shared object\"; Java: \"Could not reserve enough space for object heap\", or SIGSEGV; Go: "+
+		"\"failed to reserve page summary memory\"; V8: \"Failed to reserve virtual memory\"): if it does, protect less",
+		roomTakers(p), region.FormatSize(room))
 }
 
 // rangeHint adds to a range's parse error what to do about it (a syntax

@@ -256,6 +256,9 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		// is still reported (on stderr), warnings are not.
 		warn = nil
 	}
+	if w := roomWarning(p); w != "" && warn != nil {
+		fmt.Fprintf(warn, "mmapguard: warning: %s\n", w)
+	}
 	fwd := make(chan os.Signal, 8)
 	// Once the program has ended, what it left running outside
 	// mmapguard's group (a daemon) is all mmapguard waits for, and the

@@ -689,6 +689,34 @@ func TestRunOccupiedAtExecWarning(t *testing.T) {
 	}
 }
 
+// TestRunLittleRoomWarning: a policy that leaves the program little of
+// user space (above the 4 MiB run refuses) is warned of before it
+// runs: the program's mappings fail in the kernel, unseen by the guard,
+// and it dies in its own words (python3 with 8 MiB left: "failed to
+// map segment from shared object", status 127, with no word from
+// mmapguard; the policy sweep of the nineteenth session). /bin/true
+// still runs. Not with -q, nor with room to spare.
+func TestRunLittleRoomWarning(t *testing.T) {
+	little := []string{"--protect", "0x10000-0x7fffff800000", "--pool", "none", "--", "/bin/true"}
+	r := mmapguard(t, nil, slices.Concat([]string{"run"}, little)...)
+	if r.code != 0 || strings.Count(r.stderr, "leave only 8188K of user space free for the program's own mappings") != 1 ||
+		!strings.Contains(r.stderr, "failed to map segment from shared object") || !strings.Contains(r.stderr, "protect less") {
+		t.Errorf("8 MiB left: want exit 0 and one warning of the room left; got %v", r)
+	}
+	r = mmapguard(t, nil, slices.Concat([]string{"run", "-q"}, little)...)
+	if r.code != 0 || r.stderr != "" {
+		t.Errorf("with -q: want exit 0 and nothing on stderr; got %v", r)
+	}
+	for _, args := range [][]string{
+		guardArgs("/bin/true"),
+		{"run", "--protect", "0x10000-0x7ff000000000", "--pool", "none", "--", "/bin/true"}, // 64 GiB left
+	} {
+		if r := mmapguard(t, nil, args...); r.code != 0 || strings.Contains(r.stderr, "of user space free") {
+			t.Errorf("mmapguard %q: want exit 0 and no warning of the room; got %v", args, r)
+		}
+	}
+}
+
 var strictWarning = regexp.MustCompile(`(?m)^mmapguard: warning: --strict refused mmap\(0x400000, .* in process \d+ with EPERM \(strict: fixed mapping 0x400000-.*\); further refusals are not shown`)
 
 // TestRunStrictRefusalWarning: ld.so asked to run a non-PIE program
