@@ -892,10 +892,13 @@ func (g *Guard) decideMunmap(c Call, task int) *Action {
 // each unmapped at once from the pool where the guard put it, make a
 // warning: a program that wants memory at the addresses it hints at
 // and retries elsewhere near them (LuaJIT's JIT looks so for its code
-// buffer, within 2 GiB of its own image, 32 tries a time) never gets it
-// there. Go's runtime, which moves on to its next arena hint, unmaps
-// one.
-const hintsUndoneWarn = 16 // the warning says so
+// buffer, within 2 GiB of its own image, 32 tries a time, and again at
+// the next hot loop) never gets it there. Go's runtime goes through
+// its arena hints so too, but at most 128 of them (since Go 1.26 one
+// every 256 GiB from a random base: 30 to 64 unmapped in a row under
+// --protect 0x10000-0x200000000000), and then lets the kernel choose:
+// a warning at 16 named it in half the runs.
+const hintsUndoneWarn = 256 // the warning says so
 
 // noteHintUndone counts a munmap of the pool chunk the last hint into a
 // protected range was moved to, a, and warns at the hintsUndoneWarn-th
@@ -908,7 +911,7 @@ func (g *Guard) noteHintUndone(a *Action) {
 	g.hinted = region.Range{}
 	g.hintsUndone++
 	if g.hintsUndone == hintsUndoneWarn {
-		a.Warn = whyRange("the program unmapped at once, 16 times in a row, the pool mappings its mmap hints into the protected range ", g.hintIn,
+		a.Warn = whyRange("the program unmapped at once, 256 times in a row, the pool mappings its mmap hints into the protected range ", g.hintIn,
 			" were moved to: it wants memory at those addresses, and may retry for good or run much slower without it "+
 				"(LuaJIT's JIT looks so for its code buffer near its own image): name the code that asks with --owner, whose "+
 				"hints are then honoured, or leave the addresses it hints at unprotected (docs/run.md)")

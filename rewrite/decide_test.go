@@ -868,10 +868,11 @@ func TestMap32Warn(t *testing.T) {
 }
 
 // TestHintUndoneWarn: a program that unmaps at once the pool chunk
-// each of its hints into a protected range was moved to, 16 times in a
+// each of its hints into a protected range was moved to, 256 times in a
 // row, is told of it once (LuaJIT, its image in a protected range,
 // looked for its JIT's code buffer near it for good, with no word from
-// the guard). One that keeps a chunk starts the count again, and so
+// the guard); Go's runtime, which gives up after at most 128 arena
+// hints, is not. One that keeps a chunk starts the count again, and so
 // does one whose munmap is of something else.
 func TestHintUndoneWarn(t *testing.T) {
 	const n = 0x10000
