@@ -779,10 +779,10 @@ func (g *Guard) decideMmapArgs(c Call, who Caller) *Action {
 		// program sees nothing, and a small --pool that ran out under
 		// --pool-all gave another layout from run to run, of which only
 		// -o's summary told.
-		a.Warn = whyRange("the pool ", g.policy.Pool, " is full: what the guard would place there (hints into a protected "+
-			"range; with --pool-all every mapping made without an address) goes where the kernel chooses, still outside the "+
-			"protected ranges, and with --pool-all no longer at the same addresses on every run: give a larger --pool "+
-			"(-o's summary counts these as pool exhausted)")
+		a.Warn = whyRange("the pool ", g.policy.Pool, " has no room left for a mapping the guard would place there (a hint "+
+			"into a protected range; with --pool-all any mapping made without an address): such mappings go where the kernel "+
+			"chooses, still outside the protected ranges, and with --pool-all no longer at the same addresses on every run: "+
+			"give a larger --pool (-o's summary counts them as pool exhausted)")
 		return a
 	}
 	return g.poolFallback(c, addr, inProtected)
