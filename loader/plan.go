@@ -103,7 +103,10 @@ type Planner struct {
 	Strict bool
 
 	occupied region.Set
-	placed   []Placement
+	// busy is what is mapped now besides occupied, as the caller last
+	// said (SetBusy).
+	busy   region.Set
+	placed []Placement
 }
 
 // Occupy tells the planner that rs are already mapped by the program: a
@@ -120,6 +123,22 @@ func (p *Planner) Occupy(rs ...region.Range) {
 func (p *Planner) OccupySet(s *region.Set) {
 	for r := range s.All() {
 		p.occupied.Add(r)
+	}
+}
+
+// SetBusy tells the planner what is mapped now besides what Occupy told
+// it, replacing what SetBusy told it before: ranges pack into none of
+// it. Unlike occupied, it is not kept: what is unmapped later is free
+// again. The tracer gives it the program's mappings in the guarded
+// ranges, pool chunks and the guard's code page among them, before it
+// plans an object: with --pool-all ld.so's own first mappings fill the
+// pool first fit from its start, and a --place-range there packed every
+// object at the pool's start, over the code page and ld.so's cache,
+// and none was placed (a warning for each).
+func (p *Planner) SetBusy(rs ...region.Range) {
+	p.busy = region.Set{}
+	for _, r := range rs {
+		p.busy.Add(r)
 	}
 }
 
@@ -273,6 +292,9 @@ func (p *Planner) pack(pl *Placement) {
 	free := region.SetOf(rr.Range)
 	free.Remove(region.Range{Start: 0, End: MinAddr})
 	for r := range p.occupied.Within(rr.Range) {
+		free.Remove(r)
+	}
+	for r := range p.busy.Within(rr.Range) {
 		free.Remove(r)
 	}
 	for _, other := range p.placed {

@@ -275,6 +275,22 @@ func TestPlannerPacking(t *testing.T) {
 	}
 }
 
+// TestPlannerBusy: a range packs around what SetBusy says is mapped
+// now (the pool's chunks and the guard's code page under --pool-all),
+// and what a later SetBusy leaves out is free again, unlike Occupy's.
+func TestPlannerBusy(t *testing.T) {
+	rng := region.Must(0x200000000000, 0x200000100000)
+	p := &Planner{Ranges: []RangeRule{{Range: rng, Pattern: "*"}}}
+	p.SetBusy(region.Must(0x200000000000, 0x200000001000), region.Must(0x200000002000, 0x200000010000))
+	if pl := p.Plan(synth("a.so", "", 0, 0x2000, 0))[0]; pl.Base != 0x200000010000 || pl.Conflict != nil {
+		t.Errorf("a.so at %#x (%v), want 0x200000010000, past what is busy", pl.Base, pl.Conflict)
+	}
+	p.SetBusy(region.Must(0x200000000000, 0x200000001000))
+	if pl := p.Plan(synth("b.so", "", 0, 0x2000, 0))[0]; pl.Base != 0x200000001000 || pl.Conflict != nil {
+		t.Errorf("b.so at %#x (%v), want 0x200000001000, busy no more", pl.Base, pl.Conflict)
+	}
+}
+
 func TestPlannerRangeBelowMinAddr(t *testing.T) {
 	p := &Planner{Ranges: []RangeRule{{Range: region.Must(0, 0x100000), Pattern: "*"}}}
 	if pl := p.Plan(synth("a.so", "", 0, 0x1000, 0))[0]; pl.Base != MinAddr {

@@ -315,6 +315,10 @@ func filePos(tid, fd int) int64 {
 // checked against where it lands.
 func (t *tracer) applyPlacement(tk *task, c *rewrite.Call, obj *loader.Object) bool {
 	tk.spanObj, tk.spanLen, tk.spanWant = obj, c.Args[1], 0
+	// What the program has in the guarded ranges now, which the
+	// planner's layout at exec does not show (see SetBusy).
+	g := tk.sp.guard
+	tk.sp.planner.SetBusy(append(g.Mapped(), g.Code(), g.PendingCode())...)
 	p := placementOf(tk.sp.planner, obj)
 	if p.Conflict != nil && p.Conflict.Kind == loader.ConflictOverlap && t.forgetGone(tk, p.Span) {
 		p = placementOf(tk.sp.planner, obj)

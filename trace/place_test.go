@@ -119,6 +119,39 @@ func TestPlacement(t *testing.T) {
 	}
 }
 
+// TestPlacementRangeInPoolAll: with --pool-all the pool fills first
+// fit from its start (the guard's code page, ld.so's cache and its
+// first mappings), none of which the layout at exec shows: a range rule
+// over the pool's start packs its objects into what is free there now.
+// Every object of such a range wanted the pool's first page and loaded
+// elsewhere, a warning for each (the nineteenth session's policy sweep,
+// python3 with --place-range '0x200000000000-0x200100000000=*.so*').
+func TestPlacementRangeInPoolAll(t *testing.T) {
+	dir := placeFixtures(t)
+	p, err := rewrite.NewPolicy([]region.Range{lowRange}, rewrite.DefaultPool, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pack := region.Range{Start: rewrite.DefaultPool.Start, End: rewrite.DefaultPool.Start + 1<<30}
+	pc := &PlaceConfig{Ranges: []loader.RangeRule{{Range: pack, Pattern: "librange*"}}}
+	lib := func(n string) string { return filepath.Join(dir, n) }
+	out, warn, res := runPlacedPolicy(t, p, pc, lib("main"), lib("librange1.so"), lib("librange2.so"))
+	if res.ExitCode() != 0 || warn != "" {
+		t.Fatalf("exit %d\n%s\nwarnings:\n%s", res.ExitCode(), out, warn)
+	}
+	for _, name := range []string{"librange1.so", "librange2.so"} {
+		var base uint64
+		for line := range strings.Lines(out) {
+			if _, err := fmt.Sscanf(line, name+" %v", &base); err == nil {
+				break
+			}
+		}
+		if !pack.Contains(base) || base == pack.Start {
+			t.Errorf("%s at %#x, want it packed into %v past the code page:\n%s", name, base, pack, out)
+		}
+	}
+}
+
 // TestPlacementConflict: two objects that want one base. By default the
 // second loads elsewhere with a warning naming both; with Strict its
 // dlopen fails and the program carries on.
