@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mmapguard/mmapguard/internal/plainfile"
 )
@@ -52,7 +55,45 @@ func openLog(name string) (*logFile, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("%s: is a directory", name)
 	}
+	if st.Mode().IsRegular() {
+		if std := sharedStd(st); std != nil {
+			_ = f.Close()
+			return &logFile{f: std}, nil
+		}
+	}
 	return &logFile{f: f, trunc: st.Mode().IsRegular() && st.Size() > 0}, nil
+}
+
+// sharedStd returns a duplicate of mmapguard's standard output or error
+// when that is the regular file st is (-o /dev/stdout, -o /dev/stderr
+// with the output sent to a file, or -o naming the file the output goes
+// to), nil otherwise. The program writes there too: the log must go
+// through the same open file, at its offset and with its O_APPEND, and
+// leave what is there alone. Opened anew, the file was truncated at the
+// log's first write and written from offset 0, and the program's output
+// was lost under the summary (`mmapguard run -o /dev/stdout -- PROG >
+// out.txt`; TestRunLogSharedWithOutput).
+func sharedStd(st os.FileInfo) *os.File {
+	want, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	for _, fd := range []int{1, 2} {
+		var s syscall.Stat_t
+		if syscall.Fstat(fd, &s) != nil || s.Dev != want.Dev || s.Ino != want.Ino {
+			continue
+		}
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err != nil || fl&unix.O_ACCMODE == unix.O_RDONLY {
+			continue
+		}
+		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		return os.NewFile(uintptr(dup), st.Name())
+	}
+	return nil
 }
 
 // Write drops the file's old contents before its first write.

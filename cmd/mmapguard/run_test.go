@@ -1797,3 +1797,48 @@ func TestRunLogFileKeptOnFailure(t *testing.T) {
 		t.Errorf("a run that happened: want the log replaced by its summary; got %v\n--- log:\n%s", r, b)
 	}
 }
+
+// TestRunLogSharedWithOutput: -o /dev/stdout (or /dev/stderr, or the
+// file's own name) with the output sent to a file writes the log after
+// the program's output, through the same open file: opened anew, the
+// file was truncated at the log's first write and the program's output
+// lost under the summary.
+func TestRunLogSharedWithOutput(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	for _, c := range []struct {
+		name, log string
+		flag      int
+		stderr    bool
+		old       string // kept in the file
+	}{
+		{"-o /dev/stdout, > out", "/dev/stdout", os.O_TRUNC, false, ""},
+		{"-o /dev/stdout, >> out", "/dev/stdout", os.O_APPEND, false, "old\n"},
+		{"-o /dev/stderr, 2>> out", "/dev/stderr", os.O_APPEND, true, "old\n"},
+		{"-o out, > out", out, os.O_TRUNC, false, ""},
+	} {
+		if err := os.WriteFile(out, []byte("old\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(out, os.O_WRONLY|c.flag, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := mmapguard(t, func(cmd *exec.Cmd) {
+			if c.stderr {
+				cmd.Stderr = f
+			} else {
+				cmd.Stdout = f
+			}
+		}, "run", "--protect", lowRange, "-o", c.log, "--", "sh", "-c", "echo hello; echo world >&2; echo world")
+		_ = f.Close()
+		b, err := os.ReadFile(out)
+		want := c.old + "hello\nworld\nmmapguard summary\n"
+		if c.stderr {
+			want = c.old + "world\nmmapguard summary\n"
+		}
+		if r.code != 0 || err != nil || !strings.HasPrefix(string(b), want) {
+			t.Errorf("%s: want the file to start with %q, then the log; got %v\n--- file:\n%s", c.name, want, r, b)
+		}
+	}
+}
