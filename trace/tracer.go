@@ -370,7 +370,11 @@ func run(cfg Config) (Result, error) {
 						// mmapguard's exec is mmapguard's only as the
 						// ended program's stand-in, and natively ended
 						// with it.
-						if sig != syscall.SIGHUP && sig != syscall.SIGALRM && sig != syscall.SIGVTALRM {
+						// Nor the job-control signals and a resize
+						// (Untermed): they were meant for the program,
+						// which has ended.
+						if sig != syscall.SIGHUP && sig != syscall.SIGALRM && sig != syscall.SIGVTALRM &&
+							!slices.Contains(Untermed, os.Signal(sig)) {
 							signalLeftovers(sig, tracerTid)
 						}
 					case hangupOfLeader(sig) || !others.came(sig, time.Now()):
@@ -1492,6 +1496,20 @@ var Forwardable = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, s
 	syscall.SIGALRM, syscall.SIGVTALRM, syscall.SIGPWR, syscall.SIGSTKFLT,
 	syscall.SIGABRT, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL, syscall.SIGSYS, syscall.SIGTRAP}
 
+// Untermed are the job-control signals (^Z, a background job's read or
+// write, fg's and bg's SIGCONT) and a terminal's resize, which a
+// launcher without a controlling terminal passes on to the program too:
+// none of them can then come from a terminal or a shell's job control,
+// and supervisors send them to the pid they started (gunicorn and
+// unicorn add and remove a worker on SIGTTIN and SIGTTOU, nginx and
+// Apache end their workers gracefully on SIGWINCH, a kill -TSTP and
+// kill -CONT pauses a service). Left to their default actions, a
+// SIGTTIN or SIGTTOU stopped mmapguard alone, and the program then
+// waited at its next traced call for good; a SIGWINCH, a SIGTSTP and a
+// SIGCONT were dropped. With a controlling terminal they are the
+// terminal's and the shell's, sent to the program as well.
+var Untermed = []os.Signal{syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCONT, syscall.SIGWINCH}
+
 // forwardWindow is how long two copies of a signal the first program
 // gets, one forwarded by mmapguard and one from another process, are
 // taken for the same signal (see forwardedTwice).
@@ -1515,7 +1533,7 @@ const forwardWindow = 200 * time.Millisecond
 // signalfd or sigwaitinfo has no delivery stop for the tracer to see: it
 // can still get both.)
 func (t *tracer) forwardedTwice(tid int, sig syscall.Signal) bool {
-	if !slices.Contains(Forwardable, os.Signal(sig)) {
+	if !slices.Contains(Forwardable, os.Signal(sig)) && !slices.Contains(Untermed, os.Signal(sig)) {
 		return false
 	}
 	var si [128]byte

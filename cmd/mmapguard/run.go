@@ -54,9 +54,10 @@ the page-aligned ADDR of --place and --place-exe (256M is 0x10000000).
 mmapguard forwards SIGTERM, SIGUSR1, SIGUSR2, SIGALRM (an alarm set before
 it was started is its own), SIGVTALRM, SIGPWR, SIGSTKFLT, the fault signals
 sent with kill (SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGSYS, SIGTRAP),
-and SIGINT, SIGQUIT and SIGHUP when they did not come from the terminal
-(which sends them to the program itself); it stops when the program stops
-for job control (^Z), and
+SIGINT, SIGQUIT and SIGHUP when they did not come from the terminal
+(which sends them to the program itself), and, without a controlling
+terminal, SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT and SIGWINCH; it stops when
+the program stops for job control (^Z), and
 prints nothing of its own but warnings on stderr (unless -q) and, with
 -o, the log and its summary. Every thread and process the program starts
 is followed (there is no -f), and there is no -p: run starts the program
@@ -104,7 +105,21 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	// takes a tenth of a millisecond, done here: waiting for a goroutine
 	// to do it cost more (its thread's first wake-up).
 	ignored, startMask := startIgnored()
-	now, later := splitIgnored(forwarded, ignored)
+	fwdSigs := forwarded
+	if !hasTerminal() {
+		// Without a controlling terminal, a SIGTSTP, SIGTTIN, SIGTTOU,
+		// SIGCONT or SIGWINCH comes from a kill of mmapguard's (a
+		// supervisor's), not from a terminal or a shell's job control:
+		// passed on as well (trace.Untermed). With one they are the
+		// terminal's and the shell's, sent to the program too: a
+		// SIGTSTP is caught and dropped (below), and SIGTTIN and SIGTTOU
+		// keep their default action, which stops mmapguard with the
+		// program. (Caught, they would make a write of mmapguard's own
+		// to the terminal from the background, under stty tostop,
+		// restart for good.)
+		fwdSigs = slices.Concat(forwarded, trace.Untermed)
+	}
+	now, later := splitIgnored(fwdSigs, ignored)
 	if len(ignored) > 0 {
 		signal.Ignore(ignored...)
 	}

@@ -986,6 +986,64 @@ func TestRunForwardsSignals(t *testing.T) {
 	}
 }
 
+// TestRunForwardsJobSignalsWithoutTerminal: without a controlling
+// terminal (a service's), SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT and SIGWINCH
+// sent to mmapguard reach the program (gunicorn's SIGTTIN and SIGTTOU,
+// nginx's SIGWINCH), and a kill -CONT of mmapguard continues a stopped
+// program. A SIGTTIN or SIGTTOU stopped mmapguard alone (the program
+// waited at its next traced call, mmapguard for a SIGCONT), and the
+// other three were dropped.
+func TestRunForwardsJobSignalsWithoutTerminal(t *testing.T) {
+	noTTY := &syscall.SysProcAttr{Setsid: true}
+	for i, sig := range []syscall.Signal{syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCONT, syscall.SIGWINCH} {
+		name := unix.SignalName(sig)[3:]
+		t.Run(name, func(t *testing.T) {
+			line := "got " + name
+			l := startLive(t, noTTY, guardArgs("sh", "-c", fmt.Sprintf("trap 'echo %s; exit %d' %s; echo ready; while :; do sleep 0.1; done", line, 50+i, name))...)
+			l.waitLine(t, "ready")
+			if err := l.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			l.waitLine(t, line)
+			if code := l.exitCode(t, line); code != 50+i {
+				t.Errorf("exit %d, want the program's %d; stderr:\n%s", code, 50+i, l.stderr.String())
+			}
+		})
+	}
+	// A service stopped and continued by its supervisor (kill -STOP,
+	// kill -CONT of the pid it knows, mmapguard's): the SIGSTOP stops
+	// mmapguard, and here the program itself, as a SIGSTOP of the
+	// whole cgroup does; the SIGCONT of mmapguard continues the program
+	// too. (A SIGTSTP would be dropped by the kernel: the setsid makes
+	// the group orphaned.)
+	t.Run("continue", func(t *testing.T) {
+		l := startLive(t, noTTY, guardArgs("sh", "-c", "echo ready; exec sleep 120")...)
+		l.waitLine(t, "ready")
+		mg := l.cmd.Process.Pid
+		waitSleeping(t, mg)
+		prog := childrenOf(mg)[0]
+		for _, pid := range []int{prog, mg} {
+			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+		}
+		end := time.Now().Add(deadline)
+		for (state(prog) != 't' || state(mg) != 'T') && time.Now().Before(end) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := l.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		end = time.Now().Add(10 * time.Second)
+		for state(prog) != 'S' && time.Now().Before(end) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if s := state(prog); s != 'S' {
+			t.Errorf("the program is in state %c after a kill -CONT of mmapguard, want running again (S)", s)
+		}
+	})
+}
+
 // TestRunForwardsFaultSignals: SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL,
 // SIGSYS and SIGTRAP sent to mmapguard with kill (kill -ABRT for a core
 // of a program that hangs, timeout -s ABRT) reach the program, which

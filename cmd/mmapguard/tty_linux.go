@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -17,6 +18,23 @@ func foregroundPgrp() (int, error) {
 	}
 	defer func() { _ = tty.Close() }()
 	return unix.IoctlGetInt(int(tty.Fd()), unix.TIOCGPGRP)
+}
+
+// hasTerminal reports whether mmapguard has a controlling terminal. It
+// keeps the answer for its run: a process gets one only by opening a
+// terminal as its session's leader, which mmapguard never does (its
+// opens of /dev/tty say O_NOCTTY), and the program, another process,
+// cannot give mmapguard one.
+func hasTerminal() bool {
+	fd, err := unix.Open("/dev/tty", unix.O_RDONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		// ENXIO: no controlling terminal. Another error (a /dev
+		// without the node, no descriptor left) says nothing: taken
+		// for a terminal, as before.
+		return !errors.Is(err, unix.ENXIO)
+	}
+	_ = unix.Close(fd)
+	return true
 }
 
 // hangUpAsLeader does, at the end of the first program's process, what
