@@ -227,7 +227,12 @@ func explain(w io.Writer, p *rewrite.Policy, defaultPool bool, prog *seccomp.Pro
 	if !p.Code.Empty() {
 		fmt.Fprintf(w, "  code page  %-32v mmapguard's, for one-stop rewrites of 64-bit calls (reserved until the first)\n", p.Code)
 	}
-	fmt.Fprintf(w, "  pool-all   %v\n  strict     %v\n\n", p.PoolAll, p.Strict)
+	fmt.Fprintf(w, "  pool-all   %v\n  strict     %v\n", p.PoolAll, p.Strict)
+	if room := roomWarning(p); room != "" {
+		// What run warns of before the program starts.
+		fmt.Fprintf(w, "  warning    %s\n", room)
+	}
+	fmt.Fprintln(w)
 
 	fmt.Fprintln(w, "What mapping calls become")
 	fixed := "honoured at exactly that address"

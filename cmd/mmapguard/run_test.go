@@ -703,6 +703,11 @@ func TestRunLittleRoomWarning(t *testing.T) {
 		!strings.Contains(r.stderr, "failed to map segment from shared object") || !strings.Contains(r.stderr, "protect less") {
 		t.Errorf("8 MiB left: want exit 0 and one warning of the room left; got %v", r)
 	}
+	// explain shows it with the policy.
+	ex := mmapguard(t, nil, "explain", "-q", "--protect", "0x10000-0x7fffff800000", "--pool", "none")
+	if ex.code != 0 || !strings.Contains(ex.stdout, "  warning    the protected ranges leave only 8188K of user space free") {
+		t.Errorf("explain: want the room's warning with the policy; got %v\n%s", ex, ex.stdout)
+	}
 	r = mmapguard(t, nil, slices.Concat([]string{"run", "-q"}, little)...)
 	if r.code != 0 || r.stderr != "" {
 		t.Errorf("with -q: want exit 0 and nothing on stderr; got %v", r)
