@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,6 +68,50 @@ func TestLaunchWatchOneProcessor(t *testing.T) {
 	}
 	if g.procs != 1 {
 		t.Errorf("GOMAXPROCS %d after the launch, want 1 as before it", g.procs)
+	}
+}
+
+// TestNoCollection: once noCollection has returned, no collection runs
+// until its restore, not even one that was about to begin: under GOGC=1,
+// with something allocating all along, the next collection waits for
+// the last one's end, its trigger already met, and began after
+// SetGCPercent(-1) had returned (12 of 200 tries, of which a launch
+// would have had its marking and its stops of the world wait for the
+// launching thread's processor: see noCollection).
+func TestNoCollection(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(1))
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		var keep [][]byte
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			keep = append(keep, make([]byte, 4<<10))
+			if len(keep) > 256 {
+				keep = keep[:0]
+			}
+		}
+	}()
+	cycles := func() uint64 {
+		s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	runtime.GC() // (noCollection waits only where one has run)
+	for i := range 200 {
+		restore := noCollection()
+		before := cycles()
+		time.Sleep(2 * time.Millisecond)
+		after := cycles()
+		restore()
+		if after != before {
+			t.Fatalf("try %d: %d collections ended after noCollection returned", i, after-before)
+		}
+		time.Sleep(time.Millisecond) // collections again, back to back
 	}
 }
 
