@@ -122,7 +122,6 @@ var mmapMinAddr = sync.OnceValues(func() (lowest uint64, ok bool) {
 // user space). With --pool-all those mappings go to the pool, which
 // then counts as room.
 func leavesRoom(p *rewrite.Policy) error {
-	lowest := uint64(0x10000) // the kernel's usual vm.mmap_min_addr
 	room := roomLeft(p)
 	if room >= rewrite.MinPool {
 		return nil
@@ -133,15 +132,18 @@ func leavesRoom(p *rewrite.Policy) error {
 		left = "only " + region.FormatSize(room)
 	}
 	return usagef("%s leave %s of user space (%#x-%#x) free for the program's own mappings, where the loader, malloc and thread stacks need room: leave at least %s unprotected (e.g. end the range at 0x7f0000000000)",
-		what, left, lowest, region.UserEnd, region.FormatSize(rewrite.MinPool))
+		what, left, usualMinAddr, region.UserEnd, region.FormatSize(rewrite.MinPool))
 }
+
+// usualMinAddr is the kernel's usual vm.mmap_min_addr.
+const usualMinAddr = 0x10000
 
 // roomLeft is how much of user space, from the kernel's usual
 // vm.mmap_min_addr up, the policy leaves the kernel to place what is
 // mapped without an address in (the pool too, with --pool-all).
 func roomLeft(p *rewrite.Policy) uint64 {
 	var free region.Set
-	free.Add(region.Range{Start: 0x10000, End: region.UserEnd})
+	free.Add(region.Range{Start: usualMinAddr, End: region.UserEnd})
 	for _, r := range p.Guarded() {
 		free.Remove(r)
 	}
