@@ -1609,15 +1609,41 @@ const forwardGrace = 10 * time.Millisecond
 
 // otherCopies holds, per signal, when the first program last got a copy
 // that mmapguard did not forward (its delivery stop; 0 for none), on
-// the monotonic clock from monoBase. The tracer notes them; the
+// the monotonic clock from monoBase less the time mmapguard spent
+// stopped for job control (see clock). The tracer notes them; the
 // launcher's forwarder, which runs on another goroutine, takes them.
-type otherCopies [65]atomic.Int64
+type otherCopies struct {
+	at [65]atomic.Int64
+	// stopped is how long mmapguard has been stopped with the program
+	// (Config.JobStop), in all.
+	stopped atomic.Int64
+}
 
 var monoBase = time.Now()
 
+// clock is t on otherCopies' clock, which stands still while mmapguard
+// is stopped for job control. A stop signal sent to the whole process
+// group (kill -TSTP -PGID without a terminal) stops the program, and
+// mmapguard after it, often before mmapguard's own copy has reached
+// the forwarder: it gets there once a SIGCONT has continued mmapguard,
+// however long after the program's copy, and must still pair with it.
+// Passed on, it stopped the job again, for good
+// (TestRunGroupStopWithoutTerminal).
+func (o *otherCopies) clock(t time.Time) int64 {
+	return int64(t.Sub(monoBase)) - o.stopped.Load()
+}
+
+// wasStopped adds d, a job-control stop of mmapguard's, to the time
+// otherCopies' clock stands still.
+func (o *otherCopies) wasStopped(d time.Duration) {
+	if o != nil {
+		o.stopped.Add(int64(d))
+	}
+}
+
 func (o *otherCopies) note(sig syscall.Signal, at time.Time) {
-	if o != nil && sig > 0 && int(sig) < len(o) {
-		o[sig].Store(int64(at.Sub(monoBase)) | 1) // never 0
+	if o != nil && sig > 0 && int(sig) < len(o.at) {
+		o.at[sig].Store(o.clock(at) | 1) // never 0
 	}
 }
 
@@ -1625,11 +1651,11 @@ func (o *otherCopies) note(sig syscall.Signal, at time.Time) {
 // forwardWindow before now, and forgets it: each pairs with one
 // forwarded copy.
 func (o *otherCopies) take(sig syscall.Signal, now time.Time) bool {
-	if o == nil || sig <= 0 || int(sig) >= len(o) {
+	if o == nil || sig <= 0 || int(sig) >= len(o.at) {
 		return false
 	}
-	at := o[sig].Load()
-	return at != 0 && time.Duration(int64(now.Sub(monoBase))-at) < forwardWindow && o[sig].CompareAndSwap(at, 0)
+	at := o.at[sig].Load()
+	return at != 0 && time.Duration(o.clock(now)-at) < forwardWindow && o.at[sig].CompareAndSwap(at, 0)
 }
 
 // came reports, for a signal mmapguard got at got, whether the first
@@ -1799,7 +1825,11 @@ func (t *tracer) loop() (Result, error) {
 func (t *tracer) stopJob() {
 	sig := t.jobStop
 	t.jobStop = 0
+	start := time.Now()
 	t.cfg.JobStop(sig)
+	// (The forwarder, continued at the same moment, waits forwardGrace
+	// for a copy: long enough for this to be counted.)
+	t.others.wasStopped(time.Since(start))
 }
 
 // handleReady handles the seccomp stops of tasks held while their space's
