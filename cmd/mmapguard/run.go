@@ -286,11 +286,32 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	// (see trace.Config.Signals).
 	var ended atomic.Bool
 	go func() {
-		for s := range sigs {
-			if terminalSignal(s) && !ended.Load() && fromTerminal() {
-				continue // the terminal sent it to the program as well
+		// sigs is always read: the forwarder takes up to a hundredth of
+		// a second a signal (it waits for the program's own copy), and
+		// a full sigs makes the runtime drop what comes next. A storm of
+		// one signal (SIGWINCHes without a terminal) filled sigs and fwd,
+		// and a SIGTERM sent among them was lost
+		// (TestRunForwardsSignalDuringWinchStorm). A signal already
+		// waiting here takes in its new copies, as a pending signal does
+		// in the kernel.
+		var queue []os.Signal
+		for {
+			var out chan<- os.Signal
+			var next os.Signal
+			if len(queue) > 0 {
+				out, next = fwd, queue[0]
 			}
-			fwd <- s
+			select {
+			case s := <-sigs:
+				if terminalSignal(s) && !ended.Load() && fromTerminal() {
+					continue // the terminal sent it to the program as well
+				}
+				if !slices.Contains(queue, s) {
+					queue = append(queue, s)
+				}
+			case out <- next:
+				queue = queue[1:]
+			}
 		}
 	}()
 	cfg := trace.Config{

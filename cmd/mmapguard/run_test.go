@@ -1049,6 +1049,38 @@ func TestRunForwardsJobSignalsWithoutTerminal(t *testing.T) {
 	})
 }
 
+// TestRunForwardsSignalDuringWinchStorm: a SIGTERM sent among a storm
+// of SIGWINCHes (a supervisor or a multiplexer passing on each resize
+// of its terminal) reaches the program, which natively gets it at once.
+// Each signal waits up to forwardGrace in the forwarder for the
+// program's own copy; mmapguard's queue of them filled, the Go runtime
+// dropped what came next, and the SIGTERM was lost: the program ran on
+// (a SIGTERM among 600 SIGWINCHes sent 0.5 ms apart, lost in 3 runs of
+// 3, where natively the program ended at once).
+func TestRunForwardsSignalDuringWinchStorm(t *testing.T) {
+	l := startLive(t, &syscall.SysProcAttr{Setsid: true}, guardArgs("sh", "-c", "trap : WINCH; "+trapScript)...)
+	l.waitLine(t, "ready")
+	storm := func() {
+		for range 300 {
+			if l.cmd.Process.Signal(syscall.SIGWINCH) != nil {
+				return // ended (after the SIGTERM)
+			}
+			time.Sleep(500 * time.Microsecond)
+		}
+	}
+	storm()
+	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	storm()
+	if _, ok := l.readUntil(func(line string) bool { return line == "got TERM" }, 10*time.Second); !ok {
+		t.Fatalf("the program did not get the SIGTERM sent among SIGWINCHes within 10s; stderr:\n%s", l.stderr.String())
+	}
+	if code := l.exitCode(t, "got TERM"); code != 42 {
+		t.Errorf("exit %d, want the program's 42; stderr:\n%s", code, l.stderr.String())
+	}
+}
+
 // TestRunForwardsFaultSignals: SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL,
 // SIGSYS and SIGTRAP sent to mmapguard with kill (kill -ABRT for a core
 // of a program that hangs, timeout -s ABRT) reach the program, which
