@@ -150,8 +150,7 @@ func (l *eventLog) Event(e trace.Event) {
 		}
 		b, err := json.Marshal(j)
 		if err == nil {
-			b = append(b, '\n')
-			_, err = l.w.Write(b)
+			err = l.writeLine(append(b, '\n'))
 		}
 		l.err = err
 		l.flushSoon()
@@ -163,8 +162,26 @@ func (l *eventLog) Event(e trace.Event) {
 	} else if part == "segment" {
 		line += " [segment of " + baseName(file) + "]"
 	}
-	_, l.err = io.WriteString(l.w, line+"\n")
+	l.err = l.writeLine([]byte(line + "\n"))
 	l.flushSoon()
+}
+
+// writeLine buffers a line, writing out what is buffered first if it
+// does not fit: each write of the log holds whole lines. The -o file
+// may take the program's output too (-o /dev/stdout, a pipe or the
+// same open file: see sharedStd), which lands between two writes; a
+// full buffer written out ended in the middle of a line, which the
+// program's output then cut in two (TestEventLogWholeLines). A line
+// longer than the buffer goes out in a write of its own. Called with
+// mu held.
+func (l *eventLog) writeLine(b []byte) error {
+	if len(b) > l.w.Available() && l.w.Buffered() > 0 {
+		if err := l.w.Flush(); err != nil {
+			return err
+		}
+	}
+	_, err := l.w.Write(b)
+	return err
 }
 
 // Flush writes out what is buffered.
