@@ -24,7 +24,9 @@ func foregroundPgrp() (int, error) {
 // keeps the answer for its run: a process gets one only by opening a
 // terminal as its session's leader, which mmapguard never does (its
 // opens of /dev/tty say O_NOCTTY), and the program, another process,
-// cannot give mmapguard one.
+// cannot give mmapguard one. It can lose one, though: when its
+// session's leader ends (a nohup'd job after its terminal hung up), the
+// answer is then out of date (see docs/run.md, Signals).
 func hasTerminal() bool {
 	fd, err := unix.Open("/dev/tty", unix.O_RDONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
