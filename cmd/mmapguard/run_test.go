@@ -1049,6 +1049,37 @@ func TestRunForwardsJobSignalsWithoutTerminal(t *testing.T) {
 	})
 }
 
+// TestRunJobSignalsWithoutDevTTY: without a controlling terminal, in a
+// /dev that has no tty node (a sandbox's, a container's /dev of its
+// own), a kill -TTIN of mmapguard reaches the program as it does with
+// one. mmapguard looked for a terminal by opening /dev/tty, took the
+// ENOENT for one, and left SIGTTIN alone: the kernel discarded it (the
+// setsid'd group is orphaned), and the program's handler never ran.
+func TestRunJobSignalsWithoutDevTTY(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root for a mount namespace with a /dev of its own")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("no unshare(1)")
+	}
+	script := `mount -t tmpfs none /dev && mknod -m 666 /dev/null c 1 3 && [ ! -e /dev/tty ] && exec "$@"`
+	args := append([]string{"-m", "sh", "-c", script, "sh", mmapguardBin(t)},
+		guardArgs("sh", "-c", "trap 'echo got TTIN; exit 51' TTIN; echo ready; while :; do sleep 0.1; done")...)
+	cmd := exec.Command("unshare", args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	l := startCmd(t, cmd)
+	l.waitLine(t, "ready")
+	if err := l.cmd.Process.Signal(syscall.SIGTTIN); err != nil { // mmapguard's pid, after the execs
+		t.Fatal(err)
+	}
+	if _, ok := l.readUntil(func(line string) bool { return line == "got TTIN" }, 10*time.Second); !ok {
+		t.Fatalf("the program did not get the SIGTTIN sent to mmapguard within 10s; stderr:\n%s", l.stderr.String())
+	}
+	if code := l.exitCode(t, "got TTIN"); code != 51 {
+		t.Errorf("exit %d, want the program's 51; stderr:\n%s", code, l.stderr.String())
+	}
+}
+
 // TestRunForwardsSignalDuringWinchStorm: a SIGTERM sent among a storm
 // of SIGWINCHes (a supervisor or a multiplexer passing on each resize
 // of its terminal) reaches the program, which natively gets it at once.

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/mmapguard/mmapguard/internal/plainfile"
+	"github.com/mmapguard/mmapguard/internal/procfile"
 )
 
 // foregroundPgrp returns the foreground process group of the
@@ -27,7 +30,25 @@ func foregroundPgrp() (int, error) {
 // cannot give mmapguard one. It can lose one, though: when its
 // session's leader ends (a nohup'd job after its terminal hung up), the
 // answer is then out of date (see docs/run.md, Signals).
+//
+// The kernel says so in /proc/self/stat: tty_nr, the device number of
+// the controlling terminal, 0 for none. An open of /dev/tty (ENXIO
+// without one) is the fallback: where /dev has no such node (a
+// sandbox's or a container's /dev of its own) it fails with ENOENT,
+// which says nothing, and was taken for a terminal: a kill -TTIN of a
+// setsid'd mmapguard was then discarded by the kernel, and the
+// program's handler never ran (TestRunJobSignalsWithoutDevTTY).
 func hasTerminal() bool {
+	var buf [512]byte
+	if b, err := procfile.ReadInto("/proc/self/stat", buf[:0]); err == nil {
+		// pid (comm) state ppid pgrp session tty_nr ...; comm may
+		// hold spaces and parentheses.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 {
+			if f := strings.Fields(string(b[i+1:])); len(f) > 4 {
+				return f[4] != "0"
+			}
+		}
+	}
 	fd, err := unix.Open("/dev/tty", unix.O_RDONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		// ENXIO: no controlling terminal. Another error (a /dev
