@@ -43,6 +43,18 @@ func openLog(name string) (*logFile, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		f, err = plainfile.OpenFile(name, os.O_WRONLY|os.O_CREATE, 0o666)
 	}
+	if errors.Is(err, unix.ENXIO) {
+		// A socket cannot be opened, not even through /proc/self/fd:
+		// -o /dev/stderr of a systemd service (its output goes to the
+		// journal through a socket) failed, and the program did not
+		// run. The socket mmapguard writes to already is written to
+		// through that descriptor (TestRunLogToSocketStd).
+		if st, serr := os.Stat(name); serr == nil && st.Mode()&fs.ModeSocket != 0 {
+			if std := sharedStd(st); std != nil {
+				return &logFile{f: std}, nil
+			}
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -65,9 +77,9 @@ func openLog(name string) (*logFile, error) {
 }
 
 // sharedStd returns a duplicate of mmapguard's standard output or error
-// when that is the regular file st is (-o /dev/stdout, -o /dev/stderr
-// with the output sent to a file, or -o naming the file the output goes
-// to), nil otherwise. The program writes there too: the log must go
+// when that is the regular file (or socket) st is (-o /dev/stdout, -o
+// /dev/stderr with the output sent to a file, or -o naming the file the
+// output goes to), nil otherwise. The program writes there too: the log must go
 // through the same open file, at its offset and with its O_APPEND, and
 // leave what is there alone. Opened anew, the file was truncated at the
 // log's first write and written from offset 0, and the program's output

@@ -1968,3 +1968,31 @@ func TestRunLogSharedWithOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestRunLogToSocketStd: -o /dev/stdout or -o /dev/stderr where that is
+// a socket (a systemd service's output, which goes to the journal
+// through one) writes the log there, after the program's output. A
+// socket cannot be opened through /proc/self/fd (ENXIO): the run failed
+// with mmapguard's own error, and the program did not run.
+func TestRunLogToSocketStd(t *testing.T) {
+	for _, name := range []string{"/dev/stdout", "/dev/stderr"} {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, r := os.NewFile(uintptr(fds[0]), "w"), os.NewFile(uintptr(fds[1]), "r")
+		res := mmapguard(t, func(cmd *exec.Cmd) {
+			if name == "/dev/stdout" {
+				cmd.Stdout = w
+			} else {
+				cmd.Stderr = w
+			}
+		}, "run", "--protect", lowRange, "-o", name, "--", "sh", "-c", "echo hello; echo hello >&2")
+		_ = w.Close()
+		b, err := io.ReadAll(r)
+		_ = r.Close()
+		if res.code != 0 || err != nil || !strings.HasPrefix(string(b), "hello\nmmapguard summary\n") {
+			t.Errorf("-o %s, a socket: want the program's line, then the log; got %v\n--- socket:\n%s", name, res, b)
+		}
+	}
+}
