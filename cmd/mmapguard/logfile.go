@@ -50,7 +50,7 @@ func openLog(name string) (*logFile, error) {
 		// run. The socket mmapguard writes to already is written to
 		// through that descriptor (TestRunLogToSocketStd).
 		if st, serr := os.Stat(name); serr == nil && st.Mode()&fs.ModeSocket != 0 {
-			if std := sharedStd(st); std != nil {
+			if std := sharedStd(st, name); std != nil {
 				return &logFile{f: std}, nil
 			}
 		}
@@ -68,7 +68,7 @@ func openLog(name string) (*logFile, error) {
 		return nil, fmt.Errorf("%s: is a directory", name)
 	}
 	if st.Mode().IsRegular() {
-		if std := sharedStd(st); std != nil {
+		if std := sharedStd(st, name); std != nil {
 			_ = f.Close()
 			return &logFile{f: std}, nil
 		}
@@ -85,12 +85,22 @@ func openLog(name string) (*logFile, error) {
 // log's first write and written from offset 0, and the program's output
 // was lost under the summary (`mmapguard run -o /dev/stdout -- PROG >
 // out.txt`; TestRunLogSharedWithOutput).
-func sharedStd(st os.FileInfo) *os.File {
+//
+// Where both are that file, the one name says is taken (-o /dev/stderr
+// with > out 2>> out: two open files of one, the second appending): the
+// log went through standard output's, at its offset, and wrote over
+// what the program had appended to standard error since.
+func sharedStd(st os.FileInfo, name string) *os.File {
 	want, ok := st.Sys().(*syscall.Stat_t)
 	if !ok {
 		return nil
 	}
-	for _, fd := range []int{1, 2} {
+	fds := []int{1, 2}
+	switch name {
+	case "/dev/stderr", "/dev/fd/2", "/proc/self/fd/2":
+		fds = []int{2, 1}
+	}
+	for _, fd := range fds {
 		var s syscall.Stat_t
 		if syscall.Fstat(fd, &s) != nil || s.Dev != want.Dev || s.Ino != want.Ino {
 			continue

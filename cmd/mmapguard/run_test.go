@@ -1942,6 +1942,9 @@ func TestRunLogSharedWithOutput(t *testing.T) {
 		{"-o /dev/stdout, >> out", "/dev/stdout", os.O_APPEND, false, "old\n"},
 		{"-o /dev/stderr, 2>> out", "/dev/stderr", os.O_APPEND, true, "old\n"},
 		{"-o out, > out", out, os.O_TRUNC, false, ""},
+		// Two open files of out, the second appending: the log goes
+		// through the one -o names, after what the program appended.
+		{"-o /dev/stderr, > out 2>> out", "/dev/stderr", os.O_TRUNC, true, ""},
 	} {
 		if err := os.WriteFile(out, []byte("old\n"), 0o644); err != nil {
 			t.Fatal(err)
@@ -1950,17 +1953,32 @@ func TestRunLogSharedWithOutput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		script := "echo hello; echo world >&2; echo world"
+		var app *os.File // out again, appending: standard error's
+		if c.stderr && c.flag == os.O_TRUNC {
+			script = "echo hello; echo world >&2"
+			if app, err = os.OpenFile(out, os.O_WRONLY|os.O_APPEND, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
 		r := mmapguard(t, func(cmd *exec.Cmd) {
-			if c.stderr {
+			switch {
+			case app != nil:
+				cmd.Stdout, cmd.Stderr = f, app
+			case c.stderr:
 				cmd.Stderr = f
-			} else {
+			default:
 				cmd.Stdout = f
 			}
-		}, "run", "--protect", lowRange, "-o", c.log, "--", "sh", "-c", "echo hello; echo world >&2; echo world")
+		}, "run", "--protect", lowRange, "-o", c.log, "--", "sh", "-c", script)
 		_ = f.Close()
 		b, err := os.ReadFile(out)
 		want := c.old + "hello\nworld\nmmapguard summary\n"
-		if c.stderr {
+		switch {
+		case app != nil:
+			_ = app.Close()
+			want = "hello\nworld\nmmapguard summary\n"
+		case c.stderr:
 			want = c.old + "world\nmmapguard summary\n"
 		}
 		if r.code != 0 || err != nil || !strings.HasPrefix(string(b), want) {
