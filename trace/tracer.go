@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -433,9 +432,11 @@ func run(cfg Config) (Result, error) {
 func noCollection() (restore func()) {
 	gc := debug.SetGCPercent(-1)
 	limit := debug.SetMemoryLimit(math.MaxInt64)
-	cycles := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
-	metrics.Read(cycles)
-	if cycles[0].Value.Kind() != metrics.KindUint64 || cycles[0].Value.Uint64() > 0 {
+	// (ReadGCStats, not runtime/metrics: its first Read builds the
+	// package's table, 40-70 µs of every start.)
+	var stats debug.GCStats
+	debug.ReadGCStats(&stats)
+	if stats.NumGC > 0 {
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -1499,9 +1500,12 @@ func newTracer(cfg Config, pid int) *tracer {
 // signals 35 to 64: each signal caught costs the start a round trip
 // with the runtime's signal thread, and those 30 made every run 0.6-1
 // ms longer (see docs/run.md).
-var Forwardable = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
-	syscall.SIGALRM, syscall.SIGVTALRM, syscall.SIGPWR, syscall.SIGSTKFLT,
-	syscall.SIGABRT, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL, syscall.SIGSYS, syscall.SIGTRAP}
+var Forwardable = append([]os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
+	syscall.SIGALRM, syscall.SIGVTALRM, syscall.SIGPWR, syscall.SIGSTKFLT}, Faults...)
+
+// Faults are the fault signals of Forwardable: passed on when sent with
+// kill or tgkill (see Forwardable).
+var Faults = []os.Signal{syscall.SIGABRT, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL, syscall.SIGSYS, syscall.SIGTRAP}
 
 // Untermed are the job-control signals (^Z, a background job's read or
 // write, fg's and bg's SIGCONT) and a terminal's resize, which a

@@ -92,9 +92,7 @@ func newEventLog(w io.Writer, format string) (*eventLog, error) {
 	if format != "text" && format != "" && format != "json" {
 		return nil, usagef("--log-format %q: want text or json", format)
 	}
-	var lim syscall.Rlimit
-	untimed := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) != nil || lim.Cur < timedFlushFiles
-	return &eventLog{w: bufio.NewWriterSize(w, 64<<10), json: format == "json", untimed: untimed}, nil
+	return &eventLog{w: bufio.NewWriterSize(w, 64<<10), json: format == "json", untimed: !timersAllowed()}, nil
 }
 
 // flushDelay is the longest an event line waits in the buffer: a log
@@ -103,11 +101,20 @@ func newEventLog(w io.Writer, format string) (*eventLog, error) {
 // the summary, written at the end).
 const flushDelay = 100 * time.Millisecond
 
-// timedFlushFiles is the descriptor limit under which the log is
-// flushed at the end only: a timer starts the Go runtime's poller, whose
-// two descriptors it takes, and the runtime throws where it cannot have
-// them (under ulimit -n 8, with the log's and the program's start's own).
-const timedFlushFiles = 64
+// timerFiles is the descriptor limit under which mmapguard sets no
+// timer of its own (the log is flushed at the end only, the late
+// signals are caught at once): a timer starts the Go runtime's poller,
+// whose two descriptors it takes, and the runtime throws where it
+// cannot have them (under ulimit -n 8, with the log's and the program's
+// start's own).
+const timerFiles = 64
+
+// timersAllowed reports whether mmapguard's descriptor limit allows it a
+// timer (see timerFiles).
+func timersAllowed() bool {
+	var lim syscall.Rlimit
+	return syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur >= timerFiles
+}
 
 // flushSoon makes sure what was written is flushed within flushDelay.
 // Called with mu held.

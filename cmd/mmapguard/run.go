@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -56,8 +57,9 @@ it was started is its own), SIGVTALRM, SIGPWR, SIGSTKFLT, the fault signals
 sent with kill (SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGSYS, SIGTRAP),
 SIGINT, SIGQUIT and SIGHUP when they did not come from the terminal
 (which sends them to the program itself), and, without a controlling
-terminal, SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT and SIGWINCH; it stops when
-the program stops for job control (^Z), and
+terminal, SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT and SIGWINCH (these and the
+fault signals from 10 ms after the program's start); it stops when the
+program stops for job control (^Z), and
 prints nothing of its own but warnings on stderr (unless -q) and, with
 -o, the log and its summary. Every thread and process the program starts
 is followed (there is no -f), and there is no -p: run starts the program
@@ -105,7 +107,10 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	// takes a tenth of a millisecond, done here: waiting for a goroutine
 	// to do it cost more (its thread's first wake-up).
 	ignored, startMask := startIgnored()
-	var untermed []os.Signal
+	// The fault signals sent with kill, and without a terminal the
+	// job-control signals and SIGWINCH, are caught lateSignals after
+	// the program's process is made (see lateSignals).
+	late := trace.Faults
 	if !hasTerminal() {
 		// Without a controlling terminal, a SIGTSTP, SIGTTIN, SIGTTOU,
 		// SIGCONT or SIGWINCH comes from a kill of mmapguard's (a
@@ -116,15 +121,12 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		// keep their default action, which stops mmapguard with the
 		// program. (Caught, they would make a write of mmapguard's own
 		// to the terminal from the background, under stty tostop,
-		// restart for good.) They are caught once the program's process
-		// is made, off the start's path (Config.Started): caught with
-		// the others, their round trips with the runtime's signal thread
-		// outlasted the program's fork and exec, and every run without a
-		// terminal took 0.2 ms longer. A supervisor's signal in the
-		// program's first milliseconds is not to be expected.
-		untermed = trace.Untermed
+		// restart for good.)
+		late = slices.Concat(late, trace.Untermed)
 	}
-	now, later := splitIgnored(forwarded, ignored)
+	now, later := splitIgnored(slices.DeleteFunc(slices.Clone(forwarded), func(s os.Signal) bool {
+		return slices.Contains(late, s)
+	}), ignored)
 	if len(ignored) > 0 {
 		signal.Ignore(ignored...)
 	}
@@ -327,15 +329,11 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		JobStop:      stopAs,
 		Ended:        func() { ended.Store(true); hangUpAsLeader() },
 	}
-	if len(later) > 0 || len(untermed) > 0 {
-		cfg.Started = func() {
-			if len(later) > 0 {
-				signal.Notify(sigs, later...)
-			}
-			if len(untermed) > 0 {
-				go signal.Notify(sigs, untermed...)
-			}
+	cfg.Started = func() {
+		if len(later) > 0 {
+			signal.Notify(sigs, later...)
 		}
+		catchLate(sigs, late)
 	}
 	if events != nil {
 		cfg.Events = events.Event
@@ -520,6 +518,36 @@ var stopSignals = signal.Stop
 
 // forwarded are the signals mmapguard passes on to the program.
 var forwarded = trace.Forwardable
+
+// lateSignals is how long after the program's process is made the
+// signals that only a kill of mmapguard's sends are caught for it: the
+// fault signals (a kill -ABRT for a core of a program that hangs) and,
+// without a terminal, the job-control signals and SIGWINCH (a
+// supervisor's). Each signal caught is a round trip with the Go
+// runtime's signal thread; caught before the program's first
+// instruction with the others, these twelve outlasted the fork and
+// exec, and from a goroutine right after it they still ran alongside
+// the start: every run of /bin/true took 0.3 ms longer (400 runs from a
+// C launcher, alternately with the session's first build). Most
+// programs that short are gone before it. One such signal sent in the
+// program's first milliseconds still acts on mmapguard as it did
+// before the nineteenth session: a fault signal ends mmapguard with a
+// goroutine dump, and the program with it; a SIGTTIN or SIGTTOU stops
+// mmapguard alone; the others are dropped.
+const lateSignals = 10 * time.Millisecond
+
+// catchLate catches sigs on c lateSignals from now; where mmapguard may
+// set no timer (timersAllowed), at once, from a goroutine.
+func catchLate(c chan<- os.Signal, sigs []os.Signal) {
+	if len(sigs) == 0 {
+		return
+	}
+	if !timersAllowed() {
+		go signal.Notify(c, sigs...)
+		return
+	}
+	time.AfterFunc(lateSignals, func() { signal.Notify(c, sigs...) })
+}
 
 // terminalSignal reports whether a terminal sends s to its foreground
 // process group (^C, ^\, hang-up).

@@ -1006,6 +1006,25 @@ func TestRunForwardsJobSignalsWithoutTerminal(t *testing.T) {
 			line := "got " + name
 			l := startLive(t, noTTY, guardArgs("sh", "-c", fmt.Sprintf("trap 'echo %s; exit %d' %s; echo ready; while :; do sleep 0.1; done", line, 50+i, name))...)
 			l.waitLine(t, "ready")
+			if sig == syscall.SIGTSTP || sig == syscall.SIGWINCH {
+				// Caught from the start (SIGTSTP to be dropped, SIGWINCH
+				// by the Go runtime), and dropped until mmapguard passes
+				// them on (lateSignals): sent until the program has one.
+				again := make(chan struct{})
+				defer close(again)
+				go func() {
+					for {
+						select {
+						case <-again:
+							return
+						case <-time.After(20 * time.Millisecond):
+							_ = l.cmd.Process.Signal(sig)
+						}
+					}
+				}()
+			} else {
+				waitCaught(t, l.cmd.Process.Pid, sig)
+			}
 			if err := l.cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
@@ -1026,6 +1045,7 @@ func TestRunForwardsJobSignalsWithoutTerminal(t *testing.T) {
 		l.waitLine(t, "ready")
 		mg := l.cmd.Process.Pid
 		waitSleeping(t, mg)
+		waitCaught(t, mg, syscall.SIGCONT)
 		prog := childrenOf(mg)[0]
 		for _, pid := range []int{prog, mg} {
 			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
@@ -1069,6 +1089,7 @@ func TestRunJobSignalsWithoutDevTTY(t *testing.T) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	l := startCmd(t, cmd)
 	l.waitLine(t, "ready")
+	waitCaught(t, l.cmd.Process.Pid, syscall.SIGTTIN)
 	if err := l.cmd.Process.Signal(syscall.SIGTTIN); err != nil { // mmapguard's pid, after the execs
 		t.Fatal(err)
 	}
@@ -1091,6 +1112,7 @@ func TestRunJobSignalsWithoutDevTTY(t *testing.T) {
 func TestRunForwardsSignalDuringWinchStorm(t *testing.T) {
 	l := startLive(t, &syscall.SysProcAttr{Setsid: true}, guardArgs("sh", "-c", "trap : WINCH; "+trapScript)...)
 	l.waitLine(t, "ready")
+	// (The storm's first SIGWINCHes, before lateSignals, are dropped.)
 	storm := func() {
 		for range 300 {
 			if l.cmd.Process.Signal(syscall.SIGWINCH) != nil {
@@ -1126,6 +1148,11 @@ func TestRunForwardsFaultSignals(t *testing.T) {
 			l := startLive(t, nil, guardArgs("sh", "-c", "echo ready; exec sleep 120")...)
 			l.waitLine(t, "ready")
 			waitSleeping(t, l.cmd.Process.Pid)
+			// The runtime catches these from its start (SigCgt says
+			// nothing): mmapguard passes them on from lateSignals after
+			// the program's start; five times that leaves a late timer
+			// room.
+			time.Sleep(5 * lateSignals)
 			if err := l.cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
@@ -1176,6 +1203,38 @@ func TestRunForwardsSignalToIdleProgram(t *testing.T) {
 	}
 	if sig := l.killedBy(t, "sleep"); sig != syscall.SIGTERM {
 		t.Errorf("mmapguard died of %v, want SIGTERM (sleep killed by SIGTERM)", sig)
+	}
+}
+
+// waitCaught waits until process pid catches each of sigs (its status's
+// SigCgt): without a terminal, mmapguard catches SIGTTIN, SIGTTOU and
+// SIGCONT lateSignals after the program's start (one sent before acts
+// as it did before they were passed on). (The Go runtime catches the
+// fault signals and SIGWINCH from its start, and mmapguard SIGTSTP, to
+// drop it: for those SigCgt says nothing.)
+func waitCaught(t *testing.T, pid int, sigs ...syscall.Signal) {
+	t.Helper()
+	var want uint64
+	for _, s := range sigs {
+		want |= 1 << (s - 1)
+	}
+	end := time.Now().Add(deadline)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for l := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "SigCgt:"); ok {
+				if got, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil && got&want == want {
+					return
+				}
+			}
+		}
+		if time.Now().After(end) {
+			t.Fatalf("process %d does not catch %v within %v", pid, sigs, deadline)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
