@@ -58,7 +58,7 @@ sent with kill (SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGSYS, SIGTRAP),
 SIGINT, SIGQUIT and SIGHUP when they did not come from the terminal
 (which sends them to the program itself), and, without a controlling
 terminal, SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT and SIGWINCH (these and the
-fault signals from 10 ms after the program's start); it stops when the
+fault signals from 50 ms after the program's start); it stops when the
 program stops for job control (^Z), and
 prints nothing of its own but warnings on stderr (unless -q) and, with
 -o, the log and its summary. Every thread and process the program starts
@@ -528,13 +528,16 @@ var forwarded = trace.Forwardable
 // instruction with the others, these twelve outlasted the fork and
 // exec, and from a goroutine right after it they still ran alongside
 // the start: every run of /bin/true took 0.3 ms longer (400 runs from a
-// C launcher, alternately with the session's first build). Most
-// programs that short are gone before it. One such signal sent in the
+// C launcher, alternately with the session's first build). 50 ms, not
+// 10: at 10 they fell inside short programs' runs (`gcc -c hello.c`,
+// 26 ms here; `java -version`, 40 ms), their work alongside the
+// program's; most programs that short are gone before 50. One such
+// signal sent in the
 // program's first milliseconds still acts on mmapguard as it did
 // before the nineteenth session: a fault signal ends mmapguard with a
 // goroutine dump, and the program with it; a SIGTTIN or SIGTTOU stops
 // mmapguard alone; the others are dropped.
-const lateSignals = 10 * time.Millisecond
+const lateSignals = 50 * time.Millisecond
 
 // catchLate catches sigs on c lateSignals from now; where mmapguard may
 // set no timer (timersAllowed), at once, from a goroutine.
