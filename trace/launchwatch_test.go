@@ -71,6 +71,37 @@ func TestLaunchWatchOneProcessor(t *testing.T) {
 	}
 }
 
+// collectOften makes collections come back to back until the test
+// ends: GOGC=1, and a goroutine that allocates size bytes every pause
+// (0: all along).
+func collectOften(t *testing.T, size int, pause time.Duration) {
+	old := debug.SetGCPercent(1)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		var keep [][]byte
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			keep = append(keep, make([]byte, size))
+			if len(keep) > 64 {
+				keep = keep[:0]
+			}
+			if pause > 0 {
+				time.Sleep(pause)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		<-done
+		debug.SetGCPercent(old)
+	})
+}
+
 // TestNoCollection: once noCollection has returned, no collection runs
 // until its restore, not even one that was about to begin: under GOGC=1,
 // with something allocating all along, the next collection waits for
@@ -79,23 +110,7 @@ func TestLaunchWatchOneProcessor(t *testing.T) {
 // would have had its marking and its stops of the world wait for the
 // launching thread's processor: see noCollection).
 func TestNoCollection(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(1))
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		var keep [][]byte
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			keep = append(keep, make([]byte, 4<<10))
-			if len(keep) > 256 {
-				keep = keep[:0]
-			}
-		}
-	}()
+	collectOften(t, 4<<10, 0)
 	cycles := func() uint64 {
 		s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
 		metrics.Read(s)
@@ -139,23 +154,7 @@ func TestLaunchStopBeforeExec(t *testing.T) {
 	// the launching thread's processor, kept in vfork, and the watch's
 	// goroutine with it (see noCollection). Something allocates
 	// meanwhile, as the filter's build would.
-	defer debug.SetGCPercent(debug.SetGCPercent(1))
-	stopAlloc := make(chan struct{})
-	defer close(stopAlloc)
-	go func() {
-		var keep [][]byte
-		for {
-			select {
-			case <-stopAlloc:
-				return
-			case <-time.After(100 * time.Microsecond):
-				keep = append(keep, make([]byte, 64<<10))
-				if len(keep) > 64 {
-					keep = keep[:0]
-				}
-			}
-		}
-	}()
+	collectOften(t, 64<<10, 100*time.Microsecond)
 	for _, c := range []struct {
 		sig    syscall.Signal
 		noKcmp bool // as for a user without CAP_SYS_PTRACE (see preExecStop)
