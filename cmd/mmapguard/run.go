@@ -532,11 +532,10 @@ var forwarded = trace.Forwardable
 // 10: at 10 they fell inside short programs' runs (`gcc -c hello.c`,
 // 26 ms here; `java -version`, 40 ms), their work alongside the
 // program's; most programs that short are gone before 50. One such
-// signal sent in the
-// program's first milliseconds still acts on mmapguard as it did
-// before the nineteenth session: a fault signal ends mmapguard with a
-// goroutine dump, and the program with it; a SIGTTIN or SIGTTOU stops
-// mmapguard alone; the others are dropped.
+// signal sent in the program's first 50 ms still acts on mmapguard as
+// it did before the nineteenth session: a fault signal ends mmapguard
+// with a goroutine dump, and the program with it; a SIGTTIN or SIGTTOU
+// stops mmapguard alone; the others are dropped.
 const lateSignals = 50 * time.Millisecond
 
 // catchLate catches sigs on c lateSignals from now; where mmapguard may
