@@ -770,6 +770,8 @@ func (g *Guard) decideMmapArgs(c Call, who Caller) *Action {
 				}
 				g.hinted = chunk
 				g.hintIn, _ = g.policy.protected.Find(q.Start)
+				g.hintAgain = q.Start == g.hintAt
+				g.hintAt = q.Start
 			}
 			return b.runExit(c, d, Rerouted, whyRange("placed in the pool at ", chunk, ""))
 		}
@@ -907,8 +909,17 @@ const hintsUndoneWarn = 256 // the warning says so
 // each 32 tries and tried again at the next hot loop, so that a loop of
 // 10 million additions ran for minutes instead of 10 ms, with no word
 // from the guard.
+//
+// A hint the same as the one before does not count: a program that
+// maps a scratch buffer at one address in a protected range, uses it
+// and unmaps it, over and over, got the warning, though it uses what it
+// gets; a program looking for memory near an address tries another each
+// time (LuaJIT's are random).
 func (g *Guard) noteHintUndone(a *Action) {
 	g.hinted = region.Range{}
+	if g.hintAgain {
+		return
+	}
 	g.hintsUndone++
 	if g.hintsUndone == hintsUndoneWarn {
 		a.Warn = whyRange("the program unmapped at once, 256 times in a row, the pool mappings its mmap hints into the protected range ", g.hintIn,

@@ -872,8 +872,9 @@ func TestMap32Warn(t *testing.T) {
 // row, is told of it once (LuaJIT, its image in a protected range,
 // looked for its JIT's code buffer near it for good, with no word from
 // the guard); Go's runtime, which gives up after at most 128 arena
-// hints, is not. One that keeps a chunk starts the count again, and so
-// does one whose munmap is of something else.
+// hints, is not, nor one that maps and unmaps a buffer at one hint over
+// and over. One that keeps a chunk starts the count again, and so does
+// one whose munmap is of something else.
 func TestHintUndoneWarn(t *testing.T) {
 	const n = 0x10000
 	hint := func(g *Guard, i int) uint64 {
@@ -903,6 +904,14 @@ func TestHintUndoneWarn(t *testing.T) {
 		}
 		if w != "" && (!strings.Contains(w, "0x10000-0x80000000") || !strings.Contains(w, "--owner")) {
 			t.Errorf("warning %q: want the protected range and --owner named", w)
+		}
+	}
+	// The same hint each time: a scratch buffer, used and unmapped, not
+	// a search.
+	g = newGuard(t, opts{})
+	for i := range 3 * hintsUndoneWarn {
+		if w := undo(g, hint(g, 0)); w != "" {
+			t.Fatalf("unmap %d of the same hint: warning %q", i, w)
 		}
 	}
 	g = newGuard(t, opts{})

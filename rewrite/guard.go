@@ -53,9 +53,12 @@ type Guard struct {
 	// (hintIn) was moved to, until the program unmaps it or makes
 	// another such hint; hintsUndone counts the hints in a row whose
 	// chunk the program unmapped before its next one (see
-	// noteHintUndone).
+	// noteHintUndone). hintAt is the address the last such hint asked
+	// for, and hintAgain says it was the same as the one before.
 	hinted, hintIn region.Range
 	hintsUndone    int
+	hintAt         uint64
+	hintAgain      bool
 
 	stats Stats
 }
