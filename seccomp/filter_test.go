@@ -41,21 +41,30 @@ var (
 		Guarded:   []region.Range{{Start: 0, End: 0x10000}},
 		Protected: []region.Range{{Start: 0, End: 0x10000}},
 	}
+	// Two protected ranges a page apart, and one that ends at the top
+	// of user space.
+	edgeRanges = []region.Range{
+		{Start: 0x10000, End: 0x40000000},
+		{Start: 0x40001000, End: 0x80000000},
+		{Start: 0x7fff00000000, End: 0x7ffffffff000},
+	}
+	edgesPolicy = Policy{Guarded: edgeRanges, Protected: edgeRanges}
 )
 
 const (
-	protRW     = 0x3
-	mapPrivate = 0x02
-	mapAnon    = 0x20
-	anon       = mapPrivate | mapAnon
-	fixed      = anon | mapFixed
-	noreplace  = anon | mapFixedNoreplace
-	maymove    = 1
-	dontunmap  = 4
-	msAsync    = 1 // MS_ASYNC
-	sigchld    = 17
-	threadFlag = 0x10000 // CLONE_THREAD
-	max64      = math.MaxUint64
+	protRW        = 0x3
+	protGrowsDown = 0x01000000 // PROT_GROWSDOWN
+	mapPrivate    = 0x02
+	mapAnon       = 0x20
+	anon          = mapPrivate | mapAnon
+	fixed         = anon | mapFixed
+	noreplace     = anon | mapFixedNoreplace
+	maymove       = 1
+	dontunmap     = 4
+	msAsync       = 1 // MS_ASYNC
+	sigchld       = 17
+	threadFlag    = 0x10000 // CLONE_THREAD
+	max64         = math.MaxUint64
 )
 
 func x64(nr int32, args ...uint64) Data { return data(AuditArchX86_64, nr, args) }
@@ -168,12 +177,23 @@ var filterCases = []struct {
 		{"munmap wrap", x64(nr64Munmap, 0x7f0000000000, max64), tr(Munmap, ABI64, Wrap)},
 		{"mprotect inside", x64(nr64Mprotect, 0x20000, 0x1000, 1), tr(Mprotect, ABI64, RangeOverlap)},
 		{"mprotect far allowed", x64(nr64Mprotect, 0x7f0000000000, 0x1000, 1), allow},
+		// PROT_GROWSDOWN moves the start down to the start of the
+		// growsdown mapping at addr: the program's own (a reservation
+		// is never one), so the range from addr is what counts.
+		{"mprotect PROT_GROWSDOWN at the range's end allowed", x64(nr64Mprotect, 0x80000000, 0x1000, 1|protGrowsDown), allow},
+		{"mprotect PROT_GROWSDOWN of the last page inside trapped", x64(nr64Mprotect, 0x7ffff000, 0x1000, 1|protGrowsDown), tr(Mprotect, ABI64, RangeOverlap)},
 		{"pkey_mprotect inside pool", x64(nr64PkeyMprotect, 0x100000000000, 0x1000, 1, 0), tr(PkeyMprotect, ABI64, RangeOverlap)},
 		{"pkey_mprotect far allowed", x64(nr64PkeyMprotect, 0x7f0000000000, 0x1000, 1, 0), allow},
 		{"madvise inside", x64(nr64Madvise, 0x20000, 0x1000, 4), tr(Madvise, ABI64, RangeOverlap)},
 		{"madvise far allowed", x64(nr64Madvise, 0xc000000000, 0x400000, 4), allow},
 		{"mlock inside", x64(nr64Mlock, 0x20000, 0x1000), tr(Mlock, ABI64, RangeOverlap)},
 		{"mlock far allowed", x64(nr64Mlock, 0x7f0000000000, 0x1000), allow},
+		// mlock rounds the start down and the end up: with page-aligned
+		// ranges that overlaps exactly where [addr, addr+len) does.
+		{"mlock of the last byte below the range allowed", x64(nr64Mlock, 0xffff, 1), allow},
+		{"mlock of two bytes across the range's start trapped", x64(nr64Mlock, 0xffff, 2), tr(Mlock, ABI64, RangeOverlap)},
+		{"mlock length 0 at the last byte below allowed", x64(nr64Mlock, 0xffff, 0), allow},
+		{"mlock length 0 a byte inside trapped", x64(nr64Mlock, 0x10001, 0), tr(Mlock, ABI64, RangeOverlap)},
 		{"mlock2 inside", x64(nr64Mlock2, 0x20000, 0x1000, 1), tr(Mlock2, ABI64, RangeOverlap)},
 		{"mlock2 far allowed", x64(nr64Mlock2, 0x7f0000000000, 0x1000, 1), allow},
 		{"munlock inside", x64(nr64Munlock, 0x20000, 0x1000), tr(Munlock, ABI64, RangeOverlap)},
@@ -194,6 +214,7 @@ var filterCases = []struct {
 		{"remap_file_pages straddling end", x64(nr64RemapFile, 0x7ffff000, 0x2000, 0, 1, 0), tr(RemapFilePages, ABI64, RangeOverlap)},
 		{"remap_file_pages in the pool", x64(nr64RemapFile, 0x100000000000, 0x1000, 0, 1, 0), tr(RemapFilePages, ABI64, RangeOverlap)},
 		{"remap_file_pages far allowed", x64(nr64RemapFile, 0x7f0000000000, 0x1000, 0, 1, 0), allow},
+		{"remap_file_pages from mid-page below across the start trapped (the kernel rounds both down: conservative)", x64(nr64RemapFile, 0xf800, 0x1000, 0, 1, 0), tr(RemapFilePages, ABI64, RangeOverlap)},
 		{"io_destroy just below the range", x64(nr64IoDestroy, 0xf000), tr(IoDestroy, ABI64, RangeOverlap)},
 		{"io_destroy less than 1 GiB below the pool", x64(nr64IoDestroy, 0xfffc0001000), tr(IoDestroy, ABI64, RangeOverlap)},
 		{"io_destroy, a large second argument", x64(nr64IoDestroy, 0x7f0000000000, max64), tr(IoDestroy, ABI64, Wrap)},
@@ -210,6 +231,16 @@ var filterCases = []struct {
 		{"arch_prctl 0x2000 allowed", x64(nr64ArchPrctl, 0x2000, 0x50000000), allow},
 		{"arch_prctl 0x2004 allowed", x64(nr64ArchPrctl, 0x2004, 0x50000000), allow},
 		{"i386 arch_prctl allowed", i32(384, 0x4002, 6), allow},
+		{"i386 arch_prctl ARCH_MAP_VDSO_32 allowed (the i386 entry has no vDSO operations)", i32(384, 0x2002, 0x20000), allow},
+
+		// Calls the filter does not list, aimed inside: none maps,
+		// unmaps or moves anything there.
+		{"set_mempolicy_home_node inside allowed (a reservation has no policy to change)", x64(450, 0x20000, 0x1000, 0, 0), allow},
+		{"i386 set_mempolicy_home_node inside allowed", i32(450, 0xdead000000020000, 0x1000, 0, 0), allow},
+		{"map_shadow_stack inside allowed (MAP_FIXED_NOREPLACE, and never below 4 GiB)", x64(453, 0x20000, 0x1000, 0), allow},
+		{"i386 number 453 allowed (no map_shadow_stack there)", i32(453, 0x20000, 0x1000, 0), allow},
+		{"mlockall allowed", x64(151, 3), allow},
+		{"userfaultfd allowed (its ioctls are out of sight; they move no mapping)", x64(323, 0), allow},
 
 		// An empty range stands for its address: mremap with old_len 0
 		// looks up the mapping there.
@@ -243,6 +274,17 @@ var filterCases = []struct {
 		{"mremap far, no flags allowed", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x2000, 0), allow},
 		{"mremap far, MAYMOVE allowed", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x2000, maymove), allow},
 		{"mremap far, MAYMOVE|DONTUNMAP allowed", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x1000, maymove|dontunmap), allow},
+		// Without MREMAP_FIXED, new_addr is a hint (MREMAP_DONTUNMAP
+		// passes it to get_unmapped_area), which the kernel takes only
+		// where nothing is mapped: every free page of a guarded range
+		// is reserved.
+		{"mremap far, MAYMOVE|DONTUNMAP, new address inside, allowed", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x1000, maymove|dontunmap, 0x20000), allow},
+		{"mremap far, MAYMOVE|DONTUNMAP, new address reaching in from below, allowed", x64(nr64Mremap, 0x7f0000000000, 0x4000, 0x4000, maymove|dontunmap, 0xf000), allow},
+		{"mremap far, DONTUNMAP|FIXED trapped", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x1000, maymove|dontunmap|mremapFixed, 0x7e0000000000), tr(Mremap, ABI64, FixedTarget)},
+		// Growing in place needs the pages after the mapping free: a
+		// reservation stops it, however far below it starts.
+		{"mremap growing in place into the pool from 1 GiB below allowed", x64(nr64Mremap, poolRange.Start-0x40000000-0x1000, 0x1000, 0x80001000, 0), allow},
+		{"mremap old range ending a byte less than 1 GiB below the pool trapped", x64(nr64Mremap, poolRange.Start-0x40000000-0x1000, 0x1001, 0x1000, 0), tr(Mremap, ABI64, RangeOverlap)},
 		{"mremap MREMAP_FIXED into protected", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x1000, maymove|mremapFixed, 0x20000), tr(Mremap, ABI64, FixedTarget)},
 		{"mremap MREMAP_FIXED far is still trapped", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x1000, maymove|mremapFixed, 0x7e0000000000), tr(Mremap, ABI64, FixedTarget)},
 		{"mremap MREMAP_FIXED only in flags high word", x64(nr64Mremap, 0x7f0000000000, 0x1000, 0x1000, mremapFixed<<32, 0x20000), allow},
@@ -404,6 +446,26 @@ var filterCases = []struct {
 		{"i386 munmap still trapped", i32(nr32Munmap, 0x20000, 0x1000), tr(Munmap, ABI32, Always)},
 		{"unknown arch still killed", data(0xc00000b7, 0, nil), kill},
 	}},
+	{"edges", edgesPolicy, []filterCase{
+		{"fixed at the page between two ranges allowed", x64(nr64Mmap, 0x40000000, 0x1000, protRW, fixed), allow},
+		{"fixed at the page between and a byte more trapped", x64(nr64Mmap, 0x40000000, 0x1001, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
+		{"fixed from the first range's last page to the page between trapped", x64(nr64Mmap, 0x3ffff000, 0x2000, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
+		{"munmap of the page between allowed", x64(nr64Munmap, 0x40000000, 0x1000), allow},
+		{"madvise of the page between allowed", x64(nr64Madvise, 0x40000000, 0x1000, 10), allow},
+		{"mprotect PROT_GROWSDOWN at the page between allowed", x64(nr64Mprotect, 0x40000000, 0x1000, protGrowsDown), allow},
+		{"hint at the page between allowed (taken only where free)", x64(nr64Mmap, 0x40000000, 0x2000, protRW, anon), allow},
+		{"hint at the second range's start trapped", x64(nr64Mmap, 0x40001000, 0x1000, protRW, anon), tr(Mmap, ABI64, HintInside)},
+		{"mremap old_len 0 at the page between trapped (1 GiB margin)", x64(nr64Mremap, 0x40000000, 0, 0x1000, maymove), tr(Mremap, ABI64, RangeOverlap)},
+		{"hint at the top range's last page trapped", x64(nr64Mmap, 0x7fffffffe000, 0x1000, protRW, anon), tr(Mmap, ABI64, HintInside)},
+		{"hint at the top of user space allowed (the kernel ignores it)", x64(nr64Mmap, 0x7ffffffff000, 0x1000, protRW, anon), allow},
+		{"fixed across the top trapped", x64(nr64Mmap, 0x7fffffffe000, 0x2000, protRW, fixed), tr(Mmap, ABI64, FixedOverlap)},
+		{"fixed at the top allowed (ENOMEM)", x64(nr64Mmap, 0x7ffffffff000, 0x1000, protRW, fixed), allow},
+		{"munmap above the top allowed (EINVAL)", x64(nr64Munmap, 0x7ffffffff000, 0x800000000000), allow},
+		{"munmap from the top wrapping trapped", x64(nr64Munmap, 0x7ffffffff000, max64-0x7ffffffff000+0x2000), tr(Munmap, ABI64, Wrap)},
+		{"mprotect ending at the top trapped", x64(nr64Mprotect, 0x7ffffffe0000, 0x1f000, 1), tr(Mprotect, ABI64, RangeOverlap)},
+		{"mremap far below the top range allowed", x64(nr64Mremap, 0x7ffe00000000, 0x1000, 0x1000, maymove), allow},
+		{"mremap within 1 GiB below the top range trapped", x64(nr64Mremap, 0x7ffec0001000, 0x1000, 0x1000, maymove), tr(Mremap, ABI64, RangeOverlap)},
+	}},
 	{"range from zero", zeroStartPolicy, []filterCase{
 		{"mmap NULL hint is no hint", x64(nr64Mmap, 0, 0x1000, protRW, anon), allow},
 		{"mmap hint inside first page", x64(nr64Mmap, 0x1000, 0x1000, protRW, anon), tr(Mmap, ABI64, HintInside)},
@@ -452,6 +514,7 @@ var gridPolicies = map[string]Policy{
 	"trap all":        trapAllPolicy,
 	"empty":           {},
 	"range from zero": zeroStartPolicy,
+	"edges":           edgesPolicy,
 	"pool only":       {Guarded: []region.Range{poolRange}},
 	"protected only":  {Protected: []region.Range{lowRange}},
 	"many shapes": {
