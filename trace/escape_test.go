@@ -460,6 +460,80 @@ func TestEscapeIoUring(t *testing.T) {
 	})
 }
 
+// TestEscapeKernelPass: calls the filter lets the kernel run without a
+// stop, with arguments that make the kernel act elsewhere than on the
+// range the filter compares (the twentieth session's review): mremap
+// with MREMAP_DONTUNMAP but without MREMAP_FIXED, whose new address the
+// kernel takes as a hint; a mapping grown in place toward the pool from
+// further below than the filter's 1 GiB margin; mprotect with
+// PROT_GROWSDOWN above the range's end, which the kernel extends down
+// to the start of a growsdown mapping of the program's inside it; brk
+// asked for a break that wraps; and calls the filter does not list, aimed
+// at reservations (set_mempolicy_home_node in both ABIs,
+// process_madvise's MADV_COLLAPSE, userfaultfd's UFFDIO_REGISTER and
+// UFFDIO_ZEROPAGE, i386 arch_prctl and call 453). None gets through: the
+// kernel takes a hint or grows a mapping only where nothing is mapped,
+// and every free page of a guarded range is reserved; the others change
+// no mapping. Natively the hints land in the range.
+func TestEscapeKernelPass(t *testing.T) {
+	bin := buildC(t, "escape_kernelpass")
+	routes := []string{"dontunmap-hint-inside", "dontunmap-hint-reaching-in", "dontunmap-hint-pool",
+		"grow-in-place-toward-pool", "grow-maymove-toward-pool", "growsdown-mprotect-straddle", "home-node",
+		"i386-home-node", "process-madvise-collapse", "uffd-reservation", "brk-wrap", "i386-arch-prctl-vdso",
+		"i386-call-453"}
+	escapeLaxStrict(t, bin, routes)
+	t.Run("pool none", func(t *testing.T) {
+		p, err := rewrite.NewPolicy([]region.Range{lowRange}, region.Range{}, false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, res := escapeGuarded(t, p, bin)
+		escapeCheck(t, out, res, routes)
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, bin), []string{"dontunmap-hint-inside", "dontunmap-hint-reaching-in"}, nil)
+	})
+}
+
+// TestEscapeEdges: the same kind of calls at the edges of two policies
+// the default one lacks: two protected ranges a page apart (the page
+// between them the program's, mapped, made PROT_NONE, unmapped and
+// marked MADV_DONTFORK in the kernel, and a hint there reaching into the
+// second range), and a range that ends at the top of user space
+// (hints inside and above it, MAP_FIXED, munmap and mprotect across the
+// top or wrapping).
+func TestEscapeEdges(t *testing.T) {
+	gapBin := buildC(t, "escape_edges")
+	topBin := buildC(t, "escape_edges", "-DLO=0x7fff00000000UL", "-DHI=0x7ffffffff000UL")
+	gap := []region.Range{region.Must(0x10000, 0x40000000), region.Must(0x40001000, 0x80000000)}
+	gapRoutes := []string{"gap-fixed", "gap-merge-munmap", "gap-hint-reaching-in", "gap-dontfork-fork"}
+	for _, strict := range []bool{false, true} {
+		t.Run(fmt.Sprintf("gap/strict=%v", strict), func(t *testing.T) {
+			p, err := rewrite.NewPolicy(gap, rewrite.DefaultPool, false, strict)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, res := escapeGuarded(t, p, gapBin, "gap")
+			escapeCheck(t, out, res, gapRoutes)
+		})
+	}
+	t.Run("top", func(t *testing.T) {
+		// (Not with --strict, which kills a program whose stack or vDSO
+		// the kernel put in a protected range at its exec.)
+		p, err := rewrite.NewPolicy([]region.Range{region.Must(0x7fff00000000, 0x7ffffffff000)}, rewrite.DefaultPool, false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, res := escapeGuarded(t, p, topBin, "top")
+		escapeCheck(t, out, res, []string{"top-hint-inside", "top-hint-above", "top-fixed-across", "top-munmap-across",
+			"top-munmap-wrap", "top-mprotect-wrap"})
+	})
+	t.Run("native", func(t *testing.T) {
+		escapeCheckNative(t, escapeNative(t, gapBin, "gap"), []string{"gap-hint-reaching-in"}, nil)
+		escapeCheckNative(t, escapeNative(t, topBin, "top"), []string{"top-hint-inside"}, nil)
+	})
+}
+
 func TestEscapeGrowsdown(t *testing.T) {
 	bin := buildC(t, "escape_growsdown")
 	routes := []string{"growsdown-above-end", "growsdown-gap-above-end", "growsdown-gap-walk-down",
