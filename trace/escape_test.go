@@ -495,6 +495,33 @@ func TestEscapeKernelPass(t *testing.T) {
 	})
 }
 
+// TestLowFixedWithoutRawio: under a protected range that starts at 0,
+// run by root, a program that gives up root and execs, then asks for a
+// page at 0 with MAP_FIXED, gets EPERM and goes on, as natively. At its
+// exec the guard could not reserve the part below vm.mmap_min_addr (only
+// a task with CAP_SYS_RAWIO may map there, which it no longer is); after
+// the failed call, putting the reservation back failed the same way, and
+// the program was killed (fail closed) for a hole nothing it runs can
+// map (found by the twentieth session's review of the filter).
+func TestLowFixedWithoutRawio(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root: the program gives up root itself, and only root may protect a range below vm.mmap_min_addr")
+	}
+	bin := buildC(t, "lowfixed")
+	want := escapeNative(t, bin)
+	if !strings.Contains(want, "fixed0 errno 1\n") || !strings.HasSuffix(want, "done\n") {
+		t.Fatalf("without the guard: %q; want MAP_FIXED at 0 refused with EPERM", want)
+	}
+	p, err := rewrite.NewPolicy([]region.Range{region.Must(0, 0x80000000)}, rewrite.DefaultPool, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, res := escapeGuarded(t, p, bin)
+	if res.ExitCode() != 0 || out != want {
+		t.Fatalf("under the guard: %v, output %q; want exit 0 and the native output %q", res.Status, out, want)
+	}
+}
+
 // TestEscapeEdges: the same kind of calls at the edges of two policies
 // the default one lacks: two protected ranges a page apart (the page
 // between them the program's, mapped, made PROT_NONE, unmapped and

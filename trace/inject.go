@@ -1476,15 +1476,6 @@ func (t *tracer) runAfter(tk *task, abi rewrite.ABI, regs unix.PtraceRegs, insn,
 	t.runCurrent(tk)
 }
 
-// putBack tells the guard the result of a reservation it put back after
-// a call. One that failed over a protected range may leave part of it
-// free for the kernel to hand out: a mapping moved out while RLIMIT_AS
-// (or RLIMIT_MEMLOCK under mlockall) leaves no room to reserve its old
-// place. Then the process is killed (fail closed), and putBack reports
-// true. Often nothing was freed, though: a MAP_FIXED of the program's
-// refused by the same limit left the reservation in place, and EEXIST
-// says a mapping is there (unless a seccomp filter of the program's
-// forged it); the layout says which.
 // injected records the result of a call of the guard's that a task ran
 // for a call of its own (Injected). A reservation that failed changed
 // nothing in the kernel, yet the model gives up all of its range, the
@@ -1512,10 +1503,35 @@ func (t *tracer) injected(tk *task, c rewrite.Call, ret uint64) bool {
 	return true
 }
 
+// putBack tells the guard the result of a reservation it put back after
+// a call. One that failed over a protected range may leave part of it
+// free for the kernel to hand out: a mapping moved out while RLIMIT_AS
+// (or RLIMIT_MEMLOCK under mlockall) leaves no room to reserve its old
+// place. Then the process is killed (fail closed), and putBack reports
+// true. Often nothing was freed, though: a MAP_FIXED of the program's
+// refused by the same limit left the reservation in place, and EEXIST
+// says a mapping is there (unless a seccomp filter of the program's
+// forged it); the layout says which.
+//
+// Below vm.mmap_min_addr a reservation refused with EPERM (or EACCES,
+// an LSM's answer) is no hole, as at an exec (see inject): only a task
+// with CAP_SYS_RAWIO may map there, which this one is not, and the
+// kernel places nothing there of its own accord; that part stays the
+// guard's in the model, and only the rest must still be covered. A
+// program that gave up root and exec'd under a range starting at 0 was
+// killed after its own MAP_FIXED at 0 failed with EPERM, as natively.
 func (t *tracer) putBack(tk *task, abi rewrite.ABI, c rewrite.Call, ret uint64) bool {
 	g := tk.sp.guard
-	g.Injected(c, ret)
 	e, failed := rewrite.Failed(abi, ret)
+	if failed && (e == rewrite.EPERM || e == rewrite.EACCES) {
+		if r, ok := rewrite.IsReservation(c); ok && r.Start < mmapMinAddr() {
+			if r.End <= mmapMinAddr() {
+				return false
+			}
+			c.Args[0], c.Args[1] = mmapMinAddr(), r.End-mmapMinAddr()
+		}
+	}
+	g.Injected(c, ret)
 	if !failed {
 		return false
 	}
