@@ -1520,11 +1520,13 @@ func (t *tracer) injected(tk *task, c rewrite.Call, ret uint64) bool {
 // guard's in the model, and only the rest must still be covered. A
 // program that gave up root and exec'd under a range starting at 0 was
 // killed after its own MAP_FIXED at 0 failed with EPERM, as natively.
+// (A task that has the capability got its EPERM elsewhere, a seccomp
+// filter of the program's, say: that is looked at as any failure.)
 func (t *tracer) putBack(tk *task, abi rewrite.ABI, c rewrite.Call, ret uint64) bool {
 	g := tk.sp.guard
 	e, failed := rewrite.Failed(abi, ret)
 	if failed && (e == rewrite.EPERM || e == rewrite.EACCES) {
-		if r, ok := rewrite.IsReservation(c); ok && r.Start < mmapMinAddr() {
+		if r, ok := rewrite.IsReservation(c); ok && r.Start < mmapMinAddr() && !hasCap(tk.tid, unix.CAP_SYS_RAWIO) {
 			if r.End <= mmapMinAddr() {
 				return false
 			}
@@ -1860,6 +1862,17 @@ func (t *tracer) restoreRegs(tk *task, abi rewrite.ABI, ip *inPlace, ret, final 
 		regs.Rax = final
 	}
 	return setRegs(tk.tid, &regs)
+}
+
+// hasCap reports whether task tid has capability c in its effective set
+// (true where that cannot be read: the cautious answer for its callers).
+func hasCap(tid int, c uint) bool {
+	f, ok := procStatus(tid, "CapEff")
+	if !ok {
+		return true
+	}
+	set, err := strconv.ParseUint(f[0], 16, 64)
+	return err != nil || set&(1<<c) != 0
 }
 
 // mmapMinAddr is vm.mmap_min_addr: the kernel maps nothing below it
