@@ -9,11 +9,15 @@
 //	group  sends the command's process group (its own) SIGSTOP
 //	       (kill -STOP -PGID), and 100 ms later SIGCONT, as fg does:
 //	       the command must then end by itself, with status 0, within
-//	       5 s.
+//	       5 s;
+//	pair   sends the program SIGSTOP and, at a random moment of the
+//	       next 300 us, SIGCONT (kill -STOP PID; kill -CONT PID): the
+//	       command must then end by itself, with status 0, within 5 s.
 //
-// Prints "N of TRIES stops lost" (pid) or "N of TRIES hung" (group).
+// Prints "N of TRIES stops lost" (pid) or "N of TRIES hung" (group,
+// pair).
 //
-// usage: startstop TRIES pid|group COMMAND...
+// usage: startstop TRIES pid|group|pair COMMAND...
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <signal.h>
@@ -76,11 +80,11 @@ static int ended(pid_t c, long us, int *st) {
 }
 
 int main(int argc, char **argv) {
-	if (argc < 4 || (strcmp(argv[2], "pid") && strcmp(argv[2], "group"))) {
-		fprintf(stderr, "usage: %s TRIES pid|group COMMAND...\n", argv[0]);
+	if (argc < 4 || (strcmp(argv[2], "pid") && strcmp(argv[2], "group") && strcmp(argv[2], "pair"))) {
+		fprintf(stderr, "usage: %s TRIES pid|group|pair COMMAND...\n", argv[0]);
 		return 2;
 	}
-	int tries = atoi(argv[1]), group = !strcmp(argv[2], "group"), bad = 0;
+	int tries = atoi(argv[1]), group = !strcmp(argv[2], "group"), pair = !strcmp(argv[2], "pair"), bad = 0;
 	long window = getenv("STARTSTOP_US") ? atol(getenv("STARTSTOP_US")) : 2500;
 	if (window <= 0)
 		window = 2500;
@@ -105,6 +109,25 @@ int main(int argc, char **argv) {
 		long d = rand() % window;
 		for (long t0 = now_us(); now_us() - t0 < d;)
 			;
+		if (pair) {
+			long g = rand() % 300;
+			kill(prog, SIGSTOP);
+			for (long t0 = now_us(); now_us() - t0 < g;)
+				;
+			kill(prog, SIGCONT);
+			int st = 0;
+			if (!ended(c, 5000000, &st)) {
+				bad++;
+				printf("try %d: %ld us after the start, SIGCONT %ld us after SIGSTOP, the command has not ended 5 s after\n", i, d, g);
+				kill(c, SIGKILL);
+				kill(prog, SIGKILL);
+				waitpid(c, &st, 0);
+			} else if (st != 0) {
+				bad++;
+				printf("try %d: %ld us after the start, SIGCONT %ld us after SIGSTOP, the command ended with status %#x\n", i, d, g, st);
+			}
+			continue;
+		}
 		if (!group) {
 			kill(prog, SIGSTOP);
 			usleep(100000);
@@ -139,6 +162,6 @@ int main(int argc, char **argv) {
 			printf("try %d: %ld us after the start, the command ended with status %#x\n", i, d, st);
 		}
 	}
-	printf("%d of %d %s\n", bad, tries, group ? "hung" : "stops lost");
+	printf("%d of %d %s\n", bad, tries, group || pair ? "hung" : "stops lost");
 	return 0;
 }

@@ -856,15 +856,20 @@ func (t *tracer) passMidCall(tk *task, sig syscall.Signal) bool {
 //
 // It reports whether it sent a stop signal again.
 func (t *tracer) sendDeferred(tk *task) (sentStop bool) {
-	// The stop signals pending before any is sent again here: a stop
-	// held before a SIGCONT in the same list is sent again first, and
-	// flushed by the SIGCONT after it, as natively; taken for one sent
-	// since, it had the SIGCONT dropped and the program stopped for
-	// good (a ^Z, then fg, in the program's first milliseconds).
+	// The signals pending before any is sent again here. A stop pending
+	// came after every SIGCONT held: a stop held before a SIGCONT in the
+	// same list is sent again first, and flushed by the SIGCONT after
+	// it, as natively; taken for one sent since, it had the SIGCONT
+	// dropped and the program stopped for good (a ^Z, then fg, in the
+	// program's first milliseconds). A SIGCONT pending came after every
+	// stop signal held (a stop signal's arrival flushes a pending
+	// SIGCONT): see below, where it is looked for again right before
+	// each stop signal is sent.
 	var pending uint64
 	if slices.ContainsFunc(tk.deferred, func(h heldSignal) bool { return h.sig == syscall.SIGCONT }) {
-		pending = pendingStops(tk.tid)
+		pending = pendingMask(tk.tid)
 	}
+	contAgain := false
 	for _, h := range tk.deferred {
 		if h.stop {
 			// A group-stop it took part in during the guard's calls
@@ -878,7 +883,7 @@ func (t *tracer) sendDeferred(tk *task) (sentStop bool) {
 			_ = interrupt(tk.tid)
 			continue
 		}
-		if h.sig == syscall.SIGCONT && (pending != 0 || t.stopSince(tk, h.seq)) {
+		if h.sig == syscall.SIGCONT && (pending&stopSignals != 0 || t.stopSince(tk, h.seq)) {
 			// (One the program catches: see passMidCall.) Its handler
 			// would have run before the stop sent since; sent again
 			// now, the SIGCONT would end that stop, or flush it, and
@@ -886,12 +891,41 @@ func (t *tracer) sendDeferred(tk *task) (sentStop bool) {
 			// handler misses this one.
 			continue
 		}
+		if groupStopSig(h.sig) && pendingMask(tk.tid)&sigBit(syscall.SIGCONT) != 0 {
+			// Natively the stop took effect and the SIGCONT, which
+			// came after it, ended it: the process runs. Sent again
+			// now, the stop signal flushed that SIGCONT and stopped
+			// the process for good: a SIGSTOP and a SIGCONT sent to
+			// the program a few hundred microseconds apart while the
+			// guard ran its first calls, the SIGCONT during the last
+			// one (the program takes no signal between it and the
+			// hand-over), left it stopped and mmapguard waiting for
+			// it (TestRunStopAtStart's pair mode: 16 of 600 starts
+			// before this). A stop signal that would stop the process
+			// is not sent again then; one the program catches is, its
+			// handler running, with the SIGCONT sent again after it.
+			// Left: a SIGCONT that comes between this look and the
+			// tgkill below is still flushed (the look, a read of
+			// /proc, takes some microseconds). With one look before
+			// the loop, 2 such starts of 1,000 still hung; with the
+			// look here, 1 of 3,100.
+			if !caught(tk.tid, h.sig) {
+				continue
+			}
+			contAgain = true
+		}
 		if unix.Tgkill(tk.pid, tk.tid, h.sig) == nil {
 			if h.ok {
 				tk.resent = append(tk.resent, h)
 			}
 			sentStop = sentStop || groupStopSig(h.sig)
 		}
+	}
+	if contAgain {
+		// The caught stop signal sent again flushed the SIGCONT that
+		// was pending: its handler has run by then natively, and the
+		// SIGCONT ran its own after (with mmapguard's siginfo now).
+		_ = unix.Tgkill(tk.pid, tk.tid, syscall.SIGCONT)
 	}
 	tk.deferred = nil
 	return sentStop
@@ -919,15 +953,17 @@ func (t *tracer) stopSince(tk *task, since uint64) bool {
 	return false
 }
 
-// pendingStops returns the stop signals pending for a task, its own and
-// its process's, as a mask of sigBit.
-func pendingStops(tid int) uint64 {
-	const stops = 1<<(syscall.SIGSTOP-1) | 1<<(syscall.SIGTSTP-1) | 1<<(syscall.SIGTTIN-1) | 1<<(syscall.SIGTTOU-1)
+// stopSignals are the signals that stop a process, as a mask of sigBit.
+const stopSignals = 1<<(syscall.SIGSTOP-1) | 1<<(syscall.SIGTSTP-1) | 1<<(syscall.SIGTTIN-1) | 1<<(syscall.SIGTTOU-1)
+
+// pendingMask returns the signals pending for a task, its own and its
+// process's, as a mask of sigBit.
+func pendingMask(tid int) uint64 {
 	var m uint64
 	if f, ok := procStatus(tid, "ShdPnd", "SigPnd"); ok {
 		for _, v := range f {
 			if b, err := strconv.ParseUint(v, 16, 64); err == nil {
-				m |= b & stops
+				m |= b
 			}
 		}
 	}

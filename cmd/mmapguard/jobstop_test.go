@@ -177,6 +177,19 @@ func programState(pid int) byte {
 // allowed now, in 120 starts over 2.5 ms and 120 in the first 150 µs
 // (with the fix 0 of 800 and 0 of 1,200; the build before it hung 1 of
 // 120 in the first 150 µs when this test was tried on it).
+//
+// pair: a SIGSTOP to the program and a SIGCONT to it 0-300 µs later,
+// kill -STOP PID; kill -CONT PID: the run must end, with its status, as
+// it does natively. Both came while the guard ran its first calls, which
+// hold them; the SIGCONT, still pending at the hand-over when it came
+// during the last call, was flushed by the stop sent again there, and
+// the program stayed stopped, mmapguard waiting for good (16 of 600
+// starts; see sendDeferred in package trace). A SIGCONT that comes in
+// the microseconds between the guard's look at the pending signals and
+// its stop sent again is still lost, so one hang is allowed (with the
+// fix 1 of 600 starts here, 0 of 2,500 with the reproducer it was found
+// with). Found while looking for a rarer hang of the group modes under
+// load (1 start of 120 in two CI runs), whose cause is not known.
 func TestRunStopAtStart(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "startstop")
 	if out, err := exec.Command("cc", "-Wall", "-O2", "-o", bin, "../../testdata/startstop.c").CombinedOutput(); err != nil {
@@ -190,6 +203,7 @@ func TestRunStopAtStart(t *testing.T) {
 		{"pid", "pid", "stops lost", 0, 40, 1},
 		{"group", "group", "hung", 0, 120, 0},
 		{"group-early", "group", "hung", 150, 120, 0},
+		{"pair", "pair", "hung", 0, 200, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command(bin, fmt.Sprint(c.tries), c.mode, mmapguardBin(t), "run", "-q", "--protect", lowRange, "--", "sleep", "0.15")
