@@ -1532,12 +1532,23 @@ func newTracer(cfg Config, pid int) *tracer {
 // (the kernel sends it to a whole process group, mmapguard's copy
 // included, for a descriptor set with F_SETOWN to one: passed on, it
 // came twice), nor those the runtime keeps for itself (SIGURG, SIGPROF,
-// 32 to 34, which signal.Notify cannot catch), nor the real-time
-// signals 35 to 64: each signal caught costs the start a round trip
-// with the runtime's signal thread, and those 30 made every run 0.6-1
-// ms longer (see docs/run.md).
-var Forwardable = append([]os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
-	syscall.SIGALRM, syscall.SIGVTALRM, syscall.SIGPWR, syscall.SIGSTKFLT}, Faults...)
+// 32 to 34, which signal.Notify cannot catch). And the real-time
+// signals 35 to 64 (Realtime), whose default action ends a process and
+// which the runtime dropped.
+var Forwardable = slices.Concat([]os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
+	syscall.SIGALRM, syscall.SIGVTALRM, syscall.SIGPWR, syscall.SIGSTKFLT}, Faults, Realtime)
+
+// Realtime are the real-time signals a launcher passes on: 35 (the C
+// library's SIGRTMIN+1) to 64. Each signal caught is a round trip with
+// the runtime's signal thread: these 30 made every run 0.6-1 ms longer
+// caught at its start (see docs/run.md).
+var Realtime = func() []os.Signal {
+	var rt []os.Signal
+	for s := syscall.Signal(35); s <= 64; s++ {
+		rt = append(rt, s)
+	}
+	return rt
+}()
 
 // Faults are the fault signals of Forwardable: passed on when sent with
 // kill or tgkill (see Forwardable).

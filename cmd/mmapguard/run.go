@@ -53,13 +53,13 @@ space: 0x10000-0x80000000, 0x10000+2G. Numbers are hexadecimal (0x), octal
 the page-aligned ADDR of --place and --place-exe (256M is 0x10000000).
 
 mmapguard forwards SIGTERM, SIGUSR1, SIGUSR2, SIGALRM (an alarm set before
-it was started is its own), SIGVTALRM, SIGPWR, SIGSTKFLT, the fault signals
-sent with kill (SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGSYS, SIGTRAP),
-SIGINT, SIGQUIT and SIGHUP when they did not come from the terminal
-(which sends them to the program itself), and, without a controlling
-terminal, SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT and SIGWINCH (these and the
-fault signals from 50 ms after the program's start); it stops when the
-program stops for job control (^Z), and
+it was started is its own), SIGVTALRM, SIGPWR, SIGSTKFLT, SIGINT, SIGQUIT
+and SIGHUP when they did not come from the terminal (which sends them to
+the program itself), and, from 50 ms after the program's start, the fault
+signals sent with kill (SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGSYS,
+SIGTRAP), the real-time signals 35 to 64 and, without a controlling
+terminal, SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT and SIGWINCH; it stops when
+the program stops for job control (^Z), and
 prints nothing of its own but warnings on stderr (unless -q) and, with
 -o, the log and its summary. Every thread and process the program starts
 is followed (there is no -f), and there is no -p: run starts the program
@@ -107,10 +107,11 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	// takes a tenth of a millisecond, done here: waiting for a goroutine
 	// to do it cost more (its thread's first wake-up).
 	ignored, startMask := startIgnored()
-	// The fault signals sent with kill, and without a terminal the
-	// job-control signals and SIGWINCH, are caught lateSignals after
-	// the program's process is made (see lateSignals).
-	late := trace.Faults
+	// The fault signals sent with kill, the real-time signals, and
+	// without a terminal the job-control signals and SIGWINCH, are
+	// caught lateSignals after the program's process is made (see
+	// lateSignals).
+	late := slices.Concat(trace.Faults, trace.Realtime)
 	if !hasTerminal() {
 		// Without a controlling terminal, a SIGTSTP, SIGTTIN, SIGTTOU,
 		// SIGCONT or SIGWINCH comes from a kill of mmapguard's (a
@@ -521,14 +522,15 @@ var forwarded = trace.Forwardable
 
 // lateSignals is how long after the program's process is made the
 // signals that only a kill of mmapguard's sends are caught for it: the
-// fault signals (a kill -ABRT for a core of a program that hangs) and,
-// without a terminal, the job-control signals and SIGWINCH (a
-// supervisor's). Each signal caught is a round trip with the Go
-// runtime's signal thread; caught before the program's first
-// instruction with the others, these twelve outlasted the fork and
-// exec, and from a goroutine right after it they still ran alongside
-// the start: every run of /bin/true took 0.3 ms longer (400 runs from a
-// C launcher, alternately with the session's first build). 50 ms, not
+// fault signals (a kill -ABRT for a core of a program that hangs), the
+// real-time signals (a supervisor's SIGRTMIN+N) and, without a
+// terminal, the job-control signals and SIGWINCH (a supervisor's). Each
+// signal caught is a round trip with the Go runtime's signal thread;
+// caught before the program's first instruction with the others, the
+// first twelve outlasted the fork and exec, and from a goroutine right
+// after it they still ran alongside the start: every run of /bin/true
+// took 0.3 ms longer (400 runs from a C launcher, alternately with the
+// session's first build); the 30 real-time signals, 0.6-1 ms. 50 ms, not
 // 10: at 10 they fell inside short programs' runs (`gcc -c hello.c`,
 // 26 ms here; `java -version`, 40 ms), their work alongside the
 // program's; most programs that short are gone before 50. One such

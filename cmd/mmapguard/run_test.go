@@ -1166,6 +1166,45 @@ func TestRunForwardsFaultSignals(t *testing.T) {
 	}
 }
 
+// TestRunForwardsRealtimeSignals: the real-time signals 35 (the C
+// library's SIGRTMIN+1) to 64 sent to mmapguard reach the program, whose
+// handler runs, or which dies of one as it would without the guard. The
+// Go runtime dropped them: the program ran on. (34, the C library's
+// SIGRTMIN, the runtime cannot let mmapguard catch: it ends mmapguard,
+// docs/run.md.)
+func TestRunForwardsRealtimeSignals(t *testing.T) {
+	t.Run("handled", func(t *testing.T) {
+		script := "import signal, sys, time\n" +
+			"def h(s, f):\n    print('got', s, flush=True)\n    sys.exit(60)\n" +
+			"signal.signal(signal.SIGRTMIN + 1, h)\nprint('ready', flush=True)\n" +
+			"while True:\n    time.sleep(0.1)\n"
+		l := startLive(t, nil, guardArgs("python3", "-c", script)...)
+		l.waitLine(t, "ready")
+		time.Sleep(5 * lateSignals) // (see TestRunForwardsFaultSignals)
+		if err := l.cmd.Process.Signal(syscall.Signal(35)); err != nil {
+			t.Fatal(err)
+		}
+		l.waitLine(t, "got 35")
+		if code := l.exitCode(t, "got 35"); code != 60 {
+			t.Errorf("exit %d, want the program's 60; stderr:\n%s", code, l.stderr.String())
+		}
+	})
+	for _, sig := range []syscall.Signal{40, 64} {
+		t.Run(fmt.Sprint(int(sig)), func(t *testing.T) {
+			l := startLive(t, nil, guardArgs("sh", "-c", "echo ready; exec sleep 120")...)
+			l.waitLine(t, "ready")
+			waitSleeping(t, l.cmd.Process.Pid)
+			time.Sleep(5 * lateSignals)
+			if err := l.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			if got := l.killedBy(t, "sleep"); got != sig {
+				t.Errorf("mmapguard died of %v, want %v (sleep killed by it); stderr:\n%s", got, sig, l.stderr.String())
+			}
+		})
+	}
+}
+
 // TestRunAlarmBeforeExec: an alarm set before mmapguard is exec'd (a
 // timeout: perl -e 'alarm shift; exec @ARGV') is mmapguard's, since exec
 // keeps it and fork does not; when it fires, the program gets it and
