@@ -1145,25 +1145,33 @@ func TestRunForwardsFaultSignals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGABRT, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE,
 		syscall.SIGILL, syscall.SIGSYS, syscall.SIGTRAP} {
 		t.Run(unix.SignalName(sig), func(t *testing.T) {
-			l := startLive(t, nil, guardArgs("sh", "-c", "echo ready; exec sleep 120")...)
-			l.waitLine(t, "ready")
-			waitSleeping(t, l.cmd.Process.Pid)
-			// The runtime catches these from its start (SigCgt says
-			// nothing): mmapguard passes them on from lateSignals after
-			// the program's start; five times that leaves a late timer
-			// room.
-			time.Sleep(5 * lateSignals)
-			if err := l.cmd.Process.Signal(sig); err != nil {
-				t.Fatal(err)
-			}
-			if got := l.killedBy(t, "sleep"); got != sig {
-				t.Errorf("mmapguard died of %v, want %v (sleep killed by it); stderr:\n%s", got, sig, l.stderr.String())
-			}
+			l := sleepKilledBy(t, sig)
 			if strings.Contains(l.stderr.String(), "goroutine ") {
 				t.Errorf("mmapguard printed a Go stack dump:\n%s", l.stderr.String())
 			}
 		})
 	}
+}
+
+// sleepKilledBy sends sig to mmapguard running sleep, late enough for
+// lateSignals to have caught it, and checks that sleep, and mmapguard
+// with it, died of it.
+func sleepKilledBy(t *testing.T, sig syscall.Signal) *live {
+	t.Helper()
+	l := startLive(t, nil, guardArgs("sh", "-c", "echo ready; exec sleep 120")...)
+	l.waitLine(t, "ready")
+	waitSleeping(t, l.cmd.Process.Pid)
+	// The runtime catches these from its start (SigCgt says nothing):
+	// mmapguard passes them on from lateSignals after the program's
+	// start; five times that leaves a late timer room.
+	time.Sleep(5 * lateSignals)
+	if err := l.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.killedBy(t, "sleep"); got != sig {
+		t.Errorf("mmapguard died of %v, want %v (sleep killed by it); stderr:\n%s", got, sig, l.stderr.String())
+	}
+	return l
 }
 
 // TestRunForwardsRealtimeSignals: the real-time signals 35 (the C
@@ -1191,16 +1199,7 @@ func TestRunForwardsRealtimeSignals(t *testing.T) {
 	})
 	for _, sig := range []syscall.Signal{40, 64} {
 		t.Run(fmt.Sprint(int(sig)), func(t *testing.T) {
-			l := startLive(t, nil, guardArgs("sh", "-c", "echo ready; exec sleep 120")...)
-			l.waitLine(t, "ready")
-			waitSleeping(t, l.cmd.Process.Pid)
-			time.Sleep(5 * lateSignals)
-			if err := l.cmd.Process.Signal(sig); err != nil {
-				t.Fatal(err)
-			}
-			if got := l.killedBy(t, "sleep"); got != sig {
-				t.Errorf("mmapguard died of %v, want %v (sleep killed by it); stderr:\n%s", got, sig, l.stderr.String())
-			}
+			sleepKilledBy(t, sig)
 		})
 	}
 }
