@@ -12,6 +12,13 @@
 //     every C1 share. Each C1's mprotect(RW) of it must fail (ENOMEM);
 //     a C1 given a copy of the old model took the page for the
 //     program's and made the reservation read-write.
+//   orphan-clonevm-slowexit: the same, each of the three threads first
+//     taking an undo list of SysV semaphore operations of its own, with
+//     an entry for each of 500 sets: the exec's SIGKILL then ends it
+//     slowly, its memory gone (exit_mm) a while before it is a zombie
+//     (exit_sem comes in between). A creator killed after its event
+//     was reported, seen in that while, answered kcmp "different" and
+//     looked alive: its child got a copy of the old model.
 //   orphan-cloneparent: P has a page of its own in the range (a .bss
 //     page with "strict"; else one it maps with MAP_FIXED). P forks Q,
 //     which unmaps the page and makes children with
@@ -25,6 +32,7 @@
 #include "escape.h"
 #include <sched.h>
 #include <sys/prctl.h>
+#include <sys/sem.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -61,10 +69,15 @@ static void mprotect_page(const char *who) {
 }
 
 static long delay_us;
+// nsem semaphore sets (semids) for slow_exit, and how many threads of
+// the round have their undo lists ready.
+static int nsem, *semids;
+static volatile int ready;
 
 // exec_after spins delay_us, then execs /bin/true.
 static void *exec_after(void *x) {
 	(void)x;
+	while (nsem && ready < 3) sys64(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -112,8 +125,22 @@ static int c0(void *arg) {
 	return 0;
 }
 
+// slow_exit gives the calling thread an undo list of its own with an
+// entry in each of the nsem sets (an increment and a decrement: the
+// values stay), which its exit undoes after its memory is gone.
+static void slow_exit(void) {
+	if (nsem && unshare(CLONE_SYSVSEM) == 0) {
+		for (int i = 0; i < nsem; i++) {
+			struct sembuf op[2] = {{0, 1, SEM_UNDO}, {0, -1, SEM_UNDO}};
+			semop(semids[i], op, 2);
+		}
+	}
+	__atomic_add_fetch(&ready, 1, __ATOMIC_SEQ_CST);
+}
+
 static void *spawn_c1(void *x) {
 	(void)x;
+	slow_exit();
 	for (int i = 0; i < 60; i++) {
 		int s = __atomic_fetch_add(&nextstack, 1, __ATOMIC_SEQ_CST);
 		if (s >= NSTACK) break;
@@ -220,6 +247,14 @@ int main(int argc, char **argv) {
 	bss[page - (unsigned long)bss] = 1;
 	if (!in_range(page, PAGE)) say("orphan-clonevm info: .bss page %#lx not in the range (build -no-pie)", page);
 	rounds("orphan-clonevm", n, round_clonevm, 1500);
+
+	semids = calloc(500, sizeof *semids);
+	for (nsem = 0; semids && nsem < 500; nsem++)
+		if ((semids[nsem] = semget(IPC_PRIVATE, 1, 0600)) < 0) break;
+	if (nsem < 500) say("orphan-clonevm-slowexit info: %d semaphore sets of 500: %s", nsem, ename(errno));
+	rounds("orphan-clonevm-slowexit", n, round_clonevm, 1500);
+	for (int i = 0; i < nsem; i++) semctl(semids[i], 0, IPC_RMID);
+	nsem = 0;
 
 	own_page("orphan-cloneparent", bsspage, 0x50000000);
 	rounds("orphan-cloneparent", n, round_cloneparent, 3000);

@@ -1349,10 +1349,13 @@ func TestEscapeOrphanSubreaper(t *testing.T) {
 // thirteenth session). They now get what adoptLate gives a child whose
 // first stop comes after the exec: the memory of the task kcmp finds
 // sharing it, or a model read from their own layout; and a child a
-// live sibling may have made waits for that one's event.
+// live sibling may have made waits for that one's event. With
+// orphan-clonevm-slowexit the creators die slowly, which makes a rarer
+// case likelier: a creator killed while its event was handled, seen
+// without memory but not yet a zombie (see TestAdoptCreatorKilledAtEvent).
 func TestEscapeOrphanExec(t *testing.T) {
 	bin := buildC(t, "escape_orphanexec", "-no-pie", "-pthread")
-	routes := []string{"orphan-clonevm", "orphan-cloneparent", "orphan-cloneparent-dontfork"}
+	routes := []string{"orphan-clonevm", "orphan-clonevm-slowexit", "orphan-cloneparent", "orphan-cloneparent-dontfork"}
 	escapeLaxStrict(t, bin, routes)
 	t.Run("native", func(t *testing.T) {
 		escapeCheckNative(t, escapeNative(t, bin, "5"), []string{"orphan-cloneparent-dontfork"}, nil)

@@ -87,6 +87,17 @@ func eventMsg(tid int) (uint64, error) {
 	return m, err
 }
 
+// inStop reports whether a traced task still stands in the ptrace stop
+// it was last reported in: a request on it (PTRACE_GETEVENTMSG, which
+// reads nothing of the task's) succeeds. A SIGKILL ends the stop, and
+// the request fails (ESRCH) from the moment it is sent, while the task
+// may still have its memory: false then says only that what the task
+// tells may come from after its stop.
+func inStop(tid int) bool {
+	_, err := eventMsg(tid)
+	return err == nil
+}
+
 // syscallInfo is struct ptrace_syscall_info, decoded.
 type syscallInfo struct {
 	op      uint8

@@ -2898,6 +2898,7 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 	child := ck.tid
 	ck.exitOpt = parent.exitOpt // options are inherited
 	var thread, same, known bool
+	var shared *space // the space of a sharer that told, if not parent's
 	if event != 0 {
 		// The creator still stands in its call: its flags say it all.
 		thread, same, known = cloneKind(parent.tid)
@@ -2917,12 +2918,28 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 		// memory: ask the kernel whether the memory is shared.
 		var ok bool
 		same, ok = sameMM(parent.tid, child)
-		if (!ok || !same) && event != 0 && ck.pid == child && !taskLives(parent.tid) {
-			// The creator is gone since its event (another thread's
-			// exec ended it in its event stop): kcmp compared the
-			// child's memory with none. The tasks that shared the
-			// creator's space tell whether the child shares it too.
-			same, ok = t.sharesSpace(parent.sp, child)
+		if (!ok || !same) && event != 0 && ck.pid == child && !inStop(parent.tid) {
+			// The creator left its event stop since the event was
+			// reported, which only a SIGKILL does (another thread's
+			// exec ended it, or a group exit): kcmp may have compared
+			// the child's memory with none, and said "different".
+			// That the creator is not a zombie yet does not make the
+			// answer good: a dying task lets its memory go (exit_mm)
+			// well before it is one (exit_notify), and in between
+			// /proc shows it running, its SIGKILL taken. Judged alive
+			// there, the creator's "different" gave a clone(CLONE_VM)
+			// child a copy of the model of the memory it shared with
+			// another child: that one's munmap reached only the old
+			// model, and the reservation it left became read-write by
+			// this child's mprotect (TestEscapeOrphanExec, strict,
+			// 1 of 477 children on a loaded machine). The traced tasks
+			// that share the child's memory tell instead, as for a
+			// child settled without its event (see adoptLate): any
+			// space's, since a child settled so before it may have
+			// got a copy that is now that memory's model.
+			var sp *space
+			sp, ok = t.sharer(child, func(o *task) bool { return o.sp != nil }, func(o *task) bool { return o.sp == parent.sp })
+			same, shared = sp != nil, sp
 		}
 		if !ok {
 			if ck.pid != child {
@@ -2942,6 +2959,15 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 	}
 	if ck.pid == child {
 		t.res.Processes++ // a new process, not a thread
+	}
+	if shared != nil {
+		ck.sp = shared
+		if t.unsure(shared) {
+			// (As in adoptLate: its model may not be its memory's.)
+			t.failClosed(ck, "a new process shares the memory of one that died in a call whose end the guard must see")
+			return false
+		}
+		return true
 	}
 	if same {
 		ck.sp = parent.sp
@@ -3001,14 +3027,6 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 	}
 	t.spaces[ck.sp] = true
 	return true
-}
-
-// sharesSpace reports whether a live task of space sp shares the memory
-// of task tid; ok is false if kcmp cannot tell for one that lives.
-func (t *tracer) sharesSpace(sp *space, tid int) (same, ok bool) {
-	in := func(o *task) bool { return o.sp == sp }
-	found, ok := t.sharer(tid, in, in)
-	return found != nil, ok
 }
 
 // sharer finds, among the traced tasks in accepts (tid's own task
