@@ -2961,13 +2961,7 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 		t.res.Processes++ // a new process, not a thread
 	}
 	if shared != nil {
-		ck.sp = shared
-		if t.unsure(shared) {
-			// (As in adoptLate: its model may not be its memory's.)
-			t.failClosed(ck, "a new process shares the memory of one that died in a call whose end the guard must see")
-			return false
-		}
-		return true
+		return t.joinSharer(ck, shared)
 	}
 	if same {
 		ck.sp = parent.sp
@@ -3026,6 +3020,21 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 		ck.tramps = append(ck.tramps, &c)
 	}
 	t.spaces[ck.sp] = true
+	return true
+}
+
+// joinSharer gives a new process ck the space sp of a traced task that
+// kcmp found sharing its memory, and reports whether it lives: it is
+// killed if that space is unsure, its model perhaps not its memory's (a
+// process whose thread died in a move-out while its memory's reservation
+// was away: the model has it, the memory a hole, which the child's
+// MAP_32BIT took; the fourteenth session's review).
+func (t *tracer) joinSharer(ck *task, sp *space) bool {
+	ck.sp = sp
+	if t.unsure(sp) {
+		t.failClosed(ck, "a new process shares the memory of one that died in a call whose end the guard must see")
+		return false
+	}
 	return true
 }
 
@@ -3129,16 +3138,7 @@ func (t *tracer) adoptLate(ck *task, pre *space) bool {
 		return false
 	}
 	if sp != nil {
-		ck.sp = sp
-		if t.unsure(sp) {
-			// (A process whose thread died in a move-out while its
-			// memory's reservation was away: the model has it, the
-			// memory a hole, which the child's MAP_32BIT took; the
-			// fourteenth session's review.)
-			t.failClosed(ck, "a new process shares the memory of one that died in a call whose end the guard must see")
-			return false
-		}
-		return true
+		return t.joinSharer(ck, sp)
 	}
 	maps, err := region.ReadMaps(child)
 	if err != nil {
