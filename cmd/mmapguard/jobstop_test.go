@@ -184,12 +184,15 @@ func programState(pid int) byte {
 // hold them; the SIGCONT, still pending at the hand-over when it came
 // during the last call, was flushed by the stop sent again there, and
 // the program stayed stopped, mmapguard waiting for good (16 of 600
-// starts; see sendDeferred in package trace). A SIGCONT that comes in
-// the microseconds between the guard's look at the pending signals and
-// its stop sent again is still lost, so one hang is allowed (with the
-// fix 1 of 600 starts here, 0 of 2,500 with the reproducer it was found
-// with). Found while looking for a rarer hang of the group modes under
-// load (1 start of 120 in two CI runs), whose cause is not known.
+// starts; see sendDeferred in package trace). Found while looking for a
+// rarer hang of the group modes under load (1 start of 120 in two CI
+// runs), whose cause is not known. The twentieth session's fix, not
+// sending the stop again where a SIGCONT was pending, left one that
+// came in the microseconds between that look and the tgkill (1 start
+// in about 3,100). Since the twenty-first session the stop takes effect
+// when it comes (see passMidCall in package trace), the kernel keeping
+// it, or the SIGCONT's end of it, over the hand-over's detach: no hang
+// is allowed (0 of 1,500 starts with the fix).
 func TestRunStopAtStart(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "startstop")
 	if out, err := exec.Command("cc", "-Wall", "-O2", "-o", bin, "../../testdata/startstop.c").CombinedOutput(); err != nil {
@@ -203,7 +206,7 @@ func TestRunStopAtStart(t *testing.T) {
 		{"pid", "pid", "stops lost", 0, 40, 1},
 		{"group", "group", "hung", 0, 120, 0},
 		{"group-early", "group", "hung", 150, 120, 0},
-		{"pair", "pair", "hung", 0, 200, 1},
+		{"pair", "pair", "hung", 0, 200, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command(bin, fmt.Sprint(c.tries), c.mode, mmapguardBin(t), "run", "-q", "--protect", lowRange, "--", "sleep", "0.15")
