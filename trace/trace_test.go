@@ -1283,9 +1283,10 @@ func TestForkWhileExec(t *testing.T) {
 // the space of a task that shares its memory); each checks that the
 // reservation its parent left at 0x50000000 cannot be made read-write
 // and that MAP_32BIT stays out of the range. A child first seen after
-// its parent died, handed to the subreaper, is still killed (nothing
-// tells whose memory it copied): the kills are not counted, only that
-// children were settled.
+// its parent died, handed to the subreaper (which runs the same exec:
+// P is R's fork), was still killed until the twenty-first session (1-7
+// of each run's children); it is settled the same way now (see
+// deadCreatorSpace), and no child may be killed.
 func TestExitWhileForking(t *testing.T) {
 	bin := buildC(t, "exitfork", "-pthread")
 	before := lateAdopted.Load()
@@ -1299,6 +1300,9 @@ func TestExitWhileForking(t *testing.T) {
 				out, res := guardedBy(t, p, bin, "60", mode)
 				if res.ExitCode() != 0 || !strings.Contains(out, " escapes=0") {
 					t.Fatalf("exit %d:\n%s", res.ExitCode(), out)
+				}
+				if !strings.Contains(lastLine(out), " killed=0 ") {
+					t.Errorf("children killed (natively none is): %s", lastLine(out))
 				}
 				t.Log(lastLine(out))
 			})

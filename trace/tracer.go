@@ -3037,6 +3037,19 @@ func (t *tracer) adopt(ck, parent *task, event int) bool {
 		g, calls = pg.Fork(parent.sp.abi)
 	}
 	checkForkedCode(child, g)
+	if parent.sp.ident == ([2]uint64{}) {
+		// Read once per exec that forks, and copied with the model: a
+		// process of this one's that dies while its threads fork is
+		// unreadable by the first stop of a child whose event its death
+		// lost (no memory: /proc shows zeros), and that child is settled
+		// by the exec its space ran (noteHeldFrom, deadCreatorSpace).
+		// Read only there, a round process forked by a subreaper, ended
+		// while its threads forked, had such a child killed in about
+		// one run in three of TestExitWhileForking on a loaded machine.
+		if id, ok := execIdentity(parent.tid); ok {
+			parent.sp.ident = id
+		}
+	}
 	// The child inherits the parent's objects where they are: it shares
 	// the parent's placements.
 	ck.sp = &space{guard: g, abi: parent.sp.abi, planner: parent.sp.planner, loader: parent.sp.loader, ident: parent.sp.ident}
@@ -3215,14 +3228,14 @@ func (t *tracer) noteHeldFrom(tk, p *task) {
 // (or shares) when its creator died before its event, or nil: the space
 // of its parent process noted at its first stop (noteHeldFrom), if the
 // process runs the exec that space ran then (execIdentity: fork copies
-// it, exec sets it anew) and that process lives no more. Its creator, a
-// thread of that process, died with it (a group exit, a SIGKILL: a
-// thread alone cannot be killed, nor leave its fork event stop by
-// itself), or was a child of that process that made it with CLONE_PARENT
-// and died too (then of the same exec, or the process is killed). A
-// parent process that lives on did not make it: the creator was such a
-// child, or the first stop came after the creator's process had died
-// and handed it to a subreaper; it is killed as before. The model is
+// it, exec sets it anew, with arg_start randomized). The creator was a
+// process of that exec's: a thread of that process, dead with it (a
+// group exit, a SIGKILL: a thread alone cannot be killed, nor leave its
+// fork event stop by itself), a child of that process's that made it
+// with CLONE_PARENT and died, or, where that process lives on as a
+// subreaper, another process of the same exec that died and handed it
+// over before its first stop was seen (settleHeld has found that
+// neither the parent nor a sibling may still report it). The model is
 // read from the process's own layout (see adoptLate): the space gives
 // only what an exec sets (the policy, the guard's code page, the
 // loader's place), not its pool (see rewrite.FromLayout: a CLONE_PARENT
@@ -3231,7 +3244,12 @@ func (t *tracer) noteHeldFrom(tk, p *task) {
 //
 // Before, every such process was killed: natively it runs, and a
 // process whose thread calls exit() while others fork lost 8-10% of
-// the children made meanwhile (TestExitWhileForking).
+// the children made meanwhile (TestExitWhileForking). Until the
+// twenty-first session so was one whose parent process lived on: a
+// subreaper's round process whose thread made clone(CLONE_VM) children
+// while another exec'd a short program, which ended before their first
+// stops were seen (testdata/escape_orphanexec.c under a CPU hog: 12
+// children killed in 6 runs of 30 rounds of each route).
 func (t *tracer) deadCreatorSpace(tk *task) *space {
 	pre := tk.heldFrom
 	if pre == nil || pre.guard == nil {
@@ -3239,13 +3257,6 @@ func (t *tracer) deadCreatorSpace(tk *task) *space {
 	}
 	if id, ok := execIdentity(tk.tid); !ok || id != tk.heldExec {
 		return nil
-	}
-	for _, o := range t.tasks {
-		// (The process, not the space: a vfork child in the middle of
-		// its exec still shares the dead parent's memory.)
-		if o.pid == tk.heldPPid && !o.exiting && taskLives(o.tid) {
-			return nil
-		}
 	}
 	return pre
 }
@@ -3372,12 +3383,14 @@ func (t *tracer) firstStop(tk *task) {
 			// whose memory the task copied: a subreaper it was handed
 			// to, or a process dying itself. Its model would not be
 			// the task's: a reservation taken for the program's
-			// mapping could be made read-write. A process whose
-			// parent process died with its creator (deadCreatorSpace)
-			// gets a model read from its own layout (or shares a
-			// sharer's), as one whose creator an exec ended; otherwise
-			// whatever made it is gone, and with it what its memory
-			// holds: it cannot be guarded.
+			// mapping could be made read-write. A process that runs
+			// the exec its parent process ran at its first stop (a
+			// parent that died with its creator, or a subreaper of the
+			// same program: see deadCreatorSpace) gets a model read
+			// from its own layout (or shares a sharer's), as one whose
+			// creator an exec ended; otherwise whatever made it is
+			// gone, and with it what its memory holds: it cannot be
+			// guarded.
 			var pre *space
 			if !tk.heldThread {
 				pre = t.deadCreatorSpace(tk)
