@@ -12,7 +12,6 @@ import (
 
 	"github.com/mmapguard/mmapguard/region"
 	"github.com/mmapguard/mmapguard/rewrite"
-	"github.com/mmapguard/mmapguard/seccomp"
 	"golang.org/x/sys/unix"
 )
 
@@ -87,10 +86,6 @@ func TestStopAtExecPoolAll(t *testing.T) {
 // must run after it.
 func TestStopDuringFirstCalls(t *testing.T) {
 	mark := filepath.Join(t.TempDir(), "ran")
-	path, err := Resolve("touch")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var pid atomic.Int64
 	var held []syscall.Signal
 	atProgramStart = func(tk *task) {
@@ -107,21 +102,7 @@ func TestStopDuringFirstCalls(t *testing.T) {
 		}
 	}
 	defer func() { atProgramStart, atHandOver = nil, nil }()
-	p := testPolicy(t)
-	type result struct {
-		res Result
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		res, err := Run(Config{
-			Policy: p,
-			Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
-			Path:   path,
-			Args:   []string{"touch", mark},
-		})
-		done <- result{res, err}
-	}()
+	done := startTouch(t, mark, nil)
 	// Not a time measurement: touch runs in about a millisecond once
 	// let go; a quarter of a second without its file means it is stopped.
 	time.Sleep(250 * time.Millisecond)
@@ -136,7 +117,7 @@ func TestStopDuringFirstCalls(t *testing.T) {
 	if err := unix.Kill(int(pid.Load()), unix.SIGCONT); err != nil {
 		t.Fatalf("SIGCONT to %d: %v", pid.Load(), err)
 	}
-	var r result
+	var r runResult
 	select {
 	case r = <-done:
 	case <-time.After(20 * time.Second):

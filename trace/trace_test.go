@@ -887,29 +887,9 @@ func TestLegacyLayoutAtExec(t *testing.T) {
 // waits until Config.SignalsReady is closed (os/signal's Notify runs
 // meanwhile, and a signal must not find it unready once the program runs).
 func TestProgramWaitsForSignalsReady(t *testing.T) {
-	p := testPolicy(t)
-	dir := t.TempDir()
-	mark := filepath.Join(dir, "ran")
-	path, err := Resolve("touch")
-	if err != nil {
-		t.Fatal(err)
-	}
+	mark := filepath.Join(t.TempDir(), "ran")
 	ready := make(chan struct{})
-	type result struct {
-		res Result
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		res, err := Run(Config{
-			Policy:       p,
-			Filter:       seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
-			Path:         path,
-			Args:         []string{"touch", mark},
-			SignalsReady: ready,
-		})
-		done <- result{res, err}
-	}()
+	done := startTouch(t, mark, ready)
 	// Not a time measurement: touch runs in about a millisecond once
 	// let go; a quarter of a second without its file means it waits.
 	time.Sleep(250 * time.Millisecond)
@@ -929,6 +909,36 @@ func TestProgramWaitsForSignalsReady(t *testing.T) {
 	if _, err := os.Stat(mark); err != nil {
 		t.Errorf("the program did not run once SignalsReady was closed: %v", err)
 	}
+}
+
+// runResult is what Run returned.
+type runResult struct {
+	res Result
+	err error
+}
+
+// startTouch runs `touch mark` under the test policy in the background,
+// with Config.SignalsReady ready (if not nil), and returns the channel
+// Run's result comes on.
+func startTouch(t *testing.T, mark string, ready chan struct{}) <-chan runResult {
+	t.Helper()
+	p := testPolicy(t)
+	path, err := Resolve("touch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan runResult, 1)
+	go func() {
+		res, err := Run(Config{
+			Policy:       p,
+			Filter:       seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+			Path:         path,
+			Args:         []string{"touch", mark},
+			SignalsReady: ready,
+		})
+		done <- runResult{res, err}
+	}()
+	return done
 }
 
 // TestAuxvPhdr reads AT_PHDR from initial stacks of both word sizes, and
