@@ -134,3 +134,58 @@ func TestStopDuringFirstCalls(t *testing.T) {
 		t.Errorf("stop signals held until the hand-over: %v", held)
 	}
 }
+
+// TestEarlyStopThenContDuringFirstCalls: a stop signal held from before
+// the program's exec (early: one pending, blocked, in a child that
+// launchWatch killed and started again) and a SIGCONT that comes during
+// the first calls. Natively the SIGCONT, coming after the stop, ends or
+// flushes it, and the program runs. Passed on at once during the first
+// calls (passMidCall) and dropped (not caught), the SIGCONT left the
+// held stop to be sent at the hand-over, which then stopped the program
+// for good.
+func TestEarlyStopThenContDuringFirstCalls(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGSTOP, syscall.SIGTSTP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			mark := filepath.Join(t.TempDir(), "ran")
+			path, err := Resolve("touch")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pid atomic.Int64
+			atProgramStart = func(tk *task) {
+				pid.Store(int64(tk.tid))
+				tk.deferred = append(tk.deferred, heldSignal{sig: sig})
+				if err := unix.Kill(tk.tid, unix.SIGCONT); err != nil {
+					t.Errorf("kill: %v", err)
+				}
+			}
+			defer func() { atProgramStart = nil }()
+			p := testPolicy(t)
+			type result struct {
+				res Result
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				res, err := Run(Config{
+					Policy: p,
+					Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
+					Path:   path,
+					Args:   []string{"touch", mark},
+				})
+				done <- result{res, err}
+			}()
+			var r result
+			select {
+			case r = <-done:
+			case <-time.After(5 * time.Second):
+				_ = unix.Kill(int(pid.Load()), unix.SIGKILL)
+				<-done
+				t.Fatal("the program stayed stopped: the SIGCONT that came after the stop was lost")
+			}
+			if r.err != nil || r.res.ExitCode() != 0 {
+				t.Fatalf("Run: %v, exit %d", r.err, r.res.ExitCode())
+			}
+		})
+	}
+}

@@ -827,6 +827,14 @@ func (t *tracer) passMidCall(tk *task, sig syscall.Signal) bool {
 		if caught(tk.tid, sig) {
 			return false
 		}
+		if tk.handoff {
+			// A stop signal still held from before the exec (see
+			// startTraced: one pending in a child started again) was
+			// pending, never taken: natively this SIGCONT flushed it.
+			// Sent at the hand-over after the SIGCONT was dropped here,
+			// it stopped the program for good.
+			tk.deferred = slices.DeleteFunc(tk.deferred, func(h heldSignal) bool { return groupStopSig(h.sig) && !h.stop })
+		}
 		t.resume(tk, sysStep, 0)
 	case groupStopSig(sig):
 		// (A handler another thread installs between this look and
