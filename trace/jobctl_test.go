@@ -147,10 +147,6 @@ func TestEarlyStopThenContDuringFirstCalls(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGSTOP, syscall.SIGTSTP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			mark := filepath.Join(t.TempDir(), "ran")
-			path, err := Resolve("touch")
-			if err != nil {
-				t.Fatal(err)
-			}
 			var pid atomic.Int64
 			atProgramStart = func(tk *task) {
 				pid.Store(int64(tk.tid))
@@ -160,22 +156,8 @@ func TestEarlyStopThenContDuringFirstCalls(t *testing.T) {
 				}
 			}
 			defer func() { atProgramStart = nil }()
-			p := testPolicy(t)
-			type result struct {
-				res Result
-				err error
-			}
-			done := make(chan result, 1)
-			go func() {
-				res, err := Run(Config{
-					Policy: p,
-					Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
-					Path:   path,
-					Args:   []string{"touch", mark},
-				})
-				done <- result{res, err}
-			}()
-			var r result
+			done := startTouch(t, mark, nil)
+			var r runResult
 			select {
 			case r = <-done:
 			case <-time.After(5 * time.Second):
