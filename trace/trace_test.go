@@ -691,7 +691,7 @@ type jobRun struct {
 }
 
 // startJobRun starts bin with args, hook called (after the count of
-// calls) with the program's pid at each JobStop.
+// calls) with the program's pid, as JobStop gives it, at each JobStop.
 func startJobRun(t *testing.T, bin string, args []string, hook func(pid int, sig syscall.Signal)) *jobRun {
 	t.Helper()
 	p := testPolicy(t)
@@ -705,9 +705,9 @@ func startJobRun(t *testing.T, bin string, args []string, hook func(pid int, sig
 		var err error
 		j.res, err = Run(Config{Policy: p, Filter: seccomp.Policy{Guarded: p.Guarded(), Protected: p.Protected},
 			Path: bin, Args: append([]string{bin}, args...), Stdout: w,
-			JobStop: func(sig syscall.Signal) {
+			JobStop: func(sig syscall.Signal, pid int) {
 				j.calls.Add(1)
-				hook(j.pidNow(), sig)
+				hook(pid, sig)
 			}})
 		w.Close()
 		j.done <- err

@@ -102,13 +102,16 @@ type Config struct {
 	// clean-up, a read or write of its terminal from the background).
 	// A launcher that a shell runs as the job stops itself there with
 	// sig, so that the shell sees the job stop as it would without the
-	// guard, and returns once continued (SIGCONT). It runs on the
+	// guard, and returns once continued (SIGCONT); pid is the first
+	// program's process, which the launcher must see to it that it
+	// continues too should the program be continued alone or end
+	// meanwhile (the program waits for the tracer). It runs on the
 	// tracer's thread, after the stops of other tasks already waiting
 	// have been handled (a signal the whole process group got is then
 	// passed on to each), while the program stays stopped. Not for
 	// SIGSTOP: a program stopped that way alone is usually continued
-	// alone (kill -CONT PID), which would leave the launcher stopped.
-	JobStop func(sig syscall.Signal)
+	// alone (kill -CONT PID).
+	JobStop func(sig syscall.Signal, pid int)
 	// Ended, if not nil, is called once the first program's process
 	// has ended (the report of its leader's exit, which comes after its
 	// last thread's), on the tracer's thread; other processes of the
@@ -1920,7 +1923,7 @@ func (t *tracer) stopJob() {
 	sig := t.jobStop
 	t.jobStop = 0
 	start := time.Now()
-	t.cfg.JobStop(sig)
+	t.cfg.JobStop(sig, t.mainPid)
 	// (The forwarder, continued at the same moment, waits forwardGrace
 	// for a copy: long enough for this to be counted.)
 	t.others.wasStopped(time.Since(start))

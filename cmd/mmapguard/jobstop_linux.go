@@ -38,8 +38,12 @@ func kernelIgnored(sig syscall.Signal) bool {
 // does, and put back afterwards. The signal is raised with tgkill on
 // this thread (the tracer's), where it is unblocked meanwhile: the
 // kernel stops the whole process before the call returns to user space,
-// so the handler is only put back once the stop is over.
-func stopAs(sig syscall.Signal) {
+// so the handler is only put back once the stop is over. Meanwhile a
+// watcher continues mmapguard should the program, process program, be
+// continued alone or end (see startContWatch).
+func stopAs(sig syscall.Signal, program int) {
+	w := startContWatch(program)
+	defer stopContWatch(w)
 	var dfl, old kernelSigaction
 	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig),
 		uintptr(unsafe.Pointer(&dfl)), uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -302,4 +304,75 @@ os.waitpid(job, 0)
 			}
 		})
 	}
+}
+
+// TestRunJobStopContinuedAlone: a program that stops itself for job
+// control (kill -TSTP $$) is then continued alone (kill -CONT PID), or
+// killed (kill -KILL PID), as a supervisor that knows the program's pid
+// may do. mmapguard stops with the program, so that a shell sees the
+// job stop (see stopAs); stopped, it could not see the program go on,
+// and the program, traced, waited for it at its next stop: the run hung
+// until something continued mmapguard itself. Natively the program runs
+// on, or ends. A watcher process continues mmapguard then
+// (startContWatch).
+func TestRunJobStopContinuedAlone(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		sig  syscall.Signal
+	}{{"cont", syscall.SIGCONT}, {"kill", syscall.SIGKILL}} {
+		t.Run(c.name, func(t *testing.T) {
+			// Its own process group, whose parent (this test) keeps it
+			// from being orphaned: the kernel stops it.
+			l := startLive(t, &syscall.SysProcAttr{Setpgid: true}, guardArgs("sh", "-c", `echo pid $$; kill -TSTP $$; echo resumed`)...)
+			prog := 0
+			if _, ok := l.readUntil(func(s string) bool {
+				n, ok := strings.CutPrefix(s, "pid ")
+				prog, _ = strconv.Atoi(n)
+				return ok
+			}, deadline); !ok || prog <= 0 {
+				t.Fatalf("no pid from the program; stderr:\n%s", l.stderr.String())
+			}
+			mg := l.cmd.Process.Pid
+			if !waitState(mg, 'T', deadline) {
+				t.Fatalf("mmapguard did not stop with the program; stderr:\n%s", l.stderr.String())
+			}
+			if err := syscall.Kill(prog, c.sig); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-l.done:
+			case <-time.After(15 * time.Second):
+				_ = syscall.Kill(mg, syscall.SIGCONT)
+				<-l.done
+				t.Fatalf("mmapguard stayed stopped after a %s of the program alone", unix.SignalName(c.sig))
+			}
+			if c.sig == syscall.SIGKILL {
+				if got := l.killedBy(t, "the program killed"); got != syscall.SIGKILL {
+					t.Errorf("mmapguard died of %v, want SIGKILL, the program's", got)
+				}
+				return
+			}
+			if code := l.exitCode(t, "the program continued"); code != 0 {
+				t.Errorf("exit status %d, want 0; stderr:\n%s", code, l.stderr.String())
+			}
+			if _, ok := l.readUntil(func(s string) bool { return s == "resumed" }, deadline); !ok {
+				t.Errorf("the program did not run on after its SIGCONT; stderr:\n%s", l.stderr.String())
+			}
+		})
+	}
+}
+
+// waitState waits up to d for process pid's state (/proc/PID/stat) to
+// be state.
+func waitState(pid int, state byte, d time.Duration) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return false
+		}
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == state {
+			return true
+		}
+	}
+	return false
 }

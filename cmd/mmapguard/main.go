@@ -39,6 +39,9 @@ func init() {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == contWatchArg {
+		contWatch(os.Args[2:])
+	}
 	ownRuntime()
 	stopSignals = func(chan<- os.Signal) {}
 	code, sig := run(os.Args[1:], os.Stdout, os.Stderr)
