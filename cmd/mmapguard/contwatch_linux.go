@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/mmapguard/mmapguard/internal/procfile"
 	"golang.org/x/sys/unix"
@@ -44,6 +45,23 @@ func startContWatch(program int) int {
 	}
 	defer func() { _ = null.Close() }()
 	fd := null.Fd()
+	// The job-control stop signals are blocked on this thread (the
+	// tracer's, locked to it) for the start, and so in the child until
+	// the watcher ignores them (which drops any pending). Go's child
+	// blocks every signal only until its setpgid, then puts back this
+	// thread's mask (saved at the fork) with the default actions: a
+	// SIGTSTP sent to mmapguard's process group between the clone and
+	// the setpgid (a ^Z, a `kill -TSTP -PGID` as the program stops) then
+	// stopped the child before its exec, in a group of its own that no
+	// SIGCONT of the job's reaches, and this thread waited in vfork for
+	// that exec for good: mmapguard never stopped (D, in kernel_clone),
+	// the program waited for it (TestRunJobStopWatcherStartStop).
+	set := uint64(1)<<(uint(syscall.SIGTSTP)-1) | uint64(1)<<(uint(syscall.SIGTTIN)-1) | uint64(1)<<(uint(syscall.SIGTTOU)-1)
+	var mask uint64
+	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK,
+		uintptr(unsafe.Pointer(&set)), uintptr(unsafe.Pointer(&mask)), 8, 0, 0); e != 0 {
+		return 0
+	}
 	// (syscall.StartProcess, not os.StartProcess: the latter forks a
 	// throwaway child first to learn whether the kernel has pidfds.)
 	pid, _, err := syscall.StartProcess("/proc/self/exe",
@@ -53,6 +71,8 @@ func startContWatch(program int) int {
 			Files: []uintptr{fd, fd, fd},
 			Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
 		})
+	_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK,
+		uintptr(unsafe.Pointer(&mask)), 0, 8, 0, 0)
 	if err != nil {
 		return 0
 	}
@@ -98,6 +118,8 @@ func contWatch(args []string) {
 	// "The program reaching into mmapguard itself"): exec made it
 	// dumpable again.
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	// (Ignored, the job-control stop signals, blocked since the start,
+	// lose what is pending: see startContWatch.)
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPIPE)
 	seen := 0
 	for {

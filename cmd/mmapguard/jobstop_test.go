@@ -376,3 +376,63 @@ func waitState(pid int, state byte, d time.Duration) bool {
 	}
 	return false
 }
+
+// TestRunJobStopWatcherStartStop: a job stopped and continued as fast
+// as a supervisor can (SIGTSTP and SIGCONT to its process group, over
+// and over) makes mmapguard start a watcher at each of its job-control
+// stops (startContWatch), some while the next SIGTSTP is on its way. Go's
+// child of a start blocks every signal until its setpgid, then puts the
+// starting thread's mask back with the default actions: a SIGTSTP the
+// group got meanwhile stopped it before its exec, in its new group,
+// where the job's SIGCONT never reaches it, and mmapguard's tracer
+// waited in vfork for that exec for good (mmapguard in D, the program
+// waiting for it, the job neither stopped nor going on). Without the
+// job-control stop signals blocked for the start, every run of this test
+// hung so within a second.
+func TestRunJobStopWatcherStartStop(t *testing.T) {
+	l := startLive(t, &syscall.SysProcAttr{Setpgid: true}, guardArgs("sh", "-c", `echo ready; while :; do :; done`)...)
+	l.waitLine(t, "ready")
+	mg := l.cmd.Process.Pid // and the job's process group
+	defer func() { _ = syscall.Kill(-mg, syscall.SIGCONT) }()
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		for range 500 {
+			if err := syscall.Kill(-mg, syscall.SIGTSTP); err != nil {
+				t.Fatal(err)
+			}
+			_ = syscall.Kill(-mg, syscall.SIGCONT)
+		}
+		if c := stoppedBeforeExec(mg); c > 0 {
+			_ = syscall.Kill(c, syscall.SIGKILL)
+			t.Fatalf("mmapguard's child %d stopped before its exec, in a process group of its own (mmapguard %c)", c, state(mg))
+		}
+	}
+}
+
+// stoppedBeforeExec returns a child of process pid's stopped ('T') in a
+// process group of its own while still running pid's executable as
+// started (not the watcher's argv), 0 if none.
+func stoppedBeforeExec(pid int) int {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		c, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 3 || f[0] != "T" || f[1] != strconv.Itoa(pid) || f[2] != e.Name() {
+			continue
+		}
+		if argv, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", c)); err == nil && !bytes.Contains(argv, []byte(contWatchArg)) {
+			return c
+		}
+	}
+	return 0
+}
