@@ -363,15 +363,14 @@ func TestRunJobStopContinuedAlone(t *testing.T) {
 }
 
 // waitState waits up to d for process pid's state (/proc/PID/stat) to
-// be state.
-func waitState(pid int, state byte, d time.Duration) bool {
+// be want.
+func waitState(pid int, want byte, d time.Duration) bool {
 	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return false
-		}
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == state {
+		switch state(pid) {
+		case want:
 			return true
+		case 0:
+			return false // gone
 		}
 	}
 	return false
