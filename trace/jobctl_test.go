@@ -171,3 +171,41 @@ func TestEarlyStopThenContDuringFirstCalls(t *testing.T) {
 		})
 	}
 }
+
+// TestOtherCopiesPairEach: each copy of a signal the first program got
+// from another process pairs with one copy of mmapguard's, however many
+// are waiting, oldest first, within forwardWindow. One was kept per
+// signal until the twenty-first session: a process group stopped and
+// continued in a tight loop (kill -TSTP -PGID, kill -CONT -PGID) had
+// the program's next SIGTSTP noted over one that mmapguard's copy had
+// not taken yet, mmapguard's next copy found none and was passed on
+// after the group's SIGCONT, and the job stayed stopped
+// (cmd/mmapguard's TestRunGroupStopLoop).
+func TestOtherCopiesPairEach(t *testing.T) {
+	o := new(otherCopies)
+	at := time.Now()
+	o.note(syscall.SIGTSTP, at)
+	o.note(syscall.SIGTSTP, at.Add(time.Millisecond))
+	o.note(syscall.SIGCONT, at)
+	for i := range 2 {
+		if !o.take(syscall.SIGTSTP, at.Add(2*time.Millisecond)) {
+			t.Fatalf("copy %d of two SIGTSTPs noted did not pair", i+1)
+		}
+	}
+	if o.take(syscall.SIGTSTP, at.Add(2*time.Millisecond)) {
+		t.Error("a third SIGTSTP paired, with two noted")
+	}
+	if !o.take(syscall.SIGCONT, at.Add(2*time.Millisecond)) {
+		t.Error("the SIGCONT noted did not pair")
+	}
+	o.note(syscall.SIGTSTP, at)
+	if o.take(syscall.SIGTSTP, at.Add(forwardWindow+time.Millisecond)) {
+		t.Error("a copy older than forwardWindow paired")
+	}
+	// Stopped for job control meanwhile: the clock stands still.
+	o.note(syscall.SIGTSTP, at)
+	o.wasStopped(time.Second)
+	if !o.take(syscall.SIGTSTP, at.Add(time.Second+time.Millisecond)) {
+		t.Error("a copy noted before mmapguard's stop did not pair after it")
+	}
+}
