@@ -324,14 +324,7 @@ func TestRunJobStopContinuedAlone(t *testing.T) {
 			// Its own process group, whose parent (this test) keeps it
 			// from being orphaned: the kernel stops it.
 			l := startLive(t, &syscall.SysProcAttr{Setpgid: true}, guardArgs("sh", "-c", `echo pid $$; kill -TSTP $$; echo resumed`)...)
-			prog := 0
-			if _, ok := l.readUntil(func(s string) bool {
-				n, ok := strings.CutPrefix(s, "pid ")
-				prog, _ = strconv.Atoi(n)
-				return ok
-			}, deadline); !ok || prog <= 0 {
-				t.Fatalf("no pid from the program; stderr:\n%s", l.stderr.String())
-			}
+			prog := l.programPid(t)
 			mg := l.cmd.Process.Pid
 			if !waitState(mg, 'T', deadline) {
 				t.Fatalf("mmapguard did not stop with the program; stderr:\n%s", l.stderr.String())
@@ -360,6 +353,20 @@ func TestRunJobStopContinuedAlone(t *testing.T) {
 			}
 		})
 	}
+}
+
+// programPid reads the program's pid from its first line, "pid N".
+func (l *live) programPid(t *testing.T) int {
+	t.Helper()
+	pid := 0
+	if _, ok := l.readUntil(func(s string) bool {
+		n, ok := strings.CutPrefix(s, "pid ")
+		pid, _ = strconv.Atoi(n)
+		return ok
+	}, deadline); !ok || pid <= 0 {
+		t.Fatalf("no pid from the program; stderr:\n%s", l.stderr.String())
+	}
+	return pid
 }
 
 // waitState waits up to d for process pid's state (/proc/PID/stat) to
@@ -454,14 +461,7 @@ func TestRunGroupStopLoop(t *testing.T) {
 		t.Fatalf("cc: %v\n%s", err, out)
 	}
 	l := startLive(t, &syscall.SysProcAttr{Setpgid: true}, guardArgs(bin)...)
-	prog := 0
-	if _, ok := l.readUntil(func(s string) bool {
-		n, ok := strings.CutPrefix(s, "pid ")
-		prog, _ = strconv.Atoi(n)
-		return ok
-	}, deadline); !ok || prog <= 0 {
-		t.Fatalf("no pid from the program; stderr:\n%s", l.stderr.String())
-	}
+	prog := l.programPid(t)
 	mg := l.cmd.Process.Pid // and the job's process group
 	for r := range 300 {
 		if err := syscall.Kill(-mg, syscall.SIGTSTP); err != nil {
