@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -1682,32 +1681,17 @@ func hangupOfLeader(sig syscall.Signal) bool {
 // process (see otherCopies.came).
 const forwardGrace = 10 * time.Millisecond
 
-// otherCopies holds, per signal, when the first program got the copies
-// that mmapguard did not forward and that no copy of mmapguard's has
-// paired with yet (their delivery stops, oldest first, at most
-// maxOtherCopies), on the monotonic clock from monoBase less the time
-// mmapguard spent stopped for job control (see clock). The tracer notes
-// them; the launcher's forwarder, which runs on another goroutine,
-// takes them.
-//
-// One per signal was kept until the twenty-first session: a supervisor
-// stopping and continuing the whole process group in a tight loop
-// without a terminal (kill -TSTP -PGID, wait, kill -CONT -PGID) had the
-// program's next SIGTSTP noted over one that mmapguard's copy had not
-// taken yet (the Go runtime hands mmapguard's copies to its forwarder
-// in signal-number order, SIGCONT first, after mmapguard's own stop),
-// and mmapguard's next copy, finding none, was passed on after the
-// group's SIGCONT: the job stayed stopped (TestRunGroupStopLoop).
+// otherCopies holds, per signal, when the first program last got a copy
+// that mmapguard did not forward (its delivery stop; 0 for none), on
+// the monotonic clock from monoBase less the time mmapguard spent
+// stopped for job control (see clock). The tracer notes them; the
+// launcher's forwarder, which runs on another goroutine, takes them.
 type otherCopies struct {
-	mu sync.Mutex
-	at [65][]int64
+	at [65]atomic.Int64
 	// stopped is how long mmapguard has been stopped with the program
 	// (Config.JobStop), in all.
 	stopped atomic.Int64
 }
-
-// maxOtherCopies bounds the copies otherCopies keeps of one signal.
-const maxOtherCopies = 16
 
 var monoBase = time.Now()
 
@@ -1732,38 +1716,20 @@ func (o *otherCopies) wasStopped(d time.Duration) {
 }
 
 func (o *otherCopies) note(sig syscall.Signal, at time.Time) {
-	if o == nil || sig <= 0 || int(sig) >= len(o.at) {
-		return
+	if o != nil && sig > 0 && int(sig) < len(o.at) {
+		o.at[sig].Store(o.clock(at) | 1) // never 0
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	l := o.at[sig]
-	if len(l) == maxOtherCopies {
-		l = l[1:]
-	}
-	o.at[sig] = append(l, o.clock(at))
 }
 
 // take reports whether a copy of sig came from another process within
-// forwardWindow before now, and forgets it (the oldest such): each
-// pairs with one forwarded copy.
+// forwardWindow before now, and forgets it: each pairs with one
+// forwarded copy.
 func (o *otherCopies) take(sig syscall.Signal, now time.Time) bool {
 	if o == nil || sig <= 0 || int(sig) >= len(o.at) {
 		return false
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	c := o.clock(now)
-	l := o.at[sig]
-	for len(l) > 0 && time.Duration(c-l[0]) >= forwardWindow {
-		l = l[1:] // too old to pair
-	}
-	if len(l) == 0 {
-		o.at[sig] = nil
-		return false
-	}
-	o.at[sig] = l[1:]
-	return true
+	at := o.at[sig].Load()
+	return at != 0 && time.Duration(o.clock(now)-at) < forwardWindow && o.at[sig].CompareAndSwap(at, 0)
 }
 
 // came reports, for a signal mmapguard got at got, whether the first

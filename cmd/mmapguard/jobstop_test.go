@@ -324,7 +324,14 @@ func TestRunJobStopContinuedAlone(t *testing.T) {
 			// Its own process group, whose parent (this test) keeps it
 			// from being orphaned: the kernel stops it.
 			l := startLive(t, &syscall.SysProcAttr{Setpgid: true}, guardArgs("sh", "-c", `echo pid $$; kill -TSTP $$; echo resumed`)...)
-			prog := l.programPid(t)
+			prog := 0
+			if _, ok := l.readUntil(func(s string) bool {
+				n, ok := strings.CutPrefix(s, "pid ")
+				prog, _ = strconv.Atoi(n)
+				return ok
+			}, deadline); !ok || prog <= 0 {
+				t.Fatalf("no pid from the program; stderr:\n%s", l.stderr.String())
+			}
 			mg := l.cmd.Process.Pid
 			if !waitState(mg, 'T', deadline) {
 				t.Fatalf("mmapguard did not stop with the program; stderr:\n%s", l.stderr.String())
@@ -353,20 +360,6 @@ func TestRunJobStopContinuedAlone(t *testing.T) {
 			}
 		})
 	}
-}
-
-// programPid reads the program's pid from its first line, "pid N".
-func (l *live) programPid(t *testing.T) int {
-	t.Helper()
-	pid := 0
-	if _, ok := l.readUntil(func(s string) bool {
-		n, ok := strings.CutPrefix(s, "pid ")
-		pid, _ = strconv.Atoi(n)
-		return ok
-	}, deadline); !ok || pid <= 0 {
-		t.Fatalf("no pid from the program; stderr:\n%s", l.stderr.String())
-	}
-	return pid
 }
 
 // waitState waits up to d for process pid's state (/proc/PID/stat) to
@@ -441,57 +434,4 @@ func stoppedBeforeExec(pid int) int {
 		}
 	}
 	return 0
-}
-
-// TestRunGroupStopLoop: a supervisor without a terminal stops and
-// continues the whole job (kill -TSTP -PGID, waits for the stop, kill
-// -CONT -PGID, waits for the program to run), 300 times in a row, as
-// fast as it can. The job must run on after its last SIGCONT, as
-// natively. mmapguard's own copies of the group's signals reach its
-// forwarder in the Go runtime's order (SIGCONT first, after mmapguard's
-// own stop), and the program's copies they pair with were kept one per
-// signal: the program's next SIGTSTP was noted over one not yet taken,
-// and mmapguard's next copy, found unpaired, was passed on after the
-// SIGCONT, stopping the job for good (about one run of 200 rounds in 15
-// until the twenty-first session; see trace's TestOtherCopiesPairEach).
-// A SIGTERM at the end must then end the program, and mmapguard with it.
-func TestRunGroupStopLoop(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "contloop")
-	if out, err := exec.Command("cc", "-Wall", "-O2", "-o", bin, "../../testdata/contloop.c").CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
-	l := startLive(t, &syscall.SysProcAttr{Setpgid: true}, guardArgs(bin)...)
-	prog := l.programPid(t)
-	mg := l.cmd.Process.Pid // and the job's process group
-	for r := range 300 {
-		if err := syscall.Kill(-mg, syscall.SIGTSTP); err != nil {
-			t.Fatal(err)
-		}
-		if !waitState(mg, 'T', deadline) {
-			t.Fatalf("round %d: mmapguard did not stop with the program", r)
-		}
-		if err := syscall.Kill(-mg, syscall.SIGCONT); err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := l.readUntil(func(s string) bool { return s == "c" }, deadline); !ok {
-			t.Fatalf("round %d: the program did not run after the SIGCONT; stderr:\n%s", r, l.stderr.String())
-		}
-	}
-	// Not a time measurement: the stale copy came within the forwarder's
-	// wait for a pair (10 ms) after the last SIGCONT; a SIGTERM at once
-	// ended the program before it.
-	time.Sleep(100 * time.Millisecond)
-	if err := syscall.Kill(prog, syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-l.done:
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-mg, syscall.SIGCONT)
-		<-l.done
-		t.Fatalf("the job stayed stopped after its last SIGCONT (mmapguard %c, the program %c)", state(mg), state(prog))
-	}
-	if got := l.killedBy(t, "SIGTERM of the program"); got != syscall.SIGTERM {
-		t.Errorf("mmapguard died of %v, want SIGTERM, the program's", got)
-	}
 }
