@@ -153,21 +153,8 @@ func stopsOn(pid int, sig syscall.Signal) bool {
 	if sig == syscall.SIGSTOP {
 		return true
 	}
-	b, err := procfile.Read(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return false
-	}
-	bit := uint64(1) << (uint(sig) - 1)
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		k, v, ok := bytes.Cut(line, []byte(":"))
-		if !ok || string(k) != "SigCgt" && string(k) != "SigIgn" {
-			continue
-		}
-		if m, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 16, 64); err == nil && m&bit != 0 {
-			return false
-		}
-	}
-	return true
+	set, ok := procfile.SignalSet(pid, "SigCgt", "SigIgn")
+	return ok && set&(uint64(1)<<(uint(sig)-1)) == 0
 }
 
 // procScans counts keeperOf's scans of /proc, for the tests.

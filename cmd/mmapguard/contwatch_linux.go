@@ -160,19 +160,6 @@ func ended(pid int) bool {
 
 // contPending reports whether process pid has a SIGCONT pending.
 func contPending(pid int) bool {
-	b, err := procfile.Read(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return false
-	}
-	bit := uint64(1) << (uint(syscall.SIGCONT) - 1)
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		k, v, ok := bytes.Cut(line, []byte(":"))
-		if !ok || string(k) != "SigPnd" && string(k) != "ShdPnd" {
-			continue
-		}
-		if m, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 16, 64); err == nil && m&bit != 0 {
-			return true
-		}
-	}
-	return false
+	set, _ := procfile.SignalSet(pid, "SigPnd", "ShdPnd")
+	return set&(uint64(1)<<(uint(syscall.SIGCONT)-1)) != 0
 }

@@ -11,7 +11,10 @@
 package procfile
 
 import (
+	"bytes"
 	"os"
+	"slices"
+	"strconv"
 	"syscall"
 )
 
@@ -56,4 +59,24 @@ func ReadInto(name string, buf []byte) ([]byte, error) {
 		}
 		buf = buf[:len(buf)+n]
 	}
+}
+
+// SignalSet returns the union of the signal masks of process pid's
+// /proc/PID/status fields keys (SigPnd, ShdPnd, SigBlk, SigIgn, SigCgt:
+// bit N-1 for signal N). ok is false if the file cannot be read.
+func SignalSet(pid int, keys ...string) (set uint64, ok bool) {
+	b, err := Read("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		k, v, found := bytes.Cut(line, []byte(":"))
+		if !found || !slices.Contains(keys, string(k)) {
+			continue
+		}
+		if m, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 16, 64); err == nil {
+			set |= m
+		}
+	}
+	return set, true
 }

@@ -45,3 +45,21 @@ func TestReadErrors(t *testing.T) {
 		t.Errorf("Read of a directory: %v, want a read *PathError for EISDIR", err)
 	}
 }
+
+// TestSignalSet: the Go runtime catches SIGURG (its preemption signal)
+// and leaves SIGKILL alone; a process that does not exist cannot be read.
+func TestSignalSet(t *testing.T) {
+	set, ok := SignalSet(os.Getpid(), "SigCgt", "SigIgn")
+	if !ok {
+		t.Fatal("own status not read")
+	}
+	if bit := uint64(1) << (uint(syscall.SIGURG) - 1); set&bit == 0 {
+		t.Errorf("SigCgt|SigIgn %#x lacks SIGURG", set)
+	}
+	if bit := uint64(1) << (uint(syscall.SIGKILL) - 1); set&bit != 0 {
+		t.Errorf("SigCgt|SigIgn %#x has SIGKILL", set)
+	}
+	if _, ok := SignalSet(1<<30, "SigCgt"); ok {
+		t.Error("the status of no process was read")
+	}
+}
